@@ -1,0 +1,344 @@
+/**
+ * Infra repo snapshot → desired state. Pure: reads only the snapshot, so listing order, the machine and the clock
+ * cannot change the result. Every rule of specs/infra-repo.md is checked here and reported as a Finding.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from './canonical-json.js';
+import { EMPTY_LOCK, nodeWithDefaults, settingsWithDefaults } from './defaults.js';
+import { fragmentOrder, mergeFragments, type Fragment } from './merge-fragments.js';
+import { renderDoctorPolicy, renderOpenclawConfig, renderWebhookPolicy } from './render.js';
+import { validateDoc, type SchemaName } from './schema.js';
+import { scanForSecrets } from './secret-scan.js';
+import { MAX_FILE_BYTES, type RepoSnapshot, type SnapshotEntry } from './snapshot.js';
+import {
+  KINDS,
+  RENDERED_FILES,
+  type DesiredState,
+  type Finding,
+  type Kind,
+  type Lock,
+  type NodeSpec,
+  type ReleaseFile,
+  type Settings,
+  type TenantDesired,
+} from './types.js';
+import { parseJsonFile, parseYamlFile, type SourceDoc } from './yaml-doc.js';
+
+export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+/** Bumped when rendering changes, so release ids change with it. */
+export const RENDER_VERSION = 'clawops-render/1';
+const SQLITE = /\.sqlite3?(-wal|-shm|-journal)?$|\.db(-wal|-shm)?$/i;
+/** OpenClaw profiles need their ports at least this far apart (docs: gateway/multiple-gateways.md). */
+export const PROFILE_PORT_SPACING = 20;
+export const DEFAULT_GATEWAY_PORT = 18789;
+
+export interface BuildOptions {
+  /** only this tenant's tree is loaded and checked (repo-level files always are) */
+  tenant?: string;
+}
+
+function err(file: string, line: number, col: number, message: string, rule: string): Finding {
+  return { file, line, col, severity: 'error', message, rule };
+}
+
+function sha256(buf: Buffer | string): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+function sortedEntries(snapshot: RepoSnapshot): [string, SnapshotEntry][] {
+  return [...snapshot.entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function children(entries: [string, SnapshotEntry][], dir: string): [string, SnapshotEntry][] {
+  const prefix = dir === '' ? '' : `${dir}/`;
+  return entries.filter(([p]) => p.startsWith(prefix) && p !== dir && !p.slice(prefix.length).includes('/'));
+}
+
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
+/** Parse and schema-check one YAML/JSON file; secrets are scanned too where `scan` is set. */
+function loadDoc(path: string, entry: SnapshotEntry | undefined, schema: SchemaName | undefined, findings: Finding[], opts: { json?: boolean; scan?: boolean } = {}): SourceDoc | undefined {
+  if (!entry) return undefined;
+  if (entry.type === 'symlink') {
+    findings.push(err(path, 1, 1, `is a symlink (to ${entry.target}); commit the file itself`, 'layout/symlink'));
+    return undefined;
+  }
+  if (entry.type !== 'file') {
+    findings.push(err(path, 1, 1, 'is not a regular file', 'layout/not-a-file'));
+    return undefined;
+  }
+  if (entry.size > MAX_FILE_BYTES) {
+    findings.push(err(path, 1, 1, `is ${entry.size} bytes, over the ${MAX_FILE_BYTES}-byte limit`, 'layout/too-large'));
+    return undefined;
+  }
+  const parsed = opts.json ? parseJsonFile(path, entry.content) : parseYamlFile(path, entry.content);
+  if ('findings' in parsed) {
+    findings.push(...parsed.findings);
+    return undefined;
+  }
+  const doc = parsed.doc;
+  if (opts.scan) {
+    for (const hit of scanForSecrets(doc.value)) {
+      const pos = doc.locate(hit.path);
+      const where = hit.path.length > 0 ? `${hit.path.join('.')}: ` : '';
+      findings.push(err(path, pos.line, pos.col, `${where}${hit.why} (value not shown)`, 'secret/literal'));
+    }
+  }
+  if (schema) {
+    if (doc.value === null || typeof doc.value !== 'object' || Array.isArray(doc.value)) {
+      findings.push(err(path, 1, 1, 'must be a YAML map at the top level', 'schema/type'));
+      return undefined;
+    }
+    const schemaFindings = validateDoc(schema, doc);
+    findings.push(...schemaFindings);
+    if (schemaFindings.length > 0) return undefined;
+  }
+  return doc;
+}
+
+function isUnsafeRelative(p: string): boolean {
+  return p.startsWith('/') || /^[A-Za-z]:[\\/]/.test(p) || p.split(/[\\/]/).some((s) => s === '..');
+}
+
+export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): DesiredState {
+  const findings: Finding[] = [];
+  const entries = sortedEntries(snapshot).filter(([p]) => p !== '.git' && !p.startsWith('.git/'));
+
+  // Repo-wide: SQLite files never belong in git (they are live state), wherever they are.
+  for (const [p, e] of entries) {
+    if (e.type !== 'dir' && SQLITE.test(baseName(p))) findings.push(err(p, 1, 1, 'is a SQLite file; live state never goes in the infra repo', 'layout/sqlite'));
+  }
+
+  const get = (p: string): SnapshotEntry | undefined => snapshot.entries.get(p);
+  const requireFile = (p: string, schema: SchemaName): SourceDoc | undefined => {
+    if (!get(p)) {
+      findings.push(err(p, 1, 1, 'is missing from the repo root', 'layout/missing-file'));
+      return undefined;
+    }
+    return loadDoc(p, get(p), schema, findings);
+  };
+
+  const settingsDoc = requireFile('clawops.yaml', 'clawops');
+  const settings = settingsWithDefaults((settingsDoc?.value ?? {}) as Parameters<typeof settingsWithDefaults>[0]);
+  const nodesDoc = requireFile('nodes.yaml', 'nodes');
+  const lockDoc = requireFile('openclaw.lock', 'lock');
+  const lock = (lockDoc?.value as Lock | undefined) ?? EMPTY_LOCK;
+
+  // Tenants: every directory under tenants/.
+  const tenantDirs = children(entries, 'tenants');
+  const allTenantIds = new Set<string>();
+  for (const [p, e] of tenantDirs) {
+    const id = baseName(p);
+    if (e.type === 'symlink') {
+      findings.push(err(p, 1, 1, `tenant directory is a symlink (to ${e.target})`, 'layout/symlink'));
+      continue;
+    }
+    if (e.type !== 'dir') {
+      findings.push(err(p, 1, 1, 'unexpected file in tenants/; each tenant is a directory', 'layout/unexpected-file'));
+      continue;
+    }
+    if (!TENANT_ID.test(id)) {
+      findings.push(err(p, 1, 1, `invalid tenant id "${id}": must match ${TENANT_ID.source}`, 'tenant/invalid-id'));
+      continue;
+    }
+    allTenantIds.add(id);
+  }
+
+  const fixtures = loadFixtures(entries, findings);
+  const tenants = new Map<string, TenantDesired>();
+  const wanted = opts.tenant === undefined ? [...allTenantIds] : [...allTenantIds].filter((t) => t === opts.tenant);
+  for (const id of wanted.sort()) {
+    const t = buildTenant(id, entries, settings, fixtures, findings);
+    if (t) tenants.set(id, t);
+  }
+
+  const nodes = checkNodes(nodesDoc, allTenantIds, tenants, findings);
+  return { settings, nodes, lock, tenants, findings: sortFindings(findings) };
+}
+
+function loadFixtures(entries: [string, SnapshotEntry][], findings: Finding[]): Set<string> {
+  const names = new Set<string>();
+  for (const [p, e] of entries) {
+    if (!p.startsWith('fixtures/webhooks/')) continue;
+    if (e.type === 'dir') continue;
+    const rel = p.slice('fixtures/webhooks/'.length);
+    if (!rel.endsWith('.json')) {
+      findings.push(err(p, 1, 1, 'fixtures/webhooks/ holds only recorded deliveries (*.json)', 'layout/unexpected-file'));
+      continue;
+    }
+    if (loadDoc(p, e, undefined, findings, { json: true, scan: true })) names.add(rel);
+  }
+  return names;
+}
+
+function buildTenant(
+  id: string,
+  entries: [string, SnapshotEntry][],
+  settings: Settings,
+  fixtures: Set<string>,
+  findings: Finding[],
+): TenantDesired | undefined {
+  const dir = `tenants/${id}`;
+  const before = findings.length;
+  const fragmentsByKind = new Map<Kind, Fragment[]>();
+  const files: ReleaseFile[] = [];
+
+  for (const [p, e] of children(entries, dir)) {
+    const name = baseName(p);
+    const kind = KINDS.find((k) => `${k}.d` === name);
+    if (e.type === 'symlink') {
+      findings.push(err(p, 1, 1, `is a symlink (to ${e.target}); symlinks are not allowed in a tenant tree`, 'layout/symlink'));
+      continue;
+    }
+    if (!kind || e.type !== 'dir') {
+      const what = e.type === 'dir' ? `unknown kind "${name}": expected one of ${KINDS.map((k) => `${k}.d`).join(', ')}` : 'unexpected file; fragments live in <kind>.d/';
+      findings.push(err(p, 1, 1, what, e.type === 'dir' ? 'layout/unknown-kind' : 'layout/unexpected-file'));
+      continue;
+    }
+    const frags: Fragment[] = [];
+    const kids = children(entries, p);
+    if (kids.length === 0) findings.push(err(p, 1, 1, `${name} is empty; delete it or add a fragment`, 'layout/empty-kind'));
+    for (const [fp, fe] of kids) {
+      const fname = baseName(fp);
+      if (fe.type === 'symlink') {
+        findings.push(err(fp, 1, 1, `is a symlink (to ${fe.target}); symlinks are not allowed in a tenant tree`, 'layout/symlink'));
+        continue;
+      }
+      if (fe.type === 'dir') {
+        findings.push(err(fp, 1, 1, 'nested directories are not allowed in a kind directory', 'layout/unexpected-dir'));
+        continue;
+      }
+      if (/\.sqlite|\.db(-|$)/i.test(fname)) continue; // reported repo-wide
+      const order = fragmentOrder(fname);
+      if (order === undefined) {
+        findings.push(err(fp, 1, 1, `"${fname}" has no numeric prefix: name fragments NN-name.yaml (e.g. 10-base.yaml)`, 'layout/unnumbered'));
+        continue;
+      }
+      const doc = loadDoc(fp, fe, `${kind}-fragment`, findings, { scan: true });
+      if (!doc) continue;
+      frags.push({ file: fp, name: fname, order, doc });
+      if (fe.type === 'file') files.push({ path: `${name}/${fname}`, content: fe.content, sha256: sha256(fe.content) });
+    }
+    fragmentsByKind.set(kind, frags);
+  }
+  if (!fragmentsByKind.has('gateway')) {
+    findings.push(err(dir, 1, 1, `tenant "${id}" has no gateway.d/; its openclaw.json cannot be rendered`, 'layout/missing-kind'));
+  }
+
+  const merged = new Map<Kind, ReturnType<typeof mergeFragments>>();
+  for (const kind of KINDS) {
+    const m = mergeFragments(fragmentsByKind.get(kind) ?? []);
+    findings.push(...m.findings);
+    merged.set(kind, m);
+  }
+  const gw = merged.get('gateway')!;
+  const dr = merged.get('doctor')!;
+  const wh = merged.get('webhook')!;
+
+  const rendered = renderOpenclawConfig(gw.value, id, settings);
+  const doctor = renderDoctorPolicy(dr.value, id, settings);
+  const webhook = renderWebhookPolicy(wh.value, id);
+
+  // Paths inside fragments stay inside their base.
+  doctor.queue.paths.forEach((qp, i) => {
+    if (isUnsafeRelative(qp)) {
+      const at = dr.provenance[`queue.paths`] ?? { file: dir, line: 1, col: 1 };
+      findings.push(err(at.file, at.line, at.col, `queue.paths[${i}]: "${qp}" must be relative to the profile state dir, without ".."`, 'path-traversal'));
+    }
+  });
+  for (const [name, ep] of Object.entries(webhook.endpoints)) {
+    const at = wh.provenance[`endpoints.${name}.fixture`] ?? wh.provenance[`endpoints.${name}.url`] ?? { file: dir, line: 1, col: 1 };
+    if (!ep.url) findings.push(err(at.file, at.line, at.col, `endpoints.${name}: no url is set by any fragment`, 'webhook/missing-url'));
+    if (ep.fixture === undefined) continue;
+    if (isUnsafeRelative(ep.fixture)) {
+      findings.push(err(at.file, at.line, at.col, `endpoints.${name}.fixture: "${ep.fixture}" must be relative to fixtures/webhooks/, without ".."`, 'path-traversal'));
+    } else if (!fixtures.has(ep.fixture)) {
+      findings.push(err(at.file, at.line, at.col, `endpoints.${name}.fixture: fixtures/webhooks/${ep.fixture} does not exist`, 'webhook/missing-fixture'));
+    }
+  }
+
+  if (findings.length > before) return undefined;
+
+  const renderedFiles: [string, string][] = [
+    [RENDERED_FILES.gateway, canonicalJson(rendered.config)],
+    [RENDERED_FILES.doctor, canonicalJson(doctor)],
+    [RENDERED_FILES.webhook, canonicalJson(webhook)],
+  ];
+  for (const [path, text] of renderedFiles) {
+    const content = Buffer.from(text);
+    files.push({ path, content, sha256: sha256(content) });
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const releaseId = sha256(`${RENDER_VERSION}\n${files.map((f) => `${f.sha256}  ${f.path}\n`).join('')}`).slice(0, 16);
+  const webhookSecrets = Object.values(webhook.endpoints).flatMap((e) => (e.signing_secret ? [e.signing_secret.secret_ref] : []));
+  return {
+    id,
+    files,
+    openclaw: rendered.config,
+    doctor,
+    webhook,
+    secretRefs: [...new Set([...rendered.secretRefs, ...webhookSecrets])].sort(),
+    releaseId,
+    provenance: gw.provenance,
+  };
+}
+
+function checkNodes(
+  doc: SourceDoc | undefined,
+  allTenants: Set<string>,
+  built: Map<string, TenantDesired>,
+  findings: Finding[],
+): NodeSpec[] {
+  if (!doc) return [];
+  const raw = (doc.value as { nodes: Parameters<typeof nodeWithDefaults>[0][] }).nodes;
+  const nodes = raw.map(nodeWithDefaults);
+  const seen = new Map<string, number>();
+  nodes.forEach((n, i) => {
+    const first = seen.get(n.name);
+    if (first !== undefined) {
+      const pos = doc.locate(['nodes', i, 'name']);
+      findings.push(err(doc.file, pos.line, pos.col, `node "${n.name}" is listed twice (first at nodes[${first}])`, 'nodes/duplicate-name'));
+    } else seen.set(n.name, i);
+    n.tenants.forEach((t, j) => {
+      if (!allTenants.has(t)) {
+        const pos = doc.locate(['nodes', i, 'tenants', j]);
+        findings.push(err(doc.file, pos.line, pos.col, `node "${n.name}" is assigned tenant "${t}", which has no directory under tenants/`, 'nodes/unknown-tenant'));
+      }
+    });
+    // Two profiles on one Mac need ports ≥ 20 apart (OpenClaw derives companion ports from the base port).
+    const ports = n.tenants
+      .map((t) => ({ t, port: built.get(t) ? gatewayPort(built.get(t)!) : undefined }))
+      .filter((x): x is { t: string; port: number } => x.port !== undefined)
+      .sort((a, b) => a.port - b.port);
+    for (let k = 1; k < ports.length; k++) {
+      const a = ports[k - 1]!;
+      const b = ports[k]!;
+      if (b.port - a.port < PROFILE_PORT_SPACING) {
+        const pos = doc.locate(['nodes', i, 'tenants']);
+        findings.push(
+          err(doc.file, pos.line, pos.col, `node "${n.name}": tenants "${a.t}" (port ${a.port}) and "${b.t}" (port ${b.port}) are less than ${PROFILE_PORT_SPACING} ports apart`, 'nodes/port-overlap'),
+        );
+      }
+    }
+  });
+  return nodes;
+}
+
+export function gatewayPort(t: TenantDesired): number {
+  const gw = t.openclaw.gateway as { port?: number } | undefined;
+  return gw?.port ?? DEFAULT_GATEWAY_PORT;
+}
+
+function sortFindings(f: Finding[]): Finding[] {
+  return [...f].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.col - b.col || (a.rule < b.rule ? -1 : a.rule > b.rule ? 1 : 0)));
+}
+
+export function hasErrors(state: Pick<DesiredState, 'findings'>): boolean {
+  return state.findings.some((f) => f.severity === 'error');
+}
+
+export function formatFinding(f: Finding): string {
+  return `${f.file}:${f.line}:${f.col}: ${f.severity}: ${f.message} [${f.rule}]`;
+}

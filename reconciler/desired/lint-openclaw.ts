@@ -1,0 +1,44 @@
+/** `clawops lint --openclaw`: run the real `openclaw config validate` on each rendered config, report against fragments. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isExpectedWarning, parseValidateOutput, runOpenclaw, validateArgs } from '../openclaw-cli.js';
+import { RENDERED_FILES, type Finding, type TenantDesired } from './types.js';
+
+export async function lintWithOpenclaw(tenant: TenantDesired, openclawBin: string): Promise<Finding[]> {
+  const dir = await mkdtemp(join(tmpdir(), `clawops-validate-${tenant.id}-`));
+  try {
+    const configPath = join(dir, RENDERED_FILES.gateway);
+    const file = tenant.files.find((f) => f.path === RENDERED_FILES.gateway);
+    await writeFile(configPath, file ? file.content : '{}\n');
+    // HOME in a temp dir keeps the validator away from the operator's own ~/.openclaw-<profile>.
+    const env = { ...process.env, HOME: dir, OPENCLAW_CONFIG_PATH: configPath };
+    const run = await runOpenclaw(openclawBin, validateArgs(tenant.id), { env, timeoutMs: 60_000 });
+    const where = `tenants/${tenant.id}/gateway.d`;
+    if (run.timedOut) return [finding(where, 1, 1, 'error', 'openclaw config validate timed out after 60 s', 'openclaw/validate')];
+    const result = parseValidateOutput(run.stdout, run.code);
+    const out: Finding[] = [];
+    if (result.error) out.push(finding(where, 1, 1, 'error', result.error, 'openclaw/validate'));
+    for (const issue of result.issues) out.push(mapIssue(tenant, issue.path, issue.message, 'error'));
+    for (const w of result.warnings.filter((x) => !isExpectedWarning(x))) out.push(mapIssue(tenant, w.path, w.message, 'warning'));
+    return out;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Point an openclaw.json key path at the fragment that set it (or its nearest parent that a fragment set). */
+function mapIssue(tenant: TenantDesired, path: string, message: string, severity: Finding['severity']): Finding {
+  const parts = path.split('.');
+  for (let n = parts.length; n > 0; n--) {
+    const key = parts.slice(0, n).join('.');
+    const exact = tenant.provenance[key];
+    const child = exact ?? Object.entries(tenant.provenance).find(([k]) => k.startsWith(`${key}.`))?.[1];
+    if (child) return finding(child.file, child.line, child.col, severity, `${path}: ${message} (openclaw config validate)`, 'openclaw/validate');
+  }
+  return finding(`tenants/${tenant.id}/gateway.d`, 1, 1, severity, `${path || '(config)'}: ${message} (openclaw config validate)`, 'openclaw/validate');
+}
+
+function finding(file: string, line: number, col: number, severity: Finding['severity'], message: string, rule: string): Finding {
+  return { file, line, col, severity, message, rule };
+}
