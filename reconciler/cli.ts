@@ -6,7 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { buildDesired, formatFinding, hasErrors } from './desired/build-desired.js';
+import { buildDesired, formatFinding, gatewayPort, hasErrors } from './desired/build-desired.js';
 import { lintWithOpenclaw } from './desired/lint-openclaw.js';
 import { KINDS, RENDERED_FILES, type Finding, type Kind } from './desired/types.js';
 import { ClawopsError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, UsageError, oneLine } from './errors.js';
@@ -81,6 +81,35 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       if (!t) throw new UsageError(`tenant "${opts.tenant}" not found under ${repo}/tenants/`);
       const file = t.files.find((f) => f.path === RENDERED_FILES[opts.kind])!;
       io.stdout(file.content.toString('utf8'));
+      setExit(EXIT_OK);
+    });
+
+  program
+    .command('inventory')
+    .description('what each node should run: role, canary, tenants with their release ids (no node is contacted)')
+    .argument('<repo>', 'path to the infra repo checkout')
+    .option('--json', 'machine-readable output')
+    .action(async (repo: string, opts: { json?: boolean }) => {
+      const state = buildDesired(await readTree(repo));
+      if (hasErrors(state)) throw new ClawopsError('ValidationFailed', `${repo} has ${state.findings.filter((x) => x.severity === 'error').length} error(s); run clawops lint`);
+      const rows = state.nodes.map((n) => ({
+        node: n.name,
+        role: n.role,
+        canary: n.canary,
+        tenants: n.tenants.map((t) => {
+          const d = state.tenants.get(t)!;
+          return { tenant: t, release: d.releaseId, files: d.files.length, port: gatewayPort(d) };
+        }),
+      }));
+      if (opts.json) io.stdout(`${JSON.stringify({ openclaw: state.lock.openclaw, nodes: rows }, null, 2)}\n`);
+      else {
+        io.stdout(`openclaw ${state.lock.openclaw.version} (${state.lock.openclaw.commit}) on every node\n`);
+        for (const r of rows) {
+          io.stdout(`${r.node}  ${r.role}${r.canary ? ' (canary)' : ''}\n`);
+          if (r.tenants.length === 0) io.stdout('    (no tenants)\n');
+          for (const t of r.tenants) io.stdout(`    ${t.tenant.padEnd(16)} release ${t.release}  ${t.files} files  port ${t.port}\n`);
+        }
+      }
       setExit(EXIT_OK);
     });
 

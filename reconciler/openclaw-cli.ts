@@ -54,6 +54,16 @@ export function isExpectedWarning(w: ConfigIssue): boolean {
   return /Missing env var "CLAWOPS_SECRET_[A-Z0-9_]+"/.test(w.message);
 }
 
+/**
+ * The environment for an openclaw child. OpenClaw goes silent when it believes it runs under a test runner
+ * (VITEST=true makes `config validate --json` print nothing), so those markers never reach it.
+ */
+export function openclawEnv(base: NodeJS.ProcessEnv, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(base)) if (!/^VITEST($|_)|^JEST_WORKER_ID$/.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
 export interface RunResult {
   stdout: string;
   stderr: string;
@@ -64,7 +74,7 @@ export interface RunResult {
 /** Run the openclaw binary on this machine (lint --openclaw, the probe). Never through a shell. */
 export function runOpenclaw(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(bin, args, { env: openclawEnv(opts.env ?? process.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     let timedOut = false;

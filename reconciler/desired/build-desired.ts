@@ -49,9 +49,21 @@ function sortedEntries(snapshot: RepoSnapshot): [string, SnapshotEntry][] {
   return [...snapshot.entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-function children(entries: [string, SnapshotEntry][], dir: string): [string, SnapshotEntry][] {
-  const prefix = dir === '' ? '' : `${dir}/`;
-  return entries.filter(([p]) => p.startsWith(prefix) && p !== dir && !p.slice(prefix.length).includes('/'));
+/** Directory → its direct children, in path order. Built once: per-directory scans of the whole tree are O(n²). */
+type ChildIndex = Map<string, [string, SnapshotEntry][]>;
+function indexChildren(entries: [string, SnapshotEntry][]): ChildIndex {
+  const index: ChildIndex = new Map();
+  for (const e of entries) {
+    const slash = e[0].lastIndexOf('/');
+    const parent = slash < 0 ? '' : e[0].slice(0, slash);
+    let list = index.get(parent);
+    if (!list) index.set(parent, (list = []));
+    list.push(e);
+  }
+  return index;
+}
+function children(index: ChildIndex, dir: string): [string, SnapshotEntry][] {
+  return index.get(dir) ?? [];
 }
 
 function baseName(p: string): string {
@@ -105,6 +117,7 @@ function isUnsafeRelative(p: string): boolean {
 export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): DesiredState {
   const findings: Finding[] = [];
   const entries = sortedEntries(snapshot).filter(([p]) => p !== '.git' && !p.startsWith('.git/'));
+  const index = indexChildren(entries);
 
   // Repo-wide: SQLite files never belong in git (they are live state), wherever they are.
   for (const [p, e] of entries) {
@@ -127,7 +140,7 @@ export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): D
   const lock = (lockDoc?.value as Lock | undefined) ?? EMPTY_LOCK;
 
   // Tenants: every directory under tenants/.
-  const tenantDirs = children(entries, 'tenants');
+  const tenantDirs = children(index, 'tenants');
   const allTenantIds = new Set<string>();
   for (const [p, e] of tenantDirs) {
     const id = baseName(p);
@@ -150,7 +163,7 @@ export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): D
   const tenants = new Map<string, TenantDesired>();
   const wanted = opts.tenant === undefined ? [...allTenantIds] : [...allTenantIds].filter((t) => t === opts.tenant);
   for (const id of wanted.sort()) {
-    const t = buildTenant(id, entries, settings, fixtures, findings);
+    const t = buildTenant(id, index, settings, fixtures, findings);
     if (t) tenants.set(id, t);
   }
 
@@ -175,7 +188,7 @@ function loadFixtures(entries: [string, SnapshotEntry][], findings: Finding[]): 
 
 function buildTenant(
   id: string,
-  entries: [string, SnapshotEntry][],
+  index: ChildIndex,
   settings: Settings,
   fixtures: Set<string>,
   findings: Finding[],
@@ -185,7 +198,7 @@ function buildTenant(
   const fragmentsByKind = new Map<Kind, Fragment[]>();
   const files: ReleaseFile[] = [];
 
-  for (const [p, e] of children(entries, dir)) {
+  for (const [p, e] of children(index, dir)) {
     const name = baseName(p);
     const kind = KINDS.find((k) => `${k}.d` === name);
     if (e.type === 'symlink') {
@@ -198,7 +211,7 @@ function buildTenant(
       continue;
     }
     const frags: Fragment[] = [];
-    const kids = children(entries, p);
+    const kids = children(index, p);
     if (kids.length === 0) findings.push(err(p, 1, 1, `${name} is empty; delete it or add a fragment`, 'layout/empty-kind'));
     for (const [fp, fe] of kids) {
       const fname = baseName(fp);
@@ -218,6 +231,9 @@ function buildTenant(
       }
       const doc = loadDoc(fp, fe, `${kind}-fragment`, findings, { scan: true });
       if (!doc) continue;
+      const pathFindings = checkFragmentPaths(kind, doc, fixtures);
+      findings.push(...pathFindings);
+      if (pathFindings.length > 0) continue;
       frags.push({ file: fp, name: fname, order, doc });
       if (fe.type === 'file') files.push({ path: `${name}/${fname}`, content: fe.content, sha256: sha256(fe.content) });
     }
@@ -241,22 +257,10 @@ function buildTenant(
   const doctor = renderDoctorPolicy(dr.value, id, settings);
   const webhook = renderWebhookPolicy(wh.value, id);
 
-  // Paths inside fragments stay inside their base.
-  doctor.queue.paths.forEach((qp, i) => {
-    if (isUnsafeRelative(qp)) {
-      const at = dr.provenance[`queue.paths`] ?? { file: dir, line: 1, col: 1 };
-      findings.push(err(at.file, at.line, at.col, `queue.paths[${i}]: "${qp}" must be relative to the profile state dir, without ".."`, 'path-traversal'));
-    }
-  });
   for (const [name, ep] of Object.entries(webhook.endpoints)) {
-    const at = wh.provenance[`endpoints.${name}.fixture`] ?? wh.provenance[`endpoints.${name}.url`] ?? { file: dir, line: 1, col: 1 };
-    if (!ep.url) findings.push(err(at.file, at.line, at.col, `endpoints.${name}: no url is set by any fragment`, 'webhook/missing-url'));
-    if (ep.fixture === undefined) continue;
-    if (isUnsafeRelative(ep.fixture)) {
-      findings.push(err(at.file, at.line, at.col, `endpoints.${name}.fixture: "${ep.fixture}" must be relative to fixtures/webhooks/, without ".."`, 'path-traversal'));
-    } else if (!fixtures.has(ep.fixture)) {
-      findings.push(err(at.file, at.line, at.col, `endpoints.${name}.fixture: fixtures/webhooks/${ep.fixture} does not exist`, 'webhook/missing-fixture'));
-    }
+    if (ep.url) continue;
+    const at = wh.provenance[`endpoints.${name}`] ?? Object.entries(wh.provenance).find(([k]) => k.startsWith(`endpoints.${name}.`))?.[1] ?? { file: dir, line: 1, col: 1 };
+    findings.push(err(at.file, at.line, at.col, `endpoints.${name}: no url is set by any fragment`, 'webhook/missing-url'));
   }
 
   if (findings.length > before) return undefined;
@@ -283,6 +287,32 @@ function buildTenant(
     releaseId,
     provenance: gw.provenance,
   };
+}
+
+/** Paths inside fragments stay inside their base: queue files in the profile state dir, fixtures in fixtures/webhooks/. */
+function checkFragmentPaths(kind: Kind, doc: SourceDoc, fixtures: Set<string>): Finding[] {
+  const out: Finding[] = [];
+  if (kind === 'doctor') {
+    const paths = (doc.value as { queue?: { paths?: string[] } }).queue?.paths ?? [];
+    paths.forEach((qp, i) => {
+      if (!isUnsafeRelative(qp)) return;
+      const pos = doc.locate(['queue', 'paths', i]);
+      out.push(err(doc.file, pos.line, pos.col, `queue.paths[${i}]: "${qp}" must be relative to the profile state dir, without ".."`, 'path-traversal'));
+    });
+  }
+  if (kind === 'webhook') {
+    const eps = (doc.value as { endpoints?: Record<string, { fixture?: string }> }).endpoints ?? {};
+    for (const [name, ep] of Object.entries(eps)) {
+      if (ep.fixture === undefined) continue;
+      const pos = doc.locate(['endpoints', name, 'fixture']);
+      if (isUnsafeRelative(ep.fixture)) {
+        out.push(err(doc.file, pos.line, pos.col, `endpoints.${name}.fixture: "${ep.fixture}" must be relative to fixtures/webhooks/, without ".."`, 'path-traversal'));
+      } else if (!fixtures.has(ep.fixture)) {
+        out.push(err(doc.file, pos.line, pos.col, `endpoints.${name}.fixture: fixtures/webhooks/${ep.fixture} does not exist`, 'webhook/missing-fixture'));
+      }
+    }
+  }
+  return out;
 }
 
 function checkNodes(

@@ -30,8 +30,11 @@ export function parseYamlFile(file: string, bytes: Buffer): { doc: SourceDoc } |
     return {
       findings: doc.errors.map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
-        const rule = e.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax';
-        return { file, line: pos.line, col: pos.col, severity: 'error' as const, message: firstLine(e.message), rule };
+        if (e.code === 'DUPLICATE_KEY') {
+          const key = text.slice(e.pos[0]).split(/[:\n]/)[0]?.trim() ?? '';
+          return { file, line: pos.line, col: pos.col, severity: 'error' as const, message: `duplicate key "${key}" in one map`, rule: 'duplicate-key' };
+        }
+        return { file, line: pos.line, col: pos.col, severity: 'error' as const, message: firstLine(e.message), rule: 'yaml-syntax' };
       }),
     };
   }

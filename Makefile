@@ -1,0 +1,32 @@
+.PHONY: demo test typecheck unit bench lint install-openclaw clean
+
+NPX := npx --no-install
+
+node_modules: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+## demo: lint and render tenants-example and show what each node would get
+demo: node_modules
+	./scripts/demo.sh
+
+## test: typecheck, then the whole vitest suite (unit + real git + real sshd fleet)
+test: node_modules
+	$(NPX) tsc --noEmit -p .
+	$(NPX) vitest run
+
+typecheck: node_modules
+	$(NPX) tsc --noEmit -p .
+
+lint: node_modules
+	./bin/clawops lint tenants-example
+
+## bench: timing scripts (not tests)
+bench: node_modules
+	$(NPX) tsx bench/desired-bench.ts
+
+install-openclaw:
+	bash scripts/install-openclaw-cache.sh
+
+clean:
+	rm -rf dist

@@ -1,0 +1,113 @@
+/**
+ * Digest state on disk: written atomically (temp file in the same directory, fsync, rename(2)) so a crash leaves
+ * either the old or the new file, never half of one; saved on a debounce while events arrive and once more on
+ * shutdown.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { IoError } from '../errors.js';
+
+export async function writeFileAtomic(file: string, content: string, mode = 0o600): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.writeFile(content, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw new IoError(`state ${file}: ${(e as Error).message}`);
+  }
+  // make the rename itself durable; best effort (not every filesystem lets a directory be fsynced)
+  try {
+    const fd = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* ignore */
+  }
+}
+
+/** The parsed state file, or undefined when there is none yet. Throws IoError when it exists but is not JSON. */
+export async function readStateFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new IoError(`state ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new IoError(`state ${file}: not valid JSON`);
+  }
+}
+
+/**
+ * Saves `produce()` at most once per `debounceMs` after `markDirty()`, one write at a time; `flush()` writes now
+ * if anything is pending (used on shutdown).
+ */
+export class DebouncedSaver {
+  private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly produce: () => unknown,
+    private readonly debounceMs: number,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  markDirty(): void {
+    this.dirty = true;
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.save();
+    }, this.debounceMs);
+    this.timer.unref();
+  }
+
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    await this.save();
+  }
+
+  /** Flush and stop scheduling further saves. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  private async save(): Promise<void> {
+    // one writer at a time; a save requested during a write runs after it
+    while (this.writing) await this.writing;
+    if (!this.dirty) return;
+    this.dirty = false;
+    const content = `${JSON.stringify(this.produce())}\n`;
+    this.writing = writeFileAtomic(this.file, content).catch((e: unknown) => {
+      this.dirty = true;
+      this.onError(e as Error);
+    });
+    try {
+      await this.writing;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+}

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    // fleet tests start real sshd processes; two cores, so keep parallelism modest
+    maxWorkers: 2,
+  },
+});
