@@ -9,14 +9,15 @@ function frag(name: string, yaml: string): Fragment {
 }
 
 describe('merge-fragments', () => {
-  it.each([
+  const cases: [string, [string, string], [string, string], unknown][] = [
     ['maps deep-merge', ['10-a.yaml', 'a:\n  x: 1\n'], ['20-b.yaml', 'a:\n  y: 2\n'], { a: { x: 1, y: 2 } }],
     ['scalars are replaced', ['10-a.yaml', 'a:\n  x: 1\n'], ['20-b.yaml', 'a:\n  x: 2\n'], { a: { x: 2 } }],
     ['lists are replaced, not appended', ['10-a.yaml', 'a: [1, 2]\n'], ['20-b.yaml', 'a: [3]\n'], { a: [3] }],
     ['a scalar can replace a map', ['10-a.yaml', 'a:\n  x: 1\n'], ['20-b.yaml', 'a: off\n'], { a: 'off' }],
     ['a map can replace a scalar', ['10-a.yaml', 'a: 1\n'], ['20-b.yaml', 'a:\n  x: 1\n'], { a: { x: 1 } }],
     ['order is numeric, not lexical', ['9-a.yaml', 'a: nine\n'], ['10-b.yaml', 'a: ten\n'], { a: 'ten' }],
-  ])('%s', (_n, [an, ay], [bn, by], expected) => {
+  ];
+  it.each(cases)('%s', (_n, [an, ay], [bn, by], expected) => {
     // feed them in reverse to prove the input order does not matter
     expect(mergeFragments([frag(bn, by), frag(an, ay)]).value).toEqual(expected);
   });

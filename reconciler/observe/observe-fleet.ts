@@ -1,0 +1,50 @@
+/** Observe many nodes concurrently; one node failing never stops the others. */
+import PQueue from 'p-queue';
+import type { DesiredState, NodeSpec } from '../desired/types.js';
+import { HostKeyError, oneLine, SshError } from '../errors.js';
+import { connectNode, type ConnectOptions } from '../transport/connect.js';
+import type { Transport } from '../transport/transport.js';
+import { expectations, observeNode } from './observe-node.js';
+import type { ObserveResult } from './types.js';
+
+export interface ObserveFleetOptions extends ConnectOptions {
+  concurrency?: number;
+  /** keep connections open for the caller (apply); otherwise they are closed after observing */
+  keepOpen?: boolean;
+}
+
+export interface FleetObservation {
+  results: ObserveResult[];
+  /** open transports by node (only with keepOpen) */
+  transports: Map<string, Transport>;
+  /** remote commands per node, for the one-round-trip contract */
+  commands: Record<string, number>;
+}
+
+export async function observeFleet(desired: DesiredState, nodes: readonly NodeSpec[], opts: ObserveFleetOptions = {}): Promise<FleetObservation> {
+  const queue = new PQueue({ concurrency: opts.concurrency ?? desired.settings.concurrency });
+  const transports = new Map<string, Transport>();
+  const commands: Record<string, number> = {};
+  const results = await Promise.all(
+    nodes.map((node) =>
+      queue.add(async (): Promise<ObserveResult> => {
+        let transport: Transport | undefined;
+        try {
+          transport = await connectNode(node, desired.settings, opts);
+          const observation = await observeNode(transport, desired.settings.paths, expectations(desired, node.tenants));
+          commands[node.name] = transport.stats.commands;
+          if (opts.keepOpen) transports.set(node.name, transport);
+          return { node: node.name, ok: true, observation };
+        } catch (e) {
+          if (transport) commands[node.name] = transport.stats.commands;
+          if (e instanceof HostKeyError) return { node: node.name, ok: false, reason: 'HostKeyMismatch', message: oneLine(e) };
+          const unreachable = e instanceof SshError && transport === undefined;
+          return { node: node.name, ok: false, reason: unreachable ? 'Unreachable' : 'ObserveFailed', message: oneLine(e) };
+        } finally {
+          if (transport && !opts.keepOpen) await transport.close();
+        }
+      }) as Promise<ObserveResult>,
+    ),
+  );
+  return { results, transports, commands };
+}

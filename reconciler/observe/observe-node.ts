@@ -1,0 +1,33 @@
+/** Observe one node in exactly one remote command. */
+import { SshError } from '../errors.js';
+import { shQuote, type Transport } from '../transport/transport.js';
+import type { DesiredState } from '../desired/types.js';
+import { OBSERVE_SCRIPT } from './observe-script.js';
+import { parseObservation } from './parse-observation.js';
+import type { NodeObservation } from './types.js';
+
+/** What the planner expects on this node, as the observe script's stdin. */
+export function expectations(desired: Pick<DesiredState, 'tenants'>, tenants: readonly string[]): string {
+  const lines: string[] = [];
+  for (const t of tenants) {
+    lines.push(`T\t${t}`);
+    for (const f of desired.tenants.get(t)?.files ?? []) lines.push(`F\t${t}\t${f.path}\t${f.sha256}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function observeNode(transport: Transport, paths: { etc: string; var_db: string }, stdin: string): Promise<NodeObservation> {
+  const p = transport.paths(paths);
+  const started = performance.now();
+  const before = transport.stats.commands;
+  const cmd = `${p.binDir ? `PATH=${shQuote(p.binDir)}:"$PATH" ` : ''}sh -c ${shQuote(OBSERVE_SCRIPT)} clawops-observe ${shQuote(p.etc)} ${shQuote(p.varDb)}`;
+  const res = await transport.exec(cmd, { stdin });
+  if (res.code !== 0) {
+    throw new SshError(transport.node, `observe script failed (exit ${String(res.code)}): ${res.stderr.trim().split('\n')[0] ?? ''}`, { code: res.code, signal: res.signal, stderr: res.stderr });
+  }
+  try {
+    return parseObservation(transport.node, res.stdout, { commands: transport.stats.commands - before, durationMs: Math.round(performance.now() - started) });
+  } catch (e) {
+    throw new SshError(transport.node, `observe printed unreadable output: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,117 @@
+/** Pure parsing of the observe script's JSON into a NodeObservation. */
+import { parseVersion } from '../openclaw-cli.js';
+import { parseManifest } from '../release-manifest.js';
+import type { LaunchdState, NodeObservation, TenantObservation, TokenMeta } from './types.js';
+
+const b64 = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64');
+
+/**
+ * Parse `launchctl print system/<label>` (macOS format: `system/<label> = {` then tab-indented `key = value` lines,
+ * nested `name = {` … `}` blocks). Exit 113 means the service is not loaded.
+ */
+export function parseLaunchctlPrint(text: string, exitCode: number): LaunchdState {
+  const fields: Record<string, string> = {};
+  const environment: Record<string, string> = {};
+  if (exitCode !== 0) return { loaded: false, fields, environment, exitCode };
+  let depth = 0;
+  let block = '';
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed.endsWith('= {') || trimmed === '{') {
+      depth++;
+      if (depth === 2) block = trimmed.replace(/\s*=\s*\{$/, '');
+      continue;
+    }
+    if (trimmed === '}') {
+      depth--;
+      continue;
+    }
+    const m = /^(.+?) => (.*)$/.exec(trimmed) ?? /^(.+?) = (.*)$/.exec(trimmed);
+    if (!m) continue;
+    if (depth === 1) fields[m[1]!] = m[2]!;
+    else if (depth === 2 && block === 'environment') environment[m[1]!] = m[2]!;
+  }
+  const pid = fields.pid !== undefined ? Number(fields.pid) : undefined;
+  const st: LaunchdState = { loaded: true, fields, environment, exitCode };
+  if (fields.state !== undefined) st.state = fields.state;
+  if (pid !== undefined && Number.isFinite(pid)) st.pid = pid;
+  if (fields['last exit code'] !== undefined) st.lastExitCode = fields['last exit code'];
+  return st;
+}
+
+function releaseIdOf(target: string, tenant: string): string | undefined {
+  const m = new RegExp(`(?:^|/)releases/${tenant}/([^/]+)/?$`).exec(target);
+  return m ? m[1] : undefined;
+}
+
+function emptyTenant(tenant: string): TenantObservation {
+  return {
+    tenant,
+    releases: [],
+    files: {},
+    contents: {},
+    launchd: { loaded: false, fields: {}, environment: {}, exitCode: -1 },
+    tokens: { 'token.current': { present: false }, 'token.next': { present: false } },
+  };
+}
+
+export function parseObservation(node: string, stdout: string, meta: { commands: number; durationMs: number }): NodeObservation {
+  const doc = JSON.parse(stdout) as { v: number; records: string[][] };
+  if (doc.v !== 1 || !Array.isArray(doc.records)) throw new Error('unexpected observe output version');
+  const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], ...meta };
+  const tenant = (t: string): TenantObservation => (obs.tenants[t] ??= emptyTenant(t));
+  for (const r of doc.records) {
+    const [kind, a = '', b = '', c = '', d = '', e = ''] = r;
+    switch (kind) {
+      case 'version': {
+        const v = parseVersion(b);
+        obs.openclaw = { found: a !== '127', exitCode: Number(a), raw: b, cached: c === '1' };
+        if (v) Object.assign(obs.openclaw, v);
+        break;
+      }
+      case 'daemon':
+        obs.daemon = { path: a, sha256: b };
+        break;
+      case 'disk':
+        obs.disk = { freeKb: Number(a), totalKb: Number(b) };
+        break;
+      case 'lock':
+        obs.lock = b64(a).toString('utf8');
+        break;
+      case 'link': {
+        const link = { target: c };
+        const id = releaseIdOf(c, a);
+        tenant(a)[b === 'prev' ? 'prev' : 'current'] = id === undefined ? link : { ...link, releaseId: id };
+        break;
+      }
+      case 'release':
+        tenant(a).releases.push(b);
+        break;
+      case 'file':
+        tenant(a).files[b] = c;
+        break;
+      case 'content':
+        tenant(a).contents[b] = b64(c);
+        break;
+      case 'manifest':
+        tenant(a)[b === 'prev' ? 'prevManifest' : 'manifest'] = parseManifest(b64(c).toString('utf8'));
+        break;
+      case 'launchd':
+        tenant(a).launchd = parseLaunchctlPrint(b64(c).toString('utf8'), Number(b));
+        break;
+      case 'token': {
+        const name = b === 'token.next' ? 'token.next' : 'token.current';
+        const meta: TokenMeta = c === 'missing' ? { present: false } : { present: true, mode: c, mtime: Number(d), fingerprint: e };
+        tenant(a).tokens[name] = meta;
+        break;
+      }
+      case 'error':
+        obs.errors.push(a);
+        break;
+      default:
+        break; // newer scripts may add kinds; old parsers ignore them
+    }
+  }
+  for (const t of Object.values(obs.tenants)) t.releases.sort();
+  return obs;
+}

@@ -1,0 +1,65 @@
+import type { ReleaseManifest } from '../release-manifest.js';
+
+export interface LaunchdState {
+  /** `launchctl print` found the service */
+  loaded: boolean;
+  state?: string;
+  pid?: number;
+  lastExitCode?: string;
+  /** every top-level `key = value` line of the print output */
+  fields: Record<string, string>;
+  /** the environment block, when printed */
+  environment: Record<string, string>;
+  exitCode: number;
+}
+
+export interface TokenMeta {
+  present: boolean;
+  /** octal permission bits, e.g. "600" */
+  mode?: string;
+  mtime?: number;
+  /** first 12 hex of the file's sha256: tells two tokens apart without revealing either */
+  fingerprint?: string;
+}
+
+export interface LinkState {
+  target: string;
+  /** basename of the target when it lies under releases/<tenant>/ */
+  releaseId?: string;
+}
+
+export interface TenantObservation {
+  tenant: string;
+  current?: LinkState;
+  prev?: LinkState;
+  /** release directories present under releases/<tenant>/ */
+  releases: string[];
+  /** what is really in the current release: path → sha256, or "symlink" */
+  files: Record<string, string>;
+  /** old content of the files that differ from the desired release (for unified diffs) */
+  contents: Record<string, Buffer>;
+  manifest?: ReleaseManifest | { invalid: string };
+  prevManifest?: ReleaseManifest | { invalid: string };
+  launchd: LaunchdState;
+  tokens: { 'token.current': TokenMeta; 'token.next': TokenMeta };
+}
+
+export interface NodeObservation {
+  node: string;
+  openclaw: { found: boolean; exitCode: number; raw: string; version?: string; commit?: string; cached: boolean };
+  daemon?: { path: string; sha256: string };
+  disk?: { freeKb: number; totalKb: number };
+  /** raw node lock file, if one is held */
+  lock?: string;
+  tenants: Record<string, TenantObservation>;
+  errors: string[];
+  /** remote commands this observation cost (the contract is exactly one) */
+  commands: number;
+  durationMs: number;
+}
+
+export type ObserveFailure = 'Unreachable' | 'HostKeyMismatch' | 'ObserveFailed';
+
+export type ObserveResult =
+  | { node: string; ok: true; observation: NodeObservation }
+  | { node: string; ok: false; reason: ObserveFailure; message: string };

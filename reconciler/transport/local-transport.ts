@@ -1,0 +1,60 @@
+/**
+ * local transport: a node is a directory on this machine standing for its `/` (the demo, no root or ssh needed).
+ * Commands run under /bin/sh with the node's paths substituted and `<root>/usr/local/bin` first on PATH.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { SshError } from '../errors.js';
+import type { ExecOptions, ExecResult, NodePaths, Transport, TransportStats } from './transport.js';
+
+export class LocalTransport implements Transport {
+  readonly stats: TransportStats = { commands: 0, bytesSent: 0, bytesReceived: 0 };
+  constructor(readonly node: string, private readonly root: string, private readonly commandTimeoutMs = 60_000) {}
+
+  paths(configured: { etc: string; var_db: string }): NodePaths {
+    return { etc: join(this.root, configured.etc), varDb: join(this.root, configured.var_db), binDir: join(this.root, 'usr/local/bin') };
+  }
+
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    this.stats.commands++;
+    const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
+    return new Promise((resolve, reject) => {
+      const env = { ...process.env, PATH: `${join(this.root, 'usr/local/bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+      const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      const out: Buffer[] = [];
+      const errs: Buffer[] = [];
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, timeoutMs);
+      child.stdout.on('data', (d: Buffer) => {
+        out.push(d);
+        this.stats.bytesReceived += d.length;
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        errs.push(d);
+        this.stats.bytesReceived += d.length;
+      });
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        reject(new SshError(this.node, `cannot run /bin/sh: ${e.message}`));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (timedOut) reject(new SshError(this.node, `command timed out after ${Math.round(timeoutMs / 1000)} s`));
+        else resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8'), code, signal });
+      });
+      const buf = opts.stdin === undefined ? undefined : typeof opts.stdin === 'string' ? Buffer.from(opts.stdin) : opts.stdin;
+      if (buf) this.stats.bytesSent += buf.length;
+      child.stdin.on('error', () => undefined); // a command that exits without reading stdin is not an error
+      child.stdin.end(buf);
+    });
+  }
+
+  async close(): Promise<void> {}
+}

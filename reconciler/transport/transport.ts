@@ -1,0 +1,48 @@
+/**
+ * One interface for reaching a node. `ssh` is production; `local` maps a node onto a directory on this machine
+ * (the demo). Everything above this layer speaks only this interface.
+ */
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+  signal: string | null;
+}
+
+export interface ExecOptions {
+  /** bytes written to the command's stdin, then EOF */
+  stdin?: string | Buffer;
+  /** kill the command (and fail) after this long */
+  timeoutMs?: number;
+}
+
+export interface TransportStats {
+  /** remote commands started (the observe contract is one per node per pass) */
+  commands: number;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+/** Where the production paths live as seen by commands run through this transport. */
+export interface NodePaths {
+  etc: string;
+  varDb: string;
+  /** prepended to PATH for commands (local transport: <root>/usr/local/bin) */
+  binDir?: string;
+}
+
+export interface Transport {
+  readonly node: string;
+  readonly stats: TransportStats;
+  /** map the configured production paths onto this node */
+  paths(configured: { etc: string; var_db: string }): NodePaths;
+  /** run a POSIX sh command line on the node */
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
+/** Quote one argument for POSIX sh. */
+export function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
