@@ -31,16 +31,16 @@ const pct = (v: number): number => Math.round(v * 100) / 100;
 
 export function classifyDisk(freePct: number, disk: DoctorPolicy['disk'], checkedAt: string): DiskResult {
   const base = { checked_at: checkedAt, path: disk.path, free_pct: pct(freePct) };
-  if (freePct <= disk.critical_free_pct) return { ...base, state: 'critical', reason: `${pct(freePct)}% free on ${disk.path}, at or below critical ${disk.critical_free_pct}%` };
-  if (freePct <= disk.warn_free_pct) return { ...base, state: 'warn', reason: `${pct(freePct)}% free on ${disk.path}, at or below warn ${disk.warn_free_pct}%` };
-  return { ...base, state: 'ok', reason: null };
+  if (freePct <= disk.critical_free_pct) return { state: 'critical', ...base, reason: `${pct(freePct)}% free on ${disk.path}, at or below critical ${disk.critical_free_pct}%` };
+  if (freePct <= disk.warn_free_pct) return { state: 'warn', ...base, reason: `${pct(freePct)}% free on ${disk.path}, at or below warn ${disk.warn_free_pct}%` };
+  return { state: 'ok', ...base, reason: null };
 }
 
 export function classifyQueue(bytes: number, files: QueueResult['files'], queue: DoctorPolicy['queue'], checkedAt: string): QueueResult {
   const base = { checked_at: checkedAt, bytes, files };
-  if (bytes > queue.critical_bytes) return { ...base, state: 'critical', reason: `${bytes} bytes queued, above critical ${queue.critical_bytes}` };
-  if (bytes > queue.warn_bytes) return { ...base, state: 'warn', reason: `${bytes} bytes queued, above warn ${queue.warn_bytes}` };
-  return { ...base, state: 'ok', reason: null };
+  if (bytes > queue.critical_bytes) return { state: 'critical', ...base, reason: `${bytes} bytes queued, above critical ${queue.critical_bytes}` };
+  if (bytes > queue.warn_bytes) return { state: 'warn', ...base, reason: `${bytes} bytes queued, above warn ${queue.warn_bytes}` };
+  return { state: 'ok', ...base, reason: null };
 }
 
 export async function checkDisk(disk: DoctorPolicy['disk'], now: () => number = Date.now): Promise<DiskResult> {

@@ -45,6 +45,8 @@ export interface DoctorRunOptions {
   /** base environment (default process.env) */
   env?: NodeJS.ProcessEnv;
   maxOutputBytes?: number;
+  /** abort kills the run's process group (probe shutdown) */
+  signal?: AbortSignal;
 }
 
 export function doctorArgs(profile: string): string[] {
@@ -112,6 +114,7 @@ export function runDoctor(opts: DoctorRunOptions): Promise<DoctorRun> {
       settled = true;
       clearTimeout(timer);
       clearTimeout(grace);
+      opts.signal?.removeEventListener('abort', onAbort);
       resolve(run);
     };
     const elapsed = (): number => Date.now() - started;
@@ -148,6 +151,12 @@ export function runDoctor(opts: DoctorRunOptions): Promise<DoctorRun> {
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       if (err.length < 4096) err += d;
     });
+    const onAbort = (): void => {
+      killGroup(child.pid);
+      finish({ kind: 'error', reason: 'doctor run cancelled', durationMs: elapsed() });
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (e: NodeJS.ErrnoException) => finish({ kind: 'error', reason: `cannot run ${opts.openclaw}: ${e.code ?? e.message}`, durationMs: elapsed() }));
     child.on('close', (code, signal) => {
       const durationMs = elapsed();

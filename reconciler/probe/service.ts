@@ -94,6 +94,7 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
   recompute();
 
   let stopped = false;
+  const abort = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
   /** Run `job` now and again `interval()` ms after each run finishes. */
@@ -128,7 +129,9 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
         timeoutMs: p.doctor.timeout_sec * 1000,
         ...(opts.configPath !== undefined ? { configPath: opts.configPath } : {}),
         ...(opts.exportStateDir ? { stateDir: opts.stateDir } : {}),
+        signal: abort.signal,
       });
+      if (stopped) return;
       const checkedAt = new Date().toISOString();
       if (run.kind === 'report') {
         const j = judgeDoctor(run.report, p.doctor);
@@ -214,8 +217,9 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
         stopped = true;
         clearInterval(tick);
         for (const t of timers) clearTimeout(t);
+        abort.abort();
         await http.close();
-        // a doctor run in flight ends by itself at its timeout; do not leave it behind unawaited
+        // in-flight checks end quickly now (doctor is killed, HTTP checks have short timeouts)
         await Promise.allSettled([...running]);
         for (const t of timers) clearTimeout(t);
         log.info({ tenant: opts.tenant }, 'probe stopped');

@@ -1,0 +1,185 @@
+/**
+ * plan(desired, observed) → Plan. Pure: pairs what git says with what each node has and returns data; never I/O.
+ */
+import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js';
+import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
+import { isManifest, MANIFEST_PATH } from '../release-manifest.js';
+import { unifiedDiff } from './file-diff.js';
+import { STATUS_ORDER, type Action, type FileDiff, type Issue, type NodePlan, type NodeStatus, type Plan, type TenantPlan } from './types.js';
+
+export interface PlanOptions {
+  /** plan removal of tenants a node has but the repo no longer assigns */
+  prune?: boolean;
+  revision?: string;
+  /** free disk below this many KiB on a node is a probe warning */
+  lowDiskKb?: number;
+}
+
+/** Files of the current release that differ from what clawops wrote there (its manifest). */
+export function driftedFiles(t: TenantObservation): { path: string; what: string }[] {
+  if (!t.current) return [];
+  if (!isManifest(t.manifest)) {
+    const why = t.manifest ? `release manifest is ${t.manifest.invalid}` : Object.keys(t.files).length === 0 ? 'current link does not resolve to a release' : 'release has no clawops manifest';
+    return [{ path: MANIFEST_PATH, what: why }];
+  }
+  const out: { path: string; what: string }[] = [];
+  for (const [path, sha] of Object.entries(t.manifest.files)) {
+    const have = t.files[path];
+    if (have === undefined) out.push({ path, what: 'deleted on the node' });
+    else if (have === 'symlink') out.push({ path, what: 'replaced by a symlink on the node' });
+    else if (have !== sha) out.push({ path, what: 'hand-edited on the node' });
+  }
+  for (const path of Object.keys(t.files)) {
+    if (path !== MANIFEST_PATH && !(path in t.manifest.files)) out.push({ path, what: 'added on the node' });
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+function fileDiffs(node: string, d: TenantDesired, t: TenantObservation | undefined): FileDiff[] {
+  const have = t?.files ?? {};
+  const out: FileDiff[] = [];
+  const want = new Map(d.files.map((f) => [f.path, f]));
+  const label = (p: string): string => `${node}/${d.id}/${p}`;
+  for (const f of d.files) {
+    const h = have[f.path];
+    if (h === f.sha256) continue;
+    const old = t?.contents[f.path];
+    const change = h === undefined ? 'added' : 'modified';
+    out.push({ tenant: d.id, path: f.path, change, patch: change === 'modified' && !old ? '' : unifiedDiff(label(f.path), change === 'added' ? undefined : old, f.content) });
+  }
+  for (const path of Object.keys(have)) {
+    if (want.has(path) || path === MANIFEST_PATH) continue;
+    const old = t?.contents[path];
+    out.push({ tenant: d.id, path, change: 'removed', patch: old ? unifiedDiff(label(path), old, undefined) : '' });
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+function versionIssues(node: NodeSpec, o: NodeObservation, desired: DesiredState): Issue[] {
+  const lock = desired.lock;
+  const base = { category: 'version-skew' as const, severity: 'error' as const, node: node.name, difference: true };
+  if (!o.openclaw.found) return [{ ...base, reason: 'OpenclawMissing', message: `openclaw not found on PATH; expected ${lock.openclaw.version} (${lock.openclaw.commit})` }];
+  const issues: Issue[] = [];
+  if (o.openclaw.version !== lock.openclaw.version || o.openclaw.commit === undefined || !lock.openclaw.commit.startsWith(o.openclaw.commit.slice(0, 7)) && !o.openclaw.commit.startsWith(lock.openclaw.commit)) {
+    const found = o.openclaw.version ? `${o.openclaw.version} (${o.openclaw.commit ?? '?'})` : `unparseable "${o.openclaw.raw}"`;
+    issues.push({ ...base, reason: 'VersionSkew', message: `openclaw ${found} does not match the lock: expected ${lock.openclaw.version} (${lock.openclaw.commit})` });
+  }
+  if (o.daemon && o.daemon.sha256 !== lock.daemon.sha256) {
+    issues.push({ ...base, reason: 'DaemonHashMismatch', message: `daemon ${o.daemon.path} sha256 ${o.daemon.sha256.slice(0, 12)}… does not match the lock: expected ${lock.daemon.sha256.slice(0, 12)}…` });
+  }
+  return issues;
+}
+
+function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation | undefined): Issue[] {
+  const issues: Issue[] = [];
+  if (!t?.current) return issues;
+  const label = `ai.openclaw.${d.id}`;
+  const probe = { category: 'probe' as const, node, tenant: d.id, difference: false };
+  if (!t.launchd.loaded) issues.push({ ...probe, severity: 'warning', reason: 'ServiceNotLoaded', message: `launchd service ${label} is not loaded` });
+  else if (t.launchd.state !== 'running') issues.push({ ...probe, severity: 'warning', reason: 'ServiceNotRunning', message: `launchd service ${label} is ${t.launchd.state ?? 'in an unknown state'} (last exit code ${t.launchd.lastExitCode ?? '?'})` });
+  const tok = { category: 'token' as const, node, tenant: d.id, difference: false };
+  const cur = t.tokens['token.current'];
+  const next = t.tokens['token.next'];
+  if (d.secretRefs.includes('token.current') && !cur.present) issues.push({ ...tok, severity: 'error', reason: 'TokenMissing', message: 'token.current is missing; the gateway cannot authenticate' });
+  for (const [name, m] of [['token.current', cur], ['token.next', next]] as const) {
+    if (m.present && m.mode !== '600' && m.mode !== '400') issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${name} has mode ${m.mode ?? '?'}; expected 0600` });
+  }
+  if (next.present) {
+    const same = cur.present && cur.fingerprint === next.fingerprint;
+    issues.push({
+      ...tok,
+      severity: same ? 'warning' : 'info',
+      reason: same ? 'TokenNotRotated' : 'TokenOverlap',
+      message: same ? 'token.next equals token.current (fingerprint ' + (next.fingerprint ?? '?') + '): nothing to rotate' : `rotation in progress: token.next ${next.fingerprint ?? '?'} staged beside token.current ${cur.fingerprint ?? '(missing)'}`,
+    });
+  }
+  return issues;
+}
+
+function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: DesiredState, opts: PlanOptions): NodePlan {
+  const np: NodePlan = { node: node.name, role: node.role, canary: node.canary, status: 'InSync', blocked: false, tenants: [], actions: [], issues: [], diffs: [] };
+  if (!result || !result.ok) {
+    np.status = result?.reason ?? 'Unreachable';
+    np.blocked = true;
+    np.issues.push({ category: 'unreachable', severity: 'error', reason: np.status, node: node.name, message: result?.message ?? `${node.name}: not observed`, difference: true });
+    return np;
+  }
+  const o = result.observation;
+  for (const e of o.errors) np.issues.push({ category: 'drift', severity: 'error', reason: 'UnexpectedEntry', node: node.name, message: e, difference: true });
+  const skew = versionIssues(node, o, desired);
+  np.issues.push(...skew);
+  if (opts.lowDiskKb !== undefined && o.disk && o.disk.freeKb < opts.lowDiskKb) {
+    np.issues.push({ category: 'probe', severity: 'warning', reason: 'LowDisk', node: node.name, message: `only ${Math.round(o.disk.freeKb / 1024)} MiB free under ${desired.settings.paths.etc}`, difference: false });
+  }
+
+  let drifted = false;
+  let changed = false;
+  for (const id of node.tenants) {
+    const d = desired.tenants.get(id);
+    if (!d) continue; // lint reports unknown tenants; a plan is only made from a clean repo
+    const t = o.tenants[id];
+    const tp: TenantPlan = { tenant: id, state: 'InSync', desiredRelease: d.releaseId };
+    if (t?.current?.releaseId) tp.currentRelease = t.current.releaseId;
+    if (t?.prev?.releaseId) tp.prevRelease = t.prev.releaseId;
+    const drift = t ? driftedFiles(t) : [];
+    for (const f of drift) {
+      np.issues.push({ category: 'drift', severity: 'error', reason: 'Drifted', node: node.name, tenant: id, file: f.path, message: `${f.path} ${f.what} (release ${t?.current?.releaseId ?? t?.current?.target ?? '?'})`, difference: true });
+    }
+    const diffs = fileDiffs(node.name, d, t);
+    if (!t?.current) tp.state = 'NotDeployed';
+    else if (drift.length > 0) tp.state = 'Drifted';
+    else if (tp.currentRelease !== d.releaseId || diffs.length > 0) tp.state = 'Changed';
+    if (tp.state === 'Changed' || tp.state === 'NotDeployed') {
+      np.issues.push({
+        category: 'drift',
+        severity: 'warning',
+        reason: tp.state,
+        node: node.name,
+        tenant: id,
+        message: tp.state === 'NotDeployed' ? `not deployed; release ${d.releaseId} would be staged (${d.files.length} files)` : `release ${tp.currentRelease ?? '?'} → ${d.releaseId} (${diffs.length} file(s) differ)`,
+        difference: true,
+      });
+    }
+    if (tp.state !== 'InSync') {
+      np.actions.push({ kind: 'deploy', tenant: id, releaseId: d.releaseId, reason: tp.state === 'Drifted' ? 'Drifted' : tp.state === 'NotDeployed' ? 'NotDeployed' : 'Changed', files: d.files });
+      np.diffs.push(...diffs);
+    }
+    drifted ||= tp.state === 'Drifted';
+    changed ||= tp.state !== 'InSync';
+    np.issues.push(...tenantHealthIssues(node.name, d, t));
+    np.tenants.push(tp);
+  }
+  // Tenants the node has that the repo no longer assigns: reported; removed only when asked.
+  const assigned = new Set(node.tenants);
+  for (const [id, t] of Object.entries(o.tenants).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (assigned.has(id) || !t.current) continue;
+    np.tenants.push({ tenant: id, state: 'Unassigned', ...(t.current.releaseId ? { currentRelease: t.current.releaseId } : {}) });
+    np.issues.push({
+      category: 'drift',
+      severity: 'warning',
+      reason: 'Unassigned',
+      node: node.name,
+      tenant: id,
+      message: opts.prune ? 'no longer assigned to this node; will be pruned' : 'no longer assigned to this node (kept; pass --prune to remove)',
+      difference: true,
+    });
+    if (opts.prune) np.actions.push({ kind: 'prune', tenant: id });
+    changed = true;
+  }
+
+  if (skew.length > 0) {
+    np.status = 'VersionSkew';
+    np.blocked = true;
+  } else if (drifted || o.errors.length > 0) np.status = 'Drifted';
+  else if (changed) np.status = 'OutOfSync';
+  return np;
+}
+
+export function plan(desired: DesiredState, observed: readonly ObserveResult[], nodes: readonly NodeSpec[] = desired.nodes, opts: PlanOptions = {}): Plan {
+  const byNode = new Map(observed.map((r) => [r.node, r]));
+  const planned = nodes.map((n) => planNode(n, byNode.get(n.name), desired, opts));
+  const worst = planned.reduce<NodeStatus>((w, n) => (STATUS_ORDER.indexOf(n.status) < STATUS_ORDER.indexOf(w) ? n.status : w), 'InSync');
+  const p: Plan = { nodes: planned, inSync: planned.every((n) => n.issues.every((i) => !i.difference)), worst };
+  if (opts.revision) p.revision = opts.revision;
+  return p;
+}
