@@ -10,6 +10,7 @@ import { buildDesired, formatFinding, gatewayPort, hasErrors } from './desired/b
 import { lintWithOpenclaw } from './desired/lint-openclaw.js';
 import { KINDS, RENDERED_FILES, type Finding, type Kind } from './desired/types.js';
 import { ClawopsError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, UsageError, oneLine } from './errors.js';
+import { diffCommand } from './commands/diff.js';
 import { notifierCommand } from './notifier/cli.js';
 import { probeCommand } from './probe/cli.js';
 import { readTree } from './source/read-tree.js';
@@ -115,6 +116,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       setExit(EXIT_OK);
     });
 
+  program.addCommand(diffCommand(io, setExit));
   program.addCommand(notifierCommand());
   program.addCommand(probeCommand());
   for (const f of extraCommands) program.addCommand(f(io, setExit));

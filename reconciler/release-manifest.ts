@@ -32,3 +32,26 @@ export function parseManifest(text: string): ReleaseManifest | { invalid: string
 export function isManifest(m: ReleaseManifest | { invalid: string } | undefined): m is ReleaseManifest {
   return m !== undefined && !('invalid' in m);
 }
+
+/** The manifest for a rendered tenant release. Pure; `createdAt` and `actor` come from the caller. */
+export function buildManifest(
+  t: { id: string; releaseId: string; files: readonly { path: string; sha256: string }[] },
+  meta: { commit?: string; tag?: string; createdAt: string; actor: string },
+): ReleaseManifest {
+  const files: Record<string, string> = {};
+  for (const f of [...t.files].sort((a, b) => (a.path < b.path ? -1 : 1))) files[f.path] = f.sha256;
+  return {
+    schema: 1,
+    tenant: t.id,
+    release_id: t.releaseId,
+    ...(meta.commit ? { commit: meta.commit } : {}),
+    ...(meta.tag ? { tag: meta.tag } : {}),
+    files,
+    created_at: meta.createdAt,
+    actor: meta.actor,
+  };
+}
+
+export function manifestBytes(m: ReleaseManifest): Buffer {
+  return Buffer.from(`${JSON.stringify(m, null, 2)}\n`);
+}

@@ -96,6 +96,21 @@ export function notifierOptionsFromFlags(flags: NotifierServeFlags, logger: Logg
   return opts;
 }
 
+/**
+ * Commands built with `new Command()` and attached with addCommand() do not inherit the program's settings, so
+ * a usage mistake in `notifier serve`/`probe serve` would call process.exit(1) behind main()'s back. Throw
+ * CommanderError instead (main maps it to exit 2), and take the program's output settings when dispatched.
+ */
+export function inheritProgramSettings(cmd: Command): Command {
+  cmd.exitOverride();
+  for (const sub of cmd.commands) sub.exitOverride();
+  cmd.hook('preSubcommand', (self, sub) => {
+    if (self.parent) self.copyInheritedSettings(self.parent);
+    sub.copyInheritedSettings(self);
+  });
+  return cmd;
+}
+
 /** Resolve on the first SIGTERM or SIGINT. */
 export function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -137,5 +152,5 @@ export function notifierCommand(): Command {
       logger.info({ signal: sig }, 'shutting down');
       await handle.close();
     });
-  return cmd;
+  return inheritProgramSettings(cmd);
 }

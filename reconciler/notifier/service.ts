@@ -46,6 +46,8 @@ export interface NotifierOptions {
   /** wait after a failed send before trying that channel again, default 60 s */
   broadcastRetryMs?: number;
   broadcastTimeoutMs?: number;
+  /** the clock (ms since epoch) for windows, ages and the broadcast cadence; default Date.now (tests inject one) */
+  now?: () => number;
 }
 
 export interface NotifierHandle {
@@ -53,6 +55,11 @@ export interface NotifierHandle {
   readonly http: HttpHandle;
   /** the last computed snapshot */
   snapshot(): DigestSnapshot;
+  /**
+   * Run one tick now (recompute the snapshot, decide broadcasts) and resolve when the sends it started have
+   * finished. The timer does the same every tickMs; this is for callers that need to know it happened.
+   */
+  refresh(): Promise<void>;
   /** Persist, stop listening, wait for in-flight broadcasts. Idempotent. */
   close(): Promise<void>;
 }
@@ -121,17 +128,18 @@ async function loadState(opts: NotifierOptions, nowMs: number): Promise<{ digest
 
 export async function startNotifier(opts: NotifierOptions): Promise<NotifierHandle> {
   const log = opts.logger;
+  const now = opts.now ?? Date.now;
   const tickMs = opts.tickMs ?? 1000;
   const retryMs = opts.broadcastRetryMs ?? 60_000;
   const sendTimeoutMs = opts.broadcastTimeoutMs ?? 10_000;
   const secrets = [opts.slackUrl, opts.smtp?.password];
 
-  const loaded = await loadState(opts, Date.now());
+  const loaded = await loadState(opts, now());
   const digest = loaded.digest;
   const channels = loaded.broadcast;
 
-  let snapshot = digest.snapshot(Date.now());
-  let computedAtMs = Date.now();
+  let computedAtMs = now();
+  let snapshot = digest.snapshot(computedAtMs);
   let fingerprint = digestFingerprint(snapshot);
   let seenVersion = digest.version;
   let seenSlot = digest.slotIndex(computedAtMs);
@@ -139,7 +147,7 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
   const saver = opts.stateFile
     ? new DebouncedSaver(
         opts.stateFile,
-        (): PersistedState => ({ format: 'clawops-notifier-state/v1', saved_at: new Date().toISOString(), digest: digest.toJSON(), broadcast: channels }),
+        (): PersistedState => ({ format: 'clawops-notifier-state/v1', saved_at: new Date(now()).toISOString(), digest: digest.toJSON(), broadcast: channels }),
         opts.persistDebounceMs ?? 1000,
         (err) => log.error({ err: oneLine(err) }, 'saving digest failed'),
       )
@@ -149,15 +157,15 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
   const overflowed = new BurstLog((count) => log.warn({ count, max_keys: opts.maxKeys }, 'digest key cap reached; failures for new keys counted as overflow'));
 
   const onLine = (line: string): void => {
-    const now = Date.now();
+    const t = now();
     const parsed = parseFailureLine(line);
     if (!parsed.ok) {
-      digest.addDropped(now);
-      malformed.hit(parsed.error, now);
+      digest.addDropped(t);
+      malformed.hit(parsed.error, t);
       return;
     }
     const f = parsed.failure;
-    if (digest.add({ tenant: f.tenant, origin: parsed.origin, status: f.status, timeMs: parsed.timeMs }, now) === 'overflow') overflowed.hit('', now);
+    if (digest.add({ tenant: f.tenant, origin: parsed.origin, status: f.status, timeMs: parsed.timeMs }, t) === 'overflow') overflowed.hit('', t);
   };
 
   const ingest: IngestHandle = await startIngest({
@@ -165,16 +173,16 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
     ...(opts.maxLineBytes !== undefined ? { maxLineBytes: opts.maxLineBytes } : {}),
     onLine,
     onOversize: () => {
-      const now = Date.now();
-      digest.addDropped(now);
-      malformed.hit('line too long', now);
+      const t = now();
+      digest.addDropped(t);
+      malformed.hit('line too long', t);
     },
     onConnectionError: (err) => log.debug({ err: oneLine(err) }, 'ingest connection error'),
   });
 
   let http: HttpHandle;
   try {
-    http = await startDigestServer({ listen: opts.listen, current: () => ({ snapshot, computedAtMs }) });
+    http = await startDigestServer({ listen: opts.listen, current: () => ({ snapshot, computedAtMs }), now });
   } catch (e) {
     await ingest.close();
     throw e;
@@ -189,12 +197,12 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
   if (mailer) senders.email = (subject, text) => mailer.send(subject, text);
   const inFlight = new Map<ChannelName, Promise<void>>();
 
-  const broadcast = (now: number): void => {
+  const broadcast = (t: number): void => {
     const quiet = isQuiet(snapshot);
     for (const name of Object.keys(senders) as ChannelName[]) {
       const sender = senders[name];
       if (!sender || inFlight.has(name)) continue;
-      const decision = decideBroadcast(channels[name], fingerprint, quiet, now, { windowMs: digest.windowSec * 1000, retryMs });
+      const decision = decideBroadcast(channels[name], fingerprint, quiet, t, { windowMs: digest.windowSec * 1000, retryMs });
       if (!decision.send) continue;
       const { subject, text } = formatSummary(snapshot);
       const fp = fingerprint;
@@ -202,11 +210,11 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
       const p = sender(subject, text)
         .then(
           () => {
-            channels[name] = afterAttempt(channels[name], fp, now, true);
+            channels[name] = afterAttempt(channels[name], fp, t, true);
             log.info({ channel: name, reason: decision.reason, total }, 'broadcast sent');
           },
           (e: unknown) => {
-            channels[name] = afterAttempt(channels[name], fp, now, false);
+            channels[name] = afterAttempt(channels[name], fp, t, false);
             log.warn({ channel: name, reason: decision.reason, err: redact(oneLine(e), secrets) }, 'broadcast failed');
           },
         )
@@ -219,21 +227,21 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
   };
 
   const tick = (): void => {
-    const now = Date.now();
-    const slot = digest.slotIndex(now);
+    const t = now();
+    const slot = digest.slotIndex(t);
     if (digest.version !== seenVersion || slot !== seenSlot) {
       if (digest.version !== seenVersion) saver?.markDirty();
-      snapshot = digest.snapshot(now);
+      snapshot = digest.snapshot(t);
       fingerprint = digestFingerprint(snapshot);
       seenVersion = digest.version;
       seenSlot = slot;
     } else {
-      snapshot = { ...snapshot, generated_at: new Date(now).toISOString() };
+      snapshot = { ...snapshot, generated_at: new Date(t).toISOString() };
     }
-    computedAtMs = now;
-    malformed.maybeFlush(now);
-    overflowed.maybeFlush(now);
-    broadcast(now);
+    computedAtMs = t;
+    malformed.maybeFlush(t);
+    overflowed.maybeFlush(t);
+    broadcast(t);
   };
   const timer = setInterval(() => {
     try {
@@ -254,6 +262,11 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
     socketPath: opts.socketPath,
     http,
     snapshot: () => snapshot,
+    refresh: async () => {
+      if (closing) return;
+      tick();
+      await Promise.allSettled([...inFlight.values()]);
+    },
     close: () => {
       closing ??= (async () => {
         clearInterval(timer);
@@ -265,8 +278,8 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
           saver.markDirty();
           await saver.close();
         }
-        malformed.flush(Date.now());
-        overflowed.flush(Date.now());
+        malformed.flush(now());
+        overflowed.flush(now());
         log.info({ state: opts.stateFile ?? null }, 'notifier stopped');
       })();
       return closing;

@@ -35,11 +35,11 @@ export function driftedFiles(t: TenantObservation): { path: string; what: string
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-function fileDiffs(node: string, d: TenantDesired, t: TenantObservation | undefined): FileDiff[] {
+function fileDiffs(d: TenantDesired, t: TenantObservation | undefined): FileDiff[] {
   const have = t?.files ?? {};
   const out: FileDiff[] = [];
   const want = new Map(d.files.map((f) => [f.path, f]));
-  const label = (p: string): string => `${node}/${d.id}/${p}`;
+  const label = (p: string): string => `${d.id}/${p}`;
   for (const f of d.files) {
     const h = have[f.path];
     if (h === f.sha256) continue;
@@ -125,7 +125,7 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     for (const f of drift) {
       np.issues.push({ category: 'drift', severity: 'error', reason: 'Drifted', node: node.name, tenant: id, file: f.path, message: `${f.path} ${f.what} (release ${t?.current?.releaseId ?? t?.current?.target ?? '?'})`, difference: true });
     }
-    const diffs = fileDiffs(node.name, d, t);
+    const diffs = fileDiffs(d, t);
     if (!t?.current) tp.state = 'NotDeployed';
     else if (drift.length > 0) tp.state = 'Drifted';
     else if (tp.currentRelease !== d.releaseId || diffs.length > 0) tp.state = 'Changed';

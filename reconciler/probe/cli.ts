@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { settingsWithDefaults } from '../desired/defaults.js';
 import { RENDERED_FILES } from '../desired/types.js';
 import { UsageError } from '../errors.js';
-import { waitForSignal } from '../notifier/cli.js';
+import { inheritProgramSettings, waitForSignal } from '../notifier/cli.js';
 import { parseListen } from '../notifier/listen-address.js';
 import { createLogger } from '../notifier/logger.js';
 import { defaultPolicyPath } from './policy.js';
@@ -98,5 +98,5 @@ export function probeCommand(): Command {
       logger.info({ signal: sig }, 'shutting down');
       await handle.close();
     });
-  return cmd;
+  return inheritProgramSettings(cmd);
 }

@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { SEVERITY_ORDER, type Severity } from '../desired/types.js';
+import { openclawEnv } from '../openclaw-cli.js';
 
 export interface DoctorFinding {
   checkId: string;
@@ -104,9 +105,11 @@ function killGroup(pid: number | undefined): void {
 export function runDoctor(opts: DoctorRunOptions): Promise<DoctorRun> {
   const started = Date.now();
   const maxOut = opts.maxOutputBytes ?? 8 * 1024 * 1024;
-  const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env) };
-  if (opts.configPath !== undefined) env.OPENCLAW_CONFIG_PATH = opts.configPath;
-  if (opts.stateDir !== undefined) env.OPENCLAW_STATE_DIR = opts.stateDir;
+  // openclawEnv: OpenClaw prints nothing when it sees a test runner's markers (VITEST…), so they never reach it
+  const extra: Record<string, string> = {};
+  if (opts.configPath !== undefined) extra.OPENCLAW_CONFIG_PATH = opts.configPath;
+  if (opts.stateDir !== undefined) extra.OPENCLAW_STATE_DIR = opts.stateDir;
+  const env = openclawEnv(opts.env ?? process.env, extra);
   return new Promise((resolve) => {
     let settled = false;
     const finish = (run: DoctorRun): void => {

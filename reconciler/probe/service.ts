@@ -37,6 +37,10 @@ export interface ProbeOptions {
   /** check cadences in ms (doctor's comes from the policy) */
   intervals?: Partial<{ gateway: number; disk: number; queue: number; digest: number; tick: number; policy: number }>;
   gatewayTimeoutMs?: number;
+  /** base environment for the doctor run (default process.env; test-runner markers are always stripped) */
+  doctorEnv?: NodeJS.ProcessEnv;
+  /** the clock (ms since epoch) for maintenance windows, digest age and timestamps; default Date.now */
+  now?: () => number;
 }
 
 export interface ProbeHandle {
@@ -55,6 +59,7 @@ const QUEUE_PENDING: QueueResult = { state: 'pending', checked_at: null, bytes: 
 
 export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
   const log = opts.logger;
+  const clock = opts.now ?? Date.now;
   const iv = { ...DEFAULT_INTERVALS, ...opts.intervals };
   const policy = new PolicySource(opts.policyFile, opts.tenant);
 
@@ -68,7 +73,7 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
   let body = '';
   let code: 200 | 503 = 503;
   const recompute = (): void => {
-    const now = Date.now();
+    const now = clock();
     const p = policy.policy;
     const next = compose({
       tenant: opts.tenant,
@@ -129,10 +134,11 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
         timeoutMs: p.doctor.timeout_sec * 1000,
         ...(opts.configPath !== undefined ? { configPath: opts.configPath } : {}),
         ...(opts.exportStateDir ? { stateDir: opts.stateDir } : {}),
+        ...(opts.doctorEnv !== undefined ? { env: opts.doctorEnv } : {}),
         signal: abort.signal,
       });
       if (stopped) return;
-      const checkedAt = new Date().toISOString();
+      const checkedAt = new Date(clock()).toISOString();
       if (run.kind === 'report') {
         const j = judgeDoctor(run.report, p.doctor);
         doctor = { state: j.verdict, checked_at: checkedAt, duration_ms: run.durationMs, findings: j.findings, ignored: j.ignored, reasons: j.reasons };
@@ -146,28 +152,28 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
     'gateway',
     () => iv.gateway,
     async () => {
-      gateway = await checkGateway(opts.gatewayUrl, opts.gatewayTimeoutMs ?? 2000);
+      gateway = await checkGateway(opts.gatewayUrl, opts.gatewayTimeoutMs ?? 2000, clock);
     },
   );
   schedule(
     'disk',
     () => iv.disk,
     async () => {
-      disk = await checkDisk(policy.policy.disk);
+      disk = await checkDisk(policy.policy.disk, clock);
     },
   );
   schedule(
     'queue',
     () => iv.queue,
     async () => {
-      queue = await checkQueue(policy.policy.queue, opts.stateDir);
+      queue = await checkQueue(policy.policy.queue, opts.stateDir, clock);
     },
   );
   schedule(
     'digest',
     () => iv.digest,
     async () => {
-      digest = await checkDigest(opts.digestUrl, opts.tenant, policy.policy.digest.timeout_ms, digest);
+      digest = await checkDigest(opts.digestUrl, opts.tenant, policy.policy.digest.timeout_ms, digest, clock);
     },
   );
   schedule(

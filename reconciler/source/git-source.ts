@@ -1,0 +1,143 @@
+/**
+ * Where the desired state comes from: a local checkout read in place, or a git URL / a ref cloned into a
+ * temporary directory with simple-git. The only git I/O of the pipeline; everything after it reads a plain tree.
+ *
+ *  - `--repo <dir>` without `--ref`: the working tree as it is (commit recorded when it is a git work tree; a
+ *    dirty tree is flagged so apply can refuse it or record it honestly).
+ *  - `--repo <url|dir> --ref R`: clone, resolve R (branch, tag, `refs/…` or commit), check it out detached.
+ *
+ * Credentials in URLs (`https://user:token@host/…`) never reach an error message or a log.
+ */
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { GitError, IoError } from '../errors.js';
+
+export interface Source {
+  /** what the user passed, credentials redacted */
+  origin: string;
+  /** the tree to read */
+  dir: string;
+  ref?: string;
+  /** the commit the tree is, when known */
+  commit?: string;
+  /** a tag pointing exactly at the commit */
+  tag?: string;
+  /** a local working tree with uncommitted changes */
+  dirty: boolean;
+  /** remove the temporary clone, if any */
+  cleanup(): void;
+}
+
+const URL_LIKE = /^(?:[a-z][a-z0-9+.-]*:\/\/|[^/\s:@]+@[^/\s:]+:)/i;
+
+export function isGitUrl(repo: string): boolean {
+  return URL_LIKE.test(repo);
+}
+
+/** `https://user:secret@host/x` → `https://user:***@host/x`; a bare `https://token@host` loses the token too. */
+export function redactUrl(s: string): string {
+  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]+)(?::[^/@\s]*)?@/gi, (_m, scheme: string, user: string) => {
+    const looksLikeToken = user.length >= 20 || /^(gh[pousr]_|glpat-|x-access-token)/.test(user);
+    return looksLikeToken ? `${scheme}***@` : `${scheme}${user}:***@`;
+  });
+}
+
+const GIT_TIMEOUT_MS = 120_000;
+/** editors, pagers and config redirections a clone never needs (simple-git refuses to pass them on) */
+const NOT_FOR_GIT = /^(EDITOR|VISUAL|PAGER|PREFIX|GIT_(EDITOR|SEQUENCE_EDITOR|PAGER|EXTERNAL_DIFF|EXEC_PATH|TEMPLATE_DIR|PROXY_COMMAND|CONFIG.*))$/i;
+
+function git(baseDir: string): SimpleGit {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !NOT_FOR_GIT.test(k)) env[k] = v;
+  // never wait on a password prompt at 3 a.m.; fail instead
+  env.GIT_TERMINAL_PROMPT = '0';
+  env.GIT_ASKPASS = 'true';
+  env.GIT_SSH_COMMAND ??= 'ssh -o BatchMode=yes';
+  env.LC_ALL = 'C';
+  // simple-git strips GIT_* variables unless allowed; the operator's own (GIT_SSL_CAINFO, proxies, GIT_SSH_COMMAND) must work
+  const allowEnvironment = Object.keys(env).filter((k) => k.toLowerCase().startsWith('git_'));
+  return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment, unsafe: { allowUnsafeAskPass: true, allowUnsafeSshCommand: true } }).env(env);
+}
+
+/** The first line git printed that says what went wrong, credentials redacted. */
+export function gitReason(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('hint:') && !/^Cloning into/.test(l));
+  const fatal = lines.find((l) => /^(fatal|error):/.test(l)) ?? lines[0] ?? 'git failed';
+  return redactUrl(fatal.replace(/^(fatal|error):\s*/, ''));
+}
+
+async function describe(g: SimpleGit): Promise<{ commit?: string; tag?: string }> {
+  let commit: string;
+  try {
+    commit = (await g.revparse(['--verify', '--quiet', 'HEAD^{commit}'])).trim();
+  } catch {
+    return {}; // a repo with no commits yet
+  }
+  let tag: string | undefined;
+  try {
+    const t = (await g.raw(['tag', '--points-at', commit, '--sort=-creatordate'])).trim().split('\n')[0];
+    if (t) tag = t;
+  } catch {
+    /* no tags */
+  }
+  return tag ? { commit, tag } : { commit };
+}
+
+async function resolveRef(g: SimpleGit, ref: string): Promise<string | undefined> {
+  if (ref.startsWith('-')) return undefined;
+  for (const candidate of [ref, `origin/${ref}`, `refs/tags/${ref}`]) {
+    try {
+      const c = (await g.raw(['rev-parse', '--verify', '--quiet', '--end-of-options', `${candidate}^{commit}`])).trim();
+      if (/^[0-9a-f]{40,64}$/.test(c)) return c;
+    } catch {
+      /* try the next spelling */
+    }
+  }
+  return undefined;
+}
+
+export async function openSource(repo: string, ref?: string): Promise<Source> {
+  const origin = redactUrl(repo);
+  const url = isGitUrl(repo);
+  if (!url && !existsSync(repo)) throw new IoError(`${origin}: no such repo directory (and not a git URL)`);
+  if (!url && !statSync(repo).isDirectory()) throw new IoError(`${origin}: not a directory`);
+
+  if (!url && ref === undefined) {
+    const inWorkTree = await git(repo)
+      .revparse(['--is-inside-work-tree'])
+      .then((s) => s.trim() === 'true')
+      .catch(() => false);
+    if (!inWorkTree) return { origin, dir: repo, dirty: false, cleanup: () => undefined };
+    const g = git(repo);
+    const d = await describe(g);
+    const status = await g.raw(['status', '--porcelain', '--untracked-files=normal', '--', '.']).catch(() => '');
+    return { origin, dir: repo, ...d, dirty: status.trim() !== '', cleanup: () => undefined };
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'clawops-src-'));
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    try {
+      await git(dir).clone(url ? repo : resolve(repo), dir, ['--quiet', '--no-checkout']);
+    } catch (e) {
+      throw new GitError(`cannot clone ${origin}: ${gitReason(e)}`);
+    }
+    const g = git(dir);
+    const want = ref ?? 'HEAD';
+    const commit = await resolveRef(g, want);
+    if (!commit) throw new GitError(`${origin}: unknown ref "${want}" (no such branch, tag or commit)`);
+    try {
+      await g.raw(['checkout', '--quiet', '--detach', commit]);
+    } catch (e) {
+      throw new GitError(`${origin}: cannot check out ${want}: ${gitReason(e)}`);
+    }
+    const d = await describe(g);
+    return { origin, dir, ...(ref !== undefined ? { ref } : {}), ...d, dirty: false, cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}

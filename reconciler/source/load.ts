@@ -1,0 +1,39 @@
+/** Source → desired state, refusing a repo with errors. Shared by diff, apply and (later) the controller. */
+import { buildDesired, formatFinding, hasErrors } from '../desired/build-desired.js';
+import type { DesiredState, NodeSpec } from '../desired/types.js';
+import { UsageError, ValidationError } from '../errors.js';
+import { openSource, type Source } from './git-source.js';
+import { readTree } from './read-tree.js';
+
+export interface Loaded {
+  source: Source;
+  desired: DesiredState;
+}
+
+export async function loadDesired(repo: string, ref?: string): Promise<Loaded> {
+  const source = await openSource(repo, ref);
+  try {
+    const desired = buildDesired(await readTree(source.dir));
+    if (hasErrors(desired)) {
+      const errors = desired.findings.filter((f) => f.severity === 'error');
+      const first = errors[0]!;
+      throw new ValidationError(
+        `${source.origin}${source.ref ? `@${source.ref}` : ''} has ${errors.length} error(s), first: ${formatFinding(first)}; run clawops lint`,
+        errors,
+      );
+    }
+    return { source, desired };
+  } catch (e) {
+    source.cleanup();
+    throw e;
+  }
+}
+
+/** The inventory's nodes, or the ones named with --node (unknown names are a usage error). */
+export function selectNodes(desired: DesiredState, names: readonly string[] | undefined): NodeSpec[] {
+  if (!names || names.length === 0) return [...desired.nodes];
+  const byName = new Map(desired.nodes.map((n) => [n.name, n]));
+  const unknown = names.filter((n) => !byName.has(n));
+  if (unknown.length > 0) throw new UsageError(`--node ${unknown.join(', ')}: not in nodes.yaml (known: ${[...byName.keys()].join(', ')})`);
+  return [...new Set(names)].map((n) => byName.get(n)!);
+}

@@ -1,0 +1,86 @@
+/**
+ * Infra repos pointed at a test fleet, and releases put on nodes behind clawops' back (for diff tests that must
+ * not depend on apply).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { stringify } from 'yaml';
+import { buildDesired } from '../../reconciler/desired/build-desired.js';
+import type { DesiredState } from '../../reconciler/desired/types.js';
+import { buildManifest, manifestBytes, MANIFEST_PATH } from '../../reconciler/release-manifest.js';
+import { readTreeSync } from '../../reconciler/source/read-tree.js';
+import { chownToNodeUser, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
+import { applyEdits, exampleRepo, type Edit } from './repo.js';
+
+/** Which tenants each fleet node gets; the default mirrors tenants-example. */
+export const EXAMPLE_ASSIGNMENT: Record<string, { role: 'gateway' | 'notifier'; canary?: boolean; tenants: string[] }> = {
+  'notifier-1': { role: 'notifier', tenants: [] },
+  'gw-1': { role: 'gateway', canary: true, tenants: ['acme', 'globex'] },
+  'gw-2': { role: 'gateway', tenants: ['acme', 'globex', 'initech'] },
+};
+
+export function fleetNodesYaml(fleet: Fleet, assignment = EXAMPLE_ASSIGNMENT): string {
+  const nodes = fleet.nodes.map((n) => {
+    const a = assignment[n.name] ?? { role: 'gateway' as const, tenants: [] };
+    return { name: n.name, host: n.host, port: n.port, user: n.user, host_key: n.hostKey, role: a.role, ...(a.canary ? { canary: true } : {}), tenants: a.tenants };
+  });
+  return stringify({ nodes });
+}
+
+export function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' } }).trim();
+}
+
+/** A committed git repo: tenants-example with nodes.yaml pointing at the fleet, plus edits. */
+export function fleetRepo(fleet: Fleet, edits: Record<string, Edit> = {}, assignment = EXAMPLE_ASSIGNMENT): string {
+  const dir = exampleRepo({ 'nodes.yaml': fleetNodesYaml(fleet, assignment), ...edits });
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', 'initial');
+  return dir;
+}
+
+/** Edit files in a repo and commit them. */
+export function commitEdits(dir: string, edits: Record<string, Edit>, message = 'change'): string {
+  applyEdits(dir, edits);
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', message);
+  return git(dir, 'rev-parse', 'HEAD');
+}
+
+export function desiredOf(dir: string): DesiredState {
+  return buildDesired(readTreeSync(dir));
+}
+
+/** Write a tenant's desired release onto a node the way apply lays it out, without clawops. */
+export function placeRelease(node: FleetNodeHandle, desired: DesiredState, tenant: string): string {
+  const t = desired.tenants.get(tenant);
+  if (!t) throw new Error(`no tenant ${tenant}`);
+  const rel = join(node.etcOpenclaw, 'releases', tenant, t.releaseId);
+  rmSync(rel, { recursive: true, force: true });
+  for (const f of t.files) {
+    mkdirSync(dirname(join(rel, f.path)), { recursive: true });
+    writeFileSync(join(rel, f.path), f.content);
+  }
+  const m = buildManifest(t, { createdAt: '2026-11-25T00:00:00Z', actor: 'test' });
+  mkdirSync(dirname(join(rel, MANIFEST_PATH)), { recursive: true });
+  writeFileSync(join(rel, MANIFEST_PATH), manifestBytes(m));
+  mkdirSync(join(node.etcOpenclaw, 'tenants'), { recursive: true });
+  const link = join(node.etcOpenclaw, 'tenants', tenant);
+  const tmp = `${link}.tmp-test`;
+  rmSync(tmp, { force: true });
+  symlinkSync(`../releases/${tenant}/${t.releaseId}`, tmp);
+  renameSync(tmp, link);
+  chownToNodeUser(node.etcOpenclaw);
+  return t.releaseId;
+}
+
+/** Every node gets every tenant the repo assigns it: a fleet in sync. */
+export function placeAll(fleet: Fleet, desired: DesiredState): void {
+  for (const spec of desired.nodes) {
+    const node = fleet.nodes.find((n) => n.name === spec.name);
+    if (!node) continue;
+    for (const t of spec.tenants) placeRelease(node, desired, t);
+  }
+}
