@@ -60,7 +60,9 @@ function versionIssues(node: NodeSpec, o: NodeObservation, desired: DesiredState
   const base = { category: 'version-skew' as const, severity: 'error' as const, node: node.name, difference: true };
   if (!o.openclaw.found) return [{ ...base, reason: 'OpenclawMissing', message: `openclaw not found on PATH; expected ${lock.openclaw.version} (${lock.openclaw.commit})` }];
   const issues: Issue[] = [];
-  if (o.openclaw.version !== lock.openclaw.version || o.openclaw.commit === undefined || !lock.openclaw.commit.startsWith(o.openclaw.commit.slice(0, 7)) && !o.openclaw.commit.startsWith(lock.openclaw.commit)) {
+  // commits match when one is a prefix of the other (the CLI prints a short hash, the lock may hold either)
+  const commitMatches = o.openclaw.commit !== undefined && (lock.openclaw.commit.startsWith(o.openclaw.commit) || o.openclaw.commit.startsWith(lock.openclaw.commit));
+  if (o.openclaw.version !== lock.openclaw.version || !commitMatches) {
     const found = o.openclaw.version ? `${o.openclaw.version} (${o.openclaw.commit ?? '?'})` : `unparseable "${o.openclaw.raw}"`;
     issues.push({ ...base, reason: 'VersionSkew', message: `openclaw ${found} does not match the lock: expected ${lock.openclaw.version} (${lock.openclaw.commit})` });
   }
