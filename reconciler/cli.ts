@@ -10,6 +10,7 @@ import { buildDesired, formatFinding, gatewayPort, hasErrors } from './desired/b
 import { lintWithOpenclaw } from './desired/lint-openclaw.js';
 import { KINDS, RENDERED_FILES, type Finding, type Kind } from './desired/types.js';
 import { ClawopsError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, UsageError, oneLine } from './errors.js';
+import { applyCommand, rollbackCommand } from './commands/apply.js';
 import { diffCommand } from './commands/diff.js';
 import { notifierCommand } from './notifier/cli.js';
 import { probeCommand } from './probe/cli.js';
@@ -117,6 +118,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     });
 
   program.addCommand(diffCommand(io, setExit));
+  program.addCommand(applyCommand(io, setExit));
+  program.addCommand(rollbackCommand(io, setExit));
   program.addCommand(notifierCommand());
   program.addCommand(probeCommand());
   for (const f of extraCommands) program.addCommand(f(io, setExit));

@@ -18,7 +18,15 @@ export type FailureReason =
   | 'ApplyFailed'
   | 'HealthCheckFailed'
   | 'RolledBack'
-  | 'IoFailed';
+  | 'IoFailed'
+  | 'RemoteFailed'
+  | 'NodeLocked'
+  | 'VersionSkew'
+  | 'StageFailed'
+  | 'InvalidConfig'
+  | 'SwapFailed'
+  | 'RecordFailed'
+  | 'NoPrevRelease';
 
 export class ClawopsError extends Error {
   readonly reason: FailureReason;

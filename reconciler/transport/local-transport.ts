@@ -3,13 +3,29 @@
  * Commands run under /bin/sh with the node's paths substituted and `<root>/usr/local/bin` first on PATH.
  */
 import { spawn } from 'node:child_process';
+import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SshError } from '../errors.js';
-import type { ExecOptions, ExecResult, NodePaths, Transport, TransportStats } from './transport.js';
+import { openclawEnv } from '../openclaw-cli.js';
+import type { ExecOptions, ExecResult, FileOps, NodePaths, Transport, TransportStats } from './transport.js';
 
 export class LocalTransport implements Transport {
   readonly stats: TransportStats = { commands: 0, bytesSent: 0, bytesReceived: 0 };
-  constructor(readonly node: string, private readonly root: string, private readonly commandTimeoutMs = 60_000) {}
+  readonly files: FileOps;
+  constructor(readonly node: string, private readonly root: string, private readonly commandTimeoutMs = 60_000) {
+    const fail = (op: string, path: string) => (e: NodeJS.ErrnoException): never => {
+      throw new SshError(this.node, `${op} ${path}: ${e.code ?? e.message}`);
+    };
+    this.files = {
+      mkdirp: (p) => mkdir(p, { recursive: true }).then(() => undefined, fail('mkdir', p)),
+      writeFile: (p, data, mode) => {
+        this.stats.bytesSent += data.length;
+        return writeFile(p, data, { mode: mode ?? 0o644 }).catch(fail('write', p));
+      },
+      symlink: (target, p) => symlink(target, p).catch(fail('symlink', p)),
+      rename: (from, to) => rename(from, to).catch(fail('rename', to)),
+    };
+  }
 
   paths(configured: { etc: string; var_db: string }): NodePaths {
     return { etc: join(this.root, configured.etc), varDb: join(this.root, configured.var_db), binDir: join(this.root, 'usr/local/bin') };
@@ -19,7 +35,8 @@ export class LocalTransport implements Transport {
     this.stats.commands++;
     const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
     return new Promise((resolve, reject) => {
-      const env = { ...process.env, PATH: `${join(this.root, 'usr/local/bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+      // a node's commands never see this process's test-runner variables (OpenClaw goes silent under VITEST)
+      const env = { ...openclawEnv(process.env), PATH: `${join(this.root, 'usr/local/bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` };
       const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       const out: Buffer[] = [];
       const errs: Buffer[] = [];

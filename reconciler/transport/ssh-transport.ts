@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { NodeSSH } from 'node-ssh';
-import type { ClientChannel } from 'ssh2';
+import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { HostKeyError, IoError, SshError } from '../errors.js';
 import { blobType, fingerprint, knownHostKeys, parsePublicKey, type PublicKey } from './host-keys.js';
-import type { ExecOptions, ExecResult, NodePaths, Transport, TransportStats } from './transport.js';
+import type { ExecOptions, ExecResult, FileOps, NodePaths, Transport, TransportStats } from './transport.js';
 
 export interface SshTarget {
   name: string;
@@ -67,6 +67,18 @@ export class SshTransport implements Transport {
   readonly stats: TransportStats = { commands: 0, bytesSent: 0, bytesReceived: 0 };
   private readonly ssh = new NodeSSH();
   private closed = false;
+  private sftpSession: Promise<SFTPWrapper> | undefined;
+  readonly files: FileOps = {
+    mkdirp: (p) => this.sftpMkdirp(p),
+    writeFile: (p, data, mode) =>
+      this.sftpOp('write', p, (s, cb) => {
+        this.stats.bytesSent += data.length;
+        s.writeFile(p, data, { mode: mode ?? 0o644 }, cb);
+      }),
+    symlink: (target, p) => this.sftpOp('symlink', p, (s, cb) => s.symlink(target, p, cb)),
+    // posix-rename@openssh.com is rename(2); plain SFTP RENAME refuses to replace an existing target
+    rename: (from, to) => this.sftpOp('rename', to, (s, cb) => s.ext_openssh_rename(from, to, cb)),
+  };
 
   private constructor(private readonly target: SshTarget, private readonly opts: SshOptions) {
     this.node = target.name;
@@ -185,9 +197,47 @@ export class SshTransport implements Transport {
     });
   }
 
+  private sftp(): Promise<SFTPWrapper> {
+    if (this.closed || !this.ssh.connection) return Promise.reject(new SshError(this.node, 'not connected'));
+    this.sftpSession ??= this.ssh.requestSFTP().catch((e: Error) => {
+      this.sftpSession = undefined;
+      throw new SshError(this.node, `sftp session refused: ${e.message}`);
+    });
+    return this.sftpSession;
+  }
+
+  private async sftpOp(op: string, path: string, run: (s: SFTPWrapper, cb: (err: Error | null | undefined) => void) => void): Promise<void> {
+    const s = await this.sftp();
+    await new Promise<void>((resolve, reject) => {
+      run(s, (err) => (err ? reject(new SshError(this.node, `${op} ${path}: ${sftpReason(err)}`)) : resolve()));
+    });
+  }
+
+  private async sftpMkdirp(path: string): Promise<void> {
+    const s = await this.sftp();
+    const exists = (p: string): Promise<boolean> => new Promise((res) => s.stat(p, (err, st) => res(!err && st.isDirectory())));
+    const parts = path.split('/').filter(Boolean);
+    let cur = path.startsWith('/') ? '' : '.';
+    for (const part of parts) {
+      cur = `${cur}/${part}`;
+      if (await exists(cur)) continue;
+      const p = cur;
+      await new Promise<void>((resolve, reject) =>
+        s.mkdir(p, { mode: 0o755 }, (err) => (err && !/exist/i.test(err.message) ? reject(new SshError(this.node, `mkdir ${p}: ${sftpReason(err)}`)) : resolve())),
+      );
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.ssh.dispose();
   }
+}
+
+/** SFTP status errors carry a code; "Failure" is what sftp-server says for ENOSPC, EDQUOT and friends. */
+function sftpReason(err: Error): string {
+  const code = (err as Error & { code?: number | string }).code;
+  const names: Record<number, string> = { 2: 'no such file', 3: 'permission denied', 4: 'failure (disk full or I/O error)' };
+  return typeof code === 'number' && names[code] ? `${names[code]}${err.message && !/^Failure$/i.test(err.message) ? ` (${err.message})` : ''}` : err.message;
 }

@@ -39,7 +39,23 @@ export interface Transport {
   paths(configured: { etc: string; var_db: string }): NodePaths;
   /** run a POSIX sh command line on the node */
   exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  /** file operations for staging and swaps (SFTP on ssh); paths are as returned by paths() */
+  readonly files: FileOps;
   close(): Promise<void>;
+}
+
+/**
+ * The few file operations apply needs. Failures throw SshError naming the node and path.
+ * `rename` is rename(2): it atomically replaces `to` (a file or a symlink, never following it).
+ */
+export interface FileOps {
+  /** create a directory and its missing parents */
+  mkdirp(path: string): Promise<void>;
+  /** create or truncate `path` with `data` */
+  writeFile(path: string, data: Buffer, mode?: number): Promise<void>;
+  /** create a symlink at `path` pointing to `target` (verbatim, usually relative) */
+  symlink(target: string, path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
 }
 
 /** Quote one argument for POSIX sh. */

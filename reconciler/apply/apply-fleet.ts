@@ -1,0 +1,64 @@
+/**
+ * Apply a plan across the fleet: notifier nodes before gateways, canary nodes before the rest. A failure in any
+ * phase but the last stops the run before the next phase (a broken canary or notifier never reaches the others).
+ * Within a phase nodes run in parallel (p-queue); each node has exactly one worker and one connection.
+ */
+import PQueue from 'p-queue';
+import type { DesiredState } from '../desired/types.js';
+import type { NodePlan, Plan } from '../plan/types.js';
+import type { Transport } from '../transport/transport.js';
+import { applyNode, blockedResult, type NodeApplyResult, type RunContext } from './apply-node.js';
+
+export interface Phase {
+  name: string;
+  nodes: NodePlan[];
+}
+
+/** Pure: the order nodes are worked on. Empty phases are dropped. */
+export function phases(nodes: readonly NodePlan[]): Phase[] {
+  const isNotifier = (n: NodePlan): boolean => n.role === 'notifier';
+  const all: Phase[] = [
+    { name: 'canary notifiers', nodes: nodes.filter((n) => isNotifier(n) && n.canary) },
+    { name: 'notifiers', nodes: nodes.filter((n) => isNotifier(n) && !n.canary) },
+    { name: 'canary gateways', nodes: nodes.filter((n) => !isNotifier(n) && n.canary) },
+    { name: 'gateways', nodes: nodes.filter((n) => !isNotifier(n) && !n.canary) },
+  ];
+  return all.filter((p) => p.nodes.length > 0);
+}
+
+export interface FleetApplyResult {
+  results: NodeApplyResult[];
+  /** why later phases were not run */
+  halted?: string;
+  ok: boolean;
+}
+
+export async function applyFleet(plan: Plan, desired: DesiredState, transports: ReadonlyMap<string, Transport>, ctx: RunContext, concurrency: number): Promise<FleetApplyResult> {
+  const results = new Map<string, NodeApplyResult>();
+  const ordered = phases(plan.nodes);
+  let halted: string | undefined;
+  for (const [i, phase] of ordered.entries()) {
+    if (halted) {
+      for (const n of phase.nodes) {
+        results.set(n.node, { node: n.node, outcome: 'skipped', message: `${n.node}: not touched: ${halted}`, swapped: [], staged: [], reused: [], pruned: [], removed: [], bytesSent: 0, commands: 0 });
+        ctx.onEvent({ node: n.node, step: 'node', state: 'warn', message: `skipped: ${halted}` });
+      }
+      continue;
+    }
+    const queue = new PQueue({ concurrency: Math.max(1, concurrency) });
+    await Promise.all(
+      phase.nodes.map((n) =>
+        queue.add(async () => {
+          const t = transports.get(n.node);
+          const r = n.blocked || !t ? blockedResult(n) : await applyNode(t, n, desired, ctx);
+          if (r.outcome === 'refused' && n.blocked) ctx.onEvent({ node: n.node, step: r.step ?? 'lock', state: 'fail', message: r.message ?? 'refused' });
+          results.set(n.node, r);
+        }),
+      ),
+    );
+    const failed = phase.nodes.filter((n) => ['failed', 'refused'].includes(results.get(n.node)!.outcome));
+    if (failed.length > 0 && i < ordered.length - 1) halted = `${phase.name} ${failed.map((n) => n.node).join(', ')} failed`;
+  }
+  const list = plan.nodes.map((n) => results.get(n.node)!);
+  return { results: list, ...(halted ? { halted } : {}), ok: list.every((r) => r.outcome === 'applied' || r.outcome === 'unchanged') };
+}

@@ -1,0 +1,249 @@
+/**
+ * Apply one node's plan, stopping at the first failure (DESIGN §3, issue 4):
+ * lock → version gate → stage (SFTP, verified, renamed into place) → validate (real openclaw) → swap → record → prune.
+ * Never two operations on one node: the caller holds one transport per node and the node lock keeps other runs out.
+ */
+import type { DesiredState } from '../desired/types.js';
+import { ClawopsError, oneLine } from '../errors.js';
+import { parseValidateOutput } from '../openclaw-cli.js';
+import type { Action, NodePlan } from '../plan/types.js';
+import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
+import { shQuote, type Transport } from '../transport/transport.js';
+import { describeHolder, isStale, parseHolder, parseRecords, versionMismatches, type VersionFacts } from './records.js';
+import { BEGIN_SCRIPT, FINISH_SCRIPT, PROMOTE_SCRIPT, TAKEOVER_SCRIPT, UNLOCK_SCRIPT } from './remote-scripts.js';
+
+export const APPLY_STEPS = ['lock', 'gate', 'stage', 'validate', 'swap', 'record', 'prune'] as const;
+export type ApplyStep = (typeof APPLY_STEPS)[number];
+
+export interface ApplyEvent {
+  node: string;
+  step: ApplyStep | 'node';
+  state: 'start' | 'done' | 'warn' | 'fail';
+  message?: string;
+}
+
+export interface RunContext {
+  run: string;
+  actor: string;
+  pid: number;
+  lockTtlSec: number;
+  commit?: string;
+  tag?: string;
+  now: () => Date;
+  onEvent: (e: ApplyEvent) => void;
+}
+
+export type NodeOutcome = 'applied' | 'unchanged' | 'refused' | 'failed' | 'skipped';
+
+export interface NodeApplyResult {
+  node: string;
+  outcome: NodeOutcome;
+  /** the step that failed or refused */
+  step?: ApplyStep;
+  reason?: string;
+  message?: string;
+  swapped: { tenant: string; from?: string; to: string }[];
+  staged: string[];
+  reused: string[];
+  pruned: string[];
+  removed: string[];
+  bytesSent: number;
+  commands: number;
+}
+
+class StepError extends ClawopsError {
+  constructor(readonly step: ApplyStep, reason: 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed', message: string, readonly refused = false) {
+    super(reason, message);
+  }
+}
+
+function releaseIdOf(target: string | undefined): string | undefined {
+  if (!target) return undefined;
+  return target.split('/').filter(Boolean).pop();
+}
+
+async function run(t: Transport, script: string, args: string[], stdin: string): Promise<string[][]> {
+  const res = await t.exec(`sh -c ${shQuote(script)} clawops ${args.map(shQuote).join(' ')}`, { stdin });
+  if (res.code !== 0) throw new ClawopsError('RemoteFailed', `${t.node}: remote step exited ${String(res.code ?? res.signal)}: ${res.stderr.trim().split('\n')[0] ?? ''}`);
+  return parseRecords(res.stdout);
+}
+
+export function blockedResult(np: NodePlan): NodeApplyResult {
+  const why = np.issues.filter((i) => i.category === 'unreachable' || i.category === 'version-skew').map((i) => i.message);
+  return {
+    ...emptyResult(np.node),
+    outcome: 'refused',
+    step: np.status === 'VersionSkew' ? 'gate' : 'lock',
+    reason: np.status,
+    message: why.join('; ') || np.status,
+  };
+}
+
+function emptyResult(node: string): NodeApplyResult {
+  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], pruned: [], removed: [], bytesSent: 0, commands: 0 };
+}
+
+export async function applyNode(t: Transport, np: NodePlan, desired: DesiredState, ctx: RunContext): Promise<NodeApplyResult> {
+  const result = emptyResult(np.node);
+  const deploys = np.actions.filter((a): a is Extract<Action, { kind: 'deploy' }> => a.kind === 'deploy');
+  const prunes = np.actions.filter((a) => a.kind === 'prune').map((a) => a.tenant);
+  if (deploys.length === 0 && prunes.length === 0) return result;
+
+  const p = t.paths(desired.settings.paths);
+  const before = { bytes: t.stats.bytesSent, commands: t.stats.commands };
+  const emit = (step: ApplyEvent['step'], state: ApplyEvent['state'], message?: string): void => ctx.onEvent({ node: np.node, step, state, ...(message !== undefined ? { message } : {}) });
+  const stagingDirs: string[] = [];
+  let locked = false;
+  let step: ApplyStep = 'lock';
+  const lockArgs = [ctx.run, ctx.actor, String(ctx.pid), String(ctx.lockTtlSec)];
+  const want = deploys.flatMap((a) => a.files.map((f) => `F\t${a.tenant}\t${a.releaseId}\t${f.path}\t${f.sha256}`)).join('\n') + '\n';
+
+  try {
+    // 1. lock (+ the facts for the gate and what is already staged, in the same command)
+    emit('lock', 'start');
+    let recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs], want);
+    const now = Number(recs.find((r) => r[0] === 'now')?.[1] ?? 0);
+    const lockRec = recs.find((r) => r[0] === 'lock');
+    if (lockRec?.[1] === 'held') {
+      const holder = parseHolder(lockRec[2] ?? '');
+      if (!isStale(holder, now)) throw new StepError('lock', 'NodeLocked', `${np.node}: locked by ${describeHolder(holder, now)}`, true);
+      const took = await run(t, TAKEOVER_SCRIPT, [p.varDb, ...lockArgs], holder.raw);
+      if (took.find((r) => r[0] === 'lock')?.[1] !== 'taken') {
+        const h2 = parseHolder(took.find((r) => r[0] === 'lock')?.[2] ?? '');
+        throw new StepError('lock', 'NodeLocked', `${np.node}: locked by ${describeHolder(h2, now)}`, true);
+      }
+      emit('lock', 'warn', `took over a stale lock held by ${describeHolder(holder, now)}`);
+      recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs], want);
+    }
+    if (recs.find((r) => r[0] === 'lock')?.[1] !== 'acquired') throw new StepError('lock', 'NodeLocked', `${np.node}: could not take the node lock`, true);
+    locked = true;
+    emit('lock', 'done');
+
+    // 2. version gate: touch nothing on a node whose openclaw differs from the lock
+    step = 'gate';
+    const v = recs.find((r) => r[0] === 'version');
+    const d = recs.find((r) => r[0] === 'daemon');
+    const facts: VersionFacts = { exitCode: Number(v?.[1] ?? 127), line: v?.[2] ?? '', ...(d ? { daemonPath: d[1]!, daemonSha: d[2]! } : {}) };
+    const skew = versionMismatches(desired.lock, facts);
+    if (skew.length > 0) throw new StepError('gate', 'VersionSkew', `${np.node}: ${skew.join('; ')}`, true);
+    emit('gate', 'done');
+
+    // 3. stage what the node does not already have complete (content-addressed: same id, same bytes)
+    step = 'stage';
+    const status = new Map(recs.filter((r) => r[0] === 'have' || r[0] === 'need' || r[0] === 'corrupt').map((r) => [r[1]!, r[0]!]));
+    for (const g of recs.filter((r) => r[0] === 'gc')) emit('stage', 'warn', `removed stale staging dir ${g[1]}`);
+    const toStage = deploys.filter((a) => status.get(a.tenant) !== 'have');
+    result.reused = deploys.filter((a) => status.get(a.tenant) === 'have').map((a) => a.tenant);
+    if (toStage.length > 0) emit('stage', 'start', toStage.map((a) => a.tenant).join(', '));
+    for (const a of toStage) {
+      const dir = `${p.etc}/releases/${a.tenant}/${a.releaseId}.tmp-${ctx.run}`;
+      stagingDirs.push(dir);
+      const manifest = buildManifest(desired.tenants.get(a.tenant) ?? { id: a.tenant, releaseId: a.releaseId, files: a.files }, {
+        ...(ctx.commit ? { commit: ctx.commit } : {}),
+        ...(ctx.tag ? { tag: ctx.tag } : {}),
+        createdAt: ctx.now().toISOString(),
+        actor: ctx.actor,
+      });
+      const files = [...a.files.map((f) => ({ path: f.path, content: f.content })), { path: MANIFEST_PATH, content: manifestBytes(manifest) }];
+      const dirs = [...new Set(files.map((f) => f.path.split('/').slice(0, -1).join('/')))].sort();
+      for (const sub of dirs) await t.files.mkdirp(sub === '' ? dir : `${dir}/${sub}`);
+      await Promise.all(files.map((f) => t.files.writeFile(`${dir}/${f.path}`, f.content, 0o644)));
+      result.staged.push(a.tenant);
+    }
+
+    // 3b + 4. verify staged bytes, rename into place, validate every release about to go live
+    const promoteIn = [
+      ...toStage.map((a) => `S\t${a.tenant}\t${a.releaseId}`),
+      want.trimEnd(),
+      ...deploys.map((a) => `V\t${a.tenant}\t${a.releaseId}`),
+    ].join('\n');
+    const pr = await run(t, PROMOTE_SCRIPT, [p.etc, ctx.run], `${promoteIn}\n`);
+    const bad = pr.filter((r) => r[0] === 'bad');
+    if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
+    stagingDirs.length = 0; // promoted (or repaired) and gone
+    if (toStage.length > 0) emit('stage', 'done', `${result.staged.length} staged, ${result.reused.length} already present`);
+    step = 'validate';
+    emit('validate', 'start');
+    for (const r of pr.filter((x) => x[0] === 'valid')) {
+      const out = Buffer.from(r[4] ?? '', 'base64').toString('utf8');
+      const res = parseValidateOutput(out, Number(r[3]));
+      if (!res.valid) {
+        const first = res.issues[0];
+        const why = first ? `${first.path || '(root)'}: ${first.message}` : (res.error ?? 'invalid');
+        throw new StepError('validate', 'InvalidConfig', `${np.node}/${r[1]}: openclaw config validate refused release ${r[2]}: ${why}`);
+      }
+    }
+    emit('validate', 'done');
+
+    // 5. swap: .prev first, then current, each a rename(2) of a fresh temporary symlink over the old one
+    step = 'swap';
+    const links = new Map<string, { current?: string; prev?: string }>();
+    for (const r of pr.filter((x) => x[0] === 'link')) {
+      const l = links.get(r[1]!) ?? {};
+      if (r[3]) l[r[2] as 'current' | 'prev'] = r[3];
+      links.set(r[1]!, l);
+    }
+    await t.files.mkdirp(`${p.etc}/tenants`);
+    for (const a of deploys) {
+      const target = `../releases/${a.tenant}/${a.releaseId}`;
+      const cur = links.get(a.tenant)?.current;
+      if (cur === target) continue; // repaired in place; the link already points at the right release
+      const base = `${p.etc}/tenants`;
+      if (cur) {
+        const tmpPrev = `${base}/.clawops-${ctx.run}-${a.tenant}.prev`;
+        await t.files.symlink(cur, tmpPrev);
+        await t.files.rename(tmpPrev, `${base}/${a.tenant}.prev`);
+      }
+      const tmpCur = `${base}/.clawops-${ctx.run}-${a.tenant}`;
+      await t.files.symlink(target, tmpCur);
+      await t.files.rename(tmpCur, `${base}/${a.tenant}`);
+      const from = releaseIdOf(cur);
+      result.swapped.push({ tenant: a.tenant, ...(from ? { from } : {}), to: a.releaseId });
+      emit('swap', 'done', `${a.tenant}: ${from ?? '(none)'} → ${a.releaseId}`);
+    }
+
+    // 6 + 7. reload log, prune, unlock (one command)
+    step = 'record';
+    const time = ctx.now().toISOString();
+    const journal = result.swapped.map((s) =>
+      JSON.stringify({
+        time,
+        action: 'apply',
+        node: np.node,
+        tenant: s.tenant,
+        release_id: s.to,
+        ...(s.from ? { prev_release_id: s.from } : {}),
+        ...(ctx.commit ? { commit: ctx.commit } : {}),
+        ...(ctx.tag ? { tag: ctx.tag } : {}),
+        actor: ctx.actor,
+        run: ctx.run,
+      }),
+    );
+    const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
+    const fin = await run(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(desired.settings.releases.keep)], `${finishIn}\n`);
+    locked = !fin.some((r) => r[0] === 'unlocked');
+    if (fin.some((r) => r[0] === 'lock-lost')) emit('record', 'warn', 'the node lock was no longer ours at the end of the run');
+    result.pruned = fin.filter((r) => r[0] === 'pruned').map((r) => `${r[1]}/${r[2]}`);
+    result.removed = fin.filter((r) => r[0] === 'removed').map((r) => r[1]!);
+    emit('record', 'done');
+    if (result.pruned.length > 0 || result.removed.length > 0) emit('prune', 'done', [...result.pruned, ...result.removed.map((x) => `tenant ${x}`)].join(', '));
+    result.outcome = result.swapped.length > 0 || result.removed.length > 0 || result.staged.length > 0 ? 'applied' : 'unchanged';
+  } catch (e) {
+    result.outcome = e instanceof StepError && e.refused ? 'refused' : 'failed';
+    result.step = e instanceof StepError ? e.step : step;
+    result.reason = e instanceof ClawopsError ? e.reason : 'Error';
+    const msg = oneLine(e);
+    result.message = msg.startsWith(`${np.node}`) ? msg : `${np.node}: ${msg}`;
+    emit(result.step, 'fail', result.message);
+    if (locked || stagingDirs.length > 0) {
+      // best effort: the connection may be what failed; the next apply removes stale staging dirs under its lock
+      await t
+        .exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.varDb)} ${shQuote(ctx.run)}`, { stdin: stagingDirs.map((s) => `${s}\n`).join(''), timeoutMs: 10_000 })
+        .catch(() => undefined);
+    }
+  } finally {
+    result.bytesSent = t.stats.bytesSent - before.bytes;
+    result.commands = t.stats.commands - before.commands;
+  }
+  return result;
+}

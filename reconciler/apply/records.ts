@@ -1,0 +1,69 @@
+/** Parsing what the apply scripts print, and the facts apply decides on. Pure. */
+import type { Lock } from '../desired/types.js';
+import { parseVersion } from '../openclaw-cli.js';
+
+export type Record_ = string[];
+
+export function parseRecords(stdout: string): Record_[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('\t'));
+}
+
+export interface LockHolder {
+  run: string;
+  owner: string;
+  pid: number;
+  host: string;
+  ttl_sec: number;
+  acquired_epoch: number;
+  /** the exact bytes on the node (for compare-and-swap takeover) */
+  raw: string;
+}
+
+export function parseHolder(b64: string): LockHolder | { raw: string; invalid: true } {
+  const raw = Buffer.from(b64, 'base64').toString('utf8');
+  try {
+    const j = JSON.parse(raw) as Partial<LockHolder>;
+    if (typeof j.run === 'string' && typeof j.owner === 'string' && typeof j.acquired_epoch === 'number' && typeof j.ttl_sec === 'number') {
+      return { run: j.run, owner: j.owner, pid: Number(j.pid ?? 0), host: String(j.host ?? '?'), ttl_sec: j.ttl_sec, acquired_epoch: j.acquired_epoch, raw };
+    }
+  } catch {
+    /* fall through */
+  }
+  return { raw, invalid: true };
+}
+
+/** A lock is stale once its ttl has passed on the node's own clock (an unreadable lock file is stale at once). */
+export function isStale(h: LockHolder | { invalid: true }, nodeNow: number): boolean {
+  return 'invalid' in h || nodeNow >= h.acquired_epoch + h.ttl_sec;
+}
+
+export function describeHolder(h: LockHolder | { invalid: true; raw: string }, nodeNow: number): string {
+  if ('invalid' in h) return 'an unreadable lock file';
+  const age = Math.max(0, nodeNow - h.acquired_epoch);
+  return `${h.owner} (pid ${h.pid} on ${h.host}, run ${h.run}, for ${age} s, expires in ${Math.max(0, h.acquired_epoch + h.ttl_sec - nodeNow)} s)`;
+}
+
+export interface VersionFacts {
+  exitCode: number;
+  line: string;
+  daemonPath?: string;
+  daemonSha?: string;
+}
+
+/** Why this node's openclaw does not match the lock; empty when it does. */
+export function versionMismatches(lock: Lock, f: VersionFacts): string[] {
+  if (f.exitCode === 127 && f.daemonPath === undefined) return [`openclaw not found on the node; expected ${lock.openclaw.version} (${lock.openclaw.commit})`];
+  const out: string[] = [];
+  const v = parseVersion(f.line);
+  const commitOk = v !== undefined && (v.commit.startsWith(lock.openclaw.commit) || lock.openclaw.commit.startsWith(v.commit));
+  if (!v || v.version !== lock.openclaw.version || !commitOk) {
+    out.push(`openclaw ${v ? `${v.version} (${v.commit})` : `unparseable "${f.line}"`} does not match openclaw.lock: expected ${lock.openclaw.version} (${lock.openclaw.commit})`);
+  }
+  if (f.daemonSha !== lock.daemon.sha256) {
+    out.push(`daemon ${f.daemonPath ?? '?'} sha256 ${(f.daemonSha ?? '?').slice(0, 12)}… does not match openclaw.lock: expected ${lock.daemon.sha256.slice(0, 12)}…`);
+  }
+  return out;
+}

@@ -1,0 +1,192 @@
+/**
+ * The POSIX sh run on a node during apply and rollback (dash, and bash-as-sh with BSD userland on macOS).
+ * Three commands per node and pass: BEGIN (lock + version facts + what is already staged), PROMOTE (verify staged
+ * files, rename them into place, validate with the real openclaw), FINISH (reload log, prune, unlock).
+ * Every script takes its paths as positional parameters and its data on stdin; nothing is interpolated.
+ */
+
+/** Helpers every script starts with. */
+const PRELUDE = String.raw`
+set -u
+PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
+export PATH LC_ALL=C
+if command -v sha256sum >/dev/null 2>&1; then SHA="sha256sum"; else SHA="shasum -a 256"; fi
+b64() { base64 | tr -d '\n'; }
+rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
+`;
+
+/**
+ * BEGIN: sh -c BEGIN x ETC VARDB RUN OWNER PID TTL ; stdin: `F<TAB>tenant<TAB>id<TAB>path<TAB>sha256` for every file of
+ * every release this pass wants on the node.
+ * Takes the node lock by link(2) of a complete file (atomic, fails if held). Prints:
+ *   now EPOCH
+ *   lock acquired | lock held BASE64(holder)
+ * and, only when acquired:
+ *   daemon PATH SHA256 / version RC LINE   (what `openclaw` is; the version line cached by binary hash like observe)
+ *   have TENANT ID | need TENANT ID | corrupt TENANT ID      is that release already complete on the node?
+ *   gc PATH                                                  stale staging dirs removed (a killed earlier apply)
+ */
+export const BEGIN_SCRIPT = `${PRELUDE}
+ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6
+NOW=$(date +%s)
+rec now "$NOW"
+D="$VARDB/clawops"; L="$D/node.lock"
+mkdir -p "$D" 2>/dev/null || { echo "cannot create $D" >&2; exit 3; }
+T="$L.new.$RUN"
+printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\\n' "$RUN" "$OWNER" "$PID" "$TTL" "$NOW" "$(hostname 2>/dev/null || echo '?')" > "$T" || { echo "cannot write $T" >&2; exit 3; }
+if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
+elif grep -q "\"run\":\"$RUN\"" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
+else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0; fi
+${String.raw`
+oc=$(command -v openclaw 2>/dev/null || true)
+if [ -z "$oc" ]; then
+  rec version 127 ""
+else
+  p=$oc; n=0
+  while [ -L "$p" ] && [ $n -lt 40 ]; do
+    t=$(readlink "$p"); case $t in /*) p=$t ;; *) p=$(dirname "$p")/$t ;; esac; n=$((n+1))
+  done
+  dsha=$($SHA "$p" 2>/dev/null | cut -c1-64)
+  rec daemon "$p" "$dsha"
+  key="$dsha:$($SHA "$(dirname "$p")/package.json" 2>/dev/null | cut -c1-64)"
+  cache="$D/openclaw-version.cache"; line=""
+  [ -f "$cache" ] && line=$(awk -F '\t' -v k="$key" '$1 == k { print $2; exit }' "$cache" 2>/dev/null)
+  if [ -n "$line" ]; then rec version 0 "$line"; else
+    line=$(openclaw --version 2>/dev/null); rc=$?
+    rec version "$rc" "$(printf '%s\n' "$line" | head -n 1)"
+  fi
+fi
+W=$(mktemp "$D/want.XXXXXX"); trap 'rm -f "$W"' EXIT
+cat > "$W"
+awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u | while IFS='	' read -r t id; do
+  for s in "$ETC/releases/$t"/*.tmp-*; do [ -e "$s" ] && rm -rf "$s" && rec gc "$s"; done
+  R="$ETC/releases/$t/$id"
+  if [ ! -d "$R" ]; then rec need "$t" "$id"; continue; fi
+  ok=1
+  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$W.sums"
+  (cd "$R" && $SHA -c "$W.sums" >/dev/null 2>&1) || ok=0
+  if [ $ok = 1 ]; then
+    n_want=$(wc -l < "$W.sums"); n_have=$(cd "$R" && find . -type f ! -path './.clawops/*' | wc -l)
+    [ "$n_want" -eq "$n_have" ] || ok=0
+    [ -f "$R/.clawops/manifest.json" ] || ok=0
+  fi
+  rm -f "$W.sums"
+  if [ $ok = 1 ]; then rec have "$t" "$id"; else rec corrupt "$t" "$id"; fi
+done
+`}`;
+
+/**
+ * PROMOTE: sh -c PROMOTE x ETC RUN ; stdin lines:
+ *   S<TAB>tenant<TAB>id                     staged into releases/<t>/<id>.tmp-RUN: verify, then move into place
+ *   F<TAB>tenant<TAB>id<TAB>path<TAB>sha    the expected files (for S and V lines)
+ *   V<TAB>tenant<TAB>id                     validate releases/<t>/<id>/openclaw.json with the real openclaw
+ * A staged release whose target dir exists (a hand-edited copy) is repaired in place: each file renamed over its
+ * damaged twin, strays removed; the directory (and any link to it) never disappears.
+ * Prints: bad TENANT PATH (staged bytes differ; staging removed) | placed TENANT ID | repaired TENANT ID |
+ *         valid TENANT ID RC BASE64(output) | link TENANT current|prev TARGET
+ */
+export const PROMOTE_SCRIPT = `${PRELUDE}
+ETC=$1; RUN=$2
+W=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$W"' EXIT
+cat > "$W/in"
+${String.raw`
+fail=0
+awk -F '\t' '$1 == "S" { print $2 "\t" $3 }' "$W/in" > "$W/staged"
+while IFS='	' read -r t id; do
+  R="$ETC/releases/$t/$id"; S="$R.tmp-$RUN"
+  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W/in" > "$W/sums"
+  bad=$(cd "$S" 2>/dev/null && $SHA -c "$W/sums" 2>/dev/null | awk -F ': ' '$NF != "OK" { print $1 }')
+  if [ ! -d "$S" ]; then bad="(staging dir missing)"; fi
+  if [ -n "$bad" ]; then printf '%s\n' "$bad" | while IFS= read -r f; do rec bad "$t" "$f"; done; rm -rf "$S"; fail=1; continue; fi
+  if [ ! -d "$R" ]; then
+    mv "$S" "$R" && rec placed "$t" "$id" || { rec bad "$t" "(rename failed)"; rm -rf "$S"; fail=1; }
+  else
+    (cd "$S" && find . -type d) | while IFS= read -r d; do mkdir -p "$R/$d"; done
+    (cd "$S" && find . ! -type d) | while IFS= read -r f; do
+      [ -L "$R/$f" ] || [ -d "$R/$f" ] && rm -rf "$R/$f"
+      mv -f "$S/$f" "$R/$f"
+    done
+    (cd "$R" && find . ! -type d ! -path './.clawops/*') | while IFS= read -r f; do
+      p=\${f#./}; awk -F '\t' -v t="$t" -v id="$id" -v p="$p" 'BEGIN { k = 0 } $1 == "F" && $2 == t && $3 == id && $4 == p { k = 1 } END { exit k ? 0 : 1 }' "$W/in" || rm -rf "$R/$f"
+    done
+    rm -rf "$S"
+    rec repaired "$t" "$id"
+  fi
+done < "$W/staged"
+[ $fail = 0 ] || exit 0
+awk -F '\t' '$1 == "V" { print $2 "\t" $3 }' "$W/in" > "$W/validate"
+i=0
+while IFS='	' read -r t id; do
+  i=$((i+1))
+  touch "$ETC/releases/$t/$id" 2>/dev/null
+  ( OPENCLAW_CONFIG_PATH="$ETC/releases/$t/$id/openclaw.json" openclaw --profile "$t" config validate --json > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc" ) &
+done < "$W/validate"
+wait
+i=0
+while IFS='	' read -r t id; do
+  i=$((i+1))
+  rec valid "$t" "$id" "$(cat "$W/v$i.rc")" "$(head -c 65536 "$W/v$i.out" | b64)"
+  rec link "$t" current "$(readlink "$ETC/tenants/$t" 2>/dev/null)"
+  rec link "$t" prev "$(readlink "$ETC/tenants/$t.prev" 2>/dev/null)"
+done < "$W/validate"
+`}`;
+
+/**
+ * FINISH: sh -c FINISH x ETC VARDB RUN KEEP ; stdin: `P<TAB>tenant` (prune these tenants' old releases), then
+ * `J<TAB>json` reload-log records. Appends the records, prunes releases beyond the newest KEEP that are neither
+ * current nor .prev, removes the tenant links of `X<TAB>tenant` (unassigned tenants, with --prune), and releases
+ * the node lock if it is still ours. Prints: pruned TENANT ID | removed TENANT | unlocked | lock-lost
+ */
+export const FINISH_SCRIPT = `${PRELUDE}
+ETC=$1; VARDB=$2; RUN=$3; KEEP=$4
+D="$VARDB/clawops"
+W=$(mktemp 2>/dev/null || mktemp -t clawops); trap 'rm -f "$W"' EXIT
+cat > "$W"
+${String.raw`
+sed -n 's/^J	//p' "$W" >> "$D/reload.log"
+awk -F '\t' '$1 == "X" { print $2 }' "$W" | while IFS= read -r t; do
+  rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && rm -rf "$ETC/releases/$t" && rec removed "$t"
+done
+awk -F '\t' '$1 == "P" { print $2 }' "$W" | while IFS= read -r t; do
+  [ -d "$ETC/releases/$t" ] || continue
+  cur=$(basename "$(readlink "$ETC/tenants/$t" 2>/dev/null)" 2>/dev/null); prev=$(basename "$(readlink "$ETC/tenants/$t.prev" 2>/dev/null)" 2>/dev/null)
+  n=0
+  ls -1t "$ETC/releases/$t" | while IFS= read -r id; do
+    case $id in *.tmp-*) continue ;; esac
+    n=$((n+1))
+    [ $n -le "$KEEP" ] && continue
+    [ "$id" = "$cur" ] || [ "$id" = "$prev" ] && continue
+    rm -rf "$ETC/releases/$t/$id" && rec pruned "$t" "$id"
+  done
+done
+if grep -q "\"run\":\"$RUN\"" "$D/node.lock" 2>/dev/null; then rm -f "$D/node.lock"; rec unlocked; else rec lock-lost; fi
+`}`;
+
+/** UNLOCK: sh -c UNLOCK x VARDB RUN ; stdin: staging dirs to remove. Releases the lock if it is ours (after a failure). */
+export const UNLOCK_SCRIPT = String.raw`
+while IFS= read -r p; do case $p in *.tmp-*) rm -rf "$p" ;; esac; done
+L="$1/clawops/node.lock"
+if grep -q "\"run\":\"$2\"" "$L" 2>/dev/null; then rm -f "$L"; echo unlocked; fi
+`;
+
+/**
+ * TAKEOVER: sh -c TAKEOVER x VARDB RUN OWNER PID TTL ; stdin: the stale lock's exact bytes.
+ * Replaces the lock only if it still holds those bytes (another taker loses the race and sees it held).
+ */
+export const TAKEOVER_SCRIPT = `${PRELUDE}
+D="$1/clawops"; L="$D/node.lock"; RUN=$2; OWNER=$3; PID=$4; TTL=$5
+NOW=$(date +%s)
+E=$(mktemp "$D/stale.XXXXXX"); cat > "$E"
+if cmp -s "$E" "$L"; then
+  printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\\n' "$RUN" "$OWNER" "$PID" "$TTL" "$NOW" "$(hostname 2>/dev/null || echo '?')" > "$L.new.$RUN" && mv -f "$L.new.$RUN" "$L" && rec lock taken
+else
+  rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"
+fi
+rm -f "$E"
+`;
+
+/** LINKS: sh -c LINKS x ETC TENANT — the current and .prev targets (rollback). */
+export const LINKS_SCRIPT = String.raw`
+printf 'current\t%s\n' "$(readlink "$1/tenants/$2" 2>/dev/null)"
+printf 'prev\t%s\n' "$(readlink "$1/tenants/$2.prev" 2>/dev/null)"
+`;

@@ -1,0 +1,178 @@
+/** `clawops apply` and `clawops rollback`. */
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { createInterface } from 'node:readline/promises';
+import { Command } from 'commander';
+import { pino, type Logger } from 'pino';
+import { applyFleet } from '../apply/apply-fleet.js';
+import type { ApplyEvent, NodeApplyResult, RunContext } from '../apply/apply-node.js';
+import { rollbackTenant } from '../apply/rollback.js';
+import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
+import { planJson, renderText } from '../report/plan-report.js';
+import { loadDesired, selectNodes } from '../source/load.js';
+import { connectNode } from '../transport/connect.js';
+import type { CliIo } from '../cli.js';
+import { addFleetOptions, connectOptions, observeAndPlan, type FleetFlags } from './diff.js';
+
+export const DEFAULT_LOCK_TTL_SEC = 900;
+
+export function actor(): string {
+  if (process.env.CLAWOPS_ACTOR) return process.env.CLAWOPS_ACTOR;
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    /* no passwd entry */
+  }
+  return `${user}@${hostname()}`;
+}
+
+export function newRunId(now: Date = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').toLowerCase()}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Progress: a line per node and step on a TTY, pino JSON events otherwise. Both on stderr. */
+export function progressSink(io: CliIo, tty: boolean): (e: ApplyEvent) => void {
+  if (tty) {
+    return (e) => {
+      if (e.state === 'start' && e.message === undefined) return;
+      const mark = { start: '…', done: 'ok', warn: '!', fail: 'FAILED' }[e.state];
+      io.stderr(`${e.node.padEnd(14)} ${e.step.padEnd(9)} ${mark}${e.message ? `  ${e.message}` : ''}\n`);
+    };
+  }
+  const log: Logger = pino({ base: { cmd: 'clawops' }, timestamp: pino.stdTimeFunctions.isoTime }, { write: (s: string) => io.stderr(s) });
+  return (e) => {
+    const fields = { node: e.node, step: e.step, state: e.state };
+    if (e.state === 'fail') log.error(fields, e.message ?? 'failed');
+    else if (e.state === 'warn') log.warn(fields, e.message ?? 'warning');
+    else log.info(fields, e.message ?? e.state);
+  };
+}
+
+function summaryLine(r: NodeApplyResult): string {
+  const name = r.node.padEnd(16);
+  switch (r.outcome) {
+    case 'applied': {
+      const sw = r.swapped.map((s) => `${s.tenant} ${s.from ?? '(new)'} → ${s.to}`);
+      const extra = [...(r.reused.length ? [`reused ${r.reused.join(', ')}`] : []), ...(r.pruned.length ? [`pruned ${r.pruned.length}`] : []), ...(r.removed.length ? [`removed ${r.removed.join(', ')}`] : [])];
+      return `${name} applied    ${[...sw, ...extra].join('; ') || 'repaired'}  (${r.bytesSent} bytes sent)`;
+    }
+    case 'unchanged':
+      return `${name} unchanged`;
+    case 'skipped':
+      return `${name} skipped    ${r.message ?? ''}`;
+    default:
+      return `${name} ${r.outcome.padEnd(10)} at ${r.step ?? '?'}: ${r.message ?? ''}`;
+  }
+}
+
+async function confirm(io: CliIo, question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new UsageError('stdin is not a terminal: pass --yes to apply without asking, or --dry-run to only see the diff');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+interface ApplyFlags extends FleetFlags {
+  yes?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  prune?: boolean;
+  lockTtl?: string;
+}
+
+function context(io: CliIo, flags: { lockTtl?: string }, extra: { commit?: string; tag?: string }): RunContext {
+  const ttl = flags.lockTtl === undefined ? DEFAULT_LOCK_TTL_SEC : Number(flags.lockTtl);
+  if (!Number.isInteger(ttl) || ttl < 10) throw new UsageError(`--lock-ttl ${flags.lockTtl}: want whole seconds ≥ 10`);
+  return {
+    run: newRunId(),
+    actor: actor(),
+    pid: process.pid,
+    lockTtlSec: ttl,
+    ...extra,
+    now: () => new Date(),
+    onEvent: progressSink(io, process.stderr.isTTY === true),
+  };
+}
+
+export function applyCommand(io: CliIo, setExit: (code: number) => void): Command {
+  const cmd = new Command('apply').description('stage, validate and swap releases on each node (exit 0 done, 1 a node failed or was refused, 2 error)');
+  addFleetOptions(cmd)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--dry-run', 'show the diff and stop (exit like diff)')
+    .option('--prune', 'also remove tenants a node has but the repo no longer assigns')
+    .option('--json', 'machine-readable result on stdout')
+    .option('--lock-ttl <sec>', `node lock expiry (default ${DEFAULT_LOCK_TTL_SEC})`)
+    .action(async (flags: ApplyFlags) => {
+      const r = await observeAndPlan(flags, { prune: flags.prune === true }, !flags.dryRun);
+      try {
+        const actions = r.plan.nodes.reduce((n, x) => n + x.actions.length, 0);
+        if (!flags.json) io.stdout(renderText(r.plan, r.meta));
+        if (flags.dryRun) {
+          if (flags.json) io.stdout(`${JSON.stringify(planJson(r.plan, r.meta), null, 2)}\n`);
+          setExit(r.plan.inSync ? EXIT_OK : EXIT_CHANGES);
+          return;
+        }
+        if (actions === 0 && r.plan.nodes.every((n) => !n.blocked)) {
+          if (flags.json) io.stdout(`${JSON.stringify({ ok: true, results: [] }, null, 2)}\n`);
+          else io.stdout('Nothing to apply.\n');
+          setExit(EXIT_OK);
+          return;
+        }
+        if (r.source.dirty) io.stderr(`clawops: warning: ${r.source.origin} has uncommitted changes; the reload log records commit ${r.source.commit?.slice(0, 12) ?? '(none)'} which is not what is deployed\n`);
+        if (!flags.yes && !(await confirm(io, `Apply ${actions} change(s) to ${r.plan.nodes.filter((n) => n.actions.length > 0).length} node(s)? [y/N] `))) {
+          io.stdout('Aborted; nothing was changed.\n');
+          setExit(EXIT_CHANGES);
+          return;
+        }
+        const ctx = context(io, flags, { ...(r.source.commit ? { commit: r.source.commit } : {}), ...(r.source.tag ? { tag: r.source.tag } : {}) });
+        const concurrency = connectOptions(flags, r.source).concurrency ?? r.desired.settings.concurrency;
+        const res = await applyFleet(r.plan, r.desired, r.fleet.transports, ctx, concurrency);
+        if (flags.json) io.stdout(`${JSON.stringify({ ok: res.ok, run: ctx.run, ...(res.halted ? { halted: res.halted } : {}), results: res.results }, null, 2)}\n`);
+        else {
+          io.stdout(`\nApply ${ctx.run}\n`);
+          for (const x of res.results) io.stdout(`  ${summaryLine(x)}\n`);
+          if (res.halted) io.stdout(`Stopped before the remaining nodes: ${res.halted}.\n`);
+          io.stdout(res.ok ? 'Done.\n' : 'Not everything was applied.\n');
+        }
+        setExit(res.ok ? EXIT_OK : EXIT_CHANGES);
+      } finally {
+        await Promise.all([...r.fleet.transports.values()].map((t) => t.close()));
+        r.source.cleanup();
+      }
+    });
+  return cmd;
+}
+
+export function rollbackCommand(io: CliIo, setExit: (code: number) => void): Command {
+  const cmd = new Command('rollback').description("swap a tenant's current and .prev releases on one node (again to go forward)");
+  cmd
+    .requiredOption('--repo <path|url>', 'infra repo (for the inventory)')
+    .option('--ref <ref>', 'branch, tag or commit of the repo')
+    .requiredOption('--node <name>', 'the node')
+    .requiredOption('--tenant <id>', 'the tenant')
+    .option('--identity <file>', 'ssh private key')
+    .option('--known-hosts <file>', 'known_hosts for nodes without a pinned host_key')
+    .option('--lock-ttl <sec>', `node lock expiry (default ${DEFAULT_LOCK_TTL_SEC})`)
+    .action(async (flags: FleetFlags & { node: string; tenant: string; lockTtl?: string }) => {
+      const { source, desired } = await loadDesired(flags.repo, flags.ref);
+      try {
+        const [node] = selectNodes(desired, [flags.node]);
+        const ctx = context(io, flags, {});
+        const t = await connectNode(node!, desired.settings, connectOptions({ ...flags, node: [flags.node] }, source));
+        try {
+          const r = await rollbackTenant(t, flags.tenant, desired.settings, ctx);
+          io.stdout(`${r.node}/${r.tenant}: rolled back ${r.from} → ${r.to} (run ${ctx.run}); roll back again to return to ${r.from}\n`);
+          setExit(EXIT_OK);
+        } finally {
+          await t.close();
+        }
+      } finally {
+        source.cleanup();
+      }
+    });
+  return cmd;
+}
