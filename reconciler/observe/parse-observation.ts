@@ -1,4 +1,5 @@
 /** Pure parsing of the observe script's JSON into a NodeObservation. */
+import { TENANT_ID } from '../desired/build-desired.js';
 import { parseVersion } from '../openclaw-cli.js';
 import { parseManifest } from '../release-manifest.js';
 import type { LaunchdState, NodeObservation, TenantObservation, TokenMeta } from './types.js';
@@ -17,9 +18,10 @@ export function parseLaunchctlPrint(text: string, exitCode: number): LaunchdStat
   let block = '';
   for (const line of text.split('\n')) {
     const trimmed = line.trim();
-    if (trimmed.endsWith('= {') || trimmed === '{') {
+    // blocks open with `name = {` or, for dictionaries such as event triggers, `name => {`
+    if (/=>?\s*\{$/.test(trimmed) || trimmed === '{') {
       depth++;
-      if (depth === 2) block = trimmed.replace(/\s*=\s*\{$/, '');
+      if (depth === 2) block = trimmed.replace(/\s*=>?\s*\{$/, '');
       continue;
     }
     if (trimmed === '}') {
@@ -40,8 +42,8 @@ export function parseLaunchctlPrint(text: string, exitCode: number): LaunchdStat
 }
 
 function releaseIdOf(target: string, tenant: string): string | undefined {
-  const m = new RegExp(`(?:^|/)releases/${tenant}/([^/]+)/?$`).exec(target);
-  return m ? m[1] : undefined;
+  const m = /(?:^|\/)releases\/([^/]+)\/([^/]+)\/?$/.exec(target);
+  return m && m[1] === tenant ? m[2] : undefined;
 }
 
 function emptyTenant(tenant: string): TenantObservation {
@@ -56,10 +58,20 @@ function emptyTenant(tenant: string): TenantObservation {
 }
 
 export function parseObservation(node: string, stdout: string, meta: { commands: number; durationMs: number }): NodeObservation {
-  const doc = JSON.parse(stdout) as { v: number; records: string[][] };
-  if (doc.v !== 1 || !Array.isArray(doc.records)) throw new Error('unexpected observe output version');
+  const doc = JSON.parse(stdout) as { v: number; records: string[][] } | null;
+  if (doc === null || typeof doc !== 'object' || doc.v !== 1 || !Array.isArray(doc.records)) throw new Error('unexpected observe output version');
+  for (const r of doc.records as unknown[]) {
+    if (!Array.isArray(r) || r.some((f) => typeof f !== 'string')) throw new Error(`malformed observe record ${JSON.stringify(r).slice(0, 80)}`);
+  }
   const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], ...meta };
-  const tenant = (t: string): TenantObservation => (obs.tenants[t] ??= emptyTenant(t));
+  // a name under tenants/ that cannot be a tenant (hand-made, or `__proto__`) is reported, never used as a key
+  const bad = new Set<string>();
+  const tenant = (t: string): TenantObservation => {
+    if (TENANT_ID.test(t)) return Object.hasOwn(obs.tenants, t) ? obs.tenants[t]! : (obs.tenants[t] = emptyTenant(t));
+    if (!bad.has(t)) obs.errors.push(`unexpected entry "${t}" under tenants/ (not a tenant id)`);
+    bad.add(t);
+    return emptyTenant(t);
+  };
   for (const r of doc.records) {
     const [kind, a = '', b = '', c = '', d = '', e = ''] = r;
     switch (kind) {

@@ -24,13 +24,13 @@ export function driftedFiles(t: TenantObservation): { path: string; what: string
   }
   const out: { path: string; what: string }[] = [];
   for (const [path, sha] of Object.entries(t.manifest.files)) {
-    const have = t.files[path];
+    const have = Object.hasOwn(t.files, path) ? t.files[path] : undefined;
     if (have === undefined) out.push({ path, what: 'deleted on the node' });
     else if (have === 'symlink') out.push({ path, what: 'replaced by a symlink on the node' });
     else if (have !== sha) out.push({ path, what: 'hand-edited on the node' });
   }
   for (const path of Object.keys(t.files)) {
-    if (path !== MANIFEST_PATH && !(path in t.manifest.files)) out.push({ path, what: 'added on the node' });
+    if (path !== MANIFEST_PATH && !Object.hasOwn(t.manifest.files, path)) out.push({ path, what: 'added on the node' });
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
@@ -119,7 +119,7 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   for (const id of node.tenants) {
     const d = desired.tenants.get(id);
     if (!d) continue; // lint reports unknown tenants; a plan is only made from a clean repo
-    const t = o.tenants[id];
+    const t = Object.hasOwn(o.tenants, id) ? o.tenants[id] : undefined;
     const tp: TenantPlan = { tenant: id, state: 'InSync', desiredRelease: d.releaseId };
     if (t?.current?.releaseId) tp.currentRelease = t.current.releaseId;
     if (t?.prev?.releaseId) tp.prevRelease = t.prev.releaseId;

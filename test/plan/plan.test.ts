@@ -311,6 +311,22 @@ describe('plan: drift', () => {
     expect(driftedFiles(notDeployed)).toEqual([]);
   });
 
+  it('names that are Object.prototype members are files and tenants like any other', () => {
+    const t = deployedTenant(acme);
+    t.files['constructor'] = sha('x');
+    t.files['toString'] = sha('y');
+    expect(driftedFiles(t).map((f) => [f.path, f.what])).toEqual([
+      ['constructor', 'added on the node'],
+      ['toString', 'added on the node'],
+    ]);
+    // a tenant called "constructor" that the node does not have yet
+    const tenants = new Map(desired.tenants);
+    tenants.set('constructor', { ...acme, id: 'constructor' });
+    const d: DesiredState = { ...desired, tenants, nodes: [{ ...gw1(), tenants: ['constructor'] }] };
+    const p = plan(d, [ok(nodeObservation(d, 'gw-1', []))]);
+    expect(p.nodes[0]!.tenants).toEqual([{ tenant: 'constructor', state: 'NotDeployed', desiredRelease: acme.releaseId }]);
+  });
+
   it('unexpected entries the observe script reported make the node Drifted', () => {
     const observed = withGw2((o) => o.errors.push('/etc/openclaw/tenants/acme.prev exists but is not a symlink'));
     const p = plan(desired, observed);
