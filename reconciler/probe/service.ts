@@ -15,7 +15,7 @@ import { checkDisk, checkQueue, type DiskResult, type QueueResult } from './chec
 import { compose, DOCTOR_PENDING, type DoctorCell, type Readiness } from './compose.js';
 import { judgeDoctor } from './judge-doctor.js';
 import { activeMaintenanceWindow } from './maintenance.js';
-import { runDoctor } from './openclaw-doctor.js';
+import { runDoctor, type DoctorReport } from './openclaw-doctor.js';
 import { PolicySource } from './policy.js';
 import { HTTP_STATUS } from './state.js';
 
@@ -102,8 +102,22 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
   const abort = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<void>>();
-  /** Run `job` now and again `interval()` ms after each run finishes. */
-  const schedule = (name: string, interval: () => number, job: () => Promise<void>): void => {
+  /**
+   * Run `job` now and again `interval()` ms after each run finishes. The returned `rearm` re-reads the interval
+   * for the wait in progress (a policy that shortens doctor's interval takes effect now, not after the old wait).
+   */
+  const schedule = (name: string, interval: () => number, job: () => Promise<void>): { rearm(): void } => {
+    let pending: NodeJS.Timeout | undefined;
+    let finishedAt = 0;
+    const wait = (ms: number): void => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        pending = undefined;
+        once();
+      }, Math.max(0, ms));
+      pending = t;
+      timers.add(t);
+    };
     const once = (): void => {
       if (stopped) return;
       const p = job()
@@ -111,19 +125,32 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
         .then(() => {
           recompute();
           if (stopped) return;
-          const t = setTimeout(() => {
-            timers.delete(t);
-            once();
-          }, interval());
-          timers.add(t);
+          finishedAt = Date.now();
+          wait(interval());
         })
         .finally(() => running.delete(p));
       running.add(p);
     };
     once();
+    return {
+      rearm: () => {
+        if (pending === undefined || stopped) return;
+        clearTimeout(pending);
+        timers.delete(pending);
+        wait(finishedAt + interval() - Date.now());
+      },
+    };
   };
 
-  schedule(
+  /** the last report doctor printed, kept so a new policy re-judges it at once instead of at the next run */
+  let lastReport: { report: DoctorReport; checkedAt: string; durationMs: number } | undefined;
+  const judgeLastReport = (): void => {
+    if (!lastReport) return;
+    const j = judgeDoctor(lastReport.report, policy.policy.doctor);
+    doctor = { state: j.verdict, checked_at: lastReport.checkedAt, duration_ms: lastReport.durationMs, findings: j.findings, ignored: j.ignored, reasons: j.reasons };
+  };
+
+  const doctorSchedule = schedule(
     'doctor',
     () => policy.policy.doctor.interval_sec * 1000,
     async () => {
@@ -140,9 +167,11 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
       if (stopped) return;
       const checkedAt = new Date(clock()).toISOString();
       if (run.kind === 'report') {
-        const j = judgeDoctor(run.report, p.doctor);
-        doctor = { state: j.verdict, checked_at: checkedAt, duration_ms: run.durationMs, findings: j.findings, ignored: j.ignored, reasons: j.reasons };
+        // judged by the policy in force now (it may have changed during a run of several seconds)
+        lastReport = { report: run.report, checkedAt, durationMs: run.durationMs };
+        judgeLastReport();
       } else {
+        lastReport = undefined;
         doctor = { state: 'red', checked_at: checkedAt, duration_ms: run.durationMs, findings: [], ignored: 0, reasons: [`doctor: ${run.reason}`] };
       }
       log.debug({ check: 'doctor', state: doctor.state, duration_ms: run.durationMs, reasons: doctor.reasons }, 'doctor run finished');
@@ -180,7 +209,11 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
     'policy',
     () => iv.policy,
     async () => {
-      if (policy.refresh()) log.info({ policy: opts.policyFile }, 'doctor policy reloaded');
+      if (policy.refresh()) {
+        log.info({ policy: opts.policyFile }, 'doctor policy reloaded');
+        judgeLastReport();
+        doctorSchedule.rearm();
+      }
     },
   );
   // the composite also changes with time alone (maintenance windows open and close, digest data ages)
