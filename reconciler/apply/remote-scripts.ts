@@ -35,7 +35,7 @@ mkdir -p "$D" 2>/dev/null || { echo "cannot create $D" >&2; exit 3; }
 T="$L.new.$RUN"
 printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\\n' "$RUN" "$OWNER" "$PID" "$TTL" "$NOW" "$(hostname 2>/dev/null || echo '?')" > "$T" || { echo "cannot write $T" >&2; exit 3; }
 if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
-elif grep -q "\"run\":\"$RUN\"" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
+elif grep -q "\\"run\\":\\"$RUN\\"" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
 else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0; fi
 ${String.raw`
 oc=$(command -v openclaw 2>/dev/null || true)
