@@ -66,10 +66,12 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
   const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], ...meta };
   // a name under tenants/ that cannot be a tenant (hand-made, or `__proto__`) is reported, never used as a key
   const bad = new Set<string>();
-  const tenant = (t: string): TenantObservation => {
+  const tenant = (t: string, report = true): TenantObservation => {
     if (TENANT_ID.test(t)) return Object.hasOwn(obs.tenants, t) ? obs.tenants[t]! : (obs.tenants[t] = emptyTenant(t));
-    if (!bad.has(t)) obs.errors.push(`unexpected entry "${t}" under tenants/ (not a tenant id)`);
-    bad.add(t);
+    if (report && !bad.has(t)) {
+      obs.errors.push(`unexpected entry "${t}" under tenants/ (not a tenant id)`);
+      bad.add(t);
+    }
     return emptyTenant(t);
   };
   for (const r of doc.records) {
@@ -109,12 +111,13 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         tenant(a)[b === 'prev' ? 'prevManifest' : 'manifest'] = parseManifest(b64(c).toString('utf8'));
         break;
       case 'launchd':
-        tenant(a).launchd = parseLaunchctlPrint(b64(c).toString('utf8'), Number(b));
+        // launchd and token records come for every name under tenants/; a stray file there is reported once, by the script
+        tenant(a, false).launchd = parseLaunchctlPrint(b64(c).toString('utf8'), Number(b));
         break;
       case 'token': {
         const name = b === 'token.next' ? 'token.next' : 'token.current';
         const meta: TokenMeta = c === 'missing' ? { present: false } : { present: true, mode: c, mtime: Number(d), fingerprint: e };
-        tenant(a).tokens[name] = meta;
+        tenant(a, false).tokens[name] = meta;
         break;
       }
       case 'error':

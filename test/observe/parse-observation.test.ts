@@ -291,8 +291,12 @@ describe('parseObservation', () => {
       doc([
         ['link', 'acme(', 'current', '../releases/acme(/r1'],
         ['token', '__proto__', 'token.current', 'missing'],
-        ['token', '__proto__', 'token.current', 'missing'],
+        ['manifest', '__proto__', 'current', b64('{}')],
         ['link', 'acme', 'current', '../releases/acme/r1'],
+        // a stray file under tenants/ (the script reports it) gets launchd and token records too: not reported again
+        ['error', '/etc/openclaw/tenants/README exists but is not a symlink'],
+        ['launchd', 'README', '113', ''],
+        ['token', 'README', 'token.current', 'missing'],
         // a valid tenant id that is also an Object.prototype member
         ['file', 'constructor', 'x', 'y'],
       ]),
@@ -301,7 +305,7 @@ describe('parseObservation', () => {
     expect(Object.keys(o.tenants)).toEqual(['acme', 'constructor']);
     expect(o.tenants.acme!.current?.releaseId).toBe('r1');
     expect(o.tenants.constructor).toMatchObject({ tenant: 'constructor', files: { x: 'y' } });
-    expect(o.errors).toEqual(['unexpected entry "acme(" under tenants/ (not a tenant id)', 'unexpected entry "__proto__" under tenants/ (not a tenant id)']);
+    expect(o.errors).toEqual(['unexpected entry "acme(" under tenants/ (not a tenant id)', 'unexpected entry "__proto__" under tenants/ (not a tenant id)', '/etc/openclaw/tenants/README exists but is not a symlink']);
     expect(({} as Record<string, unknown>).releases).toBeUndefined();
   });
 });
