@@ -1,7 +1,7 @@
 /** The real observe script, run through the LocalTransport against a root-prefix node directory. */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -250,12 +250,19 @@ describe('the observe script is portable POSIX sh', () => {
   /** Run the script directly under `shell`, with `path` as PATH. */
   const which = (tool: string): string => execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
   function runUnder(shell: string[], path: string, tenants: string[]): NodeObservation {
-    const stdout = execFileSync(which(shell[0]!), [...shell.slice(1), '-c', OBSERVE_SCRIPT, 'clawops-observe', node.etc, node.varDb], {
-      input: expectations(desired, tenants),
-      env: { PATH: path, HOME: node.root },
-      encoding: 'utf8',
-    });
-    return parseObservation('local-1', stdout, { commands: 1, durationMs: 0 });
+    const tmp = mkdtempSync(join(tmpdir(), 'clawops-tmpdir-'));
+    try {
+      const stdout = execFileSync(which(shell[0]!), [...shell.slice(1), '-c', OBSERVE_SCRIPT, 'clawops-observe', node.etc, node.varDb], {
+        input: expectations(desired, tenants),
+        env: { PATH: path, HOME: node.root, TMPDIR: tmp },
+        encoding: 'utf8',
+      });
+      // the script's scratch dir is removed on exit
+      expect(readdirSync(tmp)).toEqual([]);
+      return parseObservation('local-1', stdout, { commands: 1, durationMs: 0 });
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   }
   /** what may differ between two runs: timing, the version cache, free disk (other processes write) */
   const strip = (o: NodeObservation): unknown => ({ ...o, durationMs: 0, openclaw: { ...o.openclaw, cached: false }, disk: o.disk ? { totalKb: o.disk.totalKb } : undefined });
