@@ -38,8 +38,11 @@ export function isGitUrl(repo: string): boolean {
 
 /** `https://user:secret@host/x` → `https://user:***@host/x`; a bare `https://token@host` loses the token too. */
 export function redactUrl(s: string): string {
-  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]+)(?::[^/@\s]*)?@/gi, (_m, scheme: string, user: string) => {
-    const looksLikeToken = user.length >= 20 || /^(gh[pousr]_|glpat-|x-access-token)/.test(user);
+  // the userinfo runs to the last `@` before the path: a password may itself contain `@`
+  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/?#\s'"]*)@/gi, (_m, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    const user = colon < 0 ? userinfo : userinfo.slice(0, colon);
+    const looksLikeToken = user.length >= 20 || user.includes('@') || /^(gh[pousr]_|glpat-|x-access-token)/.test(user);
     return looksLikeToken ? `${scheme}***@` : `${scheme}${user}:***@`;
   });
 }
@@ -88,7 +91,10 @@ async function describe(g: SimpleGit): Promise<{ commit?: string; tag?: string }
 
 async function resolveRef(g: SimpleGit, ref: string): Promise<string | undefined> {
   if (ref.startsWith('-')) return undefined;
-  for (const candidate of [ref, `origin/${ref}`, `refs/tags/${ref}`]) {
+  const candidates = [ref, `origin/${ref}`, `refs/tags/${ref}`];
+  // a clone has only its default branch locally: refs/heads/<b> of the source is refs/remotes/origin/<b> here
+  if (ref.startsWith('refs/heads/')) candidates.push(`refs/remotes/origin/${ref.slice('refs/heads/'.length)}`);
+  for (const candidate of candidates) {
     try {
       const c = (await g.raw(['rev-parse', '--verify', '--quiet', '--end-of-options', `${candidate}^{commit}`])).trim();
       if (/^[0-9a-f]{40,64}$/.test(c)) return c;
