@@ -40,7 +40,7 @@ export async function applyFleet(plan: Plan, desired: DesiredState, transports: 
   for (const [i, phase] of ordered.entries()) {
     if (halted) {
       for (const n of phase.nodes) {
-        results.set(n.node, { node: n.node, outcome: 'skipped', message: `${n.node}: not touched: ${halted}`, swapped: [], staged: [], reused: [], pruned: [], removed: [], bytesSent: 0, commands: 0 });
+        results.set(n.node, { node: n.node, outcome: 'skipped', message: `${n.node}: not touched: ${halted}`, swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], bytesSent: 0, commands: 0 });
         ctx.onEvent({ node: n.node, step: 'node', state: 'warn', message: `skipped: ${halted}` });
       }
       continue;

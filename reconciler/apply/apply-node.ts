@@ -45,6 +45,8 @@ export interface NodeApplyResult {
   swapped: { tenant: string; from?: string; to: string }[];
   staged: string[];
   reused: string[];
+  /** files of staged releases copied on the node from its current release instead of sent */
+  reusedFiles: number;
   pruned: string[];
   removed: string[];
   bytesSent: number;
@@ -80,7 +82,7 @@ export function blockedResult(np: NodePlan): NodeApplyResult {
 }
 
 function emptyResult(node: string): NodeApplyResult {
-  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], pruned: [], removed: [], bytesSent: 0, commands: 0 };
+  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], bytesSent: 0, commands: 0 };
 }
 
 export async function applyNode(t: Transport, np: NodePlan, desired: DesiredState, ctx: RunContext): Promise<NodeApplyResult> {
@@ -101,7 +103,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   try {
     // 1. lock (+ the facts for the gate and what is already staged, in the same command)
     emit('lock', 'start');
-    let recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs], want);
+    let recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, desired.lock.daemon.sha256], want);
     const now = Number(recs.find((r) => r[0] === 'now')?.[1] ?? 0);
     const lockRec = recs.find((r) => r[0] === 'lock');
     if (lockRec?.[1] === 'held') {
@@ -113,7 +115,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         throw new StepError('lock', 'NodeLocked', `${np.node}: locked by ${describeHolder(h2, now)}`, true);
       }
       emit('lock', 'warn', `took over a stale lock held by ${describeHolder(holder, now)}`);
-      recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs], want);
+      recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, desired.lock.daemon.sha256], want);
     }
     if (recs.find((r) => r[0] === 'lock')?.[1] !== 'acquired') throw new StepError('lock', 'NodeLocked', `${np.node}: could not take the node lock`, true);
     locked = true;
@@ -125,6 +127,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const d = recs.find((r) => r[0] === 'daemon');
     const facts: VersionFacts = { exitCode: Number(v?.[1] ?? 127), line: v?.[2] ?? '', ...(d ? { daemonPath: d[1]!, daemonSha: d[2]! } : {}) };
     const skew = versionMismatches(desired.lock, facts);
+    if (skew.length === 0 && recs.some((r) => r[0] === 'gate-mismatch')) skew.push('daemon hash does not match openclaw.lock');
     if (skew.length > 0) throw new StepError('gate', 'VersionSkew', `${np.node}: ${skew.join('; ')}`, true);
     emit('gate', 'done');
 
@@ -135,6 +138,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const toStage = deploys.filter((a) => status.get(a.tenant) !== 'have');
     result.reused = deploys.filter((a) => status.get(a.tenant) === 'have').map((a) => a.tenant);
     if (toStage.length > 0) emit('stage', 'start', toStage.map((a) => a.tenant).join(', '));
+    const onNode = new Set(recs.filter((r) => r[0] === 'reuse').map((r) => `${r[1]}\0${r[2]}`));
     for (const a of toStage) {
       const dir = `${p.etc}/releases/${a.tenant}/${a.releaseId}.tmp-${ctx.run}`;
       stagingDirs.push(dir);
@@ -144,14 +148,20 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         createdAt: ctx.now().toISOString(),
         actor: ctx.actor,
       });
-      const files = [...a.files.map((f) => ({ path: f.path, content: f.content })), { path: MANIFEST_PATH, content: manifestBytes(manifest) }];
+      // files the node already copied from its current release (byte-identical) are not sent again
+      const files = [...a.files.filter((f) => !onNode.has(`${a.tenant}\0${f.path}`)).map((f) => ({ path: f.path, content: f.content })), { path: MANIFEST_PATH, content: manifestBytes(manifest) }];
+      result.reusedFiles += a.files.length - (files.length - 1);
       const dirs = [...new Set(files.map((f) => f.path.split('/').slice(0, -1).join('/')))].sort();
       for (const sub of dirs) await t.files.mkdirp(sub === '' ? dir : `${dir}/${sub}`);
       await Promise.all(files.map((f) => t.files.writeFile(`${dir}/${f.path}`, f.content, 0o644)));
       result.staged.push(a.tenant);
     }
 
-    // 3b + 4. verify staged bytes, rename into place, validate every release about to go live
+    if (toStage.length > 0) emit('stage', 'done', `sent ${toStage.reduce((n, a) => n + a.files.length + 1, 0) - result.reusedFiles} files (${t.stats.bytesSent - before.bytes} bytes), ${result.reusedFiles} unchanged files copied on the node; ${result.reused.length} release(s) already there`);
+
+    // 3b + 4. verify staged bytes, rename into place, validate every release about to go live (one command)
+    step = 'validate';
+    emit('validate', 'start', `verify and \`openclaw config validate\` ${deploys.map((a) => a.tenant).join(', ')}`);
     const promoteIn = [
       ...toStage.map((a) => `S\t${a.tenant}\t${a.releaseId}`),
       want.trimEnd(),
@@ -161,9 +171,6 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const bad = pr.filter((r) => r[0] === 'bad');
     if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
     stagingDirs.length = 0; // promoted (or repaired) and gone
-    if (toStage.length > 0) emit('stage', 'done', `${result.staged.length} staged, ${result.reused.length} already present`);
-    step = 'validate';
-    emit('validate', 'start');
     for (const r of pr.filter((x) => x[0] === 'valid')) {
       const out = Buffer.from(r[4] ?? '', 'base64').toString('utf8');
       const res = parseValidateOutput(out, Number(r[3]));
@@ -173,7 +180,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         throw new StepError('validate', 'InvalidConfig', `${np.node}/${r[1]}: openclaw config validate refused release ${r[2]}: ${why}`);
       }
     }
-    emit('validate', 'done');
+    emit('validate', 'done', `${deploys.length} release(s) valid`);
 
     // 5. swap: .prev first, then current, each a rename(2) of a fresh temporary symlink over the old one
     step = 'swap';

@@ -16,8 +16,11 @@ rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; pri
 `;
 
 /**
- * BEGIN: sh -c BEGIN x ETC VARDB RUN OWNER PID TTL ; stdin: `F<TAB>tenant<TAB>id<TAB>path<TAB>sha256` for every file of
- * every release this pass wants on the node.
+ * BEGIN: sh -c BEGIN x ETC VARDB RUN OWNER PID TTL DAEMON_SHA ; stdin: `F<TAB>tenant<TAB>id<TAB>path<TAB>sha256` for
+ * every file of every release this pass wants on the node.
+ * Only when the daemon hash matches DAEMON_SHA (the lock) does it touch anything beyond the lock: it then removes
+ * stale staging dirs and pre-fills the staging dir of each missing release with the files the current release
+ * already has byte-identical (so apply sends only what changed).
  * Takes the node lock by link(2) of a complete file (atomic, fails if held). Prints:
  *   now EPOCH
  *   lock acquired | lock held BASE64(holder)
@@ -25,9 +28,11 @@ rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; pri
  *   daemon PATH SHA256 / version RC LINE   (what `openclaw` is; the version line cached by binary hash like observe)
  *   have TENANT ID | need TENANT ID | corrupt TENANT ID      is that release already complete on the node?
  *   gc PATH                                                  stale staging dirs removed (a killed earlier apply)
+ *   reuse TENANT PATH                                        copied into releases/<t>/<id>.tmp-RUN from the current release
+ *   gate-mismatch                                            daemon hash differs: nothing else was done
  */
 export const BEGIN_SCRIPT = `${PRELUDE}
-ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6
+ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6; WANT_SHA=$7
 NOW=$(date +%s)
 rec now "$NOW"
 D="$VARDB/clawops"; L="$D/node.lock"
@@ -38,6 +43,7 @@ if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
 elif grep -q "\\"run\\":\\"$RUN\\"" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
 else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0; fi
 ${String.raw`
+dsha=""
 oc=$(command -v openclaw 2>/dev/null || true)
 if [ -z "$oc" ]; then
   rec version 127 ""
@@ -56,7 +62,8 @@ else
     rec version "$rc" "$(printf '%s\n' "$line" | head -n 1)"
   fi
 fi
-W=$(mktemp "$D/want.XXXXXX"); trap 'rm -f "$W"' EXIT
+if [ "$dsha" != "$WANT_SHA" ]; then rec gate-mismatch; exit 0; fi
+W=$(mktemp "$D/want.XXXXXX"); trap 'rm -f "$W" "$W.sums"' EXIT
 cat > "$W"
 awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u | while IFS='	' read -r t id; do
   for s in "$ETC/releases/$t"/*.tmp-*; do [ -e "$s" ] && rm -rf "$s" && rec gc "$s"; done
@@ -71,7 +78,19 @@ awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u | while IFS='	' read
     [ -f "$R/.clawops/manifest.json" ] || ok=0
   fi
   rm -f "$W.sums"
-  if [ $ok = 1 ]; then rec have "$t" "$id"; else rec corrupt "$t" "$id"; fi
+  if [ $ok = 1 ]; then rec have "$t" "$id"; continue; fi
+  rec corrupt "$t" "$id"
+done
+# pre-fill staging dirs from the current release: only changed files cross the wire
+awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u | while IFS='	' read -r t id; do
+  [ -d "$ETC/releases/$t/$id" ] && [ -f "$ETC/releases/$t/$id/.clawops/manifest.json" ] && continue
+  C="$ETC/tenants/$t"; [ -d "$C" ] || continue
+  S="$ETC/releases/$t/$id.tmp-$RUN"
+  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "\t" $4 }' "$W" | while IFS='	' read -r sum f; do
+    [ -f "$C/$f" ] && [ ! -L "$C/$f" ] || continue
+    [ "$($SHA "$C/$f" 2>/dev/null | cut -c1-64)" = "$sum" ] || continue
+    mkdir -p "$(dirname "$S/$f")" && cp "$C/$f" "$S/$f" && rec reuse "$t" "$f"
+  done
 done
 `}`;
 
@@ -107,7 +126,7 @@ while IFS='	' read -r t id; do
       mv -f "$S/$f" "$R/$f"
     done
     (cd "$R" && find . ! -type d ! -path './.clawops/*') | while IFS= read -r f; do
-      p=\${f#./}; awk -F '\t' -v t="$t" -v id="$id" -v p="$p" 'BEGIN { k = 0 } $1 == "F" && $2 == t && $3 == id && $4 == p { k = 1 } END { exit k ? 0 : 1 }' "$W/in" || rm -rf "$R/$f"
+      p=$(printf '%s' "$f" | sed 's,^\./,,'); awk -F '\t' -v t="$t" -v id="$id" -v p="$p" 'BEGIN { k = 0 } $1 == "F" && $2 == t && $3 == id && $4 == p { k = 1 } END { exit k ? 0 : 1 }' "$W/in" || rm -rf "$R/$f"
     done
     rm -rf "$S"
     rec repaired "$t" "$id"

@@ -26,7 +26,7 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
   const lockArgs = [ctx.run, ctx.actor, String(ctx.pid), String(ctx.lockTtlSec)];
   const emit = (step: 'lock' | 'swap' | 'record', state: 'start' | 'done' | 'warn' | 'fail', message?: string): void =>
     ctx.onEvent({ node: t.node, step, state, ...(message !== undefined ? { message } : {}) });
-  let recs = await sh(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs]);
+  let recs = await sh(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, 'lock-only']);
   const now = Number(recs.find((r) => r[0] === 'now')?.[1] ?? 0);
   const lock = recs.find((r) => r[0] === 'lock');
   if (lock?.[1] === 'held') {
@@ -35,7 +35,7 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
     const took = await sh(t, TAKEOVER_SCRIPT, [p.varDb, ...lockArgs], holder.raw);
     if (took.find((r) => r[0] === 'lock')?.[1] !== 'taken') throw new ClawopsError('NodeLocked', `${t.node}: lost the race for a stale lock`);
     emit('lock', 'warn', `took over a stale lock held by ${describeHolder(holder, now)}`);
-    recs = await sh(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs]);
+    recs = await sh(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, 'lock-only']);
   }
   emit('lock', 'done');
   try {

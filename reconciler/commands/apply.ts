@@ -31,7 +31,7 @@ export function newRunId(now: Date = new Date()): string {
   return `${now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').toLowerCase()}-${randomBytes(3).toString('hex')}`;
 }
 
-/** Progress: a line per node and step on a TTY, pino JSON events otherwise. Both on stderr. */
+/** Progress: a line per node and step on a TTY, pino JSON events otherwise (CLAWOPS_PROGRESS=text|json overrides). Both on stderr. */
 export function progressSink(io: CliIo, tty: boolean): (e: ApplyEvent) => void {
   if (tty) {
     return (e) => {
@@ -94,7 +94,7 @@ function context(io: CliIo, flags: { lockTtl?: string }, extra: { commit?: strin
     lockTtlSec: ttl,
     ...extra,
     now: () => new Date(),
-    onEvent: progressSink(io, process.stderr.isTTY === true),
+    onEvent: progressSink(io, process.env.CLAWOPS_PROGRESS ? process.env.CLAWOPS_PROGRESS === 'text' : process.stderr.isTTY === true),
   };
 }
 

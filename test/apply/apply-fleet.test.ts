@@ -100,6 +100,8 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     expect(r.code).toBe(0);
     const res = result(r.json, 'gw-1');
     expect(res.staged).toEqual(['acme']);
+    // only the changed fragment and what it renders into cross the wire; the rest is copied on the node
+    expect(res.reusedFiles).toBeGreaterThanOrEqual(6);
     expect(res.swapped.map((s) => s.tenant)).toEqual(['acme']);
     const after = link(gw1, 'acme');
     expect(after).not.toBe(before);
@@ -107,7 +109,7 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     expect(link(gw1, 'globex')).toBe(globexBefore);
 
     const rb = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
-    expect(rb.code).toBe(0);
+    expect(rb.code, rb.stdout + rb.stderr).toBe(0);
     expect(link(gw1, 'acme')).toBe(before);
     expect(readlinkSync(join(gw1.etcOpenclaw, 'tenants', 'acme.prev'))).toBe(after);
     const fwd = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
@@ -120,6 +122,21 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     expect(none.code).toBe(2);
     expect(none.stderr.split('\n').filter((l) => l.startsWith('clawops:'))).toHaveLength(1);
     expect(none.stderr).toMatch(/gw-1: tenant globex has no \.prev release/);
+  }, 60_000);
+
+  it('repairs a hand-edited current release in place; the link never moves and the fleet ends in sync', async () => {
+    expect((await apply()).code).toBe(0);
+    const gw2 = fleet.node('gw-2');
+    const before = link(gw2, 'globex');
+    const edit = await gw2.exec('echo "# hotfix" >> /etc/openclaw/tenants/globex/gateway.d/10-base.yaml && echo stray > /etc/openclaw/tenants/globex/notes.txt');
+    expect(edit.code).toBe(0);
+    expect((await runCli(['diff', '--repo', repo, '--identity', key()])).stdout).toMatch(/gw-2\/globex: gateway\.d\/10-base\.yaml hand-edited on the node/);
+    const r = await apply();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(result(r.json, 'gw-2').staged).toEqual(['globex']);
+    expect(link(gw2, 'globex')).toBe(before);
+    expect((await gw2.exec('ls /etc/openclaw/tenants/globex/notes.txt')).code).not.toBe(0);
+    expect((await runCli(['diff', '--repo', repo, '--identity', key()])).code).toBe(0);
   }, 60_000);
 
   it('refuses an invalid rendered config before the swap, with the validator message, leaving current untouched', async () => {
