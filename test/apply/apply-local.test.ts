@@ -1,0 +1,58 @@
+/** apply/rollback over the `local` transport (the demo's fleet): CLI contract without ssh. */
+import { existsSync, mkdirSync, mkdtempSync, readlinkSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { git } from '../helpers/fleet-repo.js';
+import { openclawCache } from '../helpers/openclaw.js';
+import { exampleRepo, runCli } from '../helpers/repo.js';
+
+const cache = openclawCache();
+
+describe.skipIf(!cache)('apply over the local transport', () => {
+  let work: string;
+  let repo: string;
+  const nodeRoot = (n: string): string => join(work, 'nodes', n);
+
+  beforeEach(() => {
+    work = mkdtempSync(join(tmpdir(), 'clawops-local-'));
+    const nodes = ['gw-1', 'gw-2'];
+    for (const n of nodes) {
+      const bin = join(nodeRoot(n), 'usr/local/bin');
+      mkdirSync(bin, { recursive: true });
+      symlinkSync(cache!.node, join(bin, 'node'));
+      symlinkSync(cache!.mjs, join(bin, 'openclaw'));
+    }
+    repo = exampleRepo({
+      'nodes.yaml': `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, tenants: [acme, globex] }\n`,
+    });
+    git(repo, 'init', '-q', '-b', 'main');
+    git(repo, 'add', '-A');
+    git(repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'init');
+  });
+
+  it('--dry-run shows the diff, exits 1 and changes nothing; without --yes on a pipe it refuses with one line', async () => {
+    const dry = await runCli(['apply', '--repo', repo, '--dry-run']);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain('gw-1/acme: not deployed');
+    expect(existsSync(join(nodeRoot('gw-1'), 'etc/openclaw'))).toBe(false);
+    const ask = await runCli(['apply', '--repo', repo]);
+    expect(ask.code).toBe(2);
+    expect(ask.stderr.trim().split('\n')).toEqual(['clawops: stdin is not a terminal: pass --yes to apply without asking, or --dry-run to only see the diff']);
+    expect(existsSync(join(nodeRoot('gw-1'), 'etc/openclaw'))).toBe(false);
+  });
+
+  it('applies, reports in sync, rolls back with a clear error when there is no .prev', async () => {
+    const r = await runCli(['apply', '--repo', repo, '--yes']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/gw-2 +applied +acme \(new\) → [0-9a-f]{16}; globex \(new\) → [0-9a-f]{16}/);
+    expect(readlinkSync(join(nodeRoot('gw-2'), 'etc/openclaw/tenants/globex'))).toMatch(/^\.\.\/releases\/globex\/[0-9a-f]{16}$/);
+    expect((await runCli(['diff', '--repo', repo])).code).toBe(0);
+    const rb = await runCli(['rollback', '--repo', repo, '--node', 'gw-2', '--tenant', 'globex']);
+    expect(rb.code).toBe(2);
+    expect(rb.stderr).toContain('clawops: gw-2: tenant globex has no .prev release to roll back to');
+    const unknown = await runCli(['rollback', '--repo', repo, '--node', 'gw-9', '--tenant', 'globex']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^clawops: --node gw-9: not in nodes\.yaml/);
+  }, 60_000);
+});
