@@ -24,6 +24,8 @@ lint: node_modules
 ## bench: timing scripts (not tests)
 bench: node_modules
 	$(NPX) tsx bench/desired-bench.ts
+	$(NPX) tsx bench/probe-bench.ts
+	$(NPX) tsx bench/notifier-bench.ts
 
 install-openclaw:
 	bash scripts/install-openclaw-cache.sh
