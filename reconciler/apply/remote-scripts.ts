@@ -5,6 +5,8 @@
  * Every script takes its paths as positional parameters and its data on stdin; nothing is interpolated.
  */
 
+import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
+
 /** Helpers every script starts with. */
 const PRELUDE = String.raw`
 set -u
@@ -42,26 +44,8 @@ printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host
 if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
 elif grep -q "\\"run\\":\\"$RUN\\"" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
 else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0; fi
-${String.raw`
-dsha=""
-oc=$(command -v openclaw 2>/dev/null || true)
-if [ -z "$oc" ]; then
-  rec version 127 ""
-else
-  p=$oc; n=0
-  while [ -L "$p" ] && [ $n -lt 40 ]; do
-    t=$(readlink "$p"); case $t in /*) p=$t ;; *) p=$(dirname "$p")/$t ;; esac; n=$((n+1))
-  done
-  dsha=$($SHA "$p" 2>/dev/null | cut -c1-64)
-  rec daemon "$p" "$dsha"
-  key="$dsha:$($SHA "$(dirname "$p")/package.json" 2>/dev/null | cut -c1-64)"
-  cache="$D/openclaw-version.cache"; line=""
-  [ -f "$cache" ] && line=$(awk -F '\t' -v k="$key" '$1 == k { print $2; exit }' "$cache" 2>/dev/null)
-  if [ -n "$line" ]; then rec version 0 "$line"; else
-    line=$(openclaw --version 2>/dev/null); rc=$?
-    rec version "$rc" "$(printf '%s\n' "$line" | head -n 1)"
-  fi
-fi
+${OPENCLAW_FACTS_SH}${String.raw`
+oc_facts "$D"
 if [ "$dsha" != "$WANT_SHA" ]; then rec gate-mismatch; exit 0; fi
 W=$(mktemp "$D/want.XXXXXX"); trap 'rm -f "$W" "$W.sums"' EXIT
 cat > "$W"

@@ -22,6 +22,8 @@
  *   error    message
  * Secrets are never read except to hash them.
  */
+import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
+
 export const OBSERVE_SCRIPT = String.raw`
 set -u
 ETC=$1; VARDB=$2
@@ -34,33 +36,9 @@ if command -v sha256sum >/dev/null 2>&1; then SHA="sha256sum"; else SHA="shasum 
 if stat -c %a / >/dev/null 2>&1; then fstat() { stat -c '%a %Y' "$1"; }; else fstat() { stat -f '%Lp %m' "$1"; }; fi
 b64() { base64 | tr -d '\n'; }
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
+${OPENCLAW_FACTS_SH}
 {
-  # openclaw: resolve the command to its real entry point, hash it, and ask its version only when the binary
-  # changed since last time (node start-up of the CLI costs ~1 s; the hash costs ~1 ms).
-  oc=$(command -v openclaw 2>/dev/null || true)
-  if [ -z "$oc" ]; then
-    rec version 127 "" 0
-  else
-    p=$oc; n=0
-    while [ -L "$p" ] && [ $n -lt 40 ]; do
-      t=$(readlink "$p"); case $t in /*) p=$t ;; *) p=$(dirname "$p")/$t ;; esac; n=$((n+1))
-    done
-    dsha=$($SHA "$p" 2>/dev/null | cut -c1-64)
-    rec daemon "$p" "$dsha"
-    pj=$(dirname "$p")/package.json
-    key="$dsha:$($SHA "$pj" 2>/dev/null | cut -c1-64)"
-    cache="$VARDB/clawops/openclaw-version.cache"
-    line=""
-    if [ -f "$cache" ]; then line=$(awk -F '\t' -v k="$key" '$1 == k { print $2; exit }' "$cache" 2>/dev/null); fi
-    if [ -n "$line" ]; then
-      rec version 0 "$line" 1
-    else
-      line=$(openclaw --version 2>/dev/null); rc=$?
-      line=$(printf '%s\n' "$line" | head -n 1)
-      rec version "$rc" "$line" 0
-      case $line in OpenClaw*) [ -d "$VARDB/clawops" ] && [ -w "$VARDB/clawops" ] && printf '%s\t%s\n' "$key" "$line" > "$cache.tmp.$$" && mv -f "$cache.tmp.$$" "$cache" ;; esac
-    fi
-  fi
+  oc_facts "$VARDB/clawops"
   df -Pk "$ETC" 2>/dev/null | awk 'NR == 2 { printf "disk\t%s\t%s\n", $4, $2 }'
   [ -f "$VARDB/clawops/node.lock" ] && rec lock "$(b64 < "$VARDB/clawops/node.lock")"
 
