@@ -16,6 +16,11 @@ const PATTERNS: { re: RegExp; why: string }[] = [
   { re: /-----BEGIN [A-Z ]*PRIVATE KEY-----/, why: 'a private key' },
   { re: /(^|[^A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{30,}/, why: 'a GitHub token' },
   { re: /(^|[^A-Za-z0-9])AKIA[0-9A-Z]{16}/, why: 'an AWS access key id' },
+  // a password in a URL's userinfo (https://user:pass@host), unless it is a ${VAR} placeholder
+  { re: /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:(?!\$\{[A-Z0-9_]+\}@)[^/\s@]+@/i, why: 'a URL with a password in it' },
+  // incoming-webhook URLs are bearer credentials: whoever has the path can post
+  { re: /hooks\.slack\.com\/(services|workflows|triggers)\/[A-Za-z0-9/_-]{8,}/i, why: 'a Slack incoming-webhook URL' },
+  { re: /discord(app)?\.com\/api\/webhooks\/\d+\/[A-Za-z0-9_-]{16,}/i, why: 'a Discord webhook URL' },
 ];
 
 /** Values that look like placeholders are not secrets (`${VAR}`, `<redacted>`, `changeme` in docs…). */

@@ -130,6 +130,8 @@ describe('lint: bad input', () => {
     ['a Slack token', 'agents:\n  notes: "xoxb-1234567890-abcdefghij"\n', 'looks like a Slack token', 'xoxb-1234567890-abcdefghij'],
     ['a high-entropy string', 'agents:\n  opaque: Zm9vYmFyQmF6UXV4MTIzNDU2Nzg5MGFiY2RlZg7Hq\n', 'high-entropy secret', 'Zm9vYmFyQmF6UXV4MTIzNDU2Nzg5MGFiY2RlZg7Hq'],
     ['an apiKey', 'models:\n  providers:\n    anthropic:\n      apiKey: not-a-ref\n', 'key "apiKey" holds a literal value', 'not-a-ref'],
+    ['a password in a URL', 'agents:\n  upstream: https://deploy:pa55w0rd-x@git.example.com/x.git\n', 'looks like a URL with a password in it', 'pa55w0rd-x'],
+    ['a Slack webhook URL', 'agents:\n  notify: https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/cccccccccccccccc\n', 'looks like a Slack incoming-webhook URL', 'cccccccccccccccc'],
   ])('a literal secret (%s) is reported without echoing it', async (_name, body, message, secret) => {
     const r = await lint({ [`${ACME_GW}/30-leak.yaml`]: body });
     expect(r.code).toBe(1);
@@ -151,7 +153,7 @@ describe('lint: bad input', () => {
 
   it('hex digests, URLs and ${VAR} placeholders are not secrets', async () => {
     const r = await lint({
-      [`${ACME_GW}/30-ok.yaml`]: 'agents:\n  note: 4dd36d2ed0cb154456c4a09a951a2e8f2508a5dd6ff2fe0688d4e1c8f773fcb5\n  url: https://example.com/a/very/long/path/segment/ABCdef123456\n',
+      [`${ACME_GW}/30-ok.yaml`]: 'agents:\n  note: 4dd36d2ed0cb154456c4a09a951a2e8f2508a5dd6ff2fe0688d4e1c8f773fcb5\n  url: https://example.com/a/very/long/path/segment/ABCdef123456\n  mirror: https://deploy:${GIT_PASSWORD}@git.example.com/x.git\n  user: https://deploy@git.example.com/x.git\n',
     });
     expect(r.code).toBe(0);
   });
