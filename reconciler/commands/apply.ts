@@ -9,7 +9,7 @@ import type { ApplyEvent, NodeApplyResult, RunContext } from '../apply/apply-nod
 import { rollbackTenant } from '../apply/rollback.js';
 import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { planJson, renderText } from '../report/plan-report.js';
-import { loadDesired, selectNodes } from '../source/load.js';
+import { loadInventory, selectNodes } from '../source/load.js';
 import { connectNode } from '../transport/connect.js';
 import type { CliIo } from '../cli.js';
 import { addFleetOptions, connectOptions, observeAndPlan, type FleetFlags } from './diff.js';
@@ -150,7 +150,7 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
 export function rollbackCommand(io: CliIo, setExit: (code: number) => void): Command {
   const cmd = new Command('rollback').description("swap a tenant's current and .prev releases on one node (again to go forward)");
   cmd
-    .requiredOption('--repo <path|url>', 'infra repo (for the inventory)')
+    .option('--repo <path|url>', 'infra repo, for the inventory (default: the current directory)', '.')
     .option('--ref <ref>', 'branch, tag or commit of the repo')
     .requiredOption('--node <name>', 'the node')
     .requiredOption('--tenant <id>', 'the tenant')
@@ -158,7 +158,7 @@ export function rollbackCommand(io: CliIo, setExit: (code: number) => void): Com
     .option('--known-hosts <file>', 'known_hosts for nodes without a pinned host_key')
     .option('--lock-ttl <sec>', `node lock expiry (default ${DEFAULT_LOCK_TTL_SEC})`)
     .action(async (flags: FleetFlags & { node: string; tenant: string; lockTtl?: string }) => {
-      const { source, desired } = await loadDesired(flags.repo, flags.ref);
+      const { source, desired } = await loadInventory(flags.repo, flags.ref);
       try {
         const [node] = selectNodes(desired, [flags.node]);
         const ctx = context(io, flags, {});

@@ -29,6 +29,23 @@ export async function loadDesired(repo: string, ref?: string): Promise<Loaded> {
   }
 }
 
+/**
+ * The inventory and settings only, for commands that must work when tenant fragments are broken (rollback at 3 a.m.
+ * is often *because* of a bad change): errors in tenants/ are ignored, errors in nodes.yaml or clawops.yaml are not.
+ */
+export async function loadInventory(repo: string, ref?: string): Promise<Loaded> {
+  const source = await openSource(repo, ref);
+  try {
+    const desired = buildDesired(await readTree(source.dir));
+    const errors = desired.findings.filter((f) => f.severity === 'error' && (f.file === 'nodes.yaml' || f.file === 'clawops.yaml'));
+    if (errors.length > 0) throw new ValidationError(`${source.origin}: inventory has ${errors.length} error(s), first: ${formatFinding(errors[0]!)}; run clawops lint`, errors);
+    return { source, desired };
+  } catch (e) {
+    source.cleanup();
+    throw e;
+  }
+}
+
 /** The inventory's nodes, or the ones named with --node (unknown names are a usage error). */
 export function selectNodes(desired: DesiredState, names: readonly string[] | undefined): NodeSpec[] {
   if (!names || names.length === 0) return [...desired.nodes];

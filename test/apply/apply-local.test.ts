@@ -1,5 +1,5 @@
 /** apply/rollback over the `local` transport (the demo's fleet): CLI contract without ssh. */
-import { existsSync, mkdirSync, mkdtempSync, readlinkSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -51,6 +51,11 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     const rb = await runCli(['rollback', '--repo', repo, '--node', 'gw-2', '--tenant', 'globex']);
     expect(rb.code).toBe(2);
     expect(rb.stderr).toContain('clawops: gw-2: tenant globex has no .prev release to roll back to');
+    // a broken fragment (the usual reason to roll back) does not stop a rollback: only the inventory is needed
+    writeFileSync(join(repo, 'tenants/acme/gateway.d/20-overrides.yaml'), 'gateway: [oops\n');
+    expect((await runCli(['apply', '--repo', repo, '--yes'])).code).toBe(2);
+    const broken = await runCli(['rollback', '--repo', repo, '--node', 'gw-2', '--tenant', 'globex']);
+    expect(broken.stderr).toContain('clawops: gw-2: tenant globex has no .prev release');
     const unknown = await runCli(['rollback', '--repo', repo, '--node', 'gw-9', '--tenant', 'globex']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^clawops: --node gw-9: not in nodes\.yaml/);
