@@ -60,4 +60,25 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^clawops: --node gw-9: not in nodes\.yaml/);
   }, 60_000);
+
+  it('reports a tenant the repo no longer assigns, keeps it, and removes it only with --prune', async () => {
+    expect((await runCli(['apply', '--repo', repo, '--yes'])).code).toBe(0);
+    writeFileSync(
+      join(repo, 'nodes.yaml'),
+      `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, tenants: [acme] }\n`,
+    );
+    const d = await runCli(['diff', '--repo', repo]);
+    expect(d.code).toBe(1);
+    expect(d.stdout).toContain('gw-2/globex: no longer assigned to this node (kept; pass --prune to remove)');
+    const keep = await runCli(['apply', '--repo', repo, '--yes']);
+    expect(keep.code).toBe(0);
+    expect(keep.stdout).toContain('Nothing to apply.');
+    expect(existsSync(join(nodeRoot('gw-2'), 'etc/openclaw/tenants/globex'))).toBe(true);
+    const prune = await runCli(['apply', '--repo', repo, '--yes', '--prune']);
+    expect(prune.code, prune.stderr).toBe(0);
+    expect(prune.stdout).toMatch(/gw-2 +applied +removed globex/);
+    expect(existsSync(join(nodeRoot('gw-2'), 'etc/openclaw/tenants/globex'))).toBe(false);
+    expect(existsSync(join(nodeRoot('gw-2'), 'etc/openclaw/releases/globex'))).toBe(false);
+    expect((await runCli(['diff', '--repo', repo])).code).toBe(0);
+  }, 60_000);
 });
