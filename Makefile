@@ -1,4 +1,4 @@
-.PHONY: demo test typecheck unit bench lint install-openclaw clean
+.PHONY: demo test typecheck unit bench lint install-openclaw clean build
 
 NPX := npx --no-install
 
@@ -6,8 +6,14 @@ node_modules: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch node_modules
 
+## build: compile reconciler/ to dist/ (bin/clawops uses it while it is newer than every source file)
+build: node_modules
+	rm -rf dist
+	$(NPX) tsc -p tsconfig.build.json
+	touch dist/.stamp
+
 ## demo: lint and render tenants-example and show what each node would get
-demo: node_modules
+demo: build
 	./scripts/demo.sh
 
 ## test: typecheck, then the whole vitest suite (unit + real git + real sshd fleet)
@@ -22,10 +28,11 @@ lint: node_modules
 	./bin/clawops lint tenants-example
 
 ## bench: timing scripts (not tests)
-bench: node_modules
+bench: build
 	$(NPX) tsx bench/desired-bench.ts
 	$(NPX) tsx bench/probe-bench.ts
 	$(NPX) tsx bench/notifier-bench.ts
+	$(NPX) tsx bench/diff-bench.ts
 
 install-openclaw:
 	bash scripts/install-openclaw-cache.sh

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -15,7 +15,13 @@ export type SchemaName =
   | 'webhook-failure';
 
 /** schemas/ at the repo root, next to reconciler/. */
-export const SCHEMA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
+export const SCHEMA_DIR = ((): string => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // reconciler/desired/ from source, dist/reconciler/desired/ when built
+  const built = join(here, '..', '..', '..', 'schemas');
+  const source = join(here, '..', '..', 'schemas');
+  return existsSync(source) ? source : built;
+})();
 
 let ajv: Ajv2020 | undefined;
 const compiled = new Map<SchemaName, ValidateFunction>();

@@ -41,6 +41,20 @@ export function parseLaunchctlPrint(text: string, exitCode: number): LaunchdStat
   return st;
 }
 
+/**
+ * A service's state from its line in `launchctl print system` (`services = {` block: pid, last exit status, label).
+ * pid 0 or `-` means not running; last exit `-` means it never exited.
+ */
+export function serviceState(svc: { pid: string; last: string } | undefined, listFailed: number | undefined): LaunchdState {
+  if (!svc) return { loaded: false, fields: {}, environment: {}, exitCode: listFailed ?? 113 };
+  const pid = Number(svc.pid);
+  const running = Number.isInteger(pid) && pid > 0;
+  const st: LaunchdState = { loaded: true, state: running ? 'running' : 'not running', fields: { pid: svc.pid, 'last exit code': svc.last }, environment: {}, exitCode: 0 };
+  if (running) st.pid = pid;
+  if (svc.last !== '-') st.lastExitCode = svc.last;
+  return st;
+}
+
 function releaseIdOf(target: string, tenant: string): string | undefined {
   const m = /(?:^|\/)releases\/([^/]+)\/([^/]+)\/?$/.exec(target);
   return m && m[1] === tenant ? m[2] : undefined;
@@ -74,8 +88,12 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
     }
     return emptyTenant(t);
   };
+  const services = new Map<string, { pid: string; last: string }>();
+  let listFailed: number | undefined;
+  const sawLaunchd = new Set<string>();
   for (const r of doc.records) {
     const [kind, a = '', b = '', c = '', d = '', e = ''] = r;
+    if (kind === 'launchd') sawLaunchd.add(a);
     switch (kind) {
       case 'version': {
         const v = parseVersion(b);
@@ -110,6 +128,15 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
       case 'manifest':
         tenant(a)[b === 'prev' ? 'prevManifest' : 'manifest'] = parseManifest(b64(c).toString('utf8'));
         break;
+      case 'manifestj':
+        tenant(a)[b === 'prev' ? 'prevManifest' : 'manifest'] = parseManifest(c);
+        break;
+      case 'svc':
+        services.set(a, { pid: b, last: c });
+        break;
+      case 'launchd-list':
+        listFailed = Number(a);
+        break;
       case 'launchd':
         // launchd and token records come for every name under tenants/; a stray file there is reported once, by the script
         tenant(a, false).launchd = parseLaunchctlPrint(b64(c).toString('utf8'), Number(b));
@@ -127,6 +154,9 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         break; // newer scripts may add kinds; old parsers ignore them
     }
   }
-  for (const t of Object.values(obs.tenants)) t.releases.sort();
+  for (const t of Object.values(obs.tenants)) {
+    t.releases.sort();
+    if (!sawLaunchd.has(t.tenant)) t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);
+  }
   return obs;
 }

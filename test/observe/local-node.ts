@@ -19,7 +19,7 @@ export interface LocalNode {
   daemon: string;
   /** how many times the fake `openclaw` was run */
   openclawRuns(): number;
-  /** make `launchctl print system/ai.openclaw.<t>` report the service running (else: exit 113) */
+  /** make `launchctl print system` list the service running (and `print system/<label>` print it; else exit 113) */
   setRunning(tenant: string, running: boolean): void;
   remove(): void;
 }
@@ -45,6 +45,14 @@ export function makeLocalNode(opts: { versionLine?: string } = {}): LocalNode {
     join(bin, 'launchctl'),
     `#!/bin/sh
 [ "$1" = print ] || { echo "Unrecognized subcommand: $1" >&2; exit 1; }
+if [ "$2" = system ]; then
+  # the system domain, with its services block: pid, last exit status, label
+  printf 'system = {\n\ttype = system\n\thandle = 0\n\n\tservices = {\n'
+  printf '\t\t%8s %8s \t%s\n' 0 - com.apple.unrelated
+  for f in '${launchd}'/*; do [ -f "$f" ] && printf '\t\t%8s %8s \t%s\n' 4242 - "$(basename "$f")"; done
+  printf '\t}\n}\n'
+  exit 0
+fi
 label=\${2#system/}
 if [ ! -f '${launchd}'/"$label" ]; then echo "Could not find service \\"$label\\" in domain for system"; exit 113; fi
 printf 'system/%s = {\\n\\tactive count = 1\\n\\tpath = /Library/LaunchDaemons/%s.plist\\n\\ttype = LaunchDaemon\\n\\tstate = running\\n\\n\\tprogram = /usr/local/bin/openclaw\\n\\targuments = {\\n\\t\\t/usr/local/bin/openclaw\\n\\t\\tgateway\\n\\t}\\n\\n\\tenvironment = {\\n\\t\\tXPC_SERVICE_NAME => %s\\n\\t}\\n\\n\\tdomain = system\\n\\truns = 1\\n\\tpid = 4242\\n\\tlast exit code = (never exited)\\n}\\n' "$label" "$label" "$label"

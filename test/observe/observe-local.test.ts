@@ -69,7 +69,7 @@ describe('observe through the local transport', () => {
     expect(t.files).toEqual(want);
     expect(t.contents).toEqual({});
     expect(t.manifest).toMatchObject({ schema: 1, tenant: 'acme', release_id: acme.releaseId, commit: 'c0ffee' });
-    expect(t.launchd).toMatchObject({ loaded: true, state: 'running', pid: 4242, exitCode: 0, environment: { XPC_SERVICE_NAME: 'ai.openclaw.acme' } });
+    expect(t.launchd).toMatchObject({ loaded: true, state: 'running', pid: 4242, exitCode: 0 });
     const tokFile = join(node.varDb, 'secrets/acme/token.current');
     expect(t.tokens).toEqual({
       'token.current': { present: true, mode: '600', mtime: Math.floor(statSync(tokFile).mtimeMs / 1000), fingerprint: sha(`${TOKEN}-acme`).slice(0, 12) },
@@ -283,14 +283,14 @@ describe('the observe script is portable POSIX sh', () => {
     // a bin dir with the tools the script uses, minus GNU-only ones, plus BSD-style stand-ins
     const mac = mkdtempSync(join(tmpdir(), 'clawops-macbin-'));
     try {
-      const tools = ['mktemp', 'rm', 'cat', 'awk', 'tr', 'base64', 'dirname', 'readlink', 'cut', 'head', 'df', 'ls', 'sed', 'sort', 'find', 'wc', 'mv', 'sh'];
+      const tools = ['mktemp', 'rm', 'cat', 'awk', 'tr', 'base64', 'dirname', 'basename', 'readlink', 'cut', 'head', 'df', 'ls', 'sed', 'sort', 'find', 'wc', 'mv', 'sh'];
       for (const tool of tools) symlinkSync(which(tool), join(mac, tool));
       const sha256sum = which('sha256sum');
       const gnuStat = which('stat');
       writeFileSync(join(mac, 'shasum'), `#!/bin/sh\n[ "$1" = -a ] && [ "$2" = 256 ] || { echo "shasum: only -a 256 here" >&2; exit 1; }\nshift 2\nexec ${sha256sum} "$@"\n`);
       writeFileSync(
         join(mac, 'stat'),
-        `#!/bin/sh\ncase $1 in -f) [ "$2" = '%Lp %m' ] || exit 1; exec ${gnuStat} -c '%a %Y' "$3" ;; *) echo "stat: illegal option -- \${1#-}" >&2; echo 'usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file ...]' >&2; exit 1 ;; esac\n`,
+        `#!/bin/sh\ncase $1 in -f) case $2 in %Lp*%m*%N) ;; *) exit 1 ;; esac; shift 2; exec ${gnuStat} -c "$(printf '%%a\\t%%Y\\t%%n')" "$@" ;; *) echo "stat: illegal option -- \${1#-}" >&2; echo 'usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file ...]' >&2; exit 1 ;; esac\n`,
       );
       chmodSync(join(mac, 'shasum'), 0o755);
       chmodSync(join(mac, 'stat'), 0o755);
