@@ -26,7 +26,8 @@ export type FailureReason =
   | 'InvalidConfig'
   | 'SwapFailed'
   | 'RecordFailed'
-  | 'NoPrevRelease';
+  | 'NoPrevRelease'
+  | 'Interrupted';
 
 export class ClawopsError extends Error {
   readonly reason: FailureReason;

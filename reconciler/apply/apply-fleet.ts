@@ -38,6 +38,7 @@ export async function applyFleet(plan: Plan, desired: DesiredState, transports: 
   const ordered = phases(plan.nodes);
   let halted: string | undefined;
   for (const [i, phase] of ordered.entries()) {
+    if (!halted && ctx.signal?.aborted) halted = 'interrupted';
     if (halted) {
       for (const n of phase.nodes) {
         results.set(n.node, { node: n.node, outcome: 'skipped', message: `${n.node}: not touched: ${halted}`, swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], bytesSent: 0, commands: 0 });
@@ -49,6 +50,10 @@ export async function applyFleet(plan: Plan, desired: DesiredState, transports: 
     await Promise.all(
       phase.nodes.map((n) =>
         queue.add(async () => {
+          if (ctx.signal?.aborted) {
+            results.set(n.node, { node: n.node, outcome: 'skipped', message: `${n.node}: not touched: interrupted`, swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], bytesSent: 0, commands: 0 });
+            return;
+          }
           const t = transports.get(n.node);
           const r = n.blocked || !t ? blockedResult(n) : await applyNode(t, n, desired, ctx);
           if (r.outcome === 'refused' && n.blocked) ctx.onEvent({ node: n.node, step: r.step ?? 'lock', state: 'fail', message: r.message ?? 'refused' });
@@ -57,6 +62,7 @@ export async function applyFleet(plan: Plan, desired: DesiredState, transports: 
       ),
     );
     const failed = phase.nodes.filter((n) => ['failed', 'refused'].includes(results.get(n.node)!.outcome));
+    if (ctx.signal?.aborted) halted = 'interrupted';
     if (failed.length > 0 && i < ordered.length - 1) halted = `${phase.name} ${failed.map((n) => n.node).join(', ')} failed`;
   }
   const list = plan.nodes.map((n) => results.get(n.node)!);

@@ -31,6 +31,8 @@ export interface RunContext {
   tag?: string;
   now: () => Date;
   onEvent: (e: ApplyEvent) => void;
+  /** Ctrl-C: each node stops before its next step (never inside the swaps), cleans up and releases its lock */
+  signal?: AbortSignal;
 }
 
 export type NodeOutcome = 'applied' | 'unchanged' | 'refused' | 'failed' | 'skipped';
@@ -54,9 +56,13 @@ export interface NodeApplyResult {
 }
 
 class StepError extends ClawopsError {
-  constructor(readonly step: ApplyStep, reason: 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed', message: string, readonly refused = false) {
+  constructor(readonly step: ApplyStep, reason: 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed' | 'Interrupted', message: string, readonly refused = false) {
     super(reason, message);
   }
+}
+
+function checkAbort(ctx: RunContext, node: string, step: ApplyStep): void {
+  if (ctx.signal?.aborted) throw new StepError(step, 'Interrupted', `${node}: interrupted before ${step}; nothing of this step was done`);
 }
 
 function releaseIdOf(target: string | undefined): string | undefined {
@@ -133,6 +139,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
 
     // 3. stage what the node does not already have complete (content-addressed: same id, same bytes)
     step = 'stage';
+    checkAbort(ctx, np.node, step);
     const status = new Map(recs.filter((r) => r[0] === 'have' || r[0] === 'need' || r[0] === 'corrupt').map((r) => [r[1]!, r[0]!]));
     for (const g of recs.filter((r) => r[0] === 'gc')) emit('stage', 'warn', `removed stale staging dir ${g[1]}`);
     const toStage = deploys.filter((a) => status.get(a.tenant) !== 'have');
@@ -161,6 +168,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
 
     // 3b + 4. verify staged bytes, rename into place, validate every release about to go live (one command)
     step = 'validate';
+    checkAbort(ctx, np.node, step);
     emit('validate', 'start', `verify and \`openclaw config validate\` ${deploys.map((a) => a.tenant).join(', ')}`);
     const promoteIn = [
       ...toStage.map((a) => `S\t${a.tenant}\t${a.releaseId}`),
@@ -184,6 +192,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
 
     // 5. swap: .prev first, then current, each a rename(2) of a fresh temporary symlink over the old one
     step = 'swap';
+    checkAbort(ctx, np.node, step);
     const links = new Map<string, { current?: string; prev?: string }>();
     for (const r of pr.filter((x) => x[0] === 'link')) {
       const l = links.get(r[1]!) ?? {};
@@ -236,7 +245,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (result.pruned.length > 0 || result.removed.length > 0) emit('prune', 'done', [...result.pruned, ...result.removed.map((x) => `tenant ${x}`)].join(', '));
     result.outcome = result.swapped.length > 0 || result.removed.length > 0 || result.staged.length > 0 ? 'applied' : 'unchanged';
   } catch (e) {
-    result.outcome = e instanceof StepError && e.refused ? 'refused' : 'failed';
+    result.outcome = e instanceof StepError && e.refused ? 'refused' : e instanceof StepError && e.reason === 'Interrupted' ? 'skipped' : 'failed';
     result.step = e instanceof StepError ? e.step : step;
     result.reason = e instanceof ClawopsError ? e.reason : 'Error';
     const msg = oneLine(e);

@@ -130,7 +130,20 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
         }
         const ctx = context(io, flags, { ...(r.source.commit ? { commit: r.source.commit } : {}), ...(r.source.tag ? { tag: r.source.tag } : {}) });
         const concurrency = connectOptions(flags, r.source).concurrency ?? r.desired.settings.concurrency;
-        const res = await applyFleet(r.plan, r.desired, r.fleet.transports, ctx, concurrency);
+        // ^C: let every node finish the step it is in, clean up and release its lock; a second ^C quits at once
+        const abort = new AbortController();
+        const onSigint = (): void => {
+          if (abort.signal.aborted) process.exit(130);
+          abort.abort();
+          io.stderr('clawops: interrupted: stopping each node after its current step and releasing node locks (^C again to quit now)\n');
+        };
+        process.on('SIGINT', onSigint);
+        let res: Awaited<ReturnType<typeof applyFleet>>;
+        try {
+          res = await applyFleet(r.plan, r.desired, r.fleet.transports, { ...ctx, signal: abort.signal }, concurrency);
+        } finally {
+          process.off('SIGINT', onSigint);
+        }
         if (flags.json) io.stdout(`${JSON.stringify({ ok: res.ok, run: ctx.run, ...(res.halted ? { halted: res.halted } : {}), results: res.results }, null, 2)}\n`);
         else {
           io.stdout(`\nApply ${ctx.run}\n`);

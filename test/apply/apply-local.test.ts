@@ -1,5 +1,7 @@
 /** apply/rollback over the `local` transport (the demo's fleet): CLI contract without ssh. */
-import { existsSync, mkdirSync, mkdtempSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
+import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -80,5 +82,31 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     expect(existsSync(join(nodeRoot('gw-2'), 'etc/openclaw/tenants/globex'))).toBe(false);
     expect(existsSync(join(nodeRoot('gw-2'), 'etc/openclaw/releases/globex'))).toBe(false);
     expect((await runCli(['diff', '--repo', repo])).code).toBe(0);
+  }, 60_000);
+
+  it('^C (abort) stops each node before its next step, removes its staging and releases its lock', async () => {
+    const r = await observeAndPlan({ repo }, {}, true);
+    const abort = new AbortController();
+    const res = await applyFleet(r.plan, r.desired, r.fleet.transports, {
+      run: 'test-abort-1',
+      actor: 'test',
+      pid: process.pid,
+      lockTtlSec: 900,
+      now: () => new Date(),
+      signal: abort.signal,
+      onEvent: (e) => {
+        if (e.node === 'gw-1' && e.step === 'stage' && e.state === 'start') abort.abort();
+      },
+    }, 10);
+    await Promise.all([...r.fleet.transports.values()].map((t) => t.close()));
+    r.source.cleanup();
+    expect(res.ok).toBe(false);
+    expect(res.results.map((x) => [x.node, x.outcome])).toEqual([['gw-1', 'skipped'], ['gw-2', 'skipped']]);
+    expect(res.results[0]!.message).toBe('gw-1: interrupted before validate; nothing of this step was done');
+    expect(res.halted).toBe('interrupted');
+    expect(readdirSync(join(nodeRoot('gw-1'), 'etc/openclaw/releases/acme'))).toEqual([]);
+    expect(existsSync(join(nodeRoot('gw-1'), 'etc/openclaw/tenants/acme'))).toBe(false);
+    expect(existsSync(join(nodeRoot('gw-1'), 'var/db/openclaw/clawops/node.lock'))).toBe(false);
+    expect(existsSync(join(nodeRoot('gw-2'), 'etc/openclaw'))).toBe(false);
   }, 60_000);
 });
