@@ -1,6 +1,7 @@
 /** `clawops diff`: observe every selected node in one remote command each, plan, and report. Changes nothing. */
+import { accessSync, constants } from 'node:fs';
 import { Command, Option } from 'commander';
-import { EXIT_CHANGES, EXIT_OK } from '../errors.js';
+import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { observeFleet } from '../observe/observe-fleet.js';
 import { plan, type PlanOptions } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
@@ -31,11 +32,20 @@ export function addFleetOptions(cmd: Command): Command {
 
 export function connectOptions(flags: FleetFlags, source: Source): { identityFile?: string; knownHostsFile?: string; localBase: string; concurrency?: number } {
   const n = flags.concurrency !== undefined ? Number(flags.concurrency) : undefined;
+  if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new UsageError(`--concurrency ${flags.concurrency}: want a whole number ≥ 1`);
+  for (const [flag, file] of [['--identity', flags.identity], ['--known-hosts', flags.knownHosts]] as const) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (e) {
+      throw new UsageError(`${flag} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
   return {
     ...(flags.identity ? { identityFile: flags.identity } : {}),
     ...(flags.knownHosts ? { knownHostsFile: flags.knownHosts } : {}),
     localBase: source.dir,
-    ...(n !== undefined && Number.isInteger(n) && n > 0 ? { concurrency: n } : {}),
+    ...(n !== undefined ? { concurrency: n } : {}),
   };
 }
 

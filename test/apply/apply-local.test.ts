@@ -38,6 +38,10 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     expect(dry.code).toBe(1);
     expect(dry.stdout).toContain('gw-1/acme: not deployed');
     expect(existsSync(join(nodeRoot('gw-1'), 'etc/openclaw'))).toBe(false);
+    const key = await runCli(['diff', '--repo', repo, '--identity', '/nonexistent/id_ed25519']);
+    expect([key.code, key.stderr]).toEqual([2, 'clawops: --identity /nonexistent/id_ed25519: cannot read (ENOENT)\n']);
+    const conc = await runCli(['apply', '--repo', repo, '--yes', '--concurrency', '0']);
+    expect([conc.code, conc.stderr]).toEqual([2, 'clawops: --concurrency 0: want a whole number ≥ 1\n']);
     const ask = await runCli(['apply', '--repo', repo]);
     expect(ask.code).toBe(2);
     expect(ask.stderr.trim().split('\n')).toEqual(['clawops: stdin is not a terminal: pass --yes to apply without asking, or --dry-run to only see the diff']);
