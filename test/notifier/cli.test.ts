@@ -4,8 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/repo.js';
-import { fakeHttp, failureLine, getJson, json, runCliProc, sendLines, spawnCli, tmp, waitFor, type CliProc } from './helpers.js';
+import { fakeHttp, failureLine, getJson, json, expectUsageErrors, sendLines, spawnCli, tmp, waitFor, type CliProc } from './helpers.js';
 
 const SLACK_TOKEN = 'XoxbCliSlackToken31337';
 const SMTP_PASSWORD = 'cli-Smtp-Passw0rd-secret';
@@ -129,16 +128,6 @@ describe('clawops notifier serve (real process)', () => {
       [['notifier', 'serve', '--socket', join(dir, 'no-such-dir', 'n.sock'), '--listen', '127.0.0.1:0', '--no-state'], /socket .*n\.sock/],
     ];
     // a few as real processes (process exit code), all through main() (same code path, no process start-up)
-    const spawned = [0, 1, 8];
-    const runs = await Promise.all(cases.map(([args], i) => (spawned.includes(i) ? runCliProc(args) : runCli(args))));
-    runs.forEach((r, i) => {
-      const [args, want] = cases[i]!;
-      expect(r.code, args.join(' ')).toBe(2);
-      const lines = r.stderr.split('\n').filter((l) => l !== '');
-      expect(lines, args.join(' ')).toHaveLength(1);
-      expect(lines[0]).toMatch(want);
-      expect(r.stderr).not.toContain('SECRETPATH123');
-      expect(r.stdout).toBe('');
-    });
+    await expectUsageErrors(cases, [0, 1, 8], 'SECRETPATH123');
   }, 30_000);
 });

@@ -1,5 +1,7 @@
 /** Shared helpers for the notifier and probe tests: temp dirs, an in-memory pino logger, socket writers, waits. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { expect } from 'vitest';
+import { runCli } from '../helpers/repo.js';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -167,4 +169,21 @@ export async function runCliProc(args: string[], env?: NodeJS.ProcessEnv): Promi
   const p = spawnCli(args, env);
   const { code } = await p.exited;
   return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+/**
+ * Each case must fail with exit 2 and exactly one line on stderr matching its pattern, nothing on stdout, and never
+ * print `secret`. The cases at indexes `spawned` run as real processes (process exit codes), the rest through main().
+ */
+export async function expectUsageErrors(cases: [string[], RegExp][], spawned: number[], secret?: string): Promise<void> {
+  const runs = await Promise.all(cases.map(([args], i) => (spawned.includes(i) ? runCliProc(args) : runCli(args))));
+  runs.forEach((r, i) => {
+    const [args, want] = cases[i]!;
+    expect(r.code, args.join(' ')).toBe(2);
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    expect(lines, args.join(' ')).toHaveLength(1);
+    expect(lines[0]).toMatch(want);
+    if (secret !== undefined) expect(r.stderr).not.toContain(secret);
+    expect(r.stdout).toBe('');
+  });
 }

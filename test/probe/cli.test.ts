@@ -3,8 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_GATEWAY_PORT, probeOptionsFromFlags } from '../../reconciler/probe/cli.js';
-import { failureLine, memLogger, runCliProc, sendLines, spawnCli, tmp, waitFor, type CliProc } from '../notifier/helpers.js';
-import { runCli } from '../helpers/repo.js';
+import { failureLine, memLogger, expectUsageErrors, sendLines, spawnCli, tmp, waitFor, type CliProc } from '../notifier/helpers.js';
 import { fakeGateway, fakeOpenclaw, writePolicy } from './helpers.js';
 
 const procs: CliProc[] = [];
@@ -103,16 +102,7 @@ describe('clawops probe serve (real process)', () => {
       [['probe', 'serve', '--tenant', 'globex', '--listen', '127.0.0.1:0', '--policy', policy], /written for tenant "acme", not "globex"/],
     ];
     // a few as real processes (process exit code), all through main() (same code path, no process start-up)
-    const spawned = [0, 3, 6];
-    const runs = await Promise.all(cases.map(([args], i) => (spawned.includes(i) ? runCliProc(args) : runCli(args))));
-    runs.forEach((r, i) => {
-      const [args, want] = cases[i]!;
-      expect(r.code, args.join(' ')).toBe(2);
-      const lines = r.stderr.split('\n').filter((l) => l !== '');
-      expect(lines, args.join(' ')).toHaveLength(1);
-      expect(lines[0]).toMatch(want);
-      expect(r.stdout).toBe('');
-    });
+    await expectUsageErrors(cases, [0, 3, 6]);
   }, 30_000);
 
   it('without --gateway-url the port comes from the openclaw.json beside the policy', () => {
