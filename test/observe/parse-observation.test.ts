@@ -1,6 +1,6 @@
 /** Pure parsing of what a node prints: `launchctl print` and the observe script's JSON. */
 import { describe, expect, it } from 'vitest';
-import { parseLaunchctlPrint, parseObservation } from '../../reconciler/observe/parse-observation.js';
+import { parseLaunchctlPrint, parseObservation, serviceState } from '../../reconciler/observe/parse-observation.js';
 import { buildManifest, manifestBytes } from '../../reconciler/release-manifest.js';
 
 /** macOS 14 `launchctl print system/<label>` of a running LaunchDaemon (tab-indented, nested blocks). */
@@ -307,5 +307,39 @@ describe('parseObservation', () => {
     expect(o.tenants.constructor).toMatchObject({ tenant: 'constructor', files: { x: 'y' } });
     expect(o.errors).toEqual(['unexpected entry "acme(" under tenants/ (not a tenant id)', 'unexpected entry "__proto__" under tenants/ (not a tenant id)', '/etc/openclaw/tenants/README exists but is not a symlink']);
     expect(({} as Record<string, unknown>).releases).toBeUndefined();
+  });
+});
+
+describe('serviceState (a line of `launchctl print system`)', () => {
+  it('a running service has its pid; one that exited has its last exit status', () => {
+    expect(serviceState({ pid: '4242', last: '-' }, undefined)).toMatchObject({ loaded: true, state: 'running', pid: 4242, exitCode: 0 });
+    const stopped = serviceState({ pid: '0', last: '78' }, undefined);
+    expect(stopped).toMatchObject({ loaded: true, state: 'not running', lastExitCode: '78' });
+    expect(stopped.pid).toBeUndefined();
+    expect(serviceState({ pid: '-', last: '(SIGKILL)' }, undefined)).toMatchObject({ loaded: true, state: 'not running', lastExitCode: '(SIGKILL)' });
+  });
+  it('a service not listed is not loaded; a failed listing keeps its exit code', () => {
+    expect(serviceState(undefined, undefined)).toEqual({ loaded: false, fields: {}, environment: {}, exitCode: 113 });
+    expect(serviceState(undefined, 1).exitCode).toBe(1);
+  });
+  it('parseObservation maps svc records to tenants and manifestj to manifests', () => {
+    const m = buildManifest({ id: 'acme', releaseId: 'aaaaaaaaaaaaaaaa', files: [] }, { createdAt: '2026-11-25T00:00:00Z', actor: 't' });
+    const o = parseObservation(
+      'n1',
+      JSON.stringify({
+        v: 1,
+        records: [
+          ['link', 'acme', 'current', '../releases/acme/aaaaaaaaaaaaaaaa'],
+          ['manifestj', 'acme', 'current', manifestBytes(m).toString('utf8').replace(/\n/g, ' ')],
+          ['svc', 'ai.openclaw.acme', '4242', '-'],
+          ['svc', 'ai.openclaw.other', '1', '-'],
+          ['link', 'globex', 'current', '../releases/globex/bbbbbbbbbbbbbbbb'],
+        ],
+      }),
+      { commands: 1, durationMs: 1 },
+    );
+    expect(o.tenants.acme!.manifest).toEqual(m);
+    expect(o.tenants.acme!.launchd).toMatchObject({ loaded: true, state: 'running', pid: 4242 });
+    expect(o.tenants.globex!.launchd.loaded).toBe(false);
   });
 });
