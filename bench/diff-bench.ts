@@ -28,38 +28,30 @@
  *
  * Exit: 0 (also when a target is missed, unless --strict), 2 when anything is wrong (a tool sees changes, a failure).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildDesired, formatFinding, hasErrors } from '../reconciler/desired/build-desired.js';
-import type { DesiredState } from '../reconciler/desired/types.js';
 import { main, type CliIo } from '../reconciler/cli.js';
-import { readTreeSync } from '../reconciler/source/read-tree.js';
 import {
   defaultOpenclawVersion,
   ensureOpenclawCache,
   fleetAvailable,
   startFleet,
   type Fleet,
-  type FleetNodeHandle,
 } from '../test/fleet/fleet.js';
-import { fleetRepo, placeAll, placeRelease } from '../test/helpers/fleet-repo.js';
-import type { Edit } from '../test/helpers/repo.js';
+import { placeAll } from '../test/helpers/fleet-repo.js';
+import { closeMasters, runPlaybook, writeAnsibleSetup, writeCopyPlaybook, type AnsibleResult } from './lib/ansible.js';
+import { checkedDesired, generateRepo, stageReleases, tenantIdsFor } from './lib/infra-repo.js';
+import { argValue, children, fmt, killGroup, median, pool, run, shq } from './lib/proc.js';
+import { sshCommand, sshFloor } from './lib/ssh.js';
 
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-function argValue(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0 || process.argv[i + 1] === 'auto') return def;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} needs a number ≥ 0`);
-  return v;
-}
 const RUNS = argValue('runs', 5);
 const NODES = argValue('nodes', 20);
 const TENANTS = argValue('tenants', 10);
@@ -74,149 +66,7 @@ const IN_PROCESS = process.argv.includes('--in-process');
 /** exit 1 when a target is missed (default: report only; exit 2 on errors, e.g. a tool that sees changes) */
 const STRICT = process.argv.includes('--strict');
 
-// ---------------------------------------------------------------------------------------------
-// Small helpers
-
-const children = new Set<ChildProcess>();
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-  killed: boolean;
-}
-
-/** Spawn in its own process group (so a stop takes its ssh children too); resolve with output and wall time. */
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd, detached: true });
-    children.add(child);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let killed = false;
-    const timer =
-      opts.timeoutMs && opts.timeoutMs > 0
-        ? setTimeout(() => {
-            killed = true;
-            killGroup(child);
-          }, opts.timeoutMs)
-        : undefined;
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => {
-      children.delete(child);
-      if (timer) clearTimeout(timer);
-      reject(e);
-    });
-    // Timed at exit: a grandchild that keeps the pipes open (an ssh ControlPersist master) must not count.
-    let seconds = 0;
-    let done = false;
-    const finish = (code: number | null): void => {
-      if (done) return;
-      done = true;
-      children.delete(child);
-      if (timer) clearTimeout(timer);
-      child.stdout!.destroy();
-      child.stderr!.destroy();
-      resolvePromise({ code: code ?? 137, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), seconds, killed });
-    };
-    child.on('exit', (code) => {
-      seconds = (performance.now() - t0) / 1000;
-      setTimeout(() => finish(code), 1000).unref();
-    });
-    child.on('close', (code) => finish(code));
-  });
-}
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-/** Run tasks with at most `limit` in flight. */
-async function pool<T>(limit: number, tasks: (() => Promise<T>)[]): Promise<T[]> {
-  const results: T[] = new Array(tasks.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < tasks.length) {
-      const i = next++;
-      results[i] = await tasks[i]!();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  return results;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-const fmt = (s: number): string => s.toFixed(2);
 const log = (s: string): void => void process.stderr.write(`[diff-bench] ${s}\n`);
-
-function shq(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The generated infra repo: TENANTS tenants × FRAGMENTS fragments across gateway.d, doctor.d, webhook.d
-
-function tenantFragments(id: string, index: number, total: number): Record<string, string> {
-  const port = 18789 + index * 20;
-  const gw: string[] = [
-    `gateway:\n  mode: local\n  port: ${port}\n  bind: loopback\n  auth:\n    mode: token\n    token: { secret_ref: token.current }\n`,
-    'gateway:\n  auth:\n    rateLimit:\n      maxAttempts: 10\n      windowMs: 60000\n      lockoutMs: 300000\n',
-    'hooks:\n  enabled: true\n  path: /hooks\n  token: { secret_ref: hooks.token }\n',
-    'logging:\n  level: info\n',
-    'agents:\n  defaults:\n    timeoutSeconds: 600\n',
-    `gateway:\n  controlUi:\n    enabled: false\n    basePath: /${id}\n`,
-  ];
-  const dr: string[] = [
-    'doctor:\n  required_checks:\n    - core/doctor/config-valid\n  ignored_checks:\n    - core/doctor/node-hosting-preconditions\n  warn_on: warning\n  fail_on: error\n',
-    'disk:\n  path: /\n  warn_free_pct: 15\n  critical_free_pct: 5\n',
-    'queue:\n  paths:\n    - state/openclaw.sqlite-wal\n  warn_bytes: 268435456\n  critical_bytes: 1073741824\n',
-    'maintenance_windows:\n  weekly-vacuum:\n    days: [sun]\n    start: "02:00"\n    end: "04:00"\n    tz: America/New_York\n',
-    'digest:\n  slo_sec: 600\n  timeout_ms: 3000\n',
-  ];
-  const wh: string[] = [
-    `endpoints:\n  crm:\n    url: https://hooks.${id}.example/openclaw/events\n    events: [agent.completed, agent.failed]\n    timeout_ms: 5000\n    signing_secret: { secret_ref: webhook.crm }\n    retry:\n      max_attempts: 5\n      backoff_ms: 1000\n      max_backoff_ms: 60000\n      budget_per_hour: 600\n`,
-  ];
-  // Fill up to `total` with further layers, round-robin over the kinds (later fragments override or add keys).
-  const kinds: [string, string[]][] = [
-    ['gateway.d', gw],
-    ['doctor.d', dr],
-    ['webhook.d', wh],
-  ];
-  let n = gw.length + dr.length + wh.length;
-  for (let k = 0; n < total; k++, n++) {
-    const kind = k % 3;
-    if (kind === 0) gw.push(`logging:\n  level: ${k % 2 ? 'debug' : 'info'}\nagents:\n  defaults:\n    timeoutSeconds: ${300 + k * 10}\n`);
-    else if (kind === 1) dr.push(`maintenance_windows:\n  window-${k}:\n    days: [${['mon', 'tue', 'wed', 'thu', 'fri', 'sat'][k % 6]}]\n    start: "0${k % 10}:00"\n    end: "0${k % 10}:30"\n    tz: UTC\n`);
-    else wh.push(`endpoints:\n  sink-${k}:\n    url: https://sink-${k}.${id}.example/v1/openclaw\n    events: [agent.completed]\n    enabled: ${k % 2 === 0}\n    retry:\n      max_attempts: ${2 + (k % 5)}\n      budget_per_hour: ${60 * (1 + (k % 4))}\n`);
-  }
-  const files: Record<string, string> = {};
-  for (const [dir, list] of kinds) {
-    list.slice(0, total).forEach((content, i) => {
-      files[`tenants/${id}/${dir}/${String(10 + i * 5)}-layer-${i}.yaml`] = content;
-    });
-  }
-  return files;
-}
-
-function generateRepo(fleet: Fleet, tenantIds: string[]): string {
-  const edits: Record<string, Edit> = { 'tenants/acme': null, 'tenants/globex': null, 'tenants/initech': null, fixtures: null };
-  tenantIds.forEach((id, i) => Object.assign(edits, tenantFragments(id, i, FRAGMENTS)));
-  const assignment = Object.fromEntries(fleet.nodes.map((n) => [n.name, { role: 'gateway' as const, tenants: tenantIds }]));
-  return fleetRepo(fleet, edits, assignment);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The three contenders
@@ -234,18 +84,6 @@ async function clawopsInProcess(repo: string, fleet: Fleet): Promise<{ seconds: 
 async function clawopsSpawned(repo: string, fleet: Fleet): Promise<{ seconds: number; code: number; out: string }> {
   const r = await run(join(REPO_ROOT, 'bin', 'clawops'), ['diff', '--repo', repo, '--identity', fleet.clientKeyPath]);
   return { seconds: r.seconds, code: r.code, out: r.stdout + r.stderr };
-}
-
-function sshCommand(fleet: Fleet, node: FleetNodeHandle): string {
-  return [
-    'ssh',
-    '-i', shq(fleet.clientKeyPath),
-    '-o', `UserKnownHostsFile=${shq(fleet.knownHostsPath)}`,
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=yes',
-    '-p', String(node.port),
-  ].join(' ');
 }
 
 /** One rsync a node, RSYNC_PARALLEL at a time. Returns wall time and the itemized changes (must be none). */
@@ -269,105 +107,18 @@ async function rsyncPass(fleet: Fleet, tree: string): Promise<{ seconds: number;
   return { seconds, changes, failures };
 }
 
-interface AnsibleResult {
-  seconds: number;
-  finished: boolean;
-  code: number;
-  recap: Map<string, { ok: number; changed: number; unreachable: number; failed: number }>;
-  /** hosts whose copy task had finished (ok/changed/failed lines) */
-  hostsDone: number;
-  /** most ssh ControlPersist connections open at once: hosts Ansible was working on */
-  maxConnected: number;
-  tail: string;
-}
-
-function writeAnsibleFiles(fleet: Fleet, tree: string, dir: string): { inventory: string; playbook: string; cfg: string } {
-  const inventory = join(dir, 'inventory.ini');
-  const lines = ['[fleet]'];
-  for (const n of fleet.nodes) lines.push(`${n.name} ansible_host=${n.host} ansible_port=${n.port}`);
-  lines.push(
-    '',
-    '[fleet:vars]',
-    `ansible_user=${fleet.nodes[0]!.user}`,
-    `ansible_ssh_private_key_file=${fleet.clientKeyPath}`,
-    // The node namespaces replace /usr/local/bin, /etc/openclaw, … but share the host's /usr, so /usr/bin/python3
-    // (Debian's 3.11) is there for Ansible's modules, as a system Python would be on a managed host.
-    'ansible_python_interpreter=/usr/bin/python3',
-    `ansible_ssh_common_args='-o UserKnownHostsFile=${fleet.knownHostsPath} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes'`,
-    '',
-  );
-  writeFileSync(inventory, lines.join('\n'));
-  const playbook = join(dir, 'check.yml');
-  writeFileSync(
-    playbook,
-    [
-      '- hosts: fleet',
-      '  gather_facts: false',
-      '  tasks:',
-      '    - name: releases are what the repo says',
-      '      ansible.builtin.copy:',
-      `        src: ${tree}/`,
-      '        dest: /etc/openclaw/releases/',
-      '',
-    ].join('\n'),
-  );
-  // Settings an operator would use for a fleet: host keys checked, pipelining on (fewer round trips; in Ansible's
-  // favour), ssh ControlPersist (the default) so each host keeps one connection for the whole task.
-  const cfg = join(dir, 'ansible.cfg');
-  writeFileSync(
-    cfg,
-    [
-      '[defaults]',
-      'host_key_checking = True',
-      `forks = ${ANSIBLE_FORKS}`,
-      'retry_files_enabled = False',
-      'interpreter_python = /usr/bin/python3',
-      `local_tmp = ${join(dir, 'local-tmp')}`,
-      '[ssh_connection]',
-      'pipelining = True',
-      `control_path_dir = ${join(dir, 'cp')}`,
-      '',
-    ].join('\n'),
-  );
-  return { inventory, playbook, cfg };
-}
-
 async function ansiblePass(fleet: Fleet, tree: string, dir: string, budgetS: number): Promise<AnsibleResult> {
-  const { inventory, playbook, cfg } = writeAnsibleFiles(fleet, tree, dir);
-  const env = { ...process.env, ANSIBLE_CONFIG: cfg, ANSIBLE_NOCOLOR: '1', ANSIBLE_FORCE_COLOR: '0' };
-  const cpDir = join(dir, 'cp');
-  mkdirSync(cpDir, { recursive: true });
-  let maxConnected = 0;
-  const poll = setInterval(() => {
-    maxConnected = Math.max(maxConnected, readdirSync(cpDir).length);
-  }, 1000);
-  const r = await run('ansible-playbook', ['-i', inventory, playbook, '--check', '--forks', String(ANSIBLE_FORKS)], {
-    env,
-    cwd: dir,
-    timeoutMs: budgetS * 1000,
-  }).finally(() => clearInterval(poll));
-  const recap = new Map<string, { ok: number; changed: number; unreachable: number; failed: number }>();
-  for (const m of r.stdout.matchAll(/^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/gm)) {
-    recap.set(m[1]!, { ok: Number(m[2]), changed: Number(m[3]), unreachable: Number(m[4]), failed: Number(m[5]) });
+  const setup = writeAnsibleSetup(fleet, dir, ANSIBLE_FORKS);
+  const playbook = writeCopyPlaybook(dir, 'check.yml', 'releases are what the repo says', `${tree}/`, '/etc/openclaw/releases/');
+  try {
+    return await runPlaybook(setup, playbook, { forks: ANSIBLE_FORKS, check: true, budgetS });
+  } finally {
+    await closeMasters(setup);
   }
-  const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-15).join('\n');
-  const hostsDone = (r.stdout.match(/^(ok|changed|failed|fatal): \[/gm) ?? []).length;
-  return { seconds: r.seconds, finished: !r.killed, code: r.code, recap, hostsDone, maxConnected, tail };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Attribution helpers (not part of the targets)
-
-/** A fresh ssh login running `true` on every node, RSYNC_PARALLEL at a time: the floor for any ssh-based tool. */
-async function sshFloor(fleet: Fleet): Promise<number> {
-  const t0 = performance.now();
-  const rs = await pool(
-    RSYNC_PARALLEL,
-    fleet.nodes.map((node) => () => run('sh', ['-c', `${sshCommand(fleet, node)} ${node.user}@${node.host} true`])),
-  );
-  if (rs.some((r) => r.code !== 0)) throw new Error(`ssh true failed: ${rs.find((r) => r.code !== 0)?.stderr.trim()}`);
-  return (performance.now() - t0) / 1000;
-}
 
 /**
  * Put a sh front end before each node's launchctl stand-in that answers `launchctl print system/<label>` for a label
@@ -417,32 +168,22 @@ async function bench(): Promise<number> {
   await ensureOpenclawCache(defaultOpenclawVersion());
 
   const names = Array.from({ length: NODES }, (_, i) => `gw-${String(i + 1).padStart(2, '0')}`);
-  const tenantIds = Array.from({ length: TENANTS }, (_, i) => `tenant-${String(i).padStart(2, '0')}`);
+  const tenantIds = tenantIdsFor(TENANTS);
   log(`starting ${NODES} fleet nodes with the real OpenClaw CLI (${cpus().length} CPUs, load average ${load0}) …`);
   fleet = await startFleet({ names, openclaw: true });
   const work = mkdtempSync(join(tmpdir(), 'clawops-diff-bench-'));
   cleanupDirs.push(work);
 
   // repo: lint clean, every node assigned every tenant
-  const repo = generateRepo(fleet, tenantIds);
+  const repo = generateRepo(fleet, tenantIds, FRAGMENTS);
   cleanupDirs.push(repo);
-  const desired: DesiredState = buildDesired(readTreeSync(repo));
-  if (hasErrors(desired)) {
-    throw new Error(`generated repo does not lint clean:\n${desired.findings.slice(0, 5).map(formatFinding).join('\n')}`);
-  }
-  if (desired.tenants.size !== TENANTS) throw new Error(`expected ${TENANTS} tenants, got ${desired.tenants.size}`);
-  const fragments = [...desired.tenants.values()].map((t) => t.files.filter((f) => /^(gateway|doctor|webhook)\.d\//.test(f.path)).length);
-  if (fragments.some((n) => n !== FRAGMENTS)) throw new Error(`expected ${FRAGMENTS} fragments a tenant, got ${fragments.join(',')}`);
+  const desired = checkedDesired(repo, TENANTS, FRAGMENTS);
   log(`repo: ${desired.tenants.size} tenants × ${FRAGMENTS} fragments, ${desired.findings.length} lint finding(s)`);
 
   // the fleet in sync: every release on every node, laid out as apply does
   placeAll(fleet, desired);
   // the same tree locally (what clawops would deploy), byte-identical: placeRelease into a stand-in node dir
-  const stage = join(work, 'stage');
-  mkdirSync(stage, { recursive: true });
-  const stageNode = { etcOpenclaw: stage } as FleetNodeHandle;
-  for (const t of tenantIds) placeRelease(stageNode, desired, t);
-  const tree = join(stage, 'releases');
+  const tree = stageReleases(desired, tenantIds, join(work, 'stage'));
   const filesPerNode = Number(spawnSync('sh', ['-c', `find ${shq(tree)} -type f | wc -l`], { encoding: 'utf8' }).stdout.trim());
   log(`fleet in sync: ${NODES} nodes × ${TENANTS} tenants, ${filesPerNode} files a node; setup ${fmt((performance.now() - tStart) / 1000)} s`);
 
@@ -472,7 +213,7 @@ async function bench(): Promise<number> {
   const rsync = median(times.rsync);
 
   // attribution: the ssh login floor, and clawops with a native-speed `launchctl print`
-  const floor = median([await sshFloor(fleet), await sshFloor(fleet), await sshFloor(fleet)]);
+  const floor = median([await sshFloor(fleet, RSYNC_PARALLEL), await sshFloor(fleet, RSYNC_PARALLEL), await sshFloor(fleet, RSYNC_PARALLEL)]);
   const startups: number[] = [];
   for (let i = 0; i < 3; i++) startups.push((await run(join(REPO_ROOT, 'bin', 'clawops'), ['--help'])).seconds);
   const startup = median(startups);
@@ -496,7 +237,6 @@ async function bench(): Promise<number> {
     budget = ANSIBLE_BUDGET_S >= 0 ? ANSIBLE_BUDGET_S : Math.min(Math.ceil(clawops * 20 * 1.02), ANSIBLE_BUDGET_CAP_S);
     log(`ansible-playbook copy --check over ${NODES} nodes, forks ${ANSIBLE_FORKS}, budget ${budget > 0 ? `${budget} s` : 'none'} …`);
     const adir = join(work, 'ansible');
-    mkdirSync(adir, { recursive: true });
     ansible = await ansiblePass(fleet, tree, adir, budget);
     if (ansible.finished) {
       const bad = [...ansible.recap].filter(([, v]) => v.changed || v.failed || v.unreachable);

@@ -1,0 +1,504 @@
+/**
+ * `clawops apply` of ONE changed fragment to a real test fleet, beside Ansible copying the same change (issue 4:
+ * "applying one changed fragment to 20 nodes × 10 tenants sends bytes proportional to the change (print bytes sent)
+ * and its time beside Ansible copying the same change").
+ *
+ * Run (root; ansible and openssh-server from apt; the OpenClaw cache from scripts/install-openclaw-cache.sh):
+ *   npx tsx bench/apply-bench.ts [--runs 1] [--nodes 20] [--tenants 10] [--fragments 20] [--tenant-index 3]
+ *     [--initial-concurrency 4] [--place] [--ansible-budget auto|S|0] [--ansible-forks 10] [--no-ansible]
+ *
+ * Time: ~5 minutes on a 2-CPU machine, most of it the initial full apply (~3 min: 200 `openclaw config validate`
+ * runs, ~1.2 CPU-s each, on CPUs the 20 nodes share) and Ansible (~1.5 min). --place skips the initial apply
+ * (releases written onto the nodes as diff-bench does): ~2 minutes.
+ *
+ * Setup as bench/diff-bench.ts: 20 sshd nodes (test/fleet) with the real OpenClaw CLI and a generated infra repo
+ * (10 tenants × 20 fragments, lint clean) assigning every tenant to every node. The nodes start empty and are brought
+ * in sync by a real `clawops apply --yes` (its time and bytes are printed for scale; --place: written directly, as
+ * diff-bench does), checked with `clawops diff`.
+ *
+ * Then, --runs times: change one fragment of one tenant (the last gateway.d layer's agents.defaults.timeoutSeconds,
+ * so the rendered openclaw.json changes too), commit, and time `./bin/clawops apply --yes --json` (a fresh process,
+ * as an operator runs it: start-up, observe, plan, then per node lock → gate → stage → validate with the real
+ * `openclaw config validate` → swap → record → prune). Every run is checked: exit 0, every node staged and swapped
+ * exactly that tenant, and `clawops diff` exits 0 afterwards.
+ *
+ * Bytes, two ways: clawops' own count (per node `bytesSent` in --json: stdin of its remote commands + SFTP file data)
+ * and bytes on the wire as each node's sshd counts them (the kernel's tcp_info of every connection to a node's sshd as it
+ * closes, from `ss -E`: key exchange, auth, command lines, everything, encrypted). Ansible gets the same wire count.
+ *
+ * Ansible, as an Ansible user would push the same change: the `copy` module of the changed tenant's release tree
+ * (src dir → /etc/openclaw/ansible-mirror/<tenant>/ on each node), forks 10, pipelining on, ControlPersist, the
+ * host's /usr/bin/python3 (visible inside the nodes). ONLY the changed tenant's tree (~24 files) is copied, not all
+ * ten tenants' (~240 files a node): Ansible's copy costs a module run per file (tens of seconds a node for the whole
+ * tree), which would not fit the time this script gets. The mirror is first filled with the unchanged tree (a host-side
+ * copy, the state an earlier Ansible run leaves), then the play is timed with the changed tree as src. It runs under
+ * a wall-clock budget: if stopped, its time is reported as a lower bound ("> N s").
+ *
+ * Exit: 0 when everything ran and checked out, 2 when anything is wrong.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DesiredState } from '../reconciler/desired/types.js';
+import type { NodeApplyResult } from '../reconciler/apply/apply-node.js';
+import { MANIFEST_PATH } from '../reconciler/release-manifest.js';
+import { chownToNodeUser, defaultOpenclawVersion, ensureOpenclawCache, fleetAvailable, startFleet, type Fleet } from '../test/fleet/fleet.js';
+import { commitEdits, placeAll } from '../test/helpers/fleet-repo.js';
+import { closeMasters, runPlaybook, writeAnsibleSetup, writeCopyPlaybook, type AnsibleResult } from './lib/ansible.js';
+import { checkedDesired, generateRepo, stageReleases, tenantIdsFor } from './lib/infra-repo.js';
+import { argValue, children, fmt, killGroup, median, pool, run, type RunResult } from './lib/proc.js';
+import { sshCommand, WireBytes, type WireCount } from './lib/ssh.js';
+
+const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
+const CLAWOPS = join(REPO_ROOT, 'bin', 'clawops');
+
+const RUNS = Math.max(1, argValue('runs', 1));
+const NODES = argValue('nodes', 20);
+const TENANTS = argValue('tenants', 10);
+const FRAGMENTS = argValue('fragments', 20);
+const TENANT_INDEX = argValue('tenant-index', 3);
+/** -1 = auto (120 s: ~1.3× what the play took here, 89 s); 0 = no limit. */
+const ANSIBLE_BUDGET_S = argValue('ansible-budget', -1);
+const ANSIBLE_AUTO_BUDGET_S = 120;
+const ANSIBLE_FORKS = argValue('ansible-forks', 10);
+/**
+ * Nodes the initial full apply works on at once. Its validate step runs `openclaw config validate` for all ten tenants
+ * at once on each node (~1.2 CPU-s each): at concurrency 10 that is 100 OpenClaw processes on this machine's shared
+ * CPUs and the command times out (60 s); on a real fleet every Mac has its own CPUs.
+ */
+const INITIAL_CONCURRENCY = argValue('initial-concurrency', 4);
+/** Bring the fleet in sync the way diff-bench does (releases written onto the nodes), not with a real full apply. */
+const PLACE = process.argv.includes('--place');
+const WITH_ANSIBLE = !process.argv.includes('--no-ansible');
+
+const log = (s: string): void => void process.stderr.write(`[apply-bench] ${s}\n`);
+const kb = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : n >= 1e4 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`);
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+
+// ---------------------------------------------------------------------------------------------
+// clawops, as an operator runs it
+
+interface ApplyJson {
+  ok: boolean;
+  run?: string;
+  halted?: string;
+  results: NodeApplyResult[];
+}
+
+interface ProgressEvent {
+  t: number;
+  node: string;
+  step: string;
+  state: string;
+  msg: string;
+}
+
+interface ClawopsRun {
+  r: RunResult;
+  t0: number;
+  json?: ApplyJson;
+  events: ProgressEvent[];
+  wire: WireCount;
+}
+
+async function clawops(args: string[], bytes: WireBytes): Promise<ClawopsRun> {
+  const mark = bytes.mark();
+  const t0 = Date.now();
+  const r = await run(CLAWOPS, args, { env: { ...process.env, CLAWOPS_PROGRESS: 'json' } });
+  const wire = await bytes.since(mark);
+  const events: ProgressEvent[] = [];
+  for (const line of r.stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const e = JSON.parse(line) as { time?: string; node?: string; step?: string; state?: string; msg?: string };
+      if (e.node && e.step && e.time) events.push({ t: Date.parse(e.time), node: e.node, step: e.step, state: e.state ?? '', msg: e.msg ?? '' });
+    } catch {
+      // not an event
+    }
+  }
+  let json: ApplyJson | undefined;
+  if (r.stdout.trim().startsWith('{')) json = JSON.parse(r.stdout) as ApplyJson;
+  return { r, t0, events, wire, ...(json ? { json } : {}) };
+}
+
+function applyArgs(repo: string, fleet: Fleet, extra: string[] = []): string[] {
+  return ['apply', '--repo', repo, '--identity', fleet.clientKeyPath, '--yes', '--json', ...extra];
+}
+
+/** Empty nodes → every tenant everywhere, checked. */
+async function initialApply(repo: string, fl: Fleet, bytes: WireBytes): Promise<ClawopsRun> {
+  const f = await clawops(applyArgs(repo, fl, ['--concurrency', String(INITIAL_CONCURRENCY)]), bytes);
+  if (f.r.code !== 0 || !f.json?.ok) throw new Error(`initial apply exited ${f.r.code}:\n${(f.r.stdout + f.r.stderr).slice(0, 3000)}`);
+  const bad = f.json.results.filter((x) => x.swapped.length !== TENANTS);
+  if (f.json.results.length !== NODES || bad.length) {
+    throw new Error(`initial apply did not swap ${TENANTS} tenants on ${NODES} nodes: ${bad.map((x) => `${x.node} ${x.outcome} ${x.message ?? ''}`).join('; ')}`);
+  }
+  return f;
+}
+
+async function checkInSync(repo: string, fleet: Fleet, bytes: WireBytes, what: string): Promise<ClawopsRun> {
+  const d = await clawops(['diff', '--repo', repo, '--identity', fleet.clientKeyPath], bytes);
+  if (d.r.code !== 0 || !d.r.stdout.includes(`In sync: ${NODES} node(s)`)) {
+    throw new Error(`clawops diff ${what} exited ${d.r.code} (expected 0, ${NODES} nodes in sync):\n${(d.r.stdout + d.r.stderr).slice(0, 3000)}`);
+  }
+  return d;
+}
+
+/**
+ * Where the time of one apply went, from its progress events (pino, ms resolution):
+ * before the first node's lock (start-up, repo, connect, observe, plan), the node phase, and per node the medians of
+ * lock+gate (BEGIN command), stage (SFTP), validate (verify hashes + `openclaw config validate`), swap, record+prune.
+ */
+function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; afterNodes: number; steps: [string, number][] } {
+  const ev = c.events;
+  const first = Math.min(...ev.filter((e) => e.step === 'lock' && e.state === 'start').map((e) => e.t));
+  const last = Math.max(...ev.map((e) => e.t));
+  const per = new Map<string, Record<string, number>>();
+  for (const e of ev) {
+    const m = per.get(e.node) ?? {};
+    const key = `${e.step}:${e.state}`;
+    if (key === 'swap:done') m[key] = Math.max(m[key] ?? 0, e.t);
+    else m[key] ??= e.t;
+    per.set(e.node, m);
+  }
+  const spans: Record<string, number[]> = { 'lock + gate (one remote command)': [], 'stage (SFTP writes)': [], 'validate (verify + openclaw config validate)': [], swap: [], 'record + prune + unlock': [] };
+  for (const m of per.values()) {
+    const ls = m['lock:start'];
+    const gd = m['gate:done'];
+    const vs = m['validate:start'];
+    const vd = m['validate:done'];
+    const sd = m['swap:done'];
+    const rd = m['record:done'];
+    if ([ls, gd, vs, vd, sd, rd].some((x) => x === undefined)) continue;
+    spans['lock + gate (one remote command)']!.push(gd! - ls!);
+    spans['stage (SFTP writes)']!.push(vs! - gd!);
+    spans['validate (verify + openclaw config validate)']!.push(vd! - vs!);
+    spans.swap!.push(sd! - vd!);
+    spans['record + prune + unlock']!.push(rd! - sd!);
+  }
+  const end = c.t0 + c.r.seconds * 1000;
+  return {
+    beforeNodes: (first - c.t0) / 1000,
+    nodePhase: (last - first) / 1000,
+    afterNodes: (end - last) / 1000,
+    steps: Object.entries(spans).map(([k, v]) => [k, v.length ? median(v) / 1000 : NaN]),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The change
+
+/** The last gateway.d fragment of `tenant` that sets agents.defaults.timeoutSeconds (later layers win). */
+function changeTarget(repo: string, tenant: string): string {
+  const dir = join(repo, 'tenants', tenant, 'gateway.d');
+  const candidates = readdirSync(dir)
+    .filter((f) => /timeoutSeconds: \d+/.test(readFileSync(join(dir, f), 'utf8')))
+    .sort();
+  const last = candidates.at(-1);
+  if (!last) throw new Error(`${tenant}: no gateway.d fragment sets timeoutSeconds (use --fragments ≥ 13)`);
+  return `tenants/${tenant}/gateway.d/${last}`;
+}
+
+function bumpTimeout(repo: string, path: string, round: number): string {
+  const text = readFileSync(join(repo, path), 'utf8');
+  const next = text.replace(/timeoutSeconds: (\d+)/, (_, n: string) => `timeoutSeconds: ${Number(n) + 60}`);
+  commitEdits(repo, { [path]: next }, `bench: ${path} timeoutSeconds (round ${round})`);
+  return next;
+}
+
+interface ChangeFacts {
+  tenant: string;
+  fromId: string;
+  toId: string;
+  /** release files (not the manifest) whose bytes differ, with their new sizes */
+  changed: { path: string; bytes: number }[];
+  treeFiles: number;
+  treeBytes: number;
+}
+
+function changeFacts(before: DesiredState, after: DesiredState, tenant: string): ChangeFacts {
+  const b = before.tenants.get(tenant)!;
+  const a = after.tenants.get(tenant)!;
+  const old = new Map(b.files.map((f) => [f.path, f.sha256]));
+  const changed = a.files.filter((f) => old.get(f.path) !== f.sha256).map((f) => ({ path: f.path, bytes: f.content.length }));
+  if (b.files.length !== a.files.length) throw new Error(`${tenant}: the change added or removed files`);
+  return { tenant, fromId: b.releaseId, toId: a.releaseId, changed, treeFiles: a.files.length + 1, treeBytes: sum(a.files.map((f) => f.content.length)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ansible
+
+/** Every file under `dir`, relative, with its bytes. */
+function listTree(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.set(relative(dir, p), readFileSync(p));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function bench(): Promise<number> {
+  const avail = fleetAvailable();
+  if (!avail.ok) throw new Error(`test fleet unavailable: ${avail.reason}`);
+  for (const tool of ['ssh', ...(WITH_ANSIBLE ? ['ansible-playbook'] : [])]) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) {
+      throw new Error(`${tool} not found (apt-get install -y ${tool === 'ssh' ? 'openssh-client' : 'ansible'})`);
+    }
+  }
+  const tStart = performance.now();
+  const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+  // bin/clawops runs the compiled dist/ while it is newer than every source file (as `make bench` leaves it)
+  const stale = (): boolean =>
+    !existsSync(join(REPO_ROOT, 'dist', '.stamp')) ||
+    spawnSync('sh', ['-c', `find reconciler package-lock.json -newer dist/.stamp | head -n 1`], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout.trim() !== '';
+  if (stale()) {
+    log('dist/ is older than reconciler/: npx tsc -p tsconfig.build.json …');
+    const b = spawnSync('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    if (b.status === 0) spawnSync('touch', [join(REPO_ROOT, 'dist', '.stamp')]);
+    else log(`build failed, bin/clawops falls back to tsx (slower start-up):\n${b.stdout}${b.stderr}`);
+  }
+  const mode = stale() ? 'tsx (dist/ stale)' : 'compiled dist/';
+
+  await ensureOpenclawCache(defaultOpenclawVersion());
+  const names = Array.from({ length: NODES }, (_, i) => `gw-${String(i + 1).padStart(2, '0')}`);
+  const tenantIds = tenantIdsFor(TENANTS);
+  const tenant = tenantIds[Math.min(TENANT_INDEX, TENANTS - 1)]!;
+  log(`starting ${NODES} fleet nodes with the real OpenClaw CLI (${cpus().length} CPUs, load average ${load0}) …`);
+  const fl = await startFleet({ names, openclaw: true });
+  fleet = fl;
+  const bytes = new WireBytes(fl);
+  wire = bytes;
+  await bytes.ready();
+  const work = mkdtempSync(join(tmpdir(), 'clawops-apply-bench-'));
+  cleanupDirs.push(work);
+
+  const repo = generateRepo(fl, tenantIds, FRAGMENTS);
+  cleanupDirs.push(repo);
+  let desired = checkedDesired(repo, TENANTS, FRAGMENTS);
+  log(`repo: ${TENANTS} tenants × ${FRAGMENTS} fragments; setup ${fmt((performance.now() - tStart) / 1000)} s; clawops runs ${mode}`);
+
+  // ---- the wire cost of a bare ssh login (kex + auth + `true`), for scale
+  const floorMark = bytes.mark();
+  const floorT0 = performance.now();
+  const floorRs = await pool(10, fl.nodes.map((n) => () => run('sh', ['-c', `${sshCommand(fl, n)} ${n.user}@${n.host} true`])));
+  const floorS = (performance.now() - floorT0) / 1000;
+  if (floorRs.some((r) => r.code !== 0)) throw new Error(`ssh true failed: ${floorRs.find((r) => r.code !== 0)?.stderr.trim()}`);
+  const floor = await bytes.since(floorMark);
+
+  // ---- initial full apply: empty nodes → every tenant everywhere
+  let full: ClawopsRun | undefined;
+  if (PLACE) {
+    placeAll(fl, desired);
+    log('fleet in sync by placeAll (--place: no initial apply)');
+  } else {
+    log(`initial full apply (${NODES} nodes × ${TENANTS} tenants, real openclaw config validate of each, --concurrency ${INITIAL_CONCURRENCY}) …`);
+    full = await initialApply(repo, fl, bytes);
+  }
+  const fullPayload = full ? sum(full.json!.results.map((x) => x.bytesSent)) : 0;
+  if (full) log(`initial apply: ${fmt(full.r.seconds)} s, payload ${kb(fullPayload)}, wire ${kb(full.wire.sent)} (${full.wire.connections} connections)`);
+  const syncDiff = await checkInSync(repo, fl, bytes, 'after the initial apply');
+  log(`clawops diff: in sync (${fmt(syncDiff.r.seconds)} s, wire ${kb(syncDiff.wire.sent)})`);
+
+  // ---- one changed fragment, --runs times
+  const target = changeTarget(repo, tenant);
+  interface Round {
+    c: ClawopsRun;
+    facts: ChangeFacts;
+    fragmentBytes: number;
+    manifestBytes: number;
+    payload: number[];
+    reused: number[];
+    diff: ClawopsRun;
+  }
+  const rounds: Round[] = [];
+  let beforeLast = desired;
+  for (let round = 1; round <= RUNS; round++) {
+    const before = desired;
+    const text = bumpTimeout(repo, target, round);
+    desired = checkedDesired(repo, TENANTS, FRAGMENTS);
+    const facts = changeFacts(before, desired, tenant);
+    const c = await clawops(applyArgs(repo, fl), bytes);
+    if (c.r.code !== 0 || !c.json?.ok) throw new Error(`apply (round ${round}) exited ${c.r.code}:\n${(c.r.stdout + c.r.stderr).slice(0, 3000)}`);
+    const res = c.json.results;
+    const wrong = res.filter((x) => x.outcome !== 'applied' || x.staged.join() !== tenant || x.swapped.length !== 1 || x.swapped[0]!.to !== facts.toId);
+    if (res.length !== NODES || wrong.length) throw new Error(`round ${round}: expected every node to stage and swap only ${tenant} → ${facts.toId}: ${wrong.map((x) => `${x.node} ${x.outcome} staged=${x.staged.join(',')} ${x.message ?? ''}`).join('; ')}`);
+    const manifestBytes = statSync(join(fl.nodes[0]!.etcOpenclaw, 'releases', tenant, facts.toId, MANIFEST_PATH)).size;
+    const diff = await checkInSync(repo, fl, bytes, `after round ${round}`);
+    rounds.push({ c, facts, fragmentBytes: Buffer.byteLength(text), manifestBytes, payload: res.map((x) => x.bytesSent), reused: res.map((x) => x.reusedFiles), diff });
+    log(
+      `round ${round}: clawops apply ${fmt(c.r.seconds)} s, payload ${kb(sum(res.map((x) => x.bytesSent)))} (${kb(median(res.map((x) => x.bytesSent)))} a node), wire ${kb(c.wire.sent)}; ` +
+        `${facts.changed.length} changed file(s) sent + manifest, ${median(res.map((x) => x.reusedFiles))} copied on the node; diff in sync (${fmt(diff.r.seconds)} s)`,
+    );
+    beforeLast = before;
+  }
+  const last = rounds.at(-1)!;
+  const clawopsS = median(rounds.map((r) => r.c.r.seconds));
+  const clawopsWire = median(rounds.map((r) => r.c.wire.sent));
+  const clawopsPayload = median(rounds.map((r) => sum(r.payload)));
+
+  // ---- one `openclaw config validate` alone on an otherwise idle node (what the validate step runs per tenant)
+  const validateS: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const v = await fl.nodes[0]!.exec(`OPENCLAW_CONFIG_PATH=/etc/openclaw/tenants/${tenant}/openclaw.json openclaw --profile ${tenant} config validate --json`);
+    validateS.push((performance.now() - t0) / 1000);
+    if (v.code !== 0 || !v.stdout.includes('"valid":true')) throw new Error(`openclaw config validate on ${fl.nodes[0]!.name}: exit ${v.code}: ${v.stdout}${v.stderr}`);
+  }
+
+  // ---- Ansible: copy the changed tenant's tree, mirror pre-filled with the tree before the last change
+  let ansible: (AnsibleResult & { wire: number; connections: number; written: number; total: number; budget: number; verified: boolean }) | undefined;
+  if (WITH_ANSIBLE) {
+    const oldTree = join(stageReleases(beforeLast, [tenant], join(work, 'old')), tenant, beforeLast.tenants.get(tenant)!.releaseId);
+    const newTree = join(stageReleases(desired, [tenant], join(work, 'new')), tenant, desired.tenants.get(tenant)!.releaseId);
+    // the manifest apply wrote (commit, actor, time) is what the node has; Ansible's src carries the same file
+    cpSync(join(fl.nodes[0]!.etcOpenclaw, 'releases', tenant, desired.tenants.get(tenant)!.releaseId, MANIFEST_PATH), join(newTree, MANIFEST_PATH));
+    const src = join(work, 'ansible-src', tenant);
+    cpSync(oldTree, src, { recursive: true });
+    const dest = `/etc/openclaw/ansible-mirror/${tenant}`;
+    for (const n of fl.nodes) {
+      const d = join(n.etcOpenclaw, 'ansible-mirror', tenant);
+      cpSync(oldTree, d, { recursive: true, preserveTimestamps: true });
+      chownToNodeUser(join(n.etcOpenclaw, 'ansible-mirror'));
+    }
+    // the operator's working tree now holds the change
+    rmSync(src, { recursive: true, force: true });
+    cpSync(newTree, src, { recursive: true });
+    const want = listTree(src);
+    const old = listTree(oldTree);
+    const differing = [...want].filter(([p, b]) => !old.get(p)?.equals(b)).map(([p]) => p);
+    const mtimes = new Map(fl.nodes.map((n) => [n.name, new Map([...want.keys()].map((p) => [p, statSync(join(n.etcOpenclaw, 'ansible-mirror', tenant, p)).mtimeMs]))]));
+
+    const budget = ANSIBLE_BUDGET_S >= 0 ? ANSIBLE_BUDGET_S : ANSIBLE_AUTO_BUDGET_S;
+    log(`ansible-playbook copy of ${tenant}'s tree (${want.size} files, ${differing.length} changed: ${differing.join(', ')}) to ${NODES} nodes, forks ${ANSIBLE_FORKS}, budget ${budget > 0 ? `${budget} s` : 'none'} …`);
+    const setup = writeAnsibleSetup(fl, join(work, 'ansible'), ANSIBLE_FORKS);
+    const playbook = writeCopyPlaybook(setup.dir, 'push.yml', `${tenant} config is what the repo says`, `${src}/`, `${dest}/`);
+    const mark = bytes.mark();
+    const a = await runPlaybook(setup, playbook, { forks: ANSIBLE_FORKS, budgetS: budget });
+    await closeMasters(setup);
+    const wire = await bytes.since(mark, 10_000);
+    // what it wrote: files whose mtime moved; and, if it finished, every node's mirror equals the new tree
+    let written = 0;
+    let verified = a.finished;
+    for (const n of fl.nodes) {
+      const got = listTree(join(n.etcOpenclaw, 'ansible-mirror', tenant));
+      for (const [p, b] of want) {
+        if (statSync(join(n.etcOpenclaw, 'ansible-mirror', tenant, p)).mtimeMs !== mtimes.get(n.name)!.get(p)) written++;
+        if (a.finished && !got.get(p)?.equals(b)) verified = false;
+      }
+    }
+    if (a.finished) {
+      const bad = [...a.recap].filter(([, v]) => v.changed !== 1 || v.failed || v.unreachable);
+      if (a.code !== 0 || a.recap.size !== NODES || bad.length || !verified) {
+        throw new Error(`ansible did not report ${NODES} changed hosts with the new tree in place (exit ${a.code}, verified ${verified}):\n${a.tail}`);
+      }
+      log(`ansible: ${fmt(a.seconds)} s, ${NODES} hosts changed=1, ${written} files written, wire ${kb(wire.sent)} (${wire.connections} connections)`);
+    } else {
+      log(`ansible: stopped at the ${budget} s budget; ${a.hostsDone} of ${NODES} hosts had finished, ${written} files written so far, wire ${kb(wire.sent)}`);
+    }
+    ansible = { ...a, wire: wire.sent, connections: wire.connections, written, total: want.size, budget, verified };
+  }
+
+  // ---- report
+  const f = last.facts;
+  const changedBytes = sum(f.changed.map((x) => x.bytes));
+  const rendered = f.changed.filter((x) => x.path !== target.replace(`tenants/${tenant}/`, ''));
+  const at = attribution(last.c);
+  const out: string[] = [''];
+  out.push(`apply of one changed fragment: ${NODES} nodes × ${TENANTS} tenants × ${FRAGMENTS} fragments; clawops median of ${RUNS} run(s) (${mode}); ${cpus().length} CPUs, load average at start ${load0}`);
+  out.push(`change: ${target} (agents.defaults.timeoutSeconds +60), ${last.fragmentBytes} B; release ${f.fromId} → ${f.toId}`);
+  out.push(
+    `  files that differ in ${tenant}'s release (${f.treeFiles} files, ${kb(f.treeBytes)} + manifest): ${f.changed.map((x) => `${x.path} ${x.bytes} B`).join(', ')}` +
+      ` (rendered: ${rendered.map((x) => x.path).join(', ') || 'none'}), + .clawops/manifest.json ${last.manifestBytes} B`,
+  );
+  if (full) out.push(`  the whole fleet's tree: ${NODES} × ${TENANTS} releases; the initial full apply sent it in ${fmt(full.r.seconds)} s (payload ${kb(fullPayload)}, wire ${kb(full.wire.sent)})`);
+  out.push('');
+  const rows: string[][] = [['tool', 'seconds', 'time ratio', 'wire bytes (all nodes)', 'wire bytes / node', 'payload / node']];
+  rows.push([`clawops apply --yes (./bin/clawops, concurrency 10)`, fmt(clawopsS), '1.00', kb(clawopsWire), kb(Math.round(clawopsWire / NODES)), kb(Math.round(clawopsPayload / NODES))]);
+  if (ansible) {
+    const lb = ansible.finished ? '' : '> ';
+    rows.push([
+      `ansible copy of ${tenant}'s tree only (${ansible.total} files; forks ${ANSIBLE_FORKS})`,
+      `${lb}${fmt(ansible.seconds)}`,
+      `${lb}${(ansible.seconds / clawopsS).toFixed(1)}`,
+      `${lb}${kb(ansible.wire)}`,
+      `${lb}${kb(Math.round(ansible.wire / NODES))}`,
+      'n/a',
+    ]);
+  } else rows.push(['ansible copy', 'not run', '', '', '', '']);
+  rows.push(['for scale (not a contender):', '', '', '', '', '']);
+  if (full) rows.push([`  clawops apply, initial full (${TENANTS} tenants a node, --concurrency ${INITIAL_CONCURRENCY})`, fmt(full.r.seconds), (full.r.seconds / clawopsS).toFixed(2), kb(full.wire.sent), kb(Math.round(full.wire.sent / NODES)), kb(Math.round(fullPayload / NODES))]);
+  rows.push(['  clawops diff, in sync (observe only)', fmt(last.diff.r.seconds), (last.diff.r.seconds / clawopsS).toFixed(2), kb(last.diff.wire.sent), kb(Math.round(last.diff.wire.sent / NODES)), '']);
+  rows.push(['  ssh … true to every node (10 parallel)', fmt(floorS), (floorS / clawopsS).toFixed(2), kb(floor.sent), kb(Math.round(floor.sent / NODES)), '']);
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of rows) out.push(r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
+  out.push('');
+  const pn = median(last.payload);
+  out.push(`clawops payload (its own count: stdin of its remote commands + SFTP file data): ${kb(clawopsPayload)} in all, ${kb(pn)} a node${full ? ` (initial full apply: ${kb(Math.round(fullPayload / NODES))} a node)` : ''}`);
+  out.push(
+    `  a node: ${f.changed.length + 1} files sent (${kb(changedBytes + last.manifestBytes)}: ${f.changed.length} changed + manifest), ${median(last.reused)} files copied on the node from the current release; ` +
+      `the other ${kb(pn - changedBytes - last.manifestBytes)} is command input (${tenant}'s file list with hashes, sent to BEGIN and PROMOTE, and the reload-log line)`,
+  );
+  out.push(`  wire bytes a node = ${kb(Math.round(clawopsWire / NODES))}: ssh login ~${kb(Math.round(floor.sent / NODES))}, observe (as diff) ~${kb(Math.round((last.diff.wire.sent - floor.sent) / NODES))} more, the apply steps' scripts + payload the rest`);
+  out.push(`  all runs (s): ${rounds.map((r) => fmt(r.c.r.seconds)).join(' / ')}; payload a node: ${rounds.map((r) => kb(median(r.payload))).join(' / ')}`);
+  out.push(`where clawops' ${fmt(last.c.r.seconds)} s went (last run, from its progress events):`);
+  out.push(`  ${fmt(at.beforeNodes)} s before the first node lock (node start-up, repo, ssh connect, observe, plan); ${fmt(at.nodePhase)} s node steps; ${fmt(at.afterNodes)} s after (close, exit)`);
+  out.push(`  per node (median): ${at.steps.map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
+  out.push(
+    `  one openclaw config validate alone on an idle node: ${fmt(median(validateS))} s; the test fleet's ${NODES} nodes share this machine's ${cpus().length} CPUs, ` +
+      `so ${NODES} validations (one a node) cost ~${fmt((median(validateS) * NODES) / cpus().length)} s of wall time here, where each Mac would spend ~${fmt(median(validateS))} s on its own`,
+  );
+  if (ansible) {
+    out.push(
+      `ansible: copy module, src = ${tenant}'s release tree (${ansible.total} files), dest ${`/etc/openclaw/ansible-mirror/${tenant}/`}, pre-filled with the unchanged tree; ` +
+        `${ansible.written} file writes across the fleet (${ansible.finished ? `${NODES} hosts changed=1, content verified` : `stopped at the ${ansible.budget} s budget, ${ansible.hostsDone}/${NODES} hosts done, ${ansible.maxConnected} connected`}).`,
+    );
+    out.push(`  ONLY the changed tenant's tree is copied (${ansible.total} of ${f.treeFiles * TENANTS} files a node): a play over all ${TENANTS} tenants' trees checks ${TENANTS}× as many files, one module run each.`);
+    out.push(`  wire bytes counted as for clawops (kernel tcp_info at close) over ${ansible.connections} connection(s) (ControlPersist: one a host).`);
+    if (!ansible.finished) out.push('  its time and bytes are lower bounds: --ansible-budget 0 waits for it.');
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  log(`total ${fmt((performance.now() - tStart) / 1000)} s`);
+  return 0;
+}
+
+let fleet: Fleet | undefined;
+let wire: WireBytes | undefined;
+const cleanupDirs: string[] = [];
+let cleaning: Promise<void> | undefined;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const c of children) killGroup(c);
+    wire?.stop();
+    await fleet?.stop().catch(() => undefined);
+    for (const d of cleanupDirs) if (existsSync(d)) rmSync(d, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: stopping the fleet …`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+try {
+  process.exitCode = await bench();
+} catch (e) {
+  process.stderr.write(`apply-bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 2;
+} finally {
+  await cleanup();
+}
