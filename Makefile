@@ -33,6 +33,7 @@ bench: build
 	$(NPX) tsx bench/probe-bench.ts
 	$(NPX) tsx bench/notifier-bench.ts
 	$(NPX) tsx bench/diff-bench.ts
+	$(NPX) tsx bench/apply-bench.ts
 
 install-openclaw:
 	bash scripts/install-openclaw-cache.sh

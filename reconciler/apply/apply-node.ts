@@ -12,6 +12,9 @@ import { shQuote, type Transport } from '../transport/transport.js';
 import { describeHolder, isStale, parseHolder, parseRecords, versionMismatches, type VersionFacts } from './records.js';
 import { BEGIN_SCRIPT, FINISH_SCRIPT, PROMOTE_SCRIPT, TAKEOVER_SCRIPT, UNLOCK_SCRIPT } from './remote-scripts.js';
 
+/** extra time the PROMOTE command gets per release it validates */
+export const VALIDATE_ALLOWANCE_MS = 20_000;
+
 export const APPLY_STEPS = ['lock', 'gate', 'stage', 'validate', 'swap', 'record', 'prune'] as const;
 export type ApplyStep = (typeof APPLY_STEPS)[number];
 
@@ -70,8 +73,8 @@ function releaseIdOf(target: string | undefined): string | undefined {
   return target.split('/').filter(Boolean).pop();
 }
 
-async function run(t: Transport, script: string, args: string[], stdin: string): Promise<string[][]> {
-  const res = await t.exec(`sh -c ${shQuote(script)} clawops ${args.map(shQuote).join(' ')}`, { stdin });
+async function run(t: Transport, script: string, args: string[], stdin: string, timeoutMs?: number): Promise<string[][]> {
+  const res = await t.exec(`sh -c ${shQuote(script)} clawops ${args.map(shQuote).join(' ')}`, { stdin, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   if (res.code !== 0) throw new ClawopsError('RemoteFailed', `${t.node}: remote step exited ${String(res.code ?? res.signal)}: ${res.stderr.trim().split('\n')[0] ?? ''}`);
   return parseRecords(res.stdout);
 }
@@ -175,7 +178,9 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       want.trimEnd(),
       ...deploys.map((a) => `V\t${a.tenant}\t${a.releaseId}`),
     ].join('\n');
-    const pr = await run(t, PROMOTE_SCRIPT, [p.etc, ctx.run], `${promoteIn}\n`);
+    // validation is ~1 CPU-second per release on the node: allow for it on top of the usual command timeout
+    const promoteTimeout = desired.settings.ssh.command_timeout_ms + deploys.length * VALIDATE_ALLOWANCE_MS;
+    const pr = await run(t, PROMOTE_SCRIPT, [p.etc, ctx.run], `${promoteIn}\n`, promoteTimeout);
     const bad = pr.filter((r) => r[0] === 'bad');
     if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
     stagingDirs.length = 0; // promoted (or repaired) and gone

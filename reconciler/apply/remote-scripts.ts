@@ -118,11 +118,15 @@ while IFS='	' read -r t id; do
 done < "$W/staged"
 [ $fail = 0 ] || exit 0
 awk -F '\t' '$1 == "V" { print $2 "\t" $3 }' "$W/in" > "$W/validate"
+# validations run in parallel, at most one per CPU (each is a Node process costing ~1 CPU-second)
+J=$(getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
+case $J in ''|*[!0-9]*|0) J=2 ;; esac
 i=0
 while IFS='	' read -r t id; do
   i=$((i+1))
   touch "$ETC/releases/$t/$id" 2>/dev/null
   ( OPENCLAW_CONFIG_PATH="$ETC/releases/$t/$id/openclaw.json" openclaw --profile "$t" config validate --json > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc" ) &
+  [ $((i % J)) -eq 0 ] && wait
 done < "$W/validate"
 wait
 i=0
