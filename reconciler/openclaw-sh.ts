@@ -21,7 +21,7 @@ oc_facts() {
   cache="$1/openclaw-version.cache"; line=""
   [ -f "$cache" ] && line=$(awk -F '\t' -v k="$key" '$1 == k { print $2; exit }' "$cache" 2>/dev/null)
   if [ -n "$line" ]; then rec version 0 "$line" 1; return 0; fi
-  line=$(openclaw --version 2>/dev/null); rc=$?
+  line=$(openclaw --version </dev/null 2>/dev/null); rc=$?
   line=$(printf '%s\n' "$line" | head -n 1)
   rec version "$rc" "$line" 0
   case $line in OpenClaw*) [ -d "$1" ] && [ -w "$1" ] && printf '%s\t%s\n' "$key" "$line" > "$cache.tmp.$$" && mv -f "$cache.tmp.$$" "$cache" ;; esac

@@ -64,6 +64,27 @@ class StepError extends ClawopsError {
   }
 }
 
+/** One reload-log line (JSON). */
+export function journalLine(ctx: RunContext, node: string, action: 'apply' | 'rollback', tenant: string, to: string, from?: string): string {
+  return JSON.stringify({
+    time: ctx.now().toISOString(),
+    action,
+    node,
+    tenant,
+    release_id: to,
+    ...(from ? { prev_release_id: from } : {}),
+    ...(ctx.commit ? { commit: ctx.commit } : {}),
+    ...(ctx.tag ? { tag: ctx.tag } : {}),
+    actor: ctx.actor,
+    run: ctx.run,
+  });
+}
+
+/** The lock file is JSON written by printf on the node: keep the owner to characters that need no escaping. */
+export function lockOwner(actor: string): string {
+  return actor.replace(/[^A-Za-z0-9@._+-]/g, '_').slice(0, 128) || 'unknown';
+}
+
 function checkAbort(ctx: RunContext, node: string, step: ApplyStep): void {
   if (ctx.signal?.aborted) throw new StepError(step, 'Interrupted', `${node}: interrupted before ${step}; nothing of this step was done`);
 }
@@ -104,9 +125,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   const before = { bytes: t.stats.bytesSent, commands: t.stats.commands };
   const emit = (step: ApplyEvent['step'], state: ApplyEvent['state'], message?: string): void => ctx.onEvent({ node: np.node, step, state, ...(message !== undefined ? { message } : {}) });
   const stagingDirs: string[] = [];
-  let locked = false;
   let step: ApplyStep = 'lock';
-  const lockArgs = [ctx.run, ctx.actor, String(ctx.pid), String(ctx.lockTtlSec)];
+  const lockArgs = [ctx.run, lockOwner(ctx.actor), String(ctx.pid), String(ctx.lockTtlSec)];
   const want = deploys.flatMap((a) => a.files.map((f) => `F\t${a.tenant}\t${a.releaseId}\t${f.path}\t${f.sha256}`)).join('\n') + '\n';
 
   try {
@@ -127,7 +147,6 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, desired.lock.daemon.sha256], want);
     }
     if (recs.find((r) => r[0] === 'lock')?.[1] !== 'acquired') throw new StepError('lock', 'NodeLocked', `${np.node}: could not take the node lock`, true);
-    locked = true;
     emit('lock', 'done');
 
     // 2. version gate: touch nothing on a node whose openclaw differs from the lock
@@ -180,7 +199,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     ].join('\n');
     // validation is ~1 CPU-second per release on the node: allow for it on top of the usual command timeout
     const promoteTimeout = desired.settings.ssh.command_timeout_ms + deploys.length * VALIDATE_ALLOWANCE_MS;
-    const pr = await run(t, PROMOTE_SCRIPT, [p.etc, ctx.run], `${promoteIn}\n`, promoteTimeout);
+    const pr = await run(t, PROMOTE_SCRIPT, [p.etc, ctx.run, p.varDb], `${promoteIn}\n`, promoteTimeout);
+    if (pr.some((r) => r[0] === 'lock-lost')) throw new StepError('stage', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
     const bad = pr.filter((r) => r[0] === 'bad');
     if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
     stagingDirs.length = 0; // promoted (or repaired) and gone
@@ -225,24 +245,9 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
 
     // 6 + 7. reload log, prune, unlock (one command)
     step = 'record';
-    const time = ctx.now().toISOString();
-    const journal = result.swapped.map((s) =>
-      JSON.stringify({
-        time,
-        action: 'apply',
-        node: np.node,
-        tenant: s.tenant,
-        release_id: s.to,
-        ...(s.from ? { prev_release_id: s.from } : {}),
-        ...(ctx.commit ? { commit: ctx.commit } : {}),
-        ...(ctx.tag ? { tag: ctx.tag } : {}),
-        actor: ctx.actor,
-        run: ctx.run,
-      }),
-    );
+    const journal = result.swapped.map((sw) => journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
     const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
     const fin = await run(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(desired.settings.releases.keep)], `${finishIn}\n`);
-    locked = !fin.some((r) => r[0] === 'unlocked');
     if (fin.some((r) => r[0] === 'lock-lost')) emit('record', 'warn', 'the node lock was no longer ours at the end of the run');
     result.pruned = fin.filter((r) => r[0] === 'pruned').map((r) => `${r[1]}/${r[2]}`);
     result.removed = fin.filter((r) => r[0] === 'removed').map((r) => r[1]!);
@@ -256,12 +261,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const msg = oneLine(e);
     result.message = msg.startsWith(`${np.node}`) ? msg : `${np.node}: ${msg}`;
     emit(result.step, 'fail', result.message);
-    if (locked || stagingDirs.length > 0) {
-      // best effort: the connection may be what failed; the next apply removes stale staging dirs under its lock
-      await t
-        .exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.varDb)} ${shQuote(ctx.run)}`, { stdin: stagingDirs.map((s) => `${s}\n`).join(''), timeoutMs: 10_000 })
-        .catch(() => undefined);
-    }
+    // Always (UNLOCK checks the lock is ours): record the swaps that did happen, remove this run's staging dirs,
+    // release the lock. Best effort: the connection may be what failed; the next apply removes stale staging dirs.
+    const journal = result.swapped.map((sw) => `J\t${journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from)}\n`).join('');
+    await t
+      .exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(ctx.run)}`, { stdin: journal, timeoutMs: 10_000 })
+      .catch(() => undefined);
   } finally {
     result.bytesSent = t.stats.bytesSent - before.bytes;
     result.commands = t.stats.commands - before.commands;

@@ -35,13 +35,16 @@ export function parseHolder(b64: string): LockHolder | { raw: string; invalid: t
   return { raw, invalid: true };
 }
 
-/** A lock is stale once its ttl has passed on the node's own clock (an unreadable lock file is stale at once). */
+/**
+ * A lock is stale once its ttl has passed on the node's own clock. An unreadable lock file is never taken over
+ * automatically: it may be a live run's lock written by something else; on-call removes it by hand.
+ */
 export function isStale(h: LockHolder | { invalid: true }, nodeNow: number): boolean {
-  return 'invalid' in h || nodeNow >= h.acquired_epoch + h.ttl_sec;
+  return !('invalid' in h) && nodeNow >= h.acquired_epoch + h.ttl_sec;
 }
 
 export function describeHolder(h: LockHolder | { invalid: true; raw: string }, nodeNow: number): string {
-  if ('invalid' in h) return 'an unreadable lock file';
+  if ('invalid' in h) return 'an unreadable lock file (if no apply is running, remove /var/db/openclaw/clawops/node.lock on the node)';
   const age = Math.max(0, nodeNow - h.acquired_epoch);
   return `${h.owner} (pid ${h.pid} on ${h.host}, run ${h.run}, for ${age} s, expires in ${Math.max(0, h.acquired_epoch + h.ttl_sec - nodeNow)} s)`;
 }

@@ -79,7 +79,7 @@ done
 `}`;
 
 /**
- * PROMOTE: sh -c PROMOTE x ETC RUN ; stdin lines:
+ * PROMOTE: sh -c PROMOTE x ETC RUN VARDB ; stdin lines (nothing is done unless the node lock is still this run's):
  *   S<TAB>tenant<TAB>id                     staged into releases/<t>/<id>.tmp-RUN: verify, then move into place
  *   F<TAB>tenant<TAB>id<TAB>path<TAB>sha    the expected files (for S and V lines)
  *   V<TAB>tenant<TAB>id                     validate releases/<t>/<id>/openclaw.json with the real openclaw
@@ -89,9 +89,10 @@ done
  *         valid TENANT ID RC BASE64(output) | link TENANT current|prev TARGET
  */
 export const PROMOTE_SCRIPT = `${PRELUDE}
-ETC=$1; RUN=$2
+ETC=$1; RUN=$2; VARDB=$3
 W=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$W"' EXIT
 cat > "$W/in"
+grep -q "\\"run\\":\\"$RUN\\"" "$VARDB/clawops/node.lock" 2>/dev/null || { rec lock-lost; exit 0; }
 ${String.raw`
 fail=0
 awk -F '\t' '$1 == "S" { print $2 "\t" $3 }' "$W/in" > "$W/staged"
@@ -104,7 +105,10 @@ while IFS='	' read -r t id; do
   if [ ! -d "$R" ]; then
     mv "$S" "$R" && rec placed "$t" "$id" || { rec bad "$t" "(rename failed)"; rm -rf "$S"; fail=1; }
   else
-    (cd "$S" && find . -type d) | while IFS= read -r d; do mkdir -p "$R/$d"; done
+    (cd "$S" && find . -type d) | while IFS= read -r d; do
+      { [ -L "$R/$d" ] || { [ -e "$R/$d" ] && [ ! -d "$R/$d" ]; }; } && rm -f "$R/$d"
+      mkdir -p "$R/$d"
+    done
     (cd "$S" && find . ! -type d) | while IFS= read -r f; do
       [ -L "$R/$f" ] || [ -d "$R/$f" ] && rm -rf "$R/$f"
       mv -f "$S/$f" "$R/$f"
@@ -113,6 +117,9 @@ while IFS='	' read -r t id; do
       p=$(printf '%s' "$f" | sed 's,^\./,,'); awk -F '\t' -v t="$t" -v id="$id" -v p="$p" 'BEGIN { k = 0 } $1 == "F" && $2 == t && $3 == id && $4 == p { k = 1 } END { exit k ? 0 : 1 }' "$W/in" || rm -rf "$R/$f"
     done
     rm -rf "$S"
+    # a repair that could not put every byte back (a dir where a file belongs, a full disk) is not a release
+    bad=$(cd "$R" 2>/dev/null && $SHA -c "$W/sums" 2>/dev/null | awk -F ': ' '$NF != "OK" { print $1 }')
+    if [ -n "$bad" ]; then printf '%s\n' "$bad" | while IFS= read -r f; do rec bad "$t" "$f"; done; fail=1; continue; fi
     rec repaired "$t" "$id"
   fi
 done < "$W/staged"
@@ -166,14 +173,26 @@ awk -F '\t' '$1 == "P" { print $2 }' "$W" | while IFS= read -r t; do
     rm -rf "$ETC/releases/$t/$id" && rec pruned "$t" "$id"
   done
 done
-if grep -q "\"run\":\"$RUN\"" "$D/node.lock" 2>/dev/null; then rm -f "$D/node.lock"; rec unlocked; else rec lock-lost; fi
+L="$D/node.lock"
+if mv "$L" "$L.release.$RUN" 2>/dev/null; then
+  if grep -q "\"run\":\"$RUN\"" "$L.release.$RUN"; then rm -f "$L.release.$RUN"; rec unlocked
+  else ln "$L.release.$RUN" "$L" 2>/dev/null; rm -f "$L.release.$RUN"; rec lock-lost; fi
+else rec lock-lost; fi
 `}`;
 
-/** UNLOCK: sh -c UNLOCK x VARDB RUN ; stdin: staging dirs to remove. Releases the lock if it is ours (after a failure). */
+/**
+ * UNLOCK: sh -c UNLOCK x ETC VARDB RUN ; stdin: `J<TAB>json` reload-log records of swaps that did happen.
+ * After a failure: records those swaps, removes every staging dir of this run, releases the lock if it is ours.
+ */
 export const UNLOCK_SCRIPT = String.raw`
-while IFS= read -r p; do case $p in *.tmp-*) rm -rf "$p" ;; esac; done
-L="$1/clawops/node.lock"
-if grep -q "\"run\":\"$2\"" "$L" 2>/dev/null; then rm -f "$L"; echo unlocked; fi
+ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
+sed -n 's/^J	//p' >> "$D/reload.log" 2>/dev/null
+for s in "$ETC"/releases/*/*.tmp-"$RUN"; do [ -e "$s" ] && rm -rf "$s"; done
+# release by rename first: only one process can move the file, so a lock another run just took is never removed
+if mv "$L" "$L.release.$RUN" 2>/dev/null; then
+  if grep -q "\"run\":\"$RUN\"" "$L.release.$RUN"; then rm -f "$L.release.$RUN"; echo unlocked
+  else ln "$L.release.$RUN" "$L" 2>/dev/null; rm -f "$L.release.$RUN"; fi
+fi
 `;
 
 /**
@@ -184,16 +203,21 @@ export const TAKEOVER_SCRIPT = `${PRELUDE}
 D="$1/clawops"; L="$D/node.lock"; RUN=$2; OWNER=$3; PID=$4; TTL=$5
 NOW=$(date +%s)
 E=$(mktemp "$D/stale.XXXXXX"); cat > "$E"
-if cmp -s "$E" "$L"; then
-  printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\\n' "$RUN" "$OWNER" "$PID" "$TTL" "$NOW" "$(hostname 2>/dev/null || echo '?')" > "$L.new.$RUN" && mv -f "$L.new.$RUN" "$L" && rec lock taken
+printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\\n' "$RUN" "$OWNER" "$PID" "$TTL" "$NOW" "$(hostname 2>/dev/null || echo '?')" > "$L.new.$RUN"
+# rename is the arbiter: of several takers only one moves the stale file away; it then checks it moved the lock it
+# judged stale (not one refreshed meanwhile) and links its own in place (link fails if anyone else got there first)
+if mv "$L" "$L.stale.$RUN" 2>/dev/null; then
+  if cmp -s "$E" "$L.stale.$RUN" && ln "$L.new.$RUN" "$L" 2>/dev/null; then rm -f "$L.stale.$RUN"; rec lock taken
+  else ln "$L.stale.$RUN" "$L" 2>/dev/null; rm -f "$L.stale.$RUN"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; fi
 else
   rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"
 fi
-rm -f "$E"
+rm -f "$E" "$L.new.$RUN"
 `;
 
-/** LINKS: sh -c LINKS x ETC TENANT — the current and .prev targets (rollback). */
+/** LINKS: sh -c LINKS x ETC TENANT — the current and .prev targets (rollback), and whether .prev resolves. */
 export const LINKS_SCRIPT = String.raw`
 printf 'current\t%s\n' "$(readlink "$1/tenants/$2" 2>/dev/null)"
 printf 'prev\t%s\n' "$(readlink "$1/tenants/$2.prev" 2>/dev/null)"
+if [ -d "$1/tenants/$2.prev/" ]; then echo 'prevok	1'; else echo 'prevok	0'; fi
 `;

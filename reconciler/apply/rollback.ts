@@ -2,7 +2,7 @@
 import type { Settings } from '../desired/types.js';
 import { ClawopsError } from '../errors.js';
 import { shQuote, type Transport } from '../transport/transport.js';
-import type { RunContext } from './apply-node.js';
+import { journalLine, lockOwner, type RunContext } from './apply-node.js';
 import { describeHolder, isStale, parseHolder, parseRecords } from './records.js';
 import { BEGIN_SCRIPT, FINISH_SCRIPT, LINKS_SCRIPT, TAKEOVER_SCRIPT, UNLOCK_SCRIPT } from './remote-scripts.js';
 
@@ -23,7 +23,7 @@ const id = (target: string): string => target.split('/').filter(Boolean).pop() ?
 
 export async function rollbackTenant(t: Transport, tenant: string, settings: Settings, ctx: RunContext): Promise<RollbackResult> {
   const p = t.paths(settings.paths);
-  const lockArgs = [ctx.run, ctx.actor, String(ctx.pid), String(ctx.lockTtlSec)];
+  const lockArgs = [ctx.run, lockOwner(ctx.actor), String(ctx.pid), String(ctx.lockTtlSec)];
   const emit = (step: 'lock' | 'swap' | 'record', state: 'start' | 'done' | 'warn' | 'fail', message?: string): void =>
     ctx.onEvent({ node: t.node, step, state, ...(message !== undefined ? { message } : {}) });
   let recs = await sh(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, 'lock-only']);
@@ -44,19 +44,20 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
     const prev = links.get('prev') ?? '';
     if (cur === '') throw new ClawopsError('NoPrevRelease', `${t.node}: tenant ${tenant} is not deployed (no ${settingsPath(p.etc, tenant)} link)`);
     if (prev === '') throw new ClawopsError('NoPrevRelease', `${t.node}: tenant ${tenant} has no .prev release to roll back to`);
+    if (links.get('prevok') !== '1') throw new ClawopsError('NoPrevRelease', `${t.node}: ${settingsPath(p.etc, tenant)}.prev points at ${prev}, which does not exist; nothing was changed`);
     const base = `${p.etc}/tenants`;
-    // current first: the tenant runs the previous release from the first rename on
-    await t.files.symlink(prev, `${base}/.clawops-${ctx.run}-${tenant}`);
-    await t.files.rename(`${base}/.clawops-${ctx.run}-${tenant}`, `${base}/${tenant}`);
+    // .prev first, like apply: if the second rename fails the node still runs what it ran (both links on it)
     await t.files.symlink(cur, `${base}/.clawops-${ctx.run}-${tenant}.prev`);
     await t.files.rename(`${base}/.clawops-${ctx.run}-${tenant}.prev`, `${base}/${tenant}.prev`);
+    await t.files.symlink(prev, `${base}/.clawops-${ctx.run}-${tenant}`);
+    await t.files.rename(`${base}/.clawops-${ctx.run}-${tenant}`, `${base}/${tenant}`);
     emit('swap', 'done', `${tenant}: ${id(cur)} → ${id(prev)}`);
-    const rec = JSON.stringify({ time: ctx.now().toISOString(), action: 'rollback', node: t.node, tenant, release_id: id(prev), prev_release_id: id(cur), actor: ctx.actor, run: ctx.run });
+    const rec = journalLine(ctx, t.node, 'rollback', tenant, id(prev), id(cur));
     await sh(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(settings.releases.keep)], `J\t${rec}\n`);
     emit('record', 'done');
     return { node: t.node, tenant, from: id(cur), to: id(prev) };
   } catch (e) {
-    await t.exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.varDb)} ${shQuote(ctx.run)}`, { stdin: '', timeoutMs: 10_000 }).catch(() => undefined);
+    await t.exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(ctx.run)}`, { stdin: '', timeoutMs: 10_000 }).catch(() => undefined);
     throw e;
   }
 }

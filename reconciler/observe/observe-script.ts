@@ -134,7 +134,7 @@ ${OPENCLAW_FACTS_SH}
       { n = split($3, parts, "/"); printf "token\t%s\t%s\t%s\t%s\t%s\n", parts[n-1], parts[n], $1, $2, fp[$3] }' "$TMP/tstat"
   fi
 } | awk -F '\t' '
-  function esc(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
+  function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
   BEGIN { printf "{\"v\":1,\"records\":[" }
   { printf "%s[", (NR > 1 ? "," : ""); for (i = 1; i <= NF; i++) printf "%s\"%s\"", (i > 1 ? "," : ""), esc($i); printf "]" }
   END { printf "]}\n" }'

@@ -128,7 +128,8 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     expect((await apply()).code).toBe(0);
     const gw2 = fleet.node('gw-2');
     const before = link(gw2, 'globex');
-    const edit = await gw2.exec('echo "# hotfix" >> /etc/openclaw/tenants/globex/gateway.d/10-base.yaml && echo stray > /etc/openclaw/tenants/globex/notes.txt');
+    // a hand edit, a stray file, and a kind dir replaced by a file
+    const edit = await gw2.exec('echo "# hotfix" >> /etc/openclaw/tenants/globex/gateway.d/10-base.yaml && echo stray > /etc/openclaw/tenants/globex/notes.txt && rm -rf /etc/openclaw/tenants/globex/doctor.d && echo oops > /etc/openclaw/tenants/globex/doctor.d');
     expect(edit.code).toBe(0);
     expect((await runCli(['diff', '--repo', repo, '--identity', key()])).stdout).toMatch(/gw-2\/globex: gateway\.d\/10-base\.yaml hand-edited on the node/);
     const r = await apply();

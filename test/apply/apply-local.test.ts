@@ -1,5 +1,5 @@
 /** apply/rollback over the `local` transport (the demo's fleet): CLI contract without ssh. */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { tmpdir } from 'node:os';
@@ -112,5 +112,33 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     expect(existsSync(join(nodeRoot('gw-1'), 'etc/openclaw/tenants/acme'))).toBe(false);
     expect(existsSync(join(nodeRoot('gw-1'), 'var/db/openclaw/clawops/node.lock'))).toBe(false);
     expect(existsSync(join(nodeRoot('gw-2'), 'etc/openclaw'))).toBe(false);
+  }, 60_000);
+
+  it('an actor with quotes and backslashes: the lock holds, the manifest records it, observe still parses', async () => {
+    const before = process.env.CLAWOPS_ACTOR;
+    process.env.CLAWOPS_ACTOR = 'CORP\\alice "ops"';
+    try {
+      const r = await runCli(['apply', '--repo', repo, '--yes']);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      if (before === undefined) delete process.env.CLAWOPS_ACTOR;
+      else process.env.CLAWOPS_ACTOR = before;
+    }
+    const d = await runCli(['diff', '--repo', repo, '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    const log = readFileSync(join(nodeRoot('gw-1'), 'var/db/openclaw/clawops/reload.log'), 'utf8');
+    expect(JSON.parse(log.split('\n')[0]!)).toMatchObject({ actor: 'CORP\\alice "ops"' });
+  }, 60_000);
+
+  it('rollback refuses a .prev that no longer resolves and changes nothing', async () => {
+    expect((await runCli(['apply', '--repo', repo, '--yes'])).code).toBe(0);
+    const tenants = join(nodeRoot('gw-1'), 'etc/openclaw/tenants');
+    symlinkSync('../releases/acme/0000000000000000', join(tenants, 'acme.prev'));
+    const cur = readlinkSync(join(tenants, 'acme'));
+    const r = await runCli(['rollback', '--repo', repo, '--node', 'gw-1', '--tenant', 'acme']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('clawops: gw-1: ' + join(nodeRoot('gw-1'), 'etc/openclaw/tenants/acme') + '.prev points at ../releases/acme/0000000000000000, which does not exist; nothing was changed');
+    expect(readlinkSync(join(tenants, 'acme'))).toBe(cur);
+    expect(existsSync(join(nodeRoot('gw-1'), 'var/db/openclaw/clawops/node.lock'))).toBe(false);
   }, 60_000);
 });

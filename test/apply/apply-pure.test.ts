@@ -1,6 +1,7 @@
 /** Pure parts of apply: phase order, lock records, the version gate. */
 import { describe, expect, it } from 'vitest';
 import { phases } from '../../reconciler/apply/apply-fleet.js';
+import { lockOwner } from '../../reconciler/apply/apply-node.js';
 import { describeHolder, isStale, parseHolder, parseRecords, versionMismatches } from '../../reconciler/apply/records.js';
 import type { NodePlan } from '../../reconciler/plan/types.js';
 import type { Lock } from '../../reconciler/desired/types.js';
@@ -39,10 +40,15 @@ describe('lock records', () => {
     expect(isStale(h, 1900)).toBe(true);
     expect(describeHolder(h, 1100)).toBe('alice@laptop (pid 42 on laptop, run r1, for 100 s, expires in 800 s)');
   });
-  it('treats an unreadable lock file as stale', () => {
+  it('never takes over an unreadable lock file by itself, and says how to clear it', () => {
     const h = parseHolder(Buffer.from('garbage').toString('base64'));
-    expect(isStale(h, 0)).toBe(true);
-    expect(describeHolder(h, 0)).toBe('an unreadable lock file');
+    expect(isStale(h, 10 ** 10)).toBe(false);
+    expect(describeHolder(h, 0)).toMatch(/^an unreadable lock file \(if no apply is running, remove \/var\/db\/openclaw\/clawops\/node\.lock on the node\)$/);
+  });
+  it('keeps lock owners to characters printf can put in JSON unescaped', () => {
+    expect(lockOwner('CORP\\alice "ops"@mac-1')).toBe('CORP_alice__ops_@mac-1');
+    expect(lockOwner('alice@laptop.local')).toBe('alice@laptop.local');
+    expect(lockOwner('')).toBe('unknown');
   });
   it('splits tab records', () => {
     expect(parseRecords('now\t5\nlock\tacquired\n\n')).toEqual([['now', '5'], ['lock', 'acquired']]);
