@@ -14,6 +14,11 @@ export interface IngestOptions {
   maxLineBytes?: number;
   /** default 1024 concurrent connections */
   maxConnections?: number;
+  /**
+   * A connection that sends nothing for this long is closed (default 10 min), so stalled or abandoned clients cannot
+   * hold every connection slot; gateways reconnect when they next have a failure to report. 0 disables.
+   */
+  idleTimeoutMs?: number;
   onLine: (line: string) => void;
   onOversize: () => void;
   onConnectionError?: (err: Error) => void;
@@ -27,6 +32,7 @@ export interface IngestHandle {
 }
 
 export const SOCKET_MODE = 0o660;
+export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000;
 
 /**
  * A socket file left by a crashed run is replaced; one that still answers belongs to a live notifier and is an
@@ -59,10 +65,12 @@ export async function prepareSocketPath(socketPath: string): Promise<void> {
 
 export async function startIngest(opts: IngestOptions): Promise<IngestHandle> {
   const maxLine = opts.maxLineBytes ?? 16 * 1024;
+  const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   await prepareSocketPath(opts.socketPath);
   const sockets = new Set<Socket>();
   const server: Server = createServer({ allowHalfOpen: false }, (sock) => {
     sockets.add(sock);
+    if (idle > 0) sock.setTimeout(idle, () => sock.destroy());
     const reader = new LineReader(maxLine, opts.onLine, opts.onOversize);
     sock.on('data', (chunk: Buffer) => reader.push(chunk));
     sock.on('end', () => reader.end());

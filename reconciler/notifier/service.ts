@@ -43,6 +43,8 @@ export interface NotifierOptions {
   tickMs?: number;
   persistDebounceMs?: number;
   maxLineBytes?: number;
+  /** close ingest connections silent this long (default 10 min) */
+  idleTimeoutMs?: number;
   /** wait after a failed send before trying that channel again, default 60 s */
   broadcastRetryMs?: number;
   broadcastTimeoutMs?: number;
@@ -171,6 +173,7 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
   const ingest: IngestHandle = await startIngest({
     socketPath: opts.socketPath,
     ...(opts.maxLineBytes !== undefined ? { maxLineBytes: opts.maxLineBytes } : {}),
+    ...(opts.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.idleTimeoutMs } : {}),
     onLine,
     onOversize: () => {
       const t = now();

@@ -196,6 +196,26 @@ describe('notifier: ingest and digest over real sockets', () => {
     for (const c of clients) c.destroy();
   });
 
+  it('closes connections that stay silent past the idle timeout, so stalled clients cannot hold every slot', async () => {
+    const { n } = await start({ idleTimeoutMs: 150 });
+    const silent = connect(n.socketPath);
+    const closed = new Promise<void>((resolve) => silent.on('close', () => resolve()));
+    silent.on('error', () => undefined);
+    await closed; // closed by the notifier, not by us
+    // a client that keeps talking stays connected across several idle periods
+    const busy = connect(n.socketPath);
+    let busyClosed = false;
+    busy.on('close', () => (busyClosed = true));
+    for (let i = 0; i < 5; i++) {
+      busy.write(`${failureLine({ endpoint: 'https://busy.example/x' })}\n`);
+      await new Promise((ok) => setTimeout(ok, 60));
+    }
+    expect(busyClosed).toBe(false);
+    const d = await digestWhen(n, (x) => x.total === 5, 'the busy client counted');
+    expect(d.top.map((r) => [r.endpoint, r.count])).toEqual([['https://busy.example', 5]]);
+    busy.destroy();
+  });
+
   it('the key cap bounds memory; overflow is counted and reported', async () => {
     const { n } = await start({ maxKeys: 5 });
     await sendLines(
