@@ -68,6 +68,9 @@ export class SshTransport implements Transport {
   private readonly ssh = new NodeSSH();
   private closed = false;
   private sftpSession: Promise<SFTPWrapper> | undefined;
+  /** set once the connection is gone; every operation in flight is failed with it */
+  private gone: string | undefined;
+  private readonly pending = new Set<(e: Error) => void>();
   readonly files: FileOps = {
     mkdirp: (p) => this.sftpMkdirp(p),
     writeFile: (p, data, mode) =>
@@ -135,6 +138,14 @@ export class SshTransport implements Transport {
     }
     // A dropped connection must fail the commands in flight, not hang them.
     this.ssh.connection?.on('error', () => undefined);
+    const onGone = (): void => {
+      if (this.gone) return;
+      this.gone = 'the connection to the node was closed';
+      for (const fail of this.pending) fail(new SshError(this.node, this.gone));
+      this.pending.clear();
+    };
+    this.ssh.connection?.on('close', onGone);
+    this.ssh.connection?.on('end', onGone);
   }
 
   paths(configured: { etc: string; var_db: string }): NodePaths {
@@ -145,29 +156,41 @@ export class SshTransport implements Transport {
     const conn = this.ssh.connection;
     if (!conn || this.closed) return Promise.reject(new SshError(this.node, 'not connected'));
     const timeoutMs = opts.timeoutMs ?? this.opts.commandTimeoutMs;
+    if (this.gone) return Promise.reject(new SshError(this.node, this.gone));
     this.stats.commands++;
-    return new Promise((resolve, reject) => {
-      conn.exec(command, (err: Error | undefined, channel: ClientChannel) => {
-        if (err) {
-          reject(new SshError(this.node, `exec failed: ${err.message}`));
-          return;
-        }
-        const out: Buffer[] = [];
-        const errs: Buffer[] = [];
-        let code: number | null = null;
-        let signal: string | null = null;
-        let done = false;
-        const timer = setTimeout(() => {
-          if (done) return;
-          done = true;
+    return this.tracked(new Promise((resolve, reject) => {
+      let opened: ClientChannel | undefined;
+      let done = false;
+      const errs: Buffer[] = [];
+      // the timer covers opening the channel too: on a connection that died without a FIN the callback never comes
+      const timer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        if (opened) {
           try {
-            channel.signal('KILL');
+            opened.signal('KILL');
           } catch {
             /* the server may not support signals; closing the channel hangs up the command */
           }
+          opened.close();
+        }
+        reject(new SshError(this.node, `command timed out after ${Math.round(timeoutMs / 1000)} s`, { stderr: Buffer.concat(errs).toString('utf8') }));
+      }, timeoutMs);
+      conn.exec(command, (err: Error | undefined, channel: ClientChannel) => {
+        if (err) {
+          clearTimeout(timer);
+          if (!done) reject(new SshError(this.node, `exec failed: ${err.message}`));
+          done = true;
+          return;
+        }
+        if (done) {
           channel.close();
-          reject(new SshError(this.node, `command timed out after ${Math.round(timeoutMs / 1000)} s`, { stderr: Buffer.concat(errs).toString('utf8') }));
-        }, timeoutMs);
+          return;
+        }
+        opened = channel;
+        const out: Buffer[] = [];
+        let code: number | null = null;
+        let signal: string | null = null;
         channel.on('data', (d: Buffer) => {
           out.push(d);
           this.stats.bytesReceived += d.length;
@@ -194,7 +217,7 @@ export class SshTransport implements Transport {
           channel.end();
         }
       });
-    });
+    }));
   }
 
   private sftp(): Promise<SFTPWrapper> {
@@ -207,10 +230,34 @@ export class SshTransport implements Transport {
   }
 
   private async sftpOp(op: string, path: string, run: (s: SFTPWrapper, cb: (err: Error | null | undefined) => void) => void): Promise<void> {
-    const s = await this.sftp();
-    await new Promise<void>((resolve, reject) => {
-      run(s, (err) => (err ? reject(new SshError(this.node, `${op} ${path}: ${sftpReason(err)}`)) : resolve()));
+    const s = await this.withTimeout(this.sftp(), 'sftp session');
+    await this.withTimeout(
+      new Promise<void>((resolve, reject) => {
+        run(s, (err) => (err ? reject(new SshError(this.node, `${op} ${path}: ${sftpReason(err)}`)) : resolve()));
+      }),
+      `${op} ${path}`,
+    );
+  }
+
+  /** Fail `p` at once when the connection goes away. */
+  private tracked<T>(p: Promise<T>): Promise<T> {
+    if (this.gone) return Promise.reject(new SshError(this.node, this.gone));
+    let fail: ((e: Error) => void) | undefined;
+    const gone = new Promise<never>((_, reject) => {
+      fail = reject;
+      this.pending.add(reject);
     });
+    return Promise.race([p, gone]).finally(() => this.pending.delete(fail!));
+  }
+
+  /** An SFTP request on a connection that died silently never answers: give up after the command timeout. */
+  private withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+    const ms = this.opts.commandTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const t = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SshError(this.node, `${what}: no answer after ${Math.round(ms / 1000)} s`)), ms);
+    });
+    return this.tracked(Promise.race([p, t]).finally(() => clearTimeout(timer)));
   }
 
   private async sftpMkdirp(path: string): Promise<void> {
