@@ -1,6 +1,7 @@
 /** Parsing what the apply scripts print, and the facts apply decides on. Pure. */
 import type { Lock } from '../desired/types.js';
 import { parseVersion } from '../openclaw-cli.js';
+import { describeMismatch, lockMismatches, type OpenclawFacts } from '../version-gate.js';
 
 export type Record_ = string[];
 
@@ -56,17 +57,14 @@ export interface VersionFacts {
   daemonSha?: string;
 }
 
-/** Why this node's openclaw does not match the lock; empty when it does. */
+/** Why this node's openclaw does not match the lock, worded for the apply gate; empty when it does. */
 export function versionMismatches(lock: Lock, f: VersionFacts): string[] {
-  if (f.exitCode === 127 && f.daemonPath === undefined) return [`openclaw not found on the node; expected ${lock.openclaw.version} (${lock.openclaw.commit})`];
-  const out: string[] = [];
   const v = parseVersion(f.line);
-  const commitOk = v !== undefined && (v.commit.startsWith(lock.openclaw.commit) || lock.openclaw.commit.startsWith(v.commit));
-  if (!v || v.version !== lock.openclaw.version || !commitOk) {
-    out.push(`openclaw ${v ? `${v.version} (${v.commit})` : `unparseable "${f.line}"`} does not match openclaw.lock: expected ${lock.openclaw.version} (${lock.openclaw.commit})`);
-  }
-  if (f.daemonSha !== lock.daemon.sha256) {
-    out.push(`daemon ${f.daemonPath ?? '?'} sha256 ${(f.daemonSha ?? '?').slice(0, 12)}… does not match openclaw.lock: expected ${lock.daemon.sha256.slice(0, 12)}…`);
-  }
-  return out;
+  const facts: OpenclawFacts = {
+    found: !(f.exitCode === 127 && f.daemonPath === undefined),
+    raw: f.line,
+    ...(v ? { version: v.version, commit: v.commit } : {}),
+    ...(f.daemonPath !== undefined ? { daemon: { path: f.daemonPath, sha256: f.daemonSha ?? '' } } : {}),
+  };
+  return lockMismatches(lock, facts).map((m) => describeMismatch(lock, m, { lockName: 'openclaw.lock', where: 'on the node' }));
 }

@@ -4,6 +4,7 @@
 import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js';
 import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
 import { isManifest, MANIFEST_PATH } from '../release-manifest.js';
+import { describeMismatch, lockMismatches } from '../version-gate.js';
 import { unifiedDiff } from './file-diff.js';
 import { STATUS_ORDER, type Action, type FileDiff, type Issue, type NodePlan, type NodeStatus, type Plan, type TenantPlan } from './types.js';
 
@@ -56,20 +57,12 @@ function fileDiffs(d: TenantDesired, t: TenantObservation | undefined): FileDiff
 }
 
 function versionIssues(node: NodeSpec, o: NodeObservation, desired: DesiredState): Issue[] {
-  const lock = desired.lock;
   const base = { category: 'version-skew' as const, severity: 'error' as const, node: node.name, difference: true };
-  if (!o.openclaw.found) return [{ ...base, reason: 'OpenclawMissing', message: `openclaw not found on PATH; expected ${lock.openclaw.version} (${lock.openclaw.commit})` }];
-  const issues: Issue[] = [];
-  // commits match when one is a prefix of the other (the CLI prints a short hash, the lock may hold either)
-  const commitMatches = o.openclaw.commit !== undefined && (lock.openclaw.commit.startsWith(o.openclaw.commit) || o.openclaw.commit.startsWith(lock.openclaw.commit));
-  if (o.openclaw.version !== lock.openclaw.version || !commitMatches) {
-    const found = o.openclaw.version ? `${o.openclaw.version} (${o.openclaw.commit ?? '?'})` : `unparseable "${o.openclaw.raw}"`;
-    issues.push({ ...base, reason: 'VersionSkew', message: `openclaw ${found} does not match the lock: expected ${lock.openclaw.version} (${lock.openclaw.commit})` });
-  }
-  if (o.daemon && o.daemon.sha256 !== lock.daemon.sha256) {
-    issues.push({ ...base, reason: 'DaemonHashMismatch', message: `daemon ${o.daemon.path} sha256 ${o.daemon.sha256.slice(0, 12)}… does not match the lock: expected ${lock.daemon.sha256.slice(0, 12)}…` });
-  }
-  return issues;
+  return lockMismatches(desired.lock, { ...o.openclaw, ...(o.daemon ? { daemon: o.daemon } : {}) }).map((m) => ({
+    ...base,
+    reason: m.reason,
+    message: describeMismatch(desired.lock, m, { lockName: 'the lock', where: 'on PATH' }),
+  }));
 }
 
 function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation | undefined): Issue[] {
