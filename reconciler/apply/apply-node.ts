@@ -8,9 +8,10 @@ import { ClawopsError, oneLine } from '../errors.js';
 import { parseValidateOutput } from '../openclaw-cli.js';
 import type { Action, NodePlan } from '../plan/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
-import { shQuote, type Transport } from '../transport/transport.js';
-import { describeHolder, isStale, parseHolder, parseRecords, versionMismatches, type VersionFacts } from './records.js';
-import { BEGIN_SCRIPT, FINISH_SCRIPT, PROMOTE_SCRIPT, TAKEOVER_SCRIPT, UNLOCK_SCRIPT } from './remote-scripts.js';
+import type { Transport } from '../transport/transport.js';
+import { versionMismatches, type VersionFacts } from './records.js';
+import { pointLink, releaseIdOf, runScript, takeNodeLock, unlockAfterFailure } from './remote.js';
+import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
 
 /** extra time the PROMOTE command gets per release it validates */
 export const VALIDATE_ALLOWANCE_MS = 20_000;
@@ -85,19 +86,13 @@ export function lockOwner(actor: string): string {
   return actor.replace(/[^A-Za-z0-9@._+-]/g, '_').slice(0, 128) || 'unknown';
 }
 
+/** The part of a lock request that comes from the run. */
+export function lockRequest(ctx: RunContext): { run: string; owner: string; pid: number; ttlSec: number } {
+  return { run: ctx.run, owner: lockOwner(ctx.actor), pid: ctx.pid, ttlSec: ctx.lockTtlSec };
+}
+
 function checkAbort(ctx: RunContext, node: string, step: ApplyStep): void {
   if (ctx.signal?.aborted) throw new StepError(step, 'Interrupted', `${node}: interrupted before ${step}; nothing of this step was done`);
-}
-
-function releaseIdOf(target: string | undefined): string | undefined {
-  if (!target) return undefined;
-  return target.split('/').filter(Boolean).pop();
-}
-
-async function run(t: Transport, script: string, args: string[], stdin: string, timeoutMs?: number): Promise<string[][]> {
-  const res = await t.exec(`sh -c ${shQuote(script)} clawops ${args.map(shQuote).join(' ')}`, { stdin, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
-  if (res.code !== 0) throw new ClawopsError('RemoteFailed', `${t.node}: remote step exited ${String(res.code ?? res.signal)}: ${res.stderr.trim().split('\n')[0] ?? ''}`);
-  return parseRecords(res.stdout);
 }
 
 export function blockedResult(np: NodePlan): NodeApplyResult {
@@ -126,27 +121,18 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   const emit = (step: ApplyEvent['step'], state: ApplyEvent['state'], message?: string): void => ctx.onEvent({ node: np.node, step, state, ...(message !== undefined ? { message } : {}) });
   const stagingDirs: string[] = [];
   let step: ApplyStep = 'lock';
-  const lockArgs = [ctx.run, lockOwner(ctx.actor), String(ctx.pid), String(ctx.lockTtlSec)];
   const want = deploys.flatMap((a) => a.files.map((f) => `F\t${a.tenant}\t${a.releaseId}\t${f.path}\t${f.sha256}`)).join('\n') + '\n';
 
   try {
     // 1. lock (+ the facts for the gate and what is already staged, in the same command)
     emit('lock', 'start');
-    let recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, desired.lock.daemon.sha256], want);
-    const now = Number(recs.find((r) => r[0] === 'now')?.[1] ?? 0);
-    const lockRec = recs.find((r) => r[0] === 'lock');
-    if (lockRec?.[1] === 'held') {
-      const holder = parseHolder(lockRec[2] ?? '');
-      if (!isStale(holder, now)) throw new StepError('lock', 'NodeLocked', `${np.node}: locked by ${describeHolder(holder, now)}`, true);
-      const took = await run(t, TAKEOVER_SCRIPT, [p.varDb, ...lockArgs], holder.raw);
-      if (took.find((r) => r[0] === 'lock')?.[1] !== 'taken') {
-        const h2 = parseHolder(took.find((r) => r[0] === 'lock')?.[2] ?? '');
-        throw new StepError('lock', 'NodeLocked', `${np.node}: locked by ${describeHolder(h2, now)}`, true);
-      }
-      emit('lock', 'warn', `took over a stale lock held by ${describeHolder(holder, now)}`);
-      recs = await run(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, desired.lock.daemon.sha256], want);
+    let recs: string[][];
+    try {
+      recs = await takeNodeLock(t, p, { ...lockRequest(ctx), daemonSha: desired.lock.daemon.sha256, want, onTakeover: (m) => emit('lock', 'warn', m) });
+    } catch (e) {
+      if (e instanceof ClawopsError && e.reason === 'NodeLocked') throw new StepError('lock', 'NodeLocked', e.message, true);
+      throw e;
     }
-    if (recs.find((r) => r[0] === 'lock')?.[1] !== 'acquired') throw new StepError('lock', 'NodeLocked', `${np.node}: could not take the node lock`, true);
     emit('lock', 'done');
 
     // 2. version gate: touch nothing on a node whose openclaw differs from the lock
@@ -199,7 +185,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     ].join('\n');
     // validation is ~1 CPU-second per release on the node: allow for it on top of the usual command timeout
     const promoteTimeout = desired.settings.ssh.command_timeout_ms + deploys.length * VALIDATE_ALLOWANCE_MS;
-    const pr = await run(t, PROMOTE_SCRIPT, [p.etc, ctx.run, p.varDb], `${promoteIn}\n`, promoteTimeout);
+    const pr = await runScript(t, PROMOTE_SCRIPT, [p.etc, ctx.run, p.varDb], `${promoteIn}\n`, promoteTimeout);
     if (pr.some((r) => r[0] === 'lock-lost')) throw new StepError('stage', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
     const bad = pr.filter((r) => r[0] === 'bad');
     if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
@@ -230,15 +216,9 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const cur = links.get(a.tenant)?.current;
       if (cur === target) continue; // repaired in place; the link already points at the right release
       const base = `${p.etc}/tenants`;
-      if (cur) {
-        const tmpPrev = `${base}/.clawops-${ctx.run}-${a.tenant}.prev`;
-        await t.files.symlink(cur, tmpPrev);
-        await t.files.rename(tmpPrev, `${base}/${a.tenant}.prev`);
-      }
-      const tmpCur = `${base}/.clawops-${ctx.run}-${a.tenant}`;
-      await t.files.symlink(target, tmpCur);
-      await t.files.rename(tmpCur, `${base}/${a.tenant}`);
-      const from = releaseIdOf(cur);
+      if (cur) await pointLink(t, base, `${a.tenant}.prev`, cur, ctx.run);
+      await pointLink(t, base, a.tenant, target, ctx.run);
+      const from = cur ? releaseIdOf(cur) : undefined;
       result.swapped.push({ tenant: a.tenant, ...(from ? { from } : {}), to: a.releaseId });
       emit('swap', 'done', `${a.tenant}: ${from ?? '(none)'} → ${a.releaseId}`);
     }
@@ -247,7 +227,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     step = 'record';
     const journal = result.swapped.map((sw) => journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
     const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
-    const fin = await run(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(desired.settings.releases.keep)], `${finishIn}\n`);
+    const fin = await runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(desired.settings.releases.keep)], `${finishIn}\n`);
     if (fin.some((r) => r[0] === 'lock-lost')) emit('record', 'warn', 'the node lock was no longer ours at the end of the run');
     result.pruned = fin.filter((r) => r[0] === 'pruned').map((r) => `${r[1]}/${r[2]}`);
     result.removed = fin.filter((r) => r[0] === 'removed').map((r) => r[1]!);
@@ -264,9 +244,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     // Always (UNLOCK checks the lock is ours): record the swaps that did happen, remove this run's staging dirs,
     // release the lock. Best effort: the connection may be what failed; the next apply removes stale staging dirs.
     const journal = result.swapped.map((sw) => `J\t${journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from)}\n`).join('');
-    await t
-      .exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(ctx.run)}`, { stdin: journal, timeoutMs: 10_000 })
-      .catch(() => undefined);
+    await unlockAfterFailure(t, p, ctx.run, journal);
   } finally {
     result.bytesSent = t.stats.bytesSent - before.bytes;
     result.commands = t.stats.commands - before.commands;

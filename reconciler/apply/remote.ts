@@ -1,0 +1,70 @@
+/** Running the apply scripts on a node, and the node lock's life cycle, shared by apply and rollback. */
+import { ClawopsError } from '../errors.js';
+import { shQuote, type NodePaths, type Transport } from '../transport/transport.js';
+import { describeHolder, isStale, parseHolder, parseRecords } from './records.js';
+import { BEGIN_SCRIPT, TAKEOVER_SCRIPT, UNLOCK_SCRIPT } from './remote-scripts.js';
+
+/** Run one of remote-scripts.ts with positional args and stdin; its tab records, or RemoteFailed on a non-zero exit. */
+export async function runScript(t: Transport, script: string, args: string[], stdin = '', timeoutMs?: number): Promise<string[][]> {
+  const res = await t.exec(`sh -c ${shQuote(script)} clawops ${args.map(shQuote).join(' ')}`, { stdin, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+  if (res.code !== 0) throw new ClawopsError('RemoteFailed', `${t.node}: remote step exited ${String(res.code ?? res.signal)}: ${res.stderr.trim().split('\n')[0] ?? ''}`);
+  return parseRecords(res.stdout);
+}
+
+export interface LockRequest {
+  run: string;
+  /** already made safe with lockOwner() */
+  owner: string;
+  pid: number;
+  ttlSec: number;
+  /** the daemon hash BEGIN gates on ('lock-only' for none: BEGIN then stops right after the lock) */
+  daemonSha: string;
+  /** BEGIN's stdin (the files this pass wants) */
+  want: string;
+  onTakeover: (message: string) => void;
+}
+
+/**
+ * Take the node lock with BEGIN; a stale holder is taken over (and reported through onTakeover), a live one is a
+ * NodeLocked error naming it. Returns BEGIN's records (version facts, what is already staged).
+ */
+export async function takeNodeLock(t: Transport, p: NodePaths, req: LockRequest): Promise<string[][]> {
+  const lockArgs = [req.run, req.owner, String(req.pid), String(req.ttlSec)];
+  const begin = (): Promise<string[][]> => runScript(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, req.daemonSha], req.want);
+  let recs = await begin();
+  const now = Number(recs.find((r) => r[0] === 'now')?.[1] ?? 0);
+  const lock = recs.find((r) => r[0] === 'lock');
+  if (lock?.[1] === 'held') {
+    const holder = parseHolder(lock[2] ?? '');
+    if (!isStale(holder, now)) throw new ClawopsError('NodeLocked', `${t.node}: locked by ${describeHolder(holder, now)}`);
+    const took = (await runScript(t, TAKEOVER_SCRIPT, [p.varDb, ...lockArgs], holder.raw)).find((r) => r[0] === 'lock');
+    if (took?.[1] !== 'taken') throw new ClawopsError('NodeLocked', `${t.node}: locked by ${describeHolder(parseHolder(took?.[2] ?? ''), now)}`);
+    req.onTakeover(`took over a stale lock held by ${describeHolder(holder, now)}`);
+    recs = await begin();
+  }
+  if (recs.find((r) => r[0] === 'lock')?.[1] !== 'acquired') throw new ClawopsError('NodeLocked', `${t.node}: could not take the node lock`);
+  return recs;
+}
+
+/**
+ * After a failure: record the swaps that did happen (`J<TAB>json` lines), remove this run's staging dirs, release
+ * the lock if it is still ours. Best effort: the connection may be what failed; the next run cleans up under its lock.
+ */
+export async function unlockAfterFailure(t: Transport, p: NodePaths, run: string, journal = ''): Promise<void> {
+  await t.exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(run)}`, { stdin: journal, timeoutMs: 10_000 }).catch(() => undefined);
+}
+
+/**
+ * Point `dir/name` at `target` atomically: a fresh temporary symlink renamed over the old link (rename(2)), so the
+ * name resolves at every instant. Never rm-then-ln.
+ */
+export async function pointLink(t: Transport, dir: string, name: string, target: string, run: string): Promise<void> {
+  const tmp = `${dir}/.clawops-${run}-${name}`;
+  await t.files.symlink(target, tmp);
+  await t.files.rename(tmp, `${dir}/${name}`);
+}
+
+/** The release id a tenant link points at: the last path segment of its target. */
+export function releaseIdOf(target: string): string {
+  return target.split('/').filter(Boolean).pop() ?? target;
+}
