@@ -17,6 +17,18 @@ b64() { base64 | tr -d '\n'; }
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
 `;
 
+/** The node lock's shell side; needs $L (the lock file) and $RUN. */
+const LOCK_SH = String.raw`
+lock_json() { printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\n' "$RUN" "$1" "$2" "$3" "$4" "$(hostname 2>/dev/null || echo '?')"; }
+lock_is_ours() { grep -q "\"run\":\"$RUN\"" "$1" 2>/dev/null; }
+# release by rename first: only one process can move the file, so a lock another run just took is never removed
+lock_release() {
+  mv "$L" "$L.release.$RUN" 2>/dev/null || return 1
+  if lock_is_ours "$L.release.$RUN"; then rm -f "$L.release.$RUN"; return 0; fi
+  ln "$L.release.$RUN" "$L" 2>/dev/null; rm -f "$L.release.$RUN"; return 1
+}
+`;
+
 /**
  * BEGIN: sh -c BEGIN x ETC VARDB RUN OWNER PID TTL DAEMON_SHA ; stdin: `F<TAB>tenant<TAB>id<TAB>path<TAB>sha256` for
  * every file of every release this pass wants on the node.
@@ -33,16 +45,16 @@ rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; pri
  *   reuse TENANT PATH                                        copied into releases/<t>/<id>.tmp-RUN from the current release
  *   gate-mismatch                                            daemon hash differs: nothing else was done
  */
-export const BEGIN_SCRIPT = `${PRELUDE}
+export const BEGIN_SCRIPT = `${PRELUDE}${LOCK_SH}
 ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6; WANT_SHA=$7
 NOW=$(date +%s)
 rec now "$NOW"
 D="$VARDB/clawops"; L="$D/node.lock"
 mkdir -p "$D" 2>/dev/null || { echo "cannot create $D" >&2; exit 3; }
 T="$L.new.$RUN"
-printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\\n' "$RUN" "$OWNER" "$PID" "$TTL" "$NOW" "$(hostname 2>/dev/null || echo '?')" > "$T" || { echo "cannot write $T" >&2; exit 3; }
+lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$T" || { echo "cannot write $T" >&2; exit 3; }
 if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
-elif grep -q "\\"run\\":\\"$RUN\\"" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
+elif lock_is_ours "$L"; then rm -f "$T"; rec lock acquired
 else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0; fi
 ${OPENCLAW_FACTS_SH}${String.raw`
 oc_facts "$D"
@@ -88,11 +100,11 @@ done
  * Prints: bad TENANT PATH (staged bytes differ; staging removed) | placed TENANT ID | repaired TENANT ID |
  *         valid TENANT ID RC BASE64(output) | link TENANT current|prev TARGET
  */
-export const PROMOTE_SCRIPT = `${PRELUDE}
+export const PROMOTE_SCRIPT = `${PRELUDE}${LOCK_SH}
 ETC=$1; RUN=$2; VARDB=$3
 W=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$W"' EXIT
 cat > "$W/in"
-grep -q "\\"run\\":\\"$RUN\\"" "$VARDB/clawops/node.lock" 2>/dev/null || { rec lock-lost; exit 0; }
+lock_is_ours "$VARDB/clawops/node.lock" || { rec lock-lost; exit 0; }
 ${String.raw`
 fail=0
 awk -F '\t' '$1 == "S" { print $2 "\t" $3 }' "$W/in" > "$W/staged"
@@ -151,7 +163,7 @@ done < "$W/validate"
  * current nor .prev, removes the tenant links of `X<TAB>tenant` (unassigned tenants, with --prune), and releases
  * the node lock if it is still ours. Prints: pruned TENANT ID | removed TENANT | unlocked | lock-lost
  */
-export const FINISH_SCRIPT = `${PRELUDE}
+export const FINISH_SCRIPT = `${PRELUDE}${LOCK_SH}
 ETC=$1; VARDB=$2; RUN=$3; KEEP=$4
 D="$VARDB/clawops"
 W=$(mktemp 2>/dev/null || mktemp -t clawops); trap 'rm -f "$W"' EXIT
@@ -174,36 +186,29 @@ awk -F '\t' '$1 == "P" { print $2 }' "$W" | while IFS= read -r t; do
   done
 done
 L="$D/node.lock"
-if mv "$L" "$L.release.$RUN" 2>/dev/null; then
-  if grep -q "\"run\":\"$RUN\"" "$L.release.$RUN"; then rm -f "$L.release.$RUN"; rec unlocked
-  else ln "$L.release.$RUN" "$L" 2>/dev/null; rm -f "$L.release.$RUN"; rec lock-lost; fi
-else rec lock-lost; fi
+if lock_release; then rec unlocked; else rec lock-lost; fi
 `}`;
 
 /**
  * UNLOCK: sh -c UNLOCK x ETC VARDB RUN ; stdin: `J<TAB>json` reload-log records of swaps that did happen.
  * After a failure: records those swaps, removes every staging dir of this run, releases the lock if it is ours.
  */
-export const UNLOCK_SCRIPT = String.raw`
+export const UNLOCK_SCRIPT = `${LOCK_SH}${String.raw`
 ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
 sed -n 's/^J	//p' >> "$D/reload.log" 2>/dev/null
 for s in "$ETC"/releases/*/*.tmp-"$RUN"; do [ -e "$s" ] && rm -rf "$s"; done
-# release by rename first: only one process can move the file, so a lock another run just took is never removed
-if mv "$L" "$L.release.$RUN" 2>/dev/null; then
-  if grep -q "\"run\":\"$RUN\"" "$L.release.$RUN"; then rm -f "$L.release.$RUN"; echo unlocked
-  else ln "$L.release.$RUN" "$L" 2>/dev/null; rm -f "$L.release.$RUN"; fi
-fi
-`;
+lock_release && echo unlocked
+`}`;
 
 /**
  * TAKEOVER: sh -c TAKEOVER x VARDB RUN OWNER PID TTL ; stdin: the stale lock's exact bytes.
  * Replaces the lock only if it still holds those bytes (another taker loses the race and sees it held).
  */
-export const TAKEOVER_SCRIPT = `${PRELUDE}
+export const TAKEOVER_SCRIPT = `${PRELUDE}${LOCK_SH}
 D="$1/clawops"; L="$D/node.lock"; RUN=$2; OWNER=$3; PID=$4; TTL=$5
 NOW=$(date +%s)
 E=$(mktemp "$D/stale.XXXXXX"); cat > "$E"
-printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\\n' "$RUN" "$OWNER" "$PID" "$TTL" "$NOW" "$(hostname 2>/dev/null || echo '?')" > "$L.new.$RUN"
+lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$L.new.$RUN"
 # rename is the arbiter: of several takers only one moves the stale file away; it then checks it moved the lock it
 # judged stale (not one refreshed meanwhile) and links its own in place (link fails if anyone else got there first)
 if mv "$L" "$L.stale.$RUN" 2>/dev/null; then
