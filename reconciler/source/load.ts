@@ -1,6 +1,6 @@
 /** Source → desired state, refusing a repo with errors. Shared by diff, apply and (later) the controller. */
-import { buildDesired, formatFinding, hasErrors } from '../desired/build-desired.js';
-import type { DesiredState, NodeSpec } from '../desired/types.js';
+import { buildDesired, formatFinding } from '../desired/build-desired.js';
+import type { DesiredState, Finding, NodeSpec } from '../desired/types.js';
 import { UsageError, ValidationError } from '../errors.js';
 import { openSource, type Source } from './git-source.js';
 import { readTree } from './read-tree.js';
@@ -10,18 +10,13 @@ export interface Loaded {
   desired: DesiredState;
 }
 
-export async function loadDesired(repo: string, ref?: string): Promise<Loaded> {
+/** Open the source, build the desired state, and refuse it when `blocking` errors exist (the temp clone is removed then). */
+async function load(repo: string, ref: string | undefined, blocking: (f: Finding) => boolean, what: (s: Source) => string): Promise<Loaded> {
   const source = await openSource(repo, ref);
   try {
     const desired = buildDesired(await readTree(source.dir));
-    if (hasErrors(desired)) {
-      const errors = desired.findings.filter((f) => f.severity === 'error');
-      const first = errors[0]!;
-      throw new ValidationError(
-        `${source.origin}${source.ref ? `@${source.ref}` : ''} has ${errors.length} error(s), first: ${formatFinding(first)}; run clawops lint`,
-        errors,
-      );
-    }
+    const errors = desired.findings.filter((f) => f.severity === 'error' && blocking(f));
+    if (errors.length > 0) throw new ValidationError(`${what(source)} ${errors.length} error(s), first: ${formatFinding(errors[0]!)}; run clawops lint`, errors);
     return { source, desired };
   } catch (e) {
     source.cleanup();
@@ -29,21 +24,16 @@ export async function loadDesired(repo: string, ref?: string): Promise<Loaded> {
   }
 }
 
+export function loadDesired(repo: string, ref?: string): Promise<Loaded> {
+  return load(repo, ref, () => true, (s) => `${s.origin}${s.ref ? `@${s.ref}` : ''} has`);
+}
+
 /**
  * The inventory and settings only, for commands that must work when tenant fragments are broken (rollback at 3 a.m.
  * is often *because* of a bad change): errors in tenants/ are ignored, errors in nodes.yaml or clawops.yaml are not.
  */
-export async function loadInventory(repo: string, ref?: string): Promise<Loaded> {
-  const source = await openSource(repo, ref);
-  try {
-    const desired = buildDesired(await readTree(source.dir));
-    const errors = desired.findings.filter((f) => f.severity === 'error' && (f.file === 'nodes.yaml' || f.file === 'clawops.yaml'));
-    if (errors.length > 0) throw new ValidationError(`${source.origin}: inventory has ${errors.length} error(s), first: ${formatFinding(errors[0]!)}; run clawops lint`, errors);
-    return { source, desired };
-  } catch (e) {
-    source.cleanup();
-    throw e;
-  }
+export function loadInventory(repo: string, ref?: string): Promise<Loaded> {
+  return load(repo, ref, (f) => f.file === 'nodes.yaml' || f.file === 'clawops.yaml', (s) => `${s.origin}: inventory has`);
 }
 
 /** The inventory's nodes, or the ones named with --node (unknown names are a usage error). */
