@@ -7,8 +7,10 @@ import type { LaunchdState, NodeObservation, TenantObservation, TokenMeta } from
 const b64 = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64');
 
 /**
- * Parse `launchctl print system/<label>` (macOS format: `system/<label> = {` then tab-indented `key = value` lines,
- * nested `name = {` … `}` blocks). Exit 113 means the service is not loaded.
+ * Parse `launchctl print system/<label>` (one service in full: state, pid, environment). Observe reads the cheaper
+ * `print system` listing instead (serviceState); this is for steps that need one service's details.
+ * macOS format: `system/<label> = {` then tab-indented `key = value` lines,
+ * nested `name = {` … `}` blocks. Exit 113 means the service is not loaded.
  */
 export function parseLaunchctlPrint(text: string, exitCode: number): LaunchdState {
   const fields: Record<string, string> = {};
@@ -90,10 +92,8 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
   };
   const services = new Map<string, { pid: string; last: string }>();
   let listFailed: number | undefined;
-  const sawLaunchd = new Set<string>();
   for (const r of doc.records) {
     const [kind, a = '', b = '', c = '', d = '', e = ''] = r;
-    if (kind === 'launchd') sawLaunchd.add(a);
     switch (kind) {
       case 'version': {
         const v = parseVersion(b);
@@ -125,9 +125,6 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
       case 'content':
         tenant(a).contents[b] = b64(c);
         break;
-      case 'manifest':
-        tenant(a)[b === 'prev' ? 'prevManifest' : 'manifest'] = parseManifest(b64(c).toString('utf8'));
-        break;
       case 'manifestj':
         tenant(a)[b === 'prev' ? 'prevManifest' : 'manifest'] = parseManifest(c);
         break;
@@ -137,11 +134,8 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
       case 'launchd-list':
         listFailed = Number(a);
         break;
-      case 'launchd':
-        // launchd and token records come for every name under tenants/; a stray file there is reported once, by the script
-        tenant(a, false).launchd = parseLaunchctlPrint(b64(c).toString('utf8'), Number(b));
-        break;
       case 'token': {
+        // token records come for every name under tenants/; a stray file there is reported once, by the script
         const name = b === 'token.next' ? 'token.next' : 'token.current';
         const meta: TokenMeta = c === 'missing' ? { present: false } : { present: true, mode: c, mtime: Number(d), fingerprint: e };
         tenant(a, false).tokens[name] = meta;
@@ -156,7 +150,7 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
   }
   for (const t of Object.values(obs.tenants)) {
     t.releases.sort();
-    if (!sawLaunchd.has(t.tenant)) t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);
+    t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);
   }
   return obs;
 }
