@@ -111,9 +111,9 @@ export function inheritProgramSettings(cmd: Command): Command {
   return cmd;
 }
 
-/** Resolve on the first SIGTERM or SIGINT. */
-export function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
+/** Serve until SIGTERM/SIGINT, then close `handle` (what `notifier serve` and `probe serve` do after starting). */
+export async function serveUntilSignal(handle: { close(): Promise<void> }, logger: Logger): Promise<void> {
+  const sig = await new Promise<NodeJS.Signals>((resolve) => {
     const on = (sig: NodeJS.Signals): void => {
       process.off('SIGTERM', on);
       process.off('SIGINT', on);
@@ -122,6 +122,8 @@ export function waitForSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', on);
     process.on('SIGINT', on);
   });
+  logger.info({ signal: sig }, 'shutting down');
+  await handle.close();
 }
 
 export function notifierCommand(): Command {
@@ -148,9 +150,7 @@ export function notifierCommand(): Command {
       const logger = createLogger('clawops-notifier');
       const opts = notifierOptionsFromFlags(flags, logger);
       const handle: NotifierHandle = await startNotifier(opts);
-      const sig = await waitForSignal();
-      logger.info({ signal: sig }, 'shutting down');
-      await handle.close();
+      await serveUntilSignal(handle, logger);
     });
   return inheritProgramSettings(cmd);
 }

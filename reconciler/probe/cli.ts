@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { settingsWithDefaults } from '../desired/defaults.js';
 import { RENDERED_FILES } from '../desired/types.js';
 import { UsageError } from '../errors.js';
-import { inheritProgramSettings, waitForSignal } from '../notifier/cli.js';
+import { inheritProgramSettings, serveUntilSignal } from '../notifier/cli.js';
 import { parseListen } from '../notifier/listen-address.js';
 import { createLogger } from '../notifier/logger.js';
 import { defaultPolicyPath } from './policy.js';
@@ -94,9 +94,7 @@ export function probeCommand(): Command {
     .action(async (flags: ProbeServeFlags) => {
       const logger = createLogger('clawops-probe');
       const handle = await startProbe(probeOptionsFromFlags(flags, logger));
-      const sig = await waitForSignal();
-      logger.info({ signal: sig }, 'shutting down');
-      await handle.close();
+      await serveUntilSignal(handle, logger);
     });
   return inheritProgramSettings(cmd);
 }
