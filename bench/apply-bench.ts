@@ -48,7 +48,7 @@ import { chownToNodeUser, defaultOpenclawVersion, ensureOpenclawCache, fleetAvai
 import { commitEdits, placeAll } from '../test/helpers/fleet-repo.js';
 import { closeMasters, runPlaybook, writeAnsibleSetup, writeCopyPlaybook, type AnsibleResult } from './lib/ansible.js';
 import { checkedDesired, generateRepo, stageReleases, tenantIdsFor } from './lib/infra-repo.js';
-import { argValue, children, fmt, killGroup, median, pool, run, type RunResult } from './lib/proc.js';
+import { argValue, fmt, median, pool, run, runBenchMain, type RunResult } from './lib/proc.js';
 import { sshCommand, WireBytes, type WireCount } from './lib/ssh.js';
 
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
@@ -475,30 +475,13 @@ async function bench(): Promise<number> {
 let fleet: Fleet | undefined;
 let wire: WireBytes | undefined;
 const cleanupDirs: string[] = [];
-let cleaning: Promise<void> | undefined;
-
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const c of children) killGroup(c);
+await runBenchMain(
+  'apply-bench',
+  bench,
+  async () => {
     wire?.stop();
     await fleet?.stop().catch(() => undefined);
     for (const d of cleanupDirs) if (existsSync(d)) rmSync(d, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
-
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    log(`${sig}: stopping the fleet …`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-try {
-  process.exitCode = await bench();
-} catch (e) {
-  process.stderr.write(`apply-bench: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 2;
-} finally {
-  await cleanup();
-}
+  },
+  log,
+);

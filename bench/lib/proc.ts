@@ -98,3 +98,30 @@ export function argValue(name: string, def: number): number {
   if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} needs a number ≥ 0`);
   return v;
 }
+
+/**
+ * A bench script's life cycle: run `bench` (its result is the exit code; a throw is exit 2 with one line), and run
+ * `cleanup` exactly once at the end or on SIGINT/SIGTERM (then exit 130), killing every child it started first.
+ */
+export async function runBenchMain(name: string, bench: () => Promise<number>, cleanup: () => Promise<void>, log: (s: string) => void): Promise<void> {
+  let cleaning: Promise<void> | undefined;
+  const once = (): Promise<void> =>
+    (cleaning ??= (async () => {
+      for (const c of children) killGroup(c);
+      await cleanup();
+    })());
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      log(`${sig}: stopping the fleet …`);
+      void once().finally(() => process.exit(130));
+    });
+  }
+  try {
+    process.exitCode = await bench();
+  } catch (e) {
+    process.stderr.write(`${name}: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 2;
+  } finally {
+    await once();
+  }
+}
