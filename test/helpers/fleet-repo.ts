@@ -3,14 +3,12 @@
  * not depend on apply).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, symlinkSync, writeFileSync, renameSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildDesired } from '../../reconciler/desired/build-desired.js';
 import type { DesiredState } from '../../reconciler/desired/types.js';
-import { buildManifest, manifestBytes, MANIFEST_PATH } from '../../reconciler/release-manifest.js';
 import { readTreeSync } from '../../reconciler/source/read-tree.js';
 import { chownToNodeUser, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
+import { layRelease } from './release.js';
 import { applyEdits, exampleRepo, type Edit } from './repo.js';
 
 /** Which tenants each fleet node gets; the default mirrors tenants-example. */
@@ -55,25 +53,9 @@ export function desiredOf(dir: string): DesiredState {
 
 /** Write a tenant's desired release onto a node the way apply lays it out, without clawops. */
 export function placeRelease(node: FleetNodeHandle, desired: DesiredState, tenant: string): string {
-  const t = desired.tenants.get(tenant);
-  if (!t) throw new Error(`no tenant ${tenant}`);
-  const rel = join(node.etcOpenclaw, 'releases', tenant, t.releaseId);
-  rmSync(rel, { recursive: true, force: true });
-  for (const f of t.files) {
-    mkdirSync(dirname(join(rel, f.path)), { recursive: true });
-    writeFileSync(join(rel, f.path), f.content);
-  }
-  const m = buildManifest(t, { createdAt: '2026-11-25T00:00:00Z', actor: 'test' });
-  mkdirSync(dirname(join(rel, MANIFEST_PATH)), { recursive: true });
-  writeFileSync(join(rel, MANIFEST_PATH), manifestBytes(m));
-  mkdirSync(join(node.etcOpenclaw, 'tenants'), { recursive: true });
-  const link = join(node.etcOpenclaw, 'tenants', tenant);
-  const tmp = `${link}.tmp-test`;
-  rmSync(tmp, { force: true });
-  symlinkSync(`../releases/${tenant}/${t.releaseId}`, tmp);
-  renameSync(tmp, link);
+  const { releaseId } = layRelease(node.etcOpenclaw, desired, tenant);
   chownToNodeUser(node.etcOpenclaw);
-  return t.releaseId;
+  return releaseId;
 }
 
 /** Every node gets every tenant the repo assigns it: a fleet in sync. */

@@ -2,13 +2,13 @@
  * A node as a root-prefix directory on this machine (specs/on-node-layout.md under <root>/), with a fake
  * `openclaw` and `launchctl` in <root>/usr/local/bin, for the real observe script run through the LocalTransport.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { DesiredState } from '../../reconciler/desired/types.js';
-import { buildManifest, manifestBytes, MANIFEST_PATH } from '../../reconciler/release-manifest.js';
 import type { ExecOptions, ExecResult } from '../../reconciler/transport/transport.js';
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
+import { layRelease } from '../helpers/release.js';
 
 export interface LocalNode {
   root: string;
@@ -83,21 +83,7 @@ printf 'system/%s = {\\n\\tactive count = 1\\n\\tpath = /Library/LaunchDaemons/%
 
 /** Lay a tenant's desired release out under <root>/etc/openclaw the way apply does, and point the link at it. */
 export function placeLocalRelease(node: LocalNode, desired: DesiredState, tenant: string): string {
-  const t = desired.tenants.get(tenant);
-  if (!t) throw new Error(`no tenant ${tenant}`);
-  const rel = join(node.etc, 'releases', tenant, t.releaseId);
-  rmSync(rel, { recursive: true, force: true });
-  for (const f of t.files) {
-    mkdirSync(dirname(join(rel, f.path)), { recursive: true });
-    writeFileSync(join(rel, f.path), f.content);
-  }
-  mkdirSync(dirname(join(rel, MANIFEST_PATH)), { recursive: true });
-  writeFileSync(join(rel, MANIFEST_PATH), manifestBytes(buildManifest(t, { commit: 'c0ffee', createdAt: '2026-11-25T00:00:00Z', actor: 'test' })));
-  mkdirSync(join(node.etc, 'tenants'), { recursive: true });
-  const link = join(node.etc, 'tenants', tenant);
-  symlinkSync(`../releases/${tenant}/${t.releaseId}`, `${link}.tmp-test`);
-  renameSync(`${link}.tmp-test`, link);
-  return rel;
+  return layRelease(node.etc, desired, tenant, { commit: 'c0ffee' }).rel;
 }
 
 export function writeToken(node: LocalNode, tenant: string, name: 'token.current' | 'token.next', content: string, mode = 0o600): string {
