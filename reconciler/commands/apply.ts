@@ -129,7 +129,6 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
           return;
         }
         const ctx = context(io, flags, { ...(r.source.commit ? { commit: r.source.commit } : {}), ...(r.source.tag ? { tag: r.source.tag } : {}) });
-        const concurrency = connectOptions(flags, r.source).concurrency ?? r.desired.settings.concurrency;
         // ^C: let every node finish the step it is in, clean up and release its lock; a second ^C quits at once
         const abort = new AbortController();
         const onSigint = (): void => {
@@ -140,7 +139,7 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
         process.on('SIGINT', onSigint);
         let res: Awaited<ReturnType<typeof applyFleet>>;
         try {
-          res = await applyFleet(r.plan, r.desired, r.fleet.transports, { ...ctx, signal: abort.signal }, concurrency);
+          res = await applyFleet(r.plan, r.desired, r.fleet.transports, { ...ctx, signal: abort.signal }, r.concurrency);
         } finally {
           process.off('SIGINT', onSigint);
         }

@@ -68,9 +68,10 @@ export async function observeAndPlan(flags: FleetFlags, planOpts: PlanOptions, k
   try {
     const nodes = selectNodes(desired, flags.node);
     const co = connectOptions(flags, source);
-    const fleet = await observeFleet(desired, nodes, { ...co, keepOpen });
+    const concurrency = co.concurrency ?? desired.settings.concurrency;
+    const fleet = await observeFleet(desired, nodes, { ...co, concurrency, keepOpen });
     const p: Plan = plan(desired, fleet.results, nodes, { ...planOpts, ...(source.commit ? { revision: source.commit } : {}) });
-    return { source, desired, nodes, fleet, plan: p, meta: reportMeta(source, desired) };
+    return { source, desired, nodes, fleet, concurrency, plan: p, meta: reportMeta(source, desired) };
   } catch (e) {
     source.cleanup();
     throw e;
