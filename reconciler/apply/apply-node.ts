@@ -180,7 +180,6 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     emit('validate', 'start', `verify and \`openclaw config validate\` ${deploys.map((a) => a.tenant).join(', ')}`);
     const promoteIn = [
       ...toStage.map((a) => `S\t${a.tenant}\t${a.releaseId}`),
-      want.trimEnd(),
       ...deploys.map((a) => `V\t${a.tenant}\t${a.releaseId}`),
     ].join('\n');
     // validation is ~1 CPU-second per release on the node: allow for it on top of the usual command timeout

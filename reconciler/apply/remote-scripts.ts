@@ -59,7 +59,9 @@ else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0;
 ${OPENCLAW_FACTS_SH}${String.raw`
 oc_facts "$D"
 if [ "$dsha" != "$WANT_SHA" ]; then rec gate-mismatch; exit 0; fi
-W=$(mktemp "$D/want.XXXXXX"); trap 'rm -f "$W" "$W.sums"' EXIT
+# the wanted files stay on the node for PROMOTE (this run's only; older ones are stale, we hold the lock)
+rm -f "$D"/want.*
+W="$D/want.$RUN"; trap 'rm -f "$W.sums"' EXIT
 cat > "$W"
 awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u | while IFS='	' read -r t id; do
   for s in "$ETC/releases/$t"/*.tmp-*; do [ -e "$s" ] && rm -rf "$s" && rec gc "$s"; done
@@ -91,7 +93,8 @@ done
 `}`;
 
 /**
- * PROMOTE: sh -c PROMOTE x ETC RUN VARDB ; stdin lines (nothing is done unless the node lock is still this run's):
+ * PROMOTE: sh -c PROMOTE x ETC RUN VARDB ; stdin lines (nothing is done unless the node lock is still this run's;
+ * the F lines come from the list BEGIN kept in VARDB/clawops/want.RUN, so they cross the wire once):
  *   S<TAB>tenant<TAB>id                     staged into releases/<t>/<id>.tmp-RUN: verify, then move into place
  *   F<TAB>tenant<TAB>id<TAB>path<TAB>sha    the expected files (for S and V lines)
  *   V<TAB>tenant<TAB>id                     validate releases/<t>/<id>/openclaw.json with the real openclaw
@@ -105,6 +108,8 @@ ETC=$1; RUN=$2; VARDB=$3
 W=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$W"' EXIT
 cat > "$W/in"
 lock_is_ours "$VARDB/clawops/node.lock" || { rec lock-lost; exit 0; }
+# the F lines BEGIN kept: nothing is placed unverified, so their absence is an error
+cat "$VARDB/clawops/want.$RUN" >> "$W/in" 2>/dev/null || { echo "the wanted-file list of run $RUN is missing on the node" >&2; exit 3; }
 ${String.raw`
 fail=0
 awk -F '\t' '$1 == "S" { print $2 "\t" $3 }' "$W/in" > "$W/staged"
@@ -186,6 +191,7 @@ awk -F '\t' '$1 == "P" { print $2 }' "$W" | while IFS= read -r t; do
   done
 done
 L="$D/node.lock"
+rm -f "$D/want.$RUN"
 if lock_release; then rec unlocked; else rec lock-lost; fi
 `}`;
 
@@ -197,6 +203,7 @@ export const UNLOCK_SCRIPT = `${LOCK_SH}${String.raw`
 ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
 sed -n 's/^J	//p' >> "$D/reload.log" 2>/dev/null
 for s in "$ETC"/releases/*/*.tmp-"$RUN"; do [ -e "$s" ] && rm -rf "$s"; done
+rm -f "$D/want.$RUN"
 lock_release && echo unlocked
 `}`;
 

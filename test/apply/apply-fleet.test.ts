@@ -82,6 +82,7 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     expect(log).toHaveLength(3);
     expect(log[0]).toMatchObject({ action: 'apply', node: 'gw-2', tenant: 'acme', commit: git(repo, 'rev-parse', 'HEAD') });
     expect(existsSync(lockFile(gw2))).toBe(false);
+    expect(readdirSync(join(gw2.varDbOpenclaw, 'clawops')).filter((f) => f.startsWith('want.'))).toEqual([]);
 
     const d = await runCli(['diff', '--repo', repo, '--identity', key()]);
     expect(d.code).toBe(0);
@@ -156,6 +157,7 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     expect(result(r.json, 'gw-2').outcome).toBe('skipped');
     expect(r.json!.halted).toMatch(/canary gateways gw-1 failed/);
     expect(existsSync(lockFile(gw1))).toBe(false);
+    expect(readdirSync(join(gw1.varDbOpenclaw, 'clawops')).filter((f) => f.startsWith('want.'))).toEqual([]);
   }, 60_000);
 
   it('refuses a node whose openclaw differs from the lock and touches nothing on it', async () => {
