@@ -7,7 +7,7 @@ import PQueue from 'p-queue';
 import type { DesiredState } from '../desired/types.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import type { Transport } from '../transport/transport.js';
-import { applyNode, blockedResult, type NodeApplyResult, type RunContext } from './apply-node.js';
+import { applyNode, blockedResult, skippedResult, type NodeApplyResult, type RunContext } from './apply-node.js';
 
 export interface Phase {
   name: string;
@@ -41,7 +41,7 @@ export async function applyFleet(plan: Plan, desired: DesiredState, transports: 
     if (!halted && ctx.signal?.aborted) halted = 'interrupted';
     if (halted) {
       for (const n of phase.nodes) {
-        results.set(n.node, { node: n.node, outcome: 'skipped', message: `${n.node}: not touched: ${halted}`, swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], bytesSent: 0, commands: 0 });
+        results.set(n.node, skippedResult(n.node, halted));
         ctx.onEvent({ node: n.node, step: 'node', state: 'warn', message: `skipped: ${halted}` });
       }
       continue;
@@ -51,7 +51,7 @@ export async function applyFleet(plan: Plan, desired: DesiredState, transports: 
       phase.nodes.map((n) =>
         queue.add(async () => {
           if (ctx.signal?.aborted) {
-            results.set(n.node, { node: n.node, outcome: 'skipped', message: `${n.node}: not touched: interrupted`, swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], bytesSent: 0, commands: 0 });
+            results.set(n.node, skippedResult(n.node, 'interrupted'));
             return;
           }
           const t = transports.get(n.node);

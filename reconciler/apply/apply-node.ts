@@ -106,6 +106,11 @@ export function blockedResult(np: NodePlan): NodeApplyResult {
   };
 }
 
+/** A node this run did not touch, and why. */
+export function skippedResult(node: string, why: string): NodeApplyResult {
+  return { ...emptyResult(node), outcome: 'skipped', message: `${node}: not touched: ${why}` };
+}
+
 function emptyResult(node: string): NodeApplyResult {
   return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], bytesSent: 0, commands: 0 };
 }
