@@ -447,7 +447,7 @@ async function bench(): Promise<number> {
   out.push(`clawops payload (its own count: stdin of its remote commands + SFTP file data): ${kb(clawopsPayload)} in all, ${kb(pn)} a node${full ? ` (initial full apply: ${kb(Math.round(fullPayload / NODES))} a node)` : ''}`);
   out.push(
     `  a node: ${f.changed.length + 1} files sent (${kb(changedBytes + last.manifestBytes)}: ${f.changed.length} changed + manifest), ${median(last.reused)} files copied on the node from the current release; ` +
-      `the other ${kb(pn - changedBytes - last.manifestBytes)} is command input (${tenant}'s file list with hashes, sent to BEGIN and PROMOTE, and the reload-log line)`,
+      `the other ${kb(pn - changedBytes - last.manifestBytes)} is command input (${tenant}'s file list with hashes, sent once, to BEGIN, which keeps it for PROMOTE, and the reload-log line)`,
   );
   out.push(`  wire bytes a node = ${kb(Math.round(clawopsWire / NODES))}: ssh login ~${kb(Math.round(floor.sent / NODES))}, observe (as diff) ~${kb(Math.round((last.diff.wire.sent - floor.sent) / NODES))} more, the apply steps' scripts + payload the rest`);
   out.push(`  all runs (s): ${rounds.map((r) => fmt(r.c.r.seconds)).join(' / ')}; payload a node: ${rounds.map((r) => kb(median(r.payload))).join(' / ')}`);
