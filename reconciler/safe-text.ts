@@ -1,0 +1,28 @@
+/**
+ * Text that reaches a human terminal or page must never carry control characters from a node, a repo or an error:
+ * an ESC sequence could clear the screen, retitle the window or hide lines. Every human output escapes them here.
+ */
+
+// C0 controls except TAB and LF, DEL, and the C1 range (U+0080–U+009F, e.g. the 8-bit CSI U+009B)
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+// LF and TAB too, for text that must stay on one line (a name, a key, an error message)
+const CONTROL_INLINE = /[\u0000-\u001f\u007f-\u009f]/g;
+
+function visible(c: string): string {
+  const code = c.charCodeAt(0);
+  if (c === '\n') return '\\n';
+  if (c === '\t') return '\\t';
+  if (c === '\r') return '\\r';
+  if (c === '\u001b') return '\\e';
+  return `\\x${code.toString(16).padStart(2, '0')}`;
+}
+
+/** Escape control characters, keeping newlines and tabs (multi-line text such as a unified diff). */
+export function escapeControl(s: string): string {
+  return s.replace(CONTROL, visible);
+}
+
+/** Escape control characters including newlines and tabs: the result is always one line. */
+export function escapeInline(s: string): string {
+  return s.replace(CONTROL_INLINE, visible);
+}
