@@ -3,6 +3,7 @@
  * cannot change the result. Every rule of specs/infra-repo.md is checked here and reported as a Finding.
  */
 import { createHash } from 'node:crypto';
+import { escapeInline } from '../safe-text.js';
 import { canonicalJson } from './canonical-json.js';
 import { EMPTY_LOCK, nodeWithDefaults, settingsWithDefaults } from './defaults.js';
 import { fragmentOrder, mergeFragments, type Fragment } from './merge-fragments.js';
@@ -85,7 +86,14 @@ function loadDoc(path: string, entry: SnapshotEntry | undefined, schema: SchemaN
     findings.push(err(path, 1, 1, `is ${entry.size} bytes, over the ${MAX_FILE_BYTES}-byte limit`, 'layout/too-large'));
     return undefined;
   }
-  const parsed = opts.json ? parseJsonFile(path, entry.content) : parseYamlFile(path, entry.content);
+  let parsed: ReturnType<typeof parseYamlFile>;
+  try {
+    parsed = opts.json ? parseJsonFile(path, entry.content) : parseYamlFile(path, entry.content);
+  } catch (e) {
+    // parseYamlFile turns parser limits into findings itself; this is the backstop that keeps one file's problem a finding.
+    findings.push(err(path, 1, 1, `cannot parse: ${e instanceof Error ? e.message : String(e)}`, 'yaml-limit'));
+    return undefined;
+  }
   if ('findings' in parsed) {
     findings.push(...parsed.findings);
     return undefined;
@@ -369,6 +377,7 @@ export function hasErrors(state: Pick<DesiredState, 'findings'>): boolean {
   return state.findings.some((f) => f.severity === 'error');
 }
 
+/** One finding, always on one visible line: file names and messages come from the repo and may hold control characters. */
 export function formatFinding(f: Finding): string {
-  return `${f.file}:${f.line}:${f.col}: ${f.severity}: ${f.message} [${f.rule}]`;
+  return `${escapeInline(f.file)}:${f.line}:${f.col}: ${f.severity}: ${escapeInline(f.message)} [${escapeInline(f.rule)}]`;
 }

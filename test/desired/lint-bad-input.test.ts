@@ -231,6 +231,53 @@ describe('lint: bad input', () => {
   });
 });
 
+describe('lint: control characters in file names', () => {
+  // Real files whose names hold a newline or an ESC: each finding stays on one line and names the file visibly.
+  const NL = `${ACME_GW}/10-x\nfoo.yaml`;
+  const NL_SHOWN = `${ACME_GW}/10-x\\nfoo.yaml`;
+  const ESC = `${ACME_GW}/30-\u001b[2Jbar.yaml`;
+  const NL_FINDING = `${NL_SHOWN}:1:1: error: "10-x\\nfoo.yaml" has no numeric prefix: name fragments NN-name.yaml (e.g. 10-base.yaml) [layout/unnumbered]`;
+
+  it('every finding is exactly one line, the name escaped in the path and in the message', async () => {
+    const r = await runCli(['lint', exampleRepo({ [NL]: 'gateway:\n  port: 18809\n', [ESC]: 'logging:\n  level: warn\n' })]);
+    expect(r.code).toBe(1);
+    const out = r.stdout.trimEnd().split('\n');
+    expect(out).toHaveLength(3); // two findings and the summary, nothing split
+    expect(out[2]).toBe('2 error(s)');
+    expect(findingLines(r.stdout)).toEqual(out.slice(0, 2));
+    expect(out).toContain(NL_FINDING);
+    expect(out.some((l) => l.startsWith(`${ACME_GW}/30-\\e[2Jbar.yaml:1:1: error: "30-\\e[2Jbar.yaml" has no numeric prefix`))).toBe(true);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);
+  });
+
+  it('a tenant directory with a newline in its name', async () => {
+    const r = await runCli(['lint', exampleRepo({ 'tenants/ac\nme/gateway.d/10-base.yaml': 'gateway:\n  port: 19000\n' })]);
+    expect(r.code).toBe(1);
+    const out = r.stdout.trimEnd().split('\n');
+    expect(out).toHaveLength(2);
+    expect(out[0]).toMatch(/^tenants\/ac\\nme:1:1: error: invalid tenant id "ac\\nme": .*\[tenant\/invalid-id\]$/);
+  });
+
+  it('--json keeps the real name (JSON escapes it)', async () => {
+    const r = await runCli(['lint', exampleRepo({ [NL]: 'gateway:\n  port: 18809\n' }), '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout) as { findings: { file: string }[] };
+    expect(doc.findings.map((f) => f.file)).toEqual([NL]);
+  });
+
+  it('diff and render refuse the repo naming the file visibly, without split lines', async () => {
+    const repo = exampleRepo({ [NL]: 'gateway:\n  port: 18809\n' });
+    const diff = await runCli(['diff', '--repo', repo]);
+    expect(diff.code).toBe(2);
+    expect(diff.stderr).toMatch(/^clawops: .* 1 error\(s\), first: .*; run clawops lint\n$/);
+    expect(diff.stderr).toContain(NL_FINDING);
+    const render = await runCli(['render', repo, '--tenant', 'acme']);
+    expect(render.code).toBe(2);
+    expect(render.stderr.split('\n')[0]).toBe(NL_FINDING);
+    expect(render.stderr.trimEnd().split('\n')).toHaveLength(2);
+  });
+});
+
 describe('lint: CLI contract', () => {
   it('--json gives machine output with the same findings', async () => {
     const repo = exampleRepo({ [`${ACME_GW}/30-port.yaml`]: 'gateway:\n  port: "x"\n' });
