@@ -33,7 +33,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main, type CliIo } from '../reconciler/cli.js';
+import { main } from '../reconciler/cli.js';
+import type { CliIo } from '../reconciler/commands/io.js';
 import {
   defaultOpenclawVersion,
   ensureOpenclawCache,

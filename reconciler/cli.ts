@@ -2,127 +2,98 @@
  * The `clawops` command. Exit codes like diff(1): 0 clean/in sync, 1 findings/changes, 2 trouble.
  * Human output on stdout, pino JSON logs on stderr, `--json` for machines. Library code throws typed errors;
  * only this file turns them into one line and an exit code.
+ *
+ * This file only wires the commands, and it is on the start-up path of every run: import nothing heavy here.
+ * Each subcommand's definition (name, description, options) is cheap to import and loads its implementation
+ * (ssh, git, ajv, pino, nodemailer…) with `import()` when it runs. diff, apply, rollback and probe build their
+ * commands in modules that import their implementation, so they are registered as lazy stubs (name and
+ * description here) and their real command is loaded when dispatched, `--help` included.
+ * test/cli/startup.test.ts checks that `clawops --help` loads none of it.
  */
-import { realpathSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, Option } from 'commander';
-import { buildDesired, formatFinding, gatewayPort, hasErrors } from './desired/build-desired.js';
-import { lintWithOpenclaw } from './desired/lint-openclaw.js';
-import { KINDS, RENDERED_FILES, type Finding, type Kind } from './desired/types.js';
-import { ClawopsError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, UsageError, oneLine } from './errors.js';
-import { applyCommand, rollbackCommand } from './commands/apply.js';
-import { diffCommand } from './commands/diff.js';
+import { Command, CommanderError, Help } from 'commander';
+import { inventoryCommand } from './commands/inventory.js';
+import { defaultIo, type CliIo, type SetExit } from './commands/io.js';
+import { lintCommand } from './commands/lint.js';
+import { renderCommand } from './commands/render.js';
+import { ClawopsError, EXIT_ERROR, EXIT_OK, oneLine } from './errors.js';
 import { notifierCommand } from './notifier/cli.js';
-import { probeCommand } from './probe/cli.js';
-import { readTree } from './source/read-tree.js';
 
-export interface CliIo {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
+/**
+ * The subcommands whose module is imported only when they run: what `clawops --help` lists for each (the real
+ * command's description, and its term: name, `[options]` if it has some, arguments). test/cli checks them against
+ * the real commands.
+ */
+export const LAZY_COMMANDS = {
+  diff: { term: 'diff [options]', description: 'what differs between the repo and each node (exit 0 in sync, 1 differences, 2 error)' },
+  apply: { term: 'apply [options]', description: 'stage, validate and swap releases on each node (exit 0 done, 1 a node failed or was refused, 2 error)' },
+  rollback: { term: 'rollback [options]', description: "swap a tenant's current and .prev releases on one node (again to go forward)" },
+  probe: { term: 'probe', description: "composite readiness of one tenant's gateway" },
+} as const;
+export type LazyName = keyof typeof LAZY_COMMANDS;
+
+/** Build the real command of a lazy one (the only place that imports those modules). */
+export async function loadLazyCommand(name: LazyName, io: CliIo, setExit: SetExit): Promise<Command> {
+  switch (name) {
+    case 'diff':
+      return (await import('./commands/diff.js')).diffCommand(io, setExit);
+    case 'apply':
+      return (await import('./commands/apply.js')).applyCommand(io, setExit);
+    case 'rollback':
+      return (await import('./commands/apply.js')).rollbackCommand(io, setExit);
+    case 'probe':
+      return (await import('./probe/cli.js')).probeCommand();
+  }
 }
 
-const defaultIo: CliIo = {
-  stdout: (s) => process.stdout.write(s),
-  stderr: (s) => process.stderr.write(s),
-};
-
-/** Commands other modules contribute (probe, notifier); registered at import time to keep cli.ts the one entry. */
-export type CommandFactory = (io: CliIo, setExit: (code: number) => void) => Command;
-const extraCommands: CommandFactory[] = [];
-export function registerCommand(f: CommandFactory): void {
-  extraCommands.push(f);
+/**
+ * A stand-in listed under the program with its name and description; when dispatched it loads the real command,
+ * attaches it under the program (usage lines, inherited settings) and hands it every argument, `--help` included.
+ */
+function addLazyCommand(program: Command, name: LazyName, load: () => Promise<Command>): void {
+  const stub = program
+    .command(name)
+    .description(LAZY_COMMANDS[name].description)
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_opts: unknown, stub: Command) => {
+      const real = (await load()).copyInheritedSettings(program);
+      if (real.name() !== name) throw new Error(`lazy command ${name} loaded ${real.name()}`);
+      real.parent = program;
+      await real.parseAsync(stub.args, { from: 'user' });
+    });
+  lazyTerms.set(stub, LAZY_COMMANDS[name].term);
 }
 
-export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+const lazyTerms = new WeakMap<Command, string>();
+
+export function buildProgram(io: CliIo, setExit: SetExit): Command {
   const program = new Command('clawops')
     .description('GitOps reconciler for fleets of Macs running OpenClaw gateways')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
-    .showHelpAfterError(false);
+    .showHelpAfterError(false)
+    .option('-V, --version', 'print the version and the commit it was built from');
+  program.on('option:version', () => {
+    const line = versionLine();
+    io.stdout(`${line}\n`);
+    throw new CommanderError(EXIT_OK, 'commander.version', line);
+  });
+  // a lazy stub is listed with its real command's term (`diff [options]`), not its own (`diff`)
+  program.configureHelp({
+    subcommandTerm(this: Help, cmd: Command): string {
+      return lazyTerms.get(cmd) ?? Help.prototype.subcommandTerm.call(this, cmd);
+    },
+  });
 
-  program
-    .command('lint')
-    .description('validate an infra repo: schemas, layout, merge conflicts, secrets, inventory')
-    .argument('<repo>', 'path to the infra repo checkout')
-    .option('--tenant <id>', 'only this tenant (repo-level files are always checked)')
-    .option('--json', 'machine-readable findings')
-    .option('--openclaw [bin]', 'also run `openclaw config validate` on each rendered config (default: openclaw on PATH)')
-    .action(async (repo: string, opts: { tenant?: string; json?: boolean; openclaw?: string | boolean }) => {
-      const snapshot = await readTree(repo);
-      const state = buildDesired(snapshot, opts.tenant === undefined ? {} : { tenant: opts.tenant });
-      if (opts.tenant !== undefined && !state.tenants.has(opts.tenant) && !state.findings.some((f) => f.file.startsWith(`tenants/${opts.tenant}/`) || f.file === `tenants/${opts.tenant}`)) {
-        throw new UsageError(`tenant "${opts.tenant}" not found under ${repo}/tenants/`);
-      }
-      const findings: Finding[] = [...state.findings];
-      if (opts.openclaw !== undefined && opts.openclaw !== false) {
-        const bin = typeof opts.openclaw === 'string' ? opts.openclaw : 'openclaw';
-        for (const t of state.tenants.values()) findings.push(...(await lintWithOpenclaw(t, bin)));
-      }
-      const errors = findings.filter((f) => f.severity === 'error').length;
-      if (opts.json) {
-        io.stdout(`${JSON.stringify({ ok: errors === 0, errors, warnings: findings.length - errors, tenants: [...state.tenants.keys()], findings }, null, 2)}\n`);
-      } else {
-        for (const f of findings) io.stdout(`${formatFinding(f)}\n`);
-        const summary = errors === 0 ? `ok: ${state.tenants.size} tenant(s), ${state.nodes.length} node(s)` : `${errors} error(s)`;
-        io.stdout(`${summary}${findings.length - errors > 0 ? `, ${findings.length - errors} warning(s)` : ''}\n`);
-      }
-      setExit(errors === 0 ? EXIT_OK : EXIT_CHANGES);
-    });
-
-  program
-    .command('render')
-    .description("print a tenant's rendered document (openclaw.json by default)")
-    .argument('<repo>', 'path to the infra repo checkout')
-    .requiredOption('--tenant <id>', 'tenant to render')
-    .addOption(new Option('--kind <kind>', 'which document').choices([...KINDS]).default('gateway'))
-    .action(async (repo: string, opts: { tenant: string; kind: Kind }) => {
-      const state = buildDesired(await readTree(repo), { tenant: opts.tenant });
-      if (hasErrors(state)) {
-        for (const f of state.findings.filter((x) => x.severity === 'error')) io.stderr(`${formatFinding(f)}\n`);
-        throw new ClawopsError('ValidationFailed', `cannot render ${opts.tenant}: the repo has ${state.findings.filter((x) => x.severity === 'error').length} error(s); run clawops lint`);
-      }
-      const t = state.tenants.get(opts.tenant);
-      if (!t) throw new UsageError(`tenant "${opts.tenant}" not found under ${repo}/tenants/`);
-      const file = t.files.find((f) => f.path === RENDERED_FILES[opts.kind])!;
-      io.stdout(file.content.toString('utf8'));
-      setExit(EXIT_OK);
-    });
-
-  program
-    .command('inventory')
-    .description('what each node should run: role, canary, tenants with their release ids (no node is contacted)')
-    .argument('<repo>', 'path to the infra repo checkout')
-    .option('--json', 'machine-readable output')
-    .action(async (repo: string, opts: { json?: boolean }) => {
-      const state = buildDesired(await readTree(repo));
-      if (hasErrors(state)) throw new ClawopsError('ValidationFailed', `${repo} has ${state.findings.filter((x) => x.severity === 'error').length} error(s); run clawops lint`);
-      const rows = state.nodes.map((n) => ({
-        node: n.name,
-        role: n.role,
-        canary: n.canary,
-        tenants: n.tenants.map((t) => {
-          const d = state.tenants.get(t)!;
-          return { tenant: t, release: d.releaseId, files: d.files.length, port: gatewayPort(d) };
-        }),
-      }));
-      if (opts.json) io.stdout(`${JSON.stringify({ openclaw: state.lock.openclaw, nodes: rows }, null, 2)}\n`);
-      else {
-        io.stdout(`openclaw ${state.lock.openclaw.version} (${state.lock.openclaw.commit}) on every node\n`);
-        for (const r of rows) {
-          io.stdout(`${r.node}  ${r.role}${r.canary ? ' (canary)' : ''}\n`);
-          if (r.tenants.length === 0) io.stdout('    (no tenants)\n');
-          for (const t of r.tenants) io.stdout(`    ${t.tenant.padEnd(16)} release ${t.release}  ${t.files} files  port ${t.port}\n`);
-        }
-      }
-      setExit(EXIT_OK);
-    });
-
-  program.addCommand(diffCommand(io, setExit));
-  program.addCommand(applyCommand(io, setExit));
-  program.addCommand(rollbackCommand(io, setExit));
+  for (const cmd of [lintCommand(io, setExit), renderCommand(io, setExit), inventoryCommand(io, setExit)]) program.addCommand(cmd.copyInheritedSettings(program));
+  for (const name of ['diff', 'apply', 'rollback'] as const) addLazyCommand(program, name, () => loadLazyCommand(name, io, setExit));
   program.addCommand(notifierCommand());
-  program.addCommand(probeCommand());
-  for (const f of extraCommands) program.addCommand(f(io, setExit));
+  addLazyCommand(program, 'probe', () => loadLazyCommand('probe', io, setExit));
   return program;
 }
 
@@ -130,8 +101,10 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
   let code = EXIT_OK;
   const program = buildProgram(io, (c) => (code = c));
+  // `help <cmd> [sub]` is `<cmd> [sub] --help`: commander's help command would print a lazy stub's own help
+  const args = argv[0] === 'help' && argv.length > 1 ? [...argv.slice(1), '--help'] : argv;
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(args, { from: 'user' });
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -144,6 +117,54 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     }
     io.stderr(`clawops: internal error: ${oneLine(e)}\n`);
     return EXIT_ERROR;
+  }
+}
+
+/**
+ * `clawops <version> (<commit>)`: the version from package.json; the commit from build-info.json beside the compiled
+ * code (`{"commit": "…"}`, if the build wrote one), else `git rev-parse --short HEAD` of the checkout the code lives
+ * in, else "unknown". Only computed when asked (`--version`), never on the start-up path.
+ */
+export function versionLine(codeDir: string = dirname(fileURLToPath(import.meta.url))): string {
+  let root: string | undefined;
+  let version = 'unknown';
+  // reconciler/ from source, dist/reconciler/ when built
+  for (const dir of [join(codeDir, '..'), join(codeDir, '..', '..')]) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name !== 'clawops') continue;
+      root = dir;
+      if (typeof pkg.version === 'string') version = pkg.version;
+      break;
+    } catch {
+      /* not here */
+    }
+  }
+  return `clawops ${version} (${buildCommit(codeDir) ?? (root !== undefined ? gitCommit(root) : undefined) ?? 'unknown'})`;
+}
+
+function buildCommit(codeDir: string): string | undefined {
+  for (const f of [join(codeDir, 'build-info.json'), join(codeDir, '..', 'build-info.json')]) {
+    if (!existsSync(f)) continue;
+    try {
+      const info = JSON.parse(readFileSync(f, 'utf8')) as { commit?: unknown };
+      if (typeof info.commit === 'string' && /^[0-9a-f]{4,40}$/.test(info.commit)) return info.commit;
+    } catch {
+      /* unreadable: fall back to git */
+    }
+  }
+  return undefined;
+}
+
+/** HEAD of the git checkout whose top level is `root` (not of some repo that merely contains it). */
+function gitCommit(root: string): string | undefined {
+  try {
+    const [top, commit] = execFileSync('git', ['-C', root, 'rev-parse', '--show-toplevel', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 })
+      .trim()
+      .split('\n');
+    return top !== undefined && commit !== undefined && realpathSync(top) === realpathSync(root) ? commit : undefined;
+  } catch {
+    return undefined;
   }
 }
 

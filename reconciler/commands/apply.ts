@@ -11,7 +11,7 @@ import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { planJson, renderText } from '../report/plan-report.js';
 import { loadInventory, selectNodes } from '../source/load.js';
 import { connectNode } from '../transport/connect.js';
-import type { CliIo } from '../cli.js';
+import type { CliIo } from './io.js';
 import { addFleetOptions, connectOptions, observeAndPlan, type FleetFlags } from './diff.js';
 
 export const DEFAULT_LOCK_TTL_SEC = 900;

@@ -7,7 +7,7 @@ import { plan, type PlanOptions } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { planJson, renderText, type ReportMeta } from '../report/plan-report.js';
 import { loadDesired, selectNodes } from '../source/load.js';
-import type { CliIo } from '../cli.js';
+import type { CliIo } from './io.js';
 import type { DesiredState } from '../desired/types.js';
 import type { Source } from '../source/git-source.js';
 

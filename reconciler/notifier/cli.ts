@@ -3,15 +3,17 @@
  * Runs until SIGTERM/SIGINT, then persists the digest and closes; the action resolves so the CLI exits 0.
  * Secrets: prefer `--slack-url-file` / `--smtp-password-file` (a command line is visible in ps); values are never
  * logged or echoed in errors.
+ * Cheap to import (cli.ts imports it for every run, `--help` included): the service, pino and nodemailer are
+ * loaded by the action.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { settingsWithDefaults } from '../desired/defaults.js';
-import { UsageError } from '../errors.js';
+import { IoError, UsageError } from '../errors.js';
 import { parseListen, type ListenAddress } from './listen-address.js';
-import { createLogger } from './logger.js';
-import { startNotifier, type NotifierHandle, type NotifierOptions } from './service.js';
+import type { NotifierHandle, NotifierOptions } from './service.js';
 
 export interface NotifierServeFlags {
   socket: string;
@@ -97,6 +99,41 @@ export function notifierOptionsFromFlags(flags: NotifierServeFlags, logger: Logg
 }
 
 /**
+ * Make sure the directory of `--state <file>` exists (creating it, mode 0700, if missing; missing parents get the
+ * usual mode) and can be written, so the digest is persisted rather than "saving digest failed" at every save.
+ * Throws IoError naming the directory (exit 2). Returns the directory when it was created.
+ */
+export function ensureStateDir(stateFile: string): string | undefined {
+  const dir = dirname(resolve(stateFile));
+  const refuse = (why: string): never => {
+    throw new IoError(`--state ${stateFile}: cannot use directory ${dir}: ${why}`);
+  };
+  let created: string | undefined;
+  if (!existsSync(dir)) {
+    try {
+      mkdirSync(dirname(dir), { recursive: true });
+      mkdirSync(dir, { mode: 0o700 });
+      created = dir;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' || !existsSync(dir)) {
+        // name the path component in the way when there is one (a regular file where a directory should be)
+        let up = dirname(dir);
+        while (!existsSync(up) && dirname(up) !== up) up = dirname(up);
+        refuse(existsSync(up) && !statSync(up).isDirectory() ? `${up} is not a directory` : `cannot create it (${code ?? 'error'})`);
+      }
+    }
+  }
+  if (!statSync(dir).isDirectory()) refuse('not a directory');
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    refuse(`not writable (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return created;
+}
+
+/**
  * Commands built with `new Command()` and attached with addCommand() do not inherit the program's settings, so
  * a usage mistake in `notifier serve`/`probe serve` would call process.exit(1) behind main()'s back. Throw
  * CommanderError instead (main maps it to exit 2), and take the program's output settings when dispatched.
@@ -147,8 +184,13 @@ export function notifierCommand(): Command {
     .option('--mail-from <addr>', 'From: address')
     .option('--mail-to <addrs...>', 'recipients (repeatable or comma-separated)')
     .action(async (flags: NotifierServeFlags) => {
+      const [{ createLogger }, { startNotifier }] = await Promise.all([import('./logger.js'), import('./service.js')]);
       const logger = createLogger('clawops-notifier');
       const opts = notifierOptionsFromFlags(flags, logger);
+      if (opts.stateFile !== undefined) {
+        const created = ensureStateDir(opts.stateFile);
+        if (created !== undefined) logger.info({ dir: created, mode: '0700' }, 'created the state directory');
+      }
       const handle: NotifierHandle = await startNotifier(opts);
       await serveUntilSignal(handle, logger);
     });

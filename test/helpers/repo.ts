@@ -2,7 +2,8 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main, type CliIo } from '../../reconciler/cli.js';
+import { main } from '../../reconciler/cli.js';
+import type { CliIo } from '../../reconciler/commands/io.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const EXAMPLE = join(REPO_ROOT, 'tenants-example');
