@@ -7,7 +7,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { HostKeyError, IoError, SshError } from '../errors.js';
-import { blobType, fingerprint, knownHostKeys, parsePublicKey, type PublicKey } from './host-keys.js';
+import { blobType, fingerprint, hostKeysFor, HostKeyRevokedError, isRevoked, parsePublicKey, readKnownHosts, type PublicKey } from './host-keys.js';
 import type { ExecOptions, ExecResult, FileOps, NodePaths, Transport, TransportStats } from './transport.js';
 
 export interface SshTarget {
@@ -28,18 +28,34 @@ export interface SshOptions {
   keepaliveMs: number;
 }
 
-function pinnedKeys(target: SshTarget, opts: SshOptions): PublicKey[] {
+/** The keys a node may present, and the ones it may never present (`@revoked` in known_hosts, pin or not). */
+interface HostKeyPolicy {
+  expected: PublicKey[];
+  revoked: PublicKey[];
+  /** where the revocations came from, for the message */
+  revokedIn: string;
+}
+
+function hostKeyPolicy(target: SshTarget, opts: SshOptions): HostKeyPolicy {
+  // known_hosts is read even when nodes.yaml pins the key: its @revoked lines apply to every path.
+  const known = opts.knownHostsFile ? hostKeysFor(readKnownHosts(opts.knownHostsFile), target.host, target.port) : undefined;
+  const revoked = known?.revoked ?? [];
+  const revokedIn = opts.knownHostsFile ?? 'known_hosts';
+  let pinned: PublicKey[];
   if (target.hostKey) {
     const k = parsePublicKey(target.hostKey);
     if (!k) throw new SshError(target.name, 'host_key in nodes.yaml is not a valid public key line');
-    return [k];
+    pinned = [k];
+  } else if (known) {
+    pinned = known.listed;
+    if (pinned.length === 0) throw new SshError(target.name, `no host key for ${target.host}:${target.port} in ${opts.knownHostsFile}; refusing to connect to an unknown host`);
+  } else {
+    throw new SshError(target.name, 'no pinned host key (set host_key in nodes.yaml or ssh.known_hosts in clawops.yaml); refusing to connect to an unknown host');
   }
-  if (opts.knownHostsFile) {
-    const keys = knownHostKeys(opts.knownHostsFile, target.host, target.port);
-    if (keys.length > 0) return keys;
-    throw new SshError(target.name, `no host key for ${target.host}:${target.port} in ${opts.knownHostsFile}; refusing to connect to an unknown host`);
-  }
-  throw new SshError(target.name, 'no pinned host key (set host_key in nodes.yaml or ssh.known_hosts in clawops.yaml); refusing to connect to an unknown host');
+  const expected = pinned.filter((k) => !isRevoked(k, revoked));
+  // Every pinned key revoked: nothing the node could present is acceptable, so do not even connect.
+  if (expected.length === 0) throw new HostKeyRevokedError(target.name, pinned[0]!, revokedIn);
+  return { expected, revoked, revokedIn };
 }
 
 function tcpConnect(host: string, port: number, timeoutMs: number): Promise<Socket> {
@@ -95,7 +111,7 @@ export class SshTransport implements Transport {
 
   private async open(): Promise<void> {
     const { target, opts } = this;
-    const expected = pinnedKeys(target, opts);
+    const { expected, revoked, revokedIn } = hostKeyPolicy(target, opts);
     let presented: Buffer | undefined;
     let privateKey: string | undefined;
     if (opts.identityFile) {
@@ -123,11 +139,12 @@ export class SshTransport implements Transport {
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer): boolean => {
           presented = key;
-          return expected.some((k) => k.blob.equals(key));
+          return !isRevoked(key, revoked) && expected.some((k) => k.blob.equals(key));
         },
       });
     } catch (e) {
       sock.destroy();
+      if (presented && isRevoked(presented, revoked)) throw new HostKeyRevokedError(target.name, presented, revokedIn);
       if (presented && !expected.some((k) => k.blob.equals(presented!))) {
         const exp = expected.map((k) => `${k.type} ${fingerprint(k.blob)}`).join(' or ');
         throw new HostKeyError(target.name, exp, `${blobType(presented)} ${fingerprint(presented)}`);
