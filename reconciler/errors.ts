@@ -27,6 +27,7 @@ export type FailureReason =
   | 'SwapFailed'
   | 'RecordFailed'
   | 'NoPrevRelease'
+  | 'UnexpectedEntry'
   | 'Interrupted';
 
 export class ClawopsError extends Error {

@@ -8,9 +8,9 @@ import { ClawopsError, oneLine } from '../errors.js';
 import { parseValidateOutput } from '../openclaw-cli.js';
 import type { Action, NodePlan } from '../plan/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
-import type { Transport } from '../transport/transport.js';
+import type { NodePaths, Transport } from '../transport/transport.js';
 import { versionMismatches, type VersionFacts } from './records.js';
-import { pointLink, releaseIdOf, runScript, takeNodeLock, unlockAfterFailure } from './remote.js';
+import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact } from './remote.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
 
 /** extra time the PROMOTE command gets per release it validates */
@@ -55,12 +55,16 @@ export interface NodeApplyResult {
   reusedFiles: number;
   pruned: string[];
   removed: string[];
+  /** tenants not touched because their tree on the node is not clawops' own (UnexpectedEntry) */
+  refusedTenants: { tenant: string; message: string }[];
+  /** swaps of dead runs this run found in their intent files and recorded */
+  recovered: string[];
   bytesSent: number;
   commands: number;
 }
 
 class StepError extends ClawopsError {
-  constructor(readonly step: ApplyStep, reason: 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed' | 'Interrupted', message: string, readonly refused = false) {
+  constructor(readonly step: ApplyStep, reason: 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed' | 'Interrupted' | 'UnexpectedEntry', message: string, readonly refused = false) {
     super(reason, message);
   }
 }
@@ -112,21 +116,28 @@ export function skippedResult(node: string, why: string): NodeApplyResult {
 }
 
 function emptyResult(node: string): NodeApplyResult {
-  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], bytesSent: 0, commands: 0 };
+  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], refusedTenants: [], recovered: [], bytesSent: 0, commands: 0 };
+}
+
+/** FINISH: record this run's swaps from its intent file, prune, unlock. */
+function finish(t: Transport, p: NodePaths, ctx: RunContext, desired: DesiredState, stdin: string): Promise<string[][]> {
+  return runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(desired.settings.releases.keep)], `${stdin}\n`);
 }
 
 export async function applyNode(t: Transport, np: NodePlan, desired: DesiredState, ctx: RunContext): Promise<NodeApplyResult> {
   const result = emptyResult(np.node);
-  const deploys = np.actions.filter((a): a is Extract<Action, { kind: 'deploy' }> => a.kind === 'deploy');
-  const prunes = np.actions.filter((a) => a.kind === 'prune').map((a) => a.tenant);
-  if (deploys.length === 0 && prunes.length === 0) return result;
+  const planned = np.actions.filter((a): a is Extract<Action, { kind: 'deploy' }> => a.kind === 'deploy');
+  const prunes = np.actions.filter((a): a is Extract<Action, { kind: 'prune' }> => a.kind === 'prune').map((a) => a.tenant);
+  const recoverOnly = planned.length === 0 && prunes.length === 0;
+  if (recoverOnly && !np.actions.some((a) => a.kind === 'recover')) return result;
+  let deploys = planned;
 
   const p = t.paths(desired.settings.paths);
   const before = { bytes: t.stats.bytesSent, commands: t.stats.commands };
   const emit = (step: ApplyEvent['step'], state: ApplyEvent['state'], message?: string): void => ctx.onEvent({ node: np.node, step, state, ...(message !== undefined ? { message } : {}) });
   const stagingDirs: string[] = [];
   let step: ApplyStep = 'lock';
-  const want = deploys.flatMap((a) => a.files.map((f) => `F\t${a.tenant}\t${a.releaseId}\t${f.path}\t${f.sha256}`)).join('\n') + '\n';
+  const want = planned.flatMap((a) => a.files.map((f) => `F\t${a.tenant}\t${a.releaseId}\t${f.path}\t${f.sha256}`)).join('\n') + '\n';
 
   try {
     // 1. lock (+ the facts for the gate and what is already staged, in the same command)
@@ -139,6 +150,22 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       throw e;
     }
     emit('lock', 'done');
+    // what dead runs left behind: their swaps recorded first (a log that cannot be written stops everything)
+    const recordFailed = recs.find((r) => r[0] === 'record-failed');
+    if (recordFailed) throw new StepError('lock', 'RecordFailed', `${np.node}: cannot write the reload log (${recordFailed[1] ?? '?'}): a swap of an earlier run is not recorded yet; nothing was changed`);
+    for (const r of recs.filter((x) => x[0] === 'recorded')) {
+      result.recovered.push(`${r[1]}/${r[2]}`);
+      emit('lock', 'warn', `recorded a swap run ${r[3] ?? '?'} made but never logged: ${r[1]} → ${r[2]}`);
+    }
+    const cleaned = recs.filter((r) => r[0] === 'cleaned').map((r) => r[1]!);
+    if (cleaned.length > 0) emit('lock', 'warn', `removed what dead runs left: ${cleaned.join(', ')}`);
+    if (recoverOnly) {
+      step = 'record';
+      await finish(t, p, ctx, desired, '');
+      emit('record', 'done');
+      result.outcome = result.recovered.length > 0 || cleaned.length > 0 ? 'applied' : 'unchanged';
+      return result;
+    }
 
     // 2. version gate: touch nothing on a node whose openclaw differs from the lock
     step = 'gate';
@@ -149,6 +176,18 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (skew.length === 0 && recs.some((r) => r[0] === 'gate-mismatch')) skew.push('daemon hash does not match openclaw.lock');
     if (skew.length > 0) throw new StepError('gate', 'VersionSkew', `${np.node}: ${skew.join('; ')}`, true);
     emit('gate', 'done');
+    // a tenant whose tree on the node is not clawops' own is refused (and left alone); the others go on
+    for (const r of recs.filter((x) => x[0] === 'refused')) {
+      if (result.refusedTenants.some((x) => x.tenant === r[1])) continue;
+      const message = `${np.node}/${r[1]}: refused: ${r[2] ?? 'not clawops-owned'}; fix it by hand, then apply again`;
+      result.refusedTenants.push({ tenant: r[1]!, message });
+      emit('gate', 'fail', message);
+    }
+    deploys = deploys.filter((a) => !result.refusedTenants.some((x) => x.tenant === a.tenant));
+    if (deploys.length === 0 && prunes.length === 0) throw new StepError('gate', 'UnexpectedEntry', result.refusedTenants.map((x) => x.message).join('; '), true);
+    const disk = recs.find((r) => r[0] === 'disk');
+    const diskNote = disk ? ` (${Math.round(Number(disk[1]) / 1024)} MiB free under ${p.etc})` : '';
+    for (const r of recs.filter((x) => x[0] === 'reuse-failed')) emit('stage', 'warn', `could not copy ${r[1]}/${r[2]} on the node (${r[3] ?? '?'}); sending it`);
 
     // 3. stage what the node does not already have complete (content-addressed: same id, same bytes)
     step = 'stage';
@@ -172,8 +211,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const files = [...a.files.filter((f) => !onNode.has(`${a.tenant}\0${f.path}`)).map((f) => ({ path: f.path, content: f.content })), { path: MANIFEST_PATH, content: manifestBytes(manifest) }];
       result.reusedFiles += a.files.length - (files.length - 1);
       const dirs = [...new Set(files.map((f) => f.path.split('/').slice(0, -1).join('/')))].sort();
-      for (const sub of dirs) await t.files.mkdirp(sub === '' ? dir : `${dir}/${sub}`);
-      await Promise.all(files.map((f) => t.files.writeFile(`${dir}/${f.path}`, f.content, 0o644)));
+      try {
+        for (const sub of dirs) await t.files.mkdirp(sub === '' ? dir : `${dir}/${sub}`);
+        await Promise.all(files.map((f) => t.files.writeFile(`${dir}/${f.path}`, f.content, 0o644)));
+      } catch (e) {
+        throw new StepError('stage', 'StageFailed', `${np.node}: staging ${a.tenant} release ${a.releaseId} failed: ${oneLine(e).replace(`${np.node}: `, '')}${diskNote}; nothing was swapped`);
+      }
       result.staged.push(a.tenant);
     }
 
@@ -191,6 +234,10 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const promoteTimeout = desired.settings.ssh.command_timeout_ms + deploys.length * VALIDATE_ALLOWANCE_MS;
     const pr = await runScript(t, PROMOTE_SCRIPT, [p.etc, ctx.run, p.varDb], `${promoteIn}\n`, promoteTimeout);
     if (pr.some((r) => r[0] === 'lock-lost')) throw new StepError('stage', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
+    const refusedNow = pr.filter((r) => r[0] === 'refused');
+    if (refusedNow.length > 0) throw new StepError('stage', 'UnexpectedEntry', `${np.node}: ${refusedNow.map((r) => `${r[1]}: ${r[2]}`).join('; ')}; nothing was swapped`);
+    const repairFailed = pr.filter((r) => r[0] === 'repair-failed');
+    if (repairFailed.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: could not put release files in place: ${repairFailed.map((r) => `${r[1]}: ${r[2]}`).join('; ')}${diskNote}; nothing was swapped`);
     const bad = pr.filter((r) => r[0] === 'bad');
     if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
     stagingDirs.length = 0; // promoted (or repaired) and gone
@@ -208,36 +255,55 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     // 5. swap: .prev first, then current, each a rename(2) of a fresh temporary symlink over the old one
     step = 'swap';
     checkAbort(ctx, np.node, step);
-    const links = new Map<string, { current?: string; prev?: string }>();
+    const links = new Map<string, { current?: LinkFact; prev?: LinkFact }>();
     for (const r of pr.filter((x) => x[0] === 'link')) {
       const l = links.get(r[1]!) ?? {};
-      if (r[3]) l[r[2] as 'current' | 'prev'] = r[3];
+      if (r[3]) l[r[2] as 'current' | 'prev'] = { id: r[3], complete: r[4] === '1' };
       links.set(r[1]!, l);
     }
-    await t.files.mkdirp(`${p.etc}/tenants`);
-    for (const a of deploys) {
-      const target = `../releases/${a.tenant}/${a.releaseId}`;
-      const cur = links.get(a.tenant)?.current;
-      if (cur === target) continue; // repaired in place; the link already points at the right release
+    const swaps = deploys.flatMap((a) => {
+      const sw = planSwap(a.tenant, a.releaseId, links.get(a.tenant) ?? {});
+      return sw ? [sw] : [];
+    });
+    if (swaps.length > 0) {
+      // intent first: a kill between here and the record leaves evidence the next run completes
+      const intent = swaps.map((sw) => journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from)).join('\n') + '\n';
+      try {
+        await writeIntent(t, p, ctx.run, intent);
+      } catch (e) {
+        throw new StepError('swap', 'RecordFailed', `${np.node}: cannot write the swap intent before swapping (${oneLine(e).replace(`${np.node}: `, '')})${diskNote}; nothing was swapped`);
+      }
+      await t.files.mkdirp(`${p.etc}/tenants`);
+    }
+    for (const sw of swaps) {
       const base = `${p.etc}/tenants`;
-      if (cur) await pointLink(t, base, `${a.tenant}.prev`, cur, ctx.run);
-      await pointLink(t, base, a.tenant, target, ctx.run);
-      const from = cur ? releaseIdOf(cur) : undefined;
-      result.swapped.push({ tenant: a.tenant, ...(from ? { from } : {}), to: a.releaseId });
-      emit('swap', 'done', `${a.tenant}: ${from ?? '(none)'} → ${a.releaseId}`);
+      if (sw.prev !== undefined) await pointLink(t, base, `${sw.tenant}.prev`, `../releases/${sw.tenant}/${sw.prev}`, ctx.run);
+      await pointLink(t, base, sw.tenant, `../releases/${sw.tenant}/${sw.to}`, ctx.run);
+      result.swapped.push({ tenant: sw.tenant, ...(sw.from ? { from: sw.from } : {}), to: sw.to });
+      emit('swap', 'done', `${sw.tenant}: ${sw.from ?? '(none)'} → ${sw.to}`);
+      if (sw.note) emit('swap', 'warn', `${sw.tenant}: ${sw.note}`);
     }
 
     // 6 + 7. reload log, prune, unlock (one command)
     step = 'record';
-    const journal = result.swapped.map((sw) => journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
-    const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
-    const fin = await runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(desired.settings.releases.keep)], `${finishIn}\n`);
+    const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`)].join('\n');
+    const fin = await finish(t, p, ctx, desired, finishIn);
     if (fin.some((r) => r[0] === 'lock-lost')) emit('record', 'warn', 'the node lock was no longer ours at the end of the run');
+    const notRecorded = fin.find((r) => r[0] === 'record-failed');
+    if (notRecorded) {
+      const live = result.swapped.map((sw) => `${sw.tenant} now runs ${sw.to}`).join(', ');
+      throw new StepError('record', 'RecordFailed', `${np.node}: swapped (${live}) but could not write the reload log: ${notRecorded[1] ?? '?'}; the record stays in intent.${ctx.run} on the node for the next run`);
+    }
     result.pruned = fin.filter((r) => r[0] === 'pruned').map((r) => `${r[1]}/${r[2]}`);
     result.removed = fin.filter((r) => r[0] === 'removed').map((r) => r[1]!);
     emit('record', 'done');
     if (result.pruned.length > 0 || result.removed.length > 0) emit('prune', 'done', [...result.pruned, ...result.removed.map((x) => `tenant ${x}`)].join(', '));
     result.outcome = result.swapped.length > 0 || result.removed.length > 0 || result.staged.length > 0 ? 'applied' : 'unchanged';
+    if (result.refusedTenants.length > 0) {
+      result.step = 'gate';
+      result.reason = 'UnexpectedEntry';
+      result.message = result.refusedTenants.map((x) => x.message).join('; ');
+    }
   } catch (e) {
     result.outcome = e instanceof StepError && e.refused ? 'refused' : e instanceof StepError && e.reason === 'Interrupted' ? 'skipped' : 'failed';
     result.step = e instanceof StepError ? e.step : step;
@@ -247,8 +313,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     emit(result.step, 'fail', result.message);
     // Always (UNLOCK checks the lock is ours): record the swaps that did happen, remove this run's staging dirs,
     // release the lock. Best effort: the connection may be what failed; the next apply removes stale staging dirs.
-    const journal = result.swapped.map((sw) => `J\t${journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from)}\n`).join('');
-    await unlockAfterFailure(t, p, ctx.run, journal);
+    await unlockAfterFailure(t, p, ctx.run);
   } finally {
     result.bytesSent = t.stats.bytesSent - before.bytes;
     result.commands = t.stats.commands - before.commands;

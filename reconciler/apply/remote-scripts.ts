@@ -1,10 +1,17 @@
 /**
  * The POSIX sh run on a node during apply and rollback (dash, and bash-as-sh with BSD userland on macOS).
- * Three commands per node and pass: BEGIN (lock + version facts + what is already staged), PROMOTE (verify staged
- * files, rename them into place, validate with the real openclaw), FINISH (reload log, prune, unlock).
- * Every script takes its paths as positional parameters and its data on stdin; nothing is interpolated.
+ * Three commands per node and pass: BEGIN (lock, recovery of dead runs, version facts, what is already staged),
+ * PROMOTE (verify staged files, rename them into place, validate with the real openclaw), FINISH (reload log from
+ * the intent file, prune, unlock). Every script takes its paths as positional parameters and its data on stdin;
+ * nothing is interpolated. They act only on what clawops owns (node-tree-sh.ts) and never follow a link.
+ *
+ * Swaps are journalled: before its first swap a run writes `VARDB/clawops/intent.RUN` (the reload-log records of
+ * the swaps it is about to make); FINISH (or UNLOCK after a failure) appends those whose swap happened to
+ * reload.log and removes the file only when that worked. A run killed in between leaves the intent behind, and
+ * the next run that takes the lock records it (`"recovered_by"`) before anything else.
  */
 
+import { NODE_TREE_SH } from '../node-tree-sh.js';
 import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
 
 /** Helpers every script starts with. */
@@ -15,7 +22,8 @@ export PATH LC_ALL=C
 if command -v sha256sum >/dev/null 2>&1; then SHA="sha256sum"; else SHA="shasum -a 256"; fi
 b64() { base64 | tr -d '\n'; }
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
-`;
+RT=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$RT"' EXIT
+${NODE_TREE_SH}`;
 
 /** The node lock's shell side; needs $L (the lock file) and $RUN. */
 const LOCK_SH = String.raw`
@@ -30,66 +38,132 @@ lock_release() {
 `;
 
 /**
+ * The swap journal's shell side; needs $D (VARDB/clawops), $ETC, $RT.
+ * settle_intent FILE [RECOVERED_BY]: append to reload.log the records of FILE whose swap happened (the tenant's
+ * link points at the record's release), then remove FILE. Prints `recorded TENANT ID [RUN]`, or
+ * `record-failed MESSAGE` and keeps FILE when the log cannot be written (read-only, disk full).
+ */
+const JOURNAL_SH = String.raw`
+settle_intent() {
+  : > "$RT/settle"
+  awk '{ t = $0; i = $0; if (sub(/.*"tenant":"/, "", t) && sub(/".*/, "", t) && sub(/.*"release_id":"/, "", i) && sub(/".*/, "", i)) print t "\t" i "\t" $0 }' "$1" > "$RT/intent" 2>/dev/null
+  while IFS='	' read -r t id j; do
+    is_safe "$t" && is_id "$id" || continue
+    [ "$(link_id "$t" '')" = "$id" ] || continue
+    if [ -n "${"$"}{2:-}" ]; then printf '%s\n' "$j" | sed 's/}$/,"recovered_by":"'"$2"'"}/'; else printf '%s\n' "$j"; fi >> "$RT/settle"
+    rec recorded "$t" "$id" "${"$"}{2:-}"
+  done < "$RT/intent"
+  if [ -s "$RT/settle" ]; then
+    if ! cat "$RT/settle" >> "$D/reload.log" 2> "$RT/err"; then
+      rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"
+      return 1
+    fi
+  fi
+  rm -f "$1"
+}
+# what dead runs left (we hold the lock, so no other run is alive): record their swaps, remove their temp links,
+# staging dirs, wanted-file lists and lock scratch files. Only clawops' own names and kinds are touched.
+recover_dead_runs() {
+  for f in "$D"/intent.*; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    n=${"$"}{f##*/}; is_safe "$n" || continue
+    settle_intent "$f" "$RUN" || return 1
+    rec cleaned "$n"
+  done
+  for f in "$D"/.intent.*.tmp "$D"/want.* "$D"/node.lock.new.* "$D"/node.lock.stale.* "$D"/node.lock.release.*; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    n=${"$"}{f##*/}; is_safe "$n" || continue
+    case $n in *".$RUN"*) continue ;; esac
+    rm -f "$f" && rec cleaned "$n"
+  done
+  if real_dir "$ETC/tenants"; then
+    for e in "$ETC/tenants"/.clawops-*; do
+      n=${"$"}{e##*/}
+      [ -L "$e" ] && is_safe "$n" && rm -f "$e" && rec cleaned "tenants/$n"
+    done
+  fi
+  if real_dir "$ETC/releases"; then
+    for rd in "$ETC/releases"/*; do
+      t=${"$"}{rd##*/}
+      is_safe "$t" && real_dir "$rd" || continue
+      for s in "$rd"/*.tmp-*; do
+        n=${"$"}{s##*/}
+        is_safe "$n" && real_dir "$s" && rm -rf "$s" && rec cleaned "releases/$t/$n"
+      done
+    done
+  fi
+  return 0
+}
+`;
+
+/**
  * BEGIN: sh -c BEGIN x ETC VARDB RUN OWNER PID TTL DAEMON_SHA ; stdin: `F<TAB>tenant<TAB>id<TAB>path<TAB>sha256` for
  * every file of every release this pass wants on the node.
- * Only when the daemon hash matches DAEMON_SHA (the lock) does it touch anything beyond the lock: it then removes
- * stale staging dirs and pre-fills the staging dir of each missing release with the files the current release
- * already has byte-identical (so apply sends only what changed).
- * Takes the node lock by link(2) of a complete file (atomic, fails if held). Prints:
- *   now EPOCH
+ * Takes the node lock by link(2) of a complete file (atomic, fails if held), then records what dead runs left
+ * (their swaps into the reload log; their temp links, staging dirs and lists removed). Only when the daemon hash
+ * matches DAEMON_SHA (the lock) does it look at releases: which are complete already, and pre-fills the staging
+ * dir of each missing release with the files the current release already has byte-identical (so apply sends only
+ * what changed). Prints:
+ *   now EPOCH | disk FREE_KB TOTAL_KB
  *   lock acquired | lock held BASE64(holder)
  * and, only when acquired:
+ *   recorded TENANT ID RUN | cleaned NAME | record-failed MESSAGE (nothing else was done)
  *   daemon PATH SHA256 / version RC LINE   (what `openclaw` is; the version line cached by binary hash like observe)
+ *   refused TENANT WHY                     that tenant's tree is not clawops' own: it is not touched
  *   have TENANT ID | need TENANT ID | corrupt TENANT ID      is that release already complete on the node?
- *   gc PATH                                                  stale staging dirs removed (a killed earlier apply)
- *   reuse TENANT PATH                                        copied into releases/<t>/<id>.tmp-RUN from the current release
+ *   reuse TENANT PATH | reuse-failed TENANT PATH ERROR       copied (or not) into releases/<t>/<id>.tmp-RUN
  *   gate-mismatch                                            daemon hash differs: nothing else was done
  */
-export const BEGIN_SCRIPT = `${PRELUDE}${LOCK_SH}
+export const BEGIN_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}
 ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6; WANT_SHA=$7
 NOW=$(date +%s)
 rec now "$NOW"
 D="$VARDB/clawops"; L="$D/node.lock"
 mkdir -p "$D" 2>/dev/null || { echo "cannot create $D" >&2; exit 3; }
 T="$L.new.$RUN"
-lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$T" || { echo "cannot write $T" >&2; exit 3; }
+lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$T" || { rm -f "$T"; echo "cannot write $T (disk full?)" >&2; exit 3; }
 if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
 elif lock_is_ours "$L"; then rm -f "$T"; rec lock acquired
 else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0; fi
+recover_dead_runs || exit 0
 ${OPENCLAW_FACTS_SH}${String.raw`
+df -Pk "$ETC" 2>/dev/null | awk 'NR == 2 { printf "disk\t%s\t%s\n", $4, $2 }'
 oc_facts "$D"
 if [ "$dsha" != "$WANT_SHA" ]; then rec gate-mismatch; exit 0; fi
-# the wanted files stay on the node for PROMOTE (this run's only; older ones are stale, we hold the lock)
-rm -f "$D"/want.*
-W="$D/want.$RUN"; trap 'rm -f "$W.sums"' EXIT
-cat > "$W"
-awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u | while IFS='	' read -r t id; do
-  for s in "$ETC/releases/$t"/*.tmp-*; do [ -e "$s" ] && rm -rf "$s" && rec gc "$s"; done
+# the wanted files stay on the node for PROMOTE (this run's only; older ones were removed above)
+W="$D/want.$RUN"
+cat > "$W" || { rm -f "$W"; echo "cannot write $W (disk full?)" >&2; exit 3; }
+awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u > "$RT/releases"
+: > "$RT/ok"
+while IFS='	' read -r t id; do
+  is_safe "$t" && is_id "$id" || { rec refused "$t" "not a tenant and release id"; continue; }
+  why=$(tenant_refusal "$t")
+  if [ -n "$why" ]; then rec refused "$t" "$why"; continue; fi
+  printf '%s\t%s\n' "$t" "$id" >> "$RT/ok"
   R="$ETC/releases/$t/$id"
-  if [ ! -d "$R" ]; then rec need "$t" "$id"; continue; fi
-  ok=1
-  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$W.sums"
-  (cd "$R" && $SHA -c "$W.sums" >/dev/null 2>&1) || ok=0
-  if [ $ok = 1 ]; then
-    n_want=$(wc -l < "$W.sums"); n_have=$(cd "$R" && find . -type f ! -path './.clawops/*' | wc -l)
-    [ "$n_want" -eq "$n_have" ] || ok=0
-    [ -f "$R/.clawops/manifest.json" ] || ok=0
+  if [ ! -e "$R" ]; then rec need "$t" "$id"; continue; fi
+  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/sums"
+  ok=0
+  if release_ok "$t" "$id" && (cd "$R" && $SHA -c "$RT/sums" >/dev/null 2>&1); then
+    n_want=$(wc -l < "$RT/sums"); n_have=$(find "$R" -name .clawops -prune -o ! -type d -print | wc -l)
+    [ "$n_want" -eq "$n_have" ] && ok=1
   fi
-  rm -f "$W.sums"
-  if [ $ok = 1 ]; then rec have "$t" "$id"; continue; fi
-  rec corrupt "$t" "$id"
-done
-# pre-fill staging dirs from the current release: only changed files cross the wire
-awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u | while IFS='	' read -r t id; do
-  [ -d "$ETC/releases/$t/$id" ] && [ -f "$ETC/releases/$t/$id/.clawops/manifest.json" ] && continue
-  C="$ETC/tenants/$t"; [ -d "$C" ] || continue
+  if [ $ok = 1 ]; then rec have "$t" "$id"; else rec corrupt "$t" "$id"; fi
+done < "$RT/releases"
+# pre-fill staging dirs from the current release: only changed files cross the wire. A copy that fails (a full
+# disk) is reported and the file is sent instead.
+while IFS='	' read -r t id; do
+  [ -e "$ETC/releases/$t/$id" ] && continue
+  c=$(link_id "$t" ''); [ -n "$c" ] || continue
+  C="$ETC/releases/$t/$c"; real_dir "$C" || continue
   S="$ETC/releases/$t/$id.tmp-$RUN"
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "\t" $4 }' "$W" | while IFS='	' read -r sum f; do
     [ -f "$C/$f" ] && [ ! -L "$C/$f" ] || continue
     [ "$($SHA "$C/$f" 2>/dev/null | cut -c1-64)" = "$sum" ] || continue
-    mkdir -p "$(dirname "$S/$f")" && cp "$C/$f" "$S/$f" && rec reuse "$t" "$f"
+    if mkdir -p "$(dirname "$S/$f")" 2> "$RT/err" && cp "$C/$f" "$S/$f" 2> "$RT/err"; then rec reuse "$t" "$f"
+    else rm -f "$S/$f"; rec reuse-failed "$t" "$f" "$(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; fi
   done
-done
+done < "$RT/ok"
 `}`;
 
 /**
@@ -99,13 +173,15 @@ done
  *   F<TAB>tenant<TAB>id<TAB>path<TAB>sha    the expected files (for S and V lines)
  *   V<TAB>tenant<TAB>id                     validate releases/<t>/<id>/openclaw.json with the real openclaw
  * A staged release whose target dir exists (a hand-edited copy) is repaired in place: each file renamed over its
- * damaged twin, strays removed; the directory (and any link to it) never disappears.
- * Prints: bad TENANT PATH (staged bytes differ; staging removed) | placed TENANT ID | repaired TENANT ID |
- *         valid TENANT ID RC BASE64(output) | link TENANT current|prev TARGET
+ * damaged twin, strays removed (names outside the safe set by find itself, never parsed); the directory (and any
+ * link to it) never disappears.
+ * Prints: refused TENANT WHY | bad TENANT PATH (staged bytes differ; staging removed) | placed TENANT ID |
+ *         repair-failed TENANT ERROR | repaired TENANT ID | valid TENANT ID RC BASE64(output) |
+ *         link TENANT current|prev ID COMPLETE(0|1)
  */
 export const PROMOTE_SCRIPT = `${PRELUDE}${LOCK_SH}
 ETC=$1; RUN=$2; VARDB=$3
-W=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$W"' EXIT
+W=$RT
 cat > "$W/in"
 lock_is_ours "$VARDB/clawops/node.lock" || { rec lock-lost; exit 0; }
 # the F lines BEGIN kept: nothing is placed unverified, so their absence is an error
@@ -114,31 +190,38 @@ ${String.raw`
 fail=0
 awk -F '\t' '$1 == "S" { print $2 "\t" $3 }' "$W/in" > "$W/staged"
 while IFS='	' read -r t id; do
+  why=$(tenant_refusal "$t")
+  if [ -n "$why" ] || ! is_id "$id"; then rec refused "$t" "${"$"}{why:-not a release id}"; fail=1; continue; fi
   R="$ETC/releases/$t/$id"; S="$R.tmp-$RUN"
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W/in" > "$W/sums"
   bad=$(cd "$S" 2>/dev/null && $SHA -c "$W/sums" 2>/dev/null | awk -F ': ' '$NF != "OK" { print $1 }')
-  if [ ! -d "$S" ]; then bad="(staging dir missing)"; fi
-  if [ -n "$bad" ]; then printf '%s\n' "$bad" | while IFS= read -r f; do rec bad "$t" "$f"; done; rm -rf "$S"; fail=1; continue; fi
-  if [ ! -d "$R" ]; then
-    mv "$S" "$R" && rec placed "$t" "$id" || { rec bad "$t" "(rename failed)"; rm -rf "$S"; fail=1; }
-  else
-    (cd "$S" && find . -type d) | while IFS= read -r d; do
-      { [ -L "$R/$d" ] || { [ -e "$R/$d" ] && [ ! -d "$R/$d" ]; }; } && rm -f "$R/$d"
-      mkdir -p "$R/$d"
-    done
-    (cd "$S" && find . ! -type d) | while IFS= read -r f; do
-      [ -L "$R/$f" ] || [ -d "$R/$f" ] && rm -rf "$R/$f"
-      mv -f "$S/$f" "$R/$f"
-    done
-    (cd "$R" && find . ! -type d ! -path './.clawops/*') | while IFS= read -r f; do
-      p=$(printf '%s' "$f" | sed 's,^\./,,'); awk -F '\t' -v t="$t" -v id="$id" -v p="$p" 'BEGIN { k = 0 } $1 == "F" && $2 == t && $3 == id && $4 == p { k = 1 } END { exit k ? 0 : 1 }' "$W/in" || rm -rf "$R/$f"
-    done
-    rm -rf "$S"
-    # a repair that could not put every byte back (a dir where a file belongs, a full disk) is not a release
-    bad=$(cd "$R" 2>/dev/null && $SHA -c "$W/sums" 2>/dev/null | awk -F ': ' '$NF != "OK" { print $1 }')
-    if [ -n "$bad" ]; then printf '%s\n' "$bad" | while IFS= read -r f; do rec bad "$t" "$f"; done; fail=1; continue; fi
-    rec repaired "$t" "$id"
+  if ! real_dir "$S"; then bad="(staging dir missing)"; fi
+  if [ -n "$bad" ]; then printf '%s\n' "$bad" | while IFS= read -r f; do rec bad "$t" "$f"; done; real_dir "$S" && rm -rf "$S"; fail=1; continue; fi
+  if [ ! -e "$R" ] && [ ! -L "$R" ]; then
+    if mv "$S" "$R" 2> "$W/err"; then rec placed "$t" "$id"; else rec repair-failed "$t" "$(shown "$(head -c 300 "$W/err" | tr '\n' ' ')")"; rm -rf "$S"; fail=1; fi
+    continue
   fi
+  : > "$W/err"
+  # staged names are the desired release's (safe); a link or file where a directory belongs is replaced
+  (cd "$S" && find . -type d) | while IFS= read -r d; do
+    if [ -L "$R/$d" ] || { [ -e "$R/$d" ] && [ ! -d "$R/$d" ]; }; then rm -f "$R/$d" 2>> "$W/err"; fi
+    mkdir -p "$R/$d" 2>> "$W/err"
+  done
+  (cd "$S" && find . ! -type d) | while IFS= read -r f; do
+    if [ -L "$R/$f" ] || [ -d "$R/$f" ]; then rm -rf "$R/$f" 2>> "$W/err"; fi
+    mv -f "$S/$f" "$R/$f" 2>> "$W/err"
+  done
+  # strays: names outside the safe set go by find itself (NUL-safe), safe ones are compared with the wanted list
+  find "$R" \( -name '*[!A-Za-z0-9._-]*' -prune -exec rm -rf {} + \) 2>> "$W/err"
+  (cd "$R" && find . -name .clawops -prune -o ! -type d -print) | awk -F '\t' -v t="$t" -v id="$id" -v IN="$W/in" '
+    BEGIN { while ((getline l < IN) > 0) { split(l, a, "\t"); if (a[1] == "F" && a[2] == t && a[3] == id) want["./" a[4]] = 1 } }
+    !($0 in want) { print }' | while IFS= read -r f; do rm -rf "$R/$f" 2>> "$W/err"; done
+  rm -rf "$S"
+  if [ -s "$W/err" ]; then rec repair-failed "$t" "$(shown "$(head -c 300 "$W/err" | tr '\n' ' ')")"; fail=1; continue; fi
+  # a repair that could not put every byte back (a dir where a file belongs, a full disk) is not a release
+  bad=$(cd "$R" 2>/dev/null && $SHA -c "$W/sums" 2>/dev/null | awk -F ': ' '$NF != "OK" { print $1 }')
+  if [ -n "$bad" ]; then printf '%s\n' "$bad" | while IFS= read -r f; do rec bad "$t" "$f"; done; fail=1; continue; fi
+  rec repaired "$t" "$id"
 done < "$W/staged"
 [ $fail = 0 ] || exit 0
 awk -F '\t' '$1 == "V" { print $2 "\t" $3 }' "$W/in" > "$W/validate"
@@ -157,38 +240,44 @@ i=0
 while IFS='	' read -r t id; do
   i=$((i+1))
   rec valid "$t" "$id" "$(cat "$W/v$i.rc")" "$(head -c 65536 "$W/v$i.out" | b64)"
-  rec link "$t" current "$(readlink "$ETC/tenants/$t" 2>/dev/null)"
-  rec link "$t" prev "$(readlink "$ETC/tenants/$t.prev" 2>/dev/null)"
+  for s in '' .prev; do
+    slot=current; [ -n "$s" ] && slot=prev
+    l=$(link_id "$t" "$s"); [ -n "$l" ] || continue
+    if release_ok "$t" "$l"; then rec link "$t" $slot "$l" 1; else rec link "$t" $slot "$l" 0; fi
+  done
 done < "$W/validate"
 `}`;
 
 /**
- * FINISH: sh -c FINISH x ETC VARDB RUN KEEP ; stdin: `P<TAB>tenant` (prune these tenants' old releases), then
- * `J<TAB>json` reload-log records. Appends the records, prunes releases beyond the newest KEEP that are neither
- * current nor .prev, removes the tenant links of `X<TAB>tenant` (unassigned tenants, with --prune), and releases
- * the node lock if it is still ours. Prints: pruned TENANT ID | removed TENANT | unlocked | lock-lost
+ * FINISH: sh -c FINISH x ETC VARDB RUN KEEP ; stdin: `P<TAB>tenant` (prune these tenants' old releases) and
+ * `X<TAB>tenant` (remove these unassigned tenants, with --prune).
+ * Records this run's swaps (settle_intent), removes X tenants, prunes releases beyond the newest KEEP that are
+ * neither current nor .prev (real hex-named release dirs only), and releases the node lock if it is still ours.
+ * Prints: recorded TENANT ID | record-failed MESSAGE | pruned TENANT ID | removed TENANT | unlocked | lock-lost
  */
-export const FINISH_SCRIPT = `${PRELUDE}${LOCK_SH}
+export const FINISH_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}
 ETC=$1; VARDB=$2; RUN=$3; KEEP=$4
 D="$VARDB/clawops"
-W=$(mktemp 2>/dev/null || mktemp -t clawops); trap 'rm -f "$W"' EXIT
-cat > "$W"
+cat > "$RT/in"
 ${String.raw`
-sed -n 's/^J	//p' "$W" >> "$D/reload.log"
-awk -F '\t' '$1 == "X" { print $2 }' "$W" | while IFS= read -r t; do
-  rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && rm -rf "$ETC/releases/$t" && rec removed "$t"
+[ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
+awk -F '\t' '$1 == "X" { print $2 }' "$RT/in" | while IFS= read -r t; do
+  is_safe "$t" && [ -z "$(tenant_refusal "$t")" ] || continue
+  rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t"; } && rec removed "$t"
 done
-awk -F '\t' '$1 == "P" { print $2 }' "$W" | while IFS= read -r t; do
-  [ -d "$ETC/releases/$t" ] || continue
-  cur=$(basename "$(readlink "$ETC/tenants/$t" 2>/dev/null)" 2>/dev/null); prev=$(basename "$(readlink "$ETC/tenants/$t.prev" 2>/dev/null)" 2>/dev/null)
+awk -F '\t' '$1 == "P" { print $2 }' "$RT/in" | while IFS= read -r t; do
+  is_safe "$t" && real_dir "$ETC/releases/$t" && [ -z "$(tenant_refusal "$t")" ] || continue
+  cur=$(link_id "$t" ''); prev=$(link_id "$t" .prev)
+  # find lists only real directories with hex names, so its output is line-safe; ls orders them newest first
+  find "$ETC/releases/$t" -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' ! -name '*[!0-9a-f]*' -exec ls -1td {} + 2>/dev/null > "$RT/rel"
   n=0
-  ls -1t "$ETC/releases/$t" | while IFS= read -r id; do
-    case $id in *.tmp-*) continue ;; esac
+  while IFS= read -r p; do
+    id=${"$"}{p##*/}
     n=$((n+1))
     [ $n -le "$KEEP" ] && continue
     [ "$id" = "$cur" ] || [ "$id" = "$prev" ] && continue
-    rm -rf "$ETC/releases/$t/$id" && rec pruned "$t" "$id"
-  done
+    real_dir "$p" && rm -rf "$p" && rec pruned "$t" "$id"
+  done < "$RT/rel"
 done
 L="$D/node.lock"
 rm -f "$D/want.$RUN"
@@ -196,13 +285,18 @@ if lock_release; then rec unlocked; else rec lock-lost; fi
 `}`;
 
 /**
- * UNLOCK: sh -c UNLOCK x ETC VARDB RUN ; stdin: `J<TAB>json` reload-log records of swaps that did happen.
- * After a failure: records those swaps, removes every staging dir of this run, releases the lock if it is ours.
+ * UNLOCK: sh -c UNLOCK x ETC VARDB RUN
+ * After a failure: records the swaps of this run that did happen (its intent file), removes its staging dirs and
+ * temp links, releases the lock if it is ours. Prints recorded/record-failed lines like FINISH, then unlocked.
  */
-export const UNLOCK_SCRIPT = `${LOCK_SH}${String.raw`
+export const UNLOCK_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}${String.raw`
 ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
-sed -n 's/^J	//p' >> "$D/reload.log" 2>/dev/null
-for s in "$ETC"/releases/*/*.tmp-"$RUN"; do [ -e "$s" ] && rm -rf "$s"; done
+[ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
+rm -f "$D/.intent.$RUN.tmp"
+if real_dir "$ETC/releases"; then
+  for s in "$ETC"/releases/*/*.tmp-"$RUN"; do real_dir "$s" && rm -rf "$s"; done
+fi
+for e in "$ETC"/tenants/.clawops-"$RUN"-*; do [ -L "$e" ] && rm -f "$e"; done
 rm -f "$D/want.$RUN"
 lock_release && echo unlocked
 `}`;
@@ -227,9 +321,20 @@ fi
 rm -f "$E" "$L.new.$RUN"
 `;
 
-/** LINKS: sh -c LINKS x ETC TENANT — the current and .prev targets (rollback), and whether .prev resolves. */
-export const LINKS_SCRIPT = String.raw`
-printf 'current\t%s\n' "$(readlink "$1/tenants/$2" 2>/dev/null)"
-printf 'prev\t%s\n' "$(readlink "$1/tenants/$2.prev" 2>/dev/null)"
-if [ -d "$1/tenants/$2.prev/" ]; then echo 'prevok	1'; else echo 'prevok	0'; fi
-`;
+/**
+ * LINKS: sh -c LINKS x ETC TENANT — for rollback: why the tenant is not clawops' to touch (if so), and the release
+ * ids of current and .prev with whether each is a complete release.
+ * Prints: refused WHY | link current|prev ID COMPLETE(0|1)
+ */
+export const LINKS_SCRIPT = `${PRELUDE}${String.raw`
+ETC=$1; t=$2
+why=$(tenant_refusal "$t")
+if [ -n "$why" ]; then rec refused "$why"; exit 0; fi
+for s in '' .prev; do
+  slot=current; [ -n "$s" ] && slot=prev
+  if [ -L "$ETC/tenants/$t$s" ]; then
+    l=$(link_id "$t" "$s")
+    if release_ok "$t" "$l"; then rec link $slot "$l" 1; else rec link $slot "$l" 0; fi
+  fi
+done
+`}`;

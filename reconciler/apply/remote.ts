@@ -47,11 +47,53 @@ export async function takeNodeLock(t: Transport, p: NodePaths, req: LockRequest)
 }
 
 /**
- * After a failure: record the swaps that did happen (`J<TAB>json` lines), remove this run's staging dirs, release
- * the lock if it is still ours. Best effort: the connection may be what failed; the next run cleans up under its lock.
+ * After a failure: record the swaps that did happen (from this run's intent file), remove this run's staging dirs
+ * and temp links, release the lock if it is still ours. Best effort: the connection may be what failed; the next
+ * run records and cleans up what is left, under its lock.
  */
-export async function unlockAfterFailure(t: Transport, p: NodePaths, run: string, journal = ''): Promise<void> {
-  await t.exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(run)}`, { stdin: journal, timeoutMs: 10_000 }).catch(() => undefined);
+export async function unlockAfterFailure(t: Transport, p: NodePaths, run: string): Promise<void> {
+  await t.exec(`sh -c ${shQuote(UNLOCK_SCRIPT)} clawops ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(run)}`, { timeoutMs: 10_000 }).catch(() => undefined);
+}
+
+/**
+ * The reload-log records of the swaps a run is about to make, written before the first swap (write then rename, so
+ * the file is whole or absent). FINISH moves them into reload.log; a dead run's file is recorded by the next run.
+ */
+export async function writeIntent(t: Transport, p: NodePaths, run: string, lines: string): Promise<void> {
+  const dir = `${p.varDb}/clawops`;
+  await t.files.writeFile(`${dir}/.intent.${run}.tmp`, Buffer.from(lines), 0o600);
+  await t.files.rename(`${dir}/.intent.${run}.tmp`, `${dir}/intent.${run}`);
+}
+
+/** A tenant link as the node scripts report it: the release id it points at and whether that release is complete. */
+export interface LinkFact {
+  id: string;
+  complete: boolean;
+}
+
+export interface SwapPlan {
+  tenant: string;
+  to: string;
+  /** the release id current pointed at (for the record) */
+  from?: string;
+  /** point .prev here first; absent: .prev is left as it is */
+  prev?: string;
+  /** why .prev was not moved */
+  note?: string;
+}
+
+/**
+ * Pure: the swaps that make `to` current. The old current becomes .prev only when it is a complete release; else the
+ * old .prev stays (a dangling or damaged release is never kept as the rollback target). Undefined: nothing to swap
+ * (the link already points at `to`, e.g. a release repaired in place).
+ */
+export function planSwap(tenant: string, to: string, links: { current?: LinkFact; prev?: LinkFact }): SwapPlan | undefined {
+  const cur = links.current;
+  if (cur?.id === to) return undefined;
+  if (!cur) return { tenant, to };
+  if (cur.complete) return { tenant, to, from: cur.id, prev: cur.id };
+  const old = links.prev ? `${links.prev.id}${links.prev.complete ? '' : ' (itself incomplete)'}` : '(none)';
+  return { tenant, to, from: cur.id, note: `the release it ran, ${cur.id}, is missing or incomplete and is not kept as .prev; .prev stays at ${old}` };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Settings } from '../desired/types.js';
 import { ClawopsError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
 import { journalLine, lockRequest, type RunContext } from './apply-node.js';
-import { pointLink, releaseIdOf, runScript, takeNodeLock, unlockAfterFailure } from './remote.js';
+import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact } from './remote.js';
 import { FINISH_SCRIPT, LINKS_SCRIPT } from './remote-scripts.js';
 
 export interface RollbackResult {
@@ -21,21 +21,32 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
   await takeNodeLock(t, p, { ...lockRequest(ctx), daemonSha: 'lock-only', want: '', onTakeover: (m) => emit('lock', 'warn', m) });
   emit('lock', 'done');
   try {
-    const links = new Map((await runScript(t, LINKS_SCRIPT, [p.etc, tenant])).map((r) => [r[0]!, r[1] ?? '']));
-    const cur = links.get('current') ?? '';
-    const prev = links.get('prev') ?? '';
-    if (cur === '') throw new ClawopsError('NoPrevRelease', `${t.node}: tenant ${tenant} is not deployed (no ${settingsPath(p.etc, tenant)} link)`);
-    if (prev === '') throw new ClawopsError('NoPrevRelease', `${t.node}: tenant ${tenant} has no .prev release to roll back to`);
-    if (links.get('prevok') !== '1') throw new ClawopsError('NoPrevRelease', `${t.node}: ${settingsPath(p.etc, tenant)}.prev points at ${prev}, which does not exist; nothing was changed`);
+    const recs = await runScript(t, LINKS_SCRIPT, [p.etc, tenant]);
+    const refused = recs.find((r) => r[0] === 'refused');
+    if (refused) throw new ClawopsError('UnexpectedEntry', `${t.node}/${tenant}: refused: ${refused[1] ?? 'not clawops-owned'}; nothing was changed`);
+    const fact = (slot: string): LinkFact | undefined => {
+      const r = recs.find((x) => x[0] === 'link' && x[1] === slot);
+      return r ? { id: r[2] ?? '', complete: r[3] === '1' } : undefined;
+    };
+    const cur = fact('current');
+    const prev = fact('prev');
+    if (!cur) throw new ClawopsError('NoPrevRelease', `${t.node}: tenant ${tenant} is not deployed (no ${settingsPath(p.etc, tenant)} link)`);
+    if (!prev) throw new ClawopsError('NoPrevRelease', `${t.node}: tenant ${tenant} has no .prev release to roll back to`);
+    if (!prev.complete) throw new ClawopsError('NoPrevRelease', `${t.node}: ${settingsPath(p.etc, tenant)}.prev points at release ${prev.id}, which is missing or incomplete; nothing was changed`);
+    const sw = planSwap(tenant, prev.id, { current: cur, prev });
+    if (!sw) throw new ClawopsError('NoPrevRelease', `${t.node}: ${tenant}'s current and .prev are the same release ${cur.id}; nothing to roll back to`);
     const base = `${p.etc}/tenants`;
+    await writeIntent(t, p, ctx.run, `${journalLine(ctx, t.node, 'rollback', tenant, sw.to, sw.from)}\n`);
     // .prev first, like apply: if the second rename fails the node still runs what it ran (both links on it)
-    await pointLink(t, base, `${tenant}.prev`, cur, ctx.run);
-    await pointLink(t, base, tenant, prev, ctx.run);
-    emit('swap', 'done', `${tenant}: ${releaseIdOf(cur)} → ${releaseIdOf(prev)}`);
-    const rec = journalLine(ctx, t.node, 'rollback', tenant, releaseIdOf(prev), releaseIdOf(cur));
-    await runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(settings.releases.keep)], `J\t${rec}\n`);
+    if (sw.prev !== undefined) await pointLink(t, base, `${tenant}.prev`, `../releases/${tenant}/${sw.prev}`, ctx.run);
+    await pointLink(t, base, tenant, `../releases/${tenant}/${sw.to}`, ctx.run);
+    emit('swap', 'done', `${tenant}: ${cur.id} → ${sw.to}`);
+    if (sw.note) emit('swap', 'warn', `${tenant}: ${sw.note}`);
+    const fin = await runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(settings.releases.keep)], '\n');
+    const notRecorded = fin.find((r) => r[0] === 'record-failed');
+    if (notRecorded) throw new ClawopsError('RecordFailed', `${t.node}/${tenant}: rolled back to ${sw.to} (now running) but could not write the reload log: ${notRecorded[1] ?? '?'}; the record stays in intent.${ctx.run} for the next run`);
     emit('record', 'done');
-    return { node: t.node, tenant, from: releaseIdOf(cur), to: releaseIdOf(prev) };
+    return { node: t.node, tenant, from: cur.id, to: sw.to };
   } catch (e) {
     await unlockAfterFailure(t, p, ctx.run);
     throw e;

@@ -6,15 +6,27 @@
  *   F<TAB>tenant<TAB>path<TAB>sha256 a file of the tenant's desired release
  * so the node can send back the old content of exactly the files that differ (for unified diffs) and nothing else.
  *
+ * It reads only what clawops owns (node-tree-sh.ts): a tenant whose links or release dirs are anything else is
+ * reported as `unexpected` and nothing of it is read; content is sent only of files clawops writes (paths of the
+ * desired release), never of anything else found on the node (only its size).
+ *
  * Output: {"v":1,"records":[[kind, field…], …]} where kind is one of
+ *   now       epoch                            the node's clock
  *   version   exitcode  first-line-of-`openclaw --version`  cached(0|1)
  *   daemon    path  sha256                     the file `openclaw` resolves to
  *   disk      free-kb  total-kb                for ETC
- *   link      tenant  current|prev  target     readlink of tenants/<t> and tenants/<t>.prev
- *   release   tenant  id                       a directory under releases/<t>/
- *   file      tenant  path  sha256|symlink     every entry of the current release (what is really there)
- *   content   tenant  path  base64             current content of files that differ from what is desired
+ *   link      tenant  current|prev  target     tenants/<t>[.prev] (only clawops' own form: ../releases/<t>/<id>)
+ *   relok     tenant  current|prev  0|1        the link's release is complete (manifest + every hash)
+ *   release   tenant  id                       a release directory under releases/<t>/
+ *   file      tenant  path  sha256|symlink     every entry of the current release with a safe name
+ *   unsafe    tenant  path                     an entry of the current release whose name is outside the safe
+ *                                              set (tabs/newlines shown as '?'; never parsed further)
+ *   fsize     tenant  path  bytes              size of a differing file clawops did not write
+ *   content   tenant  path  base64             current content of desired files that differ from what is desired
  *   manifestj tenant  current|prev  json       .clawops/manifest.json of each release (its lines joined)
+ *   unexpected tenant|''  message              something clawops does not own where it acts; left alone
+ *   leftover  templink|staging|want|intent  name   what a killed or failed run left behind
+ *   intent    base64                           a pending swap record of a run that did not finish
  *   svc       label  pid  last-exit            an ai.openclaw.* service in `launchctl print system`
  *   launchd-list  exitcode                     `launchctl print system` failed (no service state known)
  *   token     tenant  name  mode  mtime  fp    secrets/<t>/<name> metadata; fp = first 12 hex of its sha256
@@ -24,9 +36,10 @@
  * Secrets are never read except to hash them.
  *
  * Cost matters (it runs on every node on every pass): the work is done in bulk, a fixed number of processes per node
- * whatever the number of tenants: one `ls -l` for every link, one awk for every manifest, one `find … -exec sha256`
- * for every file, one `launchctl print system` for every service, one `stat` and one hash for every token.
+ * whatever the number of tenants, plus a readlink per link: two finds and one hash for every file, one awk for every
+ * manifest, one `launchctl print system` for every service, one `stat` and one hash for every token.
  */
+import { NODE_TREE_SH } from '../node-tree-sh.js';
 import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
 
 export const OBSERVE_SCRIPT = String.raw`
@@ -35,80 +48,122 @@ ETC=$1; VARDB=$2
 PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
 export PATH LC_ALL=C
 TMP=$(mktemp -d 2>/dev/null || mktemp -d -t clawops)
+RT=$TMP
 trap 'rm -rf "$TMP"' EXIT
 cat > "$TMP/want"
 if command -v sha256sum >/dev/null 2>&1; then SHA="sha256sum"; else SHA="shasum -a 256"; fi
 if stat -c %a / >/dev/null 2>&1; then fstat() { stat -c '%a	%Y	%n' "$@"; }; else fstat() { stat -f '%Lp	%m	%N' "$@"; }; fi
 b64() { base64 | tr -d '\n'; }
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
-${OPENCLAW_FACTS_SH}
+${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
 {
+  rec now "$(date +%s)"
   oc_facts "$VARDB/clawops"
   df -Pk "$ETC" 2>/dev/null | awk 'NR == 2 { printf "disk\t%s\t%s\n", $4, $2 }'
-  [ -f "$VARDB/clawops/node.lock" ] && rec lock "$(b64 < "$VARDB/clawops/node.lock")"
+  D="$VARDB/clawops"
+  [ -f "$D/node.lock" ] && [ ! -L "$D/node.lock" ] && rec lock "$(head -c 4096 "$D/node.lock" | b64)"
+  # what killed or failed runs left behind (clawops' own names are safe; anything else is not ours)
+  for e in "$D"/want.* "$D"/intent.*; do
+    [ -f "$e" ] && [ ! -L "$e" ] || continue
+    n=${"$"}{e##*/}; is_safe "$n" || continue
+    case $n in want.*) rec leftover want "$n" ;; intent.*) rec leftover intent "$n"; rec intent "$(head -c 65536 "$e" | b64)" ;; esac
+  done
 
-  # links: one listing of tenants/ (names are tenant ids and <id>.prev; ids never contain blanks). Prints link and
-  # manifestj records, and writes the tenants to look at (expected ones plus whatever the node has) and their dirs.
+  # tenants/: every entry by glob (NUL-safe: no listing is parsed); names outside the safe set are reported only
   L="$ETC/tenants"
   awk -F '\t' '$1 == "T" { print $2 }' "$TMP/want" > "$TMP/names"
-  : > "$TMP/ls"
-  [ -d "$L" ] && ls -lA "$L" > "$TMP/ls" 2>/dev/null
-  awk -v L="$L" -v D="$TMP/dirs" -v N="$TMP/names" '
-    /^total / || NF < 3 { next }
-    {
-      link = ($1 ~ /^l/ && $(NF-1) == "->")
-      name = link ? $(NF-2) : $NF
-      if (name ~ /^\./ || name ~ /\.tmp/) next
-      t = name; slot = "current"
-      if (t ~ /\.prev$/) { sub(/\.prev$/, "", t); slot = "prev" }
-      print t >> N
-      if (!link) { printf "error\t%s/%s exists but is not a symlink\n", L, name; next }
-      tgt = $NF
-      printf "link\t%s\t%s\t%s\n", t, slot, tgt
-      d = (tgt ~ /^\//) ? tgt : L "/" tgt
-      printf "%s\t%s\t%s\n", t, slot, d >> D
-      m = d "/.clawops/manifest.json"; j = ""; n = 0
-      while ((getline line < m) > 0) { j = j (n++ ? " " : "") line }
-      close(m)
-      if (n > 0) { gsub(/\t/, " ", j); printf "manifestj\t%s\t%s\t%s\n", t, slot, j }
-    }' "$TMP/ls"
-  [ -f "$TMP/dirs" ] || : > "$TMP/dirs"
+  if [ -L "$L" ]; then rec unexpected '' "$L is a symlink ($(shown "$(readlink "$L")")), not a directory clawops owns"
+  elif [ -d "$L" ]; then
+    for e in "$L"/* "$L"/.[!.]* "$L"/..?*; do
+      [ -e "$e" ] || [ -L "$e" ] || continue
+      n=${"$"}{e##*/}
+      if ! is_safe "$n"; then rec unexpected '' "$L/$(shown "$n") is not a name clawops uses (left alone)"; continue; fi
+      case $n in
+        .clawops-*) if [ -L "$e" ]; then rec leftover templink "$n"; else rec unexpected '' "$L/$n is not a symlink (left alone)"; fi; continue ;;
+        .*) rec unexpected '' "$L/$n is not a name clawops uses (left alone)"; continue ;;
+      esac
+      printf '%s\n' "${"$"}{n%.prev}" >> "$TMP/names"
+    done
+  fi
   sort -u "$TMP/names" > "$TMP/tenants"
+  [ -L "$ETC/releases" ] && rec unexpected '' "$ETC/releases is a symlink ($(shown "$(readlink "$ETC/releases")")), not a directory clawops owns"
 
-  # what is really in every current release: one find and one hashing process for all of them
+  # per tenant: ownership first; only a tenant whose tree is clawops' own is read any further
+  : > "$TMP/dirs"; : > "$TMP/manifests"
+  while IFS= read -r t; do
+    is_safe "$t" || continue
+    why=$(tenant_refusal "$t")
+    if [ -n "$why" ]; then rec unexpected "$t" "$why"; continue; fi
+    for slot in current prev; do
+      s=''; [ $slot = prev ] && s=.prev
+      [ -L "$L/$t$s" ] || continue
+      id=$(link_id "$t" "$s")
+      rec link "$t" "$slot" "../releases/$t/$id"
+      R="$ETC/releases/$t/$id"
+      real_dir "$R" || continue
+      [ $slot = current ] && printf '%s\t%s\n' "$t" "$R" >> "$TMP/dirs"
+      if release_ok "$t" "$id"; then rec relok "$t" "$slot" 1; else rec relok "$t" "$slot" 0; fi
+      M="$R/.clawops/manifest.json"
+      real_dir "$R/.clawops" && [ -f "$M" ] && [ ! -L "$M" ] && printf '%s\t%s\t%s\n' "$t" "$slot" "$M" >> "$TMP/manifests"
+    done
+    if real_dir "$ETC/releases/$t"; then
+      for e in "$ETC/releases/$t"/* "$ETC/releases/$t"/.[!.]* "$ETC/releases/$t"/..?*; do
+        [ -e "$e" ] || [ -L "$e" ] || continue
+        n=${"$"}{e##*/}
+        if is_id "$n" && real_dir "$e"; then rec release "$t" "$n"
+        elif is_safe "$n" && real_dir "$e" && case $n in *.tmp-*) true ;; *) false ;; esac; then rec leftover staging "$t/$n"
+        else rec unexpected "$t" "$ETC/releases/$t/$(shown "$n") is not a release clawops made (left alone)"; fi
+      done
+    fi
+  done < "$TMP/tenants"
+  [ -s "$TMP/manifests" ] && awk -F '\t' '{ m = $3; j = ""; n = 0; while (n < 4096 && (getline line < m) > 0) { j = j (n++ ? " " : "") line }; close(m); if (n > 0) { gsub(/\t/, " ", j); printf "manifestj\t%s\t%s\t%s\n", $1, $2, j } }' "$TMP/manifests"
+
+  # what is really in every current release: one find+hash for all of them. No -H/-L: nothing is followed; names
+  # outside the safe set are pruned from the hashing and reported by the second find, NUL-separated.
   set --
-  while IFS='	' read -r t slot d; do [ "$slot" = current ] && [ -d "$d" ] && set -- "$@" "$d"; done < "$TMP/dirs"
+  while IFS='	' read -r t d; do set -- "$@" "$d"; done < "$TMP/dirs"
   : > "$TMP/have"
   if [ $# -gt 0 ]; then
-    find -H "$@" -type f -exec $SHA {} + > "$TMP/sums" 2>/dev/null
-    find -H "$@" -type l > "$TMP/symlinks" 2>/dev/null
-    awk -F '\t' -v S="$TMP/sums" -v Y="$TMP/symlinks" '
+    find "$@" -name '*[!A-Za-z0-9._-]*' -prune -o -type f -exec $SHA {} + > "$TMP/sums" 2>/dev/null
+    find "$@" \( -name '*[!A-Za-z0-9._-]*' -prune -exec printf 'U%s\0' {} + \) -o \( -type l -exec printf 'L%s\0' {} + \) 2>/dev/null | tr '\t\n\0' '??\n' > "$TMP/odd"
+    awk -F '\t' -v S="$TMP/sums" -v Y="$TMP/odd" '
       function owner(p,   i) { for (i = 1; i <= nd; i++) if (index(p, dir[i] "/") == 1) { rel = substr(p, length(dir[i]) + 2); return ten[i] } return "" }
-      $2 == "current" { nd++; ten[nd] = $1; dir[nd] = $3 }
+      { nd++; ten[nd] = $1; dir[nd] = $2 }
       END {
         while ((getline line < S) > 0) {
-          h = substr(line, 1, 64); p = substr(line, 67); if (substr(line, 66, 1) != "*" && substr(line, 66, 1) != " ") p = substr(line, 66)
+          h = substr(line, 1, 64); p = substr(line, 67)
           t = owner(p); if (t != "") printf "file\t%s\t%s\t%s\n", t, rel, h
         }
-        while ((getline line < Y) > 0) { t = owner(line); if (t != "") printf "file\t%s\t%s\tsymlink\n", t, rel }
+        while ((getline line < Y) > 0) {
+          k = substr(line, 1, 1); t = owner(substr(line, 2)); if (t == "") continue
+          if (k == "L") printf "file\t%s\t%s\tsymlink\n", t, rel; else printf "unsafe\t%s\t%s\n", t, rel
+        }
       }' "$TMP/dirs" > "$TMP/have"
     cat "$TMP/have"
   fi
-  # old content of the (few) files that differ from the desired release, for unified diffs
-  awk -F '\t' 'FILENAME == ARGV[1] { if ($2 == "current") dir[$1] = $3; next }
+  # files that differ from the desired release: the old content of clawops' own files (for unified diffs, up to
+  # 256 KiB), only the size of anything else
+  # clawops' own: a path of the desired release, or an unmodified file the current release's manifest lists
+  awk -F '\t' -v MF="$TMP/manifests" '
+    BEGIN {
+      while ((getline m < MF) > 0) {
+        split(m, a, "\t"); if (a[2] != "current") continue
+        f = 0
+        while ((getline l < a[3]) > 0) {
+          if (l ~ /^  "files": \{/) { f = 1; continue } if (f && l ~ /^  \}/) break
+          if (f) { gsub(/^ +"|",?$/, "", l); n = index(l, "\": \""); if (n > 0) mf[a[1] SUBSEP substr(l, 1, n - 1)] = substr(l, n + 4) }
+        }
+        close(a[3])
+      }
+    }
+    FILENAME == ARGV[1] { dir[$1] = $2; next }
     FILENAME == ARGV[2] { if ($1 == "F") want[$2 SUBSEP $3] = $4; next }
-    $4 != "symlink" && $3 != ".clawops/manifest.json" && want[$2 SUBSEP $3] != $4 { printf "%s\t%s\t%s/%s\n", $2, $3, dir[$2], $3 }' \
+    $1 == "file" && $4 != "symlink" && $3 != ".clawops/manifest.json" { k = $2 SUBSEP $3; ours = (k in want); if (ours && want[k] == $4) next; if (!ours && (k in mf) && mf[k] == $4) ours = 1; printf "%s\t%s\t%s/%s\t%s\n", $2, $3, dir[$2], $3, ours ? "ours" : "other" }' \
     "$TMP/dirs" "$TMP/want" "$TMP/have" |
-  while IFS='	' read -r t f p; do
+  while IFS='	' read -r t f p whose; do
     sz=$(wc -c < "$p" 2>/dev/null | tr -d ' '); [ -n "$sz" ] || sz=0
-    [ "$sz" -le 262144 ] && rec content "$t" "$f" "$(b64 < "$p")"
+    if [ "$whose" = ours ]; then [ "$sz" -le 262144 ] && rec content "$t" "$f" "$(b64 < "$p")"; else rec fsize "$t" "$f" "$sz"; fi
   done
-
-  # release dirs of the tenants we look at
-  if [ -d "$ETC/releases" ]; then
-    find "$ETC/releases" -mindepth 2 -maxdepth 2 2>/dev/null | awk -v R="$ETC/releases/" 'NR == FNR { want[$0] = 1; next }
-      index($0, R) == 1 { s = substr($0, length(R) + 1); i = index(s, "/"); t = substr(s, 1, i - 1); if (t in want) printf "release\t%s\t%s\n", t, substr(s, i + 1) }' "$TMP/tenants" -
-  fi
 
   # launchd: every ai.openclaw.* service of the system domain in one call (pid and last exit status columns)
   if launchctl print system > "$TMP/domain" 2>/dev/null; then

@@ -70,6 +70,9 @@ function emptyTenant(tenant: string): TenantObservation {
     contents: {},
     launchd: { loaded: false, fields: {}, environment: {}, exitCode: -1 },
     tokens: { 'token.current': { present: false }, 'token.next': { present: false } },
+    unsafeNames: [],
+    sizes: {},
+    unexpected: [],
   };
 }
 
@@ -79,7 +82,7 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
   for (const r of doc.records as unknown[]) {
     if (!Array.isArray(r) || r.some((f) => typeof f !== 'string')) throw new Error(`malformed observe record ${JSON.stringify(r).slice(0, 80)}`);
   }
-  const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], ...meta };
+  const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], leftovers: [], intents: [], ...meta };
   // a name under tenants/ that cannot be a tenant (hand-made, or `__proto__`) is reported, never used as a key
   const bad = new Set<string>();
   const tenant = (t: string, report = true): TenantObservation => {
@@ -116,6 +119,29 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         tenant(a)[b === 'prev' ? 'prev' : 'current'] = id === undefined ? link : { ...link, releaseId: id };
         break;
       }
+      case 'now':
+        obs.now = Number(a);
+        break;
+      case 'relok':
+        tenant(a)[b === 'prev' ? 'prevComplete' : 'currentComplete'] = c === '1';
+        break;
+      case 'unsafe':
+        tenant(a).unsafeNames.push(b);
+        break;
+      case 'fsize':
+        tenant(a).sizes[b] = Number(c);
+        break;
+      case 'unexpected':
+        // node-level, or under a name that cannot be a tenant: the message names the path
+        if (a === '' || !TENANT_ID.test(a)) obs.errors.push(b);
+        else tenant(a).unexpected.push(b);
+        break;
+      case 'leftover':
+        if (a === 'templink' || a === 'staging' || a === 'want' || a === 'intent') obs.leftovers.push({ kind: a, name: b });
+        break;
+      case 'intent':
+        obs.intents.push(...b64(a).toString('utf8').split('\n').filter((l) => l.trim() !== ''));
+        break;
       case 'release':
         tenant(a).releases.push(b);
         break;

@@ -38,6 +38,15 @@ export interface TenantObservation {
   files: Record<string, string>;
   /** old content of the files that differ from the desired release (for unified diffs) */
   contents: Record<string, Buffer>;
+  /** the current / .prev link's release is complete on the node (manifest present, every hash matches) */
+  currentComplete?: boolean;
+  prevComplete?: boolean;
+  /** entries of the current release whose names are outside the safe set (tab/newline shown as '?') */
+  unsafeNames: string[];
+  /** sizes of differing files clawops did not write (their content is never fetched) */
+  sizes: Record<string, number>;
+  /** why this tenant's tree is not clawops' own (links or dirs pointing elsewhere); nothing of it was read */
+  unexpected: string[];
   manifest?: ReleaseManifest | { invalid: string };
   prevManifest?: ReleaseManifest | { invalid: string };
   launchd: LaunchdState;
@@ -51,6 +60,12 @@ export interface NodeObservation {
   disk?: { freeKb: number; totalKb: number };
   /** raw node lock file, if one is held */
   lock?: string;
+  /** the node's clock (epoch seconds) when observed */
+  now?: number;
+  /** what killed or failed runs left: temp links, staging dirs, wanted-file lists, unrecorded swap intents */
+  leftovers: { kind: 'templink' | 'staging' | 'want' | 'intent'; name: string }[];
+  /** reload-log records of swaps a dead run made without recording them (from its intent file) */
+  intents: string[];
   tenants: Record<string, TenantObservation>;
   errors: string[];
   /** remote commands this observation cost (the contract is exactly one) */

@@ -33,6 +33,7 @@ export function driftedFiles(t: TenantObservation): { path: string; what: string
   for (const path of Object.keys(t.files)) {
     if (path !== MANIFEST_PATH && !Object.hasOwn(t.manifest.files, path)) out.push({ path, what: 'added on the node' });
   }
+  for (const path of t.unsafeNames) out.push({ path, what: 'added on the node (a name with characters clawops never writes; shown with ? for tab/newline)' });
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
@@ -48,11 +49,15 @@ function fileDiffs(d: TenantDesired, t: TenantObservation | undefined): FileDiff
     const change = h === undefined ? 'added' : 'modified';
     out.push({ tenant: d.id, path: f.path, change, patch: change === 'modified' && !old ? '' : unifiedDiff(label(f.path), change === 'added' ? undefined : old, f.content) });
   }
+  // default deny: a file clawops did not write is shown by name, size and hash, never its content
   for (const path of Object.keys(have)) {
     if (want.has(path) || path === MANIFEST_PATH) continue;
-    const old = t?.contents[path];
-    out.push({ tenant: d.id, path, change: 'removed', patch: old ? unifiedDiff(label(path), old, undefined) : '' });
+    // clawops wrote it when the current release's manifest lists it with exactly these bytes
+    const mine = t !== undefined && isManifest(t.manifest) && Object.hasOwn(t.manifest.files, path) && t.manifest.files[path] === have[path];
+    const old = mine ? t.contents[path] : undefined;
+    out.push({ tenant: d.id, path, change: 'removed', patch: old ? unifiedDiff(label(path), old, undefined) : metadataOnly(label(path), t?.sizes[path], have[path] ?? '') });
   }
+  for (const path of t?.unsafeNames ?? []) out.push({ tenant: d.id, path, change: 'removed', patch: metadataOnly(label(path), undefined, '') });
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
@@ -109,6 +114,7 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
 
   let drifted = false;
   let changed = false;
+  let blockedTenants = false;
   for (const id of node.tenants) {
     const d = desired.tenants.get(id);
     if (!d) continue; // lint reports unknown tenants; a plan is only made from a clean repo
@@ -119,6 +125,17 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     const drift = t ? driftedFiles(t) : [];
     for (const f of drift) {
       np.issues.push({ category: 'drift', severity: 'error', reason: 'Drifted', node: node.name, tenant: id, file: f.path, message: `${f.path} ${f.what} (release ${t?.current?.releaseId ?? t?.current?.target ?? '?'})`, difference: true });
+    }
+    if (t && t.unexpected.length > 0) {
+      // not clawops' own (a link pointing anywhere, a symlinked releases dir…): reported, never read or touched
+      tp.state = 'Blocked';
+      for (const m of t.unexpected) np.issues.push({ category: 'drift', severity: 'error', reason: 'UnexpectedEntry', node: node.name, tenant: id, message: `${m}; apply leaves ${id} alone until it is fixed by hand`, difference: true });
+      blockedTenants = true;
+      np.tenants.push(tp);
+      continue;
+    }
+    if (t?.prev && t.prevComplete !== true) {
+      np.issues.push({ category: 'drift', severity: 'warning', reason: 'PrevIncomplete', node: node.name, tenant: id, message: `.prev points at release ${t.prev.releaseId ?? t.prev.target}, which is missing or incomplete: rollback is not possible`, difference: false });
     }
     const diffs = fileDiffs(d, t);
     if (!t?.current) tp.state = 'NotDeployed';
@@ -147,7 +164,13 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   // Tenants the node has that the repo no longer assigns: reported; removed only when asked.
   const assigned = new Set(node.tenants);
   for (const [id, t] of Object.entries(o.tenants).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (assigned.has(id) || !t.current) continue;
+    if (assigned.has(id)) continue;
+    if (t.unexpected.length > 0) {
+      for (const m of t.unexpected) np.issues.push({ category: 'drift', severity: 'error', reason: 'UnexpectedEntry', node: node.name, tenant: id, message: `${m} (left alone)`, difference: true });
+      blockedTenants = true;
+      continue;
+    }
+    if (!t.current) continue;
     np.tenants.push({ tenant: id, state: 'Unassigned', ...(t.current.releaseId ? { currentRelease: t.current.releaseId } : {}) });
     np.issues.push({
       category: 'drift',
@@ -162,12 +185,52 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     changed = true;
   }
 
+  // what dead runs left: unrecorded swaps, temp links, staging dirs, lists; a held lock
+  const held = o.lock !== undefined ? lockNote(o.lock, o.now) : undefined;
+  if (held) np.issues.push({ category: 'drift', severity: held.stale ? 'warning' : 'info', reason: held.stale ? 'StaleLock' : 'Locked', node: node.name, message: held.message, difference: held.stale });
+  for (const j of o.intents) {
+    const r = intentRecord(j);
+    np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, ...(r.tenant ? { tenant: r.tenant } : {}), message: `run ${r.run ?? '?'} swapped to release ${r.release ?? '?'} without recording it (killed?); the next apply records it`, difference: true });
+  }
+  const litter = o.leftovers.filter((l) => l.kind !== 'intent');
+  if (litter.length > 0) np.issues.push({ category: 'drift', severity: 'warning', reason: 'Leftovers', node: node.name, message: `left by a dead run: ${litter.map((l) => l.name).join(', ')}; the next apply removes them`, difference: true });
+  if ((o.intents.length > 0 || litter.length > 0 || held?.stale === true) && (held === undefined || held.stale)) np.actions.push({ kind: 'recover' });
+
   if (skew.length > 0) {
     np.status = 'VersionSkew';
     np.blocked = true;
-  } else if (drifted || o.errors.length > 0) np.status = 'Drifted';
-  else if (changed) np.status = 'OutOfSync';
+  } else if (drifted || blockedTenants || o.errors.length > 0) np.status = 'Drifted';
+  else if (changed || np.actions.length > 0) np.status = 'OutOfSync';
   return np;
+}
+
+/** Pure: a short line for a file clawops did not write (default deny: its content is never shown). */
+function metadataOnly(label: string, size: number | undefined, sha256: string): string {
+  return `(${label}: not written by clawops${size !== undefined ? `, ${size} bytes` : ''}${sha256 && sha256 !== 'symlink' ? `, sha256 ${sha256.slice(0, 12)}…` : sha256 === 'symlink' ? ', a symlink' : ''}; content not shown)\n`;
+}
+
+/** Pure: who holds a node lock and whether it has expired by the node's clock. */
+function lockNote(raw: string, now: number | undefined): { stale: boolean; message: string } {
+  try {
+    const j = JSON.parse(raw) as { run?: unknown; owner?: unknown; acquired_epoch?: unknown; ttl_sec?: unknown };
+    if (typeof j.acquired_epoch === 'number' && typeof j.ttl_sec === 'number') {
+      const stale = now !== undefined && now >= j.acquired_epoch + j.ttl_sec;
+      const who = `${String(j.owner ?? '?')} (run ${String(j.run ?? '?')})`;
+      return { stale, message: stale ? `the node lock of ${who} expired ${now - j.acquired_epoch - j.ttl_sec} s ago; the next apply takes it over` : `locked by ${who}: an apply is running` };
+    }
+  } catch {
+    /* fall through */
+  }
+  return { stale: false, message: 'the node lock file is unreadable; if no apply is running, remove it by hand' };
+}
+
+function intentRecord(line: string): { tenant?: string; release?: string; run?: string } {
+  try {
+    const j = JSON.parse(line) as Record<string, unknown>;
+    return { ...(typeof j.tenant === 'string' ? { tenant: j.tenant } : {}), ...(typeof j.release_id === 'string' ? { release: j.release_id } : {}), ...(typeof j.run === 'string' ? { run: j.run } : {}) };
+  } catch {
+    return {};
+  }
 }
 
 export function plan(desired: DesiredState, observed: readonly ObserveResult[], nodes: readonly NodeSpec[] = desired.nodes, opts: PlanOptions = {}): Plan {

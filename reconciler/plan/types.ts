@@ -18,7 +18,8 @@ export function isWorse(a: NodeStatus, b: NodeStatus): boolean {
   return STATUS_ORDER.indexOf(a) < STATUS_ORDER.indexOf(b);
 }
 
-export type TenantState = 'InSync' | 'NotDeployed' | 'Changed' | 'Drifted' | 'Unassigned';
+/** Blocked: the tenant's tree on the node holds something clawops does not own; apply leaves it alone. */
+export type TenantState = 'InSync' | 'NotDeployed' | 'Changed' | 'Drifted' | 'Unassigned' | 'Blocked';
 
 export interface Issue {
   category: Category;
@@ -43,7 +44,9 @@ export interface FileDiff {
 
 export type Action =
   | { kind: 'deploy'; tenant: string; releaseId: string; reason: 'NotDeployed' | 'Changed' | 'Drifted'; files: ReleaseFile[] }
-  | { kind: 'prune'; tenant: string };
+  | { kind: 'prune'; tenant: string }
+  /** a dead run left swaps unrecorded, temp links, staging dirs or lists behind: record and clean under the lock */
+  | { kind: 'recover' };
 
 export interface TenantPlan {
   tenant: string;

@@ -137,7 +137,7 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     const cur = readlinkSync(join(tenants, 'acme'));
     const r = await runCli(['rollback', '--repo', repo, '--node', 'gw-1', '--tenant', 'acme']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('clawops: gw-1: ' + join(nodeRoot('gw-1'), 'etc/openclaw/tenants/acme') + '.prev points at ../releases/acme/0000000000000000, which does not exist; nothing was changed');
+    expect(r.stderr).toContain('clawops: gw-1: ' + join(nodeRoot('gw-1'), 'etc/openclaw/tenants/acme') + '.prev points at release 0000000000000000, which is missing or incomplete; nothing was changed');
     expect(readlinkSync(join(tenants, 'acme'))).toBe(cur);
     expect(existsSync(join(nodeRoot('gw-1'), 'var/db/openclaw/clawops/node.lock'))).toBe(false);
   }, 60_000);

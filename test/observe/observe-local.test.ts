@@ -143,16 +143,23 @@ describe('observe through the local transport', () => {
     const edited = readFileSync(join(rel, 'gateway.d/10-base.yaml'), 'utf8').replace('level: info', 'level: trace');
     writeFileSync(join(rel, 'gateway.d/10-base.yaml'), edited);
     rmSync(join(rel, 'doctor.d/20-maintenance.yaml'));
-    writeFileSync(join(rel, 'gateway.d/99 local.yaml'), 'logging:\n  level: trace\n');
+    writeFileSync(join(rel, 'gateway.d/99-local.yaml'), 'logging:\n  level: trace\n');
+    writeFileSync(join(rel, 'gateway.d/99 local\n.yaml'), 'token: tok_NeverShipMe0123456789abcdef\n');
     rmSync(join(rel, 'webhook.json'));
     symlinkSync('/etc/passwd', join(rel, 'webhook.json'));
     const o = await observe();
     const t = o.tenants.acme!;
     expect(t.files['gateway.d/10-base.yaml']).toBe(sha(edited));
     expect(t.files['doctor.d/20-maintenance.yaml']).toBeUndefined();
-    expect(t.files['gateway.d/99 local.yaml']).toBe(sha('logging:\n  level: trace\n'));
+    expect(t.files['gateway.d/99-local.yaml']).toBe(sha('logging:\n  level: trace\n'));
     expect(t.files['webhook.json']).toBe('symlink');
-    expect(Object.keys(t.contents).sort()).toEqual(['gateway.d/10-base.yaml', 'gateway.d/99 local.yaml']);
+    // a name outside the safe set is reported (tab/newline as ?), never hashed, read or parsed into two names
+    expect(t.unsafeNames).toEqual(['gateway.d/99 local?.yaml']);
+    expect(Object.keys(t.files).some((f) => f.includes('local\n') || f === '.yaml')).toBe(false);
+    // content comes back only for clawops' own files; a file it did not write is sized, never read
+    expect(Object.keys(t.contents).sort()).toEqual(['gateway.d/10-base.yaml']);
+    expect(t.sizes).toEqual({ 'gateway.d/99-local.yaml': 24 });
+    expect(transport.outputs[0]!.stdout).not.toContain(Buffer.from('token: tok_NeverShipMe').toString('base64').slice(0, 12));
     expect(t.contents['gateway.d/10-base.yaml']?.toString()).toBe(edited);
     expect(o.tenants.globex!.contents).toEqual({});
     // /etc/passwd was not read through the symlink
@@ -164,9 +171,14 @@ describe('observe through the local transport', () => {
     expect(n.issues.filter((i) => i.reason === 'Drifted').map((i) => [i.tenant, i.file, i.message.split(' (')[0]])).toEqual([
       ['acme', 'doctor.d/20-maintenance.yaml', 'doctor.d/20-maintenance.yaml deleted on the node'],
       ['acme', 'gateway.d/10-base.yaml', 'gateway.d/10-base.yaml hand-edited on the node'],
-      ['acme', 'gateway.d/99 local.yaml', 'gateway.d/99 local.yaml added on the node'],
+      ['acme', 'gateway.d/99 local?.yaml', 'gateway.d/99 local?.yaml added on the node'],
+      ['acme', 'gateway.d/99-local.yaml', 'gateway.d/99-local.yaml added on the node'],
       ['acme', 'webhook.json', 'webhook.json replaced by a symlink on the node'],
     ]);
+    // default deny: the added file is shown by name, size and hash only
+    const added = n.diffs.find((d) => d.path === 'gateway.d/99-local.yaml')!;
+    expect(added.patch).toContain('not written by clawops, 24 bytes');
+    expect(added.patch).not.toContain('trace');
     const diff = n.diffs.find((d) => d.path === 'gateway.d/10-base.yaml')!;
     expect(diff.patch).toContain('-  level: trace\n+  level: info');
   });
@@ -223,13 +235,18 @@ describe('observe through the local transport', () => {
     symlinkSync(`../releases/acme/${acme.releaseId}`, join(node.etc, 'tenants/acme.prev'));
     writeFileSync(join(node.etc, 'tenants/README'), 'not a link\n');
     symlinkSync('../releases/x/y', join(node.etc, 'tenants/.hidden'));
+    writeFileSync(join(node.etc, 'tenants/odd\nname'), '');
     writeFileSync(join(node.varDb, 'clawops/node.lock'), 'pid 77 apply since 2026-11-25T00:00:00Z\n');
     const o = await observe(['acme']);
     expect(Object.keys(o.tenants).sort()).toEqual(['acme', 'globex', 'initech']);
     expect(o.tenants.initech!.current?.releaseId).toBe(desired.tenants.get('initech')!.releaseId);
     expect(o.tenants.acme!.prev).toEqual({ target: `../releases/acme/${acme.releaseId}`, releaseId: acme.releaseId });
     expect(o.tenants.acme!.prevManifest).toMatchObject({ release_id: acme.releaseId });
-    expect(o.errors).toEqual([`${join(node.etc, 'tenants/README')} exists but is not a symlink`]);
+    expect(o.errors.sort()).toEqual([
+      `${join(node.etc, 'tenants/.hidden')} is not a name clawops uses (left alone)`,
+      `${join(node.etc, 'tenants/README')} exists but is not a symlink`,
+      `${join(node.etc, 'tenants/odd?name')} is not a name clawops uses (left alone)`,
+    ]);
     expect(o.lock).toBe('pid 77 apply since 2026-11-25T00:00:00Z\n');
     const n = plan(desired, [{ node: 'local-1', ok: true, observation: o }], [spec(['acme'])]).nodes[0]!;
     expect(n.tenants.filter((t) => t.state === 'Unassigned').map((t) => t.tenant)).toEqual(['globex', 'initech']);
@@ -265,7 +282,7 @@ describe('the observe script is portable POSIX sh', () => {
     }
   }
   /** what may differ between two runs: timing, the version cache, free disk (other processes write) */
-  const strip = (o: NodeObservation): unknown => ({ ...o, durationMs: 0, openclaw: { ...o.openclaw, cached: false }, disk: o.disk ? { totalKb: o.disk.totalKb } : undefined });
+  const strip = (o: NodeObservation): unknown => ({ ...o, now: 0, durationMs: 0, openclaw: { ...o.openclaw, cached: false }, disk: o.disk ? { totalKb: o.disk.totalKb } : undefined });
 
   it('dash (Debian /bin/sh) and bash --posix give the same observation as the transport', async () => {
     deployAcmeGlobex();
@@ -283,7 +300,7 @@ describe('the observe script is portable POSIX sh', () => {
     // a bin dir with the tools the script uses, minus GNU-only ones, plus BSD-style stand-ins
     const mac = mkdtempSync(join(tmpdir(), 'clawops-macbin-'));
     try {
-      const tools = ['mktemp', 'rm', 'cat', 'awk', 'tr', 'base64', 'dirname', 'basename', 'readlink', 'cut', 'head', 'df', 'ls', 'sed', 'sort', 'find', 'wc', 'mv', 'sh'];
+      const tools = ['mktemp', 'rm', 'cat', 'awk', 'tr', 'base64', 'dirname', 'basename', 'readlink', 'cut', 'head', 'df', 'ls', 'sed', 'sort', 'find', 'wc', 'mv', 'sh', 'date', 'printf'];
       for (const tool of tools) symlinkSync(which(tool), join(mac, tool));
       const sha256sum = which('sha256sum');
       const gnuStat = which('stat');

@@ -256,13 +256,27 @@ describe('plan: drift', () => {
     expect(n.diffs.map((d) => [d.path, d.change])).toEqual([[frag.path, 'added']]);
   });
 
-  it('a file added on the node is drift and a removed diff with its content', () => {
+  it('a file added on the node is drift, shown by name, size and hash only (default deny), even if its content arrived', () => {
     const n = driftOn((t) => {
       t.files['gateway.d/99-local.yaml'] = sha('logging:\n  level: trace\n');
+      t.sizes['gateway.d/99-local.yaml'] = 25;
       t.contents['gateway.d/99-local.yaml'] = Buffer.from('logging:\n  level: trace\n');
     });
     expect(n.issues.find((i) => i.reason === 'Drifted')).toMatchObject({ file: 'gateway.d/99-local.yaml', message: expect.stringContaining('added on the node') });
-    expect(n.diffs).toEqual([{ tenant: 'acme', path: 'gateway.d/99-local.yaml', change: 'removed', patch: expect.stringContaining('-  level: trace') }]);
+    expect(n.diffs).toEqual([{ tenant: 'acme', path: 'gateway.d/99-local.yaml', change: 'removed', patch: expect.stringContaining('not written by clawops, 25 bytes, sha256 ') }]);
+    expect(n.diffs[0]!.patch).not.toContain('trace');
+  });
+
+  it('a tenant whose link points outside its releases is Blocked: UnexpectedEntry, no deploy, nothing read', () => {
+    const n = driftOn((t) => {
+      t.unexpected.push('/etc/openclaw/tenants/acme points at /var/db/openclaw/secrets/acme, outside releases/acme/');
+      t.files = {};
+    });
+    expect(n.tenants.find((t) => t.tenant === 'acme')?.state).toBe('Blocked');
+    expect(n.issues.find((i) => i.reason === 'UnexpectedEntry')).toMatchObject({ tenant: 'acme', severity: 'error', difference: true });
+    expect(n.actions.filter((a) => a.kind === 'deploy' && a.tenant === 'acme')).toEqual([]);
+    expect(n.diffs).toEqual([]);
+    expect(n.status).toBe('Drifted');
   });
 
   it('a file replaced by a symlink is drift', () => {
