@@ -1,18 +1,38 @@
-/** Unified diffs of release files, secrets redacted. Pure. */
+/** Unified diffs of release files, secrets redacted and control characters escaped. Pure. */
 import { createTwoFilesPatch } from 'diff';
-import { redactText, secretChanges } from './redact.js';
+import { escapeControl, escapeInline } from '../safe-text.js';
+import { redactText, secretChanges, type RedactOptions } from './redact.js';
+
+export type UnifiedDiffOptions = RedactOptions;
 
 const BINARY = /[\0]/;
 
-export function unifiedDiff(label: string, before: Buffer | undefined, after: Buffer | undefined): string {
+/**
+ * `diff -u` of two versions of a file, for humans: secrets redacted (by key, by shape, and by the node's secret file
+ * fingerprints in `opts`), then control characters escaped, so content from a node can neither leak a secret nor drive
+ * the terminal (an ESC sequence shows as `\e]0;…`).
+ */
+export function unifiedDiff(label: string, before: Buffer | undefined, after: Buffer | undefined, opts: UnifiedDiffOptions = {}): string {
   const a = before?.toString('utf8') ?? '';
   const b = after?.toString('utf8') ?? '';
-  if (BINARY.test(a) || BINARY.test(b)) return `Binary files a/${label} and b/${label} differ\n`;
-  const ra = redactText(a);
-  const rb = redactText(b);
-  let patch = createTwoFilesPatch(before ? `a/${label}` : '/dev/null', after ? `b/${label}` : '/dev/null', ra.text, rb.text, '', '', { context: 3 });
+  if (BINARY.test(a) || BINARY.test(b)) return `Binary files a/${escapeInline(label)} and b/${escapeInline(label)} differ\n`;
+  const ra = redactText(a, opts);
+  const rb = redactText(b, opts);
+  // the ---/+++ names are C-quoted by jsdiff as git does ("a/x\033[2J"); the content is escaped here
+  let patch = createTwoFilesPatch(before ? `a/${label}` : '/dev/null', after ? `b/${label}` : '/dev/null', escapeControl(ra.text), escapeControl(rb.text), '', '', { context: 3 });
   // drop the "Index:"/"====" header createTwoFilesPatch emits, keep ---/+++ and hunks like `diff -u`
   patch = patch.replace(/^(Index: .*\n)?=+\n/, '');
   const notes = secretChanges(ra, rb);
-  return notes.length > 0 ? `${patch}${notes.join('\n')}\n` : patch;
+  return escapeControl(notes.length > 0 ? `${patch}${notes.join('\n')}\n` : patch);
+}
+
+/**
+ * What is shown instead of the content of a file clawops did not write (default-deny output): its size and the start
+ * of its sha256 (or that it is a symlink), never a byte of it. `sha256` is what observe reports: a hex digest,
+ * `symlink`, or '' when unknown.
+ */
+export function metadataOnly(label: string, size: number | undefined, sha256: string): string {
+  const bytes = size === undefined ? 'size unknown' : `${size} byte${size === 1 ? '' : 's'}`;
+  const what = sha256 === 'symlink' ? 'a symlink' : /^[0-9a-f]{12}/i.test(sha256) ? `sha256 ${sha256.slice(0, 12).toLowerCase()}…` : 'sha256 unknown';
+  return `${escapeInline(label)}: (not written by clawops: ${sha256 === 'symlink' ? what : `${bytes}, ${what}`}; content not shown)\n`;
 }

@@ -1,31 +1,26 @@
 /**
- * Secret redaction for anything shown to humans (diffs, reports). Line-based, so it works for YAML, JSON and text:
- * a value that looks secret becomes `(secret)`, and a secret that changed is reported as `~ key: (secret changed)`.
+ * Secret redaction for anything shown to humans (diffs, reports). Line-based, so it works for YAML, JSON, env files and
+ * plain text: a value that looks secret becomes `(secret)`, and a secret that changed is reported as
+ * `~ key: (secret changed)`. What looks secret is decided in desired/secret-scan.ts, the rules lint uses too:
+ * - a literal under a secret-looking key (`holdsSecret`: `token`, `client_secret`, `auth: <hex>`…);
+ * - a value of a known secret shape anywhere (`SECRET_PATTERNS`: Bearer, sk-, xox?-, AKIA…, ghp_…, webhook URLs,
+ *   URL passwords, `?token=`/`&sig=` query parameters);
+ * - a random-looking token anywhere in a line, whatever the key (`looksLikeToken`);
+ * - every line of a private key block, BEGIN to END, whatever the file's format;
+ * - any word whose sha256 starts with a fingerprint of a secret file on the node (`RedactOptions.fingerprints`).
+ * Hex alone is not secret (release ids, commits and sha256 digests stay visible) except under a secret-looking key or
+ * query parameter.
  */
-import { looksHighEntropy } from '../desired/secret-scan.js';
+import { createHash } from 'node:crypto';
+import { holdsSecret, looksLikeToken, matchSecretPattern, secretKeyRule, type SecretKeyRule } from '../desired/secret-scan.js';
 
-const KEY_VALUE = /^(\s*-?\s*"?)([A-Za-z0-9_.-]+)("?\s*[:=]\s*)(.*?)(,?)\s*$/;
-const SECRET_KEY = /(token|secret|password|passwd|api[_-]?key|apikey|authorization|private[_-]?key|signing[_-]?key)$/i;
-const SECRET_VALUE = [
-  /Bearer\s+\S{6,}/i,
-  /(^|[^A-Za-z0-9])sk-[A-Za-z0-9_-]{16,}/,
-  /(^|[^A-Za-z0-9])xox[abposr]-[A-Za-z0-9-]{8,}/,
-  /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-  // a URL with a password in it: scheme://user:password@host
-  /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:[^/\s@]+@/i,
-];
-/** `key: value` pairs inside one line: YAML flow maps (`{ token: x }`) and compact JSON (`{"token":"x"}`). */
-const INLINE_PAIR = /(["']?)([A-Za-z0-9_.-]+)\1(\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s,{}[\]"'][^,{}[\]]*?)(?=\s*[,}\]]|\s*$)/g;
-/** a YAML block scalar indicator (`token: |`): the value is on the following, more indented lines */
-const BLOCK_SCALAR = /^[|>][-+0-9]*$/;
-
-function unquote(v: string): string {
-  return v.replace(/^["']|["']$/g, '');
-}
-
-function isLiteral(v: string): boolean {
-  const u = unquote(v.trim());
-  return u !== '' && !/^\{/.test(u) && !/^\$\{[A-Z0-9_]+\}$/.test(u) && u !== 'null' && !/^[[{]/.test(v.trim()) && !BLOCK_SCALAR.test(u);
+export interface RedactOptions {
+  /**
+   * Fingerprints of the secret files on the node: the first 12 hex chars of the sha256 of each file's content (what
+   * observe reports for `token.current`/`token.next`). A word of the text whose sha256, or that of the word plus "\n",
+   * starts with one is a secret wherever it appears.
+   */
+  fingerprints?: readonly string[];
 }
 
 export interface RedactedText {
@@ -34,7 +29,47 @@ export interface RedactedText {
   secrets: Map<string, string>;
 }
 
-export function redactText(text: string): RedactedText {
+/** `key: value`, `"key": value,`, `key=value`, `export KEY=value`, `- key: value` */
+const KEY_VALUE = /^(\s*(?:-\s*|export\s+)?["']?)([A-Za-z0-9_.-]+)(["']?\s*[:=]\s*)(.*?)(,?)\s*$/;
+/** `key: value` pairs inside one line: YAML flow maps (`{ token: x }`) and compact JSON (`{"token":"x"}`). */
+const INLINE_PAIR = /(["']?)([A-Za-z0-9_.-]+)\1(\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s,{}[\]"'][^,{}[\]]*?)(?=\s*[,}\]]|\s*$)/g;
+/** a YAML block scalar indicator (`token: |`): the value is on the following, more indented lines */
+const BLOCK_SCALAR = /^[|>][-+0-9]*$/;
+const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/;
+const PEM_END = /-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/;
+/** what separates words of a line: whitespace, quotes, JSON/YAML punctuation, `=`/`&`/`?` of URLs, control characters */
+const WORD_BREAK = /[\s"'`,;:=&?(){}[\]<>|\\!*\u0000-\u001f\u007f-\u009f]+/;
+
+function unquote(v: string): string {
+  return v.replace(/^["']|["']$/g, '');
+}
+
+/** a scalar written in the text (not a map, a list, a placeholder, null, a boolean or a block scalar indicator) */
+function literal(v: string): string | undefined {
+  const t = v.trim();
+  const u = unquote(t);
+  if (u === '' || /^[[{]/.test(t) || /^[[{]/.test(u) || BLOCK_SCALAR.test(u)) return undefined;
+  if (/^(null|~|true|false)$/.test(u) || /^\$\{[A-Z0-9_]+\}$/.test(u)) return undefined;
+  return u;
+}
+
+/** A known secret shape, or a random-looking token in any word (and any `/`-separated piece of a URL or path). */
+export function looksSecret(s: string): boolean {
+  if (matchSecretPattern(s)) return true;
+  for (const word of s.split(WORD_BREAK)) {
+    const w = word.replace(/^\.+|\.+$/g, ''); // the end of a sentence is not part of the token
+    if (w.length < 24) continue;
+    if (looksLikeToken(w) || (w.includes('/') && w.split('/').some(looksLikeToken))) return true;
+  }
+  return false;
+}
+
+function keyHoldsSecret(key: string, value: string): boolean {
+  const lit = literal(value);
+  return lit !== undefined && holdsSecret(key, lit);
+}
+
+export function redactText(text: string, opts: RedactOptions = {}): RedactedText {
   const secrets = new Map<string, string>();
   const seen = new Map<string, number>();
   const record = (key: string, value: string): string => {
@@ -44,36 +79,104 @@ export function redactText(text: string): RedactedText {
     secrets.set(name, value);
     return name;
   };
+  const append = (name: string, line: string): void => {
+    secrets.set(name, `${secrets.get(name)!}\n${line}`);
+  };
   // a secret key whose value continues on the next, more indented lines (YAML block or multi-line plain scalar)
-  let cont: { indent: number; key: string; block: boolean; name?: string } | undefined;
+  let cont: { indent: number; key: string; rule: SecretKeyRule; block: boolean; name?: string } | undefined;
+  // inside a private key block: every line up to the END line is key material
+  let pem: { name: string } | undefined;
   const lines = text.split('\n').map((line) => {
+    if (pem) {
+      if (line.trim() === '') return line;
+      append(pem.name, line);
+      if (PEM_END.test(line)) pem = undefined;
+      return '(secret)';
+    }
     const indent = /^\s*/.exec(line)![0].length;
-    const m = KEY_VALUE.exec(line);
+    const kv = KEY_VALUE.exec(line);
+    // `- https://user:pw@host` is a URL, not the key `https`
+    const m = kv && !(kv[3] === ':' && kv[4]!.startsWith('//')) ? kv : null;
+    if (cont && !(cont.block && line.trim() === '') && !(line.trim() !== '' && indent > cont.indent && (cont.block || !m))) cont = undefined;
+    const begin = PEM_BEGIN.exec(line);
+    if (begin && !PEM_END.test(line.slice(begin.index))) {
+      pem = { name: cont?.name ?? record(m ? m[2]! : '(private key)', line) };
+      if (cont) cont.name = pem.name;
+      return m ? `${m[1]}${m[2]}${m[3]}(secret)` : '(secret)';
+    }
     if (cont) {
-      if (cont.block && line.trim() === '') return line;
-      if (line.trim() !== '' && indent > cont.indent && (cont.block || !m)) {
+      if (line.trim() === '') return line;
+      if (cont.rule === 'any' || holdsSecret(cont.key, line.trim()) || looksSecret(line)) {
         if (cont.name === undefined) cont.name = record(cont.key, line);
-        else secrets.set(cont.name, `${secrets.get(cont.name)!}\n${line}`);
+        else append(cont.name, line);
         return `${line.slice(0, indent)}(secret)`;
       }
-      cont = undefined;
+      return line;
     }
-    const value = m ? m[4]! : line;
-    if (m && SECRET_KEY.test(m[2]!) && (value.trim() === '' || BLOCK_SCALAR.test(value.trim()))) cont = { indent, key: m[2]!, block: value.trim() !== '' };
-    const secretByKey = m !== null && SECRET_KEY.test(m[2]!) && isLiteral(value);
-    const secretByValue = SECRET_VALUE.some((r) => r.test(value)) || unquote(value.trim()).split(/[\s"'=:,;/?&]+/).some(looksHighEntropy);
-    if (!secretByKey && !secretByValue) {
-      if (!/[{[]/.test(value)) return line;
-      return line.replace(INLINE_PAIR, (all, q: string, key: string, sep: string, v: string) => {
-        if (!SECRET_KEY.test(key) || !isLiteral(v)) return all;
-        record(key, v);
-        return `${q}${key}${q}${sep}(secret)`;
-      });
+    if (m) {
+      const key = m[2]!;
+      const value = m[4]!;
+      const v = value.trim();
+      const rule = secretKeyRule(key);
+      if (rule !== undefined && (v === '' || BLOCK_SCALAR.test(v))) cont = { indent, key, rule, block: v !== '' };
+      if (!/^[[{]/.test(v)) {
+        if (!keyHoldsSecret(key, value) && !looksSecret(value)) return line;
+        record(key, value);
+        return `${m[1]}${key}${m[3]}(secret)${m[5]}`;
+      }
     }
-    record(m ? m[2]! : '(line)', value);
+    // flow maps, compact JSON and plain text: redact the pairs that hold secrets, then the whole line if that was not enough
+    const out = !/[{[]/.test(line)
+      ? line
+      : line.replace(INLINE_PAIR, (all, q: string, key: string, sep: string, v: string) => {
+          if (!keyHoldsSecret(key, v) && !looksSecret(v)) return all;
+          record(key, v);
+          return `${q}${key}${q}${sep}(secret)`;
+        });
+    if (!looksSecret(out)) return out;
+    record(m ? m[2]! : '(line)', m ? m[4]! : line);
     return m ? `${m[1]}${m[2]}${m[3]}(secret)${m[5]}` : '(secret)';
   });
-  return { text: lines.join('\n'), secrets };
+  const joined = lines.join('\n');
+  return { text: opts.fingerprints?.length ? redactFingerprints(joined, opts.fingerprints) : joined, secrets };
+}
+
+const MIN_WORD = 8;
+const MAX_WORD = 512;
+
+/** The words a secret file's content could appear as: split on quotes and punctuation, then on URL separators. */
+function candidateWords(text: string): Set<string> {
+  const out = new Set<string>();
+  const add = (w: string): void => {
+    if (w.length < MIN_WORD || w.length > MAX_WORD) return;
+    out.add(w);
+    const trimmed = w.replace(/^[.,!?]+|[.,!?]+$/g, '');
+    if (trimmed !== w && trimmed.length >= MIN_WORD) out.add(trimmed);
+  };
+  for (const coarse of text.split(/[\s"'`,;(){}[\]<>|\\\u0000-\u001f\u007f-\u009f]+/)) {
+    if (coarse.length < MIN_WORD) continue;
+    add(coarse);
+    // `token=abc==` → token, abc== (base64 padding stays on the word); then `/` for URL paths
+    for (const mid of coarse.split(/[:&?#@]+|=+(?=[^=])/)) {
+      add(mid);
+      if (mid.includes('/')) for (const fine of mid.split('/')) add(fine);
+    }
+  }
+  return out;
+}
+
+function redactFingerprints(text: string, fingerprints: readonly string[]): string {
+  // a short prefix would match ordinary words by chance
+  const fps = fingerprints.map((f) => f.toLowerCase()).filter((f) => /^[0-9a-f]{8,64}$/.test(f));
+  if (fps.length === 0) return text;
+  const hit = (s: string): boolean => {
+    const h = createHash('sha256').update(s).digest('hex');
+    return fps.some((f) => h.startsWith(f));
+  };
+  const found = [...candidateWords(text)].filter((w) => hit(w) || hit(`${w}\n`));
+  let out = text;
+  for (const w of found.sort((a, b) => b.length - a.length)) out = out.split(w).join('(secret)');
+  return out;
 }
 
 /** `~ key: (secret changed)` lines for secrets whose value differs between two texts. */

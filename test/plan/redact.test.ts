@@ -1,4 +1,5 @@
 /** Secret redaction in patches: no secret value ever reaches a diff, a report or JSON. */
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { unifiedDiff } from '../../reconciler/plan/file-diff.js';
 import { plan } from '../../reconciler/plan/plan.js';
@@ -229,5 +230,322 @@ describe('no secret value ever appears in a patch', () => {
     }
     // the node's literal tokens go away (git has a SecretRef and a placeholder there)
     expect(outputs[0]).toMatch(/^- token: \(secret removed\)$/m);
+  });
+});
+
+/** A hex secret of `n` chars: what `openssl rand -hex` writes (hex is not secret by shape, only by key). */
+const hexOf = (n: number, seed = 'a'): string => createHash('sha512').update(seed).digest('hex').repeat(2).slice(0, n);
+
+describe('redactText: literal tokens under keys that are not secret-looking', () => {
+  const TOKENS: [string, string][] = [
+    ['base62', 'Zq8vN3xL2pR7tY5wK9mB4cJ6hG1dF0sA'],
+    ['base64 with / + =', 'q3Z/Kx9+aB3dE5fG7hJ9kL1mN3pQ5rS7tU8w=='],
+    ['base64 starting with /', '/Kx9aB3dE5fG7hJ9kL1mN3pQ5rS7tU8wYz2'],
+    ['base64url', 'pR7tY5wK9mB4cJ6h-G1dF0sA_Zq8vN3xL2'],
+    ['[a-z0-9] only', 'k3j9x0a8m2q7w1e4r5t6y7u8i9o0p1a2'],
+    ['[A-Z0-9] only', 'K3J9X0A8M2Q7W1E4R5T6Y7U8I9O0P1A2'],
+    ['a JWT', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.c2lnbmF0dXJlMTIzNDU2Nzg5'],
+  ];
+  const FORMS: [string, (t: string) => string][] = [
+    ['yaml', (t) => `note: ${t}`],
+    ['yaml quoted', (t) => `  description: "${t}"`],
+    ['yaml list item', (t) => `  - ${t}`],
+    ['json', (t) => `    "note": "${t}",`],
+    ['json compact', (t) => `{"agents":{"note":"${t}","n":1}}`],
+    ['yaml flow map', (t) => `meta: { note: ${t}, n: 1 }`],
+    ['prose', (t) => `# rotated on 2026-11-20, the old one was ${t}.`],
+    ['env file', (t) => `export NOTE=${t}`],
+    ['inside a longer value', (t) => `description: "copy ${t} into the console"`],
+    ['in a URL path', (t) => `url: https://hooks.example.internal/in/${t}`],
+  ];
+  it.each(TOKENS.flatMap(([tn, t]) => FORMS.map(([fn, f]) => [`${tn} as ${fn}`, f(t), t] as const)))('%s', (_name, line, token) => {
+    const r = redactText(line);
+    expect(r.text).not.toContain(token);
+    expect(r.text).toContain('(secret)');
+    expect(r.secrets.size).toBeGreaterThan(0);
+  });
+
+  it('a literal token under description: keeps the key, hides the value', () => {
+    expect(red('description: Zq8vN3xL2pR7tY5wK9mB4cJ6hG1dF0sA')).toBe('description: (secret)');
+    expect(red('  "note": "q3Z/Kx9+aB3dE5fG7hJ9kL1mN3pQ5rS7tU8w==",')).toBe('  "note": (secret),');
+  });
+});
+
+describe('redactText: one secret-key rule (broader than token/secret/password)', () => {
+  const KEYS = ['pass', 'auth', 'accessKey', 'credential', 'credentials', 'bearer', 'cookie', 'session', 'sessionid', 'key', 'hmacKey', 'sig', 'signature', 'apiSecret', 'client_secret', 'sessionCookie', 'AWS_SECRET_ACCESS_KEY', 'X-Auth-Token', 'encryption_key', 'webhookSecret', 'Set-Cookie'];
+  it.each(KEYS.flatMap((k) => [32, 40, 64].map((n) => [k, n] as const)))('%s with %i hex chars', (key, n) => {
+    const hex = hexOf(n, key);
+    for (const line of [`${key}: ${hex}`, `  "${key}": "${hex}",`, `${key}=${hex}`, `x: { ${key}: ${hex} }`, `{"x":{"${key}":"${hex}"}}`]) {
+      const out = red(line);
+      expect(out, line).not.toContain(hex);
+      expect(out, line).toContain('(secret)');
+    }
+  });
+
+  it.each([
+    ['apiSecret: s3cr3t', 'apiSecret: (secret)'],
+    ['client_secret: "abc"', 'client_secret: (secret)'],
+    ['sessionCookie: sid=abc', 'sessionCookie: (secret)'],
+    ['pass: hunter2', 'pass: (secret)'],
+    ['passphrase: correct horse', 'passphrase: (secret)'],
+    ['Cookie: session=abc; theme=dark', 'Cookie: (secret)'],
+    ['bearer: abc', 'bearer: (secret)'],
+    ['private-key: abc', 'private-key: (secret)'],
+    ['SECRET_KEY=abc', 'SECRET_KEY=(secret)'],
+    ["'token': abc", "'token': (secret)"],
+    ['password:hunter2', 'password:(secret)'],
+  ])('any literal under an always-secret key: %s', (line, want) => {
+    expect(red(line)).toBe(want);
+  });
+
+  it.each([
+    'auth: oauth',
+    'auth: { mode: token }',
+    'mainKey: main',
+    'session: { scope: per-sender }',
+    'defaultSessionKey: hook:ingress',
+    'allowRequestSessionKey: true',
+    'dangerouslyDisableDeviceAuth: false',
+    'allowLegacyAuth: true',
+    'key: default_tools_approval_mode',
+    'cacheKey: agent-main-2026-q4',
+    'clientKey: /etc/ssl/private/client.key',
+    'publicKey: ssh-ed25519',
+    'credentials: include',
+    'max_keys: 10000',
+    'maxTokens: 4096',
+    'secret_ref: token.current',
+    'signature: v1',
+  ])('names, modes and templates under token-shaped keys stay visible: %s', (line) => {
+    expect(red(line)).toBe(line);
+  });
+
+  it('a rotated hex secret under auth is reported as changed', () => {
+    const p = diff(`auth: ${hexOf(64, 'old')}\n`, `auth: ${hexOf(64, 'new')}\n`);
+    expect(p).toContain('~ auth: (secret changed)');
+    expect(p).not.toContain(hexOf(64, 'old'));
+    expect(p).not.toContain(hexOf(64, 'new'));
+  });
+});
+
+describe('redactText: secret query parameters', () => {
+  const hex = hexOf(40, 'q');
+  it.each([
+    `https://hooks.example.internal/in?token=${hex}`,
+    `https://hooks.example.internal/in?sig=${hex}&v=1`,
+    `https://api.example.com/x?a=1&access_token=${hex}`,
+    `https://api.example.com/x?key=${hex}`,
+    `https://blob.example.net/c/f?sv=2024-01-01&se=2026-12-01&sig=${hex}`,
+    `https://s3.example.com/b/o?X-Amz-Credential=x&X-Amz-Signature=${hex}`,
+    `https://api.example.com/cb?client_secret=${hex}`,
+    `https://api.example.com/cb?password=${hex}`,
+    `https://api.example.com/cb?auth=${hex}#frag`,
+    `https://api.example.com/cb?signature=${hex}`,
+    `https://api.example.com/cb;secret=${hex}`,
+  ])('%s', (url) => {
+    for (const line of [`url: ${url}`, `  "url": "${url}",`, `curl -fsS '${url}'`, `{"endpoints":{"x":{"url":"${url}"}}}`]) {
+      const out = red(line);
+      expect(out, line).not.toContain(hex);
+      expect(out, line).toContain('(secret)');
+    }
+  });
+
+  it.each(['url: https://api.example.com/x?page=2&sort=name', 'url: https://api.example.com/x?token=${CLAWOPS_SECRET_X}', 'url: https://ingest.acme.example/v2/openclaw?tenant=acme&v=2'])('ordinary query strings stay: %s', (line) => {
+    expect(red(line)).toBe(line);
+  });
+});
+
+describe('redactText: known secret shapes (the list lint uses)', () => {
+  it.each([
+    ['Slack incoming webhook', 'https://hooks.slack.com/services/T0123ABCD/B0123ABCD/xxxxxxxxxxxxxxxxxxxxxxxx', 'xxxxxxxxxxxxxxxxxxxxxxxx'],
+    ['Slack workflow webhook', 'https://hooks.slack.com/workflows/T0123ABCD/A0123ABCD/123456789012345678/abcdefghijklmnop', 'abcdefghijklmnop'],
+    ['Discord webhook', 'https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyzABCDEF', 'abcdefghijklmnopqrstuvwxyzABCDEF'],
+    ['Discord webhook (discordapp.com)', 'https://discordapp.com/api/webhooks/123456789012345678/aaaaaaaaaaaaaaaaaaaaaaaa', 'aaaaaaaaaaaaaaaaaaaaaaaa'],
+    ['AWS access key id', 'AKIAIOSFODNN7EXAMPLE', 'IOSFODNN7EXAMPLE'],
+    ['AWS temporary key id', 'ASIAIOSFODNN7EXAMPLE', 'IOSFODNN7EXAMPLE'],
+    ['GitHub token', 'ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'],
+    ['GitHub OAuth token', 'gho_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'],
+    ['GitHub fine-grained token', 'github_pat_11AAAAAAA0aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbb', 'aaaaaaaaaaaa_bbbbbbbb'],
+    ['Stripe key', 'sk_live_aaaaaaaaaaaaaaaaaaaaaaaa', 'aaaaaaaaaaaaaaaaaaaaaaaa'],
+    ['OpenAI-style key', 'sk-proj-aaaaaaaaaaaaaaaaaaaaaaaa', 'aaaaaaaaaaaaaaaaaaaaaaaa'],
+    ['Slack app token', 'xapp-1-A0123456789-abcdefabcdef', 'abcdefabcdef'],
+    ['Bearer inside a header string', 'curl -H "Authorization: Bearer abc123def456ghi"', 'abc123def456ghi'],
+    ['URL password', 'https://deploy:hunter2hunter2@git.example.com/infra.git', 'hunter2hunter2'],
+  ])('%s', (_name, value, needle) => {
+    for (const line of [`note: ${value}`, `  "note": "${value}",`, `  - ${value}`, value, `{"a":{"note":"${value}"}}`]) {
+      const out = red(line);
+      expect(out, line).not.toContain(needle);
+      expect(out, line).toContain('(secret)');
+    }
+  });
+
+  it('prose that mentions Bearer is not a credential', () => {
+    const line = 'description: the gateway accepts Bearer authentication';
+    expect(red(line)).toBe(line);
+  });
+});
+
+/** A private key as a file on disk holds it: PEM or OpenSSH armour, base64 body lines of 64 or 70 columns. */
+function pemOf(type: 'rsa' | 'ec' | 'pkcs8'): string {
+  if (type === 'rsa') return generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs1', format: 'pem' }) as string;
+  if (type === 'ec') return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }) as string;
+  return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+}
+function openSshKey(): string {
+  const str = (b: Buffer | string): Buffer => {
+    const buf = Buffer.from(b);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(buf.length);
+    return Buffer.concat([len, buf]);
+  };
+  const pub = Buffer.concat([str('ssh-ed25519'), str(randomBytes(32))]);
+  const priv = Buffer.concat([randomBytes(8), str('ssh-ed25519'), str(randomBytes(32)), str(randomBytes(64)), str('ops@gw-1'), Buffer.from([1, 2, 3, 4, 5])]);
+  const body = Buffer.concat([Buffer.from('openssh-key-v1\0'), str('none'), str('none'), str(''), Buffer.from([0, 0, 0, 1]), str(pub), str(priv)]).toString('base64');
+  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${body.match(/.{1,70}/g)!.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}
+const bodyLines = (key: string): string[] => key.split('\n').filter((l) => l !== '' && !l.startsWith('-----'));
+
+describe('redactText: private key blocks, BEGIN to END, in any file', () => {
+  const KEYS: [string, () => string][] = [
+    ['PEM RSA', () => pemOf('rsa')],
+    ['PEM EC', () => pemOf('ec')],
+    ['PKCS#8', () => pemOf('pkcs8')],
+    ['OpenSSH', openSshKey],
+    ['encrypted PEM with headers', () => `-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,${hexOf(32, 'iv').toUpperCase()}\n\n${bodyLines(pemOf('rsa')).join('\n')}\n-----END RSA PRIVATE KEY-----\n`],
+  ];
+  it.each(KEYS)('%s as a stray key file (not YAML)', (_name, make) => {
+    const key = make();
+    const out = diff(undefined, key, 'acme/keys/id_gateway');
+    for (const l of bodyLines(key)) expect(out, l).not.toContain(l);
+    expect(out).not.toContain('-----BEGIN');
+    expect(out).toMatch(/^\+\(secret\)$/m);
+    const r = redactText(key);
+    expect(r.text.split('\n').filter((l) => l !== '').every((l) => l === '(secret)')).toBe(true);
+  });
+
+  it.each(KEYS)('%s under a key that is not secret-looking, then ordinary lines again', (_name, make) => {
+    const key = make();
+    const yaml = `tls:\n  note: |\n${key.trimEnd().split('\n').map((l) => `    ${l}`).join('\n')}\n  port: 8443\n`;
+    const out = red(yaml);
+    for (const l of bodyLines(key)) expect(out, l).not.toContain(l.trim());
+    expect(out).toContain('  port: 8443');
+    expect(out.startsWith('tls:\n  note: |\n')).toBe(true);
+  });
+
+  it('in JSON, the whole key is one string value', () => {
+    const key = pemOf('ec');
+    const out = red(JSON.stringify({ tls: { material: key }, port: 8443 }, null, 2));
+    for (const l of bodyLines(key)) expect(out).not.toContain(l);
+    expect(out).toContain('"material": (secret)');
+    expect(out).toContain('"port": 8443');
+  });
+
+  it('a block without its END line hides everything after BEGIN', () => {
+    const key = bodyLines(pemOf('rsa'));
+    const out = red(`a: 1\n-----BEGIN RSA PRIVATE KEY-----\n${key.slice(0, 5).join('\n')}\nb: 2\n`);
+    expect(out).toBe('a: 1\n(secret)\n(secret)\n(secret)\n(secret)\n(secret)\n(secret)\n(secret)\n');
+  });
+
+  it('a changed key is reported, not shown', () => {
+    const p = diff(`note: x\n${pemOf('ec')}`, `note: x\n${pemOf('ec')}`, 'acme/keys/k.pem');
+    expect(p).toContain('~ (private key): (secret changed)');
+    expect(p).not.toContain('@@');
+  });
+
+  it('a certificate is not a private key', () => {
+    const cert = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUAbc\n-----END CERTIFICATE-----';
+    expect(red(cert)).toBe(cert);
+  });
+});
+
+describe('redactText: fingerprints of the node secret files', () => {
+  const TOKEN = 'tok_3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c'; // not random-looking on its own: only the fingerprint finds it
+  const fp = (content: string): string => createHash('sha256').update(content).digest('hex').slice(0, 12);
+
+  it.each([
+    ['file written without a newline', fp(TOKEN)],
+    ['file written with a newline', fp(`${TOKEN}\n`)],
+    ['fingerprint in upper case', fp(TOKEN).toUpperCase()],
+  ])('%s', (_name, f) => {
+    const text = [
+      `note: ${TOKEN}`,
+      `  "description": "old token ${TOKEN}, rotated",`,
+      `url: https://hooks.example.internal/in/${TOKEN}?v=1`,
+      `auth_header=x-token:${TOKEN}`,
+      `# pasted ${TOKEN}.`,
+      `{"a":["${TOKEN}"]}`,
+      `\x1b]0;${TOKEN}\x07`,
+    ].join('\n');
+    expect(red(text)).toContain(TOKEN); // the heuristics alone do not see it
+    const out = redactText(text, { fingerprints: ['0123456789ab', f] }).text;
+    expect(out).not.toContain(TOKEN);
+    expect(out.split('\n')).toHaveLength(7);
+    expect(out).toContain('note: (secret)');
+    expect(out).toContain('https://hooks.example.internal/in/(secret)?v=1');
+  });
+
+  it('base64 tokens keep their / + = inside the word', () => {
+    const b64 = 'YWJj/ZGVm+Z2hp==';
+    const out = redactText(`a: "${b64}"\nb: x=${b64}\nc: https://x.example/${b64}`, { fingerprints: [fp(`${b64}\n`)] }).text;
+    expect(out).not.toContain('YWJj');
+  });
+
+  it('only words of 8 to 512 characters are hashed; other words and other fingerprints change nothing', () => {
+    const short = 'abc1234';
+    expect(redactText(`note: ${short}`, { fingerprints: [fp(short)] }).text).toBe(`note: ${short}`);
+    const long = 'a'.repeat(513);
+    expect(redactText(`note: ${long}`, { fingerprints: [fp(long)] }).text).toBe(`note: ${long}`);
+    const plain = 'port: 18789\nhost: gw-1.example.internal\nrelease: 8a5173f4dfe4c912\n';
+    expect(redactText(plain, { fingerprints: ['a1b2c3d4e5f6', fp('something-else')] }).text).toBe(plain);
+    // a prefix too short to be a fingerprint would match words by chance: ignored
+    expect(redactText(plain, { fingerprints: ['', '0', fp('gw-1.example.internal').slice(0, 4)] }).text).toBe(plain);
+    expect(redactText('host: gw-1.example.internal', { fingerprints: [fp('gw-1.example.internal')] }).text).toBe('host: (secret)');
+  });
+
+  it('unifiedDiff passes them on: a hand-pasted node token never shows', () => {
+    const before = `{\n  "hooks": {\n    "token": "\${CLAWOPS_SECRET_HOOKS_TOKEN}"\n  }\n}\n`;
+    const after = `{\n  "hooks": {\n    "token": "\${CLAWOPS_SECRET_HOOKS_TOKEN}",\n    "note": "${TOKEN}"\n  }\n}\n`;
+    expect(unifiedDiff('acme/openclaw.json', Buffer.from(before), Buffer.from(after))).toContain(TOKEN);
+    const p = unifiedDiff('acme/openclaw.json', Buffer.from(before), Buffer.from(after), { fingerprints: [fp(`${TOKEN}\n`)] });
+    expect(p).not.toContain(TOKEN);
+    expect(p).toContain('+    "note": "(secret)"');
+  });
+});
+
+describe('redactText: ordinary content stays visible', () => {
+  it.each([
+    'port: 18789',
+    '  "port": 18809,',
+    'host: gw-1.example.internal',
+    'bind: 127.0.0.1:18789',
+    '  "release_id": "8a5173f4dfe4c912",',
+    'release: 9e7b08c6686ce641',
+    `commit: ${hexOf(40, 'c')}`,
+    `  "commit": "${hexOf(12, 'c')}",`,
+    `sha256: ${hexOf(64, 's')}`,
+    `  "sha256": "${hexOf(64, 's')}",`,
+    `daemon_sha256: ${hexOf(64, 'd')}`,
+    `  "gateway.d/10-base.yaml": "${hexOf(64, 'f')}",`,
+    `note: ${hexOf(64, 'n')}`,
+    `note: ${hexOf(32, 'n')}`,
+    `id: 550e8400-e29b-41d4-a716-446655440000`,
+    'token: ${CLAWOPS_SECRET_X}',
+    '    "token": "${CLAWOPS_SECRET_HOOKS_TOKEN}"',
+    'token: { source: file, path: /var/db/openclaw/secrets/acme/token.current }',
+    'token: {source: file, provider: clawops_token_current, id: value}',
+    '  "token": { "source": "file", "provider": "clawops_token_current", "id": "value" },',
+    'password: { secret_ref: smtp.password }',
+    'path: /var/db/openclaw/secrets/acme/token.current',
+    'url: https://ingest.acme.example/v2/openclaw',
+    'model: anthropic/claude-sonnet-4-5-20250929',
+    'image: ghcr.io/openclaw/gateway:2026.9.6',
+    'openclaw: 2026.9.6 (eb377ac)',
+    'recorded_at: "2026-11-20T14:03:11Z"',
+    '  - core/doctor/node-hosting-preconditions   # by design',
+    'warn_bytes: 268435456',
+    'description: the gateway uses a token from /var/db/openclaw/secrets',
+  ])('%s', (line) => {
+    expect(red(line)).toBe(line);
+    expect(redactText(line).secrets.size).toBe(0);
   });
 });
