@@ -5,6 +5,7 @@
  */
 import type { Lock } from '../desired/types.js';
 import { CATEGORIES, CATEGORY_TITLES, type Issue, type NodePlan, type Plan } from '../plan/types.js';
+import { escapeControl, escapeInline } from '../safe-text.js';
 
 export interface ReportSource {
   origin: string;
@@ -22,7 +23,12 @@ export interface ReportMeta {
 const MARK: Record<Issue['severity'], string> = { error: 'x', warning: '~', info: 'i' };
 
 function where(i: Issue): string {
-  return i.tenant ? `${i.node}/${i.tenant}` : i.node;
+  return escapeInline(i.tenant ? `${i.node}/${i.tenant}` : i.node);
+}
+
+/** An issue's message without the node name it may start with, on one line. */
+function issueText(i: Issue): string {
+  return escapeInline(i.message.startsWith(`${i.node}: `) ? i.message.slice(i.node.length + 2) : i.message);
 }
 
 export function sourceLine(s: ReportSource): string {
@@ -44,29 +50,35 @@ export function groupDiffs(nodes: readonly NodePlan[]): { nodes: string[]; patch
   return [...groups.values()];
 }
 
+/**
+ * Names, messages and paths come from nodes, the repo and errors: each is escaped to one line (escapeInline), and
+ * patches, already escaped by unifiedDiff, are escaped again (escapeControl is idempotent) so no control character
+ * reaches the terminal whoever built the plan.
+ */
 export function renderText(p: Plan, meta: ReportMeta): string {
   const out: string[] = [];
-  out.push(`clawops diff  ${sourceLine(meta.source)}`);
-  out.push(`openclaw.lock ${meta.lock.openclaw.version} (${meta.lock.openclaw.commit}); ${p.nodes.length} node(s)`);
+  const e = escapeInline;
+  out.push(`clawops diff  ${e(sourceLine(meta.source))}`);
+  out.push(`openclaw.lock ${e(meta.lock.openclaw.version)} (${e(meta.lock.openclaw.commit)}); ${p.nodes.length} node(s)`);
   for (const cat of CATEGORIES) {
     const issues = p.nodes.flatMap((n) => n.issues.filter((i) => i.category === cat));
     if (issues.length === 0) continue;
     out.push('', CATEGORY_TITLES[cat]);
-    for (const i of issues) out.push(`  ${MARK[i.severity]} ${where(i)}: ${i.message.startsWith(`${i.node}: `) ? i.message.slice(i.node.length + 2) : i.message}`);
+    for (const i of issues) out.push(`  ${MARK[i.severity]} ${where(i)}: ${issueText(i)}`);
   }
   const groups = groupDiffs(p.nodes);
   if (groups.length > 0) {
     out.push('', 'Changes');
     for (const g of groups) {
-      out.push(`# ${g.tenant}/${g.path} (${g.change}) on ${g.nodes.join(', ')}`);
-      out.push(g.patch === '' ? '  (old content not available)' : g.patch.replace(/\n$/, ''));
+      out.push(`# ${e(`${g.tenant}/${g.path}`)} (${e(g.change)}) on ${e(g.nodes.join(', '))}`);
+      out.push(g.patch === '' ? '  (old content not available)' : escapeControl(g.patch.replace(/\n$/, '')));
     }
   }
   out.push('', 'Nodes');
   for (const n of p.nodes) {
-    const acts = n.actions.map((a) => (a.kind === 'deploy' ? `deploy ${a.tenant}@${a.releaseId}` : `prune ${a.tenant}`));
+    const acts = n.actions.map((a) => (a.kind === 'deploy' ? `deploy ${a.tenant}@${a.releaseId}` : a.kind === 'prune' ? `prune ${a.tenant}` : 'record and clean up after a dead run'));
     const tail = n.blocked ? ' (blocked: apply will not touch it)' : acts.length > 0 ? `: would ${acts.join(', ')}` : '';
-    out.push(`  ${n.node.padEnd(16)} ${n.status}${n.canary ? ' [canary]' : ''}${tail}`);
+    out.push(`  ${e(n.node).padEnd(16)} ${e(n.status)}${n.canary ? ' [canary]' : ''}${e(tail)}`);
   }
   const differing = p.nodes.filter((n) => n.issues.some((i) => i.difference)).length;
   out.push('', p.inSync ? `In sync: ${p.nodes.length} node(s)` : `Differences on ${differing} of ${p.nodes.length} node(s)`);
