@@ -5,7 +5,7 @@ import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js'
 import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
 import { isManifest, MANIFEST_PATH } from '../release-manifest.js';
 import { describeMismatch, lockMismatches } from '../version-gate.js';
-import { unifiedDiff } from './file-diff.js';
+import { metadataOnly, unifiedDiff, type UnifiedDiffOptions } from './file-diff.js';
 import { STATUS_ORDER, type Action, type FileDiff, type Issue, type NodePlan, type NodeStatus, type Plan, type TenantPlan } from './types.js';
 
 export interface PlanOptions {
@@ -37,7 +37,7 @@ export function driftedFiles(t: TenantObservation): { path: string; what: string
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-function fileDiffs(d: TenantDesired, t: TenantObservation | undefined): FileDiff[] {
+function fileDiffs(d: TenantDesired, t: TenantObservation | undefined, redact: UnifiedDiffOptions): FileDiff[] {
   const have = t?.files ?? {};
   const out: FileDiff[] = [];
   const want = new Map(d.files.map((f) => [f.path, f]));
@@ -47,7 +47,7 @@ function fileDiffs(d: TenantDesired, t: TenantObservation | undefined): FileDiff
     if (h === f.sha256) continue;
     const old = t?.contents[f.path];
     const change = h === undefined ? 'added' : 'modified';
-    out.push({ tenant: d.id, path: f.path, change, patch: change === 'modified' && !old ? '' : unifiedDiff(label(f.path), change === 'added' ? undefined : old, f.content) });
+    out.push({ tenant: d.id, path: f.path, change, patch: change === 'modified' && !old ? '' : unifiedDiff(label(f.path), change === 'added' ? undefined : old, f.content, redact) });
   }
   // default deny: a file clawops did not write is shown by name, size and hash, never its content
   for (const path of Object.keys(have)) {
@@ -55,7 +55,7 @@ function fileDiffs(d: TenantDesired, t: TenantObservation | undefined): FileDiff
     // clawops wrote it when the current release's manifest lists it with exactly these bytes
     const mine = t !== undefined && isManifest(t.manifest) && Object.hasOwn(t.manifest.files, path) && t.manifest.files[path] === have[path];
     const old = mine ? t.contents[path] : undefined;
-    out.push({ tenant: d.id, path, change: 'removed', patch: old ? unifiedDiff(label(path), old, undefined) : metadataOnly(label(path), t?.sizes[path], have[path] ?? '') });
+    out.push({ tenant: d.id, path, change: 'removed', patch: old ? unifiedDiff(label(path), old, undefined, redact) : metadataOnly(label(path), t?.sizes[path], have[path] ?? '') });
   }
   for (const path of t?.unsafeNames ?? []) out.push({ tenant: d.id, path, change: 'removed', patch: metadataOnly(label(path), undefined, '') });
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
@@ -115,6 +115,8 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   let drifted = false;
   let changed = false;
   let blockedTenants = false;
+  // a string whose sha256 matches a secret file on this node is redacted wherever it appears in a diff
+  const fingerprints = Object.values(o.tenants).flatMap((t) => Object.values(t.tokens).flatMap((m) => (m.present && m.fingerprint ? [m.fingerprint] : [])));
   for (const id of node.tenants) {
     const d = desired.tenants.get(id);
     if (!d) continue; // lint reports unknown tenants; a plan is only made from a clean repo
@@ -137,7 +139,7 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     if (t?.prev && t.prevComplete !== true) {
       np.issues.push({ category: 'drift', severity: 'warning', reason: 'PrevIncomplete', node: node.name, tenant: id, message: `.prev points at release ${t.prev.releaseId ?? t.prev.target}, which is missing or incomplete: rollback is not possible`, difference: false });
     }
-    const diffs = fileDiffs(d, t);
+    const diffs = fileDiffs(d, t, { fingerprints });
     if (!t?.current) tp.state = 'NotDeployed';
     else if (drift.length > 0) tp.state = 'Drifted';
     else if (tp.currentRelease !== d.releaseId || diffs.length > 0) tp.state = 'Changed';
@@ -202,11 +204,6 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   } else if (drifted || blockedTenants || o.errors.length > 0) np.status = 'Drifted';
   else if (changed || np.actions.length > 0) np.status = 'OutOfSync';
   return np;
-}
-
-/** Pure: a short line for a file clawops did not write (default deny: its content is never shown). */
-function metadataOnly(label: string, size: number | undefined, sha256: string): string {
-  return `(${label}: not written by clawops${size !== undefined ? `, ${size} bytes` : ''}${sha256 && sha256 !== 'symlink' ? `, sha256 ${sha256.slice(0, 12)}…` : sha256 === 'symlink' ? ', a symlink' : ''}; content not shown)\n`;
 }
 
 /** Pure: who holds a node lock and whether it has expired by the node's clock. */

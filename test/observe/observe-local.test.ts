@@ -177,7 +177,7 @@ describe('observe through the local transport', () => {
     ]);
     // default deny: the added file is shown by name, size and hash only
     const added = n.diffs.find((d) => d.path === 'gateway.d/99-local.yaml')!;
-    expect(added.patch).toContain('not written by clawops, 24 bytes');
+    expect(added.patch).toContain('not written by clawops: 24 bytes');
     expect(added.patch).not.toContain('trace');
     const diff = n.diffs.find((d) => d.path === 'gateway.d/10-base.yaml')!;
     expect(diff.patch).toContain('-  level: trace\n+  level: info');

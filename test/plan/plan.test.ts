@@ -263,8 +263,21 @@ describe('plan: drift', () => {
       t.contents['gateway.d/99-local.yaml'] = Buffer.from('logging:\n  level: trace\n');
     });
     expect(n.issues.find((i) => i.reason === 'Drifted')).toMatchObject({ file: 'gateway.d/99-local.yaml', message: expect.stringContaining('added on the node') });
-    expect(n.diffs).toEqual([{ tenant: 'acme', path: 'gateway.d/99-local.yaml', change: 'removed', patch: expect.stringContaining('not written by clawops, 25 bytes, sha256 ') }]);
+    expect(n.diffs).toEqual([{ tenant: 'acme', path: 'gateway.d/99-local.yaml', change: 'removed', patch: expect.stringContaining('not written by clawops: 25 bytes, sha256 ') }]);
     expect(n.diffs[0]!.patch).not.toContain('trace');
+  });
+
+  it('a value equal to a secret file on the node is redacted wherever it appears (fingerprint match), whatever its key', () => {
+    const token = 'plainlowercasetokenwithoutdigits';
+    const edited = Buffer.from(`${frag.content.toString()}note: ${token}\ndescription: "see ${token}\n"\n`);
+    const n = driftOn((t) => {
+      t.tokens['token.current'] = { present: true, mode: '600', mtime: 1, fingerprint: sha(`${token}\n`).slice(0, 12) };
+      t.files[frag.path] = sha(edited);
+      t.contents[frag.path] = edited;
+    });
+    const patch = n.diffs.find((d) => d.path === frag.path)!.patch;
+    expect(patch).toContain('note: (secret)');
+    expect(patch).not.toContain(token);
   });
 
   it('a tenant whose link points outside its releases is Blocked: UnexpectedEntry, no deploy, nothing read', () => {
