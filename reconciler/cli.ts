@@ -32,6 +32,7 @@ export const LAZY_COMMANDS = {
   apply: { term: 'apply [options]', description: 'stage, validate and swap releases on each node (exit 0 done, 1 a node failed or was refused, 2 error)' },
   rollback: { term: 'rollback [options]', description: "swap a tenant's current and .prev releases on one node (again to go forward)" },
   probe: { term: 'probe', description: "composite readiness of one tenant's gateway" },
+  replay: { term: 'replay [options]', description: "send the recorded webhook fixtures from a node to its tenants' endpoints (exit 0 all matched, 1 otherwise, 2 error)" },
 } as const;
 export type LazyName = keyof typeof LAZY_COMMANDS;
 
@@ -46,6 +47,8 @@ export async function loadLazyCommand(name: LazyName, io: CliIo, setExit: SetExi
       return (await import('./commands/apply.js')).rollbackCommand(io, setExit);
     case 'probe':
       return (await import('./probe/cli.js')).probeCommand();
+    case 'replay':
+      return (await import('./commands/replay.js')).replayCommand(io, setExit);
   }
 }
 
@@ -94,6 +97,7 @@ export function buildProgram(io: CliIo, setExit: SetExit): Command {
   for (const name of ['diff', 'apply', 'rollback'] as const) addLazyCommand(program, name, () => loadLazyCommand(name, io, setExit));
   program.addCommand(notifierCommand());
   addLazyCommand(program, 'probe', () => loadLazyCommand('probe', io, setExit));
+  addLazyCommand(program, 'replay', () => loadLazyCommand('replay', io, setExit));
   return program;
 }
 
