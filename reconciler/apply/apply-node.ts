@@ -5,18 +5,21 @@
  */
 import type { DesiredState } from '../desired/types.js';
 import { ClawopsError, oneLine } from '../errors.js';
+import { escapeInline } from '../safe-text.js';
 import { parseValidateOutput } from '../openclaw-cli.js';
 import type { Action, NodePlan } from '../plan/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
 import type { NodePaths, Transport } from '../transport/transport.js';
 import { versionMismatches, type VersionFacts } from './records.js';
-import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact } from './remote.js';
+import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
+import { confirmGuard, gate, healthSettings, markPassed, quarantine, readinessUrl, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
+import { gatewayPort } from '../desired/build-desired.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
 
 /** extra time the PROMOTE command gets per release it validates */
 export const VALIDATE_ALLOWANCE_MS = 20_000;
 
-export const APPLY_STEPS = ['lock', 'gate', 'stage', 'validate', 'swap', 'record', 'prune'] as const;
+export const APPLY_STEPS = ['lock', 'gate', 'stage', 'validate', 'swap', 'reload', 'health', 'record', 'prune'] as const;
 export type ApplyStep = (typeof APPLY_STEPS)[number];
 
 export interface ApplyEvent {
@@ -37,6 +40,8 @@ export interface RunContext {
   onEvent: (e: ApplyEvent) => void;
   /** Ctrl-C: each node stops before its next step (never inside the swaps), cleans up and releases its lock */
   signal?: AbortSignal;
+  /** a NEW connection to a node, to confirm its dead-man guard (without it the run's own connection confirms) */
+  reconnect?: (node: string) => Promise<Transport>;
 }
 
 export type NodeOutcome = 'applied' | 'unchanged' | 'refused' | 'failed' | 'skipped';
@@ -59,12 +64,16 @@ export interface NodeApplyResult {
   refusedTenants: { tenant: string; message: string }[];
   /** swaps of dead runs this run found in their intent files and recorded */
   recovered: string[];
+  /** launchd units reloaded after the swaps: how, and the pids before and after */
+  reloads: ({ tenant: string } & UnitReload)[];
+  /** tenants put back automatically because their new release did not become ready (that release is quarantined) */
+  rolledBack: { tenant: string; release: string; to?: string; reason: string }[];
   bytesSent: number;
   commands: number;
 }
 
 class StepError extends ClawopsError {
-  constructor(readonly step: ApplyStep, reason: 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed' | 'Interrupted' | 'UnexpectedEntry', message: string, readonly refused = false) {
+  constructor(readonly step: ApplyStep, reason: 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed' | 'Interrupted' | 'UnexpectedEntry' | 'RolledBack' | 'HealthCheckFailed', message: string, readonly refused = false) {
     super(reason, message);
   }
 }
@@ -80,6 +89,25 @@ export function journalLine(ctx: RunContext, node: string, action: 'apply' | 'ro
     ...(from ? { prev_release_id: from } : {}),
     ...(ctx.commit ? { commit: ctx.commit } : {}),
     ...(ctx.tag ? { tag: ctx.tag } : {}),
+    actor: ctx.actor,
+    run: ctx.run,
+  });
+}
+
+/** One reload-log line for a unit (re)started after a swap: how, and the pids before and after. */
+export function reloadLine(ctx: RunContext, node: string, tenant: string, releaseId: string, u: UnitReload): string {
+  return JSON.stringify({
+    time: ctx.now().toISOString(),
+    action: 'reload',
+    node,
+    tenant,
+    release_id: releaseId,
+    ...(ctx.commit ? { commit: ctx.commit } : {}),
+    ...(ctx.tag ? { tag: ctx.tag } : {}),
+    label: u.label,
+    method: u.method,
+    old_pid: u.oldPid,
+    new_pid: u.newPid,
     actor: ctx.actor,
     run: ctx.run,
   });
@@ -116,7 +144,7 @@ export function skippedResult(node: string, why: string): NodeApplyResult {
 }
 
 function emptyResult(node: string): NodeApplyResult {
-  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], refusedTenants: [], recovered: [], bytesSent: 0, commands: 0 };
+  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], refusedTenants: [], recovered: [], reloads: [], rolledBack: [], bytesSent: 0, commands: 0 };
 }
 
 /** FINISH: record this run's swaps from its intent file, prune, unlock. */
@@ -128,7 +156,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   const result = emptyResult(np.node);
   const planned = np.actions.filter((a): a is Extract<Action, { kind: 'deploy' }> => a.kind === 'deploy');
   const prunes = np.actions.filter((a): a is Extract<Action, { kind: 'prune' }> => a.kind === 'prune').map((a) => a.tenant);
-  const recoverOnly = planned.length === 0 && prunes.length === 0;
+  const reloadsOnly = np.actions.filter((a): a is Extract<Action, { kind: 'reload' }> => a.kind === 'reload');
+  const recoverOnly = planned.length === 0 && prunes.length === 0 && reloadsOnly.length === 0;
   if (recoverOnly && !np.actions.some((a) => a.kind === 'recover')) return result;
   let deploys = planned;
 
@@ -137,6 +166,45 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   const emit = (step: ApplyEvent['step'], state: ApplyEvent['state'], message?: string): void => ctx.onEvent({ node: np.node, step, state, ...(message !== undefined ? { message } : {}) });
   const stagingDirs: string[] = [];
   let step: ApplyStep = 'lock';
+  let guard = false;
+  /** extra reload-log records (reloads, automatic rollbacks) written by FINISH after this run's swap records */
+  const journal: string[] = [];
+  const h0 = healthSettings(desired.settings);
+  const readyUrl = (tenant: string): string => {
+    const d = desired.tenants.get(tenant);
+    return d ? readinessUrl(tenant, gatewayPort(d), d.files) : 'http://127.0.0.1:0/readyz';
+  };
+  /** reload the tenant's units from release `id` and wait for it to be ready; the reason when it is not */
+  const reloadAndGate = async (tenant: string, id: string): Promise<string | undefined> => {
+    emit('reload', 'start', `${tenant}: launchd units of ${id}`);
+    const rl = await reloadUnits(t, p, tenant, id);
+    for (const u of rl.reloads) journal.push(reloadLine(ctx, np.node, tenant, id, u));
+    result.reloads.push(...rl.reloads.map((u) => ({ tenant, ...u })));
+    if (!rl.ok) return `${tenant}: the service did not run release ${id}: ${rl.error ?? '?'}`;
+    emit('reload', 'done', rl.reloads.map((u) => `${u.label} ${u.method} pid ${u.oldPid || '-'} → ${u.newPid}`).join(', '));
+    const g = await gate(t, readyUrl(tenant), `ai.openclaw.${tenant}`, h0);
+    if (!g.ready) return `${tenant}: release ${id} not ready within ${h0.deadline_sec} s: ${g.reason ?? '?'}`;
+    emit('health', 'done', `${tenant}: ready after ${g.seconds ?? 0} s`);
+    return undefined;
+  };
+  /** automatic rollback: back to what the tenant ran, reload, gate again; the bad release is quarantined */
+  const rollBackTenant = async (sw: SwapPlan, why: string, prevBefore: string | undefined): Promise<StepError> => {
+    emit('health', 'fail', why);
+    journal.push(journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
+    const undo = await undoTenant(t, p, sw.tenant, sw.from, prevBefore);
+    for (const u of undo.reloads) journal.push(reloadLine(ctx, np.node, sw.tenant, sw.from ?? '', u));
+    let back = sw.from ? `rolled back to ${sw.from}` : 'a first deploy: its units were removed';
+    if (!undo.ok) back += ` (but: ${undo.error ?? '?'})`;
+    else if (sw.from) {
+      const g = await gate(t, readyUrl(sw.tenant), `ai.openclaw.${sw.tenant}`, h0);
+      back += g.ready ? `, ready again after ${g.seconds ?? 0} s` : `, and that is not ready either: ${g.reason ?? '?'}`;
+    }
+    journal.push(JSON.stringify({ ...JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object, reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to }));
+    await quarantine(t, p, sw.tenant, sw.to, JSON.stringify({ time: ctx.now().toISOString(), run: ctx.run, reason: why }));
+    result.rolledBack.push({ tenant: sw.tenant, release: sw.to, ...(sw.from ? { to: sw.from } : {}), reason: why });
+    emit('health', 'warn', `${sw.tenant}: ${back}; release ${sw.to} quarantined`);
+    return new StepError('health', 'RolledBack', `${np.node}: ${why}; ${back}; release ${sw.to} quarantined (a new commit, or --retry-quarantined, tries again)`);
+  };
   const want = planned.flatMap((a) => a.files.map((f) => `F\t${a.tenant}\t${a.releaseId}\t${f.path}\t${f.sha256}`)).join('\n') + '\n';
 
   try {
@@ -184,7 +252,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       emit('gate', 'fail', message);
     }
     deploys = deploys.filter((a) => !result.refusedTenants.some((x) => x.tenant === a.tenant));
-    if (deploys.length === 0 && prunes.length === 0) throw new StepError('gate', 'UnexpectedEntry', result.refusedTenants.map((x) => x.message).join('; '), true);
+    if (deploys.length === 0 && prunes.length === 0 && reloadsOnly.length === 0) throw new StepError('gate', 'UnexpectedEntry', result.refusedTenants.map((x) => x.message).join('; '), true);
     const disk = recs.find((r) => r[0] === 'disk');
     const diskNote = disk ? ` (${Math.round(Number(disk[1]) / 1024)} MiB free under ${p.etc})` : '';
     for (const r of recs.filter((x) => x[0] === 'reuse-failed')) emit('stage', 'warn', `could not copy ${r[1]}/${r[2]} on the node (${r[3] ?? '?'}); sending it`);
@@ -243,7 +311,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     stagingDirs.length = 0; // promoted (or repaired) and gone
     for (const r of pr.filter((x) => x[0] === 'valid')) {
       const out = Buffer.from(r[4] ?? '', 'base64').toString('utf8');
+      if (r[3] === '78') throw new StepError('validate', 'InvalidConfig', `${np.node}/${r[1]}: refused before the swap: ${escapeInline(out.trim().split('\n')[0] ?? 'secret check failed')}`);
       const res = parseValidateOutput(out, Number(r[3]));
+      // the wrapper sets every secret variable the config names: one still missing is an error, never a warning
+      const unset = res.warnings.find((w) => /Missing env var/i.test(w.message));
+      const wrapped = (desired.tenants.get(r[1] ?? '')?.files ?? []).some((f) => f.path === 'bin/gateway-run');
+      if (res.valid && unset && wrapped) throw new StepError('validate', 'InvalidConfig', `${np.node}/${r[1]}: release ${r[2]} would start with ${unset.path || 'a value'} unset (${unset.message}); refusing the swap`);
       if (!res.valid) {
         const first = res.issues[0];
         const why = first ? `${first.path || '(root)'}: ${first.message}` : (res.error ?? 'invalid');
@@ -265,8 +338,18 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const sw = planSwap(a.tenant, a.releaseId, links.get(a.tenant) ?? {});
       return sw ? [sw] : [];
     });
+    const h = h0;
+    const withUnits = (tenant: string): boolean => (desired.tenants.get(tenant)?.files ?? []).some((f) => f.path.startsWith('launchd/'));
+    const guarded = swaps.filter((sw) => withUnits(sw.tenant));
     if (swaps.length > 0) {
-      // intent first: a kill between here and the record leaves evidence the next run completes
+      // the dead-man guard first: from here on the node reverts by itself unless this run confirms in time
+      if (guarded.length > 0) {
+        const secs = (h.deadline_sec + RELOAD_WAIT_SEC + 30) * guarded.length + h.confirm_sec;
+        const pid = await startGuard(t, p, ctx.run, secs, h.confirm_sec, guarded.map((sw) => ({ tenant: sw.tenant, to: sw.to, ...(sw.from ? { from: sw.from } : {}), ...(links.get(sw.tenant)?.prev ? { prevBefore: links.get(sw.tenant)!.prev!.id } : {}) })));
+        guard = true;
+        emit('swap', 'start', `dead-man guard pid ${pid} reverts ${guarded.map((g) => g.tenant).join(', ')} unless confirmed within ${h.confirm_sec} s of the health gate`);
+      }
+      // intent next: a kill between here and the record leaves evidence the next run completes
       const intent = swaps.map((sw) => journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from)).join('\n') + '\n';
       try {
         await writeIntent(t, p, ctx.run, intent);
@@ -275,18 +358,47 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       }
       await t.files.mkdirp(`${p.etc}/tenants`);
     }
+    // one tenant at a time: swap, reload, health gate; a tenant that does not become ready is put back at once
+    let failure: StepError | undefined;
     for (const sw of swaps) {
+      step = 'swap';
       const base = `${p.etc}/tenants`;
       if (sw.prev !== undefined) await pointLink(t, base, `${sw.tenant}.prev`, `../releases/${sw.tenant}/${sw.prev}`, ctx.run);
       await pointLink(t, base, sw.tenant, `../releases/${sw.tenant}/${sw.to}`, ctx.run);
       result.swapped.push({ tenant: sw.tenant, ...(sw.from ? { from: sw.from } : {}), to: sw.to });
       emit('swap', 'done', `${sw.tenant}: ${sw.from ?? '(none)'} → ${sw.to}`);
       if (sw.note) emit('swap', 'warn', `${sw.tenant}: ${sw.note}`);
+      if (!withUnits(sw.tenant)) continue;
+      const why = await reloadAndGate(sw.tenant, sw.to);
+      if (why === undefined) continue;
+      failure = await rollBackTenant(sw, why, links.get(sw.tenant)?.prev?.id);
+      break;
+    }
+    // services that run an older release than their link (NotReloaded): reload and gate, nothing to swap
+    for (const a of failure ? [] : reloadsOnly) {
+      const why = await reloadAndGate(a.tenant, a.releaseId);
+      if (why !== undefined) {
+        failure = new StepError('health', 'HealthCheckFailed', `${np.node}: ${why} (its link was already current: nothing to roll back to)`);
+        break;
+      }
+    }
+    if (guard) {
+      // the gate passed (or the failed tenant is back): the guard waits confirm_sec more, and stands down only when a
+      // NEW connection confirms (proof this controller can still reach the node)
+      await markPassed(t, p, ctx.run).catch(() => undefined);
+      const confirmed = ctx.reconnect ? await ctx.reconnect(np.node).then(async (t2) => {
+        try {
+          return await confirmGuard(t2, t2.paths(desired.settings.paths), ctx.run);
+        } finally {
+          await t2.close();
+        }
+      }) : await confirmGuard(t, p, ctx.run);
+      emit('health', confirmed ? 'done' : 'warn', confirmed ? 'dead-man guard confirmed over a new connection' : 'the dead-man guard was already gone when confirming');
     }
 
     // 6 + 7. reload log, prune, unlock (one command)
     step = 'record';
-    const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`)].join('\n');
+    const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
     const fin = await finish(t, p, ctx, desired, finishIn);
     if (fin.some((r) => r[0] === 'lock-lost')) emit('record', 'warn', 'the node lock was no longer ours at the end of the run');
     const notRecorded = fin.find((r) => r[0] === 'record-failed');
@@ -298,6 +410,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     result.removed = fin.filter((r) => r[0] === 'removed').map((r) => r[1]!);
     emit('record', 'done');
     if (result.pruned.length > 0 || result.removed.length > 0) emit('prune', 'done', [...result.pruned, ...result.removed.map((x) => `tenant ${x}`)].join(', '));
+    if (failure) throw failure;
     result.outcome = result.swapped.length > 0 || result.removed.length > 0 || result.staged.length > 0 ? 'applied' : 'unchanged';
     if (result.refusedTenants.length > 0) {
       result.step = 'gate';

@@ -232,7 +232,13 @@ i=0
 while IFS='	' read -r t id; do
   i=$((i+1))
   touch "$ETC/releases/$t/$id" 2>/dev/null
-  ( OPENCLAW_CONFIG_PATH="$ETC/releases/$t/$id/openclaw.json" openclaw --profile "$t" config validate --json > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc" ) &
+  # through the release's own secret wrapper when it has one: the same environment the gateway will get, and the
+  # same refusal (exit 78, one line) for a missing, empty or wrongly-moded secret file
+  if [ -f "$ETC/releases/$t/$id/bin/gateway-run" ]; then
+    ( sh "$ETC/releases/$t/$id/bin/gateway-run" "$t" "$ETC" "$VARDB" --validate > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc" ) &
+  else
+    ( OPENCLAW_CONFIG_PATH="$ETC/releases/$t/$id/openclaw.json" openclaw --profile "$t" config validate --json > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc" ) &
+  fi
   [ $((i % J)) -eq 0 ] && wait
 done < "$W/validate"
 wait
@@ -249,8 +255,8 @@ done < "$W/validate"
 `}`;
 
 /**
- * FINISH: sh -c FINISH x ETC VARDB RUN KEEP ; stdin: `P<TAB>tenant` (prune these tenants' old releases) and
- * `X<TAB>tenant` (remove these unassigned tenants, with --prune).
+ * FINISH: sh -c FINISH x ETC VARDB RUN KEEP ; stdin: `P<TAB>tenant` (prune these tenants' old releases),
+ * `X<TAB>tenant` (remove these unassigned tenants, with --prune) and `J<TAB>json` (more reload-log records).
  * Records this run's swaps (settle_intent), removes X tenants, prunes releases beyond the newest KEEP that are
  * neither current nor .prev (real hex-named release dirs only), and releases the node lock if it is still ours.
  * Prints: recorded TENANT ID | record-failed MESSAGE | pruned TENANT ID | removed TENANT | unlocked | lock-lost
@@ -261,6 +267,11 @@ D="$VARDB/clawops"
 cat > "$RT/in"
 ${String.raw`
 [ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
+# further records (reloads, automatic rollbacks): a log that cannot be written is a failure like any other
+if grep -q '^J	' "$RT/in"; then
+  sed -n 's/^J	//p' "$RT/in" > "$RT/j"
+  cat "$RT/j" >> "$D/reload.log" 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"
+fi
 awk -F '\t' '$1 == "X" { print $2 }' "$RT/in" | while IFS= read -r t; do
   is_safe "$t" && [ -z "$(tenant_refusal "$t")" ] || continue
   rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t"; } && rec removed "$t"

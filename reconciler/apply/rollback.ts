@@ -2,7 +2,9 @@
 import type { Settings } from '../desired/types.js';
 import { ClawopsError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
-import { journalLine, lockRequest, type RunContext } from './apply-node.js';
+import { journalLine, lockRequest, reloadLine, type RunContext } from './apply-node.js';
+import { gate, healthSettings, PROBE_PORT_OFFSET, reloadUnits, undoTenant } from './services.js';
+import { shQuote, type NodePaths } from '../transport/transport.js';
 import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact } from './remote.js';
 import { FINISH_SCRIPT, LINKS_SCRIPT } from './remote-scripts.js';
 
@@ -15,7 +17,7 @@ export interface RollbackResult {
 
 export async function rollbackTenant(t: Transport, tenant: string, settings: Settings, ctx: RunContext): Promise<RollbackResult> {
   const p = t.paths(settings.paths);
-  const emit = (step: 'lock' | 'swap' | 'record', state: 'start' | 'done' | 'warn' | 'fail', message?: string): void =>
+  const emit = (step: 'lock' | 'swap' | 'reload' | 'health' | 'record', state: 'start' | 'done' | 'warn' | 'fail', message?: string): void =>
     ctx.onEvent({ node: t.node, step, state, ...(message !== undefined ? { message } : {}) });
   // lock only: rollback must work whatever else is wrong on the node, so BEGIN stops right after the lock
   await takeNodeLock(t, p, { ...lockRequest(ctx), daemonSha: 'lock-only', want: '', onTakeover: (m) => emit('lock', 'warn', m) });
@@ -42,9 +44,23 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
     await pointLink(t, base, tenant, `../releases/${tenant}/${sw.to}`, ctx.run);
     emit('swap', 'done', `${tenant}: ${cur.id} → ${sw.to}`);
     if (sw.note) emit('swap', 'warn', `${tenant}: ${sw.note}`);
-    const fin = await runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(settings.releases.keep)], '\n');
+    // the service must run what the link now points at, and be ready, like after an apply
+    const journal: string[] = [];
+    let failure: ClawopsError | undefined;
+    const facts = await releaseHealth(t, p.etc, tenant, sw.to);
+    if (facts) {
+      const why = await reloadAndGateOne(t, p, tenant, sw.to, facts.url, settings, ctx, journal, emit);
+      if (why) {
+        const undo = await undoTenant(t, p, tenant, cur.id, prev.id);
+        for (const u of undo.reloads) journal.push(reloadLine(ctx, t.node, tenant, cur.id, u));
+        journal.push(journalLine(ctx, t.node, 'rollback', tenant, cur.id, sw.to));
+        failure = new ClawopsError('RolledBack', `${t.node}/${tenant}: ${why}; put back on ${cur.id}${undo.ok ? '' : ` (but: ${undo.error ?? '?'})`}`, 1);
+      }
+    }
+    const fin = await runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(settings.releases.keep)], `${journal.map((j) => `J\t${j}`).join('\n')}\n`);
     const notRecorded = fin.find((r) => r[0] === 'record-failed');
     if (notRecorded) throw new ClawopsError('RecordFailed', `${t.node}/${tenant}: rolled back to ${sw.to} (now running) but could not write the reload log: ${notRecorded[1] ?? '?'}; the record stays in intent.${ctx.run} for the next run`);
+    if (failure) throw failure;
     emit('record', 'done');
     return { node: t.node, tenant, from: cur.id, to: sw.to };
   } catch (e) {
@@ -55,4 +71,47 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
 
 function settingsPath(etc: string, tenant: string): string {
   return `${etc}/tenants/${tenant}`;
+}
+
+/**
+ * Where release `id` of `tenant` answers readiness on the node: its gateway port from the release's own
+ * openclaw.json, or the composite probe (port + 115) when the release ships a probe unit. Undefined: the release
+ * has no launchd units (rendered before services existed), so there is nothing to reload.
+ */
+export async function releaseHealth(t: Transport, etc: string, tenant: string, id: string): Promise<{ url: string } | undefined> {
+  const script = 'R="$1/releases/$2/$3"; [ -d "$R/launchd" ] || exit 0; [ -f "$R/launchd/ai.openclaw.$2.probe.plist" ] && echo probe; cat "$R/openclaw.json"';
+  const r = await t.exec(`sh -c ${shQuote(script)} clawops ${shQuote(etc)} ${shQuote(tenant)} ${shQuote(id)}`, { timeoutMs: 15_000 });
+  if (r.code !== 0 || r.stdout.trim() === '') return undefined;
+  const probe = r.stdout.startsWith('probe\n');
+  let port = 0;
+  try {
+    const cfg = JSON.parse(probe ? r.stdout.slice(6) : r.stdout) as { gateway?: { port?: unknown } };
+    port = typeof cfg.gateway?.port === 'number' ? cfg.gateway.port : 18789;
+  } catch {
+    port = 18789;
+  }
+  return { url: `http://127.0.0.1:${probe ? port + PROBE_PORT_OFFSET : port}/readyz` };
+}
+
+async function reloadAndGateOne(
+  t: Transport,
+  p: NodePaths,
+  tenant: string,
+  id: string,
+  url: string,
+  settings: Settings,
+  ctx: RunContext,
+  journal: string[],
+  emit: (step: 'reload' | 'health', state: 'start' | 'done' | 'warn' | 'fail', message?: string) => void,
+): Promise<string | undefined> {
+  emit('reload', 'start', `${tenant}: launchd units of ${id}`);
+  const rl = await reloadUnits(t, p, tenant, id);
+  for (const u of rl.reloads) journal.push(reloadLine(ctx, t.node, tenant, id, u));
+  if (!rl.ok) return `the service did not run release ${id}: ${rl.error ?? '?'}`;
+  emit('reload', 'done', rl.reloads.map((u) => `${u.label} ${u.method} pid ${u.oldPid || '-'} → ${u.newPid}`).join(', '));
+  const health = healthSettings(settings);
+  const g = await gate(t, url, `ai.openclaw.${tenant}`, health);
+  if (!g.ready) return `release ${id} not ready within ${health.deadline_sec} s: ${g.reason ?? '?'}`;
+  emit('health', 'done', `${tenant}: ready after ${g.seconds ?? 0} s`);
+  return undefined;
 }

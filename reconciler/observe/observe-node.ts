@@ -12,6 +12,7 @@ export function expectations(desired: Pick<DesiredState, 'tenants'>, tenants: re
   for (const t of tenants) {
     lines.push(`T\t${t}`);
     for (const f of desired.tenants.get(t)?.files ?? []) lines.push(`F\t${t}\t${f.path}\t${f.sha256}`);
+    for (const name of desired.tenants.get(t)?.secretRefs ?? []) lines.push(`S\t${t}\t${name}`);
   }
   return `${lines.join('\n')}\n`;
 }

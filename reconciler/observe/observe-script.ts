@@ -4,6 +4,7 @@
  * stdin carries what the planner expects, one record a line:
  *   T<TAB>tenant                     a tenant assigned to this node
  *   F<TAB>tenant<TAB>path<TAB>sha256 a file of the tenant's desired release
+ *   S<TAB>tenant<TAB>name            a secret file the tenant's release references
  * so the node can send back the old content of exactly the files that differ (for unified diffs) and nothing else.
  *
  * It reads only what clawops owns (node-tree-sh.ts): a tenant whose links or release dirs are anything else is
@@ -30,7 +31,10 @@
  *   svc       label  pid  last-exit            an ai.openclaw.* service in `launchctl print system`
  *   launchd-list  exitcode                     `launchctl print system` failed (no service state known)
  *   token     tenant  name  mode  mtime  fp    secrets/<t>/<name> metadata; fp = first 12 hex of its sha256
- *   token     tenant  name  missing
+ *   token     tenant  name  missing          (token.current, token.next and every other referenced secret)
+ *   run       tenant  json                     the gateway wrapper's record: pid, release_id, commit, tag
+ *   guard     run  deadline-epoch  tenants     a pending dead-man guard
+ *   quarantined tenant  id  json               a release rolled back automatically, not applied again
  *   lock      base64                           the node lock file, if any
  *   error     message
  * Secrets are never read except to hash them.
@@ -172,15 +176,40 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
     rec launchd-list $?
   fi
 
-  # tokens: metadata and a fingerprint of each, never the content
-  set --
+  # services: what each gateway was started for (the wrapper's run record), pending dead-man guards, quarantined
+  # releases (all clawops' own files; names checked before use)
+  for f in "$D/run"/*.json; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    n=${"$"}{f##*/}; t=${"$"}{n%.json}; is_safe "$t" || continue
+    rec run "$t" "$(head -c 4096 "$f" | tr -d '\n\t')"
+  done
+  for f in "$D"/guard.*; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    n=${"$"}{f##*/}; is_safe "$n" || continue
+    rec guard "${"$"}{n#guard.}" "$(awk -F '\t' '$1 == "deadline" { d = $2 } $1 == "passed" { p = $2 } END { printf "%s", d + 0 }' "$f")" "$(awk -F '\t' 'NF == 4 { printf "%s%s", (n++ ? "," : ""), $1 }' "$f")"
+  done
+  if real_dir "$D/quarantine"; then
+    for f in "$D/quarantine"/*/*; do
+      [ -f "$f" ] && [ ! -L "$f" ] || continue
+      id=${"$"}{f##*/}; t=${"$"}{f%/*}; t=${"$"}{t##*/}
+      is_safe "$t" && is_id "$id" && rec quarantined "$t" "$id" "$(head -c 1024 "$f" | tr -d '\n\t')"
+    done
+  fi
+
+  # secrets: metadata and a fingerprint of each, never the content (token.current/next always, and every other
+  # secret the desired release references: S lines)
+  awk -F '\t' '$1 == "S" { print $2 "\t" $3 }' "$TMP/want" > "$TMP/secrets"
   while IFS= read -r t; do
     [ -n "$t" ] || continue
-    for name in token.current token.next; do
-      s="$VARDB/secrets/$t/$name"
-      if [ -f "$s" ]; then set -- "$@" "$s"; else rec token "$t" "$name" missing; fi
-    done
+    printf '%s\ttoken.current\n%s\ttoken.next\n' "$t" "$t" >> "$TMP/secrets"
   done < "$TMP/tenants"
+  set --
+  sort -u "$TMP/secrets" > "$TMP/secrets.u"
+  while IFS='	' read -r t name; do
+    is_safe "$t" && is_safe "$name" || continue
+    s="$VARDB/secrets/$t/$name"
+    if [ -f "$s" ]; then set -- "$@" "$s"; else rec token "$t" "$name" missing; fi
+  done < "$TMP/secrets.u"
   if [ $# -gt 0 ]; then
     fstat "$@" > "$TMP/tstat" 2>/dev/null
     $SHA "$@" > "$TMP/tsha" 2>/dev/null

@@ -73,6 +73,8 @@ function emptyTenant(tenant: string): TenantObservation {
     unsafeNames: [],
     sizes: {},
     unexpected: [],
+    secrets: {},
+    quarantined: [],
   };
 }
 
@@ -82,7 +84,7 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
   for (const r of doc.records as unknown[]) {
     if (!Array.isArray(r) || r.some((f) => typeof f !== 'string')) throw new Error(`malformed observe record ${JSON.stringify(r).slice(0, 80)}`);
   }
-  const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], leftovers: [], intents: [], ...meta };
+  const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], leftovers: [], intents: [], guards: [], ...meta };
   // a name under tenants/ that cannot be a tenant (hand-made, or `__proto__`) is reported, never used as a key
   const bad = new Set<string>();
   const tenant = (t: string, report = true): TenantObservation => {
@@ -136,6 +138,23 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         if (a === '' || !TENANT_ID.test(a)) obs.errors.push(b);
         else tenant(a).unexpected.push(b);
         break;
+      case 'run': {
+        try {
+          const j = JSON.parse(b) as { pid?: unknown; release_id?: unknown; commit?: unknown; tag?: unknown; started_epoch?: unknown };
+          if (typeof j.pid === 'number' && typeof j.release_id === 'string') {
+            tenant(a).run = { pid: j.pid, releaseId: j.release_id, ...(typeof j.commit === 'string' && j.commit ? { commit: j.commit } : {}), ...(typeof j.tag === 'string' && j.tag ? { tag: j.tag } : {}), ...(typeof j.started_epoch === 'number' ? { startedEpoch: j.started_epoch } : {}) };
+          }
+        } catch {
+          /* a record that is not JSON: nothing known about what runs */
+        }
+        break;
+      }
+      case 'guard':
+        obs.guards.push({ run: a, deadline: Number(b), tenants: c === '' ? [] : c.split(',') });
+        break;
+      case 'quarantined':
+        tenant(a).quarantined.push(b);
+        break;
       case 'leftover':
         if (a === 'templink' || a === 'staging' || a === 'want' || a === 'intent') obs.leftovers.push({ kind: a, name: b });
         break;
@@ -162,9 +181,9 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         break;
       case 'token': {
         // token records come for every name under tenants/; a stray file there is reported once, by the script
-        const name = b === 'token.next' ? 'token.next' : 'token.current';
         const meta: TokenMeta = c === 'missing' ? { present: false } : { present: true, mode: c, mtime: Number(d), fingerprint: e };
-        tenant(a, false).tokens[name] = meta;
+        if (b === 'token.current' || b === 'token.next') tenant(a, false).tokens[b] = meta;
+        else if (b !== '__proto__') tenant(a, false).secrets[b] = meta;
         break;
       }
       case 'error':

@@ -51,6 +51,12 @@ export interface TenantObservation {
   prevManifest?: ReleaseManifest | { invalid: string };
   launchd: LaunchdState;
   tokens: { 'token.current': TokenMeta; 'token.next': TokenMeta };
+  /** every other secret file the desired release references (hooks.token …), by name */
+  secrets: Record<string, TokenMeta>;
+  /** what the gateway wrapper recorded when it started (its pid and the release it started for) */
+  run?: { pid: number; releaseId: string; commit?: string; tag?: string; startedEpoch?: number };
+  /** release ids rolled back automatically on this node (not applied again until their content changes) */
+  quarantined: string[];
 }
 
 export interface NodeObservation {
@@ -66,6 +72,8 @@ export interface NodeObservation {
   leftovers: { kind: 'templink' | 'staging' | 'want' | 'intent'; name: string }[];
   /** reload-log records of swaps a dead run made without recording them (from its intent file) */
   intents: string[];
+  /** dead-man guards waiting on the node: the run, when it fires, which tenants it would put back */
+  guards: { run: string; deadline: number; tenants: string[] }[];
   tenants: Record<string, TenantObservation>;
   errors: string[];
   /** remote commands this observation cost (the contract is exactly one) */

@@ -1,6 +1,7 @@
 /**
  * plan(desired, observed) → Plan. Pure: pairs what git says with what each node has and returns data; never I/O.
  */
+import { secretEnvVar } from '../desired/render.js';
 import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js';
 import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
 import { isManifest, MANIFEST_PATH } from '../release-manifest.js';
@@ -14,6 +15,8 @@ export interface PlanOptions {
   revision?: string;
   /** free disk below this many KiB on a node is a probe warning */
   lowDiskKb?: number;
+  /** plan releases a node quarantined after an automatic rollback (apply --retry-quarantined) */
+  retryQuarantined?: boolean;
 }
 
 /** Files of the current release that differ from what clawops wrote there (its manifest). */
@@ -70,6 +73,27 @@ function versionIssues(node: NodeSpec, o: NodeObservation, desired: DesiredState
   }));
 }
 
+/** The secrets the gateway itself needs: named in its openclaw.json (a file SecretRef path or a ${CLAWOPS_SECRET_*}). */
+export function gatewaySecrets(d: TenantDesired): string[] {
+  const text = JSON.stringify(d.openclaw);
+  return d.secretRefs.filter((n) => text.includes(`\${${secretEnvVar(n)}}`) || text.includes(`/secrets/${d.id}/${n}"`));
+}
+
+/**
+ * Every secret file the gateway's config references must be there, non-empty and 0600/0400, or the gateway will not start
+ * (the wrapper refuses it): each problem blocks apply for that tenant.
+ */
+export function secretProblems(d: TenantDesired, t: TenantObservation | undefined): { name: string; reason: 'SecretMissing' | 'SecretMode'; message: string }[] {
+  if (!t) return [];
+  const out: { name: string; reason: 'SecretMissing' | 'SecretMode'; message: string }[] = [];
+  for (const name of gatewaySecrets(d)) {
+    const m = name === 'token.current' || name === 'token.next' ? t.tokens[name] : Object.hasOwn(t.secrets, name) ? t.secrets[name] : undefined;
+    if (!m || !m.present) out.push({ name, reason: 'SecretMissing', message: `secret file ${name} is missing on the node; the gateway would not start (apply refuses ${d.id} until it is provisioned)` });
+    else if (m.mode !== '600' && m.mode !== '400') out.push({ name, reason: 'SecretMode', message: `secret file ${name} has mode ${m.mode ?? '?'}; the gateway would not start until it is 0600 or 0400 (apply refuses ${d.id})` });
+  }
+  return out;
+}
+
 function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation | undefined): Issue[] {
   const issues: Issue[] = [];
   if (!t?.current) return issues;
@@ -80,8 +104,8 @@ function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation
   const tok = { category: 'token' as const, node, tenant: d.id, difference: false };
   const cur = t.tokens['token.current'];
   const next = t.tokens['token.next'];
-  if (d.secretRefs.includes('token.current') && !cur.present) issues.push({ ...tok, severity: 'error', reason: 'TokenMissing', message: 'token.current is missing; the gateway cannot authenticate' });
   for (const [name, m] of [['token.current', cur], ['token.next', next]] as const) {
+    if (gatewaySecrets(d).includes(name)) continue; // a referenced secret is checked by secretProblems (it blocks apply)
     if (m.present && m.mode !== '600' && m.mode !== '400') issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${name} has mode ${m.mode ?? '?'}; expected 0600` });
   }
   if (next.present) {
@@ -135,6 +159,23 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
       blockedTenants = true;
       np.tenants.push(tp);
       continue;
+    }
+    const secrets = secretProblems(d, t);
+    const quarantined = t !== undefined && t.quarantined.includes(d.releaseId) && t.current?.releaseId !== d.releaseId && opts.retryQuarantined !== true;
+    if (secrets.length > 0 || quarantined) {
+      tp.state = 'Blocked';
+      for (const sp of secrets) np.issues.push({ category: 'token', severity: 'error', reason: sp.reason, node: node.name, tenant: id, file: sp.name, message: sp.message, difference: true });
+      if (quarantined) np.issues.push({ category: 'drift', severity: 'error', reason: 'Quarantined', node: node.name, tenant: id, message: `release ${d.releaseId} was rolled back automatically on this node and is quarantined; a new commit (new content) or apply --retry-quarantined tries again`, difference: true });
+      blockedTenants = true;
+      np.issues.push(...tenantHealthIssues(node.name, d, t));
+      np.tenants.push(tp);
+      continue;
+    }
+    // the service runs a release other than the one its link points at (started before the swap, never reloaded)
+    if (t?.current?.releaseId && t.run && t.launchd.pid !== undefined && t.launchd.pid === t.run.pid && t.run.releaseId !== t.current.releaseId) {
+      np.issues.push({ category: 'drift', severity: 'warning', reason: 'NotReloaded', node: node.name, tenant: id, message: `ai.openclaw.${id} (pid ${t.run.pid}) still runs release ${t.run.releaseId}, not ${t.current.releaseId}; apply reloads it`, difference: true });
+      if (t.current.releaseId === d.releaseId && drift.length === 0) np.actions.push({ kind: 'reload', tenant: id, releaseId: d.releaseId });
+      changed = true;
     }
     if (t?.prev && t.prevComplete !== true) {
       np.issues.push({ category: 'drift', severity: 'warning', reason: 'PrevIncomplete', node: node.name, tenant: id, message: `.prev points at release ${t.prev.releaseId ?? t.prev.target}, which is missing or incomplete: rollback is not possible`, difference: false });
@@ -193,6 +234,10 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   for (const j of o.intents) {
     const r = intentRecord(j);
     np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, ...(r.tenant ? { tenant: r.tenant } : {}), message: `run ${r.run ?? '?'} swapped to release ${r.release ?? '?'} without recording it (killed?); the next apply records it`, difference: true });
+  }
+  for (const g of o.guards) {
+    const left = o.now !== undefined ? g.deadline - o.now : undefined;
+    np.issues.push({ category: 'probe', severity: 'info', reason: 'PendingGuard', node: node.name, message: `dead-man guard of run ${g.run} pending for ${g.tenants.join(', ') || '?'}${left !== undefined ? `: reverts in ${Math.max(0, left)} s unless confirmed` : ''}`, difference: false });
   }
   const litter = o.leftovers.filter((l) => l.kind !== 'intent');
   if (litter.length > 0) np.issues.push({ category: 'drift', severity: 'warning', reason: 'Leftovers', node: node.name, message: `left by a dead run: ${litter.map((l) => l.name).join(', ')}; the next apply removes them`, difference: true });

@@ -45,6 +45,8 @@ export interface FileDiff {
 export type Action =
   | { kind: 'deploy'; tenant: string; releaseId: string; reason: 'NotDeployed' | 'Changed' | 'Drifted'; files: ReleaseFile[] }
   | { kind: 'prune'; tenant: string }
+  /** the link is right but the service still runs an older release: reload and gate it, no swap */
+  | { kind: 'reload'; tenant: string; releaseId: string }
   /** a dead run left swaps unrecorded, temp links, staging dirs or lists behind: record and clean under the lock */
   | { kind: 'recover' };
 

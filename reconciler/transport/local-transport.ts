@@ -7,7 +7,7 @@ import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SshError } from '../errors.js';
 import { openclawEnv } from '../openclaw-cli.js';
-import type { ExecOptions, ExecResult, FileOps, NodePaths, Transport, TransportStats } from './transport.js';
+import { DEFAULT_LAUNCH_DAEMONS, type ExecOptions, type ExecResult, type FileOps, type NodePaths, type Transport, type TransportStats } from './transport.js';
 
 export class LocalTransport implements Transport {
   readonly stats: TransportStats = { commands: 0, bytesSent: 0, bytesReceived: 0 };
@@ -27,8 +27,8 @@ export class LocalTransport implements Transport {
     };
   }
 
-  paths(configured: { etc: string; var_db: string }): NodePaths {
-    return { etc: join(this.root, configured.etc), varDb: join(this.root, configured.var_db), binDir: join(this.root, 'usr/local/bin') };
+  paths(configured: { etc: string; var_db: string; launch_daemons?: string }): NodePaths {
+    return { etc: join(this.root, configured.etc), varDb: join(this.root, configured.var_db), launchDaemons: join(this.root, configured.launch_daemons ?? DEFAULT_LAUNCH_DAEMONS), binDir: join(this.root, 'usr/local/bin') };
   }
 
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {

@@ -8,7 +8,7 @@ import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, SFTPWrapper } from 'ssh2';
 import { HostKeyError, IoError, SshError } from '../errors.js';
 import { blobType, fingerprint, hostKeysFor, HostKeyRevokedError, isRevoked, parsePublicKey, readKnownHosts, type PublicKey } from './host-keys.js';
-import type { ExecOptions, ExecResult, FileOps, NodePaths, Transport, TransportStats } from './transport.js';
+import { DEFAULT_LAUNCH_DAEMONS, type ExecOptions, type ExecResult, type FileOps, type NodePaths, type Transport, type TransportStats } from './transport.js';
 
 export interface SshTarget {
   name: string;
@@ -165,8 +165,8 @@ export class SshTransport implements Transport {
     this.ssh.connection?.on('end', onGone);
   }
 
-  paths(configured: { etc: string; var_db: string }): NodePaths {
-    return { etc: configured.etc, varDb: configured.var_db };
+  paths(configured: { etc: string; var_db: string; launch_daemons?: string }): NodePaths {
+    return { etc: configured.etc, varDb: configured.var_db, launchDaemons: configured.launch_daemons ?? DEFAULT_LAUNCH_DAEMONS };
   }
 
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {

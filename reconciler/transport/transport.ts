@@ -28,6 +28,8 @@ export interface TransportStats {
 export interface NodePaths {
   etc: string;
   varDb: string;
+  /** where launchd unit plists are installed (/Library/LaunchDaemons) */
+  launchDaemons: string;
   /** prepended to PATH for commands (local transport: <root>/usr/local/bin) */
   binDir?: string;
 }
@@ -36,7 +38,7 @@ export interface Transport {
   readonly node: string;
   readonly stats: TransportStats;
   /** map the configured production paths onto this node */
-  paths(configured: { etc: string; var_db: string }): NodePaths;
+  paths(configured: { etc: string; var_db: string; launch_daemons?: string }): NodePaths;
   /** run a POSIX sh command line on the node */
   exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
   /** file operations for staging and swaps (SFTP on ssh); paths are as returned by paths() */
@@ -57,6 +59,8 @@ export interface FileOps {
   symlink(target: string, path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
 }
+
+export const DEFAULT_LAUNCH_DAEMONS = '/Library/LaunchDaemons';
 
 /** Quote one argument for POSIX sh. */
 export function shQuote(s: string): string {

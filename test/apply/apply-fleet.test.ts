@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import type { ApplyEvent, NodeApplyResult } from '../../reconciler/apply/apply-node.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
+import { seedSecrets } from '../helpers/secrets.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
 import { commitEdits, fleetRepo, git } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
@@ -49,6 +50,8 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
 
   beforeAll(async () => {
     fleet = await startFleet({ names: ['notifier-1', 'gw-1', 'gw-2'], openclaw: true });
+    // secrets are provisioned out of band, never from git; a gateway tenant without them is Blocked
+    for (const n of fleet.nodes) await seedSecrets(n, ['acme', 'globex', 'initech']);
   });
   afterAll(async () => {
     await fleet?.stop();

@@ -24,6 +24,12 @@ describe.skipIf(!cache)('apply over the local transport', () => {
       mkdirSync(bin, { recursive: true });
       symlinkSync(cache!.node, join(bin, 'node'));
       symlinkSync(cache!.mjs, join(bin, 'openclaw'));
+      // secrets, provisioned out of band as on a real Mac
+      for (const t of ['acme', 'globex']) {
+        const dir = join(nodeRoot(n), 'var/db/openclaw/secrets', t);
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        for (const name of ['token.current', 'hooks.token']) writeFileSync(join(dir, name), `tok-${n}-${t}-${name}-Zq8vN3xL2pR7\n`, { mode: 0o600 });
+      }
     }
     repo = exampleRepo({
       'nodes.yaml': `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, tenants: [acme, globex] }\n`,

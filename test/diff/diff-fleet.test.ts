@@ -2,6 +2,7 @@
 import { readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { seedSecrets } from '../helpers/secrets.js';
 import { fleetAvailable, startFleet, type Fleet } from '../fleet/fleet.js';
 import { desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
 import { runCli } from '../helpers/repo.js';
@@ -19,6 +20,8 @@ describe.skipIf(!ready)('clawops diff against a real fleet', () => {
 
   beforeAll(async () => {
     fleet = await startFleet({ names: ['notifier-1', 'gw-1', 'gw-2'], openclaw: true });
+    // secrets are provisioned out of band, never from git; a gateway tenant without them is Blocked
+    for (const n of fleet.nodes) await seedSecrets(n, ['acme', 'globex', 'initech']);
     repo = fleetRepo(fleet);
     desired = desiredOf(repo);
   });

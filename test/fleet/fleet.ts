@@ -101,7 +101,8 @@ export const NODE_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const INSTALL_SCRIPT = path.join(REPO_ROOT, 'scripts', 'install-openclaw-cache.sh');
-const STANDIN_SOURCE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'launchctl-standin.mjs');
+const STANDIN_SOURCE = path.join(REPO_ROOT, 'scripts', 'launchctl-standin.mjs');
+const FAKE_GATEWAY_SOURCE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fake-gateway.mjs');
 const SSHD = '/usr/sbin/sshd';
 const READY_TIMEOUT_MS = 10_000;
 
@@ -511,6 +512,10 @@ class FleetNode implements FleetNodeHandle {
     const launchctl = path.join(this.binDir, 'launchctl');
     writeFileSync(launchctl, src, { mode: 0o755 });
     chmodSync(launchctl, 0o755);
+    // a fast stand-in for `openclaw gateway run` (the secret wrapper execs it when the unit sets CLAWOPS_OPENCLAW)
+    const fake = readFileSync(FAKE_GATEWAY_SOURCE, 'utf8').replace(/^#!.*\n/, `#!${opts.standinInterpreter}\n`);
+    writeFileSync(path.join(this.binDir, 'fake-openclaw-gateway'), fake, { mode: 0o755 });
+    chmodSync(path.join(this.binDir, 'fake-openclaw-gateway'), 0o755);
 
     // OpenClaw like a macOS npm-global install: symlinks on PATH into a read-only tree
     if (opts.openclawDir) {

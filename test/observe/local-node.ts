@@ -86,7 +86,7 @@ export function placeLocalRelease(node: LocalNode, desired: DesiredState, tenant
   return layRelease(node.etc, desired, tenant, { commit: 'c0ffee' }).rel;
 }
 
-export function writeToken(node: LocalNode, tenant: string, name: 'token.current' | 'token.next', content: string, mode = 0o600): string {
+export function writeToken(node: LocalNode, tenant: string, name: string, content: string, mode = 0o600): string {
   const dir = join(node.varDb, 'secrets', tenant);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = join(dir, name);

@@ -42,6 +42,7 @@ function deployAcmeGlobex(): void {
   for (const t of ['acme', 'globex']) {
     placeLocalRelease(node, desired, t);
     writeToken(node, t, 'token.current', `${TOKEN}-${t}`);
+    writeToken(node, t, 'hooks.token', `${TOKEN}-hooks-${t}`);
     node.setRunning(t, true);
   }
 }
@@ -208,7 +209,13 @@ describe('observe through the local transport', () => {
     expect(o.tenants.acme!.current).toBeUndefined();
     expect(transport.stats.commands).toBe(1);
     const n = plan(desired, [{ node: 'local-1', ok: true, observation: o }], [spec(['acme'])]).nodes[0]!;
-    expect(n.tenants).toEqual([expect.objectContaining({ tenant: 'acme', state: 'NotDeployed' })]);
+    // nothing provisioned either: the gateway could not start, so apply would refuse it until the secrets exist
+    expect(n.tenants).toEqual([expect.objectContaining({ tenant: 'acme', state: 'Blocked' })]);
+    expect(n.issues.filter((i) => i.reason === 'SecretMissing').map((i) => i.file).sort()).toEqual(['hooks.token', 'token.current']);
+    writeToken(node, 'acme', 'token.current', 'x'.repeat(32));
+    writeToken(node, 'acme', 'hooks.token', 'y'.repeat(32));
+    const n2 = plan(desired, [{ node: 'local-1', ok: true, observation: await observe(['acme']) }], [spec(['acme'])]).nodes[0]!;
+    expect(n2.tenants).toEqual([expect.objectContaining({ tenant: 'acme', state: 'NotDeployed' })]);
   });
 
   const hostHasOpenclaw = (() => {

@@ -38,6 +38,9 @@ export function deployedTenant(t: TenantDesired, over: Partial<TenantObservation
     unsafeNames: [],
     sizes: {},
     unexpected: [],
+    // every other secret the release references is provisioned (0600)
+    secrets: Object.fromEntries(t.secretRefs.filter((n) => n !== 'token.current' && n !== 'token.next').map((n) => [n, { present: true, mode: '600', mtime: 1_764_000_000, fingerprint: 'b2c3d4e5f6a1' }])),
+    quarantined: [],
     manifest,
     launchd: { loaded: true, state: 'running', pid: 4242, lastExitCode: '(never exited)', fields: { state: 'running', pid: '4242' }, environment: {}, exitCode: 0 },
     tokens: { 'token.current': { present: true, mode: '600', mtime: 1_764_000_000, fingerprint: 'a1b2c3d4e5f6' }, 'token.next': { present: false } },
@@ -56,6 +59,7 @@ export function nodeObservation(desired: DesiredState, node: string, tenants: re
     errors: [],
     leftovers: [],
     intents: [],
+    guards: [],
     commands: 1,
     durationMs: 5,
     ...over,

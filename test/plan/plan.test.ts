@@ -115,11 +115,24 @@ describe('plan: not deployed', () => {
       delete t.manifest;
       t.files = {};
       t.launchd = { loaded: false, fields: {}, environment: {}, exitCode: 113 };
-      t.tokens['token.current'] = { present: false };
     });
     const n = node(plan(desired, observed), 'gw-2');
     expect(n.tenants.find((t) => t.tenant === 'initech')?.state).toBe('NotDeployed');
     expect(n.issues.map((i) => i.reason)).toEqual(['NotDeployed']);
+  });
+
+  it('a tenant whose referenced secret file is missing is Blocked before its first deploy: no deploy action', () => {
+    const observed = withGw2((o) => {
+      const t = o.tenants.globex!;
+      delete t.current;
+      delete t.manifest;
+      t.files = {};
+      delete t.secrets['hooks.token'];
+    });
+    const n = node(plan(desired, observed), 'gw-2');
+    expect(n.tenants.find((t) => t.tenant === 'globex')?.state).toBe('Blocked');
+    expect(n.issues.find((i) => i.reason === 'SecretMissing')).toMatchObject({ category: 'token', severity: 'error', tenant: 'globex', file: 'hooks.token', difference: true });
+    expect(n.actions.filter((a) => a.kind === 'deploy' && a.tenant === 'globex')).toEqual([]);
   });
 });
 
@@ -549,17 +562,24 @@ describe('plan: probe and token notes are not differences', () => {
       o.tenants.globex!.tokens['token.next'] = { present: true, mode: '600', mtime: 2, fingerprint: 'bbbbbbbbbbbb' };
       o.tenants.initech!.tokens['token.next'] = { ...o.tenants.initech!.tokens['token.current'] };
     });
+    // a referenced secret that is missing or wrongly moded blocks the tenant (the gateway would not start)
     expect(n.issues.map((i) => [i.category, i.severity, i.reason, i.tenant, i.difference])).toEqual([
-      ['token', 'error', 'TokenMissing', 'acme', false],
-      ['token', 'warning', 'TokenMode', 'globex', false],
+      ['token', 'error', 'SecretMissing', 'acme', true],
+      ['token', 'error', 'SecretMode', 'globex', true],
       ['token', 'info', 'TokenOverlap', 'globex', false],
       ['token', 'warning', 'TokenNotRotated', 'initech', false],
     ]);
-    expect(n.issues.find((i) => i.reason === 'TokenMode')).toMatchObject({ file: 'token.current', message: 'token.current has mode 644; expected 0600' });
+    expect(n.issues.find((i) => i.reason === 'SecretMode')).toMatchObject({ file: 'token.current', message: expect.stringContaining('token.current has mode 644') });
     expect(n.issues.find((i) => i.reason === 'TokenOverlap')!.message).toBe('rotation in progress: token.next bbbbbbbbbbbb staged beside token.current aaaaaaaaaaaa');
+    expect(n.tenants.filter((t) => t.state === 'Blocked').map((t) => t.tenant)).toEqual(['acme', 'globex']);
     // fingerprints only; nothing else about a token is ever in a message
-    expect(n.status).toBe('InSync');
-    expect(p.inSync).toBe(true);
+    expect(n.status).toBe('Drifted');
+    expect(p.inSync).toBe(false);
+  });
+
+  it('token.next with a bad mode is a warning (not referenced: the wrapper ignores it)', () => {
+    const { n } = issuesOf((o) => (o.tenants.acme!.tokens['token.next'] = { present: true, mode: '644', mtime: 1, fingerprint: 'cccccccccccc' }));
+    expect(n.issues.find((i) => i.reason === 'TokenMode')).toMatchObject({ severity: 'warning', file: 'token.next', difference: false });
   });
 
   it('mode 0400 is fine', () => {

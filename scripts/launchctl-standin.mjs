@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// launchctl stand-in for the clawops test fleet (installed at /usr/local/bin/launchctl on every node;
+// launchctl stand-in for clawops' test fleet and local demo fleets (installed at /usr/local/bin/launchctl on every node;
 // the fleet rewrites the shebang to an absolute Node path). launchd does not exist on Linux, so this
 // accepts the real macOS launchctl syntax for the subset clawops uses and supervises the plist's
 // ProgramArguments itself:
@@ -28,8 +28,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const STATE_ROOT = process.env.LAUNCHD_STANDIN_ROOT || '/var/run/launchd-standin';
+// State lives beside the node this stand-in serves: installed as <root>/usr/local/bin/launchctl it keeps its state in
+// <root>/var/run/launchd-standin (root is / on a fleet node, the node's directory on a local fleet).
+const STATE_ROOT = process.env.LAUNCHD_STANDIN_ROOT || path.resolve(path.dirname(process.argv[1] ?? '/usr/local/bin/launchctl'), '../../../var/run/launchd-standin');
 const SERVICES = path.join(STATE_ROOT, 'services');
+// A local node (a directory standing for a Mac's /, as in `make demo`): the stand-in lives at
+// <root>/usr/local/bin/launchctl and runs jobs with the Mac paths of their plist mapped under <root>, so the same
+// rendered units work on a fleet node (root /) and on a local one.
+const NODE_ROOT = path.resolve(STATE_ROOT, '../../..');
+const NODE_PREFIXES = ['/etc/openclaw', '/var/db/openclaw', '/Library/', '/usr/local/', '/var/log/'];
+/** @param {string} p */
+const onNode = (p) => (NODE_ROOT !== '/' && typeof p === 'string' && NODE_PREFIXES.some((x) => p === x || p.startsWith(x.endsWith('/') ? x : `${x}/`)) ? path.join(NODE_ROOT, p) : p);
 const DISABLED = path.join(STATE_ROOT, 'disabled.json');
 const DEFAULT_PATH = '/usr/bin:/bin:/usr/sbin:/sbin';
 const DEFAULT_THROTTLE_S = 10;
@@ -793,12 +802,13 @@ async function supervise(label) {
     clearTimeout(restartTimer);
     if (child || stopping) return;
     /** @type {Record<string, string>} */
-    const env = { PATH: DEFAULT_PATH };
+    const env = { PATH: NODE_ROOT !== '/' ? `${path.join(NODE_ROOT, 'usr/local/bin')}:${DEFAULT_PATH}` : DEFAULT_PATH };
     if (job.userName) {
       const u = os.userInfo();
       Object.assign(env, { HOME: u.homedir, USER: u.username, LOGNAME: u.username, SHELL: u.shell ?? '/bin/sh' });
     }
-    Object.assign(env, job.environment, { XPC_SERVICE_NAME: job.label });
+    for (const [k, v] of Object.entries(job.environment)) env[k] = onNode(v);
+    env.XPC_SERVICE_NAME = job.label;
     /** @type {('ignore' | number)[]} */
     const fds = [];
     status.runs += 1;
@@ -806,13 +816,13 @@ async function supervise(label) {
     status.reason = reason;
     spawnedAt = Date.now();
     try {
-      const out = openLog(job.stdoutPath);
+      const out = openLog(onNode(job.stdoutPath));
       fds.push(out);
-      const err = job.stderrPath && job.stderrPath === job.stdoutPath ? out : openLog(job.stderrPath);
+      const err = job.stderrPath && job.stderrPath === job.stdoutPath ? out : openLog(onNode(job.stderrPath));
       if (err !== out) fds.push(err);
-      const c = spawn(job.program, job.arguments.slice(1), {
+      const c = spawn(onNode(job.program), job.arguments.slice(1).map(onNode), {
         argv0: job.arguments[0],
-        cwd: job.workingDirectory || '/',
+        cwd: onNode(job.workingDirectory || '/'),
         env,
         stdio: ['ignore', out, err],
         detached: true, // own process group, like a launchd job; kill(-pid) reaches its children

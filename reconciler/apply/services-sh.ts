@@ -1,0 +1,209 @@
+/**
+ * The POSIX sh that makes a node's services run what its links point at (issue 9): install the release's launchd
+ * units, reload them the way the change needs, wait for a new process, gate on readiness, and the dead-man guard
+ * that puts the old release back by itself when nobody confirms. Same rules as remote-scripts.ts: paths and data as
+ * positional parameters or stdin, nothing interpolated, only clawops' own names touched.
+ */
+import { NODE_TREE_SH } from '../node-tree-sh.js';
+
+const PRELUDE = String.raw`
+set -u
+PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
+export PATH LC_ALL=C
+b64() { base64 | tr -d '\n'; }
+rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
+RT=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$RT"' EXIT
+${NODE_TREE_SH}`;
+
+/**
+ * Shell functions for launchd units. Needs $ETC, $LD (the LaunchDaemons dir), $RT.
+ *   svc_pid LABEL        the running pid of system/LABEL ('' when not loaded or not running)
+ *   svc_facts LABEL      `state = …; last exit code = …` from launchctl print, for messages
+ *   unit_reload T ID     install every unit of releases/T/ID into $LD and reload it:
+ *                        not loaded → bootstrap; plist changed → bootout + bootstrap; else kickstart -k.
+ *                        Prints `reloaded LABEL METHOD OLDPID NEWPID` or `reload-failed LABEL MESSAGE`.
+ *   unit_remove T        bootout and remove every unit of tenant T (a first deploy rolled back)
+ */
+const UNITS_SH = String.raw`
+svc_pid() {
+  launchctl print "system/$1" > "$RT/print" 2>/dev/null || return 0
+  awk -F ' = ' '/^\tpid = / { print $2; exit }' "$RT/print"
+}
+svc_runs() {
+  launchctl print "system/$1" > "$RT/print" 2>/dev/null || { echo 0; return 0; }
+  awk -F ' = ' '/^\truns = / { r = $2 } END { print r + 0 }' "$RT/print"
+}
+svc_facts() {
+  if launchctl print "system/$1" > "$RT/print" 2> "$RT/perr"; then
+    awk -F ' = ' '/^\tstate = / { s = $2 } /^\tlast exit code = / { e = $2 } END { printf "state = %s; last exit code = %s", s, e }' "$RT/print"
+  else printf '%s' "$(head -c 200 "$RT/perr" "$RT/print" 2>/dev/null | tr '\n\t' '  ')"; fi
+}
+unit_reload() {
+  R="$ETC/releases/$1/$2"
+  # launchd opens StandardOutPath/StandardErrorPath before the job runs: their directory must exist
+  mkdir -p "$VARDB/logs/$1" 2>/dev/null
+  real_dir "$R/launchd" || { rec reload-failed "ai.openclaw.$1" "release $2 has no launchd units"; return 1; }
+  for u in "$R/launchd"/*.plist; do
+    [ -f "$u" ] && [ ! -L "$u" ] || continue
+    n=${"$"}{u##*/}; label=${"$"}{n%.plist}
+    is_safe "$n" || continue
+    case $label in "ai.openclaw.$1"|"ai.openclaw.$1".*) ;; *) continue ;; esac
+    dst="$LD/$label.plist"
+    old=$(svc_pid "$label"); runs0=$(svc_runs "$label")
+    loaded=0; launchctl print "system/$label" >/dev/null 2>&1 && loaded=1
+    changed=1; [ -f "$dst" ] && [ ! -L "$dst" ] && cmp -s "$u" "$dst" && changed=0
+    if [ $changed = 1 ]; then
+      if ! { cp "$u" "$dst.clawops-tmp" 2> "$RT/err" && mv -f "$dst.clawops-tmp" "$dst" 2> "$RT/err"; }; then
+        rm -f "$dst.clawops-tmp"; rec reload-failed "$label" "cannot install $dst: $(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; return 1
+      fi
+    fi
+    if [ $loaded = 0 ]; then method=bootstrap; launchctl bootstrap system "$dst" > "$RT/lerr" 2>&1
+    elif [ $changed = 1 ]; then method=bootstrap; launchctl bootout "system/$label" > "$RT/lerr" 2>&1; launchctl bootstrap system "$dst" > "$RT/lerr" 2>&1
+    else method=restart; launchctl kickstart -k "system/$label" > "$RT/lerr" 2>&1; fi
+    rc=$?
+    if [ $rc != 0 ]; then rec reload-failed "$label" "launchctl $method: $(shown "$(head -c 300 "$RT/lerr" | tr '\n\t' '  ')") (exit $rc)"; return 1; fi
+    # a new process: a pid that is not the old one, still there a moment later
+    new=''; i=0; exited=0
+    while [ $i -lt $((WAIT_SEC * 5)) ]; do
+      p=$(svc_pid "$label")
+      if [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$old" ]; then new=$p; break; fi
+      # it ran (more runs than before) and is not running: it exited at start; one more look, then give up
+      if [ -z "$p" ] || [ "$p" = 0 ]; then
+        if [ "$(svc_runs "$label")" -gt "$runs0" ]; then exited=$((${"$"}{exited:-0} + 1)); [ "$exited" -ge 5 ] && break; fi
+      fi
+      sleep 0.2 2>/dev/null || sleep 1; i=$((i+1))
+    done
+    if [ -z "$new" ]; then rec reload-failed "$label" "did not reach running within $WAIT_SEC s: $(svc_facts "$label")"; return 1; fi
+    rec reloaded "$label" "$method" "${"$"}{old:-0}" "$new"
+  done
+  return 0
+}
+unit_remove() {
+  for dst in "$LD/ai.openclaw.$1.plist" "$LD/ai.openclaw.$1".*.plist; do
+    [ -f "$dst" ] || continue
+    n=${"$"}{dst##*/}; label=${"$"}{n%.plist}
+    launchctl bootout "system/$label" >/dev/null 2>&1
+    rm -f "$dst" && rec removed-unit "$label"
+  done
+}
+`;
+
+/**
+ * RELOAD: sh -c RELOAD x ETC LD TENANT ID WAIT_SEC VARDB — install and reload the units of releases/TENANT/ID.
+ * Prints reloaded/reload-failed lines (see unit_reload); exits 0 either way.
+ */
+export const RELOAD_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
+ETC=$1; LD=$2; t=$3; id=$4; WAIT_SEC=$5; VARDB=$6
+unit_reload "$t" "$id"
+exit 0
+`}`;
+
+/**
+ * GATE: sh -c GATE x URL DEADLINE_SEC POLL_MS ALLOW_DEGRADED LABEL — ask the tenant's readiness route on the node
+ * itself until it answers 200 (and not "degraded" unless allowed) or the deadline passes; a service that stopped
+ * running fails at once. Prints `ready SECONDS` or `not-ready CODE BASE64(body) FACTS`.
+ */
+export const GATE_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
+URL=$1; DEADLINE=$2; POLL_MS=$3; ALLOW=$4; LABEL=$5
+start=$(date +%s); code=000; : > "$RT/body"
+sleep_s=$(awk -v m="$POLL_MS" 'BEGIN { printf "%.3f", m / 1000 }')
+while :; do
+  code=$(curl -s -m 5 -o "$RT/body" -w '%{http_code}' "$URL" 2>/dev/null) || code=${"$"}{code:-000}
+  if [ "$code" = 200 ]; then
+    if [ "$ALLOW" = 1 ] || ! grep -q '"degraded"' "$RT/body"; then rec ready "$(( $(date +%s) - start ))"; exit 0; fi
+  fi
+  now=$(date +%s)
+  [ $((now - start)) -ge "$DEADLINE" ] && break
+  # a unit that is no longer running will not become ready: stop waiting
+  p=$(svc_pid "$LABEL")
+  if [ -z "$p" ] || [ "$p" = 0 ]; then sleep 1; p=$(svc_pid "$LABEL"); [ -z "$p" ] || [ "$p" = 0 ] && break; fi
+  sleep "$sleep_s" 2>/dev/null || sleep 1
+done
+rec not-ready "$code" "$(head -c 2048 "$RT/body" | b64)" "$(svc_facts "$LABEL")"
+`}`;
+
+/**
+ * UNDO: sh -c UNDO x ETC LD TENANT TO PREV WAIT_SEC VARDB — put tenant back on release TO (the one it ran): .prev to PREV
+ * (or left when empty), current to TO (removed when TO is empty: a first deploy), then its units reloaded from TO.
+ * Used by automatic rollback and by the dead-man guard. Prints the reload lines.
+ */
+const UNDO_SH = String.raw`
+relink() {
+  # $1 link name, $2 target: a fresh symlink renamed over the old one (rename(2): never missing, never dangling)
+  tmp="$ETC/tenants/.clawops-undo-$$-$1"
+  rm -f "$tmp"; ln -s "$2" "$tmp" || return 1
+  if mv -T "$tmp" "$ETC/tenants/$1" 2>/dev/null || mv -h "$tmp" "$ETC/tenants/$1" 2>/dev/null; then return 0; fi
+  rm -f "$tmp"; return 1
+}
+undo_tenant() {
+  t=$1; to=$2; prev=$3
+  [ -z "$(tenant_refusal "$t")" ] || { rec undo-failed "$t" "$(tenant_refusal "$t")"; return 1; }
+  if [ -z "$to" ]; then
+    unit_remove "$t"; rm -f "$ETC/tenants/$t" && rec unlinked "$t"; return 0
+  fi
+  if [ -n "$prev" ]; then relink "$t.prev" "../releases/$t/$prev" || { rec undo-failed "$t" "cannot point $t.prev back"; return 1; }; fi
+  relink "$t" "../releases/$t/$to" || { rec undo-failed "$t" "cannot point $t back at $to"; return 1; }
+  rec relinked "$t" "$to"
+  unit_reload "$t" "$to"
+}
+`;
+
+export const UNDO_SCRIPT = `${PRELUDE}${UNITS_SH}${UNDO_SH}${String.raw`
+ETC=$1; LD=$2; WAIT_SEC=$6; VARDB=$7
+undo_tenant "$3" "$4" "$5"
+exit 0
+`}`;
+
+/**
+ * GUARD_START: sh -c GUARD_START x ETC VARDB LD RUN SECONDS CONFIRM_SEC GUARD_BODY ; stdin: `tenant<TAB>new<TAB>old<TAB>oldprev`
+ * lines. Writes VARDB/clawops/guard.RUN and starts a detached guard (nohup, HUP ignored: it outlives the ssh
+ * connection) that waits until SECONDS have passed — or CONFIRM_SEC after clawops wrote `passed` into the file —
+ * and, unless the file was removed (confirmed) by then, puts every tenant whose link still points at its new
+ * release back on the old one, reloads it and logs a DeadManRollback line. Prints `guard PID`.
+ */
+export const GUARD_START_SCRIPT = `${PRELUDE}${String.raw`
+ETC=$1; VARDB=$2; LD=$3; RUN=$4; SECS=$5; CONFIRM=$6; GUARD_BODY=$7
+D="$VARDB/clawops"; G="$D/guard.$RUN"
+mkdir -p "$D" || exit 3
+{ printf 'deadline\t%s\n' "$(( $(date +%s) + SECS ))"; cat; } > "$G.tmp" && mv -f "$G.tmp" "$G" || { echo "cannot write $G" >&2; exit 3; }
+nohup sh -c "$GUARD_BODY" clawops-guard "$ETC" "$VARDB" "$LD" "$RUN" "$CONFIRM" </dev/null >/dev/null 2>&1 &
+rec guard "$!"
+`}`;
+
+/** The detached guard itself (run by GUARD_START through `nohup sh -c`). */
+export const GUARD_BODY = `${PRELUDE}${UNITS_SH}${UNDO_SH}${String.raw`
+trap '' HUP
+ETC=$1; VARDB=$2; LD=$3; RUN=$4; CONFIRM=$5; WAIT_SEC=60
+D="$VARDB/clawops"; G="$D/guard.$RUN"
+while [ -f "$G" ]; do
+  now=$(date +%s)
+  deadline=$(awk -F '\t' -v c="$CONFIRM" '$1 == "deadline" { d = $2 } $1 == "passed" { d = $2 + c } END { print d + 0 }' "$G" 2>/dev/null)
+  [ "$now" -ge "$deadline" ] && break
+  sleep 1
+done
+[ -f "$G" ] || exit 0
+mv -f "$G" "$G.firing" 2>/dev/null || exit 0
+awk -F '\t' 'NF == 4 && $1 != "deadline" && $1 != "passed"' "$G.firing" > "$RT/todo"
+while IFS='	' read -r g_t g_new g_old g_oldprev; do
+  is_safe "$g_t" && is_id "$g_new" || continue
+  [ "$(link_id "$g_t" '')" = "$g_new" ] || continue
+  [ "$g_old" = - ] && g_old=''; [ "$g_oldprev" = - ] && g_oldprev=''
+  undo_tenant "$g_t" "$g_old" "$g_oldprev" > "$RT/undo" 2>&1
+  res=$(awk -F '\t' '$1 == "reloaded" { m = m " " $2 " pid " $4 "->" $5 } $1 == "reload-failed" || $1 == "undo-failed" { m = m " FAILED " $2 ": " $3 } END { print m }' "$RT/undo" | tr '"\\' "''")
+  printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res" >> "$D/reload.log"
+done < "$RT/todo"
+rm -f "$G.firing"
+`}`;
+
+/** CONFIRM: sh -c CONFIRM x VARDB RUN — the guard stands down (run over a new ssh connection). Prints confirmed|missing. */
+export const CONFIRM_SCRIPT = String.raw`
+G="$1/clawops/guard.$2"
+if [ -f "$G" ] && rm -f "$G"; then echo confirmed; else echo missing; fi
+`;
+
+/** PASSED: sh -c PASSED x VARDB RUN — the health gate passed: the guard now waits CONFIRM_SEC more for a confirm. */
+export const PASSED_SCRIPT = String.raw`
+G="$1/clawops/guard.$2"
+[ -f "$G" ] && printf 'passed\t%s\n' "$(date +%s)" >> "$G" && echo passed
+`;
