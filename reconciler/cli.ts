@@ -33,6 +33,7 @@ export const LAZY_COMMANDS = {
   rollback: { term: 'rollback [options]', description: "swap a tenant's current and .prev releases on one node (again to go forward)" },
   probe: { term: 'probe', description: "composite readiness of one tenant's gateway" },
   replay: { term: 'replay [options]', description: "send the recorded webhook fixtures from a node to its tenants' endpoints (exit 0 all matched, 1 otherwise, 2 error)" },
+  controller: { term: 'controller', description: 'the GitOps loop: watch the infra repo, gate fleet commits on the canaries, keep the fleet converged' },
 } as const;
 export type LazyName = keyof typeof LAZY_COMMANDS;
 
@@ -49,6 +50,8 @@ export async function loadLazyCommand(name: LazyName, io: CliIo, setExit: SetExi
       return (await import('./probe/cli.js')).probeCommand();
     case 'replay':
       return (await import('./commands/replay.js')).replayCommand(io, setExit);
+    case 'controller':
+      return (await import('./commands/controller.js')).controllerCommand(io, setExit);
   }
 }
 
@@ -98,6 +101,7 @@ export function buildProgram(io: CliIo, setExit: SetExit): Command {
   program.addCommand(notifierCommand());
   addLazyCommand(program, 'probe', () => loadLazyCommand('probe', io, setExit));
   addLazyCommand(program, 'replay', () => loadLazyCommand('replay', io, setExit));
+  addLazyCommand(program, 'controller', () => loadLazyCommand('controller', io, setExit));
   return program;
 }
 

@@ -1,0 +1,123 @@
+/**
+ * The controller's copy of the infra repo: a bare mirror in the state dir, cloned once and fetched every pass
+ * (`+refs/*:refs/*`, pruned), so force-pushed branches and moved tags are followed like any other change — and
+ * reported as such. Desired state per commit is then built by the usual source/load path from this mirror.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { simpleGit, type SimpleGit } from 'simple-git';
+import { GitError, UsageError } from '../errors.js';
+import { gitReason, isGitUrl, redactUrl } from '../source/git-source.js';
+import { refChanges, type RefChange, type RefInfo } from './gating.js';
+
+const GIT_TIMEOUT_MS = 120_000;
+
+/** simple-git with no prompts (a fetch at 3 a.m. fails rather than waits) and the operator's GIT_* env passed on. */
+function git(baseDir: string): SimpleGit {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(EDITOR|VISUAL|PAGER|GIT_(EDITOR|PAGER|CONFIG.*|EXEC_PATH|TEMPLATE_DIR))$/i.test(k)) env[k] = v;
+  env.GIT_TERMINAL_PROMPT = '0';
+  env.GIT_SSH_COMMAND ??= 'ssh -o BatchMode=yes';
+  env.LC_ALL = 'C';
+  const allowEnvironment = Object.keys(env).filter((k) => k.toLowerCase().startsWith('git_'));
+  return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment, unsafe: { allowUnsafeSshCommand: true } }).env(env);
+}
+
+export interface FetchResult {
+  refs: RefInfo[];
+  changes: RefChange[];
+}
+
+export class GitMirror {
+  readonly origin: string;
+  private readonly url: string;
+  private cloned = false;
+
+  constructor(repo: string, readonly dir: string) {
+    this.url = isGitUrl(repo) ? repo : resolve(repo);
+    this.origin = redactUrl(repo);
+    if (!isGitUrl(repo) && !existsSync(repo)) throw new UsageError(`--repo ${this.origin}: no such directory (and not a git URL)`);
+  }
+
+  /** The mirror exists and is of this repo; a state dir used for another repo is refused. */
+  async checkExisting(): Promise<void> {
+    if (!existsSync(this.dir)) return;
+    let url: string;
+    try {
+      url = (await git(this.dir).raw(['config', '--get', 'remote.origin.url'])).trim();
+    } catch (e) {
+      throw new UsageError(`${this.dir}: not a clawops mirror (${gitReason(e)}); remove it or use another --state-dir`);
+    }
+    if (url !== this.url) throw new UsageError(`${this.dir} mirrors ${redactUrl(url)}, not ${this.origin}; use another --state-dir`);
+    this.cloned = true;
+  }
+
+  /** Clone once (first call), then fetch: every branch and tag, forced and pruned, like the remote has them. */
+  async fetch(): Promise<FetchResult> {
+    if (!this.cloned) {
+      await this.checkExisting();
+      if (!this.cloned) {
+        try {
+          await git(resolve(this.dir, '..')).clone(this.url, this.dir, ['--quiet', '--mirror']);
+        } catch (e) {
+          throw new GitError(`cannot clone ${this.origin}: ${gitReason(e)}`);
+        }
+        this.cloned = true;
+        return { refs: await this.refs(), changes: [] };
+      }
+    }
+    const before = new Map((await this.refs()).map((r) => [r.name, r.commit]));
+    try {
+      await git(this.dir).raw(['fetch', '--quiet', '--prune', '--force', 'origin', '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']);
+    } catch (e) {
+      throw new GitError(`cannot fetch ${this.origin}: ${gitReason(e)}`);
+    }
+    const refs = await this.refs();
+    const after = new Map(refs.map((r) => [r.name, r.commit]));
+    const ancestry = new Map<string, boolean>();
+    for (const [name, to] of after) {
+      const from = before.get(name);
+      if (from !== undefined && from !== to && name.startsWith('refs/heads/')) ancestry.set(`${from}..${to}`, await this.isAncestor(from, to));
+    }
+    return { refs, changes: refChanges(before, after, (a, b) => ancestry.get(`${a}..${b}`) ?? false) };
+  }
+
+  /** Branches and tags with their (peeled) commits and dates. */
+  async refs(): Promise<RefInfo[]> {
+    const out = await git(this.dir).raw(['for-each-ref', '--format=%(refname)%09%(objectname)%09%(*objectname)%09%(creatordate:unix)', 'refs/heads', 'refs/tags']);
+    return out
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => {
+        const [name, obj, peeled, date] = l.split('\t');
+        return { name: name!, commit: peeled || obj!, date: Number(date) || 0 };
+      });
+  }
+
+  async isAncestor(a: string, b: string): Promise<boolean> {
+    try {
+      await git(this.dir).raw(['merge-base', '--is-ancestor', a, b]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A file at a commit, or undefined when the commit has no such file. */
+  async show(commit: string, path: string): Promise<string | undefined> {
+    try {
+      return await git(this.dir).raw(['show', `${commit}:${path}`]);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The commit the mirror's HEAD (the remote's default branch) points at. */
+  async head(): Promise<string | undefined> {
+    try {
+      return (await git(this.dir).revparse(['--verify', '--quiet', 'HEAD^{commit}'])).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * One reconcile pass: a straight line of named stages (the loop in loop.ts schedules passes and writes status):
+ *   fetch source → pin one commit per ref → build desired per commit (cached) → canaries: observe, plan, apply →
+ *   record canary evidence → gate the fleet commit → the other nodes: observe, plan, apply → derive status.
+ * It reuses observe/, plan/ and apply/ as they are; it decides only what to apply where, and when.
+ */
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import { applyFleet } from '../apply/apply-fleet.js';
+import type { NodeApplyResult, RunContext } from '../apply/apply-node.js';
+import type { DesiredState, NodeSpec } from '../desired/types.js';
+import { ClawopsError, oneLine } from '../errors.js';
+import type { ObserveResult } from '../observe/types.js';
+import { plan } from '../plan/plan.js';
+import type { NodePlan } from '../plan/types.js';
+import { loadDesired } from '../source/load.js';
+import type { ConnectionPool } from './connections.js';
+import { deriveNode, fleetState, runsCommit, type NodeFacts } from './derive.js';
+import { fleetGate, fleetTarget, inBackoff, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type Pinned, type RefInfo } from './gating.js';
+import type { GitMirror } from './git-mirror.js';
+import { controllerSettings, type ControllerSettings } from './settings.js';
+import type { CommitEvidence, ErrorRecord, NodeStatusRecord, RefPin, StatusDoc } from './status.js';
+import { isSuspended, type Suspension } from './store.js';
+
+export interface PassDeps {
+  mirror: GitMirror;
+  pool: ConnectionPool;
+  cache: DesiredCache;
+  mode: 'auto' | 'observe';
+  now: () => Date;
+  log: Logger;
+  actor: string;
+  lockTtlSec: number;
+  signal: AbortSignal;
+  suspension: () => Suspension;
+  /** --concurrency over clawops.yaml's */
+  concurrency?: number;
+  /** only these nodes (--node); the others are neither observed nor touched */
+  only?: readonly string[];
+}
+
+/** Desired state per commit, built once (from the mirror, by the usual load path) and kept for the last few. */
+export class DesiredCache {
+  private readonly m = new Map<string, Promise<{ desired: DesiredState } | { error: ClawopsError | Error }>>();
+  constructor(private readonly repoDir: () => string, private readonly keep = 8) {}
+
+  get(commit: string): Promise<{ desired: DesiredState } | { error: ClawopsError | Error }> {
+    const have = this.m.get(commit);
+    if (have) {
+      this.m.delete(commit);
+      this.m.set(commit, have);
+      return have;
+    }
+    const p = loadDesired(this.repoDir(), commit).then(
+      ({ source, desired }) => {
+        source.cleanup();
+        return { desired };
+      },
+      (e: unknown) => ({ error: e instanceof Error ? e : new Error(String(e)) }),
+    );
+    this.m.set(commit, p);
+    while (this.m.size > this.keep) this.m.delete(this.m.keys().next().value!);
+    return p;
+  }
+
+  has(commit: string): boolean {
+    return this.m.has(commit);
+  }
+}
+
+/** Thrown when a pass cannot go on; the loop records it and the fleet is left as it is. */
+export class PassError extends Error {
+  constructor(readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
+const short = (c: string | undefined): string => (c ?? '').slice(0, 7);
+
+// ---------------------------------------------------------------- stages
+
+/** Stage 1: fetch. A failure keeps the refs already in the mirror (the fleet stays where it is) and is recorded. */
+async function fetchSource(d: PassDeps, doc: StatusDoc): Promise<RefInfo[]> {
+  const now = d.now().toISOString();
+  try {
+    d.log.info({ stage: 'fetch', repo: d.mirror.origin }, `fetching ${d.mirror.origin}`);
+    const r = await d.mirror.fetch();
+    for (const c of r.changes) {
+      if (c.kind === 'created' || c.kind === 'deleted') d.log.info({ stage: 'fetch', ref: c.ref, commit: c.commit, change: c.kind }, `${c.ref} ${c.kind} (${short(c.commit)})`);
+      else if (c.kind === 'forced') d.log.warn({ stage: 'fetch', ref: c.ref, from: c.from, to: c.to, change: c.kind }, `${c.ref} was force-pushed: ${short(c.from)} → ${short(c.to)} (not a fast-forward); following it`);
+      else if (c.kind === 'moved') d.log.warn({ stage: 'fetch', ref: c.ref, from: c.from, to: c.to, change: c.kind }, `tag ${c.ref} moved: ${short(c.from)} → ${short(c.to)}; following it`);
+      else d.log.info({ stage: 'fetch', ref: c.ref, from: c.from, to: c.to, change: c.kind }, `${c.ref} ${short(c.from)} → ${short(c.to)}`);
+    }
+    doc.source = { ...doc.source, origin: d.mirror.origin, lastFetch: now, reason: 'SourceAvailable', failures: 0 };
+    return r.refs;
+  } catch (e) {
+    const err: ErrorRecord = { time: now, reason: 'SourceUnavailable', message: oneLine(e) };
+    doc.source = { ...doc.source, origin: d.mirror.origin, reason: 'SourceUnavailable', lastError: err, failures: doc.source.failures + 1 };
+    d.log.error({ stage: 'fetch', reason: 'SourceUnavailable' }, err.message);
+    const refs = await d.mirror.refs().catch(() => [] as RefInfo[]);
+    if (refs.length === 0) throw new PassError('SourceUnavailable', err.message);
+    d.log.warn({ stage: 'fetch' }, 'using the refs fetched before; the fleet is reconciled to what it already follows');
+    return refs;
+  }
+}
+
+/** Stage 2: settings from the default branch's clawops.yaml, and one commit per ref. */
+async function pinCommits(d: PassDeps, refs: RefInfo[], doc: StatusDoc): Promise<{ settings: ControllerSettings; canary: Pinned; fleet: Pinned }> {
+  const head = await d.mirror.head();
+  let settings: ControllerSettings;
+  try {
+    settings = controllerSettings(head ? await d.mirror.show(head, 'clawops.yaml') : undefined, `clawops.yaml@${short(head)}`);
+  } catch (e) {
+    throw new PassError('ValidationFailed', oneLine(e));
+  }
+  const canary = resolveRef(settings.refs.canary, refs);
+  const fleet = resolveRef(settings.refs.fleet, refs);
+  const pin = (spec: string, p: Pinned): RefPin => ('error' in p ? { spec, error: p.error } : { spec, ...p });
+  doc.source.canary = pin(settings.refs.canary, canary);
+  doc.source.fleet = pin(settings.refs.fleet, fleet);
+  d.log.info({ stage: 'pin', canary: doc.source.canary, fleet: doc.source.fleet }, `canary ${'error' in canary ? canary.error : `${canary.ref} ${short(canary.commit)}`}, fleet ${'error' in fleet ? fleet.error : `${fleet.ref} ${short(fleet.commit)}`}`);
+  return { settings, canary, fleet };
+}
+
+interface GroupResult {
+  facts: Map<string, NodeFacts>;
+  observed: Map<string, ObserveResult>;
+  plans: Map<string, NodePlan>;
+  applied: Map<string, NodeApplyResult>;
+}
+
+/**
+ * Stages 4–6 for one group of nodes following one commit: observe (pooled connections, nodes backing off after
+ * failed connections are skipped), plan, apply what differs (auto mode; not suspended, not backing off, allowed).
+ */
+async function reconcileGroup(
+  d: PassDeps,
+  doc: StatusDoc,
+  group: { follows: 'canary' | 'fleet'; nodes: NodeSpec[]; desired: DesiredState; target?: { ref: string; commit: string; tag?: string }; gated?: string; applyAllowed: boolean },
+  passId: string,
+): Promise<GroupResult> {
+  const res: GroupResult = { facts: new Map(), observed: new Map(), plans: new Map(), applied: new Map() };
+  if (group.nodes.length === 0) return res;
+  const now = d.now();
+  const concurrency = d.concurrency ?? group.desired.settings.concurrency;
+  const queue = new PQueue({ concurrency });
+  const prev = (n: string): NodeStatusRecord | undefined => doc.nodes[n];
+  const toObserve = group.nodes.filter((n) => !(prev(n.name)?.backoff?.kind === 'observe' && inBackoff(prev(n.name)?.backoff, now)));
+  await Promise.all(toObserve.map((n) => queue.add(async () => res.observed.set(n.name, await d.pool.observe(n, group.desired)))));
+  const observedNodes = group.nodes.filter((n) => res.observed.has(n.name));
+  const p = plan(group.desired, [...res.observed.values()], observedNodes, group.target ? { revision: group.target.commit } : {});
+  for (const np of p.nodes) res.plans.set(np.node, np);
+
+  const susp = d.suspension();
+  const applyable = p.nodes.filter((np) => {
+    if (!group.applyAllowed || d.mode !== 'auto' || isSuspended(susp, np.node) || np.blocked || np.actions.length === 0) return false;
+    const b = prev(np.node)?.backoff;
+    return !(b?.kind === 'apply' && inBackoff(b, now));
+  });
+  if (applyable.length > 0 && !d.signal.aborted) {
+    const transports = new Map(applyable.flatMap((np) => {
+      const t = d.pool.peek(np.node);
+      return t ? [[np.node, t] as const] : [];
+    }));
+    const spec = new Map(group.nodes.map((n) => [n.name, n]));
+    const ctx: RunContext = {
+      run: passId,
+      actor: d.actor,
+      pid: process.pid,
+      lockTtlSec: d.lockTtlSec,
+      ...(group.target ? { commit: group.target.commit, ...(group.target.tag ? { tag: group.target.tag } : {}) } : {}),
+      now: d.now,
+      signal: d.signal,
+      onEvent: (e) => {
+        const fields = { stage: 'apply', node: e.node, step: e.step, state: e.state };
+        if (e.state === 'fail') d.log.error(fields, e.message ?? 'failed');
+        else if (e.state === 'warn') d.log.warn(fields, e.message ?? 'warning');
+        else d.log.info(fields, e.message ?? e.state);
+      },
+      reconnect: (node) => d.pool.fresh(spec.get(node)!, group.desired.settings),
+    };
+    d.log.info({ stage: 'apply', nodes: applyable.map((n) => n.node), commit: group.target?.commit }, `applying ${short(group.target?.commit)} to ${applyable.map((n) => n.node).join(', ')}`);
+    const r = await applyFleet({ ...p, nodes: applyable, inSync: false }, group.desired, transports, ctx, concurrency);
+    for (const x of r.results) res.applied.set(x.node, x);
+  }
+
+  for (const n of group.nodes) {
+    const pr = prev(n.name);
+    const o = res.observed.get(n.name);
+    const a = res.applied.get(n.name);
+    let backoff = pr?.backoff;
+    if (o && !o.ok) backoff = nextBackoff(pr?.backoff?.kind === 'observe' ? pr.backoff : undefined, 'observe', now);
+    else if (a && (a.outcome === 'failed' || (a.outcome === 'refused' && a.reason !== 'NodeLocked'))) {
+      backoff = nextBackoff(pr?.backoff?.kind === 'apply' ? pr.backoff : undefined, 'apply', now);
+      // the connection may be what failed; a new one next time costs one login
+      if (/connection|timed out|not connected/i.test(a.message ?? '')) await d.pool.drop(n.name);
+    } else if (o?.ok && (a ? a.outcome === 'applied' || a.outcome === 'unchanged' : !(backoff?.kind === 'apply' && inBackoff(backoff, now)))) backoff = undefined;
+    else if (o?.ok && backoff?.kind === 'observe') backoff = undefined;
+    if (backoff && pr?.backoff?.until !== backoff.until) d.log.warn({ stage: 'backoff', node: n.name, failures: backoff.failures, until: backoff.until }, `${n.name}: backing off until ${backoff.until} after ${backoff.failures} failure(s)`);
+    res.facts.set(n.name, {
+      node: n.name,
+      role: n.role,
+      canary: n.canary,
+      follows: group.follows,
+      ...(group.target ? { target: group.target } : {}),
+      ...(o ? { observed: o } : {}),
+      ...(res.plans.get(n.name) ? { plan: res.plans.get(n.name)! } : {}),
+      desired: group.desired,
+      ...(a ? { apply: a } : {}),
+      ...(group.gated ? { gated: group.gated } : {}),
+      suspended: isSuspended(susp, n.name),
+      ...(backoff ? { backoff } : {}),
+      mode: d.mode,
+    });
+  }
+  return res;
+}
+
+/** Facts for nodes whose commit cannot be used at all (no ref, desired state does not build). */
+function unusable(nodes: NodeSpec[], follows: 'canary' | 'fleet', err: { reason: string; message: string }, d: PassDeps, gated?: string): Map<string, NodeFacts> {
+  const susp = d.suspension();
+  return new Map(nodes.map((n) => [n.name, { node: n.name, role: n.role, canary: n.canary, follows, targetError: err, ...(gated ? { gated } : {}), suspended: isSuspended(susp, n.name), mode: d.mode }]));
+}
+
+async function desiredFor(d: PassDeps, commit: string): Promise<{ desired: DesiredState } | { error: { reason: string; message: string } }> {
+  const had = d.cache.has(commit);
+  const r = await d.cache.get(commit);
+  if ('error' in r) {
+    const reason = r.error instanceof ClawopsError ? r.error.reason : 'BuildFailed';
+    if (!had) d.log.error({ stage: 'build', commit, reason }, oneLine(r.error));
+    return { error: { reason, message: `commit ${short(commit)}: ${oneLine(r.error)}` } };
+  }
+  if (!had) d.log.info({ stage: 'build', commit, tenants: r.desired.tenants.size }, `built desired state of ${short(commit)}`);
+  return r;
+}
+
+// ---------------------------------------------------------------- the pass
+
+export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string): Promise<void> {
+  const refs = await fetchSource(d, doc);
+  const { settings, canary, fleet } = await pinCommits(d, refs, doc);
+  const nowIso = (): string => d.now().toISOString();
+
+  // the inventory: the canary commit's (where inventory changes land first), else the fleet commit's
+  const canaryBuilt = 'error' in canary ? undefined : await desiredFor(d, canary.commit);
+  const fleetBuilt = 'error' in fleet ? undefined : await desiredFor(d, fleet.commit);
+  const inventory = [canaryBuilt, fleetBuilt].find((b): b is { desired: DesiredState } => b !== undefined && 'desired' in b)?.desired.nodes;
+  if (!inventory) {
+    const why = [canary, fleet].map((p) => ('error' in p ? p.error : undefined)).find((x) => x) ?? (canaryBuilt && 'error' in canaryBuilt ? canaryBuilt.error.message : fleetBuilt && 'error' in fleetBuilt ? fleetBuilt.error.message : 'no usable commit');
+    throw new PassError('error' in canary && 'error' in fleet ? 'SourceFailed' : 'ValidationFailed', why);
+  }
+  const selected = d.only && d.only.length > 0 ? inventory.filter((n) => d.only!.includes(n.name)) : inventory;
+  const canaryNodes = selected.filter((n) => n.canary);
+  const fleetNodes = selected.filter((n) => !n.canary);
+  const allCanaries = inventory.filter((n) => n.canary).map((n) => n.name);
+  await d.pool.retain(new Set(selected.map((n) => n.name)));
+  const facts = new Map<string, NodeFacts>();
+
+  // canaries: follow refs.canary
+  let canaryFacts: CanaryPassFacts[] = [];
+  if ('error' in canary || !canaryBuilt || 'error' in canaryBuilt) {
+    const err = 'error' in canary ? { reason: 'SourceFailed', message: `refs.canary: ${canary.error}` } : canaryBuilt && 'error' in canaryBuilt ? canaryBuilt.error : { reason: 'SourceFailed', message: 'no canary commit' };
+    for (const [k, v] of unusable(canaryNodes, 'canary', err, d)) facts.set(k, v);
+    if (!('error' in canary) && canaryBuilt && 'error' in canaryBuilt) {
+      // an invalid commit can never be proven: mark it failed, so a release tag on it never fans out
+      const prev = doc.commits[canary.commit];
+      if (prev?.verdict !== 'failed') {
+        doc.commits[canary.commit] = { ...(prev ?? { commit: canary.commit, firstSeen: nowIso(), canaries: {} }), ...(canary.tag ? { tag: canary.tag } : {}), verdict: 'failed', verdictAt: nowIso(), failure: { time: nowIso(), reason: canaryBuilt.error.reason, message: canaryBuilt.error.message } };
+      }
+    }
+  } else {
+    const g = await reconcileGroup(d, doc, { follows: 'canary', nodes: canaryNodes, desired: canaryBuilt.desired, target: { ref: canary.ref, commit: canary.commit, ...(canary.tag ? { tag: canary.tag } : {}) }, applyAllowed: true }, passId);
+    for (const [k, v] of g.facts) facts.set(k, v);
+    canaryFacts = canaryNodes.map((n) => {
+      const f = g.facts.get(n.name)!;
+      const a = g.applied.get(n.name);
+      return {
+        node: n.name,
+        observed: f.observed?.ok === true,
+        runsAtObserve: runsCommit(f.plan, f.observed),
+        health: f.observed?.ok ? deriveNode(f, nowIso()).health.status : 'unknown',
+        ...(a ? { apply: { outcome: a.outcome, rolledBack: a.rolledBack.length > 0, gated: a.reloads.length > 0, ...(a.reason ? { reason: a.reason } : {}), ...(a.message ? { message: a.message } : {}) } } : {}),
+      };
+    });
+    // evidence is about every canary of the inventory; canaries outside --node count as not observed
+    for (const name of allCanaries) if (!canaryFacts.some((c) => c.node === name)) canaryFacts.push({ node: name, observed: false, runsAtObserve: false, health: 'unknown' });
+    const before = doc.commits[canary.commit];
+    const ev = recordCanaryPass(before, canary, canaryFacts, settings.gating, { id: passId, now: nowIso() });
+    doc.commits[canary.commit] = ev;
+    if (ev.verdict !== before?.verdict && ev.verdict !== 'pending') {
+      if (ev.verdict === 'failed') d.log.error({ stage: 'gate', commit: canary.commit, reason: ev.failure?.reason }, `commit ${short(canary.commit)} failed on the canaries: ${ev.failure?.message ?? ''}; it will never fan out`);
+      else d.log.info({ stage: 'gate', commit: canary.commit }, `commit ${short(canary.commit)} proven on the canaries`);
+    }
+  }
+
+  // everyone else: follow refs.fleet, gated on the canaries' evidence
+  if (d.signal.aborted) {
+    d.log.warn({ stage: 'gate' }, 'interrupted: the other nodes are not touched this pass');
+  } else if ('error' in fleet || !fleetBuilt) {
+    for (const [k, v] of unusable(fleetNodes, 'fleet', { reason: 'SourceFailed', message: `refs.fleet: ${'error' in fleet ? fleet.error : 'unresolved'}` }, d)) facts.set(k, v);
+  } else {
+    const evidence: CommitEvidence | undefined = doc.commits[fleet.commit];
+    const gate = fleetGate(evidence, allCanaries, settings.gating, fleet.commit);
+    const last = doc.fleetCommit;
+    const target = fleetTarget(fleet, gate, last, (c) => doc.commits[c]?.verdict === 'failed');
+    if (target.promote && last?.commit !== fleet.commit) {
+      doc.fleetCommit = { commit: fleet.commit, ...(fleet.tag ? { tag: fleet.tag } : {}), since: nowIso() };
+      d.log.info({ stage: 'gate', commit: fleet.commit, tag: fleet.tag }, `fanning out ${fleet.tag ?? short(fleet.commit)} to the fleet: ${gate.reason}`);
+    } else if (target.gated) d.log.info({ stage: 'gate', commit: fleet.commit, reason: 'Gated' }, `${fleet.tag ?? short(fleet.commit)} held back: ${target.gated}`);
+    const gatedMsg = target.gated ? `${fleet.tag ?? short(fleet.commit)} gated: ${target.gated}` : undefined;
+    // nodes are reconciled to the target (the head, or the commit that fanned out before); with neither, observed
+    // against the head and reported only
+    const goal = target.commit ?? fleet.commit;
+    const built = goal === fleet.commit ? fleetBuilt : await desiredFor(d, goal);
+    if ('error' in built) {
+      for (const [k, v] of unusable(fleetNodes, 'fleet', built.error, d, gatedMsg)) facts.set(k, v);
+    } else {
+      const ref = goal === fleet.commit ? fleet.ref : 'fleet (last promoted)';
+      const tag = goal === fleet.commit ? fleet.tag : target.tag;
+      const g = await reconcileGroup(
+        d,
+        doc,
+        { follows: 'fleet', nodes: fleetNodes, desired: built.desired, target: { ref, commit: goal, ...(tag ? { tag } : {}) }, ...(gatedMsg ? { gated: gatedMsg } : {}), applyAllowed: target.commit !== undefined },
+        passId,
+      );
+      for (const [k, v] of g.facts) facts.set(k, v);
+    }
+  }
+
+  // status: derive every node's record from this pass's facts (and its previous record)
+  const now = nowIso();
+  const next: Record<string, NodeStatusRecord> = {};
+  for (const n of selected) {
+    const f = facts.get(n.name);
+    const prev = doc.nodes[n.name];
+    if (!f) {
+      if (prev) next[n.name] = prev;
+      continue;
+    }
+    const rec = deriveNode(f, now, prev);
+    rec.lastPass = passId;
+    if (!prev || prev.state !== rec.state) {
+      const fields = { stage: 'status', node: n.name, state: rec.state, reason: rec.reason, was: prev?.state };
+      if (['Failed', 'RolledBack', 'Unreachable'].includes(rec.state)) d.log.error(fields, `${n.name}: ${rec.state}: ${rec.message ?? rec.reason}`);
+      else d.log.info(fields, `${n.name}: ${rec.state}${rec.message ? `: ${rec.message}` : ''}`);
+    }
+    next[n.name] = rec;
+  }
+  // nodes outside --node keep their records; nodes gone from the inventory are dropped
+  for (const n of inventory) if (!next[n.name] && doc.nodes[n.name]) next[n.name] = doc.nodes[n.name]!;
+  doc.nodes = next;
+  doc.state = fleetState(Object.values(next));
+}

@@ -1,0 +1,70 @@
+/**
+ * The controller's own settings from `clawops.yaml` (`refs:` and `gating:`), read from the raw file so the loop can
+ * decide which commits to pin before any commit's desired state is built. Defaults:
+ *   refs.canary  refs/heads/main         (a merged PR goes to the canaries)
+ *   refs.fleet   refs/tags/release/*     (the newest release/ tag by tag date; a branch or tag name works too)
+ *   gating.green_passes 2, gating.allow_degraded false, gating.require_replay false
+ */
+import { parse } from 'yaml';
+import { ValidationError } from '../errors.js';
+
+export interface GatingSettings {
+  /** consecutive green passes every canary needs on a commit before it fans out */
+  green_passes: number;
+  /** count `degraded` health as green */
+  allow_degraded: boolean;
+  /** also require `clawops replay` evidence (passed) for the commit */
+  require_replay: boolean;
+}
+
+export interface ControllerSettings {
+  refs: { canary: string; fleet: string };
+  gating: GatingSettings;
+}
+
+export const CONTROLLER_DEFAULTS: ControllerSettings = {
+  refs: { canary: 'refs/heads/main', fleet: 'refs/tags/release/*' },
+  gating: { green_passes: 2, allow_degraded: false, require_replay: false },
+};
+
+/** Pure: settings from the text of clawops.yaml (undefined: no such file → defaults). Bad values are refused. */
+export function controllerSettings(text: string | undefined, file = 'clawops.yaml'): ControllerSettings {
+  if (text === undefined) return structuredClone(CONTROLLER_DEFAULTS);
+  let doc: unknown;
+  try {
+    doc = parse(text, { maxAliasCount: 100 });
+  } catch (e) {
+    throw new ValidationError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0] ?? ''}`);
+  }
+  const root = doc !== null && typeof doc === 'object' ? (doc as Record<string, unknown>) : {};
+  const out = structuredClone(CONTROLLER_DEFAULTS);
+  const bad = (key: string, want: string): never => {
+    throw new ValidationError(`${file}: ${key}: ${want}`);
+  };
+  const section = (name: string): Record<string, unknown> => {
+    const v = root[name];
+    if (v === undefined || v === null) return {};
+    if (typeof v !== 'object' || Array.isArray(v)) return bad(name, 'must be a mapping');
+    return v as Record<string, unknown>;
+  };
+  const refs = section('refs');
+  for (const k of ['canary', 'fleet'] as const) {
+    const v = refs[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v.trim() === '' || /\s|\.\.|^-/.test(v)) bad(`refs.${k}`, 'must be a ref name (refs/heads/main, main, release/*)');
+    out.refs[k] = v as string;
+  }
+  const gating = section('gating');
+  if (gating.green_passes !== undefined) {
+    const n = gating.green_passes;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100) bad('gating.green_passes', 'must be a whole number from 1 to 100');
+    out.gating.green_passes = n as number;
+  }
+  for (const k of ['allow_degraded', 'require_replay'] as const) {
+    const v = gating[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean') bad(`gating.${k}`, 'must be true or false');
+    out.gating[k] = v as boolean;
+  }
+  return out;
+}

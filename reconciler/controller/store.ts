@@ -1,0 +1,105 @@
+/**
+ * The controller's files in its state dir:
+ *   status.json   the status model (status.ts), rewritten after every pass: temp + fsync + rename, so kill -9 leaves
+ *                 the old or the new file, never half of one
+ *   suspend.json  what `clawops controller suspend|resume` set; read at the start of every pass (another process
+ *                 writes it, so it is not part of status.json)
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IoError } from '../errors.js';
+import { readStateFile, writeFileAtomic } from '../notifier/persist.js';
+import { STATUS_SCHEMA_VERSION, type CommitEvidence, type StatusDoc } from './status.js';
+
+export const STATUS_FILE = 'status.json';
+export const SUSPEND_FILE = 'suspend.json';
+/** commits kept in the store besides failed ones (those are never forgotten) */
+export const KEEP_COMMITS = 50;
+
+export class StoreVersionError extends IoError {}
+
+export function statusPath(stateDir: string): string {
+  return join(stateDir, STATUS_FILE);
+}
+
+/**
+ * The stored status, or undefined when there is none yet. An older schema is migrated (none exist yet below 1);
+ * a newer one, or a file that is not a controller status, is refused with a message saying what to do.
+ */
+export function parseStatus(file: string, raw: unknown): StatusDoc | undefined {
+  if (raw === undefined) return undefined;
+  const v = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;
+  if (raw === null || typeof raw !== 'object' || typeof v !== 'number' || !Number.isInteger(v)) {
+    throw new StoreVersionError(`${file}: not a clawops controller status file (no schemaVersion); move it away or use another --state-dir`);
+  }
+  if (v > STATUS_SCHEMA_VERSION) {
+    throw new StoreVersionError(`${file}: written by a newer clawops (status schema ${v}, this one reads up to ${STATUS_SCHEMA_VERSION}); upgrade clawops or use another --state-dir`);
+  }
+  if (v < 1) throw new StoreVersionError(`${file}: status schema ${v} is too old to read; move it away (the controller rebuilds status, but forgets failed commits)`);
+  const doc = raw as StatusDoc;
+  // tolerate missing collections (hand-edited or partially written by an older build)
+  doc.nodes ??= {};
+  doc.commits ??= {};
+  doc.passes ??= 0;
+  return doc;
+}
+
+export async function readStatus(stateDir: string): Promise<StatusDoc | undefined> {
+  const file = statusPath(stateDir);
+  return parseStatus(file, await readStateFile(file));
+}
+
+/** Keep every failed commit and the newest KEEP_COMMITS others. */
+export function boundCommits(commits: Record<string, CommitEvidence>, keep = KEEP_COMMITS): Record<string, CommitEvidence> {
+  const all = Object.values(commits);
+  const others = all.filter((c) => c.verdict !== 'failed').sort((a, b) => (a.firstSeen < b.firstSeen ? 1 : a.firstSeen > b.firstSeen ? -1 : 0));
+  const kept = new Set([...all.filter((c) => c.verdict === 'failed'), ...others.slice(0, keep)].map((c) => c.commit));
+  return Object.fromEntries(Object.entries(commits).filter(([k]) => kept.has(k)));
+}
+
+export async function writeStatus(stateDir: string, doc: StatusDoc): Promise<void> {
+  doc.commits = boundCommits(doc.commits);
+  await writeFileAtomic(statusPath(stateDir), `${JSON.stringify(doc, null, 2)}\n`, 0o644);
+}
+
+export interface Suspension {
+  /** the whole controller: observe and report, apply nothing */
+  all: boolean;
+  nodes: string[];
+}
+
+export function readSuspension(stateDir: string): Suspension {
+  const file = join(stateDir, SUSPEND_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { all: false, nodes: [] };
+    throw new IoError(`${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  try {
+    const j = JSON.parse(text) as { all?: unknown; nodes?: unknown };
+    return { all: j.all === true, nodes: Array.isArray(j.nodes) ? j.nodes.filter((n): n is string => typeof n === 'string').sort() : [] };
+  } catch {
+    throw new IoError(`${file}: not valid JSON; fix or remove it (clawops controller resume rewrites it)`);
+  }
+}
+
+/** Pure: suspension after `suspend|resume [--node N…]`. */
+export function changeSuspension(s: Suspension, action: 'suspend' | 'resume', nodes: readonly string[]): Suspension {
+  if (nodes.length === 0) return action === 'suspend' ? { all: true, nodes: s.nodes } : { all: false, nodes: s.nodes };
+  const set = new Set(s.nodes);
+  for (const n of nodes) {
+    if (action === 'suspend') set.add(n);
+    else set.delete(n);
+  }
+  return { all: s.all, nodes: [...set].sort() };
+}
+
+export async function writeSuspension(stateDir: string, s: Suspension): Promise<void> {
+  await writeFileAtomic(join(stateDir, SUSPEND_FILE), `${JSON.stringify(s, null, 2)}\n`, 0o644);
+}
+
+export function isSuspended(s: Suspension, node: string): boolean {
+  return s.all || s.nodes.includes(node);
+}

@@ -1,0 +1,161 @@
+/**
+ * The controller end to end on local nodes (directories standing for Macs, the real openclaw CLI, the real apply
+ * and observe scripts) against a real bare git origin: canary first, fleet gated on green canary passes, release
+ * tags, drift repair and observe mode, suspend, restart. Passes are driven one at a time; nothing sleeps.
+ */
+import { readFileSync, readlinkSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { changeSuspension, readStatus, writeSuspension } from '../../reconciler/controller/store.js';
+import type { Controller, ControllerOptions } from '../../reconciler/controller/loop.js';
+import { openclawCache } from '../helpers/openclaw.js';
+import { EXAMPLE } from '../helpers/repo.js';
+import { clawopsYaml, makeLocalNodes, makeOrigin, newController, node, summary, type LocalNodes, type Origin } from './helpers.js';
+
+const ready = openclawCache() !== undefined;
+const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
+const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
+
+describe.skipIf(!ready)('controller on local nodes', () => {
+  let nodes: LocalNodes;
+  let origin: Origin;
+  let stateDir: string;
+  let controllers: Controller[] = [];
+  const link = (n: string, t: string): string | undefined => {
+    try {
+      return readlinkSync(join(nodes.root(n), 'etc/openclaw/tenants', t));
+    } catch {
+      return undefined;
+    }
+  };
+  const start = async (extra: Partial<ControllerOptions> = {}) => {
+    const r = newController({ repo: origin.bare, stateDir, ...extra });
+    await r.c.start();
+    controllers.push(r.c);
+    return r;
+  };
+
+  beforeEach(() => {
+    nodes = makeLocalNodes(['gw-1', 'gw-2']);
+    origin = makeOrigin({
+      'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')),
+      'nodes.yaml': nodes.nodesYaml([
+        { name: 'gw-1', canary: true, tenants: ['acme'] },
+        { name: 'gw-2', tenants: ['acme', 'globex'] },
+      ]),
+    });
+    stateDir = mkdtempSync(join(tmpdir(), 'clawops-ctl-state-'));
+    controllers = [];
+  });
+  afterEach(async () => {
+    for (const c of controllers) await c.close();
+  });
+
+  it('main goes to the canary; the fleet waits for 2 green canary passes on a release/ tag, then fans out; a new tag waits again', async () => {
+    const c1 = origin.head();
+    origin.tag('release/1', c1, { date: '2026-11-01T00:00:00Z' });
+    const { c, log } = await start();
+
+    // pass 1: the canary gets main; gw-2 is gated (nothing fanned out before: left alone)
+    expect((await c.runPass()).outcome).toBe('ok');
+    let s = c.status();
+    expect(node(s, 'gw-1')).toMatchObject({ state: 'Progressing', follows: 'canary', sync: { target: { ref: 'refs/heads/main', commit: c1 } } });
+    expect(link('gw-1', 'acme')).toMatch(/^\.\.\/releases\/acme\/[0-9a-f]{16}$/);
+    expect(node(s, 'gw-2')).toMatchObject({ state: 'Gated', follows: 'fleet' });
+    expect(node(s, 'gw-2').message).toContain(`canary gw-1 has been green on ${c1.slice(0, 7)} for 0 of 2 passes`);
+    expect(link('gw-2', 'acme')).toBeUndefined();
+    expect(s.commits[c1]).toMatchObject({ verdict: 'pending', canaries: { 'gw-1': { running: true, greenPasses: 0 } } });
+
+    // pass 2: green once
+    await c.runPass();
+    s = c.status();
+    expect(node(s, 'gw-1').state).toBe('Synced');
+    expect(node(s, 'gw-2').message).toContain(`canary gw-1 has been green on ${c1.slice(0, 7)} for 1 of 2 passes`);
+    expect(link('gw-2', 'acme')).toBeUndefined();
+
+    // pass 3: green twice → proven → fan-out
+    await c.runPass();
+    s = c.status();
+    expect(s.commits[c1]).toMatchObject({ verdict: 'proven', canaries: { 'gw-1': { greenPasses: 2 } } });
+    expect(s.fleetCommit).toMatchObject({ commit: c1, tag: 'release/1' });
+    expect(node(s, 'gw-2').state).toBe('Progressing');
+    expect(link('gw-2', 'acme')).toBe(link('gw-1', 'acme'));
+    await c.runPass();
+    expect(summary(c.status())).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Synced:Synced' });
+    expect(node(c.status(), 'gw-2').tenants.acme!.sync).toMatchObject({ state: 'InSync', commit: c1, tag: 'release/1' });
+
+    // a merged PR: the canary gets it, the fleet stays on release/1 (proven), not gated
+    const before = link('gw-2', 'acme');
+    const c2 = origin.commit({ [ACME]: acmeLevel('warn') }, 'acme: warn');
+    origin.push();
+    await c.runPass();
+    s = c.status();
+    expect(node(s, 'gw-1')).toMatchObject({ state: 'Progressing', sync: { target: { commit: c2 } } });
+    expect(link('gw-1', 'acme')).not.toBe(before);
+    expect(node(s, 'gw-2').state).toBe('Synced');
+    expect(link('gw-2', 'acme')).toBe(before);
+
+    // tag it: gated until the canary was green on it twice; the fleet is held at release/1 meanwhile
+    origin.tag('release/2', c2, { date: '2026-11-02T00:00:00Z' });
+    await c.runPass();
+    s = c.status();
+    expect(s.source.fleet).toMatchObject({ ref: 'refs/tags/release/2', commit: c2, tag: 'release/2' });
+    expect(node(s, 'gw-2')).toMatchObject({ state: 'Gated', sync: { target: { commit: c1, tag: 'release/1' } } });
+    expect(node(s, 'gw-2').message).toContain(`canary gw-1 has been green on ${c2.slice(0, 7)} for 1 of 2 passes`);
+    expect(link('gw-2', 'acme')).toBe(before);
+    await c.runPass();
+    s = c.status();
+    expect(s.fleetCommit).toMatchObject({ commit: c2, tag: 'release/2' });
+    expect(link('gw-2', 'acme')).toBe(link('gw-1', 'acme'));
+
+    // one reconcile id per pass on every line of it
+    const ids = new Set(log.lines().filter((l) => l.reconcile !== undefined).map((l) => l.reconcile));
+    expect(ids.size).toBe(c.passes);
+    expect(log.lines().some((l) => l.stage === 'gate' && String(l.msg).includes('fanning out release/2'))).toBe(true);
+
+    // the store on disk is what /status shows, and a restarted controller resumes from it
+    const stored = await readStatus(stateDir);
+    expect(stored?.commits[c2]?.verdict).toBe('proven');
+    await c.close();
+    controllers = [];
+    const again = await start();
+    const r = await again.c.runPass();
+    expect(r.outcome).toBe('ok');
+    expect(summary(again.c.status())).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Synced:Synced' });
+    // nothing was re-applied: no apply stage in the restarted controller's log
+    expect(again.log.lines().filter((l) => l.stage === 'apply')).toEqual([]);
+  }, 240_000);
+
+  it('a hand edit is reported in observe mode and repaired in auto mode; a suspended node is reported, not touched', async () => {
+    origin.tag('release/1', 'HEAD');
+    const { c } = await start();
+    for (let i = 0; i < 4; i++) await c.runPass();
+    expect(summary(c.status())).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Synced:Synced' });
+    await c.close();
+    controllers = [];
+
+    const file = join(nodes.root('gw-2'), 'etc/openclaw/tenants/globex/gateway.d/10-base.yaml');
+    writeFileSync(file, `${readFileSync(file, 'utf8')}# hotfix\n`);
+    const obs = await start({ mode: 'observe' });
+    await obs.c.runPass();
+    expect(node(obs.c.status(), 'gw-2')).toMatchObject({ state: 'OutOfSync', reason: 'Drifted' });
+    expect(node(obs.c.status(), 'gw-2').message).toMatch(/globex: gateway\.d\/10-base\.yaml hand-edited on the node.*observe mode: not applied/);
+    expect(readFileSync(file, 'utf8')).toContain('# hotfix');
+    await obs.c.close();
+    controllers = [];
+
+    await writeSuspension(stateDir, changeSuspension({ all: false, nodes: [] }, 'suspend', ['gw-2']));
+    const auto = await start();
+    await auto.c.runPass();
+    expect(node(auto.c.status(), 'gw-2')).toMatchObject({ state: 'Suspended', suspended: true });
+    expect(readFileSync(file, 'utf8')).toContain('# hotfix');
+    await writeSuspension(stateDir, { all: false, nodes: [] });
+    await auto.c.runPass();
+    expect(node(auto.c.status(), 'gw-2')).toMatchObject({ state: 'Progressing', suspended: false });
+    expect(readFileSync(file, 'utf8')).not.toContain('# hotfix');
+    await auto.c.runPass();
+    expect(node(auto.c.status(), 'gw-2').state).toBe('Synced');
+    expect(existsSync(join(stateDir, 'repo.git'))).toBe(true);
+  }, 240_000);
+});

@@ -1,0 +1,178 @@
+/**
+ * Controller test kit: an origin as a real bare git repo with a working clone to push from, local nodes (directories
+ * standing for a Mac's / with the real openclaw CLI), a fake clock, and a logger into memory. Passes are driven by
+ * calling runPass()/trigger(); nothing sleeps.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { Controller, type Clock, type ControllerOptions } from '../../reconciler/controller/loop.js';
+import type { NodeStatusRecord, StatusDoc } from '../../reconciler/controller/status.js';
+import { git } from '../helpers/fleet-repo.js';
+import { openclawCache } from '../helpers/openclaw.js';
+import { applyEdits, exampleRepo, type Edit } from '../helpers/repo.js';
+import { EXAMPLE_SECRETS, secretValue } from '../helpers/secrets.js';
+
+/** refs as the controller's defaults name them (tenants-example still sets the old ones) */
+export const CONTROLLER_REFS = 'refs:\n  canary: refs/heads/main\n  fleet: release/*\n';
+
+export function clawopsYaml(base: string): string {
+  return base.replace(/refs:\n(?:  .*\n)+/, CONTROLLER_REFS);
+}
+
+export interface FakeClock extends Clock {
+  advance(ms: number): void;
+  sleeps: number[];
+}
+
+/** Time moves only when told; sleep() resolves when advanced past its end or when its signal aborts. */
+export function fakeClock(start = Date.parse('2026-11-28T12:00:00Z')): FakeClock {
+  let t = start;
+  const waiting: { until: number; done: () => void }[] = [];
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    now: () => new Date(t),
+    random: () => 0.5,
+    sleep(ms, signal) {
+      sleeps.push(ms);
+      return new Promise((resolve) => {
+        if (signal.aborted) return resolve();
+        const w = { until: t + ms, done: () => resolve() };
+        waiting.push(w);
+        signal.addEventListener('abort', () => {
+          waiting.splice(waiting.indexOf(w), 1);
+          resolve();
+        }, { once: true });
+      });
+    },
+    advance(ms) {
+      t += ms;
+      for (const w of [...waiting]) {
+        if (w.until <= t) {
+          waiting.splice(waiting.indexOf(w), 1);
+          w.done();
+        }
+      }
+    },
+  };
+}
+
+export interface MemLog {
+  logger: Logger;
+  lines: () => Record<string, unknown>[];
+  text: () => string;
+}
+
+export function memLogger(): MemLog {
+  const out: string[] = [];
+  const logger = pino({ level: 'debug', base: { name: 'clawops-controller' } }, { write: (s: string) => void out.push(s) });
+  return { logger, lines: () => out.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>), text: () => out.join('') };
+}
+
+export interface Origin {
+  /** the bare repo the controller mirrors */
+  bare: string;
+  /** a working clone engineers push from */
+  work: string;
+  commit(edits: Record<string, Edit>, message?: string): string;
+  push(...refspecs: string[]): void;
+  tag(name: string, commit?: string, opts?: { force?: boolean; date?: string }): void;
+  head(): string;
+}
+
+/** A bare origin holding tenants-example (with edits) on main, and a working clone to change it. */
+export function makeOrigin(edits: Record<string, Edit>): Origin {
+  const work = exampleRepo(edits);
+  const bare = mkdtempSync(join(tmpdir(), 'clawops-origin-'));
+  git(bare, 'init', '-q', '--bare', '-b', 'main');
+  git(work, 'init', '-q', '-b', 'main');
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'initial');
+  git(work, 'remote', 'add', 'origin', bare);
+  git(work, 'push', '-q', 'origin', 'main');
+  return {
+    bare,
+    work,
+    commit(e, message = 'change') {
+      applyEdits(work, e);
+      git(work, 'add', '-A');
+      git(work, 'commit', '-q', '-m', message);
+      return git(work, 'rev-parse', 'HEAD');
+    },
+    push(...refspecs) {
+      git(work, 'push', '-q', '--force', 'origin', ...(refspecs.length ? refspecs : ['main']));
+    },
+    tag(name, commit = 'HEAD', opts = {}) {
+      const env: Record<string, string> = opts.date ? { GIT_COMMITTER_DATE: opts.date } : {};
+      const args = ['tag', ...(opts.force ? ['-f'] : []), '-a', '-m', name, name, commit];
+      execGit(work, args, env);
+      git(work, 'push', '-q', '--force', 'origin', `refs/tags/${name}`);
+    },
+    head: () => git(work, 'rev-parse', 'HEAD'),
+  };
+}
+
+function execGit(dir: string, args: string[], env: Record<string, string>): void {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    git(dir, ...args);
+  } finally {
+    for (const k of Object.keys(env)) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  }
+}
+
+export interface LocalNodes {
+  dir: string;
+  root(name: string): string;
+  nodesYaml(spec: { name: string; canary?: boolean; tenants: string[] }[]): string;
+}
+
+/** Directories standing for Macs (transport local) with the real openclaw CLI and the tenants' secrets provisioned. */
+export function makeLocalNodes(names: string[], tenants: string[] = ['acme', 'globex', 'initech']): LocalNodes {
+  const cache = openclawCache();
+  if (!cache) throw new Error('the openclaw cache is missing (make install-openclaw)');
+  const dir = mkdtempSync(join(tmpdir(), 'clawops-ctl-nodes-'));
+  const root = (n: string): string => join(dir, n);
+  for (const n of names) {
+    const bin = join(root(n), 'usr/local/bin');
+    mkdirSync(bin, { recursive: true });
+    symlinkSync(cache.node, join(bin, 'node'));
+    symlinkSync(cache.mjs, join(bin, 'openclaw'));
+    for (const t of tenants) {
+      const sd = join(root(n), 'var/db/openclaw/secrets', t);
+      mkdirSync(sd, { recursive: true, mode: 0o700 });
+      for (const s of EXAMPLE_SECRETS) {
+        writeFileSync(join(sd, s), `${secretValue(n, t, s)}\n`, { mode: 0o600 });
+        chmodSync(join(sd, s), 0o600);
+      }
+    }
+  }
+  return {
+    dir,
+    root,
+    nodesYaml: (spec) =>
+      `nodes:\n${spec.map((s) => `  - { name: ${s.name}, host: localhost, transport: local, root: ${root(s.name)}, role: gateway${s.canary ? ', canary: true' : ''}, tenants: [${s.tenants.join(', ')}] }`).join('\n')}\n`,
+  };
+}
+
+export function newController(o: Partial<ControllerOptions> & Pick<ControllerOptions, 'repo' | 'stateDir'>, log = memLogger(), clock = fakeClock()): { c: Controller; log: MemLog; clock: FakeClock } {
+  const c = new Controller({ intervalMs: 60_000, mode: 'auto', logger: log.logger, clock, ...o });
+  return { c, log, clock };
+}
+
+export function node(doc: StatusDoc, name: string): NodeStatusRecord {
+  const n = doc.nodes[name];
+  if (!n) throw new Error(`no status for ${name}; have ${Object.keys(doc.nodes).join(', ')}`);
+  return n;
+}
+
+/** One line per node: what a person reading /status cares about first. */
+export function summary(doc: StatusDoc): Record<string, string> {
+  return Object.fromEntries(Object.values(doc.nodes).map((n) => [n.node, `${n.state}:${n.reason}`]));
+}
