@@ -54,7 +54,8 @@ function summaryLine(r: NodeApplyResult): string {
   switch (r.outcome) {
     case 'applied': {
       const sw = r.swapped.map((s) => `${s.tenant} ${s.from ?? '(new)'} → ${s.to}`);
-      const extra = [...(r.reused.length ? [`reused ${r.reused.join(', ')}`] : []), ...(r.pruned.length ? [`pruned ${r.pruned.length}`] : []), ...(r.removed.length ? [`removed ${r.removed.join(', ')}`] : [])];
+      const reloads = r.reloads.map((u) => `${u.label} ${u.method} pid ${u.oldPid || '-'} → ${u.newPid}`);
+      const extra = [...(reloads.length ? [`reloaded ${reloads.join(', ')}`] : []), ...(r.reused.length ? [`reused ${r.reused.join(', ')}`] : []), ...(r.pruned.length ? [`pruned ${r.pruned.length}`] : []), ...(r.removed.length ? [`removed ${r.removed.join(', ')}`] : [])];
       return `${name} applied    ${[...sw, ...extra].join('; ') || 'repaired'}  (${r.bytesSent} bytes sent)`;
     }
     case 'unchanged':
@@ -81,6 +82,7 @@ interface ApplyFlags extends FleetFlags {
   dryRun?: boolean;
   json?: boolean;
   prune?: boolean;
+  retryQuarantined?: boolean;
   lockTtl?: string;
 }
 
@@ -104,10 +106,11 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--dry-run', 'show the diff and stop (exit like diff)')
     .option('--prune', 'also remove tenants a node has but the repo no longer assigns')
+    .option('--retry-quarantined', 'apply releases a node rolled back automatically (quarantined) once more')
     .option('--json', 'machine-readable result on stdout')
     .option('--lock-ttl <sec>', `node lock expiry (default ${DEFAULT_LOCK_TTL_SEC})`)
     .action(async (flags: ApplyFlags) => {
-      const r = await observeAndPlan(flags, { prune: flags.prune === true }, !flags.dryRun);
+      const r = await observeAndPlan(flags, { prune: flags.prune === true, retryQuarantined: flags.retryQuarantined === true }, !flags.dryRun);
       try {
         const actions = r.plan.nodes.reduce((n, x) => n + x.actions.length, 0);
         if (!flags.json) io.stdout(renderText(r.plan, r.meta));
@@ -139,7 +142,10 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
         process.on('SIGINT', onSigint);
         let res: Awaited<ReturnType<typeof applyFleet>>;
         try {
-          res = await applyFleet(r.plan, r.desired, r.fleet.transports, { ...ctx, signal: abort.signal }, r.concurrency);
+          // the dead-man guard is confirmed over a NEW connection: proof this run can still reach the node
+          const co = connectOptions(flags, r.source);
+          const reconnect = async (name: string) => connectNode(r.nodes.find((n) => n.name === name)!, r.desired.settings, co);
+          res = await applyFleet(r.plan, r.desired, r.fleet.transports, { ...ctx, signal: abort.signal, reconnect }, r.concurrency);
         } finally {
           process.off('SIGINT', onSigint);
         }
