@@ -103,7 +103,8 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
     if (a.outcome !== 'applied' && a.outcome !== 'unchanged' && a.reason !== 'NodeLocked') errors.push({ time: now, reason: a.reason ?? a.outcome, message: a.message ?? a.outcome });
     else if (a.reason === 'NodeLocked') errors.push({ time: now, reason: 'NodeLocked', message: a.message ?? 'locked' });
   } else if (f.backoff?.kind === 'apply' && f.plan && f.plan.actions.length > 0) {
-    cands.push({ state: 'Failed', reason: prev?.lastError?.reason ?? 'ApplyFailed', message: `${prev?.lastError?.message ?? 'apply failed'}; next attempt after ${f.backoff.until}` });
+    const last = prev?.lastError;
+    cands.push({ state: last?.reason === 'RolledBack' ? 'RolledBack' : 'Failed', reason: last?.reason ?? 'ApplyFailed', message: `${last?.message ?? 'apply failed'}; next attempt after ${f.backoff.until}` });
   }
   const p = f.plan;
   if (p && obs) {

@@ -11,7 +11,7 @@ import { changeSuspension, readStatus, writeSuspension } from '../../reconciler/
 import type { Controller, ControllerOptions } from '../../reconciler/controller/loop.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE } from '../helpers/repo.js';
-import { clawopsYaml, makeLocalNodes, makeOrigin, newController, node, summary, type LocalNodes, type Origin } from './helpers.js';
+import { clawopsYaml, makeLocalNodes, makeOrigin, memLogger, newController, node, summary, type LocalNodes, type Origin } from './helpers.js';
 
 const ready = openclawCache() !== undefined;
 const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
@@ -158,4 +158,29 @@ describe.skipIf(!ready)('controller on local nodes', () => {
     expect(node(auto.c.status(), 'gw-2').state).toBe('Synced');
     expect(existsSync(join(stateDir, 'repo.git'))).toBe(true);
   }, 240_000);
+
+  it('stop() during a pass stops the node at its next step boundary: nothing half-swapped, its lock released, status says Interrupted', async () => {
+    origin.tag('release/1', 'HEAD');
+    let c!: Controller;
+    const log = memLogger((l) => {
+      if (l.stage === 'apply' && l.node === 'gw-1' && l.step === 'lock' && l.state === 'done') c.stop();
+    });
+    ({ c } = newController({ repo: origin.bare, stateDir }, log));
+    await c.start();
+    controllers.push(c);
+    expect((await c.runPass()).outcome).toBe('Interrupted');
+    const s = c.status();
+    expect(node(s, 'gw-1')).toMatchObject({ state: 'OutOfSync', reason: 'Interrupted' });
+    expect(link('gw-1', 'acme')).toBeUndefined();
+    expect(existsSync(join(nodes.root('gw-1'), 'var/db/openclaw/clawops/node.lock'))).toBe(false);
+    expect(log.lines().some((l) => l.stage === 'gate' && String(l.msg).includes('interrupted: the other nodes are not touched'))).toBe(true);
+    expect((await readStatus(stateDir))?.lastPass).toMatchObject({ outcome: 'Interrupted' });
+    await c.close();
+    controllers = [];
+    // the next controller picks up where it stopped
+    const again = await start();
+    await again.c.runPass();
+    expect(node(again.c.status(), 'gw-1').state).toBe('Progressing');
+    expect(link('gw-1', 'acme')).toMatch(/^\.\.\/releases\/acme\//);
+  }, 120_000);
 });

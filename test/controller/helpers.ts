@@ -65,9 +65,13 @@ export interface MemLog {
   text: () => string;
 }
 
-export function memLogger(): MemLog {
+export function memLogger(onLine?: (l: Record<string, unknown>) => void): MemLog {
   const out: string[] = [];
-  const logger = pino({ level: 'debug', base: { name: 'clawops-controller' } }, { write: (s: string) => void out.push(s) });
+  const write = (s: string): void => {
+    out.push(s);
+    if (onLine) for (const l of s.split('\n').filter((x) => x !== '')) onLine(JSON.parse(l) as Record<string, unknown>);
+  };
+  const logger = pino({ level: 'debug', base: { name: 'clawops-controller' } }, { write });
   return { logger, lines: () => out.join('').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>), text: () => out.join('') };
 }
 
