@@ -217,9 +217,9 @@ async function reconcileGroup(
 }
 
 /** Facts for nodes whose commit cannot be used at all (no ref, desired state does not build). */
-function unusable(nodes: NodeSpec[], follows: 'canary' | 'fleet', err: { reason: string; message: string }, d: PassDeps, gated?: string): Map<string, NodeFacts> {
+function unusable(nodes: NodeSpec[], follows: 'canary' | 'fleet', err: { reason: string; message: string } | undefined, d: PassDeps, gated?: string): Map<string, NodeFacts> {
   const susp = d.suspension();
-  return new Map(nodes.map((n) => [n.name, { node: n.name, role: n.role, canary: n.canary, follows, targetError: err, ...(gated ? { gated } : {}), suspended: isSuspended(susp, n.name), mode: d.mode }]));
+  return new Map(nodes.map((n) => [n.name, { node: n.name, role: n.role, canary: n.canary, follows, ...(err ? { targetError: err } : {}), ...(gated ? { gated } : {}), suspended: isSuspended(susp, n.name), mode: d.mode }]));
 }
 
 async function desiredFor(d: PassDeps, commit: string): Promise<{ desired: DesiredState } | { error: { reason: string; message: string } }> {
@@ -297,7 +297,10 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
   if (d.signal.aborted) {
     d.log.warn({ stage: 'gate' }, 'interrupted: the other nodes are not touched this pass');
   } else if ('error' in fleet || !fleetBuilt) {
-    for (const [k, v] of unusable(fleetNodes, 'fleet', { reason: 'SourceFailed', message: `refs.fleet: ${'error' in fleet ? fleet.error : 'unresolved'}` }, d)) facts.set(k, v);
+    const why = 'error' in fleet ? fleet.error : 'unresolved';
+    // no release tag yet is a normal first state (nothing may fan out); a named ref that is missing is a mistake
+    const noRelease = settings.refs.fleet.includes('*');
+    for (const [k, v] of unusable(fleetNodes, 'fleet', noRelease ? undefined : { reason: 'SourceFailed', message: `refs.fleet: ${why}` }, d, noRelease ? `no release yet: ${why}` : undefined)) facts.set(k, v);
   } else {
     const evidence: CommitEvidence | undefined = doc.commits[fleet.commit];
     const gate = fleetGate(evidence, allCanaries, settings.gating, fleet.commit);
