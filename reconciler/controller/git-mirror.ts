@@ -32,6 +32,8 @@ export class GitMirror {
   readonly origin: string;
   private readonly url: string;
   private cloned = false;
+  /** the refs after the last fetch (what the next fetch's changes are measured against) */
+  private last: RefInfo[] | undefined;
 
   constructor(repo: string, readonly dir: string) {
     this.url = isGitUrl(repo) ? repo : resolve(repo);
@@ -63,16 +65,18 @@ export class GitMirror {
           throw new GitError(`cannot clone ${this.origin}: ${gitReason(e)}`);
         }
         this.cloned = true;
-        return { refs: await this.refs(), changes: [] };
+        this.last = await this.refs();
+        return { refs: this.last, changes: [] };
       }
     }
-    const before = new Map((await this.refs()).map((r) => [r.name, r.commit]));
+    const before = new Map((this.last ?? (await this.refs())).map((r) => [r.name, r.commit]));
     try {
       await git(this.dir).raw(['fetch', '--quiet', '--prune', '--force', 'origin', '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']);
     } catch (e) {
       throw new GitError(`cannot fetch ${this.origin}: ${gitReason(e)}`);
     }
     const refs = await this.refs();
+    this.last = refs;
     const after = new Map(refs.map((r) => [r.name, r.commit]));
     const ancestry = new Map<string, boolean>();
     for (const [name, to] of after) {
@@ -95,9 +99,9 @@ export class GitMirror {
   }
 
   async isAncestor(a: string, b: string): Promise<boolean> {
+    // the merge base is `a` exactly when a is an ancestor of b (simple-git does not fail on --is-ancestor's exit 1)
     try {
-      await git(this.dir).raw(['merge-base', '--is-ancestor', a, b]);
-      return true;
+      return (await git(this.dir).raw(['merge-base', a, b])).trim() === a;
     } catch {
       return false;
     }
