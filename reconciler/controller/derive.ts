@@ -114,9 +114,12 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
       const why = p.issues.filter((i) => i.tenant !== undefined && blockedTenants.includes(i.tenant) && i.severity === 'error').map((i) => `${i.tenant}: ${i.message}`);
       cands.push({ state: 'Blocked', reason: p.issues.find((i) => i.tenant !== undefined && blockedTenants.includes(i.tenant) && i.severity === 'error')?.reason ?? 'Blocked', message: why.join('; ') });
     }
-    if (p.actions.length > 0 && !a && !f.suspended) {
+    // what differs and was not applied this pass (observe mode, backoff, locked, or nothing clawops may do: a tenant
+    // no longer assigned is kept, never pruned by the controller)
+    const differs = p.actions.length > 0 || p.issues.some((i) => i.difference && i.category === 'drift');
+    if (differs && !a && !f.suspended) {
       const lock = holder(p);
-      if (lock && f.mode === 'auto' && !f.backoff) cands.push({ state: 'Locked', reason: 'NodeLocked', message: lock });
+      if (lock && p.actions.length > 0 && f.mode === 'auto' && !f.backoff) cands.push({ state: 'Locked', reason: 'NodeLocked', message: lock });
       const what = p.issues.filter((i) => i.difference && i.category === 'drift').map((i) => `${i.tenant ? `${i.tenant}: ` : ''}${i.message}`);
       cands.push({ state: 'OutOfSync', reason: p.status === 'Drifted' ? 'Drifted' : 'OutOfSync', message: `${what.slice(0, 3).join('; ')}${what.length > 3 ? `; and ${what.length - 3} more` : ''}${f.mode === 'observe' ? ' (observe mode: not applied)' : ''}` });
     }

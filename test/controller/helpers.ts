@@ -86,9 +86,13 @@ export interface Origin {
   head(): string;
 }
 
-/** A bare origin holding tenants-example (with edits) on main, and a working clone to change it. */
-export function makeOrigin(edits: Record<string, Edit>): Origin {
-  const work = exampleRepo(edits);
+/**
+ * A bare origin holding tenants-example (with edits) on main, and a working clone to change it. Without `units`,
+ * the repo's launchd/ templates are left out: releases then declare no services, so apply swaps without reloading
+ * or health-gating (the nodes here run no launchd stand-in or gateway); health is then "ok once deployed".
+ */
+export function makeOrigin(edits: Record<string, Edit>, opts: { units?: boolean } = {}): Origin {
+  const work = exampleRepo({ ...(opts.units ? {} : { launchd: null }), ...edits });
   const bare = mkdtempSync(join(tmpdir(), 'clawops-origin-'));
   git(bare, 'init', '-q', '--bare', '-b', 'main');
   git(work, 'init', '-q', '-b', 'main');
