@@ -12,11 +12,11 @@ import type { DesiredState, NodeSpec } from '../desired/types.js';
 import { ClawopsError, oneLine } from '../errors.js';
 import type { ObserveResult } from '../observe/types.js';
 import { plan } from '../plan/plan.js';
-import type { NodePlan } from '../plan/types.js';
+import type { NodePlan, Plan } from '../plan/types.js';
 import { loadDesired } from '../source/load.js';
 import type { ConnectionPool } from './connections.js';
 import { deriveNode, fleetState, runsCommit, type NodeFacts } from './derive.js';
-import { fleetGate, fleetTarget, inBackoff, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type Pinned, type RefInfo } from './gating.js';
+import { fleetGate, fleetTarget, inBackoff, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type FleetTarget, type GateDecision, type Pinned, type RefInfo } from './gating.js';
 import type { GitMirror } from './git-mirror.js';
 import { controllerSettings, type ControllerSettings } from './settings.js';
 import type { CommitEvidence, ErrorRecord, NodeStatusRecord, RefPin, StatusDoc } from './status.js';
@@ -129,26 +129,47 @@ interface GroupResult {
   applied: Map<string, NodeApplyResult>;
 }
 
+/** What observing a group against one commit gave: read-only, so it may run while another group is applied. */
+interface Observed {
+  commit: string;
+  observed: Map<string, ObserveResult>;
+  plan: Plan;
+}
+
+/** Observe (pooled connections; nodes backing off after failed connections are skipped) and plan. */
+async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desired: DesiredState, commit: string, follows: string): Promise<Observed> {
+  const now = d.now();
+  const observed = new Map<string, ObserveResult>();
+  const toObserve = nodes.filter((n) => !(doc.nodes[n.name]?.backoff?.kind === 'observe' && inBackoff(doc.nodes[n.name]?.backoff, now)));
+  const t0 = performance.now();
+  const queue = new PQueue({ concurrency: d.concurrency ?? desired.settings.concurrency });
+  await Promise.all(toObserve.map((n) => queue.add(async () => observed.set(n.name, await d.pool.observe(n, desired)))));
+  const p = plan(desired, [...observed.values()], nodes.filter((n) => observed.has(n.name)), { revision: commit });
+  const slowest = Math.max(0, ...[...observed.values()].map((o) => (o.ok ? o.observation.durationMs : 0)));
+  d.log.debug({ stage: 'observe', group: follows, nodes: toObserve.length, ms: Math.round(performance.now() - t0), slowestNodeMs: slowest }, `observed and planned ${toObserve.length} ${follows} node(s) against ${short(commit)}`);
+  return { commit, observed, plan: p };
+}
+
 /**
- * Stages 4–6 for one group of nodes following one commit: observe (pooled connections, nodes backing off after
- * failed connections are skipped), plan, apply what differs (auto mode; not suspended, not backing off, allowed).
+ * Stages 4–6 for one group of nodes following one commit: observe and plan (or take what was observed ahead for the
+ * same commit), apply what differs (auto mode; not suspended, not backing off, allowed), record backoff.
  */
 async function reconcileGroup(
   d: PassDeps,
   doc: StatusDoc,
-  group: { follows: 'canary' | 'fleet'; nodes: NodeSpec[]; desired: DesiredState; target?: { ref: string; commit: string; tag?: string }; gated?: string; applyAllowed: boolean },
+  group: { follows: 'canary' | 'fleet'; nodes: NodeSpec[]; desired: DesiredState; target: { ref: string; commit: string; tag?: string }; gated?: string; applyAllowed: boolean },
   passId: string,
+  ahead?: Promise<Observed>,
 ): Promise<GroupResult> {
   const res: GroupResult = { facts: new Map(), observed: new Map(), plans: new Map(), applied: new Map() };
   if (group.nodes.length === 0) return res;
   const now = d.now();
   const concurrency = d.concurrency ?? group.desired.settings.concurrency;
-  const queue = new PQueue({ concurrency });
   const prev = (n: string): NodeStatusRecord | undefined => doc.nodes[n];
-  const toObserve = group.nodes.filter((n) => !(prev(n.name)?.backoff?.kind === 'observe' && inBackoff(prev(n.name)?.backoff, now)));
-  await Promise.all(toObserve.map((n) => queue.add(async () => res.observed.set(n.name, await d.pool.observe(n, group.desired)))));
-  const observedNodes = group.nodes.filter((n) => res.observed.has(n.name));
-  const p = plan(group.desired, [...res.observed.values()], observedNodes, group.target ? { revision: group.target.commit } : {});
+  const pre = ahead ? await ahead : undefined;
+  const o = pre && pre.commit === group.target.commit ? pre : await observeGroup(d, doc, group.nodes, group.desired, group.target.commit, group.follows);
+  const p = o.plan;
+  for (const [k, v] of o.observed) res.observed.set(k, v);
   for (const np of p.nodes) res.plans.set(np.node, np);
 
   const susp = d.suspension();
@@ -168,7 +189,8 @@ async function reconcileGroup(
       actor: d.actor,
       pid: process.pid,
       lockTtlSec: d.lockTtlSec,
-      ...(group.target ? { commit: group.target.commit, ...(group.target.tag ? { tag: group.target.tag } : {}) } : {}),
+      commit: group.target.commit,
+      ...(group.target.tag ? { tag: group.target.tag } : {}),
       now: d.now,
       signal: d.signal,
       onEvent: (e) => {
@@ -186,24 +208,24 @@ async function reconcileGroup(
 
   for (const n of group.nodes) {
     const pr = prev(n.name);
-    const o = res.observed.get(n.name);
+    const ob = res.observed.get(n.name);
     const a = res.applied.get(n.name);
     let backoff = pr?.backoff;
-    if (o && !o.ok) backoff = nextBackoff(pr?.backoff?.kind === 'observe' ? pr.backoff : undefined, 'observe', now);
+    if (ob && !ob.ok) backoff = nextBackoff(pr?.backoff?.kind === 'observe' ? pr.backoff : undefined, 'observe', now);
     else if (a && (a.outcome === 'failed' || (a.outcome === 'refused' && a.reason !== 'NodeLocked'))) {
       backoff = nextBackoff(pr?.backoff?.kind === 'apply' ? pr.backoff : undefined, 'apply', now);
       // the connection may be what failed; a new one next time costs one login
       if (/connection|timed out|not connected/i.test(a.message ?? '')) await d.pool.drop(n.name);
-    } else if (o?.ok && (a ? a.outcome === 'applied' || a.outcome === 'unchanged' : !(backoff?.kind === 'apply' && inBackoff(backoff, now)))) backoff = undefined;
-    else if (o?.ok && backoff?.kind === 'observe') backoff = undefined;
+    } else if (ob?.ok && (a ? a.outcome === 'applied' || a.outcome === 'unchanged' : !(backoff?.kind === 'apply' && inBackoff(backoff, now)))) backoff = undefined;
+    else if (ob?.ok && backoff?.kind === 'observe') backoff = undefined;
     if (backoff && pr?.backoff?.until !== backoff.until) d.log.warn({ stage: 'backoff', node: n.name, failures: backoff.failures, until: backoff.until }, `${n.name}: backing off until ${backoff.until} after ${backoff.failures} failure(s)`);
     res.facts.set(n.name, {
       node: n.name,
       role: n.role,
       canary: n.canary,
       follows: group.follows,
-      ...(group.target ? { target: group.target } : {}),
-      ...(o ? { observed: o } : {}),
+      target: group.target,
+      ...(ob ? { observed: ob } : {}),
       ...(res.plans.get(n.name) ? { plan: res.plans.get(n.name)! } : {}),
       desired: group.desired,
       ...(a ? { apply: a } : {}),
@@ -234,6 +256,27 @@ async function desiredFor(d: PassDeps, commit: string): Promise<{ desired: Desir
   return r;
 }
 
+interface FleetDecision {
+  gate: GateDecision;
+  target: FleetTarget;
+  /** the commit the nodes are observed and planned against: the target, else the head (reported only) */
+  goal: string;
+  ref: { ref: string; commit: string; tag?: string };
+  built: { desired: DesiredState } | { error: { reason: string; message: string } };
+}
+
+/** The fleet's gate and target from the evidence in the store (pure but for building the target's desired state). */
+async function decideFleet(d: PassDeps, doc: StatusDoc, fleet: { ref: string; commit: string; tag?: string }, fleetBuilt: { desired: DesiredState } | { error: { reason: string; message: string } }, settings: ControllerSettings, canaries: string[]): Promise<FleetDecision> {
+  const gate = fleetGate(doc.commits[fleet.commit], canaries, settings.gating, fleet.commit);
+  const target = fleetTarget(fleet, gate, doc.fleetCommit, (c) => doc.commits[c]?.verdict === 'failed');
+  // nodes are reconciled to the target (the head, or the commit that fanned out before); with neither, observed
+  // against the head and reported only
+  const goal = target.commit ?? fleet.commit;
+  const built = goal === fleet.commit ? fleetBuilt : await desiredFor(d, goal);
+  const tag = goal === fleet.commit ? fleet.tag : target.tag;
+  return { gate, target, goal, ref: { ref: goal === fleet.commit ? fleet.ref : 'fleet (last promoted)', commit: goal, ...(tag ? { tag } : {}) }, built };
+}
+
 // ---------------------------------------------------------------- the pass
 
 export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string): Promise<void> {
@@ -255,6 +298,14 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
   const allCanaries = inventory.filter((n) => n.canary).map((n) => n.name);
   await d.pool.retain(new Set(selected.map((n) => n.name)));
   const facts = new Map<string, NodeFacts>();
+
+  // the other nodes are observed while the canaries are worked on, against the commit the gate picks from the
+  // evidence so far (read-only; observed again in the rare pass where the canaries move the gate)
+  let ahead: Promise<Observed | undefined> | undefined;
+  if (!('error' in fleet) && fleetBuilt && fleetNodes.length > 0) {
+    ahead = decideFleet(d, doc, fleet, fleetBuilt, settings, allCanaries).then((dec) => ('error' in dec.built ? undefined : observeGroup(d, doc, fleetNodes, dec.built.desired, dec.goal, 'fleet')));
+    ahead.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+  }
 
   // canaries: follow refs.canary
   let canaryFacts: CanaryPassFacts[] = [];
@@ -302,29 +353,23 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
     const noRelease = settings.refs.fleet.includes('*');
     for (const [k, v] of unusable(fleetNodes, 'fleet', noRelease ? undefined : { reason: 'SourceFailed', message: `refs.fleet: ${why}` }, d, noRelease ? `no release yet: ${why}` : undefined)) facts.set(k, v);
   } else {
-    const evidence: CommitEvidence | undefined = doc.commits[fleet.commit];
-    const gate = fleetGate(evidence, allCanaries, settings.gating, fleet.commit);
-    const last = doc.fleetCommit;
-    const target = fleetTarget(fleet, gate, last, (c) => doc.commits[c]?.verdict === 'failed');
-    if (target.promote && last?.commit !== fleet.commit) {
+    const decision = await decideFleet(d, doc, fleet, fleetBuilt, settings, allCanaries);
+    if (ahead && (await ahead.then((o) => o?.commit)) !== decision.goal) d.log.debug({ stage: 'observe', group: 'fleet' }, 'the gate moved during the pass: observing the fleet again');
+    const target = decision.target;
+    if (target.promote && doc.fleetCommit?.commit !== fleet.commit) {
       doc.fleetCommit = { commit: fleet.commit, ...(fleet.tag ? { tag: fleet.tag } : {}), since: nowIso() };
-      d.log.info({ stage: 'gate', commit: fleet.commit, tag: fleet.tag }, `fanning out ${fleet.tag ?? short(fleet.commit)} to the fleet: ${gate.reason}`);
+      d.log.info({ stage: 'gate', commit: fleet.commit, tag: fleet.tag }, `fanning out ${fleet.tag ?? short(fleet.commit)} to the fleet: ${decision.gate.reason}`);
     } else if (target.gated) d.log.info({ stage: 'gate', commit: fleet.commit, reason: 'Gated' }, `${fleet.tag ?? short(fleet.commit)} held back: ${target.gated}`);
     const gatedMsg = target.gated ? `${fleet.tag ?? short(fleet.commit)} gated: ${target.gated}` : undefined;
-    // nodes are reconciled to the target (the head, or the commit that fanned out before); with neither, observed
-    // against the head and reported only
-    const goal = target.commit ?? fleet.commit;
-    const built = goal === fleet.commit ? fleetBuilt : await desiredFor(d, goal);
-    if ('error' in built) {
-      for (const [k, v] of unusable(fleetNodes, 'fleet', built.error, d, gatedMsg)) facts.set(k, v);
+    if ('error' in decision.built) {
+      for (const [k, v] of unusable(fleetNodes, 'fleet', decision.built.error, d, gatedMsg)) facts.set(k, v);
     } else {
-      const ref = goal === fleet.commit ? fleet.ref : 'fleet (last promoted)';
-      const tag = goal === fleet.commit ? fleet.tag : target.tag;
       const g = await reconcileGroup(
         d,
         doc,
-        { follows: 'fleet', nodes: fleetNodes, desired: built.desired, target: { ref, commit: goal, ...(tag ? { tag } : {}) }, ...(gatedMsg ? { gated: gatedMsg } : {}), applyAllowed: target.commit !== undefined },
+        { follows: 'fleet', nodes: fleetNodes, desired: decision.built.desired, target: decision.ref, ...(gatedMsg ? { gated: gatedMsg } : {}), applyAllowed: target.commit !== undefined },
         passId,
+        ahead?.then((o) => o ?? { commit: '', observed: new Map(), plan: { nodes: [], inSync: true, worst: 'InSync' } }),
       );
       for (const [k, v] of g.facts) facts.set(k, v);
     }
