@@ -171,7 +171,7 @@ export function fleetGate(evidence: CommitEvidence | undefined, canaries: readon
   const c = evidence?.commit ?? commit ?? '?';
   if (evidence?.verdict === 'failed') {
     const f = evidence.failure;
-    return { open: false, reason: `commit ${short(c)} failed on ${f?.node ? `canary ${f.node}` : 'a canary'} (${f?.reason ?? 'Failed'}): it never fans out; push a new commit` };
+    return { open: false, reason: `commit ${short(c)} ${f?.node ? `failed on canary ${f.node}` : 'failed'} (${f?.reason ?? 'Failed'}): it never fans out; push a new commit` };
   }
   if (evidence?.verdict === 'proven') return { open: true, reason: `commit ${short(c)} proven on the canaries` };
   if (canaries.length === 0) return { open: false, reason: `no canary nodes in nodes.yaml: nothing can prove ${short(c)}` };

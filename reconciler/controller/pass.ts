@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { applyFleet } from '../apply/apply-fleet.js';
 import type { NodeApplyResult, RunContext } from '../apply/apply-node.js';
 import type { DesiredState, NodeSpec } from '../desired/types.js';
-import { ClawopsError, oneLine } from '../errors.js';
+import { ClawopsError, oneLine, ValidationError } from '../errors.js';
 import type { ObserveResult } from '../observe/types.js';
 import { plan } from '../plan/plan.js';
 import type { NodePlan, Plan } from '../plan/types.js';
@@ -56,7 +56,11 @@ export class DesiredCache {
         source.cleanup();
         return { desired };
       },
-      (e: unknown) => ({ error: e instanceof Error ? e : new Error(String(e)) }),
+      (e: unknown) => {
+        // an invalid commit stays invalid (cached); anything else (git, disk) is tried again next pass
+        if (!(e instanceof ValidationError)) this.m.delete(commit);
+        return { error: e instanceof Error ? e : new Error(String(e)) };
+      },
     );
     this.m.set(commit, p);
     while (this.m.size > this.keep) this.m.delete(this.m.keys().next().value!);
@@ -284,10 +288,18 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
   const { settings, canary, fleet } = await pinCommits(d, refs, doc);
   const nowIso = (): string => d.now().toISOString();
 
-  // the inventory: the canary commit's (where inventory changes land first), else the fleet commit's
+  // the inventory: the canary commit's (where inventory changes land first), else the fleet commit's, else that of
+  // the last commit that fanned out or a canary ran (so a broken head still shows, and fails, on its nodes)
   const canaryBuilt = 'error' in canary ? undefined : await desiredFor(d, canary.commit);
   const fleetBuilt = 'error' in fleet ? undefined : await desiredFor(d, fleet.commit);
-  const inventory = [canaryBuilt, fleetBuilt].find((b): b is { desired: DesiredState } => b !== undefined && 'desired' in b)?.desired.nodes;
+  const usable = (b: Awaited<ReturnType<typeof desiredFor>> | undefined): b is { desired: DesiredState } => b !== undefined && 'desired' in b;
+  let inventory = [canaryBuilt, fleetBuilt].find(usable)?.desired.nodes;
+  const fallbacks = [doc.fleetCommit?.commit, ...Object.values(doc.nodes).map((n) => n.sync.target?.commit)].filter((c): c is string => c !== undefined);
+  for (const c of [...new Set(fallbacks)]) {
+    if (inventory) break;
+    const b = await desiredFor(d, c);
+    if (usable(b)) inventory = b.desired.nodes;
+  }
   if (!inventory) {
     const why = [canary, fleet].map((p) => ('error' in p ? p.error : undefined)).find((x) => x) ?? (canaryBuilt && 'error' in canaryBuilt ? canaryBuilt.error.message : fleetBuilt && 'error' in fleetBuilt ? fleetBuilt.error.message : 'no usable commit');
     throw new PassError('error' in canary && 'error' in fleet ? 'SourceFailed' : 'ValidationFailed', why);
@@ -312,7 +324,7 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
   if ('error' in canary || !canaryBuilt || 'error' in canaryBuilt) {
     const err = 'error' in canary ? { reason: 'SourceFailed', message: `refs.canary: ${canary.error}` } : canaryBuilt && 'error' in canaryBuilt ? canaryBuilt.error : { reason: 'SourceFailed', message: 'no canary commit' };
     for (const [k, v] of unusable(canaryNodes, 'canary', err, d)) facts.set(k, v);
-    if (!('error' in canary) && canaryBuilt && 'error' in canaryBuilt) {
+    if (!('error' in canary) && canaryBuilt && 'error' in canaryBuilt && canaryBuilt.error.reason === 'ValidationFailed') {
       // an invalid commit can never be proven: mark it failed, so a release tag on it never fans out
       const prev = doc.commits[canary.commit];
       if (prev?.verdict !== 'failed') {
@@ -362,7 +374,8 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
     } else if (target.gated) d.log.info({ stage: 'gate', commit: fleet.commit, reason: 'Gated' }, `${fleet.tag ?? short(fleet.commit)} held back: ${target.gated}`);
     const gatedMsg = target.gated ? `${fleet.tag ?? short(fleet.commit)} gated: ${target.gated}` : undefined;
     if ('error' in decision.built) {
-      for (const [k, v] of unusable(fleetNodes, 'fleet', decision.built.error, d, gatedMsg)) facts.set(k, v);
+      // the head does not build: a failure for nodes that should run it; nodes held back are only Gated
+      for (const [k, v] of unusable(fleetNodes, 'fleet', target.commit !== undefined ? decision.built.error : undefined, d, gatedMsg)) facts.set(k, v);
     } else {
       const g = await reconcileGroup(
         d,

@@ -183,4 +183,28 @@ describe.skipIf(!ready)('controller on local nodes', () => {
     expect(node(again.c.status(), 'gw-1').state).toBe('Progressing');
     expect(link('gw-1', 'acme')).toMatch(/^\.\.\/releases\/acme\//);
   }, 120_000);
+
+  it('a commit that does not validate fails on the canary and never fans out, even tagged; the fix is judged afresh', async () => {
+    origin.tag('release/1', 'HEAD', { date: '2026-11-01T00:00:00Z' });
+    const { c } = await start();
+    await c.runPass();
+    const broken = origin.commit({ [ACME]: 'gateway: [oops\n' }, 'broken yaml');
+    origin.push();
+    origin.tag('release/2', broken, { date: '2026-11-02T00:00:00Z' });
+    await c.runPass();
+    let s = c.status();
+    expect(node(s, 'gw-1')).toMatchObject({ state: 'Failed', reason: 'ValidationFailed' });
+    expect(node(s, 'gw-1').message).toMatch(new RegExp(`^commit ${broken.slice(0, 7)}: .*20-overrides\\.yaml`));
+    expect(s.commits[broken]).toMatchObject({ verdict: 'failed', failure: { reason: 'ValidationFailed' } });
+    expect(node(s, 'gw-2')).toMatchObject({ state: 'Gated' });
+    expect(node(s, 'gw-2').message).toContain(`commit ${broken.slice(0, 7)} failed (ValidationFailed): it never fans out`);
+    const fix = origin.commit({ [ACME]: acmeLevel('error') }, 'fixed');
+    origin.push();
+    origin.tag('release/3', fix, { date: '2026-11-03T00:00:00Z' });
+    for (let i = 0; i < 3; i++) await c.runPass();
+    s = c.status();
+    expect(s.commits[fix]?.verdict).toBe('proven');
+    expect(s.fleetCommit).toMatchObject({ commit: fix, tag: 'release/3' });
+    expect(link('gw-2', 'acme')).toBe(link('gw-1', 'acme'));
+  }, 120_000);
 });
