@@ -170,9 +170,10 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   /** extra reload-log records (reloads, automatic rollbacks) written by FINISH after this run's swap records */
   const journal: string[] = [];
   const h0 = healthSettings(desired.settings);
+  const portOffset = desired.nodes.find((n) => n.name === np.node)?.port_offset ?? 0;
   const readyUrl = (tenant: string): string => {
     const d = desired.tenants.get(tenant);
-    return d ? readinessUrl(tenant, gatewayPort(d), d.files) : 'http://127.0.0.1:0/readyz';
+    return d ? readinessUrl(tenant, gatewayPort(d) + portOffset, d.files) : 'http://127.0.0.1:0/readyz';
   };
   /** reload the tenant's units from release `id` and wait for it to be ready; the reason when it is not */
   const reloadAndGate = async (tenant: string, id: string): Promise<string | undefined> => {
@@ -212,7 +213,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     emit('lock', 'start');
     let recs: string[][];
     try {
-      recs = await takeNodeLock(t, p, { ...lockRequest(ctx), daemonSha: desired.lock.daemon.sha256, want, onTakeover: (m) => emit('lock', 'warn', m) });
+      recs = await takeNodeLock(t, p, { ...lockRequest(ctx), daemonSha: desired.lock.daemon.sha256, want, portOffset, onTakeover: (m) => emit('lock', 'warn', m) });
     } catch (e) {
       if (e instanceof ClawopsError && e.reason === 'NodeLocked') throw new StepError('lock', 'NodeLocked', e.message, true);
       throw e;
@@ -394,6 +395,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         }
       }) : await confirmGuard(t, p, ctx.run);
       emit('health', confirmed ? 'done' : 'warn', confirmed ? 'dead-man guard confirmed over a new connection' : 'the dead-man guard was already gone when confirming');
+    }
+
+    // tenants removed with --prune: their services stop and their units go first (launchd must not run a deleted release)
+    for (const x of prunes) {
+      const r = await undoTenant(t, p, x, undefined, undefined);
+      if (!r.ok) emit('prune', 'warn', `${x}: ${r.error ?? 'could not stop its units'}`);
     }
 
     // 6 + 7. reload log, prune, unlock (one command)

@@ -97,7 +97,7 @@ recover_dead_runs() {
 `;
 
 /**
- * BEGIN: sh -c BEGIN x ETC VARDB RUN OWNER PID TTL DAEMON_SHA ; stdin: `F<TAB>tenant<TAB>id<TAB>path<TAB>sha256` for
+ * BEGIN: sh -c BEGIN x ETC VARDB RUN OWNER PID TTL DAEMON_SHA [PORT_OFFSET] ; stdin: `F<TAB>tenant<TAB>id<TAB>path<TAB>sha256` for
  * every file of every release this pass wants on the node.
  * Takes the node lock by link(2) of a complete file (atomic, fails if held), then records what dead runs left
  * (their swaps into the reload log; their temp links, staging dirs and lists removed). Only when the daemon hash
@@ -115,7 +115,7 @@ recover_dead_runs() {
  *   gate-mismatch                                            daemon hash differs: nothing else was done
  */
 export const BEGIN_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}
-ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6; WANT_SHA=$7
+ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6; WANT_SHA=$7; PORT_OFFSET=${"$"}{8:-}
 NOW=$(date +%s)
 rec now "$NOW"
 D="$VARDB/clawops"; L="$D/node.lock"
@@ -130,6 +130,12 @@ ${OPENCLAW_FACTS_SH}${String.raw`
 df -Pk "$ETC" 2>/dev/null | awk 'NR == 2 { printf "disk\t%s\t%s\n", $4, $2 }'
 oc_facts "$D"
 if [ "$dsha" != "$WANT_SHA" ]; then rec gate-mismatch; exit 0; fi
+# the node's gateway port block (nodes.yaml port_offset; read by the secret wrapper at start)
+case $PORT_OFFSET in
+  ''|0) rm -f "$D/port-offset" ;;
+  *[!0-9]*) ;;
+  *) [ "$(cat "$D/port-offset" 2>/dev/null)" = "$PORT_OFFSET" ] || printf '%s\n' "$PORT_OFFSET" > "$D/port-offset" ;;
+esac
 # the wanted files stay on the node for PROMOTE (this run's only; older ones were removed above)
 W="$D/want.$RUN"
 cat > "$W" || { rm -f "$W"; echo "cannot write $W (disk full?)" >&2; exit 3; }

@@ -21,6 +21,8 @@ export interface LockRequest {
   daemonSha: string;
   /** BEGIN's stdin (the files this pass wants) */
   want: string;
+  /** the node's gateway port block (nodes.yaml port_offset) */
+  portOffset?: number;
   onTakeover: (message: string) => void;
 }
 
@@ -30,7 +32,7 @@ export interface LockRequest {
  */
 export async function takeNodeLock(t: Transport, p: NodePaths, req: LockRequest): Promise<string[][]> {
   const lockArgs = [req.run, req.owner, String(req.pid), String(req.ttlSec)];
-  const begin = (): Promise<string[][]> => runScript(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, req.daemonSha], req.want);
+  const begin = (): Promise<string[][]> => runScript(t, BEGIN_SCRIPT, [p.etc, p.varDb, ...lockArgs, req.daemonSha, String(req.portOffset ?? '')], req.want);
   let recs = await begin();
   const now = Number(recs.find((r) => r[0] === 'now')?.[1] ?? 0);
   const lock = recs.find((r) => r[0] === 'lock');

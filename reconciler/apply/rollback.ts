@@ -15,7 +15,7 @@ export interface RollbackResult {
   to: string;
 }
 
-export async function rollbackTenant(t: Transport, tenant: string, settings: Settings, ctx: RunContext): Promise<RollbackResult> {
+export async function rollbackTenant(t: Transport, tenant: string, settings: Settings, ctx: RunContext, opts: { portOffset?: number } = {}): Promise<RollbackResult> {
   const p = t.paths(settings.paths);
   const emit = (step: 'lock' | 'swap' | 'reload' | 'health' | 'record', state: 'start' | 'done' | 'warn' | 'fail', message?: string): void =>
     ctx.onEvent({ node: t.node, step, state, ...(message !== undefined ? { message } : {}) });
@@ -47,7 +47,7 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
     // the service must run what the link now points at, and be ready, like after an apply
     const journal: string[] = [];
     let failure: ClawopsError | undefined;
-    const facts = await releaseHealth(t, p.etc, tenant, sw.to);
+    const facts = await releaseHealth(t, p.etc, tenant, sw.to, opts.portOffset ?? 0);
     if (facts) {
       const why = await reloadAndGateOne(t, p, tenant, sw.to, facts.url, settings, ctx, journal, emit);
       if (why) {
@@ -78,7 +78,7 @@ function settingsPath(etc: string, tenant: string): string {
  * openclaw.json, or the composite probe (port + 115) when the release ships a probe unit. Undefined: the release
  * has no launchd units (rendered before services existed), so there is nothing to reload.
  */
-export async function releaseHealth(t: Transport, etc: string, tenant: string, id: string): Promise<{ url: string } | undefined> {
+export async function releaseHealth(t: Transport, etc: string, tenant: string, id: string, portOffset = 0): Promise<{ url: string } | undefined> {
   const script = 'R="$1/releases/$2/$3"; [ -d "$R/launchd" ] || exit 0; [ -f "$R/launchd/ai.openclaw.$2.probe.plist" ] && echo probe; cat "$R/openclaw.json"';
   const r = await t.exec(`sh -c ${shQuote(script)} clawops ${shQuote(etc)} ${shQuote(tenant)} ${shQuote(id)}`, { timeoutMs: 15_000 });
   if (r.code !== 0 || r.stdout.trim() === '') return undefined;
@@ -90,7 +90,7 @@ export async function releaseHealth(t: Transport, etc: string, tenant: string, i
   } catch {
     port = 18789;
   }
-  return { url: `http://127.0.0.1:${probe ? port + PROBE_PORT_OFFSET : port}/readyz` };
+  return { url: `http://127.0.0.1:${probe ? port + PROBE_PORT_OFFSET : port + portOffset}/readyz` };
 }
 
 async function reloadAndGateOne(

@@ -42,6 +42,7 @@ unit_reload() {
   R="$ETC/releases/$1/$2"
   # launchd opens StandardOutPath/StandardErrorPath before the job runs: their directory must exist
   mkdir -p "$VARDB/logs/$1" 2>/dev/null
+  [ -d "$LD" ] || mkdir -p "$LD" 2>/dev/null
   real_dir "$R/launchd" || { rec reload-failed "ai.openclaw.$1" "release $2 has no launchd units"; return 1; }
   for u in "$R/launchd"/*.plist; do
     [ -f "$u" ] && [ ! -L "$u" ] || continue

@@ -182,7 +182,7 @@ export function rollbackCommand(io: CliIo, setExit: (code: number) => void): Com
         const ctx = context(io, flags, {});
         const t = await connectNode(node!, desired.settings, connectOptions({ ...flags, node: [flags.node] }, source));
         try {
-          const r = await rollbackTenant(t, flags.tenant, desired.settings, ctx);
+          const r = await rollbackTenant(t, flags.tenant, desired.settings, ctx, { portOffset: node!.port_offset ?? 0 });
           io.stdout(`${r.node}/${r.tenant}: rolled back ${r.from} → ${r.to} (run ${ctx.run}); roll back again to return to ${r.from}\n`);
           setExit(EXIT_OK);
         } finally {

@@ -7,7 +7,9 @@ import { escapeInline } from '../safe-text.js';
 import { canonicalJson } from './canonical-json.js';
 import { EMPTY_LOCK, nodeWithDefaults, settingsWithDefaults } from './defaults.js';
 import { fragmentOrder, mergeFragments, type Fragment } from './merge-fragments.js';
-import { renderDoctorPolicy, renderOpenclawConfig, renderWebhookPolicy } from './render.js';
+import { GATEWAY_RUN_SH, secretsList } from '../units/gateway-run-sh.js';
+import { PROBE_PORT_OFFSET, renderUnit, UNIT_TEMPLATES, unitLabel, type UnitKind } from '../units/render-units.js';
+import { renderDoctorPolicy, renderOpenclawConfig, renderWebhookPolicy, secretEnvVar } from './render.js';
 import { validateDoc, type SchemaName } from './schema.js';
 import { scanForSecrets } from './secret-scan.js';
 import { MAX_FILE_BYTES, type RepoSnapshot, type SnapshotEntry } from './snapshot.js';
@@ -29,8 +31,11 @@ export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 /** Bumped when rendering changes, so release ids change with it. */
 export const RENDER_VERSION = 'clawops-render/1';
 const SQLITE = /\.sqlite3?(-wal|-shm|-journal)?$|\.db(-wal|-shm)?$/i;
-/** OpenClaw profiles need their ports at least this far apart (docs: gateway/multiple-gateways.md). */
-export const PROFILE_PORT_SPACING = 20;
+/**
+ * OpenClaw profiles on one host need base ports at least this far apart: derived ports reach base+110
+ * (docs: gateway/multiple-gateways.md); the composite probe listens on base+115.
+ */
+export const PROFILE_PORT_SPACING = 120;
 export const DEFAULT_GATEWAY_PORT = 18789;
 
 export interface BuildOptions {
@@ -168,10 +173,11 @@ export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): D
   }
 
   const fixtures = loadFixtures(entries, findings);
+  const templates = loadUnitTemplates(entries, findings, allTenantIds.size > 0);
   const tenants = new Map<string, TenantDesired>();
   const wanted = opts.tenant === undefined ? [...allTenantIds] : [...allTenantIds].filter((t) => t === opts.tenant);
   for (const id of wanted.sort()) {
-    const t = buildTenant(id, index, settings, fixtures, findings);
+    const t = buildTenant(id, index, settings, fixtures, templates, findings);
     if (t) tenants.set(id, t);
   }
 
@@ -194,11 +200,53 @@ function loadFixtures(entries: [string, SnapshotEntry][], findings: Finding[]): 
   return names;
 }
 
+/**
+ * The launchd templates at the repo root (launchd/gateway.plist, launchd/probe.plist). Anything else there is a
+ * finding; a repo with tenants but no gateway template is warned: apply could swap configs but not restart gateways.
+ */
+function loadUnitTemplates(entries: [string, SnapshotEntry][], findings: Finding[], hasTenants: boolean): Map<UnitKind, { file: string; text: string }> {
+  const out = new Map<UnitKind, { file: string; text: string }>();
+  for (const [p, e] of entries) {
+    if (!p.startsWith('launchd/') || e.type === 'dir') continue;
+    const kind = (Object.keys(UNIT_TEMPLATES) as UnitKind[]).find((k) => UNIT_TEMPLATES[k] === p);
+    if (!kind) {
+      findings.push(err(p, 1, 1, `unknown launchd template; expected ${Object.values(UNIT_TEMPLATES).join(' or ')}`, 'launchd/unknown-template'));
+      continue;
+    }
+    if (e.type === 'symlink') {
+      findings.push(err(p, 1, 1, `is a symlink (to ${e.target}); commit the file itself`, 'layout/symlink'));
+      continue;
+    }
+    if (e.type !== 'file') continue;
+    if (e.size > MAX_FILE_BYTES) {
+      findings.push(err(p, 1, 1, `is ${e.size} bytes, over the ${MAX_FILE_BYTES}-byte limit`, 'layout/too-large'));
+      continue;
+    }
+    out.set(kind, { file: p, text: e.content.toString('utf8') });
+  }
+  if (hasTenants && !out.has('gateway')) {
+    findings.push({ file: UNIT_TEMPLATES.gateway, line: 1, col: 1, severity: 'warning', message: 'no gateway unit template: apply swaps configs but cannot (re)start gateways or gate on their health', rule: 'launchd/missing-template' });
+  }
+  return out;
+}
+
+/** secrets.list entries for the rendered gateway config: file SecretRefs (checked) and ${CLAWOPS_SECRET_*} (exported). */
+function gatewaySecretEntries(config: Record<string, unknown>, refs: readonly string[], tenant: string): { kind: 'env' | 'file'; variable?: string; name: string }[] {
+  const text = JSON.stringify(config);
+  return refs.flatMap((name) => {
+    const out: { kind: 'env' | 'file'; variable?: string; name: string }[] = [];
+    if (text.includes(`/secrets/${tenant}/${name}"`)) out.push({ kind: 'file', name });
+    if (text.includes(`\${${secretEnvVar(name)}}`)) out.push({ kind: 'env', variable: secretEnvVar(name), name });
+    return out;
+  });
+}
+
 function buildTenant(
   id: string,
   index: ChildIndex,
   settings: Settings,
   fixtures: Set<string>,
+  templates: Map<UnitKind, { file: string; text: string }>,
   findings: Finding[],
 ): TenantDesired | undefined {
   const dir = `tenants/${id}`;
@@ -273,6 +321,26 @@ function buildTenant(
 
   if (findings.length > before) return undefined;
 
+  // units, the secret wrapper and what it exports: part of the release, so manifest, drift and .prev cover them
+  const port = (rendered.config.gateway as { port?: number } | undefined)?.port ?? DEFAULT_GATEWAY_PORT;
+  const units: TenantDesired['units'] = [];
+  for (const [kind, tpl] of templates) {
+    const label = unitLabel(id, kind);
+    const u = renderUnit(tpl.file, tpl.text, kind, { tenant: id, etc: settings.paths.etc, var_db: settings.paths.var_db, port, probe_port: port + PROBE_PORT_OFFSET, label });
+    // a broken template is one finding, not one per tenant
+    for (const f of u.findings) if (!findings.some((x) => x.file === f.file && x.line === f.line && x.rule === f.rule && x.message === f.message)) findings.push(f);
+    if (!u.content) continue;
+    files.push({ path: u.path, content: u.content, sha256: sha256(u.content) });
+    units.push({ kind, label, path: u.path });
+  }
+  if (findings.length > before) return undefined;
+  if (units.some((u) => u.kind === 'gateway')) {
+    for (const [path, text] of [['bin/gateway-run', GATEWAY_RUN_SH], ['secrets.list', secretsList(gatewaySecretEntries(rendered.config, rendered.secretRefs, id))]] as const) {
+      const content = Buffer.from(text);
+      files.push({ path, content, sha256: sha256(content) });
+    }
+  }
+
   const renderedFiles: [string, string][] = [
     [RENDERED_FILES.gateway, canonicalJson(rendered.config)],
     [RENDERED_FILES.doctor, canonicalJson(doctor)],
@@ -293,6 +361,9 @@ function buildTenant(
     webhook,
     secretRefs: [...new Set([...rendered.secretRefs, ...webhookSecrets])].sort(),
     releaseId,
+    units: units.sort((a, b) => (a.label < b.label ? -1 : 1)),
+    port,
+    ...(units.some((u) => u.kind === 'probe') ? { probePort: port + PROBE_PORT_OFFSET } : {}),
     provenance: gw.provenance,
   };
 }
@@ -345,7 +416,7 @@ function checkNodes(
         findings.push(err(doc.file, pos.line, pos.col, `node "${n.name}" is assigned tenant "${t}", which has no directory under tenants/`, 'nodes/unknown-tenant'));
       }
     });
-    // Two profiles on one Mac need ports ≥ 20 apart (OpenClaw derives companion ports from the base port).
+    // Two profiles on one Mac need base ports ≥ 120 apart (OpenClaw derives companion ports up to base+110).
     const ports = n.tenants
       .map((t) => ({ t, port: built.get(t) ? gatewayPort(built.get(t)!) : undefined }))
       .filter((x): x is { t: string; port: number } => x.port !== undefined)

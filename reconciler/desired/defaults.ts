@@ -5,10 +5,17 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]>
 export function settingsWithDefaults(raw: DeepPartial<Settings>): Settings {
   const settings: Settings = {
     apiVersion: 'clawops/v1',
-    paths: { etc: raw.paths?.etc ?? '/etc/openclaw', var_db: raw.paths?.var_db ?? '/var/db/openclaw' },
+    paths: { etc: raw.paths?.etc ?? '/etc/openclaw', var_db: raw.paths?.var_db ?? '/var/db/openclaw', launch_daemons: raw.paths?.launch_daemons ?? '/Library/LaunchDaemons' },
     refs: { canary: raw.refs?.canary ?? 'refs/tags/canary', fleet: raw.refs?.fleet ?? 'main' },
     releases: { keep: raw.releases?.keep ?? 5 },
     concurrency: raw.concurrency ?? 10,
+    reload_concurrency: raw.reload_concurrency ?? 1,
+    health: {
+      deadline_sec: raw.health?.deadline_sec ?? 180,
+      confirm_sec: raw.health?.confirm_sec ?? 300,
+      allow_degraded: raw.health?.allow_degraded ?? false,
+      poll_ms: raw.health?.poll_ms ?? 1000,
+    },
     ssh: {
       connect_timeout_ms: raw.ssh?.connect_timeout_ms ?? 10_000,
       command_timeout_ms: raw.ssh?.command_timeout_ms ?? 60_000,
@@ -51,6 +58,7 @@ export function nodeWithDefaults(raw: Partial<NodeSpec> & Pick<NodeSpec, 'name' 
     role: raw.role,
     canary: raw.canary ?? false,
     transport: raw.transport ?? 'ssh',
+    port_offset: raw.port_offset ?? 0,
     tenants: [...(raw.tenants ?? [])],
   };
   if (raw.host_key) node.host_key = raw.host_key;

@@ -22,10 +22,14 @@ export interface Finding {
 /** clawops.yaml after defaults. */
 export interface Settings {
   apiVersion: 'clawops/v1';
-  paths: { etc: string; var_db: string };
+  paths: { etc: string; var_db: string; launch_daemons: string };
   refs: { canary: string; fleet: string };
   releases: { keep: number };
   concurrency: number;
+  /** gateway restarts at once on one node (start-up is CPU-bound) */
+  reload_concurrency: number;
+  /** the health gate after every swap, and the dead-man guard */
+  health: { deadline_sec: number; confirm_sec: number; allow_degraded: boolean; poll_ms: number };
   ssh: { connect_timeout_ms: number; command_timeout_ms: number; keepalive_ms: number; known_hosts?: string };
   probe: {
     doctor_interval_sec: number;
@@ -63,6 +67,11 @@ export interface NodeSpec {
   canary: boolean;
   transport: 'ssh' | 'local';
   root?: string;
+  /**
+   * added to every gateway's base port on this node at run time (`gateway run --port`): nodes that share one network,
+   * such as the directories of a local fleet, need distinct port blocks. 0 on real Macs.
+   */
+  port_offset?: number;
   tenants: string[];
 }
 
@@ -142,6 +151,12 @@ export interface TenantDesired {
   releaseId: string;
   /** for mapping a rendered key back to where it was set: dotted path → fragment file:line:col */
   provenance: Record<string, { file: string; line: number; col: number }>;
+  /** launchd units rendered from the repo's launchd/ templates (release-relative paths under launchd/) */
+  units: { kind: 'gateway' | 'probe'; label: string; path: string }[];
+  /** gateway.port of the rendered openclaw.json */
+  port: number;
+  /** the composite probe's port (port + 115) when the tenant has a probe unit */
+  probePort?: number;
 }
 
 export interface DesiredState {

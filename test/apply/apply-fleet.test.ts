@@ -60,6 +60,8 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     for (const n of fleet.nodes) {
       if (!n.running()) await n.start();
       // a clean node: nothing deployed, no lock, no reload log (the shared openclaw install stays)
+      // services of the previous test stopped (their ports freed), units removed
+      await n.exec('for f in /Library/LaunchDaemons/*.plist; do [ -f "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; true');
       for (const dir of [n.etcOpenclaw, join(n.varDbOpenclaw, 'clawops')]) {
         if (!existsSync(dir)) continue;
         const r = await n.exec(`rm -rf ${dir === n.etcOpenclaw ? '/etc/openclaw' : '/var/db/openclaw/clawops'}/* /etc/openclaw/.[!.]* 2>/dev/null; true`);
@@ -82,8 +84,17 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     const cfg = await gw2.exec('cat /etc/openclaw/tenants/acme/openclaw.json');
     expect(JSON.parse(cfg.stdout)).toHaveProperty('gateway.port', 18809);
     const log = readFileSync(join(gw2.varDbOpenclaw, 'clawops', 'reload.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
-    expect(log).toHaveLength(3);
+    // each swap, then each unit (re)started for it: how, and the pids
+    expect(log.map((l) => [l.action, l.tenant])).toEqual([
+      ['apply', 'acme'], ['apply', 'globex'], ['apply', 'initech'],
+      ['reload', 'acme'], ['reload', 'globex'], ['reload', 'initech'],
+    ].sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0)) as string[][]);
     expect(log[0]).toMatchObject({ action: 'apply', node: 'gw-2', tenant: 'acme', commit: git(repo, 'rev-parse', 'HEAD') });
+    expect(log.find((l) => l.action === 'reload')).toMatchObject({ label: 'ai.openclaw.acme', method: 'bootstrap', old_pid: 0, commit: git(repo, 'rev-parse', 'HEAD') });
+    expect(result(r.json, 'gw-2').reloads.map((u) => u.tenant)).toEqual(['acme', 'globex', 'initech']);
+    // the gateway really runs: its /readyz answers on the node's port block (gw-2: base + 3000)
+    const ready = await gw2.exec('curl -s http://127.0.0.1:21809/readyz');
+    expect(JSON.parse(ready.stdout)).toMatchObject({ ready: true, profile: 'acme' });
     expect(existsSync(lockFile(gw2))).toBe(false);
     expect(readdirSync(join(gw2.varDbOpenclaw, 'clawops')).filter((f) => f.startsWith('want.'))).toEqual([]);
 

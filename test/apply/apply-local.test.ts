@@ -4,10 +4,11 @@ import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { git } from '../helpers/fleet-repo.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fleetUnitEdits, git } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { exampleRepo, runCli } from '../helpers/repo.js';
+import { exampleRepo, REPO_ROOT, runCli } from '../helpers/repo.js';
+import { execFileSync } from 'node:child_process';
 
 const cache = openclawCache();
 
@@ -16,7 +17,10 @@ describe.skipIf(!cache)('apply over the local transport', () => {
   let repo: string;
   const nodeRoot = (n: string): string => join(work, 'nodes', n);
 
+  // each test its own port blocks (a test's gateways may still be stopping when the next one starts)
+  let offset = 2000;
   beforeEach(() => {
+    offset += 1000;
     work = mkdtempSync(join(tmpdir(), 'clawops-local-'));
     const nodes = ['gw-1', 'gw-2'];
     for (const n of nodes) {
@@ -24,6 +28,11 @@ describe.skipIf(!cache)('apply over the local transport', () => {
       mkdirSync(bin, { recursive: true });
       symlinkSync(cache!.node, join(bin, 'node'));
       symlinkSync(cache!.mjs, join(bin, 'openclaw'));
+      // what a local fleet needs for services: the launchctl stand-in (state inside the node) and, for tests, the
+      // fast fake gateway the test repo's unit runs
+      for (const [name, src] of [['launchctl', 'scripts/launchctl-standin.mjs'], ['fake-openclaw-gateway', 'test/fleet/fake-gateway.mjs']] as const) {
+        writeFileSync(join(bin, name), readFileSync(join(REPO_ROOT, src), 'utf8').replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
+      }
       // secrets, provisioned out of band as on a real Mac
       for (const t of ['acme', 'globex']) {
         const dir = join(nodeRoot(n), 'var/db/openclaw/secrets', t);
@@ -32,11 +41,20 @@ describe.skipIf(!cache)('apply over the local transport', () => {
       }
     }
     repo = exampleRepo({
-      'nodes.yaml': `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, tenants: [acme, globex] }\n`,
+      ...fleetUnitEdits(),
+      // local nodes share this machine's network: distinct gateway port blocks
+      'nodes.yaml': `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, port_offset: ${offset}, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, port_offset: ${offset + 500}, tenants: [acme, globex] }\n`,
     });
     git(repo, 'init', '-q', '-b', 'main');
     git(repo, 'add', '-A');
     git(repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'init');
+  });
+
+  afterEach(() => {
+    // stop every service the test started (the stand-in supervises them like launchd would)
+    for (const n of ['gw-1', 'gw-2']) {
+      execFileSync('sh', ['-c', `for f in "$1"/Library/LaunchDaemons/*.plist; do [ -f "$f" ] && "$1/usr/local/bin/launchctl" bootout system "$f"; done; true`, 'x', nodeRoot(n)], { stdio: 'ignore' });
+    }
   });
 
   it('--dry-run shows the diff, exits 1 and changes nothing; without --yes on a pipe it refuses with one line', async () => {

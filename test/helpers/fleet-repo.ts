@@ -3,13 +3,15 @@
  * not depend on apply).
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildDesired } from '../../reconciler/desired/build-desired.js';
 import type { DesiredState } from '../../reconciler/desired/types.js';
 import { readTreeSync } from '../../reconciler/source/read-tree.js';
 import { chownToNodeUser, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
 import { layRelease } from './release.js';
-import { applyEdits, exampleRepo, type Edit } from './repo.js';
+import { applyEdits, EXAMPLE, exampleRepo, type Edit } from './repo.js';
 
 /** Which tenants each fleet node gets; the default mirrors tenants-example. */
 export const EXAMPLE_ASSIGNMENT: Record<string, { role: 'gateway' | 'notifier'; canary?: boolean; tenants: string[] }> = {
@@ -18,12 +20,31 @@ export const EXAMPLE_ASSIGNMENT: Record<string, { role: 'gateway' | 'notifier'; 
   'gw-2': { role: 'gateway', tenants: ['acme', 'globex', 'initech'] },
 };
 
+/**
+ * Fleet nodes share this machine's network: each gets its own gateway port block (port_offset), as a local fleet
+ * does, so acme on gw-1 and acme on gw-2 never clash.
+ */
 export function fleetNodesYaml(fleet: Fleet, assignment = EXAMPLE_ASSIGNMENT): string {
-  const nodes = fleet.nodes.map((n) => {
+  const nodes = fleet.nodes.map((n, i) => {
     const a = assignment[n.name] ?? { role: 'gateway' as const, tenants: [] };
-    return { name: n.name, host: n.host, port: n.port, user: n.user, host_key: n.hostKey, role: a.role, ...(a.canary ? { canary: true } : {}), tenants: a.tenants };
+    return { name: n.name, host: n.host, port: n.port, user: n.user, host_key: n.hostKey, role: a.role, ...(a.canary ? { canary: true } : {}), port_offset: 1000 * (i + 1), tenants: a.tenants };
   });
   return stringify({ nodes });
+}
+
+/**
+ * tenants-example's gateway unit with the wrapper exec'ing the fleet's fake gateway (ready in a fraction of a second,
+ * ~40 MB) instead of the real one (30-50 s, ~1 GB); the real gateway is proven by the tests that pass REAL_GATEWAY.
+ * No probe unit: the health gate asks the gateway's own /readyz.
+ */
+export function fleetUnitEdits(opts: { realGateway?: boolean; readyMs?: number } = {}): Record<string, Edit> {
+  const env = opts.realGateway
+    ? ''
+    : `  <key>EnvironmentVariables</key>\n  <dict>\n    <key>CLAWOPS_OPENCLAW</key>\n    <string>/usr/local/bin/fake-openclaw-gateway</string>\n    <key>CLAWOPS_FAKE_READY_MS</key>\n    <string>${opts.readyMs ?? 200}</string>\n  </dict>\n`;
+  const tpl = readFileSync(join(EXAMPLE, 'launchd/gateway.plist'), 'utf8').replace('  <key>ThrottleInterval</key>\n  <integer>10</integer>\n', `  <key>ThrottleInterval</key>\n  <integer>2</integer>\n${env}`);
+  // the fake gateway is ready in well under a second: a short deadline keeps failing gates short in tests
+  const settings = `${readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')}health:\n  deadline_sec: ${opts.realGateway ? 150 : 15}\n  confirm_sec: 60\n  poll_ms: 200\n`;
+  return { 'launchd/gateway.plist': tpl, 'launchd/probe.plist': null, 'clawops.yaml': settings };
 }
 
 export function git(dir: string, ...args: string[]): string {
@@ -32,7 +53,7 @@ export function git(dir: string, ...args: string[]): string {
 
 /** A committed git repo: tenants-example with nodes.yaml pointing at the fleet, plus edits. */
 export function fleetRepo(fleet: Fleet, edits: Record<string, Edit> = {}, assignment = EXAMPLE_ASSIGNMENT): string {
-  const dir = exampleRepo({ 'nodes.yaml': fleetNodesYaml(fleet, assignment), ...edits });
+  const dir = exampleRepo({ 'nodes.yaml': fleetNodesYaml(fleet, assignment), ...fleetUnitEdits(), ...edits });
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, 'add', '-A');
   git(dir, 'commit', '-q', '-m', 'initial');

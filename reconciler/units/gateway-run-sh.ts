@@ -1,0 +1,79 @@
+/**
+ * `bin/gateway-run`, shipped in every tenant release: the program the gateway's launchd unit starts. Secrets reach
+ * the process from the node's secret files, never from git, and a gateway never starts with one missing (OpenClaw
+ * would accept an unset `${VAR}` as the literal string — a token that is in git).
+ *
+ *   sh …/tenants/<t>/bin/gateway-run TENANT ETC VARDB [--validate]
+ *
+ * 1. R = its own release directory, resolved physically once (the tenant link may move while it runs).
+ * 2. For every line of $R/secrets.list (`env VAR name` / `file - name`), $VARDB/secrets/TENANT/name must be a
+ *    regular, non-empty file with mode 600 or 400, else ONE line on stderr naming it and exit 78 (EX_CONFIG, which
+ *    launchd reports as such). `env` secrets are exported (trailing newline stripped); when token.current is an env
+ *    secret and token.next is present and valid, CLAWOPS_SECRET_TOKEN_NEXT is exported too (rotation).
+ * 3. OPENCLAW_CONFIG_PATH = ETC/tenants/TENANT/openclaw.json (the link: a config reload reads the new release),
+ *    OPENCLAW_STATE_DIR = VARDB/state/TENANT (0700), CLAWOPS_TENANT / _RELEASE_ID / _COMMIT / _TAG from the manifest.
+ * 4. A run record VARDB/clawops/run/TENANT.json {pid, release_id, commit, tag, started_epoch} (write + rename):
+ *    observe compares it with launchd's pid to tell a service that still runs an older release (NotReloaded).
+ * 5. exec ${CLAWOPS_OPENCLAW:-openclaw} --profile TENANT gateway run [--port BASE+OFFSET when
+ *    VARDB/clawops/port-offset holds a number: nodes that share one network, e.g. a local fleet].
+ * --validate: steps 1-2, then `config validate --json` of $R/openclaw.json with the same environment.
+ * Portable POSIX sh (dash, macOS bash-as-sh; BSD stat -f with a GNU stat -c branch). Prints no secret, ever.
+ */
+export const GATEWAY_RUN_SH = `#!/bin/sh
+# clawops gateway wrapper (generated; see reconciler/units/gateway-run-sh.ts)
+set -u
+T=\${1:?tenant}; ETC=\${2:?etc}; VARDB=\${3:?var_db}; MODE=\${4:-run}
+PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"; export PATH
+R=$(cd "$(dirname "$0")/.." && pwd -P) || { echo "clawops-gateway-run: $T: cannot resolve its release directory" >&2; exit 78; }
+die() { echo "clawops-gateway-run: $T: $*; not starting" >&2; exit 78; }
+if stat -c %a / >/dev/null 2>&1; then fmode() { stat -c %a "$1"; }; else fmode() { stat -f %Lp "$1"; }; fi
+# ok_secret NAME: the secret file is usable (prints why not)
+ok_secret() {
+  f="$VARDB/secrets/$T/$1"
+  if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "secret file $f is not a regular file"; return 1; fi
+  [ -f "$f" ] || { echo "secret file $f is missing"; return 1; }
+  [ -s "$f" ] || { echo "secret file $f is empty"; return 1; }
+  m=$(fmode "$f")
+  case $m in 600|400) ;; *) echo "secret file $f has mode 0$m (want 0600 or 0400)"; return 1 ;; esac
+  return 0
+}
+[ -f "$R/secrets.list" ] || die "$R/secrets.list is missing"
+exec 3< "$R/secrets.list"
+while IFS=' ' read -r kind var name <&3; do
+  case $kind in env|file) ;; *) continue ;; esac
+  why=$(ok_secret "$name") || die "$why"
+  if [ "$kind" = env ]; then
+    val=$(cat "$VARDB/secrets/$T/$name") || die "cannot read secret file $VARDB/secrets/$T/$name"
+    export "$var=$val"
+    if [ "$name" = token.current ] && ok_secret token.next >/dev/null; then
+      CLAWOPS_SECRET_TOKEN_NEXT=$(cat "$VARDB/secrets/$T/token.next"); export CLAWOPS_SECRET_TOKEN_NEXT
+    fi
+  fi
+done
+exec 3<&-
+mf() { sed -n "s/^  \\"$1\\": \\"\\\\([^\\"]*\\\\)\\",*$/\\\\1/p" "$R/.clawops/manifest.json" 2>/dev/null | head -n 1; }
+CLAWOPS_TENANT=$T; CLAWOPS_RELEASE_ID=$(mf release_id); CLAWOPS_COMMIT=$(mf commit); CLAWOPS_TAG=$(mf tag)
+export CLAWOPS_TENANT CLAWOPS_RELEASE_ID CLAWOPS_COMMIT CLAWOPS_TAG
+if [ "$MODE" = --validate ]; then
+  OPENCLAW_CONFIG_PATH="$R/openclaw.json"; export OPENCLAW_CONFIG_PATH
+  exec \${CLAWOPS_OPENCLAW_CLI:-openclaw} --profile "$T" config validate --json
+fi
+OPENCLAW_CONFIG_PATH="$ETC/tenants/$T/openclaw.json"; OPENCLAW_STATE_DIR="$VARDB/state/$T"
+export OPENCLAW_CONFIG_PATH OPENCLAW_STATE_DIR
+(umask 077; mkdir -p "$OPENCLAW_STATE_DIR") || die "cannot create $OPENCLAW_STATE_DIR"
+set --
+off=$(cat "$VARDB/clawops/port-offset" 2>/dev/null || true)
+case $off in ''|*[!0-9]*) ;; *)
+  base=$(sed -n 's/^    "port": \\([0-9][0-9]*\\),*$/\\1/p' "$R/openclaw.json" | head -n 1)
+  [ -n "$base" ] && set -- --port $((base + off)) ;;
+esac
+mkdir -p "$VARDB/clawops/run" 2>/dev/null
+printf '{"pid":%s,"release_id":"%s","commit":"%s","tag":"%s","started_epoch":%s}\\n' "$$" "$CLAWOPS_RELEASE_ID" "$CLAWOPS_COMMIT" "$CLAWOPS_TAG" "$(date +%s)" > "$VARDB/clawops/run/$T.json.$$" 2>/dev/null &&
+  mv -f "$VARDB/clawops/run/$T.json.$$" "$VARDB/clawops/run/$T.json" 2>/dev/null
+exec \${CLAWOPS_OPENCLAW:-openclaw} --profile "$T" gateway run "$@"
+`;
+
+/** The secrets.list of a release: what the wrapper checks and exports. Pure. */
+export function secretsList(entries: readonly { kind: 'env' | 'file'; variable?: string; name: string }[]): string {
+  return entries.map((e) => `${e.kind} ${e.kind === 'env' ? (e.variable ?? '-') : '-'} ${e.name}\n`).join('');
+}

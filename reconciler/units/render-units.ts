@@ -1,0 +1,107 @@
+/**
+ * launchd units from the golden image: the infra repo's `launchd/<kind>.plist` templates (real XML property lists
+ * with `{{name}}` placeholders) rendered per tenant into canonical plists with the `plist` library, and linted.
+ * Pure. Nothing node-specific goes in (a release is content-addressed per tenant), so the same unit runs on every node.
+ */
+import plist from 'plist';
+import { scanForSecrets } from '../desired/secret-scan.js';
+import type { Finding } from '../desired/types.js';
+
+export type UnitKind = 'gateway' | 'probe';
+
+/** The templates a repo may have; `gateway` is what runs OpenClaw, `probe` the composite readiness probe. */
+export const UNIT_TEMPLATES: Record<UnitKind, string> = { gateway: 'launchd/gateway.plist', probe: 'launchd/probe.plist' };
+
+/** OpenClaw derived ports reach base+110 and bases are ≥ 120 apart: the probe listens on base+115. */
+export const PROBE_PORT_OFFSET = 115;
+
+export function unitLabel(tenant: string, kind: UnitKind): string {
+  return kind === 'gateway' ? `ai.openclaw.${tenant}` : `ai.openclaw.${tenant}.probe`;
+}
+
+/** Where a unit sits inside the release (and, by label, under /Library/LaunchDaemons on the node). */
+export function unitPath(label: string): string {
+  return `launchd/${label}.plist`;
+}
+
+export interface UnitVars {
+  tenant: string;
+  etc: string;
+  var_db: string;
+  port: number;
+  probe_port: number;
+  label: string;
+}
+
+const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_]*)\s*\}\}/g;
+
+function xmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function lineOf(text: string, index: number): { line: number; col: number } {
+  const before = text.slice(0, index);
+  const line = before.split('\n').length;
+  return { line, col: index - before.lastIndexOf('\n') };
+}
+
+/** Where `<key>K</key>` first appears in the template, for findings about that key. */
+function keyPos(text: string, key: string): { line: number; col: number } {
+  const i = text.indexOf(`<key>${key}</key>`);
+  return i < 0 ? { line: 1, col: 1 } : lineOf(text, i);
+}
+
+export interface RenderedUnit {
+  label: string;
+  path: string;
+  content?: Buffer;
+  findings: Finding[];
+}
+
+/** Render and lint one template for one tenant. */
+export function renderUnit(file: string, template: string, kind: UnitKind, vars: UnitVars): RenderedUnit {
+  const label = unitLabel(vars.tenant, kind);
+  const out: RenderedUnit = { label, path: unitPath(label), findings: [] };
+  const fail = (pos: { line: number; col: number }, message: string, rule: string): void => {
+    out.findings.push({ file, line: pos.line, col: pos.col, severity: 'error', message, rule });
+  };
+  const values = vars as unknown as Record<string, string | number>;
+  const text = template.replace(PLACEHOLDER, (all, name: string, at: number) => {
+    if (!Object.hasOwn(values, name)) {
+      fail(lineOf(template, at), `unknown placeholder ${all} (known: ${Object.keys(values).map((k) => `{{${k}}}`).join(', ')})`, 'launchd/placeholder');
+      return all;
+    }
+    return xmlEscape(String(values[name]));
+  });
+  if (out.findings.length > 0) return out;
+  let doc: unknown;
+  try {
+    doc = plist.parse(text);
+  } catch (e) {
+    fail({ line: 1, col: 1 }, `is not a property list: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, 'launchd/not-a-plist');
+    return out;
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc) || doc instanceof Date || Buffer.isBuffer(doc)) {
+    fail({ line: 1, col: 1 }, 'the property list must be a <dict> at the top', 'launchd/not-a-plist');
+    return out;
+  }
+  const d = doc as Record<string, unknown>;
+  if (d.Label !== label) fail(keyPos(template, 'Label'), `Label must be "${label}" (use {{label}}), not ${JSON.stringify(d.Label ?? null)}`, 'launchd/label');
+  const args = d.ProgramArguments;
+  if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === 'string')) {
+    fail(keyPos(template, 'ProgramArguments'), 'ProgramArguments must be a non-empty array of strings', 'launchd/program');
+  } else {
+    if (!String(args[0]).startsWith('/')) fail(keyPos(template, 'ProgramArguments'), `ProgramArguments[0] must be an absolute path, not "${String(args[0])}"`, 'launchd/program');
+    args.forEach((a, i) => {
+      if (i > 0 && /^\.\.?\//.test(String(a))) fail(keyPos(template, 'ProgramArguments'), `ProgramArguments[${i}] is a relative path ("${String(a)}"); launchd runs jobs from /`, 'launchd/program');
+    });
+  }
+  if (typeof d.Program === 'string' && !d.Program.startsWith('/')) fail(keyPos(template, 'Program'), 'Program must be an absolute path', 'launchd/program');
+  for (const hit of scanForSecrets(d)) {
+    const key = hit.path.find((p): p is string => typeof p === 'string' && p !== 'EnvironmentVariables') ?? String(hit.path[0] ?? '');
+    fail(keyPos(template, key), `${hit.path.join('.')}: ${hit.why} (value not shown); units reference secret files through the wrapper, never hold them`, 'launchd/secret');
+  }
+  if (out.findings.length > 0) return out;
+  out.content = Buffer.from(`${plist.build(d as plist.PlistObject)}\n`);
+  return out;
+}
