@@ -1,31 +1,28 @@
 /**
- * The controller's own settings from `clawops.yaml` (`refs:` and `gating:`), read from the raw file so the loop can
- * decide which commits to pin before any commit's desired state is built. Defaults:
+ * The controller's own settings from `clawops.yaml` (`refs:` and `gating:`, schemas/clawops.schema.json), read from
+ * the raw file of the default branch so the loop can decide which commits to pin before any commit's desired state is
+ * built (the same keys are checked again, by the schema, when a commit is built). Defaults (desired/defaults.ts):
  *   refs.canary  refs/heads/main         (a merged PR goes to the canaries)
  *   refs.fleet   refs/tags/release/*     (the newest release/ tag by tag date; a branch or tag name works too)
  *   gating.green_passes 2, gating.allow_degraded false, gating.require_replay false
  */
 import { parse } from 'yaml';
+import { settingsWithDefaults } from '../desired/defaults.js';
+import type { Settings } from '../desired/types.js';
 import { ValidationError } from '../errors.js';
 
-export interface GatingSettings {
-  /** consecutive green passes every canary needs on a commit before it fans out */
-  green_passes: number;
-  /** count `degraded` health as green */
-  allow_degraded: boolean;
-  /** also require `clawops replay` evidence (passed) for the commit */
-  require_replay: boolean;
-}
+export type GatingSettings = Settings['gating'];
 
 export interface ControllerSettings {
-  refs: { canary: string; fleet: string };
+  refs: Settings['refs'];
   gating: GatingSettings;
 }
 
-export const CONTROLLER_DEFAULTS: ControllerSettings = {
-  refs: { canary: 'refs/heads/main', fleet: 'refs/tags/release/*' },
-  gating: { green_passes: 2, allow_degraded: false, require_replay: false },
-};
+/** the defaults clawops.yaml has everywhere (desired/defaults.ts) */
+export const CONTROLLER_DEFAULTS: ControllerSettings = (() => {
+  const d = settingsWithDefaults({});
+  return { refs: d.refs, gating: d.gating };
+})();
 
 /** Pure: settings from the text of clawops.yaml (undefined: no such file → defaults). Bad values are refused. */
 export function controllerSettings(text: string | undefined, file = 'clawops.yaml'): ControllerSettings {

@@ -6,7 +6,12 @@ export function settingsWithDefaults(raw: DeepPartial<Settings>): Settings {
   const settings: Settings = {
     apiVersion: 'clawops/v1',
     paths: { etc: raw.paths?.etc ?? '/etc/openclaw', var_db: raw.paths?.var_db ?? '/var/db/openclaw', launch_daemons: raw.paths?.launch_daemons ?? '/Library/LaunchDaemons' },
-    refs: { canary: raw.refs?.canary ?? 'refs/tags/canary', fleet: raw.refs?.fleet ?? 'main' },
+    refs: { canary: raw.refs?.canary ?? 'refs/heads/main', fleet: raw.refs?.fleet ?? 'refs/tags/release/*' },
+    gating: {
+      green_passes: raw.gating?.green_passes ?? 2,
+      allow_degraded: raw.gating?.allow_degraded ?? false,
+      require_replay: raw.gating?.require_replay ?? false,
+    },
     releases: { keep: raw.releases?.keep ?? 5 },
     concurrency: raw.concurrency ?? 10,
     reload_concurrency: raw.reload_concurrency ?? 1,

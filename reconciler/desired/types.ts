@@ -23,7 +23,10 @@ export interface Finding {
 export interface Settings {
   apiVersion: 'clawops/v1';
   paths: { etc: string; var_db: string; launch_daemons: string };
+  /** what the controller pins: canary nodes follow `canary`, all others `fleet` (a ref, a name, or a tag glob) */
   refs: { canary: string; fleet: string };
+  /** what the canaries must prove about a commit before the controller fans it out (specs/controller.md) */
+  gating: { green_passes: number; allow_degraded: boolean; require_replay: boolean };
   releases: { keep: number };
   concurrency: number;
   /** gateway restarts at once on one node (start-up is CPU-bound) */

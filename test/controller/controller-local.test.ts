@@ -207,4 +207,16 @@ describe.skipIf(!ready)('controller on local nodes', () => {
     expect(s.fleetCommit).toMatchObject({ commit: fix, tag: 'release/3' });
     expect(link('gw-2', 'acme')).toBe(link('gw-1', 'acme'));
   }, 120_000);
+
+  it('takes gating from clawops.yaml on the default branch: green_passes 1 fans out after one green pass', async () => {
+    origin.commit({ 'clawops.yaml': `${clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8'))}gating:\n  green_passes: 1\n` }, 'one green pass is enough');
+    origin.push();
+    origin.tag('release/1', 'HEAD');
+    const { c } = await start();
+    await c.runPass();
+    expect(node(c.status(), 'gw-2').message).toContain('for 0 of 1 passes');
+    await c.runPass();
+    expect(c.status().fleetCommit).toMatchObject({ tag: 'release/1' });
+    expect(link('gw-2', 'acme')).toBe(link('gw-1', 'acme'));
+  }, 120_000);
 });
