@@ -178,12 +178,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   /** reload the tenant's units from release `id` and wait for it to be ready; the reason when it is not */
   const reloadAndGate = async (tenant: string, id: string): Promise<string | undefined> => {
     emit('reload', 'start', `${tenant}: launchd units of ${id}`);
-    const rl = await reloadUnits(t, p, tenant, id);
+    const rl = await reloadUnits(t, p, tenant, id, guard ? ctx.run : undefined);
     for (const u of rl.reloads) journal.push(reloadLine(ctx, np.node, tenant, id, u));
     result.reloads.push(...rl.reloads.map((u) => ({ tenant, ...u })));
     if (!rl.ok) return `${tenant}: the service did not run release ${id}: ${rl.error ?? '?'}`;
     emit('reload', 'done', rl.reloads.map((u) => `${u.label} ${u.method} pid ${u.oldPid || '-'} → ${u.newPid}`).join(', '));
-    const g = await gate(t, readyUrl(tenant), `ai.openclaw.${tenant}`, h0);
+    const g = await gate(t, readyUrl(tenant), `ai.openclaw.${tenant}`, h0, guard ? { paths: p, run: ctx.run } : undefined);
     if (!g.ready) return `${tenant}: release ${id} not ready within ${h0.deadline_sec} s: ${g.reason ?? '?'}`;
     emit('health', 'done', `${tenant}: ready after ${g.seconds ?? 0} s`);
     return undefined;

@@ -25,6 +25,8 @@ ${NODE_TREE_SH}`;
  *   unit_remove T        bootout and remove every unit of tenant T (a first deploy rolled back)
  */
 const UNITS_SH = String.raw`
+# the run is alive: its dead-man guard (if any) measures silence from the last beat
+beat() { [ -n "${"$"}{BEAT:-}" ] && date +%s > "$BEAT" 2>/dev/null; return 0; }
 svc_pid() {
   launchctl print "system/$1" > "$RT/print" 2>/dev/null || return 0
   awk -F ' = ' '/^\tpid = / { print $2; exit }' "$RT/print"
@@ -66,6 +68,7 @@ unit_reload() {
     # a new process: a pid that is not the old one, still there a moment later
     new=''; i=0; exited=0
     while [ $i -lt $((WAIT_SEC * 5)) ]; do
+      [ $((i % 5)) -eq 0 ] && beat
       p=$(svc_pid "$label")
       if [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$old" ]; then new=$p; break; fi
       # it ran (more runs than before) and is not running: it exited at start; one more look, then give up
@@ -90,25 +93,27 @@ unit_remove() {
 `;
 
 /**
- * RELOAD: sh -c RELOAD x ETC LD TENANT ID WAIT_SEC VARDB — install and reload the units of releases/TENANT/ID.
+ * RELOAD: sh -c RELOAD x ETC LD TENANT ID WAIT_SEC VARDB [BEAT] — install and reload the units of releases/TENANT/ID.
  * Prints reloaded/reload-failed lines (see unit_reload); exits 0 either way.
  */
 export const RELOAD_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
-ETC=$1; LD=$2; t=$3; id=$4; WAIT_SEC=$5; VARDB=$6
+ETC=$1; LD=$2; t=$3; id=$4; WAIT_SEC=$5; VARDB=$6; BEAT=${"$"}{7:-}
+beat
 unit_reload "$t" "$id"
 exit 0
 `}`;
 
 /**
- * GATE: sh -c GATE x URL DEADLINE_SEC POLL_MS ALLOW_DEGRADED LABEL — ask the tenant's readiness route on the node
+ * GATE: sh -c GATE x URL DEADLINE_SEC POLL_MS ALLOW_DEGRADED LABEL [BEAT] — ask the tenant's readiness route on the node
  * itself until it answers 200 (and not "degraded" unless allowed) or the deadline passes; a service that stopped
  * running fails at once. Prints `ready SECONDS` or `not-ready CODE BASE64(body) FACTS`.
  */
 export const GATE_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
-URL=$1; DEADLINE=$2; POLL_MS=$3; ALLOW=$4; LABEL=$5
+URL=$1; DEADLINE=$2; POLL_MS=$3; ALLOW=$4; LABEL=$5; BEAT=${"$"}{6:-}
 start=$(date +%s); code=000; : > "$RT/body"
 sleep_s=$(awk -v m="$POLL_MS" 'BEGIN { printf "%.3f", m / 1000 }')
 while :; do
+  beat
   code=$(curl -s -m 5 -o "$RT/body" -w '%{http_code}' "$URL" 2>/dev/null) || code=${"$"}{code:-000}
   if [ "$code" = 200 ]; then
     if [ "$ALLOW" = 1 ] || ! grep -q '"degraded"' "$RT/body"; then rec ready "$(( $(date +%s) - start ))"; exit 0; fi
@@ -158,8 +163,9 @@ exit 0
 /**
  * GUARD_START: sh -c GUARD_START x ETC VARDB LD RUN SECONDS CONFIRM_SEC GUARD_BODY ; stdin: `tenant<TAB>new<TAB>old<TAB>oldprev`
  * lines. Writes VARDB/clawops/guard.RUN and starts a detached guard (nohup, HUP ignored: it outlives the ssh
- * connection) that waits until SECONDS have passed — or CONFIRM_SEC after clawops wrote `passed` into the file —
- * and, unless the file was removed (confirmed) by then, puts every tenant whose link still points at its new
+ * connection) that waits: CONFIRM_SEC after clawops wrote `passed` into the file, or CONFIRM_SEC of silence (the
+ * reload and gate scripts write guard.RUN.beat while they work; a killed run stops beating), at most SECONDS; then,
+ * unless the file was removed (confirmed) by then, puts every tenant whose link still points at its new
  * release back on the old one, reloads it and logs a DeadManRollback line. Prints `guard PID`.
  */
 export const GUARD_START_SCRIPT = `${PRELUDE}${String.raw`
@@ -175,15 +181,19 @@ rec guard "$!"
 export const GUARD_BODY = `${PRELUDE}${UNITS_SH}${UNDO_SH}${String.raw`
 trap '' HUP
 ETC=$1; VARDB=$2; LD=$3; RUN=$4; CONFIRM=$5; WAIT_SEC=60
-D="$VARDB/clawops"; G="$D/guard.$RUN"
+D="$VARDB/clawops"; G="$D/guard.$RUN"; started=$(date +%s)
+# fire when: the gate passed CONFIRM s ago without a confirmation; or the run fell silent (no beat, no pass) for
+# CONFIRM s — it died or lost the node; or the overall deadline passed
 while [ -f "$G" ]; do
   now=$(date +%s)
-  deadline=$(awk -F '\t' -v c="$CONFIRM" '$1 == "deadline" { d = $2 } $1 == "passed" { d = $2 + c } END { print d + 0 }' "$G" 2>/dev/null)
+  b=$(cat "$G.beat" 2>/dev/null); case $b in ''|*[!0-9]*) b=$started ;; esac
+  deadline=$(awk -F '\t' -v c="$CONFIRM" -v b="$b" '$1 == "deadline" { d = $2 } $1 == "passed" { p = $2 + c } END { s = b + c; if (p) s = p; if (d && d < s) s = d; print s + 0 }' "$G" 2>/dev/null)
   [ "$now" -ge "$deadline" ] && break
   sleep 1
 done
-[ -f "$G" ] || exit 0
+[ -f "$G" ] || { rm -f "$G.beat"; exit 0; }
 mv -f "$G" "$G.firing" 2>/dev/null || exit 0
+rm -f "$G.beat"
 awk -F '\t' 'NF == 4 && $1 != "deadline" && $1 != "passed"' "$G.firing" > "$RT/todo"
 while IFS='	' read -r g_t g_new g_old g_oldprev; do
   is_safe "$g_t" && is_id "$g_new" || continue
@@ -200,6 +210,7 @@ rm -f "$G.firing"
 /** CONFIRM: sh -c CONFIRM x VARDB RUN — the guard stands down (run over a new ssh connection). Prints confirmed|missing. */
 export const CONFIRM_SCRIPT = String.raw`
 G="$1/clawops/guard.$2"
+rm -f "$G.beat"
 if [ -f "$G" ] && rm -f "$G"; then echo confirmed; else echo missing; fi
 `;
 

@@ -63,8 +63,8 @@ function parseReloads(recs: string[][]): ReloadOutcome {
 }
 
 /** Install and reload the units of releases/<tenant>/<id> on the node. */
-export async function reloadUnits(t: Transport, p: NodePaths, tenant: string, id: string): Promise<ReloadOutcome> {
-  return parseReloads(await runScript(t, RELOAD_SCRIPT, [p.etc, p.launchDaemons, tenant, id, String(RELOAD_WAIT_SEC), p.varDb], '', (RELOAD_WAIT_SEC + 30) * 1000));
+export async function reloadUnits(t: Transport, p: NodePaths, tenant: string, id: string, guardRun?: string): Promise<ReloadOutcome> {
+  return parseReloads(await runScript(t, RELOAD_SCRIPT, [p.etc, p.launchDaemons, tenant, id, String(RELOAD_WAIT_SEC), p.varDb, beatFile(p, guardRun)], '', (RELOAD_WAIT_SEC + 30) * 1000));
 }
 
 /** Summarise a readiness body without echoing anything secret-shaped: status fields and failing check names only. */
@@ -92,9 +92,14 @@ export function readinessReason(code: string, body: string): string {
   return detail ? `${http} (${detail})` : http;
 }
 
+/** The file the reload and gate scripts write while a guarded run works (its guard measures silence from it). */
+function beatFile(p: NodePaths, run: string | undefined): string {
+  return run ? `${p.varDb}/clawops/guard.${run}.beat` : '';
+}
+
 /** Ask the tenant's readiness route on the node until ready or the deadline. */
-export async function gate(t: Transport, url: string, label: string, health: { deadline_sec: number; poll_ms: number; allow_degraded: boolean }): Promise<GateOutcome> {
-  const recs = await runScript(t, GATE_SCRIPT, [url, String(health.deadline_sec), String(health.poll_ms), health.allow_degraded ? '1' : '0', label], '', (health.deadline_sec + 30) * 1000);
+export async function gate(t: Transport, url: string, label: string, health: { deadline_sec: number; poll_ms: number; allow_degraded: boolean }, beat?: { paths: NodePaths; run: string }): Promise<GateOutcome> {
+  const recs = await runScript(t, GATE_SCRIPT, [url, String(health.deadline_sec), String(health.poll_ms), health.allow_degraded ? '1' : '0', label, beat ? beatFile(beat.paths, beat.run) : ''], '', (health.deadline_sec + 30) * 1000);
   const ready = recs.find((r) => r[0] === 'ready');
   if (ready) return { ready: true, seconds: Number(ready[1] ?? 0) };
   const nr = recs.find((r) => r[0] === 'not-ready');

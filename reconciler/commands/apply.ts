@@ -119,10 +119,12 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
           setExit(r.plan.inSync ? EXIT_OK : EXIT_CHANGES);
           return;
         }
+        // tenants apply leaves alone (not clawops-owned, secrets missing, quarantined): never a silent success
+        const blocked = r.plan.nodes.flatMap((n) => n.tenants.filter((t) => t.state === 'Blocked').map((t) => `${n.node}/${t.tenant}`));
         if (actions === 0 && r.plan.nodes.every((n) => !n.blocked)) {
-          if (flags.json) io.stdout(`${JSON.stringify({ ok: true, results: [] }, null, 2)}\n`);
-          else io.stdout('Nothing to apply.\n');
-          setExit(EXIT_OK);
+          if (flags.json) io.stdout(`${JSON.stringify({ ok: blocked.length === 0, results: [], ...(blocked.length ? { blocked } : {}) }, null, 2)}\n`);
+          else io.stdout(blocked.length ? `Nothing can be applied: ${blocked.join(', ')} blocked (see above).\n` : 'Nothing to apply.\n');
+          setExit(blocked.length ? EXIT_CHANGES : EXIT_OK);
           return;
         }
         if (r.source.dirty) io.stderr(`clawops: warning: ${r.source.origin} has uncommitted changes; the reload log records commit ${r.source.commit?.slice(0, 12) ?? '(none)'} which is not what is deployed\n`);
@@ -149,14 +151,16 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
         } finally {
           process.off('SIGINT', onSigint);
         }
-        if (flags.json) io.stdout(`${JSON.stringify({ ok: res.ok, run: ctx.run, ...(res.halted ? { halted: res.halted } : {}), results: res.results }, null, 2)}\n`);
+        const ok = res.ok && blocked.length === 0;
+        if (flags.json) io.stdout(`${JSON.stringify({ ok, run: ctx.run, ...(res.halted ? { halted: res.halted } : {}), ...(blocked.length ? { blocked } : {}), results: res.results }, null, 2)}\n`);
         else {
           io.stdout(`\nApply ${ctx.run}\n`);
           for (const x of res.results) io.stdout(`  ${summaryLine(x)}\n`);
           if (res.halted) io.stdout(`Stopped before the remaining nodes: ${res.halted}.\n`);
-          io.stdout(res.ok ? 'Done.\n' : 'Not everything was applied.\n');
+          if (blocked.length) io.stdout(`Left alone (blocked): ${blocked.join(', ')}.\n`);
+          io.stdout(ok ? 'Done.\n' : 'Not everything was applied.\n');
         }
-        setExit(res.ok ? EXIT_OK : EXIT_CHANGES);
+        setExit(ok ? EXIT_OK : EXIT_CHANGES);
       } finally {
         await Promise.all([...r.fleet.transports.values()].map((t) => t.close()));
         r.source.cleanup();
