@@ -1,8 +1,7 @@
 /**
- * The controller against real sshd fleet nodes (real openclaw, pinned host keys, the real apply and observe scripts)
- * and a real bare git origin. Auto mode: tenants-example has no launchd templates yet, so apply swaps releases
- * without reloading services (the health gate and automatic rollback come with the services issue; the rollback
- * side of gating is covered in rollback-gating.test.ts).
+ * The controller against real sshd fleet nodes (real openclaw, pinned host keys, the real apply and observe scripts,
+ * the repo's gateway unit running the fake gateway through the real secret wrapper and launchctl stand-in) and a real
+ * bare git origin, in auto mode. A rollback on a canary is covered on local nodes (controller-units.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
@@ -11,11 +10,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Controller } from '../../reconciler/controller/loop.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { fleetNodesYaml } from '../helpers/fleet-repo.js';
+import { fleetNodesYaml, fleetUnitEdits } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE } from '../helpers/repo.js';
 import { seedSecrets } from '../helpers/secrets.js';
-import { clawopsYaml, makeOrigin, newController, node, summary, type FakeClock, type MemLog, type Origin } from './helpers.js';
+import { clawopsYaml, makeOrigin, newController, node, portOffset, summary, type FakeClock, type MemLog, type Origin } from './helpers.js';
 
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
 const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
@@ -38,7 +37,10 @@ describe.skipIf(!ready)('controller on a real sshd fleet', () => {
   beforeAll(async () => {
     fleet = await startFleet({ names: ['gw-1', 'gw-2', 'gw-3'], openclaw: true });
     for (const n of fleet.nodes) await seedSecrets(n, ASSIGN[n.name as keyof typeof ASSIGN].tenants);
-    origin = makeOrigin({ 'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')), 'nodes.yaml': fleetNodesYaml(fleet, ASSIGN) });
+    const units = fleetUnitEdits();
+    // port blocks of our own: other test processes run fake gateways on this machine's loopback too
+    const nodesYaml = fleetNodesYaml(fleet, ASSIGN).replace(/port_offset: \d+/g, () => `port_offset: ${portOffset()}`);
+    origin = makeOrigin({ ...units, 'clawops.yaml': clawopsYaml(String(units['clawops.yaml'])), 'nodes.yaml': nodesYaml }, { units: true });
     ({ c, clock, log } = newController({ repo: origin.bare, stateDir: mkdtempSync(join(tmpdir(), 'clawops-ctl-fleet-')), identityFile: fleet.clientKeyPath }));
     await c.start();
   });
@@ -82,7 +84,8 @@ describe.skipIf(!ready)('controller on a real sshd fleet', () => {
     s = c.status();
     expect(summary(s)).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Synced:Synced', 'gw-3': 'Synced:Synced' });
     expect(node(s, 'gw-2')).toMatchObject({ openclaw: '2026.9.6', sync: { status: 'InSync', running: [{ commit: c2, tag: 'release/1' }] }, health: { status: 'ok' } });
-    expect(node(s, 'gw-2').tenants.globex).toMatchObject({ state: 'Synced', sync: { state: 'InSync', commit: c2 } });
+    expect(node(s, 'gw-2').tenants.globex).toMatchObject({ state: 'Synced', sync: { state: 'InSync', commit: c2 }, health: { status: 'ok', service: 'running' } });
+    expect(s.commits[c2]?.canaries['gw-1']).toMatchObject({ healthGate: 'passed', greenPasses: 3 });
   }, 240_000);
 
   it('steady passes reuse the open connections: one observe command a node, no new logins', async () => {
@@ -126,8 +129,12 @@ describe.skipIf(!ready)('controller on a real sshd fleet', () => {
     await gw2.start();
     clock.advance(31_000);
     await c.runPass();
-    expect(node(c.status(), 'gw-2')).toMatchObject({ state: 'Synced' });
-    expect(node(c.status(), 'gw-2').backoff).toBeUndefined();
+    // back, in sync (its releases are current), but the test fleet's reboot forgot its launchd jobs: the services do
+    // not run, and the status says so (health apart from sync); nothing in the plan loads units whose link is current
+    s = c.status();
+    expect(node(s, 'gw-2')).toMatchObject({ state: 'Degraded', reason: 'ServiceNotRunning', sync: { status: 'InSync' }, health: { status: 'failed' } });
+    expect(node(s, 'gw-2').health.message).toMatch(/acme: ai\.openclaw\.acme is not loaded/);
+    expect(node(s, 'gw-2').backoff).toBeUndefined();
     expect(log.lines().some((l) => l.stage === 'backoff' && l.node === 'gw-2')).toBe(true);
   }, 120_000);
 });

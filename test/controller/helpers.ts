@@ -3,7 +3,8 @@
  * standing for a Mac's / with the real openclaw CLI), a fake clock, and a logger into memory. Passes are driven by
  * calling runPass()/trigger(); nothing sleeps.
  */
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -11,7 +12,7 @@ import { Controller, type Clock, type ControllerOptions } from '../../reconciler
 import type { NodeStatusRecord, StatusDoc } from '../../reconciler/controller/status.js';
 import { git } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { applyEdits, exampleRepo, type Edit } from '../helpers/repo.js';
+import { applyEdits, exampleRepo, REPO_ROOT, type Edit } from '../helpers/repo.js';
 import { EXAMPLE_SECRETS, secretValue } from '../helpers/secrets.js';
 
 /** refs as the controller's defaults name them (tenants-example still sets the old ones) */
@@ -139,10 +140,27 @@ export interface LocalNodes {
   dir: string;
   root(name: string): string;
   nodesYaml(spec: { name: string; canary?: boolean; tenants: string[] }[]): string;
+  /** boot out every unit the stand-in supervises on these nodes (tests with services) */
+  stopServices(): void;
 }
 
-/** Directories standing for Macs (transport local) with the real openclaw CLI and the tenants' secrets provisioned. */
-export function makeLocalNodes(names: string[], tenants: string[] = ['acme', 'globex', 'initech']): LocalNodes {
+/**
+ * Gateway port blocks (nodes.yaml port_offset) for nodes on this machine's network: local nodes and sshd fleet nodes
+ * share it, with each other and with other test processes. Each process takes a 4000-port window of its own, clear
+ * of the blocks other tests use (fleetNodesYaml: 1000-3000, apply tests: up to ~10000), and cycles within it.
+ */
+const OFFSET_BASE = 12_000 + (process.pid % 8) * 4000;
+let offsetSeq = 0;
+export function portOffset(): number {
+  offsetSeq = (offsetSeq + 1) % 20;
+  return OFFSET_BASE + offsetSeq * 200;
+}
+
+/**
+ * Directories standing for Macs (transport local) with the real openclaw CLI and the tenants' secrets provisioned;
+ * with `services`, also the launchctl stand-in and the fake gateway the test repo's unit runs (fleetUnitEdits).
+ */
+export function makeLocalNodes(names: string[], tenants: string[] = ['acme', 'globex', 'initech'], opts: { services?: boolean } = {}): LocalNodes {
   const cache = openclawCache();
   if (!cache) throw new Error('the openclaw cache is missing (make install-openclaw)');
   const dir = mkdtempSync(join(tmpdir(), 'clawops-ctl-nodes-'));
@@ -152,6 +170,11 @@ export function makeLocalNodes(names: string[], tenants: string[] = ['acme', 'gl
     mkdirSync(bin, { recursive: true });
     symlinkSync(cache.node, join(bin, 'node'));
     symlinkSync(cache.mjs, join(bin, 'openclaw'));
+    if (opts.services) {
+      for (const [name, src] of [['launchctl', 'scripts/launchctl-standin.mjs'], ['fake-openclaw-gateway', 'test/fleet/fake-gateway.mjs']] as const) {
+        writeFileSync(join(bin, name), readFileSync(join(REPO_ROOT, src), 'utf8').replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
+      }
+    }
     for (const t of tenants) {
       const sd = join(root(n), 'var/db/openclaw/secrets', t);
       mkdirSync(sd, { recursive: true, mode: 0o700 });
@@ -161,11 +184,17 @@ export function makeLocalNodes(names: string[], tenants: string[] = ['acme', 'gl
       }
     }
   }
+  const offsets = new Map(names.map((n) => [n, portOffset()]));
   return {
     dir,
     root,
     nodesYaml: (spec) =>
-      `nodes:\n${spec.map((s) => `  - { name: ${s.name}, host: localhost, transport: local, root: ${root(s.name)}, role: gateway${s.canary ? ', canary: true' : ''}, tenants: [${s.tenants.join(', ')}] }`).join('\n')}\n`,
+      `nodes:\n${spec.map((s) => `  - { name: ${s.name}, host: localhost, transport: local, root: ${root(s.name)}, role: gateway${s.canary ? ', canary: true' : ''}, port_offset: ${offsets.get(s.name) ?? 0}, tenants: [${s.tenants.join(', ')}] }`).join('\n')}\n`,
+    stopServices: () => {
+      for (const n of names) {
+        execFileSync('sh', ['-c', 'for f in "$1"/Library/LaunchDaemons/*.plist; do [ -f "$f" ] && "$1/usr/local/bin/launchctl" bootout system "$f"; done; true', 'x', root(n)], { stdio: 'ignore' });
+      }
+    },
   };
 }
 
