@@ -14,6 +14,7 @@ import { versionMismatches, type VersionFacts } from './records.js';
 import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { confirmGuard, gate, healthSettings, markPassed, quarantine, readinessUrl, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
 import { gatewayPort } from '../desired/build-desired.js';
+import { releaseHealth } from './release-health.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
 
 /** extra time the PROMOTE command gets per release it validates */
@@ -184,7 +185,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (!rl.ok) return `${tenant}: the service did not run release ${id}: ${rl.error ?? '?'}`;
     emit('reload', 'done', rl.reloads.map((u) => `${u.label} ${u.method} pid ${u.oldPid || '-'} → ${u.newPid}`).join(', '));
     const g = await gate(t, readyUrl(tenant), `ai.openclaw.${tenant}`, h0, guard ? { paths: p, run: ctx.run } : undefined);
-    if (!g.ready) return `${tenant}: release ${id} not ready within ${h0.deadline_sec} s: ${g.reason ?? '?'}`;
+    if (!g.ready) return `${tenant}: release ${id} not ready ${(g.seconds ?? h0.deadline_sec) < h0.deadline_sec ? `(its service stopped after ${g.seconds ?? 0} s)` : `within ${h0.deadline_sec} s`}: ${g.reason ?? '?'}`;
     emit('health', 'done', `${tenant}: ready after ${g.seconds ?? 0} s`);
     return undefined;
   };
@@ -197,7 +198,9 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     let back = sw.from ? `rolled back to ${sw.from}` : 'a first deploy: its units were removed';
     if (!undo.ok) back += ` (but: ${undo.error ?? '?'})`;
     else if (sw.from) {
-      const g = await gate(t, readyUrl(sw.tenant), `ai.openclaw.${sw.tenant}`, h0);
+      // the old release answers where ITS config says (a port change may be what failed)
+      const url = (await releaseHealth(t, p.etc, sw.tenant, sw.from, portOffset))?.url ?? readyUrl(sw.tenant);
+      const g = await gate(t, url, `ai.openclaw.${sw.tenant}`, h0);
       back += g.ready ? `, ready again after ${g.seconds ?? 0} s` : `, and that is not ready either: ${g.reason ?? '?'}`;
     }
     journal.push(JSON.stringify({ ...JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object, reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to }));

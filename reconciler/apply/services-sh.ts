@@ -110,22 +110,25 @@ exit 0
  */
 export const GATE_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
 URL=$1; DEADLINE=$2; POLL_MS=$3; ALLOW=$4; LABEL=$5; BEAT=${"$"}{6:-}
-start=$(date +%s); code=000; : > "$RT/body"
+start=$(date +%s); code=000; : > "$RT/body"; runs0=$(svc_runs "$LABEL")
 sleep_s=$(awk -v m="$POLL_MS" 'BEGIN { printf "%.3f", m / 1000 }')
 while :; do
   beat
   code=$(curl -s -m 5 -o "$RT/body" -w '%{http_code}' "$URL" 2>/dev/null) || code=${"$"}{code:-000}
   if [ "$code" = 200 ]; then
-    if [ "$ALLOW" = 1 ] || ! grep -q '"degraded"' "$RT/body"; then rec ready "$(( $(date +%s) - start ))"; exit 0; fi
+    # the composite probe answers 200 for ok and degraded: degraded passes only when allowed
+    if [ "$ALLOW" = 1 ] || ! grep -q '"status" *: *"degraded"' "$RT/body"; then rec ready "$(( $(date +%s) - start ))"; exit 0; fi
   fi
   now=$(date +%s)
   [ $((now - start)) -ge "$DEADLINE" ] && break
+  # a unit that exited and was started again by launchd (KeepAlive) is crash-looping: it will not become ready
+  if [ "$(svc_runs "$LABEL")" -gt "$runs0" ]; then break; fi
   # a unit that is no longer running will not become ready: stop waiting
   p=$(svc_pid "$LABEL")
   if [ -z "$p" ] || [ "$p" = 0 ]; then sleep 1; p=$(svc_pid "$LABEL"); [ -z "$p" ] || [ "$p" = 0 ] && break; fi
   sleep "$sleep_s" 2>/dev/null || sleep 1
 done
-rec not-ready "$code" "$(head -c 2048 "$RT/body" | b64)" "$(svc_facts "$LABEL")"
+rec not-ready "$code" "$(head -c 2048 "$RT/body" | b64)" "$(svc_facts "$LABEL")" "$(( $(date +%s) - start ))"
 `}`;
 
 /**

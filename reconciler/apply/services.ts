@@ -105,7 +105,7 @@ export async function gate(t: Transport, url: string, label: string, health: { d
   const nr = recs.find((r) => r[0] === 'not-ready');
   if (!nr) throw new ClawopsError('HealthCheckFailed', `${t.node}: the health gate printed nothing`);
   const body = Buffer.from(nr[2] ?? '', 'base64').toString('utf8');
-  return { ready: false, reason: `${url}: ${readinessReason(nr[1] ?? '000', body)}; ${label}: ${nr[3] ?? '?'}` };
+  return { ready: false, seconds: Number(nr[4] ?? health.deadline_sec), reason: `${url}: ${readinessReason(nr[1] ?? '000', body)}; ${label}: ${nr[3] ?? '?'}` };
 }
 
 /** Put a tenant back on release `to` (empty: a first deploy, units removed and link dropped) and reload it. */

@@ -23,7 +23,8 @@ export const GATEWAY_RUN_SH = `#!/bin/sh
 # clawops gateway wrapper (generated; see reconciler/units/gateway-run-sh.ts)
 set -u
 T=\${1:?tenant}; ETC=\${2:?etc}; VARDB=\${3:?var_db}; MODE=\${4:-run}
-PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"; export PATH
+# launchd's PATH is /usr/bin:/bin:/usr/sbin:/sbin: the openclaw install (and the Node it needs) comes first
+PATH="/usr/local/bin:/opt/homebrew/bin:$PATH"; export PATH
 R=$(cd "$(dirname "$0")/.." && pwd -P) || { echo "clawops-gateway-run: $T: cannot resolve its release directory" >&2; exit 78; }
 die() { echo "clawops-gateway-run: $T: $*; not starting" >&2; exit 78; }
 if stat -c %a / >/dev/null 2>&1; then fmode() { stat -c %a "$1"; }; else fmode() { stat -f %Lp "$1"; }; fi

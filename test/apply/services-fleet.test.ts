@@ -124,7 +124,7 @@ describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback
       expect(bad.code).toBe(1);
       const r = result(bad.json, 'gw-1');
       expect(r).toMatchObject({ outcome: 'failed', step: 'health', reason: 'RolledBack' });
-      expect(r.message).toMatch(/acme: release [0-9a-f]{16} not ready within 15 s: http:\/\/127\.0\.0\.1:19449\/readyz: (no answer|HTTP \d+)/);
+      expect(r.message).toMatch(/acme: release [0-9a-f]{16} not ready (within 15 s|\(its service stopped after \d+ s\)): http:\/\/127\.0\.0\.1:19449\/readyz: (no answer|HTTP \d+)/);
       expect(r.message).toContain(`rolled back to ${good!.split('/').pop()}`);
       expect(r.rolledBack).toEqual([expect.objectContaining({ tenant: 'acme', to: good!.split('/').pop() })]);
       // the old release serves again, on its own port
