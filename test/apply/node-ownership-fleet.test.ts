@@ -3,6 +3,7 @@
  * never swaps unrecorded. One test per reported defect, each asserting the promise (not today's wording), plus
  * variants the reports did not cover (other link targets, other odd names, other shapes).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -247,6 +248,27 @@ describe.skipIf(!ready)('the node is not trusted to be tidy (issue 8)', () => {
     const text = (await diff()).stdout;
     expect(text).toContain('"note": (secret)');
     expect(text).toMatch(/\\e\[2J/);
+  }, 90_000);
+
+  it('11b. a full disk while copying unchanged files on the node is reported at stage with the free space, never as a lock failure', async () => {
+    expect((await apply()).code).toBe(0);
+    const uid = spawnSync('id', ['-u', 'clawops'], { encoding: 'utf8' }).stdout.trim();
+    // initech's releases move onto a small tmpfs that is then filled up (the filler looks like an old release)
+    await sh('cp -a /etc/openclaw/releases/initech /tmp/initech-copy');
+    const m = spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'mount', '-t', 'tmpfs', '-o', `size=96k,mode=755,uid=${uid},gid=${uid}`, 'tmpfs', '/etc/openclaw/releases/initech'], { encoding: 'utf8' });
+    expect(m.status, m.stderr).toBe(0);
+    try {
+      await sh('cp -a /tmp/initech-copy/. /etc/openclaw/releases/initech/ && rm -rf /tmp/initech-copy && mkdir -p /etc/openclaw/releases/initech/ffffffffffffffff && (dd if=/dev/zero of=/etc/openclaw/releases/initech/ffffffffffffffff/fill bs=1k count=200 2>/dev/null; true)');
+      commitEdits(repo, { 'tenants/initech/gateway.d/30-x.yaml': 'logging:\n  level: warn\n' }, 'initech change');
+      const r = await apply();
+      expect(r.code).toBe(1);
+      const g = res(r.json);
+      expect(g).toMatchObject({ outcome: 'failed', step: 'stage', reason: 'StageFailed' });
+      expect(g.message).toMatch(/\(\d+ MiB free under \/etc\/openclaw\); nothing was swapped/);
+      expect(link('initech')).toBeDefined();
+    } finally {
+      spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'umount', '/etc/openclaw/releases/initech']);
+    }
   }, 90_000);
 
   it('11. messages say what happened: a permission-denied repair, a directory where a link belongs', async () => {
