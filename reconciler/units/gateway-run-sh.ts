@@ -66,7 +66,8 @@ set --
 off=$(cat "$VARDB/clawops/port-offset" 2>/dev/null || true)
 case $off in ''|*[!0-9]*) ;; *)
   base=$(sed -n 's/^    "port": \\([0-9][0-9]*\\),*$/\\1/p' "$R/openclaw.json" | head -n 1)
-  [ -n "$base" ] && set -- --port $((base + off)) ;;
+  # gateway.port unset: OpenClaw's default base port
+  set -- --port $((${"$"}{base:-18789} + off)) ;;
 esac
 mkdir -p "$VARDB/clawops/run" 2>/dev/null
 printf '{"pid":%s,"release_id":"%s","commit":"%s","tag":"%s","started_epoch":%s}\\n' "$$" "$CLAWOPS_RELEASE_ID" "$CLAWOPS_COMMIT" "$CLAWOPS_TAG" "$(date +%s)" > "$VARDB/clawops/run/$T.json.$$" 2>/dev/null &&

@@ -86,7 +86,8 @@ export function renderUnit(file: string, template: string, kind: UnitKind, vars:
     return out;
   }
   const d = doc as Record<string, unknown>;
-  if (d.Label !== label) fail(keyPos(template, 'Label'), `Label must be "${label}" (use {{label}}), not ${JSON.stringify(d.Label ?? null)}`, 'launchd/label');
+  // worded without the tenant, so one broken template is one finding however many tenants render it
+  if (d.Label !== label) fail(keyPos(template, 'Label'), `Label must be "ai.openclaw.<tenant>${kind === 'probe' ? '.probe' : ''}" (use {{label}}), not ${JSON.stringify(d.Label ?? null)}`, 'launchd/label');
   const args = d.ProgramArguments;
   if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === 'string')) {
     fail(keyPos(template, 'ProgramArguments'), 'ProgramArguments must be a non-empty array of strings', 'launchd/program');

@@ -363,11 +363,8 @@ describe.each(SHELLS)('bin/gateway-run under $name', ({ argv: sh }) => {
     expect(recorded()!.argv).toEqual(['--profile', 'acme', 'gateway', 'run', ...extra]);
   });
 
-  // BUG: the wrapper takes BASE from `"port":` in openclaw.json only. A tenant that leaves gateway.port unset runs on
-  // DEFAULT_GATEWAY_PORT (18789), and clawops' health gate checks 18789 + port_offset (apply-node gatewayPort +
-  // portOffset), but the wrapper passes no --port at all, so the gateway listens on 18789 and every node sharing the
-  // network collides on it.
-  it.fails('port-offset with gateway.port unset in openclaw.json → --port 18789+offset (the default base)', () => {
+  // a tenant that leaves gateway.port unset runs on OpenClaw's default base (18789): the offset applies to it too
+  it('port-offset with gateway.port unset in openclaw.json → --port 18789+offset (the default base)', () => {
     const repo = exampleRepo();
     try {
       for (const f of ['tenants/acme/gateway.d/10-base.yaml', 'tenants/acme/gateway.d/20-overrides.yaml']) {

@@ -141,16 +141,16 @@ const LABEL_BLOCK = '  <key>Label</key>\n  <string>{{label}}</string>\n';
 const ARGS_BLOCK = GATEWAY.slice(GATEWAY.indexOf('  <key>ProgramArguments</key>'), GATEWAY.indexOf('  <key>UserName</key>'));
 
 const badLabelAndProgram: BadCase[] = [
-  { name: 'Label missing', template: edit(GATEWAY, LABEL_BLOCK, ''), rule: 'launchd/label', line: 1, message: 'Label must be "ai.openclaw.acme" (use {{label}}), not null' },
+  { name: 'Label missing', template: edit(GATEWAY, LABEL_BLOCK, ''), rule: 'launchd/label', line: 1, message: 'Label must be "ai.openclaw.<tenant>" (use {{label}}), not null' },
   {
     name: 'Label a fixed string',
     template: edit(GATEWAY, '<string>{{label}}</string>', '<string>com.example.gateway</string>'),
     rule: 'launchd/label',
     line: LABEL_LINE,
-    message: 'Label must be "ai.openclaw.acme" (use {{label}}), not "com.example.gateway"',
+    message: 'Label must be "ai.openclaw.<tenant>" (use {{label}}), not "com.example.gateway"',
   },
-  { name: 'Label the bare tenant', template: edit(GATEWAY, '<string>{{label}}</string>', '<string>{{tenant}}</string>'), rule: 'launchd/label', line: LABEL_LINE, message: 'Label must be "ai.openclaw.acme" (use {{label}}), not "acme"' },
-  { name: 'Label an integer', template: edit(GATEWAY, '<string>{{label}}</string>', '<integer>7</integer>'), rule: 'launchd/label', line: LABEL_LINE, message: /^Label must be "ai\.openclaw\.acme" \(use \{\{label\}\}\), not 7$/ },
+  { name: 'Label the bare tenant', template: edit(GATEWAY, '<string>{{label}}</string>', '<string>{{tenant}}</string>'), rule: 'launchd/label', line: LABEL_LINE, message: 'Label must be "ai.openclaw.<tenant>" (use {{label}}), not "acme"' },
+  { name: 'Label an integer', template: edit(GATEWAY, '<string>{{label}}</string>', '<integer>7</integer>'), rule: 'launchd/label', line: LABEL_LINE, message: /^Label must be "ai\.openclaw\.<tenant>" \(use \{\{label\}\}\), not 7$/ },
   {
     name: 'ProgramArguments[0] relative',
     template: edit(GATEWAY, '<string>/bin/sh</string>', '<string>sh</string>'),
@@ -401,9 +401,8 @@ describe('clawops lint / render with launchd templates', () => {
     expect(r.out).not.toContain('q8Vn3xL2pR7tY5wK9mB4cJ6h');
   });
 
-  // BUG: the Label finding's message names each tenant's expected label, so the "one finding per broken template"
-  // dedupe in buildTenant (same file/line/rule/message) does not apply: a fixed Label gives one line per tenant.
-  it.fails('a gateway template with a fixed Label is ONE finding, not one per tenant', async () => {
+  // the Label finding is worded without the tenant, so one broken template is one finding
+  it('a gateway template with a fixed Label is ONE finding, not one per tenant', async () => {
     const r = await lint({ 'launchd/gateway.plist': GATEWAY.replace('<string>{{label}}</string>', '<string>com.example.gateway</string>') });
     expect(r.code).toBe(1);
     expect(r.lines).toHaveLength(1);
