@@ -6,7 +6,7 @@
  * flight has stopped at a node step boundary; exit 2 on a start-up error, as one line. suspend/resume persist in
  * the state dir (suspend.json) and are picked up by a running controller at its next pass.
  */
-import { accessSync, constants } from 'node:fs';
+import { requireReadable } from './flag-files.js';
 import { Command, Option } from 'commander';
 import { IoError, UsageError } from '../errors.js';
 import { inheritProgramSettings, readSecretFile } from '../notifier/cli.js';
@@ -116,14 +116,7 @@ export function runOptions(flags: ControllerRunFlags): {
   const listen = flags.listen !== undefined ? parseListen(flags.listen) : undefined;
   if (flags.webhookSecretFile !== undefined && listen === undefined) throw new UsageError('--webhook-secret-file needs --listen');
   const secret = flags.webhookSecretFile !== undefined ? Buffer.from(readSecretFile('--webhook-secret-file', flags.webhookSecretFile)) : undefined;
-  for (const [flag, file] of [['--identity', flags.identity], ['--known-hosts', flags.knownHosts]] as const) {
-    if (file === undefined) continue;
-    try {
-      accessSync(file, constants.R_OK);
-    } catch (e) {
-      throw new UsageError(`${flag} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
+  requireReadable([['--identity', flags.identity], ['--known-hosts', flags.knownHosts]]);
   const n = flags.concurrency !== undefined ? Number(flags.concurrency) : undefined;
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new UsageError(`--concurrency ${flags.concurrency}: want a whole number ≥ 1`);
   return {

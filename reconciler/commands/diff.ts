@@ -1,5 +1,5 @@
 /** `clawops diff`: observe every selected node in one remote command each, plan, and report. Changes nothing. */
-import { accessSync, constants } from 'node:fs';
+import { requireReadable } from './flag-files.js';
 import { Command, Option } from 'commander';
 import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { observeFleet } from '../observe/observe-fleet.js';
@@ -33,14 +33,7 @@ export function addFleetOptions(cmd: Command): Command {
 export function connectOptions(flags: FleetFlags, source: Source): { identityFile?: string; knownHostsFile?: string; localBase: string; concurrency?: number } {
   const n = flags.concurrency !== undefined ? Number(flags.concurrency) : undefined;
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new UsageError(`--concurrency ${flags.concurrency}: want a whole number ≥ 1`);
-  for (const [flag, file] of [['--identity', flags.identity], ['--known-hosts', flags.knownHosts]] as const) {
-    if (file === undefined) continue;
-    try {
-      accessSync(file, constants.R_OK);
-    } catch (e) {
-      throw new UsageError(`${flag} ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
+  requireReadable([['--identity', flags.identity], ['--known-hosts', flags.knownHosts]]);
   return {
     ...(flags.identity ? { identityFile: flags.identity } : {}),
     ...(flags.knownHosts ? { knownHostsFile: flags.knownHosts } : {}),
