@@ -12,7 +12,8 @@ import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest
 import type { NodePaths, Transport } from '../transport/transport.js';
 import { versionMismatches, type VersionFacts } from './records.js';
 import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
-import { confirmGuard, gate, healthSettings, markPassed, quarantine, readinessUrl, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
+import { decideReload } from './reload-plan.js';
+import { confirmGuard, gate, healthSettings, hotReload, markPassed, quarantine, readinessUrl, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
 import { gatewayPort } from '../desired/build-desired.js';
 import { releaseHealth } from './release-health.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
@@ -168,6 +169,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   const stagingDirs: string[] = [];
   let step: ApplyStep = 'lock';
   let guard = false;
+  /** what each tenant's service runs before its swap: its config and the inputs it read at start (PROMOTE) */
+  const running = new Map<string, { config?: unknown; inputs: string[] }>();
   /** extra reload-log records (reloads, automatic rollbacks) written by FINISH after this run's swap records */
   const journal: string[] = [];
   const h0 = healthSettings(desired.settings);
@@ -179,11 +182,32 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   /** reload the tenant's units from release `id` and wait for it to be ready; the reason when it is not */
   const reloadAndGate = async (tenant: string, id: string): Promise<string | undefined> => {
     emit('reload', 'start', `${tenant}: launchd units of ${id}`);
+    // every changed key hot-applies and nothing read at start changed: the gateway's own reload, verified
+    const d = desired.tenants.get(tenant);
+    const cur = running.get(tenant);
+    if (d && cur) {
+      const want = ['launchd/ai.openclaw.' + tenant + '.plist', 'secrets.list', 'bin/gateway-run'].map((f) => d.files.find((x) => x.path === f)?.sha256 ?? '-');
+      const decision = decideReload(cur.config, d.openclaw, want.join(' ') === cur.inputs.join(' '));
+      if (decision.method === 'hot') {
+        const hot = await hotReload(t, p, tenant, d.openclaw, decision.changed, { releaseId: id, ...(ctx.commit ? { commit: ctx.commit } : {}), ...(ctx.tag ? { tag: ctx.tag } : {}), ...(guard ? { guardRun: ctx.run } : {}) });
+        if (hot.ok) {
+          const u: UnitReload = { label: `ai.openclaw.${tenant}`, method: 'hot', oldPid: hot.pid ?? 0, newPid: hot.pid ?? 0 };
+          journal.push(reloadLine(ctx, np.node, tenant, id, u));
+          result.reloads.push({ tenant, ...u });
+          emit('reload', 'done', `${u.label} hot (${decision.changed.join(', ')}) pid ${u.newPid}, verified`);
+          return gateOnly(tenant, id);
+        }
+        emit('reload', 'warn', `${tenant}: hot reload not verified (${hot.why ?? '?'}); restarting instead`);
+      }
+    }
     const rl = await reloadUnits(t, p, tenant, id, guard ? ctx.run : undefined);
     for (const u of rl.reloads) journal.push(reloadLine(ctx, np.node, tenant, id, u));
     result.reloads.push(...rl.reloads.map((u) => ({ tenant, ...u })));
     if (!rl.ok) return `${tenant}: the service did not run release ${id}: ${rl.error ?? '?'}`;
     emit('reload', 'done', rl.reloads.map((u) => `${u.label} ${u.method} pid ${u.oldPid || '-'} → ${u.newPid}`).join(', '));
+    return gateOnly(tenant, id);
+  };
+  const gateOnly = async (tenant: string, id: string): Promise<string | undefined> => {
     const g = await gate(t, readyUrl(tenant), `ai.openclaw.${tenant}`, h0, guard ? { paths: p, run: ctx.run } : undefined);
     if (!g.ready) return `${tenant}: release ${id} not ready ${(g.seconds ?? h0.deadline_sec) < h0.deadline_sec ? `(its service stopped after ${g.seconds ?? 0} s)` : `within ${h0.deadline_sec} s`}: ${g.reason ?? '?'}`;
     emit('health', 'done', `${tenant}: ready after ${g.seconds ?? 0} s`);
@@ -337,6 +361,18 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const l = links.get(r[1]!) ?? {};
       if (r[3]) l[r[2] as 'current' | 'prev'] = { id: r[3], complete: r[4] === '1' };
       links.set(r[1]!, l);
+    }
+    for (const r of pr.filter((x) => x[0] === 'curcfg' || x[0] === 'curunit')) {
+      const e = running.get(r[1]!) ?? { inputs: [] };
+      if (r[0] === 'curunit') e.inputs = r.slice(2);
+      else {
+        try {
+          e.config = JSON.parse(Buffer.from(r[2] ?? '', 'base64').toString('utf8')) as unknown;
+        } catch {
+          /* unreadable: restart */
+        }
+      }
+      running.set(r[1]!, e);
     }
     const swaps = deploys.flatMap((a) => {
       const sw = planSwap(a.tenant, a.releaseId, links.get(a.tenant) ?? {});

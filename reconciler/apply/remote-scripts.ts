@@ -151,7 +151,8 @@ while IFS='	' read -r t id; do
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/sums"
   ok=0
   if release_ok "$t" "$id" && (cd "$R" && $SHA -c "$RT/sums" >/dev/null 2>&1); then
-    n_want=$(wc -l < "$RT/sums"); n_have=$(find "$R" -name .clawops -prune -o ! -type d -print | wc -l)
+    # openclaw.json.last-good: written beside its config by the running gateway after a reload, not a stray
+    n_want=$(wc -l < "$RT/sums"); n_have=$(find "$R" -name .clawops -prune -o ! -type d ! -name openclaw.json.last-good -print | wc -l)
     [ "$n_want" -eq "$n_have" ] && ok=1
   fi
   if [ $ok = 1 ]; then rec have "$t" "$id"; else rec corrupt "$t" "$id"; fi
@@ -183,7 +184,8 @@ done < "$RT/ok"
  * link to it) never disappears.
  * Prints: refused TENANT WHY | bad TENANT PATH (staged bytes differ; staging removed) | placed TENANT ID |
  *         repair-failed TENANT ERROR | repaired TENANT ID | valid TENANT ID RC BASE64(output) |
- *         link TENANT current|prev ID COMPLETE(0|1)
+ *         link TENANT current|prev ID COMPLETE(0|1) | curcfg TENANT BASE64(current openclaw.json) |
+ *         curunit TENANT SHA(gateway plist) SHA(secrets.list) SHA(bin/gateway-run)   ('-' when absent)
  */
 export const PROMOTE_SCRIPT = `${PRELUDE}${LOCK_SH}
 ETC=$1; RUN=$2; VARDB=$3
@@ -221,7 +223,7 @@ while IFS='	' read -r t id; do
   find "$R" \( -name '*[!A-Za-z0-9._-]*' -prune -exec rm -rf {} + \) 2>> "$W/err"
   (cd "$R" && find . -name .clawops -prune -o ! -type d -print) | awk -F '\t' -v t="$t" -v id="$id" -v IN="$W/in" '
     BEGIN { while ((getline l < IN) > 0) { split(l, a, "\t"); if (a[1] == "F" && a[2] == t && a[3] == id) want["./" a[4]] = 1 } }
-    !($0 in want) { print }' | while IFS= read -r f; do rm -rf "$R/$f" 2>> "$W/err"; done
+    !($0 in want) && $0 != "./openclaw.json.last-good" { print }' | while IFS= read -r f; do rm -rf "$R/$f" 2>> "$W/err"; done
   rm -rf "$S"
   if [ -s "$W/err" ]; then rec repair-failed "$t" "$(shown "$(head -c 300 "$W/err" | tr '\n' ' ')")"; fail=1; continue; fi
   # a repair that could not put every byte back (a dir where a file belongs, a full disk) is not a release
@@ -257,6 +259,16 @@ while IFS='	' read -r t id; do
     l=$(link_id "$t" "$s"); [ -n "$l" ] || continue
     if release_ok "$t" "$l"; then rec link "$t" $slot "$l" 1; else rec link "$t" $slot "$l" 0; fi
   done
+  # what the service runs now, to tell a hot reload from a restart: the current config and its unit's inputs
+  c=$(link_id "$t" '')
+  if [ -n "$c" ] && real_dir "$ETC/releases/$t/$c"; then
+    C="$ETC/releases/$t/$c"
+    [ -f "$C/openclaw.json" ] && [ ! -L "$C/openclaw.json" ] && rec curcfg "$t" "$(head -c 262144 "$C/openclaw.json" | b64)"
+    u=''; for f in "launchd/ai.openclaw.$t.plist" secrets.list bin/gateway-run; do
+      h=$( { [ -f "$C/$f" ] && [ ! -L "$C/$f" ] && $SHA "$C/$f" | cut -c1-64; } 2>/dev/null); u="$u ${"$"}{h:--}"
+    done
+    rec curunit "$t" $u
+  fi
 done < "$W/validate"
 `}`;
 

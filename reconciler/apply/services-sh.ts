@@ -104,6 +104,20 @@ exit 0
 `}`;
 
 /**
+ * HOT: sh -c HOT x ETC TENANT — make a running gateway read its config again without a restart. OpenClaw's watcher
+ * holds the inode it resolved at start (an older release's openclaw.json), so every release's openclaw.json of the
+ * tenant is touched (content unchanged; only clawops' own real release dirs). Prints `pid PID` of the service.
+ */
+export const HOT_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
+ETC=$1; t=$2
+for f in "$ETC/releases/$t"/*/openclaw.json; do
+  d=${"$"}{f%/openclaw.json}; n=${"$"}{d##*/}
+  is_id "$n" && real_dir "$d" && [ -f "$f" ] && [ ! -L "$f" ] && touch "$f"
+done
+rec pid "$(svc_pid "ai.openclaw.$t")"
+`}`;
+
+/**
  * GATE: sh -c GATE x URL DEADLINE_SEC POLL_MS ALLOW_DEGRADED LABEL [BEAT] — ask the tenant's readiness route on the node
  * itself until it answers 200 (and not "degraded" unless allowed) or the deadline passes; a service that stopped
  * running fails at once. Prints `ready SECONDS` or `not-ready CODE BASE64(body) FACTS`.

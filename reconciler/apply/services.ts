@@ -6,7 +6,8 @@
 import { ClawopsError } from '../errors.js';
 import { shQuote, type NodePaths, type Transport } from '../transport/transport.js';
 import { runScript } from './remote.js';
-import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
+import { notYetApplied, runtimeConfigOf } from './reload-plan.js';
+import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
 
 export interface UnitReload {
   label: string;
@@ -144,4 +145,56 @@ export async function confirmGuard(t: Transport, p: NodePaths, run: string): Pro
 export async function quarantine(t: Transport, p: NodePaths, tenant: string, id: string, record: string): Promise<void> {
   const script = 'd="$1/clawops/quarantine/$2"; mkdir -p "$d" && printf "%s\\n" "$4" > "$d/$3.tmp" && mv -f "$d/$3.tmp" "$d/$3"';
   await t.exec(`sh -c ${shQuote(script)} clawops ${shQuote(p.varDb)} ${shQuote(tenant)} ${shQuote(id)} ${shQuote(record)}`, { timeoutMs: 15_000 });
+}
+
+export interface HotOutcome {
+  ok: boolean;
+  pid?: number;
+  /** why the hot path did not take (then the caller restarts) */
+  why?: string;
+}
+
+/** how many times the applied config is asked after the touch (one `openclaw gateway call` costs ~1.5 s) */
+export const HOT_VERIFY_TRIES = 6;
+
+/**
+ * Hot reload: touch the config the gateway watches, then ask the running gateway (`gateway call config.get`
+ * through the release's wrapper, same environment) until every changed key shows the new value. Not verified
+ * (no RPC answer, or still old after the tries) → `ok: false`: the caller restarts instead.
+ */
+export async function hotReload(
+  t: Transport,
+  p: NodePaths,
+  tenant: string,
+  desired: unknown,
+  changed: readonly string[],
+  record: { releaseId: string; commit?: string; tag?: string; guardRun?: string },
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<HotOutcome> {
+  const touched = await runScript(t, HOT_SCRIPT, [p.etc, tenant]);
+  const pid = Number(touched.find((r) => r[0] === 'pid')?.[1] ?? 0);
+  if (!pid) return { ok: false, why: 'the service is not running' };
+  // each question also beats for the dead-man guard (the run is alive)
+  const beat = beatFile(p, record.guardRun);
+  const cmd = `sh -c ${shQuote('[ -n "$1" ] && date +%s > "$1"; shift; exec "$@"')} x ${shQuote(beat)} sh ${shQuote(`${p.etc}/tenants/${tenant}/bin/gateway-run`)} ${shQuote(tenant)} ${shQuote(p.etc)} ${shQuote(p.varDb)} --config-get`;
+  let pending: string[] = [...changed];
+  for (let i = 0; i < HOT_VERIFY_TRIES; i++) {
+    await sleep(i === 0 ? 700 : 1000);
+    const r = await t.exec(cmd, { timeoutMs: 30_000 });
+    if (r.code !== 0) return { ok: false, pid, why: `the gateway did not answer config.get (exit ${String(r.code)})` };
+    let doc: unknown;
+    try {
+      doc = JSON.parse(r.stdout);
+    } catch {
+      return { ok: false, pid, why: 'config.get printed no JSON' };
+    }
+    pending = notYetApplied(runtimeConfigOf(doc), desired, changed);
+    if (pending.length === 0) {
+      // the process now runs the new release: its run record says so (observe would call it NotReloaded otherwise)
+      const rec = JSON.stringify({ pid, release_id: record.releaseId, commit: record.commit ?? '', tag: record.tag ?? '', started_epoch: Math.floor(Date.now() / 1000), hot: true });
+      await t.exec(`sh -c ${shQuote('d="$1/clawops/run"; mkdir -p "$d" && printf "%s\\n" "$3" > "$d/$2.json.hot" && mv -f "$d/$2.json.hot" "$d/$2.json"')} x ${shQuote(p.varDb)} ${shQuote(tenant)} ${shQuote(rec)}`, { timeoutMs: 15_000 });
+      return { ok: true, pid };
+    }
+  }
+  return { ok: false, pid, why: `still not applied after ${HOT_VERIFY_TRIES} checks: ${pending.join(', ')}` };
 }

@@ -19,6 +19,12 @@ export interface PlanOptions {
   retryQuarantined?: boolean;
 }
 
+/**
+ * Files the running gateway writes beside its config (seen from OpenClaw 2026.9.6: after a successful config reload it
+ * keeps `openclaw.json.last-good` next to openclaw.json). They are not drift and never a reason to restage.
+ */
+export const RUNTIME_ARTEFACTS: ReadonlySet<string> = new Set(['openclaw.json.last-good']);
+
 /** Files of the current release that differ from what clawops wrote there (its manifest). */
 export function driftedFiles(t: TenantObservation): { path: string; what: string }[] {
   if (!t.current) return [];
@@ -34,7 +40,7 @@ export function driftedFiles(t: TenantObservation): { path: string; what: string
     else if (have !== sha) out.push({ path, what: 'hand-edited on the node' });
   }
   for (const path of Object.keys(t.files)) {
-    if (path !== MANIFEST_PATH && !Object.hasOwn(t.manifest.files, path)) out.push({ path, what: 'added on the node' });
+    if (path !== MANIFEST_PATH && !RUNTIME_ARTEFACTS.has(path) && !Object.hasOwn(t.manifest.files, path)) out.push({ path, what: 'added on the node' });
   }
   for (const path of t.unsafeNames) out.push({ path, what: 'added on the node (a name with characters clawops never writes; shown with ? for tab/newline)' });
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
@@ -54,7 +60,7 @@ function fileDiffs(d: TenantDesired, t: TenantObservation | undefined, redact: U
   }
   // default deny: a file clawops did not write is shown by name, size and hash, never its content
   for (const path of Object.keys(have)) {
-    if (want.has(path) || path === MANIFEST_PATH) continue;
+    if (want.has(path) || path === MANIFEST_PATH || RUNTIME_ARTEFACTS.has(path)) continue;
     // clawops wrote it when the current release's manifest lists it with exactly these bytes
     const mine = t !== undefined && isManifest(t.manifest) && Object.hasOwn(t.manifest.files, path) && t.manifest.files[path] === have[path];
     const old = mine ? t.contents[path] : undefined;

@@ -17,6 +17,8 @@
  * 5. exec ${CLAWOPS_OPENCLAW:-openclaw} --profile TENANT gateway run [--port BASE+OFFSET when
  *    VARDB/clawops/port-offset holds a number: nodes that share one network, e.g. a local fleet].
  * --validate: steps 1-2, then `config validate --json` of $R/openclaw.json with the same environment.
+ * --config-get: steps 1-2, then `gateway call config.get` against the running gateway (on base+offset): what it has
+ *   applied, to verify a hot reload took effect.
  * Portable POSIX sh (dash, macOS bash-as-sh; BSD stat -f with a GNU stat -c branch). Prints no secret, ever.
  */
 export const GATEWAY_RUN_SH = `#!/bin/sh
@@ -59,16 +61,22 @@ if [ "$MODE" = --validate ]; then
   OPENCLAW_CONFIG_PATH="$R/openclaw.json"; export OPENCLAW_CONFIG_PATH
   exec \${CLAWOPS_OPENCLAW_CLI:-openclaw} --profile "$T" config validate --json
 fi
+off=$(cat "$VARDB/clawops/port-offset" 2>/dev/null || true)
+case $off in ''|*[!0-9]*) off='' ;; esac
+base=$(sed -n 's/^    "port": \\([0-9][0-9]*\\),*$/\\1/p' "$R/openclaw.json" | head -n 1)
+if [ "$MODE" = --config-get ]; then
+  # what the RUNNING gateway has applied (after a hot reload), asked over its own RPC with the same environment
+  OPENCLAW_CONFIG_PATH="$ETC/tenants/$T/openclaw.json"; OPENCLAW_STATE_DIR="$VARDB/state/$T"
+  export OPENCLAW_CONFIG_PATH OPENCLAW_STATE_DIR
+  [ -n "$off" ] && { OPENCLAW_GATEWAY_PORT=$((${"$"}{base:-18789} + off)); export OPENCLAW_GATEWAY_PORT; }
+  exec \${CLAWOPS_OPENCLAW_CLI:-openclaw} --profile "$T" gateway call config.get --params '{}' --json
+fi
 OPENCLAW_CONFIG_PATH="$ETC/tenants/$T/openclaw.json"; OPENCLAW_STATE_DIR="$VARDB/state/$T"
 export OPENCLAW_CONFIG_PATH OPENCLAW_STATE_DIR
 (umask 077; mkdir -p "$OPENCLAW_STATE_DIR") || die "cannot create $OPENCLAW_STATE_DIR"
 set --
-off=$(cat "$VARDB/clawops/port-offset" 2>/dev/null || true)
-case $off in ''|*[!0-9]*) ;; *)
-  base=$(sed -n 's/^    "port": \\([0-9][0-9]*\\),*$/\\1/p' "$R/openclaw.json" | head -n 1)
-  # gateway.port unset: OpenClaw's default base port
-  set -- --port $((${"$"}{base:-18789} + off)) ;;
-esac
+# gateway.port unset: OpenClaw's default base port
+[ -n "$off" ] && set -- --port $((${"$"}{base:-18789} + off))
 mkdir -p "$VARDB/clawops/run" 2>/dev/null
 printf '{"pid":%s,"release_id":"%s","commit":"%s","tag":"%s","started_epoch":%s}\\n' "$$" "$CLAWOPS_RELEASE_ID" "$CLAWOPS_COMMIT" "$CLAWOPS_TAG" "$(date +%s)" > "$VARDB/clawops/run/$T.json.$$" 2>/dev/null &&
   mv -f "$VARDB/clawops/run/$T.json.$$" "$VARDB/clawops/run/$T.json" 2>/dev/null

@@ -56,6 +56,21 @@ describe.skipIf(!ready)('services with the real OpenClaw gateway', () => {
     expect(await wake(secretValue('gw-1', 'acme', 'hooks.token'))).toBe('200');
   }, 240_000);
 
+  it('a change whose keys all hot-apply is the gateway\'s own reload, verified over its RPC: same pid, new config applied, in sync', async () => {
+    const before = JSON.parse((await gw1.exec('cat /var/db/openclaw/clawops/run/acme.json')).stdout) as { pid: number; release_id: string };
+    commitEdits(repo, { [ACME]: overrides(18809).replace('level: info', 'level: warn') }, 'acme warn');
+    const r = await apply();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const res = r.json!.results.find((x) => x.node === 'gw-1')!;
+    expect(res.reloads).toEqual([expect.objectContaining({ tenant: 'acme', method: 'hot', oldPid: before.pid, newPid: before.pid })]);
+    const after = JSON.parse((await gw1.exec('cat /var/db/openclaw/clawops/run/acme.json')).stdout) as { pid: number; release_id: string };
+    expect(after.pid).toBe(before.pid);
+    expect(after.release_id).toBe(readlinkSync(join(gw1.etcOpenclaw, 'tenants/acme')).split('/').pop());
+    expect(await curl(`http://127.0.0.1:${PORT}/readyz`)).toBe('200');
+    const d = await runCli(['diff', '--repo', repo, '--identity', fleet.clientKeyPath]);
+    expect(d.code, d.stdout).toBe(0);
+  }, 240_000);
+
   it('a release that validates but cannot become ready (its port is taken) is rolled back; the old release serves again', async () => {
     const good = readlinkSync(join(gw1.etcOpenclaw, 'tenants/acme'));
     const taken = 18449;

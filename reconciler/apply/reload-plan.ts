@@ -1,0 +1,79 @@
+/**
+ * Hot reload or restart? Pure. OpenClaw's config watcher hot-applies most keys and restarts for the rest
+ * (docs gateway/configuration/hot-reload.md: "a path that matches no rule defaults to a Gateway restart"); clawops
+ * takes the hot path only when EVERY changed key is on the documented hot list below, nothing the process reads at
+ * start changed (its unit, secrets.list, the wrapper), and then verifies the running gateway applied it.
+ */
+
+/** Documented hot-applicable prefixes (longest match wins in OpenClaw; a prefix here is hot with all below it). */
+export const HOT_PREFIXES: readonly string[] = [
+  'agents', 'models', 'auth.order', 'auth.profiles', 'broadcast', 'hooks', 'cron', 'session', 'messages', 'tools', 'skills',
+  'audio', 'talk', 'tts', 'plugins', 'ui', 'logging', 'identity', 'bindings', 'surfaces', 'approvals', 'diagnostics',
+  'update', 'telemetry', 'gateway.publicOrigin', 'gateway.http', 'gateway.tools', 'gateway.nodes', 'gateway.cliAgents',
+  'gateway.terminal', 'gateway.auth.token', 'gateway.auth.password', 'gateway.auth.rateLimit', 'gateway.roles',
+  'gateway.trustedProxies', 'gateway.allowRealIpFallback',
+];
+
+/** Paths whose own value clawops never compares (secrets: file SecretRefs, `${CLAWOPS_SECRET_*}`, redacted). */
+function secretish(v: unknown): boolean {
+  if (typeof v === 'string') return /^\$\{[A-Z0-9_]+\}$/.test(v) || v === '__OPENCLAW_REDACTED__';
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && 'source' in v && 'provider' in v;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Dotted paths where two configs differ (objects are walked, anything else compared whole). */
+export function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
+  if (isObject(a) && isObject(b) && !secretish(a) && !secretish(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    return keys.flatMap((k) => changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
+}
+
+export function isHotPath(path: string): boolean {
+  return HOT_PREFIXES.some((p) => path === p || path.startsWith(`${p}.`));
+}
+
+export interface ReloadDecision {
+  method: 'hot' | 'restart';
+  changed: string[];
+  /** why not hot */
+  why?: string;
+}
+
+export function decideReload(oldCfg: unknown, newCfg: unknown, inputsUnchanged: boolean): ReloadDecision {
+  if (oldCfg === undefined) return { method: 'restart', changed: [], why: 'the running config is unknown' };
+  const changed = changedPaths(oldCfg, newCfg);
+  if (!inputsUnchanged) return { method: 'restart', changed, why: 'the unit, its secrets or the wrapper changed' };
+  if (changed.length === 0) return { method: 'restart', changed, why: 'only the release changed (files outside openclaw.json)' };
+  const cold = changed.find((p) => !isHotPath(p));
+  return cold ? { method: 'restart', changed, why: `${cold} needs a restart` } : { method: 'hot', changed };
+}
+
+function at(obj: unknown, path: string): unknown {
+  let cur: unknown = obj;
+  for (const k of path.split('.')) {
+    if (!isObject(cur)) return undefined;
+    cur = cur[k];
+  }
+  return cur;
+}
+
+/** The gateway's applied config from `gateway call config.get --json` (top level or under result/payload). */
+export function runtimeConfigOf(doc: unknown): unknown {
+  if (!isObject(doc)) return undefined;
+  for (const c of [doc, doc.result, doc.payload]) if (isObject(c) && isObject(c.runtimeConfig)) return c.runtimeConfig;
+  return undefined;
+}
+
+/** Changed paths whose applied value is not yet the desired one (secret values are not compared). */
+export function notYetApplied(runtime: unknown, desired: unknown, changed: readonly string[]): string[] {
+  return changed.filter((p) => {
+    const want = at(desired, p);
+    if (secretish(want)) return false;
+    return JSON.stringify(at(runtime, p) ?? null) !== JSON.stringify(want ?? null);
+  });
+}
