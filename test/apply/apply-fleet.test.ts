@@ -8,7 +8,7 @@ import type { ApplyEvent, NodeApplyResult } from '../../reconciler/apply/apply-n
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { seedSecrets } from '../helpers/secrets.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, fleetRepo, git } from '../helpers/fleet-repo.js';
+import { commitEdits, fleetRepo, git, portOffsetOf } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { runCli } from '../helpers/repo.js';
 
@@ -93,7 +93,7 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
     expect(log.find((l) => l.action === 'reload')).toMatchObject({ label: 'ai.openclaw.acme', method: 'bootstrap', old_pid: 0, commit: git(repo, 'rev-parse', 'HEAD') });
     expect(result(r.json, 'gw-2').reloads.map((u) => u.tenant)).toEqual(['acme', 'globex', 'initech']);
     // the gateway really runs: its /readyz answers on the node's port block (gw-2: base + 3000)
-    const ready = await gw2.exec('curl -s http://127.0.0.1:21809/readyz');
+    const ready = await gw2.exec(`curl -s http://127.0.0.1:${18809 + portOffsetOf(gw2)}/readyz`);
     expect(JSON.parse(ready.stdout)).toMatchObject({ ready: true, profile: 'acme' });
     expect(existsSync(lockFile(gw2))).toBe(false);
     expect(readdirSync(join(gw2.varDbOpenclaw, 'clawops')).filter((f) => f.startsWith('want.'))).toEqual([]);

@@ -1,11 +1,11 @@
 /** apply/rollback over the `local` transport (the demo's fleet): CLI contract without ssh. */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fleetUnitEdits, git } from '../helpers/fleet-repo.js';
+import { fleetUnitEdits, git, portBlock } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { exampleRepo, REPO_ROOT, runCli } from '../helpers/repo.js';
 import { execFileSync } from 'node:child_process';
@@ -17,10 +17,8 @@ describe.skipIf(!cache)('apply over the local transport', () => {
   let repo: string;
   const nodeRoot = (n: string): string => join(work, 'nodes', n);
 
-  // each test its own port blocks (a test's gateways may still be stopping when the next one starts)
-  let offset = 2000;
+  // each node its own port block (a test's gateways may still be stopping when the next one starts)
   beforeEach(() => {
-    offset += 1000;
     work = mkdtempSync(join(tmpdir(), 'clawops-local-'));
     const nodes = ['gw-1', 'gw-2'];
     for (const n of nodes) {
@@ -43,7 +41,7 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     repo = exampleRepo({
       ...fleetUnitEdits(),
       // local nodes share this machine's network: distinct gateway port blocks
-      'nodes.yaml': `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, port_offset: ${offset}, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, port_offset: ${offset + 500}, tenants: [acme, globex] }\n`,
+      'nodes.yaml': `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, port_offset: ${portBlock(nodeRoot('gw-1'))}, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, port_offset: ${portBlock(nodeRoot('gw-2'))}, tenants: [acme, globex] }\n`,
     });
     git(repo, 'init', '-q', '-b', 'main');
     git(repo, 'add', '-A');
@@ -55,6 +53,7 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     for (const n of ['gw-1', 'gw-2']) {
       execFileSync('sh', ['-c', `for f in "$1"/Library/LaunchDaemons/*.plist; do [ -f "$f" ] && "$1/usr/local/bin/launchctl" bootout system "$f"; done; true`, 'x', nodeRoot(n)], { stdio: 'ignore' });
     }
+    rmSync(work, { recursive: true, force: true }); // frees the nodes' port blocks too
   });
 
   it('--dry-run shows the diff, exits 1 and changes nothing; without --yes on a pipe it refuses with one line', async () => {

@@ -13,7 +13,7 @@ import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import type { ApplyEvent, NodeApplyResult } from '../../reconciler/apply/apply-node.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, fleetRepo } from '../helpers/fleet-repo.js';
+import { commitEdits, fleetRepo, portOffsetOf } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { REPO_ROOT, runCli } from '../helpers/repo.js';
 import { secretValue, seedSecrets } from '../helpers/secrets.js';
@@ -30,8 +30,6 @@ const ASSIGN = {
   'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme'] },
   'gw-2': { role: 'gateway' as const, tenants: ['acme', 'globex', 'initech'] },
 };
-/** port blocks fleetNodesYaml gives: node i gets 1000 * (i + 1) */
-const OFFSET: Record<string, number> = { 'gw-1': 1000, 'gw-2': 2000 };
 const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
 const acmeOverrides = (port: number, level: string): string => `gateway:\n  port: ${port}\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${level}\n`;
 
@@ -60,8 +58,11 @@ describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback
     return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
   };
 
+  /** each node's gateway port block (fleetNodesYaml gives every fleet node its own) */
+  const OFFSET: Record<string, number> = {};
   beforeAll(async () => {
     fleet = await startFleet({ names: ['gw-1', 'gw-2'], openclaw: true });
+    for (const n of fleet.nodes) OFFSET[n.name] = portOffsetOf(n);
   }, 120_000);
   afterAll(async () => {
     await fleet?.stop();
@@ -124,7 +125,7 @@ describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback
       expect(bad.code).toBe(1);
       const r = result(bad.json, 'gw-1');
       expect(r).toMatchObject({ outcome: 'failed', step: 'health', reason: 'RolledBack' });
-      expect(r.message).toMatch(/acme: release [0-9a-f]{16} not ready (within 15 s|\(its service stopped after \d+ s\)): http:\/\/127\.0\.0\.1:19449\/readyz: (no answer|HTTP \d+)/);
+      expect(r.message).toMatch(new RegExp(`acme: release [0-9a-f]{16} not ready (within 15 s|\\(its service stopped after \\d+ s\\)): http://127\\.0\\.0\\.1:${taken + OFFSET['gw-1']!}/readyz: (no answer|HTTP \\d+)`));
       expect(r.message).toContain(`rolled back to ${good!.split('/').pop()}`);
       expect(r.rolledBack).toEqual([expect.objectContaining({ tenant: 'acme', to: good!.split('/').pop() })]);
       // the old release serves again, on its own port

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, fleetRepo, fleetUnitEdits } from '../helpers/fleet-repo.js';
+import { commitEdits, fleetRepo, fleetUnitEdits, portOffsetOf } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { runCli } from '../helpers/repo.js';
 import { secretValue, seedSecrets } from '../helpers/secrets.js';
@@ -24,8 +24,9 @@ describe.skipIf(!ready)('services with the real OpenClaw gateway', () => {
   let fleet: Fleet;
   let repo: string;
   let gw1: FleetNodeHandle;
-  /** fleetNodesYaml gives the first node port_offset 1000 */
-  const PORT = 18809 + 1000;
+  /** acme's port on gw-1's own port block */
+  let PORT = 0;
+  let OFF = 0;
   const apply = async () => {
     const r = await runCli(['apply', '--repo', repo, '--identity', fleet.clientKeyPath, '--yes', '--json']);
     return { ...r, json: r.stdout.trim().startsWith('{') ? (JSON.parse(r.stdout) as { ok: boolean; results: NodeApplyResult[] }) : undefined };
@@ -35,6 +36,8 @@ describe.skipIf(!ready)('services with the real OpenClaw gateway', () => {
   beforeAll(async () => {
     fleet = await startFleet({ names: ['gw-1'], openclaw: true });
     gw1 = fleet.node('gw-1');
+    OFF = portOffsetOf(gw1);
+    PORT = 18809 + OFF;
     await seedSecrets(gw1, ['acme']);
     repo = fleetRepo(fleet, fleetUnitEdits({ realGateway: true }), { 'gw-1': { role: 'gateway', canary: true, tenants: ['acme'] } });
   }, 120_000);
@@ -74,7 +77,7 @@ describe.skipIf(!ready)('services with the real OpenClaw gateway', () => {
   it('a release that validates but cannot become ready (its port is taken) is rolled back; the old release serves again', async () => {
     const good = readlinkSync(join(gw1.etcOpenclaw, 'tenants/acme'));
     const taken = 18449;
-    const blocker: Server = createServer((s) => s.destroy()).listen(taken + 1000, '127.0.0.1');
+    const blocker: Server = createServer((s) => s.destroy()).listen(taken + OFF, '127.0.0.1');
     try {
       commitEdits(repo, { [ACME]: overrides(taken) }, 'acme on a taken port');
       const r = await apply();

@@ -3,7 +3,8 @@
  * not depend on apply).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildDesired } from '../../reconciler/desired/build-desired.js';
@@ -20,14 +21,81 @@ export const EXAMPLE_ASSIGNMENT: Record<string, { role: 'gateway' | 'notifier'; 
   'gw-2': { role: 'gateway', tenants: ['acme', 'globex', 'initech'] },
 };
 
+const BLOCKS = join(tmpdir(), 'clawops-port-blocks');
+const SLOT_SPAN = 400;
+/** offsets 1000..11800: clear of the controller tests' windows (12000 and up) */
+const SLOTS = 28;
+const blockOf = new Map<string, number>();
+let exitHook = false;
+
+function slotIsFree(dir: string): boolean {
+  let owner = 0;
+  let root = '';
+  try {
+    owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    root = readFileSync(join(dir, 'root'), 'utf8');
+  } catch {
+    return false; // being created right now
+  }
+  let alive = true;
+  try {
+    process.kill(owner, 0);
+  } catch {
+    alive = false;
+  }
+  // a dead owner, or a node directory that is gone (its fleet stopped): the slot is free again
+  return !alive || !owner || (root !== '' && !existsSync(root));
+}
+
+/**
+ * A gateway port block of its own for a node on this machine's network (a fleet node, a local node): test files run
+ * in parallel, so every node gets a distinct port_offset. Slots are taken with mkdir (atomic across processes) and
+ * freed at exit; a slot whose owner died or whose node directory is gone is taken over.
+ */
+export function portBlock(root: string): number {
+  const known = blockOf.get(root);
+  if (known !== undefined) return known;
+  mkdirSync(BLOCKS, { recursive: true });
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const dir = join(BLOCKS, String(slot));
+    try {
+      mkdirSync(dir);
+    } catch {
+      if (!slotIsFree(dir)) continue;
+      rmSync(dir, { recursive: true, force: true });
+      try {
+        mkdirSync(dir);
+      } catch {
+        continue;
+      }
+    }
+    writeFileSync(join(dir, 'root'), root);
+    writeFileSync(join(dir, 'pid'), String(process.pid));
+    const offset = 1000 + slot * SLOT_SPAN;
+    blockOf.set(root, offset);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', () => {
+        for (const off of blockOf.values()) rmSync(join(BLOCKS, String((off - 1000) / SLOT_SPAN)), { recursive: true, force: true });
+      });
+    }
+    return offset;
+  }
+  throw new Error(`no free port block (${SLOTS} in use under ${BLOCKS})`);
+}
+
+export function portOffsetOf(node: FleetNodeHandle): number {
+  return portBlock(node.root);
+}
+
 /**
  * Fleet nodes share this machine's network: each gets its own gateway port block (port_offset), as a local fleet
- * does, so acme on gw-1 and acme on gw-2 never clash.
+ * does, so acme on gw-1 and acme on gw-2 (and on another test file's fleet) never clash.
  */
 export function fleetNodesYaml(fleet: Fleet, assignment = EXAMPLE_ASSIGNMENT): string {
-  const nodes = fleet.nodes.map((n, i) => {
+  const nodes = fleet.nodes.map((n) => {
     const a = assignment[n.name] ?? { role: 'gateway' as const, tenants: [] };
-    return { name: n.name, host: n.host, port: n.port, user: n.user, host_key: n.hostKey, role: a.role, ...(a.canary ? { canary: true } : {}), port_offset: 1000 * (i + 1), tenants: a.tenants };
+    return { name: n.name, host: n.host, port: n.port, user: n.user, host_key: n.hostKey, role: a.role, ...(a.canary ? { canary: true } : {}), port_offset: portOffsetOf(n), tenants: a.tenants };
   });
   return stringify({ nodes });
 }
