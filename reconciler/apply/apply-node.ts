@@ -13,8 +13,8 @@ import type { NodePaths, Transport } from '../transport/transport.js';
 import { versionMismatches, type VersionFacts } from './records.js';
 import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { decideReload } from './reload-plan.js';
-import { confirmGuard, gate, healthSettings, hotReload, markPassed, quarantine, readinessUrl, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
-import { gatewayPort } from '../desired/build-desired.js';
+import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, quarantine, readinessUrl, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
+import { gatewayPort, notifierUnitFor, notifierVars } from '../desired/build-desired.js';
 import { releaseHealth } from './release-health.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
 
@@ -159,7 +159,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   const planned = np.actions.filter((a): a is Extract<Action, { kind: 'deploy' }> => a.kind === 'deploy');
   const prunes = np.actions.filter((a): a is Extract<Action, { kind: 'prune' }> => a.kind === 'prune').map((a) => a.tenant);
   const reloadsOnly = np.actions.filter((a): a is Extract<Action, { kind: 'reload' }> => a.kind === 'reload');
-  const recoverOnly = planned.length === 0 && prunes.length === 0 && reloadsOnly.length === 0;
+  const nodeUnits = np.actions.filter((a): a is Extract<Action, { kind: 'node-unit' }> => a.kind === 'node-unit');
+  const recoverOnly = planned.length === 0 && prunes.length === 0 && reloadsOnly.length === 0 && nodeUnits.length === 0;
   if (recoverOnly && !np.actions.some((a) => a.kind === 'recover')) return result;
   let deploys = planned;
 
@@ -280,10 +281,31 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       emit('gate', 'fail', message);
     }
     deploys = deploys.filter((a) => !result.refusedTenants.some((x) => x.tenant === a.tenant));
-    if (deploys.length === 0 && prunes.length === 0 && reloadsOnly.length === 0) throw new StepError('gate', 'UnexpectedEntry', result.refusedTenants.map((x) => x.message).join('; '), true);
+    if (deploys.length === 0 && prunes.length === 0 && reloadsOnly.length === 0 && nodeUnits.length === 0) throw new StepError('gate', 'UnexpectedEntry', result.refusedTenants.map((x) => x.message).join('; '), true);
     const disk = recs.find((r) => r[0] === 'disk');
     const diskNote = disk ? ` (${Math.round(Number(disk[1]) / 1024)} MiB free under ${p.etc})` : '';
     for (const r of recs.filter((x) => x[0] === 'reuse-failed')) emit('stage', 'warn', `could not copy ${r[1]}/${r[2]} on the node (${r[3] ?? '?'}); sending it`);
+
+    // 2b. node units first (the notifier: gateways report webhook failures to it)
+    for (const a of nodeUnits) {
+      step = 'reload';
+      const spec = desired.nodes.find((n) => n.name === np.node);
+      const nu = spec ? notifierUnitFor(desired, spec) : undefined;
+      if (!nu || nu.label !== a.label) continue;
+      emit('reload', 'start', `${nu.label}`);
+      const rl = await installNodeUnit(t, p, nu.label, nu.content);
+      for (const u of rl.reloads) {
+        journal.push(reloadLine(ctx, np.node, '(node)', nu.sha256.slice(0, 16), u));
+        result.reloads.push({ tenant: '(node)', ...u });
+      }
+      if (!rl.ok) throw new StepError('reload', 'HealthCheckFailed', `${np.node}: the notifier did not start: ${rl.error ?? '?'}`);
+      emit('reload', 'done', rl.reloads.map((u) => `${u.label} ${u.method} pid ${u.oldPid || '-'} → ${u.newPid}`).join(', '));
+      step = 'health';
+      const listen = notifierVars(desired.settings, spec?.port_offset ?? 0).listen;
+      const g = await gate(t, `http://${listen}/healthz`, nu.label, h0);
+      if (!g.ready) throw new StepError('health', 'HealthCheckFailed', `${np.node}: the notifier is not healthy: ${g.reason ?? '?'}`);
+      emit('health', 'done', `${nu.label}: healthy after ${g.seconds ?? 0} s`);
+    }
 
     // 3. stage what the node does not already have complete (content-addressed: same id, same bytes)
     step = 'stage';

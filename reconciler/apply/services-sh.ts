@@ -44,43 +44,50 @@ unit_reload() {
   R="$ETC/releases/$1/$2"
   # launchd opens StandardOutPath/StandardErrorPath before the job runs: their directory must exist
   mkdir -p "$VARDB/logs/$1" 2>/dev/null
-  [ -d "$LD" ] || mkdir -p "$LD" 2>/dev/null
   real_dir "$R/launchd" || { rec reload-failed "ai.openclaw.$1" "release $2 has no launchd units"; return 1; }
   for u in "$R/launchd"/*.plist; do
     [ -f "$u" ] && [ ! -L "$u" ] || continue
     n=${"$"}{u##*/}; label=${"$"}{n%.plist}
     is_safe "$n" || continue
     case $label in "ai.openclaw.$1"|"ai.openclaw.$1".*) ;; *) continue ;; esac
-    dst="$LD/$label.plist"
-    old=$(svc_pid "$label"); runs0=$(svc_runs "$label")
-    loaded=0; launchctl print "system/$label" >/dev/null 2>&1 && loaded=1
-    changed=1; [ -f "$dst" ] && [ ! -L "$dst" ] && cmp -s "$u" "$dst" && changed=0
-    if [ $changed = 1 ]; then
-      if ! { cp "$u" "$dst.clawops-tmp" 2> "$RT/err" && mv -f "$dst.clawops-tmp" "$dst" 2> "$RT/err"; }; then
-        rm -f "$dst.clawops-tmp"; rec reload-failed "$label" "cannot install $dst: $(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; return 1
-      fi
-    fi
-    if [ $loaded = 0 ]; then method=bootstrap; launchctl bootstrap system "$dst" > "$RT/lerr" 2>&1
-    elif [ $changed = 1 ]; then method=bootstrap; launchctl bootout "system/$label" > "$RT/lerr" 2>&1; launchctl bootstrap system "$dst" > "$RT/lerr" 2>&1
-    else method=restart; launchctl kickstart -k "system/$label" > "$RT/lerr" 2>&1; fi
-    rc=$?
-    if [ $rc != 0 ]; then rec reload-failed "$label" "launchctl $method: $(shown "$(head -c 300 "$RT/lerr" | tr '\n\t' '  ')") (exit $rc)"; return 1; fi
-    # a new process: a pid that is not the old one, still there a moment later
-    new=''; i=0; exited=0
-    while [ $i -lt $((WAIT_SEC * 5)) ]; do
-      [ $((i % 5)) -eq 0 ] && beat
-      p=$(svc_pid "$label")
-      if [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$old" ]; then new=$p; break; fi
-      # it ran (more runs than before) and is not running: it exited at start; one more look, then give up
-      if [ -z "$p" ] || [ "$p" = 0 ]; then
-        if [ "$(svc_runs "$label")" -gt "$runs0" ]; then exited=$((${"$"}{exited:-0} + 1)); [ "$exited" -ge 5 ] && break; fi
-      fi
-      sleep 0.2 2>/dev/null || sleep 1; i=$((i+1))
-    done
-    if [ -z "$new" ]; then rec reload-failed "$label" "did not reach running within $WAIT_SEC s: $(svc_facts "$label")"; return 1; fi
-    rec reloaded "$label" "$method" "${"$"}{old:-0}" "$new"
+    install_reload "$u" "$label" || return 1
   done
   return 0
+}
+# install_reload SRC LABEL: install SRC as $LD/LABEL.plist (when it differs) and make launchd run it: bootstrap when not
+# loaded, bootout + bootstrap when the plist changed, kickstart -k otherwise; then wait for a new pid
+install_reload() {
+  u=$1; label=$2
+  [ -d "$LD" ] || mkdir -p "$LD" 2>/dev/null
+  dst="$LD/$label.plist"
+  old=$(svc_pid "$label"); runs0=$(svc_runs "$label")
+  loaded=0; launchctl print "system/$label" >/dev/null 2>&1 && loaded=1
+  changed=1; [ -f "$dst" ] && [ ! -L "$dst" ] && cmp -s "$u" "$dst" && changed=0
+  if [ $changed = 1 ]; then
+    if ! { cp "$u" "$dst.clawops-tmp" 2> "$RT/err" && mv -f "$dst.clawops-tmp" "$dst" 2> "$RT/err"; }; then
+      rm -f "$dst.clawops-tmp"; rec reload-failed "$label" "cannot install $dst: $(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; return 1
+    fi
+  fi
+  if [ $loaded = 0 ]; then method=bootstrap; launchctl bootstrap system "$dst" > "$RT/lerr" 2>&1
+  elif [ $changed = 1 ]; then method=bootstrap; launchctl bootout "system/$label" > "$RT/lerr" 2>&1; launchctl bootstrap system "$dst" > "$RT/lerr" 2>&1
+  else method=restart; launchctl kickstart -k "system/$label" > "$RT/lerr" 2>&1; fi
+  rc=$?
+  if [ $rc != 0 ]; then rec reload-failed "$label" "launchctl $method: $(shown "$(head -c 300 "$RT/lerr" | tr '\n\t' '  ')") (exit $rc)"; return 1; fi
+  # a new process: a pid that is not the old one, still there a moment later
+  new=''; i=0; exited=0
+  while [ $i -lt $((WAIT_SEC * 5)) ]; do
+    [ $((i % 5)) -eq 0 ] && beat
+    p=$(svc_pid "$label")
+    if [ -n "$p" ] && [ "$p" != 0 ] && [ "$p" != "$old" ]; then new=$p; break; fi
+    # it ran (more runs than before) and is not running: it exited at start; one more look, then give up
+    if [ -z "$p" ] || [ "$p" = 0 ]; then
+      if [ "$(svc_runs "$label")" -gt "$runs0" ]; then exited=$((exited + 1)); [ "$exited" -ge 5 ] && break; fi
+    fi
+    sleep 0.2 2>/dev/null || sleep 1; i=$((i+1))
+  done
+  if [ -z "$new" ] && [ "$exited" -ge 5 ]; then rec reload-failed "$label" "exited at start: $(svc_facts "$label")"; return 1; fi
+  if [ -z "$new" ]; then rec reload-failed "$label" "did not reach running within $WAIT_SEC s: $(svc_facts "$label")"; return 1; fi
+  rec reloaded "$label" "$method" "${"$"}{old:-0}" "$new"
 }
 unit_remove() {
   for dst in "$LD/ai.openclaw.$1.plist" "$LD/ai.openclaw.$1".*.plist; do
@@ -143,6 +150,19 @@ while :; do
   sleep "$sleep_s" 2>/dev/null || sleep 1
 done
 rec not-ready "$code" "$(head -c 2048 "$RT/body" | b64)" "$(svc_facts "$LABEL")" "$(( $(date +%s) - start ))"
+`}`;
+
+/**
+ * NODE_UNIT: sh -c NODE_UNIT x LD LABEL WAIT_SEC VARDB ; stdin: the unit's plist — a node-level unit (the notifier),
+ * installed and reloaded like a tenant's. Prints reloaded/reload-failed.
+ */
+export const NODE_UNIT_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
+LD=$1; label=$2; WAIT_SEC=$3; VARDB=$4
+is_safe "$label" || { rec reload-failed "$label" "not a label clawops uses"; exit 0; }
+mkdir -p "$VARDB/logs" 2>/dev/null
+cat > "$RT/unit.plist"
+install_reload "$RT/unit.plist" "$label"
+exit 0
 `}`;
 
 /**

@@ -7,7 +7,7 @@ import { ClawopsError } from '../errors.js';
 import { shQuote, type NodePaths, type Transport } from '../transport/transport.js';
 import { runScript } from './remote.js';
 import { notYetApplied, runtimeConfigOf } from './reload-plan.js';
-import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
+import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
 
 export interface UnitReload {
   label: string;
@@ -66,6 +66,11 @@ function parseReloads(recs: string[][]): ReloadOutcome {
 /** Install and reload the units of releases/<tenant>/<id> on the node. */
 export async function reloadUnits(t: Transport, p: NodePaths, tenant: string, id: string, guardRun?: string): Promise<ReloadOutcome> {
   return parseReloads(await runScript(t, RELOAD_SCRIPT, [p.etc, p.launchDaemons, tenant, id, String(RELOAD_WAIT_SEC), p.varDb, beatFile(p, guardRun)], '', (RELOAD_WAIT_SEC + 30) * 1000));
+}
+
+/** Install and (re)start a node-level unit (the notifier) from its rendered plist. */
+export async function installNodeUnit(t: Transport, p: NodePaths, label: string, plist: Buffer): Promise<ReloadOutcome> {
+  return parseReloads(await runScript(t, NODE_UNIT_SCRIPT, [p.launchDaemons, label, String(RELOAD_WAIT_SEC), p.varDb], plist.toString('utf8'), (RELOAD_WAIT_SEC + 30) * 1000));
 }
 
 /** Summarise a readiness body without echoing anything secret-shaped: status fields and failing check names only. */

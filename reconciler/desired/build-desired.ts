@@ -8,7 +8,7 @@ import { canonicalJson } from './canonical-json.js';
 import { EMPTY_LOCK, nodeWithDefaults, settingsWithDefaults } from './defaults.js';
 import { fragmentOrder, mergeFragments, type Fragment } from './merge-fragments.js';
 import { GATEWAY_RUN_SH, secretsList } from '../units/gateway-run-sh.js';
-import { PROBE_PORT_OFFSET, renderUnit, UNIT_TEMPLATES, unitLabel, type UnitKind } from '../units/render-units.js';
+import { NOTIFIER_LABEL, PROBE_PORT_OFFSET, renderUnit, UNIT_TEMPLATES, unitLabel, type NotifierVars, type UnitKind } from '../units/render-units.js';
 import { renderDoctorPolicy, renderOpenclawConfig, renderWebhookPolicy, secretEnvVar } from './render.js';
 import { validateDoc, type SchemaName } from './schema.js';
 import { scanForSecrets } from './secret-scan.js';
@@ -182,7 +182,16 @@ export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): D
   }
 
   const nodes = checkNodes(nodesDoc, allTenantIds, tenants, findings);
-  return { settings, nodes, lock, tenants, findings: sortFindings(findings) };
+  const notifierTpl = templates.get('notifier');
+  const state: DesiredState = { settings, nodes, lock, tenants, findings };
+  if (notifierTpl) {
+    // lint once, with the settings' listen address; each notifier node gets it on its own port block at apply time
+    const u = renderUnit(notifierTpl.file, notifierTpl.text, 'notifier', notifierVars(settings, 0));
+    findings.push(...u.findings);
+    if (u.content) state.notifierTemplate = notifierTpl.text;
+  }
+  state.findings = sortFindings(findings);
+  return state;
 }
 
 function loadFixtures(entries: [string, SnapshotEntry][], findings: Finding[]): Set<string> {
@@ -239,6 +248,20 @@ function gatewaySecretEntries(config: Record<string, unknown>, refs: readonly st
     if (text.includes(`\${${secretEnvVar(name)}}`)) out.push({ kind: 'env', variable: secretEnvVar(name), name });
     return out;
   });
+}
+
+/** The notifier unit for a notifier node (rendered on its port block), or undefined. Pure. */
+export function notifierUnitFor(d: Pick<DesiredState, 'notifierTemplate' | 'settings'>, node: NodeSpec): { label: string; content: Buffer; sha256: string } | undefined {
+  if (d.notifierTemplate === undefined || node.role !== 'notifier') return undefined;
+  const u = renderUnit(UNIT_TEMPLATES.notifier, d.notifierTemplate, 'notifier', notifierVars(d.settings, node.port_offset ?? 0));
+  return u.content ? { label: u.label, content: u.content, sha256: sha256(u.content) } : undefined;
+}
+
+/** The notifier unit's placeholders on a node: clawops.yaml `notifier:` with the listen port moved by port_offset. */
+export function notifierVars(settings: Settings, portOffset: number): NotifierVars {
+  const m = /^(.*):(\d+)$/.exec(settings.notifier.listen);
+  const listen = m && portOffset ? `${m[1]}:${Number(m[2]) + portOffset}` : settings.notifier.listen;
+  return { etc: settings.paths.etc, var_db: settings.paths.var_db, label: NOTIFIER_LABEL, socket: settings.notifier.socket, listen, state_file: settings.notifier.state_file };
 }
 
 function buildTenant(
@@ -325,6 +348,7 @@ function buildTenant(
   const port = (rendered.config.gateway as { port?: number } | undefined)?.port ?? DEFAULT_GATEWAY_PORT;
   const units: TenantDesired['units'] = [];
   for (const [kind, tpl] of templates) {
+    if (kind === 'notifier') continue; // a node unit, not a tenant's
     const label = unitLabel(id, kind);
     const u = renderUnit(tpl.file, tpl.text, kind, { tenant: id, etc: settings.paths.etc, var_db: settings.paths.var_db, port, probe_port: port + PROBE_PORT_OFFSET, label });
     // a broken template is one finding, not one per tenant

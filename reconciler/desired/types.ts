@@ -169,6 +169,8 @@ export interface DesiredState {
   tenants: Map<string, TenantDesired>;
   /** every problem found; errors make the state unusable for apply */
   findings: Finding[];
+  /** the repo's launchd/notifier.plist (linted): rendered per notifier node, on its port block, and installed by apply */
+  notifierTemplate?: string;
 }
 
 /** The on-node names of rendered documents inside a release. */

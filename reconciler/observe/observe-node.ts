@@ -21,7 +21,7 @@ export async function observeNode(transport: Transport, paths: { etc: string; va
   const p = transport.paths(paths);
   const started = performance.now();
   const before = transport.stats.commands;
-  const cmd = `${p.binDir ? `PATH=${shQuote(p.binDir)}:"$PATH" ` : ''}sh -c ${shQuote(OBSERVE_SCRIPT)} clawops-observe ${shQuote(p.etc)} ${shQuote(p.varDb)}`;
+  const cmd = `${p.binDir ? `PATH=${shQuote(p.binDir)}:"$PATH" ` : ''}sh -c ${shQuote(OBSERVE_SCRIPT)} clawops-observe ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(p.launchDaemons)}`;
   const res = await transport.exec(cmd, { stdin });
   if (res.code !== 0) {
     throw new SshError(transport.node, `observe script failed (exit ${String(res.code)}): ${res.stderr.trim().split('\n')[0] ?? ''}`, { code: res.code, signal: res.signal, stderr: res.stderr });

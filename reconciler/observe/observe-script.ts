@@ -32,6 +32,7 @@
  *   launchd-list  exitcode                     `launchctl print system` failed (no service state known)
  *   token     tenant  name  mode  mtime  fp    secrets/<t>/<name> metadata; fp = first 12 hex of its sha256
  *   token     tenant  name  missing          (token.current, token.next and every other referenced secret)
+ *   nodeunit  label  sha256                    a node-level unit installed in LD (the notifier)
  *   run       tenant  json                     the gateway wrapper's record: pid, release_id, commit, tag
  *   guard     run  deadline-epoch  tenants     a pending dead-man guard
  *   quarantined tenant  id  json               a release rolled back automatically, not applied again
@@ -48,7 +49,7 @@ import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
 
 export const OBSERVE_SCRIPT = String.raw`
 set -u
-ETC=$1; VARDB=$2
+ETC=$1; VARDB=$2; LD=${"$"}{3:-/Library/LaunchDaemons}
 PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
 export PATH LC_ALL=C
 TMP=$(mktemp -d 2>/dev/null || mktemp -d -t clawops)
@@ -176,6 +177,12 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
     rec launchd-list $?
   fi
 
+  # node-level units clawops installs (the notifier): their installed plist's hash
+  for f in "$LD"/ai.openclaw.clawops.*.plist; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    n=${"$"}{f##*/}; is_safe "$n" || continue
+    rec nodeunit "${"$"}{n%.plist}" "$($SHA "$f" | cut -c1-64)"
+  done
   # services: what each gateway was started for (the wrapper's run record), pending dead-man guards, quarantined
   # releases (all clawops' own files; names checked before use)
   for f in "$D/run"/*.json; do

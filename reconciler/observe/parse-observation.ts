@@ -84,7 +84,7 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
   for (const r of doc.records as unknown[]) {
     if (!Array.isArray(r) || r.some((f) => typeof f !== 'string')) throw new Error(`malformed observe record ${JSON.stringify(r).slice(0, 80)}`);
   }
-  const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], leftovers: [], intents: [], guards: [], ...meta };
+  const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], leftovers: [], intents: [], guards: [], nodeUnits: {}, nodeServices: {}, ...meta };
   // a name under tenants/ that cannot be a tenant (hand-made, or `__proto__`) is reported, never used as a key
   const bad = new Set<string>();
   const tenant = (t: string, report = true): TenantObservation => {
@@ -149,6 +149,9 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         }
         break;
       }
+      case 'nodeunit':
+        if (/^ai\.openclaw\.clawops\.[a-z0-9-]+$/.test(a)) obs.nodeUnits[a] = { sha256: b };
+        break;
       case 'guard':
         obs.guards.push({ run: a, deadline: Number(b), tenants: c === '' ? [] : c.split(',') });
         break;
@@ -193,6 +196,7 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         break; // newer scripts may add kinds; old parsers ignore them
     }
   }
+  for (const label of services.keys()) if (/^ai\.openclaw\.clawops\./.test(label)) obs.nodeServices[label] = serviceState(services.get(label), listFailed);
   for (const t of Object.values(obs.tenants)) {
     t.releases.sort();
     t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);

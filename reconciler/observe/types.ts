@@ -72,6 +72,9 @@ export interface NodeObservation {
   leftovers: { kind: 'templink' | 'staging' | 'want' | 'intent'; name: string }[];
   /** reload-log records of swaps a dead run made without recording them (from its intent file) */
   intents: string[];
+  /** node-level units installed (label → sha256 of the plist) and their launchd state */
+  nodeUnits: Record<string, { sha256: string }>;
+  nodeServices: Record<string, LaunchdState>;
   /** dead-man guards waiting on the node: the run, when it fires, which tenants it would put back */
   guards: { run: string; deadline: number; tenants: string[] }[];
   tenants: Record<string, TenantObservation>;

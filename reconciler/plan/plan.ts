@@ -1,6 +1,7 @@
 /**
  * plan(desired, observed) → Plan. Pure: pairs what git says with what each node has and returns data; never I/O.
  */
+import { notifierUnitFor } from '../desired/build-desired.js';
 import { secretEnvVar } from '../desired/render.js';
 import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js';
 import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
@@ -234,6 +235,18 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     changed = true;
   }
 
+  // the notifier unit of a notifier node: installed as rendered and loaded
+  const nu = notifierUnitFor(desired, node);
+  if (nu) {
+    const have = o.nodeUnits[nu.label]?.sha256;
+    const svc = o.nodeServices[nu.label];
+    const why = have === undefined ? 'is not installed' : have !== nu.sha256 ? 'differs from the repo\'s launchd/notifier.plist' : !svc?.loaded ? 'is not loaded' : undefined;
+    if (why) {
+      np.issues.push({ category: 'drift', severity: 'warning', reason: 'NotifierUnit', node: node.name, message: `the notifier unit ${nu.label} ${why}; apply installs and starts it first`, difference: true });
+      np.actions.unshift({ kind: 'node-unit', label: nu.label, sha256: nu.sha256 });
+      changed = true;
+    }
+  }
   // what dead runs left: unrecorded swaps, temp links, staging dirs, lists; a held lock
   const held = o.lock !== undefined ? lockNote(o.lock, o.now) : undefined;
   if (held) np.issues.push({ category: 'drift', severity: held.stale ? 'warning' : 'info', reason: held.stale ? 'StaleLock' : 'Locked', node: node.name, message: held.message, difference: held.stale });

@@ -47,6 +47,8 @@ export type Action =
   | { kind: 'prune'; tenant: string }
   /** the link is right but the service still runs an older release: reload and gate it, no swap */
   | { kind: 'reload'; tenant: string; releaseId: string }
+  /** a node-level unit (the notifier) to install and (re)start: first on its node */
+  | { kind: 'node-unit'; label: string; sha256: string }
   /** a dead run left swaps unrecorded, temp links, staging dirs or lists behind: record and clean under the lock */
   | { kind: 'recover' };
 

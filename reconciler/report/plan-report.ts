@@ -76,7 +76,7 @@ export function renderText(p: Plan, meta: ReportMeta): string {
   }
   out.push('', 'Nodes');
   for (const n of p.nodes) {
-    const acts = n.actions.map((a) => (a.kind === 'deploy' ? `deploy ${a.tenant}@${a.releaseId}` : a.kind === 'prune' ? `prune ${a.tenant}` : a.kind === 'reload' ? `reload ${a.tenant}@${a.releaseId}` : 'record and clean up after a dead run'));
+    const acts = n.actions.map((a) => (a.kind === 'deploy' ? `deploy ${a.tenant}@${a.releaseId}` : a.kind === 'prune' ? `prune ${a.tenant}` : a.kind === 'reload' ? `reload ${a.tenant}@${a.releaseId}` : a.kind === 'node-unit' ? `install ${a.label}` : 'record and clean up after a dead run'));
     const tail = n.blocked ? ' (blocked: apply will not touch it)' : acts.length > 0 ? `: would ${acts.join(', ')}` : '';
     out.push(`  ${e(n.node).padEnd(16)} ${e(n.status)}${n.canary ? ' [canary]' : ''}${e(tail)}`);
   }

@@ -7,16 +7,22 @@ import plist from 'plist';
 import { scanForSecrets } from '../desired/secret-scan.js';
 import type { Finding } from '../desired/types.js';
 
-export type UnitKind = 'gateway' | 'probe';
+export type UnitKind = 'gateway' | 'probe' | 'notifier';
 
-/** The templates a repo may have; `gateway` is what runs OpenClaw, `probe` the composite readiness probe. */
-export const UNIT_TEMPLATES: Record<UnitKind, string> = { gateway: 'launchd/gateway.plist', probe: 'launchd/probe.plist' };
+/**
+ * The templates a repo may have; `gateway` is what runs OpenClaw and `probe` the composite readiness probe (one each
+ * per tenant, in the tenant's release), `notifier` the webhook-failure digest (one per notifier node).
+ */
+export const UNIT_TEMPLATES: Record<UnitKind, string> = { gateway: 'launchd/gateway.plist', probe: 'launchd/probe.plist', notifier: 'launchd/notifier.plist' };
+
+/** The notifier's label: tenant ids have no dots, so it can never be a tenant's. */
+export const NOTIFIER_LABEL = 'ai.openclaw.clawops.notifier';
 
 /** OpenClaw derived ports reach base+110 and bases are ≥ 120 apart: the probe listens on base+115. */
 export const PROBE_PORT_OFFSET = 115;
 
 export function unitLabel(tenant: string, kind: UnitKind): string {
-  return kind === 'gateway' ? `ai.openclaw.${tenant}` : `ai.openclaw.${tenant}.probe`;
+  return kind === 'notifier' ? NOTIFIER_LABEL : kind === 'gateway' ? `ai.openclaw.${tenant}` : `ai.openclaw.${tenant}.probe`;
 }
 
 /** Where a unit sits inside the release (and, by label, under /Library/LaunchDaemons on the node). */
@@ -31,6 +37,16 @@ export interface UnitVars {
   port: number;
   probe_port: number;
   label: string;
+}
+
+/** The notifier unit's placeholders (clawops.yaml `notifier:`; its port on the node's port block). */
+export interface NotifierVars {
+  etc: string;
+  var_db: string;
+  label: string;
+  socket: string;
+  listen: string;
+  state_file: string;
 }
 
 const PLACEHOLDER = /\{\{\s*([A-Za-z0-9_]*)\s*\}\}/g;
@@ -59,8 +75,8 @@ export interface RenderedUnit {
 }
 
 /** Render and lint one template for one tenant. */
-export function renderUnit(file: string, template: string, kind: UnitKind, vars: UnitVars): RenderedUnit {
-  const label = unitLabel(vars.tenant, kind);
+export function renderUnit(file: string, template: string, kind: UnitKind, vars: UnitVars | NotifierVars): RenderedUnit {
+  const label = unitLabel('tenant' in vars ? vars.tenant : '', kind);
   const out: RenderedUnit = { label, path: unitPath(label), findings: [] };
   const fail = (pos: { line: number; col: number }, message: string, rule: string): void => {
     out.findings.push({ file, line: pos.line, col: pos.col, severity: 'error', message, rule });
@@ -87,7 +103,8 @@ export function renderUnit(file: string, template: string, kind: UnitKind, vars:
   }
   const d = doc as Record<string, unknown>;
   // worded without the tenant, so one broken template is one finding however many tenants render it
-  if (d.Label !== label) fail(keyPos(template, 'Label'), `Label must be "ai.openclaw.<tenant>${kind === 'probe' ? '.probe' : ''}" (use {{label}}), not ${JSON.stringify(d.Label ?? null)}`, 'launchd/label');
+  const wanted = kind === 'notifier' ? NOTIFIER_LABEL : `ai.openclaw.<tenant>${kind === 'probe' ? '.probe' : ''}`;
+  if (d.Label !== label) fail(keyPos(template, 'Label'), `Label must be "${wanted}" (use {{label}}), not ${JSON.stringify(d.Label ?? null)}`, 'launchd/label');
   const args = d.ProgramArguments;
   if (!Array.isArray(args) || args.length === 0 || !args.every((a) => typeof a === 'string')) {
     fail(keyPos(template, 'ProgramArguments'), 'ProgramArguments must be a non-empty array of strings', 'launchd/program');

@@ -13,7 +13,7 @@ import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import type { ApplyEvent, NodeApplyResult } from '../../reconciler/apply/apply-node.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, fleetRepo, portOffsetOf } from '../helpers/fleet-repo.js';
+import { commitEdits, fleetRepo, fleetUnitEdits, portOffsetOf } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { REPO_ROOT, runCli } from '../helpers/repo.js';
 import { secretValue, seedSecrets } from '../helpers/secrets.js';
@@ -61,7 +61,7 @@ describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback
   /** each node's gateway port block (fleetNodesYaml gives every fleet node its own) */
   const OFFSET: Record<string, number> = {};
   beforeAll(async () => {
-    fleet = await startFleet({ names: ['gw-1', 'gw-2'], openclaw: true });
+    fleet = await startFleet({ names: ['notifier-1', 'gw-1', 'gw-2'], openclaw: true });
     for (const n of fleet.nodes) OFFSET[n.name] = portOffsetOf(n);
   }, 120_000);
   afterAll(async () => {
@@ -234,6 +234,30 @@ describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback
     const seq = events.filter((e) => (e.step === 'reload' && e.state === 'start') || (e.step === 'health' && e.state === 'done' && !/guard/.test(e.message ?? ''))).map((e) => `${e.step}:${(e.message ?? '').split(':')[0]}`);
     expect(seq).toEqual(['reload:acme', 'health:acme', 'reload:globex', 'health:globex', 'reload:initech', 'health:initech']);
   }, 90_000);
+
+  it('the notifier node gets its unit first: installed from launchd/notifier.plist on its port block, started, healthy; a changed unit is bootstrapped again', async () => {
+    const nf = fleet.node('notifier-1');
+    const assign = { 'notifier-1': { role: 'notifier' as const, tenants: [] as string[] }, ...ASSIGN };
+    repo = fleetRepo(fleet, fleetUnitEdits({ notifier: true }), assign);
+    const d0 = await runCli(['diff', '--repo', repo, '--identity', fleet.clientKeyPath, '--node', 'notifier-1']);
+    expect(d0.code).toBe(1);
+    expect(d0.stdout).toMatch(/notifier-1: the notifier unit ai\.openclaw\.clawops\.notifier is not installed/);
+    const r = await apply('--node', 'notifier-1');
+    if (r.code !== 0) console.log('NOTIFIER LOG', (await nf.exec('cat /var/db/openclaw/logs/notifier.log; ls -la /var/db/openclaw/clawops')).stdout);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(result(r.json, 'notifier-1').reloads).toEqual([expect.objectContaining({ tenant: '(node)', label: 'ai.openclaw.clawops.notifier', method: 'bootstrap' })]);
+    const port = 9099 + portOffsetOf(nf);
+    expect((await nf.exec(`curl -s -m 3 http://127.0.0.1:${port}/healthz`)).stdout).toContain('"ok":true');
+    expect((await runCli(['diff', '--repo', repo, '--identity', fleet.clientKeyPath, '--node', 'notifier-1'])).code).toBe(0);
+    // the template changes (a throttle): installed and bootstrapped again
+    commitEdits(repo, { 'launchd/notifier.plist': readFileSync(join(repo, 'launchd/notifier.plist'), 'utf8').replace('  <key>RunAtLoad</key>', '  <key>ThrottleInterval</key>\n  <integer>5</integer>\n  <key>RunAtLoad</key>') }, 'notifier throttle');
+    const r2 = await apply('--node', 'notifier-1');
+    expect(r2.code, r2.stdout + r2.stderr).toBe(0);
+    const u = result(r2.json, 'notifier-1').reloads[0]!;
+    expect(u.method).toBe('bootstrap');
+    expect(u.newPid).not.toBe(u.oldPid);
+    await nf.exec('launchctl bootout system/ai.openclaw.clawops.notifier; true');
+  }, 120_000);
 
   it('a service that still runs an older release than its link is NotReloaded; apply reloads it without a swap', async () => {
     expect((await apply()).code).toBe(0);

@@ -169,7 +169,7 @@ describe('services on a local node (launchctl stand-in, fake gateway)', () => {
     writeFileSync(plist, readFileSync(plist, 'utf8').replace('/usr/local/bin/fake-openclaw-gateway', '/usr/local/bin/no-such-gateway'));
     const r = await reloadUnits(t, p, 'acme', 'aaaa1111');
     expect(r.ok).toBe(false);
-    expect(r.error).toMatch(/ai\.openclaw\.acme: did not reach running within \d+ s: state = .*last exit code = /);
+    expect(r.error).toMatch(/ai\.openclaw\.acme: (exited at start|did not reach running within \d+ s): state = .*last exit code = /);
   }, 60_000);
 
   it('readiness reasons name failing checks, never whole bodies', () => {

@@ -516,6 +516,8 @@ class FleetNode implements FleetNodeHandle {
     const fake = readFileSync(FAKE_GATEWAY_SOURCE, 'utf8').replace(/^#!.*\n/, `#!${opts.standinInterpreter}\n`);
     writeFileSync(path.join(this.binDir, 'fake-openclaw-gateway'), fake, { mode: 0o755 });
     chmodSync(path.join(this.binDir, 'fake-openclaw-gateway'), 0o755);
+    // clawops itself, for the units that run it (the notifier, the probe): this checkout
+    symlinkSync(path.join(REPO_ROOT, 'bin', 'clawops'), path.join(this.binDir, 'clawops'));
 
     // OpenClaw like a macOS npm-global install: symlinks on PATH into a read-only tree
     if (opts.openclawDir) {

@@ -1,6 +1,6 @@
 /** Hand-built observations for planner tests: what the observe script would report for a node. */
 import { createHash } from 'node:crypto';
-import { buildDesired } from '../../reconciler/desired/build-desired.js';
+import { buildDesired, notifierUnitFor } from '../../reconciler/desired/build-desired.js';
 import type { DesiredState, TenantDesired } from '../../reconciler/desired/types.js';
 import type { NodeObservation, ObserveResult, TenantObservation } from '../../reconciler/observe/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../../reconciler/release-manifest.js';
@@ -60,11 +60,20 @@ export function nodeObservation(desired: DesiredState, node: string, tenants: re
     leftovers: [],
     intents: [],
     guards: [],
+    nodeUnits: {},
+    nodeServices: {},
     commands: 1,
     durationMs: 5,
     ...over,
   };
   for (const id of tenants) obs.tenants[id] ??= deployedTenant(tenantOf(desired, id));
+  // a notifier node runs its unit as rendered
+  const spec = desired.nodes.find((n) => n.name === node);
+  const nu = spec ? notifierUnitFor(desired, spec) : undefined;
+  if (nu && !over.nodeUnits) {
+    obs.nodeUnits[nu.label] = { sha256: nu.sha256 };
+    obs.nodeServices[nu.label] = { loaded: true, state: 'running', pid: 4343, fields: {}, environment: {}, exitCode: 0 };
+  }
   return obs;
 }
 

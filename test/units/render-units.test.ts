@@ -412,7 +412,7 @@ describe('clawops lint / render with launchd templates', () => {
   it('an unknown file launchd/extra.plist is a finding', async () => {
     const r = await lint({ 'launchd/extra.plist': GATEWAY });
     expect(r.code).toBe(1);
-    expect(r.lines).toEqual(['launchd/extra.plist:1:1: error: unknown launchd template; expected launchd/gateway.plist or launchd/probe.plist [launchd/unknown-template]']);
+    expect(r.lines).toEqual(['launchd/extra.plist:1:1: error: unknown launchd template; expected launchd/gateway.plist or launchd/probe.plist or launchd/notifier.plist [launchd/unknown-template]']);
   });
 
   it('without launchd/gateway.plist: a warning, exit 0', async () => {
