@@ -11,14 +11,10 @@ import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '..
 import { commitEdits, fleetRepo, git, portOffsetOf } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { runCli } from '../helpers/repo.js';
+import { applyJson, nodeResult, tenantLink } from '../helpers/fleet-apply.js';
 
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
 
-interface ApplyJson {
-  ok: boolean;
-  halted?: string;
-  results: NodeApplyResult[];
-}
 
 const ACME_OVERRIDES = 'tenants/acme/gateway.d/20-overrides.yaml';
 
@@ -26,18 +22,9 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
   let fleet: Fleet;
   let repo: string;
   const key = (): string => fleet.clientKeyPath;
-  const apply = async (...extra: string[]) => {
-    const r = await runCli(['apply', '--repo', repo, '--identity', key(), '--yes', '--json', ...extra]);
-    return { ...r, json: r.stdout.trim().startsWith('{') ? (JSON.parse(r.stdout) as ApplyJson) : undefined };
-  };
-  const result = (j: ApplyJson | undefined, node: string): NodeApplyResult => j!.results.find((r) => r.node === node)!;
-  const link = (n: FleetNodeHandle, t: string): string | undefined => {
-    try {
-      return readlinkSync(join(n.etcOpenclaw, 'tenants', t));
-    } catch {
-      return undefined;
-    }
-  };
+  const apply = (...extra: string[]) => applyJson(repo, key(), ...extra);
+  const result = nodeResult;
+  const link = tenantLink;
   const releases = (n: FleetNodeHandle, t: string): string[] => {
     try {
       return readdirSync(join(n.etcOpenclaw, 'releases', t)).sort();

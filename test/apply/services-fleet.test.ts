@@ -16,15 +16,11 @@ import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '..
 import { commitEdits, fleetRepo, fleetUnitEdits, portOffsetOf } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { REPO_ROOT, runCli } from '../helpers/repo.js';
+import { applyJson, nodeResult, tenantLink } from '../helpers/fleet-apply.js';
 import { secretValue, seedSecrets } from '../helpers/secrets.js';
 
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
 
-interface ApplyJson {
-  ok: boolean;
-  blocked?: string[];
-  results: NodeApplyResult[];
-}
 
 const ASSIGN = {
   'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme'] },
@@ -36,18 +32,9 @@ const acmeOverrides = (port: number, level: string): string => `gateway:\n  port
 describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback, dead-man guard', () => {
   let fleet: Fleet;
   let repo: string;
-  const apply = async (...extra: string[]) => {
-    const r = await runCli(['apply', '--repo', repo, '--identity', fleet.clientKeyPath, '--yes', '--json', ...extra]);
-    return { ...r, json: r.stdout.trim().startsWith('{') ? (JSON.parse(r.stdout) as ApplyJson) : undefined };
-  };
-  const result = (j: ApplyJson | undefined, node: string): NodeApplyResult => j!.results.find((r) => r.node === node)!;
-  const link = (n: FleetNodeHandle, t: string): string | undefined => {
-    try {
-      return readlinkSync(join(n.etcOpenclaw, 'tenants', t));
-    } catch {
-      return undefined;
-    }
-  };
+  const apply = (...extra: string[]) => applyJson(repo, fleet.clientKeyPath, ...extra);
+  const result = nodeResult;
+  const link = tenantLink;
   const readyz = async (n: FleetNodeHandle, port: number): Promise<{ code: string; body: string }> => {
     const r = await n.exec(`curl -s -m 3 -o /tmp/readyz.$$ -w '%{http_code}' http://127.0.0.1:${port}/readyz; echo; cat /tmp/readyz.$$ 2>/dev/null; rm -f /tmp/readyz.$$`);
     const [code = '', ...rest] = r.stdout.split('\n');
