@@ -3,7 +3,9 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import plist from 'plist';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { pino } from 'pino';
 import { buildDesired } from '../../reconciler/desired/build-desired.js';
+import { probeCommand, probeOptionsFromFlags, type ProbeServeFlags } from '../../reconciler/probe/cli.js';
 import { readTreeSync } from '../../reconciler/source/read-tree.js';
 import { renderUnit, unitLabel, unitPath, type UnitVars } from '../../reconciler/units/render-units.js';
 import { EXAMPLE, exampleRepo as makeRepo, findingLines, runCli } from '../helpers/repo.js';
@@ -47,6 +49,8 @@ afterAll(() => {
 
 const LABEL_LINE = lineOf(GATEWAY, '<key>Label</key>');
 const ARGS_LINE = lineOf(GATEWAY, '<key>ProgramArguments</key>');
+/** the line of ProgramArguments[i] in the example gateway template */
+const argLine = (i: number): number => ARGS_LINE + 2 + i;
 
 describe('renderUnit: a good template', () => {
   it('the example gateway template renders to the canonical plist launchd runs', () => {
@@ -79,6 +83,25 @@ describe('renderUnit: a good template', () => {
     expect(d.Label).toBe('ai.openclaw.acme.probe');
     expect(d.ProgramArguments).toContain('127.0.0.1:18924');
     expect(d.ProgramArguments).toContain('/var/db/openclaw/state/acme');
+  });
+
+  it("the example probe unit's arguments are what `clawops probe serve` takes (its own option parser)", async () => {
+    const vars = { ...VARS, etc: '/srv/etc-openclaw', label: 'ai.openclaw.acme.probe' };
+    const u = renderUnit('launchd/probe.plist', PROBE, 'probe', vars);
+    expect(u.findings).toEqual([]);
+    const d = plist.parse(u.content!.toString('utf8')) as { ProgramArguments: string[]; EnvironmentVariables?: { PATH?: string } };
+    expect(d.ProgramArguments.slice(0, 2)).toEqual(['/usr/local/bin/clawops', 'probe']);
+    const serve = probeCommand().commands.find((c) => c.name() === 'serve')!;
+    let flags: ProbeServeFlags | undefined;
+    serve.exitOverride().action((f: ProbeServeFlags) => {
+      flags = f;
+    });
+    await serve.parseAsync(d.ProgramArguments.slice(3), { from: 'user' });
+    expect(flags).toMatchObject({ tenant: 'acme', listen: '127.0.0.1:18924', policy: '/srv/etc-openclaw/tenants/acme/doctor.json', stateDir: '/var/db/openclaw/state/acme' });
+    const opts = probeOptionsFromFlags(flags!, pino({ level: 'silent' }));
+    expect(opts).toMatchObject({ tenant: 'acme', listen: { host: '127.0.0.1', port: 18924 }, policyFile: '/srv/etc-openclaw/tenants/acme/doctor.json' });
+    // launchd's PATH has neither node (for clawops) nor openclaw (for doctor)
+    expect(d.EnvironmentVariables?.PATH?.split(':').slice(0, 2)).toEqual(['/usr/local/bin', '/opt/homebrew/bin']);
   });
 
   it('rendering is deterministic and per tenant', () => {
@@ -155,29 +178,50 @@ const badLabelAndProgram: BadCase[] = [
     name: 'ProgramArguments[0] relative',
     template: edit(GATEWAY, '<string>/bin/sh</string>', '<string>sh</string>'),
     rule: 'launchd/program',
-    line: ARGS_LINE,
+    line: argLine(0),
     message: 'ProgramArguments[0] must be an absolute path, not "sh"',
   },
   {
     name: 'ProgramArguments[0] dot-relative',
     template: edit(GATEWAY, '<string>/bin/sh</string>', '<string>./bin/sh</string>'),
     rule: 'launchd/program',
-    line: ARGS_LINE,
+    line: argLine(0),
     message: 'ProgramArguments[0] must be an absolute path, not "./bin/sh"',
   },
   {
     name: 'a later argument ./relative',
     template: edit(GATEWAY, '<string>{{etc}}/tenants/{{tenant}}/bin/gateway-run</string>', '<string>./bin/gateway-run</string>'),
     rule: 'launchd/program',
-    line: ARGS_LINE,
-    message: 'ProgramArguments[1] is a relative path ("./bin/gateway-run"); launchd runs jobs from /',
+    line: argLine(1),
+    message: 'ProgramArguments[1] is a relative path ("./bin/gateway-run"); launchd runs jobs from / and never expands ~',
   },
   {
     name: 'a later argument ../relative',
     template: edit(GATEWAY, '<string>{{var_db}}</string>\n  </array>', '<string>../var/db</string>\n  </array>'),
     rule: 'launchd/program',
-    line: ARGS_LINE,
-    message: 'ProgramArguments[4] is a relative path ("../var/db"); launchd runs jobs from /',
+    line: argLine(4),
+    message: 'ProgramArguments[4] is a relative path ("../var/db"); launchd runs jobs from / and never expands ~',
+  },
+  {
+    name: 'a later argument dir/file (no leading ./)',
+    template: edit(GATEWAY, '<string>{{etc}}/tenants/{{tenant}}/bin/gateway-run</string>', '<string>tenants/{{tenant}}/bin/gateway-run</string>'),
+    rule: 'launchd/program',
+    line: argLine(1),
+    message: 'ProgramArguments[1] is a relative path ("tenants/acme/bin/gateway-run"); launchd runs jobs from / and never expands ~',
+  },
+  {
+    name: 'a later argument ~/…',
+    template: edit(GATEWAY, '<string>{{var_db}}</string>\n  </array>', '<string>~/var/db</string>\n  </array>'),
+    rule: 'launchd/program',
+    line: argLine(4),
+    message: 'ProgramArguments[4] is a relative path ("~/var/db"); launchd runs jobs from / and never expands ~',
+  },
+  {
+    name: 'an --option=relative/path value',
+    template: edit(GATEWAY, '<string>{{var_db}}</string>\n  </array>', '<string>{{var_db}}</string>\n    <string>--log-file=logs/gw.log</string>\n  </array>'),
+    rule: 'launchd/program',
+    line: argLine(5),
+    message: 'ProgramArguments[5] is a relative path ("--log-file=logs/gw.log"); launchd runs jobs from / and never expands ~',
   },
   { name: 'ProgramArguments missing', template: edit(GATEWAY, ARGS_BLOCK, ''), rule: 'launchd/program', line: 1, message: 'ProgramArguments must be a non-empty array of strings' },
   {
@@ -229,8 +273,8 @@ describe('renderUnit: bad Label / ProgramArguments / Program', () => {
     expect(u.content).toBeUndefined();
     expect(u.findings.map((f) => [f.rule, f.line])).toEqual([
       ['launchd/label', LABEL_LINE],
-      ['launchd/program', ARGS_LINE],
-      ['launchd/program', ARGS_LINE],
+      ['launchd/program', argLine(0)],
+      ['launchd/program', argLine(2)],
     ]);
   });
 });
@@ -285,7 +329,7 @@ describe('renderUnit: secrets in the unit', () => {
     expect(u.content).toBeUndefined();
     expect(u.findings.map((f) => f.rule)).toEqual(['launchd/secret']);
     expect(u.findings[0]!.message.startsWith('ProgramArguments.5: ')).toBe(true);
-    expect(u.findings[0]!.line).toBe(ARGS_LINE);
+    expect(u.findings[0]!.line).toBe(argLine(5));
     expect(JSON.stringify(u.findings)).not.toContain(SK);
   });
 });
@@ -325,32 +369,53 @@ describe('renderUnit: placeholders', () => {
 });
 
 describe('renderUnit: not a property list', () => {
-  // xmldom reports parse errors on the console before throwing; keep the test output readable
+  // xmldom prints parse errors on the console by default: renderUnit must not (lint output is findings only)
+  const spies: ReturnType<typeof vi.spyOn>[] = [];
   beforeEach(() => {
-    for (const m of ['error', 'warn', 'log'] as const) vi.spyOn(console, m).mockImplementation(() => undefined);
+    for (const m of ['error', 'warn', 'log'] as const) spies.push(vi.spyOn(console, m).mockImplementation(() => undefined));
   });
-  afterEach(() => vi.restoreAllMocks());
+  afterEach(() => {
+    for (const s of spies) expect(s).not.toHaveBeenCalled();
+    spies.length = 0;
+    vi.restoreAllMocks();
+  });
 
-  const cases: { name: string; template: string; message: string | RegExp }[] = [
-    { name: 'empty', template: '', message: /^is not a property list: / },
-    { name: 'plain text', template: 'Label = ai.openclaw.acme\n', message: /^is not a property list: / },
-    { name: 'JSON', template: '{"Label": "{{label}}", "ProgramArguments": ["/bin/sh"]}', message: /^is not a property list: / },
-    { name: 'unclosed XML', template: GATEWAY.replace('</dict>\n</plist>', '</plist>'), message: /^is not a property list: .*tag mismatch/ },
-    { name: 'XML that is not a plist', template: '<?xml version="1.0"?>\n<launchd><label>{{label}}</label></launchd>\n', message: /^is not a property list: / },
-    { name: 'a top-level array', template: '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0">\n<array>\n  <string>{{label}}</string>\n</array>\n</plist>\n', message: 'the property list must be a <dict> at the top' },
-    { name: 'a top-level string', template: '<plist version="1.0"><string>{{label}}</string></plist>', message: 'the property list must be a <dict> at the top' },
-    { name: 'a top-level integer', template: '<plist version="1.0"><integer>{{port}}</integer></plist>', message: 'the property list must be a <dict> at the top' },
-    { name: 'an empty plist', template: '<plist version="1.0"></plist>', message: 'the property list must be a <dict> at the top' },
+  const unclosed = GATEWAY.replace('</dict>\n</plist>', '</plist>');
+  const cases: { name: string; template: string; line: number; message: string | RegExp }[] = [
+    { name: 'empty', template: '', line: 1, message: /^is not a property list: / },
+    { name: 'plain text', template: 'Label = ai.openclaw.acme\n', line: 1, message: /^is not a property list: / },
+    { name: 'JSON', template: '{"Label": "{{label}}", "ProgramArguments": ["/bin/sh"]}', line: 1, message: /^is not a property list: / },
+    // xmldom places it at the end of the line before the stray </plist>
+    { name: 'unclosed XML', template: unclosed, line: lineOf(unclosed, '</plist>') - 1, message: 'is not a property list: Opening and ending tag mismatch: "dict" != "plist"' },
+    {
+      name: 'a mistyped closing tag',
+      template: edit(GATEWAY, '<string>clawops</string>', '<string>clawops</strnig>'),
+      line: lineOf(GATEWAY, '<string>clawops</string>'),
+      message: 'is not a property list: Opening and ending tag mismatch: "string" != "strnig"',
+    },
+    { name: 'an unknown entity', template: edit(GATEWAY, '<string>clawops</string>', '<string>claw&ops;</string>'), line: lineOf(GATEWAY, '<string>clawops</string>'), message: /^is not a property list: entity not found/ },
+    { name: 'an element plists do not have', template: edit(GATEWAY, '  <key>KeepAlive</key>\n  <true/>', '  <key>KeepAlive</key>\n  <yes/>'), line: lineOf(GATEWAY, '<key>KeepAlive</key>') + 1, message: 'is not a property list: Invalid PLIST tag yes' },
+    { name: 'XML that is not a plist', template: '<?xml version="1.0"?>\n<launchd><label>{{label}}</label></launchd>\n', line: 1, message: /^is not a property list: / },
+    { name: 'a top-level array', template: '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0">\n<array>\n  <string>{{label}}</string>\n</array>\n</plist>\n', line: 1, message: 'the property list must be a <dict> at the top' },
+    { name: 'a top-level string', template: '<plist version="1.0"><string>{{label}}</string></plist>', line: 1, message: 'the property list must be a <dict> at the top' },
+    { name: 'a top-level integer', template: '<plist version="1.0"><integer>{{port}}</integer></plist>', line: 1, message: 'the property list must be a <dict> at the top' },
+    { name: 'an empty plist', template: '<plist version="1.0"></plist>', line: 1, message: 'the property list must be a <dict> at the top' },
   ];
-  it.each(cases)('$name → one launchd/not-a-plist finding at 1:1', ({ template, message }) => {
+  it.each(cases)('$name → one launchd/not-a-plist finding on line $line, nothing on the console', ({ template, line, message }) => {
     const u = renderUnit(FILE, template, 'gateway', VARS);
     expect(u.content).toBeUndefined();
     expect(u.findings).toHaveLength(1);
-    expect(u.findings[0]).toMatchObject({ file: FILE, line: 1, col: 1, severity: 'error', rule: 'launchd/not-a-plist' });
+    expect(u.findings[0]).toMatchObject({ file: FILE, line, severity: 'error', rule: 'launchd/not-a-plist' });
     if (typeof message === 'string') expect(u.findings[0]!.message).toBe(message);
     else expect(u.findings[0]!.message).toMatch(message);
     // one line, whatever the parser said
     expect(u.findings[0]!.message).not.toContain('\n');
+  });
+
+  it('escaped XML (&amp; &lt;) in the template itself is fine', () => {
+    const u = renderUnit(FILE, withEnv({ GREETING: 'fish &amp; chips &lt;3' }), 'gateway', VARS);
+    expect(u.findings).toEqual([]);
+    expect((plist.parse(u.content!.toString('utf8')) as { EnvironmentVariables: Record<string, string> }).EnvironmentVariables.GREETING).toBe('fish & chips <3');
   });
 });
 
@@ -369,7 +434,7 @@ describe('clawops lint / render with launchd templates', () => {
   it('a broken gateway template (relative ProgramArguments[0]) is ONE finding naming launchd/gateway.plist, not one per tenant', async () => {
     const r = await lint({ 'launchd/gateway.plist': GATEWAY.replace('<string>/bin/sh</string>', '<string>sh</string>') });
     expect(r.code).toBe(1);
-    expect(r.lines).toEqual([`launchd/gateway.plist:${ARGS_LINE}:3: error: ProgramArguments[0] must be an absolute path, not "sh" [launchd/program]`]);
+    expect(r.lines).toEqual([`launchd/gateway.plist:${argLine(0)}:5: error: ProgramArguments[0] must be an absolute path, not "sh" [launchd/program]`]);
   });
 
   it('a gateway template that is not a plist is ONE finding', async () => {
