@@ -57,6 +57,13 @@ release_ok() {
   [ -f "$R/.clawops/manifest.json" ] && [ ! -L "$R/.clawops/manifest.json" ] || return 1
   # the manifest is clawops' own pretty-printed JSON: one "path": "sha256" pair a line inside "files"
   awk '/^  "files": \{/ { f = 1; next } f && /^  \}/ { f = 0 } f { line = $0; gsub(/^ +"|",?$/, "", line); n = index(line, "\": \""); if (n == 0) exit 1; p = substr(line, 1, n - 1); h = substr(line, n + 4); if (p ~ /(^|\/)\.\.(\/|$)/ || p ~ /^\//) exit 1; print h "  " p; c++ } END { if (c == 0) exit 1 }' "$R/.clawops/manifest.json" > "$RT/release_ok.sums" 2>/dev/null || return 1
+  # every listed file a regular file reached without a link: never hash through a link (/dev/zero) or block on a FIFO
+  # (its own variable names: shell functions share the caller's variables)
+  while IFS= read -r _ro_line; do
+    _ro_f=${"$"}{_ro_line#*  }
+    case $_ro_f in */*) [ -L "$R/${"$"}{_ro_f%/*}" ] && return 1 ;; esac
+    [ -f "$R/$_ro_f" ] && [ ! -L "$R/$_ro_f" ] || return 1
+  done < "$RT/release_ok.sums"
   (cd "$R" && $SHA -c "$RT/release_ok.sums" >/dev/null 2>&1)
 }
 `;

@@ -66,5 +66,5 @@ export async function applyFleet(plan: Plan, desired: DesiredState, transports: 
     if (failed.length > 0 && i < ordered.length - 1) halted = `${phase.name} ${failed.map((n) => n.node).join(', ')} failed`;
   }
   const list = plan.nodes.map((n) => results.get(n.node)!);
-  return { results: list, ...(halted ? { halted } : {}), ok: list.every((r) => r.outcome === 'applied' || r.outcome === 'unchanged') };
+  return { results: list, ...(halted ? { halted } : {}), ok: list.every((r) => (r.outcome === 'applied' || r.outcome === 'unchanged') && r.refusedTenants.length === 0) };
 }

@@ -156,6 +156,11 @@ function finish(t: Transport, p: NodePaths, ctx: RunContext, desired: DesiredSta
 
 export async function applyNode(t: Transport, np: NodePlan, desired: DesiredState, ctx: RunContext): Promise<NodeApplyResult> {
   const result = emptyResult(np.node);
+  // tenants the planner left alone (not clawops-owned, secrets missing, quarantined) are this node's refusals too
+  for (const tp of np.tenants.filter((x) => x.state === 'Blocked')) {
+    const why = np.issues.filter((i) => i.tenant === tp.tenant && i.severity === 'error').map((i) => i.message);
+    result.refusedTenants.push({ tenant: tp.tenant, message: `${np.node}/${tp.tenant}: refused: ${why.join('; ') || 'blocked'}` });
+  }
   const planned = np.actions.filter((a): a is Extract<Action, { kind: 'deploy' }> => a.kind === 'deploy');
   const prunes = np.actions.filter((a): a is Extract<Action, { kind: 'prune' }> => a.kind === 'prune').map((a) => a.tenant);
   const reloadsOnly = np.actions.filter((a): a is Extract<Action, { kind: 'reload' }> => a.kind === 'reload');
@@ -482,7 +487,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     result.outcome = result.swapped.length > 0 || result.removed.length > 0 || result.staged.length > 0 ? 'applied' : 'unchanged';
     if (result.refusedTenants.length > 0) {
       result.step = 'gate';
-      result.reason = 'UnexpectedEntry';
+      result.reason = 'TenantsRefused';
       result.message = result.refusedTenants.map((x) => x.message).join('; ');
     }
   } catch (e) {

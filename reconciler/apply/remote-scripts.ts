@@ -54,7 +54,8 @@ settle_intent() {
     rec recorded "$t" "$id" "${"$"}{2:-}"
   done < "$RT/intent"
   if [ -s "$RT/settle" ]; then
-    if ! cat "$RT/settle" >> "$D/reload.log" 2> "$RT/err"; then
+    # grouped, so a log that cannot even be opened says why too (the shell reports a redirection on its own stderr)
+    if ! { cat "$RT/settle" >> "$D/reload.log"; } 2> "$RT/err"; then
       rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"
       return 1
     fi
@@ -88,7 +89,8 @@ recover_dead_runs() {
       is_safe "$t" && real_dir "$rd" || continue
       for s in "$rd"/*.tmp-*; do
         n=${"$"}{s##*/}
-        is_safe "$n" && real_dir "$s" && rm -rf "$s" && rec cleaned "releases/$t/$n"
+        # only clawops' own staging dirs: <release id>.tmp-<run>
+        is_safe "$n" && is_id "${"$"}{n%%.tmp-*}" && real_dir "$s" && rm -rf "$s" && rec cleaned "releases/$t/$n"
       done
     done
   fi
@@ -288,7 +290,7 @@ ${String.raw`
 # further records (reloads, automatic rollbacks): a log that cannot be written is a failure like any other
 if grep -q '^J	' "$RT/in"; then
   sed -n 's/^J	//p' "$RT/in" > "$RT/j"
-  cat "$RT/j" >> "$D/reload.log" 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"
+  { cat "$RT/j" >> "$D/reload.log"; } 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"
 fi
 awk -F '\t' '$1 == "X" { print $2 }' "$RT/in" | while IFS= read -r t; do
   is_safe "$t" && [ -z "$(tenant_refusal "$t")" ] || continue

@@ -21,9 +21,11 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
   const emit = (step: 'lock' | 'swap' | 'reload' | 'health' | 'record', state: 'start' | 'done' | 'warn' | 'fail', message?: string): void =>
     ctx.onEvent({ node: t.node, step, state, ...(message !== undefined ? { message } : {}) });
   // lock only: rollback must work whatever else is wrong on the node, so BEGIN stops right after the lock
-  await takeNodeLock(t, p, { ...lockRequest(ctx), daemonSha: 'lock-only', want: '', onTakeover: (m) => emit('lock', 'warn', m) });
+  const begin = await takeNodeLock(t, p, { ...lockRequest(ctx), daemonSha: 'lock-only', want: '', onTakeover: (m) => emit('lock', 'warn', m) });
   emit('lock', 'done');
   try {
+    const recordFailed = begin.find((r) => r[0] === 'record-failed');
+    if (recordFailed) throw new ClawopsError('RecordFailed', `${t.node}: cannot write the reload log (${recordFailed[1] ?? '?'}): a swap of an earlier run is not recorded yet; nothing was changed`);
     const recs = await runScript(t, LINKS_SCRIPT, [p.etc, tenant]);
     const refused = recs.find((r) => r[0] === 'refused');
     if (refused) throw new ClawopsError('UnexpectedEntry', `${t.node}/${tenant}: refused: ${refused[1] ?? 'not clawops-owned'}; nothing was changed`);

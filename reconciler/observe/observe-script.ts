@@ -116,7 +116,7 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
         [ -e "$e" ] || [ -L "$e" ] || continue
         n=${"$"}{e##*/}
         if is_id "$n" && real_dir "$e"; then rec release "$t" "$n"
-        elif is_safe "$n" && real_dir "$e" && case $n in *.tmp-*) true ;; *) false ;; esac; then rec leftover staging "$t/$n"
+        elif is_safe "$n" && real_dir "$e" && is_id "${"$"}{n%%.tmp-*}" && case $n in *.tmp-*) true ;; *) false ;; esac; then rec leftover staging "$t/$n"
         else rec unexpected "$t" "$ETC/releases/$t/$(shown "$n") is not a release clawops made (left alone)"; fi
       done
     fi
