@@ -53,6 +53,7 @@ settle_intent() {
     if [ -n "${"$"}{2:-}" ]; then printf '%s\n' "$j" | sed 's/}$/,"recovered_by":"'"$2"'"}/'; else printf '%s\n' "$j"; fi >> "$RT/settle"
     rec recorded "$t" "$id" "${"$"}{2:-}"
   done < "$RT/intent"
+  if [ -s "$RT/settle" ] && [ -L "$D/reload.log" ]; then rec record-failed "$D/reload.log is a symlink; clawops never writes through one"; return 1; fi
   if [ -s "$RT/settle" ]; then
     # grouped, so a log that cannot even be opened says why too (the shell reports a redirection on its own stderr)
     if ! { cat "$RT/settle" >> "$D/reload.log"; } 2> "$RT/err"; then
@@ -290,7 +291,8 @@ ${String.raw`
 # further records (reloads, automatic rollbacks): a log that cannot be written is a failure like any other
 if grep -q '^J	' "$RT/in"; then
   sed -n 's/^J	//p' "$RT/in" > "$RT/j"
-  { cat "$RT/j" >> "$D/reload.log"; } 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"
+  if [ -L "$D/reload.log" ]; then rec record-failed "$D/reload.log is a symlink; clawops never writes through one"
+  else { cat "$RT/j" >> "$D/reload.log"; } 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"; fi
 fi
 awk -F '\t' '$1 == "X" { print $2 }' "$RT/in" | while IFS= read -r t; do
   is_safe "$t" && [ -z "$(tenant_refusal "$t")" ] || continue

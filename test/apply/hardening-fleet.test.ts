@@ -623,7 +623,8 @@ describe.skipIf(!ready)('clawops touches only what it owns (issue 8 hardening)',
       const g = result(r.json);
       expect(g, spoil).toMatchObject({ outcome: 'failed', reason: 'RecordFailed' });
       expect(g.message, spoil).toContain(`acme now runs ${v}`);
-      if (i === 1) expect(g.message).toMatch(/No space left on device/);
+      // a log that is a symlink is never written through (a link to /dev/full stands for a full disk: refused either way)
+      if (i === 1) expect(g.message).toMatch(/No space left on device|is a symlink; clawops never writes through one/);
       expect(linkId(gw1, 'acme'), spoil).toBe(v);
       expect(clawopsFiles(gw1, 'intent.'), spoil).toEqual([`intent.${r.json!.run!}`]);
       expectTidy(gw1);
