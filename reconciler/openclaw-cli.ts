@@ -51,7 +51,7 @@ export function parseValidateOutput(stdout: string, exitCode: number | null): Va
 
 /** Warnings clawops causes on purpose: secrets substituted at launch time are absent while linting. */
 export function isExpectedWarning(w: ConfigIssue): boolean {
-  return /Missing env var "CLAWOPS_SECRET_[A-Z0-9_]+"/.test(w.message);
+  return /Missing env var "CLAWOPS_(SECRET_[A-Z0-9_]+|VAR_DB)"/.test(w.message);
 }
 
 /**

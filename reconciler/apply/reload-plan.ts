@@ -30,7 +30,12 @@ export function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
     return keys.flatMap((k) => changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k));
   }
-  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || '(root)'];
+  return stable(a) === stable(b) ? [] : [prefix || '(root)'];
+}
+
+/** JSON with object keys sorted: the node's file is canonical JSON, the desired object is in render order. */
+function stable(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (isObject(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x));
 }
 
 export function isHotPath(path: string): boolean {
@@ -74,6 +79,6 @@ export function notYetApplied(runtime: unknown, desired: unknown, changed: reado
   return changed.filter((p) => {
     const want = at(desired, p);
     if (secretish(want)) return false;
-    return JSON.stringify(at(runtime, p) ?? null) !== JSON.stringify(want ?? null);
+    return stable(at(runtime, p) ?? null) !== stable(want ?? null);
   });
 }

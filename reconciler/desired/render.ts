@@ -21,6 +21,9 @@ export function isSecretRef(v: unknown): v is SecretRef {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && typeof (v as SecretRef).secret_ref === 'string' && Object.keys(v).length === 1;
 }
 
+/** The variable the secret wrapper (and the probe unit) set to the node's var_db: secret file paths in openclaw.json use it. */
+export const VAR_DB_ENV = 'CLAWOPS_VAR_DB';
+
 export function secretEnvVar(name: string): string {
   return `CLAWOPS_SECRET_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
@@ -48,7 +51,9 @@ export function renderOpenclawConfig(merged: Record<string, unknown>, tenant: st
       const dotted = path.join('.');
       if (SECRETREF_PATHS.has(dotted)) {
         const provider = secretProviderName(name);
-        providers[provider] = { source: 'file', path: secretFilePath(settings, tenant, name), mode: 'singleValue' };
+        // ${CLAWOPS_VAR_DB} (the wrapper exports the node's var_db; OpenClaw substitutes it in any config string): the
+        // same release finds its secrets on a Mac, a fleet node and a local node whose / is a directory
+        providers[provider] = { source: 'file', path: `\${${VAR_DB_ENV}}${secretFilePath(settings, tenant, name).slice(settings.paths.var_db.length)}`, mode: 'singleValue' };
         return { source: 'file', provider, id: 'value' };
       }
       return `\${${secretEnvVar(name)}}`;

@@ -29,6 +29,8 @@ T=\${1:?tenant}; ETC=\${2:?etc}; VARDB=\${3:?var_db}; MODE=\${4:-run}
 PATH="/usr/local/bin:/opt/homebrew/bin:$PATH"; export PATH
 R=$(cd "$(dirname "$0")/.." && pwd -P) || { echo "clawops-gateway-run: $T: cannot resolve its release directory" >&2; exit 78; }
 die() { echo "clawops-gateway-run: $T: $*; not starting" >&2; exit 78; }
+# openclaw.json names its secret files under \${CLAWOPS_VAR_DB}: this node's var_db
+CLAWOPS_VAR_DB=$VARDB; export CLAWOPS_VAR_DB
 if stat -c %a / >/dev/null 2>&1; then fmode() { stat -c %a "$1"; }; else fmode() { stat -f %Lp "$1"; }; fi
 # ok_secret NAME: the secret file is usable (prints why not)
 ok_secret() {

@@ -95,7 +95,8 @@ describe('render: tenants-example', () => {
     expect(JSON.parse(text).gateway.auth.token).toEqual({ source: 'file', provider: 'clawops_token_current', id: 'value' });
     expect(JSON.parse(text).secrets.providers.clawops_token_current).toEqual({
       source: 'file',
-      path: '/var/db/openclaw/secrets/acme/token.current',
+      // under the node's var_db, which the wrapper exports (a local node's / is a directory)
+      path: '${CLAWOPS_VAR_DB}/secrets/acme/token.current',
       mode: 'singleValue',
     });
     expect(JSON.parse(text).hooks.token).toBe('${CLAWOPS_SECRET_HOOKS_TOKEN}');
