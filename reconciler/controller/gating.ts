@@ -5,10 +5,12 @@
  * The bar for a fleet commit C (issue 10): every canary runs C (its releases for C are current), C's health gate did
  * not fail on it (an automatic rollback marks C failed for good), and it was green on `green_passes` consecutive
  * passes — observed running C with health `ok` (or `degraded` when allow_degraded) and nothing applied to it in that
- * pass; with require_replay also a passed fixture replay. Once met, C is `proven` and stays so.
+ * pass; when replay is required (gating.require_replay, or unset and C records fixtures) also every recorded fixture
+ * an endpoint names replayed from a canary with its recorded status. Once met, C is `proven` and stays so. A replay
+ * that got another status condemns C like a rollback does.
  */
 import type { GatingSettings } from './settings.js';
-import type { Backoff, CanaryEvidence, CommitEvidence, ErrorRecord, HealthStatus, ReplayEvidence } from './status.js';
+import type { Backoff, CanaryEvidence, CommitEvidence, ErrorRecord, HealthStatus, ReplayDelivery, ReplayDetail, ReplayEvidence } from './status.js';
 
 // ---------------------------------------------------------------- refs
 
@@ -153,10 +155,101 @@ export function recordCanaryPass(
     }
     ev.canaries[f.node] = c;
   }
-  if (ev.verdict !== 'proven' && fleetGate(ev, facts.map((f) => f.node), gating).open) {
+  settleProven(ev, facts.map((f) => f.node), gating, pass.now);
+  return ev;
+}
+
+/** A pending commit whose gate is open becomes proven (sticky). */
+function settleProven(ev: CommitEvidence, canaries: readonly string[], gating: GatingSettings, now: string): void {
+  if (ev.verdict === 'pending' && fleetGate(ev, canaries, gating).open) {
     ev.verdict = 'proven';
-    ev.verdictAt = pass.now;
+    ev.verdictAt = now;
   }
+}
+
+// ---------------------------------------------------------------- fixture replay evidence
+
+const sameSet = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+
+/**
+ * Pure: should `node` replay the commit's fixtures this pass? Once per commit and canary: when replay is required,
+ * the commit is still pending, the canary runs it (its health gate did not fail), and it has not replayed it yet for
+ * the tenants it has now. The pass adds what only it knows (observed this pass, auto mode, not suspended).
+ */
+export function needsReplay(ev: CommitEvidence | undefined, node: string, tenants: readonly string[], gating: GatingSettings): boolean {
+  if (!gating.require_replay || !ev || ev.verdict !== 'pending') return false;
+  const c = ev.canaries[node];
+  if (!c?.running || c.healthGate === 'failed') return false;
+  const done = ev.replayDetail?.canaries[node];
+  return !done || !sameSet(done.tenants, tenants);
+}
+
+/** a delivery that says nothing about the commit: the node is behind it (tried again next pass, not a failure) */
+export function replayRetryable(d: ReplayDelivery): boolean {
+  return d.outcome === 'error' && (d.fixture === null || /apply the (repo|tenant) first$/.test(d.message ?? ''));
+}
+
+/** Pure: one line per delivery that disproves the commit: "replay of X on gw-1 answered 500, recorded 200". */
+export function replayFailures(node: string, deliveries: readonly ReplayDelivery[]): string[] {
+  const out: string[] = [];
+  for (const d of deliveries) {
+    if (d.outcome !== 'mismatch' && (d.outcome !== 'error' || replayRetryable(d))) continue;
+    const what = `replay of ${d.fixture ?? '?'} on ${node}`;
+    const rec = d.expected !== null ? `, recorded ${d.expected}` : '';
+    if (d.outcome === 'error') out.push(`${what} failed: ${d.message ?? 'error'}`);
+    else if (d.got === 'timeout') out.push(`${what} timed out${rec}`);
+    else if (d.got === 'network') out.push(`${what} got no answer${d.message ? ` (${d.message})` : ''}${rec}`);
+    else out.push(`${what} answered ${String(d.got)}${rec}`);
+  }
+  return out;
+}
+
+/**
+ * Pure: the replay verdict of a commit from what its canaries replayed. failed: some delivery got another status
+ * than recorded (or its fixture is unusable), naming each; pending: a canary has not replayed yet, or a required
+ * fixture was matched from no canary; passed: neither.
+ */
+export function judgeReplay(detail: ReplayDetail, canaries: readonly string[]): { replay: ReplayEvidence; message?: string; failure?: { node: string; message: string } } {
+  const names = [...canaries].sort();
+  const failures = names.flatMap((n) => {
+    const r = detail.canaries[n];
+    return r ? replayFailures(n, r.deliveries).map((m) => ({ node: n, message: m })) : [];
+  });
+  if (failures.length > 0) {
+    const message = failures.map((f) => f.message).join('; ');
+    return { replay: 'failed', message, failure: { node: failures[0]!.node, message } };
+  }
+  const waiting = names.filter((n) => !detail.canaries[n]);
+  if (waiting.length > 0) {
+    const last = detail.lastError && waiting.includes(detail.lastError.node) ? ` (last try: ${detail.lastError.message})` : '';
+    return { replay: 'pending', message: `waiting for fixture replay on ${waiting.join(', ')}${last}` };
+  }
+  const matched = new Set(names.flatMap((n) => detail.canaries[n]!.deliveries.filter((d) => d.outcome === 'matched').map((d) => d.fixture)));
+  const uncovered = detail.required.filter((f) => !matched.has(f)).sort();
+  if (uncovered.length > 0) {
+    return { replay: 'pending', message: `fixture replay: ${uncovered.join(', ')} ${uncovered.length === 1 ? 'was' : 'were'} replayed from no canary (no canary runs a tenant whose enabled endpoint names ${uncovered.length === 1 ? 'it' : 'them'}; gating.require_replay: false turns replay off)` };
+  }
+  return { replay: 'passed' };
+}
+
+/**
+ * Pure: the evidence after this pass's replays (`detail` holds every canary's record so far). A failed replay marks
+ * the commit failed for good (it never fans out; the next commit is judged afresh); a passed one may prove it.
+ */
+export function recordReplay(prev: CommitEvidence, detail: ReplayDetail, canaries: readonly string[], gating: GatingSettings, now: string): CommitEvidence {
+  const ev = structuredClone(prev);
+  if (ev.verdict === 'failed') return ev;
+  const j = judgeReplay(detail, canaries);
+  ev.replayDetail = { ...structuredClone(detail), ...(j.message !== undefined ? { message: j.message } : {}) };
+  if (j.message === undefined) delete ev.replayDetail.message;
+  ev.replay = j.replay;
+  if (j.failure) {
+    ev.verdict = 'failed';
+    ev.verdictAt = now;
+    ev.failure = { time: now, reason: 'ReplayFailed', message: j.failure.message, node: j.failure.node };
+    return ev;
+  }
+  settleProven(ev, canaries, gating, now);
   return ev;
 }
 
@@ -171,6 +264,7 @@ export function fleetGate(evidence: CommitEvidence | undefined, canaries: readon
   const c = evidence?.commit ?? commit ?? '?';
   if (evidence?.verdict === 'failed') {
     const f = evidence.failure;
+    if (f?.reason === 'ReplayFailed') return { open: false, reason: `${f.message}: commit ${short(c)} never fans out; push a new commit` };
     return { open: false, reason: `commit ${short(c)} ${f?.node ? `failed on canary ${f.node}` : 'failed'} (${f?.reason ?? 'Failed'}): it never fans out; push a new commit` };
   }
   if (evidence?.verdict === 'proven') return { open: true, reason: `commit ${short(c)} proven on the canaries` };
@@ -182,12 +276,8 @@ export function fleetGate(evidence: CommitEvidence | undefined, canaries: readon
     else if (e.healthGate === 'failed') missing.push(`canary ${n} failed the health gate on ${short(c)}`);
     else if (e.greenPasses < gating.green_passes) missing.push(`canary ${n} has been green on ${short(c)} for ${e.greenPasses} of ${gating.green_passes} passes${e.note ? ` (${e.note})` : ''}`);
   }
-  if (gating.require_replay && evidence?.replay !== 'passed') missing.push(`fixture replay for ${short(c)} is ${replayWord(evidence?.replay)}`);
+  if (gating.require_replay && evidence?.replay !== 'passed') missing.push(evidence?.replayDetail?.message ?? `waiting for fixture replay on ${[...canaries].sort().join(', ')}`);
   return missing.length === 0 ? { open: true, reason: `commit ${short(c)} proven on the canaries` } : { open: false, reason: missing.join('; ') };
-}
-
-function replayWord(r: ReplayEvidence | undefined): string {
-  return r === 'failed' ? 'failed' : 'not passed yet (clawops replay)';
 }
 
 export interface FleetTarget {

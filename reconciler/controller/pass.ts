@@ -1,7 +1,8 @@
 /**
  * One reconcile pass: a straight line of named stages (the loop in loop.ts schedules passes and writes status):
  *   fetch source → pin one commit per ref → build desired per commit (cached) → canaries: observe, plan, apply →
- *   record canary evidence → gate the fleet commit → the other nodes: observe, plan, apply → derive status.
+ *   record canary evidence → replay the commit's recorded fixtures from the canaries (once per commit and canary) →
+ *   gate the fleet commit → the other nodes: observe, plan, apply → derive status.
  * It reuses observe/, plan/ and apply/ as they are; it decides only what to apply where, and when.
  */
 import PQueue from 'p-queue';
@@ -13,12 +14,14 @@ import { ClawopsError, oneLine, ValidationError } from '../errors.js';
 import type { ObserveResult } from '../observe/types.js';
 import { plan } from '../plan/plan.js';
 import type { NodePlan, Plan } from '../plan/types.js';
+import type { FixtureSet } from '../replay/fixtures.js';
 import { loadDesired } from '../source/load.js';
 import type { ConnectionPool } from './connections.js';
 import { deriveNode, fleetState, runsCommit, type NodeFacts } from './derive.js';
-import { fleetGate, fleetTarget, inBackoff, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type FleetTarget, type GateDecision, type Pinned, type RefInfo } from './gating.js';
+import { fleetGate, fleetTarget, inBackoff, needsReplay, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type FleetTarget, type GateDecision, type Pinned, type RefInfo } from './gating.js';
 import type { GitMirror } from './git-mirror.js';
-import { controllerSettings, type ControllerSettings } from './settings.js';
+import { readFixtureSet, replayStage } from './replay-stage.js';
+import { controllerSettings, gatingFor, type ControllerSettings } from './settings.js';
 import type { CommitEvidence, ErrorRecord, NodeStatusRecord, RefPin, StatusDoc } from './status.js';
 import { isSuspended, type Suspension } from './store.js';
 
@@ -39,12 +42,18 @@ export interface PassDeps {
   only?: readonly string[];
 }
 
+/** A commit built: its desired state and its recorded fixtures (read from the checkout before it goes away). */
+export interface Built {
+  desired: DesiredState;
+  fixtures: FixtureSet;
+}
+
 /** Desired state per commit, built once (from the mirror, by the usual load path) and kept for the last few. */
 export class DesiredCache {
-  private readonly m = new Map<string, Promise<{ desired: DesiredState } | { error: ClawopsError | Error }>>();
+  private readonly m = new Map<string, Promise<Built | { error: ClawopsError | Error }>>();
   constructor(private readonly repoDir: () => string, private readonly keep = 8) {}
 
-  get(commit: string): Promise<{ desired: DesiredState } | { error: ClawopsError | Error }> {
+  get(commit: string): Promise<Built | { error: ClawopsError | Error }> {
     const have = this.m.get(commit);
     if (have) {
       this.m.delete(commit);
@@ -53,8 +62,11 @@ export class DesiredCache {
     }
     const p = loadDesired(this.repoDir(), commit).then(
       ({ source, desired }) => {
-        source.cleanup();
-        return { desired };
+        try {
+          return { desired, fixtures: readFixtureSet(source.dir) };
+        } finally {
+          source.cleanup();
+        }
       },
       (e: unknown) => {
         // an invalid commit stays invalid (cached); anything else (git, disk) is tried again next pass
@@ -248,7 +260,7 @@ function unusable(nodes: NodeSpec[], follows: 'canary' | 'fleet', err: { reason:
   return new Map(nodes.map((n) => [n.name, { node: n.name, role: n.role, canary: n.canary, follows, ...(err ? { targetError: err } : {}), ...(gated ? { gated } : {}), suspended: isSuspended(susp, n.name), mode: d.mode }]));
 }
 
-async function desiredFor(d: PassDeps, commit: string): Promise<{ desired: DesiredState } | { error: { reason: string; message: string } }> {
+async function desiredFor(d: PassDeps, commit: string): Promise<Built | { error: { reason: string; message: string } }> {
   const had = d.cache.has(commit);
   const r = await d.cache.get(commit);
   if ('error' in r) {
@@ -266,12 +278,13 @@ interface FleetDecision {
   /** the commit the nodes are observed and planned against: the target, else the head (reported only) */
   goal: string;
   ref: { ref: string; commit: string; tag?: string };
-  built: { desired: DesiredState } | { error: { reason: string; message: string } };
+  built: Built | { error: { reason: string; message: string } };
 }
 
 /** The fleet's gate and target from the evidence in the store (pure but for building the target's desired state). */
-async function decideFleet(d: PassDeps, doc: StatusDoc, fleet: { ref: string; commit: string; tag?: string }, fleetBuilt: { desired: DesiredState } | { error: { reason: string; message: string } }, settings: ControllerSettings, canaries: string[]): Promise<FleetDecision> {
-  const gate = fleetGate(doc.commits[fleet.commit], canaries, settings.gating, fleet.commit);
+async function decideFleet(d: PassDeps, doc: StatusDoc, fleet: { ref: string; commit: string; tag?: string }, fleetBuilt: Built | { error: { reason: string; message: string } }, settings: ControllerSettings, canaries: string[]): Promise<FleetDecision> {
+  // a commit that does not build cannot be proven anyway; count it as one with fixtures
+  const gate = fleetGate(doc.commits[fleet.commit], canaries, gatingFor(settings.gating, 'error' in fleetBuilt || fleetBuilt.fixtures.size > 0), fleet.commit);
   const target = fleetTarget(fleet, gate, doc.fleetCommit, (c) => doc.commits[c]?.verdict === 'failed');
   // nodes are reconciled to the target (the head, or the commit that fanned out before); with neither, observed
   // against the head and reported only
@@ -292,7 +305,7 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
   // the last commit that fanned out or a canary ran (so a broken head still shows, and fails, on its nodes)
   const canaryBuilt = 'error' in canary ? undefined : await desiredFor(d, canary.commit);
   const fleetBuilt = 'error' in fleet ? undefined : await desiredFor(d, fleet.commit);
-  const usable = (b: Awaited<ReturnType<typeof desiredFor>> | undefined): b is { desired: DesiredState } => b !== undefined && 'desired' in b;
+  const usable = (b: Awaited<ReturnType<typeof desiredFor>> | undefined): b is Built => b !== undefined && 'desired' in b;
   let inventory = [canaryBuilt, fleetBuilt].find(usable)?.desired.nodes;
   const fallbacks = [doc.fleetCommit?.commit, ...Object.values(doc.nodes).map((n) => n.sync.target?.commit)].filter((c): c is string => c !== undefined);
   for (const c of [...new Set(fallbacks)]) {
@@ -348,7 +361,19 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
     // evidence is about every canary of the inventory; canaries outside --node count as not observed
     for (const name of allCanaries) if (!canaryFacts.some((c) => c.node === name)) canaryFacts.push({ node: name, observed: false, runsAtObserve: false, health: 'unknown' });
     const before = doc.commits[canary.commit];
-    const ev = recordCanaryPass(before, canary, canaryFacts, settings.gating, { id: passId, now: nowIso() });
+    const gating = gatingFor(settings.gating, canaryBuilt.fixtures.size > 0);
+    let ev = recordCanaryPass(before, canary, canaryFacts, gating, { id: passId, now: nowIso() });
+    // replay: from each canary that runs the commit now (observed this pass, its apply and health gate not failed),
+    // once per commit and canary; auto mode only (observe mode sends nothing), never to a suspended node
+    if (gating.require_replay && ev.verdict === 'pending') {
+      const susp = d.suspension();
+      const due = canaryNodes.filter((n) => {
+        const f = canaryFacts.find((x) => x.node === n.name);
+        const okApply = !f?.apply || f.apply.outcome === 'applied' || f.apply.outcome === 'unchanged';
+        return f?.observed === true && okApply && d.mode === 'auto' && !isSuspended(susp, n.name) && !d.signal.aborted && needsReplay(ev, n.name, n.tenants, gating);
+      });
+      ev = await replayStage(d, ev, due, canaryBuilt, gating, allCanaries, passId);
+    }
     doc.commits[canary.commit] = ev;
     if (ev.verdict !== before?.verdict && ev.verdict !== 'pending') {
       if (ev.verdict === 'failed') d.log.error({ stage: 'gate', commit: canary.commit, reason: ev.failure?.reason }, `commit ${short(canary.commit)} failed on the canaries: ${ev.failure?.message ?? ''}; it will never fan out`);

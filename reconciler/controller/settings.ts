@@ -4,25 +4,37 @@
  * built (the same keys are checked again, by the schema, when a commit is built). Defaults (desired/defaults.ts):
  *   refs.canary  refs/heads/main         (a merged PR goes to the canaries)
  *   refs.fleet   refs/tags/release/*     (the newest release/ tag by tag date; a branch or tag name works too)
- *   gating.green_passes 2, gating.allow_degraded false, gating.require_replay false
+ *   gating.green_passes 2, gating.allow_degraded false
+ *   gating.require_replay: unset → required for a commit whose tree has recorded fixtures (fixtures/webhooks/*.json,
+ *                          issue 10: "every recorded fixture … was replayed from a canary node"); true → always
+ *                          (a commit without fixtures passes with nothing to replay); false → off
+ * (desired/defaults.ts turns an unset require_replay into false for everyone else; the controller reads the raw
+ * file, so it can tell "unset" from "false".)
  */
 import { parse } from 'yaml';
 import { settingsWithDefaults } from '../desired/defaults.js';
 import type { Settings } from '../desired/types.js';
 import { ValidationError } from '../errors.js';
 
+/** The bar one commit is judged by: require_replay resolved for that commit (gatingFor). */
 export type GatingSettings = Settings['gating'];
 
 export interface ControllerSettings {
   refs: Settings['refs'];
-  gating: GatingSettings;
+  /** as written: require_replay absent means "when the commit has recorded fixtures" */
+  gating: Omit<GatingSettings, 'require_replay'> & { require_replay?: boolean };
 }
 
-/** the defaults clawops.yaml has everywhere (desired/defaults.ts) */
+/** the defaults clawops.yaml has everywhere (desired/defaults.ts); require_replay left unset */
 export const CONTROLLER_DEFAULTS: ControllerSettings = (() => {
   const d = settingsWithDefaults({});
-  return { refs: d.refs, gating: d.gating };
+  return { refs: d.refs, gating: { green_passes: d.gating.green_passes, allow_degraded: d.gating.allow_degraded } };
 })();
+
+/** Pure: the bar for one commit. Replay is required when set so, or when unset and the commit records fixtures. */
+export function gatingFor(g: ControllerSettings['gating'], commitHasFixtures: boolean): GatingSettings {
+  return { green_passes: g.green_passes, allow_degraded: g.allow_degraded, require_replay: g.require_replay ?? commitHasFixtures };
+}
 
 /** Pure: settings from the text of clawops.yaml (undefined: no such file → defaults). Bad values are refused. */
 export function controllerSettings(text: string | undefined, file = 'clawops.yaml'): ControllerSettings {

@@ -124,6 +124,50 @@ export interface CanaryEvidence {
 
 export type ReplayEvidence = 'passed' | 'failed' | 'pending';
 
+/** One delivery of a canary's fixture replay (replay/ReplayResult without what only a report needs). */
+export interface ReplayDelivery {
+  tenant: string;
+  /** the fixture under fixtures/webhooks/ (null: a tenant-level problem) */
+  fixture: string | null;
+  endpoint: string | null;
+  /** the recorded status */
+  expected: number | null;
+  /** what came back: a status, `timeout` or `network` */
+  got: number | 'timeout' | 'network' | null;
+  outcome: 'matched' | 'mismatch' | 'error' | 'skipped';
+  message?: string;
+}
+
+/** A canary's replay of one commit's fixtures: done once per commit and canary (again only if its tenants change). */
+export interface CanaryReplay {
+  /** the replay run id (in every delivery id: replay-<run>-<delivery_id>) */
+  run: string;
+  /** the reconcile pass that ran it */
+  pass: string;
+  at: string;
+  /** the tenants it replayed for (the canary's tenants then) */
+  tenants: string[];
+  /** every delivery got its recorded status (skips aside) */
+  ok: boolean;
+  deliveries: ReplayDelivery[];
+  /** failure lines written to the node's notifier, or why not */
+  notifier?: string;
+}
+
+/** Fixture replay evidence for one commit (the controller's replay stage writes it). */
+export interface ReplayDetail {
+  /** every recorded fixture in the commit's fixtures/webhooks/ */
+  fixtures: string[];
+  /** fixtures some enabled endpoint of an assigned tenant names: each must be matched from a canary */
+  required: string[];
+  /** per canary */
+  canaries: Record<string, CanaryReplay>;
+  /** the missing evidence (pending) or the failures naming the fixtures (failed); absent when passed */
+  message?: string;
+  /** why the last attempt on a canary could not run (it is tried again next pass) */
+  lastError?: ErrorRecord & { node: string };
+}
+
 export interface CommitEvidence {
   commit: string;
   tag?: string;
@@ -133,8 +177,13 @@ export interface CommitEvidence {
   verdictAt?: string;
   failure?: ErrorRecord & { node?: string };
   canaries: Record<string, CanaryEvidence>;
-  /** set by `clawops replay` (another command); required only with gating.require_replay */
+  /**
+   * fixture replay from the canaries: required when gating.require_replay says so, or (unset) when the commit records
+   * fixtures; written by the controller's replay stage once per commit and canary
+   */
   replay?: ReplayEvidence;
+  /** what the replays gave, per canary and delivery, and what is still missing */
+  replayDetail?: ReplayDetail;
 }
 
 export interface RefPin {

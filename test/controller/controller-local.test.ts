@@ -209,7 +209,7 @@ describe.skipIf(!ready)('controller on local nodes', () => {
   }, 120_000);
 
   it('takes gating from clawops.yaml on the default branch: green_passes 1 fans out after one green pass', async () => {
-    origin.commit({ 'clawops.yaml': `${clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8'))}gating:\n  green_passes: 1\n` }, 'one green pass is enough');
+    origin.commit({ 'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8'), { green_passes: 1, require_replay: false }) }, 'one green pass is enough');
     origin.push();
     origin.tag('release/1', 'HEAD');
     const { c } = await start();

@@ -6,15 +6,19 @@ import {
   fleetTarget,
   inBackoff,
   jitter,
+  judgeReplay,
+  needsReplay,
   nextBackoff,
   recordCanaryPass,
+  recordReplay,
   refChanges,
+  replayFailures,
   resolveRef,
   type CanaryPassFacts,
   type RefInfo,
 } from '../../reconciler/controller/gating.js';
 import { CONTROLLER_DEFAULTS, controllerSettings, type GatingSettings } from '../../reconciler/controller/settings.js';
-import { CONTROLLER_STATES, isWorse, worstState, type CommitEvidence } from '../../reconciler/controller/status.js';
+import { CONTROLLER_STATES, isWorse, worstState, type CanaryReplay, type CommitEvidence, type ReplayDelivery, type ReplayDetail } from '../../reconciler/controller/status.js';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -108,7 +112,7 @@ describe('recordCanaryPass and fleetGate', () => {
     ['an unobserved pass breaks the chain', [[runs('gw-1')], [{ node: 'gw-1', observed: false, runsAtObserve: false, health: 'unknown' }], [runs('gw-1')]], G, { verdict: 'pending', gate: false, reason: /1 of 2/ }],
     ['every canary must be green', [[runs('gw-1'), runs('gw-3')], [runs('gw-1'), { node: 'gw-3', observed: true, runsAtObserve: false, health: 'ok' }]], G, { verdict: 'pending', gate: false, reason: /^canary gw-3 does not run aaaaaaa$/ }],
     ['green_passes 1', [[runs('gw-1')]], { ...G, green_passes: 1 }, { verdict: 'proven', gate: true, reason: /proven/ }],
-    ['require_replay without evidence', [[runs('gw-1')], [runs('gw-1')]], { ...G, require_replay: true }, { verdict: 'pending', gate: false, reason: /fixture replay for aaaaaaa is not passed yet/ }],
+    ['require_replay without evidence', [[runs('gw-1')], [runs('gw-1')]], { ...G, require_replay: true }, { verdict: 'pending', gate: false, reason: /^waiting for fixture replay on gw-1$/ }],
     ['a rollback fails the commit', [[runs('gw-1')], [applied('gw-1', { outcome: 'failed', rolledBack: true, reason: 'RolledBack', message: 'acme: not ready within 60 s' })]], G, { verdict: 'failed', gate: false, reason: /failed on canary gw-1 \(RolledBack\): it never fans out/ }],
     ['an invalid config fails the commit', [[applied('gw-1', { outcome: 'failed', reason: 'InvalidConfig', message: 'openclaw config validate refused' })]], G, { verdict: 'failed', gate: false, reason: /failed on canary gw-1 \(InvalidConfig\)/ }],
     ['a locked node is retried, not failed', [[applied('gw-1', { outcome: 'refused', reason: 'NodeLocked', message: 'locked by alice' })]], G, { verdict: 'pending', gate: false, reason: /does not run aaaaaaa \(apply refused \(NodeLocked\): locked by alice\)/ }],
@@ -139,12 +143,102 @@ describe('recordCanaryPass and fleetGate', () => {
   it('replay evidence opens the gate when required', () => {
     const [, ev] = passes([[runs('gw-1')], [runs('gw-1')]], { ...G, require_replay: true });
     expect(fleetGate({ ...ev!, replay: 'passed' }, ['gw-1'], { ...G, require_replay: true }).open).toBe(true);
-    expect(fleetGate({ ...ev!, replay: 'failed' }, ['gw-1'], { ...G, require_replay: true }).reason).toBe('fixture replay for aaaaaaa is failed');
+    expect(fleetGate({ ...ev!, replay: 'pending' }, ['gw-1'], { ...G, require_replay: true }).reason).toBe('waiting for fixture replay on gw-1');
+    expect(fleetGate({ ...ev!, replay: 'pending' }, ['gw-1'], G).open).toBe(true);
   });
 
   it('no evidence, no canaries', () => {
     expect(fleetGate(undefined, ['gw-1'], G, B)).toEqual({ open: false, reason: 'canary gw-1 does not run bbbbbbb' });
     expect(fleetGate(undefined, [], G, B)).toEqual({ open: false, reason: 'no canary nodes in nodes.yaml: nothing can prove bbbbbbb' });
+  });
+});
+
+describe('fixture replay evidence', () => {
+  const R: GatingSettings = { ...G, require_replay: true };
+  const ACME = 'acme-crm-agent-completed.json';
+  const GLOBEX = 'globex-tickets-agent-failed.json';
+  const dl = (fixture: string | null, expected: number | null, got: ReplayDelivery['got'], extra: Partial<ReplayDelivery> = {}): ReplayDelivery => ({
+    tenant: fixture?.split('-')[0] ?? 'acme',
+    fixture,
+    endpoint: 'crm',
+    expected,
+    got,
+    outcome: got === expected ? 'matched' : 'mismatch',
+    ...extra,
+  });
+  const rec = (deliveries: ReplayDelivery[], tenants = ['acme', 'globex']): CanaryReplay => ({ run: 'r1', pass: 'p1', at: at(1).now, tenants, ok: deliveries.every((x) => x.outcome === 'matched'), deliveries });
+  const detail = (canaries: Record<string, CanaryReplay>, required = [ACME, GLOBEX]): ReplayDetail => ({ fixtures: [ACME, GLOBEX], required, canaries });
+  /** the canary ran the commit (health gate passed) and was green twice: only replay is missing */
+  const green2 = (): CommitEvidence => passes([[applied('gw-1')], [runs('gw-1')], [runs('gw-1')]], R).at(-1)!;
+
+  it('names every delivery that disproves the commit, and leaves out what only says the node is behind', () => {
+    expect(replayFailures('gw-1', [
+      dl(ACME, 200, 500),
+      dl(GLOBEX, 503, 503),
+      dl('a.json', 200, 'timeout'),
+      dl('b.json', 200, 'network', { message: 'Failed to connect to hooks.example port 443' }),
+      dl('c.json', 200, null, { outcome: 'error', message: 'fixtures/webhooks/c.json is a symlink' }),
+      dl(null, null, null, { outcome: 'error', message: 'no current release: apply the tenant first' }),
+      dl('d.json', null, null, { outcome: 'error', message: "the node's release x has no endpoint crm with this fixture: apply the repo first" }),
+      dl('e.json', 200, null, { outcome: 'skipped', message: 'endpoint disabled' }),
+    ])).toEqual([
+      `replay of ${ACME} on gw-1 answered 500, recorded 200`,
+      'replay of a.json on gw-1 timed out, recorded 200',
+      'replay of b.json on gw-1 got no answer (Failed to connect to hooks.example port 443), recorded 200',
+      'replay of c.json on gw-1 failed: fixtures/webhooks/c.json is a symlink',
+    ]);
+  });
+
+  it.each<[string, ReplayDetail, string[], { replay: string; message?: RegExp | string }]>([
+    ['not replayed yet', detail({}), ['gw-1'], { replay: 'pending', message: /^waiting for fixture replay on gw-1$/ }],
+    ['one canary of two', detail({ 'gw-1': rec([dl(ACME, 200, 200), dl(GLOBEX, 503, 503)]) }), ['gw-1', 'gw-3'], { replay: 'pending', message: /^waiting for fixture replay on gw-3$/ }],
+    ['last try failed to run', { ...detail({}), lastError: { time: at(1).now, reason: 'ReplayFailedToRun', message: 'gw-1: connection lost', node: 'gw-1' } }, ['gw-1'], { replay: 'pending', message: /^waiting for fixture replay on gw-1 \(last try: gw-1: connection lost\)$/ }],
+    ['all matched', detail({ 'gw-1': rec([dl(ACME, 200, 200), dl(GLOBEX, 503, 503)]) }), ['gw-1'], { replay: 'passed' }],
+    ['matched across two canaries', detail({ 'gw-1': rec([dl(ACME, 200, 200)], ['acme']), 'gw-3': rec([dl(GLOBEX, 503, 503)], ['globex']) }), ['gw-1', 'gw-3'], { replay: 'passed' }],
+    ['a required fixture no canary replays', detail({ 'gw-1': rec([dl(ACME, 200, 200)], ['acme']) }), ['gw-1'], { replay: 'pending', message: `fixture replay: ${GLOBEX} was replayed from no canary (no canary runs a tenant whose enabled endpoint names it; gating.require_replay: false turns replay off)` }],
+    ['a mismatch fails it', detail({ 'gw-1': rec([dl(ACME, 200, 500), dl(GLOBEX, 503, 503)]) }), ['gw-1', 'gw-3'], { replay: 'failed', message: new RegExp(`^replay of ${ACME} on gw-1 answered 500, recorded 200$`) }],
+  ])('%s', (_n, det, canaries, want) => {
+    const j = judgeReplay(det, canaries);
+    expect(j.replay).toBe(want.replay);
+    if (typeof want.message === 'string') expect(j.message).toBe(want.message);
+    else if (want.message) expect(j.message).toMatch(want.message);
+    else expect(j.message).toBeUndefined();
+  });
+
+  it('once per commit and canary: after the canary runs it with its health gate not failed; again only when its tenants change', () => {
+    const ev = green2();
+    expect(needsReplay(ev, 'gw-1', ['acme', 'globex'], R)).toBe(true);
+    expect(needsReplay(ev, 'gw-1', ['acme', 'globex'], G)).toBe(false);
+    expect(needsReplay(ev, 'gw-3', ['acme'], R)).toBe(false);
+    const done = recordReplay(ev, detail({ 'gw-1': rec([dl(ACME, 200, 200)], ['globex', 'acme']) }, [ACME]), ['gw-1'], R, at(4).now);
+    expect(needsReplay({ ...done, verdict: 'pending' }, 'gw-1', ['acme', 'globex'], R)).toBe(false);
+    expect(needsReplay({ ...done, verdict: 'pending' }, 'gw-1', ['acme', 'globex', 'initech'], R)).toBe(true);
+    const rolledBack = passes([[applied('gw-1', { outcome: 'failed', rolledBack: true, reason: 'RolledBack' })]], R)[0]!;
+    expect(needsReplay(rolledBack, 'gw-1', ['acme'], R)).toBe(false);
+    const notYet = passes([[{ node: 'gw-1', observed: true, runsAtObserve: false, health: 'ok' }]], R)[0]!;
+    expect(needsReplay(notYet, 'gw-1', ['acme'], R)).toBe(false);
+  });
+
+  it('a passed replay proves a commit that has its green passes; until then the gate names what is missing', () => {
+    const ev = green2();
+    expect(ev.verdict).toBe('pending');
+    expect(fleetGate(ev, ['gw-1'], R)).toEqual({ open: false, reason: 'waiting for fixture replay on gw-1' });
+    const ok = recordReplay(ev, detail({ 'gw-1': rec([dl(ACME, 200, 200), dl(GLOBEX, 503, 503)]) }), ['gw-1'], R, at(4).now);
+    expect(ok).toMatchObject({ verdict: 'proven', verdictAt: at(4).now, replay: 'passed' });
+    expect(ok.replayDetail?.message).toBeUndefined();
+    expect(fleetGate(ok, ['gw-1'], R).open).toBe(true);
+    // replayed on the applying pass: still waits for the green passes
+    const early = recordReplay(passes([[applied('gw-1')]], R)[0]!, detail({ 'gw-1': rec([dl(ACME, 200, 200), dl(GLOBEX, 503, 503)]) }), ['gw-1'], R, at(1).now);
+    expect(early).toMatchObject({ verdict: 'pending', replay: 'passed' });
+    expect(fleetGate(early, ['gw-1'], R).reason).toMatch(/^canary gw-1 has been green on aaaaaaa for 0 of 2 passes/);
+  });
+
+  it('a failed replay fails the commit for good, naming the fixture; later passes change nothing', () => {
+    const bad = recordReplay(green2(), detail({ 'gw-1': rec([dl(ACME, 200, 500), dl(GLOBEX, 503, 503)]) }), ['gw-1'], R, at(4).now);
+    expect(bad).toMatchObject({ verdict: 'failed', replay: 'failed', failure: { reason: 'ReplayFailed', node: 'gw-1', message: `replay of ${ACME} on gw-1 answered 500, recorded 200` } });
+    expect(fleetGate(bad, ['gw-1'], R)).toEqual({ open: false, reason: `replay of ${ACME} on gw-1 answered 500, recorded 200: commit aaaaaaa never fans out; push a new commit` });
+    expect(recordCanaryPass(bad, { commit: A }, [runs('gw-1')], R, at(5)).verdict).toBe('failed');
+    expect(needsReplay(bad, 'gw-1', ['acme', 'globex'], R)).toBe(false);
   });
 });
 
@@ -185,7 +279,8 @@ describe('controller settings from clawops.yaml', () => {
   it.each<[string, string | undefined, unknown]>([
     ['no file', undefined, CONTROLLER_DEFAULTS],
     ['no keys', 'apiVersion: clawops/v1\n', CONTROLLER_DEFAULTS],
-    ['refs and gating', 'refs:\n  canary: refs/heads/next\n  fleet: stable\ngating:\n  green_passes: 3\n  allow_degraded: true\n', { refs: { canary: 'refs/heads/next', fleet: 'stable' }, gating: { green_passes: 3, allow_degraded: true, require_replay: false } }],
+    ['refs and gating', 'refs:\n  canary: refs/heads/next\n  fleet: stable\ngating:\n  green_passes: 3\n  allow_degraded: true\n', { refs: { canary: 'refs/heads/next', fleet: 'stable' }, gating: { green_passes: 3, allow_degraded: true } }],
+    ['replay turned off', 'gating:\n  require_replay: false\n', { refs: CONTROLLER_DEFAULTS.refs, gating: { green_passes: 2, allow_degraded: false, require_replay: false } }],
   ])('%s', (_n, text, want) => {
     expect(controllerSettings(text)).toEqual(want);
   });

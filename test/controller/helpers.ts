@@ -15,11 +15,18 @@ import { openclawCache } from '../helpers/openclaw.js';
 import { applyEdits, exampleRepo, REPO_ROOT, type Edit } from '../helpers/repo.js';
 import { EXAMPLE_SECRETS, secretValue } from '../helpers/secrets.js';
 
-/** refs as the controller's defaults name them (tenants-example still sets the old ones) */
+/** refs as the controller's defaults name them (a bare glob here, to exercise the tag shorthand) */
 export const CONTROLLER_REFS = 'refs:\n  canary: refs/heads/main\n  fleet: release/*\n';
 
-export function clawopsYaml(base: string): string {
-  return base.replace(/refs:\n(?:  .*\n)+/, CONTROLLER_REFS);
+/**
+ * clawops.yaml for controller tests: the base with its `refs:` and `gating:` replaced. `gating` defaults to no fixture
+ * replay, since tenants-example's endpoints (hooks.acme.example…) are not reachable from a test; tests of the replay
+ * gate pass `{}` (the defaults: replay required while the repo records fixtures) or their own keys.
+ */
+export function clawopsYaml(base: string, gating: Record<string, number | boolean> = { require_replay: false }): string {
+  const stripped = base.replace(/^(refs|gating):.*\n(?:[ \t]+.*\n)*/gm, '');
+  const g = Object.entries(gating);
+  return `${stripped}${CONTROLLER_REFS}${g.length > 0 ? `gating:\n${g.map(([k, v]) => `  ${k}: ${String(v)}\n`).join('')}` : ''}`;
 }
 
 export interface FakeClock extends Clock {

@@ -2,16 +2,28 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONTROLLER_DEFAULTS, controllerSettings } from '../../reconciler/controller/settings.js';
+import { parse } from 'yaml';
+import { CONTROLLER_DEFAULTS, controllerSettings, gatingFor } from '../../reconciler/controller/settings.js';
 import { settingsWithDefaults } from '../../reconciler/desired/defaults.js';
 import { EXAMPLE, exampleRepo, findingLines, runCli } from '../helpers/repo.js';
 
-const base = readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8').replace(/refs:\n(?:  .*\n)+/, '');
+const base = readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8').replace(/^(refs|gating):.*\n(?:[ \t]+.*\n)*/gm, '');
 
 describe('refs and gating in clawops.yaml', () => {
   it('default as the issue says, in desired/defaults.ts and the controller alike', () => {
     expect(settingsWithDefaults({})).toMatchObject({ refs: { canary: 'refs/heads/main', fleet: 'refs/tags/release/*' }, gating: { green_passes: 2, allow_degraded: false, require_replay: false } });
-    expect(CONTROLLER_DEFAULTS).toEqual({ refs: { canary: 'refs/heads/main', fleet: 'refs/tags/release/*' }, gating: { green_passes: 2, allow_degraded: false, require_replay: false } });
+    // the controller leaves require_replay unset: replay is then required for a commit that records fixtures
+    expect(CONTROLLER_DEFAULTS).toEqual({ refs: { canary: 'refs/heads/main', fleet: 'refs/tags/release/*' }, gating: { green_passes: 2, allow_degraded: false } });
+    expect(gatingFor(CONTROLLER_DEFAULTS.gating, true)).toEqual({ green_passes: 2, allow_degraded: false, require_replay: true });
+    expect(gatingFor(CONTROLLER_DEFAULTS.gating, false)).toEqual({ green_passes: 2, allow_degraded: false, require_replay: false });
+    expect(gatingFor({ ...CONTROLLER_DEFAULTS.gating, require_replay: false }, true).require_replay).toBe(false);
+    expect(gatingFor({ ...CONTROLLER_DEFAULTS.gating, require_replay: true }, false).require_replay).toBe(true);
+  });
+
+  it('tenants-example sets the controller defaults: refs, two green passes, replay by default (it records fixtures)', () => {
+    const text = readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8');
+    expect(controllerSettings(text)).toEqual({ refs: { canary: 'refs/heads/main', fleet: 'refs/tags/release/*' }, gating: { green_passes: 2, allow_degraded: false } });
+    expect(settingsWithDefaults(parse(text) as Parameters<typeof settingsWithDefaults>[0]).refs).toEqual(CONTROLLER_DEFAULTS.refs);
   });
 
   it('lint accepts them and the controller reads them', async () => {
