@@ -34,6 +34,7 @@ export const LAZY_COMMANDS = {
   probe: { term: 'probe', description: "composite readiness of one tenant's gateway" },
   replay: { term: 'replay [options]', description: "send the recorded webhook fixtures from a node to its tenants' endpoints (exit 0 all matched, 1 otherwise, 2 error)" },
   controller: { term: 'controller', description: 'the GitOps loop: watch the infra repo, gate fleet commits on the canaries, keep the fleet converged' },
+  status: { term: 'status [options]', description: 'the fleet worst first, in triage order, with reasons and next steps (exit 0 all Synced and healthy, 1 otherwise, 2 error)' },
 } as const;
 export type LazyName = keyof typeof LAZY_COMMANDS;
 
@@ -52,6 +53,8 @@ export async function loadLazyCommand(name: LazyName, io: CliIo, setExit: SetExi
       return (await import('./commands/replay.js')).replayCommand(io, setExit);
     case 'controller':
       return (await import('./commands/controller.js')).controllerCommand(io, setExit);
+    case 'status':
+      return (await import('./commands/status.js')).statusCommand(io, setExit);
   }
 }
 
@@ -102,6 +105,7 @@ export function buildProgram(io: CliIo, setExit: SetExit): Command {
   addLazyCommand(program, 'probe', () => loadLazyCommand('probe', io, setExit));
   addLazyCommand(program, 'replay', () => loadLazyCommand('replay', io, setExit));
   addLazyCommand(program, 'controller', () => loadLazyCommand('controller', io, setExit));
+  addLazyCommand(program, 'status', () => loadLazyCommand('status', io, setExit));
   return program;
 }
 

@@ -5,12 +5,21 @@
  *                    Bodies over 1 MiB are refused (413) unread. A GitHub `ping` is answered 200 without a pass.
  *   GET /status      the status store as JSON
  *   GET /healthz     200 while the loop is alive, 503 when it is not
+ *   GET /            the on-call status page (report/status-page.ts); with `Accept: application/json`, the status
+ *                    model it draws (report/status-model.ts, as `clawops status --json`), which the page polls
+ *   GET /metrics     Prometheus text (report/status-metrics.ts, its own prom-client registry)
+ * The page and the metrics are views of the one status model; the pass history and counters they add are read off
+ * successive statuses (report/status-history.ts): after every pass when the caller passes `onPass`, else by looking
+ * at status() every second.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { oneLine } from '../errors.js';
 import type { ListenAddress } from '../notifier/listen-address.js';
+import { StatusMetrics } from '../report/status-metrics.js';
+import { DEFAULT_REFRESH_MS, PAGE_HEADERS, renderStatusPage } from '../report/status-page.js';
 import type { StatusDoc } from './status.js';
 
 export const MAX_HOOK_BODY = 1024 * 1024;
@@ -36,6 +45,21 @@ export interface ControllerHttp {
   /** undefined: the hook is not configured (404) */
   secret?: Buffer;
   log: Logger;
+  /** called after every finished pass (Controller.onPass); without it the listener samples status() every second */
+  onPass?(fn: () => void): () => void;
+  /** the clock the page and metrics read (tests); default the system's */
+  now?(): Date;
+}
+
+/** The page's poll interval: `?refresh=<seconds>` (1 to 300), else DEFAULT_REFRESH_MS. */
+export function refreshMs(url: string): number {
+  const v = Number(new URL(url, 'http://localhost').searchParams.get('refresh') ?? NaN);
+  return Number.isFinite(v) && v >= 1 && v <= 300 ? Math.round(v * 1000) : DEFAULT_REFRESH_MS;
+}
+
+/** A client asking for JSON (the page's own poll, curl -H accept:…) rather than the page. */
+export function wantsJson(accept: string | undefined): boolean {
+  return accept !== undefined && /\bapplication\/json\b/i.test(accept) && !/\btext\/html\b/i.test(accept);
 }
 
 export interface ServerHandle {
@@ -75,9 +99,42 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too-larg
   });
 }
 
-export function handler(c: ControllerHttp): (req: IncomingMessage, res: ServerResponse) => void {
+const clockOf = (c: ControllerHttp): (() => Date) => () => c.now?.() ?? new Date();
+
+function sendText(res: ServerResponse, code: number, headers: Record<string, string>, text: string): void {
+  res.writeHead(code, { ...headers, 'content-length': String(Buffer.byteLength(text)) });
+  res.end(text);
+}
+
+export function handler(c: ControllerHttp, metrics: StatusMetrics = new StatusMetrics(clockOf(c))): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/' || path === '/metrics') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.setHeader('allow', 'GET, HEAD');
+        return send(res, 405, { error: 'GET only' });
+      }
+      if (path === '/') {
+        try {
+          const view = metrics.view(c.status());
+          if (wantsJson(req.headers.accept)) return sendText(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store', vary: 'Accept' }, `${JSON.stringify(view)}\n`);
+          return sendText(res, 200, { ...PAGE_HEADERS, vary: 'Accept' }, renderStatusPage(view, { refreshMs: refreshMs(req.url ?? '/') }));
+        } catch (e) {
+          c.log.error({ http: 'page' }, `status page failed: ${oneLine(e)}`);
+          return send(res, 500, { error: 'status page failed' });
+        }
+      }
+      Promise.resolve()
+        .then(() => metrics.render(c.status()))
+        .then(
+          (text) => sendText(res, 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }, text),
+          (e: unknown) => {
+            c.log.error({ http: 'metrics' }, `metrics failed: ${oneLine(e)}`);
+            send(res, 500, { error: 'metrics failed' });
+          },
+        );
+      return;
+    }
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       const ok = c.alive();
       const s = c.status();
@@ -123,7 +180,19 @@ export function handler(c: ControllerHttp): (req: IncomingMessage, res: ServerRe
 }
 
 export async function startServer(listen: ListenAddress, c: ControllerHttp): Promise<ServerHandle> {
-  const server = createServer(handler(c));
+  const metrics = new StatusMetrics(clockOf(c));
+  const look = (): void => {
+    try {
+      metrics.observe(c.status());
+    } catch (e) {
+      c.log.warn({ http: 'metrics' }, `reading the status for /metrics failed: ${oneLine(e)}`);
+    }
+  };
+  look();
+  const unsubscribe = c.onPass?.(look);
+  const timer = unsubscribe ? undefined : setInterval(look, 1000);
+  timer?.unref();
+  const server = createServer(handler(c, metrics));
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
@@ -139,6 +208,8 @@ export async function startServer(listen: ListenAddress, c: ControllerHttp): Pro
     address: { host: a.address, port: a.port },
     close: () =>
       new Promise<void>((resolve) => {
+        if (timer) clearInterval(timer);
+        unsubscribe?.();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -1,0 +1,119 @@
+/**
+ * The status model → Prometheus text (`GET /metrics` on the controller's listener), through prom-client with a
+ * Registry of its own (never the global one). Gauges are set from the status model at each scrape; counters and the
+ * pass-duration histogram grow from the events status-history.ts reads off successive stored statuses.
+ *
+ * Names follow the Prometheus naming guide: `clawops_` prefix, base units (seconds), `_total` for counters. Labels
+ * carry bounded values only: node names (the inventory), the closed state vocabulary, fixed result words and the
+ * fleet candidate's commit id. Never an error message, a tenant's text or a secret.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CONTROLLER_STATES, type StatusDoc } from '../controller/status.js';
+import { APPLY_RESULTS, ROLLBACK_RESULTS, trackStatus, type StatusEvent, type StatusHistory } from './status-history.js';
+import { buildStatusView, type StatusView } from './status-model.js';
+
+export const PASS_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+export class StatusMetrics {
+  readonly registry = new Registry();
+  private history: StatusHistory | undefined;
+  private readonly seenNodes = new Set<string>();
+
+  private readonly passDuration = new Histogram({ name: 'clawops_pass_duration_seconds', help: 'Duration of finished reconcile passes.', buckets: PASS_BUCKETS, registers: [this.registry] });
+  private readonly passes = new Counter({ name: 'clawops_passes_total', help: 'Finished reconcile passes by result (ok or the failure reason; unobserved: finished between two samples).', labelNames: ['result'], registers: [this.registry] });
+  private readonly fetchErrors = new Counter({ name: 'clawops_source_fetch_errors_total', help: 'Failed fetches of the infra repo.', registers: [this.registry] });
+  private readonly applies = new Counter({ name: 'clawops_applies_total', help: 'Applies the controller ran on a node, by result.', labelNames: ['node', 'result'], registers: [this.registry] });
+  private readonly rollbacks = new Counter({ name: 'clawops_rollbacks_total', help: 'Automatic rollbacks on a node, by whether the previous release was ready again.', labelNames: ['node', 'result'], registers: [this.registry] });
+  private readonly nodes = new Gauge({ name: 'clawops_nodes', help: 'Nodes by controller state (every state, zeros included).', labelNames: ['state'], registers: [this.registry] });
+  private readonly nodeState = new Gauge({ name: 'clawops_node_state', help: '1 for the state each node is in.', labelNames: ['node', 'state'], registers: [this.registry] });
+  private readonly tenantsDrifted = new Gauge({ name: 'clawops_tenants_drifted', help: 'Tenants whose tree on their node was edited by hand (planner state Drifted).', registers: [this.registry] });
+  private readonly lastSync = new Gauge({ name: 'clawops_node_last_sync_timestamp_seconds', help: 'End of the last pass that found the node Synced (unix time).', labelNames: ['node'], registers: [this.registry] });
+  private readonly lastPass = new Gauge({ name: 'clawops_last_pass_timestamp_seconds', help: 'End of the last finished pass (unix time).', registers: [this.registry] });
+  private readonly sourceUp = new Gauge({ name: 'clawops_source_up', help: '1 while the last fetch of the infra repo worked.', registers: [this.registry] });
+  private readonly green = new Gauge({ name: 'clawops_canary_green_passes', help: 'Consecutive green passes of each canary on the newest fleet commit.', labelNames: ['node'], registers: [this.registry] });
+  private readonly canaryRunning = new Gauge({ name: 'clawops_canary_running', help: '1 when the canary runs the newest fleet commit.', labelNames: ['node'], registers: [this.registry] });
+  private readonly healthGateFailed = new Gauge({ name: 'clawops_canary_health_gate_failed', help: "1 when the newest fleet commit failed apply's health gate on the canary.", labelNames: ['node'], registers: [this.registry] });
+  private readonly replayOk = new Gauge({ name: 'clawops_canary_replay_ok', help: "1 when the canary's fixture replay of the newest fleet commit got every recorded status.", labelNames: ['node'], registers: [this.registry] });
+  private readonly greenRequired = new Gauge({ name: 'clawops_canary_green_passes_required', help: 'gating.green_passes as the gate messages name it (0: not known yet).', registers: [this.registry] });
+  private readonly gateOpen = new Gauge({ name: 'clawops_canary_gate_open', help: '1 when the newest fleet commit is proven on the canaries.', registers: [this.registry] });
+  private readonly candidate = new Gauge({ name: 'clawops_fleet_candidate_info', help: 'The newest fleet commit (head of refs.fleet) and its verdict.', labelNames: ['commit', 'verdict'], registers: [this.registry] });
+
+  constructor(private readonly now: () => Date = () => new Date()) {
+    this.passes.inc({ result: 'ok' }, 0);
+    this.fetchErrors.inc(0);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Feed one look at the stored status; returns the history so far (for the page's pass list). */
+  observe(doc: StatusDoc): StatusHistory {
+    const r = trackStatus(this.history, doc);
+    this.history = r.history;
+    for (const n of Object.keys(doc.nodes)) this.initNode(n);
+    for (const ev of r.events) this.count(ev);
+    return r.history;
+  }
+
+  /** The status model as the page and `clawops status` see it, with the history this reader kept. */
+  view(doc: StatusDoc, where = 'this controller'): StatusView {
+    const history = this.observe(doc);
+    return buildStatusView(doc, { now: this.now(), from: { kind: 'controller', where }, history });
+  }
+
+  /** Prometheus text for one scrape. */
+  async render(doc: StatusDoc): Promise<string> {
+    this.setGauges(this.view(doc));
+    return this.registry.metrics();
+  }
+
+  private initNode(node: string): void {
+    if (this.seenNodes.has(node)) return;
+    this.seenNodes.add(node);
+    for (const result of APPLY_RESULTS) this.applies.inc({ node, result }, 0);
+    for (const result of ROLLBACK_RESULTS) this.rollbacks.inc({ node, result }, 0);
+  }
+
+  private count(ev: StatusEvent): void {
+    switch (ev.kind) {
+      case 'pass':
+        this.passes.inc({ result: ev.result });
+        if (ev.seconds !== undefined) this.passDuration.observe(ev.seconds);
+        return;
+      case 'apply':
+        this.applies.inc({ node: ev.node, result: ev.result });
+        return;
+      case 'rollback':
+        this.rollbacks.inc({ node: ev.node, result: ev.result });
+        return;
+      case 'fetch-error':
+        this.fetchErrors.inc(ev.count);
+        return;
+    }
+  }
+
+  private setGauges(v: StatusView): void {
+    for (const s of CONTROLLER_STATES) this.nodes.set({ state: s }, v.summary.counts[s]);
+    this.nodeState.reset();
+    for (const n of v.nodes) this.nodeState.set({ node: n.node, state: n.state }, 1);
+    this.tenantsDrifted.set(v.nodes.reduce((k, n) => k + n.tenants.filter((t) => t.sync === 'Drifted').length, 0));
+    this.lastSync.reset();
+    for (const n of v.nodes) if (n.lastSyncedAt) this.lastSync.set({ node: n.node }, Date.parse(n.lastSyncedAt) / 1000);
+    if (v.lastPass?.finishedAt) this.lastPass.set(Date.parse(v.lastPass.finishedAt) / 1000);
+    this.sourceUp.set(v.source.reason === 'SourceUnavailable' ? 0 : 1);
+    // only the current fleet candidate: a commit that stops being the candidate leaves no series behind
+    for (const g of [this.green, this.canaryRunning, this.healthGateFailed, this.replayOk, this.candidate]) g.reset();
+    const gate = v.gate;
+    this.gateOpen.set(gate?.open ? 1 : 0);
+    if (!gate) return;
+    this.candidate.set({ commit: gate.commit.slice(0, 40), verdict: gate.verdict }, 1);
+    if (gate.required !== undefined) this.greenRequired.set(gate.required);
+    for (const c of gate.canaries) {
+      this.green.set({ node: c.node }, c.greenPasses);
+      this.canaryRunning.set({ node: c.node }, c.running ? 1 : 0);
+      this.healthGateFailed.set({ node: c.node }, c.healthGate === 'failed' ? 1 : 0);
+    }
+    for (const r of gate.replay?.canaries ?? []) this.replayOk.set({ node: r.node }, r.ok ? 1 : 0);
+  }
+}

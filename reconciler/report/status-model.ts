@@ -1,0 +1,528 @@
+/**
+ * The on-call status model: one pure function from the controller's stored status (controller/status.ts) to the view
+ * every status view renders — `clawops status` text and `--json`, the controller's page (`GET /`) and its metrics
+ * (`GET /metrics`). No view re-derives a state: they read `state`, `triage`, `next` and the gate from here, and the
+ * states themselves are the controller's (its closed vocabulary, ordered by isWorse).
+ *
+ * Nodes are ordered worst first; the ones that are not Synced are also grouped in the runbook's triage order
+ * (unreachable, directory drift, version skew, probe, token overlap, then rollout: apply, gating, config), the order
+ * `clawops diff` uses for its findings. specs/status.md documents the JSON field names.
+ */
+import { CONTROLLER_STATES, isWorse, type ControllerState, type HealthStatus, type NodeStatusRecord, type StatusDoc } from '../controller/status.js';
+import { CATEGORIES, CATEGORY_TITLES, type Category } from '../plan/types.js';
+
+/** The version of this JSON shape (`clawops status --json`, `GET /` as JSON); bumped on incompatible changes. */
+export const STATUS_VIEW_VERSION = 1;
+
+export type TriageCategory = Category | 'rollout';
+export const TRIAGE_ORDER: readonly TriageCategory[] = [...CATEGORIES, 'rollout'];
+export const TRIAGE_TITLES: Record<TriageCategory, string> = { ...CATEGORY_TITLES, rollout: 'Rollout (apply, gating, config)' };
+
+/** A finding the source knows beyond the node record (only a one-off observe has the planner's issues). */
+export interface NoteView {
+  category: Category;
+  severity: 'error' | 'warning' | 'info';
+  reason: string;
+  tenant?: string;
+  message: string;
+}
+
+export interface RevView {
+  ref?: string;
+  commit?: string;
+  tag?: string;
+}
+
+export interface TenantView {
+  tenant: string;
+  state: ControllerState;
+  reason: string;
+  message?: string;
+  /** the planner's tenant state: InSync, NotDeployed, Changed, Drifted, Unassigned, Blocked */
+  sync: string;
+  desiredRelease?: string;
+  currentRelease?: string;
+  /** commit/tag the running release was made from */
+  commit?: string;
+  tag?: string;
+  health: HealthStatus;
+  healthMessage?: string;
+  service?: string;
+  pid?: number;
+  since: string;
+}
+
+export interface NodeView {
+  node: string;
+  role: string;
+  canary: boolean;
+  follows: 'canary' | 'fleet';
+  state: ControllerState;
+  reason: string;
+  message?: string;
+  /** the first triage group that applies (null when Synced) */
+  triage: TriageCategory | null;
+  /** every triage group that applies, in triage order */
+  categories: TriageCategory[];
+  /** lastTransition: in this state since */
+  since: string;
+  /** the planner's node status: InSync, OutOfSync, Drifted, VersionSkew, Unreachable, HostKeyMismatch, ObserveFailed */
+  syncStatus: string;
+  differences: number;
+  health: { status: HealthStatus; message?: string };
+  /** what the node is reconciled to, and the openclaw version it must run (when the source knows it) */
+  desired: RevView & { openclaw?: string };
+  /** what its releases were made from, and the openclaw it runs */
+  running: { revisions: { commit?: string; tag?: string }[]; openclaw?: string };
+  /** a newer fleet commit held back by the canary gate (Gated nodes) */
+  held?: { commit: string; tag?: string };
+  suspended: boolean;
+  backoff?: { kind: 'observe' | 'apply'; failures: number; until: string };
+  lastError?: { time: string; reason: string; message: string };
+  /** the end of the last pass that found it Synced, when known */
+  lastSyncedAt?: string;
+  tenants: TenantView[];
+  /** token files (overlap, modes, missing): null when the source does not record them (the controller store) */
+  tokens: NoteView[] | null;
+  /** probe and token findings of a one-off observe; empty from the store */
+  notes: NoteView[];
+  /** what on-call does next, one line */
+  next: string;
+}
+
+export interface CanaryView {
+  node: string;
+  running: boolean;
+  healthGate: 'passed' | 'failed' | 'not-run';
+  greenPasses: number;
+  health: HealthStatus;
+  note?: string;
+}
+
+/** The canary gate of the newest fleet commit (the head of refs.fleet). */
+export interface GateView {
+  commit: string;
+  ref?: string;
+  tag?: string;
+  /** unseen: no canary has run it yet (no evidence in the store) */
+  verdict: 'pending' | 'proven' | 'failed' | 'unseen';
+  verdictAt?: string;
+  failure?: { time: string; reason: string; message: string; node?: string };
+  /** gating.green_passes, when the controller's gate messages name it (the store does not keep the setting) */
+  required?: number;
+  open: boolean;
+  /** it is the commit that fanned out last */
+  fannedOut: boolean;
+  canaries: CanaryView[];
+  /** fixture replay from the canaries, when the controller's replay stage recorded any */
+  replay?: {
+    status: 'passed' | 'failed' | 'pending';
+    /** what is missing (pending) or the failures naming the fixtures (failed) */
+    message?: string;
+    /** fixtures an enabled endpoint names: each must be matched from a canary */
+    required: number;
+    canaries: { node: string; ok: boolean; at: string; deliveries: number; mismatched: number }[];
+  };
+  /** one line: "waiting for canary gw-1 green 1/2 on 3f2a9c1" */
+  summary: string;
+}
+
+export interface PassView {
+  id: string;
+  startedAt: string;
+  finishedAt?: string;
+  /** ok, Running, SourceUnavailable, ValidationFailed, Interrupted, PassFailed… */
+  outcome: string;
+  message?: string;
+  durationMs?: number;
+  /** what the pass changed (state transitions, fan-outs, verdicts); null when unknown */
+  changes: string[] | null;
+}
+
+export interface StatusView {
+  kind: 'clawops.status';
+  version: number;
+  generatedAt: string;
+  from: { kind: 'controller' | 'state-dir' | 'observe'; where: string };
+  controller?: { pid: number; startedAt: string; mode: 'auto' | 'observe'; repo: string; intervalSec: number };
+  source: {
+    origin: string;
+    reason: string;
+    lastFetch?: string;
+    failures: number;
+    lastError?: { time: string; reason: string; message: string };
+    canary: RevView & { spec: string; error?: string };
+    fleet: RevView & { spec: string; error?: string };
+  };
+  lastPass?: PassView;
+  /** the status is older than the controller's schedule explains (is it running?) */
+  stale: boolean;
+  summary: { total: number; worst: ControllerState; counts: Record<ControllerState, number> };
+  /** every node Synced and healthy, and nothing wrong with the controller: exit 0 */
+  ok: boolean;
+  /** what is wrong besides the nodes (source, last pass, staleness, no nodes) */
+  problems: string[];
+  nodes: NodeView[];
+  /** nodes that are not Synced, by triage group (in triage order, worst first within a group) */
+  triage: { category: TriageCategory; title: string; nodes: string[] }[];
+  synced: string[];
+  gate?: GateView;
+  /** newest first */
+  passes: PassView[];
+}
+
+/** What a status source knows beyond the store. */
+export interface ViewOptions {
+  now: Date;
+  from: StatusView['from'];
+  /** only these nodes (`--node`) */
+  nodes?: readonly string[];
+  /** the pass history a long-running reader keeps (status-history.ts); the store keeps only the last pass */
+  history?: { passes: PassView[]; lastSynced: Record<string, string> };
+  /** per node, the planner's issues (a one-off observe) */
+  notes?: ReadonlyMap<string, NoteView[]>;
+  /** the openclaw version openclaw.lock wants (a one-off observe) */
+  openclaw?: string;
+}
+
+export const shortCommit = (c: string | undefined): string => (c ?? '').slice(0, 7);
+const short = shortCommit;
+/** `release/2 3f2a9c1` */
+export const revLabel = (r: { commit?: string; tag?: string } | undefined): string => (r ? [r.tag, short(r.commit)].filter((x) => x).join(' ') : '');
+const rev = revLabel;
+
+const rank = (s: ControllerState): number => CONTROLLER_STATES.indexOf(s);
+const triageRank = (c: TriageCategory | null): number => (c === null ? TRIAGE_ORDER.length : TRIAGE_ORDER.indexOf(c));
+
+const UNREACHABLE = new Set(['Unreachable', 'HostKeyMismatch', 'ObserveFailed', 'BackingOff']);
+const DRIFT = new Set(['Drifted', 'UnexpectedEntry', 'Quarantined']);
+const PROBE = new Set(['RolledBack', 'HealthCheckFailed', 'ServiceNotRunning', 'ServiceNotLoaded', 'NotReloaded', 'LowDisk']);
+const TOKEN = new Set(['SecretMissing', 'SecretMode', 'TokenMode', 'TokenNotRotated']);
+
+/** Every triage group a node's record puts it in, in triage order. Synced nodes are in none. */
+export function triageOf(n: NodeStatusRecord, notes: readonly NoteView[] = []): TriageCategory[] {
+  if (n.state === 'Synced') return [];
+  const tenants = Object.values(n.tenants ?? {});
+  const reasons = new Set([n.reason, ...tenants.map((t) => t.reason), ...notes.filter((x) => x.severity !== 'info').map((x) => x.reason)]);
+  const has = (set: Set<string>): boolean => [...reasons].some((r) => set.has(r));
+  const out: TriageCategory[] = [];
+  if (n.state === 'Unreachable' || UNREACHABLE.has(n.sync?.status ?? '') || has(UNREACHABLE)) out.push('unreachable');
+  if (n.sync?.status === 'Drifted' || tenants.some((t) => t.sync?.state === 'Drifted') || has(DRIFT)) out.push('drift');
+  if (n.sync?.status === 'VersionSkew' || reasons.has('VersionSkew')) out.push('version-skew');
+  if (n.state === 'Degraded' || n.state === 'RolledBack' || n.health?.status === 'failed' || n.health?.status === 'degraded' || has(PROBE)) out.push('probe');
+  if (has(TOKEN)) out.push('token');
+  if (out.length === 0) out.push('rollout');
+  return out;
+}
+
+/** Worst state first; then triage order; then name. */
+export function compareNodes(a: Pick<NodeView, 'state' | 'triage' | 'node'>, b: Pick<NodeView, 'state' | 'triage' | 'node'>): number {
+  if (isWorse(a.state, b.state)) return -1;
+  if (isWorse(b.state, a.state)) return 1;
+  return triageRank(a.triage) - triageRank(b.triage) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0);
+}
+
+/** `for 1 of 2 passes` in the controller's gate messages: the only place the store names gating.green_passes. */
+function requiredGreen(doc: StatusDoc): number | undefined {
+  let req: number | undefined;
+  for (const n of Object.values(doc.nodes)) {
+    for (const m of (n.message ?? '').matchAll(/for \d+ of (\d+) passes/g)) req = Math.max(req ?? 0, Number(m[1]));
+  }
+  return req;
+}
+
+export function gateView(doc: StatusDoc): GateView | undefined {
+  const head = doc.source?.fleet;
+  if (!head?.commit) return undefined;
+  const commit = head.commit;
+  const ev = doc.commits[commit];
+  const required = requiredGreen(doc);
+  const canaryNodes = Object.values(doc.nodes).filter((n) => n.canary).map((n) => n.node);
+  const names = [...new Set([...Object.keys(ev?.canaries ?? {}), ...canaryNodes])].sort();
+  const canaries: CanaryView[] = names.map((node) => {
+    const e = ev?.canaries[node];
+    return e
+      ? { node, running: e.running, healthGate: e.healthGate, greenPasses: e.greenPasses, health: e.health, ...(e.note ? { note: e.note } : {}) }
+      : { node, running: false, healthGate: 'not-run', greenPasses: 0, health: 'unknown', note: 'no evidence yet' };
+  });
+  const label = `${head.tag ? `${head.tag} ` : ''}(${short(commit)})`;
+  const fannedOut = doc.fleetCommit?.commit === commit;
+  const verdict: GateView['verdict'] = ev ? ev.verdict : 'unseen';
+  let summary: string;
+  const rd = ev?.replayDetail;
+  const replay: GateView['replay'] =
+    ev?.replay || rd
+      ? {
+          status: ev?.replay ?? 'pending',
+          ...(rd?.message ? { message: rd.message } : {}),
+          required: rd?.required.length ?? 0,
+          canaries: Object.entries(rd?.canaries ?? {})
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([node, r]) => ({ node, ok: r.ok, at: r.at, deliveries: r.deliveries.length, mismatched: r.deliveries.filter((d) => d.outcome === 'mismatch' || d.outcome === 'error').length })),
+        }
+      : undefined;
+  if (verdict === 'failed') {
+    const f = ev?.failure;
+    summary =
+      f?.reason === 'ReplayFailed'
+        ? `${short(commit)} failed its fixture replay (${f.message}): it never fans out; push a fix and tag it`
+        : `${short(commit)} failed${f?.node ? ` on canary ${f.node}` : ''} (${f?.reason ?? 'Failed'}): it never fans out; push a fix and tag it`;
+  } else if (verdict === 'proven') {
+    summary = `${label} proven on the canaries${fannedOut ? '; fanned out' : ''}`;
+  } else if (canaries.length === 0) {
+    summary = `no canary nodes: nothing can prove ${short(commit)}`;
+  } else {
+    const waiting: string[] = [];
+    for (const c of canaries) {
+      if (!c.running) waiting.push(`waiting for canary ${c.node} to run ${short(commit)}`);
+      else if (c.healthGate === 'failed') waiting.push(`canary ${c.node} failed the health gate on ${short(commit)}`);
+      else if (required === undefined) waiting.push(`waiting for canary ${c.node} green (${c.greenPasses} so far) on ${short(commit)}`);
+      else if (c.greenPasses < required) waiting.push(`waiting for canary ${c.node} green ${c.greenPasses}/${required} on ${short(commit)}`);
+    }
+    if (replay?.status === 'pending' || (replay === undefined && waiting.length === 0 && controllerSays(doc, commit)?.includes('fixture replay'))) {
+      waiting.push(replay?.message ?? `waiting for fixture replay on ${canaries.map((c) => c.node).join(', ')}`);
+    }
+    summary = waiting.length > 0 ? waiting.join('; ') : (controllerSays(doc, commit) ?? `${label}: evidence complete, the next pass records the verdict`);
+  }
+  return {
+    commit,
+    ...(head.ref ? { ref: head.ref } : {}),
+    ...(head.tag ? { tag: head.tag } : {}),
+    verdict,
+    ...(ev?.verdictAt ? { verdictAt: ev.verdictAt } : {}),
+    ...(ev?.failure ? { failure: ev.failure } : {}),
+    ...(required !== undefined ? { required } : {}),
+    open: verdict === 'proven',
+    fannedOut,
+    canaries,
+    ...(replay ? { replay } : {}),
+    summary,
+  };
+}
+
+/** What the controller said about the gate of `commit` on a Gated node ("release/2 gated: <reason>"), if any. */
+function controllerSays(doc: StatusDoc, commit: string): string | undefined {
+  const m = Object.values(doc.nodes).find((n) => n.state === 'Gated' && (n.message ?? '').includes(short(commit)))?.message;
+  return m?.replace(/^.*? gated: /, '');
+}
+
+interface NextContext {
+  from: StatusView['from']['kind'];
+  mode: 'auto' | 'observe';
+  gate: GateView | undefined;
+  desiredOpenclaw?: string;
+}
+
+function sickTenants(n: NodeStatusRecord): string[] {
+  return Object.values(n.tenants ?? {}).filter((t) => t.health?.status === 'failed' || t.health?.status === 'degraded').map((t) => t.tenant);
+}
+
+/** What on-call does about a node, in one line. */
+export function nextStep(n: NodeStatusRecord, ctx: NextContext): string {
+  const node = n.node;
+  const retry = n.backoff ? `; the controller tries again after ${n.backoff.until.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}` : '';
+  const diff = `clawops diff --repo <infra repo> --node ${node}`;
+  switch (n.state) {
+    case 'Synced':
+      return '';
+    case 'Failed':
+      if (n.reason === 'HostKeyMismatch') return `the host key changed: verify ${node}'s key out of band, then update host_key in nodes.yaml`;
+      if (n.reason === 'ValidationFailed' || n.reason === 'BuildFailed') return `fix the repo: the commit ${node} follows does not build (clawops lint); push a fix`;
+      if (n.reason === 'SourceFailed') return `fix refs in clawops.yaml or push the ref ${node} follows`;
+      return `apply failed (${n.reason}): read the error below and ${diff}${retry || '; the next pass tries again'}`;
+    case 'RolledBack': {
+      const tenants = Object.values(n.tenants ?? {}).filter((t) => t.state === 'RolledBack').map((t) => t.tenant);
+      return `${tenants.length ? tenants.join(', ') : 'the tenant'} is back on its previous release and the new one is quarantined: fix it and push a new commit (or clawops apply --retry-quarantined)`;
+    }
+    case 'Unreachable':
+      return `check ssh to ${node} (host up, sshd, network, key)${retry}`;
+    case 'Blocked':
+      if (n.reason === 'VersionSkew') return `install openclaw ${ctx.desiredOpenclaw ?? 'as openclaw.lock pins it'} on ${node}; clawops does not touch it until then`;
+      if (n.reason === 'UnexpectedEntry') return `fix by hand what clawops does not own on ${node} (${diff}); apply leaves it alone`;
+      if (n.reason === 'SecretMissing' || n.reason === 'SecretMode') return `provision the secret files on ${node} (0600 or 0400, never from git)`;
+      if (n.reason === 'Quarantined') return `the release was rolled back here before: push a new commit, or clawops apply --retry-quarantined --node ${node}`;
+      return `${diff} shows what blocks it`;
+    case 'Degraded': {
+      const sick = sickTenants(n);
+      return sick.length > 0
+        ? `check the service on ${node}: ${sick.map((t) => `launchctl print system/ai.openclaw.${t}`).join(', ')}`
+        : `check ${node}: ${n.health?.message ?? n.message ?? 'degraded'}`;
+    }
+    case 'Locked':
+      return `someone holds ${node}'s lock; the controller tries again next pass (or ask the holder)`;
+    case 'Gated':
+      if (ctx.gate && (n.message ?? '').includes(short(ctx.gate.commit))) return `gated: ${ctx.gate.summary}`;
+      if (/no release yet/.test(n.message ?? '')) return `tag a release to fan out (${n.message})`;
+      return `gated: ${n.message ?? 'waiting for the canaries'}`;
+    case 'Progressing':
+      return 'applied; the next pass confirms it';
+    case 'OutOfSync':
+      if (ctx.from === 'observe') return `clawops apply --repo <infra repo> --node ${node}`;
+      if (n.reason === 'Interrupted') return 'the pass was interrupted; the next one continues';
+      if (Object.values(n.tenants ?? {}).some((t) => t.sync?.state === 'Unassigned')) return `a tenant is no longer assigned to ${node}: the controller never prunes; clawops apply --prune --node ${node}`;
+      if (ctx.mode === 'observe') return `observe mode: clawops apply --node ${node}, or run the controller with --mode auto`;
+      return 'the next pass applies it';
+    case 'Suspended':
+      return `clawops controller resume --node ${node} when it may be applied to again`;
+  }
+}
+
+function nodeView(n: NodeStatusRecord, notes: NoteView[], ctx: NextContext, lastSyncedAt: string | undefined): NodeView {
+  const categories = triageOf(n, notes);
+  const gate = ctx.gate;
+  const target = n.sync?.target;
+  const held = n.state === 'Gated' && gate && target?.commit !== gate.commit ? { commit: gate.commit, ...(gate.tag ? { tag: gate.tag } : {}) } : undefined;
+  const tenants: TenantView[] = Object.values(n.tenants ?? {})
+    .map((t) => ({
+      tenant: t.tenant,
+      state: t.state,
+      reason: t.reason,
+      ...(t.message ? { message: t.message } : {}),
+      sync: t.sync?.state ?? 'Unknown',
+      ...(t.sync?.desiredRelease ? { desiredRelease: t.sync.desiredRelease } : {}),
+      ...(t.sync?.currentRelease ? { currentRelease: t.sync.currentRelease } : {}),
+      ...(t.sync?.commit ? { commit: t.sync.commit } : {}),
+      ...(t.sync?.tag ? { tag: t.sync.tag } : {}),
+      health: t.health?.status ?? 'unknown',
+      ...(t.health?.message ? { healthMessage: t.health.message } : {}),
+      ...(t.health?.service ? { service: t.health.service } : {}),
+      ...(t.health?.pid !== undefined ? { pid: t.health.pid } : {}),
+      since: t.lastTransition,
+    }))
+    .sort((a, b) => rank(a.state) - rank(b.state) || (a.tenant < b.tenant ? -1 : 1));
+  return {
+    node: n.node,
+    role: n.role,
+    canary: n.canary,
+    follows: n.follows,
+    state: n.state,
+    reason: n.reason,
+    ...(n.message ? { message: n.message } : {}),
+    triage: categories[0] ?? null,
+    categories,
+    since: n.lastTransition,
+    syncStatus: n.sync?.status ?? 'Unknown',
+    differences: n.sync?.differences ?? 0,
+    health: { status: n.health?.status ?? 'unknown', ...(n.health?.message ? { message: n.health.message } : {}) },
+    desired: { ...(target ? { ref: target.ref, commit: target.commit, ...(target.tag ? { tag: target.tag } : {}) } : {}), ...(ctx.desiredOpenclaw ? { openclaw: ctx.desiredOpenclaw } : {}) },
+    running: { revisions: n.sync?.running ?? [], ...(n.openclaw ? { openclaw: n.openclaw } : {}) },
+    ...(held ? { held } : {}),
+    suspended: n.suspended === true,
+    ...(n.backoff ? { backoff: { kind: n.backoff.kind, failures: n.backoff.failures, until: n.backoff.until } } : {}),
+    ...(n.lastError ? { lastError: { time: n.lastError.time, reason: n.lastError.reason, message: n.lastError.message } } : {}),
+    ...(lastSyncedAt ? { lastSyncedAt } : {}),
+    tenants,
+    tokens: ctx.from === 'observe' ? notes.filter((x) => x.category === 'token') : null,
+    notes,
+    next: nextStep(n, ctx),
+  };
+}
+
+/** What a finished pass changed, from the records it wrote (transitions it caused, fan-outs, verdicts). */
+export function passChanges(doc: StatusDoc, pass: { id: string; startedAt: string }, before?: Record<string, { state: ControllerState }>): string[] {
+  const out: string[] = [];
+  const changedIn = (t: string | undefined): boolean => t !== undefined && t >= pass.startedAt;
+  for (const n of Object.values(doc.nodes).sort((a, b) => (a.node < b.node ? -1 : 1))) {
+    if (n.lastPass !== pass.id) continue;
+    const was = before?.[n.node]?.state;
+    if (before ? was === n.state : !changedIn(n.lastTransition)) continue;
+    out.push(`${n.node}: ${was ? `${was} → ` : ''}${n.state}${n.message ? ` (${n.message})` : n.reason !== n.state ? ` (${n.reason})` : ''}`);
+  }
+  if (doc.fleetCommit && changedIn(doc.fleetCommit.since)) out.push(`fanned out ${rev(doc.fleetCommit)} to the fleet`);
+  for (const c of Object.values(doc.commits)) if (c.verdict !== 'pending' && changedIn(c.verdictAt)) out.push(`${rev(c)} ${c.verdict} on the canaries`);
+  return out;
+}
+
+export function passView(p: NonNullable<StatusDoc['lastPass']>, changes: string[] | null): PassView {
+  return {
+    id: p.id,
+    startedAt: p.startedAt,
+    ...(p.finishedAt ? { finishedAt: p.finishedAt } : {}),
+    outcome: p.outcome,
+    ...(p.message ? { message: p.message } : {}),
+    ...(p.durationMs !== undefined ? { durationMs: p.durationMs } : {}),
+    changes,
+  };
+}
+
+/** How old the status may be before it is stale: three intervals, at least 5 min; a pass in flight gets an hour more. */
+export function isStale(doc: StatusDoc, now: Date): boolean {
+  const p = doc.lastPass;
+  const at = p?.finishedAt ?? p?.startedAt ?? doc.controller?.startedAt;
+  if (!at) return false;
+  const limit = Math.max(3 * (doc.controller?.intervalSec ?? 60), 300) * 1000 + (p && !p.finishedAt ? 3_600_000 : 0);
+  return now.getTime() - Date.parse(at) > limit;
+}
+
+/** `42 s`, `5 min`, `3 h`, `2 d` */
+export function durationAgo(iso: string, now: Date): string {
+  const s = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172_800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86_400)} d`;
+}
+
+/** The one status model: the stored status → what every view shows. Pure. */
+export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
+  const gate = gateView(doc);
+  const mode = doc.controller?.mode ?? 'auto';
+  const ctx: NextContext = { from: opts.from.kind, mode, gate, ...(opts.openclaw ? { desiredOpenclaw: opts.openclaw } : {}) };
+  const lastSynced = (n: NodeStatusRecord): string | undefined => {
+    if (n.state === 'Synced') {
+      const p = doc.lastPass;
+      return p?.finishedAt && n.lastPass === p.id ? p.finishedAt : (opts.history?.lastSynced[n.node] ?? n.lastTransition);
+    }
+    return opts.history?.lastSynced[n.node];
+  };
+  const records = Object.values(doc.nodes).filter((n) => !opts.nodes || opts.nodes.includes(n.node));
+  const nodes = records.map((n) => nodeView(n, opts.notes?.get(n.node) ?? [], ctx, lastSynced(n))).sort(compareNodes);
+
+  const counts = Object.fromEntries(CONTROLLER_STATES.map((s) => [s, 0])) as Record<ControllerState, number>;
+  for (const n of nodes) counts[n.state]++;
+  const worst = nodes[0]?.state ?? 'Synced';
+  const triage = TRIAGE_ORDER.map((category) => ({ category, title: TRIAGE_TITLES[category], nodes: nodes.filter((n) => n.triage === category).map((n) => n.node) })).filter((g) => g.nodes.length > 0);
+
+  const stale = opts.from.kind !== 'observe' && isStale(doc, opts.now);
+  const problems: string[] = [];
+  if (nodes.length === 0) problems.push(opts.nodes ? 'none of the named nodes has a status' : 'no node status yet (has the controller finished a pass?)');
+  const src = doc.source;
+  if (src?.reason === 'SourceUnavailable') problems.push(`source ${src.origin}: fetch failing${src.failures ? ` (${src.failures} in a row)` : ''}${src.lastError ? `: ${src.lastError.message}` : ''}`);
+  const lp = doc.lastPass;
+  if (lp && lp.outcome !== 'ok' && lp.outcome !== 'Running') problems.push(`last pass ${lp.id}: ${lp.outcome}${lp.message ? `: ${lp.message}` : ''}`);
+  if (stale) problems.push(`status is ${durationAgo(lp?.finishedAt ?? lp?.startedAt ?? doc.controller.startedAt, opts.now)} old (last pass ${lp ? `${lp.id} ${lp.finishedAt ? `finished ${lp.finishedAt}` : `started ${lp.startedAt}`}` : 'none'}): is the controller running?`);
+  const healthy = nodes.every((n) => n.state === 'Synced' && (n.health.status === 'ok' || n.health.status === 'unknown'));
+
+  const pin = (p: StatusDoc['source']['canary'] | undefined): StatusView['source']['canary'] => ({
+    spec: p?.spec ?? '',
+    ...(p?.ref ? { ref: p.ref } : {}),
+    ...(p?.commit ? { commit: p.commit } : {}),
+    ...(p?.tag ? { tag: p.tag } : {}),
+    ...(p?.error ? { error: p.error } : {}),
+  });
+  const passes = opts.history?.passes.length ? opts.history.passes : lp ? [passView(lp, lp.finishedAt ? passChanges(doc, lp) : null)] : [];
+  return {
+    kind: 'clawops.status',
+    version: STATUS_VIEW_VERSION,
+    generatedAt: opts.now.toISOString(),
+    from: opts.from,
+    ...(doc.controller && opts.from.kind !== 'observe' ? { controller: doc.controller } : {}),
+    source: {
+      origin: src?.origin ?? '',
+      reason: src?.reason ?? 'SourceUnknown',
+      ...(src?.lastFetch ? { lastFetch: src.lastFetch } : {}),
+      failures: src?.failures ?? 0,
+      ...(src?.lastError ? { lastError: src.lastError } : {}),
+      canary: pin(src?.canary),
+      fleet: pin(src?.fleet),
+    },
+    ...(lp ? { lastPass: passes.find((p) => p.id === lp.id) ?? passView(lp, null) } : {}),
+    stale,
+    summary: { total: nodes.length, worst, counts },
+    ok: healthy && problems.length === 0,
+    problems,
+    nodes,
+    triage,
+    synced: nodes.filter((n) => n.state === 'Synced').map((n) => n.node),
+    ...(gate ? { gate } : {}),
+    passes,
+  };
+}
+

@@ -1,0 +1,158 @@
+/**
+ * Status stores as the controller writes them (shapes and messages as derive.ts and gating.ts make them), for the
+ * pure tests of the status model and its views, and for the page. `fleetStatus()` has one node per interesting
+ * state: a Synced canary, a Gated fleet node waiting on the canary's green passes, a RolledBack, an Unreachable, a
+ * version-skewed, a drifted and a degraded node.
+ */
+import { emptyStatus, type NodeStatusRecord, type StatusDoc, type TenantStatus } from '../../reconciler/controller/status.js';
+
+export const C1 = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
+export const C2 = '3f2a9c1e8d7b6a5948372615f0e1d2c3b4a59687';
+export const T0 = '2026-11-28T12:00:00.000Z';
+export const at = (min: number): string => new Date(Date.parse(T0) + min * 60_000).toISOString();
+/** the time the fixture's last pass finished */
+export const NOW = at(30);
+
+export function tenant(t: string, over: Partial<TenantStatus> = {}): TenantStatus {
+  return {
+    tenant: t,
+    state: 'Synced',
+    reason: 'Synced',
+    sync: { state: 'InSync', desiredRelease: 'r1-0000000000000', currentRelease: 'r1-0000000000000', commit: C1, tag: 'release/1' },
+    health: { status: 'ok', service: 'running', pid: 4242 },
+    lastTransition: T0,
+    ...over,
+  };
+}
+
+export function rec(node: string, over: Partial<NodeStatusRecord> = {}): NodeStatusRecord {
+  return {
+    node,
+    role: 'gateway',
+    canary: false,
+    follows: 'fleet',
+    state: 'Synced',
+    reason: 'Synced',
+    message: 'runs release/1',
+    sync: { status: 'InSync', target: { ref: 'refs/tags/release/1', commit: C1, tag: 'release/1' }, running: [{ commit: C1, tag: 'release/1' }], differences: 0 },
+    health: { status: 'ok' },
+    openclaw: '2026.9.6',
+    suspended: false,
+    lastTransition: T0,
+    lastPass: 'r20261128t123000-aaaaaa',
+    tenants: { acme: tenant('acme') },
+    ...over,
+  };
+}
+
+export const GATE_MSG = `release/2 gated: canary gw-1 has been green on ${C2.slice(0, 7)} for 1 of 2 passes`;
+
+export function fleetStatus(): StatusDoc {
+  const doc = emptyStatus({ pid: 4100, startedAt: T0, mode: 'auto', repo: 'git@git.example.internal:infra.git', intervalSec: 60 });
+  doc.source = {
+    origin: 'git@git.example.internal:infra.git',
+    lastFetch: NOW,
+    reason: 'SourceAvailable',
+    failures: 0,
+    canary: { spec: 'refs/heads/main', ref: 'refs/heads/main', commit: C2 },
+    fleet: { spec: 'release/*', ref: 'refs/tags/release/2', commit: C2, tag: 'release/2' },
+  };
+  doc.passes = 31;
+  doc.lastPass = { id: 'r20261128t123000-aaaaaa', startedAt: at(29.9), finishedAt: NOW, outcome: 'ok', durationMs: 4200 };
+  doc.fleetCommit = { commit: C1, tag: 'release/1', since: at(5) };
+  doc.commits = {
+    [C1]: { commit: C1, tag: 'release/1', firstSeen: T0, verdict: 'proven', verdictAt: at(4), canaries: { 'gw-1': { running: true, healthGate: 'passed', greenPasses: 2, health: 'ok' } } },
+    [C2]: { commit: C2, tag: 'release/2', firstSeen: at(20), verdict: 'pending', canaries: { 'gw-1': { running: true, healthGate: 'passed', greenPasses: 1, health: 'ok', lastPass: 'r20261128t123000-aaaaaa' } } },
+  };
+  const c2Tenant = tenant('acme', { sync: { state: 'InSync', desiredRelease: 'r2-1111111111111', currentRelease: 'r2-1111111111111', commit: C2 } });
+  doc.nodes = {
+    'gw-1': rec('gw-1', {
+      canary: true,
+      follows: 'canary',
+      message: `runs ${C2.slice(0, 7)}`,
+      sync: { status: 'InSync', target: { ref: 'refs/heads/main', commit: C2 }, running: [{ commit: C2 }], differences: 0 },
+      tenants: { acme: c2Tenant },
+      lastTransition: at(25),
+    }),
+    'gw-2': rec('gw-2', {
+      state: 'Gated',
+      reason: 'Gated',
+      message: GATE_MSG,
+      tenants: { acme: tenant('acme', { state: 'Gated', reason: 'Gated', message: GATE_MSG }), globex: tenant('globex', { state: 'Gated', reason: 'Gated', message: GATE_MSG }) },
+      lastTransition: at(20),
+    }),
+    'gw-3': rec('gw-3', {
+      state: 'RolledBack',
+      reason: 'RolledBack',
+      message: 'gw-3: acme: release r1-0000000000000 not ready within 60 s: HTTP 503; rolled back to r0-9999999999999, ready again after 2 s; release r1-0000000000000 quarantined (a new commit, or --retry-quarantined, tries again)',
+      sync: { status: 'OutOfSync', target: { ref: 'refs/tags/release/1', commit: C1, tag: 'release/1' }, running: [{ commit: 'c0ffee0000000000000000000000000000000000', tag: 'release/0' }], differences: 1 },
+      tenants: {
+        acme: tenant('acme', {
+          state: 'RolledBack',
+          reason: 'RolledBack',
+          message: 'acme: release r1-0000000000000 not ready within 60 s: HTTP 503',
+          sync: { state: 'Changed', desiredRelease: 'r1-0000000000000', currentRelease: 'r0-9999999999999', commit: 'c0ffee0000000000000000000000000000000000', tag: 'release/0' },
+          lastTransition: at(28),
+          lastError: { time: at(28), reason: 'RolledBack', message: 'acme: release r1-0000000000000 not ready within 60 s: HTTP 503' },
+        }),
+      },
+      backoff: { failures: 1, kind: 'apply', until: at(30.5) },
+      lastTransition: at(28),
+      lastError: { time: at(28), reason: 'RolledBack', message: 'gw-3: acme: release r1-0000000000000 not ready within 60 s: HTTP 503; rolled back to r0-9999999999999, ready again after 2 s' },
+    }),
+    'gw-4': rec('gw-4', {
+      state: 'Unreachable',
+      reason: 'Unreachable',
+      message: 'gw-4: connect ECONNREFUSED 10.0.0.4:22',
+      sync: { status: 'Unreachable', target: { ref: 'refs/tags/release/1', commit: C1, tag: 'release/1' }, running: [{ commit: C1, tag: 'release/1' }], differences: 0 },
+      health: { status: 'unknown' },
+      backoff: { failures: 3, kind: 'observe', until: at(32) },
+      lastTransition: at(10),
+      lastError: { time: at(29.9), reason: 'Unreachable', message: 'gw-4: connect ECONNREFUSED 10.0.0.4:22' },
+    }),
+    'gw-5': rec('gw-5', {
+      state: 'Blocked',
+      reason: 'VersionSkew',
+      message: 'gw-5: openclaw 2026.8.1 (0badc0d) does not match the lock: expected 2026.9.6 (eb377ac)',
+      sync: { status: 'VersionSkew', target: { ref: 'refs/tags/release/1', commit: C1, tag: 'release/1' }, running: [{ commit: C1, tag: 'release/1' }], differences: 1 },
+      openclaw: '2026.8.1',
+      lastTransition: at(15),
+    }),
+    'gw-6': rec('gw-6', {
+      state: 'Progressing',
+      reason: 'Applied',
+      message: `applied ${C1.slice(0, 7)}: globex → r1-2222222222222; confirming on the next pass`,
+      sync: { status: 'Drifted', target: { ref: 'refs/tags/release/1', commit: C1, tag: 'release/1' }, running: [{ commit: C1, tag: 'release/1' }], differences: 1 },
+      tenants: { globex: tenant('globex', { state: 'Progressing', reason: 'Applied', message: 'now r1-2222222222222', sync: { state: 'Drifted', desiredRelease: 'r1-2222222222222', currentRelease: 'r1-2222222222222', commit: C1, tag: 'release/1' } }) },
+      lastTransition: NOW,
+    }),
+    'gw-7': rec('gw-7', {
+      state: 'Degraded',
+      reason: 'ServiceNotRunning',
+      message: 'acme: ai.openclaw.acme is exited (last exit 78)',
+      health: { status: 'failed', message: 'acme: ai.openclaw.acme is exited (last exit 78)' },
+      tenants: { acme: tenant('acme', { state: 'Degraded', reason: 'ServiceNotRunning', message: 'ai.openclaw.acme is exited (last exit 78)', health: { status: 'failed', service: 'exited', message: 'ai.openclaw.acme is exited (last exit 78)' } }) },
+      lastTransition: at(27),
+    }),
+    'gw-8': rec('gw-8', { lastTransition: at(2) }),
+  };
+  doc.state = 'RolledBack';
+  return doc;
+}
+
+/** Every ISO time in `doc` moved by `ms` (a fixture "as of now", for commands that read the real clock). */
+export function shiftTimes<T>(doc: T, ms: number): T {
+  const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return iso.test(v) ? new Date(Date.parse(v) + ms).toISOString() : v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(doc) as T;
+}
+
+/** fleetStatus() as if its last pass had just finished. */
+export function freshFleetStatus(): StatusDoc {
+  return shiftTimes(fleetStatus(), Date.now() - Date.parse(NOW));
+}

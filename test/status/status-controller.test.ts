@@ -1,0 +1,193 @@
+/**
+ * `clawops status`, `/metrics` and `/` on a real controller over a local fleet (directories standing for Macs, the
+ * real openclaw CLI, the real observe/plan/apply) against a real git origin: two canaries, a fleet node held at the
+ * gate, an ssh node that is down (Unreachable), and a commit the canary rolls back (RolledBack; apply reports the
+ * rollback as a rolled-back node does, as in test/controller/rollback-gating.test.ts, since these nodes run no
+ * gateways). The CLI reads the state dir the controller wrote and its listener; /metrics is parsed strictly.
+ */
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
+import type { Controller } from '../../reconciler/controller/loop.js';
+import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
+import type { StatusView } from '../../reconciler/report/status-model.js';
+import { clawopsYaml, fakeClock, makeLocalNodes, makeOrigin, memLogger, newController, node } from '../controller/helpers.js';
+import { openclawCache } from '../helpers/openclaw.js';
+import { EXAMPLE, runCli } from '../helpers/repo.js';
+import { parsePrometheusText, sampleValue } from './prom-text.js';
+
+const bad = vi.hoisted(() => ({ commit: '' }));
+vi.mock('../../reconciler/apply/apply-fleet.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../reconciler/apply/apply-fleet.js')>();
+  const rolledBack = (n: string): NodeApplyResult => ({
+    node: n,
+    outcome: 'failed',
+    step: 'health',
+    reason: 'RolledBack',
+    message: `${n}: acme: release x not ready within 60 s: HTTP 503; rolled back to y, ready again after 1 s; release x quarantined`,
+    swapped: [],
+    staged: ['acme'],
+    reused: [],
+    reusedFiles: 0,
+    pruned: [],
+    removed: [],
+    refusedTenants: [],
+    recovered: [],
+    reloads: [],
+    rolledBack: [{ tenant: 'acme', release: 'x', to: 'y', reason: 'acme: release x not ready within 60 s: HTTP 503' }],
+    bytesSent: 0,
+    commands: 3,
+  });
+  return {
+    ...real,
+    // the bad commit fails readiness on gw-1 only; every other apply is the real one
+    applyFleet: (async (plan, desired, transports, ctx, concurrency) => {
+      if (ctx.commit !== bad.commit || !plan.nodes.some((n) => n.node === 'gw-1')) return real.applyFleet(plan, desired, transports, ctx, concurrency);
+      const rest = plan.nodes.filter((n) => n.node !== 'gw-1');
+      const r = rest.length > 0 ? await real.applyFleet({ ...plan, nodes: rest }, desired, transports, ctx, concurrency) : { results: [], ok: true };
+      return { ...r, results: [rolledBack('gw-1'), ...r.results], ok: false };
+    }) as typeof real.applyFleet,
+  };
+});
+
+const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
+const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
+const GW4_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILLRNkHFWGgimBPCH6VSg+wCNY3YEwbcp+Ei/8iL3rSe gw-4';
+
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function get(port: number, path: string, accept?: string): Promise<{ status: number; headers: Headers; body: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, accept ? { headers: { accept } } : {});
+  return { status: r.status, headers: r.headers, body: await r.text() };
+}
+
+describe.skipIf(!openclawCache())('clawops status, /metrics and / on a real controller', () => {
+  let c: Controller | undefined;
+  let http: ServerHandle | undefined;
+  afterEach(async () => {
+    await http?.close();
+    await c?.close();
+  });
+
+  it('Synced, Gated, Unreachable and RolledBack nodes: exit codes, text, metrics and the page data agree', async () => {
+    const nodes = makeLocalNodes(['gw-1', 'gw-2', 'gw-3'], ['acme', 'globex']);
+    const down = await closedPort();
+    const origin = makeOrigin({
+      'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')),
+      'nodes.yaml': `${nodes.nodesYaml([
+        { name: 'gw-1', canary: true, tenants: ['acme'] },
+        { name: 'gw-3', canary: true, tenants: ['acme'] },
+        { name: 'gw-2', tenants: ['acme', 'globex'] },
+      ])}  - { name: gw-4, host: 127.0.0.1, port: ${down}, user: clawops, host_key: "${GW4_KEY}", role: gateway, tenants: [acme] }\n`,
+    });
+    const c1 = origin.head();
+    const s1 = c1.slice(0, 7);
+    origin.tag('release/1', c1, { date: '2026-11-01T00:00:00Z' });
+    const stateDir = mkdtempSync(join(tmpdir(), 'clawops-status-ctl-'));
+    // the controller's clock is now (the CLI reads the real one) and stands still: gw-4 stays in its backoff
+    const clock = fakeClock(Date.now());
+    ({ c } = newController({ repo: origin.bare, stateDir }, memLogger(), clock));
+    await c.start();
+    const ctl = c;
+    http = await startServer({ host: '127.0.0.1', port: 0 }, { status: () => ctl.status(), alive: () => true, trigger: () => undefined, log: pino({ level: 'silent' }), onPass: (fn) => ctl.onPass(() => fn()), now: () => clock.now() });
+    const port = http.address.port;
+    const status = (...args: string[]) => runCli(['status', '--state-dir', stateDir, ...args]);
+
+    // two passes: the canaries run release/1 and were green once; gw-2 is gated; gw-4 is down
+    expect((await c.runPass()).outcome, c.status().lastPass?.message).toBe('ok');
+    expect((await c.runPass()).outcome, c.status().lastPass?.message).toBe('ok');
+    expect(Object.fromEntries(Object.values(c.status().nodes).map((n) => [n.node, n.state]))).toEqual({ 'gw-1': 'Synced', 'gw-3': 'Synced', 'gw-2': 'Gated', 'gw-4': 'Unreachable' });
+    let r = await status();
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('\n4 node(s): 1 Unreachable, 1 Gated, 2 Synced\n');
+    expect(r.stdout).toMatch(/\nUnreachable\n {2}gw-4 \[gateway\] Unreachable: BackingOff since .*\n {4}why {5}gw-4: connect to 127\.0\.0\.1:\d+ failed: connection refused; next attempt after/);
+    expect(r.stdout).toContain(`\nRollout (apply, gating, config)\n  gw-2 [gateway] Gated: Gated since `);
+    expect(r.stdout).toContain(`    next    gated: waiting for canary gw-1 green 1/2 on ${s1}; waiting for canary gw-3 green 1/2 on ${s1}\n`);
+    expect(r.stdout).toContain('\nSynced: gw-1, gw-3\n');
+    expect((await status('--node', 'gw-1', '--node', 'gw-3')).code).toBe(0);
+
+    let fams = parsePrometheusText((await get(port, '/metrics')).body);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'Gated' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'Unreachable' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'Synced' })).toBe(2);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'RolledBack' })).toBe(0);
+    expect(sampleValue(fams, 'clawops_canary_green_passes', { node: 'gw-1' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_canary_green_passes_required')).toBe(2);
+    expect(sampleValue(fams, 'clawops_passes_total', { result: 'ok' })).toBe(2);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-1', result: 'applied' })).toBe(1);
+
+    // fan-out after the second green pass; one more pass confirms it
+    await c.runPass();
+    await c.runPass();
+    expect(node(c.status(), 'gw-2').state).toBe('Synced');
+    expect((await status('--node', 'gw-1', '--node', 'gw-2', '--node', 'gw-3')).code).toBe(0);
+    expect((await status()).code).toBe(1);
+
+    // a commit the canary gw-1 rolls back: failed for good, the fleet stays gated on release/1
+    bad.commit = origin.commit({ [ACME]: acmeLevel('warn') }, 'acme: warn (breaks readiness)');
+    origin.push();
+    origin.tag('release/2', bad.commit, { date: '2026-11-02T00:00:00Z' });
+    const s2 = bad.commit.slice(0, 7);
+    await c.runPass();
+    expect(Object.fromEntries(Object.values(c.status().nodes).map((n) => [n.node, n.state]))).toEqual({ 'gw-1': 'RolledBack', 'gw-3': 'Progressing', 'gw-2': 'Gated', 'gw-4': 'Unreachable' });
+    r = await status();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('\n4 node(s): 1 RolledBack, 1 Unreachable, 1 Gated, 1 Progressing\n');
+    expect(r.stdout).toContain(`\ngate release/2 ${s2}: failed; ${s2} failed on canary gw-1 (RolledBack): it never fans out; push a fix and tag it\n`);
+    expect(r.stdout).toMatch(/\nProbe\n {2}gw-1 \[gateway, canary\] RolledBack: RolledBack since .*\n {4}why {5}gw-1: acme: release x not ready within 60 s: HTTP 503; rolled back to y, ready again after 1 s/);
+    expect(r.stdout).toMatch(/ {4}next {4}acme is back on its previous release and the new one is quarantined/);
+    expect(r.stdout).toContain(`    next    gated: ${s2} failed on canary gw-1 (RolledBack): it never fans out; push a fix and tag it\n`);
+    expect(r.stdout).toContain(`    wants   release/1 ${s1} (fleet (last promoted)) · holding back release/2 ${s2}\n`);
+
+    // the same through the listener: --controller reads /status
+    const viaHttp = await runCli(['status', '--controller', `http://127.0.0.1:${port}`]);
+    expect(viaHttp.code).toBe(1);
+    const body = (s: string): string => s.split('\n').slice(1).join('\n').replace(/\d+ (s|min) ago/g, 'T ago');
+    expect(body(viaHttp.stdout)).toBe(body(r.stdout));
+
+    fams = parsePrometheusText((await get(port, '/metrics')).body);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'RolledBack' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'Gated' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'Unreachable' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'Progressing' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_nodes', { state: 'Synced' })).toBe(0);
+    expect(sampleValue(fams, 'clawops_node_state', { node: 'gw-1', state: 'RolledBack' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_passes_total', { result: 'ok' })).toBe(5);
+    expect(sampleValue(fams, 'clawops_pass_duration_seconds_count')).toBe(5);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-1', result: 'rolled_back' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_rollbacks_total', { node: 'gw-1', result: 'ready' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-3', result: 'applied' })).toBe(2);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-2', result: 'applied' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_fleet_candidate_info', { commit: bad.commit, verdict: 'failed' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_canary_gate_open')).toBe(0);
+    expect(sampleValue(fams, 'clawops_node_last_sync_timestamp_seconds', { node: 'gw-2' })).toBeGreaterThan(0);
+    expect(sampleValue(fams, 'clawops_node_last_sync_timestamp_seconds', { node: 'gw-4' })).toBeUndefined();
+
+    // the page and its data: the same model, with the passes this listener saw
+    const page = await get(port, '/');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'sha256-/);
+    const data = await get(port, '/', 'application/json');
+    const v = JSON.parse(data.body) as StatusView;
+    const cli = JSON.parse((await status('--json')).stdout) as StatusView;
+    expect(v.nodes.map((n) => [n.node, n.state, n.next])).toEqual(cli.nodes.map((n) => [n.node, n.state, n.next]));
+    expect(v.passes).toHaveLength(5);
+    expect(v.passes[0]!.changes).toEqual(expect.arrayContaining([expect.stringMatching(/^gw-1: Synced → RolledBack \(gw-1: acme: release x not ready/), expect.stringMatching(/^gw-3: Synced → Progressing/)]));
+    expect(cli.passes).toHaveLength(1);
+    expect((await get(port, '/metrics', undefined)).headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect((await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' })).status).toBe(405);
+  }, 300_000);
+});

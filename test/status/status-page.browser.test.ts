@@ -1,0 +1,147 @@
+/**
+ * The controller's status page in a real browser: Debian's headless Chromium driven by playwright-core (.ci/run
+ * installs both). The page renders the fleet worst first with the Gated node's reason, updates itself when a node
+ * changes state (no reload), shows a node name and an error holding `<script>` as text (no script runs, no dialog),
+ * and reads on a phone. Skipped when /usr/bin/chromium is missing.
+ *
+ * CLAWOPS_STATUS_SCREENSHOT=docs/status-page.png saves a screenshot of the page (the README links it).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pino } from 'pino';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
+import type { StatusDoc } from '../../reconciler/controller/status.js';
+import { REPO_ROOT } from '../helpers/repo.js';
+import { C2, freshFleetStatus, GATE_MSG, rec } from './fixtures.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const INJECT = '<script>window.__pwned=1;alert(1)</script><img src=x onerror="window.__pwned=2;alert(2)">';
+
+describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', () => {
+  let browser: Browser;
+  let server: ServerHandle;
+  let doc: StatusDoc;
+  let page: Page;
+  let problems: string[];
+
+  beforeAll(async () => {
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    server = await startServer({ host: '127.0.0.1', port: 0 }, { status: () => doc, alive: () => true, trigger: () => undefined, log: pino({ level: 'silent' }) });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  beforeEach(async () => {
+    doc = freshFleetStatus();
+    problems = [];
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('dialog', (d) => {
+      problems.push(`dialog: ${d.message()}`);
+      void d.dismiss();
+    });
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    page.on('request', (r) => {
+      if (!r.url().startsWith(`http://127.0.0.1:${server.address.port}/`) && !r.url().startsWith('data:')) problems.push(`request elsewhere: ${r.url()}`);
+    });
+  });
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  const url = (): string => `http://127.0.0.1:${server.address.port}/?refresh=1`;
+  const rowState = (node: string): Promise<string | null> => page.locator(`#nodes-body tr[data-node="${node}"]`).getAttribute('data-state');
+
+  it('renders the fleet worst first, the Gated node with its reason and next step, the canary gate and the last pass', async () => {
+    await page.goto(url());
+    await page.waitForSelector('#nodes-body tr[data-node="gw-2"]');
+    expect(await page.locator('#nodes-body tr').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-node')}:${r.getAttribute('data-state')}`))).toEqual([
+      'gw-3:RolledBack', 'gw-4:Unreachable', 'gw-5:Blocked', 'gw-7:Degraded', 'gw-2:Gated', 'gw-6:Progressing', 'gw-1:Synced', 'gw-8:Synced',
+    ]);
+    const gated = page.locator('#nodes-body tr[data-node="gw-2"]');
+    expect(await gated.locator('td[data-label="State"]').innerText()).toBe('Gated');
+    const reason = await gated.locator('td[data-label="Reason"]').innerText();
+    expect(reason).toContain(GATE_MSG);
+    expect(reason).toContain(`next: gated: waiting for canary gw-1 green 1/2 on ${C2.slice(0, 7)}`);
+    expect(await gated.locator('td[data-label="Running vs desired"]').innerText()).toContain(`holding back release/2 ${C2.slice(0, 7)}`);
+    expect(await gated.locator('td[data-label="Token overlap"]').innerText()).toBe('not recorded');
+    expect(await page.locator('#gate').innerText()).toContain(`waiting for canary gw-1 green 1/2 on ${C2.slice(0, 7)}`);
+    expect(await page.locator('#gate tr[data-canary="gw-1"] td[data-label="Green passes"]').innerText()).toBe('1 / 2');
+    expect(await page.locator('#passes-body tr').count()).toBe(1);
+    expect(await page.locator('#passes-body').innerText()).toContain('4.2 s');
+    expect(await page.locator('#verdict').innerText()).toBe('Not all green: 6 node(s) need attention');
+    expect(await page.locator('#summary .chip[data-state="Synced"]').innerText()).toBe('2 Synced');
+    expect(await page.title()).toBe('RolledBack - clawops status');
+    expect(problems).toEqual([]);
+
+    const shot = process.env.CLAWOPS_STATUS_SCREENSHOT;
+    if (shot) {
+      const file = resolve(REPO_ROOT, shot);
+      mkdirSync(dirname(file), { recursive: true });
+      await page.screenshot({ path: file, fullPage: true });
+    }
+  });
+
+  it('updates itself when a node changes state, without reloading the page', async () => {
+    await page.goto(url());
+    await page.waitForSelector('#nodes-body tr[data-node="gw-2"]');
+    await page.evaluate(() => ((window as unknown as { __same: number }).__same = 42));
+    // the canary was green twice: the fleet commit fans out, gw-2 is applied; gw-4 comes back
+    const next = structuredClone(doc);
+    next.nodes['gw-2'] = { ...rec('gw-2'), state: 'Progressing', reason: 'Applied', message: `applied ${C2.slice(0, 7)}: acme → r2-1111111111111; confirming on the next pass`, lastTransition: new Date().toISOString() };
+    next.nodes['gw-4'] = rec('gw-4', { lastTransition: new Date().toISOString() });
+    next.commits[C2] = { ...next.commits[C2]!, verdict: 'proven', verdictAt: new Date().toISOString() };
+    next.lastPass = { id: 'r-next-pass', startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), outcome: 'ok', durationMs: 3100 };
+    for (const n of Object.values(next.nodes)) n.lastPass = 'r-next-pass';
+    next.passes++;
+    doc = next;
+    await page.waitForFunction(() => document.querySelector('#nodes-body tr[data-node="gw-2"]')?.getAttribute('data-state') === 'Progressing', undefined, { timeout: 15_000 });
+    expect(await rowState('gw-4')).toBe('Synced');
+    expect(await page.locator('#gate').innerText()).toContain('proven on the canaries');
+    expect(await page.locator('#passes-body tr[data-pass="r-next-pass"]').innerText()).toContain('3.1 s');
+    expect(await page.locator('#passes-body tr[data-pass="r-next-pass"]').innerText()).toMatch(/gw-2: Gated → Progressing/);
+    expect(await page.evaluate(() => (window as unknown as { __same?: number }).__same)).toBe(42);
+    expect(await page.locator('#conn').innerText()).toMatch(/^live · updated \d+ s ago/);
+    expect(problems).toEqual([]);
+  });
+
+  it('shows a node name and an error holding <script> as text: nothing runs, no dialog (served and polled)', async () => {
+    const evil = `gw-9${INJECT}`;
+    doc.nodes[evil] = rec(evil, { state: 'Failed', reason: 'ApplyFailed', message: `apply failed: ${INJECT}`, lastError: { time: new Date().toISOString(), reason: 'ApplyFailed', message: INJECT } });
+    await page.goto(url());
+    const row = page.locator('#nodes-body tr').first();
+    await row.waitFor();
+    expect(await row.getAttribute('data-node')).toBe(evil);
+    expect(await row.locator('td[data-label="Node"] .node-name').innerText()).toBe(evil);
+    expect(await row.locator('td[data-label="Reason"]').innerText()).toContain(`apply failed: ${INJECT}`);
+    // a later poll brings another one in through the script's own rendering
+    const later = structuredClone(doc);
+    later.nodes['gw-2']!.message = `release/2 gated: ${INJECT}`;
+    later.lastPass = { ...later.lastPass!, id: 'r-evil' };
+    doc = later;
+    await page.waitForFunction(() => (document.querySelector('#nodes-body tr[data-node="gw-2"] td[data-label="Reason"]')?.textContent ?? '').includes('<img src=x'), undefined, { timeout: 15_000 });
+    await page.waitForTimeout(300);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => document.querySelectorAll('script').length)).toBe(2);
+    expect(await page.evaluate(() => document.querySelectorAll('#nodes-body img, #nodes-body script').length)).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('reads on a phone: the table becomes labelled cards, nothing scrolls sideways', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(url());
+    await page.waitForSelector('#nodes-body tr[data-node="gw-2"]');
+    expect(await page.locator('#fleet thead').evaluate((e) => getComputedStyle(e).display)).toBe('none');
+    expect(await page.locator('#nodes-body tr[data-node="gw-2"] td[data-label="Reason"]').evaluate((e) => getComputedStyle(e, '::before').content)).toBe('"Reason"');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    await page.setViewportSize({ width: 1280, height: 900 });
+    expect(await page.locator('#fleet thead').evaluate((e) => getComputedStyle(e).display)).toBe('table-header-group');
+  });
+});
