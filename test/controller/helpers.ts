@@ -4,7 +4,7 @@
  * calling runPass()/trigger(); nothing sleeps.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -153,14 +153,60 @@ export interface LocalNodes {
 
 /**
  * Gateway port blocks (nodes.yaml port_offset) for nodes on this machine's network: local nodes and sshd fleet nodes
- * share it, with each other and with other test processes. Each process takes a 4000-port window of its own, clear
- * of the blocks other tests use (fleetNodesYaml: 1000-3000, apply tests: up to ~10000), and cycles within it.
+ * share it, with each other and with other test processes. Each process takes a 4000-port window of its own (one of
+ * 7 between 12000 and 40000, the schema's cap), clear of the blocks other tests use (fleetNodesYaml: 1000-3000, apply
+ * tests: up to ~10000), and cycles within it. A window is claimed with mkdir (atomic across processes); one whose
+ * owner died is taken over, so two test files running at once never share ports (a fake gateway of one would
+ * otherwise hold another's port).
  */
-const OFFSET_BASE = 12_000 + (process.pid % 8) * 4000;
+const WINDOWS = 7;
+const WINDOW_DIR = join(tmpdir(), 'clawops-ctl-port-windows');
+let windowBase: number | undefined;
+function claimWindow(): number {
+  mkdirSync(WINDOW_DIR, { recursive: true });
+  for (let i = 0; i < WINDOWS; i++) {
+    const k = (process.pid + i) % WINDOWS;
+    const dir = join(WINDOW_DIR, String(k));
+    let took = false;
+    try {
+      mkdirSync(dir);
+      took = true;
+    } catch {
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+      } catch {
+        /* being written, or gone */
+      }
+      let alive = owner > 0;
+      try {
+        if (alive) process.kill(owner, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+      if (owner > 0 && !alive) {
+        rmSync(dir, { recursive: true, force: true });
+        try {
+          mkdirSync(dir);
+          took = true;
+        } catch {
+          /* someone else took it over */
+        }
+      }
+    }
+    if (!took) continue;
+    writeFileSync(join(dir, 'pid'), String(process.pid));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return 12_000 + k * 4000;
+  }
+  // every window in use by a live process: share one, as before
+  return 12_000 + (process.pid % WINDOWS) * 4000;
+}
 let offsetSeq = 0;
 export function portOffset(): number {
+  windowBase ??= claimWindow();
   offsetSeq = (offsetSeq + 1) % 20;
-  return OFFSET_BASE + offsetSeq * 200;
+  return windowBase + offsetSeq * 200;
 }
 
 /**
@@ -199,7 +245,9 @@ export function makeLocalNodes(names: string[], tenants: string[] = ['acme', 'gl
       `nodes:\n${spec.map((s) => `  - { name: ${s.name}, host: localhost, transport: local, root: ${root(s.name)}, role: gateway${s.canary ? ', canary: true' : ''}, port_offset: ${offsets.get(s.name) ?? 0}, tenants: [${s.tenants.join(', ')}] }`).join('\n')}\n`,
     stopServices: () => {
       for (const n of names) {
-        execFileSync('sh', ['-c', 'for f in "$1"/Library/LaunchDaemons/*.plist; do [ -f "$f" ] && "$1/usr/local/bin/launchctl" bootout system "$f"; done; true', 'x', root(n)], { stdio: 'ignore' });
+        // pending dead-man guards first (a guard stands down when its file is gone): one firing after the test would
+        // bootstrap a gateway again, holding its port for the tests that come next
+        execFileSync('sh', ['-c', 'rm -f "$1"/var/db/openclaw/clawops/guard.*; for f in "$1"/Library/LaunchDaemons/*.plist; do [ -f "$f" ] && "$1/usr/local/bin/launchctl" bootout system "$f"; done; true', 'x', root(n)], { stdio: 'ignore' });
       }
     },
   };
