@@ -23,6 +23,8 @@ export interface NodeFacts {
   desired?: DesiredState;
   apply?: NodeApplyResult;
   gated?: string;
+  /** not applied this pass for a reason that resolves by itself (a dead run's dead-man guard still pending) */
+  waiting?: { reason: string; message: string };
   suspended: boolean;
   /** a step not attempted because the node is backing off after failures */
   backoff?: Backoff;
@@ -179,6 +181,7 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
     cands.push({ state: 'Degraded', reason: sick.length > 0 ? 'ServiceNotRunning' : nodeWarn[0]!.reason, message: [...sick.map((t) => `${t.tenant}: ${t.health.message ?? t.health.status}`), ...nodeWarn.map((i) => i.message)].join('; ') });
   }
   if (f.gated) cands.push({ state: 'Gated', reason: 'Gated', message: f.gated });
+  if (f.waiting && !a) cands.push({ state: 'Progressing', reason: f.waiting.reason, message: f.waiting.message });
 
   let w = worst(cands);
   if (f.suspended) {

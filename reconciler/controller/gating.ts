@@ -89,6 +89,8 @@ export interface CanaryPassFacts {
   /** every release for the commit was current when observed (before anything was applied this pass) */
   runsAtObserve: boolean;
   health: HealthStatus;
+  /** why what it runs does not count this pass (a dead run's unconfirmed swap its dead-man guard is about to undo) */
+  hold?: string;
   /** what apply did to this node this pass, if it ran */
   apply?: {
     outcome: 'applied' | 'unchanged' | 'failed' | 'refused' | 'skipped';
@@ -146,6 +148,8 @@ export function recordCanaryPass(
     } else if (!f.observed) {
       c.running = before?.running ?? false;
       c.note = 'not observed this pass';
+    } else if (f.hold) {
+      c.note = f.hold;
     } else if (!f.runsAtObserve) {
       c.note = `does not run ${short(commit.commit)}`;
     } else {

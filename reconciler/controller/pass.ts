@@ -20,6 +20,7 @@ import type { ConnectionPool } from './connections.js';
 import { deriveNode, fleetState, runsCommit, type NodeFacts } from './derive.js';
 import { fleetGate, fleetTarget, inBackoff, needsReplay, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type FleetTarget, type GateDecision, type Pinned, type RefInfo } from './gating.js';
 import type { GitMirror } from './git-mirror.js';
+import { deadOwnLock, releaseDeadLock } from './node-lock.js';
 import { readFixtureSet, replayStage } from './replay-stage.js';
 import { controllerSettings, gatingFor, type ControllerSettings } from './settings.js';
 import type { CommitEvidence, ErrorRecord, NodeStatusRecord, RefPin, StatusDoc } from './status.js';
@@ -188,13 +189,44 @@ async function reconcileGroup(
   for (const [k, v] of o.observed) res.observed.set(k, v);
   for (const np of p.nodes) res.plans.set(np.node, np);
 
+  // a dead-man guard whose run is gone (no lock of its run, or one a dead life of this controller left) will put back
+  // that run's unconfirmed swaps within health.confirm_sec: nothing is applied to the node (nor counted for it) until then
+  const waiting = new Map<string, { reason: string; message: string }>();
+  for (const [name, ob] of o.observed) {
+    if (!ob.ok) continue;
+    const obs = ob.observation;
+    let lockRun: string | undefined;
+    try {
+      lockRun = obs.lock !== undefined ? String((JSON.parse(obs.lock) as { run?: unknown }).run) : undefined;
+    } catch {
+      lockRun = undefined;
+    }
+    const dead = deadOwnLock(obs.lock, d.actor, { pid: process.pid, run: passId });
+    const orphans = obs.guards.filter((g) => g.run !== passId && (lockRun !== g.run || dead?.run === g.run));
+    if (orphans.length === 0) continue;
+    const message = `waiting for the dead-man guard of ${orphans.map((g) => `run ${g.run} (${g.tenants.join(', ') || '?'})`).join(', ')} to put back what its run swapped and never confirmed; applying after it`;
+    waiting.set(name, { reason: 'WaitingForGuard', message });
+    if (d.mode === 'auto') d.log.warn({ stage: 'apply', node: name, reason: 'WaitingForGuard', runs: orphans.map((g) => g.run) }, `${name}: ${message}`);
+  }
+
   const susp = d.suspension();
   const applyable = p.nodes.filter((np) => {
-    if (!group.applyAllowed || d.mode !== 'auto' || isSuspended(susp, np.node) || np.blocked || np.actions.length === 0) return false;
+    if (!group.applyAllowed || d.mode !== 'auto' || isSuspended(susp, np.node) || np.blocked || np.actions.length === 0 || waiting.has(np.node)) return false;
     const b = prev(np.node)?.backoff;
     return !(b?.kind === 'apply' && inBackoff(b, now));
   });
   if (applyable.length > 0 && !d.signal.aborted) {
+    // a node lock a dead life of this controller left (kill -9 mid-apply) would hold the node for the lock's whole
+    // ttl: released here, so apply takes the lock and records what the dead run left behind
+    for (const np of applyable) {
+      const ob = o.observed.get(np.node);
+      const raw = ob?.ok ? ob.observation.lock : undefined;
+      const dead = deadOwnLock(raw, d.actor, { pid: process.pid, run: passId });
+      const t = d.pool.peek(np.node);
+      if (!dead || !t || raw === undefined) continue;
+      const ok = await releaseDeadLock(t, group.desired.settings, raw, { run: passId, owner: dead.owner, pid: process.pid }).catch(() => false);
+      if (ok) d.log.warn({ stage: 'apply', node: np.node, step: 'lock', deadRun: dead.run, deadPid: dead.pid }, `${np.node}: released the node lock of run ${dead.run}: its controller (pid ${dead.pid}) is gone`);
+    }
     const transports = new Map(applyable.flatMap((np) => {
       const t = d.pool.peek(np.node);
       return t ? [[np.node, t] as const] : [];
@@ -246,6 +278,7 @@ async function reconcileGroup(
       desired: group.desired,
       ...(a ? { apply: a } : {}),
       ...(group.gated ? { gated: group.gated } : {}),
+      ...(waiting.has(n.name) ? { waiting: waiting.get(n.name)! } : {}),
       suspended: isSuspended(susp, n.name),
       ...(backoff ? { backoff } : {}),
       mode: d.mode,
@@ -355,6 +388,7 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
         observed: f.observed?.ok === true,
         runsAtObserve: runsCommit(f.plan, f.observed),
         health: f.observed?.ok ? deriveNode(f, nowIso()).health.status : 'unknown',
+        ...(f.waiting ? { hold: f.waiting.message } : {}),
         ...(a ? { apply: { outcome: a.outcome, rolledBack: a.rolledBack.length > 0, gated: a.reloads.length > 0, ...(a.reason ? { reason: a.reason } : {}), ...(a.message ? { message: a.message } : {}) } } : {}),
       };
     });

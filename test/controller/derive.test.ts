@@ -42,6 +42,7 @@ describe('deriveNode', () => {
     ['version skew', () => facts(ok(nodeObservation(d, 'gw-1', gw1.tenants, { openclaw: { found: true, exitCode: 0, raw: 'OpenClaw 2026.8.1 (0badc0d)', version: '2026.8.1', commit: '0badc0d', cached: true } }))), { state: 'Blocked', reason: 'VersionSkew', message: /2026\.8\.1/ }],
     ['suspended with differences', () => facts(drifted(), { suspended: true }), { state: 'Suspended', reason: 'Suspended' }],
     ['suspended but unreachable', () => facts({ node: 'gw-1', ok: false, reason: 'Unreachable', message: 'down' }, { suspended: true }), { state: 'Unreachable', reason: 'Unreachable' }],
+    ['waiting for a dead run\'s dead-man guard', () => facts(drifted(), { waiting: { reason: 'WaitingForGuard', message: 'waiting for the dead-man guard of run r1 (acme) to put back what its run swapped and never confirmed; applying after it' } }), { state: 'Progressing', reason: 'WaitingForGuard', message: /dead-man guard of run r1/ }],
     ['the desired state does not build', () => facts(undefined, { targetError: { reason: 'ValidationFailed', message: 'commit ccccccc: 2 error(s)' } }), { state: 'Failed', reason: 'ValidationFailed' }],
   ])('%s', (_n, f, want) => {
     const r = deriveNode(f(), NOW);

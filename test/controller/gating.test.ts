@@ -115,6 +115,7 @@ describe('recordCanaryPass and fleetGate', () => {
     ['require_replay without evidence', [[runs('gw-1')], [runs('gw-1')]], { ...G, require_replay: true }, { verdict: 'pending', gate: false, reason: /^waiting for fixture replay on gw-1$/ }],
     ['a rollback fails the commit', [[runs('gw-1')], [applied('gw-1', { outcome: 'failed', rolledBack: true, reason: 'RolledBack', message: 'acme: not ready within 60 s' })]], G, { verdict: 'failed', gate: false, reason: /failed on canary gw-1 \(RolledBack\): it never fans out/ }],
     ['an invalid config fails the commit', [[applied('gw-1', { outcome: 'failed', reason: 'InvalidConfig', message: 'openclaw config validate refused' })]], G, { verdict: 'failed', gate: false, reason: /failed on canary gw-1 \(InvalidConfig\)/ }],
+    ['a dead run\'s pending guard: what runs does not count', [[runs('gw-1')], [{ ...runs('gw-1'), hold: 'waiting for the dead-man guard of run r1 (acme)' }]], G, { verdict: 'pending', gate: false, reason: /^canary gw-1 does not run aaaaaaa \(waiting for the dead-man guard of run r1 \(acme\)\)$/ }],
     ['a locked node is retried, not failed', [[applied('gw-1', { outcome: 'refused', reason: 'NodeLocked', message: 'locked by alice' })]], G, { verdict: 'pending', gate: false, reason: /does not run aaaaaaa \(apply refused \(NodeLocked\): locked by alice\)/ }],
   ])('%s', (_name, steps, g, want) => {
     const evs = passes(steps, g);
