@@ -52,14 +52,8 @@ export interface TenantView {
   since: string;
 }
 
-export interface NodeView {
-  node: string;
-  role: string;
-  canary: boolean;
-  follows: 'canary' | 'fleet';
-  state: ControllerState;
-  reason: string;
-  message?: string;
+/** a node's stored identity and state, as the controller recorded it, plus what the views derive */
+export interface NodeView extends Pick<NodeStatusRecord, 'node' | 'role' | 'canary' | 'follows' | 'state' | 'reason' | 'message'> {
   /** the first triage group that applies (null when Synced) */
   triage: TriageCategory | null;
   /** every triage group that applies, in triage order */
