@@ -6,9 +6,13 @@
 # cache, else installed once into ~/.cache/clawops from npm) and the launchctl stand-in, which supervises the units
 # clawops installs the way launchd would. Nodes share this machine's network, so each gets its own port block
 # (nodes.yaml port_offset). Shown: lint, diff, apply with tagged reloads and the /readyz gate, a hot-applied change,
-# a release that validates but cannot become ready (rolled back by itself and quarantined), a tenant rollback.
-# Nothing is left running when it ends, fails or is interrupted. 70-95 s once OpenClaw is cached (2 CPUs);
-# a real gateway takes 10-50 s to become ready and ~1 GB, so at most two run at once.
+# a release that validates but cannot become ready (rolled back by itself and quarantined), a tenant rollback, and
+# last (scripts/demo-controller.sh) `clawops controller run` taking the fleet over: a commit merged to main reaches
+# the canary, is gated for the others, and a release/ tag fans it out after the canary's green passes and a fixture
+# replay. acme's crm webhook endpoint (hooks.acme.example, not reachable from here) points at a local stand-in of
+# acme's receiver that checks the delivery's X-OpenClaw-Signature-256 with acme's webhook.crm secret.
+# Nothing is left running when it ends, fails or is interrupted. 70-95 s once OpenClaw is cached (2 CPUs), plus
+# ~40-60 s for the controller; a real gateway takes 10-50 s to become ready and ~1 GB, so at most two run at once.
 set -euo pipefail
 export CLAWOPS_PROGRESS=text
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +39,8 @@ infra="$work/infra"
 nodes="notifier-1 gw-1 gw-2"
 root() { printf '%s/nodes/%s' "$work" "$1"; }
 blocker_pid=''
+receiver_pid=''
+controller_pid=''
 
 # --- leave nothing running: on success, failure and ^C -------------------------------------------------------------
 cleanup() {
@@ -42,6 +48,13 @@ cleanup() {
   trap - EXIT INT TERM
   set +e
   printf '\n\033[1m== cleaning up\033[0m\n'
+  if [ -n "$controller_pid" ]; then
+    # first the controller, so it starts nothing while the units go: SIGTERM, it exits 0 after the pass in flight
+    kill -TERM "$controller_pid" 2>/dev/null
+    for i in $(seq 1 120); do kill -0 "$controller_pid" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$controller_pid" 2>/dev/null && { echo "   the controller did not stop within 60 s of SIGTERM: SIGKILL"; kill -9 "$controller_pid" 2>/dev/null; }
+    wait "$controller_pid" 2>/dev/null; echo "   controller stopped (exit $?)"
+  fi
   for n in $nodes; do
     # a pending dead-man guard gives up (exit 0) once its guard file is gone; it must not revert and restart a unit
     rm -f "$(root "$n")"/var/db/openclaw/clawops/guard.* 2>/dev/null
@@ -59,6 +72,7 @@ cleanup() {
     done
   fi
   [ -n "$blocker_pid" ] && kill "$blocker_pid" 2>/dev/null
+  [ -n "$receiver_pid" ] && kill "$receiver_pid" 2>/dev/null
   # bootout stops each job (SIGTERM, SIGKILL after ExitTimeOut); wait for every process of the demo to be gone
   for i in $(seq 1 60); do
     left=$(pgrep -f "$work" || true)
@@ -111,6 +125,33 @@ for n in gw-1 gw-2; do
     (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$s/$f")
   done
 done
+# acme's crm endpoint signs its deliveries with webhook.crm (one secret, shared with the receiver)
+(umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/acme-crm.secret")
+for n in gw-1 gw-2; do install -m 600 "$work/acme-crm.secret" "$(root "$n")/var/db/openclaw/secrets/acme/webhook.crm"; done
+
+# --- acme's crm receiver: hooks.acme.example is not reachable from here, so a local stand-in of it answers the
+# replayed fixture: 200 when X-OpenClaw-Signature-256 is the HMAC-SHA256 of the body with webhook.crm, else 401
+crm_port=''
+for p in $(seq 47311 13 47999); do port_free "$p" && { crm_port=$p; break; }; done
+[ -n "$crm_port" ] || { echo "demo: no free port for the crm receiver between 47311 and 47999" >&2; exit 2; }
+crm_log="$work/crm-receiver.log"
+: > "$crm_log"
+"$node24" -e '
+  const [port, keyFile, log] = process.argv.slice(1), fs = require("fs"), crypto = require("crypto");
+  const key = fs.readFileSync(keyFile, "utf8").trim();
+  require("http").createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c)).on("end", () => {
+      const want = Buffer.from("sha256=" + crypto.createHmac("sha256", key).update(Buffer.concat(chunks)).digest("hex"));
+      const got = Buffer.from(String(req.headers["x-openclaw-signature-256"] ?? ""));
+      const ok = got.length === want.length && crypto.timingSafeEqual(got, want);
+      const status = ok && req.method === "POST" && req.url === "/openclaw/events" ? 200 : 401;
+      fs.appendFileSync(log, `${new Date().toISOString()} ${req.method} ${req.url} event ${req.headers["x-openclaw-event"] ?? "-"} ` +
+        `${req.headers["x-clawops-replay"] ?? "(not a replay)"} signature ${ok ? "ok" : "BAD"} → ${status}\n`);
+      res.writeHead(status).end();
+    });
+  }).listen(+port, "127.0.0.1");' "$crm_port" "$work/acme-crm.secret" "$crm_log" &
+receiver_pid=$!
 
 # --- the infra repo: tenants-example, one tenant, the local fleet --------------------------------------------------
 cp -R tenants-example "$infra"
@@ -118,6 +159,8 @@ rm -rf "$infra/tenants/globex" "$infra/tenants/initech" "$infra"/fixtures/webhoo
 # the probe unit runs /usr/local/bin/clawops probe serve on a port that is not moved by port_offset: without it
 # the health gate asks the gateway's own /readyz
 rm -f "$infra/launchd/probe.plist"
+sed -i.bak "s|url: https://hooks.acme.example/openclaw/events|url: http://127.0.0.1:$crm_port/openclaw/events   # demo: a local stand-in of acme's receiver|" \
+  "$infra/tenants/acme/webhook.d/10-base.yaml" && rm -f "$infra/tenants/acme/webhook.d/10-base.yaml.bak"
 cat >> "$infra/clawops.yaml" <<'YAML'
 # real gateways take 10-50 s to become ready on 2 CPUs
 health:
@@ -206,6 +249,9 @@ readyz gw-2 "$port2"; runrec gw-2
 reloadlog gw-2 1
 ls -l "$(root gw-2)/etc/openclaw/tenants" | awk 'NR > 1 { print "      " $(NF-2), $(NF-1), $NF }'
 
+. "$here/scripts/demo-controller.sh"
+
 say "summary"
-note "infra repo: $infra (tags v1, v2, v3)"
-note "gw-1 runs acme's v2 release (v3 rolled back by itself and quarantined); gw-2 runs v1 again (rolled back by hand)"
+note "infra repo: $infra (tags v1, v2, v3, release/1; main: v3 reverted, then acme warn logging)"
+note "by hand: v3 was rolled back by itself on gw-1 and quarantined; gw-2 was rolled back to v1"
+note "the controller: main reached gw-1 at once; release/1 reached gw-2 after 2 green passes of gw-1 and a replay; all Synced"
