@@ -12,6 +12,9 @@ import { IoError, UsageError } from '../errors.js';
 import { inheritProgramSettings, readSecretFile } from '../notifier/cli.js';
 import { parseListen } from '../notifier/listen-address.js';
 import type { CliIo, SetExit } from './io.js';
+import type { Logger } from 'pino';
+import type { Controller } from '../controller/loop.js';
+import type { ControllerHttp } from '../controller/server.js';
 
 export interface ControllerRunFlags {
   repo: string;
@@ -67,7 +70,7 @@ export function controllerCommand(io: CliIo, setExit: SetExit): Command {
       try {
         if (opts.listen) {
           try {
-            http = await startServer(opts.listen, { status: () => c.status(), alive: () => c.alive(), trigger: (r) => c.trigger(r), ...(opts.secret ? { secret: opts.secret } : {}), log: logger });
+            http = await startServer(opts.listen, controllerHttp(c, logger, opts.secret));
           } catch (e) {
             throw new IoError(`--listen ${flags.listen}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
           }
@@ -105,6 +108,12 @@ export function controllerCommand(io: CliIo, setExit: SetExit): Command {
       });
   }
   return inheritProgramSettings(cmd);
+}
+
+/** What the listener needs of a running controller; it hears of every finished pass (onPass), so the page and
+ * /metrics move once per pass, right after the store is written. */
+export function controllerHttp(c: Pick<Controller, 'status' | 'alive' | 'trigger' | 'onPass'>, log: Logger, secret?: Buffer): ControllerHttp {
+  return { status: () => c.status(), alive: () => c.alive(), trigger: (r) => c.trigger(r), ...(secret ? { secret } : {}), log, onPass: (fn) => c.onPass(() => fn()) };
 }
 
 export function runOptions(flags: ControllerRunFlags): {

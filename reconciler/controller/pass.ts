@@ -24,6 +24,7 @@ import { deadOwnLock, releaseDeadLock } from './node-lock.js';
 import { readFixtureSet, replayStage } from './replay-stage.js';
 import { controllerSettings, gatingFor, type ControllerSettings } from './settings.js';
 import type { CommitEvidence, ErrorRecord, NodeStatusRecord, RefPin, StatusDoc } from './status.js';
+import { recordTokens } from './status.js';
 import { isSuspended, type Suspension } from './store.js';
 
 export interface PassDeps {
@@ -457,7 +458,7 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
       if (prev) next[n.name] = prev;
       continue;
     }
-    const rec = deriveNode(f, now, prev);
+    const rec = recordTokens(deriveNode(f, now, prev), f.observed);
     rec.lastPass = passId;
     if (!prev || prev.state !== rec.state) {
       const fields = { stage: 'status', node: n.name, state: rec.state, reason: rec.reason, was: prev?.state };

@@ -8,9 +8,10 @@
  *   GET /            the on-call status page (report/status-page.ts); with `Accept: application/json`, the status
  *                    model it draws (report/status-model.ts, as `clawops status --json`), which the page polls
  *   GET /metrics     Prometheus text (report/status-metrics.ts, its own prom-client registry)
- * The page and the metrics are views of the one status model; the pass history and counters they add are read off
- * successive statuses (report/status-history.ts): after every pass when the caller passes `onPass`, else by looking
- * at status() every second.
+ * The page and the metrics are views of the one status model; the last passes and the counters are the store's own
+ * (recorded once per pass, kept across restarts). Only the pass-duration histogram is fed by watching the store's
+ * history (report/status-history.ts): after every pass when the caller passes `onPass` (the controller does), else by
+ * looking at status() every second, and at every scrape.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -45,7 +46,7 @@ export interface ControllerHttp {
   /** undefined: the hook is not configured (404) */
   secret?: Buffer;
   log: Logger;
-  /** called after every finished pass (Controller.onPass); without it the listener samples status() every second */
+  /** called after every finished pass, once the store is written (Controller.onPass); without it the listener samples status() every second */
   onPass?(fn: () => void): () => void;
   /** the clock the page and metrics read (tests); default the system's */
   now?(): Date;

@@ -6,6 +6,7 @@
  * working). The one-word `state` is derived from both (and from what the controller did), from a closed vocabulary
  * ordered worst first so many nodes fold into one worst-case value.
  */
+import type { ObserveResult, TokenMeta as ObservedToken } from '../observe/types.js';
 
 /** Worst first. `isWorse(a, b)`: a sorts before b. */
 export const CONTROLLER_STATES = ['Failed', 'RolledBack', 'Unreachable', 'Blocked', 'Degraded', 'Locked', 'Gated', 'Progressing', 'OutOfSync', 'Suspended', 'Synced'] as const;
@@ -22,8 +23,13 @@ export function worstState(states: Iterable<ControllerState>): ControllerState {
   return w;
 }
 
-/** Bump when the shape changes incompatibly; readStore refuses newer versions and migrates older ones it knows. */
-export const STATUS_SCHEMA_VERSION = 1;
+/**
+ * Bump when the shape changes; parseStatus (store.ts) refuses newer versions and migrates older ones it knows.
+ *   1  the first store
+ *   2  `history` (the last passes, what each changed per node), `counters` (cumulative pass/apply/rollback/fetch-error
+ *      counts, kept across restarts) and per tenant `tokens` (presence of token.current/token.next, never a value)
+ */
+export const STATUS_SCHEMA_VERSION = 2;
 
 export type HealthStatus = 'ok' | 'degraded' | 'failed' | 'unknown';
 
@@ -52,6 +58,31 @@ export interface TenantHealth {
   message?: string;
 }
 
+/** One token file as observe saw it: presence, mode and age only (never the token or its fingerprint). */
+export interface TokenPresence {
+  present: boolean;
+  /** octal permission bits, e.g. "600" */
+  mode?: string;
+  /** the file's mtime (ISO) */
+  mtime?: string;
+}
+
+/**
+ * The token rotation state of a tenant (secrets/<tenant>/token.current and token.next):
+ *   single       only token.current: nothing being rotated
+ *   overlap      token.next staged beside a different token.current: a rotation in progress (both are accepted)
+ *   not-rotated  token.next equals token.current: nothing to rotate (a rotation that was not done)
+ *   next-only    token.next without token.current
+ *   none         neither file
+ */
+export type TokenOverlap = 'single' | 'overlap' | 'not-rotated' | 'next-only' | 'none';
+
+export interface TenantTokens {
+  overlap: TokenOverlap;
+  current: TokenPresence;
+  next: TokenPresence;
+}
+
 export interface TenantStatus {
   tenant: string;
   state: ControllerState;
@@ -61,6 +92,8 @@ export interface TenantStatus {
   health: TenantHealth;
   lastTransition: string;
   lastError?: ErrorRecord;
+  /** token files as the last observation saw them (schema 2; absent: not observed yet) */
+  tokens?: TenantTokens;
 }
 
 export interface NodeSync {
@@ -217,6 +250,61 @@ export interface PassRecord {
   durationMs?: number;
 }
 
+/** What apply did on a node in a pass, as its record says (see applyResult). */
+export const APPLY_RESULTS = ['applied', 'repaired', 'failed', 'rolled_back', 'locked', 'interrupted'] as const;
+export type ApplyResult = (typeof APPLY_RESULTS)[number];
+/** An automatic rollback: apply says the previous release is ready again, or not. */
+export const ROLLBACK_RESULTS = ['ready', 'not_ready'] as const;
+export type RollbackResult = (typeof ROLLBACK_RESULTS)[number];
+
+/** A node a pass changed: its state moved, or apply did something on it. */
+export interface PassNodeChange {
+  node: string;
+  /** its state before the pass (absent: no record before, or not known) */
+  from?: ControllerState;
+  to: ControllerState;
+  reason: string;
+  message?: string;
+  apply?: ApplyResult;
+  rollback?: RollbackResult;
+}
+
+/** A finished pass as the history keeps it. */
+export interface PassHistoryEntry extends PassRecord {
+  finishedAt: string;
+  /** the nodes it changed, by name */
+  nodes: PassNodeChange[];
+  /** the fleet commit it fanned out */
+  fannedOut?: { commit: string; tag?: string };
+  /** canary verdicts it reached */
+  verdicts: { commit: string; tag?: string; verdict: 'proven' | 'failed' }[];
+  /** what it changed is not known (a pass recorded when an older store was migrated) */
+  baseline?: boolean;
+}
+
+/** passes the history keeps */
+export const MAX_PASS_HISTORY = 20;
+
+/**
+ * Cumulative counts over every pass this store recorded (from `since`), so /metrics counters survive a restart of
+ * the controller; and what the next pass is compared with.
+ */
+export interface StatusCounters {
+  /** when the store started counting (its first pass, or the migration from schema 1) */
+  since: string;
+  /** finished passes by result (ok, or the outcome reason) */
+  passes: Record<string, number>;
+  /** per node and result */
+  applies: Record<string, Partial<Record<ApplyResult, number>>>;
+  rollbacks: Record<string, Partial<Record<RollbackResult, number>>>;
+  /** passes whose fetch of the infra repo failed */
+  fetchErrors: number;
+  /** per node, the end of the last pass that found it Synced */
+  lastSynced: Record<string, string>;
+  /** per node as of the last recorded pass */
+  seen: Record<string, { state: ControllerState; applyFailures: number; drifted: boolean }>;
+}
+
 export interface StatusDoc {
   schemaVersion: number;
   controller: { pid: number; startedAt: string; mode: 'auto' | 'observe'; repo: string; intervalSec: number };
@@ -230,6 +318,9 @@ export interface StatusDoc {
   commits: Record<string, CommitEvidence>;
   /** the last fleet commit that was allowed to fan out (non-canary nodes are kept at it while a newer one is gated) */
   fleetCommit?: { commit: string; tag?: string; since: string };
+  /** the last finished passes, newest first (at most MAX_PASS_HISTORY); recorded by recordPass when the store is written */
+  history: PassHistoryEntry[];
+  counters: StatusCounters;
 }
 
 export function emptyStatus(init: StatusDoc['controller']): StatusDoc {
@@ -241,5 +332,101 @@ export function emptyStatus(init: StatusDoc['controller']): StatusDoc {
     state: 'Synced',
     nodes: {},
     commits: {},
+    history: [],
+    counters: emptyCounters(init.startedAt),
   };
+}
+
+export function emptyCounters(since: string): StatusCounters {
+  return { since, passes: {}, applies: {}, rollbacks: {}, fetchErrors: 0, lastSynced: {}, seen: {} };
+}
+
+/** A pass outcome is a CamelCase reason from a fixed set; anything else counts as "other" (metric labels stay bounded). */
+export function passResult(outcome: string): string {
+  return /^[A-Za-z][A-Za-z0-9]{0,39}$/.test(outcome) ? outcome : 'other';
+}
+
+const drifted = (n: NodeStatusRecord): boolean => n.sync?.status === 'Drifted' || Object.values(n.tenants ?? {}).some((t) => t.sync?.state === 'Drifted');
+const applyFailures = (n: NodeStatusRecord): number => (n.backoff?.kind === 'apply' ? n.backoff.failures : 0);
+
+/**
+ * What apply did on a node in pass `pass`, read off the record the pass wrote (never off log text): `rolled_back` (a
+ * new lastError RolledBack/HealthCheckFailed), `locked` (NodeLocked), `interrupted`, `failed` (its apply backoff grew),
+ * `repaired` (applied to a node that was drifted), `applied` (the node or a tenant says Applied).
+ */
+export function applyResult(n: NodeStatusRecord, pass: { id: string; startedAt: string }, before: StatusCounters['seen'][string] | undefined): { apply?: ApplyResult; rollback?: RollbackResult } {
+  if (n.lastPass !== pass.id) return {};
+  const fresh = n.lastError && n.lastError.time >= pass.startedAt ? n.lastError : undefined;
+  const failures = applyFailures(n);
+  if (fresh && (fresh.reason === 'RolledBack' || fresh.reason === 'HealthCheckFailed')) return { apply: 'rolled_back', rollback: /ready again after/.test(fresh.message) ? 'ready' : 'not_ready' };
+  if (fresh?.reason === 'NodeLocked') return { apply: 'locked' };
+  if (fresh?.reason === 'Interrupted') return { apply: 'interrupted' };
+  if (failures > 0 && failures !== (before?.applyFailures ?? 0)) return { apply: 'failed' };
+  if (n.reason === 'Applied' || Object.values(n.tenants ?? {}).some((t) => t.reason === 'Applied')) return { apply: before?.drifted ? 'repaired' : 'applied' };
+  return {};
+}
+
+/**
+ * Record the finished `lastPass` in the history and the counters, once (a pass already recorded is left alone); the
+ * store calls it before every write. Pure apart from updating `doc`. `count: false` records without counting (the
+ * pass an older store names when it is migrated: what it did is not known).
+ */
+export function recordPass(doc: StatusDoc, opts: { count?: boolean } = {}): boolean {
+  const p = doc.lastPass;
+  if (!p?.finishedAt) return false;
+  doc.history ??= [];
+  doc.counters ??= emptyCounters(p.startedAt);
+  if (doc.history.some((h) => h.id === p.id)) return false;
+  const count = opts.count !== false;
+  const k = doc.counters;
+  const changedIn = (t: string | undefined): boolean => t !== undefined && t >= p.startedAt;
+  const nodes: PassNodeChange[] = [];
+  for (const n of Object.values(doc.nodes).sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))) {
+    if (n.lastPass !== p.id) continue;
+    const before = k.seen[n.node];
+    const moved = before ? before.state !== n.state : changedIn(n.lastTransition);
+    const did = count ? applyResult(n, p, before) : {};
+    if (!moved && !did.apply) continue;
+    nodes.push({ node: n.node, ...(before && before.state !== n.state ? { from: before.state } : {}), to: n.state, reason: n.reason, ...(n.message ? { message: n.message } : {}), ...did });
+  }
+  const fannedOut = doc.fleetCommit && changedIn(doc.fleetCommit.since) ? { commit: doc.fleetCommit.commit, ...(doc.fleetCommit.tag ? { tag: doc.fleetCommit.tag } : {}) } : undefined;
+  const verdicts = Object.values(doc.commits ?? {})
+    .filter((c) => c.verdict !== 'pending' && changedIn(c.verdictAt))
+    .map((c) => ({ commit: c.commit, ...(c.tag ? { tag: c.tag } : {}), verdict: c.verdict as 'proven' | 'failed' }));
+  const entry: PassHistoryEntry = { ...p, finishedAt: p.finishedAt, nodes, ...(fannedOut ? { fannedOut } : {}), verdicts, ...(count ? {} : { baseline: true }) };
+  doc.history = [entry, ...doc.history].slice(0, MAX_PASS_HISTORY);
+
+  if (count) {
+    const r = passResult(p.outcome);
+    k.passes[r] = (k.passes[r] ?? 0) + 1;
+    for (const c of nodes) {
+      if (c.apply) (k.applies[c.node] ??= {})[c.apply] = ((k.applies[c.node] ??= {})[c.apply] ?? 0) + 1;
+      if (c.rollback) (k.rollbacks[c.node] ??= {})[c.rollback] = ((k.rollbacks[c.node] ??= {})[c.rollback] ?? 0) + 1;
+    }
+    if (doc.source?.reason === 'SourceUnavailable' && doc.source.lastError?.reason === 'SourceUnavailable' && changedIn(doc.source.lastError.time)) k.fetchErrors++;
+  }
+  for (const n of Object.values(doc.nodes)) if (n.state === 'Synced' && n.lastPass === p.id) k.lastSynced[n.node] = p.finishedAt;
+  // nodes gone from the inventory are forgotten (their counts stay: counters never go down)
+  for (const name of Object.keys(k.lastSynced)) if (!Object.hasOwn(doc.nodes, name)) delete k.lastSynced[name];
+  k.seen = Object.fromEntries(Object.values(doc.nodes).map((n) => [n.node, { state: n.state, applyFailures: applyFailures(n), drifted: drifted(n) }]));
+  return true;
+}
+
+/** Token files as observe saw them → what the store keeps: presence, mode, mtime, and whether next differs (never a fingerprint). */
+export function tokenState(t: { 'token.current': ObservedToken; 'token.next': ObservedToken }): TenantTokens {
+  const cur = t['token.current'];
+  const next = t['token.next'];
+  const overlap: TokenOverlap = next.present ? (cur.present ? (cur.fingerprint !== undefined && cur.fingerprint === next.fingerprint ? 'not-rotated' : 'overlap') : 'next-only') : cur.present ? 'single' : 'none';
+  const presence = (m: ObservedToken): TokenPresence => ({ present: m.present, ...(m.present && m.mode ? { mode: m.mode } : {}), ...(m.present && m.mtime !== undefined && Number.isFinite(m.mtime) ? { mtime: new Date(m.mtime * 1000).toISOString() } : {}) });
+  return { overlap, current: presence(cur), next: presence(next) };
+}
+
+/** Put each observed tenant's token state on a freshly derived record (the controller and a one-off observe alike). */
+export function recordTokens(rec: NodeStatusRecord, observed: ObserveResult | undefined): NodeStatusRecord {
+  if (!observed?.ok) return rec;
+  for (const t of Object.values(rec.tenants)) {
+    const o = observed.observation.tenants[t.tenant];
+    if (o?.tokens) t.tokens = tokenState(o.tokens);
+  }
+  return rec;
 }

@@ -1,7 +1,8 @@
 /**
  * The controller's files in its state dir:
  *   status.json   the status model (status.ts), rewritten after every pass: temp + fsync + rename, so kill -9 leaves
- *                 the old or the new file, never half of one
+ *                 the old or the new file, never half of one. Each write first records the finished pass in the
+ *                 history and the cumulative counters (recordPass), so they survive a restart
  *   suspend.json  what `clawops controller suspend|resume` set; read at the start of every pass (another process
  *                 writes it, so it is not part of status.json)
  */
@@ -9,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IoError } from '../errors.js';
 import { readStateFile, writeFileAtomic } from '../notifier/persist.js';
-import { STATUS_SCHEMA_VERSION, type CommitEvidence, type StatusDoc } from './status.js';
+import { emptyCounters, recordPass, STATUS_SCHEMA_VERSION, type CommitEvidence, type StatusDoc } from './status.js';
 
 export const STATUS_FILE = 'status.json';
 export const SUSPEND_FILE = 'suspend.json';
@@ -23,8 +24,10 @@ export function statusPath(stateDir: string): string {
 }
 
 /**
- * The stored status, or undefined when there is none yet. An older schema is migrated (none exist yet below 1);
- * a newer one, or a file that is not a controller status, is refused with a message saying what to do.
+ * The stored status, or undefined when there is none yet. An older schema is migrated (schema 1: no history, no
+ * counters, no token state — the history starts with the last pass it names, marked `baseline`, and the counters
+ * start at zero from then); a newer one, or a file that is not a controller status, is refused with a message saying
+ * what to do. The result always has the current schema's shape (schemaVersion stays what the file said).
  */
 export function parseStatus(file: string, raw: unknown): StatusDoc | undefined {
   if (raw === undefined) return undefined;
@@ -41,6 +44,19 @@ export function parseStatus(file: string, raw: unknown): StatusDoc | undefined {
   doc.nodes ??= {};
   doc.commits ??= {};
   doc.passes ??= 0;
+  if (!Array.isArray(doc.history) || doc.counters === null || typeof doc.counters !== 'object') {
+    // schema 1 (or a hand-edited 2): counting starts now; its last pass is history without counts
+    doc.history = [];
+    doc.counters = emptyCounters(doc.lastPass?.finishedAt ?? doc.controller?.startedAt ?? new Date(0).toISOString());
+    recordPass(doc, { count: false });
+  }
+  const k = doc.counters;
+  k.passes ??= {};
+  k.applies ??= {};
+  k.rollbacks ??= {};
+  k.fetchErrors ??= 0;
+  k.lastSynced ??= {};
+  k.seen ??= {};
   return doc;
 }
 
@@ -58,6 +74,7 @@ export function boundCommits(commits: Record<string, CommitEvidence>, keep = KEE
 }
 
 export async function writeStatus(stateDir: string, doc: StatusDoc): Promise<void> {
+  recordPass(doc);
   doc.commits = boundCommits(doc.commits);
   await writeFileAtomic(statusPath(stateDir), `${JSON.stringify(doc, null, 2)}\n`, 0o644);
 }

@@ -5,7 +5,7 @@
  * our own. Pure.
  */
 import { deriveNode, fleetState } from '../controller/derive.js';
-import { STATUS_SCHEMA_VERSION, type NodeStatusRecord, type StatusDoc } from '../controller/status.js';
+import { emptyCounters, recordTokens, STATUS_SCHEMA_VERSION, type NodeStatusRecord, type StatusDoc } from '../controller/status.js';
 import type { DesiredState, NodeSpec } from '../desired/types.js';
 import type { ObserveResult } from '../observe/types.js';
 import type { Plan } from '../plan/types.js';
@@ -29,7 +29,7 @@ export function statusFromPlan(f: ObservedFleet, now: Date): { doc: StatusDoc; n
   for (const spec of f.nodes) {
     const observed = f.results.find((r) => r.node === spec.name);
     const plan = f.plan.nodes.find((p) => p.node === spec.name);
-    nodes[spec.name] = deriveNode(
+    nodes[spec.name] = recordTokens(deriveNode(
       {
         node: spec.name,
         role: spec.role,
@@ -43,7 +43,7 @@ export function statusFromPlan(f: ObservedFleet, now: Date): { doc: StatusDoc; n
         mode: 'observe',
       },
       at,
-    );
+    ), observed);
     // the service's own state is in the derived health (which knows whether the release declares units at all)
     notes.set(
       spec.name,
@@ -58,6 +58,8 @@ export function statusFromPlan(f: ObservedFleet, now: Date): { doc: StatusDoc; n
     state: fleetState(Object.values(nodes)),
     nodes,
     commits: {},
+    history: [],
+    counters: emptyCounters(at),
   };
   return { doc, notes };
 }

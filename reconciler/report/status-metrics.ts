@@ -1,26 +1,28 @@
 /**
  * The status model → Prometheus text (`GET /metrics` on the controller's listener), through prom-client with a
- * Registry of its own (never the global one). Gauges are set from the status model at each scrape; counters and the
- * pass-duration histogram grow from the events status-history.ts reads off successive stored statuses.
+ * Registry of its own (never the global one). Gauges are set from the status model at each scrape. Counters are the
+ * store's cumulative counts (controller/status.ts `counters`, recorded once per pass and kept across restarts, so a
+ * restarted controller goes on from where it was, never back to 0); the pass-duration histogram is fed with each
+ * pass of the store's history that finished since the listener started (status-history.ts), so it starts empty with
+ * the process.
  *
  * Names follow the Prometheus naming guide: `clawops_` prefix, base units (seconds), `_total` for counters. Labels
  * carry bounded values only: node names (the inventory), the closed state vocabulary, fixed result words and the
  * fleet candidate's commit id. Never an error message, a tenant's text or a secret.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { CONTROLLER_STATES, type StatusDoc } from '../controller/status.js';
-import { APPLY_RESULTS, ROLLBACK_RESULTS, trackStatus, type StatusEvent, type StatusHistory } from './status-history.js';
+import { APPLY_RESULTS, CONTROLLER_STATES, ROLLBACK_RESULTS, type StatusDoc } from '../controller/status.js';
+import { newPasses, type PassWatch } from './status-history.js';
 import { buildStatusView, type StatusView } from './status-model.js';
 
 export const PASS_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
 
 export class StatusMetrics {
   readonly registry = new Registry();
-  private history: StatusHistory | undefined;
-  private readonly seenNodes = new Set<string>();
+  private watch: PassWatch | undefined;
 
   private readonly passDuration = new Histogram({ name: 'clawops_pass_duration_seconds', help: 'Duration of finished reconcile passes.', buckets: PASS_BUCKETS, registers: [this.registry] });
-  private readonly passes = new Counter({ name: 'clawops_passes_total', help: 'Finished reconcile passes by result (ok or the failure reason; unobserved: finished between two samples).', labelNames: ['result'], registers: [this.registry] });
+  private readonly passes = new Counter({ name: 'clawops_passes_total', help: 'Finished reconcile passes by result (ok or the failure reason), counted in the status store since counters.since.', labelNames: ['result'], registers: [this.registry] });
   private readonly fetchErrors = new Counter({ name: 'clawops_source_fetch_errors_total', help: 'Failed fetches of the infra repo.', registers: [this.registry] });
   private readonly applies = new Counter({ name: 'clawops_applies_total', help: 'Applies the controller ran on a node, by result.', labelNames: ['node', 'result'], registers: [this.registry] });
   private readonly rollbacks = new Counter({ name: 'clawops_rollbacks_total', help: 'Automatic rollbacks on a node, by whether the previous release was ready again.', labelNames: ['node', 'result'], registers: [this.registry] });
@@ -36,60 +38,47 @@ export class StatusMetrics {
   private readonly replayOk = new Gauge({ name: 'clawops_canary_replay_ok', help: "1 when the canary's fixture replay of the newest fleet commit got every recorded status.", labelNames: ['node'], registers: [this.registry] });
   private readonly greenRequired = new Gauge({ name: 'clawops_canary_green_passes_required', help: 'gating.green_passes as the gate messages name it (0: not known yet).', registers: [this.registry] });
   private readonly gateOpen = new Gauge({ name: 'clawops_canary_gate_open', help: '1 when the newest fleet commit is proven on the canaries.', registers: [this.registry] });
+  private readonly tokenOverlap = new Gauge({ name: 'clawops_tenants_token_overlap', help: "Tenants of the node whose token.next is staged beside a different token.current (a rotation in progress).", labelNames: ['node'], registers: [this.registry] });
   private readonly candidate = new Gauge({ name: 'clawops_fleet_candidate_info', help: 'The newest fleet commit (head of refs.fleet) and its verdict.', labelNames: ['commit', 'verdict'], registers: [this.registry] });
 
-  constructor(private readonly now: () => Date = () => new Date()) {
-    this.passes.inc({ result: 'ok' }, 0);
-    this.fetchErrors.inc(0);
-  }
+  constructor(private readonly now: () => Date = () => new Date()) {}
 
   get contentType(): string {
     return this.registry.contentType;
   }
 
-  /** Feed one look at the stored status; returns the history so far (for the page's pass list). */
-  observe(doc: StatusDoc): StatusHistory {
-    const r = trackStatus(this.history, doc);
-    this.history = r.history;
-    for (const n of Object.keys(doc.nodes)) this.initNode(n);
-    for (const ev of r.events) this.count(ev);
-    return r.history;
+  /** Feed one look at the stored status (after every pass, and at every scrape): the histogram gets the new passes. */
+  observe(doc: StatusDoc): void {
+    const r = newPasses(this.watch, doc);
+    this.watch = r.watch;
+    for (const p of r.passes) if (p.seconds !== undefined) this.passDuration.observe(p.seconds);
   }
 
-  /** The status model as the page and `clawops status` see it, with the history this reader kept. */
+  /** The status model as the page and `clawops status` see it. */
   view(doc: StatusDoc, where = 'this controller'): StatusView {
-    const history = this.observe(doc);
-    return buildStatusView(doc, { now: this.now(), from: { kind: 'controller', where }, history });
+    this.observe(doc);
+    return buildStatusView(doc, { now: this.now(), from: { kind: 'controller', where } });
   }
 
   /** Prometheus text for one scrape. */
   async render(doc: StatusDoc): Promise<string> {
-    this.setGauges(this.view(doc));
+    const v = this.view(doc);
+    this.setCounters(doc);
+    this.setGauges(v);
     return this.registry.metrics();
   }
 
-  private initNode(node: string): void {
-    if (this.seenNodes.has(node)) return;
-    this.seenNodes.add(node);
-    for (const result of APPLY_RESULTS) this.applies.inc({ node, result }, 0);
-    for (const result of ROLLBACK_RESULTS) this.rollbacks.inc({ node, result }, 0);
-  }
-
-  private count(ev: StatusEvent): void {
-    switch (ev.kind) {
-      case 'pass':
-        this.passes.inc({ result: ev.result });
-        if (ev.seconds !== undefined) this.passDuration.observe(ev.seconds);
-        return;
-      case 'apply':
-        this.applies.inc({ node: ev.node, result: ev.result });
-        return;
-      case 'rollback':
-        this.rollbacks.inc({ node: ev.node, result: ev.result });
-        return;
-      case 'fetch-error':
-        this.fetchErrors.inc(ev.count);
-        return;
+  /** The store's cumulative counts; every node of the store and every result word has a series (zeros included). */
+  private setCounters(doc: StatusDoc): void {
+    const k = doc.counters;
+    for (const c of [this.passes, this.applies, this.rollbacks, this.fetchErrors]) c.reset();
+    this.passes.inc({ result: 'ok' }, 0);
+    for (const [result, n] of Object.entries(k?.passes ?? {})) this.passes.inc({ result }, n);
+    this.fetchErrors.inc(k?.fetchErrors ?? 0);
+    const nodes = new Set([...Object.keys(doc.nodes), ...Object.keys(k?.applies ?? {}), ...Object.keys(k?.rollbacks ?? {})]);
+    for (const node of nodes) {
+      for (const result of APPLY_RESULTS) this.applies.inc({ node, result }, k?.applies[node]?.[result] ?? 0);
+      for (const result of ROLLBACK_RESULTS) this.rollbacks.inc({ node, result }, k?.rollbacks[node]?.[result] ?? 0);
     }
   }
 
@@ -98,6 +87,8 @@ export class StatusMetrics {
     this.nodeState.reset();
     for (const n of v.nodes) this.nodeState.set({ node: n.node, state: n.state }, 1);
     this.tenantsDrifted.set(v.nodes.reduce((k, n) => k + n.tenants.filter((t) => t.sync === 'Drifted').length, 0));
+    this.tokenOverlap.reset();
+    for (const n of v.nodes) this.tokenOverlap.set({ node: n.node }, n.tenants.filter((t) => t.token?.overlap === 'overlap').length);
     this.lastSync.reset();
     for (const n of v.nodes) if (n.lastSyncedAt) this.lastSync.set({ node: n.node }, Date.parse(n.lastSyncedAt) / 1000);
     if (v.lastPass?.finishedAt) this.lastPass.set(Date.parse(v.lastPass.finishedAt) / 1000);

@@ -8,7 +8,7 @@
  * (unreachable, directory drift, version skew, probe, token overlap, then rollout: apply, gating, config), the order
  * `clawops diff` uses for its findings. specs/status.md documents the JSON field names.
  */
-import { CONTROLLER_STATES, isWorse, type ControllerState, type HealthStatus, type NodeStatusRecord, type StatusDoc } from '../controller/status.js';
+import { CONTROLLER_STATES, isWorse, type ApplyResult, type ControllerState, type HealthStatus, type NodeStatusRecord, type PassHistoryEntry, type PassNodeChange, type RollbackResult, type StatusDoc, type TenantTokens } from '../controller/status.js';
 import { CATEGORIES, CATEGORY_TITLES, type Category } from '../plan/types.js';
 
 /** The version of this JSON shape (`clawops status --json`, `GET /` as JSON); bumped on incompatible changes. */
@@ -50,6 +50,8 @@ export interface TenantView {
   service?: string;
   pid?: number;
   since: string;
+  /** token rotation state: overlap word, presence, mode and mtime of token.current/token.next, and one line saying it (absent: not observed) */
+  token?: TenantTokens & { summary: string };
 }
 
 /** a node's stored identity and state, as the controller recorded it, plus what the views derive */
@@ -129,8 +131,10 @@ export interface PassView {
   outcome: string;
   message?: string;
   durationMs?: number;
-  /** what the pass changed (state transitions, fan-outs, verdicts); null when unknown */
+  /** what the pass changed (state transitions, applies, rollbacks, fan-outs, verdicts), one line each; null when unknown */
   changes: string[] | null;
+  /** the same per node: state before and after, what apply did (absent when unknown) */
+  nodes?: PassNodeChange[];
 }
 
 export interface StatusView {
@@ -171,8 +175,6 @@ export interface ViewOptions {
   from: StatusView['from'];
   /** only these nodes (`--node`) */
   nodes?: readonly string[];
-  /** the pass history a long-running reader keeps (status-history.ts); the store keeps only the last pass */
-  history?: { passes: PassView[]; lastSynced: Record<string, string> };
   /** per node, the planner's issues (a one-off observe) */
   notes?: ReadonlyMap<string, NoteView[]>;
   /** the openclaw version openclaw.lock wants (a one-off observe) */
@@ -311,6 +313,26 @@ function sickTenants(n: NodeStatusRecord): string[] {
   return Object.values(n.tenants ?? {}).filter((t) => t.health?.status === 'failed' || t.health?.status === 'degraded').map((t) => t.tenant);
 }
 
+const day = (iso: string | undefined): string => (iso ? iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z') : '?');
+
+/** A tenant's token rotation in one line (times absolute, so the line only changes when the files do). */
+export function tokenSummary(t: TenantTokens): string {
+  const modes = (['current', 'next'] as const)
+    .filter((k) => t[k].present && t[k].mode && t[k].mode !== '600' && t[k].mode !== '400')
+    .map((k) => `token.${k} has mode ${t[k].mode}`);
+  const base =
+    t.overlap === 'overlap'
+      ? `rotation in progress: token.next (${day(t.next.mtime)}) staged beside token.current (${day(t.current.mtime)})`
+      : t.overlap === 'not-rotated'
+        ? 'token.next equals token.current: nothing to rotate'
+        : t.overlap === 'next-only'
+          ? `token.next (${day(t.next.mtime)}) without token.current`
+          : t.overlap === 'single'
+            ? `token.current only (${day(t.current.mtime)})`
+            : 'no token files';
+  return [base, ...modes].join('; ');
+}
+
 /** What on-call does about a node, in one line. */
 export function nextStep(n: NodeStatusRecord, ctx: NextContext): string {
   const node = n.node;
@@ -382,6 +404,7 @@ function nodeView(n: NodeStatusRecord, notes: NoteView[], ctx: NextContext, last
       ...(t.health?.service ? { service: t.health.service } : {}),
       ...(t.health?.pid !== undefined ? { pid: t.health.pid } : {}),
       since: t.lastTransition,
+      ...(t.tokens ? { token: { ...t.tokens, summary: tokenSummary(t.tokens) } } : {}),
     }))
     .sort((a, b) => rank(a.state) - rank(b.state) || (a.tenant < b.tenant ? -1 : 1));
   return {
@@ -427,7 +450,7 @@ export function passChanges(doc: StatusDoc, pass: { id: string; startedAt: strin
   return out;
 }
 
-export function passView(p: NonNullable<StatusDoc['lastPass']>, changes: string[] | null): PassView {
+export function passView(p: NonNullable<StatusDoc['lastPass']>, changes: string[] | null, nodes?: PassNodeChange[]): PassView {
   return {
     id: p.id,
     startedAt: p.startedAt,
@@ -436,7 +459,35 @@ export function passView(p: NonNullable<StatusDoc['lastPass']>, changes: string[
     ...(p.message ? { message: p.message } : {}),
     ...(p.durationMs !== undefined ? { durationMs: p.durationMs } : {}),
     changes,
+    ...(nodes ? { nodes } : {}),
   };
+}
+
+const APPLY_WORDS: Record<ApplyResult, string> = {
+  applied: 'applied',
+  repaired: 'repaired (drift put back)',
+  failed: 'apply failed',
+  rolled_back: 'rolled back',
+  locked: 'node locked',
+  interrupted: 'apply interrupted',
+};
+const ROLLBACK_WORDS: Record<RollbackResult, string> = { ready: 'previous release ready again', not_ready: 'previous release NOT ready' };
+
+/** One line per node a pass changed: `gw-1: Synced → RolledBack (why) · rolled back, previous release ready again`. */
+export function changeLine(c: PassNodeChange): string {
+  const why = c.message ? ` (${c.message})` : c.reason !== c.to ? ` (${c.reason})` : '';
+  const did = c.apply ? ` · ${APPLY_WORDS[c.apply]}${c.rollback ? `, ${ROLLBACK_WORDS[c.rollback]}` : ''}` : '';
+  return `${c.node}: ${c.from ? `${c.from} → ` : ''}${c.to}${why}${did}`;
+}
+
+/** A pass of the store's history as the views show it. */
+export function historyView(h: PassHistoryEntry): PassView {
+  const changes = [
+    ...h.nodes.map(changeLine),
+    ...(h.fannedOut ? [`fanned out ${rev(h.fannedOut)} to the fleet`] : []),
+    ...h.verdicts.map((v) => `${rev(v)} ${v.verdict} on the canaries`),
+  ];
+  return passView(h, changes, h.nodes);
 }
 
 /** How old the status may be before it is stale: three intervals, at least 5 min; a pass in flight gets an hour more. */
@@ -459,12 +510,13 @@ export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
   const gate = gateView(doc);
   const mode = doc.controller?.mode ?? 'auto';
   const ctx: NextContext = { from: opts.from.kind, mode, gate, ...(opts.openclaw ? { desiredOpenclaw: opts.openclaw } : {}) };
+  const synced = doc.counters?.lastSynced ?? {};
   const lastSynced = (n: NodeStatusRecord): string | undefined => {
     if (n.state === 'Synced') {
       const p = doc.lastPass;
-      return p?.finishedAt && n.lastPass === p.id ? p.finishedAt : (opts.history?.lastSynced[n.node] ?? n.lastTransition);
+      return p?.finishedAt && n.lastPass === p.id ? p.finishedAt : (synced[n.node] ?? n.lastTransition);
     }
-    return opts.history?.lastSynced[n.node];
+    return synced[n.node];
   };
   const records = Object.values(doc.nodes).filter((n) => !opts.nodes || opts.nodes.includes(n.node));
   const nodes = records.map((n) => nodeView(n, opts.notes?.get(n.node) ?? [], ctx, lastSynced(n))).sort(compareNodes);
@@ -491,7 +543,9 @@ export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
     ...(p?.tag ? { tag: p.tag } : {}),
     ...(p?.error ? { error: p.error } : {}),
   });
-  const passes = opts.history?.passes.length ? opts.history.passes : lp ? [passView(lp, lp.finishedAt ? passChanges(doc, lp) : null)] : [];
+  // the store's history, newest first; a pass in flight (or one not recorded yet) leads
+  const passes = (doc.history ?? []).map(historyView);
+  if (lp && !passes.some((p) => p.id === lp.id)) passes.unshift(passView(lp, lp.finishedAt ? passChanges(doc, lp) : null));
   return {
     kind: 'clawops.status',
     version: STATUS_VIEW_VERSION,

@@ -68,6 +68,7 @@ tr.row.info td:first-child { box-shadow: inset 4px 0 var(--info); }
 .gate-head { margin: .2rem 0 .5rem; }
 .gate-summary { font-weight: 600; }
 .replay { margin-top: .6rem; }
+.tok-overlap { color: var(--info); }
 .v-proven { color: var(--ok); } .v-failed { color: var(--bad); } .v-pending, .v-unseen { color: var(--info); }
 ul.changes { margin: 0; padding-left: 1.1rem; }
 @media (max-width: 760px) {
@@ -223,9 +224,13 @@ const SCRIPT = String.raw`
       });
       n.notes.filter(function (x) { return x.category === 'probe'; }).forEach(function (x) { line(c, (x.tenant ? x.tenant + ': ' : '') + x.message, 'msg'); });
       c = cell(tr, 'Token overlap', 'c-token');
-      if (n.tokens === null) line(c, 'not recorded', 'muted');
-      else if (n.tokens.length === 0) line(c, 'none', 'muted');
-      else n.tokens.forEach(function (x) { line(c, (x.tenant ? x.tenant + ': ' : '') + x.message, x.severity === 'info' ? 'msg' : 'err'); });
+      var toks = n.tenants.filter(function (t) { return t.token; });
+      toks.forEach(function (t) {
+        var l = line(c, t.tenant + ': ' + t.token.summary, t.token.overlap === 'overlap' ? 'tok-overlap' : t.token.overlap === 'single' ? 'muted' : 'err');
+        l.setAttribute('data-token', t.token.overlap);
+      });
+      (n.tokens || []).filter(function (x) { return x.reason !== 'TokenOverlap'; }).forEach(function (x) { line(c, (x.tenant ? x.tenant + ': ' : '') + x.message, x.severity === 'info' ? 'msg' : 'err'); });
+      if (!toks.length && !(n.tokens && n.tokens.length)) line(c, n.tokens === null && n.tenants.length ? 'not observed yet' : 'none', 'muted');
       tb.appendChild(tr);
     });
     $('nodes-empty').textContent = v.nodes.length ? '' : 'No node status yet.';
@@ -294,7 +299,7 @@ const SCRIPT = String.raw`
         p.changes.forEach(function (x) { add(ul, el('li', null, x)); });
       }
     });
-    $('passes-note').textContent = v.from.kind === 'controller' ? 'Passes this controller finished since its HTTP listener started (the status store keeps only the last one).' : 'The status store keeps only the last pass.';
+    $('passes-note').textContent = v.passes.length ? 'The last ' + v.passes.length + ' pass(es) the status store keeps (up to 20), newest first.' : 'No pass yet.';
   }
 
   function render(v) {

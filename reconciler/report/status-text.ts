@@ -48,7 +48,9 @@ function block(n: NodeView, now: Date): string[] {
   if (n.health.status !== 'ok') out.push(`    health  ${n.health.status}${n.health.message ? `: ${e(n.health.message)}` : ''}`);
   // a tenant says more than its node only when it is in another state or says something else
   for (const t of n.tenants) if ((t.state !== 'Synced' || t.health !== 'ok') && !(t.state === n.state && t.message === n.message)) out.push(`    tenant  ${tenantLine(t)}`);
-  for (const x of n.notes.filter((x) => x.category === 'probe' || x.category === 'token')) out.push(`    ${x.category.padEnd(7)} ${e(`${x.tenant ? `${x.tenant}: ` : ''}${x.message}`)}`);
+  // token overlap: every tenant whose rotation says more than "token.current only"
+  for (const t of n.tenants) if (t.token && t.token.overlap !== 'single') out.push(`    token   ${e(`${t.tenant}: ${t.token.summary}`)}`);
+  for (const x of n.notes.filter((x) => x.category === 'probe' || (x.category === 'token' && x.reason !== 'TokenOverlap'))) out.push(`    ${x.category.padEnd(7)} ${e(`${x.tenant ? `${x.tenant}: ` : ''}${x.message}`)}`);
   if (n.backoff) out.push(`    backoff ${n.backoff.failures} failure(s) (${n.backoff.kind}); next attempt after ${when(n.backoff.until)}`);
   if (n.lastError && n.lastError.message !== n.message) out.push(`    error   ${when(n.lastError.time)} ${e(n.lastError.reason)}: ${e(n.lastError.message)}`);
   out.push(`    next    ${e(n.next)}`);
@@ -76,6 +78,8 @@ export function renderStatusText(v: StatusView): string {
     for (const name of g.nodes) out.push(...block(v.nodes.find((n) => n.node === name)!, now));
   }
   if (v.synced.length > 0) out.push('', `Synced: ${v.synced.map(e).join(', ')}`);
+  // token overlap on Synced nodes (the blocks above say it for the others): a rotation in progress is worth knowing
+  for (const n of v.nodes) if (n.state === 'Synced') for (const t of n.tenants) if (t.token && t.token.overlap !== 'single') out.push(`  ${e(n.node)} token ${e(`${t.tenant}: ${t.token.summary}`)}`);
   out.push('', v.ok ? 'All nodes Synced and healthy' : `Not all green: ${v.nodes.length - v.synced.length} node(s) need attention${v.problems.length ? `, ${v.problems.length} controller problem(s)` : ''}`);
   return `${out.join('\n')}\n`;
 }

@@ -1,8 +1,8 @@
 /** The status model: pure tables from stored statuses to what every view shows (order, triage, gate, next steps). */
 import { describe, expect, it } from 'vitest';
-import { CONTROLLER_STATES, isWorse, type ControllerState, type NodeStatusRecord, type StatusDoc } from '../../reconciler/controller/status.js';
-import { trackStatus } from '../../reconciler/report/status-history.js';
-import { buildStatusView, compareNodes, gateView, isStale, nextStep, passChanges, triageOf, type ViewOptions } from '../../reconciler/report/status-model.js';
+import { CONTROLLER_STATES, isWorse, MAX_PASS_HISTORY, recordPass, recordTokens, tokenState, type ControllerState, type NodeStatusRecord, type StatusDoc } from '../../reconciler/controller/status.js';
+import { newPasses } from '../../reconciler/report/status-history.js';
+import { buildStatusView, compareNodes, gateView, isStale, nextStep, passChanges, tokenSummary, triageOf, type ViewOptions } from '../../reconciler/report/status-model.js';
 import { at, C1, C2, fleetStatus, GATE_MSG, NOW, rec, T0, tenant } from '../status/fixtures.js';
 
 const opts = (over: Partial<ViewOptions> = {}): ViewOptions => ({ now: new Date(NOW), from: { kind: 'state-dir', where: '/var/db/clawops-controller' }, ...over });
@@ -70,14 +70,22 @@ describe('buildStatusView', () => {
     expect(v.gate?.commit).toBe(C2);
   });
 
-  it('lists the last pass from the store (with what it changed), or the passes a reader kept', () => {
+  it('lists the passes of the store history newest first; a pass not recorded yet (in flight) leads', () => {
+    // not recorded (a doc that never went through the store): the last pass, read off the records it wrote
     const v = view();
     expect(v.passes).toEqual([{ id: 'r20261128t123000-aaaaaa', startedAt: at(29.9), finishedAt: NOW, outcome: 'ok', durationMs: 4200, changes: [`gw-6: Progressing (applied ${C1.slice(0, 7)}: globex → r1-2222222222222; confirming on the next pass)`] }]);
-    const history = { passes: [{ id: 'b', startedAt: T0, outcome: 'ok', changes: [] }, { id: 'a', startedAt: T0, outcome: 'ok', changes: null }], lastSynced: { 'gw-3': at(1) } };
-    const h = view(fleetStatus(), { history });
-    expect(h.passes.map((p) => p.id)).toEqual(['b', 'a']);
+    const d = fleetStatus();
+    recordPass(d);
+    d.lastPass = { id: 'p-running', startedAt: at(31), outcome: 'Running' };
+    d.counters.lastSynced['gw-3'] = at(1);
+    const h = view(d, { now: new Date(at(31.5)) });
+    expect(h.passes.map((p) => [p.id, p.outcome])).toEqual([['p-running', 'Running'], ['r20261128t123000-aaaaaa', 'ok']]);
+    expect(h.passes[0]!.changes).toBeNull();
+    expect(h.passes[1]!.nodes?.map((n) => [n.node, n.apply])).toEqual([['gw-3', 'failed'], ['gw-6', 'applied']]);
+    expect(h.lastPass?.id).toBe('p-running');
+    // last successful sync per node: the store's counters
     expect(h.nodes.find((n) => n.node === 'gw-3')?.lastSyncedAt).toBe(at(1));
-    expect(h.nodes.find((n) => n.node === 'gw-1')?.lastSyncedAt).toBe(NOW);
+    expect(h.nodes.find((n) => n.node === 'gw-8')?.lastSyncedAt).toBe(NOW);
   });
 
   it('a store with missing parts (hand-edited, an older build) still renders', () => {
@@ -218,7 +226,7 @@ describe('isStale', () => {
   });
 });
 
-describe('passChanges and trackStatus', () => {
+describe('passChanges and recordPass', () => {
   it('a pass is read off the records it wrote: transitions, fan-outs, verdicts', () => {
     const d = fleetStatus();
     d.fleetCommit = { commit: C2, tag: 'release/2', since: NOW };
@@ -232,42 +240,110 @@ describe('passChanges and trackStatus', () => {
     ]);
   });
 
-  it('counts passes, applies, rollbacks and fetch errors from successive statuses; the first look is a baseline', () => {
-    const d0 = fleetStatus();
-    const first = trackStatus(undefined, d0);
-    expect(first.events).toEqual([]);
-    expect(first.history.passes.map((p) => p.id)).toEqual(['r20261128t123000-aaaaaa']);
+  it('recordPass: the history and counters are recorded once per pass, off the records it wrote', () => {
+    const d = fleetStatus();
+    d.counters.seen = {};
+    expect(recordPass(d)).toBe(true);
+    expect(recordPass(d)).toBe(false); // the same pass again (the loop writes the store at start too)
+    expect(d.history.map((h) => h.id)).toEqual(['r20261128t123000-aaaaaa']);
+    expect(d.counters.passes).toEqual({ ok: 1 });
+    // the store had seen no node yet: gw-3's apply backoff (1) is new, so it counts as a failed apply
+    expect(d.counters.applies).toEqual({ 'gw-3': { failed: 1 }, 'gw-6': { applied: 1 } });
 
-    // the next pass: gw-1 rolls back, gw-6 applied again, a fetch failed, gw-3's apply backoff grew
-    const d1 = fleetStatus();
-    d1.passes = 33; // one pass finished unseen in between
-    d1.lastPass = { id: 'p2', startedAt: at(31), finishedAt: at(31.2), outcome: 'ok', durationMs: 12_000 };
-    for (const n of Object.values(d1.nodes)) n.lastPass = 'p2';
-    d1.nodes['gw-1'] = { ...d1.nodes['gw-1']!, state: 'RolledBack', reason: 'RolledBack', message: 'gw-1: acme: not ready; rolled back to r1, ready again after 1 s', lastTransition: at(31.1), lastError: { time: at(31.1), reason: 'RolledBack', message: 'gw-1: acme: not ready; rolled back to r1, ready again after 1 s' } };
-    d1.nodes['gw-3']!.backoff = { failures: 2, kind: 'apply', until: at(33) };
-    d1.nodes['gw-3']!.lastError = { time: at(31.1), reason: 'ApplyFailed', message: 'boom' };
-    d1.source = { ...d1.source, reason: 'SourceUnavailable', failures: 1, lastError: { time: at(31), reason: 'SourceUnavailable', message: 'fetch failed' } };
-    const second = trackStatus(first.history, d1);
-    expect(second.events).toEqual([
-      { kind: 'fetch-error', count: 1 },
-      { kind: 'pass', result: 'unobserved' },
-      { kind: 'pass', result: 'ok', seconds: 12 },
-      { kind: 'apply', node: 'gw-1', result: 'rolled_back' },
-      { kind: 'rollback', node: 'gw-1', result: 'ready' },
-      { kind: 'apply', node: 'gw-3', result: 'failed' },
-      { kind: 'apply', node: 'gw-6', result: 'applied' },
+    // the next pass: gw-1 rolls back, gw-3's apply backoff grew, gw-6 drifted before and is applied again (repaired),
+    // the fetch failed, and gw-2 fans out
+    const p2 = { id: 'p2', startedAt: at(31), finishedAt: at(31.2), outcome: 'ok', durationMs: 12_000 };
+    d.lastPass = p2;
+    d.passes++;
+    for (const n of Object.values(d.nodes)) n.lastPass = 'p2';
+    d.nodes['gw-1'] = { ...d.nodes['gw-1']!, state: 'RolledBack', reason: 'RolledBack', message: 'gw-1: acme: not ready; rolled back to r1, ready again after 1 s', lastTransition: at(31.1), lastError: { time: at(31.1), reason: 'RolledBack', message: 'gw-1: acme: not ready; rolled back to r1, ready again after 1 s' } };
+    d.nodes['gw-3']!.backoff = { failures: 2, kind: 'apply', until: at(33) };
+    d.nodes['gw-3']!.lastError = { time: at(31.1), reason: 'ApplyFailed', message: 'boom' };
+    d.nodes['gw-2'] = { ...rec('gw-2'), lastPass: 'p2', lastTransition: at(31.1) };
+    d.source = { ...d.source, reason: 'SourceUnavailable', failures: 1, lastError: { time: at(31), reason: 'SourceUnavailable', message: 'fetch failed' } };
+    d.fleetCommit = { commit: C2, tag: 'release/2', since: at(31.1) };
+    expect(recordPass(d)).toBe(true);
+    const h = d.history[0]!;
+    expect(h.nodes).toEqual([
+      { node: 'gw-1', from: 'Synced', to: 'RolledBack', reason: 'RolledBack', message: 'gw-1: acme: not ready; rolled back to r1, ready again after 1 s', apply: 'rolled_back', rollback: 'ready' },
+      { node: 'gw-2', from: 'Gated', to: 'Synced', reason: 'Synced', message: 'runs release/1' },
+      { node: 'gw-3', to: 'RolledBack', reason: 'RolledBack', message: expect.stringMatching(/^gw-3: acme/), apply: 'failed' },
+      { node: 'gw-6', to: 'Progressing', reason: 'Applied', message: expect.stringMatching(/^applied/), apply: 'repaired' },
     ]);
-    expect(second.history.passes.map((p) => p.id)).toEqual(['p2', 'r20261128t123000-aaaaaa']);
-    expect(second.history.passes[0]!.changes).toEqual(['gw-1: Synced → RolledBack (gw-1: acme: not ready; rolled back to r1, ready again after 1 s)']);
-    expect(second.history.lastSynced).toMatchObject({ 'gw-8': at(31.2) });
-    expect(second.history.lastSynced['gw-1']).toBe(NOW);
+    expect(h.fannedOut).toEqual({ commit: C2, tag: 'release/2' });
+    expect(d.counters).toMatchObject({
+      passes: { ok: 2 },
+      applies: { 'gw-1': { rolled_back: 1 }, 'gw-3': { failed: 2 }, 'gw-6': { applied: 1, repaired: 1 } },
+      rollbacks: { 'gw-1': { ready: 1 } },
+      fetchErrors: 1,
+    });
+    expect(d.counters.lastSynced).toMatchObject({ 'gw-2': at(31.2), 'gw-8': at(31.2) });
+    expect(d.counters.lastSynced['gw-1']).toBe(NOW);
 
-    // the same status again: nothing new
-    expect(trackStatus(second.history, d1).events).toEqual([]);
-    // a pass in flight is not a pass yet
-    const running = structuredClone(d1);
-    running.lastPass = { id: 'p3', startedAt: at(32), outcome: 'Running' };
-    expect(trackStatus(second.history, running).events).toEqual([]);
+    // the view says it in lines: state moves, what apply did, the fan-out
+    const v = view(d, { now: new Date(at(31.5)) });
+    expect(v.passes[0]!.changes).toEqual([
+      'gw-1: Synced → RolledBack (gw-1: acme: not ready; rolled back to r1, ready again after 1 s) · rolled back, previous release ready again',
+      'gw-2: Gated → Synced (runs release/1)',
+      expect.stringMatching(/^gw-3: RolledBack \(gw-3: acme: .*\) · apply failed$/),
+      expect.stringMatching(/^gw-6: Progressing \(applied .*\) · repaired \(drift put back\)$/),
+      `fanned out release/2 ${C2.slice(0, 7)} to the fleet`,
+    ]);
+
+    // bounded: the newest MAX_PASS_HISTORY passes; the counters go on
+    for (let i = 3; i < 30; i++) {
+      d.lastPass = { id: `p${i}`, startedAt: at(30 + i), finishedAt: at(30.1 + i), outcome: i % 2 ? 'ok' : 'SourceUnavailable', durationMs: 100 };
+      recordPass(d);
+    }
+    expect(d.history).toHaveLength(MAX_PASS_HISTORY);
+    expect(d.history[0]!.id).toBe('p29');
+    expect(d.counters.passes).toEqual({ ok: 2 + 14, SourceUnavailable: 13 });
+    // a pass in flight is not recorded
+    d.lastPass = { id: 'p30', startedAt: at(61), outcome: 'Running' };
+    expect(recordPass(d)).toBe(false);
+  });
+
+  it('newPasses: the histogram reader sees each recorded pass once; its first look is a baseline', () => {
+    const d = fleetStatus();
+    recordPass(d);
+    const first = newPasses(undefined, d);
+    expect(first.passes).toEqual([]);
+    d.lastPass = { id: 'p2', startedAt: at(31), finishedAt: at(31.2), outcome: 'ok', durationMs: 1500 };
+    recordPass(d);
+    d.lastPass = { id: 'p3', startedAt: at(32), finishedAt: at(32.2), outcome: 'ok', durationMs: 2500 };
+    recordPass(d);
+    const second = newPasses(first.watch, d);
+    expect(second.passes).toEqual([{ id: 'p2', seconds: 1.5 }, { id: 'p3', seconds: 2.5 }]);
+    expect(newPasses(second.watch, d).passes).toEqual([]);
+  });
+});
+
+describe('token overlap', () => {
+  const meta = (present: boolean, fingerprint?: string, mode = '600') => (present ? { present, mode, mtime: Date.parse(T0) / 1000, ...(fingerprint ? { fingerprint } : {}) } : { present: false });
+  it('tokenState keeps presence, mode and mtime, never the fingerprint; says whether a rotation is in progress', () => {
+    expect(tokenState({ 'token.current': meta(true, 'aaaaaaaaaaaa'), 'token.next': meta(false) })).toEqual({ overlap: 'single', current: { present: true, mode: '600', mtime: T0 }, next: { present: false } });
+    const o = tokenState({ 'token.current': meta(true, 'aaaaaaaaaaaa'), 'token.next': meta(true, 'bbbbbbbbbbbb', '644') });
+    expect(o.overlap).toBe('overlap');
+    expect(JSON.stringify(o)).not.toMatch(/aaaa|bbbb|fingerprint/);
+    expect(tokenSummary(o)).toBe('rotation in progress: token.next (2026-11-28 12:00Z) staged beside token.current (2026-11-28 12:00Z); token.next has mode 644');
+    expect(tokenState({ 'token.current': meta(true, 'aaaaaaaaaaaa'), 'token.next': meta(true, 'aaaaaaaaaaaa') }).overlap).toBe('not-rotated');
+    expect(tokenState({ 'token.current': meta(false), 'token.next': meta(true, 'b') }).overlap).toBe('next-only');
+    expect(tokenState({ 'token.current': meta(false), 'token.next': meta(false) }).overlap).toBe('none');
+  });
+
+  it('recordTokens puts each observed tenant token state on its record; the model shows it per tenant', () => {
+    const r = rec('gw-1', { tenants: { acme: tenant('acme'), globex: tenant('globex') } });
+    const tokens = { 'token.current': meta(true, 'aaaaaaaaaaaa'), 'token.next': meta(true, 'bbbbbbbbbbbb') };
+    const observation = { tenants: { acme: { tokens } } } as unknown as Extract<Parameters<typeof recordTokens>[1], { ok: true }>['observation'];
+    recordTokens(r, { node: 'gw-1', ok: true, observation });
+    expect(r.tenants['acme']!.tokens?.overlap).toBe('overlap');
+    expect(r.tenants['globex']!.tokens).toBeUndefined();
+    recordTokens(r, { node: 'gw-1', ok: false, reason: 'Unreachable', message: 'down' });
+    expect(r.tenants['acme']!.tokens?.overlap).toBe('overlap');
+    const d = fleetStatus();
+    d.nodes['gw-1'] = r;
+    const n = view(d).nodes.find((x) => x.node === 'gw-1')!;
+    expect(n.tenants.find((t) => t.tenant === 'acme')?.token).toMatchObject({ overlap: 'overlap', summary: expect.stringMatching(/^rotation in progress/) });
   });
 });
 

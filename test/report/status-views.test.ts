@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CONTROLLER_STATES, type StatusDoc } from '../../reconciler/controller/status.js';
+import { CONTROLLER_STATES, recordPass, type StatusDoc } from '../../reconciler/controller/status.js';
 import { buildStatusView, type StatusView } from '../../reconciler/report/status-model.js';
 import { StatusMetrics } from '../../reconciler/report/status-metrics.js';
 import { jsonForHtml, PAGE_CSP, renderStatusPage } from '../../reconciler/report/status-page.js';
@@ -51,6 +51,17 @@ describe('renderStatusText', () => {
     expect(rb).toContain('    tenant  acme RolledBack Changed release r0-9999999999999 → r1-0000000000000 health ok running pid 4242: acme: release r1-0000000000000 not ready within 60 s: HTTP 503\n');
     expect(rb).toContain('    backoff 1 failure(s) (apply); next attempt after 2026-11-28 12:30:30Z\n');
     expect(rb).toMatch(/ {4}next {4}acme is back on its previous release/);
+  });
+
+  it('says token overlap per tenant: in the block of a node that is not Synced, under the Synced line for the others', () => {
+    const d = fleetStatus();
+    d.nodes['gw-7']!.tenants['acme']!.tokens = { overlap: 'not-rotated', current: { present: true, mode: '644', mtime: at(1) }, next: { present: true, mode: '600', mtime: at(2) } };
+    d.nodes['gw-8']!.tenants['acme']!.tokens = { overlap: 'overlap', current: { present: true, mode: '600', mtime: at(1) }, next: { present: true, mode: '600', mtime: at(2) } };
+    d.nodes['gw-1']!.tenants['acme']!.tokens = { overlap: 'single', current: { present: true, mode: '600', mtime: at(1) }, next: { present: false } };
+    const t = renderStatusText(view(d));
+    expect(t).toContain('\n    token   acme: token.next equals token.current: nothing to rotate; token.current has mode 644\n');
+    expect(t).toContain('\nSynced: gw-1, gw-8\n  gw-8 token acme: rotation in progress: token.next (2026-11-28 12:02Z) staged beside token.current (2026-11-28 12:01Z)\n');
+    expect(t).not.toMatch(/gw-1 token/);
   });
 
   it('all green: the summary, the folded line and the verdict', () => {
@@ -127,9 +138,10 @@ describe('renderStatusPage', () => {
 });
 
 describe('StatusMetrics: Prometheus text from the status model', () => {
-  it('is valid exposition text with a gauge per state, bounded labels, and counters fed by successive statuses', async () => {
+  it('is valid exposition text with a gauge per state, bounded labels, counters from the store and a histogram of the passes it saw', async () => {
     const m = new StatusMetrics(() => new Date(NOW));
     const d0 = fleetStatus();
+    recordPass(d0); // as the store does when it is written
     let fams = parsePrometheusText(await m.render(d0));
     for (const s of CONTROLLER_STATES) expect(sampleValue(fams, 'clawops_nodes', { state: s }), s).toBe(d0 && view(d0).summary.counts[s]);
     expect(fams.get('clawops_nodes')?.type).toBe('gauge');
@@ -141,21 +153,28 @@ describe('StatusMetrics: Prometheus text from the status model', () => {
     expect(sampleValue(fams, 'clawops_canary_green_passes_required')).toBe(2);
     expect(sampleValue(fams, 'clawops_canary_gate_open')).toBe(0);
     expect(sampleValue(fams, 'clawops_fleet_candidate_info', { commit: C2, verdict: 'pending' })).toBe(1);
-    // the first look is a baseline: counters start at zero
-    expect(sampleValue(fams, 'clawops_passes_total', { result: 'ok' })).toBe(0);
+    // counters are the store's (whatever happened before this reader started); the histogram starts with the reader
+    expect(sampleValue(fams, 'clawops_passes_total', { result: 'ok' })).toBe(1);
     expect(sampleValue(fams, 'clawops_source_fetch_errors_total')).toBe(0);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'applied' })).toBe(1);
     expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-3', result: 'rolled_back' })).toBe(0);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-8', result: 'repaired' })).toBe(0);
+    expect(sampleValue(fams, 'clawops_pass_duration_seconds_count')).toBe(0);
     expect(fams.get('clawops_pass_duration_seconds')?.type).toBe('histogram');
+    expect(sampleValue(fams, 'clawops_tenants_token_overlap', { node: 'gw-1' })).toBe(0);
 
-    const d1 = fleetStatus();
+    const d1 = structuredClone(d0);
     d1.passes = 32;
     d1.lastPass = { id: 'p2', startedAt: at(31), finishedAt: at(31.1), outcome: 'ok', durationMs: 6000 };
     for (const n of Object.values(d1.nodes)) n.lastPass = 'p2';
     d1.nodes['gw-3']!.lastError = { time: at(31.05), reason: 'RolledBack', message: 'gw-3: acme: not ready; rolled back to r0, and that is not ready either: HTTP 503' };
     d1.source = { ...d1.source, reason: 'SourceUnavailable', failures: 1, lastError: { time: at(31), reason: 'SourceUnavailable', message: 'fetch: secret-token-in-url@host unreachable' } };
+    d1.nodes['gw-1']!.tenants['acme']!.tokens = { overlap: 'overlap', current: { present: true, mode: '600' }, next: { present: true, mode: '600' } };
+    recordPass(d1);
     const text = await m.render(d1);
     fams = parsePrometheusText(text);
-    expect(sampleValue(fams, 'clawops_passes_total', { result: 'ok' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_tenants_token_overlap', { node: 'gw-1' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_passes_total', { result: 'ok' })).toBe(2);
     expect(sampleValue(fams, 'clawops_pass_duration_seconds_count')).toBe(1);
     expect(sampleValue(fams, 'clawops_pass_duration_seconds_sum')).toBe(6);
     expect(sampleValue(fams, 'clawops_pass_duration_seconds_bucket', { le: '10' })).toBe(1);
@@ -163,7 +182,18 @@ describe('StatusMetrics: Prometheus text from the status model', () => {
     expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-3', result: 'rolled_back' })).toBe(1);
     expect(sampleValue(fams, 'clawops_rollbacks_total', { node: 'gw-3', result: 'not_ready' })).toBe(1);
     expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'applied' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'repaired' })).toBe(1); // it was drifted before
     expect(sampleValue(fams, 'clawops_source_fetch_errors_total')).toBe(1);
+    // scraping again without a pass changes no counter
+    const again = parsePrometheusText(await m.render(d1));
+    for (const name of ['clawops_passes_total', 'clawops_applies_total', 'clawops_rollbacks_total', 'clawops_source_fetch_errors_total', 'clawops_pass_duration_seconds_count']) {
+      expect(again.get(name)?.samples, name).toEqual(fams.get(name)?.samples);
+    }
+    // a restarted controller (a new listener over the same store) goes on from the stored counts; its histogram is new
+    const restarted = parsePrometheusText(await new StatusMetrics(() => new Date(NOW)).render(structuredClone(d1)));
+    expect(sampleValue(restarted, 'clawops_passes_total', { result: 'ok' })).toBe(2);
+    expect(sampleValue(restarted, 'clawops_applies_total', { node: 'gw-3', result: 'rolled_back' })).toBe(1);
+    expect(sampleValue(restarted, 'clawops_pass_duration_seconds_count')).toBe(0);
     expect(sampleValue(fams, 'clawops_source_up')).toBe(0);
     // no error text, no message, no secret in any label
     expect(text).not.toMatch(/secret-token|not ready|ECONNREFUSED|HTTP 503/);

@@ -2,9 +2,17 @@
  * Status stores as the controller writes them (shapes and messages as derive.ts and gating.ts make them), for the
  * pure tests of the status model and its views, and for the page. `fleetStatus()` has one node per interesting
  * state: a Synced canary, a Gated fleet node waiting on the canary's green passes, a RolledBack, an Unreachable, a
- * version-skewed, a drifted and a degraded node.
+ * version-skewed, a drifted and a degraded node. Also the set-up the test/status files share: a state dir holding a
+ * store, a closed port, an HTTP GET, a silent logger, a schema-1 store.
  */
-import { emptyStatus, type NodeStatusRecord, type StatusDoc, type TenantStatus } from '../../reconciler/controller/status.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { emptyStatus, recordPass, type NodeStatusRecord, type StatusDoc, type TenantStatus } from '../../reconciler/controller/status.js';
+import { writeStatus } from '../../reconciler/controller/store.js';
 
 export const C1 = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
 export const C2 = '3f2a9c1e8d7b6a5948372615f0e1d2c3b4a59687';
@@ -156,3 +164,42 @@ export function shiftTimes<T>(doc: T, ms: number): T {
 export function freshFleetStatus(): StatusDoc {
   return shiftTimes(fleetStatus(), Date.now() - Date.parse(NOW));
 }
+
+/** `doc` as the store keeps it: its finished last pass recorded in the history and the counters. */
+export function stored(doc: StatusDoc): StatusDoc {
+  recordPass(doc);
+  return doc;
+}
+
+/** A fresh state dir holding `doc` (written by the store module), a raw status.json (a string), or nothing. */
+export async function stateDir(doc?: StatusDoc | string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'clawops-status-'));
+  if (typeof doc === 'string') writeFileSync(join(dir, 'status.json'), doc);
+  else if (doc) await writeStatus(dir, doc);
+  return dir;
+}
+
+/** `doc` as a schema-1 controller wrote it: no history, no counters, no token state. */
+export function schema1(doc: StatusDoc): string {
+  const old = structuredClone(doc) as Partial<StatusDoc>;
+  delete old.history;
+  delete old.counters;
+  for (const n of Object.values(old.nodes ?? {})) for (const t of Object.values(n.tenants)) delete t.tokens;
+  return JSON.stringify({ ...old, schemaVersion: 1 }, null, 2);
+}
+
+/** A loopback port nothing listens on. */
+export async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export async function get(port: number, path: string, accept?: string): Promise<{ status: number; headers: Headers; body: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, accept ? { headers: { accept } } : {});
+  return { status: r.status, headers: r.headers, body: await r.text() };
+}
+
+export const silentLog = (): Logger => pino({ level: 'silent' });

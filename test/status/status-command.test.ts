@@ -4,39 +4,23 @@
  * another schema, a controller that is not there or is not a controller).
  */
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
-import type { StatusDoc } from '../../reconciler/controller/status.js';
-import { writeStatus } from '../../reconciler/controller/store.js';
+import { STATUS_SCHEMA_VERSION, type StatusDoc } from '../../reconciler/controller/status.js';
+import { readStatus, writeStatus } from '../../reconciler/controller/store.js';
 import { statusUrl } from '../../reconciler/commands/status.js';
 import type { StatusView } from '../../reconciler/report/status-model.js';
 import { runCli } from '../helpers/repo.js';
-import { C2, freshFleetStatus, rec } from './fixtures.js';
-
-async function stateDir(doc: StatusDoc | string | undefined): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'clawops-status-'));
-  if (typeof doc === 'string') writeFileSync(join(dir, 'status.json'), doc);
-  else if (doc) await writeStatus(dir, doc);
-  return dir;
-}
+import { C2, closedPort, freshFleetStatus, rec, schema1, silentLog, stateDir, stored } from './fixtures.js';
 
 function allSynced(): StatusDoc {
   const d = freshFleetStatus();
   d.nodes = { 'gw-1': { ...rec('gw-1'), lastTransition: d.lastPass!.finishedAt!, lastPass: d.lastPass!.id }, 'gw-2': { ...rec('gw-2'), lastPass: d.lastPass!.id } };
   return d;
-}
-
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('clawops status --state-dir', () => {
@@ -95,13 +79,48 @@ describe('clawops status --state-dir', () => {
     expect(r.stdout).toContain('\n! no node status yet (has the controller finished a pass?)\n');
   });
 
+  it('a schema-1 store (an older clawops) is read: its last pass starts the history, counting starts from it', async () => {
+    const d = freshFleetStatus();
+    const dir = await stateDir(schema1(d));
+    const r = await runCli(['status', '--state-dir', dir, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    const v = JSON.parse(r.stdout) as StatusView;
+    expect(v.summary.total).toBe(8);
+    expect(v.passes.map((p) => p.id)).toEqual([d.lastPass!.id]);
+    expect(v.passes[0]!.changes).toEqual([expect.stringMatching(/^gw-6: Progressing/)]);
+    // read as schema 2 in memory; the file is left as it was until a controller writes it
+    const back = await readStatus(dir);
+    expect(back).toMatchObject({ schemaVersion: 1, history: [{ id: d.lastPass!.id, baseline: true }], counters: { passes: {}, fetchErrors: 0 } });
+    expect(JSON.parse(readFileSync(join(dir, 'status.json'), 'utf8'))).not.toHaveProperty('history');
+    // the next write records the following pass and counts it (the baseline pass is not counted)
+    back!.lastPass = { id: 'p-next', startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), outcome: 'ok', durationMs: 10 };
+    await writeStatus(dir, { ...back!, schemaVersion: STATUS_SCHEMA_VERSION });
+    const again = await readStatus(dir);
+    expect(again?.schemaVersion).toBe(2);
+    expect(again?.history.map((h) => h.id)).toEqual(['p-next', d.lastPass!.id]);
+    expect(again?.counters.passes).toEqual({ ok: 1 });
+  });
+
+  it('the store keeps the last passes: the text and JSON list them newest first, each with what it changed', async () => {
+    const d = stored(freshFleetStatus());
+    const t = new Date().toISOString();
+    d.lastPass = { id: 'p-next', startedAt: t, finishedAt: t, outcome: 'ok', durationMs: 2100 };
+    d.nodes['gw-2'] = { ...rec('gw-2'), state: 'Progressing', reason: 'Applied', message: 'applied release/2', lastPass: 'p-next', lastTransition: t };
+    const dir = await stateDir(d);
+    const v = JSON.parse((await runCli(['status', '--state-dir', dir, '--json'])).stdout) as StatusView;
+    expect(v.passes.map((p) => p.id)).toEqual(['p-next', 'r20261128t123000-aaaaaa']);
+    expect(v.passes[0]!.changes).toEqual(['gw-2: Gated → Progressing (applied release/2) · applied']);
+    expect(v.passes[0]!.nodes).toEqual([{ node: 'gw-2', from: 'Gated', to: 'Progressing', reason: 'Applied', message: 'applied release/2', apply: 'applied' }]);
+  });
+
   it.each<[string, () => Promise<string>, RegExp]>([
     ['missing', async () => join(tmpdir(), 'clawops-no-such-state-dir'), /^clawops: --state-dir \S+clawops-no-such-state-dir: no such directory\n$/],
     ['a file, not a dir', async () => { const f = join(mkdtempSync(join(tmpdir(), 'clawops-status-')), 'f'); writeFileSync(f, ''); return f; }, /^clawops: --state-dir \S+\/f: not a directory\n$/],
     ['without status.json', async () => stateDir(undefined), /^clawops: --state-dir \S+: no \S+status\.json \(has a controller run with this state dir\?\)\n$/],
     ['status.json unreadable (a directory)', async () => { const d = await stateDir(undefined); mkdirSync(join(d, 'status.json')); return d; }, /^clawops: --state-dir \S+: cannot read \S+status\.json: EISDIR/],
     ['status.json not JSON', async () => stateDir('{"schemaVersion": 1, '), /^clawops: --state-dir \S+: cannot read \S+status\.json: not valid JSON\n$/],
-    ['a newer schema', async () => stateDir(JSON.stringify({ ...allSynced(), schemaVersion: 99 })), /^clawops: \S+status\.json: written by a newer clawops \(status schema 99, this one reads up to 1\); upgrade clawops or use another --state-dir\n$/],
+    ['a newer schema', async () => stateDir(JSON.stringify({ ...allSynced(), schemaVersion: 99 })), /^clawops: \S+status\.json: written by a newer clawops \(status schema 99, this one reads up to 2\); upgrade clawops or use another --state-dir\n$/],
     ['an older schema it cannot read', async () => stateDir(JSON.stringify({ ...allSynced(), schemaVersion: 0 })), /^clawops: \S+status\.json: status schema 0 is too old to read; move it away/],
     ['not a status file', async () => stateDir('{"nodes": []}'), /^clawops: \S+status\.json: not a clawops controller status file \(no schemaVersion\)/],
   ])('state dir %s: one line naming it, exit 2', async (_n, make, want) => {
@@ -137,7 +156,7 @@ describe('clawops status --controller', () => {
   let doc: StatusDoc;
   beforeAll(async () => {
     doc = freshFleetStatus();
-    ctl = await startServer({ host: '127.0.0.1', port: 0 }, { status: () => doc, alive: () => true, trigger: () => undefined, log: pino({ level: 'silent' }) });
+    ctl = await startServer({ host: '127.0.0.1', port: 0 }, { status: () => doc, alive: () => true, trigger: () => undefined, log: silentLog() });
     plain = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html>not a controller</html>');
@@ -184,7 +203,7 @@ describe('clawops status --controller', () => {
     doc = { ...doc, schemaVersion: 7 };
     try {
       const r = await runCli(['status', '--controller', `http://127.0.0.1:${ctl.address.port}`]);
-      expect(r.stderr).toMatch(/^clawops: http:\/\/127\.0\.0\.1:\d+\/status: written by a newer clawops \(status schema 7, this one reads up to 1\)/);
+      expect(r.stderr).toMatch(/^clawops: http:\/\/127\.0\.0\.1:\d+\/status: written by a newer clawops \(status schema 7, this one reads up to 2\)/);
       expect(r.code).toBe(2);
     } finally {
       doc = saved;

@@ -3,23 +3,25 @@
  * real openclaw CLI, the real observe/plan/apply) against a real git origin: two canaries, a fleet node held at the
  * gate, an ssh node that is down (Unreachable), and a commit the canary rolls back (RolledBack; apply reports the
  * rollback as a rolled-back node does, as in test/controller/rollback-gating.test.ts, since these nodes run no
- * gateways). The CLI reads the state dir the controller wrote and its listener; /metrics is parsed strictly.
+ * gateways). The CLI reads the state dir the controller wrote and its listener; /metrics is parsed strictly. Then
+ * the pass history and counters: they move exactly once per pass, survive a restart of the controller, and a
+ * schema-1 store is taken over; a staged token.next shows as a token overlap.
  */
-import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
+import { controllerHttp } from '../../reconciler/commands/controller.js';
 import type { Controller } from '../../reconciler/controller/loop.js';
 import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
+import { readStatus, statusPath } from '../../reconciler/controller/store.js';
 import type { StatusView } from '../../reconciler/report/status-model.js';
 import { clawopsYaml, fakeClock, makeLocalNodes, makeOrigin, memLogger, newController, node } from '../controller/helpers.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE, runCli } from '../helpers/repo.js';
-import { parsePrometheusText, sampleValue } from './prom-text.js';
+import { closedPort, get, schema1, silentLog } from './fixtures.js';
+import { parsePrometheusText, sampleValue, type Family } from './prom-text.js';
 
 const bad = vi.hoisted(() => ({ commit: '' }));
 vi.mock('../../reconciler/apply/apply-fleet.js', async (importOriginal) => {
@@ -59,18 +61,7 @@ const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
 const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 const GW4_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILLRNkHFWGgimBPCH6VSg+wCNY3YEwbcp+Ei/8iL3rSe gw-4';
 
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function get(port: number, path: string, accept?: string): Promise<{ status: number; headers: Headers; body: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, accept ? { headers: { accept } } : {});
-  return { status: r.status, headers: r.headers, body: await r.text() };
-}
+const sum = (fams: Map<string, Family>, name: string): number => (fams.get(name)?.samples ?? []).filter((x) => x.name === name).reduce((k, x) => k + x.value, 0);
 
 describe.skipIf(!openclawCache())('clawops status, /metrics and / on a real controller', () => {
   let c: Controller | undefined;
@@ -100,7 +91,8 @@ describe.skipIf(!openclawCache())('clawops status, /metrics and / on a real cont
     ({ c } = newController({ repo: origin.bare, stateDir }, memLogger(), clock));
     await c.start();
     const ctl = c;
-    http = await startServer({ host: '127.0.0.1', port: 0 }, { status: () => ctl.status(), alive: () => true, trigger: () => undefined, log: pino({ level: 'silent' }), onPass: (fn) => ctl.onPass(() => fn()), now: () => clock.now() });
+    // the listener as `clawops controller run --listen` wires it (onPass: it hears of every finished pass)
+    http = await startServer({ host: '127.0.0.1', port: 0 }, { ...controllerHttp(ctl, silentLog()), now: () => clock.now() });
     const port = http.address.port;
     const status = (...args: string[]) => runCli(['status', '--state-dir', stateDir, ...args]);
 
@@ -175,7 +167,7 @@ describe.skipIf(!openclawCache())('clawops status, /metrics and / on a real cont
     expect(sampleValue(fams, 'clawops_node_last_sync_timestamp_seconds', { node: 'gw-2' })).toBeGreaterThan(0);
     expect(sampleValue(fams, 'clawops_node_last_sync_timestamp_seconds', { node: 'gw-4' })).toBeUndefined();
 
-    // the page and its data: the same model, with the passes this listener saw
+    // the page and its data: the same model, with the passes the store keeps
     const page = await get(port, '/');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -185,9 +177,63 @@ describe.skipIf(!openclawCache())('clawops status, /metrics and / on a real cont
     const cli = JSON.parse((await status('--json')).stdout) as StatusView;
     expect(v.nodes.map((n) => [n.node, n.state, n.next])).toEqual(cli.nodes.map((n) => [n.node, n.state, n.next]));
     expect(v.passes).toHaveLength(5);
-    expect(v.passes[0]!.changes).toEqual(expect.arrayContaining([expect.stringMatching(/^gw-1: Synced → RolledBack \(gw-1: acme: release x not ready/), expect.stringMatching(/^gw-3: Synced → Progressing/)]));
-    expect(cli.passes).toHaveLength(1);
+    expect(v.passes[0]!.changes).toEqual(expect.arrayContaining([expect.stringMatching(/^gw-1: Synced → RolledBack \(gw-1: acme: release x not ready.*\) · rolled back, previous release ready again$/), expect.stringMatching(/^gw-3: Synced → Progressing .* · applied$/)]));
+    expect(v.passes[0]!.nodes?.find((n) => n.node === 'gw-1')).toMatchObject({ from: 'Synced', to: 'RolledBack', apply: 'rolled_back', rollback: 'ready' });
+    // the state dir has the same history (it is the store's, not the listener's)
+    expect(cli.passes).toEqual(v.passes);
     expect((await get(port, '/metrics', undefined)).headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     expect((await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' })).status).toBe(405);
+
+    // token overlap: a token.next staged beside acme's token.current on gw-3 shows at the next pass (never its value)
+    const staged = join(nodes.root('gw-3'), 'var/db/openclaw/secrets/acme/token.next');
+    writeFileSync(staged, 'next-token-value-never-shown\n', { mode: 0o600 });
+
+    // exactly once per pass: counters, histogram and history move by one each; scraping again moves nothing
+    const before = parsePrometheusText((await get(port, '/metrics')).body);
+    await c.runPass();
+    const after = parsePrometheusText((await get(port, '/metrics')).body);
+    expect(sum(after, 'clawops_passes_total')).toBe(sum(before, 'clawops_passes_total') + 1);
+    expect(sampleValue(after, 'clawops_pass_duration_seconds_count')).toBe(sampleValue(before, 'clawops_pass_duration_seconds_count')! + 1);
+    expect(parsePrometheusText((await get(port, '/metrics')).body).get('clawops_passes_total')).toEqual(after.get('clawops_passes_total'));
+    expect(sampleValue(after, 'clawops_tenants_token_overlap', { node: 'gw-3' })).toBe(1);
+    const v6 = JSON.parse((await get(port, '/', 'application/json')).body) as StatusView;
+    expect(v6.passes).toHaveLength(6);
+    expect(v6.passes[0]!.id).toBe(c.status().lastPass!.id);
+    const acme3 = v6.nodes.find((n) => n.node === 'gw-3')!.tenants.find((t) => t.tenant === 'acme')!;
+    expect(acme3.token).toMatchObject({ overlap: 'overlap', current: { present: true, mode: '600' }, next: { present: true, mode: '600' }, summary: expect.stringMatching(/^rotation in progress/) });
+    expect(readFileSync(statusPath(stateDir), 'utf8')).not.toMatch(/next-token-value|fingerprint/);
+    expect((await status('--node', 'gw-3')).stdout).toMatch(/\nSynced: gw-3\n {2}gw-3 token acme: rotation in progress: token\.next \(/);
+
+    // a restart: a new controller (and listener) on the same state dir goes on counting from the store
+    await http.close();
+    await c.close();
+    ({ c } = newController({ repo: origin.bare, stateDir }, memLogger(), clock));
+    await c.start();
+    const ctl2 = c;
+    http = await startServer({ host: '127.0.0.1', port: 0 }, { ...controllerHttp(ctl2, silentLog()), now: () => clock.now() });
+    const restarted = parsePrometheusText((await get(http.address.port, '/metrics')).body);
+    for (const name of ['clawops_passes_total', 'clawops_applies_total', 'clawops_rollbacks_total', 'clawops_source_fetch_errors_total']) expect(restarted.get(name)?.samples, name).toEqual(after.get(name)?.samples);
+    expect(sampleValue(restarted, 'clawops_pass_duration_seconds_count')).toBe(0);
+    await c.runPass();
+    const next = parsePrometheusText((await get(http.address.port, '/metrics')).body);
+    expect(sum(next, 'clawops_passes_total')).toBe(sum(after, 'clawops_passes_total') + 1);
+    expect(sampleValue(next, 'clawops_pass_duration_seconds_count')).toBe(1);
+    expect((JSON.parse((await get(http.address.port, '/', 'application/json')).body) as StatusView).passes).toHaveLength(7);
+
+    // a store a schema-1 clawops wrote: the controller takes it over (its last pass is history, counting starts anew)
+    await http.close();
+    http = undefined;
+    await c.close();
+    const old = (await readStatus(stateDir))!;
+    writeFileSync(statusPath(stateDir), schema1(old));
+    ({ c } = newController({ repo: origin.bare, stateDir }, memLogger(), clock));
+    await c.start();
+    expect(c.status().history.map((h) => [h.id, h.baseline])).toEqual([[old.lastPass!.id, true]]);
+    await c.runPass();
+    const taken = (await readStatus(stateDir))!;
+    expect(taken.schemaVersion).toBe(2);
+    expect(taken.history).toHaveLength(2);
+    expect(taken.counters.passes).toEqual({ ok: 1 });
+    expect(taken.nodes['gw-3']!.tenants['acme']!.tokens?.overlap).toBe('overlap');
   }, 300_000);
 });

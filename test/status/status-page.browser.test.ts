@@ -8,13 +8,12 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { pino } from 'pino';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
 import type { StatusDoc } from '../../reconciler/controller/status.js';
 import { REPO_ROOT } from '../helpers/repo.js';
-import { C2, freshFleetStatus, GATE_MSG, rec } from './fixtures.js';
+import { C2, freshFleetStatus, GATE_MSG, rec, silentLog, stored } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
@@ -30,14 +29,18 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
   beforeAll(async () => {
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-    server = await startServer({ host: '127.0.0.1', port: 0 }, { status: () => doc, alive: () => true, trigger: () => undefined, log: pino({ level: 'silent' }) });
+    server = await startServer({ host: '127.0.0.1', port: 0 }, { status: () => doc, alive: () => true, trigger: () => undefined, log: silentLog() });
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
     await server?.close();
   });
   beforeEach(async () => {
-    doc = freshFleetStatus();
+    doc = stored(freshFleetStatus());
+    // gw-2's tenants: acme mid-rotation (token.next staged), globex with token.current only
+    const mtime = new Date(Date.now() - 3_600_000).toISOString();
+    doc.nodes['gw-2']!.tenants['acme']!.tokens = { overlap: 'overlap', current: { present: true, mode: '600', mtime }, next: { present: true, mode: '600', mtime } };
+    doc.nodes['gw-2']!.tenants['globex']!.tokens = { overlap: 'single', current: { present: true, mode: '600', mtime }, next: { present: false } };
     problems = [];
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('dialog', (d) => {
@@ -71,7 +74,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     expect(reason).toContain(GATE_MSG);
     expect(reason).toContain(`next: gated: waiting for canary gw-1 green 1/2 on ${C2.slice(0, 7)}`);
     expect(await gated.locator('td[data-label="Running vs desired"]').innerText()).toContain(`holding back release/2 ${C2.slice(0, 7)}`);
-    expect(await gated.locator('td[data-label="Token overlap"]').innerText()).toBe('not recorded');
+    const tokens = gated.locator('td[data-label="Token overlap"]');
+    expect(await tokens.locator('[data-token]').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-token')))).toEqual(['overlap', 'single']);
+    expect(await tokens.innerText()).toMatch(/^acme: rotation in progress: token\.next \(.*\) staged beside token\.current/);
+    expect(await page.locator('#nodes-body tr[data-node="gw-4"] td[data-label="Token overlap"]').innerText()).toBe('not observed yet');
     expect(await page.locator('#gate').innerText()).toContain(`waiting for canary gw-1 green 1/2 on ${C2.slice(0, 7)}`);
     expect(await page.locator('#gate tr[data-canary="gw-1"] td[data-label="Green passes"]').innerText()).toBe('1 / 2');
     expect(await page.locator('#passes-body tr').count()).toBe(1);
@@ -101,12 +107,15 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     next.lastPass = { id: 'r-next-pass', startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), outcome: 'ok', durationMs: 3100 };
     for (const n of Object.values(next.nodes)) n.lastPass = 'r-next-pass';
     next.passes++;
-    doc = next;
+    doc = stored(next);
     await page.waitForFunction(() => document.querySelector('#nodes-body tr[data-node="gw-2"]')?.getAttribute('data-state') === 'Progressing', undefined, { timeout: 15_000 });
     expect(await rowState('gw-4')).toBe('Synced');
     expect(await page.locator('#gate').innerText()).toContain('proven on the canaries');
     expect(await page.locator('#passes-body tr[data-pass="r-next-pass"]').innerText()).toContain('3.1 s');
-    expect(await page.locator('#passes-body tr[data-pass="r-next-pass"]').innerText()).toMatch(/gw-2: Gated → Progressing/);
+    expect(await page.locator('#passes-body tr[data-pass="r-next-pass"]').innerText()).toMatch(/gw-2: Gated → Progressing \(applied .*\) · applied\n/);
+    expect(await page.locator('#passes-body tr[data-pass="r-next-pass"]').innerText()).toMatch(/gw-4: Unreachable → Synced/);
+    // the pass before stays listed below it
+    expect(await page.locator('#passes-body tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-pass')))).toEqual(['r-next-pass', 'r20261128t123000-aaaaaa']);
     expect(await page.evaluate(() => (window as unknown as { __same?: number }).__same)).toBe(42);
     expect(await page.locator('#conn').innerText()).toMatch(/^live · updated \d+ s ago/);
     expect(problems).toEqual([]);
@@ -125,12 +134,18 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     const later = structuredClone(doc);
     later.nodes['gw-2']!.message = `release/2 gated: ${INJECT}`;
     later.lastPass = { ...later.lastPass!, id: 'r-evil' };
-    doc = later;
+    later.nodes['gw-2']!.lastPass = 'r-evil';
+    later.nodes['gw-2']!.tenants['acme']!.tokens = { overlap: 'overlap', current: { present: true, mode: INJECT }, next: { present: true } };
+    later.nodes[evil] = { ...later.nodes[evil]!, lastPass: 'r-evil', lastTransition: new Date().toISOString() };
+    doc = stored(later);
     await page.waitForFunction(() => (document.querySelector('#nodes-body tr[data-node="gw-2"] td[data-label="Reason"]')?.textContent ?? '').includes('<img src=x'), undefined, { timeout: 15_000 });
     await page.waitForTimeout(300);
+    // the pass list and the token cell carry it as text too
+    expect(await page.locator('#passes-body tr[data-pass="r-evil"]').innerText()).toContain(`${evil}: Failed (apply failed: ${INJECT})`);
+    expect(await page.locator('#nodes-body tr[data-node="gw-2"] td[data-label="Token overlap"]').innerText()).toContain(`token.current has mode ${INJECT}`);
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await page.evaluate(() => document.querySelectorAll('script').length)).toBe(2);
-    expect(await page.evaluate(() => document.querySelectorAll('#nodes-body img, #nodes-body script').length)).toBe(0);
+    expect(await page.evaluate(() => document.querySelectorAll('#nodes-body img, #nodes-body script, #passes-body img, #passes-body script').length)).toBe(0);
     expect(problems).toEqual([]);
   });
 
