@@ -2,12 +2,15 @@
  * Apply a plan across the fleet: notifier nodes before gateways, canary nodes before the rest. A failure in any
  * phase but the last stops the run before the next phase (a broken canary or notifier never reaches the others).
  * Within a phase nodes run in parallel (p-queue); each node has exactly one worker and one connection.
+ * The run's nodes share one ValidationMemo: a release is validated by OpenClaw on the first node that deploys it and
+ * only checked for each further node's own secret files (issue 12).
  */
 import PQueue from 'p-queue';
 import type { DesiredState } from '../desired/types.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import type { Transport } from '../transport/transport.js';
 import { applyNode, blockedResult, skippedResult, type NodeApplyResult, type RunContext } from './apply-node.js';
+import { ValidationMemo } from './validation-memo.js';
 
 export interface Phase {
   name: string;
@@ -33,7 +36,9 @@ export interface FleetApplyResult {
   ok: boolean;
 }
 
-export async function applyFleet(plan: Plan, desired: DesiredState, transports: ReadonlyMap<string, Transport>, ctx: RunContext, concurrency: number): Promise<FleetApplyResult> {
+export async function applyFleet(plan: Plan, desired: DesiredState, transports: ReadonlyMap<string, Transport>, runCtx: RunContext, concurrency: number): Promise<FleetApplyResult> {
+  // each distinct release is validated by `openclaw config validate` once per run, on the first node that needs it
+  const ctx: RunContext = { ...runCtx, validations: runCtx.validations ?? new ValidationMemo() };
   const results = new Map<string, NodeApplyResult>();
   const ordered = phases(plan.nodes);
   let halted: string | undefined;

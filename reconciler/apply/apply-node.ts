@@ -17,6 +17,7 @@ import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPas
 import { gatewayPort, notifierUnitFor, notifierVars } from '../desired/build-desired.js';
 import { releaseHealth } from './release-health.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
+import { ValidationMemo, verdictKey, type Claim, type Decision, type ReleaseVerdict } from './validation-memo.js';
 
 /** extra time the PROMOTE command gets per release it validates */
 export const VALIDATE_ALLOWANCE_MS = 20_000;
@@ -44,6 +45,12 @@ export interface RunContext {
   signal?: AbortSignal;
   /** a NEW connection to a node, to confirm its dead-man guard (without it the run's own connection confirms) */
   reconnect?: (node: string) => Promise<Transport>;
+  /**
+   * the run's verdicts of `openclaw config validate` by OpenClaw build + tenant + release id (issue 12): a release
+   * another node of this run validated is only checked for this node's own secret files. Without it every node
+   * validates every release it deploys. applyFleet makes one per run when the caller gives none.
+   */
+  validations?: ValidationMemo;
 }
 
 export type NodeOutcome = 'applied' | 'unchanged' | 'refused' | 'failed' | 'skipped';
@@ -149,6 +156,26 @@ function emptyResult(node: string): NodeApplyResult {
   return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], refusedTenants: [], recovered: [], reloads: [], rolledBack: [], bytesSent: 0, commands: 0 };
 }
 
+/**
+ * What one full validation (a `valid` record of PROMOTE, wrapper or plain openclaw) says about the release, for every
+ * node of the run. Not for exit 78 (the node's own secret check refused: openclaw never ran). Pure.
+ */
+export function judge(node: string, desired: DesiredState, tenant: string, releaseId: string, output: string, exitCode: number): ReleaseVerdict {
+  const res = parseValidateOutput(output, exitCode);
+  // the wrapper sets every secret variable the config names: one still missing is an error, never a warning. The
+  // rendered config names only CLAWOPS_VAR_DB and the CLAWOPS_SECRET_* of secrets.list, so this depends on the
+  // release's bytes, not on the node (whose secret files the wrapper checks on every node, `--check`)
+  const unset = res.warnings.find((w) => /Missing env var/i.test(w.message));
+  const wrapped = (desired.tenants.get(tenant)?.files ?? []).some((f) => f.path === 'bin/gateway-run');
+  if (res.valid && unset && wrapped) return { valid: false, node, why: `release ${releaseId} would start with ${unset.path || 'a value'} unset (${unset.message})` };
+  if (!res.valid) {
+    const first = res.issues[0];
+    const why = first ? `${first.path || '(root)'}: ${first.message}` : (res.error ?? 'invalid');
+    return { valid: false, node, why: `openclaw config validate refused release ${releaseId}: ${why}` };
+  }
+  return { valid: true, node };
+}
+
 /** FINISH: record this run's swaps from its intent file, prune, unlock. */
 function finish(t: Transport, p: NodePaths, ctx: RunContext, desired: DesiredState, stdin: string): Promise<string[][]> {
   return runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(desired.settings.releases.keep)], `${stdin}\n`);
@@ -175,6 +202,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   const stagingDirs: string[] = [];
   let step: ApplyStep = 'lock';
   let guard = false;
+  /** validations this node claimed for the run: given back (for another node to do) if it ends without a verdict */
+  let claims: Claim[] = [];
   /** what each tenant's service runs before its swap: its config and the inputs it read at start (PROMOTE) */
   const running = new Map<string, { config?: unknown; inputs: string[] }>();
   /** extra reload-log records (reloads, automatic rollbacks) written by FINISH after this run's swap records */
@@ -345,16 +374,34 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
 
     if (toStage.length > 0) emit('stage', 'done', `sent ${toStage.reduce((n, a) => n + a.files.length + 1, 0) - result.reusedFiles} files (${t.stats.bytesSent - before.bytes} bytes), ${result.reusedFiles} unchanged files copied on the node; ${result.reused.length} release(s) already there`);
 
-    // 3b + 4. verify staged bytes, rename into place, validate every release about to go live (one command)
+    // 3b + 4. verify staged bytes, rename into place, validate every release about to go live (one command); a
+    // release another node of this run already validated (same bytes, same OpenClaw build) gets this node's own
+    // checks only (its secret files), one that another node found invalid is refused here too
     step = 'validate';
     checkAbort(ctx, np.node, step);
-    emit('validate', 'start', `verify and \`openclaw config validate\` ${deploys.map((a) => a.tenant).join(', ')}`);
+    const build = `${facts.daemonSha ?? '-'} ${facts.line}`;
+    const keyOf = (a: { tenant: string; releaseId: string }): string => verdictKey(build, a.tenant, a.releaseId);
+    const decisions = await (ctx.validations ?? new ValidationMemo()).decide(np.node, deploys.map(keyOf), ctx.signal);
+    claims = [...decisions.values()].flatMap((x) => (x.kind === 'validate' ? [x.claim] : []));
+    checkAbort(ctx, np.node, step);
+    const decision = (a: { tenant: string; releaseId: string }): Decision => decisions.get(keyOf(a))!;
+    for (const a of deploys) {
+      const x = decision(a);
+      if (x.kind === 'refuse') throw new StepError('validate', 'InvalidConfig', `${np.node}/${a.tenant}: ${x.verdict.why} (validated once this run, on ${x.verdict.node}); refusing the swap`);
+    }
+    const full = deploys.filter((a) => decision(a).kind === 'validate');
+    const checkOnly = deploys.filter((a) => decision(a).kind === 'check');
+    emit('validate', 'start', [
+      ...(full.length > 0 ? [`verify and \`openclaw config validate\` ${full.map((a) => a.tenant).join(', ')}`] : []),
+      ...(checkOnly.length > 0 ? [`verify and check this node's secrets for ${checkOnly.map((a) => a.tenant).join(', ')} (validated this run on ${[...new Set(checkOnly.map((a) => (decision(a) as Extract<Decision, { kind: 'check' }>).verdict.node))].join(', ')})`] : []),
+    ].join('; ') || 'verify');
     const promoteIn = [
       ...toStage.map((a) => `S\t${a.tenant}\t${a.releaseId}`),
-      ...deploys.map((a) => `V\t${a.tenant}\t${a.releaseId}`),
+      ...full.map((a) => `V\t${a.tenant}\t${a.releaseId}`),
+      ...checkOnly.map((a) => `C\t${a.tenant}\t${a.releaseId}`),
     ].join('\n');
     // validation is ~1 CPU-second per release on the node: allow for it on top of the usual command timeout
-    const promoteTimeout = desired.settings.ssh.command_timeout_ms + deploys.length * VALIDATE_ALLOWANCE_MS;
+    const promoteTimeout = desired.settings.ssh.command_timeout_ms + full.length * VALIDATE_ALLOWANCE_MS;
     const pr = await runScript(t, PROMOTE_SCRIPT, [p.etc, ctx.run, p.varDb], `${promoteIn}\n`, promoteTimeout);
     if (pr.some((r) => r[0] === 'lock-lost')) throw new StepError('stage', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
     const refusedNow = pr.filter((r) => r[0] === 'refused');
@@ -364,21 +411,28 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const bad = pr.filter((r) => r[0] === 'bad');
     if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
     stagingDirs.length = 0; // promoted (or repaired) and gone
-    for (const r of pr.filter((x) => x[0] === 'valid')) {
+    // every verdict first (other nodes wait for them), then this node's first failure
+    const failures: StepError[] = [];
+    for (const r of pr.filter((x) => x[0] === 'valid' || x[0] === 'checked')) {
+      const [kind, tenant = '', id = '', rc = ''] = r;
       const out = Buffer.from(r[4] ?? '', 'base64').toString('utf8');
-      if (r[3] === '78') throw new StepError('validate', 'InvalidConfig', `${np.node}/${r[1]}: refused before the swap: ${escapeInline(out.trim().split('\n')[0] ?? 'secret check failed')}`);
-      const res = parseValidateOutput(out, Number(r[3]));
-      // the wrapper sets every secret variable the config names: one still missing is an error, never a warning
-      const unset = res.warnings.find((w) => /Missing env var/i.test(w.message));
-      const wrapped = (desired.tenants.get(r[1] ?? '')?.files ?? []).some((f) => f.path === 'bin/gateway-run');
-      if (res.valid && unset && wrapped) throw new StepError('validate', 'InvalidConfig', `${np.node}/${r[1]}: release ${r[2]} would start with ${unset.path || 'a value'} unset (${unset.message}); refusing the swap`);
-      if (!res.valid) {
-        const first = res.issues[0];
-        const why = first ? `${first.path || '(root)'}: ${first.message}` : (res.error ?? 'invalid');
-        throw new StepError('validate', 'InvalidConfig', `${np.node}/${r[1]}: openclaw config validate refused release ${r[2]}: ${why}`);
+      const claim = claims.find((c) => c.key === verdictKey(build, tenant, id));
+      // exit 78: this node's own secret files (the wrapper's one line); openclaw did not run, so no verdict
+      if (rc === '78') {
+        claim?.giveBack();
+        failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: refused before the swap: ${escapeInline(out.trim().split('\n')[0] ?? 'secret check failed')}`));
+        continue;
       }
+      if (kind === 'checked') {
+        if (rc !== '0') failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: the secret check of release ${id} failed (exit ${escapeInline(rc)}): ${escapeInline(out.trim().split('\n')[0] ?? '')}; refusing the swap`));
+        continue;
+      }
+      const verdict = judge(np.node, desired, tenant, id, out, Number(rc));
+      claim?.settle(verdict);
+      if (!verdict.valid) failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: ${verdict.why}; refusing the swap`));
     }
-    emit('validate', 'done', `${deploys.length} release(s) valid`);
+    if (failures[0]) throw failures[0];
+    emit('validate', 'done', `${deploys.length} release(s) valid${checkOnly.length > 0 ? ` (${full.length} validated here, ${checkOnly.length} validated on another node this run and checked here)` : ''}`);
 
     // 5. swap: .prev first, then current, each a rename(2) of a fresh temporary symlink over the old one
     step = 'swap';
@@ -497,6 +551,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const msg = oneLine(e);
     result.message = msg.startsWith(`${np.node}`) ? msg : `${np.node}: ${msg}`;
     emit(result.step, 'fail', result.message);
+    // validations this node claimed and could not finish: the next node that needs the release does them
+    for (const c of claims) c.giveBack();
     // Always (UNLOCK checks the lock is ours): record the swaps that did happen, remove this run's staging dirs,
     // release the lock. Best effort: the connection may be what failed; the next apply removes stale staging dirs.
     await unlockAfterFailure(t, p, ctx.run);

@@ -182,11 +182,15 @@ done < "$RT/ok"
  *   S<TAB>tenant<TAB>id                     staged into releases/<t>/<id>.tmp-RUN: verify, then move into place
  *   F<TAB>tenant<TAB>id<TAB>path<TAB>sha    the expected files (for S and V lines)
  *   V<TAB>tenant<TAB>id                     validate releases/<t>/<id>/openclaw.json with the real openclaw
+ *   C<TAB>tenant<TAB>id                     another node of this run validated that release: only this node's own
+ *                                           checks (the wrapper's `--check`: its secret files present, regular,
+ *                                           non-empty, 0600/0400); nothing to check for a release without a wrapper
  * A staged release whose target dir exists (a hand-edited copy) is repaired in place: each file renamed over its
  * damaged twin, strays removed (names outside the safe set by find itself, never parsed); the directory (and any
  * link to it) never disappears.
  * Prints: refused TENANT WHY | bad TENANT PATH (staged bytes differ; staging removed) | placed TENANT ID |
  *         repair-failed TENANT ERROR | repaired TENANT ID | valid TENANT ID RC BASE64(output) |
+ *         checked TENANT ID RC BASE64(output) (a C line) |
  *         link TENANT current|prev ID COMPLETE(0|1) | curcfg TENANT BASE64(current openclaw.json) |
  *         curunit TENANT SHA(gateway plist) SHA(secrets.list) SHA(bin/gateway-run)   ('-' when absent)
  */
@@ -235,28 +239,37 @@ while IFS='	' read -r t id; do
   rec repaired "$t" "$id"
 done < "$W/staged"
 [ $fail = 0 ] || exit 0
-awk -F '\t' '$1 == "V" { print $2 "\t" $3 }' "$W/in" > "$W/validate"
+awk -F '\t' '$1 == "V" || $1 == "C" { print $1 "\t" $2 "\t" $3 }' "$W/in" > "$W/validate"
 # validations run in parallel, at most one per CPU (each is a Node process costing ~1 CPU-second)
 J=$(getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
 case $J in ''|*[!0-9]*|0) J=2 ;; esac
-i=0
-while IFS='	' read -r t id; do
+i=0; n=0
+while IFS='	' read -r k t id; do
   i=$((i+1))
   touch "$ETC/releases/$t/$id" 2>/dev/null
   # through the release's own secret wrapper when it has one: the same environment the gateway will get, and the
   # same refusal (exit 78, one line) for a missing, empty or wrongly-moded secret file
+  if [ "$k" = C ]; then
+    # validated by another node of this run: this node's own secret files only (a few ms, sequential)
+    if [ -f "$ETC/releases/$t/$id/bin/gateway-run" ]; then
+      sh "$ETC/releases/$t/$id/bin/gateway-run" "$t" "$ETC" "$VARDB" --check > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc"
+    else : > "$W/v$i.out"; echo 0 > "$W/v$i.rc"; fi
+    continue
+  fi
+  n=$((n+1))
   if [ -f "$ETC/releases/$t/$id/bin/gateway-run" ]; then
     ( sh "$ETC/releases/$t/$id/bin/gateway-run" "$t" "$ETC" "$VARDB" --validate > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc" ) &
   else
     ( OPENCLAW_CONFIG_PATH="$ETC/releases/$t/$id/openclaw.json" openclaw --profile "$t" config validate --json > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc" ) &
   fi
-  [ $((i % J)) -eq 0 ] && wait
+  [ $((n % J)) -eq 0 ] && wait
 done < "$W/validate"
 wait
 i=0
-while IFS='	' read -r t id; do
+while IFS='	' read -r k t id; do
   i=$((i+1))
-  rec valid "$t" "$id" "$(cat "$W/v$i.rc")" "$(head -c 65536 "$W/v$i.out" | b64)"
+  if [ "$k" = C ]; then rec checked "$t" "$id" "$(cat "$W/v$i.rc")" "$(head -c 65536 "$W/v$i.out" | b64)"
+  else rec valid "$t" "$id" "$(cat "$W/v$i.rc")" "$(head -c 65536 "$W/v$i.out" | b64)"; fi
   for s in '' .prev; do
     slot=current; [ -n "$s" ] && slot=prev
     l=$(link_id "$t" "$s"); [ -n "$l" ] || continue

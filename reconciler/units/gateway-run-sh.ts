@@ -3,7 +3,7 @@
  * the process from the node's secret files, never from git, and a gateway never starts with one missing (OpenClaw
  * would accept an unset `${VAR}` as the literal string — a token that is in git).
  *
- *   sh …/tenants/<t>/bin/gateway-run TENANT ETC VARDB [--validate]
+ *   sh …/tenants/<t>/bin/gateway-run TENANT ETC VARDB [--validate | --check | --config-get]
  *
  * 1. R = its own release directory, resolved physically once (the tenant link may move while it runs).
  * 2. For every line of $R/secrets.list (`env VAR name` / `file - name`), $VARDB/secrets/TENANT/name must be a
@@ -17,6 +17,10 @@
  * 5. exec ${CLAWOPS_OPENCLAW:-openclaw} --profile TENANT gateway run [--port BASE+OFFSET when
  *    VARDB/clawops/port-offset holds a number: nodes that share one network, e.g. a local fleet].
  * --validate: steps 1-2, then `config validate --json` of $R/openclaw.json with the same environment.
+ * --check: steps 1-2 only, exit 0 (silent) or 78 (one line): this node's part of validation when another node of the
+ *   same run already ran `config validate` on this release (issue 12). Every `${VAR}` the rendered config names is
+ *   either CLAWOPS_VAR_DB (always exported) or a CLAWOPS_SECRET_* listed in secrets.list, so a node whose secret
+ *   files pass step 2 starts with every variable the validated config needs set.
  * --config-get: steps 1-2, then `gateway call config.get` against the running gateway (on base+offset): what it has
  *   applied, to verify a hot reload took effect.
  * Portable POSIX sh (dash, macOS bash-as-sh; BSD stat -f with a GNU stat -c branch). Prints no secret, ever.
@@ -56,6 +60,7 @@ while IFS=' ' read -r kind var name <&3; do
   fi
 done
 exec 3<&-
+[ "$MODE" = --check ] && exit 0
 mf() { sed -n "s/^  \\"$1\\": \\"\\\\([^\\"]*\\\\)\\",*$/\\\\1/p" "$R/.clawops/manifest.json" 2>/dev/null | head -n 1; }
 CLAWOPS_TENANT=$T; CLAWOPS_RELEASE_ID=$(mf release_id); CLAWOPS_COMMIT=$(mf commit); CLAWOPS_TAG=$(mf tag)
 export CLAWOPS_TENANT CLAWOPS_RELEASE_ID CLAWOPS_COMMIT CLAWOPS_TAG

@@ -1,0 +1,102 @@
+/**
+ * Validate each distinct release once per run (issue 12). A release's `openclaw config validate` verdict depends only
+ * on its bytes (the release id is a hash over every file's sha256 and path) and on the OpenClaw build that judges it;
+ * what differs per node (its secret files: present, regular, non-empty, 0600/0400) is checked on every node by the
+ * release's own wrapper (`bin/gateway-run … --check`), and the staged bytes are still verified per node by PROMOTE.
+ *
+ * The fleet run owns one memo and hands it to every node's apply. The first node to need a release claims it and
+ * validates it in full (wrapper + openclaw), as before; a node needing a release another node is validating waits for
+ * that verdict instead of running openclaw again. A node never waits while it holds claims of its own (it claims only
+ * when nothing it needs is still being validated elsewhere), so two nodes can never wait on each other.
+ *
+ * A claim that ends without a verdict about the release (the node's own secret check refused, its connection dropped,
+ * the lock was lost) is given back, and the next node that needs the release validates it.
+ */
+
+/** What one full validation said about a release: valid, or refused with the reason (one line, no secrets). */
+export type ReleaseVerdict = { valid: true; node: string } | { valid: false; node: string; why: string };
+
+/** Identity of a verdict: the OpenClaw build (the daemon's sha256 the node reported), tenant and release id. */
+export function verdictKey(build: string, tenant: string, releaseId: string): string {
+  return `${build}\t${tenant}\t${releaseId}`;
+}
+
+interface Entry {
+  verdict?: ReleaseVerdict;
+  /** settled with the verdict, or undefined when the claim was given back */
+  done: Promise<ReleaseVerdict | undefined>;
+  settle: (v: ReleaseVerdict | undefined) => void;
+  owner: string;
+}
+
+export interface Claim {
+  key: string;
+  /** record the verdict for every node of this run */
+  settle(verdict: ReleaseVerdict): void;
+  /** no verdict (this node could not validate it): the next node that needs the release validates it */
+  giveBack(): void;
+}
+
+export type Decision =
+  /** this node validates the release in full */
+  | { kind: 'validate'; key: string; claim: Claim }
+  /** another node of this run validated it: this node runs its per-node checks only */
+  | { kind: 'check'; key: string; verdict: Extract<ReleaseVerdict, { valid: true }> }
+  /** another node of this run found it invalid: refused here too */
+  | { kind: 'refuse'; key: string; verdict: Extract<ReleaseVerdict, { valid: false }> };
+
+export class ValidationMemo {
+  private readonly entries = new Map<string, Entry>();
+  /** full validations started (claims taken), for tests and reports */
+  claims = 0;
+
+  /**
+   * For each key a node needs: reuse a verdict, or claim the validation. Waits while another node holds a claim on a
+   * key this node needs (holding none of its own meanwhile); then claims every unclaimed key at once.
+   */
+  async decide(node: string, keys: readonly string[], signal?: AbortSignal): Promise<Map<string, Decision>> {
+    for (;;) {
+      const pending = [...new Set(keys)].map((k) => this.entries.get(k)).filter((e): e is Entry => e !== undefined && e.verdict === undefined);
+      if (pending.length === 0) break;
+      await Promise.race([Promise.all(pending.map((e) => e.done)), ...(signal ? [aborted(signal)] : [])]);
+      if (signal?.aborted) break;
+    }
+    const out = new Map<string, Decision>();
+    for (const key of keys) {
+      if (out.has(key)) continue;
+      const e = this.entries.get(key);
+      if (e?.verdict?.valid === true) out.set(key, { kind: 'check', key, verdict: e.verdict });
+      else if (e?.verdict?.valid === false) out.set(key, { kind: 'refuse', key, verdict: e.verdict });
+      else out.set(key, { kind: 'validate', key, claim: this.claim(key, node) });
+    }
+    return out;
+  }
+
+  private claim(key: string, node: string): Claim {
+    let settle!: (v: ReleaseVerdict | undefined) => void;
+    const done = new Promise<ReleaseVerdict | undefined>((resolve) => (settle = resolve));
+    const entry: Entry = { done, settle, owner: node };
+    this.entries.set(key, entry);
+    this.claims++;
+    let open = true;
+    return {
+      key,
+      settle: (verdict) => {
+        if (!open) return;
+        open = false;
+        entry.verdict = verdict;
+        entry.settle(verdict);
+      },
+      giveBack: () => {
+        if (!open) return;
+        open = false;
+        if (this.entries.get(key) === entry) this.entries.delete(key);
+        entry.settle(undefined);
+      },
+    };
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+}
