@@ -5,23 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { simpleGit, type SimpleGit } from 'simple-git';
 import { GitError, UsageError } from '../errors.js';
-import { gitReason, isGitUrl, redactUrl } from '../source/git-source.js';
+import { gitReason, hardenedGit, isGitUrl, redactUrl } from '../source/git-source.js';
 import { refChanges, type RefChange, type RefInfo } from './gating.js';
-
-const GIT_TIMEOUT_MS = 120_000;
-
-/** simple-git with no prompts (a fetch at 3 a.m. fails rather than waits) and the operator's GIT_* env passed on. */
-function git(baseDir: string): SimpleGit {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(EDITOR|VISUAL|PAGER|GIT_(EDITOR|PAGER|CONFIG.*|EXEC_PATH|TEMPLATE_DIR))$/i.test(k)) env[k] = v;
-  env.GIT_TERMINAL_PROMPT = '0';
-  env.GIT_SSH_COMMAND ??= 'ssh -o BatchMode=yes';
-  env.LC_ALL = 'C';
-  const allowEnvironment = Object.keys(env).filter((k) => k.toLowerCase().startsWith('git_'));
-  return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment, unsafe: { allowUnsafeSshCommand: true } }).env(env);
-}
 
 export interface FetchResult {
   refs: RefInfo[];
@@ -46,7 +32,7 @@ export class GitMirror {
     if (!existsSync(this.dir)) return;
     let url: string;
     try {
-      url = (await git(this.dir).raw(['config', '--get', 'remote.origin.url'])).trim();
+      url = (await hardenedGit(this.dir).raw(['config', '--get', 'remote.origin.url'])).trim();
     } catch (e) {
       throw new UsageError(`${this.dir}: not a clawops mirror (${gitReason(e)}); remove it or use another --state-dir`);
     }
@@ -60,7 +46,7 @@ export class GitMirror {
       await this.checkExisting();
       if (!this.cloned) {
         try {
-          await git(resolve(this.dir, '..')).clone(this.url, this.dir, ['--quiet', '--mirror']);
+          await hardenedGit(resolve(this.dir, '..')).clone(this.url, this.dir, ['--quiet', '--mirror']);
         } catch (e) {
           throw new GitError(`cannot clone ${this.origin}: ${gitReason(e)}`);
         }
@@ -71,7 +57,7 @@ export class GitMirror {
     }
     const before = new Map((this.last ?? (await this.refs())).map((r) => [r.name, r.commit]));
     try {
-      await git(this.dir).raw(['fetch', '--quiet', '--prune', '--force', 'origin', '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']);
+      await hardenedGit(this.dir).raw(['fetch', '--quiet', '--prune', '--force', 'origin', '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']);
     } catch (e) {
       throw new GitError(`cannot fetch ${this.origin}: ${gitReason(e)}`);
     }
@@ -88,7 +74,7 @@ export class GitMirror {
 
   /** Branches and tags with their (peeled) commits and dates. */
   async refs(): Promise<RefInfo[]> {
-    const out = await git(this.dir).raw(['for-each-ref', '--format=%(refname)%09%(objectname)%09%(*objectname)%09%(creatordate:unix)', 'refs/heads', 'refs/tags']);
+    const out = await hardenedGit(this.dir).raw(['for-each-ref', '--format=%(refname)%09%(objectname)%09%(*objectname)%09%(creatordate:unix)', 'refs/heads', 'refs/tags']);
     return out
       .split('\n')
       .filter((l) => l !== '')
@@ -101,7 +87,7 @@ export class GitMirror {
   async isAncestor(a: string, b: string): Promise<boolean> {
     // the merge base is `a` exactly when a is an ancestor of b (simple-git does not fail on --is-ancestor's exit 1)
     try {
-      return (await git(this.dir).raw(['merge-base', a, b])).trim() === a;
+      return (await hardenedGit(this.dir).raw(['merge-base', a, b])).trim() === a;
     } catch {
       return false;
     }
@@ -110,7 +96,7 @@ export class GitMirror {
   /** A file at a commit, or undefined when the commit has no such file. */
   async show(commit: string, path: string): Promise<string | undefined> {
     try {
-      return await git(this.dir).raw(['show', `${commit}:${path}`]);
+      return await hardenedGit(this.dir).raw(['show', `${commit}:${path}`]);
     } catch {
       return undefined;
     }
@@ -119,7 +105,7 @@ export class GitMirror {
   /** The commit the mirror's HEAD (the remote's default branch) points at. */
   async head(): Promise<string | undefined> {
     try {
-      return (await git(this.dir).revparse(['--verify', '--quiet', 'HEAD^{commit}'])).trim() || undefined;
+      return (await hardenedGit(this.dir).revparse(['--verify', '--quiet', 'HEAD^{commit}'])).trim() || undefined;
     } catch {
       return undefined;
     }

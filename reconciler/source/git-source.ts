@@ -51,15 +51,25 @@ const GIT_TIMEOUT_MS = 120_000;
 /** editors, pagers and config redirections a clone never needs (simple-git refuses to pass them on) */
 const NOT_FOR_GIT = /^(EDITOR|VISUAL|PAGER|PREFIX|GIT_(EDITOR|SEQUENCE_EDITOR|PAGER|EXTERNAL_DIFF|EXEC_PATH|TEMPLATE_DIR|PROXY_COMMAND|CONFIG.*))$/i;
 
-function git(baseDir: string): SimpleGit {
+/**
+ * The environment every git clawops runs gets (source/ and the controller's mirror alike): the operator's own
+ * (GIT_SSL_CAINFO, proxies, GIT_SSH_COMMAND) minus editors, pagers and config redirections; never a prompt (a fetch
+ * at 3 a.m. fails rather than waits); C locale (git's messages are matched in English).
+ */
+export function hardenedGitEnv(from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !NOT_FOR_GIT.test(k)) env[k] = v;
-  // never wait on a password prompt at 3 a.m.; fail instead
+  for (const [k, v] of Object.entries(from)) if (v !== undefined && !NOT_FOR_GIT.test(k)) env[k] = v;
   env.GIT_TERMINAL_PROMPT = '0';
   env.GIT_ASKPASS = 'true';
   env.GIT_SSH_COMMAND ??= 'ssh -o BatchMode=yes';
   env.LC_ALL = 'C';
-  // simple-git strips GIT_* variables unless allowed; the operator's own (GIT_SSL_CAINFO, proxies, GIT_SSH_COMMAND) must work
+  return env;
+}
+
+/** simple-git in `baseDir` with the hardened environment (hardenedGitEnv) and a 2 min block timeout. */
+export function hardenedGit(baseDir: string): SimpleGit {
+  const env = hardenedGitEnv();
+  // simple-git strips GIT_* variables unless allowed; the operator's own must work
   const allowEnvironment = Object.keys(env).filter((k) => k.toLowerCase().startsWith('git_'));
   return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment, unsafe: { allowUnsafeAskPass: true, allowUnsafeSshCommand: true } }).env(env);
 }
@@ -112,12 +122,12 @@ export async function openSource(repo: string, ref?: string): Promise<Source> {
   if (!url && !statSync(repo).isDirectory()) throw new IoError(`${origin}: not a directory`);
 
   if (!url && ref === undefined) {
-    const inWorkTree = await git(repo)
+    const inWorkTree = await hardenedGit(repo)
       .revparse(['--is-inside-work-tree'])
       .then((s) => s.trim() === 'true')
       .catch(() => false);
     if (!inWorkTree) return { origin, dir: repo, dirty: false, cleanup: () => undefined };
-    const g = git(repo);
+    const g = hardenedGit(repo);
     const d = await describe(g);
     const status = await g.raw(['status', '--porcelain', '--untracked-files=normal', '--', '.']).catch(() => '');
     return { origin, dir: repo, ...d, dirty: status.trim() !== '', cleanup: () => undefined };
@@ -127,11 +137,11 @@ export async function openSource(repo: string, ref?: string): Promise<Source> {
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
   try {
     try {
-      await git(dir).clone(url ? repo : resolve(repo), dir, ['--quiet', '--no-checkout']);
+      await hardenedGit(dir).clone(url ? repo : resolve(repo), dir, ['--quiet', '--no-checkout']);
     } catch (e) {
       throw new GitError(`cannot clone ${origin}: ${gitReason(e)}`);
     }
-    const g = git(dir);
+    const g = hardenedGit(dir);
     const want = ref ?? 'HEAD';
     const commit = await resolveRef(g, want);
     if (!commit) throw new GitError(`${origin}: unknown ref "${want}" (no such branch, tag or commit)`);
