@@ -11,6 +11,7 @@
 ctl_state="$work/controller"
 ctl_log="$work/controller.log"
 ctl_interval=10s
+green_needed=$(sed -n 's/.*green_passes: *\([0-9][0-9]*\).*/\1/p' "$infra/clawops.yaml" | head -n 1)
 hook_secret="$work/webhook.secret"
 (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$hook_secret")
 ctl_port=''
@@ -28,13 +29,23 @@ ctl_q() {
     if (out !== undefined && out !== null && out !== "") console.log(String(out));' "$1"
 }
 
+# the controller exited without being asked: exit 0 means it got ^C/SIGTERM too (so the demo was interrupted)
+ctl_gone() {
+  local rc=0
+  wait "$controller_pid" 2>/dev/null || rc=$?
+  controller_pid=''
+  [ "$rc" = 0 ] && exit 130
+  echo "demo: the controller exited $rc; its log: $ctl_log" >&2; tail -n 20 "$ctl_log" >&2
+  exit 1
+}
+
 # wait until a pass that started at or after $1 (ISO time) has finished, and print one line about it
 ctl_wait_pass() { # since-iso what
   local i line
   for i in $(seq 1 300); do
     line=$(ctl_q "d.lastPass && d.lastPass.finishedAt && d.lastPass.startedAt >= \"$1\" ? \`pass \${d.passes} \${d.lastPass.id} \${d.lastPass.outcome} in \${(d.lastPass.durationMs/1000).toFixed(1)} s\` : \"\"" || true)
     if [ -n "$line" ]; then note "$(since) $line${2:+ ($2)}"; return 0; fi
-    kill -0 "$controller_pid" 2>/dev/null || { echo "demo: the controller exited; its log: $ctl_log" >&2; tail -n 20 "$ctl_log" >&2; exit 1; }
+    kill -0 "$controller_pid" 2>/dev/null || ctl_gone
     sleep 0.5
   done
   echo "demo: no controller pass finished within 150 s of $1; its log: $ctl_log" >&2
@@ -44,11 +55,11 @@ ctl_wait_pass() { # since-iso what
 # wait until the pass after the one counted now has finished (a pass in flight counts)
 ctl_wait_next() { # what
   local n i line
-  n=$(ctl_q 'd.passes')
+  n=$(ctl_q 'd.passes' || true); n=${n:-0}
   for i in $(seq 1 300); do
     line=$(ctl_q "d.passes > $n && d.lastPass.finishedAt ? \`pass \${d.passes} \${d.lastPass.id} \${d.lastPass.outcome} in \${(d.lastPass.durationMs/1000).toFixed(1)} s\` : \"\"" || true)
     if [ -n "$line" ]; then note "$(since) $line${1:+ ($1)}"; return 0; fi
-    kill -0 "$controller_pid" 2>/dev/null || { echo "demo: the controller exited; its log: $ctl_log" >&2; tail -n 20 "$ctl_log" >&2; exit 1; }
+    kill -0 "$controller_pid" 2>/dev/null || ctl_gone
     sleep 0.5
   done
   echo "demo: no controller pass finished within 150 s; its log: $ctl_log" >&2
@@ -65,7 +76,7 @@ ctl_nodes() {
 # the canary evidence for one commit (green passes, health gate, replay, verdict)
 ctl_evidence() { # commit
   ctl_q "(() => { const e = d.commits[\"$1\"]; if (!e) return '      no evidence yet for ${1:0:7}';
-    const c = Object.entries(e.canaries).map(([n, x]) => \`\${n} running=\${x.running} green \${x.greenPasses}/2 health gate \${x.healthGate}\`).join('; ');
+    const c = Object.entries(e.canaries).map(([n, x]) => \`\${n} running=\${x.running}, green passes \${x.greenPasses} ($green_needed needed), health gate \${x.healthGate}\`).join('; ');
     return \`      evidence ${1:0:7}\${e.tag ? ' (' + e.tag + ')' : ''}: \${c}; replay \${e.replay ?? 'not yet'}; verdict \${e.verdict}\`; })()"
 }
 
@@ -95,7 +106,7 @@ now_iso() { "$node24" -e 'process.stdout.write(new Date().toISOString())'; }
 say "the controller takes over: main is reverted to v2's tree first (v3's port change is quarantined on gw-1)"
 g revert --no-edit v3 >/dev/null
 note "git revert v3 on main → $(g rev-parse --short HEAD) ($(g log -1 --format=%s))"
-note "clawops.yaml: refs.canary refs/heads/main (gw-1), refs.fleet refs/tags/release/* (gw-2, notifier-1), gating.green_passes 2;"
+note "clawops.yaml: refs.canary refs/heads/main (gw-1), refs.fleet refs/tags/release/* (gw-2, notifier-1), gating.green_passes $green_needed;"
 note "fixtures/webhooks/ records acme's crm delivery, so each commit must also be replayed from the canary; in this demo"
 note "acme's crm url is a local stand-in of its receiver (hooks.acme.example is not reachable): it checks the signature"
 note "no release/ tag exists yet: the fleet nodes are Gated (\"no release yet\") and left as they are (gw-2 keeps v1)"
@@ -106,8 +117,10 @@ t=$(now_iso)
   --webhook-secret-file "$hook_secret" --interval "$ctl_interval" 2> "$ctl_log" &
 controller_pid=$!
 ctl_wait_pass "$t" "the first pass runs at start"
+note "every node from GET /status: state, what it runs, reason: message"
 ctl_nodes
 ctl_evidence "$(g rev-parse HEAD)"
+note "gw-1 already runs the revert's content (v2's release id): nothing applied; gw-2 is not even observed without a release"
 
 say "a PR is merged to main: acme logs warnings only (20-overrides.yaml: info → warn; hot-applies, no restart)"
 sed -i.bak 's/level: info/level: warn/' "$infra/tenants/acme/gateway.d/20-overrides.yaml" && rm -f "$infra/tenants/acme/gateway.d/20-overrides.yaml.bak"
@@ -132,19 +145,19 @@ ctl_wait_pass "$t" "triggered by the webhook"
 ctl_log_since "$m"
 ctl_nodes
 ctl_evidence "$c"
-note "\$ clawops status --controller $ctl_url   (abridged)"
+note "\$ clawops status --controller $ctl_url"
 set +e; clawops status --controller "$ctl_url" > "$work/status-gated.out"; rc=$?; set -e
-grep -E '^(source|gate|[0-9]+ node)|^  gw-2|^    (why|runs|wants|next)|^Synced|^Not all' "$work/status-gated.out" | sed 's/^/      /'
+sed -e '/^$/d' -e 's/^/      /' "$work/status-gated.out"
 note "clawops status exit $rc (1: not all green)"
 
-say "the next passes come every $ctl_interval: green pass 2 proves ${c:0:7}, release/1 fans out to gw-2"
-m=$(ctl_mark)
+say "the next passes come every $ctl_interval: green pass $green_needed proves ${c:0:7}, release/1 fans out to gw-2"
 for i in $(seq 1 12); do
+  m=$(ctl_mark)
   ctl_wait_next "interval"
+  ctl_log_since "$m"
   ctl_nodes
   [ "$(ctl_q 'Object.values(d.nodes).every((r) => r.state === "Synced") && d.fleetCommit ? "all" : ""')" = all ] && break
 done
-ctl_log_since "$m"
 ctl_evidence "$c"
 [ "$(ctl_q 'Object.values(d.nodes).every((r) => r.state === "Synced") ? "all" : ""')" = all ] \
   || { echo "demo: the fleet did not converge; the controller's log: $ctl_log" >&2; exit 1; }

@@ -50,7 +50,9 @@ cleanup() {
   printf '\n\033[1m== cleaning up\033[0m\n'
   if [ -n "$controller_pid" ]; then
     # first the controller, so it starts nothing while the units go: SIGTERM, it exits 0 after the pass in flight
-    kill -TERM "$controller_pid" 2>/dev/null
+    # (unless a ^C to the terminal reached it too and it is stopping already: a second signal would cut its close short)
+    sleep 0.2
+    grep -q '"msg":"stopping' "$work/controller.log" 2>/dev/null || kill -TERM "$controller_pid" 2>/dev/null
     for i in $(seq 1 120); do kill -0 "$controller_pid" 2>/dev/null || break; sleep 0.5; done
     kill -0 "$controller_pid" 2>/dev/null && { echo "   the controller did not stop within 60 s of SIGTERM: SIGKILL"; kill -9 "$controller_pid" 2>/dev/null; }
     wait "$controller_pid" 2>/dev/null; echo "   controller stopped (exit $?)"
