@@ -1,0 +1,269 @@
+/**
+ * Simulated nodes for the scale benchmark: an in-process Transport that answers the observe command with the bytes a
+ * real node prints, for hundreds or thousands of nodes in one process (no ssh, no sockets, no child processes).
+ *
+ * The bytes are not made up: `captureTemplate` lays a node out on this machine exactly as apply does (every tenant's
+ * release with its manifest, the current and .prev links and an older release, every secret the release references
+ * at mode 0600, the gateway wrapper's run records, launchd services running) and runs the REAL observe script over the
+ * LocalTransport once. Its records are then split into node-level records and per-tenant records; a simulated node
+ * answers with the node-level records (its own clock) and the records of exactly the tenants its observe stdin names
+ * (the `T` lines), in the script's order, as one JSON document — byte for byte what that node would print in sync.
+ * A few nodes are given drift so that plan has work: a hand-edited file (its content is sent, as the script sends
+ * the old content of clawops' own files), a tenant not deployed yet, a stopped service, a token rotation in progress.
+ *
+ * Only the observe command is answered; anything else (apply's scripts, file operations) fails like a node that
+ * refuses it, so a benchmark in observe mode cannot silently do less than it claims.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DesiredState, NodeSpec, Settings, TenantDesired } from '../../reconciler/desired/types.js';
+import { SshError } from '../../reconciler/errors.js';
+import { ConnectionPool } from '../../reconciler/controller/connections.js';
+import { expectations, observeNode } from '../../reconciler/observe/observe-node.js';
+import type { ExecOptions, ExecResult, FileOps, NodePaths, Transport, TransportStats } from '../../reconciler/transport/transport.js';
+import { DEFAULT_LAUNCH_DAEMONS } from '../../reconciler/transport/transport.js';
+import { layRelease } from '../../test/helpers/release.js';
+import { makeLocalNode, RecordingTransport, writeToken } from '../../test/observe/local-node.js';
+
+const sha256 = (b: string | Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** Drift a simulated node can carry (on one of its tenants). */
+export type SimDrift = 'hand-edited' | 'not-deployed' | 'service-stopped' | 'token-rotation';
+export const SIM_DRIFTS: readonly SimDrift[] = ['hand-edited', 'not-deployed', 'service-stopped', 'token-rotation'];
+
+/** Record kinds whose second field is a tenant id (the script's per-tenant records). */
+const TENANT_KINDS = new Set(['link', 'relok', 'release', 'file', 'unsafe', 'fsize', 'content', 'manifestj', 'unexpected', 'token', 'run', 'quarantined']);
+
+type ObserveRecord = string[];
+
+/** The order in which the observe script prints record kinds (observe-script.ts, top to bottom). */
+const ORDER = new Map(
+  ['now', 'daemon', 'version', 'disk', 'lock', 'leftover', 'intent', 'unexpected', 'link', 'relok', 'release', 'manifestj', 'file', 'unsafe', 'content', 'fsize', 'svc', 'launchd-list', 'nodeunit', 'run', 'guard', 'quarantined', 'token'].map((k, i) => [k, i]),
+);
+
+/** What the real observe script printed for a node in sync, record by record, each with the tenant it belongs to. */
+export interface ObserveTemplate {
+  /** the script's records in its order; `daemon` and `version` set as on a node running the locked CLI */
+  records: ObserveRecord[];
+  /** per record, its tenant (undefined: a node-level record) */
+  owners: (string | undefined)[];
+  /** per tenant, the `hand-edited` drift: openclaw.json as edited on the node (its hash, and its content in base64) */
+  edits: Map<string, { path: string; sha256: string; base64: string }>;
+  /** the raw stdout of the real script */
+  raw: string;
+}
+
+function tenantOf(r: ObserveRecord): string | undefined {
+  const [kind, a = ''] = r;
+  if (kind === 'svc') return a.startsWith('ai.openclaw.') && !a.startsWith('ai.openclaw.clawops.') ? a.slice('ai.openclaw.'.length) : undefined;
+  if (kind !== undefined && TENANT_KINDS.has(kind) && a !== '') return a;
+  return undefined;
+}
+
+/** An older release of a tenant: one file changed, so a different release id (ids are lower-case hex). */
+function olderRelease(t: TenantDesired, n: number): TenantDesired {
+  const files = t.files.map((f, i) => {
+    if (i !== 0) return f;
+    const content = Buffer.concat([Buffer.from(f.content), Buffer.from(`\n# older release ${n}\n`)]);
+    return { ...f, content, sha256: sha256(content) };
+  });
+  return { ...t, releaseId: sha256(`${t.releaseId}:older:${n}`).slice(0, t.releaseId.length), files };
+}
+
+/**
+ * Lay a node in sync with `tenants` out on this machine (as apply does) and run the real observe script over it once.
+ * The node's openclaw is a fake that prints the lock's version line; its `daemon` record is then set to the locked
+ * install's path and hash (/usr/local/lib/node_modules/openclaw/openclaw.mjs), as on a Mac that runs the locked CLI.
+ */
+export async function captureTemplate(desired: DesiredState, tenants: readonly string[], meta: { commit: string; tag?: string }): Promise<ObserveTemplate> {
+  const node = makeLocalNode({ versionLine: `OpenClaw ${desired.lock.openclaw.version} (${desired.lock.openclaw.commit.slice(0, 7)})` });
+  try {
+    const clawopsDir = join(node.varDb, 'clawops');
+    mkdirSync(join(clawopsDir, 'run'), { recursive: true });
+    const epoch = Math.floor(Date.now() / 1000) - 86_400;
+    tenants.forEach((id, i) => {
+      const t = desired.tenants.get(id);
+      if (!t) throw new Error(`captureTemplate: no tenant ${id} in the desired state`);
+      // two older releases, the newer of them .prev; then the desired release, current
+      for (const n of [2, 1]) {
+        const old = olderRelease(t, n);
+        layRelease(node.etc, { tenants: new Map([[id, old]]) } as DesiredState, id, { commit: sha256(`${meta.commit}${n}`).slice(0, 40) });
+      }
+      renameSync(join(node.etc, 'tenants', id), join(node.etc, 'tenants', `${id}.prev`));
+      layRelease(node.etc, desired, id, { commit: meta.commit });
+      for (const name of new Set(['token.current', ...t.secretRefs])) writeToken(node, id, name, `tok_${sha256(`${id}/${name}`).slice(0, 32)}`);
+      node.setRunning(id, true);
+      const run = { pid: 4242 + i, release_id: t.releaseId, commit: meta.commit, tag: meta.tag ?? '', started_epoch: epoch };
+      writeFileSync(join(clawopsDir, 'run', `${id}.json`), `${JSON.stringify(run)}\n`);
+    });
+    // the real observe script over the LocalTransport, parsed as a pass parses it (a template with errors is refused)
+    const transport = new RecordingTransport('template', node.root);
+    const obs = await observeNode(transport, desired.settings.paths, expectations(desired, tenants));
+    if (obs.errors.length > 0) throw new Error(`template node observation has errors: ${obs.errors.join('; ')}`);
+    const res = transport.outputs[0]!;
+    const doc = JSON.parse(res.stdout) as { v: number; records: ObserveRecord[] };
+    const out: ObserveTemplate = { records: [], owners: [], raw: res.stdout, edits: new Map() };
+    for (const id of tenants) {
+      const d = desired.tenants.get(id)!;
+      const f = d.files.find((x) => x.path === 'openclaw.json') ?? d.files[0]!;
+      const text = Buffer.from(f.content).toString('utf8');
+      const edited = Buffer.from(text.includes('"level": "info"') ? text.replace('"level": "info"', '"level": "debug"') : `${text}\n`);
+      out.edits.set(id, { path: f.path, sha256: sha256(edited), base64: edited.toString('base64') });
+    }
+    for (const r of doc.records) {
+      const kind = r[0] ?? '';
+      // a steady node runs the locked CLI and answers `version` from its cache
+      const rec = kind === 'daemon' ? ['daemon', '/usr/local/lib/node_modules/openclaw/openclaw.mjs', desired.lock.daemon.sha256] : kind === 'version' ? [kind, r[1] ?? '', r[2] ?? '', '1'] : r;
+      out.records.push(rec);
+      out.owners.push(tenantOf(rec));
+    }
+    return out;
+  } finally {
+    node.remove();
+  }
+}
+
+/** Records of one simulated node, from the template: its tenants (stdin's T lines) and its drift, in the script's order. */
+export function simRecords(tpl: ObserveTemplate, stdin: string, drift: readonly SimDrift[], now: number): ObserveRecord[] {
+  const wanted = new Set<string>();
+  let victim: string | undefined; // the drifted tenant: the node's first
+  for (const line of stdin.split('\n')) {
+    if (!line.startsWith('T\t')) continue;
+    victim ??= line.slice(2);
+    wanted.add(line.slice(2));
+  }
+  const edit = victim !== undefined && drift.includes('hand-edited') ? tpl.edits.get(victim) : undefined;
+  const out: ObserveRecord[] = [];
+  let contentDone = edit === undefined;
+  let sawFile = false;
+  for (let i = 0; i < tpl.records.length; i++) {
+    const r = tpl.records[i]!;
+    const owner = tpl.owners[i];
+    const kind = r[0];
+    // the script prints `content` records after every `file` record
+    if (kind === 'file') sawFile = true;
+    else if (!contentDone && sawFile) {
+      out.push(['content', victim!, edit!.path, edit!.base64]);
+      contentDone = true;
+    }
+    if (kind === 'now') {
+      out.push(['now', String(now)]);
+      continue;
+    }
+    if (owner === undefined) {
+      out.push(r);
+      continue;
+    }
+    if (!wanted.has(owner)) continue;
+    if (owner !== victim || drift.length === 0) {
+      out.push(r);
+      continue;
+    }
+    if (drift.includes('not-deployed') && kind !== 'token') continue; // secrets provisioned, nothing deployed
+    if (edit && kind === 'file' && r[2] === edit.path) out.push(['file', owner, edit.path, edit.sha256]);
+    else if (edit && kind === 'relok' && r[2] === 'current') out.push(['relok', owner, 'current', '0']);
+    else if (drift.includes('service-stopped') && kind === 'svc') out.push(['svc', r[1]!, '0', '78']);
+    else if (drift.includes('token-rotation') && kind === 'token' && r[2] === 'token.next') out.push(['token', owner, 'token.next', '600', String(now - 3600), sha256(`${owner}/next`).slice(0, 12)]);
+    else out.push(r);
+  }
+  return out;
+}
+
+/** The script's JSON document for records (its awk escapes control characters; template fields never hold any). */
+export function renderObservation(records: readonly ObserveRecord[]): string {
+  return `{"v":1,"records":[${records.map((r) => `[${r.map((f) => JSON.stringify(f)).join(',')}]`).join(',')}]}\n`;
+}
+
+const refuse = (node: string) => (): Promise<never> => Promise.reject(new SshError(node, 'simulated node: file operations are not simulated'));
+
+/** One simulated node: answers the observe command from the template (its tenants, its drift); refuses the rest. */
+export class SimTransport implements Transport {
+  readonly stats: TransportStats = { commands: 0, bytesSent: 0, bytesReceived: 0 };
+  readonly files: FileOps;
+  constructor(readonly node: string, private readonly tpl: ObserveTemplate, readonly drift: readonly SimDrift[] = [], private readonly clock: () => number = () => Math.floor(Date.now() / 1000)) {
+    this.files = { mkdirp: refuse(node), writeFile: refuse(node), symlink: refuse(node), rename: refuse(node) };
+  }
+
+  paths(c: { etc: string; var_db: string; launch_daemons?: string }): NodePaths {
+    return { etc: c.etc, varDb: c.var_db, launchDaemons: c.launch_daemons ?? DEFAULT_LAUNCH_DAEMONS };
+  }
+
+  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    this.stats.commands++;
+    const stdin = opts.stdin === undefined ? '' : opts.stdin.toString();
+    this.stats.bytesSent += command.length + stdin.length;
+    // a node answers on a later turn of the event loop, as a socket would
+    await new Promise<void>((res) => setImmediate(res));
+    if (!command.includes(' clawops-observe ')) {
+      return { stdout: '', stderr: `${this.node}: simulated node answers only the observe command\n`, code: 127, signal: null };
+    }
+    const stdout = renderObservation(simRecords(this.tpl, stdin, this.drift, this.clock()));
+    this.stats.bytesReceived += stdout.length;
+    return { stdout, stderr: '', code: 0, signal: null };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Which drift node i of n carries (a few nodes only: about one in ten has any). */
+export function driftFor(i: number): SimDrift[] {
+  const out: SimDrift[] = [];
+  if (i % 25 === 7) out.push('hand-edited');
+  if (i % 40 === 13) out.push('not-deployed');
+  if (i % 30 === 21) out.push('service-stopped');
+  if (i % 50 === 3) out.push('token-rotation');
+  return out;
+}
+
+/**
+ * The controller's connection pool over simulated nodes: `get` and `fresh` hand out SimTransports instead of
+ * connecting (everything else, observe's retry and classification included, is the real pool's).
+ */
+export class SimPool extends ConnectionPool {
+  private readonly sims = new Map<string, SimTransport>();
+  connects = 0;
+  constructor(private readonly make: (node: NodeSpec) => SimTransport) {
+    super({});
+  }
+  override get(node: NodeSpec, _settings: Settings): Promise<Transport> {
+    let t = this.sims.get(node.name);
+    if (!t) {
+      t = this.make(node);
+      this.sims.set(node.name, t);
+      this.connects++;
+    }
+    return Promise.resolve(t);
+  }
+  override fresh(node: NodeSpec, _settings: Settings): Promise<Transport> {
+    return Promise.resolve(this.make(node));
+  }
+  override peek(name: string): Transport | undefined {
+    return this.sims.get(name);
+  }
+  override async drop(name: string): Promise<void> {
+    this.sims.delete(name);
+  }
+  commands(): number {
+    let n = 0;
+    for (const t of this.sims.values()) n += t.stats.commands;
+    return n;
+  }
+}
+
+/** The simulated bytes of a node with these tenants and drift (what SimTransport answers to observe). */
+export function simStdout(tpl: ObserveTemplate, desired: Pick<DesiredState, 'tenants'>, tenants: readonly string[], drift: readonly SimDrift[] = [], now = Math.floor(Date.now() / 1000)): string {
+  return renderObservation(simRecords(tpl, expectations(desired, tenants), drift, now));
+}
+
+/** A template as JSON (for a child process). */
+export function templateToJson(tpl: ObserveTemplate): string {
+  return JSON.stringify({ records: tpl.records, edits: [...tpl.edits], raw: tpl.raw });
+}
+
+/** A template read back; `rebase` maps the commit it was captured for to the commit a repo really has. */
+export function templateFromJson(json: string, rebase?: { from: string; to: string }): ObserveTemplate {
+  const text = rebase ? json.split(rebase.from).join(rebase.to) : json;
+  const j = JSON.parse(text) as { records: ObserveRecord[]; edits: [string, { path: string; sha256: string; base64: string }][]; raw: string };
+  return { records: j.records, owners: j.records.map(tenantOf), edits: new Map(j.edits), raw: j.raw };
+}
