@@ -352,7 +352,7 @@ const applyFailures = (n: NodeStatusRecord): number => (n.backoff?.kind === 'app
 /**
  * What apply did on a node in pass `pass`, read off the record the pass wrote (never off log text): `rolled_back` (a
  * new lastError RolledBack/HealthCheckFailed), `locked` (NodeLocked), `interrupted`, `failed` (its apply backoff grew),
- * `repaired` (applied to a node that was drifted), `applied` (the node or a tenant says Applied).
+ * `repaired` (applied to a node whose tree was drifted: edited by hand), `applied` (the node or a tenant says Applied).
  */
 export function applyResult(n: NodeStatusRecord, pass: { id: string; startedAt: string }, before: StatusCounters['seen'][string] | undefined): { apply?: ApplyResult; rollback?: RollbackResult } {
   if (n.lastPass !== pass.id) return {};
@@ -362,7 +362,8 @@ export function applyResult(n: NodeStatusRecord, pass: { id: string; startedAt: 
   if (fresh?.reason === 'NodeLocked') return { apply: 'locked' };
   if (fresh?.reason === 'Interrupted') return { apply: 'interrupted' };
   if (failures > 0 && failures !== (before?.applyFailures ?? 0)) return { apply: 'failed' };
-  if (n.reason === 'Applied' || Object.values(n.tenants ?? {}).some((t) => t.reason === 'Applied')) return { apply: before?.drifted ? 'repaired' : 'applied' };
+  // drifted: the plan this pass applied found it drifted, or the pass before recorded it so
+  if (n.reason === 'Applied' || Object.values(n.tenants ?? {}).some((t) => t.reason === 'Applied')) return { apply: before?.drifted || drifted(n) ? 'repaired' : 'applied' };
   return {};
 }
 

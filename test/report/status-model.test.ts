@@ -81,7 +81,7 @@ describe('buildStatusView', () => {
     const h = view(d, { now: new Date(at(31.5)) });
     expect(h.passes.map((p) => [p.id, p.outcome])).toEqual([['p-running', 'Running'], ['r20261128t123000-aaaaaa', 'ok']]);
     expect(h.passes[0]!.changes).toBeNull();
-    expect(h.passes[1]!.nodes?.map((n) => [n.node, n.apply])).toEqual([['gw-3', 'failed'], ['gw-6', 'applied']]);
+    expect(h.passes[1]!.nodes?.map((n) => [n.node, n.apply])).toEqual([['gw-3', 'failed'], ['gw-6', 'repaired']]);
     expect(h.lastPass?.id).toBe('p-running');
     // last successful sync per node: the store's counters
     expect(h.nodes.find((n) => n.node === 'gw-3')?.lastSyncedAt).toBe(at(1));
@@ -248,9 +248,10 @@ describe('passChanges and recordPass', () => {
     expect(d.history.map((h) => h.id)).toEqual(['r20261128t123000-aaaaaa']);
     expect(d.counters.passes).toEqual({ ok: 1 });
     // the store had seen no node yet: gw-3's apply backoff (1) is new, so it counts as a failed apply
-    expect(d.counters.applies).toEqual({ 'gw-3': { failed: 1 }, 'gw-6': { applied: 1 } });
+    // gw-6's plan found its tree drifted and the pass applied it: repaired
+    expect(d.counters.applies).toEqual({ 'gw-3': { failed: 1 }, 'gw-6': { repaired: 1 } });
 
-    // the next pass: gw-1 rolls back, gw-3's apply backoff grew, gw-6 drifted before and is applied again (repaired),
+    // the next pass: gw-1 rolls back, gw-3's apply backoff grew, gw-6 drifted and is applied again (repaired),
     // the fetch failed, and gw-2 fans out
     const p2 = { id: 'p2', startedAt: at(31), finishedAt: at(31.2), outcome: 'ok', durationMs: 12_000 };
     d.lastPass = p2;
@@ -273,7 +274,7 @@ describe('passChanges and recordPass', () => {
     expect(h.fannedOut).toEqual({ commit: C2, tag: 'release/2' });
     expect(d.counters).toMatchObject({
       passes: { ok: 2 },
-      applies: { 'gw-1': { rolled_back: 1 }, 'gw-3': { failed: 2 }, 'gw-6': { applied: 1, repaired: 1 } },
+      applies: { 'gw-1': { rolled_back: 1 }, 'gw-3': { failed: 2 }, 'gw-6': { repaired: 2 } },
       rollbacks: { 'gw-1': { ready: 1 } },
       fetchErrors: 1,
     });

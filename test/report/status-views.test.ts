@@ -156,7 +156,7 @@ describe('StatusMetrics: Prometheus text from the status model', () => {
     // counters are the store's (whatever happened before this reader started); the histogram starts with the reader
     expect(sampleValue(fams, 'clawops_passes_total', { result: 'ok' })).toBe(1);
     expect(sampleValue(fams, 'clawops_source_fetch_errors_total')).toBe(0);
-    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'applied' })).toBe(1);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'repaired' })).toBe(1);
     expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-3', result: 'rolled_back' })).toBe(0);
     expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-8', result: 'repaired' })).toBe(0);
     expect(sampleValue(fams, 'clawops_pass_duration_seconds_count')).toBe(0);
@@ -181,8 +181,8 @@ describe('StatusMetrics: Prometheus text from the status model', () => {
     expect(sampleValue(fams, 'clawops_pass_duration_seconds_bucket', { le: '5' })).toBe(0);
     expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-3', result: 'rolled_back' })).toBe(1);
     expect(sampleValue(fams, 'clawops_rollbacks_total', { node: 'gw-3', result: 'not_ready' })).toBe(1);
-    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'applied' })).toBe(1);
-    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'repaired' })).toBe(1); // it was drifted before
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'applied' })).toBe(0);
+    expect(sampleValue(fams, 'clawops_applies_total', { node: 'gw-6', result: 'repaired' })).toBe(2); // its tree was drifted
     expect(sampleValue(fams, 'clawops_source_fetch_errors_total')).toBe(1);
     // scraping again without a pass changes no counter
     const again = parsePrometheusText(await m.render(d1));

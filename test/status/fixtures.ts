@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { emptyStatus, recordPass, type NodeStatusRecord, type StatusDoc, type TenantStatus } from '../../reconciler/controller/status.js';
+import { emptyStatus, recordPass, type NodeStatusRecord, type PassHistoryEntry, type StatusDoc, type TenantStatus } from '../../reconciler/controller/status.js';
 import { writeStatus } from '../../reconciler/controller/store.js';
 
 export const C1 = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
@@ -203,3 +203,31 @@ export async function get(port: number, path: string, accept?: string): Promise<
 }
 
 export const silentLog = (): Logger => pino({ level: 'silent' });
+
+/** The passes before fleetStatus()'s last one, newest first, as the store's history keeps them. */
+export function earlierPasses(): PassHistoryEntry[] {
+  const d = fleetStatus();
+  const msg = (n: string): string => d.nodes[n]!.message!;
+  return [
+    { id: 'r20261128t122750-dddddd', startedAt: at(27.8), finishedAt: at(28.05), outcome: 'ok', durationMs: 15_200, nodes: [{ node: 'gw-3', from: 'Progressing', to: 'RolledBack', reason: 'RolledBack', message: msg('gw-3'), apply: 'rolled_back', rollback: 'ready' }, { node: 'gw-7', from: 'Synced', to: 'Degraded', reason: 'ServiceNotRunning', message: msg('gw-7') }], verdicts: [] },
+    { id: 'r20261128t121950-bbbbbb', startedAt: at(19.9), finishedAt: at(20), outcome: 'ok', durationMs: 3900, nodes: [{ node: 'gw-2', from: 'Synced', to: 'Gated', reason: 'Gated', message: GATE_MSG }], verdicts: [] },
+    { id: 'r20261128t120950-cccccc', startedAt: at(9.9), finishedAt: at(10), outcome: 'ok', durationMs: 5100, nodes: [{ node: 'gw-4', from: 'Synced', to: 'Unreachable', reason: 'Unreachable', message: msg('gw-4') }], verdicts: [] },
+  ];
+}
+
+/**
+ * fleetStatus() as a controller's store has it now (the page's fixture): the earlier passes in its history, its last
+ * pass recorded, token state on every observed tenant (gw-2's acme mid-rotation; gw-4 was never reached).
+ */
+export function pageFleetStatus(): StatusDoc {
+  const d = fleetStatus();
+  for (const n of Object.values(d.nodes)) {
+    if (n.node === 'gw-4') continue;
+    for (const t of Object.values(n.tenants)) t.tokens = { overlap: 'single', current: { present: true, mode: '600', mtime: at(-20 * 24 * 60) }, next: { present: false } };
+  }
+  d.nodes['gw-2']!.tenants['acme']!.tokens = { overlap: 'overlap', current: { present: true, mode: '600', mtime: at(-20 * 24 * 60) }, next: { present: true, mode: '600', mtime: at(-90) } };
+  d.history = earlierPasses();
+  // what the store saw after the pass before: gw-6 was Synced (its drifted tenant is what the last pass applied)
+  d.counters.seen = Object.fromEntries(Object.values(d.nodes).map((n) => [n.node, { state: n.node === 'gw-6' ? 'Synced' : n.state, applyFailures: n.backoff?.kind === 'apply' ? n.backoff.failures : 0, drifted: false }]));
+  return stored(shiftTimes(d, Date.now() - Date.parse(NOW)));
+}

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
 import type { StatusDoc } from '../../reconciler/controller/status.js';
 import { REPO_ROOT } from '../helpers/repo.js';
-import { C2, freshFleetStatus, GATE_MSG, rec, silentLog, stored } from './fixtures.js';
+import { C2, GATE_MSG, pageFleetStatus, rec, silentLog, stored } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
@@ -36,11 +36,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     await server?.close();
   });
   beforeEach(async () => {
-    doc = stored(freshFleetStatus());
-    // gw-2's tenants: acme mid-rotation (token.next staged), globex with token.current only
-    const mtime = new Date(Date.now() - 3_600_000).toISOString();
-    doc.nodes['gw-2']!.tenants['acme']!.tokens = { overlap: 'overlap', current: { present: true, mode: '600', mtime }, next: { present: true, mode: '600', mtime } };
-    doc.nodes['gw-2']!.tenants['globex']!.tokens = { overlap: 'single', current: { present: true, mode: '600', mtime }, next: { present: false } };
+    doc = pageFleetStatus();
     problems = [];
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('dialog', (d) => {
@@ -80,8 +76,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     expect(await page.locator('#nodes-body tr[data-node="gw-4"] td[data-label="Token overlap"]').innerText()).toBe('not observed yet');
     expect(await page.locator('#gate').innerText()).toContain(`waiting for canary gw-1 green 1/2 on ${C2.slice(0, 7)}`);
     expect(await page.locator('#gate tr[data-canary="gw-1"] td[data-label="Green passes"]').innerText()).toBe('1 / 2');
-    expect(await page.locator('#passes-body tr').count()).toBe(1);
-    expect(await page.locator('#passes-body').innerText()).toContain('4.2 s');
+    // the last passes the store keeps, newest first, each with its duration and what it changed
+    expect(await page.locator('#passes-body tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-pass')))).toEqual(['r20261128t123000-aaaaaa', 'r20261128t122750-dddddd', 'r20261128t121950-bbbbbb', 'r20261128t120950-cccccc']);
+    expect(await page.locator('#passes-body tr[data-pass="r20261128t123000-aaaaaa"] td[data-label="Duration"]').innerText()).toBe('4.2 s');
+    expect(await page.locator('#passes-body tr[data-pass="r20261128t122750-dddddd"] td[data-label="Changed"]').innerText()).toMatch(/^gw-3: Progressing → RolledBack \(.*\) · rolled back, previous release ready again\ngw-7: Synced → Degraded/);
     expect(await page.locator('#verdict').innerText()).toBe('Not all green: 6 node(s) need attention');
     expect(await page.locator('#summary .chip[data-state="Synced"]').innerText()).toBe('2 Synced');
     expect(await page.title()).toBe('RolledBack - clawops status');
@@ -115,7 +113,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     expect(await page.locator('#passes-body tr[data-pass="r-next-pass"]').innerText()).toMatch(/gw-2: Gated → Progressing \(applied .*\) · applied\n/);
     expect(await page.locator('#passes-body tr[data-pass="r-next-pass"]').innerText()).toMatch(/gw-4: Unreachable → Synced/);
     // the pass before stays listed below it
-    expect(await page.locator('#passes-body tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-pass')))).toEqual(['r-next-pass', 'r20261128t123000-aaaaaa']);
+    expect((await page.locator('#passes-body tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-pass')))).slice(0, 2)).toEqual(['r-next-pass', 'r20261128t123000-aaaaaa']);
     expect(await page.evaluate(() => (window as unknown as { __same?: number }).__same)).toBe(42);
     expect(await page.locator('#conn').innerText()).toMatch(/^live · updated \d+ s ago/);
     expect(problems).toEqual([]);
