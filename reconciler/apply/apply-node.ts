@@ -67,6 +67,10 @@ export interface NodeApplyResult {
   reused: string[];
   /** files of staged releases copied on the node from its current release instead of sent */
   reusedFiles: number;
+  /** tenants whose release this node ran `openclaw config validate` on (the first node of the run to deploy it) */
+  validated?: string[];
+  /** tenants whose release another node of this run validated: this node ran only its own secret check (--check) */
+  checked?: string[];
   pruned: string[];
   removed: string[];
   /** tenants not touched because their tree on the node is not clawops' own (UnexpectedEntry) */
@@ -153,7 +157,7 @@ export function skippedResult(node: string, why: string): NodeApplyResult {
 }
 
 function emptyResult(node: string): NodeApplyResult {
-  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, pruned: [], removed: [], refusedTenants: [], recovered: [], reloads: [], rolledBack: [], bytesSent: 0, commands: 0 };
+  return { node, outcome: 'unchanged', swapped: [], staged: [], reused: [], reusedFiles: 0, validated: [], checked: [], pruned: [], removed: [], refusedTenants: [], recovered: [], reloads: [], rolledBack: [], bytesSent: 0, commands: 0 };
 }
 
 /**
@@ -415,6 +419,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const failures: StepError[] = [];
     for (const r of pr.filter((x) => x[0] === 'valid' || x[0] === 'checked')) {
       const [kind, tenant = '', id = '', rc = ''] = r;
+      (kind === 'valid' ? result.validated : result.checked)?.push(tenant);
       const out = Buffer.from(r[4] ?? '', 'base64').toString('utf8');
       const claim = claims.find((c) => c.key === verdictKey(build, tenant, id));
       // exit 78: this node's own secret files (the wrapper's one line); openclaw did not run, so no verdict

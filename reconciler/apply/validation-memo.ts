@@ -52,14 +52,16 @@ export class ValidationMemo {
 
   /**
    * For each key a node needs: reuse a verdict, or claim the validation. Waits while another node holds a claim on a
-   * key this node needs (holding none of its own meanwhile); then claims every unclaimed key at once.
+   * key this node needs (holding none of its own meanwhile); then claims every unclaimed key at once. Interrupted
+   * (signal) while waiting: an empty map, nothing claimed.
    */
   async decide(node: string, keys: readonly string[], signal?: AbortSignal): Promise<Map<string, Decision>> {
     for (;;) {
       const pending = [...new Set(keys)].map((k) => this.entries.get(k)).filter((e): e is Entry => e !== undefined && e.verdict === undefined);
       if (pending.length === 0) break;
       await Promise.race([Promise.all(pending.map((e) => e.done)), ...(signal ? [aborted(signal)] : [])]);
-      if (signal?.aborted) break;
+      // interrupted while waiting: nothing claimed (the node stops before validating)
+      if (signal?.aborted) return new Map();
     }
     const out = new Map<string, Decision>();
     for (const key of keys) {

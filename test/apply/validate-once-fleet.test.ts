@@ -1,0 +1,132 @@
+/**
+ * Issue 12: each distinct release is validated by `openclaw config validate` once per run; the other nodes verify its
+ * staged bytes (PROMOTE's hash check) and run only their own secret check (`bin/gateway-run … --check`).
+ * Real sshd fleet nodes with the real OpenClaw CLI. Every `config validate` a node runs is counted on the node: its
+ * `node` (which openclaw's `#!/usr/bin/env node` finds first on PATH) is a script that logs such runs and then execs
+ * the real Node; the version gate hashes openclaw's entry point, which is untouched.
+ */
+import { readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
+import type { ApplyEvent } from '../../reconciler/apply/apply-node.js';
+import { ValidationMemo } from '../../reconciler/apply/validation-memo.js';
+import { observeAndPlan } from '../../reconciler/commands/diff.js';
+import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
+import { applyJson, nodeResult, tenantLink } from '../helpers/fleet-apply.js';
+import { commitEdits, fleetRepo } from '../helpers/fleet-repo.js';
+import { openclawCache } from '../helpers/openclaw.js';
+import { seedSecrets } from '../helpers/secrets.js';
+
+const ready = fleetAvailable().ok && openclawCache() !== undefined;
+const NODES = ['gw-1', 'gw-2', 'gw-3'];
+const TENANTS = ['acme', 'globex'];
+const ASSIGNMENT = Object.fromEntries(NODES.map((n) => [n, { role: 'gateway' as const, tenants: TENANTS }]));
+const ACME_OVERRIDES = 'tenants/acme/gateway.d/20-overrides.yaml';
+const CALLS = '/home/clawops/validate-calls.log';
+
+describe.skipIf(!ready)('apply validates each distinct release once per run (real fleet)', () => {
+  let fleet: Fleet;
+  let repo: string;
+  const apply = (...extra: string[]) => applyJson(repo, fleet.clientKeyPath, ...extra);
+  const bump = (level: string): string => commitEdits(repo, { [ACME_OVERRIDES]: `gateway:\n  port: 18809\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${level}\n` }, `acme ${level}`);
+  /** `config validate` runs on the node since the last reset, as the profiles (tenants) they were for */
+  const validations = async (n: FleetNodeHandle): Promise<string[]> => {
+    const r = await n.exec(`cat ${CALLS} 2>/dev/null; true`);
+    return r.stdout.split('\n').filter(Boolean).map((l) => /--profile (\S+)/.exec(l)?.[1] ?? '?');
+  };
+  const allValidations = async (): Promise<string[]> => (await Promise.all(fleet.nodes.map(validations))).flat().sort();
+
+  beforeAll(async () => {
+    fleet = await startFleet({ names: NODES, openclaw: true });
+    for (const n of fleet.nodes) {
+      await seedSecrets(n, TENANTS);
+      // count `config validate` runs: node's own `node` logs them, then is the real one
+      const link = join(n.binDir, 'node');
+      const real = readlinkSync(link);
+      rmSync(link);
+      writeFileSync(link, `#!/bin/sh\ncase " $* " in *" config validate "*) echo "$*" >> ${CALLS} ;; esac\nexec ${real} "$@"\n`, { mode: 0o755 });
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+  beforeEach(async () => {
+    for (const n of fleet.nodes) {
+      await n.exec('for f in /Library/LaunchDaemons/*.plist; do [ -f "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; true');
+      const r = await n.exec(`rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops/* ${CALLS} 2>/dev/null; true`);
+      expect(r.code).toBe(0);
+    }
+    repo = fleetRepo(fleet, {}, ASSIGNMENT);
+  });
+
+  it('three nodes get the same releases: openclaw validates each once, the other nodes only check their secrets', async () => {
+    const r = await apply();
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json!.ok).toBe(true);
+    for (const n of NODES) expect(nodeResult(r.json, n).swapped.map((s) => s.tenant).sort()).toEqual(TENANTS);
+    // on the nodes: one `openclaw config validate` per distinct release in the whole run
+    expect(await allValidations()).toEqual(TENANTS);
+    // and the apply result says which node did which
+    for (const t of TENANTS) {
+      const by = r.json!.results.filter((x) => x.validated?.includes(t)).map((x) => x.node);
+      expect(by, t).toHaveLength(1);
+      expect(r.json!.results.filter((x) => x.checked?.includes(t)).map((x) => x.node).sort(), t).toEqual(NODES.filter((n) => n !== by[0]));
+    }
+    for (const n of fleet.nodes) expect((await validations(n)).sort()).toEqual([...(nodeResult(r.json, n.name).validated ?? [])].sort());
+    // a second apply has nothing to validate
+    await Promise.all(fleet.nodes.map((n) => n.exec(`rm -f ${CALLS}`)));
+    const again = await apply();
+    expect(again.code).toBe(0);
+    expect(await allValidations()).toEqual([]);
+  }, 120_000);
+
+  it('an invalid release is refused on every node with one validation run, the same one-line error naming node, tenant and release', async () => {
+    expect((await apply()).code).toBe(0);
+    const before = new Map(fleet.nodes.map((n) => [n.name, tenantLink(n, 'acme')]));
+    await Promise.all(fleet.nodes.map((n) => n.exec(`rm -f ${CALLS}`)));
+    bump('loud');
+    const r = await apply();
+    expect(r.code).toBe(1);
+    expect(await allValidations()).toEqual(['acme']);
+    const validator = r.json!.results.find((x) => x.validated?.includes('acme'))!.node;
+    for (const n of fleet.nodes) {
+      const res = nodeResult(r.json, n.name);
+      expect(res.outcome).toBe('failed');
+      expect(res.step).toBe('validate');
+      expect(res.reason).toBe('InvalidConfig');
+      expect(res.message).toMatch(new RegExp(`^${n.name}/acme: openclaw config validate refused release [0-9a-f]{16}: logging\\.level`));
+      expect(res.message).not.toMatch(/\n/);
+      if (n.name !== validator) expect(res.message).toContain(`(validated once this run, on ${validator})`);
+      expect(tenantLink(n, 'acme')).toBe(before.get(n.name));
+      expect(res.swapped).toEqual([]);
+    }
+  }, 120_000);
+
+  it('a node whose secret file is gone refuses the swap with its one-line error although another node validated the release', async () => {
+    // planned with every secret in place; gw-3's hooks.token disappears before the apply reaches it
+    const p = await observeAndPlan({ repo, identity: fleet.clientKeyPath }, {}, true);
+    const gw3 = fleet.node('gw-3');
+    expect((await gw3.exec('rm /var/db/openclaw/secrets/acme/hooks.token')).code).toBe(0);
+    const memo = new ValidationMemo();
+    const events: ApplyEvent[] = [];
+    try {
+      const res = await applyFleet(p.plan, p.desired, p.fleet.transports, { run: 'test-validate-once-1', actor: 'test', pid: process.pid, lockTtlSec: 60, now: () => new Date(), onEvent: (e) => events.push(e), validations: memo }, 10);
+      const g3 = res.results.find((x) => x.node === 'gw-3')!;
+      expect(g3.outcome).toBe('failed');
+      expect(g3.step).toBe('validate');
+      expect(g3.message).toMatch(/^gw-3\/acme: refused before the swap: clawops-gateway-run: acme: secret file \/var\/db\/openclaw\/secrets\/acme\/hooks\.token is missing; not starting$/);
+      expect(g3.swapped).toEqual([]);
+      expect(tenantLink(gw3, 'acme')).toBeUndefined();
+      for (const n of ['gw-1', 'gw-2']) expect(res.results.find((x) => x.node === n)!.outcome, n).toBe('applied');
+      // gw-3's wrapper stopped before openclaw: still one validation per release (if gw-3 took acme's first, it gave
+      // it back and another node validated it)
+      expect(await allValidations()).toEqual(TENANTS);
+      expect(events.some((e) => e.node !== 'gw-3' && e.step === 'validate' && e.state === 'start' && /check this node's secrets/.test(e.message ?? ''))).toBe(true);
+    } finally {
+      await Promise.all([...p.fleet.transports.values()].map((t) => t.close()));
+      p.source.cleanup();
+      await seedSecrets(gw3, TENANTS);
+    }
+  }, 120_000);
+});
