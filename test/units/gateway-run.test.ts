@@ -339,6 +339,27 @@ describe.each(SHELLS)('bin/gateway-run under $name', ({ argv: sh }) => {
     expect(recorded()!.env.OPENCLAW_CONFIG_PATH).toBe(`${realpathSync(n.rel)}/openclaw.json`);
   });
 
+  it('--check: the secret checks only (another node of the run validated this release): exit 0, silent, no CLI, no run record', () => {
+    const r = run(sh, ['--check']);
+    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).toBe('');
+    expect(recorded()).toBeUndefined();
+    expect(existsSync(runRecord())).toBe(false);
+  });
+
+  it.each([
+    ['missing', (): void => rmSync(join(n.secrets, 'hooks.token')), 'is missing'],
+    ['empty', (): void => writeFileSync(join(n.secrets, 'hooks.token'), ''), 'is empty'],
+    ['0644', (): void => chmodSync(join(n.secrets, 'hooks.token'), 0o644), 'has mode 0644 (want 0600 or 0400)'],
+  ] as const)('--check with a %s secret → exit 78, the same one line as a start, the CLI not run', (_, breakIt, why) => {
+    breakIt();
+    const r = run(sh, ['--check']);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toBe(`clawops-gateway-run: acme: secret file ${hooksFile()} ${why}; not starting\n`);
+    expectNoSecrets(r);
+    expect(recorded()).toBeUndefined();
+  });
+
   it('--validate with a bad secret → exit 78, the CLI not run', () => {
     chmodSync(join(n.secrets, 'hooks.token'), 0o644);
     const r = run(sh, ['--validate']);
