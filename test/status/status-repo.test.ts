@@ -27,6 +27,8 @@ describe.skipIf(!openclawCache())('clawops status --repo (a one-off observe)', (
     expect(before).toMatchObject({ from: { kind: 'observe' }, ok: false });
     expect(before.nodes.find((n) => n.node === 'gw-2')).toMatchObject({ state: 'OutOfSync', tokens: [], desired: { commit: origin.head(), openclaw: '2026.9.6' }, running: { openclaw: '2026.9.6' } });
     expect(before.gate).toBeUndefined();
+    // the token state observe saw, per tenant (token.current provisioned, no token.next): never a value
+    expect(before.nodes.find((n) => n.node === 'gw-2')?.tenants.map((t) => [t.tenant, t.token?.overlap, t.token?.current.mode])).toEqual([['acme', 'single', '600'], ['globex', 'single', '600']]);
 
     const apply = await runCli(['apply', '--repo', repo, '--yes']);
     expect(apply.code, apply.stderr).toBe(0);
