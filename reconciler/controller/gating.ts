@@ -7,7 +7,8 @@
  * passes — observed running C with health `ok` (or `degraded` when allow_degraded) and nothing applied to it in that
  * pass; when replay is required (gating.require_replay, or unset and C records fixtures) also every recorded fixture
  * an endpoint names replayed from a canary with its recorded status. Once met, C is `proven` and stays so. A replay
- * that got another status condemns C like a rollback does.
+ * that got another status condemns C like a rollback does; one that could not complete (no answer, the node or the
+ * connection failed) is tried again next pass, and condemns C only after REPLAY_TRIES such tries in a row.
  */
 import type { GatingSettings } from './settings.js';
 import type { Backoff, CanaryEvidence, CommitEvidence, ErrorRecord, HealthStatus, ReplayDelivery, ReplayDetail, ReplayEvidence } from './status.js';
@@ -193,6 +194,55 @@ export function replayRetryable(d: ReplayDelivery): boolean {
   return d.outcome === 'error' && (d.fixture === null || /apply the (repo|tenant) first$/.test(d.message ?? ''));
 }
 
+/**
+ * How many replay attempts in a row on one canary may end without a conclusive answer (the endpoint did not answer,
+ * the node could not make a delivery, the connection failed) before the commit is failed for it: a commit nobody can
+ * prove does not wait in pending for ever, and a receiver blip, a dropped ssh connection or a node-side hiccup does
+ * not condemn a commit at once. One attempt a pass at most (needsReplay).
+ */
+export const REPLAY_TRIES = 3;
+
+/** A canary's attempts at a commit's replay that did not complete (counted in a row; cleared by a conclusive one). */
+export interface ReplayTry {
+  tries: number;
+  /** when the first of them was */
+  first: string;
+  /** the last one: reason ReplayFailedToRun (the connection) or ReplayInconclusive (deliveries), and what failed */
+  last: ErrorRecord;
+}
+
+/**
+ * ReplayDetail plus the inconclusive tries per canary (`replayDetail.tries` in status.json). Kept here until
+ * status.ts's ReplayDetail declares it.
+ */
+export type ReplayDetailTries = ReplayDetail & { tries?: Record<string, ReplayTry> };
+
+export function replayTries(d: ReplayDetail | undefined): Record<string, ReplayTry> {
+  return (d as ReplayDetailTries | undefined)?.tries ?? {};
+}
+
+/**
+ * Pure: count one inconclusive attempt of `node` (a copy of `detail` is returned). `final`: this was the
+ * REPLAY_TRIES-th in a row, so the commit is judged on it (judgeReplay fails it).
+ */
+export function countReplayTry(detail: ReplayDetail, node: string, last: ErrorRecord): { detail: ReplayDetailTries; tries: number; final: boolean } {
+  const d: ReplayDetailTries = structuredClone(detail);
+  const prev = d.tries?.[node];
+  const t: ReplayTry = { tries: (prev?.tries ?? 0) + 1, first: prev?.first ?? last.time, last };
+  d.tries = { ...d.tries, [node]: t };
+  return { detail: d, tries: t.tries, final: t.tries >= REPLAY_TRIES };
+}
+
+/** Pure: a conclusive replay of `node` ends its run of inconclusive tries. */
+export function clearReplayTries(detail: ReplayDetail, node: string): ReplayDetailTries {
+  const d: ReplayDetailTries = structuredClone(detail);
+  if (d.tries) {
+    delete d.tries[node];
+    if (Object.keys(d.tries).length === 0) delete d.tries;
+  }
+  return d;
+}
+
 /** Pure: one line per delivery that disproves the commit: "replay of X on gw-1 answered 500, recorded 200". */
 export function replayFailures(node: string, deliveries: readonly ReplayDelivery[]): string[] {
   const out: string[] = [];
@@ -215,9 +265,13 @@ export function replayFailures(node: string, deliveries: readonly ReplayDelivery
  */
 export function judgeReplay(detail: ReplayDetail, canaries: readonly string[]): { replay: ReplayEvidence; message?: string; failure?: { node: string; message: string } } {
   const names = [...canaries].sort();
+  const tries = replayTries(detail);
   const failures = names.flatMap((n) => {
     const r = detail.canaries[n];
-    return r ? replayFailures(n, r.deliveries).map((m) => ({ node: n, message: m })) : [];
+    if (r) return replayFailures(n, r.deliveries).map((m) => ({ node: n, message: m }));
+    const t = tries[n];
+    // no conclusive answer REPLAY_TRIES times in a row: the commit cannot be proven, judged as failed
+    return t && t.tries >= REPLAY_TRIES ? [{ node: n, message: `${t.last.message} (no conclusive replay on ${n} in ${t.tries} tries)` }] : [];
   });
   if (failures.length > 0) {
     const message = failures.map((f) => f.message).join('; ');
@@ -225,7 +279,8 @@ export function judgeReplay(detail: ReplayDetail, canaries: readonly string[]): 
   }
   const waiting = names.filter((n) => !detail.canaries[n]);
   if (waiting.length > 0) {
-    const last = detail.lastError && waiting.includes(detail.lastError.node) ? ` (last try: ${detail.lastError.message})` : '';
+    const retried = waiting.filter((n) => tries[n]).map((n) => `try ${tries[n]!.tries} of ${REPLAY_TRIES} on ${n} did not complete: ${tries[n]!.last.message}`);
+    const last = retried.length > 0 ? ` (${retried.join('; ')}; replay will be retried next pass)` : detail.lastError && waiting.includes(detail.lastError.node) ? ` (last try: ${detail.lastError.message})` : '';
     return { replay: 'pending', message: `waiting for fixture replay on ${waiting.join(', ')}${last}` };
   }
   const matched = new Set(names.flatMap((n) => detail.canaries[n]!.deliveries.filter((d) => d.outcome === 'matched').map((d) => d.fixture)));

@@ -19,6 +19,14 @@ import { DELIVER_SCRIPT, NOTIFY_SCRIPT, READ_WEBHOOKS_SCRIPT } from './scripts.j
 export type SecretChoice = 'current' | 'next';
 export type ReplayOutcome = 'matched' | 'mismatch' | 'error' | 'skipped';
 export type ReplayStatus = number | 'timeout' | 'network';
+/**
+ * Why a result says nothing about the configuration the node runs (absent: it does — a status compared, or a fixture
+ * or endpoint that cannot be replayed as configured):
+ *  - `no-answer`: the endpoint gave no HTTP answer (timeout, connect, resolve, TLS)
+ *  - `node`: the node could not make the delivery (its curl/openssl/mktemp, its secret file, or the command died)
+ *  - `behind`: the node does not run what the repo wants replayed (no current release, an endpoint missing there)
+ */
+export type Inconclusive = 'no-answer' | 'node' | 'behind';
 
 /** One fixture delivered (or not) to one endpoint. A tenant-level problem has `fixture: null`. */
 export interface ReplayResult {
@@ -42,6 +50,8 @@ export interface ReplayResult {
   outcome: ReplayOutcome;
   /** why: an error, a skip, or what curl said */
   message?: string;
+  /** a failure that says nothing about the configuration (the controller retries it; see Inconclusive) */
+  inconclusive?: Inconclusive;
   /** when the request was sent, on the node's clock (ISO 8601) */
   time: string;
   duration_ms: number | null;
@@ -155,6 +165,26 @@ async function readNodeWebhooks(t: Transport, etc: string, tenants: readonly str
   return out;
 }
 
+/** A result that is an error until a delivery says otherwise: nothing sent, nothing known but the tenant and release. */
+function errorResult(node: string, tenant: string, releaseId: string | null, now: () => Date): ReplayResult {
+  return {
+    node,
+    tenant,
+    fixture: null,
+    endpoint: null,
+    host: null,
+    release_id: releaseId,
+    delivery_id: null,
+    auth: null,
+    secret: null,
+    expected: null,
+    got: null,
+    outcome: 'error',
+    time: now().toISOString(),
+    duration_ms: null,
+  };
+}
+
 interface Planned {
   tenant: string;
   endpoint: string;
@@ -180,22 +210,7 @@ export async function replayNode(transport: Transport, desired: Pick<DesiredStat
     results.push(r);
     opts.onResult?.(r);
   };
-  const blank = (tenant: string, releaseId: string | null): ReplayResult => ({
-    node: node.name,
-    tenant,
-    fixture: null,
-    endpoint: null,
-    host: null,
-    release_id: releaseId,
-    delivery_id: null,
-    auth: null,
-    secret: null,
-    expected: null,
-    got: null,
-    outcome: 'error',
-    time: now().toISOString(),
-    duration_ms: null,
-  });
+  const blank = (tenant: string, releaseId: string | null): ReplayResult => errorResult(node.name, tenant, releaseId, now);
 
   const webhooks = tenants.length > 0 ? await readNodeWebhooks(transport, p.etc, tenants) : new Map<string, NodeWebhook>();
   // per tenant, by endpoint name: a delivery to make, or a result known without one
@@ -203,7 +218,7 @@ export async function replayNode(transport: Transport, desired: Pick<DesiredStat
   for (const tenant of tenants.sort()) {
     const wh = webhooks.get(tenant);
     if (!wh || wh.problem !== undefined || !wh.endpoints) {
-      work.push({ ...blank(tenant, wh?.releaseId ?? null), message: `${wh?.problem ?? 'nothing read from the node'}: apply the tenant first` });
+      work.push({ ...blank(tenant, wh?.releaseId ?? null), message: `${wh?.problem ?? 'nothing read from the node'}: apply the tenant first`, inconclusive: 'behind' });
       continue;
     }
     const items: [string, Planned | ReplayResult][] = [];
@@ -217,7 +232,7 @@ export async function replayNode(transport: Transport, desired: Pick<DesiredStat
     const want = desired.tenants.get(tenant)?.webhook.endpoints ?? {};
     for (const [name, ep] of Object.entries(want)) {
       if (ep.fixture === undefined || !ep.enabled || (ep.canary && !node.canary) || onNode.has(`${name}\0${ep.fixture}`)) continue;
-      items.push([name, { ...blank(tenant, wh.releaseId), fixture: ep.fixture, endpoint: name, message: `the node's release ${wh.releaseId ?? '(unknown)'} has no endpoint ${name} with this fixture: apply the repo first` }]);
+      items.push([name, { ...blank(tenant, wh.releaseId), fixture: ep.fixture, endpoint: name, message: `the node's release ${wh.releaseId ?? '(unknown)'} has no endpoint ${name} with this fixture: apply the repo first`, inconclusive: 'behind' }]);
     }
     items.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     work.push(...items.map(([, it]) => it));
@@ -261,23 +276,8 @@ async function deliver(
   p: NodePaths,
   now: () => Date,
 ): Promise<{ result: ReplayResult; endpointUrl?: string }> {
-  const base: ReplayResult = {
-    node: node.name,
-    tenant: pl.tenant,
-    fixture: pl.fixtureName,
-    endpoint: pl.endpoint,
-    host: null,
-    release_id: pl.releaseId,
-    delivery_id: null,
-    auth: null,
-    secret: null,
-    expected: null,
-    got: null,
-    outcome: 'error',
-    time: now().toISOString(),
-    duration_ms: null,
-  };
-  const fail = (message: string, outcome: ReplayOutcome = 'error'): { result: ReplayResult } => ({ result: { ...base, outcome, message } });
+  const base: ReplayResult = { ...errorResult(node.name, pl.tenant, pl.releaseId, now), fixture: pl.fixtureName, endpoint: pl.endpoint };
+  const fail = (message: string, outcome: ReplayOutcome = 'error', inconclusive?: Inconclusive): { result: ReplayResult } => ({ result: { ...base, outcome, message, ...(inconclusive ? { inconclusive } : {}) } });
   if (!ENDPOINT_NAME.test(pl.endpoint)) return fail('endpoint name in the node\'s webhook.json is not valid');
   if (!FIXTURE_NAME.test(pl.fixtureName)) return fail('fixture name in the node\'s webhook.json is not a relative *.json path');
   let url: URL;
@@ -313,9 +313,9 @@ async function deliver(
   const args = [url.href, fx.method, secret.auth === 'hmac-sha256' ? 'hmac' : 'bearer', secretFile, secret.name, (timeoutMs / 1000).toFixed(3), ...headers];
   const r = await runScript(t, DELIVER_SCRIPT, args, { stdin: fx.body, timeoutMs: timeoutMs + 15_000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('result\t') || l.startsWith('error\t'));
-  if (!line) return fail(`the replay script printed nothing (exit ${String(r.code)}): ${r.stderr.trim().split('\n')[0] ?? ''}`.trim());
+  if (!line) return fail(`the replay script printed nothing (exit ${String(r.code)}): ${r.stderr.trim().split('\n')[0] ?? ''}`.trim(), 'error', 'node');
   const f = line.split('\t');
-  if (f[0] === 'error') return fail(f[1] ?? 'failed on the node');
+  if (f[0] === 'error') return fail(f[1] ?? 'failed on the node', 'error', 'node');
   const [, code, rc, total, started, curlErr] = f;
   const exit = Number(rc);
   const http = Number(code);
@@ -330,6 +330,7 @@ async function deliver(
     duration_ms: Number.isFinite(seconds) ? Math.round(seconds * 1000) : null,
   };
   if (exit !== 0) res.message = scrub(curlErr || `curl exit ${exit}`, url);
+  if (got === 'timeout' || got === 'network') res.inconclusive = 'no-answer';
   // the notifier line names the endpoint without its query or userinfo (either may carry a token)
   return { result: res, endpointUrl: `${url.origin}${url.pathname}` };
 }

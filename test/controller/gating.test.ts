@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   backoffDelayMs,
+  clearReplayTries,
+  countReplayTry,
   fleetGate,
   fleetTarget,
   inBackoff,
@@ -13,6 +15,8 @@ import {
   recordReplay,
   refChanges,
   replayFailures,
+  replayTries,
+  REPLAY_TRIES,
   resolveRef,
   type CanaryPassFacts,
   type RefInfo,
@@ -240,6 +244,61 @@ describe('fixture replay evidence', () => {
     expect(fleetGate(bad, ['gw-1'], R)).toEqual({ open: false, reason: `replay of ${ACME} on gw-1 answered 500, recorded 200: commit aaaaaaa never fans out; push a new commit` });
     expect(recordCanaryPass(bad, { commit: A }, [runs('gw-1')], R, at(5)).verdict).toBe('failed');
     expect(needsReplay(bad, 'gw-1', ['acme', 'globex'], R)).toBe(false);
+  });
+});
+
+describe('fixture replay that does not complete (transient) is retried, and final after REPLAY_TRIES in a row', () => {
+  const R: GatingSettings = { ...G, require_replay: true };
+  const ACME = 'acme-crm-agent-completed.json';
+  const noAnswer = `replay of ${ACME} on gw-1 got no answer (Empty reply from server), recorded 200`;
+  const base: ReplayDetail = { fixtures: [ACME], required: [ACME], canaries: {} };
+  const green2 = (): CommitEvidence =>
+    [[{ node: 'gw-1', observed: true, runsAtObserve: false, health: 'ok', apply: { outcome: 'applied', rolledBack: false, gated: true } }], [{ node: 'gw-1', observed: true, runsAtObserve: true, health: 'ok' }], [{ node: 'gw-1', observed: true, runsAtObserve: true, health: 'ok' }]].reduce<CommitEvidence | undefined>(
+      (ev, f, i) => recordCanaryPass(ev, { commit: A }, f as CanaryPassFacts[], R, { id: `p${i}`, now: `2026-11-28T12:0${i}:00Z` }),
+      undefined,
+    )!;
+
+  it('each try is counted per canary; the gate says the replay will be retried; the last allowed try fails the commit naming the fixture', () => {
+    expect(REPLAY_TRIES).toBe(3);
+    let d: ReplayDetail = base;
+    let ev = green2();
+    for (let i = 1; i <= REPLAY_TRIES; i++) {
+      const c = countReplayTry(d, 'gw-1', { time: `2026-11-28T13:0${i}:00Z`, reason: 'ReplayInconclusive', message: noAnswer });
+      expect(c).toMatchObject({ tries: i, final: i === REPLAY_TRIES });
+      d = c.detail;
+      ev = recordReplay(ev, d, ['gw-1'], R, `2026-11-28T13:0${i}:00Z`);
+      if (i < REPLAY_TRIES) {
+        expect(ev).toMatchObject({ verdict: 'pending', replay: 'pending' });
+        expect(fleetGate(ev, ['gw-1'], R)).toEqual({ open: false, reason: `waiting for fixture replay on gw-1 (try ${i} of 3 on gw-1 did not complete: ${noAnswer}; replay will be retried next pass)` });
+        // the canary is due again next pass
+        expect(needsReplay(ev, 'gw-1', ['acme'], R)).toBe(true);
+      }
+    }
+    const why = `${noAnswer} (no conclusive replay on gw-1 in 3 tries)`;
+    expect(ev).toMatchObject({ verdict: 'failed', replay: 'failed', failure: { reason: 'ReplayFailed', node: 'gw-1', message: why } });
+    expect(replayTries(ev.replayDetail)['gw-1']).toMatchObject({ tries: 3, first: '2026-11-28T13:01:00Z', last: { reason: 'ReplayInconclusive' } });
+    expect(fleetGate(ev, ['gw-1'], R).reason).toBe(`${why}: commit aaaaaaa never fans out; push a new commit`);
+    expect(needsReplay(ev, 'gw-1', ['acme'], R)).toBe(false);
+  });
+
+  it('a conclusive replay clears the count: a later transient run starts again at 1; other canaries keep their own', () => {
+    let d: ReplayDetail = base;
+    d = countReplayTry(d, 'gw-1', { time: 't1', reason: 'ReplayFailedToRun', message: 'replay on gw-1 could not run: connection lost' }).detail;
+    d = countReplayTry(d, 'gw-3', { time: 't1', reason: 'ReplayFailedToRun', message: 'replay on gw-3 could not run: connection lost' }).detail;
+    d = countReplayTry(d, 'gw-1', { time: 't2', reason: 'ReplayInconclusive', message: noAnswer }).detail;
+    expect(replayTries(d)).toMatchObject({ 'gw-1': { tries: 2, first: 't1' }, 'gw-3': { tries: 1 } });
+    const j = judgeReplay(d, ['gw-1', 'gw-3']);
+    expect(j).toEqual({
+      replay: 'pending',
+      message: `waiting for fixture replay on gw-1, gw-3 (try 2 of 3 on gw-1 did not complete: ${noAnswer}; try 1 of 3 on gw-3 did not complete: replay on gw-3 could not run: connection lost; replay will be retried next pass)`,
+    });
+    d = clearReplayTries(d, 'gw-1');
+    expect(replayTries(d)).toEqual({ 'gw-3': { tries: 1, first: 't1', last: { time: 't1', reason: 'ReplayFailedToRun', message: 'replay on gw-3 could not run: connection lost' } } });
+    expect(countReplayTry(d, 'gw-1', { time: 't3', reason: 'ReplayInconclusive', message: noAnswer }).tries).toBe(1);
+    expect(replayTries(clearReplayTries(d, 'gw-3'))).toEqual({});
+    // a record that matched wins over an old count (the count is only read for canaries without a record)
+    const rec: CanaryReplay = { run: 'r', pass: 'p', at: 't', tenants: ['acme'], ok: true, deliveries: [{ tenant: 'acme', fixture: ACME, endpoint: 'crm', expected: 200, got: 200, outcome: 'matched' }] };
+    expect(judgeReplay({ ...d, canaries: { 'gw-3': rec, 'gw-1': rec } }, ['gw-1', 'gw-3'])).toEqual({ replay: 'passed' });
   });
 });
 
