@@ -1,0 +1,305 @@
+/**
+ * The controller's steady pass (no change) over real sshd fleet nodes on connections kept open between passes, timed
+ * beside parallel `rsync -c -n -r` of the same release trees over fresh ssh in the same run (issue 10's proof, issue
+ * 12's "steady pass at 20 real nodes ≤ 0.25 s"); with --growth, the same steady pass and a fresh `clawops diff` at
+ * 5, 10, 20, 40 nodes (issue 12: "linear or better" = time(40)/time(5) ≤ 8) with the bytes each sends.
+ *
+ * Run (root; rsync and openssh-server from apt; the OpenClaw cache from scripts/install-openclaw-cache.sh):
+ *   npx tsx bench/controller-bench.ts [--nodes 20] [--passes 20] [--rounds 5] [--mode auto|observe] [--strict]
+ *   npx tsx bench/controller-bench.ts --growth [--sizes 5,10,20,40] [--passes 10] [--diff-runs 3] [--rounds 2] [--strict]
+ *
+ * Setup: one test fleet (test/fleet: one sshd a node, the real OpenClaw CLI) of the largest size, the generated infra
+ * repo (bench/lib/infra-repo.ts: 10 tenants × 20 fragments, lint clean, every tenant on every node; the first node a
+ * canary; no launchd units, see bench/lib/controller-fleet.ts) and every release placed on every node, so the fleet is
+ * in sync. Per size N: that repo for the first N nodes pushed to a bare origin (tag release/1), and a Controller in this
+ * process (reconciler/controller/loop.ts, as `clawops controller run` makes it) on that origin with a fresh state dir.
+ * Warm-up passes connect and let the canary's green passes open the fleet gate until every node is Synced; then the
+ * timed passes: each a whole runPass() (fetch, pin, desired (cached), observe + plan both groups, gate, status write).
+ * A pass that is not `ok` or leaves a node not Synced is an error (exit 2), as is rsync itemizing a change or
+ * `clawops diff` not reporting every node in sync.
+ *
+ * Figures: median and p90 pass wall time, process CPU time a pass, RSS after the passes and the process's peak RSS,
+ * bytes the transports sent a pass, and where a pass's time goes (fetch, pin, observe per group, the slowest node's own
+ * observe script). Exit: 0 (also when a target is missed, unless --strict: then 1), 2 when anything is wrong.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../reconciler/cli.js';
+import type { CliIo } from '../reconciler/commands/io.js';
+import { defaultOpenclawVersion, ensureOpenclawCache, fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../test/fleet/fleet.js';
+import { placeAll } from '../test/helpers/fleet-repo.js';
+import { EXAMPLE_SECRETS, seedSecrets } from '../test/helpers/secrets.js';
+import { benchController, controllerOrigin, percentile, warmUp, type ControllerOrigin, type PassTimes } from './lib/controller-fleet.js';
+import { stageReleases, tenantIdsFor } from './lib/infra-repo.js';
+import { argValue, fmt, median, pool, run, runBenchMain, shq } from './lib/proc.js';
+import { sshCommand } from './lib/ssh.js';
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+const GROWTH = process.argv.includes('--growth');
+const NODES = argValue('nodes', 20);
+const SIZES = GROWTH ? sizesArg() : [NODES];
+const PASSES = argValue('passes', GROWTH ? 10 : 20);
+const ROUNDS = Math.max(1, argValue('rounds', GROWTH ? 2 : 5));
+const DIFF_RUNS = GROWTH ? argValue('diff-runs', 3) : 0;
+const TENANTS = argValue('tenants', 10);
+const FRAGMENTS = argValue('fragments', 20);
+const RSYNC_PARALLEL = argValue('rsync-parallel', 10);
+const MODE = modeArg();
+const STRICT = process.argv.includes('--strict');
+const TARGET_S = 0.25;
+const TARGET_AT = 20;
+
+function sizesArg(): number[] {
+  const i = process.argv.indexOf('--sizes');
+  const raw = i >= 0 ? process.argv[i + 1] ?? '' : '5,10,20,40';
+  const s = raw.split(',').map(Number);
+  if (s.length === 0 || s.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--sizes needs node counts like 5,10,20,40 (got ${JSON.stringify(raw)})`);
+  return [...new Set(s)].sort((a, b) => a - b);
+}
+
+function modeArg(): 'auto' | 'observe' {
+  const i = process.argv.indexOf('--mode');
+  const m = i >= 0 ? process.argv[i + 1] : 'auto';
+  if (m !== 'auto' && m !== 'observe') throw new Error(`--mode must be auto or observe (got ${JSON.stringify(m)})`);
+  return m;
+}
+
+const log = (s: string): void => void process.stderr.write(`[controller-bench] ${s}\n`);
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const ms = (x: number): string => x.toFixed(0);
+const mb = (b: number): string => (b / 1024 / 1024).toFixed(0);
+
+// ---------------------------------------------------------------------------------------------
+// Peers
+
+/** One rsync a node, RSYNC_PARALLEL at a time, as diff-bench runs it. Wall seconds; any itemized change is an error. */
+async function rsyncPass(fleet: Fleet, nodes: FleetNodeHandle[], tree: string): Promise<number> {
+  const t0 = performance.now();
+  const results = await pool(
+    RSYNC_PARALLEL,
+    nodes.map((node) => () =>
+      run('rsync', ['-c', '-n', '-r', '-i', '--delete', '-e', sshCommand(fleet, node), `${tree}/`, `${node.user}@${node.host}:/etc/openclaw/releases/`]).then((r) => ({ node, r })),
+    ),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  for (const { node, r } of results) {
+    if (r.code !== 0) throw new Error(`rsync to ${node.name} exited ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}`);
+    const changes = r.stdout.split('\n').filter((l) => l.trim());
+    if (changes.length) throw new Error(`rsync reports changes on in-sync ${node.name}: ${changes.slice(0, 3).join('; ')}`);
+  }
+  return seconds;
+}
+
+/** A fresh `clawops diff` (main() in this process: new connections, the desired state built again). Wall seconds. */
+async function diffRun(repo: string, fleet: Fleet, n: number): Promise<number> {
+  let out = '';
+  const io: CliIo = { stdout: (s) => (out += s), stderr: (s) => (out += s) };
+  const t0 = performance.now();
+  const code = await main(['diff', '--repo', repo, '--identity', fleet.clientKeyPath], io);
+  const seconds = (performance.now() - t0) / 1000;
+  if (code !== 0 || !out.includes(`In sync: ${n} node(s)`)) throw new Error(`clawops diff over ${n} nodes exited ${code}, expected ${n} nodes in sync:\n${out.slice(0, 1500)}`);
+  return seconds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One size
+
+interface SizeResult {
+  n: number;
+  warmup: PassTimes[];
+  passes: PassTimes[];
+  rsync: number[];
+  diff: number[];
+  rssAfter: number;
+}
+
+async function measure(fleet: Fleet, n: number, full: ControllerOrigin, tree: string, work: string): Promise<SizeResult> {
+  const nodes = fleet.nodes.slice(0, n);
+  const names = nodes.map((x) => x.name);
+  const origin = n === fleet.nodes.length ? full : controllerOrigin(fleet, nodes, tenantIdsFor(TENANTS), FRAGMENTS);
+  cleanupDirs.push(origin.work, origin.bare);
+  const stateDir = mkdtempSync(join(work, `state-${n}-`));
+  const b = await benchController({ origin: origin.bare, stateDir, identityFile: fleet.clientKeyPath, mode: MODE, nodes: names });
+  open.add(b);
+  try {
+    const t0 = performance.now();
+    const warmup = await warmUp(b, names);
+    log(`${n} nodes: Synced after ${warmup.length} warm-up pass(es) (${fmt((performance.now() - t0) / 1000)} s; first ${ms(warmup[0]!.wallMs)} ms)`);
+    const res: SizeResult = { n, warmup, passes: [], rsync: [], diff: [], rssAfter: 0 };
+    const perRound = Math.ceil(PASSES / ROUNDS);
+    for (let round = 0; round < ROUNDS; round++) {
+      const got: number[] = [];
+      for (let i = 0; i < perRound && res.passes.length < PASSES; i++) {
+        const p = await b.pass();
+        if (p.outcome !== 'ok') throw new Error(`steady pass at ${n} nodes ended ${p.outcome}: ${b.c.status().lastPass?.message ?? ''}`);
+        const bad = Object.entries(b.states()).filter(([, s]) => s !== 'Synced');
+        if (bad.length) throw new Error(`steady pass at ${n} nodes left ${bad.map(([k, s]) => `${k} ${s}`).slice(0, 5).join(', ')}`);
+        res.passes.push(p);
+        got.push(p.wallMs);
+      }
+      const r = await rsyncPass(fleet, nodes, tree);
+      res.rsync.push(r);
+      let d: number | undefined;
+      if (round < DIFF_RUNS) {
+        d = await diffRun(origin.work, fleet, n);
+        res.diff.push(d);
+      }
+      log(`${n} nodes, round ${round + 1}/${ROUNDS}: steady passes ${got.map(ms).join(' ')} ms; rsync ${fmt(r)} s${d !== undefined ? `; clawops diff ${fmt(d)} s` : ''}; load ${loadavg()}`);
+    }
+    // diff runs beyond the rounds (growth: --diff-runs > --rounds)
+    while (res.diff.length < DIFF_RUNS) res.diff.push(await diffRun(origin.work, fleet, n));
+    res.rssAfter = process.memoryUsage().rss;
+    return res;
+  } finally {
+    open.delete(b);
+    await b.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function table(rows: string[][]): string[] {
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
+}
+
+const med = (xs: number[]): number => (xs.length ? median(xs) : NaN);
+
+function breakdown(r: SizeResult): string[] {
+  const p = r.passes;
+  const groups = new Map<string, number[]>();
+  for (const x of p) for (const g of x.groups) groups.set(`${g.group} (${g.nodes} node${g.nodes === 1 ? '' : 's'})`, [...(groups.get(`${g.group} (${g.nodes} node${g.nodes === 1 ? '' : 's'})`) ?? []), g.ms]);
+  const statusWrite = p.map((x) => x.wallMs - x.passMs);
+  const rows: string[][] = [['stage (median over passes)', 'ms']];
+  rows.push(['whole pass (runPass wall)', ms(med(p.map((x) => x.wallMs)))]);
+  rows.push(['  git fetch of the origin', ms(med(p.map((x) => x.fetchMs)))]);
+  rows.push(['  pin: refs, HEAD, clawops.yaml', ms(med(p.map((x) => x.pinMs)))]);
+  rows.push(['  desired state (cached by commit)', ms(med(p.map((x) => x.desiredMs)))]);
+  for (const [g, xs] of groups) rows.push([`  observe + plan, ${g}`, ms(med(xs))]);
+  rows.push(['    a node: observe round trip (median / max)', `${ms(med(p.flatMap((x) => x.nodeObserveMs)))} / ${ms(Math.max(...p.flatMap((x) => x.nodeObserveMs)))}`]);
+  rows.push(['    a node: its observe script on the node (median / max)', `${ms(med(p.flatMap((x) => x.nodeScriptMs)))} / ${ms(Math.max(...p.flatMap((x) => x.nodeScriptMs)))}`]);
+  rows.push(['  status write (runPass wall − its durationMs)', ms(med(statusWrite))]);
+  rows.push(['process CPU a pass (user+system)', ms(med(p.map((x) => x.cpuMs)))]);
+  return table(rows);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function bench(): Promise<number> {
+  const avail = fleetAvailable();
+  if (!avail.ok) throw new Error(`test fleet unavailable: ${avail.reason}`);
+  for (const tool of ['rsync', 'ssh']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) throw new Error(`${tool} not found (apt-get install -y ${tool === 'ssh' ? 'openssh-client' : tool})`);
+  }
+  const tStart = performance.now();
+  const started = new Date().toISOString();
+  const load0 = loadavg();
+  await ensureOpenclawCache(defaultOpenclawVersion());
+  const maxN = Math.max(...SIZES);
+  const names = Array.from({ length: maxN }, (_, i) => `gw-${String(i + 1).padStart(2, '0')}`);
+  const tenantIds = tenantIdsFor(TENANTS);
+  log(`starting ${maxN} fleet nodes with the real OpenClaw CLI (${cpus().length} CPUs, load average ${load0}) …`);
+  fleet = await startFleet({ names, openclaw: true });
+  const work = mkdtempSync(join(tmpdir(), 'clawops-ctl-bench-'));
+  cleanupDirs.push(work);
+  const full = controllerOrigin(fleet, fleet.nodes, tenantIds, FRAGMENTS);
+  cleanupDirs.push(full.work, full.bare);
+  placeAll(fleet, full.desired);
+  // the secrets the releases reference, provisioned as an operator does (else every node is Blocked)
+  await pool(10, fleet.nodes.map((n) => () => seedSecrets(n, tenantIds, [...EXAMPLE_SECRETS, 'webhook.crm'])));
+  const tree = stageReleases(full.desired, tenantIds, join(work, 'stage'));
+  const filesPerNode = Number(spawnSync('sh', ['-c', `find ${shq(tree)} -type f | wc -l`], { encoding: 'utf8' }).stdout.trim());
+  log(`fleet in sync: ${maxN} nodes × ${TENANTS} tenants × ${FRAGMENTS} fragments, ${filesPerNode} files a node; setup ${fmt((performance.now() - tStart) / 1000)} s`);
+
+  const results: SizeResult[] = [];
+  for (const n of SIZES) results.push(await measure(fleet, n, full, tree, work));
+  const load1 = loadavg();
+  const peakRss = process.resourceUsage().maxRSS * 1024;
+
+  // ---- report
+  const out: string[] = [''];
+  out.push(`controller steady pass (no change, ${MODE} mode, connections open) vs parallel rsync -c -n -r over fresh ssh (${RSYNC_PARALLEL} at a time)`);
+  out.push(`repo: ${TENANTS} tenants × ${FRAGMENTS} fragments on every node (${filesPerNode} files a node), node 1 a canary; ${PASSES} timed passes a size after warm-up, rsync ${ROUNDS} run(s) interleaved${DIFF_RUNS ? `, fresh clawops diff (in-process main()) ${DIFF_RUNS} run(s)` : ''}`);
+  out.push(`machine: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), load average ${load0} at start, ${load1} at end; ${started}`);
+  out.push(`command: npx tsx bench/controller-bench.ts ${process.argv.slice(2).join(' ')}`.trimEnd());
+  out.push('');
+  const rows: string[][] = [['nodes', 'pass median s', 'p90 s', 'CPU ms/pass', 'rsync s', 'rsync/pass', ...(DIFF_RUNS ? ['diff s'] : []), 'bytes sent/pass', 'bytes/node', 'RSS MB after']];
+  for (const r of results) {
+    const pm = med(r.passes.map((x) => x.wallMs)) / 1000;
+    const rs = med(r.rsync);
+    const sent = med(r.passes.map((x) => x.bytesSent));
+    rows.push([
+      String(r.n),
+      pm.toFixed(3),
+      (percentile(r.passes.map((x) => x.wallMs), 90) / 1000).toFixed(3),
+      ms(med(r.passes.map((x) => x.cpuMs))),
+      fmt(rs),
+      `${(rs / pm).toFixed(1)}×`,
+      ...(DIFF_RUNS ? [fmt(med(r.diff))] : []),
+      String(Math.round(sent)),
+      String(Math.round(sent / r.n)),
+      mb(r.rssAfter),
+    ]);
+  }
+  out.push(...table(rows));
+  out.push(`process peak RSS (whole run, fleet set-up and diff runs included): ${mb(peakRss)} MB`);
+
+  let pass = true;
+  const at = results.find((r) => r.n === TARGET_AT) ?? (results.length === 1 ? results[0] : undefined);
+  if (at) {
+    out.push('');
+    out.push(`where a steady pass at ${at.n} nodes goes:`);
+    out.push(...breakdown(at).map((l) => `  ${l}`));
+    out.push('');
+    const pm = med(at.passes.map((x) => x.wallMs)) / 1000;
+    const ok = at.n !== TARGET_AT || pm <= TARGET_S;
+    out.push(`target: steady pass ≤ ${TARGET_S} s at ${TARGET_AT} nodes   median ${pm.toFixed(3)} s at ${at.n} nodes  ${at.n !== TARGET_AT ? 'NOT MEASURED at 20 (--nodes 20)' : ok ? 'PASS' : `MISS (${(pm / TARGET_S).toFixed(1)}× the target)`}`);
+    pass &&= ok;
+  }
+  if (results.length > 1) {
+    const lo = results[0]!;
+    const hi = results[results.length - 1]!;
+    const k = hi.n / lo.n;
+    const limit = k; // linear: time grows at most as the node count does (5 → 40: ≤ 8)
+    const slope = (xs: (r: SizeResult) => number): string => results.slice(1).map((r, i) => `${((xs(r) - xs(results[i]!)) / (r.n - results[i]!.n) * 1000).toFixed(1)}`).join(' / ');
+    const steady = (r: SizeResult): number => med(r.passes.map((x) => x.wallMs)) / 1000;
+    const diffT = (r: SizeResult): number => med(r.diff);
+    const rs = (r: SizeResult): number => med(r.rsync);
+    const gs = steady(hi) / steady(lo);
+    out.push('');
+    out.push(`growth ${lo.n} → ${hi.n} nodes (${k}× the nodes; linear or better = ratio ≤ ${limit.toFixed(1)}):`);
+    out.push(`  steady pass  ${gs.toFixed(2)}×  per-node slope between sizes ${slope(steady)} ms/node  ${gs <= limit ? 'PASS' : 'MISS'}`);
+    pass &&= gs <= limit;
+    if (DIFF_RUNS) {
+      const gd = diffT(hi) / diffT(lo);
+      out.push(`  clawops diff ${gd.toFixed(2)}×  per-node slope between sizes ${slope(diffT)} ms/node  ${gd <= limit ? 'PASS' : 'MISS'}`);
+      pass &&= gd <= limit;
+    }
+    out.push(`  rsync (peer) ${(rs(hi) / rs(lo)).toFixed(2)}×  per-node slope between sizes ${slope(rs)} ms/node`);
+    const bpn = results.map((r) => med(r.passes.map((x) => x.bytesSent)) / r.n);
+    out.push(`  bytes sent a steady pass per node: ${bpn.map((b) => Math.round(b)).join(' / ')} (no change: constant per node, i.e. proportional to the nodes observed, none for content)`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  log(`total ${fmt((performance.now() - tStart) / 1000)} s`);
+  return pass || !STRICT ? 0 : 1;
+}
+
+let fleet: Fleet | undefined;
+const open = new Set<{ close(): Promise<void> }>();
+const cleanupDirs: string[] = [];
+await runBenchMain(
+  'controller-bench',
+  bench,
+  async () => {
+    for (const b of open) await b.close().catch(() => undefined);
+    await fleet?.stop().catch(() => undefined);
+    for (const d of cleanupDirs) if (existsSync(d)) rmSync(d, { recursive: true, force: true });
+  },
+  log,
+);
