@@ -95,7 +95,7 @@ describe.skipIf(!openclawCache())('clawops controller run as a process', () => {
 
     expect(await getJson(port, '/healthz')).toMatchObject({ status: 200, json: { ok: true } });
     const st = await getJson(port, '/status');
-    expect(st.json).toMatchObject({ schemaVersion: 1, passes: 1, controller: { pid: child.pid, mode: 'auto' }, lastPass: { outcome: 'ok' } });
+    expect(st.json).toMatchObject({ schemaVersion: 2, passes: 1, controller: { pid: child.pid, mode: 'auto' }, lastPass: { outcome: 'ok' } });
 
     const second = await runCli(['controller', 'run', '--repo', origin.bare, '--state-dir', state]);
     expect(second.code).toBe(2);

@@ -85,12 +85,12 @@ describe('the status store', () => {
     expect(readdirSync(d)).toEqual([STATUS_FILE]);
     expect(statSync(join(d, STATUS_FILE)).mode & 0o777).toBe(0o644);
     const back = await readStatus(d);
-    expect(back).toMatchObject({ schemaVersion: 1, passes: 7, nodes: { 'gw-1': { state: 'Synced' } } });
+    expect(back).toMatchObject({ schemaVersion: 2, passes: 7, nodes: { 'gw-1': { state: 'Synced' } } });
     expect(await readStatus(dir())).toBeUndefined();
   });
 
   it.each([
-    [{ schemaVersion: 2, nodes: {} }, /status\.json: written by a newer clawops \(status schema 2, this one reads up to 1\); upgrade clawops or use another --state-dir$/],
+    [{ schemaVersion: 3, nodes: {} }, /status\.json: written by a newer clawops \(status schema 3, this one reads up to 2\); upgrade clawops or use another --state-dir$/],
     [{ nodes: {} }, /status\.json: not a clawops controller status file \(no schemaVersion\)/],
     [[1, 2], /not a clawops controller status file/],
     [{ schemaVersion: 0 }, /status schema 0 is too old to read/],

@@ -116,7 +116,7 @@ describe.skipIf(!openclawCache())('the loop behind a real HTTP server', () => {
     const status = await http(port, 'GET', '/status');
     expect(status.status).toBe(200);
     const doc = JSON.parse(status.body) as { schemaVersion: number; passes: number; lastPass: { id: string; outcome: string }; nodes: Record<string, unknown> };
-    expect(doc).toMatchObject({ schemaVersion: 1, passes: 2, lastPass: { id: passes[1]!.id, outcome: 'ok' } });
+    expect(doc).toMatchObject({ schemaVersion: 2, passes: 2, lastPass: { id: passes[1]!.id, outcome: 'ok' } });
     expect(Object.keys(doc.nodes).sort()).toEqual(['gw-1', 'gw-2']);
     expect(JSON.parse((await http(port, 'GET', '/healthz')).body)).toMatchObject({ ok: true, lastPass: { id: passes[1]!.id } });
     expect((await http(port, 'GET', '/nope')).status).toBe(404);
