@@ -30,6 +30,8 @@ export interface Route {
   secrets: Record<string, string>;
   /** answer this late (ms) */
   delayMs?: number;
+  /** close the connection without an HTTP answer (curl: "Empty reply from server"), as a receiver mid-restart does */
+  drop?: boolean;
 }
 
 export interface Receiver {
@@ -118,7 +120,8 @@ export async function startReceiver(opts: { findPeer?: boolean } = {}): Promise<
         res.writeHead(status, { 'content-type': 'text/plain', 'x-echo-auth': String(req.headers.authorization ?? '') });
         res.end(`echo ${String(req.headers.authorization ?? '')}\n`);
       };
-      if (route?.delayMs) setTimeout(answer, route.delayMs);
+      if (route?.drop) req.socket.destroy();
+      else if (route?.delayMs) setTimeout(answer, route.delayMs);
       else answer();
     });
   });
