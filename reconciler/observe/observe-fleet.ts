@@ -19,19 +19,31 @@ export interface FleetObservation {
   transports: Map<string, Transport>;
   /** remote commands per node, for the one-round-trip contract */
   commands: Record<string, number>;
+  /** per node: when (performance.now(), ms since process start) its connect started, its ssh login was done and its observation was parsed */
+  timings: Record<string, NodeTiming>;
+}
+
+export interface NodeTiming {
+  start: number;
+  connected?: number;
+  observed?: number;
 }
 
 export async function observeFleet(desired: DesiredState, nodes: readonly NodeSpec[], opts: ObserveFleetOptions = {}): Promise<FleetObservation> {
   const queue = new PQueue({ concurrency: opts.concurrency ?? desired.settings.concurrency });
   const transports = new Map<string, Transport>();
   const commands: Record<string, number> = {};
+  const timings: Record<string, NodeTiming> = {};
   const results = await Promise.all(
     nodes.map((node) =>
       queue.add(async (): Promise<ObserveResult> => {
         let transport: Transport | undefined;
+        const timing: NodeTiming = (timings[node.name] = { start: performance.now() });
         try {
           transport = await connectNode(node, desired.settings, opts);
+          timing.connected = performance.now();
           const observation = await observeNode(transport, desired.settings.paths, expectations(desired, node.tenants));
+          timing.observed = performance.now();
           commands[node.name] = transport.stats.commands;
           if (opts.keepOpen) transports.set(node.name, transport);
           return { node: node.name, ok: true, observation };
@@ -46,5 +58,5 @@ export async function observeFleet(desired: DesiredState, nodes: readonly NodeSp
       }) as Promise<ObserveResult>,
     ),
   );
-  return { results, transports, commands };
+  return { results, transports, commands, timings };
 }
