@@ -32,6 +32,8 @@ export interface Route {
   delayMs?: number;
   /** close the connection without an HTTP answer (curl: "Empty reply from server"), as a receiver mid-restart does */
   drop?: boolean;
+  /** called with each request on this route once it is recorded (before it is answered or dropped) */
+  onRequest?: (r: Received) => void;
 }
 
 export interface Receiver {
@@ -114,7 +116,9 @@ export async function startReceiver(opts: { findPeer?: boolean } = {}): Promise<
       const auth = route ? checkAuth(req, body, route) : ({ ok: false, why: 'no route' } as const);
       const status = !route ? 404 : auth.ok ? route.status : 401;
       const peer = opts.findPeer && req.socket.remotePort !== undefined ? tcpPeer(req.socket.remotePort, port) : undefined;
-      received.push({ method: req.method ?? '', path, headers: req.headers, body, auth, status, ...(peer ? { peer } : {}) });
+      const got: Received = { method: req.method ?? '', path, headers: req.headers, body, auth, status, ...(peer ? { peer } : {}) };
+      received.push(got);
+      route?.onRequest?.(got);
       const answer = (): void => {
         // echo the request's secrets back, as a careless receiver might: replay must not print what it gets back
         res.writeHead(status, { 'content-type': 'text/plain', 'x-echo-auth': String(req.headers.authorization ?? '') });
