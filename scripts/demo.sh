@@ -12,7 +12,7 @@
 # replay. acme's crm webhook endpoint (hooks.acme.example, not reachable from here) points at a local stand-in of
 # acme's receiver that checks the delivery's X-OpenClaw-Signature-256 with acme's webhook.crm secret.
 # Nothing is left running when it ends, fails or is interrupted. 70-95 s once OpenClaw is cached (2 CPUs), plus
-# ~40-60 s for the controller; a real gateway takes 10-50 s to become ready and ~1 GB, so at most two run at once.
+# 30-60 s for the controller; a real gateway takes 10-50 s to become ready and ~1 GB, so at most two run at once.
 set -euo pipefail
 export CLAWOPS_PROGRESS=text
 here=$(cd "$(dirname "$0")/.." && pwd)
