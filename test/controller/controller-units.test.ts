@@ -4,47 +4,40 @@
  * is read from the running services, and a commit whose gateway never becomes ready is rolled back by apply on the
  * canary — and then never fans out, even when tagged. No mocks.
  */
-import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Controller } from '../../reconciler/controller/loop.js';
 import { fleetUnitEdits } from '../helpers/fleet-repo.js';
+import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE } from '../helpers/repo.js';
-import { clawopsYaml, makeLocalNodes, makeOrigin, newController, node, summary, type LocalNodes } from './helpers.js';
+import { node, summary } from './helpers.js';
 
 const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
 const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe.skipIf(!openclawCache())('controller with services (fake gateway, launchctl stand-in)', () => {
-  let nodes: LocalNodes | undefined;
-  const controllers: Controller[] = [];
+  let lc: LocalController | undefined;
   afterEach(async () => {
-    for (const c of controllers.splice(0)) await c.close();
-    nodes?.stopServices();
+    await lc?.close();
   });
 
   it('gates on the canary running the commit healthily; a commit that fails the health gate is rolled back there and never fans out', async () => {
-    nodes = makeLocalNodes(['gw-1', 'gw-2'], ['acme'], { services: true });
-    const units = fleetUnitEdits();
-    const origin = makeOrigin(
-      {
-        ...units,
-        'clawops.yaml': clawopsYaml(String(units['clawops.yaml'])).replace('deadline_sec: 15', 'deadline_sec: 4'),
-        'nodes.yaml': nodes.nodesYaml([
-          { name: 'gw-1', canary: true, tenants: ['acme'] },
-          { name: 'gw-2', tenants: ['acme'] },
-        ]),
-      },
-      { units: true },
-    );
-    const link = (n: string): string => readlinkSync(join(nodes!.root(n), 'etc/openclaw/tenants/acme'));
+    lc = localController({
+      nodes: [
+        { name: 'gw-1', canary: true, tenants: ['acme'] },
+        { name: 'gw-2', tenants: ['acme'] },
+      ],
+      secretsFor: ['acme'],
+      services: true,
+      clawops: (y) => y.replace('deadline_sec: 15', 'deadline_sec: 4'),
+      prefix: 'clawops-ctl-units-',
+    });
+    const { nodes, origin } = lc;
+    const link = (n: string): string => readlinkSync(join(nodes.root(n), 'etc/openclaw/tenants/acme'));
     const c1 = origin.head();
     origin.tag('release/1', c1, { date: '2026-11-01T00:00:00Z' });
-    const { c, log } = newController({ repo: origin.bare, stateDir: mkdtempSync(join(tmpdir(), 'clawops-ctl-units-')) });
-    await c.start();
-    controllers.push(c);
+    const { c, log } = await lc.start();
 
     // the canary: swapped, its unit bootstrapped and gated ready by apply
     await c.runPass();

@@ -4,15 +4,14 @@
  * real one except for the bad commit, for which it reports what a rolled-back node reports (outcome failed at the
  * health step, reason RolledBack, rolledBack[]) — the controller's side of the contract, without launchd units.
  */
-import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
-import type { Controller } from '../../reconciler/controller/loop.js';
+import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE } from '../helpers/repo.js';
-import { clawopsYaml, makeLocalNodes, makeOrigin, newController, node } from './helpers.js';
+import { node } from './helpers.js';
 
 const bad = vi.hoisted(() => ({ commit: '' }));
 vi.mock('../../reconciler/apply/apply-fleet.js', async (importOriginal) => {
@@ -49,30 +48,23 @@ const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
 const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe.skipIf(!openclawCache())('a commit rolled back on a canary', () => {
-  const controllers: Controller[] = [];
+  let lc: LocalController | undefined;
   afterEach(async () => {
-    for (const c of controllers.splice(0)) await c.close();
+    await lc?.close();
   });
 
   it('is failed for good: tagged later it never fans out (also after a restart); the next commit fans out after its green passes', async () => {
-    const nodes = makeLocalNodes(['gw-1', 'gw-2']);
-    const origin = makeOrigin({
-      'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')),
-      'nodes.yaml': nodes.nodesYaml([
+    lc = localController({
+      nodes: [
         { name: 'gw-1', canary: true, tenants: ['acme'] },
         { name: 'gw-2', tenants: ['acme'] },
-      ]),
+      ],
+      prefix: 'clawops-ctl-rb-',
     });
-    const stateDir = mkdtempSync(join(tmpdir(), 'clawops-ctl-rb-'));
+    const { nodes, origin } = lc;
     const link = (n: string): string => readlinkSync(join(nodes.root(n), 'etc/openclaw/tenants/acme'));
     origin.tag('release/1', 'HEAD', { date: '2026-11-01T00:00:00Z' });
-    const start = async () => {
-      const r = newController({ repo: origin.bare, stateDir });
-      await r.c.start();
-      controllers.push(r.c);
-      return r;
-    };
-    const { c, log } = await start();
+    const { c, log } = await lc.start();
     for (let i = 0; i < 4; i++) await c.runPass();
     const good = link('gw-2');
     expect(node(c.status(), 'gw-2').state).toBe('Synced');
@@ -98,9 +90,8 @@ describe.skipIf(!openclawCache())('a commit rolled back on a canary', () => {
     expect(link('gw-2')).toBe(good);
 
     // a restarted controller remembers
-    await c.close();
-    controllers.splice(0);
-    const again = await start();
+    await lc.close();
+    const again = await lc.start();
     await again.c.runPass();
     expect(node(again.c.status(), 'gw-2').message).toContain('failed on canary gw-1 (RolledBack)');
     expect(link('gw-2')).toBe(good);

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Controller, ControllerOptions } from '../../reconciler/controller/loop.js';
 import { clawopsYaml, fakeClock, makeLocalNodes, makeOrigin, memLogger, newController, type FakeClock, type LocalNodes, type MemLog, type Origin } from '../controller/helpers.js';
+import { fleetUnitEdits } from './fleet-repo.js';
 import { EXAMPLE, type Edit } from './repo.js';
 
 export interface LocalNodeSpec {
@@ -27,10 +28,15 @@ export interface LocalControllerOptions {
   nodes: LocalNodeSpec[];
   /** tenants whose secrets are provisioned on every node (default: makeLocalNodes' acme, globex, initech) */
   secretsFor?: string[];
-  /** the launchctl stand-in and the fake gateway on the nodes, and the repo's launchd units (default false) */
+  /**
+   * the launchctl stand-in and the fake gateway on the nodes, and the repo's gateway unit running it with the short
+   * health settings of fleetUnitEdits (default false: releases declare no units, health is "ok once deployed")
+   */
   services?: boolean;
   /** clawops.yaml `gating:` keys (default { require_replay: false }; `{}`: the controller's defaults) */
   gating?: Record<string, number | boolean>;
+  /** a last change to the generated clawops.yaml (a shorter health deadline…) */
+  clawops?: (yaml: string) => string;
   /** more edits to tenants-example (applied before clawops.yaml and nodes.yaml, which these options write) */
   edits?: Record<string, Edit>;
   /** appended to the generated nodes.yaml (nodes that are not local: an ssh node that is down…) */
@@ -51,19 +57,24 @@ export interface LocalController {
   stateDir: string;
   /** start a controller on the state dir (options as newController's; the log and clock are new unless given) */
   start(o?: Partial<ControllerOptions>, log?: MemLog, clock?: FakeClock): Promise<StartedController>;
-  /** close every controller started (idempotent) */
+  /** close every controller started, then (with services) boot out the nodes' units (idempotent) */
   close(): Promise<void>;
 }
 
 export function localController(opts: LocalControllerOptions): LocalController {
-  const nodes = makeLocalNodes(opts.nodes.map((n) => n.name), opts.secretsFor, { services: opts.services ?? false });
+  const services = opts.services ?? false;
+  const nodes = makeLocalNodes(opts.nodes.map((n) => n.name), opts.secretsFor, { services });
+  const units = services ? fleetUnitEdits() : {};
+  const base = typeof units['clawops.yaml'] === 'string' ? units['clawops.yaml'] : readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8');
+  const yaml = clawopsYaml(base, opts.gating);
   const origin = makeOrigin(
     {
+      ...units,
       ...opts.edits,
-      'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8'), opts.gating),
+      'clawops.yaml': opts.clawops ? opts.clawops(yaml) : yaml,
       'nodes.yaml': `${nodes.nodesYaml(opts.nodes)}${opts.extraNodes ?? ''}`,
     },
-    { units: opts.services ?? false },
+    { units: services },
   );
   const stateDir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'clawops-ctl-'));
   const started: Controller[] = [];
@@ -79,6 +90,8 @@ export function localController(opts: LocalControllerOptions): LocalController {
     },
     async close() {
       for (const c of started.splice(0)) await c.close();
+      // after the controllers: no pending dead-man guard or gateway outlives the test
+      if (services) nodes.stopServices();
     },
   };
 }
