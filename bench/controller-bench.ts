@@ -6,7 +6,8 @@
  *
  * Run (root; rsync and openssh-server from apt; the OpenClaw cache from scripts/install-openclaw-cache.sh):
  *   npx tsx bench/controller-bench.ts [--nodes 20] [--passes 20] [--rounds 5] [--mode auto|observe] [--strict]
- *   npx tsx bench/controller-bench.ts --growth [--sizes 5,10,20,40] [--passes 10] [--diff-runs 3] [--rounds 2] [--strict]
+ *   npx tsx bench/controller-bench.ts --growth [--sizes 5,10,20,40] [--passes 12] [--diff-runs 3] [--rounds 3] [--strict]
+ *   (--no-profile: skip timing one node's observe script alone, traced and under strace)
  *
  * Setup: one test fleet (test/fleet: one sshd a node, the real OpenClaw CLI) of the largest size, the generated infra
  * repo (bench/lib/infra-repo.ts: 10 tenants × 20 fragments, lint clean, every tenant on every node; the first node a
@@ -33,6 +34,7 @@ import { placeAll } from '../test/helpers/fleet-repo.js';
 import { EXAMPLE_SECRETS, seedSecrets } from '../test/helpers/secrets.js';
 import { benchController, controllerOrigin, percentile, warmUp, type ControllerOrigin, type PassTimes } from './lib/controller-fleet.js';
 import { stageReleases, tenantIdsFor } from './lib/infra-repo.js';
+import { profileObserve, type ObserveProfile } from './lib/observe-profile.js';
 import { argValue, fmt, median, pool, run, runBenchMain, shq } from './lib/proc.js';
 import { sshCommand } from './lib/ssh.js';
 
@@ -42,14 +44,16 @@ import { sshCommand } from './lib/ssh.js';
 const GROWTH = process.argv.includes('--growth');
 const NODES = argValue('nodes', 20);
 const SIZES = GROWTH ? sizesArg() : [NODES];
-const PASSES = argValue('passes', GROWTH ? 10 : 20);
-const ROUNDS = Math.max(1, argValue('rounds', GROWTH ? 2 : 5));
+const PASSES = argValue('passes', GROWTH ? 12 : 20);
+const ROUNDS = Math.max(1, argValue('rounds', GROWTH ? 3 : 5));
 const DIFF_RUNS = GROWTH ? argValue('diff-runs', 3) : 0;
 const TENANTS = argValue('tenants', 10);
 const FRAGMENTS = argValue('fragments', 20);
 const RSYNC_PARALLEL = argValue('rsync-parallel', 10);
 const MODE = modeArg();
 const STRICT = process.argv.includes('--strict');
+/** profile one node's observe script after the passes (alone, traced, exec count); --no-profile skips it */
+const PROFILE = !process.argv.includes('--no-profile');
 const TARGET_S = 0.25;
 const TARGET_AT = 20;
 
@@ -117,47 +121,57 @@ interface SizeResult {
   rssAfter: number;
 }
 
-async function measure(fleet: Fleet, n: number, full: ControllerOrigin, tree: string, work: string): Promise<SizeResult> {
-  const nodes = fleet.nodes.slice(0, n);
-  const names = nodes.map((x) => x.name);
-  const origin = n === fleet.nodes.length ? full : controllerOrigin(fleet, nodes, tenantIdsFor(TENANTS), FRAGMENTS);
-  cleanupDirs.push(origin.work, origin.bare);
-  const stateDir = mkdtempSync(join(work, `state-${n}-`));
-  const b = await benchController({ origin: origin.bare, stateDir, identityFile: fleet.clientKeyPath, mode: MODE, nodes: names });
-  open.add(b);
-  try {
+/**
+ * Every size at once: one controller a size (its own origin and state dir), warmed up, then ROUNDS rounds that visit
+ * the sizes in turn (ascending, then descending, …) so a load that drifts during the run (other work on the machine)
+ * weighs on every size alike. A round at a size: a block of steady passes, one rsync over its nodes, one fresh diff.
+ */
+async function measureAll(fleet: Fleet, sizes: number[], full: ControllerOrigin, tree: string, work: string): Promise<SizeResult[]> {
+  const sets = [];
+  for (const n of sizes) {
+    const nodes = fleet.nodes.slice(0, n);
+    const names = nodes.map((x) => x.name);
+    const origin = n === fleet.nodes.length ? full : controllerOrigin(nodes, tenantIdsFor(TENANTS), FRAGMENTS);
+    cleanupDirs.push(origin.work, origin.bare);
+    const stateDir = mkdtempSync(join(work, `state-${n}-`));
+    const b = await benchController({ origin: origin.bare, stateDir, identityFile: fleet.clientKeyPath, mode: MODE, nodes: names });
+    open.add(b);
     const t0 = performance.now();
     const warmup = await warmUp(b, names);
     log(`${n} nodes: Synced after ${warmup.length} warm-up pass(es) (${fmt((performance.now() - t0) / 1000)} s; first ${ms(warmup[0]!.wallMs)} ms)`);
-    const res: SizeResult = { n, warmup, passes: [], rsync: [], diff: [], rssAfter: 0 };
-    const perRound = Math.ceil(PASSES / ROUNDS);
-    for (let round = 0; round < ROUNDS; round++) {
+    sets.push({ n, nodes, origin, b, res: { n, warmup, passes: [], rsync: [], diff: [], rssAfter: 0 } as SizeResult });
+  }
+  const perRound = Math.ceil(PASSES / ROUNDS);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const x of round % 2 === 0 ? sets : [...sets].reverse()) {
+      const { n, b, res } = x;
       const got: number[] = [];
       for (let i = 0; i < perRound && res.passes.length < PASSES; i++) {
         const p = await b.pass();
         if (p.outcome !== 'ok') throw new Error(`steady pass at ${n} nodes ended ${p.outcome}: ${b.c.status().lastPass?.message ?? ''}`);
-        const bad = Object.entries(b.states()).filter(([, s]) => s !== 'Synced');
-        if (bad.length) throw new Error(`steady pass at ${n} nodes left ${bad.map(([k, s]) => `${k} ${s}`).slice(0, 5).join(', ')}`);
+        const bad = Object.entries(b.states()).filter(([, st]) => st !== 'Synced');
+        if (bad.length) throw new Error(`steady pass at ${n} nodes left ${bad.map(([k, st]) => `${k} ${st}`).slice(0, 5).join(', ')}`);
         res.passes.push(p);
         got.push(p.wallMs);
       }
-      const r = await rsyncPass(fleet, nodes, tree);
+      const r = await rsyncPass(fleet, x.nodes, tree);
       res.rsync.push(r);
       let d: number | undefined;
       if (round < DIFF_RUNS) {
-        d = await diffRun(origin.work, fleet, n);
+        d = await diffRun(x.origin.work, fleet, n);
         res.diff.push(d);
       }
+      res.rssAfter = process.memoryUsage().rss;
       log(`${n} nodes, round ${round + 1}/${ROUNDS}: steady passes ${got.map(ms).join(' ')} ms; rsync ${fmt(r)} s${d !== undefined ? `; clawops diff ${fmt(d)} s` : ''}; load ${loadavg()}`);
     }
-    // diff runs beyond the rounds (growth: --diff-runs > --rounds)
-    while (res.diff.length < DIFF_RUNS) res.diff.push(await diffRun(origin.work, fleet, n));
-    res.rssAfter = process.memoryUsage().rss;
-    return res;
-  } finally {
-    open.delete(b);
-    await b.close();
   }
+  // diff runs beyond the rounds (--diff-runs > --rounds)
+  for (const x of sets) while (x.res.diff.length < DIFF_RUNS) x.res.diff.push(await diffRun(x.origin.work, fleet, x.n));
+  for (const x of sets) {
+    open.delete(x.b);
+    await x.b.close();
+  }
+  return sets.map((x) => x.res);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,7 +222,7 @@ async function bench(): Promise<number> {
   fleet = await startFleet({ names, openclaw: true });
   const work = mkdtempSync(join(tmpdir(), 'clawops-ctl-bench-'));
   cleanupDirs.push(work);
-  const full = controllerOrigin(fleet, fleet.nodes, tenantIds, FRAGMENTS);
+  const full = controllerOrigin(fleet.nodes, tenantIds, FRAGMENTS);
   cleanupDirs.push(full.work, full.bare);
   placeAll(fleet, full.desired);
   // the secrets the releases reference, provisioned as an operator does (else every node is Blocked)
@@ -217,8 +231,12 @@ async function bench(): Promise<number> {
   const filesPerNode = Number(spawnSync('sh', ['-c', `find ${shq(tree)} -type f | wc -l`], { encoding: 'utf8' }).stdout.trim());
   log(`fleet in sync: ${maxN} nodes × ${TENANTS} tenants × ${FRAGMENTS} fragments, ${filesPerNode} files a node; setup ${fmt((performance.now() - tStart) / 1000)} s`);
 
-  const results: SizeResult[] = [];
-  for (const n of SIZES) results.push(await measure(fleet, n, full, tree, work));
+  const results = await measureAll(fleet, SIZES, full, tree, work);
+  let prof: ObserveProfile | undefined;
+  if (PROFILE) {
+    log('profiling one node\'s observe script (alone, traced, strace) …');
+    prof = await profileObserve(full.desired, full.desired.nodes[0]!, fleet.clientKeyPath);
+  }
   const load1 = loadavg();
   const peakRss = process.resourceUsage().maxRSS * 1024;
 
@@ -284,6 +302,16 @@ async function bench(): Promise<number> {
     out.push(`  rsync (peer) ${(rs(hi) / rs(lo)).toFixed(2)}×  per-node slope between sizes ${slope(rs)} ms/node`);
     const bpn = results.map((r) => med(r.passes.map((x) => x.bytesSent)) / r.n);
     out.push(`  bytes sent a steady pass per node: ${bpn.map((b) => Math.round(b)).join(' / ')} (no change: constant per node, i.e. proportional to the nodes observed, none for content)`);
+  }
+  if (prof) {
+    out.push('');
+    out.push(`the observe script on one node (${prof.node}), alone, over one open connection (no other node busy):`);
+    out.push(`  one observe: ${ms(prof.aloneMs)} ms (median of 5); command line ${prof.scriptBytes} B (the whole script, sent every pass) + stdin ${prof.stdinBytes} B (every expected file hash)`);
+    out.push(`  programs started a pass: ${prof.execs ?? '? (no strace on the node)'}${prof.topExecs.length ? ` (${prof.topExecs.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
+    out.push(`  CPU of one observe on the node (user+system, children included): ${ms(prof.cpuMs)} ms; this machine's ${cpus().length} CPUs run every node, so a pass over N nodes costs at least N × ${ms(prof.cpuMs)} / ${cpus().length} ms of wall time here (20 nodes: ${ms((20 * prof.cpuMs) / cpus().length)} ms) before any other work`);
+    out.push(`  launchctl print system alone: ${ms(prof.launchctlMs)} ms, ${ms(prof.launchctlCpuMs)} ms CPU (the fleet's stand-in is a Node script; launchd's own is native)`);
+    out.push(`  traced (bash xtrace, ${ms(prof.tracedMs)} ms in all), time charged to each command up to the next trace line (ms, count):`);
+    out.push(`    ${prof.byCommand.map(([k, t, n]) => `${k} ${ms(t)} (${n})`).join(', ')}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
   log(`total ${fmt((performance.now() - tStart) / 1000)} s`);

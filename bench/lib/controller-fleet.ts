@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { stringify } from 'yaml';
 import type { ConnectionPool } from '../../reconciler/controller/connections.js';
 import type { GitMirror } from '../../reconciler/controller/git-mirror.js';
 import { Controller, systemClock } from '../../reconciler/controller/loop.js';
@@ -15,9 +16,9 @@ import type { DesiredCache } from '../../reconciler/controller/pass.js';
 import type { DesiredState } from '../../reconciler/desired/types.js';
 import type { ObserveResult } from '../../reconciler/observe/types.js';
 import { clawopsYaml } from '../../test/controller/helpers.js';
-import type { Fleet, FleetNodeHandle } from '../../test/fleet/fleet.js';
-import { fleetRepo, fleetUnitEdits, git } from '../../test/helpers/fleet-repo.js';
-import type { Edit } from '../../test/helpers/repo.js';
+import type { FleetNodeHandle } from '../../test/fleet/fleet.js';
+import { fleetUnitEdits, git } from '../../test/helpers/fleet-repo.js';
+import { exampleRepo, type Edit } from '../../test/helpers/repo.js';
 import { checkedDesired, tenantFragments } from './infra-repo.js';
 
 export interface ControllerOrigin {
@@ -36,7 +37,7 @@ export interface ControllerOrigin {
  * nodes run no gateways; 10 fake gateways × 40 nodes would not fit this machine). Pushed to a bare origin, tagged
  * release/1 on the same commit.
  */
-export function controllerOrigin(fleet: Fleet, nodes: FleetNodeHandle[], tenantIds: string[], fragments: number): ControllerOrigin {
+export function controllerOrigin(nodes: FleetNodeHandle[], tenantIds: string[], fragments: number): ControllerOrigin {
   const units = fleetUnitEdits();
   const edits: Record<string, Edit> = {
     'tenants/acme': null,
@@ -55,9 +56,11 @@ export function controllerOrigin(fleet: Fleet, nodes: FleetNodeHandle[], tenantI
     for (const [p, c] of Object.entries(files)) files[p] = c.replace(`port: ${18789 + i * 20}\n`, `port: ${18789 + i * 120}\n`);
     Object.assign(edits, files);
   });
-  const assignment = Object.fromEntries(nodes.map((n, i) => [n.name, { role: 'gateway' as const, ...(i === 0 ? { canary: true } : {}), tenants: tenantIds }]));
-  const subset = { ...fleet, nodes } as Fleet;
-  const work = fleetRepo(subset, edits, assignment);
+  edits['nodes.yaml'] = nodesYaml(nodes, tenantIds);
+  const work = exampleRepo(edits);
+  git(work, 'init', '-q', '-b', 'main');
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'initial');
   const desired = checkedDesired(work, tenantIds.length, fragments);
   const bare = mkdtempSync(join(tmpdir(), 'clawops-ctl-bench-origin-'));
   git(bare, 'init', '-q', '--bare', '-b', 'main');
@@ -67,6 +70,18 @@ export function controllerOrigin(fleet: Fleet, nodes: FleetNodeHandle[], tenantI
   git(work, 'push', '-q', 'origin', 'refs/tags/release/1');
   return { work, bare, commit: git(work, 'rev-parse', 'HEAD'), desired };
 }
+
+/**
+ * nodes.yaml for `nodes`, the first a canary. One port_offset for all (the schema's cap, clear of the blocks tests
+ * claim under /tmp/clawops-port-blocks, of which there are 28 — too few for 40 nodes): the nodes here run no gateway,
+ * so their tenants' ports are never bound and cannot clash.
+ */
+function nodesYaml(nodes: FleetNodeHandle[], tenantIds: string[]): string {
+  return stringify({
+    nodes: nodes.map((n, i) => ({ name: n.name, host: n.host, port: n.port, user: n.user, host_key: n.hostKey, role: 'gateway', ...(i === 0 ? { canary: true } : {}), port_offset: PORT_OFFSET, tenants: tenantIds })),
+  });
+}
+const PORT_OFFSET = 40_000;
 
 /** Where one pass's time went, measured around the controller's own objects. Milliseconds unless named otherwise. */
 export interface PassTimes {
