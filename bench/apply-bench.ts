@@ -5,7 +5,7 @@
  *
  * Run (root; ansible and openssh-server from apt; the OpenClaw cache from scripts/install-openclaw-cache.sh):
  *   npx tsx bench/apply-bench.ts [--runs 1] [--nodes 20] [--tenants 10] [--fragments 20] [--tenant-index 3]
- *     [--initial-concurrency 10] [--place] [--ansible-budget auto|S|0] [--ansible-forks 10] [--no-ansible]
+ *     [--initial-concurrency 10] [--concurrency 10] [--place] [--ansible-budget auto|S|0] [--ansible-forks 10] [--no-ansible]
  *
  * Time: ~5 minutes on a 2-CPU machine, most of it the initial full apply (~3 min: 200 `openclaw config validate`
  * runs, ~1.2 CPU-s each, on CPUs the 20 nodes share) and Ansible (~1.5 min). --place skips the initial apply
@@ -41,11 +41,13 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, sta
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PROFILE_PORT_SPACING } from '../reconciler/desired/build-desired.js';
 import type { DesiredState } from '../reconciler/desired/types.js';
 import type { NodeApplyResult } from '../reconciler/apply/apply-node.js';
 import { MANIFEST_PATH } from '../reconciler/release-manifest.js';
-import { chownToNodeUser, defaultOpenclawVersion, ensureOpenclawCache, fleetAvailable, startFleet, type Fleet } from '../test/fleet/fleet.js';
-import { commitEdits, placeAll } from '../test/helpers/fleet-repo.js';
+import { chownToNodeUser, defaultOpenclawVersion, ensureOpenclawCache, fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../test/fleet/fleet.js';
+import { commitEdits, placeAll, portOffsetOf } from '../test/helpers/fleet-repo.js';
+import { seedSecrets } from '../test/helpers/secrets.js';
 import { closeMasters, runPlaybook, writeAnsibleSetup, writeCopyPlaybook, type AnsibleResult } from './lib/ansible.js';
 import { checkedDesired, generateRepo, stageReleases, tenantIdsFor } from './lib/infra-repo.js';
 import { argValue, fmt, median, pool, run, runBenchMain, type RunResult } from './lib/proc.js';
@@ -69,6 +71,8 @@ const ANSIBLE_FORKS = argValue('ansible-forks', 10);
  * where each Mac would spend ~12 s on its own.
  */
 const INITIAL_CONCURRENCY = argValue('initial-concurrency', 10);
+/** Nodes the timed apply of the change works on at once (`clawops apply --concurrency`; clawops' default is 10). */
+const APPLY_CONCURRENCY = Math.max(1, argValue('concurrency', 10));
 /** Bring the fleet in sync the way diff-bench does (releases written onto the nodes), not with a real full apply. */
 const PLACE = process.argv.includes('--place');
 const WITH_ANSIBLE = !process.argv.includes('--no-ansible');
@@ -138,6 +142,30 @@ async function initialApply(repo: string, fl: Fleet, bytes: WireBytes): Promise<
   return f;
 }
 
+/**
+ * --place: start every placed tenant's gateway unit as apply would (its plist from the release into
+ * /Library/LaunchDaemons, `launchctl bootstrap`), the fleet's fake gateway behind the real wrapper (fleetRepo's unit
+ * template), and wait until every gateway has written its run record (what observe compares with launchd's pid).
+ */
+async function startPlacedServices(fl: Fleet, tenants: readonly string[]): Promise<void> {
+  // the node's port block (BEGIN writes it on a real apply) first: the nodes share this machine's network
+  const script = (n: FleetNodeHandle): string =>
+    `mkdir -p /var/db/openclaw/clawops && echo ${portOffsetOf(n)} > /var/db/openclaw/clawops/port-offset && ` +
+    `for t in ${tenants.join(' ')}; do l=ai.openclaw.$t; mkdir -p /var/db/openclaw/logs/$t && cp /etc/openclaw/tenants/$t/launchd/$l.plist /Library/LaunchDaemons/$l.plist && launchctl bootstrap system /Library/LaunchDaemons/$l.plist || exit 1; done`;
+  const rs = await pool(5, fl.nodes.map((n) => () => n.exec(script(n))));
+  const bad = rs.findIndex((r) => r.code !== 0);
+  if (bad >= 0) throw new Error(`bootstrapping the gateway units on ${fl.nodes[bad]!.name} failed: ${rs[bad]!.stderr.trim()}`);
+  const until = Date.now() + 180_000;
+  for (const n of fl.nodes) {
+    for (;;) {
+      const r = await n.exec(`n=0; for t in ${tenants.join(' ')}; do [ -s /var/db/openclaw/clawops/run/$t.json ] && n=$((n+1)); done; echo $n`);
+      if (Number(r.stdout.trim()) === tenants.length) break;
+      if (Date.now() > until) throw new Error(`${n.name}: only ${r.stdout.trim()} of ${tenants.length} gateways started within 180 s`);
+      await new Promise((ok) => setTimeout(ok, 500));
+    }
+  }
+}
+
 async function checkInSync(repo: string, fleet: Fleet, bytes: WireBytes, what: string): Promise<ClawopsRun> {
   const d = await clawops(['diff', '--repo', repo, '--identity', fleet.clientKeyPath], bytes);
   if (d.r.code !== 0 || !d.r.stdout.includes(`In sync: ${NODES} node(s)`)) {
@@ -151,44 +179,66 @@ async function checkInSync(repo: string, fleet: Fleet, bytes: WireBytes, what: s
  * before the first node's lock (start-up, repo, connect, observe, plan), the node phase, and per node the medians of
  * lock+gate (BEGIN command), stage (SFTP), validate (verify hashes + `openclaw config validate`), swap, record+prune.
  */
-function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; afterNodes: number; steps: [string, number][] } {
+function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; afterNodes: number; perNode: { median: number; max: number }; steps: [string, number][] } {
   const ev = c.events;
   const first = Math.min(...ev.filter((e) => e.step === 'lock' && e.state === 'start').map((e) => e.t));
   const last = Math.max(...ev.map((e) => e.t));
-  const per = new Map<string, Record<string, number>>();
+  // per node, the first and the last time of each step:state
+  const per = new Map<string, { first: Record<string, number>; last: Record<string, number> }>();
   for (const e of ev) {
-    const m = per.get(e.node) ?? {};
+    const m = per.get(e.node) ?? { first: {}, last: {} };
     const key = `${e.step}:${e.state}`;
-    if (key === 'swap:done') m[key] = Math.max(m[key] ?? 0, e.t);
-    else m[key] ??= e.t;
+    m.first[key] ??= e.t;
+    m.last[key] = Math.max(m.last[key] ?? 0, e.t);
     per.set(e.node, m);
   }
-  const spans: Record<string, number[]> = { 'lock + gate (one remote command)': [], 'stage (SFTP writes)': [], 'validate (verify + openclaw config validate)': [], swap: [], 'record + prune + unlock': [] };
-  for (const m of per.values()) {
-    const ls = m['lock:start'];
-    const gd = m['gate:done'];
-    const vs = m['validate:start'];
-    const vd = m['validate:done'];
-    const sd = m['swap:done'];
-    const rd = m['record:done'];
-    if ([ls, gd, vs, vd, sd, rd].some((x) => x === undefined)) continue;
-    spans['lock + gate (one remote command)']!.push(gd! - ls!);
-    spans['stage (SFTP writes)']!.push(vs! - gd!);
-    spans['validate (verify + openclaw config validate)']!.push(vd! - vs!);
-    spans.swap!.push(sd! - vd!);
-    spans['record + prune + unlock']!.push(rd! - sd!);
+  const names = [
+    'lock + gate (BEGIN, one remote command)',
+    'stage (SFTP writes)',
+    'validate (wait for the run\'s verdict + PROMOTE: verify, openclaw config validate or --check)',
+    'dead-man guard start',
+    'swap (intent + links)',
+    'reload (launchd / hot reload)',
+    'health gate',
+    'guard confirm (new connection)',
+    'record + prune + unlock',
+  ] as const;
+  const spans = new Map<string, number[]>(names.map((n) => [n, []]));
+  const whole: number[] = [];
+  for (const { first: f, last: l } of per.values()) {
+    const marks = [f['lock:start'], f['gate:done'], f['validate:start'], f['validate:done'], f['swap:start'] ?? f['validate:done'], f['swap:done'], l['reload:done'], f['health:done'], l['health:done'], f['record:done']];
+    if (marks.some((x) => x === undefined)) continue;
+    names.forEach((n, i) => spans.get(n)!.push(marks[i + 1]! - marks[i]!));
+    whole.push(f['record:done']! - f['lock:start']!);
   }
   const end = c.t0 + c.r.seconds * 1000;
   return {
     beforeNodes: (first - c.t0) / 1000,
     nodePhase: (last - first) / 1000,
     afterNodes: (end - last) / 1000,
-    steps: Object.entries(spans).map(([k, v]) => [k, v.length ? median(v) / 1000 : NaN]),
+    perNode: { median: whole.length ? median(whole) / 1000 : NaN, max: whole.length ? Math.max(...whole) / 1000 : NaN },
+    steps: [...spans].map(([k, v]) => [k, v.length ? median(v) / 1000 : NaN]),
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // The change
+
+/**
+ * bench/lib's generated tenants sit 20 ports apart, which lint now refuses (nodes/port-overlap: a profile's ports
+ * span PROFILE_PORT_SPACING): move each tenant's gateway.port onto its own block, in one commit, before the bench.
+ */
+function spaceGatewayPorts(repo: string, tenantIds: readonly string[]): void {
+  const edits: Record<string, string> = {};
+  tenantIds.forEach((id, i) => {
+    const dir = join(repo, 'tenants', id, 'gateway.d');
+    for (const f of readdirSync(dir)) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      if (/^  port: \d+$/m.test(text)) edits[`tenants/${id}/gateway.d/${f}`] = text.replace(/^  port: \d+$/m, `  port: ${18789 + i * PROFILE_PORT_SPACING}`);
+    }
+  });
+  commitEdits(repo, edits, 'bench: tenant gateway ports PROFILE_PORT_SPACING apart');
+}
 
 /** The last gateway.d fragment of `tenant` that sets agents.defaults.timeoutSeconds (later layers win). */
 function changeTarget(repo: string, tenant: string): string {
@@ -285,8 +335,12 @@ async function bench(): Promise<number> {
 
   const repo = generateRepo(fl, tenantIds, FRAGMENTS);
   cleanupDirs.push(repo);
+  spaceGatewayPorts(repo, tenantIds);
   let desired = checkedDesired(repo, TENANTS, FRAGMENTS);
-  log(`repo: ${TENANTS} tenants × ${FRAGMENTS} fragments; setup ${fmt((performance.now() - tStart) / 1000)} s; clawops runs ${mode}`);
+  // secrets are provisioned out of band, never from git: without them every tenant is Blocked (SecretMissing)
+  const secretNames = [...new Set([...desired.tenants.values()].flatMap((t) => t.secretRefs))].sort();
+  await pool(10, fl.nodes.map((n) => () => seedSecrets(n, tenantIds, secretNames)));
+  log(`repo: ${TENANTS} tenants × ${FRAGMENTS} fragments; secrets ${secretNames.join(', ')} on every node; setup ${fmt((performance.now() - tStart) / 1000)} s; clawops runs ${mode}`);
 
   // ---- the wire cost of a bare ssh login (kex + auth + `true`), for scale
   const floorMark = bytes.mark();
@@ -300,7 +354,8 @@ async function bench(): Promise<number> {
   let full: ClawopsRun | undefined;
   if (PLACE) {
     placeAll(fl, desired);
-    log('fleet in sync by placeAll (--place: no initial apply)');
+    await startPlacedServices(fl, tenantIds);
+    log(`fleet in sync by placeAll (--place: no initial apply) and ${NODES * TENANTS} gateway units bootstrapped`);
   } else {
     log(`initial full apply (${NODES} nodes × ${TENANTS} tenants, real openclaw config validate of each, --concurrency ${INITIAL_CONCURRENCY}) …`);
     full = await initialApply(repo, fl, bytes);
@@ -328,7 +383,7 @@ async function bench(): Promise<number> {
     const text = bumpTimeout(repo, target, round);
     desired = checkedDesired(repo, TENANTS, FRAGMENTS);
     const facts = changeFacts(before, desired, tenant);
-    const c = await clawops(applyArgs(repo, fl), bytes);
+    const c = await clawops(applyArgs(repo, fl, ['--concurrency', String(APPLY_CONCURRENCY)]), bytes);
     if (c.r.code !== 0 || !c.json?.ok) throw new Error(`apply (round ${round}) exited ${c.r.code}:\n${(c.r.stdout + c.r.stderr).slice(0, 3000)}`);
     const res = c.json.results;
     const wrong = res.filter((x) => x.outcome !== 'applied' || x.staged.join() !== tenant || x.swapped.length !== 1 || x.swapped[0]!.to !== facts.toId);
@@ -424,7 +479,7 @@ async function bench(): Promise<number> {
   if (full) out.push(`  the whole fleet's tree: ${NODES} × ${TENANTS} releases; the initial full apply sent it in ${fmt(full.r.seconds)} s (payload ${kb(fullPayload)}, wire ${kb(full.wire.sent)})`);
   out.push('');
   const rows: string[][] = [['tool', 'seconds', 'time ratio', 'wire bytes (all nodes)', 'wire bytes / node', 'payload / node']];
-  rows.push([`clawops apply --yes (./bin/clawops, concurrency 10)`, fmt(clawopsS), '1.00', kb(clawopsWire), kb(Math.round(clawopsWire / NODES)), kb(Math.round(clawopsPayload / NODES))]);
+  rows.push([`clawops apply --yes (./bin/clawops, concurrency ${APPLY_CONCURRENCY})`, fmt(clawopsS), '1.00', kb(clawopsWire), kb(Math.round(clawopsWire / NODES)), kb(Math.round(clawopsPayload / NODES))]);
   if (ansible) {
     const lb = ansible.finished ? '' : '> ';
     rows.push([
@@ -453,7 +508,10 @@ async function bench(): Promise<number> {
   out.push(`  all runs (s): ${rounds.map((r) => fmt(r.c.r.seconds)).join(' / ')}; payload a node: ${rounds.map((r) => kb(median(r.payload))).join(' / ')}`);
   out.push(`where clawops' ${fmt(last.c.r.seconds)} s went (last run, from its progress events):`);
   out.push(`  ${fmt(at.beforeNodes)} s before the first node lock (node start-up, repo, ssh connect, observe, plan); ${fmt(at.nodePhase)} s node steps; ${fmt(at.afterNodes)} s after (close, exit)`);
+  out.push(`  a node from its lock to its unlock: median ${fmt(at.perNode.median)} s, slowest ${fmt(at.perNode.max)} s (--concurrency ${APPLY_CONCURRENCY}: ${Math.ceil(NODES / APPLY_CONCURRENCY)} wave(s) of nodes)`);
   out.push(`  per node (median): ${at.steps.map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
+  const v = last.c.json!.results;
+  out.push(`  openclaw config validate runs this apply: ${sum(v.map((x) => x.validated?.length ?? 0))} (on ${v.filter((x) => x.validated?.length).map((x) => x.node).join(', ') || 'no node'}); ${sum(v.map((x) => x.checked?.length ?? 0))} node(s) ran only their secret check`);
   out.push(
     `  one openclaw config validate alone on an idle node: ${fmt(median(validateS))} s; the test fleet's ${NODES} nodes share this machine's ${cpus().length} CPUs, ` +
       `so ${NODES} validations (one a node) cost ~${fmt((median(validateS) * NODES) / cpus().length)} s of wall time here, where each Mac would spend ~${fmt(median(validateS))} s on its own`,
