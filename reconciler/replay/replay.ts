@@ -337,7 +337,7 @@ async function deliver(
 
 /** curl's words without the endpoint's full URL (a query or userinfo may carry a token). */
 function scrub(s: string, url: URL): string {
-  return s.split(url.href).join(`${url.origin}${url.pathname}`).slice(0, 300);
+  return s.split(url.href).join(`${url.origin}${url.pathname}`).trim().slice(0, 300);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -3,15 +3,15 @@
  * and observe scripts) against a real bare git origin: canary first, fleet gated on green canary passes, release
  * tags, drift repair and observe mode, suspend, restart. Passes are driven one at a time; nothing sleeps.
  */
-import { readFileSync, readlinkSync, writeFileSync, existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { changeSuspension, readStatus, writeSuspension } from '../../reconciler/controller/store.js';
 import type { Controller, ControllerOptions } from '../../reconciler/controller/loop.js';
+import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE } from '../helpers/repo.js';
-import { clawopsYaml, makeLocalNodes, makeOrigin, memLogger, newController, node, summary, type LocalNodes, type Origin } from './helpers.js';
+import { clawopsYaml, memLogger, node, summary, type LocalNodes, type Origin } from './helpers.js';
 
 const ready = openclawCache() !== undefined;
 const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
@@ -21,7 +21,7 @@ describe.skipIf(!ready)('controller on local nodes', () => {
   let nodes: LocalNodes;
   let origin: Origin;
   let stateDir: string;
-  let controllers: Controller[] = [];
+  let lc: LocalController;
   const link = (n: string, t: string): string | undefined => {
     try {
       return readlinkSync(join(nodes.root(n), 'etc/openclaw/tenants', t));
@@ -29,27 +29,20 @@ describe.skipIf(!ready)('controller on local nodes', () => {
       return undefined;
     }
   };
-  const start = async (extra: Partial<ControllerOptions> = {}) => {
-    const r = newController({ repo: origin.bare, stateDir, ...extra });
-    await r.c.start();
-    controllers.push(r.c);
-    return r;
-  };
+  const start = (extra: Partial<ControllerOptions> = {}) => lc.start(extra);
 
   beforeEach(() => {
-    nodes = makeLocalNodes(['gw-1', 'gw-2']);
-    origin = makeOrigin({
-      'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')),
-      'nodes.yaml': nodes.nodesYaml([
+    lc = localController({
+      nodes: [
         { name: 'gw-1', canary: true, tenants: ['acme'] },
         { name: 'gw-2', tenants: ['acme', 'globex'] },
-      ]),
+      ],
+      prefix: 'clawops-ctl-state-',
     });
-    stateDir = mkdtempSync(join(tmpdir(), 'clawops-ctl-state-'));
-    controllers = [];
+    ({ nodes, origin, stateDir } = lc);
   });
   afterEach(async () => {
-    for (const c of controllers) await c.close();
+    await lc.close();
   });
 
   it('main goes to the canary; the fleet waits for 2 green canary passes on a release/ tag, then fans out; a new tag waits again', async () => {
@@ -118,7 +111,6 @@ describe.skipIf(!ready)('controller on local nodes', () => {
     const stored = await readStatus(stateDir);
     expect(stored?.commits[c2]?.verdict).toBe('proven');
     await c.close();
-    controllers = [];
     const again = await start();
     const r = await again.c.runPass();
     expect(r.outcome).toBe('ok');
@@ -133,7 +125,6 @@ describe.skipIf(!ready)('controller on local nodes', () => {
     for (let i = 0; i < 4; i++) await c.runPass();
     expect(summary(c.status())).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Synced:Synced' });
     await c.close();
-    controllers = [];
 
     const file = join(nodes.root('gw-2'), 'etc/openclaw/tenants/globex/gateway.d/10-base.yaml');
     writeFileSync(file, `${readFileSync(file, 'utf8')}# hotfix\n`);
@@ -143,7 +134,6 @@ describe.skipIf(!ready)('controller on local nodes', () => {
     expect(node(obs.c.status(), 'gw-2').message).toMatch(/globex: gateway\.d\/10-base\.yaml hand-edited on the node.*observe mode: not applied/);
     expect(readFileSync(file, 'utf8')).toContain('# hotfix');
     await obs.c.close();
-    controllers = [];
 
     await writeSuspension(stateDir, changeSuspension({ all: false, nodes: [] }, 'suspend', ['gw-2']));
     const auto = await start();
@@ -165,9 +155,7 @@ describe.skipIf(!ready)('controller on local nodes', () => {
     const log = memLogger((l) => {
       if (l.stage === 'apply' && l.node === 'gw-1' && l.step === 'lock' && l.state === 'done') c.stop();
     });
-    ({ c } = newController({ repo: origin.bare, stateDir }, log));
-    await c.start();
-    controllers.push(c);
+    ({ c } = await lc.start({}, log));
     expect((await c.runPass()).outcome).toBe('Interrupted');
     const s = c.status();
     expect(node(s, 'gw-1')).toMatchObject({ state: 'OutOfSync', reason: 'Interrupted' });
@@ -176,7 +164,6 @@ describe.skipIf(!ready)('controller on local nodes', () => {
     expect(log.lines().some((l) => l.stage === 'gate' && String(l.msg).includes('interrupted: the other nodes are not touched'))).toBe(true);
     expect((await readStatus(stateDir))?.lastPass).toMatchObject({ outcome: 'Interrupted' });
     await c.close();
-    controllers = [];
     // the next controller picks up where it stopped
     const again = await start();
     await again.c.runPass();

@@ -10,17 +10,15 @@
  *   - the status store is readable and keeps the commit evidence (the proven commit, the fleet commit).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Controller } from '../../reconciler/controller/loop.js';
 import { readStatus } from '../../reconciler/controller/store.js';
 import { actor } from '../../reconciler/commands/apply.js';
-import { fleetUnitEdits } from '../helpers/fleet-repo.js';
+import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE, REPO_ROOT } from '../helpers/repo.js';
-import { clawopsYaml, makeLocalNodes, makeOrigin, newController, node, summary, type LocalNodes } from './helpers.js';
+import { node, summary } from './helpers.js';
 
 const TSX = join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs');
 const CLI = join(REPO_ROOT, 'reconciler/cli.ts');
@@ -31,28 +29,23 @@ const TENANTS = ['acme', 'globex'];
 type Line = Record<string, unknown>;
 
 describe.skipIf(!openclawCache())('controller killed with SIGKILL mid-pass, then restarted', () => {
-  let nodes: LocalNodes | undefined;
-  const controllers: Controller[] = [];
+  let lc: LocalController | undefined;
   afterEach(async () => {
-    for (const c of controllers.splice(0)) await c.close();
-    nodes?.stopServices();
+    await lc?.close();
   });
 
   it('while swapping on the canary: no half-swapped tenant, the guard or the restart finishes it, nothing running is re-applied, status intact', async () => {
-    nodes = makeLocalNodes(['gw-1', 'gw-2'], TENANTS, { services: true });
-    const n = nodes;
-    const units = fleetUnitEdits();
-    const origin = makeOrigin(
-      {
-        ...units,
-        'clawops.yaml': clawopsYaml(String(units['clawops.yaml'])).replace('confirm_sec: 60', 'confirm_sec: 30'),
-        'nodes.yaml': n.nodesYaml([
-          { name: 'gw-1', canary: true, tenants: TENANTS },
-          { name: 'gw-2', tenants: TENANTS },
-        ]),
-      },
-      { units: true },
-    );
+    lc = localController({
+      nodes: [
+        { name: 'gw-1', canary: true, tenants: TENANTS },
+        { name: 'gw-2', tenants: TENANTS },
+      ],
+      secretsFor: TENANTS,
+      services: true,
+      clawops: (y) => y.replace('confirm_sec: 60', 'confirm_sec: 30'),
+      prefix: 'clawops-ctl-kill-',
+    });
+    const { nodes: n, origin, stateDir } = lc;
     const etc = (node: string): string => join(n.root(node), 'etc/openclaw');
     const clawopsDir = (node: string): string => join(n.root(node), 'var/db/openclaw/clawops');
     const linkId = (node: string, t: string): string | undefined => {
@@ -85,9 +78,7 @@ describe.skipIf(!openclawCache())('controller killed with SIGKILL mid-pass, then
     // 1. an in-process controller brings both nodes to c1 (proven on the canary, fanned out as release/1)
     const c1 = origin.head();
     origin.tag('release/1', c1, { date: '2026-11-01T00:00:00Z' });
-    const stateDir = mkdtempSync(join(tmpdir(), 'clawops-ctl-kill-'));
-    const a = newController({ repo: origin.bare, stateDir });
-    await a.c.start();
+    const a = await lc.start();
     for (let i = 0; i < 4; i++) await a.c.runPass();
     expect(summary(a.c.status()), JSON.stringify(a.c.status().lastPass)).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Synced:Synced' });
     expect(a.c.status().commits[c1]?.verdict).toBe('proven');
@@ -148,9 +139,7 @@ describe.skipIf(!openclawCache())('controller killed with SIGKILL mid-pass, then
     //    what it runs does not count as evidence, until the guard has put the swap back
     const guardFiles = (): string[] => readdirSync(clawopsDir('gw-1')).filter((f) => f.startsWith('guard.'));
     expect(guardFiles().length).toBeGreaterThan(0);
-    const b = newController({ repo: origin.bare, stateDir, actor: `controller:${actor()}` });
-    await b.c.start();
-    controllers.push(b.c);
+    const b = await lc.start({ actor: `controller:${actor()}` });
     expect(b.log.lines().some((l) => l.msg === 'resuming from the stored status')).toBe(true);
     expect(b.c.status().commits[c1]?.verdict).toBe('proven');
     await b.c.runPass();

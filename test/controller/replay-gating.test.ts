@@ -152,7 +152,7 @@ describe.skipIf(!openclawCache())('controller: fixture replay from the canary ga
       rcv.routes.set(ACME_PATH, { ...rcv.routes.get(ACME_PATH)!, drop });
     };
     dropAcme(true);
-    const noAnswer = new RegExp(`^replay of ${ACME_FIXTURE} on gw-1 got no answer \\(.*Empty reply from server.*\\), recorded 200$`);
+    const noAnswer = new RegExp(`^replay of ${ACME_FIXTURE} on gw-1 got no answer \\(Empty reply from server\\), recorded 200$`);
 
     for (let i = 1; i <= 2; i++) {
       await c.runPass();

@@ -10,9 +10,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GitMirror } from '../../reconciler/controller/git-mirror.js';
 import type { Controller } from '../../reconciler/controller/loop.js';
 import { git } from '../helpers/fleet-repo.js';
+import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE } from '../helpers/repo.js';
-import { clawopsYaml, makeLocalNodes, makeOrigin, newController, node } from './helpers.js';
+import { makeOrigin, newController, node } from './helpers.js';
 
 const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
 const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
@@ -60,21 +61,19 @@ describe('the git mirror', () => {
 
 describe.skipIf(!openclawCache())('the controller and its source', () => {
   const controllers: Controller[] = [];
+  const locals: LocalController[] = [];
   afterEach(async () => {
     for (const c of controllers.splice(0)) await c.close();
+    for (const l of locals.splice(0)) await l.close();
   });
 
   it('logs a force-push and a moved tag and follows both; an unreachable repo is SourceUnavailable and the fleet stays as it is', async () => {
-    const nodes = makeLocalNodes(['gw-1', 'gw-2']);
-    const origin = makeOrigin({
-      'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')),
-      'nodes.yaml': nodes.nodesYaml([{ name: 'gw-1', canary: true, tenants: ['acme'] }, { name: 'gw-2', tenants: ['acme'] }]),
-    });
+    const lc = localController({ nodes: [{ name: 'gw-1', canary: true, tenants: ['acme'] }, { name: 'gw-2', tenants: ['acme'] }], prefix: 'clawops-ctl-src-' });
+    locals.push(lc);
+    const { origin } = lc;
     const c1 = origin.head();
     origin.tag('release/1', c1);
-    const { c, log, clock } = newController({ repo: origin.bare, stateDir: mkdtempSync(join(tmpdir(), 'clawops-ctl-src-')), intervalMs: 600_000 });
-    await c.start();
-    controllers.push(c);
+    const { c, log, clock } = await lc.start({ intervalMs: 600_000 });
     await c.runPass();
     const c2 = origin.commit({ [ACME]: acmeLevel('warn') });
     origin.push();

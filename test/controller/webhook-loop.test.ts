@@ -3,16 +3,13 @@
  * pass), body cap, ping, /status and /healthz; triggers during a pass coalescing into one next pass; the interval
  * with jitter on an injected clock; stop().
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Controller, PassSummary } from '../../reconciler/controller/loop.js';
 import { signBody, startServer, verifySignature, type ServerHandle } from '../../reconciler/controller/server.js';
+import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
-import { clawopsYaml, makeLocalNodes, makeOrigin, memLogger, newController, type FakeClock } from './helpers.js';
+import { memLogger, type FakeClock } from './helpers.js';
 
 const SECRET = 'it-is-a-secret-0f3a';
 
@@ -63,16 +60,12 @@ describe.skipIf(!openclawCache())('the loop behind a real HTTP server', () => {
   let server: ServerHandle;
   let passes: PassSummary[];
   let loop: Promise<void>;
+  let lc: LocalController;
 
   beforeEach(async () => {
-    const nodes = makeLocalNodes(['gw-1', 'gw-2'], []);
-    const origin = makeOrigin({
-      'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')),
-      'nodes.yaml': nodes.nodesYaml([{ name: 'gw-1', canary: true, tenants: [] }, { name: 'gw-2', tenants: [] }]),
-    });
+    lc = localController({ nodes: [{ name: 'gw-1', canary: true, tenants: [] }, { name: 'gw-2', tenants: [] }], secretsFor: [], prefix: 'clawops-ctl-hook-' });
     const log = memLogger();
-    ({ c, clock } = newController({ repo: origin.bare, stateDir: mkdtempSync(join(tmpdir(), 'clawops-ctl-hook-')) }, log));
-    await c.start();
+    ({ c, clock } = await lc.start({}, log));
     server = await startServer({ host: '127.0.0.1', port: 0 }, { status: () => c.status(), alive: () => c.alive(), trigger: (r) => c.trigger(r), secret: Buffer.from(SECRET), log: log.logger });
     passes = [];
     c.onPass((s) => passes.push(s));
@@ -81,7 +74,7 @@ describe.skipIf(!openclawCache())('the loop behind a real HTTP server', () => {
     c.stop();
     await loop;
     await server.close();
-    await c.close();
+    await lc.close();
   });
 
   it('401 and no pass for a bad or missing signature; 202 and one pass for a good one; ping 200 without a pass; 413 over the cap', async () => {
