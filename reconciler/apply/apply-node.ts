@@ -162,9 +162,12 @@ function emptyResult(node: string): NodeApplyResult {
 
 /**
  * What one full validation (a `valid` record of PROMOTE, wrapper or plain openclaw) says about the release, for every
- * node of the run. Not for exit 78 (the node's own secret check refused: openclaw never ran). Pure.
+ * node of the run. Not for exit 78 (the node's own secret check refused: openclaw never ran). `undefined` when
+ * openclaw printed no JSON verdict (it crashed, was killed, is broken on that node): the failure is that node's, and
+ * the next node that needs the release validates it again. Pure.
  */
-export function judge(node: string, desired: DesiredState, tenant: string, releaseId: string, output: string, exitCode: number): ReleaseVerdict {
+export function judge(node: string, desired: DesiredState, tenant: string, releaseId: string, output: string, exitCode: number): ReleaseVerdict | undefined {
+  if (!hasJsonVerdict(output)) return undefined;
   const res = parseValidateOutput(output, exitCode);
   // the wrapper sets every secret variable the config names: one still missing is an error, never a warning. The
   // rendered config names only CLAWOPS_VAR_DB and the CLAWOPS_SECRET_* of secrets.list, so this depends on the
@@ -178,6 +181,15 @@ export function judge(node: string, desired: DesiredState, tenant: string, relea
     return { valid: false, node, why: `openclaw config validate refused release ${releaseId}: ${why}` };
   }
   return { valid: true, node };
+}
+
+function hasJsonVerdict(output: string): boolean {
+  try {
+    const doc = JSON.parse(output) as unknown;
+    return doc !== null && typeof doc === 'object' && 'valid' in doc;
+  } catch {
+    return false;
+  }
 }
 
 /** FINISH: record this run's swaps from its intent file, prune, unlock. */
@@ -433,6 +445,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         continue;
       }
       const verdict = judge(np.node, desired, tenant, id, out, Number(rc));
+      if (!verdict) {
+        claim?.giveBack();
+        const res = parseValidateOutput(out, Number(rc));
+        failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: openclaw config validate refused release ${id}: ${res.error ?? 'invalid'}`));
+        continue;
+      }
       claim?.settle(verdict);
       if (!verdict.valid) failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: ${verdict.why}; refusing the swap`));
     }

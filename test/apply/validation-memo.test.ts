@@ -1,6 +1,10 @@
 /** The run's memo of release validations (issue 12): one full validation per build + tenant + release, no deadlock. */
 import { describe, expect, it } from 'vitest';
+import { judge } from '../../reconciler/apply/apply-node.js';
 import { ValidationMemo, verdictKey, type Decision } from '../../reconciler/apply/validation-memo.js';
+import { buildDesired } from '../../reconciler/desired/build-desired.js';
+import { readTreeSync } from '../../reconciler/source/read-tree.js';
+import { EXAMPLE } from '../helpers/repo.js';
 
 const K1 = verdictKey('sha-a 2026.9.6', 'acme', '0123456789abcdef');
 const K2 = verdictKey('sha-a 2026.9.6', 'globex', 'fedcba9876543210');
@@ -78,5 +82,18 @@ describe('ValidationMemo', () => {
     ac.abort();
     expect((await b).size).toBe(0);
     expect(memo.claims).toBe(1);
+  });
+});
+
+describe('judge: what one full validation says about a release for the whole run', () => {
+  const desired = buildDesired(readTreeSync(EXAMPLE));
+  const ID = desired.tenants.get('acme')!.releaseId;
+  it.each([
+    ['valid', '{"valid":true,"issues":[],"warnings":[]}', 0, { valid: true, node: 'gw-1' }],
+    ['an issue', '{"valid":false,"issues":[{"path":"logging.level","message":"Invalid option"}]}', 1, { valid: false, node: 'gw-1', why: `openclaw config validate refused release ${ID}: logging.level: Invalid option` }],
+    ['an env var the wrapper did not set (the release names one outside secrets.list)', '{"valid":true,"issues":[],"warnings":[{"path":"hooks.token","message":"Missing env var \\"FOO\\""}]}', 0, { valid: false, node: 'gw-1', why: `release ${ID} would start with hooks.token unset (Missing env var "FOO")` }],
+    ['no JSON (openclaw crashed on that node): no verdict, the next node validates', 'Segmentation fault', 139, undefined],
+  ] as const)('%s', (_, out, rc, want) => {
+    expect(judge('gw-1', desired, 'acme', ID, out, rc)).toEqual(want);
   });
 });
