@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GitMirror } from '../../reconciler/controller/git-mirror.js';
+import { hardenedGitEnv } from '../../reconciler/source/git-source.js';
 import type { Controller } from '../../reconciler/controller/loop.js';
 import { git } from '../helpers/fleet-repo.js';
 import { localController, type LocalController } from '../helpers/local-controller.js';
@@ -19,6 +20,21 @@ const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
 const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe('the git mirror', () => {
+  it('runs git with the hardened environment source/ uses: no prompt, and git config from the environment is not let in', async () => {
+    const env = hardenedGitEnv({ PATH: '/usr/bin', EDITOR: 'vim', GIT_CONFIG_COUNT: '1', GIT_SSH_COMMAND: 'ssh -i /k', GIT_SSL_CAINFO: '/ca.pem' });
+    expect(env).toEqual({ PATH: '/usr/bin', GIT_SSH_COMMAND: 'ssh -i /k', GIT_SSL_CAINFO: '/ca.pem', GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' });
+    // a config injected through the environment would send the mirror's fetch elsewhere; the mirror never sees it
+    const origin = makeOrigin({});
+    const saved = { ...process.env };
+    Object.assign(process.env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `url./nonexistent/elsewhere.git.insteadOf`, GIT_CONFIG_VALUE_0: origin.bare });
+    try {
+      const m = new GitMirror(origin.bare, join(mkdtempSync(join(tmpdir(), 'clawops-mirror-')), 'repo.git'));
+      expect((await m.fetch()).refs.find((r) => r.name === 'refs/heads/main')?.commit).toBe(origin.head());
+    } finally {
+      for (const k of ['GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_VALUE_0']) if (saved[k] === undefined) delete process.env[k];
+    }
+  });
+
   it('clones once, then follows fast-forwards, force-pushes, moved and deleted tags', async () => {
     const origin = makeOrigin({});
     const c1 = origin.head();
