@@ -66,28 +66,33 @@ ctl_wait_next() { # what
   exit 1
 }
 
-# every node on one line: state, what it runs, why (from GET /status)
-ctl_nodes() {
-  ctl_q '["notifier-1","gw-1","gw-2"].map((n) => { const r = d.nodes[n]; if (!r) return `      ${n.padEnd(11)} (no status yet)`;
-    const runs = [...new Set(r.sync.running.map((x) => x.tag ? `${x.tag}` : (x.commit||"?").slice(0,7)))].join(",") || "-";
-    return `      ${n.padEnd(11)} ${r.state.padEnd(11)} runs ${runs.padEnd(18)} ${r.reason}${r.message ? ": " + r.message : ""}`.slice(0, 230); }).join("\n")'
-}
-
-# the canary evidence for one commit (green passes, health gate, replay, verdict)
-ctl_evidence() { # commit
-  ctl_q "(() => { const e = d.commits[\"$1\"]; if (!e) return '      no evidence yet for ${1:0:7}';
-    const c = Object.entries(e.canaries).map(([n, x]) => \`\${n} running=\${x.running}, green passes \${x.greenPasses} ($green_needed needed), health gate \${x.healthGate}\`).join('; ');
-    return \`      evidence ${1:0:7}\${e.tag ? ' (' + e.tag + ')' : ''}: \${c}; replay \${e.replay ?? 'not yet'}; verdict \${e.verdict}\`; })()"
-}
-
-# what the controller logged since line $1 of its log, for the stages that tell the story
-ctl_log_since() { # from-line
-  tail -n "+$1" "$ctl_log" | "$node24" -e '
-    for (const l of require("fs").readFileSync(0, "utf8").split("\n")) {
+# one look after a pass (one Node process, so the demo keeps pace with the passes on a busy machine): what the
+# controller logged since line $1 of its log for the stages that tell the story, every node from GET /status on one
+# line (state, what it runs, reason: message), and the canary evidence for commit $2
+ctl_show() { # from-line [commit]
+  "$node24" -e '
+    const [url, logFile, from, commit, need] = process.argv.slice(1);
+    const lines = require("fs").readFileSync(logFile, "utf8").split("\n").slice(Number(from) - 1);
+    const cut = (s) => (s.length > 230 ? s.slice(0, 229) + "…" : s);
+    for (const l of lines) {
       let j; try { j = JSON.parse(l); } catch { continue; }
       if (["gate", "replay", "status"].includes(j.stage) || (j.stage === "apply" && /^applying /.test(j.msg)) || j.http === "hook")
-        console.log(`      ${new Date(j.time).toISOString().slice(11, 19)} ${(j.stage ?? "http").padEnd(6)} ${j.msg}`.slice(0, 230));
-    }'
+        console.log(cut(`      ${new Date(j.time).toISOString().slice(11, 19)} ${(j.stage ?? "http").padEnd(6)} ${j.msg}`));
+    }
+    fetch(url + "/status").then((r) => r.json()).then((d) => {
+      for (const n of ["notifier-1", "gw-1", "gw-2"]) {
+        const r = d.nodes[n];
+        if (!r) { console.log(`      ${n.padEnd(11)} (no status yet)`); continue; }
+        const runs = [...new Set(r.sync.running.map((x) => x.tag ?? (x.commit ?? "?").slice(0, 7)))].join(",") || "-";
+        console.log(cut(`      ${n.padEnd(11)} ${r.state.padEnd(11)} runs ${runs.padEnd(18)} ${r.reason}${r.message ? ": " + r.message : ""}`));
+      }
+      const e = commit ? d.commits[commit] : undefined;
+      if (commit && !e) console.log(`      no evidence yet for ${commit.slice(0, 7)}`);
+      if (e) {
+        const c = Object.entries(e.canaries).map(([n, x]) => `${n} running=${x.running}, green passes ${x.greenPasses} (${need} needed), health gate ${x.healthGate}`).join("; ");
+        console.log(`      evidence ${commit.slice(0, 7)}${e.tag ? ` (${e.tag})` : ""}: ${c}; replay ${e.replay ?? "not yet"}; verdict ${e.verdict}`);
+      }
+    });' "$ctl_url" "$ctl_log" "$1" "${2:-}" "$green_needed"
 }
 ctl_mark() { wc -l < "$ctl_log" | tr -d ' '; }
 
@@ -118,8 +123,7 @@ t=$(now_iso)
 controller_pid=$!
 ctl_wait_pass "$t" "the first pass runs at start"
 note "every node from GET /status: state, what it runs, reason: message"
-ctl_nodes
-ctl_evidence "$(g rev-parse HEAD)"
+ctl_show 1 "$(g rev-parse HEAD)"
 note "gw-1 already runs the revert's content (v2's release id): nothing applied; gw-2 is not even observed without a release"
 
 say "a PR is merged to main: acme logs warnings only (20-overrides.yaml: info → warn; hot-applies, no restart)"
@@ -130,9 +134,7 @@ note "main → ${c:0:7}; the git host calls the controller's webhook:"
 m=$(ctl_mark); t=$(now_iso)
 hook refs/heads/main "$c"
 ctl_wait_pass "$t" "triggered by the webhook"
-ctl_log_since "$m"
-ctl_nodes
-ctl_evidence "$c"
+ctl_show "$m" "$c"
 note "the fixture delivery, as acme's crm receiver saw it:"
 tail -n 1 "$crm_log" | sed 's/^/      /'
 reloadlog gw-1 1
@@ -142,9 +144,7 @@ g tag -a release/1 -m "release 1: acme warn logging" "$c"
 m=$(ctl_mark); t=$(now_iso)
 hook refs/tags/release/1 "$c"
 ctl_wait_pass "$t" "triggered by the webhook"
-ctl_log_since "$m"
-ctl_nodes
-ctl_evidence "$c"
+ctl_show "$m" "$c"
 note "\$ clawops status --controller $ctl_url"
 set +e; clawops status --controller "$ctl_url" > "$work/status-gated.out"; rc=$?; set -e
 sed -e '/^$/d' -e 's/^/      /' "$work/status-gated.out"
@@ -154,11 +154,10 @@ say "the next passes come every $ctl_interval: green pass $green_needed proves $
 for i in $(seq 1 12); do
   m=$(ctl_mark)
   ctl_wait_next "interval"
-  ctl_log_since "$m"
-  ctl_nodes
+  ctl_show "$m"
   [ "$(ctl_q 'Object.values(d.nodes).every((r) => r.state === "Synced") && d.fleetCommit ? "all" : ""')" = all ] && break
 done
-ctl_evidence "$c"
+ctl_show "$(ctl_mark)" "$c" | tail -n 1
 [ "$(ctl_q 'Object.values(d.nodes).every((r) => r.state === "Synced") ? "all" : ""')" = all ] \
   || { echo "demo: the fleet did not converge; the controller's log: $ctl_log" >&2; exit 1; }
 readyz gw-2 "$port2"; runrec gw-2
