@@ -7,20 +7,27 @@
  *   npx tsx bench/apply-bench.ts [--runs 1] [--nodes 20] [--tenants 10] [--fragments 20] [--tenant-index 3]
  *     [--initial-concurrency 10] [--concurrency 10] [--place] [--ansible-budget auto|S|0] [--ansible-forks 10] [--no-ansible]
  *
- * Time: ~5 minutes on a 2-CPU machine, most of it the initial full apply (~3 min: 200 `openclaw config validate`
- * runs, ~1.2 CPU-s each, on CPUs the 20 nodes share) and Ansible (~1.5 min). --place skips the initial apply
- * (releases written onto the nodes as diff-bench does): ~2 minutes.
+ * Time: ~5 minutes on a 2-CPU machine, most of it the initial full apply (each distinct release is validated once
+ * per run since issue 12: 10 `openclaw config validate` runs, ~1.2 CPU-s each, plus 200 gateway starts) and Ansible
+ * (~1.5 min). --place skips the initial apply (releases written onto the nodes as diff-bench does, every gateway unit
+ * bootstrapped): ~2.5 minutes.
  *
  * Setup as bench/diff-bench.ts: 20 sshd nodes (test/fleet) with the real OpenClaw CLI and a generated infra repo
- * (10 tenants × 20 fragments, lint clean) assigning every tenant to every node. The nodes start empty and are brought
+ * (10 tenants × 20 fragments, lint clean; gateway ports moved PROFILE_PORT_SPACING apart) assigning every tenant to
+ * every node, each tenant's secrets seeded on every node. Every tenant has its launchd gateway unit: the real secret
+ * wrapper (bin/gateway-run) exec'ing the fleet's fake gateway (test/fleet/fake-gateway.mjs, ready in 0.2 s, ~40 MB;
+ * the real one needs ~1 GB and 30-50 s: 200 of them do not fit a test machine). The nodes start empty and are brought
  * in sync by a real `clawops apply --yes` (its time and bytes are printed for scale; --place: written directly, as
- * diff-bench does), checked with `clawops diff`.
+ * diff-bench does, and the units bootstrapped), checked with `clawops diff`.
  *
  * Then, --runs times: change one fragment of one tenant (the last gateway.d layer's agents.defaults.timeoutSeconds,
- * so the rendered openclaw.json changes too), commit, and time `./bin/clawops apply --yes --json` (a fresh process,
- * as an operator runs it: start-up, observe, plan, then per node lock → gate → stage → validate with the real
- * `openclaw config validate` → swap → record → prune). Every run is checked: exit 0, every node staged and swapped
- * exactly that tenant, and `clawops diff` exits 0 afterwards.
+ * so the rendered openclaw.json changes too), commit, and time `./bin/clawops apply --yes --json [--concurrency N]`
+ * (a fresh process, as an operator runs it: start-up, observe, plan, then per node lock → gate → stage → validate
+ * (the first node: the real `openclaw config validate` through the wrapper; the others wait for that verdict and run
+ * the wrapper's --check) → dead-man guard → swap → reload (the gateway hot-reloads or restarts) → health gate →
+ * guard confirmed over a new connection → record → prune). Every run is checked: exit 0, every node staged and
+ * swapped exactly that tenant, and `clawops diff` exits 0 afterwards. The report splits the time per step (medians
+ * over nodes, from the progress events) and says how many `openclaw config validate` runs the apply made.
  *
  * Bytes, two ways: clawops' own count (per node `bytesSent` in --json: stdin of its remote commands + SFTP file data)
  * and bytes on the wire as each node's sshd counts them (the kernel's tcp_info of every connection to a node's sshd as it
