@@ -111,6 +111,8 @@ export async function replayStage(
   const inconclusive = (node: string, at: string, reason: 'ReplayFailedToRun' | 'ReplayInconclusive', message: string): void => {
     const c = countReplayTry(detail, node, { time: at, reason, message });
     detail = c.detail;
+    // a record it has is for other tenants (needsReplay runs a canary again only then): it no longer counts
+    delete detail.canaries[node];
     detail.lastError = { time: at, reason, message, node };
     if (c.final) d.log.error({ stage: 'replay', node, commit: ev.commit, reason: 'ReplayFailed', tries: c.tries }, `${message}: no conclusive replay of ${short} on ${node} in ${c.tries} tries; the commit fails`);
     else d.log.warn({ stage: 'replay', node, commit: ev.commit, reason, tries: c.tries }, `${message}: try ${c.tries} of ${REPLAY_TRIES}; replay will be retried next pass`);
