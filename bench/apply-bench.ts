@@ -518,7 +518,8 @@ async function bench(): Promise<number> {
   out.push(`  a node from its lock to its unlock: median ${fmt(at.perNode.median)} s, slowest ${fmt(at.perNode.max)} s (--concurrency ${APPLY_CONCURRENCY}: ${Math.ceil(NODES / APPLY_CONCURRENCY)} wave(s) of nodes)`);
   out.push(`  per node (median): ${at.steps.map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
   const v = last.c.json!.results;
-  out.push(`  openclaw config validate runs this apply: ${sum(v.map((x) => x.validated?.length ?? 0))} (on ${v.filter((x) => x.validated?.length).map((x) => x.node).join(', ') || 'no node'}); ${sum(v.map((x) => x.checked?.length ?? 0))} node(s) ran only their secret check`);
+  if (v.some((x) => x.validated !== undefined)) out.push(`  openclaw config validate runs this apply: ${sum(v.map((x) => x.validated?.length ?? 0))} (on ${v.filter((x) => x.validated?.length).map((x) => x.node).join(', ') || 'no node'}); ${sum(v.map((x) => x.checked?.length ?? 0))} node(s) ran only their secret check`);
+  else out.push(`  openclaw config validate runs this apply: not reported (a clawops before issue 12: one on every node that deploys the release)`);
   out.push(
     `  one openclaw config validate alone on an idle node: ${fmt(median(validateS))} s; the test fleet's ${NODES} nodes share this machine's ${cpus().length} CPUs, ` +
       `so ${NODES} validations (one a node) cost ~${fmt((median(validateS) * NODES) / cpus().length)} s of wall time here, where each Mac would spend ~${fmt(median(validateS))} s on its own`,
