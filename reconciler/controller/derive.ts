@@ -8,7 +8,8 @@ import type { DesiredState, TenantDesired } from '../desired/types.js';
 import type { ObserveResult, TenantObservation } from '../observe/types.js';
 import type { NodePlan } from '../plan/types.js';
 import { isManifest } from '../release-manifest.js';
-import { isWorse, worstState, type Backoff, type ControllerState, type ErrorRecord, type HealthStatus, type NodeStatusRecord, type TenantHealth, type TenantStatus } from './status.js';
+import type { DigestRead, HealthFacts } from './health-stage.js';
+import { isWorse, worstState, type Backoff, type ControllerState, type ErrorRecord, type HealthStatus, type NodeStatusRecord, type ProbeSummary, type TenantHealth, type TenantStatus, type WebhookDigestSummary } from './status.js';
 
 export interface NodeFacts {
   node: string;
@@ -31,6 +32,8 @@ export interface NodeFacts {
   /** the last error recorded for the node (kept across passes) */
   lastError?: ErrorRecord;
   mode: 'auto' | 'observe';
+  /** what the health stage got on the node this pass: readiness answers per tenant, the notifier's digest */
+  health?: HealthFacts;
 }
 
 const HEALTH_ORDER: readonly HealthStatus[] = ['failed', 'degraded', 'unknown', 'ok'];
@@ -60,6 +63,49 @@ export function tenantHealth(d: TenantDesired | undefined, t: TenantObservation 
     return { ...base, status: 'degraded', message: `runs release ${t.run.releaseId}, not ${t.current.releaseId}` };
   }
   return { ...base, status: 'ok' };
+}
+
+/**
+ * A readiness answer as health: ok → ok, degraded → degraded, fail → failed, unknown (the health stage could not ask)
+ * → unknown. `unreachable` (no HTTP answer: connection refused, timeout) → failed: the route the load balancer and
+ * apply's health gate ask does not answer, so the tenant is not serving, whatever launchd says (specs/controller.md
+ * "Health").
+ */
+export function probeHealth(p: ProbeSummary): TenantHealth {
+  const what = p.source === 'probe' ? 'probe' : 'readyz';
+  const detail = p.error ?? (p.checks.length > 0 ? p.checks.join(', ') : undefined);
+  const msg = `${what} ${p.status}${p.code > 0 && p.status !== 'ok' ? ` (HTTP ${p.code}${detail ? `: ${detail}` : ''})` : detail ? `: ${detail}` : ''}`;
+  switch (p.status) {
+    case 'ok':
+      return { status: 'ok' };
+    case 'degraded':
+      return { status: 'degraded', message: msg };
+    case 'fail':
+    case 'unreachable':
+      return { status: 'failed', message: msg };
+    case 'unknown':
+      return { status: 'unknown', message: msg };
+  }
+}
+
+/** Health = the worst of launchd's (tenantHealth) and the readiness answer's; the messages of the bad ones, joined. */
+export function combineHealth(launchd: TenantHealth, probe: ProbeSummary | undefined): TenantHealth {
+  if (!probe) return launchd;
+  const p = probeHealth(probe);
+  const status = worstHealth([launchd.status, p.status]);
+  const msgs = [launchd.status !== 'ok' ? launchd.message : undefined, p.status !== 'ok' ? p.message : undefined].filter((m): m is string => m !== undefined);
+  const { message: _m, status: _s, ...rest } = launchd;
+  return { ...rest, status, ...(msgs.length > 0 ? { message: msgs.join('; ') } : {}) };
+}
+
+/** The digest the store keeps: this pass's read, or on a failed read the last good rows with the error beside them. */
+export function digestRecord(read: DigestRead | undefined, prev: WebhookDigestSummary | undefined): WebhookDigestSummary | undefined {
+  if (!read) return prev;
+  if (read.ok) {
+    const { ok: _ok, ...rest } = read;
+    return rest;
+  }
+  return { ...(prev ?? { total: 0, dropped: 0, overflow: 0, keys: 0, rows: [] }), error: read.error, errorAt: read.at };
 }
 
 interface Candidate {
@@ -130,10 +176,15 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
   // health: tenants from the observation, the node from its warnings
   const tenants: Record<string, TenantStatus> = {};
   const healths: HealthStatus[] = [];
+  const healthReasons = new Map<string, string>();
   for (const tp of p?.tenants ?? []) {
     const d = f.desired?.tenants.get(tp.tenant);
     const t = obs && Object.hasOwn(obs.tenants, tp.tenant) ? obs.tenants[tp.tenant] : undefined;
-    const h = tp.state === 'Unassigned' ? { status: 'unknown' as const, message: 'no longer assigned' } : tenantHealth(d, t);
+    const probe = tp.state !== 'Unassigned' && f.health && Object.hasOwn(f.health.probes, tp.tenant) ? f.health.probes[tp.tenant] : undefined;
+    const lh = tenantHealth(d, t);
+    const h = tp.state === 'Unassigned' ? { status: 'unknown' as const, message: 'no longer assigned' } : combineHealth(lh, probe);
+    const hReason = healthReason(lh, probe);
+    healthReasons.set(tp.tenant, hReason);
     if (tp.state !== 'Unassigned' && (a?.outcome !== 'applied' || !a.swapped.some((s) => s.tenant === tp.tenant))) healths.push(h.status === 'unknown' && !t?.current ? 'ok' : h.status);
     const m = t?.manifest && isManifest(t.manifest) ? t.manifest : undefined;
     const tc: Candidate[] = [];
@@ -146,7 +197,7 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
       const i = p!.issues.find((x) => x.tenant === tp.tenant && x.severity === 'error');
       tc.push({ state: 'Blocked', reason: i?.reason ?? 'Blocked', message: i?.message ?? 'blocked' });
     }
-    if (h.status === 'failed' || h.status === 'degraded') tc.push({ state: 'Degraded', reason: h.status === 'failed' ? 'ServiceNotRunning' : 'NotReloaded', message: h.message ?? h.status });
+    if (h.status === 'failed' || h.status === 'degraded') tc.push({ state: 'Degraded', reason: hReason, message: h.message ?? h.status });
     if (tp.state !== 'InSync' && tp.state !== 'Blocked') {
       if (a?.swapped.some((s) => s.tenant === tp.tenant) && !rb) tc.push({ state: 'Progressing', reason: 'Applied', message: `now ${a.swapped.find((s) => s.tenant === tp.tenant)!.to}` });
       else tc.push({ state: f.suspended ? 'Suspended' : 'OutOfSync', reason: tp.state, message: tp.desiredRelease ? `release ${tp.currentRelease ?? '(none)'} → ${tp.desiredRelease}` : tp.state });
@@ -171,6 +222,8 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
       health: h,
       lastTransition: prevT && prevT.state === tw.state ? prevT.lastTransition : now,
       ...(tErr ? { lastError: tErr } : {}),
+      // this pass's answer; without one (applied this pass, not reachable) the last one, so views still show it
+      ...(probe ? { probe } : prevT?.probe && !(a?.swapped.some((s) => s.tenant === tp.tenant) ?? false) ? { probe: prevT.probe } : {}),
     };
   }
   const nodeWarn = p?.issues.filter((i) => i.category === 'probe' && i.severity !== 'info' && !i.tenant) ?? [];
@@ -178,7 +231,7 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
   const health = obs ? worstHealth(healths) : 'unknown';
   const sick = Object.values(tenants).filter((t) => t.health.status === 'failed' || t.health.status === 'degraded');
   if (sick.length > 0 || nodeWarn.length > 0) {
-    cands.push({ state: 'Degraded', reason: sick.length > 0 ? 'ServiceNotRunning' : nodeWarn[0]!.reason, message: [...sick.map((t) => `${t.tenant}: ${t.health.message ?? t.health.status}`), ...nodeWarn.map((i) => i.message)].join('; ') });
+    cands.push({ state: 'Degraded', reason: sick.length > 0 ? (healthReasons.get(sick[0]!.tenant) ?? 'ServiceNotRunning') : nodeWarn[0]!.reason, message: [...sick.map((t) => `${t.tenant}: ${t.health.message ?? t.health.status}`), ...nodeWarn.map((i) => i.message)].join('; ') });
   }
   if (f.gated) cands.push({ state: 'Gated', reason: 'Gated', message: f.gated });
   if (f.waiting && !a) cands.push({ state: 'Progressing', reason: f.waiting.reason, message: f.waiting.message });
@@ -196,6 +249,7 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
     if (t.sync.commit || t.sync.tag) running.set(`${t.sync.commit ?? ''}\0${t.sync.tag ?? ''}`, { ...(t.sync.commit ? { commit: t.sync.commit } : {}), ...(t.sync.tag ? { tag: t.sync.tag } : {}) });
   }
   const lastError = errors[errors.length - 1] ?? prev?.lastError;
+  const digest = digestRecord(f.health?.digest, prev?.webhookDigest);
   return {
     node: f.node,
     role: f.role,
@@ -217,7 +271,21 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
     lastTransition: prev && prev.state === w.state ? prev.lastTransition : now,
     ...(lastError ? { lastError } : {}),
     tenants: Object.keys(tenants).length > 0 ? tenants : !obs && prev ? prev.tenants : tenants,
+    ...(digest ? { webhookDigest: digest } : {}),
   };
+}
+
+/**
+ * The Degraded reason of a tenant: launchd's (ServiceNotRunning, NotReloaded) when the service itself is as bad or
+ * worse (it is what to look at first), else the readiness answer's (ProbeFailed, ProbeUnreachable, ProbeDegraded).
+ */
+export function healthReason(launchd: TenantHealth, probe: ProbeSummary | undefined): string {
+  const p = probe ? probeHealth(probe) : undefined;
+  const rank = (s: HealthStatus): number => HEALTH_ORDER.indexOf(s);
+  if (p && (p.status === 'failed' || p.status === 'degraded') && rank(p.status) < rank(launchd.status)) {
+    return probe!.status === 'unreachable' ? 'ProbeUnreachable' : probe!.status === 'degraded' ? 'ProbeDegraded' : 'ProbeFailed';
+  }
+  return launchd.status === 'failed' ? 'ServiceNotRunning' : 'NotReloaded';
 }
 
 /** The runs-it fact for gating: the node was observed with every tenant of the commit's release current. */

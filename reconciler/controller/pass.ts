@@ -20,6 +20,7 @@ import type { ConnectionPool } from './connections.js';
 import { deriveNode, fleetState, runsCommit, type NodeFacts } from './derive.js';
 import { fleetGate, fleetTarget, inBackoff, needsReplay, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type FleetTarget, type GateDecision, type Pinned, type RefInfo } from './gating.js';
 import type { GitMirror } from './git-mirror.js';
+import { healthStage } from './health-stage.js';
 import { deadOwnLock, releaseDeadLock } from './node-lock.js';
 import { readFixtureSet, replayStage } from './replay-stage.js';
 import { controllerSettings, gatingFor, type ControllerSettings } from './settings.js';
@@ -380,6 +381,7 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
     }
   } else {
     const g = await reconcileGroup(d, doc, { follows: 'canary', nodes: canaryNodes, desired: canaryBuilt.desired, target: { ref: canary.ref, commit: canary.commit, ...(canary.tag ? { tag: canary.tag } : {}) }, applyAllowed: true }, passId);
+    await healthStage(d, g.facts, canaryNodes, canaryBuilt.desired);
     for (const [k, v] of g.facts) facts.set(k, v);
     canaryFacts = canaryNodes.map((n) => {
       const f = g.facts.get(n.name)!;
@@ -444,6 +446,7 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
         passId,
         ahead?.then((o) => o ?? { commit: '', observed: new Map(), plan: { nodes: [], inSync: true, worst: 'InSync' } }),
       );
+      await healthStage(d, g.facts, fleetNodes, decision.built.desired);
       for (const [k, v] of g.facts) facts.set(k, v);
     }
   }

@@ -27,7 +27,9 @@ export function worstState(states: Iterable<ControllerState>): ControllerState {
  * Bump when the shape changes; parseStatus (store.ts) refuses newer versions and migrates older ones it knows.
  *   1  the first store
  *   2  `history` (the last passes, what each changed per node), `counters` (cumulative pass/apply/rollback/fetch-error
- *      counts, kept across restarts) and per tenant `tokens` (presence of token.current/token.next, never a value)
+ *      counts, kept across restarts) and per tenant `tokens` (presence of token.current/token.next, never a value);
+ *      later, without a bump (optional fields an older file simply lacks): per tenant `probe` (the readiness answer
+ *      of the health stage) and per notifier node `webhookDigest`
  */
 export const STATUS_SCHEMA_VERSION = 2;
 
@@ -94,7 +96,65 @@ export interface TenantStatus {
   lastError?: ErrorRecord;
   /** token files as the last observation saw them (schema 2; absent: not observed yet) */
   tokens?: TenantTokens;
+  /** the readiness answer the health stage got on the node (absent: not asked, e.g. applied this pass, or an older store) */
+  probe?: ProbeSummary;
 }
+
+/**
+ * What a tenant's readiness route said when the controller's health stage asked it on the node (curl on the node):
+ * the composite probe (`clawops probe serve`, port + 115) when the release ships a probe unit, else the gateway's own
+ * /readyz. Bounded: a status word, the HTTP code, the names of the parts that were not ok (never a reason text, a
+ * body or a secret).
+ *   ok | degraded | fail   the probe's own word (a gateway /readyz: 200 ready → ok, anything else → fail)
+ *   unreachable            no HTTP answer (connection refused, timeout): `error` says which
+ *   unknown                the health stage could not ask (the node command failed): `error` says why
+ */
+export type ProbeWord = 'ok' | 'degraded' | 'fail' | 'unreachable' | 'unknown';
+export interface ProbeSummary {
+  /** who answered: the composite probe, or the gateway's /readyz (no probe unit in the release) */
+  source: 'probe' | 'gateway';
+  status: ProbeWord;
+  /** the HTTP status (0: no answer) */
+  code: number;
+  /** parts that were not ok, `part:state` (`doctor:yellow`, `gateway:unreachable`, `digest:rows`…; at most 8) */
+  checks: string[];
+  /** why there was no usable answer (one short line, no body) */
+  error?: string;
+  at: string;
+}
+
+/** One row of a notifier's webhook-failure digest (reconciler/notifier/digest.ts DigestRow), as the store keeps it. */
+export interface WebhookFailureRow {
+  tenant: string;
+  /** origin only: scheme://host[:port] */
+  endpoint: string;
+  /** 5xx | timeout | network | 4xx | other */
+  family: string;
+  count: number;
+  /** count per exact status (at most 8 entries) */
+  statuses: Record<string, number>;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/** The digest of a notifier node as the health stage last read it (`GET /v1/webhook-digest` on the node). */
+export interface WebhookDigestSummary {
+  /** when it was read (the last good read when `error` is set) */
+  at?: string;
+  /** why the last read failed (the rows are then the last good read's) */
+  error?: string;
+  errorAt?: string;
+  windowSec?: number;
+  total: number;
+  dropped: number;
+  overflow: number;
+  keys: number;
+  /** worst first, at most MAX_DIGEST_ROWS */
+  rows: WebhookFailureRow[];
+}
+
+/** digest rows the store keeps per notifier node */
+export const MAX_DIGEST_ROWS = 20;
 
 export interface NodeSync {
   /** the planner's node status: InSync | OutOfSync | Drifted | VersionSkew | Unreachable | HostKeyMismatch | ObserveFailed */
@@ -139,6 +199,8 @@ export interface NodeStatusRecord {
   /** the reconcile id of the pass that last wrote this record */
   lastPass?: string;
   tenants: Record<string, TenantStatus>;
+  /** a notifier node: its webhook-failure digest (absent: not a notifier node, not read yet, or an older store) */
+  webhookDigest?: WebhookDigestSummary;
 }
 
 /** What a canary proved about one commit. */

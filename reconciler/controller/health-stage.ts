@@ -1,0 +1,307 @@
+/**
+ * The controller's health stage (issues 10, 11): what the canary gate and the status page call health is not only
+ * launchd's word (derive.ts tenantHealth) but what each tenant's readiness route answers ON THE NODE — the composite
+ * probe (`clawops probe serve`, gateway port + 115) when the release ships a probe unit, else the gateway's own
+ * /readyz on the node's port block — and, on a notifier node, the notifier's webhook-failure digest.
+ *
+ * One remote command per node over the controller's open connection (the one observe used), asking every deployed
+ * tenant with units at once (curl side by side, 2 s to connect, 3 s in all) and the digest in the same command; only
+ * for reachable nodes not applied to in this pass (apply health-gated those itself). The answers are parsed here into
+ * bounded summaries (status word, HTTP code, the names of the parts that were not ok; digest rows capped): never a
+ * body, a reason text or a secret. derive.ts folds them into the node's health (worst of launchd and probe), which is
+ * what gating.ts `green()` reads. specs/controller.md "Health".
+ */
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import { notifierVars } from '../desired/build-desired.js';
+import type { DesiredState, NodeSpec } from '../desired/types.js';
+import { oneLine } from '../errors.js';
+import { DIGEST_PATH } from '../notifier/server.js';
+import { NOTIFIER_LABEL } from '../units/render-units.js';
+import { shQuote, type Transport } from '../transport/transport.js';
+import type { ConnectionPool } from './connections.js';
+import type { NodeFacts } from './derive.js';
+import { MAX_DIGEST_ROWS, type ProbeSummary, type ProbeWord, type WebhookDigestSummary, type WebhookFailureRow } from './status.js';
+
+/** what a node's health command gave: per tenant asked, its answer; the digest when asked */
+export interface HealthFacts {
+  probes: Record<string, ProbeSummary>;
+  digest?: DigestRead;
+  /** tenants asked whose current release has no launchd units (nothing answers readiness: launchd's word stands) */
+  noUnits?: string[];
+}
+
+export type DigestRead = ({ ok: true } & Omit<WebhookDigestSummary, 'error' | 'errorAt'>) | { ok: false; at: string; error: string };
+
+/** curl: 2 s to connect, 3 s for the whole answer; every tenant of a node is asked side by side */
+export const PROBE_CONNECT_SEC = 2;
+export const PROBE_MAX_SEC = 3;
+/** bytes of a readiness answer / of the digest kept for parsing */
+const BODY_MAX = 16_384;
+const DIGEST_BODY_MAX = 262_144;
+const MAX_CHECKS = 8;
+const MAX_STATUSES = 8;
+
+/**
+ * HEALTH: sh -c HEALTH x ETC PORT_OFFSET DIGEST_URL TENANT… — for each tenant, its current release's readiness URL
+ * (as apply's releaseHealth finds it: the probe on gateway.port + 115 when the release ships a probe unit, else the
+ * gateway on gateway.port + the node's port offset; a release without launchd units is not asked) asked with curl,
+ * all side by side; the digest URL (when not empty) likewise. One record per answer:
+ *   T <tenant> <probe|gateway|none> <http code> <curl exit> <base64 of the body's first 16 KiB>
+ *   D <http code> <curl exit> <base64 of the body>
+ */
+export const HEALTH_SCRIPT = String.raw`
+ETC=$1; OFF=$2; DIGEST=$3; shift 3
+case $OFF in ''|*[!0-9]*) OFF=0 ;; esac
+TMP=$(mktemp -d "${"$"}{TMPDIR:-/tmp}/clawops-health.XXXXXX") || exit 3
+trap 'rm -rf "$TMP"' EXIT
+command -v curl >/dev/null 2>&1 || { echo "curl not found" >&2; exit 4; }
+ask() {
+  url=$1; out=$2; max=$3; shift 3
+  code=$(curl -s --connect-timeout ${PROBE_CONNECT_SEC} -m ${PROBE_MAX_SEC} -o "$out.body" -w '%{http_code}' "$url" 2>/dev/null)
+  rc=$?
+  body=$(head -c "$max" "$out.body" 2>/dev/null | base64 | tr -d '\n\r ')
+  tag=$(printf '%s\t' "$@")
+  printf '%s%s\t%s\t%s\n' "$tag" "${"$"}{code:-000}" "$rc" "$body" > "$out.rec"
+}
+i=0
+for T in "$@"; do
+  i=$((i + 1))
+  R="$ETC/tenants/$T"
+  if [ ! -d "$R/launchd" ]; then printf 'T\t%s\tnone\t000\t0\t\n' "$T" > "$TMP/$i.rec"; continue; fi
+  base=$(sed -n 's/^    "port": \([0-9][0-9]*\),*$/\1/p' "$R/openclaw.json" 2>/dev/null | head -n 1)
+  base=${"$"}{base:-18789}
+  if [ -f "$R/launchd/ai.openclaw.$T.probe.plist" ]; then
+    ask "http://127.0.0.1:$((base + 115))/readyz" "$TMP/$i" ${BODY_MAX} T "$T" probe &
+  else
+    ask "http://127.0.0.1:$((base + OFF))/readyz" "$TMP/$i" ${BODY_MAX} T "$T" gateway &
+  fi
+done
+[ -n "$DIGEST" ] && ask "$DIGEST" "$TMP/digest" ${DIGEST_BODY_MAX} D &
+wait
+for f in "$TMP"/*.rec; do [ -f "$f" ] && cat "$f"; done
+exit 0
+`;
+
+const WORDS = new Set(['ok', 'degraded', 'fail']);
+const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** a state word or check id as the store may keep it: short, from a safe alphabet */
+const word = (v: unknown, max = 24): string | undefined => (typeof v === 'string' && /^[A-Za-z0-9._:/-]+$/.test(v) ? v.slice(0, max) : undefined);
+
+/** why curl got no answer, in a few words (curl's exit code; never its stderr) */
+export function curlError(rc: number): string {
+  switch (rc) {
+    case 7:
+      return 'connection refused';
+    case 28:
+      return 'timed out';
+    case 6:
+      return 'could not resolve host';
+    case 52:
+      return 'empty reply';
+    case 56:
+      return 'connection reset';
+    default:
+      return `no answer (curl exit ${rc})`;
+  }
+}
+
+/**
+ * Pure: one readiness answer → its summary. A body with the probe's `status` word (ok|degraded|fail) is judged by it
+ * (a word that says better than the HTTP code, e.g. ok with 503, takes the code's fail); a gateway /readyz body by
+ * `ready` and the code; anything else by the code (2xx ok, else fail; a probe that answers 200 without its word is
+ * degraded). No HTTP answer → `unreachable`.
+ */
+export function probeSummary(source: 'probe' | 'gateway', code: number, curlExit: number, body: string, at: string): ProbeSummary {
+  if (!Number.isInteger(code) || code <= 0) return { source, status: 'unreachable', code: 0, checks: [], error: curlError(curlExit), at };
+  let j: unknown;
+  try {
+    j = JSON.parse(body);
+  } catch {
+    j = undefined;
+  }
+  const checks: string[] = [];
+  const add = (c: string | undefined): void => {
+    if (c && checks.length < MAX_CHECKS && !checks.includes(c)) checks.push(c);
+  };
+  let status: ProbeWord;
+  if (isObj(j) && typeof j.status === 'string' && WORDS.has(j.status)) {
+    status = j.status as ProbeWord;
+    if (code !== 200 && status !== 'fail') status = 'fail';
+    const part = (name: string, good: string): void => {
+      const p = j[name];
+      const st = isObj(p) ? word(p.state) : undefined;
+      if (st !== undefined && st !== good) add(`${name}:${st}`);
+    };
+    part('doctor', 'green');
+    part('gateway', 'ready');
+    part('disk', 'ok');
+    part('queue', 'ok');
+    part('digest', 'fresh');
+    if (Array.isArray(j.failures) && j.failures.length > 0) add('digest:rows');
+    const doc = j.doctor;
+    if (isObj(doc) && Array.isArray(doc.findings)) for (const f of doc.findings) if (isObj(f)) add(word(f.checkId, 64) !== undefined ? `doctor/${word(f.checkId, 64)}` : undefined);
+    if (status !== 'ok' && checks.length === 0) add('probe:notes');
+  } else if (isObj(j) && typeof j.ready === 'boolean') {
+    status = j.ready && code >= 200 && code < 300 ? 'ok' : 'fail';
+    if (Array.isArray(j.failing)) for (const f of j.failing) add(word(f, 64) !== undefined ? `gateway/${word(f, 64)}` : undefined);
+  } else if (code >= 200 && code < 300) {
+    status = source === 'probe' ? 'degraded' : 'ok';
+    if (source === 'probe') add('probe:unparseable');
+  } else status = 'fail';
+  if (status === 'fail' && code !== 200 && checks.length === 0) add(`http:${code}`);
+  return { source, status, code, checks, at };
+}
+
+const iso = (v: unknown): string => (typeof v === 'string' && v.length <= 40 && !Number.isNaN(Date.parse(v)) ? v : '');
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+const text = (v: unknown, max: number): string => (typeof v === 'string' ? v.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, max) : '');
+
+/** origin only (scheme://host[:port]): whatever the notifier sent, no path, query or userinfo is kept */
+function origin(v: unknown): string {
+  if (typeof v !== 'string') return '';
+  try {
+    const u = new URL(v);
+    return `${u.protocol}//${u.host}`.slice(0, 200);
+  } catch {
+    return '';
+  }
+}
+
+/** Pure: the notifier's `GET /v1/webhook-digest` body → what the store keeps (top MAX_DIGEST_ROWS rows, bounded fields). */
+export function digestSummary(body: string, at: string, limit = MAX_DIGEST_ROWS): DigestRead {
+  let j: unknown;
+  try {
+    j = JSON.parse(body);
+  } catch {
+    return { ok: false, at, error: 'the digest is not JSON' };
+  }
+  if (!isObj(j) || !Array.isArray(j.top)) return { ok: false, at, error: 'the digest has no top rows' };
+  const rows: WebhookFailureRow[] = [];
+  for (const r of j.top) {
+    if (rows.length >= limit) break;
+    if (!isObj(r)) continue;
+    const statuses: Record<string, number> = {};
+    if (isObj(r.statuses)) for (const [k, v] of Object.entries(r.statuses).slice(0, MAX_STATUSES)) if (/^(\d{3}|timeout|network)$/.test(k)) statuses[k] = num(v);
+    rows.push({
+      tenant: text(r.tenant, 64),
+      endpoint: origin(r.endpoint),
+      family: word(r.family, 12) ?? 'other',
+      count: num(r.count),
+      statuses,
+      firstSeen: iso(r.first_seen),
+      lastSeen: iso(r.last_seen),
+    });
+  }
+  return { ok: true, at, ...(typeof j.window_sec === 'number' ? { windowSec: num(j.window_sec) } : {}), total: num(j.total), dropped: num(j.dropped), overflow: num(j.overflow), keys: num(j.keys), rows };
+}
+
+/** Pure: the HEALTH command's output → per tenant its summary, and the digest read. */
+export function parseHealthOutput(stdout: string, at: string): HealthFacts {
+  const out: HealthFacts = { probes: {} };
+  for (const line of stdout.split('\n')) {
+    const f = line.split('\t');
+    const b = (s: string | undefined): string => Buffer.from(s ?? '', 'base64').toString('utf8');
+    if (f[0] === 'T' && f.length >= 6 && f[1]) {
+      if (f[2] === 'none') (out.noUnits ??= []).push(f[1]);
+      if (f[2] !== 'probe' && f[2] !== 'gateway') continue;
+      out.probes[f[1]] = probeSummary(f[2], Number(f[3]), Number(f[4]), b(f[5]), at);
+    } else if (f[0] === 'D' && f.length >= 4) {
+      const code = Number(f[1]);
+      if (!(code > 0)) out.digest = { ok: false, at, error: `the notifier did not answer: ${curlError(Number(f[2]))}` };
+      else if (code !== 200) out.digest = { ok: false, at, error: `the notifier answered HTTP ${code}` };
+      else out.digest = digestSummary(b(f[3]), at);
+    }
+  }
+  return out;
+}
+
+/** `http://127.0.0.1:<notifier listen port + port_offset>/v1/webhook-digest?limit=N` (the notifier listens on loopback by default) */
+export function digestUrl(desired: Pick<DesiredState, 'settings'>, node: Pick<NodeSpec, 'port_offset'>): string | undefined {
+  const listen = notifierVars(desired.settings, node.port_offset ?? 0).listen;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(listen.trim());
+  if (!m) return undefined;
+  const host = m[1] ?? m[2] ?? '127.0.0.1';
+  const h = host === '0.0.0.0' || host === '::' || host === '*' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${m[3]}${DIGEST_PATH}?limit=${MAX_DIGEST_ROWS}`;
+}
+
+/** What to ask on a node: its deployed, assigned tenants whose current release has launchd units; the digest on a notifier node. */
+export function healthTargets(f: NodeFacts, spec: NodeSpec, desired: DesiredState): { tenants: string[]; digest?: string } | undefined {
+  const obs = f.observed?.ok ? f.observed.observation : undefined;
+  if (!obs) return undefined;
+  // applied this pass: apply's health gate judged the swapped releases; the next pass asks
+  if (f.apply && f.apply.outcome !== 'unchanged') return undefined;
+  const tenants = (f.plan?.tenants ?? [])
+    .filter((t) => t.state !== 'Unassigned')
+    .map((t) => t.tenant)
+    .filter((t) => {
+      const o = Object.hasOwn(obs.tenants, t) ? obs.tenants[t] : undefined;
+      return o?.current !== undefined && Object.keys(o.files).some((p) => p.startsWith('launchd/'));
+    })
+    .sort();
+  const notifier = spec.role === 'notifier' || Object.hasOwn(obs.nodeUnits, NOTIFIER_LABEL);
+  const digest = notifier ? digestUrl(desired, spec) : undefined;
+  if (tenants.length === 0 && digest === undefined) return undefined;
+  return { tenants, ...(digest !== undefined ? { digest } : {}) };
+}
+
+/** Run the HEALTH command on one node. Never throws: a command that fails makes every answer `unknown`. */
+export async function askNode(t: Transport, etc: string, portOffset: number, targets: { tenants: string[]; digest?: string }, now: () => Date): Promise<HealthFacts> {
+  const args = [etc, String(portOffset), targets.digest ?? '', ...targets.tenants];
+  let stdout = '';
+  let error: string | undefined;
+  try {
+    const r = await t.exec(`sh -c ${shQuote(HEALTH_SCRIPT)} clawops ${args.map(shQuote).join(' ')}`, { timeoutMs: (PROBE_MAX_SEC + 10) * 1000 });
+    if (r.code !== 0) error = `health command exited ${String(r.code ?? r.signal)}${r.stderr.trim() ? `: ${oneLine(r.stderr.trim().split('\n')[0]!).slice(0, 120)}` : ''}`;
+    stdout = r.stdout;
+  } catch (e) {
+    error = `health command failed: ${oneLine(e).slice(0, 160)}`;
+  }
+  const at = now().toISOString();
+  const facts = error === undefined ? parseHealthOutput(stdout, at) : { probes: {} };
+  // every tenant asked has an answer; one the command did not give is unknown (not green, not Degraded)
+  for (const tenant of targets.tenants) {
+    if (facts.noUnits?.includes(tenant)) continue;
+    if (!Object.hasOwn(facts.probes, tenant)) facts.probes[tenant] = { source: 'gateway', status: 'unknown', code: 0, checks: [], error: error ?? 'no answer recorded', at };
+  }
+  if (targets.digest !== undefined && facts.digest === undefined) facts.digest = { ok: false, at, error: error ?? 'the digest was not read' };
+  return facts;
+}
+
+export interface HealthStageDeps {
+  pool: ConnectionPool;
+  log: Logger;
+  now: () => Date;
+  signal: AbortSignal;
+  concurrency?: number;
+}
+
+/**
+ * Ask every reachable node of a group (not applied to this pass) for its tenants' readiness and, on a notifier node,
+ * the digest; the answers go on each node's facts (`health`), which deriveNode folds into the node's health.
+ */
+export async function healthStage(d: HealthStageDeps, facts: Map<string, NodeFacts>, nodes: readonly NodeSpec[], desired: DesiredState): Promise<void> {
+  if (d.signal.aborted) return;
+  const queue = new PQueue({ concurrency: d.concurrency ?? desired.settings.concurrency });
+  const t0 = performance.now();
+  let asked = 0;
+  await Promise.all(
+    nodes.map((spec) =>
+      queue.add(async () => {
+        const f = facts.get(spec.name);
+        const targets = f ? healthTargets(f, spec, desired) : undefined;
+        if (!f || !targets || d.signal.aborted) return;
+        const t = d.pool.peek(spec.name);
+        if (!t) return;
+        asked++;
+        const h = await askNode(t, t.paths(desired.settings.paths).etc, spec.port_offset ?? 0, targets, d.now);
+        f.health = h;
+        const bad = Object.entries(h.probes).filter(([, p]) => p.status !== 'ok');
+        if (bad.length > 0) d.log.warn({ stage: 'health', node: spec.name, probes: Object.fromEntries(bad.map(([k, p]) => [k, p.status])) }, `${spec.name}: ${bad.map(([k, p]) => `${k} ${p.source} ${p.status}${p.error ? ` (${p.error})` : p.checks.length ? ` (${p.checks.join(', ')})` : ''}`).join('; ')}`);
+        if (h.digest && !h.digest.ok) d.log.warn({ stage: 'health', node: spec.name }, `${spec.name}: webhook digest not read: ${h.digest.error}`);
+      }),
+    ),
+  );
+  if (asked > 0) d.log.debug({ stage: 'health', nodes: asked, ms: Math.round(performance.now() - t0) }, `asked readiness on ${asked} node(s)`);
+}
