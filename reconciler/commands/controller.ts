@@ -81,10 +81,15 @@ export function controllerCommand(io: CliIo, setExit: SetExit): Command {
         logger.info({ passes: c.passes }, 'controller stopped');
         setExit(0);
       } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
         await http?.close();
         await c.close();
+        // a second ^C/SIGTERM while shutting down must not end the process with the default action (exit 143):
+        // the handler (a no-op once stopping) stays while the process winds down, and is dropped 5 s later when the
+        // process is still there (a CLI run in-process); the timer does not keep the process alive
+        setTimeout(() => {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        }, 5_000).unref();
       }
     });
 

@@ -102,8 +102,11 @@ describe.skipIf(!openclawCache())('clawops controller run as a process', () => {
     expect(second.stderr.trim().split('\n')).toHaveLength(1);
     expect(second.stderr).toMatch(new RegExp(`^clawops: state dir ${state} is in use by controller pid ${child.pid} `));
 
+    // an impatient operator (or a supervisor and a person): a second SIGTERM while it stops is not a kill
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     child.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    child.kill('SIGTERM');
+    const code = await exited;
     expect(code).toBe(0);
     expect(lines().some((l) => l.msg === 'controller stopped')).toBe(true);
     expect(existsSync(join(state, 'controller.lock'))).toBe(false);
