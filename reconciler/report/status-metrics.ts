@@ -39,6 +39,8 @@ export class StatusMetrics {
   private readonly greenRequired = new Gauge({ name: 'clawops_canary_green_passes_required', help: 'gating.green_passes as the gate messages name it (0: not known yet).', registers: [this.registry] });
   private readonly gateOpen = new Gauge({ name: 'clawops_canary_gate_open', help: '1 when the newest fleet commit is proven on the canaries.', registers: [this.registry] });
   private readonly tokenOverlap = new Gauge({ name: 'clawops_tenants_token_overlap', help: "Tenants of the node whose token.next is staged beside a different token.current (a rotation in progress).", labelNames: ['node'], registers: [this.registry] });
+  private readonly webhookFailures = new Gauge({ name: 'clawops_webhook_failures', help: "Webhook delivery failures in the notifier's digest window, per notifier node and tenant (the store's top rows summed; tenants the store does not know count as other).", labelNames: ['node', 'tenant'], registers: [this.registry] });
+  private readonly probe = new Gauge({ name: 'clawops_tenant_probe', help: "1 for the status word of each tenant's last readiness answer (ok, degraded, fail, unreachable, unknown).", labelNames: ['node', 'tenant', 'status'], registers: [this.registry] });
   private readonly candidate = new Gauge({ name: 'clawops_fleet_candidate_info', help: 'The newest fleet commit (head of refs.fleet) and its verdict.', labelNames: ['commit', 'verdict'], registers: [this.registry] });
 
   constructor(private readonly now: () => Date = () => new Date()) {}
@@ -89,6 +91,20 @@ export class StatusMetrics {
     this.tenantsDrifted.set(v.nodes.reduce((k, n) => k + n.tenants.filter((t) => t.sync === 'Drifted').length, 0));
     this.tokenOverlap.reset();
     for (const n of v.nodes) this.tokenOverlap.set({ node: n.node }, n.tenants.filter((t) => t.token?.overlap === 'overlap').length);
+    // webhook failures: node names from the inventory, tenants the store knows (anything else folds into "other")
+    this.webhookFailures.reset();
+    const known = new Set(v.nodes.flatMap((n) => n.tenants.map((t) => t.tenant)));
+    for (const n of v.webhookFailures.notifiers) {
+      const sum = new Map<string, number>();
+      for (const r of v.webhookFailures.rows.filter((x) => x.node === n.node)) {
+        const tenant = known.has(r.tenant) ? r.tenant : 'other';
+        sum.set(tenant, (sum.get(tenant) ?? 0) + r.count);
+      }
+      for (const t of known) if (!sum.has(t)) sum.set(t, 0);
+      for (const [tenant, c] of sum) this.webhookFailures.set({ node: n.node, tenant }, c);
+    }
+    this.probe.reset();
+    for (const n of v.nodes) for (const t of n.tenants) if (t.probe) this.probe.set({ node: n.node, tenant: t.tenant, status: t.probe.status }, 1);
     this.lastSync.reset();
     for (const n of v.nodes) if (n.lastSyncedAt) this.lastSync.set({ node: n.node }, Date.parse(n.lastSyncedAt) / 1000);
     if (v.lastPass?.finishedAt) this.lastPass.set(Date.parse(v.lastPass.finishedAt) / 1000);

@@ -8,7 +8,7 @@
  * (unreachable, directory drift, version skew, probe, token overlap, then rollout: apply, gating, config), the order
  * `clawops diff` uses for its findings. specs/status.md documents the JSON field names.
  */
-import { CONTROLLER_STATES, isWorse, type ApplyResult, type ControllerState, type HealthStatus, type NodeStatusRecord, type PassHistoryEntry, type PassNodeChange, type RollbackResult, type StatusDoc, type TenantTokens } from '../controller/status.js';
+import { CONTROLLER_STATES, isWorse, MAX_DIGEST_ROWS, type ApplyResult, type ControllerState, type HealthStatus, type NodeStatusRecord, type PassHistoryEntry, type PassNodeChange, type ProbeSummary, type RollbackResult, type StatusDoc, type TenantTokens, type WebhookDigestSummary, type WebhookFailureRow } from '../controller/status.js';
 import { CATEGORIES, CATEGORY_TITLES, type Category } from '../plan/types.js';
 
 /** The version of this JSON shape (`clawops status --json`, `GET /` as JSON); bumped on incompatible changes. */
@@ -52,6 +52,21 @@ export interface TenantView {
   since: string;
   /** token rotation state: overlap word, presence, mode and mtime of token.current/token.next, and one line saying it (absent: not observed) */
   token?: TenantTokens & { summary: string };
+  /** the readiness answer the controller's health stage last got on the node (absent: not asked yet) and one line saying it */
+  probe?: ProbeSummary & { summary: string };
+  /** webhook failures a notifier's digest counts for this tenant (rows, and their counts summed; absent: none) */
+  webhookFailures?: { rows: number; count: number };
+}
+
+/** One row of the webhook failures block: a notifier's digest row, and which notifier node counted it. */
+export interface WebhookFailureView extends WebhookFailureRow {
+  node: string;
+}
+
+/** The notifiers' digests: each notifier node's read, and their rows worst first (bounded). */
+export interface WebhookFailuresView {
+  notifiers: ({ node: string } & Omit<WebhookDigestSummary, 'rows'> & { rows: number })[];
+  rows: WebhookFailureView[];
 }
 
 /** a node's stored identity and state, as the controller recorded it, plus what the views derive */
@@ -78,6 +93,8 @@ export interface NodeView extends Pick<NodeStatusRecord, 'node' | 'role' | 'cana
   /** the end of the last pass that found it Synced, when known */
   lastSyncedAt?: string;
   tenants: TenantView[];
+  /** a notifier node's webhook-failure digest as the controller last read it (absent: not a notifier node, or not read yet) */
+  webhookDigest?: WebhookDigestSummary;
   /** token files (overlap, modes, missing): null when the source does not record them (the controller store) */
   tokens: NoteView[] | null;
   /** probe and token findings of a one-off observe; empty from the store */
@@ -165,6 +182,8 @@ export interface StatusView {
   triage: { category: TriageCategory; title: string; nodes: string[] }[];
   synced: string[];
   gate?: GateView;
+  /** the notifier nodes' webhook-failure digests (empty when no notifier node was read) */
+  webhookFailures: WebhookFailuresView;
   /** newest first */
   passes: PassView[];
 }
@@ -192,7 +211,7 @@ const triageRank = (c: TriageCategory | null): number => (c === null ? TRIAGE_OR
 
 const UNREACHABLE = new Set(['Unreachable', 'HostKeyMismatch', 'ObserveFailed', 'BackingOff']);
 const DRIFT = new Set(['Drifted', 'UnexpectedEntry', 'Quarantined']);
-const PROBE = new Set(['RolledBack', 'HealthCheckFailed', 'ServiceNotRunning', 'ServiceNotLoaded', 'NotReloaded', 'LowDisk']);
+const PROBE = new Set(['RolledBack', 'HealthCheckFailed', 'ServiceNotRunning', 'ServiceNotLoaded', 'NotReloaded', 'LowDisk', 'ProbeFailed', 'ProbeDegraded', 'ProbeUnreachable']);
 const TOKEN = new Set(['SecretMissing', 'SecretMode', 'TokenMode', 'TokenNotRotated']);
 
 /** Every triage group a node's record puts it in, in triage order. Synced nodes are in none. */
@@ -333,6 +352,31 @@ export function tokenSummary(t: TenantTokens): string {
   return [base, ...modes].join('; ');
 }
 
+/** A readiness answer in one line: `probe degraded (HTTP 200): doctor:yellow, disk:warn`, `readyz unreachable: connection refused`. */
+export function probeLine(p: ProbeSummary): string {
+  const what = p.source === 'probe' ? 'probe' : 'readyz';
+  const code = p.code > 0 ? ` (HTTP ${p.code})` : '';
+  const why = p.error ?? (p.checks.length > 0 ? p.checks.join(', ') : '');
+  return `${what} ${p.status}${code}${why ? `: ${why}` : ''}`;
+}
+
+/** The notifier nodes' digests → the webhook failures block: every notifier's read, rows worst first (family, count). */
+export function webhookFailuresView(records: readonly NodeStatusRecord[]): WebhookFailuresView {
+  const FAMILY = ['5xx', 'timeout', 'network', '4xx', 'other'];
+  const notifiers: WebhookFailuresView['notifiers'] = [];
+  const rows: WebhookFailureView[] = [];
+  for (const n of [...records].sort((a, b) => (a.node < b.node ? -1 : 1))) {
+    const d = n.webhookDigest;
+    if (!d) continue;
+    const { rows: r, ...rest } = d;
+    notifiers.push({ node: n.node, ...rest, rows: r.length });
+    for (const x of r) rows.push({ node: n.node, ...x });
+  }
+  const fam = (f: string): number => (FAMILY.indexOf(f) < 0 ? FAMILY.length : FAMILY.indexOf(f));
+  rows.sort((a, b) => fam(a.family) - fam(b.family) || b.count - a.count || (a.lastSeen < b.lastSeen ? 1 : a.lastSeen > b.lastSeen ? -1 : 0));
+  return { notifiers, rows: rows.slice(0, MAX_DIGEST_ROWS) };
+}
+
 /** What on-call does about a node, in one line. */
 export function nextStep(n: NodeStatusRecord, ctx: NextContext): string {
   const node = n.node;
@@ -360,6 +404,10 @@ export function nextStep(n: NodeStatusRecord, ctx: NextContext): string {
       return `${diff} shows what blocks it`;
     case 'Degraded': {
       const sick = sickTenants(n);
+      const probes = Object.values(n.tenants ?? {}).filter((t) => sick.includes(t.tenant) && /^Probe/.test(t.reason) && t.probe);
+      if (probes.length > 0 && probes.length === sick.length) {
+        return `check readiness on ${node}: ${probes.map((t) => `${t.tenant} ${probeLine(t.probe!)}`).join('; ')} (curl its /readyz on the node)`;
+      }
       return sick.length > 0
         ? `check the service on ${node}: ${sick.map((t) => `launchctl print system/ai.openclaw.${t}`).join(', ')}`
         : `check ${node}: ${n.health?.message ?? n.message ?? 'degraded'}`;
@@ -383,7 +431,7 @@ export function nextStep(n: NodeStatusRecord, ctx: NextContext): string {
   }
 }
 
-function nodeView(n: NodeStatusRecord, notes: NoteView[], ctx: NextContext, lastSyncedAt: string | undefined): NodeView {
+function nodeView(n: NodeStatusRecord, notes: NoteView[], ctx: NextContext, lastSyncedAt: string | undefined, failures: ReadonlyMap<string, { rows: number; count: number }>): NodeView {
   const categories = triageOf(n, notes);
   const gate = ctx.gate;
   const target = n.sync?.target;
@@ -405,6 +453,8 @@ function nodeView(n: NodeStatusRecord, notes: NoteView[], ctx: NextContext, last
       ...(t.health?.pid !== undefined ? { pid: t.health.pid } : {}),
       since: t.lastTransition,
       ...(t.tokens ? { token: { ...t.tokens, summary: tokenSummary(t.tokens) } } : {}),
+      ...(t.probe ? { probe: { ...t.probe, summary: probeLine(t.probe) } } : {}),
+      ...(failures.has(t.tenant) ? { webhookFailures: failures.get(t.tenant)! } : {}),
     }))
     .sort((a, b) => rank(a.state) - rank(b.state) || (a.tenant < b.tenant ? -1 : 1));
   return {
@@ -429,6 +479,7 @@ function nodeView(n: NodeStatusRecord, notes: NoteView[], ctx: NextContext, last
     ...(n.lastError ? { lastError: { time: n.lastError.time, reason: n.lastError.reason, message: n.lastError.message } } : {}),
     ...(lastSyncedAt ? { lastSyncedAt } : {}),
     tenants,
+    ...(n.webhookDigest ? { webhookDigest: n.webhookDigest } : {}),
     tokens: ctx.from === 'observe' ? notes.filter((x) => x.category === 'token') : null,
     notes,
     next: nextStep(n, ctx),
@@ -519,7 +570,16 @@ export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
     return synced[n.node];
   };
   const records = Object.values(doc.nodes).filter((n) => !opts.nodes || opts.nodes.includes(n.node));
-  const nodes = records.map((n) => nodeView(n, opts.notes?.get(n.node) ?? [], ctx, lastSynced(n))).sort(compareNodes);
+  // digest rows per tenant come from every notifier node of the store (a gateway node's tenants are counted elsewhere)
+  const webhookFailures = webhookFailuresView(Object.values(doc.nodes));
+  const perTenant = new Map<string, { rows: number; count: number }>();
+  for (const n of Object.values(doc.nodes)) {
+    for (const r of n.webhookDigest?.rows ?? []) {
+      const c = perTenant.get(r.tenant) ?? { rows: 0, count: 0 };
+      perTenant.set(r.tenant, { rows: c.rows + 1, count: c.count + r.count });
+    }
+  }
+  const nodes = records.map((n) => nodeView(n, opts.notes?.get(n.node) ?? [], ctx, lastSynced(n), perTenant)).sort(compareNodes);
 
   const counts = Object.fromEntries(CONTROLLER_STATES.map((s) => [s, 0])) as Record<ControllerState, number>;
   for (const n of nodes) counts[n.state]++;
@@ -570,6 +630,7 @@ export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
     triage,
     synced: nodes.filter((n) => n.state === 'Synced').map((n) => n.node),
     ...(gate ? { gate } : {}),
+    webhookFailures,
     passes,
   };
 }

@@ -221,6 +221,8 @@ const SCRIPT = String.raw`
       if (n.health.message) line(c, n.health.message, 'msg');
       n.tenants.forEach(function (t) {
         line(c, t.tenant + ': ' + t.health + (t.service ? ' (' + t.service + (t.pid !== undefined ? ', pid ' + t.pid : '') + ')' : ''), 'muted ' + healthClass(t.health));
+        if (t.probe) line(c, t.tenant + ' ' + t.probe.summary, 'msg').setAttribute('data-probe', t.probe.status);
+        if (t.webhookFailures) line(c, t.tenant + ': ' + t.webhookFailures.count + ' webhook failure(s) in ' + t.webhookFailures.rows + ' digest row(s)', 'err').setAttribute('data-webhook-failures', String(t.webhookFailures.count));
       });
       n.notes.filter(function (x) { return x.category === 'probe'; }).forEach(function (x) { line(c, (x.tenant ? x.tenant + ': ' : '') + x.message, 'msg'); });
       c = cell(tr, 'Token overlap', 'c-token');
@@ -277,6 +279,33 @@ const SCRIPT = String.raw`
     }
   }
 
+  function renderWebhooks(v) {
+    var w = v.webhookFailures || { notifiers: [], rows: [] };
+    var meta = $('webhooks-meta');
+    clear(meta);
+    w.notifiers.forEach(function (n) {
+      line(meta, n.node + ': ' + n.total + ' failure(s)' + (n.dropped ? ', ' + n.dropped + ' dropped' : '') + (n.overflow ? ', ' + n.overflow + ' overflow' : '') +
+        (n.windowSec !== undefined ? ' in the last ' + n.windowSec + ' s' : '') + (n.at ? ', read ' + when(n.at) : ', never read'), 'muted');
+      if (n.error) line(meta, n.node + ': last read failed ' + when(n.errorAt) + ': ' + n.error, 'err');
+    });
+    if (!w.notifiers.length) line(meta, 'No notifier digest read (no notifier node, or not read yet).', 'muted');
+    var tb = $('webhooks-body');
+    clear(tb);
+    w.rows.forEach(function (r) {
+      var tr = add(tb, el('tr'));
+      tr.setAttribute('data-tenant', r.tenant);
+      cell(tr, 'Tenant', 'mono').textContent = r.tenant;
+      cell(tr, 'Endpoint', 'mono').textContent = r.endpoint;
+      cell(tr, 'Failure').textContent = r.family;
+      cell(tr, 'Count').textContent = String(r.count);
+      cell(tr, 'Statuses', 'mono').textContent = Object.keys(r.statuses).map(function (k) { return k + ':' + r.statuses[k]; }).join(' ');
+      var c = cell(tr, 'First / last seen');
+      line(c, when(r.firstSeen));
+      line(c, when(r.lastSeen), 'muted');
+      cell(tr, 'Notifier', 'mono').textContent = r.node;
+    });
+  }
+
   function renderPasses(v) {
     var tb = $('passes-body');
     clear(tb);
@@ -306,6 +335,7 @@ const SCRIPT = String.raw`
     renderOverview(v);
     renderNodes(v);
     renderGate(v);
+    renderWebhooks(v);
     renderPasses(v);
     var synced = $('synced');
     synced.textContent = v.synced.length ? 'Synced: ' + v.synced.join(', ') : '';
@@ -427,6 +457,14 @@ export function renderStatusPage(v: StatusView, opts: { refreshMs?: number } = {
 <section>
 <h2>Canary gate of the newest fleet commit</h2>
 <div id="gate"></div>
+</section>
+<section id="webhooks">
+<h2>Webhook failures</h2>
+<div id="webhooks-meta"></div>
+<table id="webhooks-table" class="passes stack">
+<thead><tr><th>Tenant</th><th>Endpoint</th><th>Failure</th><th>Count</th><th>Statuses</th><th>First / last seen</th><th>Notifier</th></tr></thead>
+<tbody id="webhooks-body"></tbody>
+</table>
 </section>
 <section>
 <h2>Last passes</h2>

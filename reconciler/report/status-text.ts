@@ -36,7 +36,27 @@ function tenantLine(t: NodeView['tenants'][number]): string {
   const rel = t.currentRelease === t.desiredRelease ? (t.currentRelease ?? '-') : `${t.currentRelease ?? '(none)'} → ${t.desiredRelease ?? '?'}`;
   const svc = t.service ? ` ${t.service}${t.pid !== undefined ? ` pid ${t.pid}` : ''}` : '';
   const why = t.state !== 'Synced' && t.message ? `: ${t.message}` : '';
-  return e(`${t.tenant} ${t.state} ${t.sync} release ${rel} health ${t.health}${svc}${why}`);
+  const probe = t.probe && t.probe.status !== 'ok' && !(t.message ?? '').includes(t.probe.summary) ? ` (${t.probe.summary})` : '';
+  return e(`${t.tenant} ${t.state} ${t.sync} release ${rel} health ${t.health}${svc}${probe}${why}`);
+}
+
+/** The webhook failures block: each notifier node's digest read, then its rows worst first. */
+export function webhookFailuresBlock(v: StatusView): string[] {
+  const w = v.webhookFailures;
+  if (!w || w.notifiers.length === 0) return [];
+  const out = ['', 'Webhook failures (notifier digests)'];
+  for (const n of w.notifiers) {
+    const window = n.windowSec !== undefined ? `last ${n.windowSec} s` : 'window ?';
+    const read = n.at ? `read ${when(n.at)}` : 'never read';
+    const counts = `${n.total} failure(s)${n.dropped ? `, ${n.dropped} dropped` : ''}${n.overflow ? `, ${n.overflow} overflow` : ''}, ${n.keys} key(s)`;
+    out.push(`  ${e(n.node)}: ${counts} (${window}, ${read})${n.error ? `; last read failed ${when(n.errorAt)}: ${e(n.error)}` : ''}`);
+  }
+  if (w.rows.length === 0) out.push('  no failures');
+  for (const r of w.rows) {
+    const st = Object.entries(r.statuses).map(([k, c]) => `${k}:${c}`).join(' ');
+    out.push(`  ${e(r.tenant)} ${e(r.endpoint)} ${e(r.family)} ×${r.count}${st ? ` (${e(st)})` : ''} first ${when(r.firstSeen)} last ${when(r.lastSeen)} [${e(r.node)}]`);
+  }
+  return out;
 }
 
 function block(n: NodeView, now: Date): string[] {
@@ -50,6 +70,7 @@ function block(n: NodeView, now: Date): string[] {
   for (const t of n.tenants) if ((t.state !== 'Synced' || t.health !== 'ok') && !(t.state === n.state && t.message === n.message)) out.push(`    tenant  ${tenantLine(t)}`);
   // token overlap: every tenant whose rotation says more than "token.current only"
   for (const t of n.tenants) if (t.token && t.token.overlap !== 'single') out.push(`    token   ${e(`${t.tenant}: ${t.token.summary}`)}`);
+  for (const t of n.tenants) if (t.webhookFailures) out.push(`    webhook ${e(`${t.tenant}: ${t.webhookFailures.count} failure(s) in ${t.webhookFailures.rows} digest row(s)`)}`);
   for (const x of n.notes.filter((x) => x.category === 'probe' || (x.category === 'token' && x.reason !== 'TokenOverlap'))) out.push(`    ${x.category.padEnd(7)} ${e(`${x.tenant ? `${x.tenant}: ` : ''}${x.message}`)}`);
   if (n.backoff) out.push(`    backoff ${n.backoff.failures} failure(s) (${n.backoff.kind}); next attempt after ${when(n.backoff.until)}`);
   if (n.lastError && n.lastError.message !== n.message) out.push(`    error   ${when(n.lastError.time)} ${e(n.lastError.reason)}: ${e(n.lastError.message)}`);
@@ -80,6 +101,7 @@ export function renderStatusText(v: StatusView): string {
   if (v.synced.length > 0) out.push('', `Synced: ${v.synced.map(e).join(', ')}`);
   // token overlap on Synced nodes (the blocks above say it for the others): a rotation in progress is worth knowing
   for (const n of v.nodes) if (n.state === 'Synced') for (const t of n.tenants) if (t.token && t.token.overlap !== 'single') out.push(`  ${e(n.node)} token ${e(`${t.tenant}: ${t.token.summary}`)}`);
+  out.push(...webhookFailuresBlock(v));
   out.push('', v.ok ? 'All nodes Synced and healthy' : `Not all green: ${v.nodes.length - v.synced.length} node(s) need attention${v.problems.length ? `, ${v.problems.length} controller problem(s)` : ''}`);
   return `${out.join('\n')}\n`;
 }

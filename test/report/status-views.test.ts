@@ -90,7 +90,7 @@ describe('renderStatusJson: the model, stable field names (specs/status.md)', ()
     const v = view();
     const j = JSON.parse(renderStatusJson(v)) as StatusView;
     expect(j).toEqual(JSON.parse(JSON.stringify(v)));
-    expect(Object.keys(j)).toEqual(['kind', 'version', 'generatedAt', 'from', 'controller', 'source', 'lastPass', 'stale', 'summary', 'ok', 'problems', 'nodes', 'triage', 'synced', 'gate', 'passes']);
+    expect(Object.keys(j)).toEqual(['kind', 'version', 'generatedAt', 'from', 'controller', 'source', 'lastPass', 'stale', 'summary', 'ok', 'problems', 'nodes', 'triage', 'synced', 'gate', 'webhookFailures', 'passes']);
     expect(j).toMatchObject({ kind: 'clawops.status', version: 1 });
     expect(Object.keys(j.nodes.find((n) => n.node === 'gw-3')!)).toEqual([
       'node', 'role', 'canary', 'follows', 'state', 'reason', 'message', 'triage', 'categories', 'since', 'syncStatus', 'differences', 'health', 'desired', 'running', 'suspended', 'backoff', 'lastError', 'tenants', 'tokens', 'notes', 'next',
@@ -229,5 +229,63 @@ describe('the strict Prometheus parser refuses what Prometheus refuses', () => {
     ['buckets that shrink', '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n'],
   ])('%s', (_n, text) => {
     expect(() => parsePrometheusText(text)).toThrow();
+  });
+});
+
+describe('probe answers and webhook digest rows (health stage) in every view', () => {
+  const doc = (): StatusDoc => {
+    const d = fleetStatus();
+    d.nodes['nw-1'] = rec('nw-1', {
+      role: 'notifier',
+      webhookDigest: {
+        at: at(29),
+        windowSec: 300,
+        total: 503,
+        dropped: 1,
+        overflow: 0,
+        keys: 2,
+        rows: [
+          { tenant: 'acme', endpoint: 'https://canary.example.com', family: '5xx', count: 500, statuses: { '502': 100, '503': 400 }, firstSeen: at(20), lastSeen: at(29) },
+          { tenant: '<script>alert(1)</script>', endpoint: `https://x.example.com${EVIL}`, family: 'timeout', count: 3, statuses: { timeout: 3 }, firstSeen: at(21), lastSeen: at(28) },
+        ],
+      },
+    });
+    const gw3 = d.nodes['gw-3']!;
+    const t = Object.values(gw3.tenants)[0]!;
+    t.tenant = 'acme';
+    t.probe = { source: 'probe', status: 'degraded', code: 200, checks: ['doctor:yellow'], at: at(29) };
+    gw3.tenants = { acme: t };
+    return d;
+  };
+
+  it('model: a tenant carries its probe answer in one line and its digest counts; the block lists every notifier and its rows worst first', () => {
+    const v = view(doc());
+    const acme = v.nodes.find((n) => n.node === 'gw-3')!.tenants[0]!;
+    expect(acme.probe).toMatchObject({ status: 'degraded', summary: 'probe degraded (HTTP 200): doctor:yellow' });
+    expect(acme.webhookFailures).toEqual({ rows: 1, count: 500 });
+    expect(v.webhookFailures.notifiers).toEqual([{ node: 'nw-1', at: at(29), windowSec: 300, total: 503, dropped: 1, overflow: 0, keys: 2, rows: 2 }]);
+    expect(v.webhookFailures.rows.map((r) => r.count)).toEqual([500, 3]);
+    expect(view(fleetStatus()).webhookFailures).toEqual({ notifiers: [], rows: [] });
+  });
+
+  it('text: a webhook failures block, escaped to one line per row', () => {
+    const text = renderStatusText(view(doc()));
+    expect(text).toContain('\nWebhook failures (notifier digests)\n  nw-1: 503 failure(s), 1 dropped, 2 key(s) (last 300 s, read ');
+    expect(text).toContain('  acme https://canary.example.com 5xx ×500 (502:100 503:400) first ');
+    expect(text).toContain('    webhook acme: 500 failure(s) in 1 digest row(s)');
+    expect(text.split('\n').some((l) => RAW_CONTROL.test(l))).toBe(false);
+    expect(text).not.toContain('FORGED line\n');
+  });
+
+  it('page: the rows travel only inside the escaped JSON block; metrics: a bounded gauge per notifier and known tenant', async () => {
+    const html = renderStatusPage(view(doc()));
+    expect(html).toContain('<h2>Webhook failures</h2>');
+    expect(html).not.toContain('<script>alert(1)');
+    const text = await new StatusMetrics(() => new Date(NOW)).render(doc());
+    const m = parsePrometheusText(text);
+    expect(sampleValue(m, 'clawops_webhook_failures', { node: 'nw-1', tenant: 'acme' })).toBe(500);
+    expect(sampleValue(m, 'clawops_webhook_failures', { node: 'nw-1', tenant: 'other' })).toBe(3);
+    expect(text).not.toContain('script');
+    expect(sampleValue(m, 'clawops_tenant_probe', { node: 'gw-3', tenant: 'acme', status: 'degraded' })).toBe(1);
   });
 });
