@@ -6,6 +6,9 @@
 //   GET /healthz → {"ok":true,"status":"live"}     GET /readyz → 503 while "starting", then {"ready":true,…}
 //   POST /hooks/wake with `Authorization: Bearer $CLAWOPS_SECRET_HOOKS_TOKEN` → 200, anything else → 401
 // A port that is taken makes it exit 1, as the real gateway does. SIGTERM stops it.
+// On demand (tests of the controller's health stage): while `$OPENCLAW_STATE_DIR/fake-readyz.json` exists, /readyz
+// answers what it says instead — `{"code":200,"body":{"status":"degraded",…}}` (a composite-probe-shaped answer) —
+// read on every request, so a test changes the answer by writing or removing the file on the node.
 import fs from 'node:fs';
 import http from 'node:http';
 
@@ -28,6 +31,16 @@ const port = portArg >= 0 ? Number(args[portArg + 1]) : (cfg?.gateway?.port ?? 1
 const readyAfter = Number(process.env.CLAWOPS_FAKE_READY_MS ?? 300);
 const started = Date.now();
 const hooksPath = cfg?.hooks?.path ?? '/hooks';
+const forcedFile = process.env.OPENCLAW_STATE_DIR ? `${process.env.OPENCLAW_STATE_DIR}/fake-readyz.json` : '';
+function readForced() {
+  if (!forcedFile) return undefined;
+  try {
+    const j = JSON.parse(fs.readFileSync(forcedFile, 'utf8'));
+    return { code: Number.isInteger(j.code) ? j.code : 200, body: j.body ?? {} };
+  } catch {
+    return undefined;
+  }
+}
 const server = http.createServer((req, res) => {
   const json = (code, body) => {
     res.writeHead(code, { 'content-type': 'application/json' });
@@ -35,6 +48,8 @@ const server = http.createServer((req, res) => {
   };
   if (req.url === '/healthz') return json(200, { ok: true, status: 'live' });
   if (req.url === '/readyz') {
+    const forced = readForced();
+    if (forced) return json(forced.code, forced.body);
     const up = Date.now() - started;
     return up >= readyAfter ? json(200, { ready: true, failing: [], uptimeMs: up, profile, release: process.env.CLAWOPS_RELEASE_ID ?? null }) : json(503, { ready: false, failing: ['startup-sidecars'], uptimeMs: up });
   }
