@@ -248,6 +248,9 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
   for (const t of Object.values(tenants)) {
     if (t.sync.commit || t.sync.tag) running.set(`${t.sync.commit ?? ''}\0${t.sync.tag ?? ''}`, { ...(t.sync.commit ? { commit: t.sync.commit } : {}), ...(t.sync.tag ? { tag: t.sync.tag } : {}) });
   }
+  // a readiness answer the stage could not get says why the node's health is unknown (and why it earns no green pass)
+  const unasked = Object.values(tenants).filter((t) => t.health.status === 'unknown' && f.health?.probes[t.tenant]?.status === 'unknown');
+  const healthMsgs = [...sick.map((t) => `${t.tenant}: ${t.health.message ?? t.health.status}`), ...nodeWarn.map((i) => i.message), ...unasked.map((t) => `${t.tenant}: ${t.health.message ?? 'unknown'}`)];
   const lastError = errors[errors.length - 1] ?? prev?.lastError;
   const digest = digestRecord(f.health?.digest, prev?.webhookDigest);
   return {
@@ -264,7 +267,7 @@ export function deriveNode(f: NodeFacts, now: string, prev?: NodeStatusRecord): 
       running: [...running.values()],
       differences: p?.issues.filter((i) => i.difference).length ?? 0,
     },
-    health: { status: health, ...(sick.length + nodeWarn.length > 0 ? { message: [...sick.map((t) => `${t.tenant}: ${t.health.message ?? t.health.status}`), ...nodeWarn.map((i) => i.message)].join('; ') } : {}) },
+    health: { status: health, ...(healthMsgs.length > 0 ? { message: healthMsgs.join('; ') } : {}) },
     ...(obs?.openclaw.version ? { openclaw: obs.openclaw.version } : prev?.openclaw ? { openclaw: prev.openclaw } : {}),
     suspended: f.suspended,
     ...(f.backoff ? { backoff: f.backoff } : {}),

@@ -61,6 +61,38 @@ describe('deriveNode', () => {
     expect(tenantHealth(tenantOf(d, 'acme'), undefined)).toEqual({ status: 'unknown', message: 'not deployed' });
   });
 
+  it('health is the worst of launchd and the readiness answer the health stage got on the node', () => {
+    const withUnits: DesiredState = { ...d, tenants: new Map([...d.tenants].map(([k, t]) => [k, { ...t, files: [...t.files, { path: 'launchd/ai.openclaw.x.plist', content: Buffer.from(''), sha256: '0'.repeat(64) }] }])) };
+    const o = nodeObservation(withUnits, 'gw-1', gw1.tenants);
+    const running = { loaded: true, state: 'running', pid: 42, fields: {}, environment: {}, exitCode: 0 };
+    for (const t of gw1.tenants) o.tenants[t] = deployedTenant(tenantOf(withUnits, t), { launchd: running });
+    const at = NOW;
+    const probe = (status: 'ok' | 'degraded' | 'fail' | 'unreachable' | 'unknown') => ({ source: 'probe' as const, status, code: status === 'ok' || status === 'degraded' ? 200 : status === 'fail' ? 503 : 0, checks: status === 'degraded' ? ['doctor:yellow'] : [], ...(status === 'unreachable' ? { error: 'connection refused' } : status === 'unknown' ? { error: 'health command exited 3' } : {}), at });
+    const with_ = (acme: Parameters<typeof probe>[0]) => deriveNode(facts(ok(o), { health: { probes: { acme: probe(acme), globex: probe('ok') } } }, withUnits), NOW);
+
+    expect(with_('ok')).toMatchObject({ state: 'Synced', health: { status: 'ok' }, tenants: { acme: { health: { status: 'ok', service: 'running', pid: 42 }, probe: { status: 'ok' } } } });
+    const deg = with_('degraded');
+    expect(deg).toMatchObject({ state: 'Degraded', reason: 'ProbeDegraded', health: { status: 'degraded', message: 'acme: probe degraded (HTTP 200: doctor:yellow)' } });
+    expect(deg.tenants.acme).toMatchObject({ state: 'Degraded', reason: 'ProbeDegraded', health: { status: 'degraded', service: 'running' }, probe: { status: 'degraded', checks: ['doctor:yellow'] } });
+    expect(with_('fail')).toMatchObject({ state: 'Degraded', reason: 'ProbeFailed', health: { status: 'failed' } });
+    // no answer on a running service: failed (the route the load balancer asks does not answer)
+    expect(with_('unreachable')).toMatchObject({ state: 'Degraded', reason: 'ProbeUnreachable', health: { status: 'failed', message: 'acme: probe unreachable: connection refused' } });
+    // the stage could not ask: unknown (no green pass), and the node is not Degraded for it
+    expect(with_('unknown')).toMatchObject({ state: 'Synced', health: { status: 'unknown', message: 'acme: probe unknown: health command exited 3' }, tenants: { acme: { health: { status: 'unknown' } } } });
+    // not asked this pass (applied, unreachable…): launchd's word stands, the last answer is still shown
+    const later = deriveNode(facts(ok(o), {}, withUnits), NOW, deg);
+    expect(later).toMatchObject({ state: 'Synced', health: { status: 'ok' }, tenants: { acme: { probe: { status: 'degraded' } } } });
+  });
+
+  it('a notifier node keeps its digest; a failed read keeps the last rows beside the error', () => {
+    const row = { tenant: 'acme', endpoint: 'https://h.example.com', family: '5xx', count: 3, statuses: { '503': 3 }, firstSeen: NOW, lastSeen: NOW };
+    const first = deriveNode(facts(inSync(), { health: { probes: {}, digest: { ok: true, at: NOW, windowSec: 300, total: 3, dropped: 0, overflow: 0, keys: 1, rows: [row] } } }), NOW);
+    expect(first.webhookDigest).toEqual({ at: NOW, windowSec: 300, total: 3, dropped: 0, overflow: 0, keys: 1, rows: [row] });
+    const failed = deriveNode(facts(inSync(), { health: { probes: {}, digest: { ok: false, at: '2026-11-28T12:01:00.000Z', error: 'the notifier did not answer: connection refused' } } }), NOW, first);
+    expect(failed.webhookDigest).toMatchObject({ at: NOW, error: 'the notifier did not answer: connection refused', errorAt: '2026-11-28T12:01:00.000Z', rows: [row] });
+    expect(deriveNode(facts(inSync()), NOW).webhookDigest).toBeUndefined();
+  });
+
   it('keeps the transition time while the state holds, and the last error after recovery', () => {
     const failed = deriveNode(facts(drifted(), { apply: applyResult({ outcome: 'failed', reason: 'StageFailed', message: 'gw-1: disk full' }) }), NOW);
     expect(failed).toMatchObject({ state: 'Failed', lastTransition: NOW, lastError: { reason: 'StageFailed', message: 'gw-1: disk full', time: NOW } });
