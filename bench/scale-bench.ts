@@ -55,6 +55,8 @@ const STRICT = process.argv.includes('--strict');
 const TSX = process.argv.includes('--tsx');
 /** diagnostics: a full GC after each pass (node --expose-gc) and the heap left, on stderr; peaks are then lower */
 const GC_REPORT = process.argv.includes('--gc-report');
+/** extra node flags for the children (e.g. --node-flags=--max-old-space-size=256), to try V8 settings */
+const NODE_FLAGS = (process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? '').split(' ').filter(Boolean);
 /** peak RSS targets (MB) by size; sizes not named have none */
 const RSS_TARGET_MB: Record<number, number> = { 500: 150, 2000: 400 };
 /** the commit the template is captured for; rewritten to each child repo's real commit */
@@ -88,6 +90,7 @@ function runChild(entry: string[], nodes: number, repo: { dir: string; commit: s
     const args = [
       ...entry.slice(0, -1),
       ...(GC_REPORT ? ['--expose-gc'] : []),
+      ...NODE_FLAGS,
       entry[entry.length - 1]!,
       ...['--nodes', String(nodes), '--repo', repo.dir, '--commit', repo.commit, '--template', template, '--template-commit', TEMPLATE_COMMIT, '--passes', String(PASSES)],
       ...(GC_REPORT ? ['--gc-report'] : []),
@@ -163,6 +166,7 @@ async function parent(): Promise<number> {
   const out: string[] = [''];
   out.push(`scale in one process: controller passes (observe mode) over simulated nodes × ${TENANTS} tenants × ${FRAGMENTS} fragments`);
   out.push(`date: ${new Date().toISOString()}   command: ${['npx tsx bench/scale-bench.ts', ...process.argv.slice(2)].join(' ')}`);
+  if (NODE_FLAGS.length > 0) out.push(`child node flags: ${NODE_FLAGS.join(' ')}`);
   out.push(`machine: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), load average ${load0} at start, ${load1} at end; node ${process.version}`);
   out.push(line(rows[0]!));
   for (const r of rows.slice(1)) out.push(line(r));
@@ -171,7 +175,7 @@ async function parent(): Promise<number> {
     out.push(
       `${r.nodes} nodes (${r.runtime}): RSS after loading modules ${r.baselineRssMb.toFixed(0)} MB, after each pass ${r.passes.map((p) => p.rssMb.toFixed(0)).join('/')} MB; heap used at the end ${r.heapUsedMb.toFixed(0)} MB; ` +
         `${(r.bytesPerNode / 1024).toFixed(0)} KiB observed a node a pass; status view ${fmt(r.viewS)} s (${(r.statusBytes / 1024).toFixed(0)} KiB JSON); ` +
-        `observe commands per pass ${r.commands.join('/')}; states ${Object.entries(r.states).map(([k, v]) => `${k} ${v}`).join(', ')}; ${r.logLines} log lines`,
+        `at the RSS peak: V8 heap ${r.atPeak.heapUsed ?? '?'} MB used of ${r.atPeak.heapTotal ?? '?'} MB, off-heap ${r.atPeak.external ?? '?'} MB; observe commands per pass ${r.commands.join('/')}, health commands ${r.healthChecks.join('/')}; states ${Object.entries(r.states).map(([k, v]) => `${k} ${v}`).join(', ')}; ${r.logLines} log lines`,
     );
   }
   out.push(`targets (issue 12): peak RSS < 150 MB at 500 nodes, < 400 MB at 2,000  ${pass ? 'PASS' : 'MISS'}`);

@@ -40,10 +40,15 @@ export interface ChildResult {
   bytesPerNode: number;
   /** observe commands per pass */
   commands: number[];
+  /** health commands per pass (controller/health-stage.ts), and commands neither observe nor health (must be 0) */
+  healthChecks: number[];
+  other: number;
   states: Record<string, number>;
   drifted: number;
   logLines: number;
   runtime: string;
+  /** process.memoryUsage() (MB) sampled every 25 ms: the sample with the highest RSS */
+  atPeak: Record<string, number>;
 }
 
 /** The node names sim-repo.ts gives (gw-00001 …), numbered from 0 for driftFor. */
@@ -68,6 +73,12 @@ async function main(): Promise<ChildResult> {
   const commit = arg('commit');
   const tpl = templateFromJson(readFileSync(arg('template'), 'utf8'), { from: arg('template-commit'), to: commit });
   const work = mkdtempSync(join(tmpdir(), 'clawops-scale-'));
+  // where the memory is when RSS peaks (V8 heap used / committed, off-heap), sampled between the pass's awaits
+  let atPeak: Record<string, number> = {};
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    if (m.rss / 1048576 > (atPeak.rss ?? 0)) atPeak = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v / 1048576)]));
+  }, 25);
   try {
     const pool = new SimPool((n) => new SimTransport(n.name, tpl, driftFor(indexOf(n.name)) as SimDrift[]));
     const stateDir = join(work, 'state');
@@ -80,6 +91,7 @@ async function main(): Promise<ChildResult> {
 
     const passes: PassFigures[] = [];
     const commands: number[] = [];
+    const healthChecks: number[] = [];
     for (let i = 0; i < passesWanted; i++) {
       const started = new Date();
       const id = newPassId(started);
@@ -95,7 +107,7 @@ async function main(): Promise<ChildResult> {
         signal: new AbortController().signal,
         suspension: () => readSuspension(stateDir),
       };
-      const before = pool.totals().commands;
+      const before = pool.totals();
       const c0 = process.cpuUsage();
       const w0 = performance.now();
       // what Controller.runPass does around a pass: the pass, then the deferred status write
@@ -106,9 +118,11 @@ async function main(): Promise<ChildResult> {
       await writeStatus(stateDir, doc);
       passes.push({ wallS: (performance.now() - w0) / 1000, cpuS: cpuSeconds(process.cpuUsage(c0)), rssMb: MB(process.memoryUsage().rss) });
       // one observe a node; the fleet is observed twice in the pass where the canaries' evidence moves the gate
-      const cmds = pool.totals().commands - before;
+      const after = pool.totals();
+      const cmds = after.observes - before.observes;
       if (cmds < nodes || cmds > 2 * nodes) throw new Error(`pass ${i + 1}: ${cmds} observe commands for ${nodes} nodes`);
       commands.push(cmds);
+      healthChecks.push(after.healthChecks - before.healthChecks);
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gcReport && gc) {
         gc();
@@ -123,10 +137,15 @@ async function main(): Promise<ChildResult> {
     // the figures must describe passes that did the work: every node observed, states as the simulated drift says
     const states: Record<string, number> = {};
     for (const n of Object.values(doc.nodes)) states[n.state] = (states[n.state] ?? 0) + 1;
-    const drifted = Array.from({ length: nodes }, (_, i) => driftFor(i)).filter((d) => d.includes('hand-edited') || d.includes('not-deployed')).length;
+    const driftedNodes = Object.values(doc.nodes).filter((n) => driftFor(indexOf(n.node)).some((d) => d === 'hand-edited' || d === 'not-deployed'));
+    const drifted = driftedNodes.length;
     if (Object.keys(doc.nodes).length !== nodes) throw new Error(`${Object.keys(doc.nodes).length} node records for ${nodes} nodes`);
-    if ((states.OutOfSync ?? 0) !== drifted) throw new Error(`expected ${drifted} OutOfSync nodes (simulated drift), got states ${JSON.stringify(states)}`);
+    const missed = driftedNodes.filter((n) => n.state === 'Synced').map((n) => n.node);
+    if (missed.length > 0) throw new Error(`simulated drift not seen on ${missed.slice(0, 5).join(', ')} (states ${JSON.stringify(states)})`);
+    const failed = Object.values(doc.nodes).filter((n) => n.state === 'Unreachable' || n.state === 'Failed').map((n) => `${n.node}: ${n.state} ${n.message ?? ''}`);
+    if (failed.length > 0) throw new Error(`nodes not observed: ${failed.slice(0, 3).join('; ')}`);
     const totals = pool.totals();
+    if (totals.commands !== totals.observes + totals.healthChecks) throw new Error(`${totals.commands - totals.observes - totals.healthChecks} command(s) neither observe nor health were sent to simulated nodes`);
     return {
       nodes,
       passes,
@@ -135,14 +154,18 @@ async function main(): Promise<ChildResult> {
       baselineRssMb: MB(baselineRss),
       peakRssMb: process.resourceUsage().maxRSS / 1024,
       heapUsedMb: MB(process.memoryUsage().heapUsed),
-      bytesPerNode: totals.bytesReceived / totals.commands,
+      bytesPerNode: totals.observeBytes / totals.observes,
       commands,
+      healthChecks,
+      other: totals.commands - totals.observes - totals.healthChecks,
       states,
       drifted,
       logLines: readFileSync(logFile, 'utf8').split('\n').filter(Boolean).length,
       runtime: process.execArgv.some((a) => a.includes('tsx')) ? 'tsx' : 'node (compiled)',
+      atPeak,
     };
   } finally {
+    clearInterval(sampler);
     rmSync(work, { recursive: true, force: true });
   }
 }

@@ -12,8 +12,10 @@
  * the old content of clawops' own files), a tenant not deployed yet, a stopped service, a token rotation in progress.
  *
  * This module imports nothing but the reconciler, so a benchmark's child process carries what a controller carries.
- * Only the observe command is answered; anything else (apply's scripts, file operations) fails like a node that
- * refuses it, so a benchmark in observe mode cannot silently do less than it claims.
+ * The controller's health command (controller/health-stage.ts) is answered too, as a node in sync answers it (every
+ * tenant's composite probe 200 and green; a stopped service's tenant does not answer). Anything else (apply's
+ * scripts, file operations) fails like a node that refuses it, so a benchmark in observe mode cannot silently do less
+ * than it claims.
  */
 import { createHash } from 'node:crypto';
 import type { DesiredState, NodeSpec, Settings } from '../../reconciler/desired/types.js';
@@ -114,6 +116,10 @@ const refuse = (node: string) => (): Promise<never> => Promise.reject(new SshErr
 /** One simulated node: answers the observe command from the template (its tenants, its drift); refuses the rest. */
 export class SimTransport implements Transport {
   readonly stats: TransportStats = { commands: 0, bytesSent: 0, bytesReceived: 0 };
+  /** observe commands answered and the bytes they printed; health commands answered */
+  observes = 0;
+  observeBytes = 0;
+  healthChecks = 0;
   readonly files: FileOps;
   constructor(readonly node: string, private readonly tpl: ObserveTemplate, readonly drift: readonly SimDrift[] = [], private readonly clock: () => number = () => Math.floor(Date.now() / 1000)) {
     this.files = { mkdirp: refuse(node), writeFile: refuse(node), symlink: refuse(node), rename: refuse(node) };
@@ -129,15 +135,54 @@ export class SimTransport implements Transport {
     this.stats.bytesSent += command.length + stdin.length;
     // a node answers on a later turn of the event loop, as a socket would
     await new Promise<void>((res) => setImmediate(res));
-    if (!command.includes(' clawops-observe ')) {
-      return { stdout: '', stderr: `${this.node}: simulated node answers only the observe command\n`, code: 127, signal: null };
+    if (command.includes(' clawops-observe ')) {
+      const stdout = renderObservation(simRecords(this.tpl, stdin, this.drift, this.clock()));
+      this.stats.bytesReceived += stdout.length;
+      this.observes++;
+      this.observeBytes += stdout.length;
+      return { stdout, stderr: '', code: 0, signal: null };
     }
-    const stdout = renderObservation(simRecords(this.tpl, stdin, this.drift, this.clock()));
-    this.stats.bytesReceived += stdout.length;
-    return { stdout, stderr: '', code: 0, signal: null };
+    if (command.startsWith('sh -c ') && command.includes('clawops-health.XXXXXX')) {
+      const stdout = healthAnswer(this.tpl, command, this.drift, this.clock());
+      this.stats.bytesReceived += stdout.length;
+      this.healthChecks++;
+      return { stdout, stderr: '', code: 0, signal: null };
+    }
+    return { stdout: '', stderr: `${this.node}: simulated node answers only the observe and health commands\n`, code: 127, signal: null };
   }
 
   async close(): Promise<void> {}
+}
+
+/** The single-quoted arguments after the script's `$0` (`clawops`) of a `sh -c SCRIPT clawops ARG…` command line. */
+function shArgs(command: string): string[] {
+  const tail = command.slice(command.lastIndexOf("' clawops ") + "' clawops ".length);
+  const out: string[] = [];
+  const re = /'((?:[^']|'\\'')*)'/g;
+  for (let m = re.exec(tail); m; m = re.exec(tail)) out.push(m[1]!.split("'\\''").join("'"));
+  return out;
+}
+
+/**
+ * What the controller's health command (controller/health-stage.ts HEALTH_SCRIPT) prints on a node in sync: for each
+ * tenant asked, the composite probe's answer when the release ships a probe unit (else the gateway's /readyz), 200 and
+ * all green; a stopped service's tenant answers nothing (curl: connection refused).
+ */
+function healthAnswer(tpl: ObserveTemplate, command: string, drift: readonly SimDrift[], now: number): string {
+  const [, , , ...tenants] = shArgs(command);
+  const lines: string[] = [];
+  tenants.forEach((t, i) => {
+    const files = tpl.records.filter((r) => r[0] === 'file' && r[1] === t).map((r) => r[2] ?? '');
+    if (!files.some((f) => f.startsWith('launchd/'))) return void lines.push(`T\t${t}\tnone\t000\t0\t`);
+    const probe = files.includes(`launchd/ai.openclaw.${t}.probe.plist`);
+    if (i === 0 && drift.includes('service-stopped')) return void lines.push(`T\t${t}\t${probe ? 'probe' : 'gateway'}\t000\t7\t`);
+    const at = new Date(now * 1000).toISOString();
+    const body = probe
+      ? { status: 'ok', tenant: t, generated_at: at, doctor: { state: 'green', checked_at: at, duration_ms: 4200, findings: [], ignored: 1, reasons: [], maintenance_window: null }, gateway: { state: 'ready', checked_at: at, http_status: 200, latency_ms: 3 }, disk: { state: 'ok', checked_at: at, free_pct: 61 }, queue: { state: 'ok', checked_at: at, bytes: 4096 }, digest: { state: 'fresh', age_sec: 12, slo_sec: 600, error: null }, digest_age_sec: 12, failures: [], reasons: [] }
+      : { ready: true, failing: [] };
+    lines.push(`T\t${t}\t${probe ? 'probe' : 'gateway'}\t200\t0\t${Buffer.from(`${JSON.stringify(body)}\n`).toString('base64')}`);
+  });
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
 /** Which drift node i of n carries (a few nodes only: about one in ten has any). */
@@ -178,15 +223,16 @@ export class SimPool extends ConnectionPool {
   override async drop(name: string): Promise<void> {
     this.sims.delete(name);
   }
-  /** observe commands answered, and bytes sent back, by all simulated nodes so far */
-  totals(): { commands: number; bytesReceived: number } {
-    let commands = 0;
-    let bytesReceived = 0;
+  /** commands answered by all simulated nodes so far: every one, observe (and the bytes it printed), health */
+  totals(): { commands: number; observes: number; observeBytes: number; healthChecks: number } {
+    const sum = { commands: 0, observes: 0, observeBytes: 0, healthChecks: 0 };
     for (const t of this.sims.values()) {
-      commands += t.stats.commands;
-      bytesReceived += t.stats.bytesReceived;
+      sum.commands += t.stats.commands;
+      sum.observes += t.observes;
+      sum.observeBytes += t.observeBytes;
+      sum.healthChecks += t.healthChecks;
     }
-    return { commands, bytesReceived };
+    return sum;
   }
 }
 
