@@ -12,7 +12,7 @@ import { fleetRepo, placeRelease } from '../../test/helpers/fleet-repo.js';
 import type { Edit } from '../../test/helpers/repo.js';
 
 export function tenantFragments(id: string, index: number, total: number): Record<string, string> {
-  const port = 18789 + index * 20;
+  const port = 18789 + index * 120; // base ports on one node ≥ 120 apart (lint nodes/port-overlap: a gateway uses a block of ports above its base)
   const gw: string[] = [
     `gateway:\n  mode: local\n  port: ${port}\n  bind: loopback\n  auth:\n    mode: token\n    token: { secret_ref: token.current }\n`,
     'gateway:\n  auth:\n    rateLimit:\n      maxAttempts: 10\n      windowMs: 60000\n      lockoutMs: 300000\n',
