@@ -56,20 +56,22 @@ case $OFF in ''|*[!0-9]*) OFF=0 ;; esac
 TMP=$(mktemp -d "${"$"}{TMPDIR:-/tmp}/clawops-health.XXXXXX") || exit 3
 trap 'rm -rf "$TMP"' EXIT
 command -v curl >/dev/null 2>&1 || { echo "curl not found" >&2; exit 4; }
+# ask URL OUT MAX KIND [TENANT SOURCE]: one record in OUT.rec (a few forks: curl, head | base64 | tr)
 ask() {
-  url=$1; out=$2; max=$3; shift 3
-  code=$(curl -s --connect-timeout ${PROBE_CONNECT_SEC} -m ${PROBE_MAX_SEC} -o "$out.body" -w '%{http_code}' "$url" 2>/dev/null)
+  code=$(curl -s --connect-timeout ${PROBE_CONNECT_SEC} -m ${PROBE_MAX_SEC} -o "$2.body" -w '%{http_code}' "$1" 2>/dev/null)
   rc=$?
-  body=$(head -c "$max" "$out.body" 2>/dev/null | base64 | tr -d '\n\r ')
-  tag=$(printf '%s\t' "$@")
-  printf '%s%s\t%s\t%s\n' "$tag" "${"$"}{code:-000}" "$rc" "$body" > "$out.rec"
+  if [ "$4" = T ]; then printf 'T\t%s\t%s\t' "$5" "$6"; else printf 'D\t'; fi > "$2.rec"
+  printf '%s\t%s\t' "${"$"}{code:-000}" "$rc" >> "$2.rec"
+  head -c "$3" "$2.body" 2>/dev/null | base64 | tr -d '\n\r ' >> "$2.rec"
+  echo >> "$2.rec"
 }
 i=0
 for T in "$@"; do
   i=$((i + 1))
   R="$ETC/tenants/$T"
   if [ ! -d "$R/launchd" ]; then printf 'T\t%s\tnone\t000\t0\t\n' "$T" > "$TMP/$i.rec"; continue; fi
-  base=$(sed -n 's/^    "port": \([0-9][0-9]*\),*$/\1/p' "$R/openclaw.json" 2>/dev/null | head -n 1)
+  # gateway.port of the release's openclaw.json (canonical JSON: the one key at that depth), as gateway-run reads it
+  base=$(sed -n '/^    "port": [0-9]/{s/[^0-9]//g;p;q;}' "$R/openclaw.json" 2>/dev/null)
   base=${"$"}{base:-18789}
   if [ -f "$R/launchd/ai.openclaw.$T.probe.plist" ]; then
     ask "http://127.0.0.1:$((base + 115))/readyz" "$TMP/$i" ${BODY_MAX} T "$T" probe &
@@ -79,7 +81,7 @@ for T in "$@"; do
 done
 [ -n "$DIGEST" ] && ask "$DIGEST" "$TMP/digest" ${DIGEST_BODY_MAX} D &
 wait
-for f in "$TMP"/*.rec; do [ -f "$f" ] && cat "$f"; done
+cat "$TMP"/*.rec 2>/dev/null
 exit 0
 `;
 
