@@ -147,6 +147,40 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     expect(problems).toEqual([]);
   });
 
+  it("shows each tenant's readiness answer in the probe column and the notifier digest rows in their own section, as text", async () => {
+    const now = new Date().toISOString();
+    doc.nodes['gw-2']!.tenants['acme']!.probe = { source: 'probe', status: 'degraded', code: 200, checks: ['doctor:yellow'], at: now };
+    doc.nodes['nw-1'] = rec('nw-1', {
+      role: 'notifier',
+      webhookDigest: {
+        at: now,
+        windowSec: 300,
+        total: 503,
+        dropped: 0,
+        overflow: 0,
+        keys: 2,
+        rows: [
+          { tenant: 'acme', endpoint: 'https://canary.example.com', family: '5xx', count: 500, statuses: { '503': 500 }, firstSeen: now, lastSeen: now },
+          { tenant: INJECT, endpoint: 'https://x.example.com', family: 'timeout', count: 3, statuses: { timeout: 3 }, firstSeen: now, lastSeen: now },
+        ],
+      },
+    });
+    await page.goto(url());
+    await page.locator('#webhooks-body tr').first().waitFor();
+    const probe = page.locator('#nodes-body tr[data-node="gw-2"] td[data-label="Probe"]');
+    expect(await probe.locator('[data-probe]').getAttribute('data-probe')).toBe('degraded');
+    expect(await probe.innerText()).toContain('acme probe degraded (HTTP 200): doctor:yellow');
+    expect(await probe.innerText()).toContain('acme: 500 webhook failure(s) in 1 digest row(s)');
+    const rows = page.locator('#webhooks-body tr');
+    expect(await rows.count()).toBe(2);
+    expect(await rows.first().innerText()).toContain('https://canary.example.com');
+    expect(await rows.nth(1).locator('td[data-label="Tenant"]').innerText()).toBe(INJECT);
+    expect(await page.locator('#webhooks-meta').innerText()).toContain('nw-1: 503 failure(s) in the last 300 s');
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.evaluate(() => document.querySelectorAll('#webhooks img, #webhooks script').length)).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
   it('reads on a phone: the table becomes labelled cards, nothing scrolls sideways', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(url());
