@@ -90,10 +90,10 @@ export function gatewaySecrets(d: TenantDesired): string[] {
  * Every secret file the gateway's config references must be there, non-empty and 0600/0400, or the gateway will not start
  * (the wrapper refuses it): each problem blocks apply for that tenant.
  */
-export function secretProblems(d: TenantDesired, t: TenantObservation | undefined): { name: string; reason: 'SecretMissing' | 'SecretMode'; message: string }[] {
+export function secretProblems(d: TenantDesired, t: TenantObservation | undefined, referenced: readonly string[] = gatewaySecrets(d)): { name: string; reason: 'SecretMissing' | 'SecretMode'; message: string }[] {
   if (!t) return [];
   const out: { name: string; reason: 'SecretMissing' | 'SecretMode'; message: string }[] = [];
-  for (const name of gatewaySecrets(d)) {
+  for (const name of referenced) {
     const m = name === 'token.current' || name === 'token.next' ? t.tokens[name] : Object.hasOwn(t.secrets, name) ? t.secrets[name] : undefined;
     if (!m || !m.present) out.push({ name, reason: 'SecretMissing', message: `secret file ${name} is missing on the node; the gateway would not start (apply refuses ${d.id} until it is provisioned)` });
     else if (m.mode !== '600' && m.mode !== '400') out.push({ name, reason: 'SecretMode', message: `secret file ${name} has mode ${m.mode ?? '?'}; the gateway would not start until it is 0600 or 0400 (apply refuses ${d.id})` });
@@ -101,7 +101,8 @@ export function secretProblems(d: TenantDesired, t: TenantObservation | undefine
   return out;
 }
 
-function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation | undefined): Issue[] {
+/** `referenced`: gatewaySecrets(d), computed once per plan (it serialises the tenant's whole openclaw.json). */
+function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation | undefined, referenced: readonly string[]): Issue[] {
   const issues: Issue[] = [];
   if (!t?.current) return issues;
   const label = `ai.openclaw.${d.id}`;
@@ -112,7 +113,7 @@ function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation
   const cur = t.tokens['token.current'];
   const next = t.tokens['token.next'];
   for (const [name, m] of [['token.current', cur], ['token.next', next]] as const) {
-    if (gatewaySecrets(d).includes(name)) continue; // a referenced secret is checked by secretProblems (it blocks apply)
+    if (referenced.includes(name)) continue; // a referenced secret is checked by secretProblems (it blocks apply)
     if (m.present && m.mode !== '600' && m.mode !== '400') issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${name} has mode ${m.mode ?? '?'}; expected 0600` });
   }
   if (next.present) {
@@ -127,7 +128,7 @@ function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation
   return issues;
 }
 
-function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: DesiredState, opts: PlanOptions): NodePlan {
+function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: DesiredState, opts: PlanOptions, referencedBy: (d: TenantDesired) => readonly string[]): NodePlan {
   const np: NodePlan = { node: node.name, role: node.role, canary: node.canary, status: 'InSync', blocked: false, tenants: [], actions: [], issues: [], diffs: [] };
   if (!result || !result.ok) {
     np.status = result?.reason ?? 'Unreachable';
@@ -167,14 +168,15 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
       np.tenants.push(tp);
       continue;
     }
-    const secrets = secretProblems(d, t);
+    const referenced = referencedBy(d);
+    const secrets = secretProblems(d, t, referenced);
     const quarantined = t !== undefined && t.quarantined.includes(d.releaseId) && t.current?.releaseId !== d.releaseId && opts.retryQuarantined !== true;
     if (secrets.length > 0 || quarantined) {
       tp.state = 'Blocked';
       for (const sp of secrets) np.issues.push({ category: 'token', severity: 'error', reason: sp.reason, node: node.name, tenant: id, file: sp.name, message: sp.message, difference: true });
       if (quarantined) np.issues.push({ category: 'drift', severity: 'error', reason: 'Quarantined', node: node.name, tenant: id, message: `release ${d.releaseId} was rolled back automatically on this node and is quarantined; a new commit (new content) or apply --retry-quarantined tries again`, difference: true });
       blockedTenants = true;
-      np.issues.push(...tenantHealthIssues(node.name, d, t));
+      np.issues.push(...tenantHealthIssues(node.name, d, t, referenced));
       np.tenants.push(tp);
       continue;
     }
@@ -208,7 +210,7 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     }
     drifted ||= tp.state === 'Drifted';
     changed ||= tp.state !== 'InSync';
-    np.issues.push(...tenantHealthIssues(node.name, d, t));
+    np.issues.push(...tenantHealthIssues(node.name, d, t, referenced));
     np.tenants.push(tp);
   }
   // Tenants the node has that the repo no longer assigns: reported; removed only when asked.
@@ -296,7 +298,14 @@ function intentRecord(line: string): { tenant?: string; release?: string; run?: 
 
 export function plan(desired: DesiredState, observed: readonly ObserveResult[], nodes: readonly NodeSpec[] = desired.nodes, opts: PlanOptions = {}): Plan {
   const byNode = new Map(observed.map((r) => [r.node, r]));
-  const planned = nodes.map((n) => planNode(n, byNode.get(n.name), desired, opts));
+  // the secrets each tenant's gateway references, once per tenant rather than once per (node, tenant)
+  const referenced = new Map<TenantDesired, readonly string[]>();
+  const referencedBy = (d: TenantDesired): readonly string[] => {
+    let r = referenced.get(d);
+    if (r === undefined) referenced.set(d, (r = gatewaySecrets(d)));
+    return r;
+  };
+  const planned = nodes.map((n) => planNode(n, byNode.get(n.name), desired, opts, referencedBy));
   const worst = planned.reduce<NodeStatus>((w, n) => (STATUS_ORDER.indexOf(n.status) < STATUS_ORDER.indexOf(w) ? n.status : w), 'InSync');
   const p: Plan = { nodes: planned, inSync: planned.every((n) => n.issues.every((i) => !i.difference)), worst };
   if (opts.revision) p.revision = opts.revision;
