@@ -3,8 +3,8 @@
  * (`+refs/*:refs/*`, pruned), so force-pushed branches and moved tags are followed like any other change — and
  * reported as such. Desired state per commit is then built by the usual source/load path from this mirror.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { GitError, UsageError } from '../errors.js';
 import { gitReason, hardenedGit, isGitUrl, redactUrl } from '../source/git-source.js';
 import { refChanges, type RefChange, type RefInfo } from './gating.js';
@@ -20,6 +20,8 @@ export class GitMirror {
   private cloned = false;
   /** the refs after the last fetch (what the next fetch's changes are measured against) */
   private last: RefInfo[] | undefined;
+  /** files read at a commit: a commit's content never changes, so a steady pass starts no git process for them */
+  private readonly shown = new Map<string, string | undefined>();
 
   constructor(repo: string, readonly dir: string) {
     this.url = isGitUrl(repo) ? repo : resolve(repo);
@@ -93,21 +95,50 @@ export class GitMirror {
     }
   }
 
-  /** A file at a commit, or undefined when the commit has no such file. */
+  /** A file at a commit, or undefined when the commit has no such file (remembered: the bytes of a commit are fixed). */
   async show(commit: string, path: string): Promise<string | undefined> {
+    const key = `${commit}:${path}`;
+    if (/^[0-9a-f]{40,64}$/.test(commit) && this.shown.has(key)) return this.shown.get(key);
+    let text: string | undefined;
+    let known = true;
     try {
-      return await hardenedGit(this.dir).raw(['show', `${commit}:${path}`]);
-    } catch {
-      return undefined;
+      text = await hardenedGit(this.dir).raw(['show', key]);
+    } catch (e) {
+      text = undefined;
+      // only "the commit has no such path" is a fact about the commit; anything else (a broken mirror) is asked again
+      known = /does not exist in|exists on disk, but not in/.test(gitReason(e));
     }
+    if (known && /^[0-9a-f]{40,64}$/.test(commit)) {
+      if (this.shown.size >= SHOWN_MAX) this.shown.delete(this.shown.keys().next().value as string);
+      this.shown.set(key, text);
+    }
+    return text;
   }
 
-  /** The commit the mirror's HEAD (the remote's default branch) points at. */
+  /**
+   * The commit the mirror's HEAD (the remote's default branch) points at: the symbolic ref in the mirror's HEAD file
+   * looked up in the refs of the last fetch (no git process on a steady pass), else `git rev-parse`.
+   */
   async head(): Promise<string | undefined> {
+    const sym = headRef(this.dir);
+    const hit = sym !== undefined ? this.last?.find((r) => r.name === sym) : undefined;
+    if (hit) return hit.commit;
     try {
       return (await hardenedGit(this.dir).revparse(['--verify', '--quiet', 'HEAD^{commit}'])).trim() || undefined;
     } catch {
       return undefined;
     }
+  }
+}
+
+const SHOWN_MAX = 64;
+
+/** `ref: refs/heads/main` in a bare repo's HEAD file → `refs/heads/main`; undefined when detached or unreadable. */
+export function headRef(dir: string): string | undefined {
+  try {
+    const m = /^ref: (refs\/heads\/\S+)\s*$/.exec(readFileSync(join(dir, 'HEAD'), 'utf8'));
+    return m?.[1];
+  } catch {
+    return undefined;
   }
 }

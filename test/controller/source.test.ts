@@ -35,6 +35,29 @@ describe('the git mirror', () => {
     }
   });
 
+  it('a steady pass reads HEAD and clawops.yaml without a git process: HEAD from the refs of the fetch, files of a commit remembered', async () => {
+    const origin = makeOrigin({ 'clawops.yaml': 'a: 1\n' });
+    const dir = join(mkdtempSync(join(tmpdir(), 'clawops-mirror-')), 'repo.git');
+    const m = new GitMirror(origin.bare, dir);
+    await m.fetch();
+    const c1 = origin.head();
+    expect(await m.head()).toBe(c1);
+    expect(await m.show(c1, 'clawops.yaml')).toBe('a: 1\n');
+    expect(await m.show(c1, 'nope.yaml')).toBeUndefined();
+    const c2 = origin.commit({ 'clawops.yaml': 'a: 2\n' });
+    origin.push();
+    await m.fetch();
+    // git can no longer read the mirror's objects: what a steady pass asks again still answers, from memory
+    renameSync(join(dir, 'objects'), join(dir, 'objects.away'));
+    expect(await m.head()).toBe(c2);
+    expect(await m.show(c1, 'clawops.yaml')).toBe('a: 1\n');
+    expect(await m.show(c1, 'nope.yaml')).toBeUndefined();
+    // a commit it has not read is read from git (and fails here, as git does)
+    expect(await m.show(c2, 'clawops.yaml')).toBeUndefined();
+    renameSync(join(dir, 'objects.away'), join(dir, 'objects'));
+    expect(await m.show(c2, 'clawops.yaml')).toBe('a: 2\n');
+  });
+
   it('clones once, then follows fast-forwards, force-pushes, moved and deleted tags', async () => {
     const origin = makeOrigin({});
     const c1 = origin.head();
