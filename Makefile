@@ -34,6 +34,8 @@ bench: build
 	$(NPX) tsx bench/notifier-bench.ts
 	$(NPX) tsx bench/diff-bench.ts
 	$(NPX) tsx bench/apply-bench.ts
+	$(NPX) tsx bench/controller-bench.ts
+	$(NPX) tsx bench/controller-bench.ts --growth
 
 install-openclaw:
 	bash scripts/install-openclaw-cache.sh
