@@ -14,6 +14,11 @@
  *   real_dir PATH       a directory that is not a symlink
  *   shown STRING        STRING with anything outside a printable safe set replaced by '?', for messages
  *   tenant_refusal T    prints why tenant T's tree is not clawops' to touch (nothing when it is)
+ *   tenant_refusal_t T CUR PREV
+ *                       tenant_refusal without a fork, for loops over every tenant of a node (observe): the links
+ *                       tenants/<T> and tenants/<T>.prev already read, each as `n` (not a symlink) or `l<target>`
+ *                       (tabs and newlines in the target as '?'); sets $why instead of printing it. Same verdicts
+ *                       and messages as tenant_refusal (test/observe checks both on the same trees).
  *   link_id T [.prev]   the release id tenants/<T>[.prev] points at ('' when absent or not clawops' form)
  *   release_ok T ID     releases/<T>/<ID> is a complete release: real dir, manifest a regular file, every file
  *                       the manifest lists present with its hash (needs $SHA and a scratch dir $RT)
@@ -41,6 +46,31 @@ tenant_refusal() {
       if [ -e "$ETC/releases/$1/$id" ] && [ ! -d "$ETC/releases/$1/$id" ]; then echo "$ETC/releases/$1/$id is not a directory"; return 0; fi
     elif [ -e "$l" ]; then echo "$l exists but is not a symlink"; return 0
     fi
+  done
+  return 0
+}
+tenant_refusal_t() {
+  why=''
+  for p in "$ETC/tenants" "$ETC/releases" "$ETC/releases/$1"; do
+    if [ -L "$p" ]; then why="$p is a symlink ($(shown "$(readlink "$p")")), not a directory clawops owns"; return 0; fi
+    if [ -e "$p" ] && [ ! -d "$p" ]; then why="$p is not a directory"; return 0; fi
+  done
+  for s in '' .prev; do
+    l="$ETC/tenants/$1$s"
+    if [ -z "$s" ]; then lk=$2; else lk=$3; fi
+    case $lk in
+      l*)
+        tg=${"$"}{lk#l}
+        case $tg in
+          "../releases/$1/"*) id=${"$"}{tg#"../releases/$1/"} ;;
+          *) why="$l points at $(shown "$tg"), outside releases/$1/"; return 0 ;;
+        esac
+        is_id "$id" || { why="$l points at $(shown "$tg"), which is not a release"; return 0; }
+        if [ -L "$ETC/releases/$1/$id" ]; then why="$ETC/releases/$1/$id is a symlink, not a release"; return 0; fi
+        if [ -e "$ETC/releases/$1/$id" ] && [ ! -d "$ETC/releases/$1/$id" ]; then why="$ETC/releases/$1/$id is not a directory"; return 0; fi
+        ;;
+      *) if [ -e "$l" ]; then why="$l exists but is not a symlink"; return 0; fi ;;
+    esac
   done
   return 0
 }

@@ -93,21 +93,57 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
   sort -u "$TMP/names" > "$TMP/tenants"
   [ -L "$ETC/releases" ] && rec unexpected '' "$ETC/releases is a symlink ($(shown "$(readlink "$ETC/releases")")), not a directory clawops owns"
 
-  # per tenant: ownership first; only a tenant whose tree is clawops' own is read any further
-  : > "$TMP/dirs"; : > "$TMP/manifests"
+  # the links tenants/<t> and tenants/<t>.prev of every tenant, read in ONE readlink call (one target a line; tabs as
+  # '?'), joined per tenant into $TMP/tl: tenant, then for current and prev n (not a symlink) or l<target>. When
+  # the lines do not match the links (a target with a newline, a link replaced meanwhile, a readlink that takes one
+  # file only), one readlink a link instead, newlines and tabs as '?' (what shown() prints of them anyway).
+  set --
+  : > "$TMP/lnames"
   while IFS= read -r t; do
     is_safe "$t" || continue
-    why=$(tenant_refusal "$t")
+    for s in '' .prev; do
+      if [ -L "$L/$t$s" ]; then set -- "$@" "$L/$t$s"; printf '%s\t%s\n' "$t" "$s" >> "$TMP/lnames"; fi
+    done
+  done < "$TMP/tenants"
+  : > "$TMP/ltargets"
+  [ $# -gt 0 ] && readlink "$@" > "$TMP/ltargets" 2>/dev/null
+  if ! awk -F '\t' -v T="$TMP/tenants" -v N=$# '
+    FILENAME == ARGV[1] { k++; nm[k] = $1 SUBSEP $2; next }
+    { j++; gsub(/\t/, "?"); tg[j] = $0 }
+    END {
+      if (j != N || k != N) exit 1
+      for (i = 1; i <= k; i++) lk[nm[i]] = "l" tg[i]
+      while ((getline t < T) > 0) {
+        c = ((t SUBSEP "") in lk) ? lk[t SUBSEP ""] : "n"; p = ((t SUBSEP ".prev") in lk) ? lk[t SUBSEP ".prev"] : "n"
+        printf "%s\t%s\t%s\n", t, c, p
+      }
+    }' "$TMP/lnames" "$TMP/ltargets" > "$TMP/tl" 2>/dev/null; then
+    : > "$TMP/tl"
+    while IFS= read -r t; do
+      is_safe "$t" || continue
+      c=n; p=n
+      [ -L "$L/$t" ] && c=l$(printf '%s' "$(readlink "$L/$t")" | tr '\t\n' '??')
+      [ -L "$L/$t.prev" ] && p=l$(printf '%s' "$(readlink "$L/$t.prev")" | tr '\t\n' '??')
+      printf '%s\t%s\t%s\n' "$t" "$c" "$p" >> "$TMP/tl"
+    done < "$TMP/tenants"
+  fi
+
+  # per tenant: ownership first; only a tenant whose tree is clawops' own is read any further. No process is started
+  # here (the links were read above; whether each release is complete is decided below, from one hash pass).
+  : > "$TMP/dirs"; : > "$TMP/rels"; : > "$TMP/manifests"
+  while IFS='	' read -r t lc lp; do
+    is_safe "$t" || continue
+    tenant_refusal_t "$t" "$lc" "$lp"
     if [ -n "$why" ]; then rec unexpected "$t" "$why"; continue; fi
     for slot in current prev; do
-      s=''; [ $slot = prev ] && s=.prev
-      [ -L "$L/$t$s" ] || continue
-      id=$(link_id "$t" "$s")
+      if [ $slot = current ]; then lk=$lc; else lk=$lp; fi
+      case $lk in l*) ;; *) continue ;; esac
+      id=${"$"}{lk#l}; id=${"$"}{id#"../releases/$t/"}
       rec link "$t" "$slot" "../releases/$t/$id"
       R="$ETC/releases/$t/$id"
       real_dir "$R" || continue
       [ $slot = current ] && printf '%s\t%s\n' "$t" "$R" >> "$TMP/dirs"
-      if release_ok "$t" "$id"; then rec relok "$t" "$slot" 1; else rec relok "$t" "$slot" 0; fi
+      printf '%s\t%s\t%s\n' "$t" "$slot" "$R" >> "$TMP/rels"
       M="$R/.clawops/manifest.json"
       real_dir "$R/.clawops" && [ -f "$M" ] && [ ! -L "$M" ] && printf '%s\t%s\t%s\n' "$t" "$slot" "$M" >> "$TMP/manifests"
     done
@@ -120,31 +156,60 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
         else rec unexpected "$t" "$ETC/releases/$t/$(shown "$n") is not a release clawops made (left alone)"; fi
       done
     fi
-  done < "$TMP/tenants"
+  done < "$TMP/tl"
   [ -s "$TMP/manifests" ] && awk -F '\t' '{ m = $3; j = ""; n = 0; while (n < 4096 && (getline line < m) > 0) { j = j (n++ ? " " : "") line }; close(m); if (n > 0) { gsub(/\t/, " ", j); printf "manifestj\t%s\t%s\t%s\n", $1, $2, j } }' "$TMP/manifests"
 
-  # what is really in every current release: one find+hash for all of them. No -H/-L: nothing is followed; names
-  # outside the safe set are pruned from the hashing and reported by the second find, NUL-separated.
+  # what is really in every linked release (current and prev): ONE find and ONE hash run for all of them. No -H/-L:
+  # nothing is followed (a file under a linked directory is not reached, so it is missing); names outside the safe
+  # set are pruned from the hashing, and those and symlinks of the current releases are reported by the second find,
+  # NUL-separated. From the sums: a file record for each file of a current release, and whether each release is
+  # complete (relok: release_ok's verdict: its manifest a regular file in a real .clawops/, every "path": "sha256"
+  # line of its "files" well-formed, no absolute or .. path, and every file it lists there, reached without a link,
+  # with that hash).
   set --
-  while IFS='	' read -r t d; do set -- "$@" "$d"; done < "$TMP/dirs"
-  : > "$TMP/have"
+  while IFS='	' read -r t slot d; do set -- "$@" "$d"; done < "$TMP/rels"
+  : > "$TMP/have"; : > "$TMP/sums"; : > "$TMP/odd"
   if [ $# -gt 0 ]; then
     find "$@" -name '*[!A-Za-z0-9._-]*' -prune -o -type f -exec $SHA {} + > "$TMP/sums" 2>/dev/null
-    find "$@" \( -name '*[!A-Za-z0-9._-]*' -prune -exec printf 'U%s\0' {} + \) -o \( -type l -exec printf 'L%s\0' {} + \) 2>/dev/null | tr '\t\n\0' '??\n' > "$TMP/odd"
-    awk -F '\t' -v S="$TMP/sums" -v Y="$TMP/odd" '
+    set --
+    while IFS='	' read -r t d; do set -- "$@" "$d"; done < "$TMP/dirs"
+    [ $# -gt 0 ] && find "$@" \( -name '*[!A-Za-z0-9._-]*' -prune -exec printf 'U%s\0' {} + \) -o \( -type l -exec printf 'L%s\0' {} + \) 2>/dev/null | tr '\t\n\0' '??\n' > "$TMP/odd"
+    awk -F '\t' -v S="$TMP/sums" -v Y="$TMP/odd" -v MF="$TMP/manifests" -v H="$TMP/have" '
       function owner(p,   i) { for (i = 1; i <= nd; i++) if (index(p, dir[i] "/") == 1) { rel = substr(p, length(dir[i]) + 2); return ten[i] } return "" }
-      { nd++; ten[nd] = $1; dir[nd] = $2 }
+      function out(r) { print r; print r > H }
+      $2 == "current" { nd++; ten[nd] = $1; dir[nd] = $3 }
+      { nr++; rt[nr] = $1; rs[nr] = $2; rd[nr] = $3 }
       END {
         while ((getline line < S) > 0) {
           h = substr(line, 1, 64); p = substr(line, 67)
-          t = owner(p); if (t != "") printf "file\t%s\t%s\t%s\n", t, rel, h
+          if (p in sum) continue
+          sum[p] = h
+          t = owner(p); if (t != "") out("file\t" t "\t" rel "\t" h)
         }
         while ((getline line < Y) > 0) {
           k = substr(line, 1, 1); t = owner(substr(line, 2)); if (t == "") continue
-          if (k == "L") printf "file\t%s\t%s\tsymlink\n", t, rel; else printf "unsafe\t%s\t%s\n", t, rel
+          if (k == "L") out("file\t" t "\t" rel "\tsymlink"); else out("unsafe\t" t "\t" rel)
         }
-      }' "$TMP/dirs" > "$TMP/have"
-    cat "$TMP/have"
+        while ((getline m < MF) > 0) { split(m, a, "\t"); man[a[1] SUBSEP a[2]] = a[3] }
+        for (i = 1; i <= nr; i++) {
+          k = rt[i] SUBSEP rs[i]; ok = (k in man); c = 0; f = 0
+          if (ok) {
+            while ((getline l < man[k]) > 0) {
+              if (l ~ /^  "files": \{/) { f = 1; continue }
+              if (f && l ~ /^  \}/) f = 0
+              if (!f) continue
+              gsub(/^ +"|",?$/, "", l); n = index(l, "\": \""); if (n == 0) { ok = 0; break }
+              p = substr(l, 1, n - 1); h = substr(l, n + 4)
+              if (p ~ /(^|\/)\.\.(\/|$)/ || p ~ /^\//) { ok = 0; break }
+              c++; p = rd[i] "/" p
+              if (!(p in sum) || sum[p] != h) { ok = 0; break }
+            }
+            close(man[k])
+            if (c == 0) ok = 0
+          }
+          printf "relok\t%s\t%s\t%d\n", rt[i], rs[i], ok
+        }
+      }' "$TMP/rels"
   fi
   # files that differ from the desired release: the old content of clawops' own files (for unified diffs, up to
   # 256 KiB), only the size of anything else
@@ -205,13 +270,11 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
 
   # secrets: metadata and a fingerprint of each, never the content (token.current/next always, and every other
   # secret the desired release references: S lines)
-  awk -F '\t' '$1 == "S" { print $2 "\t" $3 }' "$TMP/want" > "$TMP/secrets"
-  while IFS= read -r t; do
-    [ -n "$t" ] || continue
-    printf '%s\ttoken.current\n%s\ttoken.next\n' "$t" "$t" >> "$TMP/secrets"
-  done < "$TMP/tenants"
+  awk -F '\t' '
+    function once(k) { if (!(k in seen)) { seen[k]; print k } }
+    FILENAME == ARGV[1] { if ($1 == "S") once($2 "\t" $3); next }
+    $0 != "" { once($0 "\ttoken.current"); once($0 "\ttoken.next") }' "$TMP/want" "$TMP/tenants" > "$TMP/secrets.u"
   set --
-  sort -u "$TMP/secrets" > "$TMP/secrets.u"
   while IFS='	' read -r t name; do
     is_safe "$t" && is_safe "$name" || continue
     s="$VARDB/secrets/$t/$name"

@@ -1,0 +1,64 @@
+/**
+ * node-tree-sh.ts: tenant_refusal_t (observe's fork-free form, given the links already read) gives the same verdict
+ * and message as tenant_refusal on the same trees, including the hostile ones (links out of the tree, targets with
+ * newlines and tabs, entries that are files where links belong, linked release dirs).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NODE_TREE_SH } from '../../reconciler/node-tree-sh.js';
+
+const ID = 'c0ffee01';
+let etc: string;
+beforeEach(() => {
+  etc = mkdtempSync(join(tmpdir(), 'clawops-nodetree-'));
+  mkdirSync(join(etc, 'tenants'));
+  mkdirSync(join(etc, 'releases', 'acme', ID), { recursive: true });
+});
+afterEach(() => rmSync(etc, { recursive: true, force: true }));
+
+/** Both verdicts for tenant `t`: [tenant_refusal, tenant_refusal_t] (the links read as observe reads them). */
+function verdicts(t: string): [string, string] {
+  const script = `${NODE_TREE_SH}
+ETC=$1; t=$2; L="$ETC/tenants"
+old=$(tenant_refusal "$t")
+c=n; p=n
+[ -L "$L/$t" ] && c=l$(printf '%s' "$(readlink "$L/$t")" | tr '\\t\\n' '??')
+[ -L "$L/$t.prev" ] && p=l$(printf '%s' "$(readlink "$L/$t.prev")" | tr '\\t\\n' '??')
+tenant_refusal_t "$t" "$c" "$p"
+printf '%s\\n%s' "$old" "$why"`;
+  const out = execFileSync('sh', ['-c', script, 'node-tree', etc, t], { encoding: 'utf8' });
+  const [a = '', b = ''] = out.split('\n');
+  return [a, b];
+}
+
+const link = (target: string, name = 'acme'): void => symlinkSync(target, join(etc, 'tenants', name));
+
+describe('tenant_refusal_t agrees with tenant_refusal', () => {
+  const cases: [string, () => void, RegExp | ''][] = [
+    ['clawops own current and prev', () => (link(`../releases/acme/${ID}`), link(`../releases/acme/${ID}`, 'acme.prev')), ''],
+    ['no links at all', () => undefined, ''],
+    ['a link to a release not there yet', () => link('../releases/acme/abcdef'), ''],
+    ['a link out of the tree', () => link('/etc'), /points at \/etc, outside releases\/acme\//],
+    ['a link named "-"', () => link('-'), /points at -, outside/],
+    ['a target with a newline', () => link(`../releases/acme/ab\ncd`), /points at \.\.\/releases\/acme\/ab\?cd, which is not a release/],
+    ['a target with a tab', () => link(`../releases/acme/ab\tcd`), /ab\?cd, which is not a release/],
+    ['a prev link out of the tree', () => link('../../x', 'acme.prev'), /acme\.prev points at/],
+    ['tenants/<t> a file', () => writeFileSync(join(etc, 'tenants', 'acme'), 'x'), /exists but is not a symlink/],
+    ['tenants/<t>.prev a directory', () => mkdirSync(join(etc, 'tenants', 'acme.prev')), /acme\.prev exists but is not a symlink/],
+    ['the release a symlink', () => (symlinkSync('/tmp', join(etc, 'releases', 'acme', 'abc123')), link('../releases/acme/abc123')), /abc123 is a symlink, not a release/],
+    ['the release a file', () => (writeFileSync(join(etc, 'releases', 'acme', 'abc124'), ''), link('../releases/acme/abc124')), /abc124 is not a directory/],
+    ['releases/<t> a symlink', () => (rmSync(join(etc, 'releases', 'acme'), { recursive: true }), symlinkSync('/tmp', join(etc, 'releases', 'acme'))), /releases\/acme is a symlink \(\/tmp\)/],
+  ];
+  for (const [name, setup, want] of cases) {
+    it(name, () => {
+      setup();
+      const [old, fast] = verdicts('acme');
+      expect(fast).toBe(old);
+      if (want === '') expect(old).toBe('');
+      else expect(old).toMatch(want);
+    });
+  }
+});
