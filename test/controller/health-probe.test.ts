@@ -152,3 +152,29 @@ describe('HEALTH_SCRIPT on real sockets (one sh command)', () => {
     expect(ms).toBeLessThan(5000);
   });
 });
+
+describe('what the stage asks on a node (pure)', () => {
+  it('deployed, assigned tenants whose current release has units; nothing on a node applied this pass; the digest on a notifier node, on its port block', async () => {
+    const { deployedTenant, exampleDesired, nodeObservation, ok, tenantOf } = await import('../plan/fixtures.js');
+    const { plan } = await import('../../reconciler/plan/plan.js');
+    const { digestUrl, healthTargets } = await import('../../reconciler/controller/health-stage.js');
+    const d = exampleDesired();
+    const gw1 = d.nodes.find((n) => n.name === 'gw-1')!;
+    const o = nodeObservation(d, 'gw-1', gw1.tenants);
+    const [first, ...rest] = gw1.tenants;
+    o.tenants[first!] = deployedTenant(tenantOf(d, first!), {});
+    o.tenants[first!]!.files = { ...o.tenants[first!]!.files, [`launchd/ai.openclaw.${first}.plist`]: '0'.repeat(64) };
+    // the others run releases without launchd units (rendered before services existed)
+    for (const t of rest) o.tenants[t]!.files = Object.fromEntries(Object.entries(o.tenants[t]!.files).filter(([k]) => !k.startsWith('launchd/')));
+    const observed = ok(o);
+    const p = plan(d, [observed], [gw1]).nodes[0]!;
+    const facts = { node: 'gw-1', role: 'gateway', canary: true, follows: 'canary' as const, observed, plan: p, desired: d, suspended: false, mode: 'auto' as const };
+    expect(healthTargets(facts, gw1, d)).toEqual({ tenants: [first] });
+    expect(rest.length).toBeGreaterThan(0); // the others ship no units: not asked
+    expect(healthTargets({ ...facts, apply: { outcome: 'applied' } as never }, gw1, d)).toBeUndefined();
+    expect(healthTargets({ ...facts, observed: { node: 'gw-1', ok: false, reason: 'Unreachable', message: 'down' } }, gw1, d)).toBeUndefined();
+    const nw = { ...gw1, name: 'nw-1', role: 'notifier' as const, tenants: [], port_offset: 200 };
+    expect(healthTargets({ ...facts, node: 'nw-1', plan: { ...p, tenants: [] } }, nw, d)).toEqual({ tenants: [], digest: `http://127.0.0.1:${9099 + 200}/v1/webhook-digest?limit=20` });
+    expect(digestUrl(d, { port_offset: 0 })).toBe('http://127.0.0.1:9099/v1/webhook-digest?limit=20');
+  });
+});
