@@ -100,7 +100,11 @@ export function simRecords(tpl: ObserveTemplate, stdin: string, drift: readonly 
     if (edit && kind === 'file' && r[2] === edit.path) out.push(['file', owner, edit.path, edit.sha256]);
     else if (edit && kind === 'relok' && r[2] === 'current') out.push(['relok', owner, 'current', '0']);
     else if (drift.includes('service-stopped') && kind === 'svc') out.push(['svc', r[1]!, '0', '78']);
-    else if (drift.includes('token-rotation') && kind === 'token' && r[2] === 'token.next') out.push(['token', owner, 'token.next', '600', String(now - 3600), sha256(`${owner}/next`).slice(0, 12)]);
+    else if (drift.includes('token-rotation') && kind === 'token' && r[2] === 'token.next') {
+      // staged beside token.current (same mtime: the clock is the only thing that differs between answers)
+      const mtime = tpl.records.find((x) => x[0] === 'token' && x[1] === owner && x[2] === 'token.current')?.[4] ?? '0';
+      out.push(['token', owner, 'token.next', '600', mtime, sha256(`${owner}/next`).slice(0, 12)]);
+    }
     else out.push(r);
   }
   return out;
@@ -109,6 +113,28 @@ export function simRecords(tpl: ObserveTemplate, stdin: string, drift: readonly 
 /** The script's JSON document for records (its awk escapes control characters; template fields never hold any). */
 export function renderObservation(records: readonly ObserveRecord[]): string {
   return `{"v":1,"records":[${records.map((r) => `[${r.map((f) => JSON.stringify(f)).join(',')}]`).join(',')}]}\n`;
+}
+
+/**
+ * A node's observe output, rendered once per (tenants, drift) and then only its clock changed: what a node sends is a
+ * fresh string per node (as a transport's toString of what it received), without the simulator's own records and
+ * JSON work per node counting as the pass's garbage and CPU time.
+ */
+const rendered = new WeakMap<ObserveTemplate, Map<string, [string, string]>>();
+const NOW_MARK = '"now","';
+export function observeStdout(tpl: ObserveTemplate, stdin: string, drift: readonly SimDrift[], now: number): string {
+  let cache = rendered.get(tpl);
+  if (!cache) rendered.set(tpl, (cache = new Map()));
+  const key = `${drift.join(',')}\n${stdin.split('\n').filter((l) => l.startsWith('T\t')).join('\n')}`;
+  let parts = cache.get(key);
+  if (!parts) {
+    const text = renderObservation(simRecords(tpl, stdin, drift, 0));
+    const at = text.indexOf(NOW_MARK) + NOW_MARK.length;
+    parts = [text.slice(0, at), text.slice(text.indexOf('"', at))];
+    cache.set(key, parts);
+  }
+  // one flat string, as a transport hands over what it received
+  return Buffer.from(`${parts[0]}${now}${parts[1]}`).toString('utf8');
 }
 
 const refuse = (node: string) => (): Promise<never> => Promise.reject(new SshError(node, 'simulated node: file operations are not simulated'));
@@ -136,7 +162,7 @@ export class SimTransport implements Transport {
     // a node answers on a later turn of the event loop, as a socket would
     await new Promise<void>((res) => setImmediate(res));
     if (command.includes(' clawops-observe ')) {
-      const stdout = renderObservation(simRecords(this.tpl, stdin, this.drift, this.clock()));
+      const stdout = observeStdout(this.tpl, stdin, this.drift, this.clock());
       this.stats.bytesReceived += stdout.length;
       this.observes++;
       this.observeBytes += stdout.length;

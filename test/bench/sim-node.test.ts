@@ -6,9 +6,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { askNode } from '../../reconciler/controller/health-stage.js';
 import type { DesiredState, NodeSpec } from '../../reconciler/desired/types.js';
+import { expectations } from '../../reconciler/observe/observe-node.js';
 import { parseObservation } from '../../reconciler/observe/parse-observation.js';
 import { plan } from '../../reconciler/plan/plan.js';
-import { driftFor, SimPool, simStdout, SimTransport, templateFromJson, templateToJson, type ObserveTemplate, type SimDrift } from '../../bench/lib/sim-node.js';
+import { driftFor, observeStdout, SimPool, simStdout, SimTransport, templateFromJson, templateToJson, type ObserveTemplate, type SimDrift } from '../../bench/lib/sim-node.js';
 import { captureTemplate } from '../../bench/lib/sim-template.js';
 import { exampleDesired } from '../plan/fixtures.js';
 
@@ -34,6 +35,12 @@ describe('simulated nodes', () => {
     const one = (JSON.parse(simStdout(tpl, desired, ['globex'])) as { records: string[][] }).records;
     expect(one.filter((r) => ['link', 'file', 'manifestj', 'run', 'token'].includes(r[0]!)).every((r) => r[1] === 'globex')).toBe(true);
     expect(one.filter((r) => r[0] === 'svc').map((r) => r[1])).toEqual(['ai.openclaw.globex']);
+    // what the transport sends (rendered once per tenants and drift, then only the clock changes) is the same bytes
+    for (const drift of [[], ['hand-edited'], ['not-deployed', 'token-rotation']] as SimDrift[][]) {
+      for (const now of [1_800_000_000, 1_800_000_042]) {
+        expect(observeStdout(tpl, expectations(desired, ['acme', 'globex']), drift, now)).toBe(simStdout(tpl, desired, ['acme', 'globex'], drift, now));
+      }
+    }
   });
 
   it('in sync plans InSync; each drift is what the planner finds', () => {
