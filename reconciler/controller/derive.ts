@@ -74,7 +74,8 @@ export function tenantHealth(d: TenantDesired | undefined, t: TenantObservation 
 export function probeHealth(p: ProbeSummary): TenantHealth {
   const what = p.source === 'probe' ? 'probe' : 'readyz';
   const detail = p.error ?? (p.checks.length > 0 ? p.checks.join(', ') : undefined);
-  const msg = `${what} ${p.status}${p.code > 0 && p.status !== 'ok' ? ` (HTTP ${p.code}${detail ? `: ${detail}` : ''})` : detail ? `: ${detail}` : ''}`;
+  // the same line as the status views' probeLine: `probe degraded (HTTP 200): doctor:yellow`
+  const msg = `${what} ${p.status}${p.code > 0 ? ` (HTTP ${p.code})` : ''}${detail ? `: ${detail}` : ''}`;
   switch (p.status) {
     case 'ok':
       return { status: 'ok' };

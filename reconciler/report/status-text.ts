@@ -70,7 +70,6 @@ function block(n: NodeView, now: Date): string[] {
   for (const t of n.tenants) if ((t.state !== 'Synced' || t.health !== 'ok') && !(t.state === n.state && t.message === n.message)) out.push(`    tenant  ${tenantLine(t)}`);
   // token overlap: every tenant whose rotation says more than "token.current only"
   for (const t of n.tenants) if (t.token && t.token.overlap !== 'single') out.push(`    token   ${e(`${t.tenant}: ${t.token.summary}`)}`);
-  for (const t of n.tenants) if (t.webhookFailures) out.push(`    webhook ${e(`${t.tenant}: ${t.webhookFailures.count} failure(s) in ${t.webhookFailures.rows} digest row(s)`)}`);
   for (const x of n.notes.filter((x) => x.category === 'probe' || (x.category === 'token' && x.reason !== 'TokenOverlap'))) out.push(`    ${x.category.padEnd(7)} ${e(`${x.tenant ? `${x.tenant}: ` : ''}${x.message}`)}`);
   if (n.backoff) out.push(`    backoff ${n.backoff.failures} failure(s) (${n.backoff.kind}); next attempt after ${when(n.backoff.until)}`);
   if (n.lastError && n.lastError.message !== n.message) out.push(`    error   ${when(n.lastError.time)} ${e(n.lastError.reason)}: ${e(n.lastError.message)}`);

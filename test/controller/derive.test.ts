@@ -72,7 +72,7 @@ describe('deriveNode', () => {
 
     expect(with_('ok')).toMatchObject({ state: 'Synced', health: { status: 'ok' }, tenants: { acme: { health: { status: 'ok', service: 'running', pid: 42 }, probe: { status: 'ok' } } } });
     const deg = with_('degraded');
-    expect(deg).toMatchObject({ state: 'Degraded', reason: 'ProbeDegraded', health: { status: 'degraded', message: 'acme: probe degraded (HTTP 200: doctor:yellow)' } });
+    expect(deg).toMatchObject({ state: 'Degraded', reason: 'ProbeDegraded', health: { status: 'degraded', message: 'acme: probe degraded (HTTP 200): doctor:yellow' } });
     expect(deg.tenants.acme).toMatchObject({ state: 'Degraded', reason: 'ProbeDegraded', health: { status: 'degraded', service: 'running' }, probe: { status: 'degraded', checks: ['doctor:yellow'] } });
     expect(with_('fail')).toMatchObject({ state: 'Degraded', reason: 'ProbeFailed', health: { status: 'failed' } });
     // no answer on a running service: failed (the route the load balancer asks does not answer)

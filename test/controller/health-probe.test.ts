@@ -54,7 +54,7 @@ describe('health = worst of launchd and the readiness answer (pure)', () => {
   it('degraded probe on a running service: degraded, not green unless allow_degraded', () => {
     const h = combineHealth(running, probeSummary('probe', 200, 0, probeBody('degraded'), AT));
     expect(h).toMatchObject({ status: 'degraded', service: 'running', pid: 42 });
-    expect(h.message).toMatch(/^probe degraded \(HTTP 200: doctor:yellow/);
+    expect(h.message).toMatch(/^probe degraded \(HTTP 200\): doctor:yellow/);
     expect(green(h.status, { allow_degraded: false })).toBe(false);
     expect(green(h.status, { allow_degraded: true })).toBe(true);
     expect(healthReason(running, probeSummary('probe', 200, 0, probeBody('degraded'), AT))).toBe('ProbeDegraded');
