@@ -2,14 +2,21 @@
 import { requireReadable } from './flag-files.js';
 import { Command, Option } from 'commander';
 import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { nodeWithDefaults, settingsWithDefaults } from '../desired/defaults.js';
+import type { NodeSpec, Settings } from '../desired/types.js';
 import { observeFleet, type NodeTiming } from '../observe/observe-fleet.js';
+import { connectNode, type ConnectOptions } from '../transport/connect.js';
+import type { Transport } from '../transport/transport.js';
 import { plan, type PlanOptions } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { planJson, renderText, type ReportMeta } from '../report/plan-report.js';
 import { loadDesired, selectNodes } from '../source/load.js';
 import type { CliIo } from './io.js';
 import type { DesiredState } from '../desired/types.js';
-import type { Source } from '../source/git-source.js';
+import { isGitUrl, type Source } from '../source/git-source.js';
 
 export interface FleetFlags {
   repo: string;
@@ -58,6 +65,8 @@ export function reportMeta(source: Source, desired: DesiredState): ReportMeta {
 /** When each stage of a pass ended, in ms since the process started (performance.now()); for CLAWOPS_TIMING. */
 export interface StageMarks {
   start: number;
+  /** when the first early ssh login started (startEarlyLogins), if any did */
+  earlyStarted?: number;
   loaded: number;
   observed: number;
   planned: number;
@@ -78,11 +87,11 @@ export function timingReport(marks: StageMarks, timings: Record<string, NodeTimi
   const t = Object.values(timings);
   const connect = t.filter((x) => x.connected !== undefined).map((x) => x.connected! - x.start);
   const observe = t.filter((x) => x.connected !== undefined && x.observed !== undefined).map((x) => x.observed! - x.connected!);
-  const firstStart = t.length ? Math.min(...t.map((x) => x.start)) : marks.observed;
+  const firstStart = Math.min(marks.earlyStarted ?? Infinity, ...t.map((x) => x.start), marks.observed);
   return [
     `timing: start-up and imports   ${ms(marks.start)}`,
     `timing: desired state built     ${ms(marks.loaded)} (+${ms(marks.loaded - marks.start)})`,
-    `timing: first connect started   ${ms(firstStart)}`,
+    `timing: first connect started   ${ms(firstStart)}${marks.earlyStarted !== undefined ? ' (early: while the desired state was built)' : ''}`,
     `timing: every node observed     ${ms(marks.observed)} (+${ms(marks.observed - marks.loaded)}; ${t.length} node(s))`,
     `timing:   ssh login a node      ${spread(connect)}`,
     `timing:   observe a node        ${spread(observe)}`,
@@ -92,22 +101,97 @@ export function timingReport(marks: StageMarks, timings: Record<string, NodeTimi
   ].join('\n');
 }
 
+/** An ssh login started before the desired state was built, and what it was started for. */
+interface EarlyLogin {
+  started: number;
+  node: NodeSpec;
+  ssh: Settings['ssh'];
+  login: Promise<Transport>;
+}
+
+/**
+ * Start the ssh logins of the first wave of nodes (as many as are worked on at once) while the repo is read and the
+ * desired state built: rsync starts its logins at once, and a login is mostly waiting on the node. Only for a local
+ * checkout read as it is (no --ref, not a URL); nodes.yaml and clawops.yaml are read here with the same defaults as
+ * buildDesired, and anything unexpected in them (unreadable, not YAML, not the expected shape) means no early logins.
+ * A login is used only if the validated desired state has exactly this node and these ssh settings (takeEarly); the
+ * host key check is the transport's as always. Never throws.
+ */
+export function startEarlyLogins(flags: FleetFlags): Map<string, EarlyLogin> {
+  const early = new Map<string, EarlyLogin>();
+  if (flags.ref !== undefined || isGitUrl(flags.repo)) return early;
+  try {
+    const read = (f: string): unknown => parseYaml(readFileSync(join(flags.repo, f), 'utf8'));
+    const settings = settingsWithDefaults((read('clawops.yaml') ?? {}) as Parameters<typeof settingsWithDefaults>[0]);
+    const raw = (read('nodes.yaml') as { nodes?: unknown } | null)?.nodes;
+    if (!Array.isArray(raw)) return early;
+    let nodes = (raw as Parameters<typeof nodeWithDefaults>[0][]).map(nodeWithDefaults);
+    if (flags.node?.length) nodes = nodes.filter((n) => flags.node!.includes(n.name));
+    const n = flags.concurrency !== undefined ? Number(flags.concurrency) : settings.concurrency;
+    if (!Number.isInteger(n) || n < 1) return early;
+    for (const f of [flags.identity, flags.knownHosts]) if (f !== undefined && !existsSync(f)) return early;
+    const opts: ConnectOptions = { ...(flags.identity ? { identityFile: flags.identity } : {}), ...(flags.knownHosts ? { knownHostsFile: flags.knownHosts } : {}) };
+    for (const node of nodes.slice(0, n)) {
+      if (node.transport !== 'ssh' || typeof node.name !== 'string' || typeof node.host !== 'string' || early.has(node.name)) continue;
+      const login = connectNode(node, settings, opts);
+      login.catch(() => undefined); // settled by whoever takes it; unused ones are closed by dropEarly
+      early.set(node.name, { started: performance.now(), node, ssh: settings.ssh, login });
+    }
+  } catch {
+    /* no early logins: every node is connected after the desired state is built, as usual */
+  }
+  return early;
+}
+
+/** The early login for `node` when it was started for exactly this node and these ssh settings (then it is taken). */
+export function takeEarly(early: Map<string, EarlyLogin>, node: NodeSpec, ssh: Settings['ssh']): Promise<Transport> | undefined {
+  const e = early.get(node.name);
+  if (!e) return undefined;
+  const same =
+    e.node.host === node.host &&
+    e.node.port === node.port &&
+    e.node.user === node.user &&
+    e.node.transport === node.transport &&
+    (e.node.host_key ?? '') === (node.host_key ?? '') &&
+    e.ssh.known_hosts === ssh.known_hosts &&
+    e.ssh.connect_timeout_ms === ssh.connect_timeout_ms &&
+    e.ssh.command_timeout_ms === ssh.command_timeout_ms &&
+    e.ssh.keepalive_ms === ssh.keepalive_ms;
+  if (!same) return undefined;
+  early.delete(node.name);
+  return e.login;
+}
+
+/** Close every early login nobody took (a node the desired state does not have, or has differently; an error). */
+export async function dropEarly(early: Map<string, EarlyLogin>): Promise<void> {
+  const left = [...early.values()];
+  early.clear();
+  await Promise.all(left.map((e) => e.login.then((t) => t.close()).catch(() => undefined)));
+}
+
 /** Observe and plan; the shared front half of diff and apply. */
 export async function observeAndPlan(flags: FleetFlags, planOpts: PlanOptions, keepOpen: boolean) {
   const start = performance.now();
-  const { source, desired } = await loadDesired(flags.repo, flags.ref);
+  const early = startEarlyLogins(flags);
+  const earlyStarted = early.size ? Math.min(...[...early.values()].map((e) => e.started)) : undefined;
+  let loadedSource: Source | undefined;
   try {
+    const { source, desired } = await loadDesired(flags.repo, flags.ref);
+    loadedSource = source;
     const loaded = performance.now();
     const nodes = selectNodes(desired, flags.node);
     const co = connectOptions(flags, source);
     const concurrency = co.concurrency ?? desired.settings.concurrency;
-    const fleet = await observeFleet(desired, nodes, { ...co, concurrency, keepOpen });
+    const connect = (node: NodeSpec): Promise<Transport> => takeEarly(early, node, desired.settings.ssh) ?? connectNode(node, desired.settings, co);
+    const fleet = await observeFleet(desired, nodes, { ...co, concurrency, keepOpen, connect });
+    await dropEarly(early);
     const observed = performance.now();
     const p: Plan = plan(desired, fleet.results, nodes, { ...planOpts, ...(source.commit ? { revision: source.commit } : {}) });
-    const marks: StageMarks = { start, loaded, observed, planned: performance.now() };
+    const marks: StageMarks = { start, ...(earlyStarted !== undefined ? { earlyStarted } : {}), loaded, observed, planned: performance.now() };
     return { source, desired, nodes, fleet, concurrency, plan: p, meta: reportMeta(source, desired), marks };
   } catch (e) {
-    source.cleanup();
+    await dropEarly(early);
+    loadedSource?.cleanup();
     throw e;
   }
 }

@@ -11,6 +11,8 @@ export interface ObserveFleetOptions extends ConnectOptions {
   concurrency?: number;
   /** keep connections open for the caller (apply); otherwise they are closed after observing */
   keepOpen?: boolean;
+  /** how a node is connected (default connectNode): lets the caller hand over a connection it opened early */
+  connect?: (node: NodeSpec) => Promise<Transport>;
 }
 
 export interface FleetObservation {
@@ -40,7 +42,7 @@ export async function observeFleet(desired: DesiredState, nodes: readonly NodeSp
         let transport: Transport | undefined;
         const timing: NodeTiming = (timings[node.name] = { start: performance.now() });
         try {
-          transport = await connectNode(node, desired.settings, opts);
+          transport = await (opts.connect ? opts.connect(node) : connectNode(node, desired.settings, opts));
           timing.connected = performance.now();
           const observation = await observeNode(transport, desired.settings.paths, expectations(desired, node.tenants));
           timing.observed = performance.now();

@@ -1,5 +1,5 @@
 /** `clawops diff` against real sshd fleet nodes. */
-import { readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { seedSecrets } from '../helpers/secrets.js';
@@ -50,6 +50,19 @@ describe.skipIf(!ready)('clawops diff against a real fleet', () => {
     const obs = await observeFleet(desired, desired.nodes, { identityFile: fleet.clientKeyPath });
     expect(obs.results.every((r) => r.ok)).toBe(true);
     expect(obs.commands).toEqual({ 'notifier-1': 1, 'gw-1': 1, 'gw-2': 1 });
+  });
+
+  it('starts the first wave of ssh logins while the desired state is built, and logs in to each node once', async () => {
+    const { observeAndPlan } = await import('../../reconciler/commands/diff.js');
+    const logins = (): number[] => fleet.nodes.map((n) => (readFileSync(n.sshdLogPath, 'utf8').match(/Accepted publickey/g) ?? []).length);
+    const before = logins();
+    const r = await observeAndPlan({ repo, identity: fleet.clientKeyPath }, { prune: false }, false);
+    r.source.cleanup();
+    expect(r.plan.inSync).toBe(true);
+    expect(r.marks.earlyStarted).toBeDefined();
+    expect(r.marks.earlyStarted!).toBeLessThan(r.marks.loaded);
+    // sshd logs the login as it happens; every node once (no early login left unused, none made twice)
+    await expect.poll(() => logins().map((n, i) => n - before[i]!), { timeout: 5000 }).toEqual(fleet.nodes.map(() => 1));
   });
 
   it('reports a file edited on a node as drift naming node, tenant and file, with a redacted diff', async () => {
