@@ -47,17 +47,37 @@ export function driftedFiles(t: TenantObservation): { path: string; what: string
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-function fileDiffs(d: TenantDesired, t: TenantObservation | undefined, redact: UnifiedDiffOptions): FileDiff[] {
+/**
+ * Per plan(): the paths of each tenant's desired release, and the patches already made. Nodes that differ from the
+ * repo the same way (a rollout, tenants not deployed yet) get the same patch, made once: same label, same old bytes,
+ * same new file, same redaction (the node's secret fingerprints) — unifiedDiff is pure, so the text is identical.
+ */
+interface PlanMemo {
+  paths: Map<TenantDesired, ReadonlySet<string>>;
+  patches: Map<string, { old: Buffer | undefined; patch: string }>;
+}
+
+function desiredDiff(memo: PlanMemo, label: string, old: Buffer | undefined, f: TenantDesired['files'][number], redact: UnifiedDiffOptions): string {
+  const key = `${label}\0${f.sha256}\0${old === undefined ? '-' : old.length}\0${(redact.fingerprints ?? []).join(',')}`;
+  const hit = memo.patches.get(key);
+  if (hit && (hit.old === undefined ? old === undefined : old !== undefined && hit.old.equals(old))) return hit.patch;
+  const patch = unifiedDiff(label, old, f.content, redact);
+  if (!hit) memo.patches.set(key, { old, patch });
+  return patch;
+}
+
+function fileDiffs(d: TenantDesired, t: TenantObservation | undefined, redact: UnifiedDiffOptions, memo: PlanMemo): FileDiff[] {
   const have = t?.files ?? {};
   const out: FileDiff[] = [];
-  const want = new Map(d.files.map((f) => [f.path, f]));
+  let want = memo.paths.get(d);
+  if (!want) memo.paths.set(d, (want = new Set(d.files.map((f) => f.path))));
   const label = (p: string): string => `${d.id}/${p}`;
   for (const f of d.files) {
     const h = have[f.path];
     if (h === f.sha256) continue;
     const old = t?.contents[f.path];
     const change = h === undefined ? 'added' : 'modified';
-    out.push({ tenant: d.id, path: f.path, change, patch: change === 'modified' && !old ? '' : unifiedDiff(label(f.path), change === 'added' ? undefined : old, f.content, redact) });
+    out.push({ tenant: d.id, path: f.path, change, patch: change === 'modified' && !old ? '' : desiredDiff(memo, label(f.path), change === 'added' ? undefined : old, f, redact) });
   }
   // default deny: a file clawops did not write is shown by name, size and hash, never its content
   for (const path of Object.keys(have)) {
@@ -128,7 +148,7 @@ function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation
   return issues;
 }
 
-function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: DesiredState, opts: PlanOptions, referencedBy: (d: TenantDesired) => readonly string[]): NodePlan {
+function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: DesiredState, opts: PlanOptions, referencedBy: (d: TenantDesired) => readonly string[], memo: PlanMemo): NodePlan {
   const np: NodePlan = { node: node.name, role: node.role, canary: node.canary, status: 'InSync', blocked: false, tenants: [], actions: [], issues: [], diffs: [] };
   if (!result || !result.ok) {
     np.status = result?.reason ?? 'Unreachable';
@@ -189,7 +209,7 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     if (t?.prev && t.prevComplete !== true) {
       np.issues.push({ category: 'drift', severity: 'warning', reason: 'PrevIncomplete', node: node.name, tenant: id, message: `.prev points at release ${t.prev.releaseId ?? t.prev.target}, which is missing or incomplete: rollback is not possible`, difference: false });
     }
-    const diffs = fileDiffs(d, t, { fingerprints });
+    const diffs = fileDiffs(d, t, { fingerprints }, memo);
     if (!t?.current) tp.state = 'NotDeployed';
     else if (drift.length > 0) tp.state = 'Drifted';
     else if (tp.currentRelease !== d.releaseId || diffs.length > 0) tp.state = 'Changed';
@@ -305,7 +325,8 @@ export function plan(desired: DesiredState, observed: readonly ObserveResult[], 
     if (r === undefined) referenced.set(d, (r = gatewaySecrets(d)));
     return r;
   };
-  const planned = nodes.map((n) => planNode(n, byNode.get(n.name), desired, opts, referencedBy));
+  const memo: PlanMemo = { paths: new Map(), patches: new Map() };
+  const planned = nodes.map((n) => planNode(n, byNode.get(n.name), desired, opts, referencedBy, memo));
   const worst = planned.reduce<NodeStatus>((w, n) => (STATUS_ORDER.indexOf(n.status) < STATUS_ORDER.indexOf(w) ? n.status : w), 'InSync');
   const p: Plan = { nodes: planned, inSync: planned.every((n) => n.issues.every((i) => !i.difference)), worst };
   if (opts.revision) p.revision = opts.revision;
