@@ -3,6 +3,7 @@
  * wall time and peak RSS of a pass. Targets: peak RSS < 150 MB at 500 nodes, < 400 MB at 2,000.
  *
  * Run: npx tsx bench/scale-bench.ts [--sizes 500,2000] [--tenants 10] [--fragments 20] [--passes 3] [--strict]
+ *   diagnostics: [--tsx] [--gc-report] [--alloc-profile DIR] [--node-flags='--max-old-space-size=256 …']
  *
  * What runs is what a controller pass runs (reconciler/controller/pass.ts reconcilePass, observe mode), unchanged:
  * fetch the repo into the controller's git mirror, pin main and release/1, build the desired state (once per commit,
@@ -55,6 +56,8 @@ const STRICT = process.argv.includes('--strict');
 const TSX = process.argv.includes('--tsx');
 /** diagnostics: a full GC after each pass (node --expose-gc) and the heap left, on stderr; peaks are then lower */
 const GC_REPORT = process.argv.includes('--gc-report');
+/** diagnostics: each child writes a sampled allocation profile (garbage included) to DIR/alloc-<nodes>.heapprofile */
+const ALLOC_DIR = process.argv.includes('--alloc-profile') ? argStr('alloc-profile', '') : '';
 /** extra node flags for the children (e.g. --node-flags=--max-old-space-size=256), to try V8 settings */
 const NODE_FLAGS = (process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? '').split(' ').filter(Boolean);
 /** peak RSS targets (MB) by size; sizes not named have none */
@@ -94,6 +97,7 @@ function runChild(entry: string[], nodes: number, repo: { dir: string; commit: s
       entry[entry.length - 1]!,
       ...['--nodes', String(nodes), '--repo', repo.dir, '--commit', repo.commit, '--template', template, '--template-commit', TEMPLATE_COMMIT, '--passes', String(PASSES)],
       ...(GC_REPORT ? ['--gc-report'] : []),
+      ...(ALLOC_DIR ? ['--alloc-profile', join(ALLOC_DIR, `alloc-${nodes}.heapprofile`)] : []),
     ];
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

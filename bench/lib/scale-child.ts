@@ -4,10 +4,11 @@
  * the process carries what a controller process carries; scale-bench compiles it with the project's tsc and runs it
  * under plain node, as bin/clawops runs dist/ (or under tsx with --tsx).
  *
- *   node scale-child.js --repo DIR --commit SHA --template FILE --nodes N [--passes 3] [--gc-report]
+ *   node scale-child.js --repo DIR --commit SHA --template FILE --nodes N [--passes 3] [--gc-report] [--alloc-profile F]
  * Prints one line `RESULT {json}` (ChildResult) on stdout; exit 2 with a one-line reason when anything is off.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -89,6 +90,13 @@ async function main(): Promise<ChildResult> {
     const logger = createLogger('clawops-controller', pino.destination({ dest: logFile, sync: true }));
     const doc: StatusDoc = emptyStatus({ pid: process.pid, startedAt: new Date().toISOString(), mode: 'observe', repo: mirror.origin, intervalSec: 60 });
 
+    // diagnostics: where the pass allocates (every allocation sampled, garbage included), written as a .heapprofile
+    const allocFile = process.argv.includes('--alloc-profile') ? arg('alloc-profile') : undefined;
+    const session = allocFile ? new Session() : undefined;
+    if (session) {
+      session.connect();
+      await session.post('HeapProfiler.startSampling', { samplingInterval: 32_768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+    }
     const passes: PassFigures[] = [];
     const commands: number[] = [];
     const healthChecks: number[] = [];
@@ -128,6 +136,11 @@ async function main(): Promise<ChildResult> {
         gc();
         process.stderr.write(`[scale-bench] ${nodes} nodes, after pass ${i + 1} and a full GC: heap used ${MB(process.memoryUsage().heapUsed).toFixed(1)} MB, RSS ${MB(process.memoryUsage().rss).toFixed(0)} MB, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB\n`);
       }
+    }
+    if (session && allocFile) {
+      const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: unknown };
+      writeFileSync(allocFile, JSON.stringify(profile));
+      session.disconnect();
     }
     const v0 = performance.now();
     const view = buildStatusView(doc, { now: new Date(), from: { kind: 'controller', where: 'scale-bench' } });

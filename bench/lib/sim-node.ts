@@ -189,6 +189,19 @@ function shArgs(command: string): string[] {
   return out;
 }
 
+/** Whether a tenant's release (in the template) has launchd units, and a probe unit; worked out once per tenant. */
+const units = new WeakMap<ObserveTemplate, Map<string, { units: boolean; probe: boolean }>>();
+function unitsOf(tpl: ObserveTemplate, tenant: string): { units: boolean; probe: boolean } {
+  let m = units.get(tpl);
+  if (!m) units.set(tpl, (m = new Map()));
+  let u = m.get(tenant);
+  if (!u) {
+    const files = tpl.records.filter((r) => r[0] === 'file' && r[1] === tenant).map((r) => r[2] ?? '');
+    m.set(tenant, (u = { units: files.some((f) => f.startsWith('launchd/')), probe: files.includes(`launchd/ai.openclaw.${tenant}.probe.plist`) }));
+  }
+  return u;
+}
+
 /**
  * What the controller's health command (controller/health-stage.ts HEALTH_SCRIPT) prints on a node in sync: for each
  * tenant asked, the composite probe's answer when the release ships a probe unit (else the gateway's /readyz), 200 and
@@ -198,9 +211,8 @@ function healthAnswer(tpl: ObserveTemplate, command: string, drift: readonly Sim
   const [, , , ...tenants] = shArgs(command);
   const lines: string[] = [];
   tenants.forEach((t, i) => {
-    const files = tpl.records.filter((r) => r[0] === 'file' && r[1] === t).map((r) => r[2] ?? '');
-    if (!files.some((f) => f.startsWith('launchd/'))) return void lines.push(`T\t${t}\tnone\t000\t0\t`);
-    const probe = files.includes(`launchd/ai.openclaw.${t}.probe.plist`);
+    const { units, probe } = unitsOf(tpl, t);
+    if (!units) return void lines.push(`T\t${t}\tnone\t000\t0\t`);
     if (i === 0 && drift.includes('service-stopped')) return void lines.push(`T\t${t}\t${probe ? 'probe' : 'gateway'}\t000\t7\t`);
     const at = new Date(now * 1000).toISOString();
     const body = probe
