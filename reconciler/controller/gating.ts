@@ -11,7 +11,7 @@
  * connection failed) is tried again next pass, and condemns C only after REPLAY_TRIES such tries in a row.
  */
 import type { GatingSettings } from './settings.js';
-import type { Backoff, CanaryEvidence, CommitEvidence, ErrorRecord, HealthStatus, ReplayDelivery, ReplayDetail, ReplayEvidence } from './status.js';
+import type { Backoff, CanaryEvidence, CommitEvidence, ErrorRecord, HealthStatus, ReplayDelivery, ReplayDetail, ReplayEvidence, ReplayTry } from './status.js';
 
 // ---------------------------------------------------------------- refs
 
@@ -128,6 +128,7 @@ export function recordCanaryPass(
     : { commit: commit.commit, ...(commit.tag ? { tag: commit.tag } : {}), firstSeen: pass.now, verdict: 'pending', canaries: {} };
   if (commit.tag && !ev.tag) ev.tag = commit.tag;
   if (ev.verdict === 'failed') return ev;
+  ev.greenRequired = gating.green_passes;
   for (const f of facts) {
     const before = ev.canaries[f.node];
     const c: CanaryEvidence = { running: false, healthGate: before?.healthGate ?? 'not-run', greenPasses: 0, health: f.health, lastPass: pass.id };
@@ -202,31 +203,16 @@ export function replayRetryable(d: ReplayDelivery): boolean {
  */
 export const REPLAY_TRIES = 3;
 
-/** A canary's attempts at a commit's replay that did not complete (counted in a row; cleared by a conclusive one). */
-export interface ReplayTry {
-  tries: number;
-  /** when the first of them was */
-  first: string;
-  /** the last one: reason ReplayFailedToRun (the connection) or ReplayInconclusive (deliveries), and what failed */
-  last: ErrorRecord;
-}
-
-/**
- * ReplayDetail plus the inconclusive tries per canary (`replayDetail.tries` in status.json). Kept here until
- * status.ts's ReplayDetail declares it.
- */
-export type ReplayDetailTries = ReplayDetail & { tries?: Record<string, ReplayTry> };
-
 export function replayTries(d: ReplayDetail | undefined): Record<string, ReplayTry> {
-  return (d as ReplayDetailTries | undefined)?.tries ?? {};
+  return d?.tries ?? {};
 }
 
 /**
  * Pure: count one inconclusive attempt of `node` (a copy of `detail` is returned). `final`: this was the
  * REPLAY_TRIES-th in a row, so the commit is judged on it (judgeReplay fails it).
  */
-export function countReplayTry(detail: ReplayDetail, node: string, last: ErrorRecord): { detail: ReplayDetailTries; tries: number; final: boolean } {
-  const d: ReplayDetailTries = structuredClone(detail);
+export function countReplayTry(detail: ReplayDetail, node: string, last: ErrorRecord): { detail: ReplayDetail; tries: number; final: boolean } {
+  const d: ReplayDetail = structuredClone(detail);
   const prev = d.tries?.[node];
   const t: ReplayTry = { tries: (prev?.tries ?? 0) + 1, first: prev?.first ?? last.time, last };
   d.tries = { ...d.tries, [node]: t };
@@ -234,8 +220,8 @@ export function countReplayTry(detail: ReplayDetail, node: string, last: ErrorRe
 }
 
 /** Pure: a conclusive replay of `node` ends its run of inconclusive tries. */
-export function clearReplayTries(detail: ReplayDetail, node: string): ReplayDetailTries {
-  const d: ReplayDetailTries = structuredClone(detail);
+export function clearReplayTries(detail: ReplayDetail, node: string): ReplayDetail {
+  const d: ReplayDetail = structuredClone(detail);
   if (d.tries) {
     delete d.tries[node];
     if (Object.keys(d.tries).length === 0) delete d.tries;

@@ -13,9 +13,9 @@ import { oneLine } from '../errors.js';
 import { FIXTURE_DIR, fixturesFromSet, readFixture, type FixtureSet } from '../replay/fixtures.js';
 import { replayNode, type ReplayReport, type ReplayResult } from '../replay/replay.js';
 import type { ConnectionPool } from './connections.js';
-import { clearReplayTries, countReplayTry, recordReplay, replayFailures, REPLAY_TRIES, type ReplayDetailTries } from './gating.js';
+import { clearReplayTries, countReplayTry, recordReplay, replayFailures, REPLAY_TRIES } from './gating.js';
 import type { GatingSettings } from './settings.js';
-import type { CanaryReplay, CommitEvidence, ReplayDelivery } from './status.js';
+import type { CanaryReplay, CommitEvidence, ReplayDelivery, ReplayDetail } from './status.js';
 
 const MAX_FIXTURES = 10_000;
 
@@ -100,7 +100,7 @@ export async function replayStage(
   passId: string,
 ): Promise<CommitEvidence> {
   if (!gating.require_replay || ev.verdict !== 'pending') return ev;
-  let detail: ReplayDetailTries = {
+  let detail: ReplayDetail = {
     ...(ev.replayDetail ? structuredClone(ev.replayDetail) : { canaries: {} }),
     fixtures: [...built.fixtures.keys()].sort(),
     required: requiredFixtures(built.desired),

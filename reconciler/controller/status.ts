@@ -261,6 +261,17 @@ export interface ReplayDetail {
   message?: string;
   /** why the last attempt on a canary could not run (it is tried again next pass) */
   lastError?: ErrorRecord & { node: string };
+  /** per canary: attempts in a row that did not complete (no answer, no connection); REPLAY_TRIES of them fail it */
+  tries?: Record<string, ReplayTry>;
+}
+
+/** A canary's attempts at a commit's replay that did not complete (counted in a row; cleared by a conclusive one). */
+export interface ReplayTry {
+  tries: number;
+  /** when the first of them was */
+  first: string;
+  /** the last one: reason ReplayFailedToRun (the connection) or ReplayInconclusive (deliveries), and what failed */
+  last: ErrorRecord;
 }
 
 export interface CommitEvidence {
@@ -272,6 +283,8 @@ export interface CommitEvidence {
   verdictAt?: string;
   failure?: ErrorRecord & { node?: string };
   canaries: Record<string, CanaryEvidence>;
+  /** gating.green_passes this commit is judged against (the settings of the pass that last recorded it) */
+  greenRequired?: number;
   /**
    * fixture replay from the canaries: required when gating.require_replay says so, or (unset) when the commit records
    * fixtures; written by the controller's replay stage once per commit and canary

@@ -237,8 +237,13 @@ export function compareNodes(a: Pick<NodeView, 'state' | 'triage' | 'node'>, b: 
   return triageRank(a.triage) - triageRank(b.triage) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0);
 }
 
-/** `for 1 of 2 passes` in the controller's gate messages: the only place the store names gating.green_passes. */
-function requiredGreen(doc: StatusDoc): number | undefined {
+/**
+ * gating.green_passes for `commit`: recorded on its evidence (greenRequired), else — a store written before it was —
+ * read off the controller's gate messages (`for 1 of 2 passes`).
+ */
+function requiredGreen(doc: StatusDoc, commit: string): number | undefined {
+  const recorded = doc.commits[commit]?.greenRequired;
+  if (typeof recorded === 'number') return recorded;
   let req: number | undefined;
   for (const n of Object.values(doc.nodes)) {
     for (const m of (n.message ?? '').matchAll(/for \d+ of (\d+) passes/g)) req = Math.max(req ?? 0, Number(m[1]));
@@ -251,7 +256,7 @@ export function gateView(doc: StatusDoc): GateView | undefined {
   if (!head?.commit) return undefined;
   const commit = head.commit;
   const ev = doc.commits[commit];
-  const required = requiredGreen(doc);
+  const required = requiredGreen(doc, commit);
   const canaryNodes = Object.values(doc.nodes).filter((n) => n.canary).map((n) => n.node);
   const names = [...new Set([...Object.keys(ev?.canaries ?? {}), ...canaryNodes])].sort();
   const canaries: CanaryView[] = names.map((node) => {
@@ -419,6 +424,7 @@ export function nextStep(n: NodeStatusRecord, ctx: NextContext): string {
       if (/no release yet/.test(n.message ?? '')) return `tag a release to fan out (${n.message})`;
       return `gated: ${n.message ?? 'waiting for the canaries'}`;
     case 'Progressing':
+      if (n.reason === 'WaitingForGuard') return `nothing is applied to ${node} while a dead run's dead-man guard is pending: it puts back that run's unconfirmed swaps within health.confirm_sec; the pass after that applies`;
       return 'applied; the next pass confirms it';
     case 'OutOfSync':
       if (ctx.from === 'observe') return `clawops apply --repo <infra repo> --node ${node}`;

@@ -129,6 +129,8 @@ describe('recordCanaryPass and fleetGate', () => {
     const gate = fleetGate(last, canaries, g);
     expect(gate.open).toBe(want.gate);
     expect(gate.reason).toMatch(want.reason);
+    // the bar the commit is judged against is on its evidence (status views read it from there)
+    expect(last.greenRequired).toBe(g.green_passes);
   });
 
   it('failed is sticky: later green passes and a tag change nothing; proven is sticky too', () => {

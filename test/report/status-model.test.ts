@@ -197,6 +197,7 @@ describe('nextStep', () => {
     ['Gated', { message: GATE_MSG }, new RegExp(`^gated: waiting for canary gw-1 green 1/2 on ${C2.slice(0, 7)}$`)],
     ['Gated', { message: 'no release yet: no ref matches refs/tags/release/*' }, /^tag a release to fan out \(no release yet: no ref matches refs\/tags\/release\/\*\)$/],
     ['Progressing', {}, /^applied; the next pass confirms it$/],
+    ['Progressing', { reason: 'WaitingForGuard' }, /^nothing is applied to gw-1 while a dead run's dead-man guard is pending: it puts back .* within health\.confirm_sec; the pass after that applies$/],
     ['OutOfSync', { reason: 'Interrupted' }, /interrupted; the next one continues/],
     ['OutOfSync', { tenants: { old: tenant('old', { sync: { state: 'Unassigned' } }) } }, /never prunes; clawops apply --prune --node gw-1/],
     ['Suspended', {}, /^clawops controller resume --node gw-1/],
@@ -357,6 +358,16 @@ describe('gateView: fixture replay evidence', () => {
     d.commits[C2]!.replay = 'pending';
     d.commits[C2]!.replayDetail = { fixtures: ['acme-push.json'], required: ['acme-push.json'], canaries: {}, message: 'waiting for fixture replay on gw-1' };
     expect(gateView(d)).toMatchObject({ verdict: 'pending', summary: 'waiting for fixture replay on gw-1', replay: { status: 'pending', required: 1, canaries: [] } });
+  });
+  it('the bar is the one recorded on the commit: green enough and only the replay missing, the gate waits for the replay alone', () => {
+    const d = fleetStatus();
+    // no Gated node says "for n of m passes" any more (they say the replay is missing): the evidence carries the bar
+    for (const n of Object.values(d.nodes)) if (n.state === 'Gated') n.message = `release/2 gated: waiting for fixture replay on gw-1`;
+    Object.assign(d.commits[C2]!, { greenRequired: 2, replay: 'pending', replayDetail: { fixtures: ['acme-push.json'], required: ['acme-push.json'], canaries: {}, message: 'waiting for fixture replay on gw-1 (try 1 of 3; replay will be retried next pass)' } });
+    d.commits[C2]!.canaries['gw-1']!.greenPasses = 2;
+    expect(gateView(d)).toMatchObject({ required: 2, summary: 'waiting for fixture replay on gw-1 (try 1 of 3; replay will be retried next pass)' });
+    d.commits[C2]!.greenRequired = 3;
+    expect(gateView(d)).toMatchObject({ required: 3, summary: `waiting for canary gw-1 green 2/3 on ${s7}; waiting for fixture replay on gw-1 (try 1 of 3; replay will be retried next pass)` });
   });
   it('a failed replay names the fixture; a passed one lists what each canary replayed', () => {
     const d = fleetStatus();
