@@ -7,8 +7,7 @@
  * the pass history and counters: they move exactly once per pass, survive a restart of the controller, and a
  * schema-1 store is taken over; a staged token.next shows as a token overlap.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
@@ -17,7 +16,8 @@ import type { Controller } from '../../reconciler/controller/loop.js';
 import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
 import { readStatus, statusPath } from '../../reconciler/controller/store.js';
 import type { StatusView } from '../../reconciler/report/status-model.js';
-import { clawopsYaml, fakeClock, makeLocalNodes, makeOrigin, memLogger, newController, node } from '../controller/helpers.js';
+import { fakeClock, memLogger, node } from '../controller/helpers.js';
+import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE, runCli } from '../helpers/repo.js';
 import { closedPort, get, schema1, silentLog } from './fixtures.js';
@@ -65,31 +65,32 @@ const sum = (fams: Map<string, Family>, name: string): number => (fams.get(name)
 
 describe.skipIf(!openclawCache())('clawops status, /metrics and / on a real controller', () => {
   let c: Controller | undefined;
+  let lc: LocalController | undefined;
   let http: ServerHandle | undefined;
   afterEach(async () => {
     await http?.close();
-    await c?.close();
+    await lc?.close();
   });
 
   it('Synced, Gated, Unreachable and RolledBack nodes: exit codes, text, metrics and the page data agree', async () => {
-    const nodes = makeLocalNodes(['gw-1', 'gw-2', 'gw-3'], ['acme', 'globex']);
     const down = await closedPort();
-    const origin = makeOrigin({
-      'clawops.yaml': clawopsYaml(readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')),
-      'nodes.yaml': `${nodes.nodesYaml([
+    lc = localController({
+      nodes: [
         { name: 'gw-1', canary: true, tenants: ['acme'] },
         { name: 'gw-3', canary: true, tenants: ['acme'] },
         { name: 'gw-2', tenants: ['acme', 'globex'] },
-      ])}  - { name: gw-4, host: 127.0.0.1, port: ${down}, user: clawops, host_key: "${GW4_KEY}", role: gateway, tenants: [acme] }\n`,
+      ],
+      secretsFor: ['acme', 'globex'],
+      extraNodes: `  - { name: gw-4, host: 127.0.0.1, port: ${down}, user: clawops, host_key: "${GW4_KEY}", role: gateway, tenants: [acme] }\n`,
+      prefix: 'clawops-status-ctl-',
     });
+    const { nodes, origin, stateDir } = lc;
     const c1 = origin.head();
     const s1 = c1.slice(0, 7);
     origin.tag('release/1', c1, { date: '2026-11-01T00:00:00Z' });
-    const stateDir = mkdtempSync(join(tmpdir(), 'clawops-status-ctl-'));
     // the controller's clock is now (the CLI reads the real one) and stands still: gw-4 stays in its backoff
     const clock = fakeClock(Date.now());
-    ({ c } = newController({ repo: origin.bare, stateDir }, memLogger(), clock));
-    await c.start();
+    ({ c } = await lc.start({}, memLogger(), clock));
     const ctl = c;
     // the listener as `clawops controller run --listen` wires it (onPass: it hears of every finished pass)
     http = await startServer({ host: '127.0.0.1', port: 0 }, { ...controllerHttp(ctl, silentLog()), now: () => clock.now() });
@@ -207,8 +208,7 @@ describe.skipIf(!openclawCache())('clawops status, /metrics and / on a real cont
     // a restart: a new controller (and listener) on the same state dir goes on counting from the store
     await http.close();
     await c.close();
-    ({ c } = newController({ repo: origin.bare, stateDir }, memLogger(), clock));
-    await c.start();
+    ({ c } = await lc.start({}, memLogger(), clock));
     const ctl2 = c;
     http = await startServer({ host: '127.0.0.1', port: 0 }, { ...controllerHttp(ctl2, silentLog()), now: () => clock.now() });
     const restarted = parsePrometheusText((await get(http.address.port, '/metrics')).body);
@@ -226,8 +226,7 @@ describe.skipIf(!openclawCache())('clawops status, /metrics and / on a real cont
     await c.close();
     const old = (await readStatus(stateDir))!;
     writeFileSync(statusPath(stateDir), schema1(old));
-    ({ c } = newController({ repo: origin.bare, stateDir }, memLogger(), clock));
-    await c.start();
+    ({ c } = await lc.start({}, memLogger(), clock));
     expect(c.status().history.map((h) => [h.id, h.baseline])).toEqual([[old.lastPass!.id, true]]);
     await c.runPass();
     const taken = (await readStatus(stateDir))!;
