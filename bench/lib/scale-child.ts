@@ -4,7 +4,7 @@
  * the process carries what a controller process carries; scale-bench compiles it with the project's tsc and runs it
  * under plain node, as bin/clawops runs dist/ (or under tsx with --tsx).
  *
- *   node scale-child.js --repo DIR --commit SHA --template FILE --nodes N [--passes 3] [--gc-report] [--alloc-profile F]
+ *   node scale-child.js --repo DIR --commit SHA --template FILE --nodes N [--passes 6] [--gc-report] [--alloc-profile F]
  * Prints one line `RESULT {json}` (ChildResult) on stdout; exit 2 with a one-line reason when anything is off.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -68,7 +68,7 @@ function arg(name: string): string {
 async function main(): Promise<ChildResult> {
   const baselineRss = process.memoryUsage().rss;
   const nodes = Number(arg('nodes'));
-  const passesWanted = process.argv.includes('--passes') ? Number(arg('passes')) : 3;
+  const passesWanted = process.argv.includes('--passes') ? Number(arg('passes')) : 6;
   const gcReport = process.argv.includes('--gc-report');
   const repo = arg('repo');
   const commit = arg('commit');
