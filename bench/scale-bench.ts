@@ -97,7 +97,7 @@ function runChild(entry: string[], nodes: number, repo: { dir: string; commit: s
       ...(GC_REPORT ? ['--expose-gc'] : []),
       ...NODE_FLAGS,
       entry[entry.length - 1]!,
-      ...['--nodes', String(nodes), '--repo', repo.dir, '--commit', repo.commit, '--template', template, '--template-commit', TEMPLATE_COMMIT, '--passes', String(PASSES)],
+      ...['--work', WORK, '--nodes', String(nodes), '--repo', repo.dir, '--commit', repo.commit, '--template', template, '--template-commit', TEMPLATE_COMMIT, '--passes', String(PASSES)],
       ...(GC_REPORT ? ['--gc-report'] : []),
       ...(ALLOC_DIR ? ['--alloc-profile', join(ALLOC_DIR, `alloc-${nodes}.heapprofile`)] : []),
     ];
@@ -123,6 +123,7 @@ async function parent(): Promise<number> {
   const load0 = loadavg().map((l) => l.toFixed(2)).join(' ');
   const work = mkdtempSync(join(tmpdir(), 'clawops-scale-tpl-'));
   cleanup.push(work);
+  WORK = work;
   // the template: the real observe script on a node in sync with the same tenants (the releases depend on the
   // tenants only, not on the inventory, so a 2-node repo's desired state lays out the same node)
   const ids = tenantIdsFor(TENANTS);
@@ -191,6 +192,8 @@ async function parent(): Promise<number> {
 }
 
 const cleanup: string[] = [];
+/** the parent's scratch dir, where children make theirs */
+let WORK = tmpdir();
 await runBenchMain(
   'scale-bench',
   parent,

@@ -73,7 +73,8 @@ async function main(): Promise<ChildResult> {
   const repo = arg('repo');
   const commit = arg('commit');
   const tpl = templateFromJson(readFileSync(arg('template'), 'utf8'), { from: arg('template-commit'), to: commit });
-  const work = mkdtempSync(join(tmpdir(), 'clawops-scale-'));
+  // the parent's scratch dir when given (it removes it even if this process dies, e.g. out of memory)
+  const work = mkdtempSync(join(process.argv.includes('--work') ? arg('work') : tmpdir(), 'clawops-scale-'));
   // where the memory is when RSS peaks (V8 heap used / committed, off-heap), sampled between the pass's awaits
   let atPeak: Record<string, number> = {};
   const sampler = setInterval(() => {
