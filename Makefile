@@ -30,6 +30,8 @@ lint: node_modules
 ## bench: timing scripts (not tests)
 bench: build
 	$(NPX) tsx bench/desired-bench.ts
+	$(NPX) tsx bench/plan-bench.ts
+	$(NPX) tsx bench/scale-bench.ts
 	$(NPX) tsx bench/probe-bench.ts
 	$(NPX) tsx bench/notifier-bench.ts
 	$(NPX) tsx bench/diff-bench.ts
