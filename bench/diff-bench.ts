@@ -7,9 +7,10 @@
  * Run (root; ansible, rsync, openssh-server from apt; the OpenClaw cache from scripts/install-openclaw-cache.sh):
  *   npx tsx bench/diff-bench.ts [--runs 5] [--nodes 20] [--tenants 10] [--fragments 20]
  *     [--ansible-budget auto|S|0] [--ansible-forks 10] [--rsync-parallel 10] [--in-process] [--no-ansible]
- *     [--cpu-load] [--strict] [--profile] [--bin | --cli-js PATH]
+ *     [--cpu-load] [--strict] [--profile] [--bin | --cli-js PATH] [--before PATH]
  *   --cpu-load  after the idle rounds, the same rounds again with `sh -c 'while :; do :; done'` spinning one core
  *   --strict    exit 1 when a target is missed (a clawops/rsync ratio > 1.0, or Ansible < 20×)
+ *   --before P  also time P (the cli.js of an earlier build) in every round, for before/after under the same load
  *   --profile   also: CLAWOPS_TIMING stage times of one run (start-up, desired state, ssh logins, observe, plan) and the
  *               processes one observe forks on a node (PIDs allocated in the node's PID namespace), beside rsync's
  *
@@ -86,6 +87,8 @@ const PROFILE = process.argv.includes('--profile');
 const USE_BIN = process.argv.includes('--bin');
 /** time this build's cli.js instead (e.g. a build of an earlier commit, for before/after) */
 const CLI_JS = ((i) => (i >= 0 ? process.argv[i + 1] : undefined))(process.argv.indexOf('--cli-js'));
+/** also time this build's cli.js in every round (an earlier commit: before/after under the same load) */
+const BEFORE_JS = ((i) => (i >= 0 ? process.argv[i + 1] : undefined))(process.argv.indexOf('--before'));
 /** issue 12: clawops no slower than parallel rsync -c -n over the same ssh logins */
 const RSYNC_TARGET = 1.0;
 
@@ -316,22 +319,36 @@ async function bench(): Promise<number> {
 
   // clawops (the real CLI) and rsync, interleaved; round 0 is a warm-up (also checked). Load average beside each round.
   const measure = async (label: string): Promise<Phase> => {
-    const times = { clawops: [] as number[], rsync: [] as number[] };
+    const times = { clawops: [] as number[], rsync: [] as number[], before: [] as number[] };
     const loads: string[] = [];
     for (let round = 0; round <= RUNS; round++) {
       const c = await runClawops();
       checkClawops(c, `clawops diff (${cli.what})`);
       const r = await rsyncPass(fleet!, tree);
       checkRsync(r);
+      let b: { seconds: number } | undefined;
+      if (BEFORE_JS) {
+        const rb = await run(process.execPath, [resolve(BEFORE_JS), 'diff', '--repo', repo, '--identity', fleet!.clientKeyPath]);
+        checkClawops({ code: rb.code, out: rb.stdout + rb.stderr }, `clawops diff (before: ${BEFORE_JS})`);
+        b = rb;
+      }
       const load = loadavg();
-      log(`${label} round ${round}${round === 0 ? ' (warm-up)' : ''}: clawops ${fmt(c.seconds)} s, rsync ${fmt(r.seconds)} s, ratio ${(c.seconds / r.seconds).toFixed(2)} (load average ${load})`);
+      log(`${label} round ${round}${round === 0 ? ' (warm-up)' : ''}: clawops ${fmt(c.seconds)} s, rsync ${fmt(r.seconds)} s, ratio ${(c.seconds / r.seconds).toFixed(2)}${b ? `; before ${fmt(b.seconds)} s, ratio ${(b.seconds / r.seconds).toFixed(2)}` : ''} (load average ${load})`);
       if (round > 0) {
         times.clawops.push(c.seconds);
         times.rsync.push(r.seconds);
+        if (b) times.before.push(b.seconds);
         loads.push(load);
       }
     }
-    return { label, clawops: median(times.clawops), rsync: median(times.rsync), loadStart: loads[0] ?? '', loadEnd: loads[loads.length - 1] ?? '' };
+    return {
+      label,
+      clawops: median(times.clawops),
+      rsync: median(times.rsync),
+      ...(times.before.length ? { before: median(times.before) } : {}),
+      loadStart: loads[0] ?? '',
+      loadEnd: loads[loads.length - 1] ?? '',
+    };
   };
   const phases: Phase[] = [await measure('idle')];
   if (CPU_LOAD) {
@@ -369,7 +386,7 @@ async function bench(): Promise<number> {
     if (!IN_PROCESS) {
       const c = await runClawops({ ...process.env, CLAWOPS_TIMING: '1' });
       checkClawops(c, 'clawops diff (CLAWOPS_TIMING)');
-      timing = c.out.split('\n').filter((l) => l.startsWith('timing:')).join('\n');
+      timing = [...c.out.split('\n').filter((l) => l.startsWith('timing:')), `timing: process exited          ${Math.round(c.seconds * 1000)} ms after it was spawned`].join('\n');
     }
     const node = fleet.nodes[0]!;
     const p0 = await nodePid(node);
@@ -409,6 +426,7 @@ async function bench(): Promise<number> {
   for (const ph of phases) {
     const tag = ph.label === 'idle' ? '' : ', busy loop on one core';
     rows.push([`clawops diff (${what}${tag})`, fmt(ph.clawops), '1.00']);
+    if (ph.before !== undefined) rows.push([`clawops diff before (node ${BEFORE_JS}${tag})`, fmt(ph.before), (ph.before / ph.clawops).toFixed(2)]);
     rows.push([`rsync -c -n -r over ssh (${RSYNC_PARALLEL} parallel${tag})`, fmt(ph.rsync), (ph.rsync / ph.clawops).toFixed(2)]);
   }
   if (ansible) {
@@ -445,7 +463,7 @@ async function bench(): Promise<number> {
     const ratio = ph.clawops / ph.rsync;
     const ok = ratio <= RSYNC_TARGET;
     pass &&= ok;
-    out.push(`target: no slower than rsync (${ph.label.padEnd(8)})  clawops/rsync = ${ratio.toFixed(2)}  ${ok ? 'PASS' : 'MISS'}`);
+    out.push(`target: no slower than rsync (${ph.label.padEnd(8)})  clawops/rsync = ${ratio.toFixed(2)}  ${ok ? 'PASS' : 'MISS'}${ph.before !== undefined ? `  (before: ${(ph.before / ph.rsync).toFixed(2)})` : ''}`);
   }
   if (ansible) {
     const ratio = ansible.seconds / clawops;
@@ -469,6 +487,8 @@ interface Phase {
   label: string;
   clawops: number;
   rsync: number;
+  /** --before: the earlier build, timed in the same rounds */
+  before?: number;
   loadStart: string;
   loadEnd: string;
 }
