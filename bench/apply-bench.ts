@@ -13,9 +13,8 @@
  * bootstrapped): ~2.5 minutes.
  *
  * Setup as bench/diff-bench.ts: 20 sshd nodes (test/fleet) with the real OpenClaw CLI and a generated infra repo
- * (10 tenants × 20 fragments, lint clean; gateway ports moved PROFILE_PORT_SPACING apart) assigning every tenant to
- * every node, each tenant's secrets seeded on every node. Every tenant has its launchd gateway unit: the real secret
- * wrapper (bin/gateway-run) exec'ing the fleet's fake gateway (test/fleet/fake-gateway.mjs, ready in 0.2 s, ~40 MB;
+ * (10 tenants × 20 fragments, lint clean) assigning every tenant to every node, each tenant's secrets seeded on
+ * every node. Every tenant has its launchd gateway unit: the real secret wrapper (bin/gateway-run) exec'ing the fleet's fake gateway (test/fleet/fake-gateway.mjs, ready in 0.2 s, ~40 MB;
  * the real one needs ~1 GB and 30-50 s: 200 of them do not fit a test machine). The nodes start empty and are brought
  * in sync by a real `clawops apply --yes` (its time and bytes are printed for scale; --place: written directly, as
  * diff-bench does, and the units bootstrapped), checked with `clawops diff`.
@@ -48,7 +47,6 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, sta
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PROFILE_PORT_SPACING } from '../reconciler/desired/build-desired.js';
 import type { DesiredState } from '../reconciler/desired/types.js';
 import type { NodeApplyResult } from '../reconciler/apply/apply-node.js';
 import { MANIFEST_PATH } from '../reconciler/release-manifest.js';
@@ -231,22 +229,6 @@ function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; a
 // ---------------------------------------------------------------------------------------------
 // The change
 
-/**
- * bench/lib's generated tenants sit 20 ports apart, which lint now refuses (nodes/port-overlap: a profile's ports
- * span PROFILE_PORT_SPACING): move each tenant's gateway.port onto its own block, in one commit, before the bench.
- */
-function spaceGatewayPorts(repo: string, tenantIds: readonly string[]): void {
-  const edits: Record<string, string> = {};
-  tenantIds.forEach((id, i) => {
-    const dir = join(repo, 'tenants', id, 'gateway.d');
-    for (const f of readdirSync(dir)) {
-      const text = readFileSync(join(dir, f), 'utf8');
-      if (/^  port: \d+$/m.test(text)) edits[`tenants/${id}/gateway.d/${f}`] = text.replace(/^  port: \d+$/m, `  port: ${18789 + i * PROFILE_PORT_SPACING}`);
-    }
-  });
-  commitEdits(repo, edits, 'bench: tenant gateway ports PROFILE_PORT_SPACING apart');
-}
-
 /** The last gateway.d fragment of `tenant` that sets agents.defaults.timeoutSeconds (later layers win). */
 function changeTarget(repo: string, tenant: string): string {
   const dir = join(repo, 'tenants', tenant, 'gateway.d');
@@ -342,7 +324,6 @@ async function bench(): Promise<number> {
 
   const repo = generateRepo(fl, tenantIds, FRAGMENTS);
   cleanupDirs.push(repo);
-  spaceGatewayPorts(repo, tenantIds);
   let desired = checkedDesired(repo, TENANTS, FRAGMENTS);
   // secrets are provisioned out of band, never from git: without them every tenant is Blocked (SecretMissing)
   const secretNames = [...new Set([...desired.tenants.values()].flatMap((t) => t.secretRefs))].sort();
