@@ -14,8 +14,9 @@
  *
  * Setup as bench/diff-bench.ts: 20 sshd nodes (test/fleet) with the real OpenClaw CLI and a generated infra repo
  * (10 tenants × 20 fragments, lint clean) assigning every tenant to every node, each tenant's secrets seeded on
- * every node. Every tenant has its launchd gateway unit: the real secret wrapper (bin/gateway-run) exec'ing the fleet's fake gateway (test/fleet/fake-gateway.mjs, ready in 0.2 s, ~40 MB;
- * the real one needs ~1 GB and 30-50 s: 200 of them do not fit a test machine). The nodes start empty and are brought
+ * every node. Every tenant has its launchd gateway unit: the real secret wrapper (bin/gateway-run) exec'ing the
+ * fleet's fake gateway (test/fleet/fake-gateway.mjs, ready in 0.2 s, ~40 MB; the real one needs ~1 GB and 30-50 s:
+ * 200 of them do not fit a test machine). The nodes start empty and are brought
  * in sync by a real `clawops apply --yes` (its time and bytes are printed for scale; --place: written directly, as
  * diff-bench does, and the units bootstrapped), checked with `clawops diff`.
  *
