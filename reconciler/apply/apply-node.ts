@@ -395,6 +395,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     // checks only (its secret files), one that another node found invalid is refused here too
     step = 'validate';
     checkAbort(ctx, np.node, step);
+    emit('validate', 'start', `verify ${deploys.map((a) => a.tenant).join(', ')}; \`openclaw config validate\` each release no other node of this run has validated, else this node's secret check`);
     const build = `${facts.daemonSha ?? '-'} ${facts.line}`;
     const keyOf = (a: { tenant: string; releaseId: string }): string => verdictKey(build, a.tenant, a.releaseId);
     const decisions = await (ctx.validations ?? new ValidationMemo()).decide(np.node, deploys.map(keyOf), ctx.signal);
@@ -407,10 +408,6 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     }
     const full = deploys.filter((a) => decision(a).kind === 'validate');
     const checkOnly = deploys.filter((a) => decision(a).kind === 'check');
-    emit('validate', 'start', [
-      ...(full.length > 0 ? [`verify and \`openclaw config validate\` ${full.map((a) => a.tenant).join(', ')}`] : []),
-      ...(checkOnly.length > 0 ? [`verify and check this node's secrets for ${checkOnly.map((a) => a.tenant).join(', ')} (validated this run on ${[...new Set(checkOnly.map((a) => (decision(a) as Extract<Decision, { kind: 'check' }>).verdict.node))].join(', ')})`] : []),
-    ].join('; ') || 'verify');
     const promoteIn = [
       ...toStage.map((a) => `S\t${a.tenant}\t${a.releaseId}`),
       ...full.map((a) => `V\t${a.tenant}\t${a.releaseId}`),
@@ -455,7 +452,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       if (!verdict.valid) failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: ${verdict.why}; refusing the swap`));
     }
     if (failures[0]) throw failures[0];
-    emit('validate', 'done', `${deploys.length} release(s) valid${checkOnly.length > 0 ? ` (${full.length} validated here, ${checkOnly.length} validated on another node this run and checked here)` : ''}`);
+    const elsewhere = [...new Set(checkOnly.map((a) => (decision(a) as Extract<Decision, { kind: 'check' }>).verdict.node))];
+    emit('validate', 'done', `${deploys.length} release(s) valid${checkOnly.length > 0 ? ` (${full.length} validated here; ${checkOnly.map((a) => a.tenant).join(', ')} validated on ${elsewhere.join(', ')} this run, secrets checked here)` : ''}`);
 
     // 5. swap: .prev first, then current, each a rename(2) of a fresh temporary symlink over the old one
     step = 'swap';

@@ -122,7 +122,7 @@ describe.skipIf(!ready)('apply validates each distinct release once per run (rea
       // gw-3's wrapper stopped before openclaw: still one validation per release (if gw-3 took acme's first, it gave
       // it back and another node validated it)
       expect(await allValidations()).toEqual(TENANTS);
-      expect(events.some((e) => e.node !== 'gw-3' && e.step === 'validate' && e.state === 'start' && /check this node's secrets/.test(e.message ?? ''))).toBe(true);
+      expect(events.some((e) => e.node !== 'gw-3' && e.step === 'validate' && e.state === 'done' && /validated on gw-\d this run, secrets checked here/.test(e.message ?? ''))).toBe(true);
     } finally {
       await Promise.all([...p.fleet.transports.values()].map((t) => t.close()));
       p.source.cleanup();
