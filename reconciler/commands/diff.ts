@@ -8,6 +8,8 @@ import { parse as parseYaml } from 'yaml';
 import { nodeWithDefaults, settingsWithDefaults } from '../desired/defaults.js';
 import type { NodeSpec, Settings } from '../desired/types.js';
 import { observeFleet, type NodeTiming } from '../observe/observe-fleet.js';
+import { observeNode } from '../observe/observe-node.js';
+import type { NodeObservation } from '../observe/types.js';
 import { connectNode, type ConnectOptions } from '../transport/connect.js';
 import type { Transport } from '../transport/transport.js';
 import { plan, type PlanOptions } from '../plan/plan.js';
@@ -101,21 +103,28 @@ export function timingReport(marks: StageMarks, timings: Record<string, NodeTimi
   ].join('\n');
 }
 
-/** An ssh login started before the desired state was built, and what it was started for. */
+/** An ssh login and observe command started before the desired state was built, and what they were started for. */
 interface EarlyLogin {
   started: number;
   node: NodeSpec;
   ssh: Settings['ssh'];
+  paths: Settings['paths'];
   login: Promise<Transport>;
+  /** the observe command, started as soon as the login is done; its stdin (the expectations) is given later */
+  observation: Promise<NodeObservation>;
+  supply: (stdin: string | undefined) => void;
 }
 
 /**
- * Start the ssh logins of the first wave of nodes (as many as are worked on at once) while the repo is read and the
- * desired state built: rsync starts its logins at once, and a login is mostly waiting on the node. Only for a local
- * checkout read as it is (no --ref, not a URL); nodes.yaml and clawops.yaml are read here with the same defaults as
- * buildDesired, and anything unexpected in them (unreadable, not YAML, not the expected shape) means no early logins.
- * A login is used only if the validated desired state has exactly this node and these ssh settings (takeEarly); the
- * host key check is the transport's as always. Never throws.
+ * Start the ssh logins of the first wave of nodes (as many as are worked on at once), and on each its one observe
+ * command, while the repo is read and the desired state built: rsync starts its logins at once, and the observe
+ * script does its costly part (the tree walk and hashing) before it reads its stdin, the expectations, which follow
+ * once the desired state is built. Only for a local checkout read as it is (no --ref, not a URL); nodes.yaml and
+ * clawops.yaml are read here with the same defaults as buildDesired, and anything unexpected in them (unreadable,
+ * not YAML, not the expected shape) means no early logins. A login and its observation are used only if the validated
+ * desired state has exactly this node, these ssh settings and these paths (takeEarly); else they are dropped (the
+ * command gets an empty stdin and the connection is closed) and the node is observed as usual. The host key check is
+ * the transport's as always. Never throws.
  */
 export function startEarlyLogins(flags: FleetFlags): Map<string, EarlyLogin> {
   const early = new Map<string, EarlyLogin>();
@@ -133,9 +142,17 @@ export function startEarlyLogins(flags: FleetFlags): Map<string, EarlyLogin> {
     const opts: ConnectOptions = { ...(flags.identity ? { identityFile: flags.identity } : {}), ...(flags.knownHosts ? { knownHostsFile: flags.knownHosts } : {}) };
     for (const node of nodes.slice(0, n)) {
       if (node.transport !== 'ssh' || typeof node.name !== 'string' || typeof node.host !== 'string' || early.has(node.name)) continue;
+      let supply: (stdin: string | undefined) => void = () => undefined;
+      const stdin = new Promise<string>((resolve, reject) => {
+        supply = (s) => (s === undefined ? reject(new Error('not used')) : resolve(s));
+      });
+      stdin.catch(() => undefined);
       const login = connectNode(node, settings, opts);
-      login.catch(() => undefined); // settled by whoever takes it; unused ones are closed by dropEarly
-      early.set(node.name, { started: performance.now(), node, ssh: settings.ssh, login });
+      const observation = login.then((t) => observeNode(t, settings.paths, stdin));
+      // settled by whoever takes them; unused ones are dropped by dropEarly
+      login.catch(() => undefined);
+      observation.catch(() => undefined);
+      early.set(node.name, { started: performance.now(), node, ssh: settings.ssh, paths: settings.paths, login, observation, supply });
     }
   } catch {
     /* no early logins: every node is connected after the desired state is built, as usual */
@@ -143,10 +160,16 @@ export function startEarlyLogins(flags: FleetFlags): Map<string, EarlyLogin> {
   return early;
 }
 
-/** The early login for `node` when it was started for exactly this node and these ssh settings (then it is taken). */
-export function takeEarly(early: Map<string, EarlyLogin>, node: NodeSpec, ssh: Settings['ssh']): Promise<Transport> | undefined {
+/**
+ * The early login and observation for `node`, when they were started for exactly this node, these ssh settings and
+ * these paths: the observe command then gets `stdin` and they are the caller's. Else undefined (and a mismatching one
+ * is dropped at once).
+ */
+export function takeEarly(early: Map<string, EarlyLogin>, node: NodeSpec, settings: Pick<Settings, 'ssh' | 'paths'>, stdin: string): { transport: Promise<Transport>; observation: Promise<NodeObservation> } | undefined {
   const e = early.get(node.name);
   if (!e) return undefined;
+  early.delete(node.name);
+  const { ssh, paths } = settings;
   const same =
     e.node.host === node.host &&
     e.node.port === node.port &&
@@ -156,17 +179,28 @@ export function takeEarly(early: Map<string, EarlyLogin>, node: NodeSpec, ssh: S
     e.ssh.known_hosts === ssh.known_hosts &&
     e.ssh.connect_timeout_ms === ssh.connect_timeout_ms &&
     e.ssh.command_timeout_ms === ssh.command_timeout_ms &&
-    e.ssh.keepalive_ms === ssh.keepalive_ms;
-  if (!same) return undefined;
-  early.delete(node.name);
-  return e.login;
+    e.ssh.keepalive_ms === ssh.keepalive_ms &&
+    e.paths.etc === paths.etc &&
+    e.paths.var_db === paths.var_db &&
+    e.paths.launch_daemons === paths.launch_daemons;
+  if (!same) {
+    void drop(e);
+    return undefined;
+  }
+  e.supply(stdin);
+  return { transport: e.login, observation: e.observation };
 }
 
-/** Close every early login nobody took (a node the desired state does not have, or has differently; an error). */
+async function drop(e: EarlyLogin): Promise<void> {
+  e.supply(undefined);
+  await e.login.then((t) => t.close()).catch(() => undefined);
+}
+
+/** Close every early login nobody took (a node the desired state does not have; an error before observing). */
 export async function dropEarly(early: Map<string, EarlyLogin>): Promise<void> {
   const left = [...early.values()];
   early.clear();
-  await Promise.all(left.map((e) => e.login.then((t) => t.close()).catch(() => undefined)));
+  await Promise.all(left.map(drop));
 }
 
 /** Observe and plan; the shared front half of diff and apply. */
@@ -182,8 +216,8 @@ export async function observeAndPlan(flags: FleetFlags, planOpts: PlanOptions, k
     const nodes = selectNodes(desired, flags.node);
     const co = connectOptions(flags, source);
     const concurrency = co.concurrency ?? desired.settings.concurrency;
-    const connect = (node: NodeSpec): Promise<Transport> => takeEarly(early, node, desired.settings.ssh) ?? connectNode(node, desired.settings, co);
-    const fleet = await observeFleet(desired, nodes, { ...co, concurrency, keepOpen, connect });
+    const started = (node: NodeSpec, stdin: string): ReturnType<typeof takeEarly> => takeEarly(early, node, desired.settings, stdin);
+    const fleet = await observeFleet(desired, nodes, { ...co, concurrency, keepOpen, started });
     await dropEarly(early);
     const observed = performance.now();
     const p: Plan = plan(desired, fleet.results, nodes, { ...planOpts, ...(source.commit ? { revision: source.commit } : {}) });

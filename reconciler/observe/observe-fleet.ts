@@ -5,7 +5,7 @@ import { HostKeyError, oneLine, SshError } from '../errors.js';
 import { connectNode, type ConnectOptions } from '../transport/connect.js';
 import type { Transport } from '../transport/transport.js';
 import { expectations, observeNode } from './observe-node.js';
-import type { ObserveResult } from './types.js';
+import type { NodeObservation, ObserveResult } from './types.js';
 
 export interface ObserveFleetOptions extends ConnectOptions {
   concurrency?: number;
@@ -13,6 +13,11 @@ export interface ObserveFleetOptions extends ConnectOptions {
   keepOpen?: boolean;
   /** how a node is connected (default connectNode): lets the caller hand over a connection it opened early */
   connect?: (node: NodeSpec) => Promise<Transport>;
+  /**
+   * a login and observe command the caller started early for this node, still waiting for its stdin (given here:
+   * the node's expectations); undefined = connect and observe as usual
+   */
+  started?: (node: NodeSpec, stdin: string) => { transport: Promise<Transport>; observation: Promise<NodeObservation> } | undefined;
 }
 
 export interface FleetObservation {
@@ -42,9 +47,11 @@ export async function observeFleet(desired: DesiredState, nodes: readonly NodeSp
         let transport: Transport | undefined;
         const timing: NodeTiming = (timings[node.name] = { start: performance.now() });
         try {
-          transport = await (opts.connect ? opts.connect(node) : connectNode(node, desired.settings, opts));
+          const stdin = expectations(desired, node.tenants);
+          const pre = opts.started?.(node, stdin);
+          transport = await (pre ? pre.transport : opts.connect ? opts.connect(node) : connectNode(node, desired.settings, opts));
           timing.connected = performance.now();
-          const observation = await observeNode(transport, desired.settings.paths, expectations(desired, node.tenants));
+          const observation = await (pre ? pre.observation : observeNode(transport, desired.settings.paths, stdin));
           timing.observed = performance.now();
           commands[node.name] = transport.stats.commands;
           if (opts.keepOpen) transports.set(node.name, transport);

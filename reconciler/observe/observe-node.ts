@@ -17,7 +17,8 @@ export function expectations(desired: Pick<DesiredState, 'tenants'>, tenants: re
   return `${lines.join('\n')}\n`;
 }
 
-export async function observeNode(transport: Transport, paths: { etc: string; var_db: string }, stdin: string): Promise<NodeObservation> {
+/** `stdin` (expectations()) may be a promise: the script starts at once and does what does not need it first. */
+export async function observeNode(transport: Transport, paths: { etc: string; var_db: string }, stdin: string | Promise<string>): Promise<NodeObservation> {
   const p = transport.paths(paths);
   const started = performance.now();
   const before = transport.stats.commands;

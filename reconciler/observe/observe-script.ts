@@ -57,52 +57,17 @@ export PATH LC_ALL=C
 TMP=$(mktemp -d 2>/dev/null || mktemp -d -t clawops)
 RT=$TMP
 trap 'rm -rf "$TMP"' EXIT
-cat > "$TMP/want"
 if command -v sha256sum >/dev/null 2>&1; then SHA="sha256sum"; else SHA="shasum -a 256"; fi
 if stat -c %a / >/dev/null 2>&1; then fstat() { stat -c '%a	%Y	%n' "$@"; }; else fstat() { stat -f '%Lp	%m	%N' "$@"; }; fi
 b64() { base64 | tr -d '\n'; }
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
 ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
-{
-  # launchd is asked first, in the background (stdin /dev/null; waited for in this same subshell): its answer is read
-  # near the end, so its start-up overlaps the tree walk instead of adding to it
-  launchctl print system > "$TMP/domain" 2>/dev/null &
-  LAUNCHCTL=$!
-  rec now "$(date +%s)"
-  oc_facts "$VARDB/clawops"
-  df -Pk "$ETC" 2>/dev/null | awk 'NR == 2 { printf "disk\t%s\t%s\n", $4, $2 }'
-  D="$VARDB/clawops"
-  [ -f "$D/node.lock" ] && [ ! -L "$D/node.lock" ] && rec lock "$(head -c 4096 "$D/node.lock" | b64)"
-  # what killed or failed runs left behind (clawops' own names are safe; anything else is not ours)
-  for e in "$D"/want.* "$D"/intent.*; do
-    [ -f "$e" ] && [ ! -L "$e" ] || continue
-    n=${"$"}{e##*/}; is_safe "$n" || continue
-    case $n in want.*) rec leftover want "$n" ;; intent.*) rec leftover intent "$n"; rec intent "$(head -c 65536 "$e" | b64)" ;; esac
-  done
-
-  # tenants/: every entry by glob (NUL-safe: no listing is parsed); names outside the safe set are reported only
-  L="$ETC/tenants"
-  awk -F '\t' '$1 == "T" { print $2 }' "$TMP/want" > "$TMP/names"
-  if [ -L "$L" ]; then rec unexpected '' "$L is a symlink ($(shown "$(readlink "$L")")), not a directory clawops owns"
-  elif [ -d "$L" ]; then
-    for e in "$L"/* "$L"/.[!.]* "$L"/..?*; do
-      [ -e "$e" ] || [ -L "$e" ] || continue
-      n=${"$"}{e##*/}
-      if ! is_safe "$n"; then rec unexpected '' "$L/$(shown "$n") is not a name clawops uses (left alone)"; continue; fi
-      case $n in
-        .clawops-*) if [ -L "$e" ]; then rec leftover templink "$n"; else rec unexpected '' "$L/$n is not a symlink (left alone)"; fi; continue ;;
-        .*) rec unexpected '' "$L/$n is not a name clawops uses (left alone)"; continue ;;
-      esac
-      printf '%s\n' "${"$"}{n%.prev}" >> "$TMP/names"
-    done
-  fi
-  sort -u "$TMP/names" > "$TMP/tenants"
-  [ -L "$ETC/releases" ] && rec unexpected '' "$ETC/releases is a symlink ($(shown "$(readlink "$ETC/releases")")), not a directory clawops owns"
-
+read_links() {
   # the links tenants/<t> and tenants/<t>.prev of every tenant, read in ONE readlink call (one target a line; tabs as
   # '?'), joined per tenant into $TMP/tl: tenant, then for current and prev n (not a symlink) or l<target>. When
   # the lines do not match the links (a target with a newline, a link replaced meanwhile, a readlink that takes one
   # file only), one readlink a link instead, newlines and tabs as '?' (what shown() prints of them anyway).
+  _rl_in=$1; _rl_out=$2
   set --
   : > "$TMP/lnames"
   while IFS= read -r t; do
@@ -110,10 +75,10 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
     for s in '' .prev; do
       if [ -L "$L/$t$s" ]; then set -- "$@" "$L/$t$s"; printf '%s\t%s\n' "$t" "$s" >> "$TMP/lnames"; fi
     done
-  done < "$TMP/tenants"
+  done < "$_rl_in"
   : > "$TMP/ltargets"
   [ $# -gt 0 ] && readlink "$@" > "$TMP/ltargets" 2>/dev/null
-  if ! awk -F '\t' -v T="$TMP/tenants" -v N=$# '
+  if ! awk -F '\t' -v T="$_rl_in" -v N=$# '
     FILENAME == ARGV[1] { k++; nm[k] = $1 SUBSEP $2; next }
     { j++; gsub(/\t/, "?"); tg[j] = $0 }
     END {
@@ -123,20 +88,21 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
         c = ((t SUBSEP "") in lk) ? lk[t SUBSEP ""] : "n"; p = ((t SUBSEP ".prev") in lk) ? lk[t SUBSEP ".prev"] : "n"
         printf "%s\t%s\t%s\n", t, c, p
       }
-    }' "$TMP/lnames" "$TMP/ltargets" > "$TMP/tl" 2>/dev/null; then
-    : > "$TMP/tl"
+    }' "$TMP/lnames" "$TMP/ltargets" > "$_rl_out" 2>/dev/null; then
+    : > "$_rl_out"
     while IFS= read -r t; do
       is_safe "$t" || continue
       c=n; p=n
       [ -L "$L/$t" ] && c=l$(printf '%s' "$(readlink "$L/$t")" | tr '\t\n' '??')
       [ -L "$L/$t.prev" ] && p=l$(printf '%s' "$(readlink "$L/$t.prev")" | tr '\t\n' '??')
-      printf '%s\t%s\t%s\n' "$t" "$c" "$p" >> "$TMP/tl"
-    done < "$TMP/tenants"
+      printf '%s\t%s\t%s\n' "$t" "$c" "$p" >> "$_rl_out"
+    done < "$_rl_in"
   fi
-
+}
+walk_tenants() {
+  _wt_in=$1; _wt_s=$2
   # per tenant: ownership first; only a tenant whose tree is clawops' own is read any further. No process is started
   # here (the links were read above; whether each release is complete is decided below, from one hash pass).
-  : > "$TMP/dirs"; : > "$TMP/rels"; : > "$TMP/manifests"
   while IFS='	' read -r t lc lp; do
     is_safe "$t" || continue
     tenant_refusal_t "$t" "$lc" "$lp"
@@ -148,10 +114,10 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
       rec link "$t" "$slot" "../releases/$t/$id"
       R="$ETC/releases/$t/$id"
       real_dir "$R" || continue
-      [ $slot = current ] && printf '%s\t%s\n' "$t" "$R" >> "$TMP/dirs"
-      printf '%s\t%s\t%s\n' "$t" "$slot" "$R" >> "$TMP/rels"
+      [ $slot = current ] && printf '%s\t%s\n' "$t" "$R" >> "$TMP/dirs$_wt_s"
+      printf '%s\t%s\t%s\n' "$t" "$slot" "$R" >> "$TMP/rels$_wt_s"
       M="$R/.clawops/manifest.json"
-      real_dir "$R/.clawops" && [ -f "$M" ] && [ ! -L "$M" ] && printf '%s\t%s\t%s\n' "$t" "$slot" "$M" >> "$TMP/manifests"
+      real_dir "$R/.clawops" && [ -f "$M" ] && [ ! -L "$M" ] && printf '%s\t%s\t%s\n' "$t" "$slot" "$M" >> "$TMP/manifests$_wt_s"
     done
     if real_dir "$ETC/releases/$t"; then
       for e in "$ETC/releases/$t"/* "$ETC/releases/$t"/.[!.]* "$ETC/releases/$t"/..?*; do
@@ -162,9 +128,10 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
         else rec unexpected "$t" "$ETC/releases/$t/$(shown "$n") is not a release clawops made (left alone)"; fi
       done
     fi
-  done < "$TMP/tl"
-  [ -s "$TMP/manifests" ] && awk -F '\t' '{ m = $3; j = ""; n = 0; while (n < 4096 && (getline line < m) > 0) { j = j (n++ ? " " : "") line }; close(m); if (n > 0) { gsub(/\t/, " ", j); printf "manifestj\t%s\t%s\t%s\n", $1, $2, j } }' "$TMP/manifests"
-
+  done < "$_wt_in"
+  [ -s "$TMP/manifests$_wt_s" ] && awk -F '\t' '{ m = $3; j = ""; n = 0; while (n < 4096 && (getline line < m) > 0) { j = j (n++ ? " " : "") line }; close(m); if (n > 0) { gsub(/\t/, " ", j); printf "manifestj\t%s\t%s\t%s\n", $1, $2, j } }' "$TMP/manifests$_wt_s"
+}
+hash_releases() {
   # what is really in every linked release (current and prev): ONE find and ONE hash run for all of them. No -H/-L:
   # nothing is followed (a file under a linked directory is not reached, so it is missing); names outside the safe
   # set are pruned from the hashing, and those and symlinks of the current releases are reported by the second find,
@@ -172,15 +139,16 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
   # complete (relok: release_ok's verdict: its manifest a regular file in a real .clawops/, every "path": "sha256"
   # line of its "files" well-formed, no absolute or .. path, and every file it lists there, reached without a link,
   # with that hash).
+  _hr_s=$1
   set --
-  while IFS='	' read -r t slot d; do set -- "$@" "$d"; done < "$TMP/rels"
-  : > "$TMP/have"; : > "$TMP/sums"; : > "$TMP/odd"
+  while IFS='	' read -r t slot d; do set -- "$@" "$d"; done < "$TMP/rels$_hr_s"
+  : > "$TMP/have$_hr_s"; : > "$TMP/sums$_hr_s"; : > "$TMP/odd$_hr_s"
   if [ $# -gt 0 ]; then
-    find "$@" -name '*[!A-Za-z0-9._-]*' -prune -o -type f -exec $SHA {} + > "$TMP/sums" 2>/dev/null
+    find "$@" -name '*[!A-Za-z0-9._-]*' -prune -o -type f -exec $SHA {} + > "$TMP/sums$_hr_s" 2>/dev/null
     set --
-    while IFS='	' read -r t d; do set -- "$@" "$d"; done < "$TMP/dirs"
-    [ $# -gt 0 ] && find "$@" \( -name '*[!A-Za-z0-9._-]*' -prune -exec printf 'U%s\0' {} + \) -o \( -type l -exec printf 'L%s\0' {} + \) 2>/dev/null | tr '\t\n\0' '??\n' > "$TMP/odd"
-    awk -F '\t' -v S="$TMP/sums" -v Y="$TMP/odd" -v MF="$TMP/manifests" -v H="$TMP/have" '
+    while IFS='	' read -r t d; do set -- "$@" "$d"; done < "$TMP/dirs$_hr_s"
+    [ $# -gt 0 ] && find "$@" \( -name '*[!A-Za-z0-9._-]*' -prune -exec printf 'U%s\0' {} + \) -o \( -type l -exec printf 'L%s\0' {} + \) 2>/dev/null | tr '\t\n\0' '??\n' > "$TMP/odd$_hr_s"
+    awk -F '\t' -v S="$TMP/sums$_hr_s" -v Y="$TMP/odd$_hr_s" -v MF="$TMP/manifests$_hr_s" -v H="$TMP/have$_hr_s" '
       function owner(p,   i) { for (i = 1; i <= nd; i++) if (index(p, dir[i] "/") == 1) { rel = substr(p, length(dir[i]) + 2); return ten[i] } return "" }
       function out(r) { print r; print r > H }
       $2 == "current" { nd++; ten[nd] = $1; dir[nd] = $3 }
@@ -215,7 +183,61 @@ ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
           }
           printf "relok\t%s\t%s\t%d\n", rt[i], rs[i], ok
         }
-      }' "$TMP/rels"
+      }' "$TMP/rels$_hr_s"
+  fi
+}
+{
+  # launchd is asked first, in the background (stdin /dev/null; waited for in this same subshell): its answer is read
+  # near the end, so its start-up overlaps the tree walk instead of adding to it
+  launchctl print system > "$TMP/domain" 2>/dev/null &
+  LAUNCHCTL=$!
+  rec now "$(date +%s)"
+  oc_facts "$VARDB/clawops"
+  df -Pk "$ETC" 2>/dev/null | awk 'NR == 2 { printf "disk\t%s\t%s\n", $4, $2 }'
+  D="$VARDB/clawops"
+  [ -f "$D/node.lock" ] && [ ! -L "$D/node.lock" ] && rec lock "$(head -c 4096 "$D/node.lock" | b64)"
+  # what killed or failed runs left behind (clawops' own names are safe; anything else is not ours)
+  for e in "$D"/want.* "$D"/intent.*; do
+    [ -f "$e" ] && [ ! -L "$e" ] || continue
+    n=${"$"}{e##*/}; is_safe "$n" || continue
+    case $n in want.*) rec leftover want "$n" ;; intent.*) rec leftover intent "$n"; rec intent "$(head -c 65536 "$e" | b64)" ;; esac
+  done
+
+  # tenants/: every entry by glob (NUL-safe: no listing is parsed); names outside the safe set are reported only
+  L="$ETC/tenants"
+  : > "$TMP/names"
+  if [ -L "$L" ]; then rec unexpected '' "$L is a symlink ($(shown "$(readlink "$L")")), not a directory clawops owns"
+  elif [ -d "$L" ]; then
+    for e in "$L"/* "$L"/.[!.]* "$L"/..?*; do
+      [ -e "$e" ] || [ -L "$e" ] || continue
+      n=${"$"}{e##*/}
+      if ! is_safe "$n"; then rec unexpected '' "$L/$(shown "$n") is not a name clawops uses (left alone)"; continue; fi
+      case $n in
+        .clawops-*) if [ -L "$e" ]; then rec leftover templink "$n"; else rec unexpected '' "$L/$n is not a symlink (left alone)"; fi; continue ;;
+        .*) rec unexpected '' "$L/$n is not a name clawops uses (left alone)"; continue ;;
+      esac
+      printf '%s\n' "${"$"}{n%.prev}" >> "$TMP/names"
+    done
+  fi
+  sort -u "$TMP/names" > "$TMP/tenants"
+  [ -L "$ETC/releases" ] && rec unexpected '' "$ETC/releases is a symlink ($(shown "$(readlink "$ETC/releases")")), not a directory clawops owns"
+
+  : > "$TMP/dirs"; : > "$TMP/rels"; : > "$TMP/manifests"
+  read_links "$TMP/tenants" "$TMP/tl"
+  walk_tenants "$TMP/tl" ''
+  hash_releases ''
+
+  # only now stdin, what the planner expects: the client sends it once it has built the desired state, and all of the
+  # above (the costly part) ran meanwhile. Nothing above reads stdin.
+  cat > "$TMP/want"
+  # tenants assigned to this node that tenants/ does not have: the same checks (usually nothing of theirs to hash)
+  awk -F '\t' 'FILENAME == ARGV[1] { seen[$0]; next } $1 == "T" && !($2 in seen) { seen[$2]; print $2 }' "$TMP/tenants" "$TMP/want" > "$TMP/tenants2"
+  if [ -s "$TMP/tenants2" ]; then
+    : > "$TMP/dirs2"; : > "$TMP/rels2"; : > "$TMP/manifests2"
+    read_links "$TMP/tenants2" "$TMP/tl2"
+    walk_tenants "$TMP/tl2" 2
+    if [ -s "$TMP/rels2" ]; then hash_releases 2; cat "$TMP/have2" >> "$TMP/have"; fi
+    cat "$TMP/dirs2" >> "$TMP/dirs"; cat "$TMP/manifests2" >> "$TMP/manifests"; cat "$TMP/tenants2" >> "$TMP/tenants"
   fi
   # files that differ from the desired release: the old content of clawops' own files (for unified diffs, up to
   # 256 KiB), only the size of anything else

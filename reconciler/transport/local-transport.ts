@@ -66,10 +66,14 @@ export class LocalTransport implements Transport {
         if (timedOut) reject(new SshError(this.node, `command timed out after ${Math.round(timeoutMs / 1000)} s`));
         else resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8'), code, signal });
       });
-      const buf = opts.stdin === undefined ? undefined : typeof opts.stdin === 'string' ? Buffer.from(opts.stdin) : opts.stdin;
-      if (buf) this.stats.bytesSent += buf.length;
       child.stdin.on('error', () => undefined); // a command that exits without reading stdin is not an error
-      child.stdin.end(buf);
+      const send = (stdin: string | Buffer | undefined): void => {
+        const buf = stdin === undefined ? undefined : typeof stdin === 'string' ? Buffer.from(stdin) : stdin;
+        if (buf) this.stats.bytesSent += buf.length;
+        child.stdin.end(buf);
+      };
+      if (opts.stdin instanceof Promise) opts.stdin.then(send, () => send(undefined));
+      else send(opts.stdin);
     });
   }
 

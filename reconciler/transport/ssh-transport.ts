@@ -226,12 +226,19 @@ export class SshTransport implements Transport {
           done = true;
           resolve({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errs).toString('utf8'), code, signal });
         });
-        if (opts.stdin !== undefined) {
-          const buf = typeof opts.stdin === 'string' ? Buffer.from(opts.stdin) : opts.stdin;
+        const send = (stdin: string | Buffer | undefined): void => {
+          if (stdin === undefined) return void channel.end();
+          const buf = typeof stdin === 'string' ? Buffer.from(stdin) : stdin;
           this.stats.bytesSent += buf.length;
           channel.end(buf);
+        };
+        if (opts.stdin instanceof Promise) {
+          opts.stdin.then(
+            (v) => !done && send(v),
+            () => !done && send(undefined),
+          );
         } else {
-          channel.end();
+          send(opts.stdin);
         }
       });
     }));

@@ -11,8 +11,11 @@ export interface ExecResult {
 }
 
 export interface ExecOptions {
-  /** bytes written to the command's stdin, then EOF */
-  stdin?: string | Buffer;
+  /**
+   * bytes written to the command's stdin, then EOF. A promise: the command starts at once and its stdin follows when
+   * the promise settles (nothing, just EOF, if it rejects), so the node can do what does not need it meanwhile.
+   */
+  stdin?: string | Buffer | Promise<string | Buffer>;
   /** kill the command (and fail) after this long */
   timeoutMs?: number;
 }

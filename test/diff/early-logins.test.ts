@@ -68,21 +68,30 @@ describe('early ssh logins', () => {
     expect(accepted).toBe(0);
   });
 
-  it('hands a login over only for the same node and ssh settings; its failure is the login error, once', async () => {
+  it('hands a login and its observation over only for the same node, ssh settings and paths; else drops it at once', async () => {
     inventory(1);
-    const early = startEarlyLogins({ repo: dir });
-    const ssh = settingsWithDefaults({ concurrency: 2 }).ssh;
+    const settings = settingsWithDefaults({ concurrency: 2 });
     const node = nodeWithDefaults({ name: 'gw-1', host: '127.0.0.1', port, host_key: KEY, role: 'gateway', tenants: ['acme'] });
-    // the built state says something else: not this login
-    expect(takeEarly(early, { ...node, port: port + 1 }, ssh)).toBeUndefined();
-    expect(takeEarly(early, { ...node, host_key: undefined }, ssh)).toBeUndefined();
-    expect(takeEarly(early, node, { ...ssh, known_hosts: '/etc/ssh/ssh_known_hosts' })).toBeUndefined();
-    expect(takeEarly(early, node, { ...ssh, connect_timeout_ms: 1 })).toBeUndefined();
-    const login = takeEarly(early, node, ssh);
-    expect(login).toBeDefined();
+    const mismatches: [string, Parameters<typeof takeEarly>[1], Parameters<typeof takeEarly>[2]][] = [
+      ['port', { ...node, port: port + 1 }, settings],
+      ['host key', { ...node, host_key: undefined }, settings],
+      ['known_hosts', node, { ...settings, ssh: { ...settings.ssh, known_hosts: '/etc/ssh/ssh_known_hosts' } }],
+      ['connect timeout', node, { ...settings, ssh: { ...settings.ssh, connect_timeout_ms: 1 } }],
+      ['paths', node, { ...settings, paths: { ...settings.paths, etc: '/opt/openclaw' } }],
+    ];
+    for (const [what, n, s] of mismatches) {
+      const early = startEarlyLogins({ repo: dir });
+      expect(takeEarly(early, n, s, 'T\tacme\n'), what).toBeUndefined();
+      expect(early.size, what).toBe(0);
+    }
+    const early = startEarlyLogins({ repo: dir });
+    const got = takeEarly(early, node, settings, 'T\tacme\n');
+    expect(got).toBeDefined();
     expect(early.size).toBe(0);
-    await expect(login!).rejects.toThrow(/gw-1/);
-    expect(takeEarly(early, node, ssh)).toBeUndefined();
-    expect(accepted).toBe(1);
+    // the login fails (not an sshd): the caller sees the login error, naming the node, and no observation
+    await expect(got!.transport).rejects.toThrow(/gw-1/);
+    await expect(got!.observation).rejects.toThrow(/gw-1/);
+    expect(takeEarly(early, node, settings, '')).toBeUndefined();
+    await expect.poll(() => accepted).toBe(mismatches.length + 1);
   });
 });
