@@ -6,6 +6,9 @@
  *   F<TAB>tenant<TAB>path<TAB>sha256 a file of the tenant's desired release
  *   S<TAB>tenant<TAB>name            a secret file the tenant's release references
  * so the node can send back the old content of exactly the files that differ (for unified diffs) and nothing else.
+ * stdin is read only after the costly part (the walk and hashing of every linked release, launchd, the daemon's
+ * hash), so a client may start the command before it knows what to expect and send stdin later (diff's early
+ * logins); nothing before that point reads stdin, and no content is sent before it is known what is desired.
  *
  * It reads only what clawops owns (node-tree-sh.ts): a tenant whose links or release dirs are anything else is
  * reported as `unexpected` and nothing of it is read; content is sent only of files clawops writes (paths of the
