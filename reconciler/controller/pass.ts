@@ -290,6 +290,19 @@ async function reconcileGroup(
 }
 
 /** Facts for nodes whose commit cannot be used at all (no ref, desired state does not build). */
+/** The entries of `nodes` in `desired`'s inventory (by name), and the nodes it does not name. Pure. */
+function specsIn(desired: DesiredState, nodes: readonly NodeSpec[]): { specs: NodeSpec[]; missing: NodeSpec[] } {
+  const byName = new Map(desired.nodes.map((n) => [n.name, n]));
+  const specs: NodeSpec[] = [];
+  const missing: NodeSpec[] = [];
+  for (const n of nodes) {
+    const there = byName.get(n.name);
+    if (there) specs.push({ ...there, canary: n.canary });
+    else missing.push(n);
+  }
+  return { specs, missing };
+}
+
 function unusable(nodes: NodeSpec[], follows: 'canary' | 'fleet', err: { reason: string; message: string } | undefined, d: PassDeps, gated?: string): Map<string, NodeFacts> {
   const susp = d.suspension();
   return new Map(nodes.map((n) => [n.name, { node: n.name, role: n.role, canary: n.canary, follows, ...(err ? { targetError: err } : {}), ...(gated ? { gated } : {}), suspended: isSuspended(susp, n.name), mode: d.mode }]));
@@ -319,7 +332,12 @@ interface FleetDecision {
 /** The fleet's gate and target from the evidence in the store (pure but for building the target's desired state). */
 async function decideFleet(d: PassDeps, doc: StatusDoc, fleet: { ref: string; commit: string; tag?: string }, fleetBuilt: Built | { error: { reason: string; message: string } }, settings: ControllerSettings, canaries: string[]): Promise<FleetDecision> {
   // a commit that does not build cannot be proven anyway; count it as one with fixtures
-  const gate = fleetGate(doc.commits[fleet.commit], canaries, gatingFor(settings.gating, 'error' in fleetBuilt || fleetBuilt.fixtures.size > 0), fleet.commit);
+  let gate = fleetGate(doc.commits[fleet.commit], canaries, gatingFor(settings.gating, 'error' in fleetBuilt || fleetBuilt.fixtures.size > 0), fleet.commit);
+  // proven is recorded only while the canaries run the commit (settleProven); evidence that merely looks complete
+  // against TODAY's canaries (a canary removed from nodes.yaml since) proves nothing
+  if (gate.open && doc.commits[fleet.commit]?.verdict !== 'proven') {
+    gate = { open: false, reason: `commit ${short(fleet.commit)} was never proven while the canaries ran it (the canary set changed since its evidence was recorded); it fans out once proven` };
+  }
   const target = fleetTarget(fleet, gate, doc.fleetCommit, (c) => doc.commits[c]?.verdict === 'failed');
   // nodes are reconciled to the target (the head, or the commit that fanned out before); with neither, observed
   // against the head and reported only
@@ -363,7 +381,7 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
   // evidence so far (read-only; observed again in the rare pass where the canaries move the gate)
   let ahead: Promise<Observed | undefined> | undefined;
   if (!('error' in fleet) && fleetBuilt && fleetNodes.length > 0) {
-    ahead = decideFleet(d, doc, fleet, fleetBuilt, settings, allCanaries).then((dec) => ('error' in dec.built ? undefined : observeGroup(d, doc, fleetNodes, dec.built.desired, dec.goal, 'fleet')));
+    ahead = decideFleet(d, doc, fleet, fleetBuilt, settings, allCanaries).then((dec) => ('error' in dec.built ? undefined : observeGroup(d, doc, specsIn(dec.built.desired, fleetNodes).specs, dec.built.desired, dec.goal, 'fleet')));
     ahead.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
   }
 
@@ -380,7 +398,11 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
       }
     }
   } else {
-    const g = await reconcileGroup(d, doc, { follows: 'canary', nodes: canaryNodes, desired: canaryBuilt.desired, target: { ref: canary.ref, commit: canary.commit, ...(canary.tag ? { tag: canary.tag } : {}) }, applyAllowed: true }, passId);
+    // a commit that failed on the canaries is not applied to them again (each try would be another rollback and
+    // outage): they stay on what they run until main moves
+    const failedHere = doc.commits[canary.commit]?.verdict === 'failed' ? doc.commits[canary.commit] : undefined;
+    const held = failedHere ? `commit ${short(canary.commit)} failed on the canaries (${failedHere.failure?.reason ?? 'Failed'}): not applied again; push a fix to ${canary.ref.replace(/^refs\/heads\//, '')}` : undefined;
+    const g = await reconcileGroup(d, doc, { follows: 'canary', nodes: canaryNodes, desired: canaryBuilt.desired, target: { ref: canary.ref, commit: canary.commit, ...(canary.tag ? { tag: canary.tag } : {}) }, ...(held ? { gated: held } : {}), applyAllowed: !held }, passId);
     await healthStage(d, g.facts, canaryNodes, canaryBuilt.desired);
     for (const [k, v] of g.facts) facts.set(k, v);
     canaryFacts = canaryNodes.map((n) => {
@@ -391,7 +413,7 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
         observed: f.observed?.ok === true,
         runsAtObserve: runsCommit(f.plan, f.observed),
         health: f.observed?.ok ? deriveNode(f, nowIso()).health.status : 'unknown',
-        ...(f.waiting ? { hold: f.waiting.message } : {}),
+        ...(f.waiting ? { hold: f.waiting.message } : f.plan && f.observed?.ok && !f.plan.tenants.some((t) => t.state !== 'Unassigned') ? { hold: 'no tenant is assigned to it in this commit, so it proves nothing' } : {}),
         ...(a ? { apply: { outcome: a.outcome, rolledBack: a.rolledBack.length > 0, gated: a.reloads.length > 0, ...(a.reason ? { reason: a.reason } : {}), ...(a.message ? { message: a.message } : {}) } } : {}),
       };
     });
@@ -439,14 +461,18 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
       // the head does not build: a failure for nodes that should run it; nodes held back are only Gated
       for (const [k, v] of unusable(fleetNodes, 'fleet', target.commit !== undefined ? decision.built.error : undefined, d, gatedMsg)) facts.set(k, v);
     } else {
+      // a fleet node is worked on as the commit it gets describes it (host, tenants, port offset…), never as an
+      // unproven canary commit does; one that commit does not name yet waits for a release that names it
+      const { specs, missing } = specsIn(decision.built.desired, fleetNodes);
+      if (missing.length > 0) for (const [k, v] of unusable(missing, 'fleet', undefined, d, `not in nodes.yaml of ${decision.ref.tag ?? short(decision.ref.commit)}: waits for a release that names it`)) facts.set(k, v);
       const g = await reconcileGroup(
         d,
         doc,
-        { follows: 'fleet', nodes: fleetNodes, desired: decision.built.desired, target: decision.ref, ...(gatedMsg ? { gated: gatedMsg } : {}), applyAllowed: target.commit !== undefined },
+        { follows: 'fleet', nodes: specs, desired: decision.built.desired, target: decision.ref, ...(gatedMsg ? { gated: gatedMsg } : {}), applyAllowed: target.commit !== undefined },
         passId,
         ahead?.then((o) => o ?? { commit: '', observed: new Map(), plan: { nodes: [], inSync: true, worst: 'InSync' } }),
       );
-      await healthStage(d, g.facts, fleetNodes, decision.built.desired);
+      await healthStage(d, g.facts, specs, decision.built.desired);
       for (const [k, v] of g.facts) facts.set(k, v);
     }
   }
