@@ -403,6 +403,8 @@ export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string)
     const failedHere = doc.commits[canary.commit]?.verdict === 'failed' ? doc.commits[canary.commit] : undefined;
     const held = failedHere ? `commit ${short(canary.commit)} failed on the canaries (${failedHere.failure?.reason ?? 'Failed'}): not applied again; push a fix to ${canary.ref.replace(/^refs\/heads\//, '')}` : undefined;
     const g = await reconcileGroup(d, doc, { follows: 'canary', nodes: canaryNodes, desired: canaryBuilt.desired, target: { ref: canary.ref, commit: canary.commit, ...(canary.tag ? { tag: canary.tag } : {}) }, ...(held ? { gated: held } : {}), applyAllowed: !held }, passId);
+    // held only where it matters: a canary that already runs the failed commit is not waiting for anything
+    if (held) for (const f of g.facts.values()) if (runsCommit(f.plan, f.observed)) delete f.gated;
     await healthStage(d, g.facts, canaryNodes, canaryBuilt.desired);
     for (const [k, v] of g.facts) facts.set(k, v);
     canaryFacts = canaryNodes.map((n) => {
