@@ -80,6 +80,8 @@ export class Controller {
   private pending: string | undefined;
   private wake: (() => void) | undefined;
   private running = false;
+  /** why the status store could not be written after the last pass: until a write succeeds, passes apply nothing */
+  private storeError: string | undefined;
   private loopAlive = false;
   private passListeners: ((s: PassSummary) => void)[] = [];
   passes = 0;
@@ -195,13 +197,26 @@ export class Controller {
     log.info({ trigger }, `reconcile ${id} (${trigger})`);
     let outcome = 'ok';
     let message: string | undefined;
+    // evidence that is not on disk must not drive an apply or a fan-out (a restart would forget it, a failed commit
+    // included): while the store cannot be written, a pass observes and reports only, and tries the write first
+    if (this.storeError !== undefined) {
+      try {
+        await writeStatus(this.opts.stateDir, this.doc);
+        log.warn({ reason: 'StatusWriteRecovered' }, 'the status store can be written again: applying again');
+        this.storeError = undefined;
+      } catch (e) {
+        this.storeError = oneLine(e);
+        log.error({ reason: 'StatusWriteFailed' }, `the status store cannot be written (${this.storeError}): this pass observes and applies nothing`);
+      }
+    }
+    const held = this.storeError !== undefined;
     try {
       await reconcilePass(
         {
           mirror: this.mirror,
           pool: this.pool,
           cache: this.cache,
-          mode: this.opts.mode,
+          mode: held ? 'observe' : this.opts.mode,
           now: () => this.clock.now(),
           log,
           actor: this.opts.actor ?? 'clawops-controller',
@@ -227,8 +242,11 @@ export class Controller {
       try {
         await writeStatus(this.opts.stateDir, this.doc);
       } catch (e) {
-        log.error({ reason: 'StatusWriteFailed' }, oneLine(e));
+        this.storeError = oneLine(e);
+        outcome = 'StatusWriteFailed';
+        log.error({ reason: 'StatusWriteFailed' }, `${this.storeError}; nothing is applied until the status store can be written`);
       }
+      if (outcome === 'StatusWriteFailed') this.doc.lastPass = { ...this.doc.lastPass, outcome, message: `the status store cannot be written (${this.storeError}); nothing is applied until it can` };
       log.info({ outcome, durationMs, state: this.doc.state }, `reconcile ${id} done: ${outcome} in ${durationMs} ms, fleet ${this.doc.state}`);
       this.running = false;
     }
