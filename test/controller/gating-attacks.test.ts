@@ -12,7 +12,6 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
 import { writeSuspension } from '../../reconciler/controller/store.js';
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
@@ -27,12 +26,8 @@ vi.mock('../../reconciler/apply/apply-fleet.js', async (importOriginal) => {
     applyFleet: (async (plan, desired, transports, ctx, concurrency) => {
       if (ctx.commit !== bad.commit) return real.applyFleet(plan, desired, transports, ctx, concurrency);
       bad.tries++;
-      const results: NodeApplyResult[] = plan.nodes.map((n) => ({
-        node: n.node, outcome: 'failed', step: 'health', reason: 'RolledBack',
-        message: `${n.node}: acme: release x not ready within 60 s: HTTP 503; rolled back to y, ready again after 1 s; release x quarantined`,
-        swapped: [], staged: ['acme'], reused: [], reusedFiles: 0, pruned: [], removed: [], refusedTenants: [], recovered: [], reloads: [],
-        rolledBack: [{ tenant: 'acme', release: 'x', to: 'y', reason: 'acme: release x not ready within 60 s: HTTP 503' }], bytesSent: 0, commands: 3,
-      }));
+      const { rolledBackResult } = await import('./rolled-back.js');
+      const results = plan.nodes.map((n) => rolledBackResult(n.node));
       return { results, ok: false };
     }) as typeof real.applyFleet,
   };

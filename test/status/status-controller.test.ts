@@ -10,7 +10,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
 import { controllerHttp } from '../../reconciler/commands/controller.js';
 import type { Controller } from '../../reconciler/controller/loop.js';
 import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
@@ -26,25 +25,7 @@ import { parsePrometheusText, sampleValue, type Family } from './prom-text.js';
 const bad = vi.hoisted(() => ({ commit: '' }));
 vi.mock('../../reconciler/apply/apply-fleet.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../reconciler/apply/apply-fleet.js')>();
-  const rolledBack = (n: string): NodeApplyResult => ({
-    node: n,
-    outcome: 'failed',
-    step: 'health',
-    reason: 'RolledBack',
-    message: `${n}: acme: release x not ready within 60 s: HTTP 503; rolled back to y, ready again after 1 s; release x quarantined`,
-    swapped: [],
-    staged: ['acme'],
-    reused: [],
-    reusedFiles: 0,
-    pruned: [],
-    removed: [],
-    refusedTenants: [],
-    recovered: [],
-    reloads: [],
-    rolledBack: [{ tenant: 'acme', release: 'x', to: 'y', reason: 'acme: release x not ready within 60 s: HTTP 503' }],
-    bytesSent: 0,
-    commands: 3,
-  });
+  const { rolledBackResult: rolledBack } = await import('../controller/rolled-back.js');
   return {
     ...real,
     // the bad commit fails readiness on gw-1 only; every other apply is the real one
