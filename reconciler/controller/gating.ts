@@ -361,7 +361,11 @@ export function nextBackoff(prev: Backoff | undefined, kind: Backoff['kind'], no
 }
 
 export function inBackoff(b: Backoff | undefined, now: Date): boolean {
-  return b !== undefined && Date.parse(b.until) > now.getTime();
+  if (b === undefined) return false;
+  const left = Date.parse(b.until) - now.getTime();
+  // a backoff never lasts longer than BACKOFF_MAX_MS from now: after the clock jumped back, one set "in the future"
+  // would otherwise hold the node for as long as the jump
+  return left > 0 && left <= BACKOFF_MAX_MS;
 }
 
 /** interval ±10 %; `rand` in [0, 1) */

@@ -40,6 +40,13 @@ export function parseStatus(file: string, raw: unknown): StatusDoc | undefined {
   }
   if (v < 1) throw new StoreVersionError(`${file}: status schema ${v} is too old to read; move it away (the controller rebuilds status, but forgets failed commits)`);
   const doc = raw as StatusDoc;
+  // a collection that is there but is not one is refused: taking it for empty would forget every failed commit
+  for (const k of ['nodes', 'commits'] as const) {
+    const v = (raw as Record<string, unknown>)[k];
+    if (v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v))) {
+      throw new StoreVersionError(`${file}: "${k}" is not an object (hand-edited?); fix it or move the file away (the controller rebuilds status, but forgets failed commits)`);
+    }
+  }
   // tolerate missing collections (hand-edited or partially written by an older build)
   doc.nodes ??= {};
   doc.commits ??= {};

@@ -331,6 +331,9 @@ describe('backoff and jitter', () => {
     expect(inBackoff(b2, new Date('2026-11-28T12:01:29Z'))).toBe(true);
     expect(inBackoff(b2, new Date('2026-11-28T12:01:30Z'))).toBe(false);
     expect(inBackoff(undefined, now)).toBe(false);
+    // the clock jumped back a day: a backoff set before it does not hold the node for the day
+    expect(inBackoff(b2, new Date('2026-11-27T12:01:00Z'))).toBe(false);
+    expect(inBackoff({ failures: 9, kind: 'apply', until: '2026-11-28T12:30:00.000Z' }, now)).toBe(true);
   });
   it('jitters ±10 %', () => {
     expect([0, 0.5, 0.999999].map((r) => jitter(60_000, r))).toEqual([54_000, 60_000, 66_000]);

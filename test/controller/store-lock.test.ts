@@ -94,6 +94,8 @@ describe('the status store', () => {
     [{ nodes: {} }, /status\.json: not a clawops controller status file \(no schemaVersion\)/],
     [[1, 2], /not a clawops controller status file/],
     [{ schemaVersion: 0 }, /status schema 0 is too old to read/],
+    [{ schemaVersion: 2, nodes: {}, commits: null }, /status\.json: "commits" is not an object \(hand-edited\?\); fix it or move the file away/],
+    [{ schemaVersion: 2, nodes: [], commits: {} }, /status\.json: "nodes" is not an object/],
   ])('refuses %j with a clear message', async (content, msg) => {
     const d = dir();
     writeFileSync(join(d, STATUS_FILE), JSON.stringify(content));
