@@ -225,6 +225,7 @@ export class Controller {
           suspension: () => readSuspension(this.opts.stateDir),
           ...(this.opts.concurrency ? { concurrency: this.opts.concurrency } : {}),
           ...(this.opts.nodes ? { only: this.opts.nodes } : {}),
+          persist: () => writeStatus(this.opts.stateDir, this.doc),
         },
         this.doc,
         id,

@@ -43,6 +43,8 @@ export interface PassDeps {
   concurrency?: number;
   /** only these nodes (--node); the others are neither observed nor touched */
   only?: readonly string[];
+  /** write the status store now (the loop's writeStatus): evidence an apply invalidates is put on disk first */
+  persist?: () => Promise<void>;
 }
 
 /** A commit built: its desired state and its recorded fixtures (read from the checkout before it goes away). */
@@ -251,6 +253,14 @@ async function reconcileGroup(
       },
       reconnect: (node) => d.pool.fresh(spec.get(node)!, group.desired.settings),
     };
+    // an apply to a canary ends its run of green passes: on disk BEFORE the apply, so a controller killed during it
+    // does not come back counting green passes from before an apply it never recorded
+    const ev = group.follows === 'canary' ? doc.commits[group.target.commit] : undefined;
+    const reset = ev?.verdict === 'pending' ? applyable.filter((np) => (ev.canaries[np.node]?.greenPasses ?? 0) > 0) : [];
+    if (ev && reset.length > 0) {
+      for (const np of reset) ev.canaries[np.node] = { ...ev.canaries[np.node]!, greenPasses: 0, note: `applied to again in pass ${passId}; green passes count from the next one` };
+      await d.persist?.();
+    }
     d.log.info({ stage: 'apply', nodes: applyable.map((n) => n.node), commit: group.target?.commit }, `applying ${short(group.target?.commit)} to ${applyable.map((n) => n.node).join(', ')}`);
     const r = await applyFleet({ ...p, nodes: applyable, inSync: false }, group.desired, transports, ctx, concurrency);
     for (const x of r.results) res.applied.set(x.node, x);
