@@ -4,6 +4,19 @@ import { parseVersion } from '../openclaw-cli.js';
 import { parseManifest } from '../release-manifest.js';
 import type { LaunchdState, NodeObservation, TenantObservation, TokenMeta } from './types.js';
 
+/**
+ * Hashes repeat across nodes (the same releases everywhere) and across passes: one copy of each per process instead
+ * of one per node (a 10-tenant node's observation holds ~800 of them). Bounded; cleared when full.
+ */
+const HASHES = new Map<string, string>();
+function intern(s: string): string {
+  const have = HASHES.get(s);
+  if (have !== undefined) return have;
+  if (HASHES.size >= 100_000) HASHES.clear();
+  HASHES.set(s, s);
+  return s;
+}
+
 const b64 = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64');
 
 /**
@@ -168,13 +181,17 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         tenant(a).releases.push(b);
         break;
       case 'file':
-        tenant(a).files[b] = c;
+        tenant(a).files[b] = intern(c);
         break;
       case 'content':
         tenant(a).contents[b] = b64(c);
         break;
       case 'manifestj':
-        tenant(a)[b === 'prev' ? 'prevManifest' : 'manifest'] = parseManifest(c);
+        {
+          const m = parseManifest(c);
+          if (!('invalid' in m)) for (const k of Object.keys(m.files)) m.files[k] = intern(m.files[k]!);
+          tenant(a)[b === 'prev' ? 'prevManifest' : 'manifest'] = m;
+        }
         break;
       case 'svc':
         services.set(a, { pid: b, last: c });
