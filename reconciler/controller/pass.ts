@@ -11,8 +11,9 @@ import { applyFleet } from '../apply/apply-fleet.js';
 import type { NodeApplyResult, RunContext } from '../apply/apply-node.js';
 import type { DesiredState, NodeSpec } from '../desired/types.js';
 import { ClawopsError, oneLine, ValidationError } from '../errors.js';
-import type { ObserveResult } from '../observe/types.js';
-import { plan } from '../plan/plan.js';
+import type { ObserveResult, TenantObservation } from '../observe/types.js';
+import { isManifest } from '../release-manifest.js';
+import { combinePlans, planner } from '../plan/plan.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import type { FixtureSet } from '../replay/fixtures.js';
 import { loadDesired } from '../source/load.js';
@@ -157,6 +158,19 @@ interface Observed {
   plan: Plan;
 }
 
+/**
+ * After planning: keep of a tenant's observation only what the status, health and token stages read — the launchd/
+ * file entries (health asks units' tenants), the manifests' identity without their file lists, links, services, run
+ * records, token facts.
+ */
+function slimForStatus(t: TenantObservation): void {
+  t.files = Object.fromEntries(Object.entries(t.files).filter(([path]) => path.startsWith('launchd/')));
+  t.contents = {};
+  t.sizes = {};
+  if (t.manifest && isManifest(t.manifest)) t.manifest = { ...t.manifest, files: {} };
+  if (t.prevManifest && isManifest(t.prevManifest)) t.prevManifest = { ...t.prevManifest, files: {} };
+}
+
 /** Observe (pooled connections; nodes backing off after failed connections are skipped) and plan. */
 async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desired: DesiredState, commit: string, follows: string): Promise<Observed> {
   const now = d.now();
@@ -164,8 +178,21 @@ async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desi
   const toObserve = nodes.filter((n) => !(doc.nodes[n.name]?.backoff?.kind === 'observe' && inBackoff(doc.nodes[n.name]?.backoff, now)));
   const t0 = performance.now();
   const queue = new PQueue({ concurrency: d.concurrency ?? desired.settings.concurrency });
-  await Promise.all(toObserve.map((n) => queue.add(async () => observed.set(n.name, await d.pool.observe(n, desired)))));
-  const p = plan(desired, [...observed.values()], nodes.filter((n) => observed.has(n.name)), { revision: commit });
+  // each node planned as soon as it is observed, then what only the planner reads dropped (file hashes but the
+  // launchd/ ones, old contents, the manifests' file lists): a group holds one node's files at a time, not all
+  const planOne = planner(desired, { revision: commit });
+  const planned = new Map<string, NodePlan>();
+  await Promise.all(
+    toObserve.map((n) =>
+      queue.add(async () => {
+        const r = await d.pool.observe(n, desired);
+        planned.set(n.name, planOne(n, r));
+        if (r.ok) for (const t of Object.values(r.observation.tenants)) slimForStatus(t);
+        observed.set(n.name, r);
+      }),
+    ),
+  );
+  const p = combinePlans(nodes.filter((n) => planned.has(n.name)).map((n) => planned.get(n.name)!), commit);
   const slowest = Math.max(0, ...[...observed.values()].map((o) => (o.ok ? o.observation.durationMs : 0)));
   d.log.debug({ stage: 'observe', group: follows, nodes: toObserve.length, ms: Math.round(performance.now() - t0), slowestNodeMs: slowest }, `observed and planned ${toObserve.length} ${follows} node(s) against ${short(commit)}`);
   return { commit, observed, plan: p };

@@ -316,8 +316,12 @@ function intentRecord(line: string): { tenant?: string; release?: string; run?: 
   }
 }
 
-export function plan(desired: DesiredState, observed: readonly ObserveResult[], nodes: readonly NodeSpec[] = desired.nodes, opts: PlanOptions = {}): Plan {
-  const byNode = new Map(observed.map((r) => [r.node, r]));
+/**
+ * Plans nodes one at a time against one desired state, sharing what does not depend on the node (the secrets each
+ * tenant references, release paths, patches): a caller that plans each node as soon as it is observed can drop the
+ * node's file data right after (the controller does, so a pass holds one node's files at a time).
+ */
+export function planner(desired: DesiredState, opts: PlanOptions = {}): (n: NodeSpec, observed: ObserveResult | undefined) => NodePlan {
   // the secrets each tenant's gateway references, once per tenant rather than once per (node, tenant)
   const referenced = new Map<TenantDesired, readonly string[]>();
   const referencedBy = (d: TenantDesired): readonly string[] => {
@@ -326,9 +330,19 @@ export function plan(desired: DesiredState, observed: readonly ObserveResult[], 
     return r;
   };
   const memo: PlanMemo = { paths: new Map(), patches: new Map() };
-  const planned = nodes.map((n) => planNode(n, byNode.get(n.name), desired, opts, referencedBy, memo));
+  return (n, observed) => planNode(n, observed, desired, opts, referencedBy, memo);
+}
+
+/** Pure: the fleet plan of node plans (their worst status, whether anything differs). */
+export function combinePlans(planned: NodePlan[], revision?: string): Plan {
   const worst = planned.reduce<NodeStatus>((w, n) => (STATUS_ORDER.indexOf(n.status) < STATUS_ORDER.indexOf(w) ? n.status : w), 'InSync');
   const p: Plan = { nodes: planned, inSync: planned.every((n) => n.issues.every((i) => !i.difference)), worst };
-  if (opts.revision) p.revision = opts.revision;
+  if (revision) p.revision = revision;
   return p;
+}
+
+export function plan(desired: DesiredState, observed: readonly ObserveResult[], nodes: readonly NodeSpec[] = desired.nodes, opts: PlanOptions = {}): Plan {
+  const byNode = new Map(observed.map((r) => [r.node, r]));
+  const planOne = planner(desired, opts);
+  return combinePlans(nodes.map((n) => planOne(n, byNode.get(n.name))), opts.revision);
 }
