@@ -12,13 +12,10 @@ import type { Controller } from '../../reconciler/controller/loop.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
 import { fleetNodesYaml, fleetUnitEdits } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
 import { seedSecrets } from '../helpers/secrets.js';
-import { clawopsYaml, makeOrigin, newController, node, portOffset, summary, type FakeClock, type MemLog, type Origin } from './helpers.js';
+import { ACME, acmeLevel, clawopsYaml, type FakeClock, makeOrigin, type MemLog, newController, node, type Origin, portOffset, summary } from './helpers.js';
 
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 const ASSIGN = {
   'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] },
   'gw-2': { role: 'gateway' as const, tenants: ['acme', 'globex'] },

@@ -11,11 +11,9 @@ import type { Controller, ControllerOptions } from '../../reconciler/controller/
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { EXAMPLE } from '../helpers/repo.js';
-import { clawopsYaml, memLogger, node, summary, type LocalNodes, type Origin } from './helpers.js';
+import { ACME, acmeLevel, clawopsYaml, type LocalNodes, memLogger, node, type Origin, summary } from './helpers.js';
 
 const ready = openclawCache() !== undefined;
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe.skipIf(!ready)('controller on local nodes', () => {
   let nodes: LocalNodes;

@@ -4,17 +4,14 @@
  * is read from the running services, and a commit whose gateway never becomes ready is rolled back by apply on the
  * canary — and then never fans out, even when tagged. No mocks.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fleetUnitEdits } from '../helpers/fleet-repo.js';
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
-import { node, summary } from './helpers.js';
+import { ACME, acmeLevel, node, summary } from './helpers.js';
 
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe.skipIf(!openclawCache())('controller with services (fake gateway, launchctl stand-in)', () => {
   let lc: LocalController | undefined;

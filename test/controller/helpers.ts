@@ -12,10 +12,14 @@ import { Controller, type Clock, type ControllerOptions } from '../../reconciler
 import type { NodeStatusRecord, StatusDoc } from '../../reconciler/controller/status.js';
 import { git } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { applyEdits, exampleRepo, REPO_ROOT, type Edit } from '../helpers/repo.js';
+import { applyEdits, EXAMPLE, exampleRepo, REPO_ROOT, type Edit } from '../helpers/repo.js';
 import { EXAMPLE_SECRETS, secretValue } from '../helpers/secrets.js';
 
 /** refs as the controller's defaults name them (a bare glob here, to exercise the tag shorthand) */
+/** acme's overrides fragment in tenants-example, and its text with another logging level (a change that hot-applies) */
+export const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
+export const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
+
 export const CONTROLLER_REFS = 'refs:\n  canary: refs/heads/main\n  fleet: release/*\n';
 
 /**

@@ -7,7 +7,7 @@
  * canary's ssh going away is not evidence: the commit stays pending and the replay is retried next pass.
  * Two nodes, the fake gateway through the real unit (fleetUnitEdits), one green pass required, to stay fast.
  */
-import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdtempSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,15 +17,12 @@ import { readStatus } from '../../reconciler/controller/store.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
 import { fleetNodesYaml, fleetUnitEdits } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
 import { seedSecrets } from '../helpers/secrets.js';
 import { startReceiver, type Receiver } from '../replay/receiver.js';
 import { ACME_FIXTURE, ACME_PATH, allSecretValues, GLOBEX_FIXTURE, GLOBEX_PATH, receiverEdits, REPLAY_SECRETS, routeAsRecorded } from '../replay/setup.js';
-import { clawopsYaml, makeOrigin, newController, node, portOffset, type MemLog, type Origin } from './helpers.js';
+import { ACME, acmeLevel, clawopsYaml, makeOrigin, type MemLog, newController, node, type Origin, portOffset } from './helpers.js';
 
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 const ASSIGN = {
   'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] },
   'gw-2': { role: 'gateway' as const, tenants: ['acme', 'globex'] },

@@ -5,21 +5,18 @@
  * canary. A replay answered otherwise fails the commit, naming the fixture; the next commit is judged afresh.
  * Local nodes, the real openclaw CLI, a real loopback receiver playing the tenants' endpoints (test/replay).
  */
-import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { replayTries } from '../../reconciler/controller/gating.js';
 import { readStatus } from '../../reconciler/controller/store.js';
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
 import { secretValue } from '../helpers/secrets.js';
 import { startReceiver, type Receiver } from '../replay/receiver.js';
 import { ACME_FIXTURE, ACME_PATH, GLOBEX_FIXTURE, GLOBEX_PATH, receiverEdits, routeAsRecorded } from '../replay/setup.js';
-import { node } from './helpers.js';
+import { ACME, acmeLevel, node } from './helpers.js';
 
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 /**
  * gw-1 (canary) and gw-2, both running acme and globex, whose endpoints are the receiver; the controller's gating

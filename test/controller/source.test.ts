@@ -3,7 +3,7 @@
  * moved tags are followed and logged; an unreachable repo leaves the fleet as it is, with SourceUnavailable in the
  * status and the next pass sooner (its own backoff, capped by the interval).
  */
-import { mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { mkdtempSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,11 +13,8 @@ import type { Controller } from '../../reconciler/controller/loop.js';
 import { git } from '../helpers/fleet-repo.js';
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
-import { makeOrigin, newController, node } from './helpers.js';
+import { ACME, acmeLevel, makeOrigin, newController, node } from './helpers.js';
 
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe('the git mirror', () => {
   it('runs git with the hardened environment source/ uses: no prompt, and git config from the environment is not let in', async () => {

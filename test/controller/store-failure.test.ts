@@ -9,10 +9,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
+import { ACME, acmeLevel } from './helpers.js';
 
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe.skipIf(!openclawCache())('the status store cannot be written', () => {
   let lc: LocalController | undefined;

@@ -15,10 +15,10 @@ import type { Controller } from '../../reconciler/controller/loop.js';
 import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
 import { readStatus, statusPath } from '../../reconciler/controller/store.js';
 import type { StatusView } from '../../reconciler/report/status-model.js';
-import { fakeClock, memLogger, node } from '../controller/helpers.js';
+import { ACME, acmeLevel, fakeClock, memLogger, node } from '../controller/helpers.js';
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE, runCli } from '../helpers/repo.js';
+import { runCli } from '../helpers/repo.js';
 import { closedPort, get, schema1, silentLog } from './fixtures.js';
 import { parsePrometheusText, sampleValue, type Family } from './prom-text.js';
 
@@ -38,8 +38,6 @@ vi.mock('../../reconciler/apply/apply-fleet.js', async (importOriginal) => {
   };
 });
 
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 const GW4_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILLRNkHFWGgimBPCH6VSg+wCNY3YEwbcp+Ei/8iL3rSe gw-4';
 
 const sum = (fams: Map<string, Family>, name: string): number => (fams.get(name)?.samples ?? []).filter((x) => x.name === name).reduce((k, x) => k + x.value, 0);
