@@ -9,32 +9,24 @@
  * Local nodes, the real openclaw CLI and observe/plan/apply; apply reports a rollback for the one bad commit, as in
  * rollback-gating.test.ts (these nodes run no gateways).
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { writeSuspension } from '../../reconciler/controller/store.js';
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
-import { node } from './helpers.js';
+import { ACME, acmeLevel, node } from './helpers.js';
 
 const bad = vi.hoisted(() => ({ commit: '', tries: 0 }));
 vi.mock('../../reconciler/apply/apply-fleet.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../reconciler/apply/apply-fleet.js')>();
+  const { rollingBackApply } = await import('./rolled-back.js');
   return {
     ...real,
-    applyFleet: (async (plan, desired, transports, ctx, concurrency) => {
-      if (ctx.commit !== bad.commit) return real.applyFleet(plan, desired, transports, ctx, concurrency);
-      bad.tries++;
-      const { rolledBackResult } = await import('./rolled-back.js');
-      const results = plan.nodes.map((n) => rolledBackResult(n.node));
-      return { results, ok: false };
-    }) as typeof real.applyFleet,
+    applyFleet: rollingBackApply(real.applyFleet, bad),
   };
 });
 
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe.skipIf(!openclawCache())('canary gating holds against an adversarial review', () => {
   let lc: LocalController | undefined;

@@ -4,30 +4,23 @@
  * real one except for the bad commit, for which it reports what a rolled-back node reports (outcome failed at the
  * health step, reason RolledBack, rolledBack[]) — the controller's side of the contract, without launchd units.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { localController, type LocalController } from '../helpers/local-controller.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { EXAMPLE } from '../helpers/repo.js';
-import { node } from './helpers.js';
+import { ACME, acmeLevel, node } from './helpers.js';
 
 const bad = vi.hoisted(() => ({ commit: '' }));
 vi.mock('../../reconciler/apply/apply-fleet.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../reconciler/apply/apply-fleet.js')>();
+  const { rollingBackApply } = await import('./rolled-back.js');
   return {
     ...real,
-    applyFleet: (async (plan, desired, transports, ctx, concurrency) => {
-      if (ctx.commit !== bad.commit) return real.applyFleet(plan, desired, transports, ctx, concurrency);
-      const { rolledBackResult } = await import('./rolled-back.js');
-      const results = plan.nodes.map((n) => rolledBackResult(n.node));
-      return { results, ok: false };
-    }) as typeof real.applyFleet,
+    applyFleet: rollingBackApply(real.applyFleet, bad),
   };
 });
 
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (level: string): string => readFileSync(join(EXAMPLE, ACME), 'utf8').replace(/level: \w+/, `level: ${level}`);
 
 describe.skipIf(!openclawCache())('a commit rolled back on a canary', () => {
   let lc: LocalController | undefined;
