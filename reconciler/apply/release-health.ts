@@ -1,6 +1,7 @@
 /** Where a release answers readiness on a node, read from the release itself (its port may differ from the repo's). */
 import { shQuote, type Transport } from '../transport/transport.js';
-import { PROBE_PORT_OFFSET } from './services.js';
+import { DEFAULT_GATEWAY_PORT } from '../desired/build-desired.js';
+import { PROBE_PORT_OFFSET } from '../units/render-units.js';
 
 /**
  * Where release `id` of `tenant` answers readiness on the node: its gateway port from the release's own
@@ -15,9 +16,9 @@ export async function releaseHealth(t: Transport, etc: string, tenant: string, i
   let port = 0;
   try {
     const cfg = JSON.parse(probe ? r.stdout.slice(6) : r.stdout) as { gateway?: { port?: unknown } };
-    port = typeof cfg.gateway?.port === 'number' ? cfg.gateway.port : 18789;
+    port = typeof cfg.gateway?.port === 'number' ? cfg.gateway.port : DEFAULT_GATEWAY_PORT;
   } catch {
-    port = 18789;
+    port = DEFAULT_GATEWAY_PORT;
   }
   return { url: `http://127.0.0.1:${probe ? port + PROBE_PORT_OFFSET : port + portOffset}/readyz` };
 }

@@ -8,6 +8,7 @@ import { shQuote, type NodePaths, type Transport } from '../transport/transport.
 import { runScript } from './remote.js';
 import { notYetApplied, runtimeConfigOf } from './reload-plan.js';
 import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
+import { PROBE_PORT_OFFSET } from '../units/render-units.js';
 
 export interface UnitReload {
   label: string;
@@ -44,9 +45,6 @@ export function healthSettings(settings: object): HealthSettings {
   const h = (settings as { health?: Partial<HealthSettings> }).health;
   return { ...DEFAULT_HEALTH, ...(h ?? {}) };
 }
-
-/** OpenClaw derived ports reach base+110 and bases are ≥ 120 apart: a tenant's probe listens on base+115. */
-export const PROBE_PORT_OFFSET = 115;
 
 /** Where a tenant's readiness is asked on the node: its composite probe when the release ships one, else the gateway. */
 export function readinessUrl(tenant: string, gatewayPort: number, files: readonly { path: string }[]): string {

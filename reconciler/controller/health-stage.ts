@@ -13,11 +13,11 @@
  */
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import { notifierUnitFor, notifierVars } from '../desired/build-desired.js';
+import { DEFAULT_GATEWAY_PORT, notifierUnitFor, notifierVars } from '../desired/build-desired.js';
 import type { DesiredState, NodeSpec } from '../desired/types.js';
 import { oneLine } from '../errors.js';
 import { DIGEST_PATH } from '../notifier/server.js';
-import { NOTIFIER_LABEL } from '../units/render-units.js';
+import { NOTIFIER_LABEL, PROBE_PORT_OFFSET } from '../units/render-units.js';
 import { shQuote, type Transport } from '../transport/transport.js';
 import type { ConnectionPool } from './connections.js';
 import type { NodeFacts } from './derive.js';
@@ -72,9 +72,9 @@ for T in "$@"; do
   if [ ! -d "$R/launchd" ]; then printf 'T\t%s\tnone\t000\t0\t\n' "$T" > "$TMP/$i.rec"; continue; fi
   # gateway.port of the release's openclaw.json (canonical JSON: the one key at that depth), as gateway-run reads it
   base=$(sed -n '/^    "port": [0-9]/{s/[^0-9]//g;p;q;}' "$R/openclaw.json" 2>/dev/null)
-  base=${"$"}{base:-18789}
+  base=${"$"}{base:-${DEFAULT_GATEWAY_PORT}}
   if [ -f "$R/launchd/ai.openclaw.$T.probe.plist" ]; then
-    ask "http://127.0.0.1:$((base + 115))/readyz" "$TMP/$i" ${BODY_MAX} T "$T" probe &
+    ask "http://127.0.0.1:$((base + ${PROBE_PORT_OFFSET}))/readyz" "$TMP/$i" ${BODY_MAX} T "$T" probe &
   else
     ask "http://127.0.0.1:$((base + OFF))/readyz" "$TMP/$i" ${BODY_MAX} T "$T" gateway &
   fi
