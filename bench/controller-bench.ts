@@ -33,7 +33,8 @@ import type { CliIo } from '../reconciler/commands/io.js';
 import { defaultOpenclawVersion, ensureOpenclawCache, fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../test/fleet/fleet.js';
 import { placeAll } from '../test/helpers/fleet-repo.js';
 import { EXAMPLE_SECRETS, seedSecrets } from '../test/helpers/secrets.js';
-import { benchController, controllerOrigin, nativeSpeedPrintSystem, percentile, warmUp, type ControllerOrigin, type PassTimes } from './lib/controller-fleet.js';
+import { benchController, controllerOrigin, fleetCpuMs, percentile, warmUp, type ControllerOrigin, type PassTimes } from './lib/controller-fleet.js';
+import { installLaunchctlPrintSh } from './lib/launchctl-print-sh.js';
 import { stageReleases, tenantIdsFor } from './lib/infra-repo.js';
 import { profileObserve, type ObserveProfile } from './lib/observe-profile.js';
 import { argValue, fmt, median, pool, run, runBenchMain, shq } from './lib/proc.js';
@@ -139,7 +140,8 @@ async function measureAll(fleet: Fleet, sizes: number[], full: ControllerOrigin,
     const origin = n === fleet.nodes.length ? full : controllerOrigin(nodes, tenantIdsFor(TENANTS), FRAGMENTS);
     cleanupDirs.push(origin.work, origin.bare);
     const stateDir = mkdtempSync(join(work, `state-${n}-`));
-    const b = await benchController({ origin: origin.bare, stateDir, identityFile: fleet.clientKeyPath, mode: MODE, nodes: names });
+    const roots = (): number[] => nodes.map((x) => x.sshdPid()).filter((p): p is number => p !== undefined);
+    const b = await benchController({ origin: origin.bare, stateDir, identityFile: fleet.clientKeyPath, mode: MODE, nodes: names, nodeCpuMs: () => fleetCpuMs(roots()) });
     open.add(b);
     const t0 = performance.now();
     const warmup = await warmUp(b, names);
@@ -171,7 +173,7 @@ async function measureAll(fleet: Fleet, sizes: number[], full: ControllerOrigin,
     }
   }
   if (ATTRIB) {
-    const undo = await nativeSpeedPrintSystem(fleet.nodes.slice(0, Math.max(...sizes)));
+    const undo = installLaunchctlPrintSh(fleet.nodes.slice(0, Math.max(...sizes)).map((x) => x.binDir));
     try {
       for (const x of sets) {
         for (let i = 0; i < Math.max(3, Math.ceil(PASSES / 2)); i++) x.res.fast.push(await x.b.pass());
@@ -213,11 +215,25 @@ function breakdown(r: SizeResult): string[] {
   for (const [g, xs] of groups) rows.push([`  observe + plan, ${g}`, ms(med(xs))]);
   rows.push(['    a node: observe round trip (median / max)', `${ms(med(p.flatMap((x) => x.nodeObserveMs)))} / ${ms(Math.max(...p.flatMap((x) => x.nodeObserveMs)))}`]);
   rows.push(['    a node: its observe script on the node (median / max)', `${ms(med(p.flatMap((x) => x.nodeScriptMs)))} / ${ms(Math.max(...p.flatMap((x) => x.nodeScriptMs)))}`]);
+  // the health stage runs after each group's observe+plan (per group: its own log line; none when no node is asked)
+  const health = p.map((x) => x.health.reduce((a, h) => a + h.ms, 0));
+  const asked = p.map((x) => x.health.reduce((a, h) => a + h.nodes, 0));
+  rows.push([`  health stage (${ms(med(asked))} node(s) asked a pass)`, ms(med(health))]);
   rows.push(['  status write (runPass wall − its durationMs)', ms(med(statusWrite))]);
-  rows.push(['process CPU a pass (user+system)', ms(med(p.map((x) => x.cpuMs)))]);
+  rows.push(['remote commands a node a pass (round trips)', (med(p.map((x) => x.commands)) / r.n).toFixed(2)]);
+  rows.push(['bytes a pass: sent / received', `${Math.round(med(p.map((x) => x.bytesSent)))} / ${Math.round(med(p.map((x) => x.bytesReceived)))}`]);
+  rows.push(['CPU a pass: controller process (user+system)', ms(med(p.map((x) => x.cpuMs)))]);
+  const nodeCpu = p.map((x) => x.nodeCpuMs).filter((x) => Number.isFinite(x));
+  if (nodeCpu.length) {
+    rows.push(['CPU a pass: all nodes (every process under their sshds)', ms(med(nodeCpu))]);
+    rows.push(['    a node (all nodes / nodes)', ms(med(nodeCpu) / r.n)]);
+    rows.push([`    wall floor on ${cpus().length} CPUs: (controller + nodes) / CPUs`, ms((med(p.map((x) => x.cpuMs)) + med(nodeCpu)) / cpus().length)]);
+  }
   if (r.fast.length) {
     rows.push(['attribution: whole pass, launchctl print system answered by sh', ms(med(r.fast.map((x) => x.wallMs)))]);
     rows.push(['    a node: its observe script on the node (median / max)', `${ms(med(r.fast.flatMap((x) => x.nodeScriptMs)))} / ${ms(Math.max(...r.fast.flatMap((x) => x.nodeScriptMs)))}`]);
+    const fastCpu = r.fast.map((x) => x.nodeCpuMs).filter((x) => Number.isFinite(x));
+    if (fastCpu.length) rows.push(['    CPU a pass: controller / all nodes', `${ms(med(r.fast.map((x) => x.cpuMs)))} / ${ms(med(fastCpu))}`]);
   }
   return table(rows);
 }

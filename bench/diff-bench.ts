@@ -36,13 +36,13 @@
  * The test fleet's launchctl is a stand-in (scripts/launchctl-standin.mjs, a Node script: ~35 ms and a core's worth
  * of start-up for each call, where macOS' launchctl is native). The target rows use it as is (observe calls
  * `launchctl print system` once a node). Attribution rows (not targets): the ssh login floor (`ssh … true` to every
- * node, 10 at a time), CLI start-up, and clawops with `launchctl print system` answered by sh (the stand-in's own
- * output, captured once), as a native launchctl would.
+ * node, 10 at a time), CLI start-up, and clawops with `launchctl print system` answered by sh (bench/lib/launchctl-
+ * print-sh.ts: the stand-in's own bytes for a node with nothing loaded), as a native launchctl would.
  *
  * Exit: 0 (also when a target is missed, unless --strict), 2 when anything is wrong (a tool sees changes, a failure).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,7 @@ import { closeMasters, runPlaybook, writeAnsibleSetup, writeCopyPlaybook, type A
 import { checkedDesired, stageReleases, tenantFragments, tenantIdsFor } from './lib/infra-repo.js';
 import { argValue, children, fmt, killGroup, median, pool, run, runBenchMain, shq } from './lib/proc.js';
 import { sshCommand, sshFloor } from './lib/ssh.js';
+import { installLaunchctlPrintSh } from './lib/launchctl-print-sh.js';
 
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 
@@ -173,49 +174,12 @@ async function ansiblePass(fleet: Fleet, tree: string, dir: string, budgetS: num
 // Attribution helpers (not part of the targets)
 
 /**
- * Put a sh front end before each node's launchctl stand-in that answers what observe asks, `launchctl print system`,
- * with the stand-in's own answer captured once (nothing is loaded or unloaded while the bench runs), and
- * `launchctl print system/<label>` of a label that was never bootstrapped exactly as the stand-in does (message, exit
- * 113), without starting Node; everything else goes to the stand-in. What is left is clawops' cost with a native-speed
- * launchctl, as on macOS. Returns the undo.
+ * `launchctl print` answered by sh where the stand-in's answer needs no Node (bench/lib/launchctl-print-sh.ts: the
+ * stand-in's own bytes for its state, checked by test/bench/launchctl-print-sh.test.ts), as a native launchctl would
+ * on macOS; everything else goes to the stand-in. Returns the undo.
  */
 async function fastLaunchctlPrint(fleet: Fleet): Promise<() => void> {
-  const undo: (() => void)[] = [];
-  try {
-    for (const n of fleet.nodes) {
-      const captured = await n.exec('launchctl print system');
-      if (captured.code !== 0) throw new Error(`${n.name}: launchctl print system exited ${captured.code}: ${captured.stderr.trim()}`);
-      writeFileSync(join(n.binDir, 'launchctl.print-system'), captured.stdout, { mode: 0o644 });
-      const real = join(n.binDir, 'launchctl');
-      const moved = join(n.binDir, 'launchctl.standin');
-      renameSync(real, moved);
-      undo.push(() => {
-        renameSync(moved, real);
-        rmSync(join(n.binDir, 'launchctl.print-system'), { force: true });
-      });
-      writeFileSync(
-        real,
-        [
-          '#!/bin/sh',
-          'if [ $# -eq 2 ] && [ "$1" = print ]; then',
-          '  case $2 in',
-          '    system) exec cat /usr/local/bin/launchctl.print-system ;;',
-          '    system/*) l=${2#system/}',
-          '      if [ ! -e "/run/launchd-standin/services/$l" ]; then echo "Could not find service \\"$l\\" in domain for system" >&2; exit 113; fi ;;',
-          '  esac',
-          'fi',
-          'exec /usr/local/bin/launchctl.standin "$@"',
-          '',
-        ].join('\n'),
-        { mode: 0o755 },
-      );
-      chmodSync(real, 0o755);
-    }
-  } catch (e) {
-    undo.forEach((f) => f());
-    throw e;
-  }
-  return () => undo.forEach((f) => f());
+  return installLaunchctlPrintSh(fleet.nodes.map((n) => n.binDir));
 }
 
 /** A busy loop on one core (the --cpu-load variant); returns its stop. */

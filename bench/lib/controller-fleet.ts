@@ -4,7 +4,7 @@
  * this process whose stages are timed from the outside (its mirror, desired cache and connection pool are wrapped;
  * reconciler/ is not changed), with the bytes its transports send.
  */
-import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -97,11 +97,17 @@ export interface PassTimes {
   desiredMs: number;
   /** observe+plan per group, as the pass logs it (group: ms), and the slowest node's own observe script time */
   groups: { group: string; nodes: number; ms: number; slowestNodeMs: number }[];
+  /** the health stage per group, as the pass logs it (nodes asked, ms); none logged when no node was asked */
+  health: { nodes: number; ms: number }[];
   /** per node: wall time of its observe call (remote command round trip) and the node-side script time */
   nodeObserveMs: number[];
   nodeScriptMs: number[];
-  /** process CPU time during the pass (user + system) */
+  /** process CPU time during the pass (user + system): the controller's */
   cpuMs: number;
+  /** CPU time the fleet nodes spent during the pass (every process under their sshds), when the bench can read it */
+  nodeCpuMs: number;
+  /** remote commands the transports started during the pass (observe, health, …), all nodes */
+  commands: number;
   rssBytes: number;
   /** bytes the transports sent (command lines, stdin) and received during the pass */
   bytesSent: number;
@@ -128,15 +134,17 @@ export interface BenchController {
  * A Controller as `clawops controller run` makes one (real clock, the fleet's key), in `mode`, logging at debug into a
  * sink that keeps only the lines the timing needs. The wrappers add a performance.now() pair around each call.
  */
-export async function benchController(o: { origin: string; stateDir: string; identityFile: string; mode: 'auto' | 'observe'; nodes: string[] }): Promise<BenchController> {
+export async function benchController(o: { origin: string; stateDir: string; identityFile: string; mode: 'auto' | 'observe'; nodes: string[]; nodeCpuMs?: () => number }): Promise<BenchController> {
   let cur: PassTimes | undefined;
   const sink = {
     write(s: string): void {
-      if (!cur || !s.includes('"stage":"observe"')) return;
+      if (!cur || !(s.includes('"stage":"observe"') || s.includes('"stage":"health"'))) return;
       for (const line of s.split('\n')) {
         if (!line.includes('"ms"')) continue;
-        const l = JSON.parse(line) as { group?: string; nodes?: number; ms?: number; slowestNodeMs?: number };
-        if (typeof l.ms === 'number') cur.groups.push({ group: l.group ?? '?', nodes: l.nodes ?? 0, ms: l.ms, slowestNodeMs: l.slowestNodeMs ?? 0 });
+        const l = JSON.parse(line) as { stage?: string; group?: string; nodes?: number; ms?: number; slowestNodeMs?: number };
+        if (typeof l.ms !== 'number') continue;
+        if (l.stage === 'health') cur.health.push({ nodes: l.nodes ?? 0, ms: l.ms });
+        else if (l.stage === 'observe') cur.groups.push({ group: l.group ?? '?', nodes: l.nodes ?? 0, ms: l.ms, slowestNodeMs: l.slowestNodeMs ?? 0 });
       }
     },
   };
@@ -165,24 +173,28 @@ export async function benchController(o: { origin: string; stateDir: string; ide
     if (r.ok) cur.nodeScriptMs.push(r.observation.durationMs);
   });
 
-  const wire = (): { sent: number; received: number } => {
+  const wire = (): { sent: number; received: number; commands: number } => {
     let sent = 0;
     let received = 0;
+    let commands = 0;
     for (const n of o.nodes) {
       const t = pool.peek(n);
       if (t) {
         sent += t.stats.bytesSent;
         received += t.stats.bytesReceived;
+        commands += t.stats.commands;
       }
     }
-    return { sent, received };
+    return { sent, received, commands };
   };
 
   await c.start();
   return {
     c,
     async pass() {
-      cur = { wallMs: 0, passMs: 0, fetchMs: 0, pinMs: 0, desiredMs: 0, groups: [], nodeObserveMs: [], nodeScriptMs: [], cpuMs: 0, rssBytes: 0, bytesSent: 0, bytesReceived: 0, outcome: '' };
+      cur = { wallMs: 0, passMs: 0, fetchMs: 0, pinMs: 0, desiredMs: 0, groups: [], health: [], nodeObserveMs: [], nodeScriptMs: [], cpuMs: 0, nodeCpuMs: NaN, commands: 0, rssBytes: 0, bytesSent: 0, bytesReceived: 0, outcome: '' };
+      // read outside the timed span (walking /proc costs the bench a few ms)
+      const n0 = o.nodeCpuMs?.();
       const w0 = wire();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -190,11 +202,14 @@ export async function benchController(o: { origin: string; stateDir: string; ide
       cur.wallMs = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
       const w1 = wire();
+      const n1 = o.nodeCpuMs?.();
+      if (n0 !== undefined && n1 !== undefined) cur.nodeCpuMs = n1 - n0;
       cur.cpuMs = (cpu.user + cpu.system) / 1000;
       cur.rssBytes = process.memoryUsage().rss;
       // a connection made during the pass starts from 0: deltas only over connections that were there before
       cur.bytesSent = w1.sent - w0.sent;
       cur.bytesReceived = w1.received - w0.received;
+      cur.commands = w1.commands - w0.commands;
       cur.passMs = s.durationMs;
       cur.outcome = s.outcome;
       const r = cur;
@@ -229,45 +244,46 @@ export function percentile(xs: number[], p: number): number {
 
 
 /**
- * Attribution only: answer `launchctl print system` on each node from sh while the node's stand-in supervises no
- * service (the case of every node here), with the stand-in's own output for that case captured once, as a native
- * launchctl on macOS answers it; anything else goes to the stand-in (a Node script, ~30 ms CPU a start). Returns undo.
+ * CPU time (ms) used so far by the processes of the fleet nodes (each node's sshd, PID 1 of its namespace, and
+ * everything under it): the sum over the live processes of their own and their reaped children's user+system time.
+ * A process that exits moves from its own counters into its parent's children counters, so the difference of two
+ * readings is what the nodes spent in between, whatever started or ended (clock ticks: 10 ms a process at worst).
  */
-export async function nativeSpeedPrintSystem(nodes: FleetNodeHandle[]): Promise<() => void> {
-  const undo: (() => void)[] = [];
-  try {
-    for (const n of nodes) {
-      const r = await n.exec('launchctl print system');
-      if (r.code !== 0) throw new Error(`launchctl print system on ${n.name} exited ${r.code}: ${r.stderr.trim()}`);
-      const real = join(n.binDir, 'launchctl');
-      const moved = join(n.binDir, 'launchctl.standin');
-      const canned = join(n.binDir, 'launchctl.print-system');
-      writeFileSync(canned, r.stdout, { mode: 0o644 });
-      renameSync(real, moved);
-      undo.push(() => {
-        renameSync(moved, real);
-        rmSync(canned, { force: true });
-      });
-      writeFileSync(
-        real,
-        [
-          '#!/bin/sh',
-          'if [ $# -eq 2 ] && [ "$1" = print ] && [ "$2" = system ]; then',
-          '  for s in /run/launchd-standin/services/*; do [ -e "$s" ] && exec /usr/local/bin/launchctl.standin print system; done',
-          '  exec cat /usr/local/bin/launchctl.print-system',
-          'fi',
-          'exec /usr/local/bin/launchctl.standin "$@"',
-          '',
-        ].join('\n'),
-        { mode: 0o755 },
-      );
-      chmodSync(real, 0o755);
+export function fleetCpuMs(roots: readonly number[]): number {
+  const parent = new Map<number, number>();
+  const cpu = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
     }
-  } catch (e) {
-    for (const f of undo.reverse()) f();
-    throw e;
+    // fields after the command (which may hold spaces and parentheses): state ppid … utime(14) stime cutime cstime
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    parent.set(Number(e), Number(f[1]));
+    cpu.set(Number(e), Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
   }
-  return () => {
-    for (const f of undo.reverse()) f();
+  const inFleet = new Map<number, boolean>(roots.map((r) => [r, true]));
+  const under = (pid: number): boolean => {
+    const chain: number[] = [];
+    let p: number | undefined = pid;
+    let hit = false;
+    while (p !== undefined && p > 1) {
+      const known = inFleet.get(p);
+      if (known !== undefined) {
+        hit = known;
+        break;
+      }
+      chain.push(p);
+      p = parent.get(p);
+    }
+    for (const c of chain) inFleet.set(c, hit);
+    return hit;
   };
+  let ticks = 0;
+  for (const [pid, t] of cpu) if (under(pid)) ticks += t;
+  return (ticks * 1000) / CLK_TCK;
 }
+const CLK_TCK = 100;
