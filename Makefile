@@ -6,8 +6,10 @@ node_modules: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch node_modules
 
-## build: compile reconciler/ to dist/ (bin/clawops uses it while it is newer than every source file)
+## build: compile reconciler/ to dist/ (bin/clawops uses it while it is newer than every source file); refuses
+## schema validators older than schemas/ (regenerate: npx tsx reconciler/desired/gen-schema-validators.ts)
 build: node_modules
+	$(NPX) tsx reconciler/desired/gen-schema-validators.ts --check
 	rm -rf dist
 	$(NPX) tsc -p tsconfig.build.json
 	touch dist/.stamp

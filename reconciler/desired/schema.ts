@@ -1,7 +1,10 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+/**
+ * Schema checks for repo files and node-side documents. The validators are compiled ahead of time
+ * (schema-validators.ts, generated from schemas/*.schema.json by gen-schema-validators.ts): no schema is compiled at
+ * run time, and ajv's compiler is not even loaded. Every ajv error becomes a positioned finding or a message.
+ */
+import type { ErrorObject } from 'ajv/dist/2020.js';
+import * as generated from './schema-validators.js';
 import type { Finding } from './types.js';
 import type { SourceDoc } from './yaml-doc.js';
 
@@ -14,41 +17,24 @@ export type SchemaName =
   | 'webhook-fragment'
   | 'webhook-failure';
 
-/** schemas/ at the repo root, next to reconciler/. */
-export const SCHEMA_DIR = ((): string => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // reconciler/desired/ from source, dist/reconciler/desired/ when built
-  const built = join(here, '..', '..', '..', 'schemas');
-  const source = join(here, '..', '..', 'schemas');
-  return existsSync(source) ? source : built;
-})();
-
-let ajv: Ajv2020 | undefined;
-const compiled = new Map<SchemaName, ValidateFunction>();
-
-function instance(): Ajv2020 {
-  if (ajv) return ajv;
-  ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, validateFormats: true });
-  // date-time is the only format we use; a small check keeps ajv-formats out of the dependency tree.
-  ajv.addFormat('date-time', {
-    type: 'string',
-    validate: (s: string) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)),
-  });
-  for (const f of readdirSync(SCHEMA_DIR).filter((n) => n.endsWith('.schema.json')).sort()) {
-    ajv.addSchema(JSON.parse(readFileSync(join(SCHEMA_DIR, f), 'utf8')) as object, f);
-  }
-  return ajv;
+/** An ajv validate function as the standalone code exports it: errors of the last call on `.errors`. */
+export interface ValidateFunction {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
 }
 
+const VALIDATORS: Record<SchemaName, ValidateFunction> = {
+  clawops: generated.clawops,
+  nodes: generated.nodes,
+  lock: generated.lock,
+  'gateway-fragment': generated.gatewayFragment,
+  'doctor-fragment': generated.doctorFragment,
+  'webhook-fragment': generated.webhookFragment,
+  'webhook-failure': generated.webhookFailure,
+};
+
 export function validator(name: SchemaName): ValidateFunction {
-  let v = compiled.get(name);
-  if (!v) {
-    const found = instance().getSchema(`${name}.schema.json`);
-    if (!found) throw new Error(`schema ${name}.schema.json is missing from ${SCHEMA_DIR}`);
-    v = found;
-    compiled.set(name, v);
-  }
-  return v;
+  return VALIDATORS[name];
 }
 
 /** Validate a parsed document; every ajv error becomes a positioned finding. */

@@ -62,6 +62,12 @@ const HELP_ALSO: [string, (url: string) => boolean][] = [
   ['reconciler/desired/build-desired.ts', (u) => u === `${root}/reconciler/desired/build-desired.ts`],
 ];
 
+/** lint validates with the validators generated ahead of time: ajv's schema compiler is never loaded. */
+const LINT_ALSO: [string, (url: string) => boolean][] = [
+  ['ajv compiler', (u) => /\/node_modules\/ajv\/dist\/(?!runtime\/)/.test(u)],
+  ['reconciler/desired/gen-schema-validators.ts', (u) => u === `${root}/reconciler/desired/gen-schema-validators.ts`],
+];
+
 function loaded(modules: string[], rules: [string, (url: string) => boolean][]): string[] {
   return rules.filter(([, hit]) => modules.some(hit)).map(([name]) => name);
 }
@@ -82,7 +88,8 @@ describe('clawops start-up loads only what the command needs', () => {
     const r = trace(['lint', 'tenants-example']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.modules).toContain(`${root}/reconciler/desired/build-desired.ts`);
-    expect(loaded(r.modules, FLEET_ONLY)).toEqual([]);
+    expect(r.modules).toContain(`${root}/reconciler/desired/schema-validators.ts`);
+    expect(loaded(r.modules, [...FLEET_ONLY, ...LINT_ALSO])).toEqual([]);
   }, 60_000);
 
   it('the trace does see a fleet command being loaded (diff --help imports commands/diff.ts)', () => {
