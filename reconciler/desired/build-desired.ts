@@ -76,8 +76,24 @@ function baseName(p: string): string {
   return p.slice(p.lastIndexOf('/') + 1);
 }
 
-/** Parse and schema-check one YAML/JSON file; secrets are scanned too where `scan` is set. */
-function loadDoc(path: string, entry: SnapshotEntry | undefined, schema: SchemaName | undefined, findings: Finding[], opts: { json?: boolean; scan?: boolean } = {}): SourceDoc | undefined {
+/**
+ * Fragments already loaded in this build, by kind and content hash: tenants often share fragments byte for byte, and
+ * bytes that parsed, scanned and validated clean once are clean again, so they are not parsed, scanned or validated
+ * twice (each file still gets a value of its own). Bytes with findings are never kept: every copy reports its own.
+ */
+type DocCache = Map<string, (file: string) => SourceDoc>;
+
+/**
+ * Parse and schema-check one YAML/JSON file; secrets are scanned too where `scan` is set. With `reuse`, a file whose
+ * key is in the cache is not parsed again, and a clean one is added to it.
+ */
+function loadDoc(
+  path: string,
+  entry: SnapshotEntry | undefined,
+  schema: SchemaName | undefined,
+  findings: Finding[],
+  opts: { json?: boolean; scan?: boolean; reuse?: { cache: DocCache; key: string } } = {},
+): SourceDoc | undefined {
   if (!entry) return undefined;
   if (entry.type === 'symlink') {
     findings.push(err(path, 1, 1, `is a symlink (to ${entry.target}); commit the file itself`, 'layout/symlink'));
@@ -91,6 +107,9 @@ function loadDoc(path: string, entry: SnapshotEntry | undefined, schema: SchemaN
     findings.push(err(path, 1, 1, `is ${entry.size} bytes, over the ${MAX_FILE_BYTES}-byte limit`, 'layout/too-large'));
     return undefined;
   }
+  const known = opts.reuse?.cache.get(opts.reuse.key);
+  if (known) return known(path);
+  const before = findings.length;
   let parsed: ReturnType<typeof parseYamlFile>;
   try {
     parsed = opts.json ? parseJsonFile(path, entry.content) : parseYamlFile(path, entry.content);
@@ -120,6 +139,7 @@ function loadDoc(path: string, entry: SnapshotEntry | undefined, schema: SchemaN
     findings.push(...schemaFindings);
     if (schemaFindings.length > 0) return undefined;
   }
+  if (opts.reuse && findings.length === before) opts.reuse.cache.set(opts.reuse.key, parsed.again);
   return doc;
 }
 
@@ -175,9 +195,10 @@ export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): D
   const fixtures = loadFixtures(entries, findings);
   const templates = loadUnitTemplates(entries, findings, allTenantIds.size > 0);
   const tenants = new Map<string, TenantDesired>();
+  const docs: DocCache = new Map();
   const wanted = opts.tenant === undefined ? [...allTenantIds] : [...allTenantIds].filter((t) => t === opts.tenant);
   for (const id of wanted.sort()) {
-    const t = buildTenant(id, index, settings, fixtures, templates, findings);
+    const t = buildTenant(id, index, settings, fixtures, templates, docs, findings);
     if (t) tenants.set(id, t);
   }
 
@@ -270,6 +291,7 @@ function buildTenant(
   settings: Settings,
   fixtures: Set<string>,
   templates: Map<UnitKind, { file: string; text: string }>,
+  docs: DocCache,
   findings: Finding[],
 ): TenantDesired | undefined {
   const dir = `tenants/${id}`;
@@ -308,13 +330,15 @@ function buildTenant(
         findings.push(err(fp, 1, 1, `"${fname}" has no numeric prefix: name fragments NN-name.yaml (e.g. 10-base.yaml)`, 'layout/unnumbered'));
         continue;
       }
-      const doc = loadDoc(fp, fe, `${kind}-fragment`, findings, { scan: true });
+      // the hash the release lists the fragment under is also its key in the cache of documents
+      const digest = fe.type === 'file' ? sha256(fe.content) : undefined;
+      const doc = loadDoc(fp, fe, `${kind}-fragment`, findings, { scan: true, ...(digest !== undefined ? { reuse: { cache: docs, key: `${kind}:${digest}` } } : {}) });
       if (!doc) continue;
       const pathFindings = checkFragmentPaths(kind, doc, fixtures);
       findings.push(...pathFindings);
       if (pathFindings.length > 0) continue;
       frags.push({ file: fp, name: fname, order, doc });
-      if (fe.type === 'file') files.push({ path: `${name}/${fname}`, content: fe.content, sha256: sha256(fe.content) });
+      if (fe.type === 'file') files.push({ path: `${name}/${fname}`, content: fe.content, sha256: digest ?? sha256(fe.content) });
     }
     fragmentsByKind.set(kind, frags);
   }

@@ -53,7 +53,11 @@ export const YAML_LIMITS = {
 } as const;
 
 type Position = { line: number; col: number };
-type Parsed = { doc: SourceDoc } | { findings: Finding[] };
+/**
+ * A parsed file, and `again`: the same document for another file with the same bytes, without parsing them again
+ * (tenants share fragments). Each call builds a fresh value, so no two files share an object a caller might change.
+ */
+type Parsed = { doc: SourceDoc; again: (file: string) => SourceDoc } | { findings: Finding[] };
 
 /**
  * Parse one YAML file strictly: duplicate keys, anchors to nowhere, tabs etc. are errors. Returns the document
@@ -100,8 +104,9 @@ export function parseYamlFile(file: string, bytes: Buffer): Parsed {
     }
     const over = checkExpansion(composedDoc, aliases.targets);
     if (over) return limit(at(over.node), over.message);
-    const value: unknown = composedDoc.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount }) ?? {};
-    return { doc: { file, value, locate: (path, opts) => locateIn(composedDoc, lineCounter, path, opts?.key === true) } };
+    const locate: SourceDoc['locate'] = (path, opts) => locateIn(composedDoc, lineCounter, path, opts?.key === true);
+    const again = (f: string): SourceDoc => ({ file: f, value: composedDoc.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount }) ?? {}, locate });
+    return { doc: again(file), again };
   } catch (e) {
     return { findings: [caught(file, e, at(firstAlias(composedDoc)))] };
   }
@@ -240,7 +245,7 @@ function firstAlias(doc: Document): Node | undefined {
 }
 
 /** A JSON file (fixtures) with positions good enough for messages. */
-export function parseJsonFile(file: string, bytes: Buffer): { doc: SourceDoc } | { findings: Finding[] } {
+export function parseJsonFile(file: string, bytes: Buffer): Parsed {
   // JSON is YAML 1.2, and the YAML parser gives us positions and duplicate-key detection for free.
   return parseYamlFile(file, bytes);
 }
