@@ -13,6 +13,7 @@ import type { NodePaths, Transport } from '../transport/transport.js';
 import { versionMismatches, type VersionFacts } from './records.js';
 import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { decideReload } from './reload-plan.js';
+import { hotCheckOf } from './gateway-rpc.js';
 import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, quarantine, readinessUrl, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
 import { gatewayPort, notifierUnitFor, notifierVars } from '../desired/build-desired.js';
 import { releaseHealth } from './release-health.js';
@@ -239,13 +240,15 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (d && cur) {
       const want = ['launchd/ai.openclaw.' + tenant + '.plist', 'secrets.list', 'bin/gateway-run'].map((f) => d.files.find((x) => x.path === f)?.sha256 ?? '-');
       const decision = decideReload(cur.config, d.openclaw, want.join(' ') === cur.inputs.join(' '));
-      if (decision.method === 'hot') {
-        const hot = await hotReload(t, p, tenant, d.openclaw, decision.changed, { releaseId: id, ...(ctx.commit ? { commit: ctx.commit } : {}), ...(ctx.tag ? { tag: ctx.tag } : {}), ...(guard ? { guardRun: ctx.run } : {}) });
+      const check = decision.method === 'hot' ? hotCheckOf(d, decision.changed, p.varDb, tenant) : undefined;
+      if (check && 'why' in check) emit('reload', 'warn', `${tenant}: not hot (${check.why}); restarting instead`);
+      else if (check) {
+        const hot = await hotReload(t, p, tenant, { port: gatewayPort(d) + portOffset, ...check }, { releaseId: id, ...(ctx.commit ? { commit: ctx.commit } : {}), ...(ctx.tag ? { tag: ctx.tag } : {}), ...(guard ? { guardRun: ctx.run } : {}) });
         if (hot.ok) {
           const u: UnitReload = { label: `ai.openclaw.${tenant}`, method: 'hot', oldPid: hot.pid ?? 0, newPid: hot.pid ?? 0 };
           journal.push(reloadLine(ctx, np.node, tenant, id, u));
           result.reloads.push({ tenant, ...u });
-          emit('reload', 'done', `${u.label} hot (${decision.changed.join(', ')}) pid ${u.newPid}, verified`);
+          emit('reload', 'done', `${u.label} hot (${decision.changed.join(', ')}) pid ${u.newPid}, applied after ${hot.ms ?? 0} ms, verified over its RPC`);
           return gateOnly(tenant, id);
         }
         emit('reload', 'warn', `${tenant}: hot reload not verified (${hot.why ?? '?'}); restarting instead`);

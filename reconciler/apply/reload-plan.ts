@@ -67,18 +67,14 @@ function at(obj: unknown, path: string): unknown {
   return cur;
 }
 
-/** The gateway's applied config from `gateway call config.get --json` (top level or under result/payload). */
-export function runtimeConfigOf(doc: unknown): unknown {
-  if (!isObject(doc)) return undefined;
-  for (const c of [doc, doc.result, doc.payload]) if (isObject(c) && isObject(c.runtimeConfig)) return c.runtimeConfig;
-  return undefined;
-}
-
-/** Changed paths whose applied value is not yet the desired one (secret values are not compared). */
-export function notYetApplied(runtime: unknown, desired: unknown, changed: readonly string[]): string[] {
-  return changed.filter((p) => {
+/**
+ * The changed paths' desired values the gateway must show once it applied the release (config.get's snapshot), for
+ * the hot check on the node (gateway-rpc.ts). Secret values are left out: the gateway redacts them and clawops never
+ * sends them; a removed key is expected as null. Pure.
+ */
+export function expectedValues(desired: unknown, changed: readonly string[]): [string, unknown][] {
+  return changed.flatMap((p): [string, unknown][] => {
     const want = at(desired, p);
-    if (secretish(want)) return false;
-    return stable(at(runtime, p) ?? null) !== stable(want ?? null);
+    return secretish(want) ? [] : [[p, want ?? null]];
   });
 }

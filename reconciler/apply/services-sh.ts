@@ -111,17 +111,37 @@ exit 0
 `}`;
 
 /**
- * HOT: sh -c HOT x ETC TENANT — make a running gateway read its config again without a restart. OpenClaw's watcher
- * holds the inode it resolved at start (an older release's openclaw.json), so every release's openclaw.json of the
- * tenant is touched (content unchanged; only clawops' own real release dirs). Prints `pid PID` of the service.
+ * HOT: sh -c HOT x ETC TENANT VARDB PORT AUTH_KIND AUTH_FILE DEADLINE_MS BEAT RUNREC CLIENT_JS ; stdin: the expected
+ * values (JSON) — make a running gateway read its config again without a restart and verify it applied it, in ONE
+ * command. OpenClaw's watcher holds the inode it resolved at start (an older release's openclaw.json), so every
+ * release's openclaw.json of the tenant is touched (content unchanged; only clawops' own real release dirs). Then the
+ * gateway is asked over its own WebSocket RPC (CLIENT_JS under the Node OpenClaw runs on, the wrapper's PATH order)
+ * until it shows the new values as its applied revision; when it does and its pid is still the one before, the run
+ * record says the process runs the new release (RUNREC: the record's fields after the pid, JSON). Prints
+ * `hot-applied PID MS`, `hot-pending PID WHY` or `hot-no-pid`.
  */
 export const HOT_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
-ETC=$1; t=$2
+ETC=$1; t=$2; VARDB=$3; PORT=$4; KIND=$5; FILE=$6; DEADLINE=$7; BEAT=$8; RUNREC=$9; JS=${"$"}{10}
+cat > "$RT/want"
 for f in "$ETC/releases/$t"/*/openclaw.json; do
   d=${"$"}{f%/openclaw.json}; n=${"$"}{d##*/}
   is_id "$n" && real_dir "$d" && [ -f "$f" ] && [ ! -L "$f" ] && touch "$f"
 done
-rec pid "$(svc_pid "ai.openclaw.$t")"
+pid=$(svc_pid "ai.openclaw.$t")
+case $pid in ''|0|*[!0-9]*) rec hot-no-pid; exit 0 ;; esac
+beat
+out=$(PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" < "$RT/want" 2>/dev/null | head -n 1)
+case $out in
+  applied\ *)
+    now=$(svc_pid "ai.openclaw.$t")
+    if [ "$now" != "$pid" ]; then rec hot-pending "$pid" "the gateway restarted while applying (pid $pid, now ${"$"}{now:-none})"; exit 0; fi
+    d="$VARDB/clawops/run"; mkdir -p "$d" &&
+      printf '{"pid":%s,%s,"started_epoch":%s,"hot":true}\n' "$pid" "$RUNREC" "$(date +%s)" > "$d/$t.json.hot" &&
+      mv -f "$d/$t.json.hot" "$d/$t.json" || { rec hot-pending "$pid" "applied, but cannot write the run record"; exit 0; }
+    rec hot-applied "$pid" "${"$"}{out#applied }" ;;
+  '') rec hot-pending "$pid" "the RPC client printed nothing (no node on PATH?)" ;;
+  *) rec hot-pending "$pid" "$(shown "${"$"}{out#pending }")" ;;
+esac
 `}`;
 
 /**

@@ -6,7 +6,7 @@
 import { ClawopsError } from '../errors.js';
 import { shQuote, type NodePaths, type Transport } from '../transport/transport.js';
 import { runScript } from './remote.js';
-import { notYetApplied, runtimeConfigOf } from './reload-plan.js';
+import { GATEWAY_RPC_JS, type GatewayAuth } from './gateway-rpc.js';
 import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
 import { PROBE_PORT_OFFSET } from '../units/render-units.js';
 
@@ -155,49 +155,39 @@ export interface HotOutcome {
   pid?: number;
   /** why the hot path did not take (then the caller restarts) */
   why?: string;
+  /** ms from the touch until the gateway showed the new config as applied */
+  ms?: number;
 }
 
-/** how many times the applied config is asked after the touch (one `openclaw gateway call` costs ~1.5 s) */
-export const HOT_VERIFY_TRIES = 6;
+/**
+ * how long the node asks the gateway (every 100 ms) before giving up on the hot path: the real gateway applies a
+ * touched config within ~0.3 s (its watcher's debounce); a restart is the answer past this
+ */
+export const HOT_VERIFY_MS = 15_000;
 
 /**
- * Hot reload: touch the config the gateway watches, then ask the running gateway (`gateway call config.get`
- * through the release's wrapper, same environment) until every changed key shows the new value. Not verified
- * (no RPC answer, or still old after the tries) → `ok: false`: the caller restarts instead.
+ * Hot reload, one command: touch the config the gateway watches, then ask the running gateway over its own RPC
+ * (gateway-rpc.ts: a few lines of JavaScript on the node, not the OpenClaw CLI) until every changed key shows the new
+ * value AND its applied revision is the file's; then the run record names the new release. Not verified (the gateway
+ * cannot be asked, refuses, restarted by itself, or has not applied it in HOT_VERIFY_MS) → `ok: false`: the caller
+ * restarts instead.
  */
 export async function hotReload(
   t: Transport,
   p: NodePaths,
   tenant: string,
-  desired: unknown,
-  changed: readonly string[],
+  check: { port: number; auth: Exclude<GatewayAuth, { why: string }>; expect: readonly [string, unknown][] },
   record: { releaseId: string; commit?: string; tag?: string; guardRun?: string },
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  verifyMs = HOT_VERIFY_MS,
 ): Promise<HotOutcome> {
-  const touched = await runScript(t, HOT_SCRIPT, [p.etc, tenant]);
-  const pid = Number(touched.find((r) => r[0] === 'pid')?.[1] ?? 0);
-  if (!pid) return { ok: false, why: 'the service is not running' };
-  // each question also beats for the dead-man guard (the run is alive)
-  const beat = beatFile(p, record.guardRun);
-  const cmd = `sh -c ${shQuote('[ -n "$1" ] && date +%s > "$1"; shift; exec "$@"')} x ${shQuote(beat)} sh ${shQuote(`${p.etc}/tenants/${tenant}/bin/gateway-run`)} ${shQuote(tenant)} ${shQuote(p.etc)} ${shQuote(p.varDb)} --config-get`;
-  let pending: string[] = [...changed];
-  for (let i = 0; i < HOT_VERIFY_TRIES; i++) {
-    await sleep(i === 0 ? 700 : 1000);
-    const r = await t.exec(cmd, { timeoutMs: 30_000 });
-    if (r.code !== 0) return { ok: false, pid, why: `the gateway did not answer config.get (exit ${String(r.code)})` };
-    let doc: unknown;
-    try {
-      doc = JSON.parse(r.stdout);
-    } catch {
-      return { ok: false, pid, why: 'config.get printed no JSON' };
-    }
-    pending = notYetApplied(runtimeConfigOf(doc), desired, changed);
-    if (pending.length === 0) {
-      // the process now runs the new release: its run record says so (observe would call it NotReloaded otherwise)
-      const rec = JSON.stringify({ pid, release_id: record.releaseId, commit: record.commit ?? '', tag: record.tag ?? '', started_epoch: Math.floor(Date.now() / 1000), hot: true });
-      await t.exec(`sh -c ${shQuote('d="$1/clawops/run"; mkdir -p "$d" && printf "%s\\n" "$3" > "$d/$2.json.hot" && mv -f "$d/$2.json.hot" "$d/$2.json"')} x ${shQuote(p.varDb)} ${shQuote(tenant)} ${shQuote(rec)}`, { timeoutMs: 15_000 });
-      return { ok: true, pid };
-    }
-  }
-  return { ok: false, pid, why: `still not applied after ${HOT_VERIFY_TRIES} checks: ${pending.join(', ')}` };
+  const runRec = JSON.stringify({ release_id: record.releaseId, commit: record.commit ?? '', tag: record.tag ?? '' }).slice(1, -1);
+  const kind = check.auth.kind;
+  const file = 'file' in check.auth ? check.auth.file : '';
+  const args = [p.etc, tenant, p.varDb, String(check.port), kind, file, String(verifyMs), beatFile(p, record.guardRun), runRec, GATEWAY_RPC_JS];
+  const recs = await runScript(t, HOT_SCRIPT, args, JSON.stringify(check.expect), verifyMs + 30_000);
+  const applied = recs.find((r) => r[0] === 'hot-applied');
+  if (applied) return { ok: true, pid: Number(applied[1]), ms: Number(applied[2] ?? 0) };
+  const pending = recs.find((r) => r[0] === 'hot-pending');
+  if (pending) return { ok: false, pid: Number(pending[1]), why: pending[2] ?? '?' };
+  return { ok: false, why: 'the service is not running' };
 }

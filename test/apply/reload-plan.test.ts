@@ -1,6 +1,6 @@
 /** Hot reload or restart: pure decisions from the old and new rendered configs. */
 import { describe, expect, it } from 'vitest';
-import { changedPaths, decideReload, isHotPath, notYetApplied, runtimeConfigOf } from '../../reconciler/apply/reload-plan.js';
+import { changedPaths, decideReload, isHotPath, expectedValues } from '../../reconciler/apply/reload-plan.js';
 
 const base = {
   gateway: { port: 18809, bind: 'loopback', auth: { mode: 'token', token: { source: 'file', provider: 'clawops_token_current', id: 'value' }, rateLimit: { maxAttempts: 10 } } },
@@ -44,12 +44,13 @@ describe('decideReload', () => {
   });
 });
 
-describe('verification against what the gateway applied', () => {
-  it('reads runtimeConfig at the top or under result, and skips secret values', () => {
+describe('what the gateway must show once it applied a change', () => {
+  it('the desired values of the changed paths, removed keys as null, secret values never', () => {
     const warn = edit((c) => (c.logging.level = 'warn'));
-    const applied = { runtimeConfig: { ...warn, hooks: { ...warn.hooks, token: '__OPENCLAW_REDACTED__' } } };
-    expect(notYetApplied(runtimeConfigOf(applied), warn, ['logging.level', 'hooks.token'])).toEqual([]);
-    expect(notYetApplied(runtimeConfigOf({ result: { runtimeConfig: base } }), warn, ['logging.level'])).toEqual(['logging.level']);
-    expect(runtimeConfigOf({ nothing: 1 })).toBeUndefined();
+    expect(expectedValues(warn, ['logging.level', 'hooks.token', 'gateway.auth.token', 'hooks.gone'])).toEqual([
+      ['logging.level', 'warn'],
+      ['hooks.gone', null],
+    ]);
+    expect(expectedValues(warn, ['hooks'])).toEqual([['hooks', warn.hooks]]);
   });
 });

@@ -63,7 +63,7 @@ describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback
     repo = fleetRepo(fleet, {}, ASSIGN);
   });
 
-  it('reloads each tenant after its swap (bootstrap, then restart with a new pid), gated ready, the guard confirmed', async () => {
+  it('reloads each tenant after its swap (bootstrap; a hot change verified over the gateway RPC, same pid; a cold one or an unverifiable one restarted, new pid), gated ready, the guard confirmed', async () => {
     const first = await apply();
     expect(first.code, first.stdout + first.stderr).toBe(0);
     const gw2 = fleet.node('gw-2');
@@ -81,16 +81,39 @@ describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback
     // the guard stood down (confirmed over a new connection): no guard file, no DeadManRollback
     expect(readdirSync(join(gw2.varDbOpenclaw, 'clawops')).filter((f) => f.startsWith('guard.'))).toEqual([]);
 
+    // every changed key hot-applies: the gateway's own reload, asked over its RPC — same pid, the new config active
     commitEdits(repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'acme warn');
     const second = await apply();
     expect(second.code, second.stdout + second.stderr).toBe(0);
-    const u = result(second.json, 'gw-2').reloads;
+    const hot = result(second.json, 'gw-2').reloads;
+    expect(hot.map((x) => [x.tenant, x.method, x.oldPid, x.newPid])).toEqual([['acme', 'hot', pid1, pid1]]);
+    expect(JSON.parse((await readyz(gw2, 18809 + OFFSET['gw-2']!)).body)).toMatchObject({ release: link(gw2, 'acme')!.split('/').pop() });
+    expect(JSON.parse(readFileSync(join(gw2.varDbOpenclaw, 'clawops/run/acme.json'), 'utf8'))).toMatchObject({ pid: pid1, release_id: link(gw2, 'acme')!.split('/').pop(), hot: true });
+    expect(reloadLog(gw2).filter((l) => l.action === 'reload' && l.tenant === 'acme').at(-1)).toMatchObject({ method: 'hot', old_pid: pid1, new_pid: pid1 });
+    expect((await runCli(['diff', '--repo', repo, '--identity', fleet.clientKeyPath])).code).toBe(0);
+
+    // a key the gateway restarts for (controlUi.basePath): launchd restarts it, a new pid
+    commitEdits(repo, { [ACME]: acmeOverrides(18809, 'warn').replace('basePath: /acme', 'basePath: /acme2') }, 'acme basePath');
+    const third = await apply();
+    expect(third.code, third.stdout + third.stderr).toBe(0);
+    const u = result(third.json, 'gw-2').reloads;
     expect(u.map((x) => [x.tenant, x.method])).toEqual([['acme', 'restart']]);
     expect(u[0]!.oldPid).toBe(pid1);
     expect(u[0]!.newPid).not.toBe(pid1);
     expect(JSON.parse((await readyz(gw2, 18809 + OFFSET['gw-2']!)).body)).toMatchObject({ release: link(gw2, 'acme')!.split('/').pop() });
     const log = reloadLog(gw2).filter((l) => l.action === 'reload' && l.tenant === 'acme');
     expect(log.at(-1)).toMatchObject({ method: 'restart', old_pid: pid1, new_pid: u[0]!.newPid, label: 'ai.openclaw.acme' });
+
+    // a gateway that cannot be asked (drops the RPC): the hot change is not verified, so it is restarted, as before
+    await gw2.exec('touch /var/db/openclaw/state/acme/fake-no-rpc');
+    commitEdits(repo, { [ACME]: acmeOverrides(18809, 'error').replace('basePath: /acme', 'basePath: /acme2') }, 'acme error');
+    const fourth = await apply();
+    await gw2.exec('rm -f /var/db/openclaw/state/acme/fake-no-rpc');
+    expect(fourth.code, fourth.stdout + fourth.stderr).toBe(0);
+    const f = result(fourth.json, 'gw-2').reloads;
+    expect(f.map((x) => [x.tenant, x.method])).toEqual([['acme', 'restart']]);
+    expect(f[0]!.newPid).not.toBe(f[0]!.oldPid);
+    expect(fourth.stderr).toMatch(/acme: hot reload not verified \([^)]*cannot talk to the gateway[^)]*\); restarting instead/);
     expect(reloadLog(gw2).some((l) => l.action === 'DeadManRollback')).toBe(false);
     // diff: in sync, the service runs what its link points at
     const d = await runCli(['diff', '--repo', repo, '--identity', fleet.clientKeyPath]);

@@ -9,6 +9,16 @@
 // On demand (tests of the controller's health stage): while `$OPENCLAW_STATE_DIR/fake-readyz.json` exists, /readyz
 // answers what it says instead — `{"code":200,"body":{"status":"degraded",…}}` (a composite-probe-shaped answer) —
 // read on every request, so a test changes the answer by writing or removing the file on the node.
+// Config hot reload and its RPC, as the real gateway does them (OpenClaw 2026.9.6): it watches the config file it
+// resolved (the inode: clawops touches every release's openclaw.json), re-reads the path when it changes and applies
+// the new config in place (same pid) — except a change of gateway.port/bind, which the real one restarts for and
+// this one leaves pending — and answers the WebSocket RPC on the same port: the `connect.challenge` event, `connect`
+// as a trusted local backend (client.id gateway-client, mode backend) with the shared gateway token/password (else
+// AUTH_TOKEN_MISMATCH / NOT_PAIRED), then `config.get` → {runtimeConfig: the file as its watcher last read it,
+// configRevisionHash of that, appliedConfigHash of what it runs}; /readyz then names the release whose config it
+// applied. While `$OPENCLAW_STATE_DIR/fake-no-rpc` exists it drops every WebSocket upgrade, as a gateway that does not
+// speak this protocol would (a test of clawops' fallback to a restart).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 
@@ -41,6 +51,15 @@ function readForced() {
     return undefined;
   }
 }
+/** the release whose openclaw.json is at the config path now (its manifest), for /readyz after a hot apply */
+function releaseOf() {
+  try {
+    return JSON.parse(fs.readFileSync(`${fs.realpathSync(cfgPath).replace(/\/openclaw\.json$/, '')}/.clawops/manifest.json`, 'utf8')).release_id;
+  } catch {
+    return undefined;
+  }
+}
+let release = process.env.CLAWOPS_RELEASE_ID ?? null;
 const server = http.createServer((req, res) => {
   const json = (code, body) => {
     res.writeHead(code, { 'content-type': 'application/json' });
@@ -51,7 +70,7 @@ const server = http.createServer((req, res) => {
     const forced = readForced();
     if (forced) return json(forced.code, forced.body);
     const up = Date.now() - started;
-    return up >= readyAfter ? json(200, { ready: true, failing: [], uptimeMs: up, profile, release: process.env.CLAWOPS_RELEASE_ID ?? null }) : json(503, { ready: false, failing: ['startup-sidecars'], uptimeMs: up });
+    return up >= readyAfter ? json(200, { ready: true, failing: [], uptimeMs: up, profile, release }) : json(503, { ready: false, failing: ['startup-sidecars'], uptimeMs: up });
   }
   if (req.method === 'POST' && req.url === `${hooksPath}/wake`) {
     const want = process.env.CLAWOPS_SECRET_HOOKS_TOKEN;
@@ -66,4 +85,108 @@ server.on('error', (e) => {
   process.exit(1);
 });
 server.listen(port, '127.0.0.1', () => process.stdout.write(`fake-gateway: ${profile} listening on 127.0.0.1:${port} (release ${process.env.CLAWOPS_RELEASE_ID ?? '?'})\n`));
+
+// --- config watching and hot apply ---
+const stable = (v) => JSON.stringify(v, (_k, x) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, x[k]])) : x));
+const revision = (c) => `fake-sha256:${crypto.createHash('sha256').update(stable(c)).digest('hex')}`;
+let applied = cfg;
+let seen = cfg;
+let watcher;
+function watchConfig() {
+  watcher?.close();
+  try {
+    watcher = fs.watch(fs.realpathSync(cfgPath), { persistent: false }, () => setTimeout(noticeChange, 50));
+  } catch {
+    watcher = undefined;
+  }
+}
+function noticeChange() {
+  let next;
+  try {
+    next = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));
+  } catch {
+    return; // an invalid edit is not applied (the real gateway keeps its last-good runtime)
+  }
+  watchConfig();
+  seen = next;
+  const cold = stable(next?.gateway?.port) !== stable(applied?.gateway?.port) || stable(next?.gateway?.bind) !== stable(applied?.gateway?.bind);
+  if (!cold) setTimeout(() => ((applied = next), (release = releaseOf() ?? release)), 100);
+}
+watchConfig();
+function sharedSecret(c) {
+  const auth = c?.gateway?.auth;
+  const mode = auth?.mode ?? (auth?.password !== undefined ? 'password' : auth?.token !== undefined ? 'token' : 'none');
+  const ref = mode === 'token' || mode === 'password' ? auth[mode] : undefined;
+  const envsub = (x) => String(x).replace(/\$\{([A-Z0-9_]+)\}/g, (_m, v) => process.env[v] ?? '');
+  if (typeof ref === 'string') return envsub(ref);
+  if (ref && ref.source === 'file') {
+    const prov = c?.secrets?.providers?.[ref.provider];
+    try {
+      return fs.readFileSync(envsub(prov?.path ?? ''), 'utf8').replace(/[\r\n]+$/, '');
+    } catch {
+      return undefined;
+    }
+  }
+  return mode === 'none' ? '' : undefined;
+}
+
+// --- a minimal RFC 6455 server: text frames, close, ping; enough for the gateway RPC's request/response ---
+function wsSend(sock, text) {
+  const data = Buffer.from(text);
+  const head = data.length < 126 ? Buffer.from([0x81, data.length]) : data.length < 65536 ? Buffer.from([0x81, 126, data.length >> 8, data.length & 255]) : Buffer.concat([Buffer.from([0x81, 127, 0, 0, 0, 0]), (() => { const b = Buffer.alloc(4); b.writeUInt32BE(data.length); return b; })()]);
+  sock.write(Buffer.concat([head, data]));
+}
+server.on('upgrade', (req, sock) => {
+  const key = req.headers['sec-websocket-key'];
+  if (!key || (process.env.OPENCLAW_STATE_DIR && fs.existsSync(`${process.env.OPENCLAW_STATE_DIR}/fake-no-rpc`))) return sock.destroy();
+  const accept = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  let buf = Buffer.alloc(0);
+  let authed = false;
+  const reply = (id, ok, payload, error) => wsSend(sock, JSON.stringify({ type: 'res', id, ok, ...(ok ? { payload } : { error }) }));
+  const onText = (text) => {
+    let m;
+    try {
+      m = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (m?.type !== 'req') return;
+    if (!authed) {
+      if (m.method !== 'connect') return reply(m.id, false, undefined, { code: 'INVALID_REQUEST', message: 'connect first' });
+      const p = m.params ?? {};
+      if (!(p.client?.id === 'gateway-client' && p.client?.mode === 'backend') && !p.device) return reply(m.id, false, undefined, { code: 'NOT_PAIRED', message: 'device identity required' });
+      const want = sharedSecret(applied);
+      const got = p.auth?.token ?? p.auth?.password ?? '';
+      if (want === undefined || got !== want) return reply(m.id, false, undefined, { code: 'INVALID_REQUEST', message: 'unauthorized: gateway token mismatch (provide gateway auth token)', details: { code: 'AUTH_TOKEN_MISMATCH' } });
+      authed = true;
+      return reply(m.id, true, { type: 'hello-ok', protocol: 4, server: { version: 'fake' }, features: { methods: ['config.get'], events: [] }, snapshot: { appliedConfigHash: revision(applied) }, auth: { role: 'operator', scopes: ['operator.read'] }, policy: {} });
+    }
+    if (m.method === 'config.get') return reply(m.id, true, { path: cfgPath, exists: true, valid: true, runtimeConfig: seen, config: seen, hash: revision(seen), configRevisionHash: revision(seen), appliedConfigHash: revision(applied) });
+    return reply(m.id, false, undefined, { code: 'INVALID_REQUEST', message: `unknown method ${m.method}` });
+  };
+  sock.on('data', (chunk) => {
+    buf = Buffer.concat([buf, chunk]);
+    for (;;) {
+      if (buf.length < 2) return;
+      const op = buf[0] & 15;
+      let len = buf[1] & 127;
+      let off = 2;
+      if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+      const masked = (buf[1] & 128) !== 0;
+      const mask = masked ? buf.subarray(off, off + 4) : undefined;
+      if (masked) off += 4;
+      if (buf.length < off + len) return;
+      const data = Buffer.from(buf.subarray(off, off + len));
+      if (mask) for (let i = 0; i < data.length; i++) data[i] ^= mask[i & 3];
+      buf = buf.subarray(off + len);
+      if (op === 1) onText(data.toString('utf8'));
+      else if (op === 8) return sock.end(Buffer.from([0x88, 0]));
+      else if (op === 9) sock.write(Buffer.concat([Buffer.from([0x8a, data.length]), data]));
+    }
+  });
+  sock.on('error', () => undefined);
+  wsSend(sock, JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: crypto.randomUUID(), ts: Date.now() } }));
+});
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -1,0 +1,170 @@
+/**
+ * Asking a running OpenClaw gateway whether it applied a new config, cheaply (issue 12). `openclaw gateway call
+ * config.get` costs ~1 CPU-second a node (the whole CLI starts); the same question over the gateway's own WebSocket
+ * RPC from a few lines of JavaScript costs ~0.05 CPU-s and answers in ~15 ms once connected.
+ *
+ * What the gateway says (OpenClaw 2026.9.6, docs gateway/protocol/handshake.md and rpc-talk-config-and-agents.md,
+ * checked against the real gateway): `config.get` returns the config file's snapshot (`runtimeConfig`, redacted),
+ * `configRevisionHash` (the resolved revision of that file) and `appliedConfigHash` (the resolved revision the active
+ * runtime accepted). Applied is proven only by BOTH: the snapshot shows the new values (until its watcher notices a
+ * change, config.get answers a cached snapshot of the OLD file with equal hashes) AND the two hashes are equal (right
+ * after noticing, the snapshot is new but the applied revision is still the old one). `openclaw.json.last-good` is
+ * no such signal: the watcher's reload does not write it (checked: only OpenClaw's own config writes promote it).
+ *
+ * The client connects as a trusted local backend (`client.id: gateway-client`, `mode: backend`, loopback, the shared
+ * gateway token or password — the one handshake the gateway accepts without a paired device identity), asks for
+ * `operator.read` only, and reads the secret from the node's secret file itself: the secret is never on a command
+ * line, never sent by clawops, and scrubbed from anything the client prints.
+ */
+import type { TenantDesired } from '../desired/types.js';
+import { expectedValues } from './reload-plan.js';
+
+/** Where the gateway's shared secret is on the node, or why clawops cannot tell (then: restart, not hot). */
+export type GatewayAuth = { kind: 'token' | 'password'; file: string } | { kind: 'none' } | { why: string };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * The file holding the gateway's token/password, resolved the way the secret wrapper and OpenClaw do for what clawops
+ * renders: a file SecretRef through `secrets.providers.<p>` (singleValue, `${CLAWOPS_VAR_DB}` = this node's var_db),
+ * or a `${CLAWOPS_SECRET_*}` string through secrets.list (`env VAR name` → VARDB/secrets/TENANT/name). Pure.
+ */
+export function gatewayAuthOf(cfg: unknown, secretsList: string, varDb: string, tenant: string): GatewayAuth {
+  const auth = isObject(cfg) && isObject(cfg.gateway) ? cfg.gateway.auth : undefined;
+  if (auth === undefined) return { kind: 'none' };
+  if (!isObject(auth)) return { why: 'gateway.auth is not an object' };
+  const mode = auth.mode ?? (auth.password !== undefined ? 'password' : auth.token !== undefined ? 'token' : 'none');
+  if (mode === 'none') return { kind: 'none' };
+  if (mode !== 'token' && mode !== 'password') return { why: `gateway.auth.mode ${String(mode)} is not a shared secret` };
+  const ref = auth[mode];
+  if (typeof ref === 'string') {
+    const m = /^\$\{([A-Z0-9_]+)\}$/.exec(ref);
+    if (!m) return { why: `gateway.auth.${mode} is not a secret reference` };
+    const line = secretsList.split('\n').map((l) => l.split(' ')).find((f) => f[0] === 'env' && f[1] === m[1]);
+    if (!line?.[2] || !/^[A-Za-z0-9._-]+$/.test(line[2])) return { why: `${m[1]} is not in secrets.list` };
+    return { kind: mode, file: `${varDb}/secrets/${tenant}/${line[2]}` };
+  }
+  if (isObject(ref) && ref.source === 'file' && typeof ref.provider === 'string') {
+    const providers = isObject(cfg) && isObject(cfg.secrets) && isObject(cfg.secrets.providers) ? cfg.secrets.providers : {};
+    const prov = providers[ref.provider];
+    if (!isObject(prov) || prov.source !== 'file' || typeof prov.path !== 'string' || (prov.mode !== undefined && prov.mode !== 'singleValue')) return { why: `secret provider ${ref.provider} is not a single-value file` };
+    const path = prov.path.split('${CLAWOPS_VAR_DB}').join(varDb);
+    if (path.includes('${') || !path.startsWith('/')) return { why: `secret provider ${ref.provider} has a path clawops cannot resolve` };
+    return { kind: mode, file: path };
+  }
+  return { why: `gateway.auth.${mode} has a shape clawops does not resolve` };
+}
+
+/** What the hot check needs from the tenant's desired release: its secret's file and the values to see applied. */
+export function hotCheckOf(d: Pick<TenantDesired, 'openclaw' | 'files'>, changed: readonly string[], varDb: string, tenant: string): { auth: Exclude<GatewayAuth, { why: string }>; expect: [string, unknown][] } | { why: string } {
+  const expect = expectedValues(d.openclaw, changed);
+  if (expect.length === 0) return { why: 'only secret values changed: nothing the gateway shows to verify' };
+  const list = d.files.find((f) => f.path === 'secrets.list')?.content.toString('utf8') ?? '';
+  const auth = gatewayAuthOf(d.openclaw, list, varDb, tenant);
+  if ('why' in auth) return { why: auth.why };
+  return { auth, expect };
+}
+
+/**
+ * The verdict on one config.get answer, as JavaScript source (it runs on the node, inside GATEWAY_RPC_JS; tests run it
+ * here). '' = applied; else why not (paths only, never values).
+ */
+export const VERDICT_JS = String.raw`
+function stable(v) {
+  const o = (x) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, o(x[k])])) : Array.isArray(x) ? x.map(o) : x);
+  return JSON.stringify(o(v));
+}
+function at(obj, path) {
+  let cur = obj;
+  for (const k of path.split('.')) { if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined; cur = cur[k]; }
+  return cur;
+}
+function verdict(p, want) {
+  if (p === null || typeof p !== 'object') return 'config.get answered no snapshot';
+  const cfg = p.runtimeConfig !== null && typeof p.runtimeConfig === 'object' ? p.runtimeConfig : p.config;
+  if (!Array.isArray(want) || want.length === 0) return 'nothing to compare';
+  const bad = want.filter(([path, v]) => stable(at(cfg, path) ?? null) !== stable(v ?? null)).map((w) => w[0]);
+  if (bad.length > 0) return 'not yet seen: ' + bad.join(', ');
+  if (typeof p.appliedConfigHash !== 'string' || p.appliedConfigHash === '' || p.appliedConfigHash !== p.configRevisionHash) return 'saved but not yet active (applied revision differs)';
+  return '';
+}
+`;
+
+/**
+ * node -e GATEWAY_RPC_JS PORT KIND FILE DEADLINE_MS [BEAT] < expectations ([[path, value], …])
+ * Connects to ws://127.0.0.1:PORT, asks config.get every 100 ms until the verdict is '' or the deadline. Prints ONE
+ * line: `applied MS` (exit 0) or `pending WHY` (exit 1 not applied in time, 2 refused / cannot ask, 3 no WebSocket in
+ * this Node). Writes BEAT (the dead-man guard's heartbeat) every second while it waits. Needs Node ≥ 22 (global
+ * WebSocket): the Node OpenClaw itself runs on.
+ */
+export const GATEWAY_RPC_JS = String.raw`'use strict';
+const fs = require('node:fs');
+const [port, kind, file, deadlineMs, beat] = process.argv.slice(1);
+const t0 = Date.now();
+let secret = '';
+let finished = false;
+function done(code, line) {
+  if (finished) return;
+  finished = true;
+  let s = String(line);
+  if (secret) s = s.split(secret).join('***');
+  process.stdout.write(s.replace(/[\t\r\n]+/g, ' ').slice(0, 300) + '\n', () => process.exit(code));
+}
+${VERDICT_JS}
+if (typeof WebSocket !== 'function') done(3, 'pending this Node (' + process.version + ') has no WebSocket');
+else main();
+function main() {
+  try {
+    if (kind === 'token' || kind === 'password') secret = fs.readFileSync(file, 'utf8').replace(/[\r\n]+$/, '');
+  } catch (e) {
+    return done(2, 'pending cannot read the gateway ' + kind + ' file (' + (e && e.code) + ')');
+  }
+  let want;
+  try { want = JSON.parse(fs.readFileSync(0, 'utf8')); } catch { return done(2, 'pending no expectations on stdin'); }
+  const beatNow = () => { if (beat) try { fs.writeFileSync(beat, Math.floor(Date.now() / 1000) + '\n'); } catch {} };
+  beatNow();
+  setInterval(beatNow, 1000);
+  let last = 'no answer from the gateway';
+  setTimeout(() => done(1, 'pending after ' + deadlineMs + ' ms: ' + last), Number(deadlineMs) || 15000);
+  let failures = 0;
+  const connect = () => {
+    const ws = new WebSocket('ws://127.0.0.1:' + port);
+    let n = 0;
+    let hello = false;
+    const req = (method, params) => ws.send(JSON.stringify({ type: 'req', id: String(++n), method, params }));
+    const ask = () => setTimeout(() => { try { req('config.get', {}); } catch {} }, 100);
+    ws.onmessage = (ev) => {
+      let m;
+      try { m = JSON.parse(String(ev.data)); } catch { return; }
+      if (m.type === 'event' && m.event === 'connect.challenge') {
+        const auth = kind === 'token' ? { token: secret } : kind === 'password' ? { password: secret } : undefined;
+        req('connect', { minProtocol: 4, maxProtocol: 4, client: { id: 'gateway-client', version: 'clawops', platform: process.platform, mode: 'backend' }, role: 'operator', scopes: ['operator.read'], caps: [], ...(auth ? { auth } : {}) });
+        return;
+      }
+      if (m.type !== 'res') return;
+      const err = m.error && typeof m.error === 'object' ? String(m.error.code) + ' ' + String(m.error.message) : '';
+      if (m.id === '1') {
+        if (m.ok) { hello = true; req('config.get', {}); return; }
+        // still starting its sidecars: retryable by the protocol; anything else (auth) is final
+        if (m.error && m.error.code === 'UNAVAILABLE') { last = 'gateway not accepting yet: ' + err; ws.close(); return; }
+        return done(2, 'pending connect refused: ' + err);
+      }
+      if (!m.ok) { last = 'config.get failed: ' + err; return ask(); }
+      const v = verdict(m.payload, want);
+      if (v === '') return done(0, 'applied ' + (Date.now() - t0));
+      last = v;
+      ask();
+    };
+    ws.onerror = () => { last = 'cannot talk to the gateway on 127.0.0.1:' + port; };
+    ws.onclose = () => {
+      if (finished) return;
+      // a gateway that does not speak this protocol fails fast; one that is busy gets a few more tries
+      if (!hello && ++failures >= 5) return done(2, 'pending ' + last);
+      setTimeout(connect, 200);
+    };
+  };
+  connect();
+}
+`;
