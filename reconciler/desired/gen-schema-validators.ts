@@ -8,7 +8,7 @@
  *   npx tsx reconciler/desired/gen-schema-validators.ts          # rewrite schema-validators.ts
  *   npx tsx reconciler/desired/gen-schema-validators.ts --check  # exit 1 if it is stale
  *
- * Only this module imports ajv's compiler; nothing at run time imports this module.
+ * Only this module imports ajv's compiler, and nothing at run time imports it (tsconfig.build.json leaves it out of dist/).
  */
 import { readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
