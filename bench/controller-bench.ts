@@ -213,7 +213,7 @@ function breakdown(r: SizeResult): string[] {
   rows.push(['  pin: refs, HEAD, clawops.yaml', ms(med(p.map((x) => x.pinMs)))]);
   rows.push(['  desired state (cached by commit)', ms(med(p.map((x) => x.desiredMs)))]);
   for (const [g, xs] of groups) rows.push([`  observe + plan, ${g}`, ms(med(xs))]);
-  rows.push(['    a node: observe round trip (median / max)', `${ms(med(p.flatMap((x) => x.nodeObserveMs)))} / ${ms(Math.max(...p.flatMap((x) => x.nodeObserveMs)))}`]);
+  rows.push(['    a node: observe call, from when its group asks (median / max)', `${ms(med(p.flatMap((x) => x.nodeObserveMs)))} / ${ms(Math.max(...p.flatMap((x) => x.nodeObserveMs)))}`]);
   rows.push(['    a node: its observe script on the node (median / max)', `${ms(med(p.flatMap((x) => x.nodeScriptMs)))} / ${ms(Math.max(...p.flatMap((x) => x.nodeScriptMs)))}`]);
   // the health stage runs after each group's observe+plan (per group: its own log line; none when no node is asked)
   const health = p.map((x) => x.health.reduce((a, h) => a + h.ms, 0));

@@ -8,14 +8,32 @@ import { expectations, observeNode } from '../observe/observe-node.js';
 import type { ObserveResult } from '../observe/types.js';
 import { connectNode, type ConnectOptions } from '../transport/connect.js';
 import type { Transport } from '../transport/transport.js';
+import type { HealthFacts, HealthTargets } from './health-stage.js';
 
 /** what a connection was made for: a changed inventory entry (host, port, key…) means a new connection */
 function identity(node: NodeSpec): string {
   return JSON.stringify([node.transport, node.host, node.port, node.user, node.host_key ?? '', node.root ?? '']);
 }
 
+/** what an observe call depends on besides the desired state: the connection and the tenants asked about */
+function observeKey(node: NodeSpec): string {
+  return `${identity(node)}\n${node.tenants.join('\n')}`;
+}
+
+/** distinct tenant lists whose observe stdin is kept per desired state (nodes mostly share a few) */
+const STDIN_MEMO_MAX = 32;
+
 export class ConnectionPool {
   private readonly open = new Map<string, { t: Transport; id: string }>();
+  /** each node's last observe call (its spec and desired state): what the next pass starts with, before fetch and pin */
+  private readonly last = new Map<string, { node: NodeSpec; key: string; desired: DesiredState }>();
+  /** observes started by startEarly for this pass, each taken at most once by observe() */
+  private readonly early = new Map<string, { key: string; desired: DesiredState; result: Promise<ObserveResult> }>();
+  /** observe's stdin per desired state and tenant list: the same bytes every pass and for every node alike */
+  private readonly stdinMemo = new WeakMap<DesiredState, Map<string, string>>();
+  /** the health stage's (health-stage.ts): each node's last health command, and this pass's ones started early */
+  readonly healthAsked = new Map<string, { key: string; etc: string; portOffset: number; targets: HealthTargets }>();
+  readonly healthEarly = new Map<string, { key: string; result: Promise<{ facts: HealthFacts; failed: boolean }> }>();
 
   constructor(private readonly opts: ConnectOptions) {}
 
@@ -45,7 +63,46 @@ export class ConnectionPool {
 
   /** Close connections of nodes no longer in the inventory. */
   async retain(names: ReadonlySet<string>): Promise<void> {
+    for (const n of [...this.last.keys()]) if (!names.has(n)) this.last.delete(n);
+    for (const n of [...this.healthAsked.keys()]) if (!names.has(n)) this.healthAsked.delete(n);
     for (const n of [...this.open.keys()]) if (!names.has(n)) await this.drop(n);
+  }
+
+  /**
+   * A steady pass observes what the last one did (same nodes, same commits, so the same desired state objects from
+   * the pass's cache): start the first wave of those observes now (canaries first, at most `max`, none for a node
+   * `skip` names), while the pass fetches and pins. observe() hands one over only to a call for the same node, tenants
+   * and desired state; anything else is observed afresh, and endPass() throws away what no call took, so an
+   * observation never outlives its pass.
+   */
+  startEarly(max: number | undefined, skip: (name: string) => boolean): number {
+    this.early.clear();
+    this.healthEarly.clear();
+    const cands = [...this.last.entries()].filter(([name]) => !skip(name)).sort(([, a], [, b]) => Number(b.node.canary) - Number(a.node.canary));
+    const n = Math.min(cands.length, max ?? cands[0]?.[1].desired.settings.concurrency ?? 0);
+    for (const [name, x] of cands.slice(0, n)) {
+      const result = this.observeNow(x.node, x.desired);
+      this.early.set(name, { key: x.key, desired: x.desired, result });
+    }
+    return n;
+  }
+
+  /** The pass is over: observes started early that no call took are dropped (never used by a later pass). */
+  endPass(): void {
+    this.early.clear();
+    this.healthEarly.clear();
+  }
+
+  private stdinFor(desired: DesiredState, tenants: readonly string[]): string {
+    let m = this.stdinMemo.get(desired);
+    if (!m) this.stdinMemo.set(desired, (m = new Map()));
+    const k = tenants.join('\n');
+    let s = m.get(k);
+    if (s === undefined) {
+      s = expectations(desired, tenants);
+      if (m.size < STDIN_MEMO_MAX) m.set(k, s);
+    }
+    return s;
   }
 
   async closeAll(): Promise<void> {
@@ -57,7 +114,20 @@ export class ConnectionPool {
    * try on a new one (it may have died between passes). Results are classified as observeFleet classifies them.
    */
   async observe(node: NodeSpec, desired: DesiredState): Promise<ObserveResult> {
-    const stdin = expectations(desired, node.tenants);
+    const key = observeKey(node);
+    this.last.set(node.name, { node, key, desired });
+    const e = this.early.get(node.name);
+    if (e) {
+      this.early.delete(node.name);
+      if (e.key === key && e.desired === desired) return e.result;
+      // started for another commit or spec: let it finish (one command at a time on a node), then observe afresh
+      await e.result;
+    }
+    return this.observeNow(node, desired);
+  }
+
+  private async observeNow(node: NodeSpec, desired: DesiredState): Promise<ObserveResult> {
+    const stdin = this.stdinFor(desired, node.tenants);
     for (let attempt = 0; ; attempt++) {
       const reused = this.open.get(node.name)?.id === identity(node);
       let t: Transport | undefined;

@@ -6,21 +6,26 @@
  *
  * One remote command per node over the controller's open connection (the one observe used), asking every deployed
  * tenant with units at once (curl side by side, 2 s to connect, 3 s in all) and the digest in the same command; only
- * for reachable nodes not applied to in this pass (apply health-gated those itself). The answers are parsed here into
+ * for reachable nodes not applied to in this pass (apply health-gated those itself). Each tenant's URL is worked out
+ * here (readiness.ts readinessUrl, the formula apply's health gate uses) from what observe saw of its current release.
+ * A steady pass asks what the last one asked: that command is started beside the node's observe command (a second
+ * channel of the same connection), and its answer is taken only when this pass's own targets turn out the same. The answers are parsed here into
  * bounded summaries (status word, HTTP code, the names of the parts that were not ok; digest rows capped): never a
  * body, a reason text or a secret. derive.ts folds them into the node's health (worst of launchd and probe), which is
  * what gating.ts `green()` reads. specs/controller.md "Health".
  */
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import { DEFAULT_GATEWAY_PORT, notifierUnitFor, notifierVars } from '../desired/build-desired.js';
-import type { DesiredState, NodeSpec } from '../desired/types.js';
+import { notifierUnitFor, notifierVars } from '../desired/build-desired.js';
+import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js';
 import { oneLine } from '../errors.js';
 import { DIGEST_PATH } from '../notifier/server.js';
-import { NOTIFIER_LABEL, PROBE_PORT_OFFSET } from '../units/render-units.js';
+import type { TenantObservation } from '../observe/types.js';
+import { NOTIFIER_LABEL } from '../units/render-units.js';
 import { shQuote, type Transport } from '../transport/transport.js';
 import type { ConnectionPool } from './connections.js';
 import type { NodeFacts } from './derive.js';
+import { gatewayPortIn, readinessUrl, type ReleaseReadiness } from './readiness.js';
 import { MAX_DIGEST_ROWS, type ProbeSummary, type ProbeWord, type WebhookDigestSummary, type WebhookFailureRow } from './status.js';
 
 /** what a node's health command gave: per tenant asked, its answer; the digest when asked */
@@ -43,16 +48,15 @@ const MAX_CHECKS = 8;
 const MAX_STATUSES = 8;
 
 /**
- * HEALTH: sh -c HEALTH x ETC PORT_OFFSET DIGEST_URL TENANT… — for each tenant, its current release's readiness URL
- * (as apply's releaseHealth finds it: the probe on gateway.port + 115 when the release ships a probe unit, else the
- * gateway on gateway.port + the node's port offset; a release without launchd units is not asked) asked with curl,
- * all side by side; the digest URL (when not empty) likewise. One record per answer:
+ * HEALTH: sh -c HEALTH clawops ETC PORT_OFFSET DIGEST_URL TENANT… < `U <tenant> <probe|gateway> <url>` lines — every
+ * URL on stdin (healthTargets: readinessUrl of the tenant's current release) asked with curl, all side by side; the
+ * digest URL (when not empty) likewise; a tenant named but given no URL is `none` (not asked). The node, its etc dir
+ * and port offset stay on the command line, where a node's process list shows what is asked. One record per answer:
  *   T <tenant> <probe|gateway|none> <http code> <curl exit> <base64 of the body's first 16 KiB>
  *   D <http code> <curl exit> <base64 of the body>
  */
 export const HEALTH_SCRIPT = String.raw`
-ETC=$1; OFF=$2; DIGEST=$3; shift 3
-case $OFF in ''|*[!0-9]*) OFF=0 ;; esac
+DIGEST=$3; shift 3
 TMP=$(mktemp -d "${"$"}{TMPDIR:-/tmp}/clawops-health.XXXXXX") || exit 3
 trap 'rm -rf "$TMP"' EXIT
 command -v curl >/dev/null 2>&1 || { echo "curl not found" >&2; exit 4; }
@@ -66,18 +70,15 @@ ask() {
   echo >> "$2.rec"
 }
 i=0
-for T in "$@"; do
+while read -r k T SRC URL; do
+  [ "$k" = U ] && [ -n "$T" ] && [ -n "$URL" ] || continue
+  case $SRC in probe|gateway) ;; *) continue ;; esac
   i=$((i + 1))
-  R="$ETC/tenants/$T"
-  if [ ! -d "$R/launchd" ]; then printf 'T\t%s\tnone\t000\t0\t\n' "$T" > "$TMP/$i.rec"; continue; fi
-  # gateway.port of the release's openclaw.json (canonical JSON: the one key at that depth), as gateway-run reads it
-  base=$(sed -n '/^    "port": [0-9]/{s/[^0-9]//g;p;q;}' "$R/openclaw.json" 2>/dev/null)
-  base=${"$"}{base:-${DEFAULT_GATEWAY_PORT}}
-  if [ -f "$R/launchd/ai.openclaw.$T.probe.plist" ]; then
-    ask "http://127.0.0.1:$((base + ${PROBE_PORT_OFFSET}))/readyz" "$TMP/$i" ${BODY_MAX} T "$T" probe &
-  else
-    ask "http://127.0.0.1:$((base + OFF))/readyz" "$TMP/$i" ${BODY_MAX} T "$T" gateway &
-  fi
+  : > "$TMP/asked.$T"
+  ask "$URL" "$TMP/$i" ${BODY_MAX} T "$T" "$SRC" &
+done
+for T in "$@"; do
+  [ -e "$TMP/asked.$T" ] || printf 'T\t%s\tnone\t000\t0\t\n' "$T" > "$TMP/none.$T.rec"
 done
 [ -n "$DIGEST" ] && ask "$DIGEST" "$TMP/digest" ${DIGEST_BODY_MAX} D &
 wait
@@ -228,8 +229,33 @@ export function digestUrl(desired: Pick<DesiredState, 'settings'>, node: Pick<No
   return `http://${h}:${m[3]}${DIGEST_PATH}?limit=${MAX_DIGEST_ROWS}`;
 }
 
+/** what a node's health command asks: tenants (each with its readiness URL) and the digest URL */
+export interface HealthTargets {
+  tenants: string[];
+  digest?: string;
+  /** per tenant asked, where it answers (readinessUrl); a tenant without one is reported `none` (not asked) */
+  urls?: Record<string, { source: 'probe' | 'gateway'; url: string }>;
+}
+
+/**
+ * Pure: what observe saw of a tenant's current release that says where it answers readiness — its probe unit, and
+ * gateway.port of its openclaw.json: the old content observe sent when the file differs from the desired one (observe
+ * sends the content of every desired path that differs), else the desired tenant's port when the file is the desired
+ * one (same hash, or the same content-addressed release when observe listed no files), else none there (the default).
+ */
+export function currentReadiness(tenant: string, o: TenantObservation, want: TenantDesired | undefined): ReleaseReadiness {
+  const probe = Object.hasOwn(o.files, `launchd/ai.openclaw.${tenant}.probe.plist`);
+  const old = Object.hasOwn(o.contents, 'openclaw.json') ? o.contents['openclaw.json'] : undefined;
+  const have = Object.hasOwn(o.files, 'openclaw.json') ? o.files['openclaw.json'] : undefined;
+  let gatewayPort: number | undefined;
+  if (old !== undefined) gatewayPort = gatewayPortIn(old.toString('utf8'));
+  else if (want && have !== undefined && have === want.files.find((f) => f.path === 'openclaw.json')?.sha256) gatewayPort = want.port;
+  else if (want && have === undefined && Object.keys(o.files).length === 0 && o.current?.releaseId === want.releaseId) gatewayPort = want.port;
+  return gatewayPort !== undefined ? { probe, gatewayPort } : { probe };
+}
+
 /** What to ask on a node: its deployed, assigned tenants whose current release has launchd units; the digest on a notifier node. */
-export function healthTargets(f: NodeFacts, spec: NodeSpec, desired: DesiredState): { tenants: string[]; digest?: string } | undefined {
+export function healthTargets(f: NodeFacts, spec: NodeSpec, desired: DesiredState): HealthTargets | undefined {
   const obs = f.observed?.ok ? f.observed.observation : undefined;
   if (!obs) return undefined;
   // applied this pass: apply's health gate judged the swapped releases; the next pass asks
@@ -248,13 +274,30 @@ export function healthTargets(f: NodeFacts, spec: NodeSpec, desired: DesiredStat
   return { tenants, ...(digest !== undefined ? { digest } : {}) };
 }
 
+/** Where each of `tenants` answers readiness on the node, from what observe saw of its current release. */
+export function readinessUrls(f: NodeFacts, spec: NodeSpec, desired: DesiredState, tenants: readonly string[]): NonNullable<HealthTargets['urls']> {
+  const obs = f.observed?.ok ? f.observed.observation : undefined;
+  const urls: NonNullable<HealthTargets['urls']> = {};
+  for (const t of tenants) {
+    const o = obs && Object.hasOwn(obs.tenants, t) ? obs.tenants[t] : undefined;
+    if (o) urls[t] = readinessUrl(currentReadiness(t, o, desired.tenants.get(t)), spec.port_offset ?? 0);
+  }
+  return urls;
+}
+
 /** Run the HEALTH command on one node. Never throws: a command that fails makes every answer `unknown`. */
-export async function askNode(t: Transport, etc: string, portOffset: number, targets: { tenants: string[]; digest?: string }, now: () => Date): Promise<HealthFacts> {
+export async function askNode(t: Transport, etc: string, portOffset: number, targets: HealthTargets, now: () => Date): Promise<HealthFacts> {
+  return (await ask(t, etc, portOffset, targets, now)).facts;
+}
+
+/** askNode, and whether the command itself failed (an early answer that failed is asked again) */
+async function ask(t: Transport, etc: string, portOffset: number, targets: HealthTargets, now: () => Date): Promise<{ facts: HealthFacts; failed: boolean }> {
   const args = [etc, String(portOffset), targets.digest ?? '', ...targets.tenants];
+  const stdin = targets.tenants.flatMap((tn) => (targets.urls?.[tn] ? [`U\t${tn}\t${targets.urls[tn].source}\t${targets.urls[tn].url}\n`] : [])).join('');
   let stdout = '';
   let error: string | undefined;
   try {
-    const r = await t.exec(`sh -c ${shQuote(HEALTH_SCRIPT)} clawops ${args.map(shQuote).join(' ')}`, { timeoutMs: (PROBE_MAX_SEC + 10) * 1000 });
+    const r = await t.exec(`sh -c ${shQuote(HEALTH_SCRIPT)} clawops ${args.map(shQuote).join(' ')}`, { stdin, timeoutMs: (PROBE_MAX_SEC + 10) * 1000 });
     if (r.code !== 0) error = `health command exited ${String(r.code ?? r.signal)}${r.stderr.trim() ? `: ${oneLine(r.stderr.trim().split('\n')[0]!).slice(0, 120)}` : ''}`;
     stdout = r.stdout;
   } catch (e) {
@@ -268,7 +311,25 @@ export async function askNode(t: Transport, etc: string, portOffset: number, tar
     if (!Object.hasOwn(facts.probes, tenant)) facts.probes[tenant] = { source: 'gateway', status: 'unknown', code: 0, checks: [], error: error ?? 'no answer recorded', at };
   }
   if (targets.digest !== undefined && facts.digest === undefined) facts.digest = { ok: false, at, error: error ?? 'the digest was not read' };
-  return facts;
+  return { facts, failed: error !== undefined };
+}
+
+/** the arguments of a node's health command, as one string: two commands with the same key ask the same */
+function targetsKey(etc: string, portOffset: number, targets: HealthTargets): string {
+  return JSON.stringify([etc, portOffset, targets.digest ?? '', targets.tenants, targets.tenants.map((tn) => targets.urls?.[tn] ?? null)]);
+}
+
+/**
+ * Start, beside the node's observe command, the health command the last pass asked of it (same arguments); the
+ * health stage takes the answer only if this pass's targets give the same command and nothing was applied to the
+ * node (healthTargets), else asks again. Nothing is started for a node with no open connection or nothing asked.
+ */
+export function startEarlyHealth(pool: ConnectionPool, node: string, now: () => Date): void {
+  const last = pool.healthAsked.get(node);
+  const t = last ? pool.peek(node) : undefined;
+  if (!last || !t) return;
+  const result = ask(t, last.etc, last.portOffset, last.targets, now);
+  pool.healthEarly.set(node, { key: last.key, result });
 }
 
 export interface HealthStageDeps {
@@ -288,16 +349,29 @@ export async function healthStage(d: HealthStageDeps, facts: Map<string, NodeFac
   const queue = new PQueue({ concurrency: d.concurrency ?? desired.settings.concurrency });
   const t0 = performance.now();
   let asked = 0;
+  let earlyTaken = 0;
   await Promise.all(
     nodes.map((spec) =>
       queue.add(async () => {
         const f = facts.get(spec.name);
-        const targets = f ? healthTargets(f, spec, desired) : undefined;
+        const asks = f ? healthTargets(f, spec, desired) : undefined;
+        const targets = f && asks ? { ...asks, urls: readinessUrls(f, spec, desired, asks.tenants) } : undefined;
+        // nothing to ask this pass: the next pass starts nothing early for it either
+        if (!targets) d.pool.healthAsked.delete(spec.name);
         if (!f || !targets || d.signal.aborted) return;
         const t = d.pool.peek(spec.name);
         if (!t) return;
         asked++;
-        const h = await askNode(t, t.paths(desired.settings.paths).etc, spec.port_offset ?? 0, targets, d.now);
+        const etc = t.paths(desired.settings.paths).etc;
+        const portOffset = spec.port_offset ?? 0;
+        const key = targetsKey(etc, portOffset, targets);
+        const early = d.pool.healthEarly.get(spec.name);
+        d.pool.healthEarly.delete(spec.name);
+        let r = early && early.key === key ? await early.result : undefined;
+        if (r) earlyTaken++;
+        if (!r || r.failed) r = await ask(t, etc, portOffset, targets, d.now);
+        d.pool.healthAsked.set(spec.name, { key, etc, portOffset, targets });
+        const h = r.facts;
         f.health = h;
         const bad = Object.entries(h.probes).filter(([, p]) => p.status !== 'ok');
         if (bad.length > 0) d.log.warn({ stage: 'health', node: spec.name, probes: Object.fromEntries(bad.map(([k, p]) => [k, p.status])) }, `${spec.name}: ${bad.map(([k, p]) => `${k} ${p.source} ${p.status}${p.error ? ` (${p.error})` : p.checks.length ? ` (${p.checks.join(', ')})` : ''}`).join('; ')}`);
@@ -309,5 +383,5 @@ export async function healthStage(d: HealthStageDeps, facts: Map<string, NodeFac
       }),
     ),
   );
-  if (asked > 0) d.log.debug({ stage: 'health', nodes: asked, ms: Math.round(performance.now() - t0) }, `asked readiness on ${asked} node(s)`);
+  if (asked > 0) d.log.debug({ stage: 'health', nodes: asked, early: earlyTaken, ms: Math.round(performance.now() - t0) }, `asked readiness on ${asked} node(s) (${earlyTaken} answered beside observe)`);
 }

@@ -4,6 +4,9 @@
  *   record canary evidence → replay the commit's recorded fixtures from the canaries (once per commit and canary) →
  *   gate the fleet commit → the other nodes: observe, plan, apply → derive status.
  * It reuses observe/, plan/ and apply/ as they are; it decides only what to apply where, and when.
+ * A steady pass does not wait for each stage to ask its nodes: the first wave of the last pass's observe commands
+ * starts before the fetch, and each node's last health command beside its observe command (connections.ts startEarly,
+ * health-stage.ts startEarlyHealth); a stage takes such an answer only when it would have asked exactly that.
  */
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
@@ -21,7 +24,7 @@ import type { ConnectionPool } from './connections.js';
 import { deriveNode, fleetState, runsCommit, type NodeFacts } from './derive.js';
 import { fleetGate, fleetTarget, inBackoff, needsReplay, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type FleetTarget, type GateDecision, type Pinned, type RefInfo } from './gating.js';
 import type { GitMirror } from './git-mirror.js';
-import { healthStage } from './health-stage.js';
+import { healthStage, startEarlyHealth } from './health-stage.js';
 import { deadOwnLock, releaseDeadLock } from './node-lock.js';
 import { readFixtureSet, replayStage } from './replay-stage.js';
 import { controllerSettings, gatingFor, type ControllerSettings } from './settings.js';
@@ -160,12 +163,12 @@ interface Observed {
 
 /**
  * After planning: keep of a tenant's observation only what the status, health and token stages read — the launchd/
- * file entries (health asks units' tenants), the manifests' identity without their file lists, links, services, run
- * records, token facts.
+ * file entries and openclaw.json's hash and old content (health asks units' tenants, on the port of the release they
+ * run), the manifests' identity without their file lists, links, services, run records, token facts.
  */
 function slimForStatus(t: TenantObservation): void {
-  t.files = Object.fromEntries(Object.entries(t.files).filter(([path]) => path.startsWith('launchd/')));
-  t.contents = {};
+  t.files = Object.fromEntries(Object.entries(t.files).filter(([path]) => path.startsWith('launchd/') || path === 'openclaw.json'));
+  t.contents = Object.hasOwn(t.contents, 'openclaw.json') ? { 'openclaw.json': t.contents['openclaw.json']! } : {};
   t.sizes = {};
   if (t.manifest && isManifest(t.manifest)) t.manifest = { ...t.manifest, files: {} };
   if (t.prevManifest && isManifest(t.prevManifest)) t.prevManifest = { ...t.prevManifest, files: {} };
@@ -185,6 +188,7 @@ async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desi
   await Promise.all(
     toObserve.map((n) =>
       queue.add(async () => {
+        startEarlyHealth(d.pool, n.name, d.now);
         const r = await d.pool.observe(n, desired);
         planned.set(n.name, planOne(n, r));
         if (r.ok) for (const t of Object.values(r.observation.tenants)) slimForStatus(t);
@@ -387,6 +391,20 @@ async function decideFleet(d: PassDeps, doc: StatusDoc, fleet: { ref: string; co
 // ---------------------------------------------------------------- the pass
 
 export async function reconcilePass(d: PassDeps, doc: StatusDoc, passId: string): Promise<void> {
+  // the first wave of what the last pass observed starts now, while the source is fetched and pinned; the groups take
+  // those observations only for the same node, tenants and desired state (a steady pass), else observe afresh
+  if (!d.signal.aborted) {
+    const now = d.now();
+    d.pool.startEarly(d.concurrency, (name) => (d.only !== undefined && d.only.length > 0 && !d.only.includes(name)) || (doc.nodes[name]?.backoff?.kind === 'observe' && inBackoff(doc.nodes[name]?.backoff, now)));
+  }
+  try {
+    await passStages(d, doc, passId);
+  } finally {
+    d.pool.endPass();
+  }
+}
+
+async function passStages(d: PassDeps, doc: StatusDoc, passId: string): Promise<void> {
   const refs = await fetchSource(d, doc);
   const { settings, canary, fleet } = await pinCommits(d, refs, doc);
   const nowIso = (): string => d.now().toISOString();

@@ -5,16 +5,16 @@
  * the notifier's digest) in one command.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { combineHealth, digestRecord, healthReason, probeHealth } from '../../reconciler/controller/derive.js';
 import { digestSummary, HEALTH_SCRIPT, parseHealthOutput, probeSummary } from '../../reconciler/controller/health-stage.js';
 import { green } from '../../reconciler/controller/gating.js';
+import { gatewayPortIn, readinessUrl } from '../../reconciler/controller/readiness.js';
 
 const AT = '2026-11-29T05:00:00.000Z';
 const probeBody = (status: string, extra: Record<string, unknown> = {}): string =>
@@ -139,8 +139,18 @@ describe('HEALTH_SCRIPT on real sockets (one sh command)', () => {
   });
 
   it('asks every tenant and the digest in one command and parses each answer', async () => {
+    // the URLs as the stage works them out (readinessUrl of each release's probe unit and openclaw.json port), on stdin
+    const url = (tenant: string, probe: boolean): string => {
+      const text = readFileSync(join(dir, 'etc/tenants', tenant, 'openclaw.json'), 'utf8');
+      const u = readinessUrl({ probe, ...(gatewayPortIn(text) !== undefined ? { gatewayPort: gatewayPortIn(text)! } : {}) }, 7);
+      return `U\t${tenant}\t${u.source}\t${u.url}\n`;
+    };
+    const input = url('acme', true) + url('globex', false) + url('initech', false); // hooli: no units, given no URL
     const t0 = performance.now();
-    const r = await promisify(execFile)('sh', ['-c', HEALTH_SCRIPT, 'clawops', join(dir, 'etc'), '7', `http://127.0.0.1:${digestPort}/v1/webhook-digest?limit=20`, 'acme', 'globex', 'initech', 'hooli']);
+    const r = await new Promise<{ stdout: string }>((res, rej) => {
+      const c = execFile('sh', ['-c', HEALTH_SCRIPT, 'clawops', join(dir, 'etc'), '7', `http://127.0.0.1:${digestPort}/v1/webhook-digest?limit=20`, 'acme', 'globex', 'initech', 'hooli'], (e, stdout) => (e ? rej(e) : res({ stdout })));
+      c.stdin?.end(input);
+    });
     const ms = performance.now() - t0;
     const h = parseHealthOutput(r.stdout, AT);
     expect(h.probes.acme).toMatchObject({ source: 'probe', status: 'degraded', code: 200, checks: ['doctor:yellow', 'doctor/core/doctor/sessions'] });
@@ -154,6 +164,32 @@ describe('HEALTH_SCRIPT on real sockets (one sh command)', () => {
 });
 
 describe('what the stage asks on a node (pure)', () => {
+  it('each tenant is asked where its CURRENT release answers: the probe on port + 115, else the gateway on port + the node offset; the port of the openclaw.json it runs', async () => {
+    const { deployedTenant, exampleDesired, tenantOf } = await import('../plan/fixtures.js');
+    const { currentReadiness } = await import('../../reconciler/controller/health-stage.js');
+    const d = exampleDesired();
+    const acme = tenantOf(d, 'acme');
+    const o = deployedTenant(acme, {});
+    delete o.files['launchd/ai.openclaw.acme.probe.plist']; // a release with the gateway unit only
+    // in sync: the desired openclaw.json, so the desired port
+    expect(currentReadiness('acme', o, acme)).toEqual({ probe: false, gatewayPort: acme.port });
+    expect(readinessUrl(currentReadiness('acme', o, acme), 7)).toEqual({ source: 'gateway', url: `http://127.0.0.1:${acme.port + 7}/readyz` });
+    // the release ships a probe unit: the composite probe, on port + 115 (no node offset)
+    o.files['launchd/ai.openclaw.acme.probe.plist'] = '0'.repeat(64);
+    expect(readinessUrl(currentReadiness('acme', o, acme), 7)).toEqual({ source: 'probe', url: `http://127.0.0.1:${acme.port + 115}/readyz` });
+    // another openclaw.json runs (an older release, a hand edit): observe sent its content, whose port counts
+    o.files['openclaw.json'] = 'f'.repeat(64);
+    o.contents['openclaw.json'] = Buffer.from('{\n  "gateway": {\n    "port": 20001\n  }\n}\n');
+    expect(currentReadiness('acme', o, acme)).toEqual({ probe: true, gatewayPort: 20001 });
+    // content that names no port, or no openclaw.json at all: the OpenClaw default, as the gateway itself takes it
+    o.contents['openclaw.json'] = Buffer.from('not json');
+    expect(readinessUrl(currentReadiness('acme', o, acme), 7).url).toBe('http://127.0.0.1:18904/readyz');
+    delete o.files['openclaw.json'];
+    delete o.contents['openclaw.json'];
+    expect(currentReadiness('acme', o, acme)).toEqual({ probe: true });
+    expect(gatewayPortIn('{"gateway":{"port":"18789"}}')).toBeUndefined();
+  });
+
   it('deployed, assigned tenants whose current release has units; nothing on a node applied this pass; the digest on a notifier node, on its port block', async () => {
     const { deployedTenant, exampleDesired, nodeObservation, ok, tenantOf } = await import('../plan/fixtures.js');
     const { plan } = await import('../../reconciler/plan/plan.js');
