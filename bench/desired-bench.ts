@@ -17,7 +17,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symli
 import { tmpdir, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildDesired, hasErrors } from '../reconciler/desired/build-desired.js';
+import { buildDesired, hasErrors, PROFILE_PORT_SPACING } from '../reconciler/desired/build-desired.js';
 import { readTree } from '../reconciler/source/read-tree.js';
 import { tenantFragments, tenantIdsFor } from './lib/infra-repo.js';
 
@@ -33,12 +33,12 @@ async function thousandTenants(tenants: number, fragments: number): Promise<void
   try {
     for (const f of ['clawops.yaml', 'openclaw.lock']) cpSync(join(REPO_ROOT, 'tenants-example', f), join(root, f));
     const ids = Array.from({ length: tenants }, (_, i) => `tenant-${String(i).padStart(4, '0')}`);
-    // 50 tenants a node, ports 20 apart, like a real dense Mac
+    // 50 tenants a node, like a real dense Mac: base ports PROFILE_PORT_SPACING apart (lint nodes/port-overlap)
     const nodes = [];
     for (let n = 0; n * 50 < tenants; n++) nodes.push(`  - name: gw-${n}\n    host: gw-${n}.example\n    role: gateway\n    tenants: [${ids.slice(n * 50, n * 50 + 50).join(', ')}]\n`);
     writeFileSync(join(root, 'nodes.yaml'), `nodes:\n${nodes.join('')}`);
     ids.forEach((id, i) => {
-      const port = 18789 + (i % 50) * 20;
+      const port = 18789 + (i % 50) * PROFILE_PORT_SPACING;
       const gw = join(root, 'tenants', id, 'gateway.d');
       const dr = join(root, 'tenants', id, 'doctor.d');
       const wh = join(root, 'tenants', id, 'webhook.d');
