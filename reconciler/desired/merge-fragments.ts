@@ -90,16 +90,30 @@ export function mergeFragments(fragments: readonly Fragment[]): MergeResult {
 
   let value: Record<string, unknown> = {};
   const provenance: MergeResult['provenance'] = {};
+  // How many provenance keys start with `<prefix>.`, for every such prefix: only a key that has some can drop any, so
+  // the scan of every key below runs only then (it was once a fragment, O(fragments × keys) a tenant).
+  const below = new Map<string, number>();
+  const count = (key: string, by: number): void => {
+    for (let i = key.indexOf('.'); i >= 0; i = key.indexOf('.', i + 1)) {
+      const prefix = key.slice(0, i);
+      below.set(prefix, (below.get(prefix) ?? 0) + by);
+    }
+  };
   for (const f of sorted) {
     if (!isMap(f.doc.value)) continue; // schema validation reports non-map documents
     value = deepMerge(value, f.doc.value);
     for (const p of leafPaths(f.doc.value)) {
       const key = p.join('.');
       // a later fragment replacing a map or a list drops the provenance of what it replaced
-      for (const existing of Object.keys(provenance)) {
-        if (existing.startsWith(`${key}.`)) delete provenance[existing];
+      if (below.get(key)) {
+        for (const existing of Object.keys(provenance)) {
+          if (!existing.startsWith(`${key}.`)) continue;
+          delete provenance[existing];
+          count(existing, -1);
+        }
       }
       const pos = f.doc.locate(p);
+      if (!Object.hasOwn(provenance, key)) count(key, 1);
       provenance[key] = { file: f.file, line: pos.line, col: pos.col };
     }
   }
