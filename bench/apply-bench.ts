@@ -185,7 +185,7 @@ async function checkInSync(repo: string, fleet: Fleet, bytes: WireBytes, what: s
  * before the first node's lock (start-up, repo, connect, observe, plan), the node phase, and per node the medians of
  * lock+gate (BEGIN command), stage (SFTP), validate (verify hashes + `openclaw config validate`), swap, record+prune.
  */
-function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; afterNodes: number; perNode: { median: number; max: number }; steps: [string, number][] } {
+function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; afterNodes: number; perNode: { median: number; max: number }; steps: [string, number][]; timeline: string; reloads: string } {
   const ev = c.events;
   const first = Math.min(...ev.filter((e) => e.step === 'lock' && e.state === 'start').map((e) => e.t));
   const last = Math.max(...ev.map((e) => e.t));
@@ -218,7 +218,17 @@ function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; a
     whole.push(f['record:done']! - f['lock:start']!);
   }
   const end = c.t0 + c.r.seconds * 1000;
+  // when each node ran (from the first lock): the canary phase, the waves, and which node the run waited for
+  const spansOf = [...per].flatMap(([node, { first: f }]) => (f['lock:start'] !== undefined && f['record:done'] !== undefined ? [{ node, a: f['lock:start'] - first, b: f['record:done'] - first }] : [])).sort((x, y) => x.a - y.a);
+  const timeline = spansOf.map((x) => `${x.node} ${fmt(x.a / 1000)}-${fmt(x.b / 1000)}`).join(', ');
+  // how each tenant's service took the change: the hot path (verified over the gateway RPC) or a restart, and why not hot
+  const done = ev.filter((e) => e.step === 'reload' && e.state === 'done');
+  const notHot = ev.filter((e) => e.step === 'reload' && e.state === 'warn').map((e) => e.msg.replace(/^[^:]*: /, ''));
+  const why = [...new Set(notHot)].slice(0, 2).join(' | ');
+  const reloads = `${done.filter((e) => / hot \(/.test(e.msg)).length} hot, ${done.filter((e) => !/ hot \(/.test(e.msg)).length} restart/bootstrap${notHot.length ? `; not hot: ${why}` : ''}`;
   return {
+    timeline,
+    reloads,
     beforeNodes: (first - c.t0) / 1000,
     nodePhase: (last - first) / 1000,
     afterNodes: (end - last) / 1000,
@@ -499,6 +509,8 @@ async function bench(): Promise<number> {
   out.push(`  ${fmt(at.beforeNodes)} s before the first node lock (node start-up, repo, ssh connect, observe, plan); ${fmt(at.nodePhase)} s node steps; ${fmt(at.afterNodes)} s after (close, exit)`);
   out.push(`  a node from its lock to its unlock: median ${fmt(at.perNode.median)} s, slowest ${fmt(at.perNode.max)} s (--concurrency ${APPLY_CONCURRENCY}: ${Math.ceil(NODES / APPLY_CONCURRENCY)} wave(s) of nodes)`);
   out.push(`  per node (median): ${at.steps.map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
+  out.push(`  reloads: ${at.reloads}`);
+  out.push(`  nodes, lock to unlock (s from the first lock): ${at.timeline}`);
   const v = last.c.json!.results;
   if (v.some((x) => x.validated !== undefined)) out.push(`  openclaw config validate runs this apply: ${sum(v.map((x) => x.validated?.length ?? 0))} (on ${v.filter((x) => x.validated?.length).map((x) => x.node).join(', ') || 'no node'}); ${sum(v.map((x) => x.checked?.length ?? 0))} node(s) ran only their secret check`);
   else out.push(`  openclaw config validate runs this apply: not reported (a clawops before issue 12: one on every node that deploys the release)`);

@@ -243,12 +243,17 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const check = decision.method === 'hot' ? hotCheckOf(d, decision.changed, p.varDb, tenant) : undefined;
       if (check && 'why' in check) emit('reload', 'warn', `${tenant}: not hot (${check.why}); restarting instead`);
       else if (check) {
-        const hot = await hotReload(t, p, tenant, { port: gatewayPort(d) + portOffset, ...check }, { releaseId: id, ...(ctx.commit ? { commit: ctx.commit } : {}), ...(ctx.tag ? { tag: ctx.tag } : {}), ...(guard ? { guardRun: ctx.run } : {}) });
+        const hot = await hotReload(t, p, tenant, { port: gatewayPort(d) + portOffset, ...check, readiness: { url: readyUrl(tenant), allowDegraded: h0.allow_degraded } }, { releaseId: id, ...(ctx.commit ? { commit: ctx.commit } : {}), ...(ctx.tag ? { tag: ctx.tag } : {}), ...(guard ? { guardRun: ctx.run } : {}) });
         if (hot.ok) {
           const u: UnitReload = { label: `ai.openclaw.${tenant}`, method: 'hot', oldPid: hot.pid ?? 0, newPid: hot.pid ?? 0 };
           journal.push(reloadLine(ctx, np.node, tenant, id, u));
           result.reloads.push({ tenant, ...u });
           emit('reload', 'done', `${u.label} hot (${decision.changed.join(', ')}) pid ${u.newPid}, applied after ${hot.ms ?? 0} ms, verified over its RPC`);
+          // the gate's first question was asked in the same command: ready then is the gate passed at once
+          if (hot.ready) {
+            emit('health', 'done', `${tenant}: ready after 0 s`);
+            return undefined;
+          }
           return gateOnly(tenant, id);
         }
         emit('reload', 'warn', `${tenant}: hot reload not verified (${hot.why ?? '?'}); restarting instead`);
@@ -530,14 +535,16 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (guard) {
       // the gate passed (or the failed tenant is back): the guard waits confirm_sec more, and stands down only when a
       // NEW connection confirms (proof this controller can still reach the node)
-      await markPassed(t, p, ctx.run).catch(() => undefined);
-      const confirmed = ctx.reconnect ? await ctx.reconnect(np.node).then(async (t2) => {
+      // (the mark and the new connection's handshake at once: the confirmation is sent only after both)
+      const [, t2] = await Promise.all([markPassed(t, p, ctx.run).catch(() => undefined), ctx.reconnect?.(np.node)]);
+      let confirmed: boolean;
+      if (t2) {
         try {
-          return await confirmGuard(t2, t2.paths(desired.settings.paths), ctx.run);
+          confirmed = await confirmGuard(t2, t2.paths(desired.settings.paths), ctx.run);
         } finally {
           await t2.close();
         }
-      }) : await confirmGuard(t, p, ctx.run);
+      } else confirmed = await confirmGuard(t, p, ctx.run);
       emit('health', confirmed ? 'done' : 'warn', confirmed ? 'dead-man guard confirmed over a new connection' : 'the dead-man guard was already gone when confirming');
     }
 

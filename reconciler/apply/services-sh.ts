@@ -27,6 +27,12 @@ ${NODE_TREE_SH}`;
 const UNITS_SH = String.raw`
 # the run is alive: its dead-man guard (if any) measures silence from the last beat
 beat() { [ -n "${"$"}{BEAT:-}" ] && date +%s > "$BEAT" 2>/dev/null; return 0; }
+# ready_once URL ALLOW_DEGRADED: one readiness question; sets $code, leaves the body in $RT/body; true when ready (the
+# composite probe answers 200 for ok and degraded: degraded passes only when allowed)
+ready_once() {
+  code=$(curl -s -m 5 -o "$RT/body" -w '%{http_code}' "$1" 2>/dev/null) || code=${"$"}{code:-000}
+  [ "$code" = 200 ] && { [ "$2" = 1 ] || ! grep -q '"status" *: *"degraded"' "$RT/body"; }
+}
 svc_pid() {
   launchctl print "system/$1" > "$RT/print" 2>/dev/null || return 0
   awk -F ' = ' '/^\tpid = / { print $2; exit }' "$RT/print"
@@ -111,17 +117,18 @@ exit 0
 `}`;
 
 /**
- * HOT: sh -c HOT x ETC TENANT VARDB PORT AUTH_KIND AUTH_FILE DEADLINE_MS BEAT RUNREC CLIENT_JS ; stdin: the expected
+ * HOT: sh -c HOT x ETC TENANT VARDB PORT AUTH_KIND AUTH_FILE DEADLINE_MS BEAT RUNREC CLIENT_JS [URL ALLOW_DEGRADED] ; stdin: the expected
  * values (JSON) — make a running gateway read its config again without a restart and verify it applied it, in ONE
  * command. OpenClaw's watcher holds the inode it resolved at start (an older release's openclaw.json), so every
  * release's openclaw.json of the tenant is touched (content unchanged; only clawops' own real release dirs). Then the
  * gateway is asked over its own WebSocket RPC (CLIENT_JS under the Node OpenClaw runs on, the wrapper's PATH order)
  * until it shows the new values as its applied revision; when it does and its pid is still the one before, the run
  * record says the process runs the new release (RUNREC: the record's fields after the pid, JSON). Prints
- * `hot-applied PID MS`, `hot-pending PID WHY` or `hot-no-pid`.
+ * `hot-applied PID MS`, `hot-pending PID WHY` or `hot-no-pid`; with URL (and ALLOW_DEGRADED), after `hot-applied`
+ * also the health gate's first question: `ready 0` when it answers ready (else the caller runs the gate).
  */
 export const HOT_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
-ETC=$1; t=$2; VARDB=$3; PORT=$4; KIND=$5; FILE=$6; DEADLINE=$7; BEAT=$8; RUNREC=$9; JS=${"$"}{10}
+ETC=$1; t=$2; VARDB=$3; PORT=$4; KIND=$5; FILE=$6; DEADLINE=$7; BEAT=$8; RUNREC=$9; JS=${"$"}{10}; URL=${"$"}{11:-}; ALLOW=${"$"}{12:-0}
 cat > "$RT/want"
 for f in "$ETC/releases/$t"/*/openclaw.json; do
   d=${"$"}{f%/openclaw.json}; n=${"$"}{d##*/}
@@ -133,12 +140,14 @@ beat
 out=$(PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" < "$RT/want" 2>/dev/null | head -n 1)
 case $out in
   applied\ *)
-    now=$(svc_pid "ai.openclaw.$t")
-    if [ "$now" != "$pid" ]; then rec hot-pending "$pid" "the gateway restarted while applying (pid $pid, now ${"$"}{now:-none})"; exit 0; fi
+    # the same process applied it: still alive (launchd restarting it would have ended it; a pid is not reused in seconds)
+    if ! ps -p "$pid" >/dev/null 2>&1; then rec hot-pending "$pid" "the gateway restarted while applying (pid $pid is gone)"; exit 0; fi
     d="$VARDB/clawops/run"; mkdir -p "$d" &&
       printf '{"pid":%s,%s,"started_epoch":%s,"hot":true}\n' "$pid" "$RUNREC" "$(date +%s)" > "$d/$t.json.hot" &&
       mv -f "$d/$t.json.hot" "$d/$t.json" || { rec hot-pending "$pid" "applied, but cannot write the run record"; exit 0; }
-    rec hot-applied "$pid" "${"$"}{out#applied }" ;;
+    rec hot-applied "$pid" "${"$"}{out#applied }"
+    # the health gate's first question in the same command: a gateway that kept running is usually ready at once
+    if [ -n "$URL" ] && ready_once "$URL" "$ALLOW"; then rec ready 0; fi ;;
   '') rec hot-pending "$pid" "the RPC client printed nothing (no node on PATH?)" ;;
   *) rec hot-pending "$pid" "$(shown "${"$"}{out#pending }")" ;;
 esac
@@ -151,19 +160,16 @@ esac
  */
 export const GATE_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
 URL=$1; DEADLINE=$2; POLL_MS=$3; ALLOW=$4; LABEL=$5; BEAT=${"$"}{6:-}
-start=$(date +%s); code=000; : > "$RT/body"; runs0=$(svc_runs "$LABEL")
-sleep_s=$(awk -v m="$POLL_MS" 'BEGIN { printf "%.3f", m / 1000 }')
+start=$(date +%s); code=000; : > "$RT/body"; runs0=''
 while :; do
   beat
-  code=$(curl -s -m 5 -o "$RT/body" -w '%{http_code}' "$URL" 2>/dev/null) || code=${"$"}{code:-000}
-  if [ "$code" = 200 ]; then
-    # the composite probe answers 200 for ok and degraded: degraded passes only when allowed
-    if [ "$ALLOW" = 1 ] || ! grep -q '"status" *: *"degraded"' "$RT/body"; then rec ready "$(( $(date +%s) - start ))"; exit 0; fi
-  fi
+  if ready_once "$URL" "$ALLOW"; then rec ready "$(( $(date +%s) - start ))"; exit 0; fi
   now=$(date +%s)
   [ $((now - start)) -ge "$DEADLINE" ] && break
-  # a unit that exited and was started again by launchd (KeepAlive) is crash-looping: it will not become ready
-  if [ "$(svc_runs "$LABEL")" -gt "$runs0" ]; then break; fi
+  # a unit that exited and was started again by launchd (KeepAlive) is crash-looping: it will not become ready. Its
+  # run count is taken after the first answer that is not ready (a service ready at once costs no launchctl call)
+  if [ -z "$runs0" ]; then runs0=$(svc_runs "$LABEL"); sleep_s=$(awk -v m="$POLL_MS" 'BEGIN { printf "%.3f", m / 1000 }')
+  elif [ "$(svc_runs "$LABEL")" -gt "$runs0" ]; then break; fi
   # a unit that is no longer running will not become ready: stop waiting
   p=$(svc_pid "$LABEL")
   if [ -z "$p" ] || [ "$p" = 0 ]; then sleep 1; p=$(svc_pid "$LABEL"); [ -z "$p" ] || [ "$p" = 0 ] && break; fi

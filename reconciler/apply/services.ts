@@ -157,6 +157,8 @@ export interface HotOutcome {
   why?: string;
   /** ms from the touch until the gateway showed the new config as applied */
   ms?: number;
+  /** the health gate's first question, asked in the same command, was answered ready (no gate command needed) */
+  ready?: boolean;
 }
 
 /**
@@ -176,17 +178,17 @@ export async function hotReload(
   t: Transport,
   p: NodePaths,
   tenant: string,
-  check: { port: number; auth: Exclude<GatewayAuth, { why: string }>; expect: readonly [string, unknown][] },
+  check: { port: number; auth: Exclude<GatewayAuth, { why: string }>; expect: readonly [string, unknown][]; readiness?: { url: string; allowDegraded: boolean } },
   record: { releaseId: string; commit?: string; tag?: string; guardRun?: string },
   verifyMs = HOT_VERIFY_MS,
 ): Promise<HotOutcome> {
   const runRec = JSON.stringify({ release_id: record.releaseId, commit: record.commit ?? '', tag: record.tag ?? '' }).slice(1, -1);
   const kind = check.auth.kind;
   const file = 'file' in check.auth ? check.auth.file : '';
-  const args = [p.etc, tenant, p.varDb, String(check.port), kind, file, String(verifyMs), beatFile(p, record.guardRun), runRec, GATEWAY_RPC_JS];
+  const args = [p.etc, tenant, p.varDb, String(check.port), kind, file, String(verifyMs), beatFile(p, record.guardRun), runRec, GATEWAY_RPC_JS, ...(check.readiness ? [check.readiness.url, check.readiness.allowDegraded ? '1' : '0'] : [])];
   const recs = await runScript(t, HOT_SCRIPT, args, JSON.stringify(check.expect), verifyMs + 30_000);
   const applied = recs.find((r) => r[0] === 'hot-applied');
-  if (applied) return { ok: true, pid: Number(applied[1]), ms: Number(applied[2] ?? 0) };
+  if (applied) return { ok: true, pid: Number(applied[1]), ms: Number(applied[2] ?? 0), ready: recs.some((r) => r[0] === 'ready') };
   const pending = recs.find((r) => r[0] === 'hot-pending');
   if (pending) return { ok: false, pid: Number(pending[1]), why: pending[2] ?? '?' };
   return { ok: false, why: 'the service is not running' };

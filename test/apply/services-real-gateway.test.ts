@@ -66,8 +66,11 @@ describe.skipIf(!ready)('services with the real OpenClaw gateway', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const res = r.json!.results.find((x) => x.node === 'gw-1')!;
     expect(res.reloads).toEqual([expect.objectContaining({ tenant: 'acme', method: 'hot', oldPid: before.pid, newPid: before.pid })]);
+    // asked over the gateway's own WebSocket RPC (no OpenClaw CLI): it showed logging.level warn as its applied revision
+    expect(r.stderr).toMatch(/ai\.openclaw\.acme hot \(logging\.level\) pid \d+, applied after \d+ ms, verified over its RPC/);
+    expect(r.stderr + r.stdout).not.toContain(secretValue('gw-1', 'acme', 'token.current'));
     const after = JSON.parse((await gw1.exec('cat /var/db/openclaw/clawops/run/acme.json')).stdout) as { pid: number; release_id: string };
-    expect(after.pid).toBe(before.pid);
+    expect(after).toMatchObject({ pid: before.pid, hot: true });
     expect(after.release_id).toBe(readlinkSync(join(gw1.etcOpenclaw, 'tenants/acme')).split('/').pop());
     expect(await curl(`http://127.0.0.1:${PORT}/readyz`)).toBe('200');
     const d = await runCli(['diff', '--repo', repo, '--identity', fleet.clientKeyPath]);

@@ -92,12 +92,26 @@ const revision = (c) => `fake-sha256:${crypto.createHash('sha256').update(stable
 let applied = cfg;
 let seen = cfg;
 let watcher;
+let polled;
 function watchConfig() {
   watcher?.close();
+  watcher = undefined;
+  if (polled) fs.unwatchFile(polled);
+  polled = undefined;
+  let real;
   try {
-    watcher = fs.watch(fs.realpathSync(cfgPath), { persistent: false }, () => setTimeout(noticeChange, 50));
+    real = fs.realpathSync(cfgPath);
   } catch {
-    watcher = undefined;
+    return;
+  }
+  try {
+    watcher = fs.watch(real, { persistent: false }, () => setTimeout(noticeChange, 50));
+  } catch {
+    // inotify instances are 128 per user on Linux (a fleet runs hundreds of these): poll the file's stat instead
+    polled = real;
+    fs.watchFile(real, { persistent: false, interval: 100 }, (cur, prev) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.ino !== prev.ino) setTimeout(noticeChange, 50);
+    });
   }
 }
 function noticeChange() {
