@@ -5,12 +5,14 @@
  * under plain node, as bin/clawops runs dist/ (or under tsx with --tsx).
  *
  *   node scale-child.js --repo DIR --commit SHA --template FILE --nodes N [--passes 6] [--gc-report] [--alloc-profile F]
+ *     [--heap-snapshot F]   (diagnostics: what is kept after the last pass, a V8 heap snapshot)
  * Prints one line `RESULT {json}` (ChildResult) on stdout; exit 2 with a one-line reason when anything is off.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import { GitMirror } from '../../reconciler/controller/git-mirror.js';
 import { newPassId } from '../../reconciler/controller/loop.js';
@@ -138,6 +140,7 @@ async function main(): Promise<ChildResult> {
         process.stderr.write(`[scale-bench] ${nodes} nodes, after pass ${i + 1} and a full GC: heap used ${MB(process.memoryUsage().heapUsed).toFixed(1)} MB, RSS ${MB(process.memoryUsage().rss).toFixed(0)} MB, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB\n`);
       }
     }
+    if (process.argv.includes('--heap-snapshot')) writeHeapSnapshot(arg('heap-snapshot'));
     if (session && allocFile) {
       const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: unknown };
       writeFileSync(allocFile, JSON.stringify(profile));

@@ -32,13 +32,13 @@ export type SimDrift = 'hand-edited' | 'not-deployed' | 'service-stopped' | 'tok
 export const SIM_DRIFTS: readonly SimDrift[] = ['hand-edited', 'not-deployed', 'service-stopped', 'token-rotation'];
 
 /** Record kinds whose second field is a tenant id (the script's per-tenant records). */
-const TENANT_KINDS = new Set(['link', 'relok', 'release', 'file', 'unsafe', 'fsize', 'content', 'manifestj', 'unexpected', 'token', 'run', 'quarantined']);
+const TENANT_KINDS = new Set(['link', 'relok', 'release', 'insync', 'file', 'unsafe', 'fsize', 'content', 'manifestj', 'unexpected', 'token', 'run', 'quarantined']);
 
 export type ObserveRecord = string[];
 
 /** The order in which the observe script prints record kinds (observe-script.ts, top to bottom). */
 const ORDER = new Map(
-  ['now', 'daemon', 'version', 'disk', 'lock', 'leftover', 'intent', 'unexpected', 'link', 'relok', 'release', 'manifestj', 'file', 'unsafe', 'content', 'fsize', 'svc', 'launchd-list', 'nodeunit', 'run', 'guard', 'quarantined', 'token'].map((k, i) => [k, i]),
+  ['now', 'daemon', 'version', 'disk', 'lock', 'leftover', 'intent', 'unexpected', 'link', 'relok', 'release', 'manifestj', 'insync', 'file', 'unsafe', 'content', 'fsize', 'svc', 'launchd-list', 'nodeunit', 'run', 'guard', 'quarantined', 'token'].map((k, i) => [k, i]),
 );
 
 /** What the real observe script printed for a node in sync, record by record, each with the tenant it belongs to. */
@@ -51,6 +51,11 @@ export interface ObserveTemplate {
   edits: Map<string, { path: string; sha256: string; base64: string }>;
   /** the raw stdout of the real script */
   raw: string;
+  /**
+   * the same node observed in full (stdin 'O full': every file one by one): what a drifted tenant's records are drawn
+   * from, since a real node sends a tenant that differs in full and one in sync as a summary (insync)
+   */
+  full?: ObserveRecord[];
 }
 
 export function tenantOf(r: ObserveRecord): string | undefined {
@@ -71,7 +76,10 @@ export function simRecords(tpl: ObserveTemplate, stdin: string, drift: readonly 
   }
   const edit = victim !== undefined && drift.includes('hand-edited') ? tpl.edits.get(victim) : undefined;
   const out: ObserveRecord[] = [];
-  let contentDone = edit === undefined;
+  // a compact template: the hand-edited tenant is not in sync, so it comes in full (its file records and whole
+  // manifest from the full capture) where its insync record was, its old content right after
+  const victimFull = edit && tpl.full && tpl.records.some((r) => r[0] === 'insync' && r[1] === victim) ? tpl.full.filter((r) => r[1] === victim && (r[0] === 'file' || (r[0] === 'manifestj' && r[2] === 'current'))) : undefined;
+  let contentDone = edit === undefined || victimFull !== undefined;
   let sawFile = false;
   for (let i = 0; i < tpl.records.length; i++) {
     const r = tpl.records[i]!;
@@ -97,6 +105,12 @@ export function simRecords(tpl: ObserveTemplate, stdin: string, drift: readonly 
       continue;
     }
     if (drift.includes('not-deployed') && kind !== 'token') continue; // secrets provisioned, nothing deployed
+    if (victimFull && kind === 'insync') {
+      for (const f of victimFull) out.push(f[0] === 'file' && f[2] === edit!.path ? ['file', owner, edit!.path, edit!.sha256] : f);
+      out.push(['content', owner, edit!.path, edit!.base64]);
+      continue;
+    }
+    if (victimFull && kind === 'manifestj' && r[2] === 'current') continue; // sent whole with the file records
     if (edit && kind === 'file' && r[2] === edit.path) out.push(['file', owner, edit.path, edit.sha256]);
     else if (edit && kind === 'relok' && r[2] === 'current') out.push(['relok', owner, 'current', '0']);
     else if (drift.includes('service-stopped') && kind === 'svc') out.push(['svc', r[1]!, '0', '78']);
@@ -196,7 +210,8 @@ function unitsOf(tpl: ObserveTemplate, tenant: string): { units: boolean; probe:
   if (!m) units.set(tpl, (m = new Map()));
   let u = m.get(tenant);
   if (!u) {
-    const files = tpl.records.filter((r) => r[0] === 'file' && r[1] === tenant).map((r) => r[2] ?? '');
+    // the full capture: a compact one has no file records for tenants in sync
+    const files = (tpl.full ?? tpl.records).filter((r) => r[0] === 'file' && r[1] === tenant).map((r) => r[2] ?? '');
     m.set(tenant, (u = { units: files.some((f) => f.startsWith('launchd/')), probe: files.includes(`launchd/ai.openclaw.${tenant}.probe.plist`) }));
   }
   return u;
@@ -281,12 +296,12 @@ export function simStdout(tpl: ObserveTemplate, desired: Pick<DesiredState, 'ten
 
 /** A template as JSON (for a child process). */
 export function templateToJson(tpl: ObserveTemplate): string {
-  return JSON.stringify({ records: tpl.records, edits: [...tpl.edits], raw: tpl.raw });
+  return JSON.stringify({ records: tpl.records, edits: [...tpl.edits], raw: tpl.raw, full: tpl.full });
 }
 
 /** A template read back; `rebase` maps the commit it was captured for to the commit a repo really has. */
 export function templateFromJson(json: string, rebase?: { from: string; to: string }): ObserveTemplate {
   const text = rebase ? json.split(rebase.from).join(rebase.to) : json;
-  const j = JSON.parse(text) as { records: ObserveRecord[]; edits: [string, { path: string; sha256: string; base64: string }][]; raw: string };
-  return { records: j.records, owners: j.records.map(tenantOf), edits: new Map(j.edits), raw: j.raw };
+  const j = JSON.parse(text) as { records: ObserveRecord[]; edits: [string, { path: string; sha256: string; base64: string }][]; raw: string; full?: ObserveRecord[] };
+  return { records: j.records, owners: j.records.map(tenantOf), edits: new Map(j.edits), raw: j.raw, ...(j.full ? { full: j.full } : {}) };
 }

@@ -55,7 +55,10 @@ export async function captureTemplate(desired: DesiredState, tenants: readonly s
     if (obs.errors.length > 0) throw new Error(`template node observation has errors: ${obs.errors.join('; ')}`);
     const res = transport.outputs[0]!;
     const doc = JSON.parse(res.stdout) as { v: number; records: ObserveRecord[] };
-    const out: ObserveTemplate = { records: [], owners: [], raw: res.stdout, edits: new Map() };
+    // the same node in full, for the records of a tenant that drifts (a real node sends those one by one)
+    await observeNode(transport, desired.settings.paths, expectations(desired, tenants, { full: true }));
+    const full = (JSON.parse(transport.outputs[1]!.stdout) as { records: ObserveRecord[] }).records;
+    const out: ObserveTemplate = { records: [], owners: [], raw: res.stdout, edits: new Map(), full };
     for (const id of tenants) {
       const d = desired.tenants.get(id)!;
       const f = d.files.find((x) => x.path === 'openclaw.json') ?? d.files[0]!;

@@ -6,9 +6,12 @@ import { OBSERVE_SCRIPT } from './observe-script.js';
 import { parseObservation } from './parse-observation.js';
 import type { NodeObservation } from './types.js';
 
-/** What the planner expects on this node, as the observe script's stdin. */
-export function expectations(desired: Pick<DesiredState, 'tenants'>, tenants: readonly string[]): string {
-  const lines: string[] = [];
+/**
+ * What the planner expects on this node, as the observe script's stdin. `full`: every file of every current release
+ * one by one, even of tenants in sync (by default such a tenant is one summary record: observe-script.ts).
+ */
+export function expectations(desired: Pick<DesiredState, 'tenants'>, tenants: readonly string[], opts: { full?: boolean } = {}): string {
+  const lines: string[] = opts.full ? ['O\tfull'] : [];
   for (const t of tenants) {
     lines.push(`T\t${t}`);
     for (const f of desired.tenants.get(t)?.files ?? []) lines.push(`F\t${t}\t${f.path}\t${f.sha256}`);
@@ -17,18 +20,21 @@ export function expectations(desired: Pick<DesiredState, 'tenants'>, tenants: re
   return `${lines.join('\n')}\n`;
 }
 
+/** the script quoted once per process, not once per node and pass */
+const QUOTED_SCRIPT = shQuote(OBSERVE_SCRIPT);
+
 /** `stdin` (expectations()) may be a promise: the script starts at once and does what does not need it first. */
 export async function observeNode(transport: Transport, paths: { etc: string; var_db: string }, stdin: string | Promise<string>): Promise<NodeObservation> {
   const p = transport.paths(paths);
   const started = performance.now();
   const before = transport.stats.commands;
-  const cmd = `${p.binDir ? `PATH=${shQuote(p.binDir)}:"$PATH" ` : ''}sh -c ${shQuote(OBSERVE_SCRIPT)} clawops-observe ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(p.launchDaemons)}`;
+  const cmd = `${p.binDir ? `PATH=${shQuote(p.binDir)}:"$PATH" ` : ''}sh -c ${QUOTED_SCRIPT} clawops-observe ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(p.launchDaemons)}`;
   const res = await transport.exec(cmd, { stdin });
   if (res.code !== 0) {
     throw new SshError(transport.node, `observe script failed (exit ${String(res.code)}): ${res.stderr.trim().split('\n')[0] ?? ''}`, { code: res.code, signal: res.signal, stderr: res.stderr });
   }
   try {
-    return parseObservation(transport.node, res.stdout, { commands: transport.stats.commands - before, durationMs: Math.round(performance.now() - started) });
+    return parseObservation(transport.node, res.stdout, { commands: transport.stats.commands - before, durationMs: Math.round(performance.now() - started) }, await stdin);
   } catch (e) {
     throw new SshError(transport.node, `observe printed unreadable output: ${(e as Error).message}`);
   }

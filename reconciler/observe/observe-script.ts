@@ -5,7 +5,9 @@
  *   T<TAB>tenant                     a tenant assigned to this node
  *   F<TAB>tenant<TAB>path<TAB>sha256 a file of the tenant's desired release
  *   S<TAB>tenant<TAB>name            a secret file the tenant's release references
- * so the node can send back the old content of exactly the files that differ (for unified diffs) and nothing else.
+ *   O<TAB>full                       (optional) every file record even of tenants in sync (no insync summary)
+ * so the node can send back the old content of exactly the files that differ (for unified diffs) and nothing else,
+ * and sum up in one record a tenant whose current release is exactly the desired one.
  * stdin is read only after the costly part (the walk and hashing of every linked release, launchd, the daemon's
  * hash), so a client may start the command before it knows what to expect and send stdin later (diff's early
  * logins); nothing before that point reads stdin, and no content is sent before it is known what is desired.
@@ -22,12 +24,18 @@
  *   link      tenant  current|prev  target     tenants/<t>[.prev] (only clawops' own form: ../releases/<t>/<id>)
  *   relok     tenant  current|prev  0|1        the link's release is complete (manifest + every hash)
  *   release   tenant  id                       a release directory under releases/<t>/
- *   file      tenant  path  sha256|symlink     every entry of the current release with a safe name
+ *   insync    tenant  manifest-sha256          the current release is complete and its manifest lists exactly the F
+ *                                              lines (every one of those files there with that hash): stands for a
+ *                                              file record of each F line and of the manifest (report() below)
+ *   file      tenant  path  sha256|symlink     every entry of the current release with a safe name (of a tenant in
+ *                                              sync: only those that are not F lines)
  *   unsafe    tenant  path                     an entry of the current release whose name is outside the safe
  *                                              set (tabs/newlines shown as '?'; never parsed further)
  *   fsize     tenant  path  bytes              size of a differing file clawops did not write
  *   content   tenant  path  base64             current content of desired files that differ from what is desired
- *   manifestj tenant  current|prev  json       .clawops/manifest.json of each release (its lines joined)
+ *   manifestj tenant  current|prev  json       .clawops/manifest.json of each release (its lines joined); of a
+ *                                              tenant in sync, and of a .prev release in clawops' own form, without
+ *                                              the entries of its "files" block
  *   unexpected tenant|''  message              something clawops does not own where it acts; left alone
  *   leftover  templink|staging|want|intent  name   what a killed or failed run left behind
  *   intent    base64                           a pending swap record of a run that did not finish
@@ -44,15 +52,25 @@
  * Secrets are never read except to hash them.
  *
  * Cost matters (it runs on every node on every pass): the work is done in bulk, a fixed number of processes per node
- * whatever the number of tenants (about 45 on an in-sync node, sshd's own included; rsync -c -n needs 6): one
- * readlink for every link, two finds and one hash run for every file of every linked release (also deciding whether
- * each release is complete), one awk for every manifest, one `launchctl print system` (started first, in the
- * background) for every service, one `stat` and one hash for every token. Only files that differ cost a process each.
+ * whatever the number of tenants (27 on an in-sync node with 10 tenants, 8 of them oc_facts'; it was 52 before run
+ * records, services, node units and tokens shared one awk and manifests, hashes and differences another; rsync -c -n
+ * needs 6): one readlink for every link, two finds and one hash run for every file of every linked release, one awk
+ * (report) for every manifest, release verdict and difference, one `launchctl print system` (started first, in the
+ * background) for every service, one `stat` and one hash for every token, one awk for services, run records and
+ * tokens. Only files that differ cost a process each. Hashing is not where the time goes (560 files of 10 tenants'
+ * current and .prev releases: ~6 ms CPU over the find alone, ~3 ms over a stat of each, bench host), processes are
+ * (~1 ms each): a node-side hash cache keyed by stat data would save ~3 ms a node, so there is none.
  */
 import { NODE_TREE_SH } from '../node-tree-sh.js';
 import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
 
-export const OBSERVE_SCRIPT = String.raw`
+/**
+ * Comment lines (shell and awk alike: a line whose first non-blank character is #) are for readers here, not for the
+ * node: dropped from what every observe sends (~35 % of the bytes; the shell's parse of the rest is well under 1 ms).
+ */
+const withoutComments = (sh: string): string => sh.replace(/^[ \t]*#.*\n/gm, '');
+
+export const OBSERVE_SCRIPT = withoutComments(String.raw`
 set -u
 ETC=$1; VARDB=$2; LD=${"$"}{3:-/Library/LaunchDaemons}
 PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
@@ -105,7 +123,7 @@ read_links() {
 walk_tenants() {
   _wt_in=$1; _wt_s=$2
   # per tenant: ownership first; only a tenant whose tree is clawops' own is read any further. No process is started
-  # here (the links were read above; whether each release is complete is decided below, from one hash pass).
+  # here (the links were read above; whether each release is complete is decided after stdin, from one hash pass).
   while IFS='	' read -r t lc lp; do
     is_safe "$t" || continue
     tenant_refusal_t "$t" "$lc" "$lp"
@@ -132,62 +150,130 @@ walk_tenants() {
       done
     fi
   done < "$_wt_in"
-  [ -s "$TMP/manifests$_wt_s" ] && awk -F '\t' '{ m = $3; j = ""; n = 0; while (n < 4096 && (getline line < m) > 0) { j = j (n++ ? " " : "") line }; close(m); if (n > 0) { gsub(/\t/, " ", j); printf "manifestj\t%s\t%s\t%s\n", $1, $2, j } }' "$TMP/manifests$_wt_s"
 }
 hash_releases() {
   # what is really in every linked release (current and prev): ONE find and ONE hash run for all of them. No -H/-L:
   # nothing is followed (a file under a linked directory is not reached, so it is missing); names outside the safe
-  # set are pruned from the hashing, and those and symlinks of the current releases are reported by the second find,
-  # NUL-separated. From the sums: a file record for each file of a current release, and whether each release is
-  # complete (relok: release_ok's verdict: its manifest a regular file in a real .clawops/, every "path": "sha256"
-  # line of its "files" well-formed, no absolute or .. path, and every file it lists there, reached without a link,
-  # with that hash).
+  # set are pruned from the hashing, and those and symlinks of the current releases are listed by the second find,
+  # NUL-separated. The sums are read by report() once stdin has said what is desired.
   _hr_s=$1
   set --
   while IFS='	' read -r t slot d; do set -- "$@" "$d"; done < "$TMP/rels$_hr_s"
-  : > "$TMP/have$_hr_s"; : > "$TMP/sums$_hr_s"; : > "$TMP/odd$_hr_s"
+  : > "$TMP/sums$_hr_s"; : > "$TMP/odd$_hr_s"
   if [ $# -gt 0 ]; then
     find "$@" -name '*[!A-Za-z0-9._-]*' -prune -o -type f -exec $SHA {} + > "$TMP/sums$_hr_s" 2>/dev/null
     set --
     while IFS='	' read -r t d; do set -- "$@" "$d"; done < "$TMP/dirs$_hr_s"
     [ $# -gt 0 ] && find "$@" \( -name '*[!A-Za-z0-9._-]*' -prune -exec printf 'U%s\0' {} + \) -o \( -type l -exec printf 'L%s\0' {} + \) 2>/dev/null | tr '\t\n\0' '??\n' > "$TMP/odd$_hr_s"
-    awk -F '\t' -v S="$TMP/sums$_hr_s" -v Y="$TMP/odd$_hr_s" -v MF="$TMP/manifests$_hr_s" -v H="$TMP/have$_hr_s" '
-      function owner(p,   i) { for (i = 1; i <= nd; i++) if (index(p, dir[i] "/") == 1) { rel = substr(p, length(dir[i]) + 2); return ten[i] } return "" }
-      function out(r) { print r; print r > H }
-      $2 == "current" { nd++; ten[nd] = $1; dir[nd] = $3 }
-      { nr++; rt[nr] = $1; rs[nr] = $2; rd[nr] = $3 }
-      END {
-        while ((getline line < S) > 0) {
-          h = substr(line, 1, 64); p = substr(line, 67)
-          if (p in sum) continue
-          sum[p] = h
-          t = owner(p); if (t != "") out("file\t" t "\t" rel "\t" h)
-        }
-        while ((getline line < Y) > 0) {
-          k = substr(line, 1, 1); t = owner(substr(line, 2)); if (t == "") continue
-          if (k == "L") out("file\t" t "\t" rel "\tsymlink"); else out("unsafe\t" t "\t" rel)
-        }
-        while ((getline m < MF) > 0) { split(m, a, "\t"); man[a[1] SUBSEP a[2]] = a[3] }
-        for (i = 1; i <= nr; i++) {
-          k = rt[i] SUBSEP rs[i]; ok = (k in man); c = 0; f = 0
-          if (ok) {
-            while ((getline l < man[k]) > 0) {
-              if (l ~ /^  "files": \{/) { f = 1; continue }
-              if (f && l ~ /^  \}/) f = 0
-              if (!f) continue
-              gsub(/^ +"|",?$/, "", l); n = index(l, "\": \""); if (n == 0) { ok = 0; break }
-              p = substr(l, 1, n - 1); h = substr(l, n + 4)
-              if (p ~ /(^|\/)\.\.(\/|$)/ || p ~ /^\//) { ok = 0; break }
-              c++; p = rd[i] "/" p
-              if (!(p in sum) || sum[p] != h) { ok = 0; break }
-            }
-            close(man[k])
-            if (c == 0) ok = 0
-          }
-          printf "relok\t%s\t%s\t%d\n", rt[i], rs[i], ok
-        }
-      }' "$TMP/rels$_hr_s"
   fi
+}
+report() {
+  # ONE awk for every linked release, after stdin: from the sums, whether each release is complete (relok:
+  # release_ok's verdict: its manifest a regular file in a real .clawops/, every "path": "sha256" line of its "files"
+  # well-formed, no absolute or .. path, and every file it lists there, reached without a link, with that hash), each
+  # manifest (manifestj), what is in each current release (file, unsafe) and, into $TMP/diffs, the files whose old
+  # content or size is sent.
+  # Compact (unless stdin asks 'O full'): a tenant whose current release is complete and whose manifest lists exactly
+  # the desired files (F lines: same paths, same hashes) is one 'insync' record instead of a file record for each of
+  # those files; its manifestj is sent without the "files" entries (the parser puts the F lines back: they are what
+  # the manifest lists). Only when that is provably the same document: the manifest's "files" block in clawops' own
+  # form (an opening line exactly '  "files": {', one '    "path": "sha256"' entry a line, commas between, closing
+  # '  }'/'  },'), no other line naming "files" and no backslash anywhere (no escaped key can spell it). Files that are
+  # not desired (added by hand, symlinks, unsafe names) are still reported one by one. The same form lets a .prev
+  # manifest be sent without its file list (nothing reads it: rollback is judged here, relok).
+  awk -F '\t' -v S="$TMP/sums" -v Y="$TMP/odd" -v MF="$TMP/manifests" -v W="$TMP/want" -v DF="$TMP/diffs" '
+    function owner(p,   i) { for (i = 1; i <= nd; i++) if (index(p, dir[i] "/") == 1) { rel = substr(p, length(dir[i]) + 2); return ten[i] } return "" }
+    # the manifest m of tenant t: its lines in ml[1..nl]; canon = its "files" block in the form described above
+    # (its entry lines in fl[1..fe]) with no other mention of "files" and no backslash
+    function readman(m,   l, f, o) {
+      nl = 0; canon = 1; f = 0; o = 0; fe = 0
+      while ((getline l < m) > 0) {
+        ml[++nl] = l; if (nl > 4096) canon = 0
+        if (index(l, "\\")) canon = 0
+        if (l == "  \"files\": {" && !o) { o = 1; f = 1; bo = nl; continue }
+        if (f && (l == "  }" || l == "  },")) { f = 0; bc = nl; continue }
+        if (f) {
+          if (l !~ /^    "[A-Za-z0-9._\/-]+": "[0-9a-f]+",?$/) canon = 0
+          fe++; fl[fe] = l; continue
+        }
+        if (index(l, "files")) canon = 0
+      }
+      close(m)
+      if (!o || f || fe == 0) canon = 0
+      for (i2 = 1; canon && i2 <= fe; i2++) if ((i2 < fe) != (substr(fl[i2], length(fl[i2])) == ",")) canon = 0
+    }
+    function joined(strip,   j, i, n) {
+      j = ""; n = 0
+      for (i = 1; i <= nl && i <= 4096; i++) { if (strip && i > bo && i < bc) continue; j = j (n++ ? " " : "") ml[i] }
+      gsub(/\t/, " ", j); return j
+    }
+    $2 == "current" { nd++; ten[nd] = $1; dir[nd] = $3; cur[$1] = $3 }
+    { nr++; rt[nr] = $1; rs[nr] = $2; rd[nr] = $3 }
+    END {
+      while ((getline l < W) > 0) {
+        split(l, a, "\t")
+        if (a[1] == "F") { k = a[2] SUBSEP a[3]; if (!(k in want)) nw[a[2]]++; want[k] = a[4] }
+        else if (a[1] == "O" && a[2] == "full") full = 1
+      }
+      while ((getline line < S) > 0) {
+        h = substr(line, 1, 64); p = substr(line, 67)
+        if (p in sum) continue
+        sum[p] = h
+        t = owner(p); if (t != "") { nf++; ft[nf] = t; fr[nf] = rel; fs[nf] = h }
+      }
+      while ((getline line < Y) > 0) {
+        k = substr(line, 1, 1); t = owner(substr(line, 2)); if (t == "") continue
+        no++; ot[no] = t; orl[no] = rel; ok2[no] = k
+      }
+      while ((getline m < MF) > 0) { split(m, a, "\t"); man[a[1] SUBSEP a[2]] = a[3] }
+      for (i = 1; i <= nr; i++) {
+        t = rt[i]; k = t SUBSEP rs[i]; ok = (k in man); c = 0; same = 0
+        if (ok) {
+          readman(man[k])
+          # release_ok: every "path": "sha256" line of the block, as the node-tree check reads it
+          f = 0; same = (rs[i] == "current" && !full && canon && (t in nw))
+          for (x = 1; x <= nl; x++) {
+            l = ml[x]
+            if (l ~ /^  "files": \{/) { f = 1; continue }
+            if (f && l ~ /^  \}/) f = 0
+            if (!f) continue
+            gsub(/^ +"|",?$/, "", l); n = index(l, "\": \""); if (n == 0) { ok = 0; break }
+            p = substr(l, 1, n - 1); h = substr(l, n + 4)
+            if (p ~ /(^|\/)\.\.(\/|$)/ || p ~ /^\//) { ok = 0; break }
+            c++
+            if (!((rd[i] "/" p) in sum) || sum[rd[i] "/" p] != h) { ok = 0; break }
+            if (same && (!((t SUBSEP p) in want) || want[t SUBSEP p] != h || ((t SUBSEP p) in seen))) same = 0
+            if (same) seen[t SUBSEP p]
+          }
+          if (c == 0) ok = 0
+          # what the current manifest lists (as far as its block is well-formed): a file it lists with these bytes
+          # is clawops own even when the desired release no longer has it
+          if (rs[i] == "current") {
+            f = 0
+            for (x = 1; x <= nl; x++) {
+              l = ml[x]
+              if (l ~ /^  "files": \{/) { f = 1; continue } if (f && l ~ /^  \}/) break
+              if (f) { gsub(/^ +"|",?$/, "", l); n = index(l, "\": \""); if (n > 0) mfh[t SUBSEP substr(l, 1, n - 1)] = substr(l, n + 4) }
+            }
+          }
+          if (same && (!ok || c != nw[t] || c != fe)) same = 0
+          if (same) insync[t] = sum[rd[i] "/.clawops/manifest.json"]
+          if (nl > 0) printf "manifestj\t%s\t%s\t%s\n", t, rs[i], joined(same || (rs[i] == "prev" && !full && canon))
+          for (x = 1; x <= nl; x++) delete ml[x]
+        }
+        printf "relok\t%s\t%s\t%d\n", t, rs[i], ok
+      }
+      for (t in insync) printf "insync\t%s\t%s\n", t, insync[t]
+      for (i = 1; i <= nf; i++) {
+        t = ft[i]; p = fr[i]; k = t SUBSEP p
+        if (!(t in insync) || (!(k in want) && p != ".clawops/manifest.json")) printf "file\t%s\t%s\t%s\n", t, p, fs[i]
+        if (p == ".clawops/manifest.json" || ((k in want) && want[k] == fs[i])) continue
+        # clawops own: a path of the desired release, or an unmodified file the current release manifest lists
+        ours = (k in want) || ((k in mfh) && mfh[k] == fs[i])
+        printf "%s\t%s\t%s/%s\t%s\n", t, p, cur[t], p, (ours ? "ours" : "other") > DF
+      }
+      for (i = 1; i <= no; i++) printf "%s\t%s\t%s\n", (ok2[i] == "L" ? "file" : "unsafe"), ot[i], orl[i] (ok2[i] == "L" ? "\tsymlink" : "")
+    }' "$TMP/rels"
 }
 {
   # launchd is asked first, in the background (stdin /dev/null; waited for in this same subshell): its answer is read
@@ -196,7 +282,9 @@ hash_releases() {
   LAUNCHCTL=$!
   rec now "$(date +%s)"
   oc_facts "$VARDB/clawops"
-  df -Pk "$ETC" 2>/dev/null | awk 'NR == 2 { printf "disk\t%s\t%s\n", $4, $2 }'
+  # df's second line (-P: one line a file system) read by the shell, not by another process
+  df -Pk "$ETC" > "$TMP/df" 2>/dev/null
+  if { read -r _l && read -r _fs _tot _used _free _rest; } < "$TMP/df"; then rec disk "$_free" "$_tot"; fi
   D="$VARDB/clawops"
   [ -f "$D/node.lock" ] && [ ! -L "$D/node.lock" ] && rec lock "$(head -c 4096 "$D/node.lock" | b64)"
   # what killed or failed runs left behind (clawops' own names are safe; anything else is not ours)
@@ -206,9 +294,10 @@ hash_releases() {
     case $n in want.*) rec leftover want "$n" ;; intent.*) rec leftover intent "$n"; rec intent "$(head -c 65536 "$e" | b64)" ;; esac
   done
 
-  # tenants/: every entry by glob (NUL-safe: no listing is parsed); names outside the safe set are reported only
+  # tenants/: every entry by glob (NUL-safe: no listing is parsed); names outside the safe set are reported only.
+  # Each tenant once (t and t.prev), deduplicated by the shell: no sort
   L="$ETC/tenants"
-  : > "$TMP/names"
+  : > "$TMP/tenants"; _seen=' '
   if [ -L "$L" ]; then rec unexpected '' "$L is a symlink ($(shown "$(readlink "$L")")), not a directory clawops owns"
   elif [ -d "$L" ]; then
     for e in "$L"/* "$L"/.[!.]* "$L"/..?*; do
@@ -219,10 +308,10 @@ hash_releases() {
         .clawops-*) if [ -L "$e" ]; then rec leftover templink "$n"; else rec unexpected '' "$L/$n is not a symlink (left alone)"; fi; continue ;;
         .*) rec unexpected '' "$L/$n is not a name clawops uses (left alone)"; continue ;;
       esac
-      printf '%s\n' "${"$"}{n%.prev}" >> "$TMP/names"
+      n=${"$"}{n%.prev}
+      case $_seen in *" $n "*) ;; *) _seen="$_seen$n "; printf '%s\n' "$n" >> "$TMP/tenants" ;; esac
     done
   fi
-  sort -u "$TMP/names" > "$TMP/tenants"
   [ -L "$ETC/releases" ] && rec unexpected '' "$ETC/releases is a symlink ($(shown "$(readlink "$ETC/releases")")), not a directory clawops owns"
 
   : > "$TMP/dirs"; : > "$TMP/rels"; : > "$TMP/manifests"
@@ -233,58 +322,53 @@ hash_releases() {
   # only now stdin, what the planner expects: the client sends it once it has built the desired state, and all of the
   # above (the costly part) ran meanwhile. Nothing above reads stdin.
   cat > "$TMP/want"
-  # tenants assigned to this node that tenants/ does not have: the same checks (usually nothing of theirs to hash)
-  awk -F '\t' 'FILENAME == ARGV[1] { seen[$0]; next } $1 == "T" && !($2 in seen) { seen[$2]; print $2 }' "$TMP/tenants" "$TMP/want" > "$TMP/tenants2"
+  # one awk: the tenants assigned to this node that tenants/ does not have (the same checks follow; usually nothing
+  # of theirs to hash), and the secrets to look at: token.current/next of every tenant, and every other secret the
+  # desired release references (S lines)
+  : > "$TMP/tenants2"
+  awk -F '\t' -v T2="$TMP/tenants2" '
+    function once(k) { if (!(k in seen)) { seen[k]; print k } }
+    FILENAME == ARGV[1] { have[$0]; if ($0 != "") { once($0 "\ttoken.current"); once($0 "\ttoken.next") } next }
+    $1 == "S" { once($2 "\t" $3); next }
+    $1 == "T" && !($2 in have) { have[$2]; print $2 > T2; once($2 "\ttoken.current"); once($2 "\ttoken.next") }' "$TMP/tenants" "$TMP/want" > "$TMP/secrets.u"
   if [ -s "$TMP/tenants2" ]; then
     : > "$TMP/dirs2"; : > "$TMP/rels2"; : > "$TMP/manifests2"
     read_links "$TMP/tenants2" "$TMP/tl2"
     walk_tenants "$TMP/tl2" 2
-    if [ -s "$TMP/rels2" ]; then hash_releases 2; cat "$TMP/have2" >> "$TMP/have"; fi
-    cat "$TMP/dirs2" >> "$TMP/dirs"; cat "$TMP/manifests2" >> "$TMP/manifests"; cat "$TMP/tenants2" >> "$TMP/tenants"
+    if [ -s "$TMP/rels2" ]; then
+      hash_releases 2
+      cat "$TMP/sums2" >> "$TMP/sums"; cat "$TMP/odd2" >> "$TMP/odd"; cat "$TMP/rels2" >> "$TMP/rels"
+      cat "$TMP/dirs2" >> "$TMP/dirs"; cat "$TMP/manifests2" >> "$TMP/manifests"
+    fi
   fi
+  : > "$TMP/diffs"
+  [ -s "$TMP/rels" ] && report
   # files that differ from the desired release: the old content of clawops' own files (for unified diffs, up to
   # 256 KiB), only the size of anything else
-  # clawops' own: a path of the desired release, or an unmodified file the current release's manifest lists
-  awk -F '\t' -v MF="$TMP/manifests" '
-    BEGIN {
-      while ((getline m < MF) > 0) {
-        split(m, a, "\t"); if (a[2] != "current") continue
-        f = 0
-        while ((getline l < a[3]) > 0) {
-          if (l ~ /^  "files": \{/) { f = 1; continue } if (f && l ~ /^  \}/) break
-          if (f) { gsub(/^ +"|",?$/, "", l); n = index(l, "\": \""); if (n > 0) mf[a[1] SUBSEP substr(l, 1, n - 1)] = substr(l, n + 4) }
-        }
-        close(a[3])
-      }
-    }
-    FILENAME == ARGV[1] { dir[$1] = $2; next }
-    FILENAME == ARGV[2] { if ($1 == "F") want[$2 SUBSEP $3] = $4; next }
-    $1 == "file" && $4 != "symlink" && $3 != ".clawops/manifest.json" { k = $2 SUBSEP $3; ours = (k in want); if (ours && want[k] == $4) next; if (!ours && (k in mf) && mf[k] == $4) ours = 1; printf "%s\t%s\t%s/%s\t%s\n", $2, $3, dir[$2], $3, ours ? "ours" : "other" }' \
-    "$TMP/dirs" "$TMP/want" "$TMP/have" |
   while IFS='	' read -r t f p whose; do
     sz=$(wc -c < "$p" 2>/dev/null | tr -d ' '); [ -n "$sz" ] || sz=0
     if [ "$whose" = ours ]; then [ "$sz" -le 262144 ] && rec content "$t" "$f" "$(b64 < "$p")"; else rec fsize "$t" "$f" "$sz"; fi
-  done
+  done < "$TMP/diffs"
 
-  # launchd: every ai.openclaw.* service of the system domain in one call (pid and last exit status columns)
-  if wait "$LAUNCHCTL"; then
-    awk '/^\tservices = \{/ { s = 1; next } s && /^\t\}/ { s = 0 } s && $3 ~ /^ai\.openclaw\./ { printf "svc\t%s\t%s\t%s\n", $3, $1, $2 }' "$TMP/domain"
-  else
-    rec launchd-list $?
-  fi
+  # launchd: every ai.openclaw.* service of the system domain in one call (read by the last awk)
+  if wait "$LAUNCHCTL"; then LOK=1; else rec launchd-list $?; LOK=0; fi
 
-  # node-level units clawops installs (the notifier): their installed plist's hash
+  # node-level units clawops installs (the notifier): their installed plist's hash (one hash run for all)
+  set --
   for f in "$LD"/ai.openclaw.clawops.*.plist; do
     [ -f "$f" ] && [ ! -L "$f" ] || continue
     n=${"$"}{f##*/}; is_safe "$n" || continue
-    rec nodeunit "${"$"}{n%.plist}" "$($SHA "$f" | cut -c1-64)"
+    set -- "$@" "$f"
   done
-  # services: what each gateway was started for (the wrapper's run record), pending dead-man guards, quarantined
-  # releases (all clawops' own files; names checked before use)
+  : > "$TMP/usha"
+  [ $# -gt 0 ] && $SHA "$@" > "$TMP/usha" 2>/dev/null
+  # services: what each gateway was started for (the wrapper's run record, read by the last awk), pending dead-man
+  # guards, quarantined releases (all clawops' own files; names checked before use)
+  : > "$TMP/runs"
   for f in "$D/run"/*.json; do
     [ -f "$f" ] && [ ! -L "$f" ] || continue
     n=${"$"}{f##*/}; t=${"$"}{n%.json}; is_safe "$t" || continue
-    rec run "$t" "$(head -c 4096 "$f" | tr -d '\n\t')"
+    printf '%s\t%s\n' "$t" "$f" >> "$TMP/runs"
   done
   for f in "$D"/guard.*; do
     [ -f "$f" ] && [ ! -L "$f" ] || continue
@@ -301,26 +385,41 @@ hash_releases() {
 
   # secrets: metadata and a fingerprint of each, never the content (token.current/next always, and every other
   # secret the desired release references: S lines)
-  awk -F '\t' '
-    function once(k) { if (!(k in seen)) { seen[k]; print k } }
-    FILENAME == ARGV[1] { if ($1 == "S") once($2 "\t" $3); next }
-    $0 != "" { once($0 "\ttoken.current"); once($0 "\ttoken.next") }' "$TMP/want" "$TMP/tenants" > "$TMP/secrets.u"
   set --
   while IFS='	' read -r t name; do
     is_safe "$t" && is_safe "$name" || continue
     s="$VARDB/secrets/$t/$name"
     if [ -f "$s" ]; then set -- "$@" "$s"; else rec token "$t" "$name" missing; fi
   done < "$TMP/secrets.u"
+  : > "$TMP/tstat"; : > "$TMP/tsha"
   if [ $# -gt 0 ]; then
     fstat "$@" > "$TMP/tstat" 2>/dev/null
     $SHA "$@" > "$TMP/tsha" 2>/dev/null
-    awk -F '\t' -v H="$TMP/tsha" '
-      BEGIN { while ((getline line < H) > 0) { p = substr(line, 67); if (substr(line, 66, 1) != "*" && substr(line, 66, 1) != " ") p = substr(line, 66); fp[p] = substr(line, 1, 12) } }
-      { n = split($3, parts, "/"); printf "token\t%s\t%s\t%s\t%s\t%s\n", parts[n-1], parts[n], $1, $2, fp[$3] }' "$TMP/tstat"
   fi
+  # ONE awk for the rest: services (launchctl's services block: pid, last exit status, label), node units' hashes,
+  # run records (the first 4 KiB of each, newlines and tabs dropped), token metadata and fingerprints
+  awk -F '\t' -v LOK="$LOK" -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" '
+    BEGIN {
+      if (LOK) {
+        while ((getline l < DOM) > 0) {
+          if (l ~ /^\tservices = \{/) { s = 1; continue }
+          if (s && l ~ /^\t\}/) s = 0
+          if (s) { split(l, a, " "); if (a[3] ~ /^ai\.openclaw\./) printf "svc\t%s\t%s\t%s\n", a[3], a[1], a[2] }
+        }
+      }
+      while ((getline l < US) > 0) { n = split(substr(l, 67), a, "/"); sub(/\.plist$/, "", a[n]); printf "nodeunit\t%s\t%s\n", a[n], substr(l, 1, 64) }
+      while ((getline l < RUNS) > 0) {
+        split(l, a, "\t"); r = ""
+        while (length(r) < 4096 && (getline x < a[2]) > 0) r = r x "\n"
+        close(a[2]); r = substr(r, 1, 4096); gsub(/[\n\t]/, "", r)
+        printf "run\t%s\t%s\n", a[1], r
+      }
+      while ((getline line < H) > 0) { p = substr(line, 67); if (substr(line, 66, 1) != "*" && substr(line, 66, 1) != " ") p = substr(line, 66); fp[p] = substr(line, 1, 12) }
+    }
+    { n = split($3, parts, "/"); printf "token\t%s\t%s\t%s\t%s\t%s\n", parts[n-1], parts[n], $1, $2, fp[$3] }' "$TMP/tstat"
 } | awk -F '\t' '
   function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
   BEGIN { printf "{\"v\":1,\"records\":[" }
   { printf "%s[", (NR > 1 ? "," : ""); for (i = 1; i <= NF; i++) printf "%s\"%s\"", (i > 1 ? "," : ""), esc($i); printf "]" }
   END { printf "]}\n" }'
-`;
+`);

@@ -1,7 +1,7 @@
 /** Pure parsing of the observe script's JSON into a NodeObservation. */
 import { TENANT_ID } from '../desired/build-desired.js';
 import { parseVersion } from '../openclaw-cli.js';
-import { parseManifest } from '../release-manifest.js';
+import { MANIFEST_PATH, parseManifest } from '../release-manifest.js';
 import type { LaunchdState, NodeObservation, TenantObservation, TokenMeta } from './types.js';
 
 /**
@@ -91,7 +91,54 @@ function emptyTenant(tenant: string): TenantObservation {
   };
 }
 
-export function parseObservation(node: string, stdout: string, meta: { commands: number; durationMs: number }): NodeObservation {
+/**
+ * The desired files of a tenant (its F lines in the observe script's stdin) as path → sha256: what an `insync` record
+ * stands for. The same release is desired on every node and pass that has the tenant, so the map is made once per
+ * F-line text and shared, frozen, by every observation that refers to it (a manifest's file list; each tenant's
+ * `files` is a per-node copy): no per-node split of stdin, no per-node map. Bounded; cleared when full.
+ */
+const DESIRED = new Map<string, Readonly<Record<string, string>>>();
+function desiredFiles(stdin: string, tenant: string): Readonly<Record<string, string>> | undefined {
+  const tag = `F\t${tenant}\t`;
+  // every F line of the tenant, wherever it is (expectations() writes them together: one slice)
+  const parts: string[] = [];
+  let block: [number, number] | undefined;
+  for (let i = stdin.indexOf(tag); i >= 0; i = stdin.indexOf(tag, i + 1)) {
+    if (i > 0 && stdin.charCodeAt(i - 1) !== 10) continue;
+    let e = stdin.indexOf('\n', i);
+    if (e < 0) e = stdin.length;
+    if (block && block[1] + 1 === i) block[1] = e;
+    else {
+      if (block) parts.push(stdin.slice(block[0], block[1]));
+      block = [i, e];
+    }
+  }
+  if (!block) return undefined;
+  parts.push(stdin.slice(block[0], block[1]));
+  const key = parts.length === 1 ? parts[0]! : parts.join('\n');
+  const have = DESIRED.get(key);
+  if (have) return have;
+  const files: Record<string, string> = {};
+  for (const line of key.split('\n')) {
+    const [, , path = '', sha = ''] = line.split('\t');
+    files[path] = intern(copy(sha));
+  }
+  if (DESIRED.size >= 4096) DESIRED.clear();
+  // a copy of the key: a slice of stdin would keep all of this node's stdin alive as long as the entry
+  DESIRED.set(copy(key), Object.freeze(files));
+  return files;
+}
+
+/** a string of its own (not a slice of a larger one that it would keep alive) */
+const copy = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+
+/**
+ * `expected`: the stdin the script was given (expectations()). A tenant the node found exactly as desired comes as one
+ * `insync` record (its current release complete, its manifest listing exactly the F lines, every one of those files
+ * on the node with that hash; its manifestj without the file list): its files and its manifest's file list are the F
+ * lines again, plus the manifest's own hash — the same observation the per-file records would have given.
+ */
+export function parseObservation(node: string, stdout: string, meta: { commands: number; durationMs: number }, expected?: string): NodeObservation {
   const doc = JSON.parse(stdout) as { v: number; records: string[][] } | null;
   if (doc === null || typeof doc !== 'object' || doc.v !== 1 || !Array.isArray(doc.records)) throw new Error('unexpected observe output version');
   for (const r of doc.records as unknown[]) {
@@ -110,6 +157,7 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
   };
   const services = new Map<string, { pid: string; last: string }>();
   let listFailed: number | undefined;
+  const insync = new Map<string, string>();
   for (const r of doc.records) {
     const [kind, a = '', b = '', c = '', d = '', e = ''] = r;
     switch (kind) {
@@ -183,6 +231,9 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
       case 'file':
         tenant(a).files[b] = intern(c);
         break;
+      case 'insync':
+        if (TENANT_ID.test(a)) insync.set(a, b);
+        break;
       case 'content':
         tenant(a).contents[b] = b64(c);
         break;
@@ -212,6 +263,20 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
       default:
         break; // newer scripts may add kinds; old parsers ignore them
     }
+  }
+  for (const [id, manifestSha] of insync) {
+    const files = expected === undefined ? undefined : desiredFiles(expected, id);
+    const t = tenant(id);
+    const m = t.manifest;
+    // only what the script can have meant: desired files known, the manifest read without its (empty) file list
+    if (!files || !m || 'invalid' in m || Object.keys(m.files).length > 0) {
+      obs.errors.push(`observe: ${id} reported in sync without what it was compared with`);
+      continue;
+    }
+    // files not desired (added on the node) came as file records; the manifest's own hash with the summary
+    t.files = { ...files, ...t.files };
+    if (!Object.hasOwn(t.files, MANIFEST_PATH)) t.files[MANIFEST_PATH] = intern(manifestSha);
+    m.files = files as Record<string, string>;
   }
   for (const label of services.keys()) if (/^ai\.openclaw\.clawops\./.test(label)) obs.nodeServices[label] = serviceState(services.get(label), listFailed);
   for (const t of Object.values(obs.tenants)) {

@@ -48,6 +48,10 @@ export interface TenantObservation {
   /** why this tenant's tree is not clawops' own (links or dirs pointing elsewhere); nothing of it was read */
   unexpected: string[];
   manifest?: ReleaseManifest | { invalid: string };
+  /**
+   * the .prev release's manifest; in a compact observation (the default) without its file list when it is in
+   * clawops' own form (files: {}): nothing reads it, whether rollback is possible is prevComplete, judged on the node
+   */
   prevManifest?: ReleaseManifest | { invalid: string };
   launchd: LaunchdState;
   tokens: { 'token.current': TokenMeta; 'token.next': TokenMeta };

@@ -276,14 +276,15 @@ describe('the observe script is portable POSIX sh', () => {
   function runUnder(shell: string[], path: string, tenants: string[]): NodeObservation {
     const tmp = mkdtempSync(join(tmpdir(), 'clawops-tmpdir-'));
     try {
+      const input = expectations(desired, tenants);
       const stdout = execFileSync(which(shell[0]!), [...shell.slice(1), '-c', OBSERVE_SCRIPT, 'clawops-observe', node.etc, node.varDb], {
-        input: expectations(desired, tenants),
+        input,
         env: { PATH: path, HOME: node.root, TMPDIR: tmp },
         encoding: 'utf8',
       });
       // the script's scratch dir is removed on exit
       expect(readdirSync(tmp)).toEqual([]);
-      return parseObservation('local-1', stdout, { commands: 1, durationMs: 0 });
+      return parseObservation('local-1', stdout, { commands: 1, durationMs: 0 }, input);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
