@@ -21,8 +21,13 @@
  * `clawops diff` not reporting every node in sync.
  *
  * Figures: median and p90 pass wall time, process CPU time a pass, RSS after the passes and the process's peak RSS,
- * bytes the transports sent a pass, and where a pass's time goes (fetch, pin, observe per group, the slowest node's own
- * observe script). Exit: 0 (also when a target is missed, unless --strict: then 1), 2 when anything is wrong.
+ * bytes the transports sent a pass, and where a pass's time goes (fetch, pin, observe per group, the health stage, the
+ * nodes' own observe script), the remote commands a node a pass, and CPU a pass on the controller and on the nodes
+ * (every process under the nodes' sshds, read from /proc between passes): on this one machine the nodes and the
+ * controller share the CPUs, so (controller + nodes CPU) / CPUs is the pass's floor here. A steady pass starts the
+ * last pass's first wave of observes before its fetch (connections.ts startEarly), so a node's observe call is timed
+ * from when its group asks for it. Exit: 0 (also when a target is missed, unless --strict: then 1), 2 when anything
+ * is wrong.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
