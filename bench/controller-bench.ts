@@ -228,11 +228,12 @@ function breakdown(r: SizeResult): string[] {
   rows.push(['remote commands a node a pass (round trips)', (med(p.map((x) => x.commands)) / r.n).toFixed(2)]);
   rows.push(['bytes a pass: sent / received', `${Math.round(med(p.map((x) => x.bytesSent)))} / ${Math.round(med(p.map((x) => x.bytesReceived)))}`]);
   rows.push(['CPU a pass: controller process (user+system)', ms(med(p.map((x) => x.cpuMs)))]);
+  rows.push(['CPU a pass: its child processes (git)', ms(med(p.map((x) => x.childCpuMs)))]);
   const nodeCpu = p.map((x) => x.nodeCpuMs).filter((x) => Number.isFinite(x));
   if (nodeCpu.length) {
     rows.push(['CPU a pass: all nodes (every process under their sshds)', ms(med(nodeCpu))]);
     rows.push(['    a node (all nodes / nodes)', ms(med(nodeCpu) / r.n)]);
-    rows.push([`    wall floor on ${cpus().length} CPUs: (controller + nodes) / CPUs`, ms((med(p.map((x) => x.cpuMs)) + med(nodeCpu)) / cpus().length)]);
+    rows.push([`    wall floor on ${cpus().length} CPUs: (controller + git + nodes) / CPUs`, ms((med(p.map((x) => x.cpuMs)) + med(p.map((x) => x.childCpuMs)) + med(nodeCpu)) / cpus().length)]);
   }
   if (r.fast.length) {
     rows.push(['attribution: whole pass, launchctl print system answered by sh', ms(med(r.fast.map((x) => x.wallMs)))]);

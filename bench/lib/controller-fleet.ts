@@ -104,6 +104,8 @@ export interface PassTimes {
   nodeScriptMs: number[];
   /** process CPU time during the pass (user + system): the controller's */
   cpuMs: number;
+  /** CPU time of the controller's child processes that ended during the pass (git fetch, for-each-ref, …) */
+  childCpuMs: number;
   /** CPU time the fleet nodes spent during the pass (every process under their sshds), when the bench can read it */
   nodeCpuMs: number;
   /** remote commands the transports started during the pass (observe, health, …), all nodes */
@@ -192,15 +194,17 @@ export async function benchController(o: { origin: string; stateDir: string; ide
   return {
     c,
     async pass() {
-      cur = { wallMs: 0, passMs: 0, fetchMs: 0, pinMs: 0, desiredMs: 0, groups: [], health: [], nodeObserveMs: [], nodeScriptMs: [], cpuMs: 0, nodeCpuMs: NaN, commands: 0, rssBytes: 0, bytesSent: 0, bytesReceived: 0, outcome: '' };
+      cur = { wallMs: 0, passMs: 0, fetchMs: 0, pinMs: 0, desiredMs: 0, groups: [], health: [], nodeObserveMs: [], nodeScriptMs: [], cpuMs: 0, childCpuMs: 0, nodeCpuMs: NaN, commands: 0, rssBytes: 0, bytesSent: 0, bytesReceived: 0, outcome: '' };
       // read outside the timed span (walking /proc costs the bench a few ms)
       const n0 = o.nodeCpuMs?.();
       const w0 = wire();
       const cpu0 = process.cpuUsage();
+      const child0 = childCpuMs();
       const t0 = performance.now();
       const s = await c.runPass('bench');
       cur.wallMs = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
+      cur.childCpuMs = childCpuMs() - child0;
       const w1 = wire();
       const n1 = o.nodeCpuMs?.();
       if (n0 !== undefined && n1 !== undefined) cur.nodeCpuMs = n1 - n0;
@@ -287,3 +291,10 @@ export function fleetCpuMs(roots: readonly number[]): number {
   return (ticks * 1000) / CLK_TCK;
 }
 const CLK_TCK = 100;
+
+/** CPU time (ms) of this process's children that have ended and been waited for (cutime + cstime of /proc/self/stat) */
+export function childCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
+}
