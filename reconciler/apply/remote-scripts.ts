@@ -167,12 +167,18 @@ while IFS='	' read -r t id; do
   c=$(link_id "$t" ''); [ -n "$c" ] || continue
   C="$ETC/releases/$t/$c"; real_dir "$C" || continue
   S="$ETC/releases/$t/$id.tmp-$RUN"
-  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "\t" $4 }' "$W" | while IFS='	' read -r sum f; do
+  # one hash run over every wanted file of the current release (not one per file: a node's apply is mostly forks);
+  # only regular files (never a link) whose bytes are the wanted ones are copied
+  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/cand"
+  (cd "$C" && $SHA -c "$RT/cand" 2>/dev/null) | awk '/: OK$/ { sub(/: OK$/, ""); print }' > "$RT/same"
+  made=' '
+  while IFS= read -r f; do
     [ -f "$C/$f" ] && [ ! -L "$C/$f" ] || continue
-    [ "$($SHA "$C/$f" 2>/dev/null | cut -c1-64)" = "$sum" ] || continue
-    if mkdir -p "$(dirname "$S/$f")" 2> "$RT/err" && cp "$C/$f" "$S/$f" 2> "$RT/err"; then rec reuse "$t" "$f"
+    sub=${"$"}{f%/*}; [ "$sub" = "$f" ] && sub=.
+    case $made in *" $sub "*) ;; *) mkdir -p "$S/$sub" 2> "$RT/err" && made="$made$sub " ;; esac
+    if cp "$C/$f" "$S/$f" 2> "$RT/err"; then rec reuse "$t" "$f"
     else rm -f "$S/$f"; rec reuse-failed "$t" "$f" "$(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; fi
-  done
+  done < "$RT/same"
 done < "$RT/ok"
 `}`;
 

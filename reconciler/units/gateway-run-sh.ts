@@ -21,8 +21,10 @@
  *   same run already ran `config validate` on this release (issue 12). Every `${VAR}` the rendered config names is
  *   either CLAWOPS_VAR_DB (always exported) or a CLAWOPS_SECRET_* listed in secrets.list, so a node whose secret
  *   files pass step 2 starts with every variable the validated config needs set.
- * --config-get: steps 1-2, then `gateway call config.get` against the running gateway (on base+offset): what it has
- *   applied, to verify a hot reload took effect.
+ * --config-get: steps 1-2, then `gateway call config.get` against the running gateway (on base+offset): its config
+ *   snapshot, for a person on the node. apply no longer runs it (issue 12: one OpenClaw CLI start is ~1 CPU-s a node;
+ *   apply/gateway-rpc.ts asks the gateway's RPC directly and also compares the applied revision); it stays so that
+ *   the wrapper's bytes, and with them every release id, do not change.
  * Portable POSIX sh (dash, macOS bash-as-sh; BSD stat -f with a GNU stat -c branch). Prints no secret, ever.
  */
 export const GATEWAY_RUN_SH = `#!/bin/sh
