@@ -134,18 +134,23 @@ export function renderObservation(records: readonly ObserveRecord[]): string {
  * fresh string per node (as a transport's toString of what it received), without the simulator's own records and
  * JSON work per node counting as the pass's garbage and CPU time.
  */
-const rendered = new WeakMap<ObserveTemplate, Map<string, [string, string]>>();
+const rendered = new WeakMap<ObserveTemplate, Map<string, Map<string, [string, string]>>>();
 const NOW_MARK = '"now","';
 export function observeStdout(tpl: ObserveTemplate, stdin: string, drift: readonly SimDrift[], now: number): string {
   let cache = rendered.get(tpl);
   if (!cache) rendered.set(tpl, (cache = new Map()));
-  const key = `${drift.join(',')}\n${stdin.split('\n').filter((l) => l.startsWith('T\t')).join('\n')}`;
-  let parts = cache.get(key);
+  // keyed by the drift, then by stdin as it is (the same tenants give the same stdin): the simulator's own lookup
+  // allocates nothing a node, so the pass's garbage is the controller's
+  const dk = drift.join(',');
+  let byStdin = cache.get(dk);
+  if (!byStdin) cache.set(dk, (byStdin = new Map()));
+  let parts = byStdin.get(stdin);
   if (!parts) {
     const text = renderObservation(simRecords(tpl, stdin, drift, 0));
     const at = text.indexOf(NOW_MARK) + NOW_MARK.length;
     parts = [text.slice(0, at), text.slice(text.indexOf('"', at))];
-    cache.set(key, parts);
+    if (byStdin.size >= 64) byStdin.clear();
+    byStdin.set(stdin, parts);
   }
   // one flat string, as a transport hands over what it received
   return Buffer.from(`${parts[0]}${now}${parts[1]}`).toString('utf8');
