@@ -159,7 +159,13 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
   let listFailed: number | undefined;
   const insync = new Map<string, string>();
   for (const r of doc.records) {
-    const [kind, a = '', b = '', c = '', d = '', e = ''] = r;
+    // indexed, not destructured: array destructuring walks an iterator, garbage for every record of every node
+    const kind = r[0];
+    const a = r[1] ?? '';
+    const b = r[2] ?? '';
+    const c = r[3] ?? '';
+    const d = r[4] ?? '';
+    const e = r[5] ?? '';
     switch (kind) {
       case 'version': {
         const v = parseVersion(b);
