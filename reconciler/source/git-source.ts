@@ -122,14 +122,23 @@ export async function openSource(repo: string, ref?: string): Promise<Source> {
   if (!url && !statSync(repo).isDirectory()) throw new IoError(`${origin}: not a directory`);
 
   if (!url && ref === undefined) {
-    const inWorkTree = await hardenedGit(repo)
-      .revparse(['--is-inside-work-tree'])
-      .then((s) => s.trim() === 'true')
-      .catch(() => false);
-    if (!inWorkTree) return { origin, dir: repo, dirty: false, cleanup: () => undefined };
+    // every question at once (one git process each, in parallel: ~30 ms instead of ~120 ms of four in a row, and
+    // the caller builds the desired state meanwhile); the tag is asked of HEAD, the commit is HEAD's
     const g = hardenedGit(repo);
-    const d = await describe(g);
-    const status = await g.raw(['status', '--porcelain', '--untracked-files=normal', '--', '.']).catch(() => '');
+    const [inWorkTree, commit, tags, status] = await Promise.all([
+      g.revparse(['--is-inside-work-tree']).then((s) => s.trim() === 'true', () => false),
+      g.revparse(['--verify', '--quiet', 'HEAD^{commit}']).then((s) => s.trim(), () => ''),
+      g.raw(['tag', '--points-at', 'HEAD', '--sort=-creatordate', '--format=%(objectname) %(*objectname) %(refname:strip=2)']).catch(() => ''),
+      g.raw(['status', '--porcelain', '--untracked-files=normal', '--', '.']).catch(() => ''),
+    ]);
+    if (!inWorkTree) return { origin, dir: repo, dirty: false, cleanup: () => undefined };
+    // only a tag of exactly that commit (HEAD may move between the two processes): lightweight → its object,
+    // annotated → the object it peels to
+    const tag = tags
+      .split('\n')
+      .map((l) => /^(\S+) (\S*) (.+)$/.exec(l))
+      .find((m) => m !== null && (m[2] === '' ? m[1] : m[2]) === commit)?.[3];
+    const d = commit === '' ? {} : tag ? { commit, tag } : { commit };
     return { origin, dir: repo, ...d, dirty: status.trim() !== '', cleanup: () => undefined };
   }
 

@@ -2,8 +2,8 @@
 import { buildDesired, formatFinding } from '../desired/build-desired.js';
 import type { DesiredState, Finding, NodeSpec } from '../desired/types.js';
 import { UsageError, ValidationError } from '../errors.js';
-import { openSource, type Source } from './git-source.js';
-import { readTree } from './read-tree.js';
+import { isGitUrl, openSource, type Source } from './git-source.js';
+import { readTree, readTreeSync } from './read-tree.js';
 
 export interface Loaded {
   source: Source;
@@ -12,9 +12,26 @@ export interface Loaded {
 
 /** Open the source, build the desired state, and refuse it when `blocking` errors exist (the temp clone is removed then). */
 async function load(repo: string, ref: string | undefined, blocking: (f: Finding) => boolean, what: (s: Source) => string): Promise<Loaded> {
-  const source = await openSource(repo, ref);
+  // A local checkout read as it is does not depend on git's answers (commit, tag, dirty): its tree is read and
+  // built while git's processes run. A clone must exist before it is read.
+  const inPlace = ref === undefined && !isGitUrl(repo);
+  const opening = openSource(repo, ref);
+  let built: DesiredState | undefined;
+  let early: unknown;
+  if (inPlace) {
+    opening.catch(() => undefined);
+    // one macrotask so that git's processes are spawned before the synchronous read and build hold the thread
+    await new Promise((r) => setImmediate(r));
+    try {
+      built = buildDesired(readTreeSync(repo));
+    } catch (e) {
+      early = e;
+    }
+  }
+  const source = await opening;
   try {
-    const desired = buildDesired(await readTree(source.dir));
+    if (early !== undefined) throw early;
+    const desired = built ?? buildDesired(await readTree(source.dir));
     const errors = desired.findings.filter((f) => f.severity === 'error' && blocking(f));
     if (errors.length > 0) throw new ValidationError(`${what(source)} ${errors.length} error(s), first: ${formatFinding(errors[0]!)}; run clawops lint`, errors);
     return { source, desired };
