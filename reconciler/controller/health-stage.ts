@@ -25,7 +25,7 @@ import { NOTIFIER_LABEL } from '../units/render-units.js';
 import { shQuote, type Transport } from '../transport/transport.js';
 import type { ConnectionPool } from './connections.js';
 import type { NodeFacts } from './derive.js';
-import { gatewayPortIn, readinessUrl, type ReleaseReadiness } from './readiness.js';
+import { gatewayPortIn, readinessUrl, type ReleaseReadiness } from '../units/readiness.js';
 import { MAX_DIGEST_ROWS, type ProbeSummary, type ProbeWord, type WebhookDigestSummary, type WebhookFailureRow } from './status.js';
 
 /** what a node's health command gave: per tenant asked, its answer; the digest when asked */

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { combineHealth, digestRecord, healthReason, probeHealth } from '../../reconciler/controller/derive.js';
 import { digestSummary, HEALTH_SCRIPT, parseHealthOutput, probeSummary } from '../../reconciler/controller/health-stage.js';
 import { green } from '../../reconciler/controller/gating.js';
-import { gatewayPortIn, readinessUrl } from '../../reconciler/controller/readiness.js';
+import { gatewayPortIn, readinessUrl } from '../../reconciler/units/readiness.js';
 
 const AT = '2026-11-29T05:00:00.000Z';
 const probeBody = (status: string, extra: Record<string, unknown> = {}): string =>

@@ -1,10 +1,10 @@
 /**
  * Where a tenant's release answers readiness on its node: one formula for the controller's health stage
  * (health-stage.ts, from what observe saw of the current release) and apply's health gate (apply/release-health.ts,
- * from the release it swapped in). Pure; a leaf module (nothing of the controller), so apply can import it.
+ * from the release it swapped in). Pure; in units/ beside the probe port it reads, so neither the controller nor apply imports the other.
  */
 import { DEFAULT_GATEWAY_PORT } from '../desired/build-desired.js';
-import { PROBE_PORT_OFFSET } from '../units/render-units.js';
+import { PROBE_PORT_OFFSET } from './render-units.js';
 
 export interface ReleaseReadiness {
   /** the release ships a probe unit (launchd/ai.openclaw.<tenant>.probe.plist): the composite probe answers */
