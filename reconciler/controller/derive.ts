@@ -8,7 +8,7 @@ import type { DesiredState, TenantDesired } from '../desired/types.js';
 import type { ObserveResult, TenantObservation } from '../observe/types.js';
 import type { NodePlan } from '../plan/types.js';
 import { isManifest } from '../release-manifest.js';
-import type { DigestRead, HealthFacts } from './health-stage.js';
+import type { DigestRead, HealthFacts } from './health-facts.js';
 import { isWorse, worstState, type Backoff, type ControllerState, type ErrorRecord, type HealthStatus, type NodeStatusRecord, type ProbeSummary, type TenantHealth, type TenantStatus, type WebhookDigestSummary } from './status.js';
 
 export interface NodeFacts {

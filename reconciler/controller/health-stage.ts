@@ -26,17 +26,10 @@ import { shQuote, type Transport } from '../transport/transport.js';
 import type { ConnectionPool } from './connections.js';
 import type { NodeFacts } from './derive.js';
 import { gatewayPortIn, readinessUrl, type ReleaseReadiness } from '../units/readiness.js';
+import type { DigestRead, HealthFacts } from './health-facts.js';
 import { MAX_DIGEST_ROWS, type ProbeSummary, type ProbeWord, type WebhookDigestSummary, type WebhookFailureRow } from './status.js';
 
-/** what a node's health command gave: per tenant asked, its answer; the digest when asked */
-export interface HealthFacts {
-  probes: Record<string, ProbeSummary>;
-  digest?: DigestRead;
-  /** tenants asked whose current release has no launchd units (nothing answers readiness: launchd's word stands) */
-  noUnits?: string[];
-}
-
-export type DigestRead = ({ ok: true } & Omit<WebhookDigestSummary, 'error' | 'errorAt'>) | { ok: false; at: string; error: string };
+export type { DigestRead, HealthFacts } from './health-facts.js';
 
 /** curl: 2 s to connect, 3 s for the whole answer; every tenant of a node is asked side by side */
 export const PROBE_CONNECT_SEC = 2;
