@@ -52,12 +52,12 @@
  * Secrets are never read except to hash them.
  *
  * Cost matters (it runs on every node on every pass): the work is done in bulk, a fixed number of processes per node
- * whatever the number of tenants (27 on an in-sync node with 10 tenants, 8 of them oc_facts'; it was 52 before run
- * records, services, node units and tokens shared one awk and manifests, hashes and differences another; rsync -c -n
- * needs 6): one readlink for every link, two finds and one hash run for every file of every linked release, one awk
- * (report) for every manifest, release verdict and difference, one `launchctl print system` (started first, in the
- * background) for every service, one `stat` and one hash for every token, one awk for services, run records and
- * tokens. Only files that differ cost a process each. Hashing is not where the time goes (560 files of 10 tenants'
+ * whatever the number of tenants (24 on an in-sync node with 10 tenants and launchctl, 8 of them oc_facts'; it was 53
+ * before manifests, hashes and differences shared one awk, and services, node units, run records, tokens and the JSON
+ * another; rsync -c -n needs 6): one readlink for every link, two finds and one hash run for every file of every
+ * linked release, one awk (report) for every manifest, release verdict and difference, one `launchctl print system`
+ * (started first, in the background) for every service, one `stat` and one hash for every token, one awk for stdin
+ * and one for the JSON and everything read from files at the end. Only files that differ cost a process each. Hashing is not where the time goes (560 files of 10 tenants'
  * current and .prev releases: ~6 ms CPU over the find alone, ~3 ms over a stat of each, bench host), processes are
  * (~1 ms each): a node-side hash cache keyed by stat data would save ~3 ms a node, so there is none.
  */
@@ -79,7 +79,9 @@ TMP=$(mktemp -d 2>/dev/null || mktemp -d -t clawops)
 RT=$TMP
 trap 'rm -rf "$TMP"' EXIT
 if command -v sha256sum >/dev/null 2>&1; then SHA="sha256sum"; else SHA="shasum -a 256"; fi
-if stat -c %a / >/dev/null 2>&1; then fstat() { stat -c '%a	%Y	%n' "$@"; }; else fstat() { stat -f '%Lp	%m	%N' "$@"; }; fi
+# mode, mtime, name of files: GNU stat -c, else (BSD: -c is not an option, nothing printed) stat -f; no process spent
+# finding out which beforehand. A GNU stat that printed something keeps it (a file gone meanwhile fails alone).
+fstat() { stat -c '%a	%Y	%n' "$@" 2>/dev/null || [ -s "$TMP/tstat" ] || stat -f '%Lp	%m	%N' "$@" 2>/dev/null; }
 b64() { base64 | tr -d '\n'; }
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
 ${OPENCLAW_FACTS_SH}${NODE_TREE_SH}
@@ -320,17 +322,18 @@ report() {
   hash_releases ''
 
   # only now stdin, what the planner expects: the client sends it once it has built the desired state, and all of the
-  # above (the costly part) ran meanwhile. Nothing above reads stdin.
-  cat > "$TMP/want"
-  # one awk: the tenants assigned to this node that tenants/ does not have (the same checks follow; usually nothing
-  # of theirs to hash), and the secrets to look at: token.current/next of every tenant, and every other secret the
-  # desired release references (S lines)
-  : > "$TMP/tenants2"
-  awk -F '\t' -v T2="$TMP/tenants2" '
+  # above (the costly part) ran meanwhile. Nothing above reads stdin. One awk reads it (kept in $TMP/want for
+  # report) and finds the tenants assigned to this node that tenants/ does not have (the same checks follow; usually
+  # nothing of theirs to hash), and the secrets to look at: token.current/next of every tenant, and every other secret
+  # the desired release references (S lines)
+  : > "$TMP/tenants2"; : > "$TMP/want"
+  awk -F '\t' -v T2="$TMP/tenants2" -v W="$TMP/want" '
     function once(k) { if (!(k in seen)) { seen[k]; print k } }
     FILENAME == ARGV[1] { have[$0]; if ($0 != "") { once($0 "\ttoken.current"); once($0 "\ttoken.next") } next }
+    { print > W }
     $1 == "S" { once($2 "\t" $3); next }
-    $1 == "T" && !($2 in have) { have[$2]; print $2 > T2; once($2 "\ttoken.current"); once($2 "\ttoken.next") }' "$TMP/tenants" "$TMP/want" > "$TMP/secrets.u"
+    $1 == "T" && !($2 in have) { have[$2]; print $2 > T2; once($2 "\ttoken.current"); once($2 "\ttoken.next") }
+    END { close(W) }' "$TMP/tenants" - > "$TMP/secrets.u"
   if [ -s "$TMP/tenants2" ]; then
     : > "$TMP/dirs2"; : > "$TMP/rels2"; : > "$TMP/manifests2"
     read_links "$TMP/tenants2" "$TMP/tl2"
@@ -350,8 +353,8 @@ report() {
     if [ "$whose" = ours ]; then [ "$sz" -le 262144 ] && rec content "$t" "$f" "$(b64 < "$p")"; else rec fsize "$t" "$f" "$sz"; fi
   done < "$TMP/diffs"
 
-  # launchd: every ai.openclaw.* service of the system domain in one call (read by the last awk)
-  if wait "$LAUNCHCTL"; then LOK=1; else rec launchd-list $?; LOK=0; fi
+  # launchd: every ai.openclaw.* service of the system domain in one call (read by the awk that writes the JSON)
+  if wait "$LAUNCHCTL"; then :; else rec launchd-list $?; : > "$TMP/domain"; fi
 
   # node-level units clawops installs (the notifier): their installed plist's hash (one hash run for all)
   set --
@@ -362,7 +365,7 @@ report() {
   done
   : > "$TMP/usha"
   [ $# -gt 0 ] && $SHA "$@" > "$TMP/usha" 2>/dev/null
-  # services: what each gateway was started for (the wrapper's run record, read by the last awk), pending dead-man
+  # services: what each gateway was started for (the wrapper's run record, read by the awk that writes the JSON), pending dead-man
   # guards, quarantined releases (all clawops' own files; names checked before use)
   : > "$TMP/runs"
   for f in "$D/run"/*.json; do
@@ -396,30 +399,34 @@ report() {
     fstat "$@" > "$TMP/tstat" 2>/dev/null
     $SHA "$@" > "$TMP/tsha" 2>/dev/null
   fi
-  # ONE awk for the rest: services (launchctl's services block: pid, last exit status, label), node units' hashes,
-  # run records (the first 4 KiB of each, newlines and tabs dropped), token metadata and fingerprints
-  awk -F '\t' -v LOK="$LOK" -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" '
-    BEGIN {
-      if (LOK) {
-        while ((getline l < DOM) > 0) {
-          if (l ~ /^\tservices = \{/) { s = 1; continue }
-          if (s && l ~ /^\t\}/) s = 0
-          if (s) { split(l, a, " "); if (a[3] ~ /^ai\.openclaw\./) printf "svc\t%s\t%s\t%s\n", a[3], a[1], a[2] }
-        }
-      }
-      while ((getline l < US) > 0) { n = split(substr(l, 67), a, "/"); sub(/\.plist$/, "", a[n]); printf "nodeunit\t%s\t%s\n", a[n], substr(l, 1, 64) }
-      while ((getline l < RUNS) > 0) {
-        split(l, a, "\t"); r = ""
-        while (length(r) < 4096 && (getline x < a[2]) > 0) r = r x "\n"
-        close(a[2]); r = substr(r, 1, 4096); gsub(/[\n\t]/, "", r)
-        printf "run\t%s\t%s\n", a[1], r
-      }
-      while ((getline line < H) > 0) { p = substr(line, 67); if (substr(line, 66, 1) != "*" && substr(line, 66, 1) != " ") p = substr(line, 66); fp[p] = substr(line, 1, 12) }
-    }
-    { n = split($3, parts, "/"); printf "token\t%s\t%s\t%s\t%s\t%s\n", parts[n-1], parts[n], $1, $2, fp[$3] }' "$TMP/tstat"
-} | awk -F '\t' '
+  # last, a builtin: a shell may exec a subshell's last command in place of the subshell (dash does), and one that
+  # sends its output elsewhere (the hash above) would close this pipe early: the JSON awk would read the files
+  # before they are written
+  :
+  # the rest (services, node units, run records, tokens) is read from these files by the awk that writes the JSON
+} | awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" -v TS="$TMP/tstat" '
   function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
+  function out(r,   f, n, i) { n = split(r, f, "\t"); printf "%s[", (nr++ ? "," : ""); for (i = 1; i <= n; i++) printf "%s\"%s\"", (i > 1 ? "," : ""), esc(f[i]); printf "]" }
   BEGIN { printf "{\"v\":1,\"records\":[" }
-  { printf "%s[", (NR > 1 ? "," : ""); for (i = 1; i <= NF; i++) printf "%s\"%s\"", (i > 1 ? "," : ""), esc($i); printf "]" }
-  END { printf "]}\n" }'
+  { out($0) }
+  # once the records above are all written (the files below with them): services (launchctl: pid, last exit status,
+  # label; the file is emptied when it failed), node units hashes, run records (the first 4 KiB of each, newlines and
+  # tabs dropped), token metadata and fingerprints. One process for all of that and the JSON.
+  END {
+    while ((getline l < DOM) > 0) {
+      if (l ~ /^\tservices = \{/) { s = 1; continue }
+      if (s && l ~ /^\t\}/) s = 0
+      if (s) { split(l, a, " "); if (a[3] ~ /^ai\.openclaw\./) out("svc\t" a[3] "\t" a[1] "\t" a[2]) }
+    }
+    while ((getline l < US) > 0) { n = split(substr(l, 67), a, "/"); sub(/\.plist$/, "", a[n]); out("nodeunit\t" a[n] "\t" substr(l, 1, 64)) }
+    while ((getline l < RUNS) > 0) {
+      split(l, a, "\t"); r = ""
+      while (length(r) < 4096 && (getline x < a[2]) > 0) r = r x "\n"
+      close(a[2]); r = substr(r, 1, 4096); gsub(/[\n\t]/, "", r)
+      out("run\t" a[1] "\t" r)
+    }
+    while ((getline l < H) > 0) { p = substr(l, 67); if (substr(l, 66, 1) != "*" && substr(l, 66, 1) != " ") p = substr(l, 66); fp[p] = substr(l, 1, 12) }
+    while ((getline l < TS) > 0) { split(l, a, "\t"); n = split(a[3], parts, "/"); out("token\t" parts[n-1] "\t" parts[n] "\t" a[1] "\t" a[2] "\t" fp[a[3]]) }
+    printf "]}\n"
+  }'
 `);
