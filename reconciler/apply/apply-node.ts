@@ -14,8 +14,9 @@ import { versionMismatches, type VersionFacts } from './records.js';
 import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { decideReload } from './reload-plan.js';
 import { hotCheckOf } from './gateway-rpc.js';
-import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, quarantine, readinessUrl, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
+import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, quarantine, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
 import { gatewayPort, notifierUnitFor, notifierVars } from '../desired/build-desired.js';
+import { readinessUrl, releaseReadiness } from '../units/readiness.js';
 import { releaseHealth } from './release-health.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
 import { ValidationMemo, verdictKey, type Claim, type Decision, type ReleaseVerdict } from './validation-memo.js';
@@ -229,7 +230,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   const portOffset = desired.nodes.find((n) => n.name === np.node)?.port_offset ?? 0;
   const readyUrl = (tenant: string): string => {
     const d = desired.tenants.get(tenant);
-    return d ? readinessUrl(tenant, gatewayPort(d) + portOffset, d.files) : 'http://127.0.0.1:0/readyz';
+    // the release's own probe unit answers on base + 115 (rendered without the node's offset), its gateway on base + offset
+    return d ? readinessUrl(releaseReadiness(tenant, d.files, gatewayPort(d)), portOffset).url : 'http://127.0.0.1:0/readyz';
   };
   /** reload the tenant's units from release `id` and wait for it to be ready; the reason when it is not */
   const reloadAndGate = async (tenant: string, id: string): Promise<string | undefined> => {

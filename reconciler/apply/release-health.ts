@@ -1,7 +1,6 @@
 /** Where a release answers readiness on a node, read from the release itself (its port may differ from the repo's). */
 import { shQuote, type Transport } from '../transport/transport.js';
-import { DEFAULT_GATEWAY_PORT } from '../desired/build-desired.js';
-import { PROBE_PORT_OFFSET } from '../units/render-units.js';
+import { gatewayPortIn, readinessUrl } from '../units/readiness.js';
 
 /**
  * Where release `id` of `tenant` answers readiness on the node: its gateway port from the release's own
@@ -13,13 +12,7 @@ export async function releaseHealth(t: Transport, etc: string, tenant: string, i
   const r = await t.exec(`sh -c ${shQuote(script)} clawops ${shQuote(etc)} ${shQuote(tenant)} ${shQuote(id)}`, { timeoutMs: 15_000 });
   if (r.code !== 0 || r.stdout.trim() === '') return undefined;
   const probe = r.stdout.startsWith('probe\n');
-  let port = 0;
-  try {
-    const cfg = JSON.parse(probe ? r.stdout.slice(6) : r.stdout) as { gateway?: { port?: unknown } };
-    port = typeof cfg.gateway?.port === 'number' ? cfg.gateway.port : DEFAULT_GATEWAY_PORT;
-  } catch {
-    port = DEFAULT_GATEWAY_PORT;
-  }
-  return { url: `http://127.0.0.1:${probe ? port + PROBE_PORT_OFFSET : port + portOffset}/readyz` };
+  const gatewayPort = gatewayPortIn(probe ? r.stdout.slice(6) : r.stdout);
+  return { url: readinessUrl({ probe, ...(gatewayPort !== undefined ? { gatewayPort } : {}) }, portOffset).url };
 }
 

@@ -8,7 +8,6 @@ import { shQuote, type NodePaths, type Transport } from '../transport/transport.
 import { runScript } from './remote.js';
 import { GATEWAY_RPC_JS, type GatewayAuth } from './gateway-rpc.js';
 import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
-import { PROBE_PORT_OFFSET } from '../units/render-units.js';
 
 export interface UnitReload {
   label: string;
@@ -44,12 +43,6 @@ export const DEFAULT_HEALTH: HealthSettings = { deadline_sec: 180, confirm_sec: 
 export function healthSettings(settings: object): HealthSettings {
   const h = (settings as { health?: Partial<HealthSettings> }).health;
   return { ...DEFAULT_HEALTH, ...(h ?? {}) };
-}
-
-/** Where a tenant's readiness is asked on the node: its composite probe when the release ships one, else the gateway. */
-export function readinessUrl(tenant: string, gatewayPort: number, files: readonly { path: string }[]): string {
-  const probe = files.some((f) => f.path === `launchd/ai.openclaw.${tenant}.probe.plist`);
-  return `http://127.0.0.1:${probe ? gatewayPort + PROBE_PORT_OFFSET : gatewayPort}/readyz`;
 }
 
 /** seconds a reloaded unit gets to show a new running process */

@@ -33,3 +33,8 @@ export function gatewayPortIn(openclawJson: string): number | undefined {
     return undefined;
   }
 }
+
+/** What a release about to be swapped in says of its readiness: a probe unit among its files, its gateway port. */
+export function releaseReadiness(tenant: string, files: readonly { path: string }[], gatewayPort: number): ReleaseReadiness {
+  return { probe: files.some((f) => f.path === `launchd/ai.openclaw.${tenant}.probe.plist`), gatewayPort };
+}
