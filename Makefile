@@ -1,4 +1,4 @@
-.PHONY: demo test typecheck unit bench lint install-openclaw clean build
+.PHONY: demo test typecheck unit bench lint install-openclaw clean build schemas
 
 NPX := npx --no-install
 
@@ -7,7 +7,7 @@ node_modules: package-lock.json
 	@touch node_modules
 
 ## build: compile reconciler/ to dist/ (bin/clawops uses it while it is newer than every source file); refuses
-## schema validators older than schemas/ (regenerate: npx tsx reconciler/desired/gen-schema-validators.ts)
+## schema validators older than schemas/ (regenerate: make schemas)
 build: node_modules
 	$(NPX) tsx reconciler/desired/gen-schema-validators.ts --check
 	rm -rf dist
@@ -22,6 +22,10 @@ demo: build
 test: node_modules
 	$(NPX) tsc --noEmit -p .
 	$(NPX) vitest run
+
+## schemas: regenerate reconciler/desired/schema-validators.ts (ajv standalone) after editing schemas/*.json or upgrading ajv
+schemas: node_modules
+	$(NPX) tsx reconciler/desired/gen-schema-validators.ts
 
 typecheck: node_modules
 	$(NPX) tsc --noEmit -p .
