@@ -185,6 +185,13 @@ describe('the compact observation', () => {
     }
   });
 
+  it('a pending dead-man guard is reported once; its heartbeat file (guard.RUN.beat) is not another guard', async () => {
+    writeFileSync(join(node.varDb, 'clawops', 'guard.r20261129t092419-05a1c8'), 'deadline\t1800000000\nacme\tcurrent\tprev\tabc\n');
+    writeFileSync(join(node.varDb, 'clawops', 'guard.r20261129t092419-05a1c8.beat'), '1799999999\n');
+    const o = await observeNode(transport, desired.settings.paths, expectations(desired, TENANTS));
+    expect(o.guards).toEqual([{ run: 'r20261129t092419-05a1c8', deadline: 1800000000, tenants: ['acme'] }]);
+  });
+
   it('the parser refuses an insync record it cannot expand (no expectations, or a manifest with its file list)', () => {
     const manifest = JSON.stringify({ schema: 1, tenant: 'acme', release_id: 'abc', files: {}, created_at: 'x', actor: 'y' });
     const doc = JSON.stringify({ v: 1, records: [['link', 'acme', 'current', '../releases/acme/abc'], ['manifestj', 'acme', 'current', manifest], ['insync', 'acme', 'f'.repeat(64)]] });
