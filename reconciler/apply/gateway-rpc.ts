@@ -29,7 +29,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /**
  * The file holding the gateway's token/password, resolved the way the secret wrapper and OpenClaw do for what clawops
  * renders: a file SecretRef through `secrets.providers.<p>` (singleValue, `${CLAWOPS_VAR_DB}` = this node's var_db),
- * or a `${CLAWOPS_SECRET_*}` string through secrets.list (`env VAR name` → VARDB/secrets/TENANT/name). Pure.
+ * or a `${CLAWOPS_SECRET_*}` string through secrets.list (`env VAR name` → VARDB/secrets/TENANT/name); either way a
+ * plain name in VARDB/secrets/TENANT/, anything else is not read (why). Pure.
  */
 export function gatewayAuthOf(cfg: unknown, secretsList: string, varDb: string, tenant: string): GatewayAuth {
   const auth = isObject(cfg) && isObject(cfg.gateway) ? cfg.gateway.auth : undefined;
@@ -52,6 +53,11 @@ export function gatewayAuthOf(cfg: unknown, secretsList: string, varDb: string, 
     if (!isObject(prov) || prov.source !== 'file' || typeof prov.path !== 'string' || (prov.mode !== undefined && prov.mode !== 'singleValue')) return { why: `secret provider ${ref.provider} is not a single-value file` };
     const path = prov.path.split('${CLAWOPS_VAR_DB}').join(varDb);
     if (path.includes('${') || !path.startsWith('/')) return { why: `secret provider ${ref.provider} has a path clawops cannot resolve` };
+    // only a file of this tenant's own secrets dir (where the wrapper checks them) is read: never ../../etc/shadow,
+    // another tenant's token or a home directory's key (the client sends what it reads to whatever holds the port)
+    const dir = `${varDb}/secrets/${tenant}/`;
+    const name = path.startsWith(dir) ? path.slice(dir.length) : '';
+    if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') return { why: `secret provider ${ref.provider} points outside the tenant's secrets dir` };
     return { kind: mode, file: path };
   }
   return { why: `gateway.auth.${mode} has a shape clawops does not resolve` };
@@ -76,16 +82,17 @@ function stable(v) {
   const o = (x) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, o(x[k])])) : Array.isArray(x) ? x.map(o) : x);
   return JSON.stringify(o(v));
 }
-function at(obj, path) {
+function at(obj, segs) {
   let cur = obj;
-  for (const k of path.split('.')) { if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined; cur = cur[k]; }
+  for (const k of segs) { if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined; cur = cur[k]; }
   return cur;
 }
 function verdict(p, want) {
   if (p === null || typeof p !== 'object') return 'config.get answered no snapshot';
   const cfg = p.runtimeConfig !== null && typeof p.runtimeConfig === 'object' ? p.runtimeConfig : p.config;
   if (!Array.isArray(want) || want.length === 0) return 'nothing to compare';
-  const bad = want.filter(([path, v]) => stable(at(cfg, path) ?? null) !== stable(v ?? null)).map((w) => w[0]);
+  // [path, value, keys]: keys are the path's segments (a key may hold dots); without them, the path split on dots
+  const bad = want.filter(([path, v, segs]) => stable(at(cfg, Array.isArray(segs) ? segs : String(path).split('.')) ?? null) !== stable(v ?? null)).map((w) => w[0]);
   if (bad.length > 0) return 'not yet seen: ' + bad.join(', ');
   if (typeof p.appliedConfigHash !== 'string' || p.appliedConfigHash === '' || p.appliedConfigHash !== p.configRevisionHash) return 'saved but not yet active (applied revision differs)';
   return '';
@@ -115,11 +122,40 @@ function done(code, line) {
 ${VERDICT_JS}
 if (typeof WebSocket !== 'function') done(3, 'pending this Node (' + process.version + ') has no WebSocket');
 else main();
-function main() {
+// the secret file as the wrapper accepts it: a regular file (not a symlink, FIFO or device: opened without following
+// or blocking), not empty, small; never read whole when it is not
+function readSecret() {
+  const c = fs.constants;
+  if (!file.startsWith('/') || file.split('/').includes('..')) return 'is not an absolute plain path';
+  let fd;
+  try { fd = fs.openSync(file, c.O_RDONLY | c.O_NONBLOCK | (c.O_NOFOLLOW || 0)); } catch (e) { return e && e.code === 'ELOOP' ? 'is not a regular file (a symlink)' : 'cannot be read (' + (e && e.code) + ')'; }
   try {
-    if (kind === 'token' || kind === 'password') secret = fs.readFileSync(file, 'utf8').replace(/[\r\n]+$/, '');
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return 'is not a regular file';
+    if (st.size === 0) return 'is empty';
+    if (st.size > 65536) return 'is too large (' + st.size + ' bytes)';
+    const b = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < b.length) { const r = fs.readSync(fd, b, n, b.length - n, null); if (r <= 0) break; n += r; }
+    secret = b.subarray(0, n).toString('utf8').replace(/[\r\n]+$/, '');
+    return secret === '' ? 'is empty' : '';
   } catch (e) {
-    return done(2, 'pending cannot read the gateway ' + kind + ' file (' + (e && e.code) + ')');
+    return 'cannot be read (' + (e && e.code) + ')';
+  } finally {
+    try { fs.closeSync(fd); } catch {}
+  }
+}
+// what a gateway says back, for the one line: its error codes only (a message may quote what it was sent, the
+// secret among it, in any spelling: raw, JSON-escaped, cut short)
+function codeOf(e) {
+  const w = (x) => (typeof x === 'string' && /^[A-Za-z0-9_.-]{1,40}$/.test(x) ? x : '');
+  if (!e || typeof e !== 'object') return 'an error';
+  return [w(e.code), e.details && typeof e.details === 'object' ? w(e.details.code) : ''].filter(Boolean).join(' ') || 'an error';
+}
+function main() {
+  if (kind === 'token' || kind === 'password') {
+    const bad = readSecret();
+    if (bad) return done(2, 'pending the gateway ' + kind + ' file ' + bad);
   }
   let want;
   try { want = JSON.parse(fs.readFileSync(0, 'utf8')); } catch { return done(2, 'pending no expectations on stdin'); }
@@ -144,7 +180,7 @@ function main() {
         return;
       }
       if (m.type !== 'res') return;
-      const err = m.error && typeof m.error === 'object' ? String(m.error.code) + ' ' + String(m.error.message) : '';
+      const err = codeOf(m.error);
       if (m.id === '1') {
         if (m.ok) { hello = true; req('config.get', {}); return; }
         // still starting its sidecars: retryable by the protocol; anything else (auth) is final

