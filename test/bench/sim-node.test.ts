@@ -52,7 +52,7 @@ describe('simulated nodes', () => {
       [['service-stopped'], 'InSync', 'ServiceNotRunning'],
       [['token-rotation'], 'InSync', 'TokenOverlap'],
     ];
-    const observed = cases.map(([drift], i) => ({ node: `n${i}`, ok: true as const, observation: parseObservation(`n${i}`, simStdout(tpl, desired, tenants, drift), { commands: 1, durationMs: 0 }) }));
+    const observed = cases.map(([drift], i) => ({ node: `n${i}`, ok: true as const, observation: parseObservation(`n${i}`, simStdout(tpl, desired, tenants, drift), { commands: 1, durationMs: 0 }, expectations(desired, tenants)) }));
     const p = plan(desired, observed, cases.map((_, i) => spec(`n${i}`, tenants)));
     cases.forEach(([drift, status, reason], i) => {
       const np = p.nodes[i]!;
