@@ -7,19 +7,37 @@
  *   version EXITCODE FIRST-LINE CACHED(0|1)      (version 127 "" 0 when there is no openclaw)
  */
 export const OPENCLAW_FACTS_SH = String.raw`
+oc_dir() { case $1 in */*) _od=${"$"}{1%/*} ;; *) _od=. ;; esac; }
 oc_facts() {
-  dsha=""
+  # runs on every observe: no process but readlink (one a link) and ONE hash run for the entry point and its
+  # package.json; dirname, cut and the cache lookup are the shell's own
+  dsha=""; _opsha=""
   oc=$(command -v openclaw 2>/dev/null || true)
   if [ -z "$oc" ]; then rec version 127 "" 0; return 0; fi
   p=$oc; n=0
   while [ -L "$p" ] && [ $n -lt 40 ]; do
-    t=$(readlink "$p"); case $t in /*) p=$t ;; *) p=$(dirname "$p")/$t ;; esac; n=$((n+1))
+    t=$(readlink "$p"); case $t in /*) p=$t ;; *) oc_dir "$p"; p=$_od/$t ;; esac; n=$((n+1))
   done
-  dsha=$($SHA "$p" 2>/dev/null | cut -c1-64)
+  oc_dir "$p"; _opj=$_od/package.json
+  _osums=$($SHA "$p" "$_opj" 2>/dev/null)
+  while IFS= read -r _ol; do
+    _oh=${"$"}{_ol%% *}
+    case $_oh in *[!0-9a-f]*|'') continue ;; esac
+    [ ${"$"}{#_oh} -eq 64 ] || continue
+    case $_ol in "$_oh  $p"|"$_oh *$p") dsha=$_oh ;; "$_oh  $_opj"|"$_oh *$_opj") _opsha=$_oh ;; esac
+  done <<OC_SUMS
+$_osums
+OC_SUMS
   rec daemon "$p" "$dsha"
-  key="$dsha:$($SHA "$(dirname "$p")/package.json" 2>/dev/null | cut -c1-64)"
+  key="$dsha:$_opsha"
   cache="$1/openclaw-version.cache"; line=""
-  [ -f "$cache" ] && line=$(awk -F '\t' -v k="$key" '$1 == k { print $2; exit }' "$cache" 2>/dev/null)
+  if [ -f "$cache" ] && [ ! -L "$cache" ]; then
+    n=0
+    while [ $n -lt 64 ] && IFS='	' read -r _ok _ov; do
+      n=$((n+1))
+      if [ "$_ok" = "$key" ]; then line=${"$"}{_ov%%	*}; break; fi
+    done < "$cache"
+  fi
   if [ -n "$line" ]; then rec version 0 "$line" 1; return 0; fi
   line=$(openclaw --version </dev/null 2>/dev/null); rc=$?
   line=$(printf '%s\n' "$line" | head -n 1)

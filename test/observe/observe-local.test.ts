@@ -119,6 +119,19 @@ describe('observe through the local transport', () => {
     expect(transport.stats.commands).toBe(4);
   });
 
+  it('the daemon is the file the relative link resolves to, hashed; a version cache that is a symlink is not read', async () => {
+    deployAcmeGlobex();
+    const first = await observe();
+    expect(first.daemon).toEqual({ path: expect.stringMatching(/\/usr\/local\/bin\/\.\.\/lib\/node_modules\/openclaw\/openclaw\.mjs$/), sha256: sha(readFileSync(node.daemon, 'utf8')) });
+    const cache = join(node.varDb, 'clawops/openclaw-version.cache');
+    const elsewhere = join(node.root, 'planted.cache');
+    writeFileSync(elsewhere, readFileSync(cache, 'utf8'));
+    rmSync(cache);
+    symlinkSync(elsewhere, cache);
+    expect((await observe()).openclaw.cached).toBe(false);
+    expect(node.openclawRuns()).toBe(2);
+  });
+
   it('does not cache output that is not a version line, nor without a clawops state dir', async () => {
     const bad = makeLocalNode({ versionLine: 'Error: Cannot find module' });
     try {
