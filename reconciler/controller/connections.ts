@@ -33,15 +33,25 @@ export class ConnectionPool {
   private readonly stdinMemo = new WeakMap<DesiredState, Map<string, string>>();
   /** the health stage's (health-stage.ts): each node's last health command, and this pass's ones started early */
   readonly healthAsked = new Map<string, { key: string; etc: string; portOffset: number; targets: HealthTargets }>();
-  readonly healthEarly = new Map<string, { key: string; result: Promise<{ facts: HealthFacts; failed: boolean }> }>();
+  readonly healthEarly = new Map<string, { key: string; t: Transport; result: Promise<{ facts: HealthFacts; failed: boolean }> }>();
+  /** closeAll() was called (the controller is stopping): no connection is made again, by a command in flight or a retry */
+  private closed = false;
+  /** the pass startEarly began; endPass() moves it on, so an early command still running after its pass touches no connection */
+  private generation = 0;
 
   constructor(private readonly opts: ConnectOptions) {}
 
   async get(node: NodeSpec, settings: Settings): Promise<Transport> {
+    if (this.closed) throw new SshError(node.name, 'the controller is stopping: no new connection');
     const have = this.open.get(node.name);
     if (have && have.id === identity(node)) return have.t;
     if (have) await this.drop(node.name);
     const t = await connectNode(node, settings, this.opts);
+    if (this.closed) {
+      // closeAll() ran while this one was being made: it would keep the process (and a session on the node) alive
+      await t.close().catch(() => undefined);
+      throw new SshError(node.name, 'the controller is stopping: no new connection');
+    }
     this.open.set(node.name, { t, id: identity(node) });
     return t;
   }
@@ -61,6 +71,12 @@ export class ConnectionPool {
     await have?.t.close().catch(() => undefined);
   }
 
+  /** Drop `t` if it is still the node's pooled connection (not one another command has made since). */
+  private async dropIf(name: string, t: Transport): Promise<void> {
+    if (this.open.get(name)?.t === t) await this.drop(name);
+    else await t.close().catch(() => undefined);
+  }
+
   /** Close connections of nodes no longer in the inventory. */
   async retain(names: ReadonlySet<string>): Promise<void> {
     for (const n of [...this.last.keys()]) if (!names.has(n)) this.last.delete(n);
@@ -72,16 +88,19 @@ export class ConnectionPool {
    * A steady pass observes what the last one did (same nodes, same commits, so the same desired state objects from
    * the pass's cache): start the first wave of those observes now (canaries first, at most `max`, none for a node
    * `skip` names), while the pass fetches and pins. observe() hands one over only to a call for the same node, tenants
-   * and desired state; anything else is observed afresh, and endPass() throws away what no call took, so an
-   * observation never outlives its pass.
+   * and desired state, and only when it succeeded (an early failure is asked again: a node that really fails fails
+   * again); anything else is observed afresh, and endPass() throws away what no call took, so an observation never
+   * outlives its pass (one still running then drops no connection and is not retried).
    */
   startEarly(max: number | undefined, skip: (name: string) => boolean): number {
     this.early.clear();
     this.healthEarly.clear();
+    if (this.closed) return 0;
+    const gen = ++this.generation;
     const cands = [...this.last.entries()].filter(([name]) => !skip(name)).sort(([, a], [, b]) => Number(b.node.canary) - Number(a.node.canary));
     const n = Math.min(cands.length, max ?? cands[0]?.[1].desired.settings.concurrency ?? 0);
     for (const [name, x] of cands.slice(0, n)) {
-      const result = this.observeNow(x.node, x.desired);
+      const result = this.observeNow(x.node, x.desired, gen);
       this.early.set(name, { key: x.key, desired: x.desired, result });
     }
     return n;
@@ -89,6 +108,7 @@ export class ConnectionPool {
 
   /** The pass is over: observes started early that no call took are dropped (never used by a later pass). */
   endPass(): void {
+    this.generation++;
     this.early.clear();
     this.healthEarly.clear();
   }
@@ -106,6 +126,9 @@ export class ConnectionPool {
   }
 
   async closeAll(): Promise<void> {
+    this.closed = true;
+    this.early.clear();
+    this.healthEarly.clear();
     await Promise.all([...this.open.keys()].map((n) => this.drop(n)));
   }
 
@@ -119,14 +142,17 @@ export class ConnectionPool {
     const e = this.early.get(node.name);
     if (e) {
       this.early.delete(node.name);
-      if (e.key === key && e.desired === desired) return e.result;
-      // started for another commit or spec: let it finish (one command at a time on a node), then observe afresh
-      await e.result;
+      const r = await e.result;
+      // the same ask: its answer, unless it failed (a node down or a command that failed before the fetch is asked
+      // again now: the early failure is not the node's verdict; a real failure fails again). Started for another
+      // commit or spec: it had to finish first (one command at a time on a node); observed afresh
+      if (e.key === key && e.desired === desired && r.ok) return r;
     }
     return this.observeNow(node, desired);
   }
 
-  private async observeNow(node: NodeSpec, desired: DesiredState): Promise<ObserveResult> {
+  /** `early`: the pass (generation) an early observe was started for; once it is over, a failure drops or retries nothing */
+  private async observeNow(node: NodeSpec, desired: DesiredState, early?: number): Promise<ObserveResult> {
     const stdin = this.stdinFor(desired, node.tenants);
     for (let attempt = 0; ; attempt++) {
       const reused = this.open.get(node.name)?.id === identity(node);
@@ -136,9 +162,14 @@ export class ConnectionPool {
         const observation = await observeNode(t, desired.settings.paths, stdin);
         return { node: node.name, ok: true, observation };
       } catch (e) {
-        await this.drop(node.name);
+        // a command left over from a pass that is over (or a controller that is stopping, or started for a node the
+        // inventory has dropped since) touches no connection and is not tried again: the one it ran on may carry the
+        // next pass's commands (that pass finds out for itself whether it still works), and a retry would log in
+        // again to observe for nobody (after closeAll(), a session that keeps the process alive)
+        const stale = this.closed || (early !== undefined && (early !== this.generation || !this.last.has(node.name)));
+        if (t && !stale) await this.dropIf(node.name, t);
         if (e instanceof HostKeyError) return { node: node.name, ok: false, reason: 'HostKeyMismatch', message: oneLine(e) };
-        if (reused && attempt === 0 && e instanceof SshError) continue;
+        if (reused && attempt === 0 && e instanceof SshError && !stale) continue;
         const unreachable = e instanceof SshError && t === undefined;
         return { node: node.name, ok: false, reason: unreachable ? 'Unreachable' : 'ObserveFailed', message: oneLine(e) };
       }

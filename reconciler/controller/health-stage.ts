@@ -314,15 +314,16 @@ function targetsKey(etc: string, portOffset: number, targets: HealthTargets): st
 
 /**
  * Start, beside the node's observe command, the health command the last pass asked of it (same arguments); the
- * health stage takes the answer only if this pass's targets give the same command and nothing was applied to the
- * node (healthTargets), else asks again. Nothing is started for a node with no open connection or nothing asked.
+ * health stage takes the answer only if this pass's targets give the same command, over the same connection (the
+ * node's entry did not move to another host, port or key), and no apply ran on the node (not even one that swapped
+ * nothing but reloaded a service), else asks again. Nothing is started for a node with no open connection or nothing asked.
  */
 export function startEarlyHealth(pool: ConnectionPool, node: string, now: () => Date): void {
   const last = pool.healthAsked.get(node);
   const t = last ? pool.peek(node) : undefined;
   if (!last || !t) return;
   const result = ask(t, last.etc, last.portOffset, last.targets, now);
-  pool.healthEarly.set(node, { key: last.key, result });
+  pool.healthEarly.set(node, { key: last.key, t, result });
 }
 
 export interface HealthStageDeps {
@@ -360,7 +361,11 @@ export async function healthStage(d: HealthStageDeps, facts: Map<string, NodeFac
         const key = targetsKey(etc, portOffset, targets);
         const early = d.pool.healthEarly.get(spec.name);
         d.pool.healthEarly.delete(spec.name);
-        let r = early && early.key === key ? await early.result : undefined;
+        // the early answer is this node's only if it asked the same, over the connection this pass observed (an
+        // inventory entry that changed host, port or key since is another machine), of a node nothing was applied
+        // to: an apply that swapped nothing may still have reloaded a service (NotReloaded) or installed a node unit,
+        // and the early answer is from before that
+        let r = early && early.key === key && early.t === t && !f.apply ? await early.result : undefined;
         if (r) earlyTaken++;
         if (!r || r.failed) r = await ask(t, etc, portOffset, targets, d.now);
         d.pool.healthAsked.set(spec.name, { key, etc, portOffset, targets });
