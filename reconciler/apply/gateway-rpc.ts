@@ -87,12 +87,28 @@ function at(obj, segs) {
   for (const k of segs) { if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined; cur = cur[k]; }
   return cur;
 }
+// a desired value as the gateway shows it: a secret in it (a ${"$"}{VAR} string, a SecretRef) is resolved and redacted
+// there, so it matches the redaction (or itself); everything else must be equal (key order aside)
+function same(got, want) {
+  if (typeof want === 'string' && /^\$\{[A-Z0-9_]+\}$/.test(want)) return got === want || got === '__OPENCLAW_REDACTED__';
+  if (want !== null && typeof want === 'object' && !Array.isArray(want)) {
+    if ('source' in want && 'provider' in want && got === '__OPENCLAW_REDACTED__') return true;
+    if (got === null || typeof got !== 'object' || Array.isArray(got)) return false;
+    return [...new Set([...Object.keys(want), ...Object.keys(got)])].every((k) => same(got[k] ?? null, want[k] ?? null));
+  }
+  if (Array.isArray(want)) return Array.isArray(got) && got.length === want.length && want.every((w, i) => same(got[i] ?? null, w ?? null));
+  return stable(got ?? null) === stable(want ?? null);
+}
 function verdict(p, want) {
   if (p === null || typeof p !== 'object') return 'config.get answered no snapshot';
-  const cfg = p.runtimeConfig !== null && typeof p.runtimeConfig === 'object' ? p.runtimeConfig : p.config;
+  // the file as authored and resolved (what configRevisionHash is the revision of), not the runtime view with
+  // OpenClaw's defaults filled in: there a removed key shows its default (never "gone") and a default set
+  // explicitly shows before the gateway even read the file
+  const obj = (x) => x !== null && typeof x === 'object' && !Array.isArray(x);
+  const cfg = obj(p.sourceConfig) ? p.sourceConfig : obj(p.resolved) ? p.resolved : obj(p.runtimeConfig) ? p.runtimeConfig : p.config;
   if (!Array.isArray(want) || want.length === 0) return 'nothing to compare';
   // [path, value, keys]: keys are the path's segments (a key may hold dots); without them, the path split on dots
-  const bad = want.filter(([path, v, segs]) => stable(at(cfg, Array.isArray(segs) ? segs : String(path).split('.')) ?? null) !== stable(v ?? null)).map((w) => w[0]);
+  const bad = want.filter(([path, v, segs]) => !same(at(cfg, Array.isArray(segs) ? segs : String(path).split('.')) ?? null, v ?? null)).map((w) => w[0]);
   if (bad.length > 0) return 'not yet seen: ' + bad.join(', ');
   if (typeof p.appliedConfigHash !== 'string' || p.appliedConfigHash === '' || p.appliedConfigHash !== p.configRevisionHash) return 'saved but not yet active (applied revision differs)';
   return '';

@@ -310,3 +310,24 @@ describe('hot reload under attack: a real local node', () => {
     expect(gatewayAuthOf(config(), '', '/var/db/openclaw', 'acme')).toEqual({ kind: 'token', file: '/var/db/openclaw/secrets/acme/token.current' });
   });
 });
+
+describe('hot reload: what the real gateway shows (runtime defaults, redacted secrets), on a real local node', () => {
+  // the fake gateway answers config.get as OpenClaw 2026.9.6 does (checked against the real one): runtimeConfig has
+  // defaults filled in (agents.defaults.maxConcurrent 8), every view redacts secrets (__OPENCLAW_REDACTED__)
+  const agents = (d: Cfg) => ({ agents: { defaults: d } });
+  itWs('a default set explicitly is not "hot" before the gateway read the file (the runtime view showed it already)', async () => {
+    const { out } = await hotAtoB(config(agents({ timeoutSeconds: 60 })), config(agents({ timeoutSeconds: 60, maxConcurrent: 8 })), { before: () => writeFileSync(join(stateDir(), 'fake-no-watch'), '') });
+    expect(out.ok).toBe(false);
+    expect(out.why).toMatch(/not yet seen: agents\.defaults\.maxConcurrent/);
+  }, 60_000);
+
+  itWs('a removed key that has a default is verified hot (not 15 s of "not yet seen" and a restart)', async () => {
+    const { out, pid } = await hotAtoB(config(agents({ maxConcurrent: 4 })), config(agents({})));
+    expect(out).toMatchObject({ ok: true, pid });
+  }, 60_000);
+
+  itWs('a new block holding a ${CLAWOPS_SECRET_*} reference is verified hot (the gateway shows it redacted)', async () => {
+    const { out, pid } = await hotAtoB(config(), config({ hooks: { enabled: true, path: '/hooks', token: '${CLAWOPS_SECRET_HOOKS_TOKEN}' } }));
+    expect(out).toMatchObject({ ok: true, pid });
+  }, 60_000);
+});

@@ -50,6 +50,18 @@ describe('the verdict on a config.get answer (runs on the node)', () => {
     expect(verdict(snap('warn', 'h1', 'h2'), want)).toMatch(/not yet active/);
     expect(verdict({ ...snap('warn', '', ''), appliedConfigHash: null, configRevisionHash: null }, want)).toMatch(/not yet active/);
   });
+  it('the source view (the file, what configRevisionHash is the revision of) wins over the runtime view with defaults', () => {
+    const p = { sourceConfig: { agents: { defaults: {} } }, runtimeConfig: { agents: { defaults: { maxConcurrent: 8 } } }, appliedConfigHash: 'h', configRevisionHash: 'h' };
+    expect(verdict(p, [['agents.defaults.maxConcurrent', null]])).toBe('');
+    expect(verdict(p, [['agents.defaults.maxConcurrent', 8]])).toMatch(/not yet seen/);
+  });
+  it('keys with dots are walked by the segments sent along; a secret reference inside a value matches its redaction', () => {
+    const p = { sourceConfig: { m: { 'claude-4.5': { alias: 'b' } }, hooks: { path: '/h', token: '__OPENCLAW_REDACTED__' } }, appliedConfigHash: 'h', configRevisionHash: 'h' };
+    expect(verdict(p, [['m.claude-4\\.5.alias', 'b', ['m', 'claude-4.5', 'alias']]])).toBe('');
+    expect(verdict(p, [['m.claude-4\\.5.alias', 'a', ['m', 'claude-4.5', 'alias']]])).toMatch(/not yet seen/);
+    expect(verdict(p, [['hooks', { path: '/h', token: '${CLAWOPS_SECRET_HOOKS_TOKEN}' }]])).toBe('');
+    expect(verdict(p, [['hooks', { path: '/x', token: '${CLAWOPS_SECRET_HOOKS_TOKEN}' }]])).toMatch(/not yet seen/);
+  });
   it('nothing to compare or no snapshot is never "applied"; a removed key is expected absent', () => {
     expect(verdict(snap('warn', 'h', 'h'), [])).not.toBe('');
     expect(verdict(null, want)).not.toBe('');

@@ -14,8 +14,9 @@
 // the new config in place (same pid) — except a change of gateway.port/bind, which the real one restarts for and
 // this one leaves pending — and answers the WebSocket RPC on the same port: the `connect.challenge` event, `connect`
 // as a trusted local backend (client.id gateway-client, mode backend) with the shared gateway token/password (else
-// AUTH_TOKEN_MISMATCH / NOT_PAIRED), then `config.get` → {runtimeConfig: the file as its watcher last read it,
-// configRevisionHash of that, appliedConfigHash of what it runs}; /readyz then names the release whose config it
+// AUTH_TOKEN_MISMATCH / NOT_PAIRED), then `config.get` → {sourceConfig/resolved: the file as its watcher last
+// read it, runtimeConfig: that with OpenClaw's defaults filled in (both with secrets redacted, as the real one shows
+// them), configRevisionHash of that file, appliedConfigHash of what it runs}; /readyz then names the release whose config it
 // applied. While `$OPENCLAW_STATE_DIR/fake-no-rpc` exists it drops every WebSocket upgrade, as a gateway that does not
 // speak this protocol would (a test of clawops' fallback to a restart); while `$OPENCLAW_STATE_DIR/fake-no-watch`
 // exists its watcher ignores changes (a gateway that missed the touch: the old snapshot, its hashes equal).
@@ -131,6 +132,22 @@ function noticeChange() {
   if (!cold) setTimeout(() => ((applied = next), (release = releaseOf() ?? release)), 100);
 }
 watchConfig();
+// config.get's views as the real gateway shows them: sensitive values redacted everywhere; the runtime view with
+// OpenClaw's defaults filled in (a removed key shows its default there, only the source view shows it gone)
+const SENSITIVE = /token|password|secret|api_?key/i;
+function redacted(v, key = '') {
+  if (typeof v === 'string') return SENSITIVE.test(key) ? '__OPENCLAW_REDACTED__' : v;
+  if (Array.isArray(v)) return v.map((x) => redacted(x, key));
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, redacted(x, k)]));
+  return v;
+}
+function withDefaults(c) {
+  const r = structuredClone(c ?? {});
+  r.agents = { ...(r.agents ?? {}) };
+  r.agents.defaults = { maxConcurrent: 8, ...(r.agents.defaults ?? {}) };
+  r.messages = { ackReactionScope: 'group-mentions', ...(r.messages ?? {}) };
+  return r;
+}
 function sharedSecret(c) {
   const auth = c?.gateway?.auth;
   const mode = auth?.mode ?? (auth?.password !== undefined ? 'password' : auth?.token !== undefined ? 'token' : 'none');
@@ -180,7 +197,11 @@ server.on('upgrade', (req, sock) => {
       authed = true;
       return reply(m.id, true, { type: 'hello-ok', protocol: 4, server: { version: 'fake' }, features: { methods: ['config.get'], events: [] }, snapshot: { appliedConfigHash: revision(applied) }, auth: { role: 'operator', scopes: ['operator.read'] }, policy: {} });
     }
-    if (m.method === 'config.get') return reply(m.id, true, { path: cfgPath, exists: true, valid: true, runtimeConfig: seen, config: seen, hash: revision(seen), configRevisionHash: revision(seen), appliedConfigHash: revision(applied) });
+    if (m.method === 'config.get') {
+      const source = redacted(seen);
+      const runtime = redacted(withDefaults(seen));
+      return reply(m.id, true, { path: cfgPath, exists: true, valid: true, sourceConfig: source, resolved: source, runtimeConfig: runtime, config: runtime, hash: revision(seen), configRevisionHash: revision(seen), appliedConfigHash: revision(applied) });
+    }
     return reply(m.id, false, undefined, { code: 'INVALID_REQUEST', message: `unknown method ${m.method}` });
   };
   sock.on('data', (chunk) => {
