@@ -265,6 +265,15 @@ describe('hot reload under attack: a real local node', () => {
     expect(r1.out.why).toMatch(/printed nothing|has no WebSocket/);
   }, 60_000);
 
+  itWs('a `node` that is a shell script printing junk (quotes, $(), tabs, many lines) and failing: not hot, one sanitized line', async () => {
+    const bin = join(root, 'usr/local/bin');
+    rmSync(join(bin, 'node'));
+    writeFileSync(join(bin, 'node'), '#!/bin/sh\nprintf \'applied-ish "$(id)"\\t`x`\\nsecond line\\n\'; exit 7\n', { mode: 0o755 });
+    const { out } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out.ok).toBe(false);
+    expect(out.why).toMatch(/^applied-ish [?a-z]+$/);
+  }, 60_000);
+
   itWs('a gateway port held by something that hangs, speaks garbage, closes mid-frame or echoes the token: not hot within the deadline; the secret never in the reason', async () => {
     const silent = await hostile(() => undefined);
     const garbage = await hostile((c) => c.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello'));
