@@ -20,6 +20,14 @@ function observeKey(node: NodeSpec): string {
   return `${identity(node)}\n${node.tenants.join('\n')}`;
 }
 
+/**
+ * How long an early observation may have been finished when its group asks for it. The early start saves about one
+ * observe a node while the source is fetched and pinned (tens to hundreds of ms); a fetch that took longer (a slow
+ * or stalled origin: git may wait minutes) must not leave the pass judging nodes — a canary's green pass included —
+ * on what they were before it: the node is observed again, as it was before early start.
+ */
+export const EARLY_MAX_AGE_MS = 1_000;
+
 /** distinct tenant lists whose observe stdin is kept per desired state (nodes mostly share a few) */
 const STDIN_MEMO_MAX = 32;
 
@@ -28,7 +36,7 @@ export class ConnectionPool {
   /** each node's last observe call (its spec and desired state): what the next pass starts with, before fetch and pin */
   private readonly last = new Map<string, { node: NodeSpec; key: string; desired: DesiredState }>();
   /** observes started by startEarly for this pass, each taken at most once by observe() */
-  private readonly early = new Map<string, { key: string; desired: DesiredState; result: Promise<ObserveResult> }>();
+  private readonly early = new Map<string, { key: string; desired: DesiredState; result: Promise<ObserveResult>; done?: number }>();
   /** observe's stdin per desired state and tenant list: the same bytes every pass and for every node alike */
   private readonly stdinMemo = new WeakMap<DesiredState, Map<string, string>>();
   /** the health stage's (health-stage.ts): each node's last health command, and this pass's ones started early */
@@ -101,7 +109,12 @@ export class ConnectionPool {
     const n = Math.min(cands.length, max ?? cands[0]?.[1].desired.settings.concurrency ?? 0);
     for (const [name, x] of cands.slice(0, n)) {
       const result = this.observeNow(x.node, x.desired, gen);
-      this.early.set(name, { key: x.key, desired: x.desired, result });
+      const e: { key: string; desired: DesiredState; result: Promise<ObserveResult>; done?: number } = { key: x.key, desired: x.desired, result };
+      result.then(
+        () => void (e.done = performance.now()),
+        () => undefined,
+      );
+      this.early.set(name, e);
     }
     return n;
   }
@@ -142,11 +155,14 @@ export class ConnectionPool {
     const e = this.early.get(node.name);
     if (e) {
       this.early.delete(node.name);
+      const asked = performance.now();
       const r = await e.result;
       // the same ask: its answer, unless it failed (a node down or a command that failed before the fetch is asked
-      // again now: the early failure is not the node's verdict; a real failure fails again). Started for another
-      // commit or spec: it had to finish first (one command at a time on a node); observed afresh
-      if (e.key === key && e.desired === desired && r.ok) return r;
+      // again now: the early failure is not the node's verdict; a real failure fails again) or was over long before
+      // this call (EARLY_MAX_AGE_MS: what the node was before a slow fetch). Started for another commit or spec: it
+      // had to finish first (one command at a time on a node); observed afresh
+      const age = e.done === undefined ? 0 : asked - e.done;
+      if (e.key === key && e.desired === desired && r.ok && age <= EARLY_MAX_AGE_MS) return r;
     }
     return this.observeNow(node, desired);
   }

@@ -13,6 +13,7 @@
  *   observe's retry-on-a-new-connection logged in again AFTER close() — a session the process never closes (the CLI
  *   then never exits); and a command left over from a pass that is over dropped the connection the next pass uses.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,6 +78,34 @@ describe.skipIf(!openclawCache())('early start on local nodes', () => {
     expect(node(c.status(), 'gw-1')).toMatchObject({ state: 'Unreachable', reason: 'ObserveFailed', backoff: { kind: 'observe', failures: 1 } });
     expect(node(c.status(), 'gw-1').message).toContain('injected observe failure');
     rmSync(join(lc.nodes.root('gw-1'), 'usr/local/bin/sh'));
+  }, 60_000);
+
+  it('a slow fetch: an early observation from before it is not what the canary is judged on (a hand edit during the fetch is seen)', async () => {
+    lc = localController({ nodes: [{ name: 'gw-1', canary: true, tenants: ['acme'] }], secretsFor: ['acme'], prefix: 'clawops-ctl-early-' });
+    const file = join(lc.nodes.root('gw-1'), 'etc/openclaw/tenants/acme/gateway.d/10-base.yaml');
+    let edit: Promise<void> | undefined;
+    let slow = false;
+    const log = memLogger((l) => {
+      // 1.5 s into a 3 s fetch (the early observe of gw-1 is long done): someone edits a file of the canary's release
+      if (slow && l.stage === 'fetch' && String(l.msg).startsWith('fetching')) edit = sleep(1_500).then(() => writeFileSync(file, `${readFileSync(file, 'utf8')}# hotfix\n`));
+    });
+    const { c } = await lc.start({}, log);
+    await c.runPass();
+    await c.runPass();
+    const commit = lc.origin.head();
+    expect(node(c.status(), 'gw-1').state).toBe('Synced');
+    expect(c.status().commits[commit]?.canaries['gw-1']?.greenPasses).toBe(1);
+
+    // the origin answers slowly from now on (the mirror's upload-pack sleeps 3 s): the fetch takes 3 s
+    execFileSync('git', ['-C', join(lc.stateDir, 'repo.git'), 'config', 'remote.origin.uploadpack', 'sleep 3; git-upload-pack']);
+    slow = true;
+    await c.runPass();
+    await edit;
+    const s = c.status();
+    // observed after the fetch: the edit is drift, repaired on the canary, and no green pass is counted for it
+    expect(node(s, 'gw-1')).toMatchObject({ state: 'Progressing', reason: 'Applied' });
+    expect(s.commits[commit]?.canaries['gw-1']?.greenPasses).toBe(0);
+    expect(readFileSync(file, 'utf8')).not.toContain('# hotfix');
   }, 60_000);
 
   it('an apply that only reloaded a service (NotReloaded, outcome unchanged): the node health is asked after the reload, not taken from beside observe', async () => {
