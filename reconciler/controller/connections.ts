@@ -21,7 +21,8 @@ function observeKey(node: NodeSpec): string {
 }
 
 /**
- * How long an early observation may have been finished when its group asks for it. The early start saves about one
+ * How long an early observation (or health answer) may have been finished when its group (its health stage) asks
+ * for it. The early start saves about one
  * observe a node while the source is fetched and pinned (tens to hundreds of ms); a fetch that took longer (a slow
  * or stalled origin: git may wait minutes) must not leave the pass judging nodes — a canary's green pass included —
  * on what they were before it: the node is observed again, as it was before early start.
@@ -41,7 +42,7 @@ export class ConnectionPool {
   private readonly stdinMemo = new WeakMap<DesiredState, Map<string, string>>();
   /** the health stage's (health-stage.ts): each node's last health command, and this pass's ones started early */
   readonly healthAsked = new Map<string, { key: string; etc: string; portOffset: number; targets: HealthTargets }>();
-  readonly healthEarly = new Map<string, { key: string; t: Transport; result: Promise<{ facts: HealthFacts; failed: boolean }> }>();
+  readonly healthEarly = new Map<string, { key: string; t: Transport; result: Promise<{ facts: HealthFacts; failed: boolean }>; done?: number }>();
   /** closeAll() was called (the controller is stopping): no connection is made again, by a command in flight or a retry */
   private closed = false;
   /** the pass startEarly began; endPass() moves it on, so an early command still running after its pass touches no connection */

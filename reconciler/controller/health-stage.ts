@@ -23,7 +23,7 @@ import { DIGEST_PATH } from '../notifier/server.js';
 import type { TenantObservation } from '../observe/types.js';
 import { NOTIFIER_LABEL } from '../units/render-units.js';
 import { shQuote, type Transport } from '../transport/transport.js';
-import type { ConnectionPool } from './connections.js';
+import { EARLY_MAX_AGE_MS, type ConnectionPool } from './connections.js';
 import type { NodeFacts } from './derive.js';
 import { gatewayPortIn, readinessUrl, type ReleaseReadiness } from '../units/readiness.js';
 import type { DigestRead, HealthFacts } from './health-facts.js';
@@ -323,7 +323,12 @@ export function startEarlyHealth(pool: ConnectionPool, node: string, now: () => 
   const t = last ? pool.peek(node) : undefined;
   if (!last || !t) return;
   const result = ask(t, last.etc, last.portOffset, last.targets, now);
-  pool.healthEarly.set(node, { key: last.key, t, result });
+  const e: { key: string; t: Transport; result: typeof result; done?: number } = { key: last.key, t, result };
+  void result.then(
+    () => void (e.done = performance.now()),
+    () => undefined,
+  );
+  pool.healthEarly.set(node, e);
 }
 
 export interface HealthStageDeps {
@@ -363,9 +368,11 @@ export async function healthStage(d: HealthStageDeps, facts: Map<string, NodeFac
         d.pool.healthEarly.delete(spec.name);
         // the early answer is this node's only if it asked the same, over the connection this pass observed (an
         // inventory entry that changed host, port or key since is another machine), of a node nothing was applied
-        // to: an apply that swapped nothing may still have reloaded a service (NotReloaded) or installed a node unit,
-        // and the early answer is from before that
-        let r = early && early.key === key && early.t === t && !f.apply ? await early.result : undefined;
+        // to (an apply that swapped nothing may still have reloaded a service, NotReloaded, or installed a node
+        // unit: the early answer is from before that), and was not over long before now (EARLY_MAX_AGE_MS: other
+        // canaries' applies and health gates, or the canary stage before the fleet's, can take minutes)
+        const fresh = early !== undefined && (early.done === undefined || performance.now() - early.done <= EARLY_MAX_AGE_MS);
+        let r = early && fresh && early.key === key && early.t === t && !f.apply ? await early.result : undefined;
         if (r) earlyTaken++;
         if (!r || r.failed) r = await ask(t, etc, portOffset, targets, d.now);
         d.pool.healthAsked.set(spec.name, { key, etc, portOffset, targets });

@@ -5,6 +5,10 @@
  *
  * - an early observe that FAILED (before the fetch) was the node's verdict, though a fresh ask at the group's turn
  *   succeeds: the node was Unreachable and backed off for a failure nobody would have seen;
+ * - a slow fetch (the origin's upload-pack sleeping 3 s; git waits up to 2 min): the observation from before it was
+ *   the canary's, so a hand edit made during the fetch was not seen — Synced and a green pass counted;
+ * - a canary not applied to while another canary was (its apply and health gate take seconds to minutes): its health
+ *   answer from beside its observe was taken, though its gateway failed by the time the health stage ran;
  * - an apply that swapped nothing but reloaded a service (NotReloaded) has outcome `unchanged`: the health stage
  *   took the answer asked beside observe, from the process apply had just replaced;
  * - a health command started early on the node's OLD connection (its nodes.yaml entry moved to another machine)
@@ -35,7 +39,7 @@ import { layRelease } from '../helpers/release.js';
 import { EXAMPLE } from '../helpers/repo.js';
 import { seedSecrets } from '../helpers/secrets.js';
 import { deployedTenant, exampleDesired, nodeObservation, ok, tenantOf } from '../plan/fixtures.js';
-import { ACME, acmeLevel, clawopsYaml, makeOrigin, memLogger, newController, node, portOffset } from './helpers.js';
+import { ACME, acmeLevel, clawopsYaml, makeOrigin, memLogger, newController, node, portOffset, summary } from './helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -107,6 +111,35 @@ describe.skipIf(!openclawCache())('early start on local nodes', () => {
     expect(s.commits[commit]?.canaries['gw-1']?.greenPasses).toBe(0);
     expect(readFileSync(file, 'utf8')).not.toContain('# hotfix');
   }, 60_000);
+
+  it('a canary not applied to while another canary is: its health is asked when the stage runs, not taken from beside an observe long before', async () => {
+    lc = localController({ nodes: [{ name: 'gw-1', canary: true, tenants: ['acme'] }, { name: 'gw-2', canary: true, tenants: ['globex'] }], services: true, prefix: 'clawops-ctl-early-' });
+    const { nodes, origin } = lc;
+    const forced = join(nodes.root('gw-2'), 'var/db/openclaw/state/globex/fake-readyz.json');
+    let armed = false;
+    const log = memLogger((l) => {
+      // gw-1's apply starts: from now on gw-2's gateway fails its readiness route
+      if (armed && l.stage === 'apply' && l.node === 'gw-1' && l.step === 'lock' && l.state === 'start') writeFileSync(forced, JSON.stringify({ code: 503, body: { status: 'fail', tenant: 'globex', failures: [], reasons: [] } }));
+    });
+    const { c } = await lc.start({}, log);
+    await c.runPass();
+    await c.runPass();
+    expect(summary(c.status())).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Synced:Synced' });
+
+    // a commit for acme only: gw-1 is applied to (its first command takes 1.5 s more), gw-2 runs the commit already
+    const bin = join(nodes.root('gw-1'), 'usr/local/bin');
+    writeFileSync(join(bin, '.slow-once'), '');
+    writeFileSync(join(bin, 'sh'), `#!/bin/sh\ncase "$2" in *clawops-health*) ;; *) if [ "$3" != clawops-observe ] && [ -e ${bin}/.slow-once ]; then rm -f ${bin}/.slow-once; /bin/sleep 1.5; fi ;; esac\nexec /bin/sh "$@"\n`, { mode: 0o755 });
+    const c2 = origin.commit({ [ACME]: acmeLevel('warn') }, 'acme: warn');
+    origin.push();
+    armed = true;
+    await c.runPass();
+    const s = c.status();
+    expect(node(s, 'gw-1')).toMatchObject({ state: 'Progressing' });
+    expect(node(s, 'gw-2').tenants.globex!.probe).toMatchObject({ status: 'fail', code: 503 });
+    expect(node(s, 'gw-2')).toMatchObject({ state: 'Degraded', reason: 'ProbeFailed' });
+    expect(s.commits[c2]?.canaries['gw-2']).toMatchObject({ running: true, greenPasses: 0 });
+  }, 90_000);
 
   it('an apply that only reloaded a service (NotReloaded, outcome unchanged): the node health is asked after the reload, not taken from beside observe', async () => {
     lc = localController({ nodes: [{ name: 'gw-1', canary: true, tenants: ['acme'] }], secretsFor: ['acme'], services: true, prefix: 'clawops-ctl-early-' });
