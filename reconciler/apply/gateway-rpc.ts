@@ -14,7 +14,9 @@
  * The client connects as a trusted local backend (`client.id: gateway-client`, `mode: backend`, loopback, the shared
  * gateway token or password — the one handshake the gateway accepts without a paired device identity), asks for
  * `operator.read` only, and reads the secret from the node's secret file itself: the secret is never on a command
- * line, never sent by clawops, and scrubbed from anything the client prints.
+ * line, never sent by clawops, and scrubbed from anything the client prints; of the gateway's answers only error
+ * codes are printed (a message may quote what it was sent). The file is read only as the wrapper accepts it: a plain
+ * name in the tenant's secrets dir, a regular file (no symlink, FIFO or device), not empty, at most 64 KiB.
  */
 import type { TenantDesired } from '../desired/types.js';
 import { expectedValues } from './reload-plan.js';
