@@ -157,13 +157,16 @@ export class ConnectionPool {
     if (e) {
       this.early.delete(node.name);
       const asked = performance.now();
+      const running = e.done === undefined;
       const r = await e.result;
-      // the same ask: its answer, unless it failed (a node down or a command that failed before the fetch is asked
-      // again now: the early failure is not the node's verdict; a real failure fails again) or was over long before
-      // this call (EARLY_MAX_AGE_MS: what the node was before a slow fetch). Started for another commit or spec: it
-      // had to finish first (one command at a time on a node); observed afresh
-      const age = e.done === undefined ? 0 : asked - e.done;
-      if (e.key === key && e.desired === desired && r.ok && age <= EARLY_MAX_AGE_MS) return r;
+      // the same ask: its answer, unless it was over long before this call (EARLY_MAX_AGE_MS: what the node was
+      // before a slow fetch) or failed before this call (a node down or a command that failed before the fetch is
+      // asked again now: that failure is not the node's verdict; a real failure fails again). A failure that came
+      // while this call waited is as current as a fresh ask's and is the verdict (a hung node is not waited for
+      // twice). Started for another commit or spec: it had to finish first (one command at a time on a node);
+      // observed afresh
+      const age = running ? 0 : asked - e.done!;
+      if (e.key === key && e.desired === desired && age <= EARLY_MAX_AGE_MS && (r.ok || running)) return r;
     }
     return this.observeNow(node, desired);
   }

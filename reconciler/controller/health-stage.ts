@@ -371,10 +371,13 @@ export async function healthStage(d: HealthStageDeps, facts: Map<string, NodeFac
         // to (an apply that swapped nothing may still have reloaded a service, NotReloaded, or installed a node
         // unit: the early answer is from before that), and was not over long before now (EARLY_MAX_AGE_MS: other
         // canaries' applies and health gates, or the canary stage before the fleet's, can take minutes)
-        const fresh = early !== undefined && (early.done === undefined || performance.now() - early.done <= EARLY_MAX_AGE_MS);
+        const running = early !== undefined && early.done === undefined;
+        const fresh = early !== undefined && (running || performance.now() - early.done! <= EARLY_MAX_AGE_MS);
         let r = early && fresh && early.key === key && early.t === t && !f.apply ? await early.result : undefined;
         if (r) earlyTaken++;
-        if (!r || r.failed) r = await ask(t, etc, portOffset, targets, d.now);
+        // a failed early command is asked again, unless it failed while the stage waited for it (as current as a
+        // fresh ask: a node whose command hangs is not waited for twice)
+        if (!r || (r.failed && !running)) r = await ask(t, etc, portOffset, targets, d.now);
         d.pool.healthAsked.set(spec.name, { key, etc, portOffset, targets });
         const h = r.facts;
         f.health = h;

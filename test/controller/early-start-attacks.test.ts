@@ -84,6 +84,24 @@ describe.skipIf(!openclawCache())('early start on local nodes', () => {
     rmSync(join(lc.nodes.root('gw-1'), 'usr/local/bin/sh'));
   }, 60_000);
 
+  it('a node whose observe hangs: the early observe that timed out while its group waited is the verdict, not tried a second time', async () => {
+    lc = localController({ nodes: [{ name: 'gw-1', canary: true, tenants: ['acme'] }], secretsFor: ['acme'], clawops: (y) => y.replace('command_timeout_ms: 60000', 'command_timeout_ms: 1500'), prefix: 'clawops-ctl-early-' });
+    const { c } = await lc.start();
+    await c.runPass();
+    await c.runPass();
+    expect(node(c.status(), 'gw-1').state).toBe('Synced');
+    // from now on every observe command on gw-1 hangs (killed by the 1.5 s command timeout); each one is counted
+    const bin = join(lc.nodes.root('gw-1'), 'usr/local/bin');
+    const tries = join(lc.nodes.root('gw-1'), 'observe-tries');
+    writeFileSync(tries, '');
+    writeFileSync(join(bin, 'sh'), `#!/bin/sh\nif [ "$3" = clawops-observe ]; then echo x >> ${tries}; exec /bin/sleep 30; fi\nexec /bin/sh "$@"\n`, { mode: 0o755 });
+    await c.runPass();
+    expect(node(c.status(), 'gw-1')).toMatchObject({ state: 'Unreachable', reason: 'ObserveFailed', backoff: { kind: 'observe', failures: 1 } });
+    // the early observe and its one retry on a new connection (as any observe): 2 × 1.5 s, not 4
+    expect(readFileSync(tries, 'utf8').trim().split('\n')).toHaveLength(2);
+    rmSync(join(bin, 'sh'));
+  }, 60_000);
+
   it('a slow fetch: an early observation from before it is not what the canary is judged on (a hand edit during the fetch is seen)', async () => {
     lc = localController({ nodes: [{ name: 'gw-1', canary: true, tenants: ['acme'] }], secretsFor: ['acme'], prefix: 'clawops-ctl-early-' });
     const file = join(lc.nodes.root('gw-1'), 'etc/openclaw/tenants/acme/gateway.d/10-base.yaml');
