@@ -22,10 +22,10 @@ function observeKey(node: NodeSpec): string {
 
 /**
  * How long an early observation (or health answer) may have been finished when its group (its health stage) asks
- * for it. The early start saves about one
- * observe a node while the source is fetched and pinned (tens to hundreds of ms); a fetch that took longer (a slow
- * or stalled origin: git may wait minutes) must not leave the pass judging nodes — a canary's green pass included —
- * on what they were before it: the node is observed again, as it was before early start.
+ * for it. The early start saves about one observe a node while the source is fetched and pinned (tens to hundreds of
+ * ms); a fetch that took longer (a slow or stalled origin: git may wait minutes), or other canaries' applies before a
+ * health stage, must not leave the pass judging nodes — a canary's green pass included — on what they were before:
+ * the node is asked again, as it was before early start.
  */
 export const EARLY_MAX_AGE_MS = 1_000;
 
@@ -97,8 +97,8 @@ export class ConnectionPool {
    * A steady pass observes what the last one did (same nodes, same commits, so the same desired state objects from
    * the pass's cache): start the first wave of those observes now (canaries first, at most `max`, none for a node
    * `skip` names), while the pass fetches and pins. observe() hands one over only to a call for the same node, tenants
-   * and desired state, and only when it succeeded (an early failure is asked again: a node that really fails fails
-   * again); anything else is observed afresh, and endPass() throws away what no call took, so an observation never
+   * and desired state, finished at most EARLY_MAX_AGE_MS before that call, and not failed before it (such a failure
+   * is asked again: a node that really fails fails again); anything else is observed afresh, and endPass() throws away what no call took, so an observation never
    * outlives its pass (one still running then drops no connection and is not retried).
    */
   startEarly(max: number | undefined, skip: (name: string) => boolean): number {
