@@ -9,6 +9,7 @@
  */
 import { rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { expectations } from '../reconciler/observe/observe-node.js';
 import { parseObservation } from '../reconciler/observe/parse-observation.js';
 import type { ObserveResult } from '../reconciler/observe/types.js';
 import { plan } from '../reconciler/plan/plan.js';
@@ -41,7 +42,7 @@ async function bench(): Promise<number> {
   const observed: ObserveResult[] = desired.nodes.map((n, i) => ({
     node: n.name,
     ok: true,
-    observation: parseObservation(n.name, simStdout(tpl, desired, n.tenants, driftFor(i), now), { commands: 1, durationMs: 0 }),
+    observation: parseObservation(n.name, simStdout(tpl, desired, n.tenants, driftFor(i), now), { commands: 1, durationMs: 0 }, expectations(desired, n.tenants)),
   }));
   const pairs = desired.nodes.reduce((a, n) => a + n.tenants.length, 0);
   log(`${NODES} nodes × ${TENANTS} tenants = ${pairs} (node, tenant) pairs observed; setup ${fmt((performance.now() - tStart) / 1000)} s`);
