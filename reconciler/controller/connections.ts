@@ -43,6 +43,12 @@ export class ConnectionPool {
   /** the health stage's (health-stage.ts): each node's last health command, and this pass's ones started early */
   readonly healthAsked = new Map<string, { key: string; etc: string; portOffset: number; targets: HealthTargets }>();
   readonly healthEarly = new Map<string, { key: string; t: Transport; result: Promise<{ facts: HealthFacts; failed: boolean }>; done?: number }>();
+  /**
+   * how long each group's observe stage took last pass (ms): early health is started only for a group whose observe
+   * ends within EARLY_MAX_AGE_MS — in a longer one the first answers would be too old when the health stage asks, and
+   * every node would be asked twice (2,000 nodes: 1.3–1.5 health commands a node a pass)
+   */
+  readonly groupObserveMs = new Map<string, number>();
   /** closeAll() was called (the controller is stopping): no connection is made again, by a command in flight or a retry */
   private closed = false;
   /** the pass startEarly began; endPass() moves it on, so an early command still running after its pass touches no connection */

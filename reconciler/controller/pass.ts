@@ -20,7 +20,7 @@ import { combinePlans, planner } from '../plan/plan.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import type { FixtureSet } from '../replay/fixtures.js';
 import { loadDesired } from '../source/load.js';
-import type { ConnectionPool } from './connections.js';
+import { EARLY_MAX_AGE_MS, type ConnectionPool } from './connections.js';
 import { deriveNode, fleetState, runsCommit, type NodeFacts } from './derive.js';
 import { fleetGate, fleetTarget, inBackoff, needsReplay, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type FleetTarget, type GateDecision, type Pinned, type RefInfo } from './gating.js';
 import type { GitMirror } from './git-mirror.js';
@@ -185,10 +185,11 @@ async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desi
   // launchd/ ones, old contents, the manifests' file lists): a group holds one node's files at a time, not all
   const planOne = planner(desired, { revision: commit });
   const planned = new Map<string, NodePlan>();
+  const earlyHealth = (d.pool.groupObserveMs.get(follows) ?? 0) <= EARLY_MAX_AGE_MS;
   await Promise.all(
     toObserve.map((n) =>
       queue.add(async () => {
-        startEarlyHealth(d.pool, n.name, d.now);
+        if (earlyHealth) startEarlyHealth(d.pool, n.name, d.now);
         const r = await d.pool.observe(n, desired);
         planned.set(n.name, planOne(n, r));
         if (r.ok) for (const t of Object.values(r.observation.tenants)) slimForStatus(t);
@@ -196,6 +197,7 @@ async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desi
       }),
     ),
   );
+  d.pool.groupObserveMs.set(follows, performance.now() - t0);
   const p = combinePlans(nodes.filter((n) => planned.has(n.name)).map((n) => planned.get(n.name)!), commit);
   const slowest = Math.max(0, ...[...observed.values()].map((o) => (o.ok ? o.observation.durationMs : 0)));
   d.log.debug({ stage: 'observe', group: follows, nodes: toObserve.length, ms: Math.round(performance.now() - t0), slowestNodeMs: slowest }, `observed and planned ${toObserve.length} ${follows} node(s) against ${short(commit)}`);
