@@ -33,15 +33,16 @@ typecheck: node_modules
 lint: node_modules
 	./bin/clawops lint tenants-example
 
-## bench: timing scripts (not tests)
+## bench: timing scripts (not tests); Ansible is the peer of diff and apply when ansible-playbook is installed
+NO_ANSIBLE = $(if $(shell command -v ansible-playbook 2>/dev/null),,--no-ansible)
 bench: build
 	$(NPX) tsx bench/desired-bench.ts
 	$(NPX) tsx bench/plan-bench.ts
 	$(NPX) tsx bench/scale-bench.ts
 	$(NPX) tsx bench/probe-bench.ts
 	$(NPX) tsx bench/notifier-bench.ts
-	$(NPX) tsx bench/diff-bench.ts
-	$(NPX) tsx bench/apply-bench.ts
+	$(NPX) tsx bench/diff-bench.ts $(NO_ANSIBLE)
+	$(NPX) tsx bench/apply-bench.ts $(NO_ANSIBLE)
 	$(NPX) tsx bench/controller-bench.ts
 	$(NPX) tsx bench/controller-bench.ts --growth
 
