@@ -140,7 +140,11 @@ function applyArgs(repo: string, fleet: Fleet, extra: string[] = []): string[] {
 /** Empty nodes → every tenant everywhere, checked. */
 async function initialApply(repo: string, fl: Fleet, bytes: WireBytes): Promise<ClawopsRun> {
   const f = await clawops(applyArgs(repo, fl, ['--concurrency', String(INITIAL_CONCURRENCY)]), bytes);
-  if (f.r.code !== 0 || !f.json?.ok) throw new Error(`initial apply exited ${f.r.code}:\n${(f.r.stdout + f.r.stderr).slice(0, 3000)}`);
+  if (f.r.code !== 0 || !f.json?.ok) {
+    // the nodes that did not apply, each with its message, before the raw output (20 nodes' JSON hides them)
+    const notApplied = (f.json?.results ?? []).filter((x) => x.outcome !== 'applied').map((x) => `${x.node} ${x.outcome} ${x.message ?? ''}`);
+    throw new Error(`initial apply exited ${f.r.code}: ${notApplied.join('; ') || 'no node failed'}\n${f.r.stderr.slice(0, 2000)}\n${f.r.stdout.slice(0, 1000)}`);
+  }
   const bad = f.json.results.filter((x) => x.swapped.length !== TENANTS);
   if (f.json.results.length !== NODES || bad.length) {
     throw new Error(`initial apply did not swap ${TENANTS} tenants on ${NODES} nodes: ${bad.map((x) => `${x.node} ${x.outcome} ${x.message ?? ''}`).join('; ')}`);
