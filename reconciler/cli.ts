@@ -21,6 +21,7 @@ import { lintCommand } from './commands/lint.js';
 import { renderCommand } from './commands/render.js';
 import { ClawopsError, EXIT_ERROR, EXIT_OK, oneLine } from './errors.js';
 import { notifierCommand } from './notifier/cli.js';
+import { isEntry } from './is-entry.js';
 
 /**
  * The subcommands whose module is imported only when they run: what `clawops --help` lists for each (the real
@@ -180,15 +181,7 @@ function gitCommit(root: string): string | undefined {
   }
 }
 
-function isEntry(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
+if (isEntry(import.meta.url)) {
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

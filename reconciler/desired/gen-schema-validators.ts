@@ -10,13 +10,14 @@
  *
  * Only this module imports ajv's compiler, and nothing at run time imports it (tsconfig.build.json leaves it out of dist/).
  */
-import { readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { _ } from 'ajv/dist/compile/codegen/index.js';
 import standalone from 'ajv/dist/standalone/index.js';
 import { formats } from './schema-formats.js';
+import { isEntry } from '../is-entry.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** schemas/ at the repo root (generation runs from the sources) */
@@ -61,15 +62,7 @@ export function generateValidators(dir: string = SCHEMA_DIR): string {
   return `${header.join('\n')}\n${body}\n`;
 }
 
-function isEntry(): boolean {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
+if (isEntry(import.meta.url)) {
   const text = generateValidators();
   let current = '';
   try {

