@@ -167,7 +167,11 @@ interface Observed {
  * run), the manifests' identity without their file lists, links, services, run records, token facts.
  */
 function slimForStatus(t: TenantObservation): void {
-  t.files = Object.fromEntries(Object.entries(t.files).filter(([path]) => path.startsWith('launchd/') || path === 'openclaw.json'));
+  // a loop over own keys, not Object.entries + filter + fromEntries: three arrays a tenant a node a pass were the
+  // controller's largest garbage at 500+ nodes
+  const kept: typeof t.files = {};
+  for (const path in t.files) if (Object.hasOwn(t.files, path) && (path.startsWith('launchd/') || path === 'openclaw.json')) kept[path] = t.files[path]!;
+  t.files = kept;
   t.contents = Object.hasOwn(t.contents, 'openclaw.json') ? { 'openclaw.json': t.contents['openclaw.json']! } : {};
   t.sizes = {};
   if (t.manifest && isManifest(t.manifest)) t.manifest = { ...t.manifest, files: {} };
