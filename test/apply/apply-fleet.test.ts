@@ -229,6 +229,10 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
         events.push(e);
         if (e.node === 'gw-2' && e.step === 'stage' && e.state === 'start' && !killed) {
           killed = true;
+          // SIGKILL to the node's PID-namespace init now, synchronously: everything of the node dies at this step
+          // (stop() alone kills a little later, when the staging may already be over); stop() then tidies up
+          const pid = gw2.sshdPid();
+          if (pid !== undefined) process.kill(pid, 'SIGKILL');
           void gw2.stop();
         }
       },
