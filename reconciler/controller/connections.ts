@@ -8,7 +8,7 @@ import { expectations, observeNode } from '../observe/observe-node.js';
 import type { ObserveResult } from '../observe/types.js';
 import { connectNode, type ConnectOptions } from '../transport/connect.js';
 import type { Transport } from '../transport/transport.js';
-import type { HealthFacts, HealthTargets } from './health-stage.js';
+import type { HealthFacts, HealthTargets } from './health-facts.js';
 
 /** what a connection was made for: a changed inventory entry (host, port, key…) means a new connection */
 function identity(node: NodeSpec): string {

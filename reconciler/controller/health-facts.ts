@@ -1,6 +1,6 @@
 /**
- * What the health stage learned of a node this pass: the types derive.ts reads and health-stage.ts produces (their own
- * module, so neither of those two imports the other).
+ * What the health stage learned of a node this pass: the types derive.ts and connections.ts read and health-stage.ts
+ * produces (their own module, so none of those imports another in a circle).
  */
 import type { ProbeSummary, WebhookDigestSummary } from './status.js';
 
@@ -13,3 +13,11 @@ export interface HealthFacts {
 }
 
 export type DigestRead = ({ ok: true } & Omit<WebhookDigestSummary, 'error' | 'errorAt'>) | { ok: false; at: string; error: string };
+
+/** what a node's health command asks: the tenants, the notifier digest, where each tenant answers */
+export interface HealthTargets {
+  tenants: string[];
+  digest?: string;
+  /** per tenant asked, where it answers (readinessUrl); a tenant without one is reported `none` (not asked) */
+  urls?: Record<string, { source: 'probe' | 'gateway'; url: string }>;
+}

@@ -26,10 +26,10 @@ import { shQuote, type Transport } from '../transport/transport.js';
 import { EARLY_MAX_AGE_MS, type ConnectionPool } from './connections.js';
 import type { NodeFacts } from './derive.js';
 import { gatewayPortIn, readinessUrl, type ReleaseReadiness } from '../units/readiness.js';
-import type { DigestRead, HealthFacts } from './health-facts.js';
+import type { DigestRead, HealthFacts, HealthTargets } from './health-facts.js';
 import { MAX_DIGEST_ROWS, type ProbeSummary, type ProbeWord, type WebhookDigestSummary, type WebhookFailureRow } from './status.js';
 
-export type { DigestRead, HealthFacts } from './health-facts.js';
+export type { DigestRead, HealthFacts, HealthTargets } from './health-facts.js';
 
 /** curl: 2 s to connect, 3 s for the whole answer; every tenant of a node is asked side by side */
 export const PROBE_CONNECT_SEC = 2;
@@ -223,12 +223,6 @@ export function digestUrl(desired: Pick<DesiredState, 'settings'>, node: Pick<No
 }
 
 /** what a node's health command asks: tenants (each with its readiness URL) and the digest URL */
-export interface HealthTargets {
-  tenants: string[];
-  digest?: string;
-  /** per tenant asked, where it answers (readinessUrl); a tenant without one is reported `none` (not asked) */
-  urls?: Record<string, { source: 'probe' | 'gateway'; url: string }>;
-}
 
 /**
  * Pure: what observe saw of a tenant's current release that says where it answers readiness — its probe unit, and
