@@ -152,6 +152,16 @@ function filesWith(dir: string, needle: string): string[] {
   return hits;
 }
 
+/** whether a process exists (signal 0) */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 beforeEach(async () => {
   root = mkdtempSync(join(tmpdir(), 'clawops-hotatk-'));
   t = new LocalTransport('local-1', root, 60_000);
@@ -238,7 +248,9 @@ describe('hot reload under attack: a real local node', () => {
   itWs('a `node` that hangs (a shim waiting on something): the command ends by the deadline, not hot, and the guard kept getting beats', async () => {
     const bin = join(root, 'usr/local/bin');
     rmSync(join(bin, 'node'));
-    writeFileSync(join(bin, 'node'), '#!/bin/sh\nexec sleep 300\n', { mode: 0o755 });
+    // its pid (exec keeps it) is what must be gone afterwards: other tests run sleeps on this machine too
+    const pidFile = join(root, 'hung-node.pid');
+    writeFileSync(join(bin, 'node'), `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 300\n`, { mode: 0o755 });
     const beat = join(p.varDb, 'clawops/guard.run-x.beat');
     const t0 = Math.floor(Date.now() / 1000);
     const { out, ms } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
@@ -246,7 +258,9 @@ describe('hot reload under attack: a real local node', () => {
     expect(out.why).toMatch(/RPC client/);
     expect(ms).toBeLessThan(VERIFY_MS + 8000);
     expect(Number(readFileSync(beat, 'utf8'))).toBeGreaterThanOrEqual(t0 + Math.floor(VERIFY_MS / 1000));
-    expect(psArgs()).not.toMatch(/sleep 300/);
+    const hung = Number(readFileSync(pidFile, 'utf8'));
+    expect(hung).toBeGreaterThan(0);
+    expect(alive(hung)).toBe(false);
   }, 60_000);
 
   itWs('no node on PATH, or an old one without WebSocket: not hot, one-line reason', async () => {
