@@ -20,7 +20,8 @@ export interface DeadLock {
   owner: string;
 }
 
-function alive(pid: number): boolean {
+/** whether process `pid` exists on this machine (signal 0; EPERM: it exists, owned by someone else) */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

