@@ -348,11 +348,11 @@ async function bench(): Promise<number> {
   if (prof) {
     out.push('');
     out.push(`the observe script on one node (${prof.node}), alone, over one open connection (no other node busy):`);
-    out.push(`  one observe: ${ms(prof.aloneMs)} ms (median of 5); command line ${prof.scriptBytes} B (the whole script, sent every pass) + stdin ${prof.stdinBytes} B (every expected file hash)`);
-    out.push(`  programs started a pass: ${prof.execs ?? '? (no strace on the node)'}${prof.topExecs.length ? ` (${prof.topExecs.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
-    out.push(`  CPU of one observe on the node (user+system, children included): ${ms(prof.cpuMs)} ms; this machine's ${cpus().length} CPUs run every node, so a pass over N nodes costs at least N × ${ms(prof.cpuMs)} / ${cpus().length} ms of wall time here (20 nodes: ${ms((20 * prof.cpuMs) / cpus().length)} ms) before any other work`);
+    out.push(`  one observe: ${ms(prof.aloneMs)} ms answering unchanged from the kept answer, ${ms(prof.fullAloneMs)} ms reading everything (full, as after a change) (medians of 5); command line ${prof.scriptBytes} B (the whole script, sent every pass) + stdin ${prof.stdinBytes} B (every expected file hash)`);
+    out.push(`  programs started: ${prof.execs ?? '? (no strace on the node)'} kept, ${prof.fullExecs ?? '?'} full${prof.topExecs.length ? ` (kept: ${prof.topExecs.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
+    out.push(`  CPU of one observe on the node (user+system, children included): ${ms(prof.cpuMs)} ms kept, ${ms(prof.fullCpuMs)} ms full; this machine's ${cpus().length} CPUs run every node, so a steady pass over N nodes costs at least N × ${ms(prof.cpuMs)} / ${cpus().length} ms of wall time here (20 nodes: ${ms((20 * prof.cpuMs) / cpus().length)} ms) before any other work`);
     out.push(`  launchctl print system alone: ${ms(prof.launchctlMs)} ms, ${ms(prof.launchctlCpuMs)} ms CPU (the fleet's stand-in is a Node script; launchd's own is native)`);
-    out.push(`  traced (bash xtrace, ${ms(prof.tracedMs)} ms in all), time charged to each command up to the next trace line (ms, count):`);
+    out.push(`  a full observe traced (bash xtrace, ${ms(prof.tracedMs)} ms in all), time charged to each command up to the next trace line (ms, count):`);
     out.push(`    ${prof.byCommand.map(([k, t, n]) => `${k} ${ms(t)} (${n})`).join(', ')}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);

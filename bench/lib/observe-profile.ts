@@ -16,16 +16,21 @@ export interface ObserveProfile {
   node: string;
   scriptBytes: number;
   stdinBytes: number;
-  /** the observe command alone, ms (median of runs) */
+  /** the observe command alone, ms (median of runs): an unchanged node, answering from its kept answer */
   aloneMs: number;
-  /** CPU time (user + system) of one observe on the node, its children included, ms (median) */
+  /** the same with the cache bypassed (4th argument `verify`): a full observe, as after any change */
+  fullAloneMs: number;
+  /** CPU time (user + system) of one observe on the node, its children included, ms (median): kept answer */
   cpuMs: number;
+  /** the same, full observe */
+  fullCpuMs: number;
   /** `launchctl print system` alone, ms (median) */
   launchctlMs: number;
   /** CPU time of `launchctl print system` alone, ms (median) */
   launchctlCpuMs: number;
-  /** programs exec'd by one observe (strace), or undefined when strace cannot run there */
+  /** programs exec'd by one observe (strace), or undefined when strace cannot run there: kept answer, full */
   execs: number | undefined;
+  fullExecs: number | undefined;
   /** the most frequent programs exec'd */
   topExecs: [string, number][];
   /** traced time by command word, ms, largest first */
@@ -56,8 +61,11 @@ export async function profileObserve(desired: DesiredState, spec: NodeSpec, iden
     const args = `clawops-observe ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(p.launchDaemons)}`;
     const path = p.binDir ? `PATH=${shQuote(p.binDir)}:"$PATH" ` : '';
     const plain = `${path}sh -c ${shQuote(OBSERVE_SCRIPT)} ${args}`;
+    const verify = `${plain} verify`;
     await timed(t, plain, stdin, 1); // warm the node's page cache and the version cache
+    const fullAlone = await timed(t, verify, stdin, runs);
     const alone = await timed(t, plain, stdin, runs);
+    if (!alone.out.includes('["answer","kept"')) throw new Error(`profile on ${t.node}: the observe after a full one did not answer from the kept answer`);
     const launchctl = await timed(t, `${path}launchctl print system >/dev/null 2>&1; true`, undefined, runs);
     // CPU: bash's `times` after the command (second line: children's user and system time)
     const cpuOf = async (cmd: string, input: string | undefined): Promise<number> => {
@@ -71,10 +79,11 @@ export async function profileObserve(desired: DesiredState, spec: NodeSpec, iden
       return median(xs);
     };
     const cpuMs = await cpuOf(plain, stdin);
+    const fullCpuMs = await cpuOf(verify, stdin);
     const launchctlCpuMs = await cpuOf(`${path}launchctl print system`, undefined);
 
     // xtrace: every command with a timestamp; charged the time up to the next trace line
-    const traced = await timed(t, `${path}bash -c ${shQuote(`PS4='+\${EPOCHREALTIME} '; set -x\n${OBSERVE_SCRIPT}`)} ${args} 2>&1 >/dev/null`, stdin, 1);
+    const traced = await timed(t, `${path}bash -c ${shQuote(`PS4='+\${EPOCHREALTIME} '; set -x\n${OBSERVE_SCRIPT}`)} ${args} verify 2>&1 >/dev/null`, stdin, 1);
     const lines = traced.out.split('\n').map((l) => /^(\++)(\d+\.\d+) (.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
     const evs = lines.map((m) => ({ ts: Number(m[2]) * 1000, cmd: (m[3] ?? '').trim().split(/\s+/)[0]?.replace(/^[A-Z_]+=.*/, 'assign') ?? '?' })).sort((a, b) => a.ts - b.ts);
     const by = new Map<string, [number, number]>();
@@ -87,25 +96,30 @@ export async function profileObserve(desired: DesiredState, spec: NodeSpec, iden
 
     // strace: programs started by one observe. Successful execs only (-z): a shell looks a program up by trying each
     // PATH directory in turn, and every failed try is an execve too (on the bench host 73 calls for 44 programs)
-    let execs: number | undefined;
-    let topExecs: [string, number][] = [];
-    const st = await t.exec(`command -v strace >/dev/null 2>&1 || exit 3; ${path}strace -f -qq -z -e trace=execve -e signal=none -o /dev/stderr sh -c ${shQuote(OBSERVE_SCRIPT)} ${args} >/dev/null`, { stdin });
-    if (st.code === 0) {
+    const straced = async (extra: string): Promise<{ execs: number | undefined; top: [string, number][] }> => {
+      const st = await t.exec(`command -v strace >/dev/null 2>&1 || exit 3; ${path}strace -f -qq -z -e trace=execve -e signal=none -o /dev/stderr sh -c ${shQuote(OBSERVE_SCRIPT)} ${args}${extra} >/dev/null`, { stdin });
+      if (st.code !== 0) return { execs: undefined, top: [] };
       const ex = st.stderr.split('\n').map((l) => /execve\("([^"]+)"/.exec(l)?.[1]).filter((x): x is string => x !== undefined);
-      execs = ex.length;
       const count = new Map<string, number>();
       for (const x of ex) count.set(x.split('/').pop() ?? x, (count.get(x.split('/').pop() ?? x) ?? 0) + 1);
-      topExecs = [...count].sort((a, b) => b[1] - a[1]).slice(0, 10);
-    }
+      return { execs: ex.length, top: [...count].sort((a, b) => b[1] - a[1]).slice(0, 10) };
+    };
+    const fullSt = await straced(' verify');
+    const keptSt = await straced('');
+    const execs = keptSt.execs;
+    const topExecs = keptSt.top;
     return {
       node: spec.name,
       scriptBytes: Buffer.byteLength(OBSERVE_SCRIPT),
       stdinBytes: Buffer.byteLength(stdin),
       aloneMs: alone.ms,
+      fullAloneMs: fullAlone.ms,
       cpuMs,
+      fullCpuMs,
       launchctlMs: launchctl.ms,
       launchctlCpuMs,
       execs,
+      fullExecs: fullSt.execs,
       topExecs,
       byCommand: [...by].map(([k, [ms, n]]) => [k, ms, n] as [string, number, number]).sort((a, b) => b[1] - a[1]).slice(0, 12),
       tracedMs,

@@ -18,6 +18,10 @@
  *
  * Output: {"v":1,"records":[[kind, field…], …]} where kind is one of
  *   now       epoch                            the node's clock
+ *   answer    full|kept  epoch                 full: everything below was read now; kept: nothing under the roots
+ *                                              changed since the full answer of that time, which is sent again
+ *                                              (cache_hit) with the live records (now, answer, version, daemon,
+ *                                              disk, svc, launchd-list) read afresh
  *   version   exitcode  first-line-of-`openclaw --version`  cached(0|1)
  *   daemon    path  sha256                     the file `openclaw` resolves to
  *   disk      free-kb  total-kb                for ETC
@@ -61,6 +65,7 @@
  * current and .prev releases: ~6 ms CPU over the find alone, ~3 ms over a stat of each, bench host), processes are
  * (~1 ms each): a node-side hash cache keyed by stat data would save ~3 ms a node, so there is none.
  */
+import { createHash } from 'node:crypto';
 import { NODE_TREE_SH } from '../node-tree-sh.js';
 import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
 
@@ -70,9 +75,9 @@ import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
  */
 const withoutComments = (sh: string): string => sh.replace(/^[ \t]*#.*\n/gm, '');
 
-export const OBSERVE_SCRIPT = withoutComments(String.raw`
+const BODY = withoutComments(String.raw`
 set -u
-ETC=$1; VARDB=$2; LD=${"$"}{3:-/Library/LaunchDaemons}
+ETC=$1; VARDB=$2; LD=${"$"}{3:-/Library/LaunchDaemons}; MODE=${"$"}{4:-}
 PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
 export PATH LC_ALL=C
 TMP=$(mktemp -d 2>/dev/null || mktemp -d -t clawops)
@@ -121,6 +126,70 @@ read_links() {
       printf '%s\t%s\t%s\n' "$t" "$c" "$p" >> "$_rl_out"
     done < "$_rl_in"
   fi
+}
+disk_rec() {
+  # df's second line (-P: one line a file system) read by the shell, not by another process
+  df -Pk "$ETC" > "$TMP/df" 2>/dev/null
+  if { read -r _l && read -r _fs _tot _used _free _rest; } < "$TMP/df"; then rec disk "$_free" "$_tot"; fi
+}
+cache_hit() {
+  # The answer of an unchanged node (args: the roots). The last full answer is kept in $C/cache (cache_write): a
+  # header (script version and the time T0 it started; the roots), the stdin it answered, '--', and its records
+  # except the live ones (clock, openclaw, disk, launchd: asked afresh every time). It is sent again only when
+  #   - it is this script's, for these paths and roots, at most CACHE_MAX_AGE seconds old (and not in the future);
+  #   - nothing under the roots changed since T0 - 1 s: no file, directory or link there has a status-change time
+  #     (ctime: any write, chmod, rename, link or unlink in a directory, touch; no one sets it back but the clock)
+  #     newer than $C/ref.T0, whose mtime is T0 - 1 s. T0 is the whole second the full answer started in, before it
+  #     read anything; any change after that start has a ctime after T0 - 1 s even on a file system with whole-second
+  #     times or a clock read a tick late. A change in the second or so before a full answer makes the next answers
+  #     full ones too (they cannot tell it from a change after the reading) until a second has passed: harmless;
+  #   - stdin is byte for byte the stdin of that answer (same desired state, same options).
+  # Any doubt (a missing or odd file, find failing) is a miss: the full observe runs, reading stdin from $TMP/in.
+  _ck="$C/cache"
+  real_dir "$C" && [ -f "$_ck" ] && [ ! -L "$_ck" ] || return 1
+  { IFS= read -r _h1 && IFS= read -r _h2; } < "$_ck" || return 1
+  case $_h1 in "$CV	"*) _t0=${"$"}{_h1#"$CV	"} ;; *) return 1 ;; esac
+  case $_t0 in ''|*[!0-9]*) return 1 ;; esac
+  [ "$_h2" = "$ROOTS" ] && [ "$NOW" -ge "$_t0" ] && [ $((NOW - _t0)) -le $CACHE_MAX_AGE ] || return 1
+  _rf="$C/ref.$_t0"
+  [ -f "$_rf" ] && [ ! -L "$_rf" ] || return 1
+  # -H: the roots themselves may be reached through a link (/etc on macOS); nothing below them is followed
+  find -H "$@" -path "$C" -prune -o -cnewer "$_rf" -print -quit > "$TMP/changed" 2>/dev/null || return 1
+  [ -s "$TMP/changed" ] && return 1
+  # the same file as the header read above (a concurrent full observe may have replaced it: then the header differs),
+  # its stdin compared with this one's (kept in $TMP/in for a full observe), its records copied out for the JSON
+  IN="$TMP/in"
+  awk -v K="$_ck" -v H1="$_h1" -v H2="$_h2" -v I="$TMP/in" -v O="$TMP/old" '
+    BEGIN {
+      if ((getline a < K) <= 0 || a != H1 || (getline b < K) <= 0 || b != H2) bad = 1
+      while (!bad && (getline l < K) > 0) { if (l == "--") { sep = 1; break } w[++n] = l }
+      if (!sep) bad = 1
+    }
+    { print > I; if (++i > n || $0 != w[i]) bad = 1 }
+    END {
+      close(I)
+      if (bad || i != n) exit 1
+      while ((getline l < K) > 0) print l > O
+      close(O); exit 0
+    }'
+}
+cache_write() {
+  # after a full answer (stdin was $TMP/want, the records to keep $TMP/static): kept for the next observes, with a
+  # reference file dated T0 - 1 s (cache_hit); renamed into place, so a reader sees one whole file. Anything failing
+  # (read-only, full disk, no date/touch that can do this) leaves no cache: the next observe is a full one.
+  real_dir "$C" || { [ ! -e "$C" ] && [ ! -L "$C" ] && mkdir "$C" 2>/dev/null && real_dir "$C"; } || return 0
+  _ts=$(date -u -d "@$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null || date -u -r "$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null)
+  case $_ts in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].[0-9][0-9]) ;; *) return 0 ;; esac
+  TZ=UTC0 touch -t "$_ts" "$C/ref.$NOW" 2>/dev/null || return 0
+  printf '%s\t%s\n%s\n' "$CV" "$NOW" "$ROOTS" > "$TMP/hdr" && printf -- '--\n' > "$TMP/sep" || return 0
+  if cat "$TMP/hdr" "$TMP/want" "$TMP/sep" "$TMP/static" > "$C/cache.$$" 2>/dev/null && mv -f "$C/cache.$$" "$C/cache" 2>/dev/null; then
+    set --
+    for _f in "$C"/ref.*; do [ "$_f" = "$C/ref.$NOW" ] || [ ! -f "$_f" ] || set -- "$@" "$_f"; done
+    [ $# -eq 0 ] || rm -f "$@" 2>/dev/null
+  else
+    rm -f "$C/cache.$$" "$C/ref.$NOW" 2>/dev/null
+  fi
+  return 0
 }
 walk_tenants() {
   _wt_in=$1; _wt_s=$2
@@ -277,17 +346,43 @@ report() {
       for (i = 1; i <= no; i++) printf "%s\t%s\t%s\n", (ok2[i] == "L" ? "file" : "unsafe"), ot[i], orl[i] (ok2[i] == "L" ? "\tsymlink" : "")
     }' "$TMP/rels"
 }
+# launchd is asked first, in the background (stdin /dev/null): its answer is read at the end, so its start-up overlaps
+# everything else instead of adding to it
+launchctl print system > "$TMP/domain" 2>/dev/null < /dev/null &
+LAUNCHCTL=$!
+NOW=$(date +%s)
+D="$VARDB/clawops"
+C="$D/observe"
+IN=-
+: > "$TMP/static"
+CACHEABLE=1
+# the cache dir is pruned from the walk by a -path pattern: only where its name is plain; a 4th argument 'verify' skips
+# the cache (a full observe, whose answer is kept as always)
+case $C in *[!A-Za-z0-9._/-]*) CACHEABLE= ;; esac
+real_dir "$D" || CACHEABLE=
+# what an unchanged answer depends on, besides stdin: every file under these (those that exist now; the list is part of
+# the cache's key, so one appearing or going away is a change)
+ROOTS=''
+set --
+for r in "$ETC" "$D" "$VARDB/secrets" "$LD"; do
+  if real_dir "$r"; then set -- "$@" "$r"; ROOTS="$ROOTS	$r"; fi
+done
+ROOTS="$ETC	$VARDB	$LD	$ROOTS"
+HIT=
+if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_hit "$@"; then HIT=1; fi
+if [ -n "$HIT" ]; then
 {
-  # launchd is asked first, in the background (stdin /dev/null; waited for in this same subshell): its answer is read
-  # near the end, so its start-up overlaps the tree walk instead of adding to it
-  launchctl print system > "$TMP/domain" 2>/dev/null &
-  LAUNCHCTL=$!
-  rec now "$(date +%s)"
-  oc_facts "$VARDB/clawops"
-  # df's second line (-P: one line a file system) read by the shell, not by another process
-  df -Pk "$ETC" > "$TMP/df" 2>/dev/null
-  if { read -r _l && read -r _fs _tot _used _free _rest; } < "$TMP/df"; then rec disk "$_free" "$_tot"; fi
-  D="$VARDB/clawops"
+  rec now "$NOW"
+  rec answer kept "$_t0"
+  oc_facts "$D"
+  disk_rec
+} > "$TMP/recs"
+else
+{
+  rec now "$NOW"
+  rec answer full "$NOW"
+  oc_facts "$D"
+  disk_rec
   [ -f "$D/node.lock" ] && [ ! -L "$D/node.lock" ] && rec lock "$(head -c 4096 "$D/node.lock" | b64)"
   # what killed or failed runs left behind (clawops' own names are safe; anything else is not ours)
   for e in "$D"/want.* "$D"/intent.*; do
@@ -333,7 +428,7 @@ report() {
     { print > W }
     $1 == "S" { once($2 "\t" $3); next }
     $1 == "T" && !($2 in have) { have[$2]; print $2 > T2; once($2 "\ttoken.current"); once($2 "\ttoken.next") }
-    END { close(W) }' "$TMP/tenants" - > "$TMP/secrets.u"
+    END { close(W) }' "$TMP/tenants" "$IN" > "$TMP/secrets.u"
   if [ -s "$TMP/tenants2" ]; then
     : > "$TMP/dirs2"; : > "$TMP/rels2"; : > "$TMP/manifests2"
     read_links "$TMP/tenants2" "$TMP/tl2"
@@ -352,9 +447,6 @@ report() {
     sz=$(wc -c < "$p" 2>/dev/null | tr -d ' '); [ -n "$sz" ] || sz=0
     if [ "$whose" = ours ]; then [ "$sz" -le 262144 ] && rec content "$t" "$f" "$(b64 < "$p")"; else rec fsize "$t" "$f" "$sz"; fi
   done < "$TMP/diffs"
-
-  # launchd: every ai.openclaw.* service of the system domain in one call (read by the awk that writes the JSON)
-  if wait "$LAUNCHCTL"; then :; else rec launchd-list $?; : > "$TMP/domain"; fi
 
   # node-level units clawops installs (the notifier): their installed plist's hash (one hash run for all)
   set --
@@ -401,20 +493,30 @@ report() {
     fstat "$@" > "$TMP/tstat" 2>/dev/null
     $SHA "$@" > "$TMP/tsha" 2>/dev/null
   fi
-  # last, a builtin: a shell may exec a subshell's last command in place of the subshell (dash does), and one that
-  # sends its output elsewhere (the hash above) would close this pipe early: the JSON awk would read the files
-  # before they are written
-  :
   # the rest (services, node units, run records, tokens) is read from these files by the awk that writes the JSON
-} | awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" -v TS="$TMP/tstat" '
+} > "$TMP/recs"
+fi
+# launchd: every ai.openclaw.* service of the system domain in one call (read by the awk that writes the JSON)
+if wait "$LAUNCHCTL"; then :; else rec launchd-list $? >> "$TMP/recs"; : > "$TMP/domain"; fi
+if [ -n "$HIT" ]; then : > "$TMP/usha"; : > "$TMP/runs"; : > "$TMP/tsha"; : > "$TMP/tstat"; else : > "$TMP/old"; fi
+awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" -v TS="$TMP/tstat" -v OLD="$TMP/old" -v KEEP="$TMP/static" -v HIT="$HIT" '
   function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
-  function out(r,   f, n, i) { n = split(r, f, "\t"); printf "%s[", (nr++ ? "," : ""); for (i = 1; i <= n; i++) printf "%s\"%s\"", (i > 1 ? "," : ""), esc(f[i]); printf "]" }
-  BEGIN { printf "{\"v\":1,\"records\":[" }
+  # every record but the ones that change by themselves (clock, openclaw, disk, launchd) is also kept, one JSON
+  # element a line, for the node's next answer if nothing changes meanwhile (cache_write)
+  function out(r,   f, n, i, j) {
+    n = split(r, f, "\t"); j = "["
+    for (i = 1; i <= n; i++) j = j (i > 1 ? ",\"" : "\"") esc(f[i]) "\""
+    j = j "]"; printf "%s%s", (nr++ ? "," : ""), j
+    if (!HIT && !(f[1] in live)) print j > KEEP
+  }
+  BEGIN { printf "{\"v\":1,\"records\":["; split("now answer version daemon disk svc launchd-list", lv, " "); for (i in lv) live[lv[i]] }
   { out($0) }
-  # once the records above are all written (the files below with them): services (launchctl: pid, last exit status,
-  # label; the file is emptied when it failed), node units hashes, run records (the first 4 KiB of each, newlines and
-  # tabs dropped), token metadata and fingerprints. One process for all of that and the JSON.
+  # once the records above are all written: the kept records of an unchanged node (cache_hit copied them), services
+  # (launchctl: pid, last exit status, label; the file is emptied when it failed), node units hashes, run records (the
+  # first 4 KiB of each, newlines and tabs dropped), token metadata and fingerprints. One process for all of that and
+  # the JSON.
   END {
+    if (HIT) while ((getline l < OLD) > 0) printf "%s%s", (nr++ ? "," : ""), l
     while ((getline l < DOM) > 0) {
       if (l ~ /^\tservices = \{/) { s = 1; continue }
       if (s && l ~ /^\t\}/) s = 0
@@ -430,5 +532,17 @@ report() {
     while ((getline l < H) > 0) { p = substr(l, 67); if (substr(l, 66, 1) != "*" && substr(l, 66, 1) != " ") p = substr(l, 66); fp[p] = substr(l, 1, 12) }
     while ((getline l < TS) > 0) { split(l, a, "\t"); n = split(a[3], parts, "/"); out("token\t" parts[n-1] "\t" parts[n] "\t" a[1] "\t" a[2] "\t" fp[a[3]]) }
     printf "]}\n"
-  }'
+  }' "$TMP/recs"
+_rc=$?
+[ $_rc -eq 0 ] && [ -z "$HIT" ] && [ -n "$CACHEABLE" ] && cache_write
+exit $_rc
 `);
+
+/** How old a node's kept answer may be and still be sent again when nothing changed (cache_hit): past it, a full observe. */
+export const OBSERVE_CACHE_MAX_AGE_S = 300;
+
+/**
+ * The script, headed by its own version (a hash of the body: a kept answer is used only by the script that wrote it)
+ * and the cache's maximum age.
+ */
+export const OBSERVE_SCRIPT = `CV=${createHash('sha256').update(BODY).digest('hex').slice(0, 16)} CACHE_MAX_AGE=${OBSERVE_CACHE_MAX_AGE_S}\n${BODY}`;
