@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { acquireStateLock, LOCK_FILE, lockHolder, StateDirLockedError } from '../../reconciler/controller/state-lock.js';
 import { emptyStatus, type CommitEvidence, type StatusDoc } from '../../reconciler/controller/status.js';
-import { boundCommits, changeSuspension, isSuspended, readStatus, readSuspension, STATUS_FILE, StoreVersionError, writeStatus, writeSuspension } from '../../reconciler/controller/store.js';
+import { boundCommits, changeSuspension, isSuspended, readStatus, readSuspension, STATUS_FILE, statusText, StoreVersionError, writeStatus, writeSuspension } from '../../reconciler/controller/store.js';
 import { REPO_ROOT } from '../helpers/repo.js';
 import { newController } from './helpers.js';
 
@@ -87,6 +87,30 @@ describe('the status store', () => {
     const back = await readStatus(d);
     expect(back).toMatchObject({ schemaVersion: 2, passes: 7, nodes: { 'gw-1': { state: 'Synced' } } });
     expect(await readStatus(dir())).toBeUndefined();
+  });
+
+  it('writes the text JSON.stringify(doc, null, 2) gives, byte for byte, though it makes it one record at a time', async () => {
+    const rec = (node: string, extra: Record<string, unknown> = {}): StatusDoc['nodes'][string] =>
+      ({ node, role: 'gateway', canary: false, follows: 'fleet', state: 'Degraded', reason: 'ProbeFailed', message: 'a "quoted"\nline\u2028 ünïcode', sync: { status: 'InSync', running: [{ commit: 'c'.repeat(40) }], differences: 0 }, health: { status: 'failed', message: undefined }, suspended: false, lastTransition: 't', tenants: { acme: { tenant: 'acme', state: 'Synced', reason: 'Synced', sync: { state: 'InSync' }, health: { status: 'ok' }, lastTransition: 't', probe: { source: 'probe', status: 'ok', code: 200, checks: [], at: 't' } } }, ...extra }) as StatusDoc['nodes'][string];
+    const docs: StatusDoc[] = [doc()];
+    const full = doc();
+    // names JSON puts first (integer-like), one that must stay an own key, quoting, values JSON leaves out
+    for (const n of ['gw-2', '10', 'gw-"1"\\', '__proto__', 'gw-ü', '2']) Object.defineProperty(full.nodes, n, { value: rec(n), enumerable: true, writable: true, configurable: true });
+    (full.nodes as Record<string, unknown>)['gone'] = undefined;
+    (full.nodes as Record<string, unknown>)['fn'] = () => 1;
+    (full as unknown as Record<string, unknown>).lastPass = undefined;
+    full.commits['c'.repeat(40)] = { commit: 'c'.repeat(40), verdict: 'pending', firstSeen: 't', canaries: {} };
+    docs.push(full);
+    const onlyGone = doc();
+    (onlyGone.nodes as Record<string, unknown>)['gone'] = undefined;
+    docs.push(onlyGone);
+    for (const s of docs) expect([...statusText(s)].join('')).toBe(`${JSON.stringify(s, null, 2)}\n`);
+    // and on disk, past the writer's 64 KiB batches
+    const d = dir();
+    const many = doc();
+    for (let i = 0; i < 300; i++) many.nodes[`gw-${i}`] = rec(`gw-${i}`);
+    await writeStatus(d, many);
+    expect(readFileSync(join(d, STATUS_FILE), 'utf8')).toBe(`${JSON.stringify(many, null, 2)}\n`);
   });
 
   it.each([
