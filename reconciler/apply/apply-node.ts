@@ -19,7 +19,7 @@ import { gatewayPort, notifierUnitFor, notifierVars } from '../desired/build-des
 import { readinessUrl, releaseReadiness } from '../units/readiness.js';
 import { releaseHealth } from './release-health.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
-import { ValidationMemo, verdictKey, type Claim, type Decision, type ReleaseVerdict } from './validation-memo.js';
+import { ValidationMemo, verdictKey, type Claim, type Decision, type Pending, type ReleaseVerdict } from './validation-memo.js';
 
 /** extra time the PROMOTE command gets per release it validates */
 export const VALIDATE_ALLOWANCE_MS = 20_000;
@@ -408,24 +408,28 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     emit('validate', 'start', `verify ${deploys.map((a) => a.tenant).join(', ')}; \`openclaw config validate\` each release no other node of this run has validated, else this node's secret check`);
     const build = `${facts.daemonSha ?? '-'} ${facts.line}`;
     const keyOf = (a: { tenant: string; releaseId: string }): string => verdictKey(build, a.tenant, a.releaseId);
-    const decisions = await (ctx.validations ?? new ValidationMemo()).decide(np.node, deploys.map(keyOf), ctx.signal);
+    // without waiting: a release another node is validating right now ('pending') gets this node's own part (verify,
+    // place, its secret check) meanwhile; its verdict is awaited after, before anything is swapped
+    const memo = ctx.validations ?? new ValidationMemo();
+    const decisions = memo.decideNow(np.node, deploys.map(keyOf));
     claims = [...decisions.values()].flatMap((x) => (x.kind === 'validate' ? [x.claim] : []));
-    checkAbort(ctx, np.node, step);
-    const decision = (a: { tenant: string; releaseId: string }): Decision => decisions.get(keyOf(a))!;
+    const decision = (a: { tenant: string; releaseId: string }): Decision | Pending => decisions.get(keyOf(a))!;
+    const refuse = (a: { tenant: string }, v: Extract<ReleaseVerdict, { valid: false }>): StepError =>
+      new StepError('validate', 'InvalidConfig', `${np.node}/${a.tenant}: ${v.why} (validated once this run, on ${v.node}); refusing the swap`);
     for (const a of deploys) {
       const x = decision(a);
-      if (x.kind === 'refuse') throw new StepError('validate', 'InvalidConfig', `${np.node}/${a.tenant}: ${x.verdict.why} (validated once this run, on ${x.verdict.node}); refusing the swap`);
+      if (x.kind === 'refuse') throw refuse(a, x.verdict);
     }
     const full = deploys.filter((a) => decision(a).kind === 'validate');
-    const checkOnly = deploys.filter((a) => decision(a).kind === 'check');
+    const checkOnly = deploys.filter((a) => decision(a).kind === 'check' || decision(a).kind === 'pending');
     const promoteIn = [
       ...toStage.map((a) => `S\t${a.tenant}\t${a.releaseId}`),
       ...full.map((a) => `V\t${a.tenant}\t${a.releaseId}`),
       ...checkOnly.map((a) => `C\t${a.tenant}\t${a.releaseId}`),
     ].join('\n');
     // validation is ~1 CPU-second per release on the node: allow for it on top of the usual command timeout
-    const promoteTimeout = desired.settings.ssh.command_timeout_ms + full.length * VALIDATE_ALLOWANCE_MS;
-    const pr = await runScript(t, PROMOTE_SCRIPT, [p.etc, ctx.run, p.varDb], `${promoteIn}\n`, promoteTimeout);
+    const promote = (input: string, validating: number): Promise<string[][]> => runScript(t, PROMOTE_SCRIPT, [p.etc, ctx.run, p.varDb], `${input}\n`, desired.settings.ssh.command_timeout_ms + validating * VALIDATE_ALLOWANCE_MS);
+    let pr = await promote(promoteIn, full.length);
     if (pr.some((r) => r[0] === 'lock-lost')) throw new StepError('stage', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
     const refusedNow = pr.filter((r) => r[0] === 'refused');
     if (refusedNow.length > 0) throw new StepError('stage', 'UnexpectedEntry', `${np.node}: ${refusedNow.map((r) => `${r[1]}: ${r[2]}`).join('; ')}; nothing was swapped`);
@@ -434,36 +438,64 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const bad = pr.filter((r) => r[0] === 'bad');
     if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
     stagingDirs.length = 0; // promoted (or repaired) and gone
-    // every verdict first (other nodes wait for them), then this node's first failure
-    const failures: StepError[] = [];
-    for (const r of pr.filter((x) => x[0] === 'valid' || x[0] === 'checked')) {
-      const [kind, tenant = '', id = '', rc = ''] = r;
-      (kind === 'valid' ? result.validated : result.checked)?.push(tenant);
-      const out = Buffer.from(r[4] ?? '', 'base64').toString('utf8');
-      const claim = claims.find((c) => c.key === verdictKey(build, tenant, id));
-      // exit 78: this node's own secret files (the wrapper's one line); openclaw did not run, so no verdict
-      if (rc === '78') {
-        claim?.giveBack();
-        failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: refused before the swap: ${escapeInline(out.trim().split('\n')[0] ?? 'secret check failed')}`));
-        continue;
+    /** every verdict of PROMOTE's records first (other nodes wait for them), then this node's failures */
+    const verdicts = (recs: string[][]): StepError[] => {
+      const failures: StepError[] = [];
+      for (const r of recs.filter((x) => x[0] === 'valid' || x[0] === 'checked')) {
+        const [kind, tenant = '', id = '', rc = ''] = r;
+        (kind === 'valid' ? result.validated : result.checked)?.push(tenant);
+        const out = Buffer.from(r[4] ?? '', 'base64').toString('utf8');
+        const claim = claims.find((c) => c.key === verdictKey(build, tenant, id));
+        // exit 78: this node's own secret files (the wrapper's one line); openclaw did not run, so no verdict
+        if (rc === '78') {
+          claim?.giveBack();
+          failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: refused before the swap: ${escapeInline(out.trim().split('\n')[0] ?? 'secret check failed')}`));
+          continue;
+        }
+        if (kind === 'checked') {
+          if (rc !== '0') failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: the secret check of release ${id} failed (exit ${escapeInline(rc)}): ${escapeInline(out.trim().split('\n')[0] ?? '')}; refusing the swap`));
+          continue;
+        }
+        const verdict = judge(np.node, desired, tenant, id, out, Number(rc));
+        if (!verdict) {
+          claim?.giveBack();
+          const res = parseValidateOutput(out, Number(rc));
+          failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: openclaw config validate refused release ${id}: ${res.error ?? 'invalid'}`));
+          continue;
+        }
+        claim?.settle(verdict);
+        if (!verdict.valid) failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: ${verdict.why}; refusing the swap`));
       }
-      if (kind === 'checked') {
-        if (rc !== '0') failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: the secret check of release ${id} failed (exit ${escapeInline(rc)}): ${escapeInline(out.trim().split('\n')[0] ?? '')}; refusing the swap`));
-        continue;
-      }
-      const verdict = judge(np.node, desired, tenant, id, out, Number(rc));
-      if (!verdict) {
-        claim?.giveBack();
-        const res = parseValidateOutput(out, Number(rc));
-        failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: openclaw config validate refused release ${id}: ${res.error ?? 'invalid'}`));
-        continue;
-      }
-      claim?.settle(verdict);
-      if (!verdict.valid) failures.push(new StepError('validate', 'InvalidConfig', `${np.node}/${tenant}: ${verdict.why}; refusing the swap`));
-    }
+      return failures;
+    };
+    const failures = verdicts(pr);
     if (failures[0]) throw failures[0];
-    const elsewhere = [...new Set(checkOnly.map((a) => (decision(a) as Extract<Decision, { kind: 'check' }>).verdict.node))];
-    emit('validate', 'done', `${deploys.length} release(s) valid${checkOnly.length > 0 ? ` (${full.length} validated here; ${checkOnly.map((a) => a.tenant).join(', ')} validated on ${elsewhere.join(', ')} this run, secrets checked here)` : ''}`);
+    // this node's claims are all settled now: wait for the verdicts other nodes were working on meanwhile. One whose
+    // validation ended without a verdict (given back) is validated here, on the release this node just placed
+    const by = new Map(checkOnly.flatMap((a) => { const x = decision(a); return x.kind === 'check' ? [[a.tenant, x.verdict.node] as const] : []; }));
+    const waiting = checkOnly.filter((a) => decision(a).kind === 'pending');
+    if (waiting.length > 0) {
+      const later = await memo.decide(np.node, waiting.map(keyOf), ctx.signal);
+      checkAbort(ctx, np.node, step);
+      claims = [...later.values()].flatMap((x) => (x.kind === 'validate' ? [x.claim] : []));
+      for (const a of waiting) {
+        const x = later.get(keyOf(a))!;
+        if (x.kind === 'refuse') throw refuse(a, x.verdict);
+        if (x.kind === 'check') by.set(a.tenant, x.verdict.node);
+      }
+      const again = waiting.filter((a) => later.get(keyOf(a))!.kind === 'validate');
+      if (again.length > 0) {
+        const pr2 = await promote(again.map((a) => `V\t${a.tenant}\t${a.releaseId}`).join('\n'), again.length);
+        if (pr2.some((r) => r[0] === 'lock-lost')) throw new StepError('validate', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
+        result.checked = result.checked?.filter((x) => !again.some((a) => a.tenant === x));
+        const f2 = verdicts(pr2);
+        if (f2[0]) throw f2[0];
+        pr = [...pr, ...pr2];
+      }
+    }
+    const validatedHere = result.validated?.length ?? 0;
+    const elsewhere = [...new Set(by.values())];
+    emit('validate', 'done', `${deploys.length} release(s) valid${by.size > 0 ? ` (${validatedHere} validated here; ${[...by.keys()].join(', ')} validated on ${elsewhere.join(', ')} this run, secrets checked here)` : ''}`);
 
     // 5. swap: .prev first, then current, each a rename(2) of a fresh temporary symlink over the old one
     step = 'swap';

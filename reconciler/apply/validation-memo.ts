@@ -5,9 +5,10 @@
  * release's own wrapper (`bin/gateway-run … --check`), and the staged bytes are still verified per node by PROMOTE.
  *
  * The fleet run owns one memo and hands it to every node's apply. The first node to need a release claims it and
- * validates it in full (wrapper + openclaw), as before; a node needing a release another node is validating waits for
- * that verdict instead of running openclaw again. A node never waits while it holds claims of its own (it claims only
- * when nothing it needs is still being validated elsewhere), so two nodes can never wait on each other.
+ * validates it in full (wrapper + openclaw), as before; a node needing a release another node is validating does not
+ * run openclaw again: it does its own part (verify and place the staged bytes, its secret check) while that
+ * validation runs (decideNow: 'pending'), and waits for the verdict only before its swap. A node waits only after it
+ * has settled or given back every claim of its own, so two nodes can never wait on each other.
  *
  * A claim that ends without a verdict about the release (the node's own secret check refused, its connection dropped,
  * the lock was lost) is given back, and the next node that needs the release validates it.
@@ -45,6 +46,9 @@ export type Decision =
   /** another node of this run found it invalid: refused here too */
   | { kind: 'refuse'; key: string; verdict: Extract<ReleaseVerdict, { valid: false }> };
 
+/** decideNow: another node of this run is validating the release right now; its verdict (undefined: given back) */
+export type Pending = { kind: 'pending'; key: string; node: string; verdict: Promise<ReleaseVerdict | undefined> };
+
 export class ValidationMemo {
   private readonly entries = new Map<string, Entry>();
   /** full validations started (claims taken), for tests and reports */
@@ -69,6 +73,24 @@ export class ValidationMemo {
       const e = this.entries.get(key);
       if (e?.verdict?.valid === true) out.set(key, { kind: 'check', key, verdict: e.verdict });
       else if (e?.verdict?.valid === false) out.set(key, { kind: 'refuse', key, verdict: e.verdict });
+      else out.set(key, { kind: 'validate', key, claim: this.claim(key, node) });
+    }
+    return out;
+  }
+
+  /**
+   * For each key a node needs, without waiting: a verdict to reuse, a claim (nothing known yet: this node validates),
+   * or 'pending' (another node holds the claim) with the promise of that node's verdict. The caller settles or gives
+   * back its own claims before it awaits any pending verdict (then nobody waits on a node that waits).
+   */
+  decideNow(node: string, keys: readonly string[]): Map<string, Decision | Pending> {
+    const out = new Map<string, Decision | Pending>();
+    for (const key of keys) {
+      if (out.has(key)) continue;
+      const e = this.entries.get(key);
+      if (e?.verdict?.valid === true) out.set(key, { kind: 'check', key, verdict: e.verdict });
+      else if (e?.verdict?.valid === false) out.set(key, { kind: 'refuse', key, verdict: e.verdict });
+      else if (e) out.set(key, { kind: 'pending', key, node: e.owner, verdict: e.done });
       else out.set(key, { kind: 'validate', key, claim: this.claim(key, node) });
     }
     return out;

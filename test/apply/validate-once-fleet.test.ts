@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import type { ApplyEvent } from '../../reconciler/apply/apply-node.js';
-import { ValidationMemo } from '../../reconciler/apply/validation-memo.js';
+import { ValidationMemo, type Decision, type Pending, type ReleaseVerdict } from '../../reconciler/apply/validation-memo.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
 import { applyJson, nodeResult, tenantLink } from '../helpers/fleet-apply.js';
@@ -101,6 +101,71 @@ describe.skipIf(!ready)('apply validates each distinct release once per run (rea
       expect(tenantLink(n, 'acme')).toBe(before.get(n.name));
       expect(res.swapped).toEqual([]);
     }
+  }, 120_000);
+
+  /**
+   * A memo in which another node ('elsewhere') is already validating every release the first node asks for when the
+   * nodes get there: each node does its own part (verify, place, secret check) meanwhile and waits for that verdict
+   * before any swap. `end` decides that verdict after `ms`: settle it, or give it back (no verdict).
+   */
+  class ElsewhereMemo extends ValidationMemo {
+    private started = false;
+    constructor(private readonly ms: number, private readonly end: (d: Extract<Decision, { kind: 'validate' }>) => void) {
+      super();
+    }
+    override decideNow(node: string, keys: readonly string[]): Map<string, Decision | Pending> {
+      if (!this.started) {
+        this.started = true;
+        const ghost = super.decideNow('elsewhere', keys);
+        setTimeout(() => ghost.forEach((d) => d.kind === 'validate' && this.end(d)), this.ms);
+      }
+      return super.decideNow(node, keys);
+    }
+  }
+  const applyWith = async (memo: ValidationMemo, run: string) => {
+    const p = await observeAndPlan({ repo, identity: fleet.clientKeyPath }, {}, true);
+    const events: ApplyEvent[] = [];
+    try {
+      const res = await applyFleet(p.plan, p.desired, p.fleet.transports, { run, actor: 'test', pid: process.pid, lockTtlSec: 60, now: () => new Date(), onEvent: (e) => events.push(e), validations: memo }, 10);
+      return { res, events };
+    } finally {
+      await Promise.all([...p.fleet.transports.values()].map((t) => t.close()));
+      p.source.cleanup();
+    }
+  };
+
+  it('a release another node is still validating: each node places and checks it meanwhile, and refuses the swap on that verdict', async () => {
+    expect((await apply()).code).toBe(0);
+    const before = new Map(fleet.nodes.map((n) => [n.name, tenantLink(n, 'acme')]));
+    await Promise.all(fleet.nodes.map((n) => n.exec(`rm -f ${CALLS}`)));
+    bump('warn');
+    const why: ReleaseVerdict = { valid: false, node: 'elsewhere', why: 'openclaw config validate refused release x: logging.level: said elsewhere' };
+    const { res, events } = await applyWith(new ElsewhereMemo(3000, (d) => d.claim.settle(why)), 'test-validate-once-pending-1');
+    expect(await allValidations()).toEqual([]); // nobody ran openclaw: the verdict came from elsewhere
+    for (const n of fleet.nodes) {
+      const r = res.results.find((x) => x.node === n.name)!;
+      expect(r.outcome, n.name).toBe('failed');
+      expect(r.step).toBe('validate');
+      expect(r.message).toBe(`${n.name}/acme: ${why.why} (validated once this run, on elsewhere); refusing the swap`);
+      // its own part (PROMOTE: verify, place, secret check) was done while the verdict was pending, not after it
+      expect(r.checked).toEqual(['acme']);
+      expect(r.swapped).toEqual([]);
+      expect(tenantLink(n, 'acme')).toBe(before.get(n.name));
+      expect(events.some((e) => e.node === n.name && e.step === 'swap')).toBe(false);
+    }
+  }, 120_000);
+
+  it('a pending validation given back without a verdict is validated by one of the waiting nodes, on the release it placed', async () => {
+    expect((await apply()).code).toBe(0);
+    await Promise.all(fleet.nodes.map((n) => n.exec(`rm -f ${CALLS}`)));
+    bump('info');
+    const { res } = await applyWith(new ElsewhereMemo(2000, (d) => d.claim.giveBack()), 'test-validate-once-pending-2');
+    for (const n of NODES) expect(res.results.find((x) => x.node === n)!.outcome, n).toBe('applied');
+    expect(await allValidations()).toEqual(['acme']);
+    const by = res.results.filter((x) => x.validated?.includes('acme')).map((x) => x.node);
+    expect(by).toHaveLength(1);
+    // the validating node is not also counted as having only checked it
+    expect(res.results.filter((x) => x.checked?.includes('acme')).map((x) => x.node).sort()).toEqual(NODES.filter((n) => n !== by[0]));
   }, 120_000);
 
   it('a node whose secret file is gone refuses the swap with its one-line error although another node validated the release', async () => {

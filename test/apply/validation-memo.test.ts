@@ -1,15 +1,15 @@
 /** The run's memo of release validations (issue 12): one full validation per build + tenant + release, no deadlock. */
 import { describe, expect, it } from 'vitest';
 import { judge } from '../../reconciler/apply/apply-node.js';
-import { ValidationMemo, verdictKey, type Decision } from '../../reconciler/apply/validation-memo.js';
+import { ValidationMemo, verdictKey, type Decision, type Pending } from '../../reconciler/apply/validation-memo.js';
 import { buildDesired } from '../../reconciler/desired/build-desired.js';
 import { readTreeSync } from '../../reconciler/source/read-tree.js';
 import { EXAMPLE } from '../helpers/repo.js';
 
 const K1 = verdictKey('sha-a 2026.9.6', 'acme', '0123456789abcdef');
 const K2 = verdictKey('sha-a 2026.9.6', 'globex', 'fedcba9876543210');
-const kinds = (m: Map<string, Decision>): string[] => [...m.values()].map((d) => d.kind);
-const claimOf = (m: Map<string, Decision>, k: string) => {
+const kinds = (m: Map<string, Decision | Pending>): string[] => [...m.values()].map((d) => d.kind);
+const claimOf = (m: Map<string, Decision | Pending>, k: string) => {
   const d = m.get(k)!;
   if (d.kind !== 'validate') throw new Error(`expected a claim, got ${d.kind}`);
   return d.claim;
@@ -65,6 +65,40 @@ describe('ValidationMemo', () => {
     claimOf(a, K1).settle({ valid: true, node: 'gw-1' });
     claimOf(c, K2).settle({ valid: true, node: 'gw-1b' });
     expect(kinds(await b)).toEqual(['check', 'check']);
+  });
+
+  it('decideNow never waits: a release another node is validating is pending with that verdict, unclaimed ones are claimed', async () => {
+    const memo = new ValidationMemo();
+    const a = memo.decideNow('gw-1', [K1]);
+    expect(kinds(a)).toEqual(['validate']);
+    const b = memo.decideNow('gw-2', [K1, K2]);
+    // K1: gw-1's validation is running (gw-2 does its own part meanwhile); K2: nobody had it, gw-2 validates it
+    expect(kinds(b)).toEqual(['pending', 'validate']);
+    const pending = b.get(K1)!;
+    if (pending.kind !== 'pending') throw new Error('expected pending');
+    expect(pending.node).toBe('gw-1');
+    let got: unknown = 'not yet';
+    void pending.verdict.then((v) => (got = v));
+    await tick();
+    expect(got).toBe('not yet');
+    claimOf(a, K1).settle({ valid: false, node: 'gw-1', why: 'bad' });
+    await tick();
+    expect(got).toEqual({ valid: false, node: 'gw-1', why: 'bad' });
+    // later nodes reuse both verdicts at once; K2 given back is claimed again
+    claimOf(b, K2).giveBack();
+    expect(kinds(memo.decideNow('gw-3', [K1, K2]))).toEqual(['refuse', 'validate']);
+    expect(memo.claims).toBe(3);
+  });
+
+  it('a pending verdict given back is undefined: the waiting node then claims it with decide (it holds no claim of its own)', async () => {
+    const memo = new ValidationMemo();
+    const a = memo.decideNow('gw-1', [K1]);
+    const b = memo.decideNow('gw-2', [K1]);
+    const p = b.get(K1)!;
+    if (p.kind !== 'pending') throw new Error('expected pending');
+    claimOf(a, K1).giveBack();
+    expect(await p.verdict).toBeUndefined();
+    expect(kinds(await memo.decide('gw-2', [K1]))).toEqual(['validate']);
   });
 
   it('another OpenClaw build never reuses a verdict', async () => {
