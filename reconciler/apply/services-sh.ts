@@ -134,8 +134,10 @@ for f in "$ETC/releases/$t"/*/openclaw.json; do
   d=${"$"}{f%/openclaw.json}; n=${"$"}{d##*/}
   is_id "$n" && real_dir "$d" && [ -f "$f" ] && [ ! -L "$f" ] && touch "$f"
 done
-pid=$(svc_pid "ai.openclaw.$t")
-case $pid in ''|0|*[!0-9]*) rec hot-no-pid; exit 0 ;; esac
+# launchd's pid of the service and the RPC client start together (each is a process start; the gateway's watcher
+# debounce runs meanwhile); a service that is not running ends the client unheard
+svc_pid "ai.openclaw.$t" > "$RT/pid" 2>/dev/null &
+pp=$!
 beat
 # the client ends itself by DEADLINE; a \`node\` that does not (a shim waiting on something, a client stuck in a read)
 # is killed a few seconds later by a watchdog that also beats for the guard meanwhile: the command always ends in
@@ -143,6 +145,9 @@ beat
 : > "$RT/out"
 PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" < "$RT/want" > "$RT/out" 2>/dev/null &
 np=$!
+wait $pp 2>/dev/null
+pid=$(cat "$RT/pid" 2>/dev/null)
+case $pid in ''|0|*[!0-9]*) kill -9 $np 2>/dev/null; rec hot-no-pid; exit 0 ;; esac
 lim=$(( DEADLINE / 1000 + 5 ))
 ( trap - EXIT; i=0; while [ $i -lt $lim ]; do sleep 1; kill -0 $np 2>/dev/null || exit 0; beat; i=$((i+1)); done; kill -9 $np ) </dev/null >/dev/null 2>&1 &
 wp=$!

@@ -184,6 +184,15 @@ describe('hot reload under attack: a real local node', () => {
     expect(psArgs()).not.toContain('s3cr3t');
   }, 60_000);
 
+  itWs('a service that is not running: not hot at once, and the RPC client started beside launchd\'s answer is gone', async () => {
+    const launchctl = join(root, 'usr/local/bin/launchctl');
+    const { out, ms } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { before: () => void execFileSync(launchctl, ['bootout', 'system/ai.openclaw.acme']) });
+    expect(out).toEqual({ ok: false, why: 'the service is not running' });
+    expect(ms).toBeLessThan(VERIFY_MS);
+    // the client (its secret file's path on its command line) was ended, not left to ask until its deadline
+    expect(psArgs()).not.toContain(secretFile());
+  }, 60_000);
+
   itWs('a gateway whose watcher missed the touch (old snapshot, equal hashes) is not "hot", for a key with dots in its name too', async () => {
     const models = (alias: string) => ({ agents: { defaults: { models: { 'anthropic/claude-opus-4.5': { alias } } } } });
     const { out } = await hotAtoB(config(models('a')), config(models('b')), { before: () => writeFileSync(join(stateDir(), 'fake-no-watch'), '') });
