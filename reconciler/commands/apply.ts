@@ -12,7 +12,7 @@ import { planJson, renderText } from '../report/plan-report.js';
 import { loadInventory, selectNodes } from '../source/load.js';
 import { connectNode } from '../transport/connect.js';
 import type { CliIo } from './io.js';
-import { addFleetOptions, connectOptions, observeAndPlan, type FleetFlags } from './diff.js';
+import { addFleetOptions, connectOptions, observeAndPlan, timingReport, type FleetFlags } from './diff.js';
 
 export const DEFAULT_LOCK_TTL_SEC = 900;
 
@@ -114,6 +114,8 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
       try {
         const actions = r.plan.nodes.reduce((n, x) => n + x.actions.length, 0);
         if (!flags.json) io.stdout(renderText(r.plan, r.meta));
+        // CLAWOPS_TIMING=1: where the time before the first node's lock went (as diff prints it)
+        if (process.env.CLAWOPS_TIMING) io.stderr(timingReport({ ...r.marks, reported: performance.now() }, r.fleet.timings));
         if (flags.dryRun) {
           if (flags.json) io.stdout(`${JSON.stringify(planJson(r.plan, r.meta), null, 2)}\n`);
           setExit(r.plan.inSync ? EXIT_OK : EXIT_CHANGES);
