@@ -20,7 +20,7 @@
  *   now       epoch                            the node's clock
  *   answer    full|kept  epoch                 full: everything below was read now; kept: nothing under the roots
  *                                              changed since the full answer of that time, which is sent again
- *                                              (cache_hit) with the live records (now, answer, version, daemon,
+ *                                              (cache_fresh) with the live records (now, answer, version, daemon,
  *                                              disk, svc, launchd-list) read afresh
  *   version   exitcode  first-line-of-`openclaw --version`  cached(0|1)
  *   daemon    path  sha256                     the file `openclaw` resolves to
@@ -80,9 +80,6 @@ set -u
 ETC=$1; VARDB=$2; LD=${"$"}{3:-/Library/LaunchDaemons}; MODE=${"$"}{4:-}
 PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
 export PATH LC_ALL=C
-TMP=$(mktemp -d 2>/dev/null || mktemp -d -t clawops)
-RT=$TMP
-trap 'rm -rf "$TMP"' EXIT
 if command -v sha256sum >/dev/null 2>&1; then SHA="sha256sum"; else SHA="shasum -a 256"; fi
 # mode, mtime, name of files: GNU stat -c, else (BSD: -c is not an option, nothing printed) stat -f; no process spent
 # finding out which beforehand. A GNU stat that printed something keeps it (a file gone meanwhile fails alone).
@@ -128,14 +125,20 @@ read_links() {
   fi
 }
 disk_rec() {
-  # df's second line (-P: one line a file system) read by the shell, not by another process
-  df -Pk "$ETC" > "$TMP/df" 2>/dev/null
-  if { read -r _l && read -r _fs _tot _used _free _rest; } < "$TMP/df"; then rec disk "$_free" "$_tot"; fi
+  # df's second line (-P: one line a file system), split by the shell: no file, no other process
+  _df=$(df -Pk "$ETC" 2>/dev/null) || _df=''
+  case $_df in
+    *"
+"*) _df=${"$"}{_df#*"
+"}; _df=${"$"}{_df%%"
+"*}; set -f; set -- $_df; set +f; [ $# -ge 4 ] && rec disk "$4" "$2" ;;
+  esac
+  return 0
 }
-cache_hit() {
-  # The answer of an unchanged node (args: the roots). The last full answer is kept in $C/cache (cache_write): a
-  # header (script version and the time T0 it started; the roots), the stdin it answered, '--', and its records
-  # except the live ones (clock, openclaw, disk, launchd: asked afresh every time). It is sent again only when
+cache_fresh() {
+  # Whether the last full answer, kept in $C/cache (cache_write), still stands (args: the roots). The cache holds a
+  # header (script version and the time T0 the answer started; the paths and roots), the stdin it answered, '--',
+  # and its records except the live ones (clock, openclaw, disk, launchd: asked afresh every time). It stands when
   #   - it is this script's, for these paths and roots, at most CACHE_MAX_AGE seconds old (and not in the future);
   #   - nothing under the roots changed since T0 - 1 s: no file, directory or link there has a status-change time
   #     (ctime: any write, chmod, rename, link or unlink in a directory, touch; no one sets it back but the clock)
@@ -143,8 +146,8 @@ cache_hit() {
   #     read anything; any change after that start has a ctime after T0 - 1 s even on a file system with whole-second
   #     times or a clock read a tick late. A change in the second or so before a full answer makes the next answers
   #     full ones too (they cannot tell it from a change after the reading) until a second has passed: harmless;
-  #   - stdin is byte for byte the stdin of that answer (same desired state, same options).
-  # Any doubt (a missing or odd file, find failing) is a miss: the full observe runs, reading stdin from $TMP/in.
+  # and the kept awk (main flow) finds stdin byte for byte the stdin of that answer (same desired state, same options).
+  # Sets _h1 _h2 (the header lines read) and _t0. Any doubt (a missing or odd file, find failing) is a no.
   _ck="$C/cache"
   real_dir "$C" && [ -f "$_ck" ] && [ ! -L "$_ck" ] || return 1
   { IFS= read -r _h1 && IFS= read -r _h2; } < "$_ck" || return 1
@@ -153,29 +156,13 @@ cache_hit() {
   [ "$_h2" = "$ROOTS" ] && [ "$NOW" -ge "$_t0" ] && [ $((NOW - _t0)) -le $CACHE_MAX_AGE ] || return 1
   _rf="$C/ref.$_t0"
   [ -f "$_rf" ] && [ ! -L "$_rf" ] || return 1
-  # -H: the roots themselves may be reached through a link (/etc on macOS); nothing below them is followed
-  find -H "$@" -path "$C" -prune -o -cnewer "$_rf" -print -quit > "$TMP/changed" 2>/dev/null || return 1
-  [ -s "$TMP/changed" ] && return 1
-  # the same file as the header read above (a concurrent full observe may have replaced it: then the header differs),
-  # its stdin compared with this one's (kept in $TMP/in for a full observe), its records copied out for the JSON
-  IN="$TMP/in"
-  awk -v K="$_ck" -v H1="$_h1" -v H2="$_h2" -v I="$TMP/in" -v O="$TMP/old" '
-    BEGIN {
-      if ((getline a < K) <= 0 || a != H1 || (getline b < K) <= 0 || b != H2) bad = 1
-      while (!bad && (getline l < K) > 0) { if (l == "--") { sep = 1; break } w[++n] = l }
-      if (!sep) bad = 1
-    }
-    { print > I; if (++i > n || $0 != w[i]) bad = 1 }
-    END {
-      close(I)
-      if (bad || i != n) exit 1
-      while ((getline l < K) > 0) print l > O
-      close(O); exit 0
-    }'
+  # the roots are real directories (main flow): nothing is followed, a link anywhere below is checked as a link
+  _ch=$(find "$@" -path "$C" -prune -o -cnewer "$_rf" -print -quit 2>/dev/null) || return 1
+  [ -z "$_ch" ]
 }
 cache_write() {
   # after a full answer (stdin was $TMP/want, the records to keep $TMP/static): kept for the next observes, with a
-  # reference file dated T0 - 1 s (cache_hit); renamed into place, so a reader sees one whole file. Anything failing
+  # reference file dated T0 - 1 s (cache_fresh); renamed into place, so a reader sees one whole file. Anything failing
   # (read-only, full disk, no date/touch that can do this) leaves no cache: the next observe is a full one.
   real_dir "$C" || { [ ! -e "$C" ] && [ ! -L "$C" ] && mkdir "$C" 2>/dev/null && real_dir "$C"; } || return 0
   _ts=$(date -u -d "@$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null || date -u -r "$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null)
@@ -346,38 +333,84 @@ report() {
       for (i = 1; i <= no; i++) printf "%s\t%s\t%s\n", (ok2[i] == "L" ? "file" : "unsafe"), ot[i], orl[i] (ok2[i] == "L" ? "\tsymlink" : "")
     }' "$TMP/rels"
 }
-# launchd is asked first, in the background (stdin /dev/null): its answer is read at the end, so its start-up overlaps
-# everything else instead of adding to it
-launchctl print system > "$TMP/domain" 2>/dev/null < /dev/null &
-LAUNCHCTL=$!
 NOW=$(date +%s)
 D="$VARDB/clawops"
 C="$D/observe"
 IN=-
-: > "$TMP/static"
 CACHEABLE=1
 # the cache dir is pruned from the walk by a -path pattern: only where its name is plain; a 4th argument 'verify' skips
-# the cache (a full observe, whose answer is kept as always)
+# the kept answer (a full observe, whose answer is kept as always)
 case $C in *[!A-Za-z0-9._/-]*) CACHEABLE= ;; esac
 real_dir "$D" || CACHEABLE=
-# what an unchanged answer depends on, besides stdin: every file under these (those that exist now; the list is part of
-# the cache's key, so one appearing or going away is a change)
+# what an unchanged answer depends on, besides stdin: every file under these real directories (those that exist now;
+# the list is part of the cache's key, so one appearing or going away is a change). A root that is a link (or not a
+# directory) would hide what is behind it from the walk: no kept answer on such a node.
 ROOTS=''
 set --
 for r in "$ETC" "$D" "$VARDB/secrets" "$LD"; do
-  if real_dir "$r"; then set -- "$@" "$r"; ROOTS="$ROOTS	$r"; fi
+  if real_dir "$r"; then set -- "$@" "$r"; ROOTS="$ROOTS	$r"
+  elif [ -e "$r" ] || [ -L "$r" ]; then CACHEABLE=
+  fi
 done
 ROOTS="$ETC	$VARDB	$LD	$ROOTS"
-HIT=
-if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_hit "$@"; then HIT=1; fi
-if [ -n "$HIT" ]; then
-{
-  rec now "$NOW"
-  rec answer kept "$_t0"
-  oc_facts "$D"
-  disk_rec
-} > "$TMP/recs"
-else
+KEPT_IN=
+if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh "$@"; then
+  # The kept answer: launchd, openclaw, disk and the clock asked now; ONE awk compares stdin with the kept answer's
+  # and prints the JSON (the live records, the kept ones, the services). No scratch dir: the answer goes through a
+  # variable. On another stdin the awk prints that stdin instead (exit 3), for the full observe below.
+  DOM=$(launchctl print system 2>/dev/null < /dev/null); _lrc=$?
+  [ $_lrc -eq 0 ] || DOM=''
+  FRESH=$(rec now "$NOW"; rec answer kept "$_t0"; oc_facts "$D"; disk_rec; [ $_lrc -eq 0 ] || rec launchd-list $_lrc)
+  # (launchctl's answer reaches awk in its environment: a domain too large for that is read by the full observe)
+  if [ ${"$"}{#DOM} -le 262144 ]; then
+    KEPT=$(DOM=$DOM FRESH=$FRESH awk -v K="$C/cache" -v H1="$_h1" -v H2="$_h2" '
+      function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
+      function out(r,   f, n, i, j) {
+        n = split(r, f, "\t"); j = "["
+        for (i = 1; i <= n; i++) j = j (i > 1 ? ",\"" : "\"") esc(f[i]) "\""
+        printf "%s%s]", (nr++ ? "," : ""), j
+      }
+      BEGIN {
+        if ((getline hd1 < K) <= 0 || hd1 != H1 || (getline hd2 < K) <= 0 || hd2 != H2) bad = 1
+        while (!bad && (getline l < K) > 0) { if (l == "--") { sep = 1; break } w[++n] = l }
+        if (!sep) bad = 1
+      }
+      { inl[++i] = $0; if (i > n || $0 != w[i]) bad = 1 }
+      END {
+        if (bad || i != n) { for (j = 1; j <= i; j++) print inl[j]; exit 3 }
+        printf "{\"v\":1,\"records\":["
+        m = split(ENVIRON["FRESH"], fr, "\n"); for (j = 1; j <= m; j++) if (fr[j] != "") out(fr[j])
+        while ((getline l < K) > 0) printf "%s%s", (nr++ ? "," : ""), l
+        m = split(ENVIRON["DOM"], dl, "\n")
+        for (j = 1; j <= m; j++) {
+          l = dl[j]
+          if (l ~ /^\tservices = \{/) { sv = 1; continue }
+          if (sv && l ~ /^\t\}/) sv = 0
+          if (sv) { split(l, a, " "); if (a[3] ~ /^ai\.openclaw\./) out("svc\t" a[3] "\t" a[1] "\t" a[2]) }
+        }
+        printf "]}\n"
+      }'); _krc=$?
+    if [ $_krc -eq 0 ]; then printf '%s\n' "$KEPT"; exit 0; fi
+    if [ $_krc -ne 3 ]; then
+      # stdin is gone: say so (the cache goes, so the next observe is a full one)
+      rm -f "$C/cache" 2>/dev/null
+      echo "observe: the kept answer could not be read (awk exit $_krc)" >&2; exit 1
+    fi
+    KEPT_IN=1
+  fi
+fi
+TMP=$(mktemp -d 2>/dev/null || mktemp -d -t clawops)
+RT=$TMP
+trap 'rm -rf "$TMP"' EXIT
+if [ -n "$KEPT_IN" ]; then
+  IN="$TMP/in"
+  if [ -n "$KEPT" ]; then printf '%s\n' "$KEPT" > "$IN"; else : > "$IN"; fi
+fi
+# launchd is asked first, in the background (stdin /dev/null): its answer is read at the end, so its start-up overlaps
+# everything else instead of adding to it
+launchctl print system > "$TMP/domain" 2>/dev/null < /dev/null &
+LAUNCHCTL=$!
+: > "$TMP/static"
 {
   rec now "$NOW"
   rec answer full "$NOW"
@@ -460,6 +493,7 @@ else
   # services: what each gateway was started for (the wrapper's run record, read by the awk that writes the JSON), pending dead-man
   # guards, quarantined releases (all clawops' own files; names checked before use)
   : > "$TMP/runs"
+  [ -L "$D/run" ] && CACHEABLE=
   for f in "$D/run"/*.json; do
     [ -f "$f" ] && [ ! -L "$f" ] || continue
     n=${"$"}{f##*/}; t=${"$"}{n%.json}; is_safe "$t" || continue
@@ -486,6 +520,8 @@ else
   while IFS='	' read -r t name; do
     is_safe "$t" && is_safe "$name" || continue
     s="$VARDB/secrets/$t/$name"
+    # a secret reached through a link is read (hashed) from outside the roots: this answer is not kept
+    if [ -L "$s" ] || [ -L "$VARDB/secrets/$t" ]; then CACHEABLE=; fi
     if [ -f "$s" ]; then set -- "$@" "$s"; else rec token "$t" "$name" missing; fi
   done < "$TMP/secrets.u"
   : > "$TMP/tstat"; : > "$TMP/tsha"
@@ -495,11 +531,9 @@ else
   fi
   # the rest (services, node units, run records, tokens) is read from these files by the awk that writes the JSON
 } > "$TMP/recs"
-fi
 # launchd: every ai.openclaw.* service of the system domain in one call (read by the awk that writes the JSON)
 if wait "$LAUNCHCTL"; then :; else rec launchd-list $? >> "$TMP/recs"; : > "$TMP/domain"; fi
-if [ -n "$HIT" ]; then : > "$TMP/usha"; : > "$TMP/runs"; : > "$TMP/tsha"; : > "$TMP/tstat"; else : > "$TMP/old"; fi
-awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" -v TS="$TMP/tstat" -v OLD="$TMP/old" -v KEEP="$TMP/static" -v HIT="$HIT" '
+awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" -v TS="$TMP/tstat" -v KEEP="$TMP/static" '
   function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
   # every record but the ones that change by themselves (clock, openclaw, disk, launchd) is also kept, one JSON
   # element a line, for the node's next answer if nothing changes meanwhile (cache_write)
@@ -507,16 +541,14 @@ awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TM
     n = split(r, f, "\t"); j = "["
     for (i = 1; i <= n; i++) j = j (i > 1 ? ",\"" : "\"") esc(f[i]) "\""
     j = j "]"; printf "%s%s", (nr++ ? "," : ""), j
-    if (!HIT && !(f[1] in live)) print j > KEEP
+    if (!(f[1] in live)) print j > KEEP
   }
   BEGIN { printf "{\"v\":1,\"records\":["; split("now answer version daemon disk svc launchd-list", lv, " "); for (i in lv) live[lv[i]] }
   { out($0) }
-  # once the records above are all written: the kept records of an unchanged node (cache_hit copied them), services
-  # (launchctl: pid, last exit status, label; the file is emptied when it failed), node units hashes, run records (the
-  # first 4 KiB of each, newlines and tabs dropped), token metadata and fingerprints. One process for all of that and
-  # the JSON.
+  # once the records above are all written: services (launchctl: pid, last exit status, label; the file is emptied
+  # when it failed), node units hashes, run records (the first 4 KiB of each, newlines and tabs dropped), token
+  # metadata and fingerprints. One process for all of that and the JSON.
   END {
-    if (HIT) while ((getline l < OLD) > 0) printf "%s%s", (nr++ ? "," : ""), l
     while ((getline l < DOM) > 0) {
       if (l ~ /^\tservices = \{/) { s = 1; continue }
       if (s && l ~ /^\t\}/) s = 0
@@ -534,11 +566,11 @@ awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TM
     printf "]}\n"
   }' "$TMP/recs"
 _rc=$?
-[ $_rc -eq 0 ] && [ -z "$HIT" ] && [ -n "$CACHEABLE" ] && cache_write
+[ $_rc -eq 0 ] && [ -n "$CACHEABLE" ] && cache_write
 exit $_rc
 `);
 
-/** How old a node's kept answer may be and still be sent again when nothing changed (cache_hit): past it, a full observe. */
+/** How old a node's kept answer may be and still be sent again when nothing changed (cache_fresh): past it, a full observe. */
 export const OBSERVE_CACHE_MAX_AGE_S = 300;
 
 /**
