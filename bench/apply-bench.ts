@@ -23,9 +23,9 @@
  * Then, --runs times: change one fragment of one tenant (the last gateway.d layer's agents.defaults.timeoutSeconds,
  * so the rendered openclaw.json changes too), commit, and time `./bin/clawops apply --yes --json [--concurrency N]`
  * (a fresh process, as an operator runs it: start-up, observe, plan, then per node lock → gate → stage → validate
- * (the first node: the real `openclaw config validate` through the wrapper; the others wait for that verdict and run
- * the wrapper's --check) → dead-man guard → swap → reload (the gateway hot-reloads or restarts) → health gate →
- * guard confirmed over a new connection → record → prune). Every run is checked: exit 0, every node staged and
+ * (the first node: the real `openclaw config validate` through the wrapper; the others verify, place and run the
+ * wrapper's --check meanwhile, then wait for that verdict) → dead-man guard → swap → reload (the gateway hot-reloads or
+ * restarts) → health gate → guard confirmed over a new connection, beside record → prune → unlock). Every run is checked: exit 0, every node staged and
  * swapped exactly that tenant, and `clawops diff` exits 0 afterwards. The report splits the time per step (medians
  * over nodes, from the progress events) and says how many `openclaw config validate` runs the apply made.
  *
@@ -210,8 +210,8 @@ function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; a
     'swap (intent + links)',
     'reload (launchd / hot reload)',
     'health gate',
-    'guard confirm (new connection)',
-    'record + prune + unlock',
+    'guard confirm (new connection) ∥ record + prune + unlock (FINISH, the run\'s own connection)',
+    'after both',
   ] as const;
   const spans = new Map<string, number[]>(names.map((n) => [n, []]));
   const whole: number[] = [];

@@ -566,32 +566,47 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         break;
       }
     }
-    if (guard) {
-      // the gate passed (or the failed tenant is back): the guard waits confirm_sec more, and stands down only when a
-      // NEW connection confirms (proof this controller can still reach the node)
-      // (the mark and the new connection's handshake at once: the confirmation is sent only after both)
-      const [, t2] = await Promise.all([markPassed(t, p, ctx.run).catch(() => undefined), ctx.reconnect?.(np.node)]);
-      let confirmed: boolean;
-      if (t2) {
-        try {
-          confirmed = await confirmGuard(t2, t2.paths(desired.settings.paths), ctx.run);
-        } finally {
-          await t2.close();
-        }
-      } else confirmed = await confirmGuard(t, p, ctx.run);
-      emit('health', confirmed ? 'done' : 'warn', confirmed ? 'dead-man guard confirmed over a new connection' : 'the dead-man guard was already gone when confirming');
-    }
+    // the guard's confirmation (a new connection) and this node's prunes, record and unlock (the run's own connection)
+    // at once: neither needs the other. The guard only ever reverts a tenant whose link still points at this run's
+    // release, lock or no lock, and a confirmation that fails leaves it to do so whatever FINISH did meanwhile
+    const confirmStep = step;
+    const confirming = guard
+      ? (async () => {
+          // the gate passed (or the failed tenant is back): the guard waits confirm_sec more, and stands down only when
+          // a NEW connection confirms (proof this controller can still reach the node)
+          // (the mark and the new connection's handshake at once: the confirmation is sent only after both)
+          const [, t2] = await Promise.all([markPassed(t, p, ctx.run).catch(() => undefined), ctx.reconnect?.(np.node)]);
+          let confirmed: boolean;
+          if (t2) {
+            try {
+              confirmed = await confirmGuard(t2, t2.paths(desired.settings.paths), ctx.run);
+            } finally {
+              await t2.close();
+            }
+          } else confirmed = await confirmGuard(t, p, ctx.run);
+          emit('health', confirmed ? 'done' : 'warn', confirmed ? 'dead-man guard confirmed over a new connection' : 'the dead-man guard was already gone when confirming');
+        })()
+      : Promise.resolve();
 
-    // tenants removed with --prune: their services stop and their units go first (launchd must not run a deleted release)
-    for (const x of prunes) {
-      const r = await undoTenant(t, p, x, undefined, undefined);
-      if (!r.ok) emit('prune', 'warn', `${x}: ${r.error ?? 'could not stop its units'}`);
+    const recording = async (): Promise<string[][]> => {
+      // tenants removed with --prune: their services stop and their units go first (launchd must not run a deleted release)
+      for (const x of prunes) {
+        const r = await undoTenant(t, p, x, undefined, undefined);
+        if (!r.ok) emit('prune', 'warn', `${x}: ${r.error ?? 'could not stop its units'}`);
+      }
+      // 6 + 7. reload log, prune, unlock (one command)
+      step = 'record';
+      const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
+      return finish(t, p, ctx, desired, finishIn);
+    };
+    // both over before this node's result: a confirmation still in flight is never cut off by the run's end
+    const [finished, confirmed] = await Promise.allSettled([recording(), confirming]);
+    if (confirmed.status === 'rejected') {
+      step = confirmStep;
+      throw confirmed.reason;
     }
-
-    // 6 + 7. reload log, prune, unlock (one command)
-    step = 'record';
-    const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
-    const fin = await finish(t, p, ctx, desired, finishIn);
+    if (finished.status === 'rejected') throw finished.reason;
+    const fin = finished.value;
     if (fin.some((r) => r[0] === 'lock-lost')) emit('record', 'warn', 'the node lock was no longer ours at the end of the run');
     const notRecorded = fin.find((r) => r[0] === 'record-failed');
     if (notRecorded) {
