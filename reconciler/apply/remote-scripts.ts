@@ -171,14 +171,28 @@ while IFS='	' read -r t id; do
   # only regular files (never a link) whose bytes are the wanted ones are copied
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/cand"
   (cd "$C" && $SHA -c "$RT/cand" 2>/dev/null) | awk '/: OK$/ { sub(/: OK$/, ""); print }' > "$RT/same"
-  made=' '
-  while IFS= read -r f; do
-    [ -f "$C/$f" ] && [ ! -L "$C/$f" ] || continue
-    sub=${"$"}{f%/*}; [ "$sub" = "$f" ] && sub=.
-    case $made in *" $sub "*) ;; *) mkdir -p "$S/$sub" 2> "$RT/err" && made="$made$sub " ;; esac
-    if cp "$C/$f" "$S/$f" 2> "$RT/err"; then rec reuse "$t" "$f"
-    else rm -f "$S/$f"; rec reuse-failed "$t" "$f" "$(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; fi
-  done < "$RT/same"
+  # every directory in one mkdir, then one cp a directory (not a process a file); a directory whose copy fails is
+  # copied again a file at a time, so each file is reported copied (reuse) or not (reuse-failed: it is sent)
+  awk '{ d = $0; if (!sub(/\/[^\/]*$/, "", d)) d = "."; if (!(d in seen)) { seen[d] = 1; print d } }' "$RT/same" > "$RT/subs"
+  set --
+  while IFS= read -r d; do set -- "$@" "$S/$d"; done < "$RT/subs"
+  [ $# -gt 0 ] && mkdir -p "$@" 2>/dev/null
+  while IFS= read -r d; do
+    set --
+    while IFS= read -r f; do
+      fd=${"$"}{f%/*}; [ "$fd" = "$f" ] && fd=.
+      [ "$fd" = "$d" ] && [ -f "$C/$f" ] && [ ! -L "$C/$f" ] && set -- "$@" "$f"
+    done < "$RT/same"
+    [ $# -gt 0 ] || continue
+    if (cd "$C" && cp -- "$@" "$S/$d/") 2>/dev/null; then
+      for f in "$@"; do rec reuse "$t" "$f"; done
+      continue
+    fi
+    for f in "$@"; do
+      if cp "$C/$f" "$S/$f" 2> "$RT/err"; then rec reuse "$t" "$f"
+      else rm -f "$S/$f"; rec reuse-failed "$t" "$f" "$(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; fi
+    done
+  done < "$RT/subs"
 done < "$RT/ok"
 `}`;
 
