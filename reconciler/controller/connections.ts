@@ -5,7 +5,8 @@
 import type { DesiredState, NodeSpec, Settings } from '../desired/types.js';
 import { HostKeyError, oneLine, SshError } from '../errors.js';
 import { expectations, observeNode } from '../observe/observe-node.js';
-import type { ObserveResult } from '../observe/types.js';
+import type { NodeObservation, ObserveResult } from '../observe/types.js';
+import type { NodePlan } from '../plan/types.js';
 import { connectNode, type ConnectOptions } from '../transport/connect.js';
 import type { Transport } from '../transport/transport.js';
 import type { HealthFacts, HealthTargets } from './health-facts.js';
@@ -42,6 +43,11 @@ export class ConnectionPool {
   private readonly stdinMemo = new WeakMap<DesiredState, Map<string, string>>();
   /** the health stage's (health-stage.ts): each node's last health command, and this pass's ones started early */
   readonly healthAsked = new Map<string, { key: string; etc: string; portOffset: number; targets: HealthTargets }>();
+  /**
+   * each node's last observation (slimmed) and plan as the pass kept them: the next pass shares what did not change
+   * with them (share.ts), so a steady node's are not made anew, kept through the pass and left as old-space garbage
+   */
+  readonly kept = new Map<string, { observation?: NodeObservation; plan?: NodePlan }>();
   readonly healthEarly = new Map<string, { key: string; t: Transport; result: Promise<{ facts: HealthFacts; failed: boolean }>; done?: number }>();
   /**
    * how long each group's observe stage took last pass (ms): early health is started only for a group whose observe
@@ -96,6 +102,7 @@ export class ConnectionPool {
   async retain(names: ReadonlySet<string>): Promise<void> {
     for (const n of [...this.last.keys()]) if (!names.has(n)) this.last.delete(n);
     for (const n of [...this.healthAsked.keys()]) if (!names.has(n)) this.healthAsked.delete(n);
+    for (const n of [...this.kept.keys()]) if (!names.has(n)) this.kept.delete(n);
     for (const n of [...this.open.keys()]) if (!names.has(n)) await this.drop(n);
   }
 

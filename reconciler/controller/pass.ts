@@ -14,7 +14,7 @@ import { applyFleet } from '../apply/apply-fleet.js';
 import type { NodeApplyResult, RunContext } from '../apply/apply-node.js';
 import type { DesiredState, NodeSpec } from '../desired/types.js';
 import { ClawopsError, oneLine, ValidationError } from '../errors.js';
-import type { ObserveResult, TenantObservation } from '../observe/types.js';
+import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
 import { isManifest } from '../release-manifest.js';
 import { combinePlans, planner } from '../plan/plan.js';
 import type { NodePlan, Plan } from '../plan/types.js';
@@ -27,6 +27,7 @@ import type { GitMirror } from './git-mirror.js';
 import { healthStage, startEarlyHealth } from './health-stage.js';
 import { deadOwnLock, releaseDeadLock } from './node-lock.js';
 import { readFixtureSet, replayStage } from './replay-stage.js';
+import { share } from './share.js';
 import { controllerSettings, gatingFor, type ControllerSettings } from './settings.js';
 import type { CommitEvidence, ErrorRecord, NodeStatusRecord, RefPin, StatusDoc } from './status.js';
 import { recordTokens } from './status.js';
@@ -190,14 +191,30 @@ async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desi
   const planOne = planner(desired, { revision: commit });
   const planned = new Map<string, NodePlan>();
   const earlyHealth = (d.pool.groupObserveMs.get(follows) ?? 0) <= EARLY_MAX_AGE_MS;
+  // the last node's, shared with (share.ts)
+  let lastPlan: NodePlan | undefined;
+  let lastObservation: NodeObservation | undefined;
   await Promise.all(
     toObserve.map((n) =>
       queue.add(async () => {
         if (earlyHealth) startEarlyHealth(d.pool, n.name, d.now);
         const r = await d.pool.observe(n, desired);
-        planned.set(n.name, planOne(n, r));
-        if (r.ok) for (const t of Object.values(r.observation.tenants)) slimForStatus(t);
-        observed.set(n.name, r);
+        // what did not change since the last pass is last pass's, and what another node has too is kept once
+        // (share.ts): what observe and plan made dies young
+        const last = d.pool.kept.get(n.name);
+        const plan = share(last?.plan, planOne(n, r), lastPlan);
+        planned.set(n.name, plan);
+        lastPlan = plan;
+        if (r.ok) {
+          for (const t of Object.values(r.observation.tenants)) slimForStatus(t);
+          const observation = share(last?.observation, r.observation, lastObservation);
+          lastObservation = observation;
+          d.pool.kept.set(n.name, { observation, plan });
+          observed.set(n.name, { ...r, observation });
+        } else {
+          d.pool.kept.set(n.name, { ...(last?.observation ? { observation: last.observation } : {}), plan });
+          observed.set(n.name, r);
+        }
       }),
     ),
   );
@@ -543,6 +560,7 @@ async function passStages(d: PassDeps, doc: StatusDoc, passId: string): Promise<
   // status: derive every node's record from this pass's facts (and its previous record)
   const now = nowIso();
   const next: Record<string, NodeStatusRecord> = {};
+  let lastRec: NodeStatusRecord | undefined;
   for (const n of selected) {
     const f = facts.get(n.name);
     const prev = doc.nodes[n.name];
@@ -557,7 +575,11 @@ async function passStages(d: PassDeps, doc: StatusDoc, passId: string): Promise<
       if (['Failed', 'RolledBack', 'Unreachable'].includes(rec.state)) d.log.error(fields, `${n.name}: ${rec.state}: ${rec.message ?? rec.reason}`);
       else d.log.info(fields, `${n.name}: ${rec.state}${rec.message ? `: ${rec.message}` : ''}`);
     }
-    next[n.name] = rec;
+    // what did not change since the last pass is last pass's record's, and what the last node's record has too is
+    // kept once (share.ts): what derive made dies young
+    const kept = share(prev, rec, lastRec);
+    next[n.name] = kept;
+    lastRec = kept;
   }
   // nodes outside --node keep their records; nodes gone from the inventory are dropped
   for (const n of inventory) if (!next[n.name] && doc.nodes[n.name]) next[n.name] = doc.nodes[n.name]!;
