@@ -372,7 +372,8 @@ export async function healthStage(d: HealthStageDeps, facts: Map<string, NodeFac
         // a failed early command is asked again, unless it failed while the stage waited for it (as current as a
         // fresh ask: a node whose command hangs is not waited for twice)
         if (!r || (r.failed && !running)) r = await ask(t, etc, portOffset, targets, d.now);
-        d.pool.healthAsked.set(spec.name, { key, etc, portOffset, targets });
+        // the same ask as last pass: its entry stays (a new one each pass would be old-space garbage the next)
+        if (d.pool.healthAsked.get(spec.name)?.key !== key) d.pool.healthAsked.set(spec.name, { key, etc, portOffset, targets });
         const h = r.facts;
         f.health = h;
         const bad = Object.entries(h.probes).filter(([, p]) => p.status !== 'ok');
