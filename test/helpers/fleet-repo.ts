@@ -3,7 +3,7 @@
  * not depend on apply).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -35,7 +35,12 @@ function slotIsFree(dir: string): boolean {
     owner = Number(readFileSync(join(dir, 'pid'), 'utf8'));
     root = readFileSync(join(dir, 'root'), 'utf8');
   } catch {
-    return false; // being created right now
+    // being created right now, or a process died between its mkdir and writing its pid: free after a minute
+    try {
+      return Date.now() - statSync(dir).mtimeMs > 60_000;
+    } catch {
+      return false;
+    }
   }
   let alive = true;
   try {
