@@ -120,9 +120,10 @@ function verdict(p, want) {
 /**
  * node -e GATEWAY_RPC_JS PORT KIND FILE DEADLINE_MS [BEAT] < expectations ([[path, value], …])
  * Connects to ws://127.0.0.1:PORT, asks config.get every 100 ms until the verdict is '' or the deadline. Prints ONE
- * line: `applied MS` (exit 0) or `pending WHY` (exit 1 not applied in time, 2 refused / cannot ask, 3 no WebSocket in
- * this Node). Writes BEAT (the dead-man guard's heartbeat) every second while it waits. Needs Node ≥ 22 (global
- * WebSocket): the Node OpenClaw itself runs on.
+ * line: `applied MS` (exit 0) or `pending WHY` (exit 1 not applied in time, 2 refused / cannot ask). Writes BEAT (the
+ * dead-man guard's heartbeat) every second while it waits. Its WebSocket is a minimal RFC 6455 client on node:net
+ * (text messages, fragments, ping/pong, close; no extensions; a message over 16 MiB ends the connection): Node's
+ * global WebSocket loads undici, ~35 ms of CPU a node on top of Node's own ~20 ms start — more than this whole client.
  */
 export const GATEWAY_RPC_JS = String.raw`'use strict';
 const fs = require('node:fs');
@@ -138,8 +139,87 @@ function done(code, line) {
   process.stdout.write(s.replace(/[\t\r\n]+/g, ' ').slice(0, 300) + '\n', () => process.exit(code));
 }
 ${VERDICT_JS}
-if (typeof WebSocket !== 'function') done(3, 'pending this Node (' + process.version + ') has no WebSocket');
-else main();
+main();
+// a minimal WebSocket client (RFC 6455) to 127.0.0.1:PORT: the upgrade checked (101 and the key's accept), text
+// messages (fragmented or not) to onText, pings answered, close and any protocol error end the connection (onClose)
+function openWs(onText, onError, onClose) {
+  const net = require('node:net');
+  const crypto = require('node:crypto');
+  const MAX = 16 << 20;
+  const key = crypto.randomBytes(16).toString('base64');
+  const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  const sock = net.connect({ host: '127.0.0.1', port: Number(port) });
+  let closed = false;
+  let up = false;
+  let buf = Buffer.alloc(0);
+  let parts = [];
+  let size = 0;
+  let msgOp = 0;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    sock.destroy();
+    onClose();
+  };
+  const frame = (op, data) => {
+    const n = data.length;
+    const mask = crypto.randomBytes(4);
+    let head;
+    if (n < 126) head = Buffer.from([0x80 | op, 0x80 | n]);
+    else if (n < 65536) head = Buffer.from([0x80 | op, 0x80 | 126, n >> 8, n & 255]);
+    else { head = Buffer.alloc(10); head[0] = 0x80 | op; head[1] = 0x80 | 127; head.writeBigUInt64BE(BigInt(n), 2); }
+    const body = Buffer.from(data);
+    for (let i = 0; i < n; i++) body[i] ^= mask[i & 3];
+    sock.write(Buffer.concat([head, mask, body]));
+  };
+  sock.setNoDelay(true);
+  sock.on('connect', () => sock.write('GET / HTTP/1.1\r\nHost: 127.0.0.1:' + port + '\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ' + key + '\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+  sock.on('data', (chunk) => {
+    if (closed) return;
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    if (!up) {
+      const i = buf.indexOf('\r\n\r\n');
+      if (i < 0) return buf.length > 16384 ? close() : undefined;
+      const head = buf.subarray(0, i).toString('latin1');
+      const got = /\r\nsec-websocket-accept:[ \t]*(\S+)/i.exec(head);
+      if (!/^HTTP\/1\.1 101[ \r]/.test(head + '\r') || !got || got[1] !== accept) return close();
+      up = true;
+      buf = buf.subarray(i + 4);
+    }
+    while (!closed && buf.length >= 2) {
+      const fin = (buf[0] & 0x80) !== 0;
+      const op = buf[0] & 15;
+      const masked = (buf[1] & 0x80) !== 0;
+      let len = buf[1] & 127;
+      let off = 2;
+      if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (buf.length < 10) return; const big = buf.readBigUInt64BE(2); if (big > BigInt(MAX)) return close(); len = Number(big); off = 10; }
+      if (len > MAX) return close();
+      const m = off;
+      if (masked) off += 4;
+      if (buf.length < off + len) return;
+      let data = buf.subarray(off, off + len);
+      if (masked) { data = Buffer.from(data); for (let j = 0; j < len; j++) data[j] ^= buf[m + (j & 3)]; }
+      buf = buf.subarray(off + len);
+      if (op === 8) return close();
+      if (op === 9) { frame(10, data); continue; }
+      if (op === 10) continue;
+      if (op !== 0 && op !== 1 && op !== 2) return close();
+      if (op !== 0) { msgOp = op; parts = []; size = 0; }
+      size += len;
+      if (size > MAX) return close();
+      parts.push(Buffer.from(data));
+      if (!fin) continue;
+      const msg = Buffer.concat(parts);
+      parts = [];
+      size = 0;
+      if (msgOp === 1) onText(msg.toString('utf8'));
+    }
+  });
+  sock.on('error', () => onError());
+  sock.on('close', close);
+  return { send: (text) => { if (!closed && up) frame(1, Buffer.from(text)); }, close };
+}
 // the secret file as the wrapper accepts it: a regular file (not a symlink, FIFO or device: opened without following
 // or blocking), not empty, small; never read whole when it is not
 function readSecret() {
@@ -184,14 +264,14 @@ function main() {
   setTimeout(() => done(1, 'pending after ' + deadlineMs + ' ms: ' + last), Number(deadlineMs) || 15000);
   let failures = 0;
   const connect = () => {
-    const ws = new WebSocket('ws://127.0.0.1:' + port);
     let n = 0;
     let hello = false;
     const req = (method, params) => ws.send(JSON.stringify({ type: 'req', id: String(++n), method, params }));
     const ask = () => setTimeout(() => { try { req('config.get', {}); } catch {} }, 100);
-    ws.onmessage = (ev) => {
+    const onText = (text) => {
       let m;
-      try { m = JSON.parse(String(ev.data)); } catch { return; }
+      try { m = JSON.parse(text); } catch { return; }
+      if (m === null || typeof m !== 'object') return;
       if (m.type === 'event' && m.event === 'connect.challenge') {
         const auth = kind === 'token' ? { token: secret } : kind === 'password' ? { password: secret } : undefined;
         req('connect', { minProtocol: 4, maxProtocol: 4, client: { id: 'gateway-client', version: 'clawops', platform: process.platform, mode: 'backend' }, role: 'operator', scopes: ['operator.read'], caps: [], ...(auth ? { auth } : {}) });
@@ -211,13 +291,14 @@ function main() {
       last = v;
       ask();
     };
-    ws.onerror = () => { last = 'cannot talk to the gateway on 127.0.0.1:' + port; };
-    ws.onclose = () => {
+    const onError = () => { last = 'cannot talk to the gateway on 127.0.0.1:' + port; };
+    const onClose = () => {
       if (finished) return;
       // a gateway that does not speak this protocol fails fast; one that is busy gets a few more tries
       if (!hello && ++failures >= 5) return done(2, 'pending ' + last);
       setTimeout(connect, 200);
     };
+    const ws = openWs(onText, onError, onClose);
   };
   connect();
 }

@@ -263,13 +263,24 @@ describe('hot reload under attack: a real local node', () => {
     expect(alive(hung)).toBe(false);
   }, 60_000);
 
-  itWs('no node on PATH, or an old one without WebSocket: not hot, one-line reason', async () => {
+  itWs('an older Node (no global WebSocket) still verifies: the client speaks RFC 6455 on node:net itself', async () => {
     const bin = join(root, 'usr/local/bin');
     rmSync(join(bin, 'node'));
-    const r1 = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
-    expect(r1.out).toMatchObject({ ok: false });
-    // this machine's /usr/bin/node (20) is next on PATH: no WebSocket; with none at all the client prints nothing
-    expect(r1.out.why).toMatch(/printed nothing|has no WebSocket/);
+    // this machine's Node 20 (no global WebSocket before 22) is next on PATH
+    const old = execFileSync('sh', ['-c', 'PATH=/usr/bin:/bin command -v node'], { encoding: 'utf8' }).trim();
+    expect(Number(/^v(\d+)/.exec(execFileSync(old, ['--version'], { encoding: 'utf8' }))?.[1])).toBeLessThan(22);
+    symlinkSync(old, join(bin, 'node'));
+    const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out).toMatchObject({ ok: true, pid });
+  }, 60_000);
+
+  itWs('no usable node on PATH (the command is not found): not hot, one-line reason', async () => {
+    const bin = join(root, 'usr/local/bin');
+    rmSync(join(bin, 'node'));
+    writeFileSync(join(bin, 'node'), '#!/bin/sh\nexit 127\n', { mode: 0o755 });
+    const { out } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out).toMatchObject({ ok: false });
+    expect(out.why).toMatch(/printed nothing/);
   }, 60_000);
 
   itWs('a `node` that is a shell script printing junk (quotes, $(), tabs, many lines) and failing: not hot, one sanitized line', async () => {
@@ -279,6 +290,31 @@ describe('hot reload under attack: a real local node', () => {
     const { out } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
     expect(out.ok).toBe(false);
     expect(out.why).toMatch(/^applied-ish [?a-z]+$/);
+  }, 60_000);
+
+  itWs('a gateway that pings and fragments its messages: the client answers the ping (masked pong), joins the fragments, verifies', async () => {
+    const cfgB = config({ logging: { level: 'warn' } });
+    let pong = false;
+    const rpc = await hostile((c) => {
+      upgrade(c, (text) => {
+        if (text === 'hi') return void (pong = true); // the pong echoes the ping's payload
+        const m = JSON.parse(text) as { id: string; method: string };
+        if (m.method === 'connect') c.write(frame(JSON.stringify({ type: 'res', id: m.id, ok: true, payload: { type: 'hello-ok' } })));
+        if (m.method === 'config.get') {
+          // the answer in three fragments, a ping between two of them (control frames may come mid-message)
+          const all = Buffer.from(JSON.stringify({ type: 'res', id: m.id, ok: true, payload: { sourceConfig: { logging: { level: 'warn' } }, appliedConfigHash: 'h', configRevisionHash: 'h' } }));
+          const [a, b, d] = [all.subarray(0, 20), all.subarray(20, 40), all.subarray(40)];
+          c.write(Buffer.concat([Buffer.from([0x01, a.length]), a, Buffer.from([0x89, 2]), Buffer.from('hi'), Buffer.from([0x00, b.length]), b, Buffer.from([0x80, d.length]), d]));
+        }
+      });
+      c.once('upgraded', () => {
+        const ch = Buffer.from(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }));
+        c.write(Buffer.concat([Buffer.from([0x01, 10]), ch.subarray(0, 10), Buffer.from([0x80, ch.length - 10]), ch.subarray(10)]));
+      });
+    });
+    const { out, pid } = await hotAtoB(config(), cfgB, { port: rpc });
+    expect(out).toMatchObject({ ok: true, pid });
+    expect(pong).toBe(true);
   }, 60_000);
 
   itWs('a gateway port held by something that hangs, speaks garbage, closes mid-frame or echoes the token: not hot within the deadline; the secret never in the reason', async () => {
