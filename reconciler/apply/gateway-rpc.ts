@@ -119,10 +119,11 @@ function verdict(p, want) {
 
 /**
  * node -e GATEWAY_RPC_JS PORT KIND FILE DEADLINE_MS [BEAT] < expectations ([[path, value], …])
- * Connects to ws://127.0.0.1:PORT, asks config.get every 100 ms until the verdict is '' or the deadline. Prints ONE
- * line: `applied MS` (exit 0) or `pending WHY` (exit 1 not applied in time, 2 refused / cannot ask). Writes BEAT (the
- * dead-man guard's heartbeat) every second while it waits. Its WebSocket is a minimal RFC 6455 client on node:net
- * (text messages, fragments, ping/pong, close; no extensions; a message over 16 MiB ends the connection): Node's
+ * Connects to ws://127.0.0.1:PORT, asks config.get every 50 ms (the real gateway applies a touched file ~300 ms
+ * later, its watcher's debounce) until the verdict is '' or the deadline. Prints ONE line: `applied MS` (exit 0) or
+ * `pending WHY` (exit 1 not applied in time, 2 refused / cannot ask). Writes BEAT (the dead-man guard's heartbeat)
+ * every second while it waits. Its WebSocket is a minimal RFC 6455 client on node:net (text messages, fragments,
+ * ping/pong, close; no extensions; a message over 16 MiB ends the connection): Node's
  * global WebSocket loads undici, ~35 ms of CPU a node on top of Node's own ~20 ms start — more than this whole client.
  */
 export const GATEWAY_RPC_JS = String.raw`'use strict';
@@ -159,6 +160,8 @@ function openWs(onText, onError, onClose) {
     if (closed) return;
     closed = true;
     sock.destroy();
+    // ended before the upgrade was done (refused, dropped, not a WebSocket): an error, as a browser's WebSocket says
+    if (!up) onError();
     onClose();
   };
   const frame = (op, data) => {
@@ -267,7 +270,7 @@ function main() {
     let n = 0;
     let hello = false;
     const req = (method, params) => ws.send(JSON.stringify({ type: 'req', id: String(++n), method, params }));
-    const ask = () => setTimeout(() => { try { req('config.get', {}); } catch {} }, 100);
+    const ask = () => setTimeout(() => { try { req('config.get', {}); } catch {} }, 50);
     const onText = (text) => {
       let m;
       try { m = JSON.parse(text); } catch { return; }

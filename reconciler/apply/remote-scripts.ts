@@ -301,7 +301,10 @@ while IFS='	' read -r k t id; do
     C="$ETC/releases/$t/$c"
     [ -f "$C/openclaw.json" ] && [ ! -L "$C/openclaw.json" ] && rec curcfg "$t" "$(head -c 262144 "$C/openclaw.json" | b64)"
     u=''; for f in "launchd/ai.openclaw.$t.plist" secrets.list bin/gateway-run; do
-      h=$( { [ -f "$C/$f" ] && [ ! -L "$C/$f" ] && $SHA "$C/$f" | cut -c1-64; } 2>/dev/null); u="$u ${"$"}{h:--}"
+      # the hash is the first word of the hash tool's line (the shell's own expansion: no cut)
+      h=''; if [ -f "$C/$f" ] && [ ! -L "$C/$f" ]; then h=$($SHA "$C/$f" 2>/dev/null); h=${"$"}{h%% *}; h=${"$"}{h#\\}; fi
+      case $h in *[!0-9a-f]*) h='' ;; esac
+      u="$u ${"$"}{h:--}"
     done
     rec curunit "$t" $u
   fi

@@ -130,10 +130,13 @@ exit 0
 export const HOT_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
 ETC=$1; t=$2; VARDB=$3; PORT=$4; KIND=$5; FILE=$6; DEADLINE=$7; BEAT=$8; RUNREC=$9; JS=${"$"}{10}; URL=${"$"}{11:-}; ALLOW=${"$"}{12:-0}
 cat > "$RT/want"
+# (one touch for all of them: the arguments above are all read)
+set --
 for f in "$ETC/releases/$t"/*/openclaw.json; do
   d=${"$"}{f%/openclaw.json}; n=${"$"}{d##*/}
-  is_id "$n" && real_dir "$d" && [ -f "$f" ] && [ ! -L "$f" ] && touch "$f"
+  is_id "$n" && real_dir "$d" && [ -f "$f" ] && [ ! -L "$f" ] && set -- "$@" "$f"
 done
+[ $# -gt 0 ] && touch "$@"
 # launchd's pid of the service and the RPC client start together (each is a process start; the gateway's watcher
 # debounce runs meanwhile); a service that is not running ends the client unheard
 svc_pid "ai.openclaw.$t" > "$RT/pid" 2>/dev/null &
@@ -158,7 +161,7 @@ case $out in
   applied\ *)
     # the same process applied it: still alive (launchd restarting it would have ended it; a pid is not reused in seconds)
     if ! ps -p "$pid" >/dev/null 2>&1; then rec hot-pending "$pid" "the gateway restarted while applying (pid $pid is gone)"; exit 0; fi
-    d="$VARDB/clawops/run"; mkdir -p "$d" &&
+    d="$VARDB/clawops/run"; { [ -d "$d" ] || mkdir -p "$d"; } &&
       printf '{"pid":%s,%s,"started_epoch":%s,"hot":true}\n' "$pid" "$RUNREC" "$(date +%s)" > "$d/$t.json.hot" &&
       mv -f "$d/$t.json.hot" "$d/$t.json" || { rec hot-pending "$pid" "applied, but cannot write the run record"; exit 0; }
     rec hot-applied "$pid" "${"$"}{out#applied }"

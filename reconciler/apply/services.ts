@@ -156,7 +156,7 @@ export interface HotOutcome {
 }
 
 /**
- * how long the node asks the gateway (every 100 ms) before giving up on the hot path: the real gateway applies a
+ * how long the node asks the gateway (every 50 ms) before giving up on the hot path: the real gateway applies a
  * touched config within ~0.3 s (its watcher's debounce); a restart is the answer past this
  */
 export const HOT_VERIFY_MS = 15_000;
