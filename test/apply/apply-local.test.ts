@@ -137,6 +137,42 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     expect(existsSync(join(nodeRoot('gw-2'), 'etc/openclaw'))).toBe(false);
   }, 60_000);
 
+  it('the guard\'s confirmation runs beside the record and unlock: one that cannot be sent fails the node, the swap is recorded, the lock released, the guard left to revert', async () => {
+    const r = await observeAndPlan({ repo }, {}, true);
+    let guardPid = 0;
+    try {
+      const res = await applyFleet(r.plan, r.desired, r.fleet.transports, {
+        run: 'test-confirm-1',
+        actor: 'test',
+        pid: process.pid,
+        lockTtlSec: 900,
+        now: () => new Date(),
+        onEvent: (e) => {
+          const m = /dead-man guard pid (\d+)/.exec(e.message ?? '');
+          if (e.node === 'gw-1' && m) guardPid = Number(m[1]);
+        },
+        // the new connection the confirmation needs cannot be opened
+        reconnect: async (node) => Promise.reject(new Error(`${node}: connect ECONNREFUSED`)),
+      }, 10);
+      const g1 = res.results.find((x) => x.node === 'gw-1')!;
+      expect(g1.outcome).toBe('failed');
+      expect(g1.message).toContain('ECONNREFUSED');
+      expect(g1.swapped.map((x) => x.tenant)).toEqual(['acme']);
+      const d = join(nodeRoot('gw-1'), 'var/db/openclaw/clawops');
+      // FINISH ran beside it: the swap and its reload are in the log, the lock is released
+      const log = readFileSync(join(d, 'reload.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { action: string; tenant: string });
+      expect(log.filter((l) => l.tenant === 'acme').map((l) => l.action)).toEqual(['apply', 'reload']);
+      expect(existsSync(join(d, 'node.lock'))).toBe(false);
+      // nobody stood the guard down: it is still there to put the old state back
+      expect(guardPid).toBeGreaterThan(0);
+      expect(existsSync(join(d, 'guard.test-confirm-1'))).toBe(true);
+    } finally {
+      if (guardPid) try { process.kill(guardPid, 'SIGKILL'); } catch { /* gone */ }
+      await Promise.all([...r.fleet.transports.values()].map((t) => t.close()));
+      r.source.cleanup();
+    }
+  }, 60_000);
+
   it('an actor with quotes and backslashes: the lock holds, the manifest records it, observe still parses', async () => {
     const before = process.env.CLAWOPS_ACTOR;
     process.env.CLAWOPS_ACTOR = 'CORP\\alice "ops"';
