@@ -14,7 +14,6 @@
  * body, a reason text or a secret. derive.ts folds them into the node's health (worst of launchd and probe), which is
  * what gating.ts `green()` reads. specs/controller.md "Health".
  */
-import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { notifierUnitFor, notifierVars } from '../desired/build-desired.js';
 import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js';
@@ -25,6 +24,7 @@ import { NOTIFIER_LABEL } from '../units/render-units.js';
 import { shQuote, type Transport } from '../transport/transport.js';
 import { EARLY_MAX_AGE_MS, type ConnectionPool } from './connections.js';
 import type { NodeFacts } from './derive.js';
+import { eachLimit } from './each-limit.js';
 import { gatewayPortIn, readinessUrl, type ReleaseReadiness } from '../units/readiness.js';
 import type { DigestRead, HealthFacts, HealthTargets } from './health-facts.js';
 import { MAX_DIGEST_ROWS, type ProbeSummary, type ProbeWord, type WebhookDigestSummary, type WebhookFailureRow } from './status.js';
@@ -339,52 +339,47 @@ export interface HealthStageDeps {
  */
 export async function healthStage(d: HealthStageDeps, facts: Map<string, NodeFacts>, nodes: readonly NodeSpec[], desired: DesiredState): Promise<void> {
   if (d.signal.aborted) return;
-  const queue = new PQueue({ concurrency: d.concurrency ?? desired.settings.concurrency });
   const t0 = performance.now();
   let asked = 0;
   let earlyTaken = 0;
-  await Promise.all(
-    nodes.map((spec) =>
-      queue.add(async () => {
-        const f = facts.get(spec.name);
-        const asks = f ? healthTargets(f, spec, desired) : undefined;
-        const targets = f && asks ? { ...asks, urls: readinessUrls(f, spec, desired, asks.tenants) } : undefined;
-        // nothing to ask this pass: the next pass starts nothing early for it either
-        if (!targets) d.pool.healthAsked.delete(spec.name);
-        if (!f || !targets || d.signal.aborted) return;
-        const t = d.pool.peek(spec.name);
-        if (!t) return;
-        asked++;
-        const etc = t.paths(desired.settings.paths).etc;
-        const portOffset = spec.port_offset ?? 0;
-        const key = targetsKey(etc, portOffset, targets);
-        const early = d.pool.healthEarly.get(spec.name);
-        d.pool.healthEarly.delete(spec.name);
-        // the early answer is this node's only if it asked the same, over the connection this pass observed (an
-        // inventory entry that changed host, port or key since is another machine), of a node nothing was applied
-        // to (an apply that swapped nothing may still have reloaded a service, NotReloaded, or installed a node
-        // unit: the early answer is from before that), and was not over long before now (EARLY_MAX_AGE_MS: other
-        // canaries' applies and health gates, or the canary stage before the fleet's, can take minutes)
-        const running = early !== undefined && early.done === undefined;
-        const fresh = early !== undefined && (running || performance.now() - early.done! <= EARLY_MAX_AGE_MS);
-        let r = early && fresh && early.key === key && early.t === t && !f.apply ? await early.result : undefined;
-        if (r) earlyTaken++;
-        // a failed early command is asked again, unless it failed while the stage waited for it (as current as a
-        // fresh ask: a node whose command hangs is not waited for twice)
-        if (!r || (r.failed && !running)) r = await ask(t, etc, portOffset, targets, d.now);
-        // the same ask as last pass: its entry stays (a new one each pass would be old-space garbage the next)
-        if (d.pool.healthAsked.get(spec.name)?.key !== key) d.pool.healthAsked.set(spec.name, { key, etc, portOffset, targets });
-        const h = r.facts;
-        f.health = h;
-        const bad = Object.entries(h.probes).filter(([, p]) => p.status !== 'ok');
-        if (bad.length > 0) d.log.warn({ stage: 'health', node: spec.name, probes: Object.fromEntries(bad.map(([k, p]) => [k, p.status])) }, `${spec.name}: ${bad.map(([k, p]) => `${k} ${p.source} ${p.status}${p.error ? ` (${p.error})` : p.checks.length ? ` (${p.checks.join(', ')})` : ''}`).join('; ')}`);
-        if (h.digest && !h.digest.ok) {
-          // a notifier clawops installs (or the repo declares) should answer; one run by other means may not be there
-          const ours = Object.hasOwn(f.observed?.ok ? f.observed.observation.nodeUnits : {}, NOTIFIER_LABEL) || notifierUnitFor(desired, spec) !== undefined;
-          d.log[ours ? 'warn' : 'debug']({ stage: 'health', node: spec.name }, `${spec.name}: webhook digest not read: ${h.digest.error}`);
-        }
-      }),
-    ),
-  );
+  await eachLimit(nodes, d.concurrency ?? desired.settings.concurrency, async (spec) => {
+    const f = facts.get(spec.name);
+    const asks = f ? healthTargets(f, spec, desired) : undefined;
+    const targets = f && asks ? { ...asks, urls: readinessUrls(f, spec, desired, asks.tenants) } : undefined;
+    // nothing to ask this pass: the next pass starts nothing early for it either
+    if (!targets) d.pool.healthAsked.delete(spec.name);
+    if (!f || !targets || d.signal.aborted) return;
+    const t = d.pool.peek(spec.name);
+    if (!t) return;
+    asked++;
+    const etc = t.paths(desired.settings.paths).etc;
+    const portOffset = spec.port_offset ?? 0;
+    const key = targetsKey(etc, portOffset, targets);
+    const early = d.pool.healthEarly.get(spec.name);
+    d.pool.healthEarly.delete(spec.name);
+    // the early answer is this node's only if it asked the same, over the connection this pass observed (an
+    // inventory entry that changed host, port or key since is another machine), of a node nothing was applied
+    // to (an apply that swapped nothing may still have reloaded a service, NotReloaded, or installed a node
+    // unit: the early answer is from before that), and was not over long before now (EARLY_MAX_AGE_MS: other
+    // canaries' applies and health gates, or the canary stage before the fleet's, can take minutes)
+    const running = early !== undefined && early.done === undefined;
+    const fresh = early !== undefined && (running || performance.now() - early.done! <= EARLY_MAX_AGE_MS);
+    let r = early && fresh && early.key === key && early.t === t && !f.apply ? await early.result : undefined;
+    if (r) earlyTaken++;
+    // a failed early command is asked again, unless it failed while the stage waited for it (as current as a
+    // fresh ask: a node whose command hangs is not waited for twice)
+    if (!r || (r.failed && !running)) r = await ask(t, etc, portOffset, targets, d.now);
+    // the same ask as last pass: its entry stays (a new one each pass would be old-space garbage the next)
+    if (d.pool.healthAsked.get(spec.name)?.key !== key) d.pool.healthAsked.set(spec.name, { key, etc, portOffset, targets });
+    const h = r.facts;
+    f.health = h;
+    const bad = Object.entries(h.probes).filter(([, p]) => p.status !== 'ok');
+    if (bad.length > 0) d.log.warn({ stage: 'health', node: spec.name, probes: Object.fromEntries(bad.map(([k, p]) => [k, p.status])) }, `${spec.name}: ${bad.map(([k, p]) => `${k} ${p.source} ${p.status}${p.error ? ` (${p.error})` : p.checks.length ? ` (${p.checks.join(', ')})` : ''}`).join('; ')}`);
+    if (h.digest && !h.digest.ok) {
+      // a notifier clawops installs (or the repo declares) should answer; one run by other means may not be there
+      const ours = Object.hasOwn(f.observed?.ok ? f.observed.observation.nodeUnits : {}, NOTIFIER_LABEL) || notifierUnitFor(desired, spec) !== undefined;
+      d.log[ours ? 'warn' : 'debug']({ stage: 'health', node: spec.name }, `${spec.name}: webhook digest not read: ${h.digest.error}`);
+    }
+  });
   if (asked > 0) d.log.debug({ stage: 'health', nodes: asked, early: earlyTaken, ms: Math.round(performance.now() - t0) }, `asked readiness on ${asked} node(s) (${earlyTaken} answered beside observe)`);
 }

@@ -8,7 +8,6 @@
  * starts before the fetch, and each node's last health command beside its observe command (connections.ts startEarly,
  * health-stage.ts startEarlyHealth); a stage takes such an answer only when it would have asked exactly that.
  */
-import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { applyFleet } from '../apply/apply-fleet.js';
 import type { NodeApplyResult, RunContext } from '../apply/apply-node.js';
@@ -22,6 +21,7 @@ import type { FixtureSet } from '../replay/fixtures.js';
 import { loadDesired } from '../source/load.js';
 import { EARLY_MAX_AGE_MS, type ConnectionPool } from './connections.js';
 import { deriveNode, fleetState, runsCommit, type NodeFacts } from './derive.js';
+import { eachLimit } from './each-limit.js';
 import { fleetGate, fleetTarget, inBackoff, needsReplay, nextBackoff, recordCanaryPass, resolveRef, type CanaryPassFacts, type FleetTarget, type GateDecision, type Pinned, type RefInfo } from './gating.js';
 import type { GitMirror } from './git-mirror.js';
 import { healthStage, startEarlyHealth } from './health-stage.js';
@@ -185,7 +185,6 @@ async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desi
   const observed = new Map<string, ObserveResult>();
   const toObserve = nodes.filter((n) => !(doc.nodes[n.name]?.backoff?.kind === 'observe' && inBackoff(doc.nodes[n.name]?.backoff, now)));
   const t0 = performance.now();
-  const queue = new PQueue({ concurrency: d.concurrency ?? desired.settings.concurrency });
   // each node planned as soon as it is observed, then what only the planner reads dropped (file hashes but the
   // launchd/ ones, old contents, the manifests' file lists): a group holds one node's files at a time, not all
   const planOne = planner(desired, { revision: commit });
@@ -194,30 +193,26 @@ async function observeGroup(d: PassDeps, doc: StatusDoc, nodes: NodeSpec[], desi
   // the last node's, shared with (share.ts)
   let lastPlan: NodePlan | undefined;
   let lastObservation: NodeObservation | undefined;
-  await Promise.all(
-    toObserve.map((n) =>
-      queue.add(async () => {
-        if (earlyHealth) startEarlyHealth(d.pool, n.name, d.now);
-        const r = await d.pool.observe(n, desired);
-        // what did not change since the last pass is last pass's, and what another node has too is kept once
-        // (share.ts): what observe and plan made dies young
-        const last = d.pool.kept.get(n.name);
-        const plan = share(last?.plan, planOne(n, r), lastPlan);
-        planned.set(n.name, plan);
-        lastPlan = plan;
-        if (r.ok) {
-          for (const t of Object.values(r.observation.tenants)) slimForStatus(t);
-          const observation = share(last?.observation, r.observation, lastObservation);
-          lastObservation = observation;
-          d.pool.kept.set(n.name, { observation, plan });
-          observed.set(n.name, { ...r, observation });
-        } else {
-          d.pool.kept.set(n.name, { ...(last?.observation ? { observation: last.observation } : {}), plan });
-          observed.set(n.name, r);
-        }
-      }),
-    ),
-  );
+  await eachLimit(toObserve, d.concurrency ?? desired.settings.concurrency, async (n) => {
+    if (earlyHealth) startEarlyHealth(d.pool, n.name, d.now);
+    const r = await d.pool.observe(n, desired);
+    // what did not change since the last pass is last pass's, and what another node has too is kept once
+    // (share.ts): what observe and plan made dies young
+    const last = d.pool.kept.get(n.name);
+    const plan = share(last?.plan, planOne(n, r), lastPlan);
+    planned.set(n.name, plan);
+    lastPlan = plan;
+    if (r.ok) {
+      for (const t of Object.values(r.observation.tenants)) slimForStatus(t);
+      const observation = share(last?.observation, r.observation, lastObservation);
+      lastObservation = observation;
+      d.pool.kept.set(n.name, { observation, plan });
+      observed.set(n.name, { ...r, observation });
+    } else {
+      d.pool.kept.set(n.name, { ...(last?.observation ? { observation: last.observation } : {}), plan });
+      observed.set(n.name, r);
+    }
+  });
   d.pool.groupObserveMs.set(follows, performance.now() - t0);
   const p = combinePlans(nodes.filter((n) => planned.has(n.name)).map((n) => planned.get(n.name)!), commit);
   const slowest = Math.max(0, ...[...observed.values()].map((o) => (o.ok ? o.observation.durationMs : 0)));
