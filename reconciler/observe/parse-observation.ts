@@ -98,7 +98,26 @@ function emptyTenant(tenant: string): TenantObservation {
  * `files` is a per-node copy): no per-node split of stdin, no per-node map. Bounded; cleared when full.
  */
 const DESIRED = new Map<string, Readonly<Record<string, string>>>();
+/**
+ * desiredFiles per stdin and tenant: the controller sends the same stdin string (one per desired state and tenant
+ * list, connections.ts) to every node alike, so the map is found by a lookup of that string (its hash is kept in it)
+ * instead of a scan of it and a lookup of a freshly cut key of some KiB, for every tenant of every node every pass
+ * (the largest CPU cost of the parse at 500 nodes). Bounded; cleared when full.
+ */
+const BY_STDIN = new Map<string, Map<string, Readonly<Record<string, string>> | undefined>>();
 function desiredFiles(stdin: string, tenant: string): Readonly<Record<string, string>> | undefined {
+  let byTenant = BY_STDIN.get(stdin);
+  if (!byTenant) {
+    if (BY_STDIN.size >= 64) BY_STDIN.clear();
+    BY_STDIN.set(stdin, (byTenant = new Map()));
+  }
+  if (byTenant.has(tenant)) return byTenant.get(tenant);
+  const files = scanDesiredFiles(stdin, tenant);
+  byTenant.set(tenant, files);
+  return files;
+}
+
+function scanDesiredFiles(stdin: string, tenant: string): Readonly<Record<string, string>> | undefined {
   const tag = `F\t${tenant}\t`;
   // every F line of the tenant, wherever it is (expectations() writes them together: one slice)
   const parts: string[] = [];

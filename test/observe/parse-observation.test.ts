@@ -342,3 +342,29 @@ describe('serviceState (a line of `launchctl print system`)', () => {
     expect(o.tenants.globex!.launchd.loaded).toBe(false);
   });
 });
+
+describe('an insync record expanded from stdin', () => {
+  const manifest = JSON.stringify({ schema: 1, tenant: 'acme', release_id: 'abc', files: {}, created_at: 'x', actor: 'y' });
+  const out = doc([['link', 'acme', 'current', '../releases/acme/abc'], ['manifestj', 'acme', 'current', manifest], ['insync', 'acme', 'f'.repeat(64)], ['link', 'globex', 'current', '../releases/globex/def'], ['manifestj', 'globex', 'current', manifest.replace('"acme"', '"globex"').replace('abc', 'def')], ['insync', 'globex', 'e'.repeat(64)]]);
+  const files = (o: ReturnType<typeof parseObservation>, t: string): unknown => (o.tenants[t]!.manifest as { files: unknown }).files;
+
+  it('is each tenant’s own F lines, found again for the same stdin, and a stdin’s own when it differs', () => {
+    const stdin = `T\tacme\nF\tacme\ta\t${'1'.repeat(64)}\nT\tglobex\nF\tglobex\tb\t${'2'.repeat(64)}\n`;
+    const o1 = parseObservation('n1', out, meta, stdin);
+    const o2 = parseObservation('n2', out, meta, stdin);
+    expect(files(o1, 'acme')).toEqual({ a: '1'.repeat(64) });
+    expect(files(o1, 'globex')).toEqual({ b: '2'.repeat(64) });
+    expect(files(o2, 'acme')).toBe(files(o1, 'acme'));
+    expect(files(o2, 'globex')).toBe(files(o1, 'globex'));
+    // another stdin (an equal string made anew, then one that differs for one tenant)
+    const o3 = parseObservation('n3', out, meta, `${stdin.slice(0, -1)}\n`.split('').join(''));
+    expect(files(o3, 'acme')).toBe(files(o1, 'acme'));
+    const o4 = parseObservation('n4', out, meta, stdin.replace('1'.repeat(64), '3'.repeat(64)));
+    expect(files(o4, 'acme')).toEqual({ a: '3'.repeat(64) });
+    expect(files(o4, 'globex')).toBe(files(o1, 'globex'));
+    // a tenant the stdin has no F lines of cannot be expanded, for any node sent it
+    for (const o of [parseObservation('n5', out, meta, 'T\tacme\n'), parseObservation('n6', out, meta, 'T\tacme\n')]) {
+      expect(o.errors).toEqual(['observe: acme reported in sync without what it was compared with', 'observe: globex reported in sync without what it was compared with']);
+    }
+  });
+});
