@@ -136,46 +136,81 @@ disk_rec() {
   return 0
 }
 cache_fresh() {
-  # Whether the last full answer, kept in $C/cache (cache_write), still stands (args: the roots). The cache holds a
-  # header (script version and the time T0 the answer started; the paths and roots), the stdin it answered, '--',
-  # and its records except the live ones (clock, openclaw, disk, launchd: asked afresh every time). It stands when
-  #   - it is this script's, for these paths and roots, at most CACHE_MAX_AGE seconds old (and not in the future);
-  #   - nothing under the roots changed since T0 - 1 s: no file, directory or link there has a status-change time
+  # Whether the last full answer, kept in $C/cache (cache_write), may stand: its header. The cache holds
+  #   line 1  the script's version CV, a tab, the time T0 (epoch seconds) the answer started
+  #   line 2  the paths and roots ($ROOTS: each root's physical path, so a link above a root re-pointed is a change)
+  #   then    the stdin it answered, one '+'-prefixed line a line; '--'
+  #   then    its records except the live ones (clock, openclaw, disk, launchd: asked afresh every time), one JSON
+  #           element a line; and a last line '--end', a tab, how many records (a cut or edited cache is refused)
+  # It stands when
+  #   - it is this script's, for these paths and roots, at most CACHE_MAX_AGE seconds old; one from the future is
+  #     removed (the clock went back: once it caught up, changes made meanwhile would look older than it);
+  #   - stdin is byte for byte the stdin of that answer (same desired state, same options): the kept awk;
+  #   - AFTER stdin was read (so the kept answer is no older than what a full answer reads last), nothing under the
+  #     roots changed since T0 - 1 s (cache_unchanged): no file, directory or link there has a status-change time
   #     (ctime: any write, chmod, rename, link or unlink in a directory, touch; no one sets it back but the clock)
-  #     newer than $C/ref.T0, whose mtime is T0 - 1 s. T0 is the whole second the full answer started in, before it
-  #     read anything; any change after that start has a ctime after T0 - 1 s even on a file system with whole-second
-  #     times or a clock read a tick late. A change in the second or so before a full answer makes the next answers
-  #     full ones too (they cannot tell it from a change after the reading) until a second has passed: harmless;
-  # and the kept awk (main flow) finds stdin byte for byte the stdin of that answer (same desired state, same options).
-  # Sets _h1 _h2 (the header lines read) and _t0. Any doubt (a missing or odd file, find failing) is a no.
+  #     newer than $C/ref.T0, whose mtime is T0 - 1 s, and ref.T0 itself was not touched after the cache was written.
+  #     T0 is the whole second the full answer started in, before it read anything; any change after that start has a
+  #     ctime after T0 - 1 s even on a file system with whole-second times or a clock read a tick late. A change in
+  #     the second or so before a full answer makes the next answers full ones too (they cannot tell it from a change
+  #     after the reading) until a second has passed: harmless.
+  # Sets _ck _h1 _h2 _t0 _rf. Any doubt (a missing or odd file) is a no.
   _ck="$C/cache"
   real_dir "$C" && [ -f "$_ck" ] && [ ! -L "$_ck" ] || return 1
   { IFS= read -r _h1 && IFS= read -r _h2; } < "$_ck" || return 1
   case $_h1 in "$CV	"*) _t0=${"$"}{_h1#"$CV	"} ;; *) return 1 ;; esac
-  case $_t0 in ''|*[!0-9]*) return 1 ;; esac
-  [ "$_h2" = "$ROOTS" ] && [ "$NOW" -ge "$_t0" ] && [ $((NOW - _t0)) -le $CACHE_MAX_AGE ] || return 1
+  case $_t0 in ''|0*|*[!0-9]*) return 1 ;; esac
+  [ ${"$"}{#_t0} -le 12 ] && [ "$_h2" = "$ROOTS" ] || return 1
+  if [ "$NOW" -lt "$_t0" ]; then rm -f "$_ck" 2>/dev/null; return 1; fi
+  [ $((NOW - _t0)) -le $CACHE_MAX_AGE ] || return 1
   _rf="$C/ref.$_t0"
-  [ -f "$_rf" ] && [ ! -L "$_rf" ] || return 1
-  # the roots are real directories (main flow): nothing is followed, a link anywhere below is checked as a link
-  _ch=$(find "$@" -path "$C" -prune -o -cnewer "$_rf" -print -quit 2>/dev/null) || return 1
+  [ -f "$_rf" ] && [ ! -L "$_rf" ]
+}
+cache_unchanged() {
+  # (args: the roots, real directories: nothing is followed, a link anywhere below is checked as a link) ONE find:
+  # ref.T0 changed after the cache was written, or anything under the roots (but the cache dir) after ref.T0
+  _ch=$(find "$_rf" "$@" \( -path "$_rf" \( -cnewer "$_ck" -print -quit -o -prune \) \) -o \( -path "$C" -prune \) -o \( -cnewer "$_rf" -print -quit \) 2>/dev/null) || return 1
   [ -z "$_ch" ]
 }
 cache_write() {
-  # after a full answer (stdin was $TMP/want, the records to keep $TMP/static): kept for the next observes, with a
-  # reference file dated T0 - 1 s (cache_fresh); renamed into place, so a reader sees one whole file. Anything failing
-  # (read-only, full disk, no date/touch that can do this) leaves no cache: the next observe is a full one.
-  real_dir "$C" || { [ ! -e "$C" ] && [ ! -L "$C" ] && mkdir "$C" 2>/dev/null && real_dir "$C"; } || return 0
+  # after a full answer (stdin in $TMP/want, the records to keep in $TMP/static, each ended by its writer with a
+  # count: a piece cut short by a full scratch dir is not kept): kept for the next observes, with a reference file
+  # dated T0 - 1 s (cache_fresh). Files made 0600 in a 0700 dir (the records name secrets' fingerprints), never
+  # through a link (noclobber: O_EXCL), renamed into place so a reader sees one whole file. Anything failing
+  # (read-only, full disk, a cache or ref that is not a plain file, no date/touch that can do this) leaves no cache:
+  # the next observe is a full one.
+  real_dir "$C" || { [ ! -e "$C" ] && [ ! -L "$C" ] && mkdir -m 700 "$C" 2>/dev/null && real_dir "$C"; } || return 0
+  if [ -L "$C/cache" ] || { [ -e "$C/cache" ] && [ ! -f "$C/cache" ]; }; then return 0; fi
   _ts=$(date -u -d "@$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null || date -u -r "$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null)
   case $_ts in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].[0-9][0-9]) ;; *) return 0 ;; esac
-  TZ=UTC0 touch -t "$_ts" "$C/ref.$NOW" 2>/dev/null || return 0
-  printf '%s\t%s\n%s\n' "$CV" "$NOW" "$ROOTS" > "$TMP/hdr" && printf -- '--\n' > "$TMP/sep" || return 0
-  if cat "$TMP/hdr" "$TMP/want" "$TMP/sep" "$TMP/static" > "$C/cache.$$" 2>/dev/null && mv -f "$C/cache.$$" "$C/cache" 2>/dev/null; then
-    set --
-    for _f in "$C"/ref.*; do [ "$_f" = "$C/ref.$NOW" ] || [ ! -f "$_f" ] || set -- "$@" "$_f"; done
-    [ $# -eq 0 ] || rm -f "$@" 2>/dev/null
-  else
-    rm -f "$C/cache.$$" "$C/ref.$NOW" 2>/dev/null
+  _um=$(umask); umask 077; set -C
+  _ok=
+  # the ref: made here (O_EXCL) or one a concurrent observe of this same second made, a plain file either way
+  # (true, not ':': a redirection that fails on a special builtin ends a POSIX shell)
+  { true > "$C/ref.$NOW"; } 2>/dev/null
+  if [ -f "$C/ref.$NOW" ] && [ ! -L "$C/ref.$NOW" ] && TZ=UTC0 touch -t "$_ts" "$C/ref.$NOW" 2>/dev/null; then
+    if awk -v H="$CV	$NOW" -v R="$ROOTS" -v W="$TMP/want" -v S="$TMP/static" '
+      BEGIN {
+        print H; print R
+        while ((getline l < W) > 0) { if (l ~ /^#end\t/) { wt = 1; we = substr(l, 6) + 0; break } print "+" l; nw++ }
+        print "--"
+        while ((getline l < S) > 0) { if (l ~ /^--end\t/) { st = 1; se = substr(l, 7) + 0; break } print l; ns++ }
+        if (!wt || !st || we != nw || se != ns) exit 1
+        printf "--end\t%d\n", ns
+      }' > "$C/cache.$$" 2>/dev/null && mv -f "$C/cache.$$" "$C/cache" 2>/dev/null; then _ok=1; fi
   fi
+  set +C; umask "$_um"
+  # what this and killed observes left: other refs, and cache.<pid> of an observe no longer running
+  set --
+  for _f in "$C"/ref.* "$C"/cache.*; do
+    [ -f "$_f" ] || [ -L "$_f" ] || continue
+    case $_f in
+      "$C/ref.$NOW") [ -n "$_ok" ] && continue ;;
+      "$C"/cache.*) _p=${"$"}{_f##*.}; case $_p in ''|*[!0-9]*) continue ;; esac; [ "$_p" != $$ ] && kill -0 "$_p" 2>/dev/null && continue ;;
+    esac
+    set -- "$@" "$_f"
+  done
+  [ $# -eq 0 ] || rm -f "$@" 2>/dev/null
   return 0
 }
 walk_tenants() {
@@ -345,25 +380,39 @@ real_dir "$D" || CACHEABLE=
 # what an unchanged answer depends on, besides stdin: every file under these real directories (those that exist now;
 # the list is part of the cache's key, so one appearing or going away is a change). A root that is a link (or not a
 # directory) would hide what is behind it from the walk: no kept answer on such a node.
-ROOTS=''
 set --
 for r in "$ETC" "$D" "$VARDB/secrets" "$LD"; do
-  if real_dir "$r"; then set -- "$@" "$r"; ROOTS="$ROOTS	$r"
+  if real_dir "$r"; then set -- "$@" "$r"
   elif [ -e "$r" ] || [ -L "$r" ]; then CACHEABLE=
   fi
 done
+# each root with its physical path (one subshell for all): a link above a root re-pointed elsewhere is another key
+ROOTS=$(_pwd=$PWD; for r in "$@"; do cd -P -- "$r" 2>/dev/null && printf '\t%s\t%s' "$r" "$PWD"; cd -- "$_pwd" 2>/dev/null; done)
 ROOTS="$ETC	$VARDB	$LD	$ROOTS"
+NL='
+'
+# openclaw's version line is cached (oc_facts) in the cache dir, which the walk skips: a kept answer that asked a new
+# openclaw for its version is not undone by its own write (apply keeps its own in clawops/)
+if [ -n "$CACHEABLE" ] && [ ! -e "$C" ] && [ ! -L "$C" ]; then mkdir -m 700 "$C" 2>/dev/null; fi
+if real_dir "$C"; then OCD=$C; else OCD=$D; fi
+
 KEPT_IN=
-if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh "$@"; then
+unset LIVE
+if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh; then
   # The kept answer: launchd, openclaw, disk and the clock asked now; ONE awk compares stdin with the kept answer's
-  # and prints the JSON (the live records, the kept ones, the services). No scratch dir: the answer goes through a
-  # variable. On another stdin the awk prints that stdin instead (exit 3), for the full observe below.
+  # and prints the JSON (the live records, the kept ones, the services), a line '~~' and stdin; on another stdin (or
+  # a cache cut short or edited: its count does not match) only '~~' and stdin (exit 3), for the full observe below.
+  # Only then, stdin read, the walk (cache_unchanged). No scratch dir: the answer goes through a variable.
   DOM=$(launchctl print system 2>/dev/null < /dev/null); _lrc=$?
   [ $_lrc -eq 0 ] || DOM=''
-  FRESH=$(rec now "$NOW"; rec answer kept "$_t0"; oc_facts "$D"; disk_rec; [ $_lrc -eq 0 ] || rec launchd-list $_lrc)
-  # (launchctl's answer reaches awk in its environment: a domain too large for that is read by the full observe)
-  if [ ${"$"}{#DOM} -le 262144 ]; then
-    KEPT=$(DOM=$DOM FRESH=$FRESH awk -v K="$C/cache" -v H1="$_h1" -v H2="$_h2" '
+  FRESH=$(rec now "$NOW"; rec answer kept "$_t0"; oc_facts "$OCD"; disk_rec)
+  # openclaw and the disk, asked once: a full observe after this one (another stdin, a change) sends the same lines
+  LIVE=${"$"}{FRESH#*"$NL"}; LIVE=${"$"}{LIVE#*"$NL"}
+  [ $_lrc -eq 0 ] || FRESH="$FRESH$NL$(rec launchd-list $_lrc)"
+  # (launchctl's answer reaches awk in its environment, where Linux takes 128 KiB a variable at most: a larger
+  # domain is read by the full observe)
+  if [ ${"$"}{#DOM} -le 100000 ]; then
+    KEPT=$(DOM=$DOM FRESH=$FRESH awk -v K="$_ck" -v H1="$_h1" -v H2="$_h2" '
       function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
       function out(r,   f, n, i, j) {
         n = split(r, f, "\t"); j = "["
@@ -372,15 +421,25 @@ if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh "$@"; then
       }
       BEGIN {
         if ((getline hd1 < K) <= 0 || hd1 != H1 || (getline hd2 < K) <= 0 || hd2 != H2) bad = 1
-        while (!bad && (getline l < K) > 0) { if (l == "--") { sep = 1; break } w[++n] = l }
+        while (!bad && (getline l < K) > 0) {
+          if (l == "--") { sep = 1; break }
+          if (substr(l, 1, 1) != "+") { bad = 1; break }
+          w[++n] = substr(l, 2)
+        }
         if (!sep) bad = 1
+        while (!bad && (getline l < K) > 0) {
+          if (l ~ /^--end\t/) { ended = 1; if (substr(l, 7) + 0 != nk) bad = 1; break }
+          kept[++nk] = l
+        }
+        if (!ended) bad = 1
+        close(K)
       }
       { inl[++i] = $0; if (i > n || $0 != w[i]) bad = 1 }
       END {
-        if (bad || i != n) { for (j = 1; j <= i; j++) print inl[j]; exit 3 }
+        if (bad || i != n) { print "~~"; for (j = 1; j <= i; j++) print inl[j]; exit 3 }
         printf "{\"v\":1,\"records\":["
         m = split(ENVIRON["FRESH"], fr, "\n"); for (j = 1; j <= m; j++) if (fr[j] != "") out(fr[j])
-        while ((getline l < K) > 0) printf "%s%s", (nr++ ? "," : ""), l
+        for (j = 1; j <= nk; j++) printf "%s%s", (nr++ ? "," : ""), kept[j]
         m = split(ENVIRON["DOM"], dl, "\n")
         for (j = 1; j <= m; j++) {
           l = dl[j]
@@ -388,18 +447,25 @@ if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh "$@"; then
           if (sv && l ~ /^\t\}/) sv = 0
           if (sv) { split(l, a, " "); if (a[3] ~ /^ai\.openclaw\./) out("svc\t" a[3] "\t" a[1] "\t" a[2]) }
         }
-        printf "]}\n"
+        printf "]}\n~~\n"
+        for (j = 1; j <= i; j++) print inl[j]
       }'); _krc=$?
-    if [ $_krc -eq 0 ]; then printf '%s\n' "$KEPT"; exit 0; fi
-    if [ $_krc -ne 3 ]; then
-      # stdin is gone: say so (the cache goes, so the next observe is a full one)
-      rm -f "$C/cache" 2>/dev/null
-      echo "observe: the kept answer could not be read (awk exit $_krc)" >&2; exit 1
-    fi
+    case $_krc in
+      0) if cache_unchanged "$@"; then printf '%s\n' "${"$"}{KEPT%%"$NL~~"*}"; exit 0; fi
+         KEPT=${"$"}{KEPT#*"$NL~~"} ;;
+      3) KEPT=${"$"}{KEPT#"~~"} ;;
+      *)
+        # stdin is gone: say so (the cache goes, so the next observe is a full one)
+        rm -f "$_ck" 2>/dev/null
+        echo "observe: the kept answer could not be read (awk exit $_krc)" >&2; exit 1 ;;
+    esac
+    # what is left is stdin, one line a line after a newline
+    KEPT=${"$"}{KEPT#"$NL"}
     KEPT_IN=1
   fi
 fi
 TMP=$(mktemp -d 2>/dev/null || mktemp -d -t clawops)
+if [ -z "$TMP" ] || ! real_dir "$TMP"; then echo "observe: no scratch dir on the node (mktemp -d failed: TMPDIR full or unwritable?)" >&2; exit 1; fi
 RT=$TMP
 trap 'rm -rf "$TMP"' EXIT
 if [ -n "$KEPT_IN" ]; then
@@ -414,8 +480,7 @@ LAUNCHCTL=$!
 {
   rec now "$NOW"
   rec answer full "$NOW"
-  oc_facts "$D"
-  disk_rec
+  if [ -n "${"$"}{LIVE+x}" ]; then printf '%s\n' "$LIVE"; else oc_facts "$OCD"; disk_rec; fi
   [ -f "$D/node.lock" ] && [ ! -L "$D/node.lock" ] && rec lock "$(head -c 4096 "$D/node.lock" | b64)"
   # what killed or failed runs left behind (clawops' own names are safe; anything else is not ours)
   for e in "$D"/want.* "$D"/intent.*; do
@@ -458,10 +523,10 @@ LAUNCHCTL=$!
   awk -F '\t' -v T2="$TMP/tenants2" -v W="$TMP/want" '
     function once(k) { if (!(k in seen)) { seen[k]; print k } }
     FILENAME == ARGV[1] { have[$0]; if ($0 != "") { once($0 "\ttoken.current"); once($0 "\ttoken.next") } next }
-    { print > W }
+    { print > W; nw++ }
     $1 == "S" { once($2 "\t" $3); next }
     $1 == "T" && !($2 in have) { have[$2]; print $2 > T2; once($2 "\ttoken.current"); once($2 "\ttoken.next") }
-    END { close(W) }' "$TMP/tenants" "$IN" > "$TMP/secrets.u"
+    END { printf "#end\t%d\n", nw > W; close(W) }' "$TMP/tenants" "$IN" > "$TMP/secrets.u"
   if [ -s "$TMP/tenants2" ]; then
     : > "$TMP/dirs2"; : > "$TMP/rels2"; : > "$TMP/manifests2"
     read_links "$TMP/tenants2" "$TMP/tl2"
@@ -508,7 +573,8 @@ LAUNCHCTL=$!
   done
   if real_dir "$D/quarantine"; then
     for f in "$D/quarantine"/*/*; do
-      [ -f "$f" ] && [ ! -L "$f" ] || continue
+      # a tenant dir that is a link is not followed (what is behind it is not clawops')
+      [ -f "$f" ] && [ ! -L "$f" ] && [ ! -L "${"$"}{f%/*}" ] || continue
       id=${"$"}{f##*/}; t=${"$"}{f%/*}; t=${"$"}{t##*/}
       is_safe "$t" && is_id "$id" && rec quarantined "$t" "$id" "$(head -c 1024 "$f" | tr -d '\n\t')"
     done
@@ -529,7 +595,9 @@ LAUNCHCTL=$!
     fstat "$@" > "$TMP/tstat" 2>/dev/null
     $SHA "$@" > "$TMP/tsha" 2>/dev/null
   fi
-  # the rest (services, node units, run records, tokens) is read from these files by the awk that writes the JSON
+  # the rest (services, node units, run records, tokens) is read from these files by the awk that writes the JSON;
+  # this last line says the records file was written whole
+  echo end
 } > "$TMP/recs"
 # launchd: every ai.openclaw.* service of the system domain in one call (read by the awk that writes the JSON)
 if wait "$LAUNCHCTL"; then :; else rec launchd-list $? >> "$TMP/recs"; : > "$TMP/domain"; fi
@@ -541,9 +609,11 @@ awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TM
     n = split(r, f, "\t"); j = "["
     for (i = 1; i <= n; i++) j = j (i > 1 ? ",\"" : "\"") esc(f[i]) "\""
     j = j "]"; printf "%s%s", (nr++ ? "," : ""), j
-    if (!(f[1] in live)) print j > KEEP
+    if (!(f[1] in live)) { print j > KEEP; nkeep++ }
   }
   BEGIN { printf "{\"v\":1,\"records\":["; split("now answer version daemon disk svc launchd-list", lv, " "); for (i in lv) live[lv[i]] }
+  # the last line the records file must end with: without it the scratch dir filled up (or failed) while it was written
+  $0 == "end" { ended = 1; next }
   { out($0) }
   # once the records above are all written: services (launchctl: pid, last exit status, label; the file is emptied
   # when it failed), node units hashes, run records (the first 4 KiB of each, newlines and tabs dropped), token
@@ -564,6 +634,8 @@ awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TM
     while ((getline l < H) > 0) { p = substr(l, 67); if (substr(l, 66, 1) != "*" && substr(l, 66, 1) != " ") p = substr(l, 66); fp[p] = substr(l, 1, 12) }
     while ((getline l < TS) > 0) { split(l, a, "\t"); n = split(a[3], parts, "/"); out("token\t" parts[n-1] "\t" parts[n] "\t" a[1] "\t" a[2] "\t" fp[a[3]]) }
     printf "]}\n"
+    printf "--end\t%d\n", nkeep > KEEP
+    if (!ended) { print "observe: the scratch dir on the node filled up (or failed) while the answer was written" > "/dev/stderr"; exit 4 }
   }' "$TMP/recs"
 _rc=$?
 [ $_rc -eq 0 ] && [ -n "$CACHEABLE" ] && cache_write

@@ -44,7 +44,7 @@ beforeEach(() => {
     writeToken(node, t, 'token.current', `${TOKEN}-${t}`);
     node.setRunning(t, true);
   }
-  // the first answer writes the version cache under clawops/ (a change under the roots, as an openclaw upgrade is)
+  // the first answer makes clawops/observe/ (a change under the roots)
   run();
 });
 afterEach(() => {
@@ -115,8 +115,11 @@ describe('an unchanged node answers with its last full observation', () => {
     expect(again.kind).toBe('kept');
     expect(again.obs.daemon?.sha256).toBe(sha(readFileSync(node.daemon)));
     expect(node.openclawRuns()).toBe(runs + 1);
-    // which wrote the version cache under clawops/: a change under the roots, as an openclaw upgrade is
-    expect(run().kind).toBe('full');
+    // its version line was cached where the walk does not look (observe/): the next answer is kept, openclaw not run
+    const next = run();
+    expect(next.kind).toBe('kept');
+    expect(next.obs.openclaw.cached).toBe(true);
+    expect(node.openclawRuns()).toBe(runs + 1);
   });
 
   it('a hand edit of the same size with its mtime put back is seen (ctime)', () => {

@@ -101,7 +101,7 @@ describe('observe through the local transport', () => {
     const first = await observe();
     expect(first.openclaw.cached).toBe(false);
     expect(node.openclawRuns()).toBe(1);
-    const cache = readFileSync(join(node.varDb, 'clawops/openclaw-version.cache'), 'utf8');
+    const cache = readFileSync(join(node.varDb, 'clawops/observe/openclaw-version.cache'), 'utf8');
     expect(cache).toMatch(new RegExp(`^${first.daemon!.sha256}:[0-9a-f]{64}\tOpenClaw 2026\\.9\\.6 \\(eb377ac\\)\n$`));
     const second = await observe();
     expect(second.openclaw).toEqual({ ...first.openclaw, cached: true });
@@ -123,7 +123,7 @@ describe('observe through the local transport', () => {
     deployAcmeGlobex();
     const first = await observe();
     expect(first.daemon).toEqual({ path: expect.stringMatching(/\/usr\/local\/bin\/\.\.\/lib\/node_modules\/openclaw\/openclaw\.mjs$/), sha256: sha(readFileSync(node.daemon, 'utf8')) });
-    const cache = join(node.varDb, 'clawops/openclaw-version.cache');
+    const cache = join(node.varDb, 'clawops/observe/openclaw-version.cache');
     const elsewhere = join(node.root, 'planted.cache');
     writeFileSync(elsewhere, readFileSync(cache, 'utf8'));
     rmSync(cache);
