@@ -27,6 +27,7 @@ export interface FleetFlags {
   identity?: string;
   knownHosts?: string;
   concurrency?: string;
+  verify?: boolean;
 }
 
 export function addFleetOptions(cmd: Command): Command {
@@ -36,7 +37,8 @@ export function addFleetOptions(cmd: Command): Command {
     .option('--node <name...>', 'only these nodes (repeatable)')
     .option('--identity <file>', 'ssh private key (default $CLAWOPS_SSH_IDENTITY, then ~/.ssh/id_ed25519)')
     .option('--known-hosts <file>', 'known_hosts for nodes without a pinned host_key')
-    .addOption(new Option('--concurrency <n>', 'nodes worked on at once (default: clawops.yaml concurrency)').argParser((v) => v));
+    .addOption(new Option('--concurrency <n>', 'nodes worked on at once (default: clawops.yaml concurrency)').argParser((v) => v))
+    .option('--verify', 'every node reads and hashes everything, never the answer it kept from its last full observe');
 }
 
 export function connectOptions(flags: FleetFlags, source: Source): { identityFile?: string; knownHostsFile?: string; localBase: string; concurrency?: number } {
@@ -148,7 +150,7 @@ export function startEarlyLogins(flags: FleetFlags): Map<string, EarlyLogin> {
       });
       stdin.catch(() => undefined);
       const login = connectNode(node, settings, opts);
-      const observation = login.then((t) => observeNode(t, settings.paths, stdin));
+      const observation = login.then((t) => observeNode(t, settings.paths, stdin, { verify: flags.verify === true }));
       // settled by whoever takes them; unused ones are dropped by dropEarly
       login.catch(() => undefined);
       observation.catch(() => undefined);
@@ -217,7 +219,7 @@ export async function observeAndPlan(flags: FleetFlags, planOpts: PlanOptions, k
     const co = connectOptions(flags, source);
     const concurrency = co.concurrency ?? desired.settings.concurrency;
     const started = (node: NodeSpec, stdin: string): ReturnType<typeof takeEarly> => takeEarly(early, node, desired.settings, stdin);
-    const fleet = await observeFleet(desired, nodes, { ...co, concurrency, keepOpen, started });
+    const fleet = await observeFleet(desired, nodes, { ...co, concurrency, keepOpen, started, verify: flags.verify === true });
     await dropEarly(early);
     const observed = performance.now();
     const p: Plan = plan(desired, fleet.results, nodes, { ...planOpts, ...(source.commit ? { revision: source.commit } : {}) });

@@ -11,6 +11,8 @@ export interface ObserveFleetOptions extends ConnectOptions {
   concurrency?: number;
   /** keep connections open for the caller (apply); otherwise they are closed after observing */
   keepOpen?: boolean;
+  /** every node reads everything (observeNode's verify): no kept answer */
+  verify?: boolean;
   /** how a node is connected (default connectNode): lets the caller hand over a connection it opened early */
   connect?: (node: NodeSpec) => Promise<Transport>;
   /**
@@ -51,7 +53,7 @@ export async function observeFleet(desired: DesiredState, nodes: readonly NodeSp
           const pre = opts.started?.(node, stdin);
           transport = await (pre ? pre.transport : opts.connect ? opts.connect(node) : connectNode(node, desired.settings, opts));
           timing.connected = performance.now();
-          const observation = await (pre ? pre.observation : observeNode(transport, desired.settings.paths, stdin));
+          const observation = await (pre ? pre.observation : observeNode(transport, desired.settings.paths, stdin, { verify: opts.verify === true }));
           timing.observed = performance.now();
           commands[node.name] = transport.stats.commands;
           if (opts.keepOpen) transports.set(node.name, transport);

@@ -23,12 +23,15 @@ export function expectations(desired: Pick<DesiredState, 'tenants'>, tenants: re
 /** the script quoted once per process, not once per node and pass */
 const QUOTED_SCRIPT = shQuote(OBSERVE_SCRIPT);
 
-/** `stdin` (expectations()) may be a promise: the script starts at once and does what does not need it first. */
-export async function observeNode(transport: Transport, paths: { etc: string; var_db: string }, stdin: string | Promise<string>): Promise<NodeObservation> {
+/**
+ * `stdin` (expectations()) may be a promise: the script starts at once and does what does not need it first.
+ * `verify`: read everything on the node, never the answer it kept from its last full observe (specs/on-node-layout.md).
+ */
+export async function observeNode(transport: Transport, paths: { etc: string; var_db: string }, stdin: string | Promise<string>, opts: { verify?: boolean } = {}): Promise<NodeObservation> {
   const p = transport.paths(paths);
   const started = performance.now();
   const before = transport.stats.commands;
-  const cmd = `${p.binDir ? `PATH=${shQuote(p.binDir)}:"$PATH" ` : ''}sh -c ${QUOTED_SCRIPT} clawops-observe ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(p.launchDaemons)}`;
+  const cmd = `${p.binDir ? `PATH=${shQuote(p.binDir)}:"$PATH" ` : ''}sh -c ${QUOTED_SCRIPT} clawops-observe ${shQuote(p.etc)} ${shQuote(p.varDb)} ${shQuote(p.launchDaemons)}${opts.verify ? ' verify' : ''}`;
   const res = await transport.exec(cmd, { stdin });
   if (res.code !== 0) {
     throw new SshError(transport.node, `observe script failed (exit ${String(res.code)}): ${res.stderr.trim().split('\n')[0] ?? ''}`, { code: res.code, signal: res.signal, stderr: res.stderr });

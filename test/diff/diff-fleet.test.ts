@@ -1,6 +1,7 @@
 /** `clawops diff` against real sshd fleet nodes. */
 import { readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { seedSecrets } from '../helpers/secrets.js';
 import { fleetAvailable, startFleet, type Fleet } from '../fleet/fleet.js';
@@ -63,6 +64,29 @@ describe.skipIf(!ready)('clawops diff against a real fleet', () => {
     expect(r.marks.earlyStarted!).toBeLessThan(r.marks.loaded);
     // sshd logs the login as it happens; every node once (no early login left unused, none made twice)
     await expect.poll(() => logins().map((n, i) => n - before[i]!), { timeout: 5000 }).toEqual(fleet.nodes.map(() => 1));
+  });
+
+  it('an unchanged node answers from the observation it kept; a hand edit after it is seen; --verify reads everything', async () => {
+    const gw1 = fleet.node('gw-1');
+    const t0 = (): string => readFileSync(join(gw1.varDbOpenclaw, 'clawops/observe/cache'), 'utf8').split('\n')[0]!.split('\t')[1]!;
+    // the fleet was just placed: answers stay full until that is more than a second before the next full one
+    await sleep(2100);
+    expect((await diff()).code).toBe(0);
+    const first = t0();
+    await sleep(1100);
+    expect((await diff()).code).toBe(0);
+    expect(t0()).toBe(first); // kept: nothing rewritten
+    await sleep(1100);
+    expect((await diff('--verify')).code).toBe(0);
+    expect(Number(t0())).toBeGreaterThan(Number(first)); // a full answer, kept in turn
+    // a hand edit right after a kept answer
+    await sleep(1100);
+    expect((await diff()).code).toBe(0);
+    const f = join(gw1.etcOpenclaw, 'tenants', 'acme', 'openclaw.json');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('{', '{"hand": 1, '));
+    const r = await diff();
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/gw-1\/acme: openclaw\.json hand-edited on the node/);
   });
 
   it('reports a file edited on a node as drift naming node, tenant and file, with a redacted diff', async () => {
