@@ -10,6 +10,7 @@ import type { NodePlan } from '../plan/types.js';
 import { connectNode, type ConnectOptions } from '../transport/connect.js';
 import type { Transport } from '../transport/transport.js';
 import type { HealthFacts, HealthTargets } from './health-facts.js';
+import { share } from './share.js';
 
 /** what a connection was made for: a changed inventory entry (host, port, key…) means a new connection */
 function identity(node: NodeSpec): string {
@@ -122,7 +123,11 @@ export class ConnectionPool {
     const cands = [...this.last.entries()].filter(([name]) => !skip(name)).sort(([, a], [, b]) => Number(b.node.canary) - Number(a.node.canary));
     const n = Math.min(cands.length, max ?? cands[0]?.[1].desired.settings.concurrency ?? 0);
     for (const [name, x] of cands.slice(0, n)) {
-      const result = this.observeNow(x.node, x.desired, gen);
+      // copied (share.ts) the moment it is parsed: these wait through the fetch, and the parser's own objects kept
+      // that long (all of them, the only ones made meanwhile: 10 nodes × 10 tenants is the 100 V8 needs to decide)
+      // had V8 allocate every later parse straight in the old generation (allocation-site pretenuring) in some
+      // runs: ~30 KiB of old-space garbage a node a pass. The copy's objects are share.ts's, the long-lived kind.
+      const result = this.observeNow(x.node, x.desired, gen).then((r) => (r.ok ? { ...r, observation: share(undefined, r.observation) } : r));
       const e: { key: string; desired: DesiredState; result: Promise<ObserveResult>; done?: number } = { key: x.key, desired: x.desired, result };
       result.then(
         () => void (e.done = performance.now()),

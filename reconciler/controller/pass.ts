@@ -572,7 +572,8 @@ async function passStages(d: PassDeps, doc: StatusDoc, passId: string): Promise<
     }
     // what did not change since the last pass is last pass's record's, and what the last node's record has too is
     // kept once (share.ts): what derive made dies young
-    const kept = share(prev, rec, lastRec);
+    // the health stage's answers go on the record as they are: made when the node was asked, kept since
+    const kept = share(prev, rec, lastRec, f.health ? new Set<object>(Object.values(f.health.probes)) : undefined);
     next[n.name] = kept;
     lastRec = kept;
   }

@@ -28,10 +28,11 @@ const isPlain = (v: object): boolean => {
  * else a copy of `next` whose parts are, each, prev's or also's equal part where there is one. `prev` is what the same
  * node had last pass; `also` what another node has (the nodes of a fleet mostly run the same releases: their
  * manifests, links, files and most of their records are equal, and kept once). Objects of other kinds (Map, class
- * instances) are taken from `next` as they are.
+ * instances) are taken from `next` as they are, and so are the objects `own` names (made to be kept: copying them would
+ * only add garbage).
  */
-export function share<T>(prev: T | undefined, next: T, also?: T): T {
-  return shareValue(prev, also, next) as T;
+export function share<T>(prev: T | undefined, next: T, also?: T, own?: ReadonlySet<object>): T {
+  return shareValue(prev, also, next, own) as T;
 }
 
 /** deep equality as share() means it (no allocation but a key list) */
@@ -62,15 +63,17 @@ export function sameValue(a: unknown, b: unknown): boolean {
 const asObject = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) && isPlain(v) ? (v as Record<string, unknown>) : undefined);
 const child = (o: Record<string, unknown> | undefined, k: string): unknown => (o !== undefined && Object.hasOwn(o, k) ? o[k] : undefined);
 
-function shareValue(prev: unknown, also: unknown, next: unknown): unknown {
+function shareValue(prev: unknown, also: unknown, next: unknown, own: ReadonlySet<object> | undefined): unknown {
   if (prev !== undefined && sameValue(prev, next)) return prev;
   if (also !== undefined && sameValue(also, next)) return also;
   if (typeof next !== 'object' || next === null || Buffer.isBuffer(next)) return next;
+  // made to be kept already (the health stage's answers, kept since the node's health command): no copy
+  if (own?.has(next)) return next;
   if (Array.isArray(next)) {
     const p = Array.isArray(prev) ? (prev as unknown[]) : undefined;
     const a = Array.isArray(also) ? (also as unknown[]) : undefined;
     const out: unknown[] = [];
-    for (let i = 0; i < next.length; i++) out.push(shareValue(p !== undefined && i < p.length ? p[i] : undefined, a !== undefined && i < a.length ? a[i] : undefined, next[i]));
+    for (let i = 0; i < next.length; i++) out.push(shareValue(p !== undefined && i < p.length ? p[i] : undefined, a !== undefined && i < a.length ? a[i] : undefined, next[i], own));
     return out;
   }
   if (!isPlain(next)) return next;
@@ -80,7 +83,7 @@ function shareValue(prev: unknown, also: unknown, next: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const k in n) {
     if (!Object.hasOwn(n, k)) continue;
-    const v = shareValue(child(p, k), child(a, k), n[k]);
+    const v = shareValue(child(p, k), child(a, k), n[k], own);
     // an own `__proto__` key stays a key (assigning it would set the prototype)
     if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
     else out[k] = v;

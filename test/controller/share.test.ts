@@ -63,6 +63,21 @@ describe('share', () => {
     expect(got.sync).toBe(other.sync);
   });
 
+  it('keeps the objects it is told are made to be kept as they are', () => {
+    const prev = rec();
+    const next = rec({ lastPass: 'p2' });
+    const probe = { status: 'ok', checks: [], at: 't2' };
+    (next.tenants as Record<string, Record<string, unknown>>).acme!.probe = probe;
+    const got = share(prev, next, undefined, new Set([probe])) as ReturnType<typeof rec>;
+    expect(got).toEqual(next);
+    const gt = got.tenants as Record<string, Record<string, unknown>>;
+    expect(gt.acme!.probe).toBe(probe);
+    expect(gt.acme).not.toBe((next.tenants as Record<string, unknown>).acme);
+    expect(gt.globex).toBe((prev.tenants as Record<string, unknown>).globex);
+    // equal to last pass's: last pass's, all the same
+    expect(share(prev, rec(), undefined, new Set([probe]))).toBe(prev);
+  });
+
   it('takes no value that differs in key order, Buffer bytes, array length or kind', () => {
     const a = { x: 1, y: 2 };
     const b = { y: 2, x: 1 };
