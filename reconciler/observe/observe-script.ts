@@ -181,14 +181,22 @@ cache_write() {
   # the next observe is a full one.
   real_dir "$C" || { [ ! -e "$C" ] && [ ! -L "$C" ] && mkdir -m 700 "$C" 2>/dev/null && real_dir "$C"; } || return 0
   if [ -L "$C/cache" ] || { [ -e "$C/cache" ] && [ ! -f "$C/cache" ]; }; then return 0; fi
-  _ts=$(date -u -d "@$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null || date -u -r "$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null)
-  case $_ts in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].[0-9][0-9]) ;; *) return 0 ;; esac
-  _um=$(umask); umask 077; set -C
+  # (the last thing before the script exits: umask and noclobber stay)
+  umask 077; set -C
   _ok=
   # the ref: made here (O_EXCL) or one a concurrent observe of this same second made, a plain file either way
-  # (true, not ':': a redirection that fails on a special builtin ends a POSIX shell)
+  # (true, not ':': a redirection that fails on a special builtin ends a POSIX shell); dated by GNU touch -d @epoch,
+  # else (BSD) by touch -t with the time date -r formats
   { true > "$C/ref.$NOW"; } 2>/dev/null
-  if [ -f "$C/ref.$NOW" ] && [ ! -L "$C/ref.$NOW" ] && TZ=UTC0 touch -t "$_ts" "$C/ref.$NOW" 2>/dev/null; then
+  _rok=
+  if [ -f "$C/ref.$NOW" ] && [ ! -L "$C/ref.$NOW" ]; then
+    if touch -d "@$((NOW - 1))" "$C/ref.$NOW" 2>/dev/null; then _rok=1
+    else
+      _ts=$(date -u -r "$((NOW - 1))" +%Y%m%d%H%M.%S 2>/dev/null)
+      case $_ts in [0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9].[0-9][0-9]) TZ=UTC0 touch -t "$_ts" "$C/ref.$NOW" 2>/dev/null && _rok=1 ;; esac
+    fi
+  fi
+  if [ -n "$_rok" ]; then
     if awk -v H="$CV	$NOW" -v R="$ROOTS" -v W="$TMP/want" -v S="$TMP/static" '
       BEGIN {
         print H; print R
@@ -199,18 +207,20 @@ cache_write() {
         printf "--end\t%d\n", ns
       }' > "$C/cache.$$" 2>/dev/null && mv -f "$C/cache.$$" "$C/cache" 2>/dev/null; then _ok=1; fi
   fi
-  set +C; umask "$_um"
-  # what this and killed observes left: other refs, and cache.<pid> of an observe no longer running
+  # what this and killed observes left: other refs (once two have piled up: one rm every other full answer), and
+  # cache.<pid> of an observe no longer running
   set --
+  _old=0
   for _f in "$C"/ref.* "$C"/cache.*; do
     [ -f "$_f" ] || [ -L "$_f" ] || continue
     case $_f in
       "$C/ref.$NOW") [ -n "$_ok" ] && continue ;;
+      "$C"/ref.*) _old=$((_old + 1)) ;;
       "$C"/cache.*) _p=${"$"}{_f##*.}; case $_p in ''|*[!0-9]*) continue ;; esac; [ "$_p" != $$ ] && kill -0 "$_p" 2>/dev/null && continue ;;
     esac
     set -- "$@" "$_f"
   done
-  [ $# -eq 0 ] || rm -f "$@" 2>/dev/null
+  [ $# -eq 0 ] || { [ $# -eq 1 ] && [ $_old -eq 1 ] && [ -n "$_ok" ]; } || rm -f "$@" 2>/dev/null
   return 0
 }
 walk_tenants() {
@@ -397,8 +407,10 @@ if [ -n "$CACHEABLE" ] && [ ! -e "$C" ] && [ ! -L "$C" ]; then mkdir -m 700 "$C"
 if real_dir "$C"; then OCD=$C; else OCD=$D; fi
 
 KEPT_IN=
-unset LIVE
-if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh; then
+unset LIVE DOM
+# the walk once before anything else too: a node that changed goes straight to the full observe (which reads the
+# tree before stdin arrives), without asking launchd twice or waiting for stdin first
+if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh && cache_unchanged "$@"; then
   # The kept answer: launchd, openclaw, disk and the clock asked now; ONE awk compares stdin with the kept answer's
   # and prints the JSON (the live records, the kept ones, the services), a line '~~' and stdin; on another stdin (or
   # a cache cut short or edited: its count does not match) only '~~' and stdin (exit 3), for the full observe below.
@@ -474,8 +486,14 @@ if [ -n "$KEPT_IN" ]; then
 fi
 # launchd is asked first, in the background (stdin /dev/null): its answer is read at the end, so its start-up overlaps
 # everything else instead of adding to it
-launchctl print system > "$TMP/domain" 2>/dev/null < /dev/null &
-LAUNCHCTL=$!
+# (asked already by a kept answer that fell through: that answer is used)
+if [ -n "${"$"}{DOM+x}" ]; then
+  if [ $_lrc -eq 0 ]; then printf '%s\n' "$DOM" > "$TMP/domain"; else : > "$TMP/domain"; fi
+  LAUNCHCTL=
+else
+  launchctl print system > "$TMP/domain" 2>/dev/null < /dev/null &
+  LAUNCHCTL=$!
+fi
 : > "$TMP/static"
 {
   rec now "$NOW"
@@ -600,7 +618,8 @@ LAUNCHCTL=$!
   echo end
 } > "$TMP/recs"
 # launchd: every ai.openclaw.* service of the system domain in one call (read by the awk that writes the JSON)
-if wait "$LAUNCHCTL"; then :; else rec launchd-list $? >> "$TMP/recs"; : > "$TMP/domain"; fi
+if [ -z "$LAUNCHCTL" ]; then [ $_lrc -eq 0 ] || rec launchd-list $_lrc >> "$TMP/recs"
+elif wait "$LAUNCHCTL"; then :; else rec launchd-list $? >> "$TMP/recs"; : > "$TMP/domain"; fi
 awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" -v TS="$TMP/tstat" -v KEEP="$TMP/static" '
   function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
   # every record but the ones that change by themselves (clock, openclaw, disk, launchd) is also kept, one JSON

@@ -205,11 +205,12 @@ describe('an unchanged node answers with its last full observation', () => {
     const [cv, t0] = h1!.split('\t');
     const now = Math.floor(Date.now() / 1000);
     const withHeader = (line: string, refT0: number): void => {
-      writeFileSync(cache, [line, ...rest].join('\n'));
-      // a reference file dated in the future: nothing is newer, only the header can refuse
+      // a reference file dated in the future: nothing is newer, only the header can refuse (made before the cache:
+      // a ref changed after its cache is refused)
       const ref = join(cacheDir(), `ref.${refT0}`);
       writeFileSync(ref, '');
       utimesSync(ref, now + 3600, now + 3600);
+      writeFileSync(cache, [line, ...rest].join('\n'));
     };
     expect(Number(t0)).toBeGreaterThan(now - 60);
     withHeader(`${cv}\t${now - OBSERVE_CACHE_MAX_AGE_S - 5}`, now - OBSERVE_CACHE_MAX_AGE_S - 5);
