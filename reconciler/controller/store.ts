@@ -6,10 +6,8 @@
  *   suspend.json  what `clawops controller suspend|resume` set; read at the start of every pass (another process
  *                 writes it, so it is not part of status.json)
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { IoError } from '../errors.js';
 import { readStateFile, writeFileAtomic } from '../notifier/persist.js';
 import { emptyCounters, recordPass, STATUS_SCHEMA_VERSION, type CommitEvidence, type StatusDoc } from './status.js';
@@ -85,7 +83,7 @@ export function boundCommits(commits: Record<string, CommitEvidence>, keep = KEE
 export async function writeStatus(stateDir: string, doc: StatusDoc): Promise<void> {
   recordPass(doc);
   doc.commits = boundCommits(doc.commits);
-  await writeChunksAtomic(statusPath(stateDir), statusText(doc), 0o644);
+  await writeFileAtomic(statusPath(stateDir), statusText(doc), 0o644);
 }
 
 /**
@@ -127,48 +125,6 @@ function* nodesText(nodes: Record<string, unknown>): Generator<string> {
   yield first ? '{}' : '\n  }';
 }
 
-/**
- * writeFileAtomic (notifier/persist.ts: temp file in the same directory, fsync, rename(2), the directory fsynced) for
- * a text made in pieces: written as they come, ~64 KiB at a time, never held whole.
- */
-async function writeChunksAtomic(file: string, chunks: Iterable<string>, mode: number): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      let batch: string[] = [];
-      let size = 0;
-      for (const c of chunks) {
-        batch.push(c);
-        size += c.length;
-        if (size >= 65_536) {
-          await fh.write(batch.join(''), null, 'utf8');
-          batch = [];
-          size = 0;
-        }
-      }
-      if (batch.length > 0) await fh.write(batch.join(''), null, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw new IoError(`state ${file}: ${(e as Error).message}`);
-  }
-  // make the rename itself durable; best effort (not every filesystem lets a directory be fsynced)
-  try {
-    const fd = openSync(dirname(file), 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    /* ignore */
-  }
-}
 
 export interface Suspension {
   /** the whole controller: observe and report, apply nothing */

@@ -9,12 +9,30 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { IoError } from '../errors.js';
 
-export async function writeFileAtomic(file: string, content: string, mode = 0o600): Promise<void> {
+/**
+ * `content` a string, or a text made in pieces (the controller's status.json): written as they come, ~64 KiB at a
+ * time, never held whole.
+ */
+export async function writeFileAtomic(file: string, content: string | Iterable<string>, mode = 0o600): Promise<void> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     const fh = await open(tmp, 'wx', mode);
     try {
-      await fh.writeFile(content, 'utf8');
+      if (typeof content === 'string') await fh.writeFile(content, 'utf8');
+      else {
+        let batch: string[] = [];
+        let size = 0;
+        for (const c of content) {
+          batch.push(c);
+          size += c.length;
+          if (size >= 65_536) {
+            await fh.write(batch.join(''), null, 'utf8');
+            batch = [];
+            size = 0;
+          }
+        }
+        if (batch.length > 0) await fh.write(batch.join(''), null, 'utf8');
+      }
       await fh.sync();
     } finally {
       await fh.close();
