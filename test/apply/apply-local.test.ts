@@ -11,6 +11,8 @@ import { exampleRepo, REPO_ROOT, runCli } from '../helpers/repo.js';
 import { execFileSync } from 'node:child_process';
 
 const cache = openclawCache();
+/** what every apply run of these tests is: this process, a test actor, a 15-minute lock */
+const runContext = (run: string): { run: string; actor: string; pid: number; lockTtlSec: number; now: () => Date } => ({ run, actor: 'test', pid: process.pid, lockTtlSec: 900, now: () => new Date() });
 
 describe.skipIf(!cache)('apply over the local transport', () => {
   let work: string;
@@ -115,11 +117,7 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     const r = await observeAndPlan({ repo }, {}, true);
     const abort = new AbortController();
     const res = await applyFleet(r.plan, r.desired, r.fleet.transports, {
-      run: 'test-abort-1',
-      actor: 'test',
-      pid: process.pid,
-      lockTtlSec: 900,
-      now: () => new Date(),
+      ...runContext('test-abort-1'),
       signal: abort.signal,
       onEvent: (e) => {
         if (e.node === 'gw-1' && e.step === 'stage' && e.state === 'start') abort.abort();
@@ -142,11 +140,7 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     let guardPid = 0;
     try {
       const res = await applyFleet(r.plan, r.desired, r.fleet.transports, {
-        run: 'test-confirm-1',
-        actor: 'test',
-        pid: process.pid,
-        lockTtlSec: 900,
-        now: () => new Date(),
+        ...runContext('test-confirm-1'),
         onEvent: (e) => {
           const m = /dead-man guard pid (\d+)/.exec(e.message ?? '');
           if (e.node === 'gw-1' && m) guardPid = Number(m[1]);
