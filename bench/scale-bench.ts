@@ -7,12 +7,14 @@
  *
  * What runs is what a controller pass runs (reconciler/controller/pass.ts reconcilePass, observe mode), unchanged:
  * fetch the repo into the controller's git mirror, pin main and release/1, build the desired state (once per commit,
- * DesiredCache), observe every node (ConnectionPool.observe → observeNode → parseObservation; PQueue at
+ * DesiredCache), observe every node (ConnectionPool.observe → observeNode → Reparser.parse, reparse.ts; PQueue at
  * clawops.yaml's concurrency), plan, derive every node's status record; then what the loop does after a pass
  * (write status.json) and the status view the controller's GET / and `clawops status` build (buildStatusView).
  * Only the transport is simulated (bench/lib/sim-node.ts): each node answers the observe command in-process with the
  * bytes the REAL observe script printed for a node laid out in sync with the same tenants (captured once, here, over
- * the local transport), with its own clock; about one node in ten carries drift (a hand-edited file, a tenant not
+ * the local transport), with its own clock — a full answer first, then kept answers as a real node sends them while
+ * nothing changes on it (observe-script.ts: the live records first, the kept part byte for byte, svc last); about one
+ * node in ten carries drift (a hand-edited file, a tenant not
  * deployed, a stopped service, a token rotation), so plan has work. No ssh, no sockets.
  *
  * Each size runs in its own child process so its peak RSS (process.resourceUsage().maxRSS) is its own. The child

@@ -8,6 +8,9 @@
  * LocalTransport once. Its records are then split into node-level records and per-tenant records; a simulated node
  * answers with the node-level records (its own clock) and the records of exactly the tenants its observe stdin names
  * (the `T` lines), in the script's order, as one JSON document — byte for byte what that node would print in sync.
+ * As a real node keeps its last full answer (observe-script.ts cache_write), a simulated node answers in full first
+ * and then, while stdin stays the same and for at most OBSERVE_CACHE_MAX_AGE_S, with its kept answer: the live
+ * records first (now, answer kept, daemon, version, disk), the rest of the full answer byte for byte, svc last.
  * A few nodes are given drift so that plan has work: a hand-edited file (its content is sent, as the script sends
  * the old content of clawops' own files), a tenant not deployed yet, a stopped service, a token rotation in progress.
  *
@@ -22,6 +25,7 @@ import type { DesiredState, NodeSpec, Settings } from '../../reconciler/desired/
 import { SshError } from '../../reconciler/errors.js';
 import { ConnectionPool } from '../../reconciler/controller/connections.js';
 import { expectations } from '../../reconciler/observe/observe-node.js';
+import { OBSERVE_CACHE_MAX_AGE_S } from '../../reconciler/observe/observe-script.js';
 import type { ExecOptions, ExecResult, FileOps, NodePaths, Transport, TransportStats } from '../../reconciler/transport/transport.js';
 import { DEFAULT_LAUNCH_DAEMONS } from '../../reconciler/transport/transport.js';
 
@@ -129,31 +133,49 @@ export function renderObservation(records: readonly ObserveRecord[]): string {
   return `{"v":1,"records":[${records.map((r) => `[${r.map((f) => JSON.stringify(f)).join(',')}]`).join(',')}]}\n`;
 }
 
+/** the records a kept answer sends afresh (observe-script.ts: FRESH first, svc last) */
+const LIVE_KINDS = new Set(['now', 'answer', 'daemon', 'version', 'disk', 'launchd-list', 'svc']);
+
 /**
- * A node's observe output, rendered once per (tenants, drift) and then only its clock changed: what a node sends is a
- * fresh string per node (as a transport's toString of what it received), without the simulator's own records and
- * JSON work per node counting as the pass's garbage and CPU time.
+ * A node's records as its kept answer lays them out (observe-script.ts, `KEPT=$(`): the live records first (now,
+ * answer kept T0, then daemon, version, disk and launchd-list as oc_facts and disk_rec print them), then every other
+ * record of the full answer in its order (the node's cache), then the services.
  */
-const rendered = new WeakMap<ObserveTemplate, Map<string, Map<string, [string, string]>>>();
-const NOW_MARK = '"now","';
-export function observeStdout(tpl: ObserveTemplate, stdin: string, drift: readonly SimDrift[], now: number): string {
+export function keptRecords(full: readonly ObserveRecord[], now: number, since: number): ObserveRecord[] {
+  const head: ObserveRecord[] = [['now', String(now)], ['answer', 'kept', String(since)]];
+  for (const k of ['daemon', 'version', 'disk', 'launchd-list']) for (const r of full) if (r[0] === k) head.push(r);
+  return [...head, ...full.filter((r) => !LIVE_KINDS.has(r[0]!)), ...full.filter((r) => r[0] === 'svc')];
+}
+
+/**
+ * A node's observe output, rendered once per (tenants, drift, full or kept) and then only its clock (and, in a kept
+ * answer, the time of the full answer it keeps) changed: what a node sends
+ * is a fresh string per node (as a transport's toString of what it received), without the simulator's own records
+ * and JSON work per node counting as the pass's garbage and CPU time. `keptSince`: the node answers with its kept
+ * answer (nothing changed since its full answer of that time): the kept part byte for byte the full answer's records.
+ */
+const rendered = new WeakMap<ObserveTemplate, Map<string, Map<string, string[]>>>();
+const NOW_HOLE = '@@now@@';
+const SINCE_HOLE = '@@since@@';
+export function observeStdout(tpl: ObserveTemplate, stdin: string, drift: readonly SimDrift[], now: number, keptSince?: number): string {
   let cache = rendered.get(tpl);
   if (!cache) rendered.set(tpl, (cache = new Map()));
   // keyed by the drift, then by stdin as it is (the same tenants give the same stdin): the simulator's own lookup
   // allocates nothing a node, so the pass's garbage is the controller's
-  const dk = drift.join(',');
+  const dk = `${keptSince === undefined ? 'full' : 'kept'}:${drift.join(',')}`;
   let byStdin = cache.get(dk);
   if (!byStdin) cache.set(dk, (byStdin = new Map()));
   let parts = byStdin.get(stdin);
   if (!parts) {
-    const text = renderObservation(simRecords(tpl, stdin, drift, 0));
-    const at = text.indexOf(NOW_MARK) + NOW_MARK.length;
-    parts = [text.slice(0, at), text.slice(text.indexOf('"', at))];
+    // (a full answer's `answer` record is the template's, as simStdout's)
+    const recs = simRecords(tpl, stdin, drift, 0).map((r) => (r[0] === 'now' ? ['now', NOW_HOLE] : r));
+    const text = renderObservation(keptSince === undefined ? recs : keptRecords(recs, 0, 0).map((r) => (r[0] === 'now' ? ['now', NOW_HOLE] : r[0] === 'answer' ? ['answer', 'kept', SINCE_HOLE] : r)));
+    parts = text.split(/@@(?:now|since)@@/);
     if (byStdin.size >= 64) byStdin.clear();
     byStdin.set(stdin, parts);
   }
   // one flat string, as a transport hands over what it received
-  return Buffer.from(`${parts[0]}${now}${parts[1]}`).toString('utf8');
+  return Buffer.from(parts.length === 3 ? `${parts[0]}${now}${parts[1]}${keptSince ?? now}${parts[2]}` : `${parts[0]}${now}${parts[1] ?? ''}`).toString('utf8');
 }
 
 const refuse = (node: string) => (): Promise<never> => Promise.reject(new SshError(node, 'simulated node: file operations are not simulated'));
@@ -165,6 +187,8 @@ export class SimTransport implements Transport {
   observes = 0;
   observeBytes = 0;
   healthChecks = 0;
+  /** the node's last full answer (its time and the stdin it answered): kept, and sent again while nothing changes */
+  private kept: { since: number; stdin: string } | undefined;
   readonly files: FileOps;
   constructor(readonly node: string, private readonly tpl: ObserveTemplate, readonly drift: readonly SimDrift[] = [], private readonly clock: () => number = () => Math.floor(Date.now() / 1000)) {
     this.files = { mkdirp: refuse(node), writeFile: refuse(node), symlink: refuse(node), rename: refuse(node) };
@@ -181,7 +205,12 @@ export class SimTransport implements Transport {
     // a node answers on a later turn of the event loop, as a socket would
     await new Promise<void>((res) => setImmediate(res));
     if (command.includes(' clawops-observe ')) {
-      const stdout = observeStdout(this.tpl, stdin, this.drift, this.clock());
+      // as a real node: a full answer, then its kept answer while stdin is the same and it is at most
+      // OBSERVE_CACHE_MAX_AGE_S old (nothing changes on a simulated node)
+      const now = this.clock();
+      const kept = this.kept !== undefined && this.kept.stdin === stdin && now >= this.kept.since && now - this.kept.since <= OBSERVE_CACHE_MAX_AGE_S && !command.endsWith(' verify');
+      if (!kept) this.kept = { since: now, stdin };
+      const stdout = observeStdout(this.tpl, stdin, this.drift, now, kept ? this.kept!.since : undefined);
       this.stats.bytesReceived += stdout.length;
       this.observes++;
       this.observeBytes += stdout.length;

@@ -5,6 +5,7 @@
 import type { DesiredState, NodeSpec, Settings } from '../desired/types.js';
 import { HostKeyError, oneLine, SshError } from '../errors.js';
 import { expectations, observeNode } from '../observe/observe-node.js';
+import { Reparser } from '../observe/reparse.js';
 import type { NodeObservation, ObserveResult } from '../observe/types.js';
 import type { NodePlan } from '../plan/types.js';
 import { connectNode, type ConnectOptions } from '../transport/connect.js';
@@ -56,6 +57,8 @@ export class ConnectionPool {
    * every node would be asked twice (2,000 nodes: 1.3–1.5 health commands a node a pass)
    */
   readonly groupObserveMs = new Map<string, number>();
+  /** each node's kept answer as last parsed: an unchanged one is not parsed again in full (reparse.ts) */
+  readonly reparser = new Reparser();
   /** closeAll() was called (the controller is stopping): no connection is made again, by a command in flight or a retry */
   private closed = false;
   /** the pass startEarly began; endPass() moves it on, so an early command still running after its pass touches no connection */
@@ -104,6 +107,7 @@ export class ConnectionPool {
     for (const n of [...this.last.keys()]) if (!names.has(n)) this.last.delete(n);
     for (const n of [...this.healthAsked.keys()]) if (!names.has(n)) this.healthAsked.delete(n);
     for (const n of [...this.kept.keys()]) if (!names.has(n)) this.kept.delete(n);
+    this.reparser.retain(names);
     for (const n of [...this.open.keys()]) if (!names.has(n)) await this.drop(n);
   }
 
@@ -197,7 +201,7 @@ export class ConnectionPool {
       let t: Transport | undefined;
       try {
         t = await this.get(node, desired.settings);
-        const observation = await observeNode(t, desired.settings.paths, stdin);
+        const observation = await observeNode(t, desired.settings.paths, stdin, { reparser: this.reparser });
         return { node: node.name, ok: true, observation };
       } catch (e) {
         // a command left over from a pass that is over (or a controller that is stopping, or started for a node the

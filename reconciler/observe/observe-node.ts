@@ -4,6 +4,7 @@ import { shQuote, type Transport } from '../transport/transport.js';
 import type { DesiredState } from '../desired/types.js';
 import { OBSERVE_SCRIPT } from './observe-script.js';
 import { parseObservation } from './parse-observation.js';
+import type { Reparser } from './reparse.js';
 import type { NodeObservation } from './types.js';
 
 /**
@@ -26,8 +27,9 @@ const QUOTED_SCRIPT = shQuote(OBSERVE_SCRIPT);
 /**
  * `stdin` (expectations()) may be a promise: the script starts at once and does what does not need it first.
  * `verify`: read everything on the node, never the answer it kept from its last full observe (specs/on-node-layout.md).
+ * `reparser`: the node's kept answer, unchanged since the last call, is not parsed again in full (reparse.ts).
  */
-export async function observeNode(transport: Transport, paths: { etc: string; var_db: string }, stdin: string | Promise<string>, opts: { verify?: boolean } = {}): Promise<NodeObservation> {
+export async function observeNode(transport: Transport, paths: { etc: string; var_db: string }, stdin: string | Promise<string>, opts: { verify?: boolean; reparser?: Reparser } = {}): Promise<NodeObservation> {
   const p = transport.paths(paths);
   const started = performance.now();
   const before = transport.stats.commands;
@@ -37,8 +39,11 @@ export async function observeNode(transport: Transport, paths: { etc: string; va
     throw new SshError(transport.node, `observe script failed (exit ${String(res.code)}): ${res.stderr.trim().split('\n')[0] ?? ''}`, { code: res.code, signal: res.signal, stderr: res.stderr });
   }
   try {
-    return parseObservation(transport.node, res.stdout, { commands: transport.stats.commands - before, durationMs: Math.round(performance.now() - started) }, await stdin);
+    const meta = { commands: transport.stats.commands - before, durationMs: Math.round(performance.now() - started) };
+    const expected = await stdin;
+    return opts.reparser ? opts.reparser.parse(transport.node, res.stdout, meta, expected) : parseObservation(transport.node, res.stdout, meta, expected);
   } catch (e) {
+    opts.reparser?.forget(transport.node);
     throw new SshError(transport.node, `observe printed unreadable output: ${(e as Error).message}`);
   }
 }

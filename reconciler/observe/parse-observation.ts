@@ -158,12 +158,43 @@ const copy = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
  * lines again, plus the manifest's own hash — the same observation the per-file records would have given.
  */
 export function parseObservation(node: string, stdout: string, meta: { commands: number; durationMs: number }, expected?: string): NodeObservation {
+  const records = parseRecords(stdout);
+  const obs = newObservation(node, meta);
+  const live = collectRecords(obs, records, expected);
+  finishObservation(obs, live);
+  return obs;
+}
+
+/** The records of the script's JSON document, checked: every one an array of strings. */
+export function parseRecords(stdout: string): string[][] {
   const doc = JSON.parse(stdout) as { v: number; records: string[][] } | null;
   if (doc === null || typeof doc !== 'object' || doc.v !== 1 || !Array.isArray(doc.records)) throw new Error('unexpected observe output version');
-  for (const r of doc.records as unknown[]) {
+  checkRecords(doc.records);
+  return doc.records;
+}
+
+export function checkRecords(records: unknown[]): asserts records is string[][] {
+  for (const r of records) {
     if (!Array.isArray(r) || r.some((f) => typeof f !== 'string')) throw new Error(`malformed observe record ${JSON.stringify(r).slice(0, 80)}`);
   }
-  const obs: NodeObservation = { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], leftovers: [], intents: [], guards: [], nodeUnits: {}, nodeServices: {}, ...meta };
+}
+
+/** An observation before any record */
+export function newObservation(node: string, meta: { commands: number; durationMs: number }): NodeObservation {
+  return { node, openclaw: { found: false, exitCode: 127, raw: '', cached: false }, tenants: {}, errors: [], leftovers: [], intents: [], guards: [], nodeUnits: {}, nodeServices: {}, ...meta };
+}
+
+/** What the launchd records (svc, launchd-list) said: applied to the observation by finishObservation once all are read. */
+export interface LaunchdRecords {
+  services: Map<string, { pid: string; last: string }>;
+  listFailed: number | undefined;
+}
+
+/**
+ * Every record into `obs` (releases sorted, insync summaries expanded), but the launchd state of its tenants and
+ * node services, which depends on the svc and launchd-list records alone (returned): finishObservation.
+ */
+export function collectRecords(obs: NodeObservation, records: readonly string[][], expected: string | undefined, live: LaunchdRecords = { services: new Map(), listFailed: undefined }): LaunchdRecords {
   // a name under tenants/ that cannot be a tenant (hand-made, or `__proto__`) is reported, never used as a key
   const bad = new Set<string>();
   const tenant = (t: string, report = true): TenantObservation => {
@@ -174,10 +205,9 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
     }
     return emptyTenant(t);
   };
-  const services = new Map<string, { pid: string; last: string }>();
-  let listFailed: number | undefined;
+  const services = live.services;
   const insync = new Map<string, string>();
-  for (const r of doc.records) {
+  for (const r of records) {
     // indexed, not destructured: array destructuring walks an iterator, garbage for every record of every node
     const kind = r[0];
     const a = r[1] ?? '';
@@ -273,7 +303,7 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
         services.set(a, { pid: b, last: c });
         break;
       case 'launchd-list':
-        listFailed = Number(a);
+        live.listFailed = Number(a);
         break;
       case 'token': {
         // token records come for every name under tenants/; a stray file there is reported once, by the script
@@ -303,10 +333,12 @@ export function parseObservation(node: string, stdout: string, meta: { commands:
     if (!Object.hasOwn(t.files, MANIFEST_PATH)) t.files[MANIFEST_PATH] = intern(manifestSha);
     m.files = files as Record<string, string>;
   }
+  for (const t of Object.values(obs.tenants)) t.releases.sort();
+  return live;
+}
+
+/** The launchd state of every tenant and node service (what collectRecords left out) */
+export function finishObservation(obs: NodeObservation, { services, listFailed }: LaunchdRecords): void {
   for (const label of services.keys()) if (/^ai\.openclaw\.clawops\./.test(label)) obs.nodeServices[label] = serviceState(services.get(label), listFailed);
-  for (const t of Object.values(obs.tenants)) {
-    t.releases.sort();
-    t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);
-  }
-  return obs;
+  for (const t of Object.values(obs.tenants)) t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);
 }
