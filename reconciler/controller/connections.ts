@@ -11,7 +11,7 @@ import type { NodePlan } from '../plan/types.js';
 import { connectNode, type ConnectOptions } from '../transport/connect.js';
 import type { Transport } from '../transport/transport.js';
 import type { HealthFacts, HealthTargets } from './health-facts.js';
-import { share } from './share.js';
+import { share } from '../share.js';
 
 /** what a connection was made for: a changed inventory entry (host, port, key…) means a new connection */
 function identity(node: NodeSpec): string {

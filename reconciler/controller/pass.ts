@@ -27,7 +27,7 @@ import type { GitMirror } from './git-mirror.js';
 import { healthStage, startEarlyHealth } from './health-stage.js';
 import { deadOwnLock, releaseDeadLock } from './node-lock.js';
 import { readFixtureSet, replayStage } from './replay-stage.js';
-import { share } from './share.js';
+import { share } from '../share.js';
 import { controllerSettings, gatingFor, type ControllerSettings } from './settings.js';
 import type { CommitEvidence, ErrorRecord, NodeStatusRecord, RefPin, StatusDoc } from './status.js';
 import { recordTokens } from './status.js';

@@ -13,7 +13,7 @@
  * as the pass treats observations (share.ts).
  */
 import { createHash } from 'node:crypto';
-import { share } from '../controller/share.js';
+import { share } from '../share.js';
 import { checkRecords, collectRecords, finishObservation, newObservation, parseObservation, type LaunchdRecords } from './parse-observation.js';
 import type { NodeObservation, TenantObservation } from './types.js';
 

@@ -4,7 +4,7 @@
  * made (that must die young), and always deep-equal to it, keys in the same order (the store's bytes do not change).
  */
 import { describe, expect, it } from 'vitest';
-import { sameValue, share } from '../../reconciler/controller/share.js';
+import { sameValue, share } from '../../reconciler/share.js';
 
 const rec = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
   node: 'gw-1',

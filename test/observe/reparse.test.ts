@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sameValue } from '../../reconciler/controller/share.js';
+import { sameValue } from '../../reconciler/share.js';
 import type { DesiredState } from '../../reconciler/desired/types.js';
 import { OBSERVE_SCRIPT } from '../../reconciler/observe/observe-script.js';
 import { expectations } from '../../reconciler/observe/observe-node.js';
