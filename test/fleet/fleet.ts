@@ -269,9 +269,14 @@ function tryListen(port: number): Promise<number | undefined> {
 }
 
 /**
- * A free loopback port below the kernel's ephemeral range (32768+ here), so that outgoing connections
- * (ssh clients, npm) cannot be sitting on a node's port when the node restarts on it.
+ * A free loopback port for a node's sshd: below the kernel's ephemeral range (32768+ here), so that outgoing
+ * connections (ssh clients, npm) cannot be sitting on a node's port when the node restarts on it, and below every
+ * gateway port (the test repos' gateways start at 18789, plus a node's port_offset: 1000-40000), so that a tenant's
+ * (fake) gateway never finds its port held by another node's sshd. sshd ports were drawn from 20000-32767, where
+ * a 20-node bench fleet's sshds often held one of its ~400 gateway ports (apply-bench's initial apply failed so in
+ * two runs in a row: a fake gateway exiting with EADDRINUSE).
  */
+const SSHD_PORTS: [number, number] = [10000, 18700];
 async function freePort(): Promise<number> {
   let low = 32768;
   try {
@@ -279,10 +284,11 @@ async function freePort(): Promise<number> {
   } catch {
     // keep the default
   }
-  const min = 20000;
-  if (low - min > 1000) {
+  const min = SSHD_PORTS[0];
+  const max = Math.min(SSHD_PORTS[1], low);
+  if (max - min > 1000) {
     for (let i = 0; i < 20; i++) {
-      const candidate = min + Math.floor(Math.random() * (low - min));
+      const candidate = min + Math.floor(Math.random() * (max - min));
       const got = await tryListen(candidate);
       if (got !== undefined) return got;
     }
