@@ -75,6 +75,30 @@ import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
  */
 const withoutComments = (sh: string): string => sh.replace(/^[ \t]*#.*\n/gm, '');
 
+/**
+ * The records a kept answer reads afresh every time (the clock, the answer's kind, openclaw, the disk, launchd): never
+ * kept (cache_write), sent first (svc last) by a kept answer, and what reparse.ts parses of it.
+ */
+export const LIVE_KINDS = ['now', 'answer', 'version', 'daemon', 'disk', 'svc', 'launchd-list'] as const;
+
+/**
+ * awk functions of both programs that print the JSON (the full answer's and the kept one's): a record (tab-separated
+ * fields) as a JSON array of strings, and one line of `launchctl print system` (its services block: pid, last exit
+ * status, label of every ai.openclaw.* service) given to the program's own out() as a svc record.
+ */
+const AWK_JSON = String.raw`
+  function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
+  function elem(r,   f, n, i, j) {
+    n = split(r, f, "\t"); j = "["
+    for (i = 1; i <= n; i++) j = j (i > 1 ? ",\"" : "\"") esc(f[i]) "\""
+    return j "]"
+  }
+  function domain(l,   a) {
+    if (l ~ /^\tservices = \{/) { insvc = 1; return }
+    if (insvc && l ~ /^\t\}/) insvc = 0
+    if (insvc) { split(l, a, " "); if (a[3] ~ /^ai\.openclaw\./) out("svc\t" a[3] "\t" a[1] "\t" a[2]) }
+  }`;
+
 const BODY = withoutComments(String.raw`
 set -u
 ETC=$1; VARDB=$2; LD=${"$"}{3:-/Library/LaunchDaemons}; MODE=${"$"}{4:-}
@@ -424,13 +448,8 @@ if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh && cache_unchange
   # (launchctl's answer reaches awk in its environment, where Linux takes 128 KiB a variable at most: a larger
   # domain is read by the full observe)
   if [ ${"$"}{#DOM} -le 100000 ]; then
-    KEPT=$(DOM=$DOM FRESH=$FRESH awk -v K="$_ck" -v H1="$_h1" -v H2="$_h2" '
-      function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
-      function out(r,   f, n, i, j) {
-        n = split(r, f, "\t"); j = "["
-        for (i = 1; i <= n; i++) j = j (i > 1 ? ",\"" : "\"") esc(f[i]) "\""
-        printf "%s%s]", (nr++ ? "," : ""), j
-      }
+    KEPT=$(DOM=$DOM FRESH=$FRESH awk -v K="$_ck" -v H1="$_h1" -v H2="$_h2" '${AWK_JSON}
+      function out(r) { printf "%s%s", (nr++ ? "," : ""), elem(r) }
       BEGIN {
         if ((getline hd1 < K) <= 0 || hd1 != H1 || (getline hd2 < K) <= 0 || hd2 != H2) bad = 1
         while (!bad && (getline l < K) > 0) {
@@ -453,12 +472,7 @@ if [ -n "$CACHEABLE" ] && [ "$MODE" != verify ] && cache_fresh && cache_unchange
         m = split(ENVIRON["FRESH"], fr, "\n"); for (j = 1; j <= m; j++) if (fr[j] != "") out(fr[j])
         for (j = 1; j <= nk; j++) printf "%s%s", (nr++ ? "," : ""), kept[j]
         m = split(ENVIRON["DOM"], dl, "\n")
-        for (j = 1; j <= m; j++) {
-          l = dl[j]
-          if (l ~ /^\tservices = \{/) { sv = 1; continue }
-          if (sv && l ~ /^\t\}/) sv = 0
-          if (sv) { split(l, a, " "); if (a[3] ~ /^ai\.openclaw\./) out("svc\t" a[3] "\t" a[1] "\t" a[2]) }
-        }
+        for (j = 1; j <= m; j++) domain(dl[j])
         printf "]}\n~~\n"
         for (j = 1; j <= i; j++) print inl[j]
       }'); _krc=$?
@@ -620,17 +634,14 @@ fi
 # launchd: every ai.openclaw.* service of the system domain in one call (read by the awk that writes the JSON)
 if [ -z "$LAUNCHCTL" ]; then [ $_lrc -eq 0 ] || rec launchd-list $_lrc >> "$TMP/recs"
 elif wait "$LAUNCHCTL"; then :; else rec launchd-list $? >> "$TMP/recs"; : > "$TMP/domain"; fi
-awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" -v TS="$TMP/tstat" -v KEEP="$TMP/static" '
-  function esc(s) { gsub(/\\/, "&&", s); gsub(/"/, "\\\"", s); gsub(/[\001-\037]/, " ", s); return s }
-  # every record but the ones that change by themselves (clock, openclaw, disk, launchd) is also kept, one JSON
-  # element a line, for the node's next answer if nothing changes meanwhile (cache_write)
-  function out(r,   f, n, i, j) {
-    n = split(r, f, "\t"); j = "["
-    for (i = 1; i <= n; i++) j = j (i > 1 ? ",\"" : "\"") esc(f[i]) "\""
-    j = j "]"; printf "%s%s", (nr++ ? "," : ""), j
-    if (!(f[1] in live)) { print j > KEEP; nkeep++ }
+awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TMP/tsha" -v TS="$TMP/tstat" -v KEEP="$TMP/static" '${AWK_JSON}
+  # every record but the live ones (LIVE_KINDS) is also kept, one JSON element a line, for the node's next answer if
+  # nothing changes meanwhile (cache_write)
+  function out(r,   j) {
+    j = elem(r); printf "%s%s", (nr++ ? "," : ""), j
+    if (!(substr(r, 1, index(r "\t", "\t") - 1) in live)) { print j > KEEP; nkeep++ }
   }
-  BEGIN { printf "{\"v\":1,\"records\":["; split("now answer version daemon disk svc launchd-list", lv, " "); for (i in lv) live[lv[i]] }
+  BEGIN { printf "{\"v\":1,\"records\":["; split("${LIVE_KINDS.join(' ')}", lv, " "); for (i in lv) live[lv[i]] }
   # the last line the records file must end with: without it the scratch dir filled up (or failed) while it was written
   $0 == "end" { ended = 1; next }
   { out($0) }
@@ -638,11 +649,7 @@ awk -F '\t' -v DOM="$TMP/domain" -v US="$TMP/usha" -v RUNS="$TMP/runs" -v H="$TM
   # when it failed), node units hashes, run records (the first 4 KiB of each, newlines and tabs dropped), token
   # metadata and fingerprints. One process for all of that and the JSON.
   END {
-    while ((getline l < DOM) > 0) {
-      if (l ~ /^\tservices = \{/) { s = 1; continue }
-      if (s && l ~ /^\t\}/) s = 0
-      if (s) { split(l, a, " "); if (a[3] ~ /^ai\.openclaw\./) out("svc\t" a[3] "\t" a[1] "\t" a[2]) }
-    }
+    while ((getline l < DOM) > 0) domain(l)
     while ((getline l < US) > 0) { n = split(substr(l, 67), a, "/"); sub(/\.plist$/, "", a[n]); out("nodeunit\t" a[n] "\t" substr(l, 1, 64)) }
     while ((getline l < RUNS) > 0) {
       split(l, a, "\t"); r = ""

@@ -14,14 +14,15 @@
  */
 import { createHash } from 'node:crypto';
 import { share } from '../share.js';
+import { LIVE_KINDS } from './observe-script.js';
 import { checkRecords, collectRecords, finishObservation, newObservation, parseObservation, type LaunchdRecords } from './parse-observation.js';
 import type { NodeObservation, TenantObservation } from './types.js';
 
 const PREFIX = '{"v":1,"records":[';
-/** the live records of the head of a kept answer (FRESH in observe-script.ts) */
-const HEAD = new Set(['now', 'answer', 'daemon', 'version', 'disk', 'launchd-list']);
 /** every kind a kept answer sends afresh: none may be in the kept middle */
-const LIVE = new Set([...HEAD, 'svc']);
+const LIVE: ReadonlySet<string> = new Set(LIVE_KINDS);
+/** the live records of the head of a kept answer (FRESH in observe-script.ts): all of them but svc, sent last */
+const HEAD: ReadonlySet<string> = new Set(LIVE_KINDS.filter((k) => k !== 'svc'));
 const SVC = '["svc","';
 
 interface Split {
