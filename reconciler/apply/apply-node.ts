@@ -429,8 +429,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     ].join('\n');
     // validation is ~1 CPU-second per release on the node: allow for it on top of the usual command timeout
     const promote = (input: string, validating: number): Promise<string[][]> => runScript(t, PROMOTE_SCRIPT, [p.etc, ctx.run, p.varDb], `${input}\n`, desired.settings.ssh.command_timeout_ms + validating * VALIDATE_ALLOWANCE_MS);
+    /** PROMOTE found the node lock taken over (expired?): nothing was swapped */
+    const lockLost = (at: ApplyStep, recs: string[][]): void => {
+      if (recs.some((r) => r[0] === 'lock-lost')) throw new StepError(at, 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
+    };
     let pr = await promote(promoteIn, full.length);
-    if (pr.some((r) => r[0] === 'lock-lost')) throw new StepError('stage', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
+    lockLost('stage', pr);
     const refusedNow = pr.filter((r) => r[0] === 'refused');
     if (refusedNow.length > 0) throw new StepError('stage', 'UnexpectedEntry', `${np.node}: ${refusedNow.map((r) => `${r[1]}: ${r[2]}`).join('; ')}; nothing was swapped`);
     const repairFailed = pr.filter((r) => r[0] === 'repair-failed');
@@ -486,7 +490,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const again = waiting.filter((a) => later.get(keyOf(a))!.kind === 'validate');
       if (again.length > 0) {
         const pr2 = await promote(again.map((a) => `V\t${a.tenant}\t${a.releaseId}`).join('\n'), again.length);
-        if (pr2.some((r) => r[0] === 'lock-lost')) throw new StepError('validate', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); nothing was swapped`);
+        lockLost('validate', pr2);
         result.checked = result.checked?.filter((x) => !again.some((a) => a.tenant === x));
         const f2 = verdicts(pr2);
         if (f2[0]) throw f2[0];
