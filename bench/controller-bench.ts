@@ -7,8 +7,7 @@
  * Run (root; rsync and openssh-server from apt; the OpenClaw cache from scripts/install-openclaw-cache.sh):
  *   npx tsx bench/controller-bench.ts [--nodes 20] [--passes 20] [--rounds 5] [--mode auto|observe] [--strict]
  *   npx tsx bench/controller-bench.ts --growth [--sizes 5,10,20,40] [--passes 12] [--diff-runs 3] [--rounds 3] [--strict]
- *   (--no-profile: skip timing one node's observe script alone, traced and under strace; --no-attrib / --attrib: skip /
- *   add passes with `launchctl print system` answered by sh, as a native launchctl would)
+ *   (--no-profile: skip timing one node's observe script alone, traced and under strace)
  *
  * Setup: one test fleet (test/fleet: one sshd a node, the real OpenClaw CLI) of the largest size, the generated infra
  * repo (bench/lib/infra-repo.ts: 10 tenants × 20 fragments, lint clean, every tenant on every node; the first node a
@@ -39,7 +38,6 @@ import { defaultOpenclawVersion, ensureOpenclawCache, fleetAvailable, startFleet
 import { placeAll } from '../test/helpers/fleet-repo.js';
 import { EXAMPLE_SECRETS, seedSecrets } from '../test/helpers/secrets.js';
 import { benchController, controllerOrigin, fleetCpuMs, percentile, warmUp, type ControllerOrigin, type PassTimes } from './lib/controller-fleet.js';
-import { installLaunchctlPrintSh } from './lib/launchctl-print-sh.js';
 import { stageReleases, tenantIdsFor } from './lib/infra-repo.js';
 import { profileObserve, type ObserveProfile } from './lib/observe-profile.js';
 import { argValue, fmt, median, pool, run, runBenchMain, shq } from './lib/proc.js';
@@ -61,8 +59,6 @@ const MODE = modeArg();
 const STRICT = process.argv.includes('--strict');
 /** profile one node's observe script after the passes (alone, traced, exec count); --no-profile skips it */
 const PROFILE = !process.argv.includes('--no-profile');
-/** attribution: passes again with `launchctl print system` answered by sh (default on without --growth) */
-const ATTRIB = GROWTH ? process.argv.includes('--attrib') : !process.argv.includes('--no-attrib');
 const TARGET_S = 0.25;
 const TARGET_AT = 20;
 
@@ -128,8 +124,6 @@ interface SizeResult {
   rsync: number[];
   diff: number[];
   rssAfter: number;
-  /** attribution passes with a native-speed `launchctl print system` */
-  fast: PassTimes[];
 }
 
 /**
@@ -151,7 +145,7 @@ async function measureAll(fleet: Fleet, sizes: number[], full: ControllerOrigin,
     const t0 = performance.now();
     const warmup = await warmUp(b, names);
     log(`${n} nodes: Synced after ${warmup.length} warm-up pass(es) (${fmt((performance.now() - t0) / 1000)} s; first ${ms(warmup[0]!.wallMs)} ms)`);
-    sets.push({ n, nodes, origin, b, res: { n, warmup, passes: [], rsync: [], diff: [], rssAfter: 0, fast: [] } as SizeResult });
+    sets.push({ n, nodes, origin, b, res: { n, warmup, passes: [], rsync: [], diff: [], rssAfter: 0 } as SizeResult });
   }
   const perRound = Math.ceil(PASSES / ROUNDS);
   for (let round = 0; round < ROUNDS; round++) {
@@ -175,17 +169,6 @@ async function measureAll(fleet: Fleet, sizes: number[], full: ControllerOrigin,
       }
       res.rssAfter = process.memoryUsage().rss;
       log(`${n} nodes, round ${round + 1}/${ROUNDS}: steady passes ${got.map(ms).join(' ')} ms; rsync ${fmt(r)} s${d !== undefined ? `; clawops diff ${fmt(d)} s` : ''}; load ${loadavg()}`);
-    }
-  }
-  if (ATTRIB) {
-    const undo = installLaunchctlPrintSh(fleet.nodes.slice(0, Math.max(...sizes)).map((x) => x.binDir));
-    try {
-      for (const x of sets) {
-        for (let i = 0; i < Math.max(3, Math.ceil(PASSES / 2)); i++) x.res.fast.push(await x.b.pass());
-        log(`${x.n} nodes, launchctl print system answered by sh: steady passes ${x.res.fast.map((p) => ms(p.wallMs)).join(' ')} ms; load ${loadavg()}`);
-      }
-    } finally {
-      undo();
     }
   }
   // diff runs beyond the rounds (--diff-runs > --rounds)
@@ -234,12 +217,6 @@ function breakdown(r: SizeResult): string[] {
     rows.push(['CPU a pass: all nodes (every process under their sshds)', ms(med(nodeCpu))]);
     rows.push(['    a node (all nodes / nodes)', ms(med(nodeCpu) / r.n)]);
     rows.push([`    wall floor on ${cpus().length} CPUs: (controller + git + nodes) / CPUs`, ms((med(p.map((x) => x.cpuMs)) + med(p.map((x) => x.childCpuMs)) + med(nodeCpu)) / cpus().length)]);
-  }
-  if (r.fast.length) {
-    rows.push(['attribution: whole pass, launchctl print system answered by sh', ms(med(r.fast.map((x) => x.wallMs)))]);
-    rows.push(['    a node: its observe script on the node (median / max)', `${ms(med(r.fast.flatMap((x) => x.nodeScriptMs)))} / ${ms(Math.max(...r.fast.flatMap((x) => x.nodeScriptMs)))}`]);
-    const fastCpu = r.fast.map((x) => x.nodeCpuMs).filter((x) => Number.isFinite(x));
-    if (fastCpu.length) rows.push(['    CPU a pass: controller / all nodes', `${ms(med(r.fast.map((x) => x.cpuMs)))} / ${ms(med(fastCpu))}`]);
   }
   return table(rows);
 }
@@ -321,12 +298,6 @@ async function bench(): Promise<number> {
     const ok = at.n !== TARGET_AT || pm <= TARGET_S;
     out.push(`target: steady pass ≤ ${TARGET_S} s at ${TARGET_AT} nodes   median ${pm.toFixed(3)} s at ${at.n} nodes  ${at.n !== TARGET_AT ? 'NOT MEASURED at 20 (--nodes 20)' : ok ? 'PASS' : `MISS (${(pm / TARGET_S).toFixed(1)}× the target)`}`);
     pass &&= ok;
-    if (at.fast.length && at.n === TARGET_AT) {
-      // the same passes with the stand-in's `launchctl print system` (~27 ms CPU of Node start-up a node a pass, where
-      // macOS runs a native launchctl) answered by sh with the stand-in's own bytes: what the nodes cost clawops
-      const fm = med(at.fast.map((x) => x.wallMs)) / 1000;
-      out.push(`        with launchctl print system answered by sh (a native launchctl's cost, not the Node stand-in's): median ${fm.toFixed(3)} s  ${fm <= TARGET_S ? 'within the target' : `${(fm / TARGET_S).toFixed(1)}× the target`}`);
-    }
   }
   if (results.length > 1) {
     const lo = results[0]!;
@@ -357,7 +328,7 @@ async function bench(): Promise<number> {
     out.push(`  one observe: ${ms(prof.aloneMs)} ms answering unchanged from the kept answer, ${ms(prof.fullAloneMs)} ms reading everything (full, as after a change) (medians of 5); command line ${prof.scriptBytes} B (the whole script, sent every pass) + stdin ${prof.stdinBytes} B (every expected file hash)`);
     out.push(`  programs started: ${prof.execs ?? '? (no strace on the node)'} kept, ${prof.fullExecs ?? '?'} full${prof.topExecs.length ? ` (kept: ${prof.topExecs.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
     out.push(`  CPU of one observe on the node (user+system, children included): ${ms(prof.cpuMs)} ms kept, ${ms(prof.fullCpuMs)} ms full; this machine's ${cpus().length} CPUs run every node, so a steady pass over N nodes costs at least N × ${ms(prof.cpuMs)} / ${cpus().length} ms of wall time here (20 nodes: ${ms((20 * prof.cpuMs) / cpus().length)} ms) before any other work`);
-    out.push(`  launchctl print system alone: ${ms(prof.launchctlMs)} ms, ${ms(prof.launchctlCpuMs)} ms CPU (the fleet's stand-in is a Node script; launchd's own is native)`);
+    out.push(`  launchctl print system alone: ${ms(prof.launchctlMs)} ms, ${ms(prof.launchctlCpuMs)} ms CPU (the fleet's sh front end answers print from the stand-in's kept answers, as fast as a native one)`);
     out.push(`  a full observe traced (bash xtrace, ${ms(prof.tracedMs)} ms in all), time charged to each command up to the next trace line (ms, count):`);
     out.push(`    ${prof.byCommand.map(([k, t, n]) => `${k} ${ms(t)} (${n})`).join(', ')}`);
   }

@@ -33,11 +33,10 @@
  * reported (and the target is missed); if not, it is stopped and the budget is reported as a lower bound ("> N s"),
  * since its full time can only be longer. `--ansible-budget 0` waits for it to finish; `--ansible-budget S` fixes it.
  *
- * The test fleet's launchctl is a stand-in (scripts/launchctl-standin.mjs, a Node script: ~35 ms and a core's worth
- * of start-up for each call, where macOS' launchctl is native). The target rows use it as is (observe calls
- * `launchctl print system` once a node). Attribution rows (not targets): the ssh login floor (`ssh … true` to every
- * node, 10 at a time), CLI start-up, and clawops with `launchctl print system` answered by sh (bench/lib/launchctl-
- * print-sh.ts: the stand-in's own bytes for a node with nothing loaded), as a native launchctl would.
+ * The test fleet's launchctl is a stand-in: a sh front end (scripts/launchctl.sh) answering `print` from the answers
+ * the Node stand-in's supervisors keep, as fast as macOS' native launchctl; the rest goes to the Node stand-in
+ * (scripts/launchctl-standin.mjs; observe calls `launchctl print system` once a node). Attribution rows (not targets):
+ * the ssh login floor (`ssh … true` to every node, 10 at a time), CLI start-up, and `clawops diff --verify`.
  *
  * Exit: 0 (also when a target is missed, unless --strict), 2 when anything is wrong (a tool sees changes, a failure).
  */
@@ -62,7 +61,6 @@ import { closeMasters, runPlaybook, writeAnsibleSetup, writeCopyPlaybook, type A
 import { checkedDesired, stageReleases, tenantFragments, tenantIdsFor } from './lib/infra-repo.js';
 import { argValue, children, fmt, killGroup, median, pool, run, runBenchMain, shq } from './lib/proc.js';
 import { sshCommand, sshFloor } from './lib/ssh.js';
-import { installLaunchctlPrintSh } from './lib/launchctl-print-sh.js';
 
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..');
 
@@ -172,15 +170,6 @@ async function ansiblePass(fleet: Fleet, tree: string, dir: string, budgetS: num
 
 // ---------------------------------------------------------------------------------------------
 // Attribution helpers (not part of the targets)
-
-/**
- * `launchctl print` answered by sh where the stand-in's answer needs no Node (bench/lib/launchctl-print-sh.ts: the
- * stand-in's own bytes for its state, checked by test/bench/launchctl-print-sh.test.ts), as a native launchctl would
- * on macOS; everything else goes to the stand-in. Returns the undo.
- */
-async function fastLaunchctlPrint(fleet: Fleet): Promise<() => void> {
-  return installLaunchctlPrintSh(fleet.nodes.map((n) => n.binDir));
-}
 
 /** A busy loop on one core (the --cpu-load variant); returns its stop. */
 function startCpuLoad(): () => void {
@@ -329,23 +318,12 @@ async function bench(): Promise<number> {
   }
   const clawops = phases[0]!.clawops;
 
-  // attribution: the ssh login floor, and clawops with a native-speed `launchctl print`
+  // attribution: the ssh login floor, CLI start-up
   const floor = median([await sshFloor(fleet, RSYNC_PARALLEL), await sshFloor(fleet, RSYNC_PARALLEL), await sshFloor(fleet, RSYNC_PARALLEL)]);
   const startups: number[] = [];
   for (let i = 0; i < 3; i++) startups.push((await run(cli.cmd, [...cli.args, '--help'])).seconds);
   const startup = median(startups);
-  const undo = await fastLaunchctlPrint(fleet);
-  const fast: number[] = [];
   let timing = '';
-  try {
-    for (let i = 0; i < 2; i++) {
-      const c = await runClawops();
-      checkClawops(c, 'clawops diff (fast launchctl print)');
-      fast.push(c.seconds);
-    }
-  } finally {
-    undo();
-  }
   // every node reading and hashing everything (--verify: no kept answer), as the first diff after any change does
   const verify: number[] = [];
   if (!IN_PROCESS) {
@@ -355,7 +333,7 @@ async function bench(): Promise<number> {
       verify.push(c.seconds);
     }
   }
-  log(`attribution: ssh floor ${fmt(floor)} s, CLI start-up ${fmt(startup)} s, clawops with fast launchctl print ${fast.map(fmt).join(' / ')} s${verify.length ? `, clawops diff --verify ${verify.map(fmt).join(' / ')} s` : ''}`);
+  log(`attribution: ssh floor ${fmt(floor)} s, CLI start-up ${fmt(startup)} s${verify.length ? `, clawops diff --verify ${verify.map(fmt).join(' / ')} s` : ''}`);
 
   // --profile: where one run's time goes, and what one observe costs a node in processes (rsync beside it)
   const forks: { clawops: number; rsync: number } = { clawops: 0, rsync: 0 };
@@ -417,7 +395,6 @@ async function bench(): Promise<number> {
   const attrib: [string, string, string][] = [
     [`ssh login floor: ssh … true (${RSYNC_PARALLEL} parallel)`, fmt(floor), (floor / clawops).toFixed(2)],
     ...(IN_PROCESS ? [] : [[`CLI start-up: ${cli.what.split(' (')[0]} --help`, fmt(startup), (startup / clawops).toFixed(2)] as [string, string, string]]),
-    ['clawops diff, launchctl print answered by sh', fmt(median(fast)), (median(fast) / clawops).toFixed(2)],
     ...(verify.length ? [['clawops diff --verify (every node reads and hashes everything, no kept answer)', fmt(median(verify)), (median(verify) / clawops).toFixed(2)] as [string, string, string]] : []),
   ];
   const all = [...rows, ...attrib];
@@ -426,7 +403,7 @@ async function bench(): Promise<number> {
   const out: string[] = [''];
   out.push(`no-change diff: ${NODES} nodes × ${TENANTS} tenants × ${FRAGMENTS} fragments (${filesPerNode} files a node, ${filesPerNode * NODES} in all), median of ${RUNS} run(s)`);
   out.push(`machine: ${cpus().length} CPUs, load average at start ${load0}; ${phases.map((ph) => `${ph.label} rounds ${ph.loadStart} → ${ph.loadEnd}`).join('; ')}`);
-  out.push(`clawops: ${what}; launchctl on the nodes: the Node stand-in (scripts/launchctl-standin.mjs) except where said`);
+  out.push(`clawops: ${what}; launchctl on the nodes: the sh front end (print) and the Node stand-in (the rest)`);
   out.push(line('tool', 'median seconds', 'ratio vs clawops'));
   for (const r of rows) out.push(line(...r));
   out.push('attribution (not targets):');

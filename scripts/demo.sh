@@ -115,9 +115,11 @@ for n in $nodes; do
   ln -s "$node24" "$r/usr/local/bin/node"                      # the Node the openclaw CLI runs under
   ln -s "$oc/openclaw/openclaw.mjs" "$r/usr/local/bin/openclaw" # the real CLI (#!/usr/bin/env node: the link above)
   ln -s "$here/bin/clawops" "$r/usr/local/bin/clawops"           # the notifier unit runs `clawops notifier serve`
-  # launchd for this node: the stand-in, its state under $r/var/run, with a shebang naming a Node that exists
-  sed "1s|^#!.*|#!$node24|" scripts/launchctl-standin.mjs > "$r/usr/local/bin/launchctl"
-  chmod 755 "$r/usr/local/bin/launchctl"
+  # launchd for this node: the sh front end and the stand-in behind it (its state under $r/var/run), with a shebang
+  # naming a Node that exists (test/fleet/launchctl.ts installs the same)
+  sed "1s|^#!.*|#!$node24|" scripts/launchctl-standin.mjs > "$r/usr/local/bin/launchctl-standin"
+  cp scripts/launchctl.sh "$r/usr/local/bin/launchctl"
+  chmod 755 "$r/usr/local/bin/launchctl" "$r/usr/local/bin/launchctl-standin"
 done
 for n in gw-1 gw-2; do
   # secrets are provisioned out of band, never from git: 0700 directory, 0600 files

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// launchctl stand-in for clawops' test fleet and local demo fleets (installed at /usr/local/bin/launchctl on every node;
-// the fleet rewrites the shebang to an absolute Node path). launchd does not exist on Linux, so this
+// launchctl stand-in for clawops' test fleet and local demo fleets (installed as /usr/local/bin/launchctl-standin on
+// every node, the fleet rewriting the shebang to an absolute Node path, behind scripts/launchctl.sh as
+// /usr/local/bin/launchctl: that sh front end answers the read-only `print` itself from the answers the supervisors
+// below keep, as fast as a native launchctl, and hands everything else to this script). launchd does not exist on Linux, so this
 // accepts the real macOS launchctl syntax for the subset clawops uses and supervises the plist's
 // ProgramArguments itself:
 //
@@ -18,6 +20,9 @@
 //   /var/run/launchd-standin/services/<label>/job.json     the plist as loaded (later edits of the
 //                                                          plist file do not apply until re-bootstrap)
 //   /var/run/launchd-standin/services/<label>/status.json  written by the supervisor: pid, state, runs…
+//   /var/run/launchd-standin/services/<label>/answer       written by the supervisor just before each status.json: its
+//                                                          pid, the service's row of `print system` and the whole
+//                                                          `print system/<label>` for that status (launchctl.sh reads it)
 //   /var/run/launchd-standin/disabled.json                 enable/disable overrides
 // Each loaded service has one supervisor process (this script with LAUNCHD_STANDIN_SUPERVISE=<label>)
 // that spawns the job in its own process group, restarts it per KeepAlive (throttled by
@@ -427,16 +432,18 @@ function formatDisabledBlock(indent) {
   return L.join('\n') + '\n';
 }
 
+/** A service's row in `print system`'s services block (pid, last exit, label). @param {string} label @param {any} s */
+function domainRow(label, s) {
+  const pid = s?.state === 'running' && s.pid ? String(s.pid) : '0';
+  const last = s?.lastExit ? (s.lastExit.signal ? `(${s.lastExit.signal})` : String(s.lastExit.code)) : '-';
+  return `\t\t${pid.padStart(8)} ${last.padStart(8)} \t${label}`;
+}
+
 function formatDomain() {
   const labels = loadedLabels();
   const L = ['system = {', '\ttype = system', '\thandle = 0', `\tactive count = ${labels.length}`,
     `\tservice count = ${labels.length}`, '', '\tservices = {'];
-  for (const label of labels) {
-    const s = loaded(label)?.status;
-    const pid = s?.state === 'running' && s.pid ? String(s.pid) : '0';
-    const last = s?.lastExit ? (s.lastExit.signal ? `(${s.lastExit.signal})` : String(s.lastExit.code)) : '-';
-    L.push(`\t\t${pid.padStart(8)} ${last.padStart(8)} \t${label}`);
-  }
+  for (const label of labels) L.push(domainRow(label, loaded(label)?.status));
   L.push('\t}', '');
   return L.join('\n') + '\n' + formatDisabledBlock('\t') + '}\n';
 }
@@ -770,8 +777,15 @@ async function supervise(label) {
     reason: /** @type {string | null} */ (null),
     spawnedAt: /** @type {string | null} */ (null),
   };
+  // The answer first, then the status: once bootstrap sees the status, `print` can be answered from the answer
+  // (launchctl.sh); the two are written back to back from the same status.
+  const answerFile = path.join(dir, 'answer');
   const write = () => {
-    if (fs.existsSync(dir)) writeJsonAtomic(statusFile, status);
+    if (!fs.existsSync(dir)) return;
+    const tmp = `${answerFile}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, `${status.supervisorPid}\n${domainRow(label, status)}\n${formatService(job, status)}`);
+    fs.renameSync(tmp, answerFile);
+    writeJsonAtomic(statusFile, status);
   };
   /** @type {import('node:child_process').ChildProcess | null} */
   let child = null;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fleetUnitEdits, git, portBlock } from '../helpers/fleet-repo.js';
+import { installLaunchctl } from '../fleet/launchctl.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { exampleRepo, REPO_ROOT, runCli } from '../helpers/repo.js';
 import { execFileSync } from 'node:child_process';
@@ -30,9 +31,8 @@ describe.skipIf(!cache)('apply over the local transport', () => {
       symlinkSync(cache!.mjs, join(bin, 'openclaw'));
       // what a local fleet needs for services: the launchctl stand-in (state inside the node) and, for tests, the
       // fast fake gateway the test repo's unit runs
-      for (const [name, src] of [['launchctl', 'scripts/launchctl-standin.mjs'], ['fake-openclaw-gateway', 'test/fleet/fake-gateway.mjs']] as const) {
-        writeFileSync(join(bin, name), readFileSync(join(REPO_ROOT, src), 'utf8').replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
-      }
+      installLaunchctl(bin, process.execPath);
+      writeFileSync(join(bin, 'fake-openclaw-gateway'), readFileSync(join(REPO_ROOT, 'test/fleet/fake-gateway.mjs'), 'utf8').replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
       // secrets, provisioned out of band as on a real Mac
       for (const t of ['acme', 'globex']) {
         const dir = join(nodeRoot(n), 'var/db/openclaw/secrets', t);

@@ -33,6 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { installLaunchctl } from './launchctl.js';
 
 export interface FleetNodeHandle {
   name: string;
@@ -101,7 +102,6 @@ export const NODE_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const INSTALL_SCRIPT = path.join(REPO_ROOT, 'scripts', 'install-openclaw-cache.sh');
-const STANDIN_SOURCE = path.join(REPO_ROOT, 'scripts', 'launchctl-standin.mjs');
 const FAKE_GATEWAY_SOURCE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fake-gateway.mjs');
 const SSHD = '/usr/sbin/sshd';
 const READY_TIMEOUT_MS = 10_000;
@@ -513,11 +513,8 @@ class FleetNode implements FleetNodeHandle {
     chmodSync(path.join(this.varDbOpenclaw, 'secrets'), 0o700);
     mkdirSync(this.sshdDir, { recursive: true, mode: 0o755 });
 
-    // launchctl stand-in, with the shebang pinned to a Node that exists inside the node
-    const src = readFileSync(STANDIN_SOURCE, 'utf8').replace(/^#!.*\n/, `#!${opts.standinInterpreter}\n`);
-    const launchctl = path.join(this.binDir, 'launchctl');
-    writeFileSync(launchctl, src, { mode: 0o755 });
-    chmodSync(launchctl, 0o755);
+    // launchctl: the sh front end and the Node stand-in behind it, pinned to a Node that exists inside the node
+    installLaunchctl(this.binDir, opts.standinInterpreter);
     // a fast stand-in for `openclaw gateway run` (the secret wrapper execs it when the unit sets CLAWOPS_OPENCLAW)
     const fake = readFileSync(FAKE_GATEWAY_SOURCE, 'utf8').replace(/^#!.*\n/, `#!${opts.standinInterpreter}\n`);
     writeFileSync(path.join(this.binDir, 'fake-openclaw-gateway'), fake, { mode: 0o755 });
