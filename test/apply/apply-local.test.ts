@@ -1,62 +1,28 @@
 /** apply/rollback over the `local` transport (the demo's fleet): CLI contract without ssh. */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fleetUnitEdits, git, portBlock } from '../helpers/fleet-repo.js';
-import { installLaunchctl } from '../fleet/launchctl.js';
+import { localNodes, type LocalNodes } from '../helpers/local-nodes.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { exampleRepo, REPO_ROOT, runCli } from '../helpers/repo.js';
-import { execFileSync } from 'node:child_process';
+import { runCli } from '../helpers/repo.js';
 
 const cache = openclawCache();
 /** what every apply run of these tests is: this process, a test actor, a 15-minute lock */
 const runContext = (run: string): { run: string; actor: string; pid: number; lockTtlSec: number; now: () => Date } => ({ run, actor: 'test', pid: process.pid, lockTtlSec: 900, now: () => new Date() });
 
 describe.skipIf(!cache)('apply over the local transport', () => {
-  let work: string;
+  let nodes: LocalNodes;
   let repo: string;
-  const nodeRoot = (n: string): string => join(work, 'nodes', n);
+  const nodeRoot = (n: string): string => nodes.root(n);
 
-  // each node its own port block (a test's gateways may still be stopping when the next one starts)
+  // each test its own nodes and port blocks (a test's gateways may still be stopping when the next one starts)
   beforeEach(() => {
-    work = mkdtempSync(join(tmpdir(), 'clawops-local-'));
-    const nodes = ['gw-1', 'gw-2'];
-    for (const n of nodes) {
-      const bin = join(nodeRoot(n), 'usr/local/bin');
-      mkdirSync(bin, { recursive: true });
-      symlinkSync(cache!.node, join(bin, 'node'));
-      symlinkSync(cache!.mjs, join(bin, 'openclaw'));
-      // what a local fleet needs for services: the launchctl stand-in (state inside the node) and, for tests, the
-      // fast fake gateway the test repo's unit runs
-      installLaunchctl(bin, process.execPath);
-      writeFileSync(join(bin, 'fake-openclaw-gateway'), readFileSync(join(REPO_ROOT, 'test/fleet/fake-gateway.mjs'), 'utf8').replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
-      // secrets, provisioned out of band as on a real Mac
-      for (const t of ['acme', 'globex']) {
-        const dir = join(nodeRoot(n), 'var/db/openclaw/secrets', t);
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        for (const name of ['token.current', 'hooks.token']) writeFileSync(join(dir, name), `tok-${n}-${t}-${name}-Zq8vN3xL2pR7\n`, { mode: 0o600 });
-      }
-    }
-    repo = exampleRepo({
-      ...fleetUnitEdits(),
-      // local nodes share this machine's network: distinct gateway port blocks
-      'nodes.yaml': `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, port_offset: ${portBlock(nodeRoot('gw-1'))}, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, port_offset: ${portBlock(nodeRoot('gw-2'))}, tenants: [acme, globex] }\n`,
-    });
-    git(repo, 'init', '-q', '-b', 'main');
-    git(repo, 'add', '-A');
-    git(repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'init');
+    nodes = localNodes(cache!, 'clawops-local-');
+    repo = nodes.repo;
   });
-
-  afterEach(() => {
-    // stop every service the test started (the stand-in supervises them like launchd would)
-    for (const n of ['gw-1', 'gw-2']) {
-      execFileSync('sh', ['-c', `for f in "$1"/Library/LaunchDaemons/*.plist; do [ -f "$f" ] && "$1/usr/local/bin/launchctl" bootout system "$f"; done; true`, 'x', nodeRoot(n)], { stdio: 'ignore' });
-    }
-    rmSync(work, { recursive: true, force: true }); // frees the nodes' port blocks too
-  });
+  afterEach(() => nodes.stop());
 
   it('--dry-run shows the diff, exits 1 and changes nothing; without --yes on a pipe it refuses with one line', async () => {
     const dry = await runCli(['apply', '--repo', repo, '--dry-run']);

@@ -4,18 +4,14 @@
  * validate or check: step `stage`) and the re-validation after a verdict another node gave back (step `validate`).
  * The other run's lock is left exactly as it is. Local nodes (the local transport), the real OpenClaw CLI.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import { ValidationMemo, type Claim, type Decision, type Pending } from '../../reconciler/apply/validation-memo.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
-import { installLaunchctl } from '../fleet/launchctl.js';
-import { fleetUnitEdits, git, portBlock } from '../helpers/fleet-repo.js';
+import { localNodes, type LocalNodes } from '../helpers/local-nodes.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { exampleRepo, REPO_ROOT } from '../helpers/repo.js';
 
 const cache = openclawCache();
 const runContext = (run: string): { run: string; actor: string; pid: number; lockTtlSec: number; now: () => Date } => ({ run, actor: 'test', pid: process.pid, lockTtlSec: 900, now: () => new Date() });
@@ -23,9 +19,9 @@ const runContext = (run: string): { run: string; actor: string; pid: number; loc
 const FOREIGN_LOCK = `{"run":"20261129t000000-other1","owner":"someone-else","pid":${process.pid},"ttl_sec":900,"acquired_epoch":${Math.floor(Date.now() / 1000)},"host":"elsewhere"}\n`;
 
 describe.skipIf(!cache)('PROMOTE with the node lock taken over', () => {
-  let work: string;
+  let nodes: LocalNodes;
   let repo: string;
-  const nodeRoot = (n: string): string => join(work, 'nodes', n);
+  const nodeRoot = (n: string): string => nodes.root(n);
   const lockFile = (n: string): string => join(nodeRoot(n), 'var/db/openclaw/clawops/node.lock');
   /** what another run does when it takes over an expired lock: its own lock in place of ours */
   const takeOver = (n: string): void => writeFileSync(lockFile(n), FOREIGN_LOCK);
@@ -41,35 +37,10 @@ describe.skipIf(!cache)('PROMOTE with the node lock taken over', () => {
   };
 
   beforeEach(() => {
-    work = mkdtempSync(join(tmpdir(), 'clawops-lock-lost-'));
-    for (const n of ['gw-1', 'gw-2']) {
-      const bin = join(nodeRoot(n), 'usr/local/bin');
-      mkdirSync(bin, { recursive: true });
-      symlinkSync(cache!.node, join(bin, 'node'));
-      symlinkSync(cache!.mjs, join(bin, 'openclaw'));
-      installLaunchctl(bin, process.execPath);
-      writeFileSync(join(bin, 'fake-openclaw-gateway'), readFileSync(join(REPO_ROOT, 'test/fleet/fake-gateway.mjs'), 'utf8').replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
-      for (const t of ['acme', 'globex']) {
-        const dir = join(nodeRoot(n), 'var/db/openclaw/secrets', t);
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        for (const name of ['token.current', 'hooks.token']) writeFileSync(join(dir, name), `tok-${n}-${t}-${name}-Zq8vN3xL2pR7\n`, { mode: 0o600 });
-      }
-    }
-    repo = exampleRepo({
-      ...fleetUnitEdits(),
-      'nodes.yaml': `nodes:\n  - { name: gw-1, host: localhost, transport: local, root: ${nodeRoot('gw-1')}, role: gateway, canary: true, port_offset: ${portBlock(nodeRoot('gw-1'))}, tenants: [acme] }\n  - { name: gw-2, host: localhost, transport: local, root: ${nodeRoot('gw-2')}, role: gateway, port_offset: ${portBlock(nodeRoot('gw-2'))}, tenants: [acme, globex] }\n`,
-    });
-    git(repo, 'init', '-q', '-b', 'main');
-    git(repo, 'add', '-A');
-    git(repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'init');
+    nodes = localNodes(cache!, 'clawops-lock-lost-');
+    repo = nodes.repo;
   });
-
-  afterEach(() => {
-    for (const n of ['gw-1', 'gw-2']) {
-      execFileSync('sh', ['-c', `for f in "$1"/Library/LaunchDaemons/*.plist; do [ -f "$f" ] && "$1/usr/local/bin/launchctl" bootout system "$f"; done; true`, 'x', nodeRoot(n)], { stdio: 'ignore' });
-    }
-    rmSync(work, { recursive: true, force: true });
-  });
+  afterEach(() => nodes.stop());
 
   it('the first PROMOTE (stage): NodeLocked, nothing swapped, the other run\'s lock kept; the canary\'s failure stops the fleet', async () => {
     const r = await observeAndPlan({ repo }, {}, true);
