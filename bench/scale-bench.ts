@@ -3,7 +3,7 @@
  * wall time and peak RSS of a pass. Targets: peak RSS < 150 MB at 500 nodes, < 400 MB at 2,000.
  *
  * Run: npx tsx bench/scale-bench.ts [--sizes 500,2000] [--tenants 10] [--fragments 20] [--passes 6] [--strict]
- *   diagnostics: [--tsx] [--gc-report] [--alloc-profile DIR] [--node-flags='--max-old-space-size=256 …']
+ *   diagnostics: [--tsx] [--gc-report] [--alloc-profile DIR] [--heap-spaces] [--child-output] [--node-flags='--max-old-space-size=256 …']
  *
  * What runs is what a controller pass runs (reconciler/controller/pass.ts reconcilePass, observe mode), unchanged:
  * fetch the repo into the controller's git mirror, pin main and release/1, build the desired state (once per commit,
@@ -62,6 +62,10 @@ const TSX = process.argv.includes('--tsx');
 const GC_REPORT = process.argv.includes('--gc-report');
 /** diagnostics: each child writes a sampled allocation profile (garbage included) to DIR/alloc-<nodes>.heapprofile */
 const ALLOC_DIR = process.argv.includes('--alloc-profile') ? argStr('alloc-profile', '') : '';
+/** diagnostics: each child prints its V8 heap spaces (committed/used) after each pass and at the RSS peak, on stderr */
+const HEAP_SPACES = process.argv.includes('--heap-spaces');
+/** diagnostics: the children's output (stderr, and stdout but the RESULT line: e.g. --node-flags=--trace-gc) shown as it comes */
+const CHILD_OUTPUT = process.argv.includes('--child-output');
 /** extra node flags for the children (e.g. --node-flags=--max-old-space-size=256), to try V8 settings */
 const NODE_FLAGS = (process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? '').split(' ').filter(Boolean);
 /** peak RSS targets (MB) by size; sizes not named have none */
@@ -102,14 +106,18 @@ function runChild(entry: string[], nodes: number, repo: { dir: string; commit: s
       ...['--work', WORK, '--nodes', String(nodes), '--repo', repo.dir, '--commit', repo.commit, '--template', template, '--template-commit', TEMPLATE_COMMIT, '--passes', String(PASSES)],
       ...(GC_REPORT ? ['--gc-report'] : []),
       ...(ALLOC_DIR ? ['--alloc-profile', join(ALLOC_DIR, `alloc-${nodes}.heapprofile`)] : []),
+      ...(HEAP_SPACES ? ['--heap-spaces'] : []),
     ];
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    c.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (CHILD_OUTPUT) process.stderr.write(b.toString().split('\n').filter((l) => !l.startsWith('RESULT ')).join('\n'));
+    });
     c.stderr.on('data', (b: Buffer) => {
       err += b.toString();
-      if (GC_REPORT) process.stderr.write(b);
+      if (GC_REPORT || HEAP_SPACES || CHILD_OUTPUT) process.stderr.write(b);
     });
     c.on('error', reject);
     c.on('close', (code) => {

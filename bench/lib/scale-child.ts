@@ -6,13 +6,14 @@
  *
  *   node scale-child.js --repo DIR --commit SHA --template FILE --nodes N [--passes 6] [--gc-report] [--alloc-profile F]
  *     [--heap-snapshot F]   (diagnostics: what is kept after the last pass, a V8 heap snapshot)
+ *     [--heap-spaces]       (diagnostics: each V8 heap space, committed/used MB, after each pass and at the RSS peak, on stderr)
  * Prints one line `RESULT {json}` (ChildResult) on stdout; exit 2 with a one-line reason when anything is off.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import { GitMirror } from '../../reconciler/controller/git-mirror.js';
 import { newPassId } from '../../reconciler/controller/loop.js';
@@ -79,9 +80,15 @@ async function main(): Promise<ChildResult> {
   const work = mkdtempSync(join(process.argv.includes('--work') ? arg('work') : tmpdir(), 'clawops-scale-'));
   // where the memory is when RSS peaks (V8 heap used / committed, off-heap), sampled between the pass's awaits
   let atPeak: Record<string, number> = {};
+  const heapSpaces = process.argv.includes('--heap-spaces');
+  const spaces = (): string => getHeapSpaceStatistics().map((s) => `${s.space_name.replace(/_space$/, '')} ${MB(s.physical_space_size).toFixed(1)}/${MB(s.space_used_size).toFixed(1)}`).join(', ');
+  let spacesAtPeak = '';
   const sampler = setInterval(() => {
     const m = process.memoryUsage();
-    if (m.rss / 1048576 > (atPeak.rss ?? 0)) atPeak = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v / 1048576)]));
+    if (m.rss / 1048576 > (atPeak.rss ?? 0)) {
+      atPeak = Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Math.round(v / 1048576)]));
+      if (heapSpaces) spacesAtPeak = spaces();
+    }
   }, 25);
   try {
     const pool = new SimPool((n) => new SimTransport(n.name, tpl, driftFor(indexOf(n.name)) as SimDrift[]));
@@ -134,12 +141,14 @@ async function main(): Promise<ChildResult> {
       if (cmds < nodes || cmds > 2 * nodes) throw new Error(`pass ${i + 1}: ${cmds} observe commands for ${nodes} nodes`);
       commands.push(cmds);
       healthChecks.push(after.healthChecks - before.healthChecks);
+      if (heapSpaces) process.stderr.write(`[scale-bench] ${nodes} nodes, after pass ${i + 1}: RSS ${MB(process.memoryUsage().rss).toFixed(0)} MB; V8 spaces committed/used MB: ${spaces()}\n`);
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gcReport && gc) {
         gc();
         process.stderr.write(`[scale-bench] ${nodes} nodes, after pass ${i + 1} and a full GC: heap used ${MB(process.memoryUsage().heapUsed).toFixed(1)} MB, RSS ${MB(process.memoryUsage().rss).toFixed(0)} MB, peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB\n`);
       }
     }
+    if (heapSpaces) process.stderr.write(`[scale-bench] ${nodes} nodes, at the RSS peak (${atPeak.rss ?? '?'} MB): V8 spaces committed/used MB: ${spacesAtPeak}\n`);
     if (process.argv.includes('--heap-snapshot')) writeHeapSnapshot(arg('heap-snapshot'));
     if (session && allocFile) {
       const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: unknown };
