@@ -17,7 +17,8 @@
  * node in ten carries drift (a hand-edited file, a tenant not
  * deployed, a stopped service, a token rotation), so plan has work. No ssh, no sockets.
  *
- * Each size runs in its own child process so its peak RSS (process.resourceUsage().maxRSS) is its own. The child
+ * Each size runs in its own child process so its peak RSS (process.resourceUsage().maxRSS) is its own, with the node
+ * flags bin/clawops gives `clawops controller` (CONTROLLER_NODE_FLAGS: the controller's V8 heap settings). The child
  * runs `--passes` passes: the first builds the desired state and clones the mirror (cold), the others are steady
  * passes (desired cached, fetch finds nothing new). Six by default: each pass's observations outlive the pass's
  * scavenges and become old-space garbage that V8 collects only every few passes, so RSS climbs for 3–5 passes before
@@ -29,7 +30,7 @@
  * more than one command a node, a status that does not match the simulated drift).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,6 +69,11 @@ const HEAP_SPACES = process.argv.includes('--heap-spaces');
 const CHILD_OUTPUT = process.argv.includes('--child-output');
 /** extra node flags for the children (e.g. --node-flags=--max-old-space-size=256), to try V8 settings */
 const NODE_FLAGS = (process.argv.find((a) => a.startsWith('--node-flags='))?.slice('--node-flags='.length) ?? '').split(' ').filter(Boolean);
+/**
+ * The node flags `clawops controller` runs with (bin/clawops CONTROLLER_NODE_FLAGS: its V8 heap settings): each child
+ * runs with them, as the controller process it stands for does.
+ */
+const CONTROLLER_FLAGS = (/^CONTROLLER_NODE_FLAGS="([^"]*)"$/m.exec(readFileSync(join(REPO_ROOT, 'bin', 'clawops'), 'utf8'))?.[1] ?? '').split(' ').filter(Boolean);
 /** peak RSS targets (MB) by size; sizes not named have none */
 const RSS_TARGET_MB: Record<number, number> = { 500: 150, 2000: 400 };
 /** the commit the template is captured for; rewritten to each child repo's real commit */
@@ -100,6 +106,7 @@ function runChild(entry: string[], nodes: number, repo: { dir: string; commit: s
   return new Promise((resolve, reject) => {
     const args = [
       ...entry.slice(0, -1),
+      ...CONTROLLER_FLAGS,
       ...(GC_REPORT ? ['--expose-gc'] : []),
       ...NODE_FLAGS,
       entry[entry.length - 1]!,
@@ -183,7 +190,7 @@ async function parent(): Promise<number> {
   const out: string[] = [''];
   out.push(`scale in one process: controller passes (observe mode) over simulated nodes × ${TENANTS} tenants × ${FRAGMENTS} fragments`);
   out.push(`date: ${new Date().toISOString()}   command: ${['npx tsx bench/scale-bench.ts', ...process.argv.slice(2)].join(' ')}`);
-  if (NODE_FLAGS.length > 0) out.push(`child node flags: ${NODE_FLAGS.join(' ')}`);
+  out.push(`child node flags: ${[...CONTROLLER_FLAGS, ...NODE_FLAGS].join(' ') || '(none)'}${CONTROLLER_FLAGS.length > 0 ? ` (the controller's, bin/clawops: ${CONTROLLER_FLAGS.join(' ')})` : ''}`);
   out.push(`machine: ${cpus().length} CPUs (${cpus()[0]?.model.trim() ?? '?'}), load average ${load0} at start, ${load1} at end; node ${process.version}`);
   out.push(line(rows[0]!));
   for (const r of rows.slice(1)) out.push(line(r));
