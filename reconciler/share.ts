@@ -32,8 +32,46 @@ const isPlain = (v: object): boolean => {
  * only add garbage).
  */
 export function share<T>(prev: T | undefined, next: T, also?: T, own?: ReadonlySet<object>): T {
-  return shareValue(prev, also, next, own) as T;
+  const p = asObject(prev);
+  const n = asObject(next);
+  if (p === undefined || n === undefined || own?.has(n)) return shareValue(prev, also, next, own) as T;
+  // The top level is walked key by key, not compared whole first: what a pass keeps differs from last pass's at the
+  // top (the node's clock and how long observe took come after its tenants; the pass id on a status record), so a
+  // compare of the whole walked it all, tenants included, once more before each part was shared. Last pass's value
+  // itself when every part came back as its own, under the same keys in the same order (that is: deep-equal).
+  const kp = TOP_KEYS;
+  let m = 0;
+  for (const k in p) if (Object.hasOwn(p, k)) kp[m++] = k;
+  const a = asObject(also);
+  let out: Record<string, unknown> | undefined;
+  let i = 0;
+  for (const k in n) {
+    if (!Object.hasOwn(n, k)) continue;
+    const v = shareValue(child(p, k), child(a, k), n[k], own);
+    if (out === undefined && (i >= m || kp[i] !== k || v !== p[k])) {
+      out = {};
+      for (let j = 0; j < i; j++) put(out, kp[j]!, p[kp[j]!]);
+    }
+    if (out !== undefined) put(out, k, v);
+    i++;
+  }
+  if (out === undefined) {
+    if (i === m) return prev as T;
+    out = {};
+    for (let j = 0; j < i; j++) put(out, kp[j]!, p[kp[j]!]);
+  }
+  // another node's value when it is deep-equal and last pass's is not (as shareValue)
+  return (also !== undefined && sameValue(also, next) ? also : out) as T;
 }
+
+/** share's list of prev's top-level keys (reused: share does not call itself) */
+const TOP_KEYS: string[] = [];
+
+const put = (out: Record<string, unknown>, k: string, v: unknown): void => {
+  // an own `__proto__` key stays a key (assigning it would set the prototype)
+  if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else out[k] = v;
+};
 
 /**
  * One key list a nesting depth, reused by every sameValue call at that depth: a comparison allocates nothing (a new
@@ -101,10 +139,7 @@ function shareValue(prev: unknown, also: unknown, next: unknown, own: ReadonlySe
   const out: Record<string, unknown> = {};
   for (const k in n) {
     if (!Object.hasOwn(n, k)) continue;
-    const v = shareValue(child(p, k), child(a, k), n[k], own);
-    // an own `__proto__` key stays a key (assigning it would set the prototype)
-    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
-    else out[k] = v;
+    put(out, k, shareValue(child(p, k), child(a, k), n[k], own));
   }
   return out;
 }

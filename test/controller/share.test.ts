@@ -97,4 +97,83 @@ describe('share', () => {
     expect(Object.keys(got)).toEqual(['__proto__', 'y']);
     expect(JSON.stringify(got)).toBe(JSON.stringify(proto));
   });
+
+  it('gives what comparing whole values first gave, part for part (random values: last pass\'s, another node\'s, own)', () => {
+    // the reference: prev when deep-equal, else also when deep-equal, else a copy of next made part by part
+    const isPlain = (v: object): boolean => [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null);
+    const asObj = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) && isPlain(v) ? (v as Record<string, unknown>) : undefined);
+    const kid = (o: Record<string, unknown> | undefined, k: string): unknown => (o !== undefined && Object.hasOwn(o, k) ? o[k] : undefined);
+    const ref = (prev: unknown, also: unknown, next: unknown, own: ReadonlySet<object>): unknown => {
+      if (prev !== undefined && sameValue(prev, next)) return prev;
+      if (also !== undefined && sameValue(also, next)) return also;
+      if (typeof next !== 'object' || next === null || Buffer.isBuffer(next) || own.has(next)) return next;
+      if (Array.isArray(next)) return next.map((x, i) => ref(Array.isArray(prev) && i < prev.length ? (prev as unknown[])[i] : undefined, Array.isArray(also) && i < also.length ? (also as unknown[])[i] : undefined, x, own));
+      if (!isPlain(next)) return next;
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(next)) {
+        const v = ref(kid(asObj(prev), k), kid(asObj(also), k), (next as Record<string, unknown>)[k], own);
+        if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+        else out[k] = v;
+      }
+      return out;
+    };
+    // a small deterministic generator of values alike enough to share parts
+    let seed = 7;
+    const rnd = (n: number): number => Math.floor(((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * n);
+    const obj = (depth: number): Record<string, unknown> => {
+      const o: Record<string, unknown> = {};
+      for (const k of ['k', 'j', 'i', 'h'].slice(0, rnd(5))) if (rnd(4) > 0) o[k] = gen(depth + 1);
+      return rnd(5) === 0 ? { ...o, z: gen(depth + 1) } : o;
+    };
+    const gen = (depth: number): unknown => {
+      const r = rnd(depth > 3 ? 6 : 10);
+      if (r === 0) return rnd(3);
+      if (r === 1) return ['a', 'b', ''][rnd(3)];
+      if (r === 2) return [true, null, undefined][rnd(3)];
+      if (r === 3) return Buffer.from(['x', 'y'][rnd(2)]!);
+      if (r === 4) return rnd(4) === 0 ? new Map() : Number.NaN;
+      if (r === 5) return rnd(2) === 0 ? [] : {};
+      if (r < 8) return Array.from({ length: rnd(4) }, () => gen(depth + 1));
+      return obj(depth);
+    };
+    /** next made from base with a few parts replaced or reordered (so prev, also and next are alike) */
+    const vary = (v: unknown): unknown => {
+      if (rnd(6) === 0) return gen(2);
+      if (Array.isArray(v)) return v.map(vary);
+      if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v) && isPlain(v)) {
+        const e = Object.entries(v).map(([k, x]): [string, unknown] => [k, vary(x)]);
+        return Object.fromEntries(rnd(8) === 0 ? e.reverse() : e);
+      }
+      return v;
+    };
+    /** every object reachable from v, named by where it is (the first place found) */
+    const tag = (v: unknown, name: string, m: Map<object, string>, path = ''): Map<object, string> => {
+      if (v === null || typeof v !== 'object' || m.has(v)) return m;
+      m.set(v, `${name}${path}`);
+      if (!Buffer.isBuffer(v) && (Array.isArray(v) || isPlain(v))) for (const [k, x] of Object.entries(v)) tag(x, name, m, `${path}/${k}`);
+      return m;
+    };
+    /** which parts of a result are prev's, also's, own or next's (by where they are there), and where in the result */
+    const origin = (got: unknown, roots: Map<object, string>, path = ''): string[] => {
+      if (got === null || typeof got !== 'object') return [];
+      if (roots.has(got)) return [`${path}=${roots.get(got)!}`];
+      if (Buffer.isBuffer(got) || !(Array.isArray(got) || isPlain(got))) return [`${path} new`];
+      return Object.entries(got).flatMap(([k, v]) => origin(v, roots, `${path}/${k}`));
+    };
+    for (let run = 0; run < 5000; run++) {
+      const base = rnd(4) === 0 ? gen(0) : obj(0);
+      const prev = rnd(6) === 0 ? undefined : vary(base);
+      const also = rnd(3) === 0 ? undefined : vary(base);
+      const next = vary(base);
+      const own = new Set<object>();
+      if (next !== null && typeof next === 'object' && rnd(4) === 0) for (const v of Object.values(next)) if (v !== null && typeof v === 'object') own.add(v as object);
+      if (next !== null && typeof next === 'object' && rnd(20) === 0) own.add(next);
+      const want = ref(prev, also, next, own);
+      const got = share(prev, next, also, own);
+      expect(JSON.stringify(got)).toBe(JSON.stringify(want));
+      expect(Object.keys(got ?? {})).toEqual(Object.keys(want ?? {}));
+      const roots = tag(next, 'next', tag(also, 'also', tag(prev, 'prev', new Map())));
+      expect(origin(got, roots)).toEqual(origin(want, roots));
+    }
+  });
 });
