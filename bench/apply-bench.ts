@@ -56,6 +56,7 @@ import { commitEdits, placeAll, portOffsetOf } from '../test/helpers/fleet-repo.
 import { seedSecrets } from '../test/helpers/secrets.js';
 import { closeMasters, runPlaybook, writeAnsibleSetup, writeCopyPlaybook, type AnsibleResult } from './lib/ansible.js';
 import { checkedDesired, generateRepo, stageReleases, tenantIdsFor } from './lib/infra-repo.js';
+import { childCpuMs, fleetCpuMs } from './lib/controller-fleet.js';
 import { argValue, fmt, median, pool, run, runBenchMain, type RunResult } from './lib/proc.js';
 import { sshCommand, WireBytes, type WireCount } from './lib/ssh.js';
 
@@ -108,15 +109,20 @@ interface ProgressEvent {
 interface ClawopsRun {
   r: RunResult;
   t0: number;
+  /** CPU ms the run cost: every process of the fleet's nodes (sessions, launchd jobs and gateways included), and clawops' own process */
+  cpu: { nodesMs: number; clawopsMs: number };
   json?: ApplyJson;
   events: ProgressEvent[];
   wire: WireCount;
 }
 
-async function clawops(args: string[], bytes: WireBytes): Promise<ClawopsRun> {
+async function clawops(args: string[], bytes: WireBytes, fleetRoots: () => number[] = () => []): Promise<ClawopsRun> {
   const mark = bytes.mark();
+  const n0 = fleetCpuMs(fleetRoots());
+  const c0 = childCpuMs();
   const t0 = Date.now();
   const r = await run(CLAWOPS, args, { env: { ...process.env, CLAWOPS_PROGRESS: 'json' } });
+  const cpu = { nodesMs: fleetCpuMs(fleetRoots()) - n0, clawopsMs: childCpuMs() - c0 };
   const wire = await bytes.since(mark);
   const events: ProgressEvent[] = [];
   for (const line of r.stderr.split('\n')) {
@@ -130,7 +136,7 @@ async function clawops(args: string[], bytes: WireBytes): Promise<ClawopsRun> {
   }
   let json: ApplyJson | undefined;
   if (r.stdout.trim().startsWith('{')) json = JSON.parse(r.stdout) as ApplyJson;
-  return { r, t0, events, wire, ...(json ? { json } : {}) };
+  return { r, t0, cpu, events, wire, ...(json ? { json } : {}) };
 }
 
 function applyArgs(repo: string, fleet: Fleet, extra: string[] = []): string[] {
@@ -386,7 +392,7 @@ async function bench(): Promise<number> {
     const text = bumpTimeout(repo, target, round);
     desired = checkedDesired(repo, TENANTS, FRAGMENTS);
     const facts = changeFacts(before, desired, tenant);
-    const c = await clawops(applyArgs(repo, fl, ['--concurrency', String(APPLY_CONCURRENCY)]), bytes);
+    const c = await clawops(applyArgs(repo, fl, ['--concurrency', String(APPLY_CONCURRENCY)]), bytes, () => fl.nodes.flatMap((n) => n.sshdPid() ?? []));
     if (c.r.code !== 0 || !c.json?.ok) throw new Error(`apply (round ${round}) exited ${c.r.code}:\n${(c.r.stdout + c.r.stderr).slice(0, 3000)}`);
     const res = c.json.results;
     const wrong = res.filter((x) => x.outcome !== 'applied' || x.staged.join() !== tenant || x.swapped.length !== 1 || x.swapped[0]!.to !== facts.toId);
@@ -396,7 +402,7 @@ async function bench(): Promise<number> {
     rounds.push({ c, facts, fragmentBytes: Buffer.byteLength(text), manifestBytes, payload: res.map((x) => x.bytesSent), reused: res.map((x) => x.reusedFiles), diff });
     log(
       `round ${round}: clawops apply ${fmt(c.r.seconds)} s, payload ${kb(sum(res.map((x) => x.bytesSent)))} (${kb(median(res.map((x) => x.bytesSent)))} a node), wire ${kb(c.wire.sent)}; ` +
-        `${facts.changed.length} changed file(s) sent + manifest, ${median(res.map((x) => x.reusedFiles))} copied on the node; diff in sync (${fmt(diff.r.seconds)} s)`,
+        `${facts.changed.length} changed file(s) sent + manifest, ${median(res.map((x) => x.reusedFiles))} copied on the node; CPU: nodes ${fmt(c.cpu.nodesMs / 1000)} s, clawops ${fmt(c.cpu.clawopsMs / 1000)} s; diff in sync (${fmt(diff.r.seconds)} s)`,
     );
     beforeLast = before;
   }
@@ -514,6 +520,12 @@ async function bench(): Promise<number> {
   out.push(`  a node from its lock to its unlock: median ${fmt(at.perNode.median)} s, slowest ${fmt(at.perNode.max)} s (--concurrency ${APPLY_CONCURRENCY}: ${Math.ceil(NODES / APPLY_CONCURRENCY)} wave(s) of nodes)`);
   out.push(`  per node (median): ${at.steps.map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
   out.push(`  reloads: ${at.reloads}`);
+  const nodesCpu = median(rounds.map((r) => r.c.cpu.nodesMs)) / 1000;
+  const clientCpu = median(rounds.map((r) => r.c.cpu.clawopsMs)) / 1000;
+  out.push(
+    `  CPU an apply (median of the runs): the nodes ${fmt(nodesCpu)} s (${Math.round((nodesCpu * 1000) / NODES)} ms a node: its ssh logins, remote commands, the one validation, gateway reloads), clawops ${fmt(clientCpu)} s; ` +
+      `on ${cpus().length} CPUs the apply cannot take less than (nodes + clawops) / CPUs = ${fmt((nodesCpu + clientCpu) / cpus().length)} s here`,
+  );
   out.push(`  nodes, lock to unlock (s from the first lock): ${at.timeline}`);
   const v = last.c.json!.results;
   if (v.some((x) => x.validated !== undefined)) out.push(`  openclaw config validate runs this apply: ${sum(v.map((x) => x.validated?.length ?? 0))} (on ${v.filter((x) => x.validated?.length).map((x) => x.node).join(', ') || 'no node'}); ${sum(v.map((x) => x.checked?.length ?? 0))} node(s) ran only their secret check`);
