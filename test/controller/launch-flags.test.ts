@@ -1,7 +1,7 @@
 /**
  * bin/clawops starts `clawops controller` with the controller's V8 heap settings (CONTROLLER_NODE_FLAGS: 8 MB
- * semi-spaces, a 2,000 MB old generation, under V8's 2 GB mark where the heap may grow 2× after a full GC instead of
- * 4×) and every other command without them; bench/scale-bench.ts reads the same line to start its controller child.
+ * semi-spaces, an old generation that grows 2× after a full GC, not up to 4×) and every other command without them;
+ * bench/scale-bench.ts reads the same line to start its controller child.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ function nodeArgs(args: string[]): string[] {
 
 describe('bin/clawops: the controller\'s node flags', () => {
   it('names them on one line the scale bench reads', () => {
-    expect(FLAGS).toEqual(['--max-semi-space-size=8', '--max-old-space-size=2000']);
+    expect(FLAGS).toEqual(['--max-semi-space-size=8', '--heap-growing-percent=100']);
   });
 
   it('starts `clawops controller …` with them, before the script', () => {
@@ -42,19 +42,28 @@ describe('bin/clawops: the controller\'s node flags', () => {
     expect(a.slice(a.length - args.length)).toEqual(args);
   });
 
-  it('this node takes them: a 2,000 MB old generation (under the 2 GB mark) and 8 MB semi-spaces', () => {
-    const out = execFileSync(process.execPath, [...FLAGS, '-e', `
+  it('this node takes them: 8 MB semi-spaces, the old generation grown 2x after each full GC, the heap limit V8\'s', () => {
+    const script = `
       const v8 = require('node:v8');
       let keep = [];
-      for (let i = 0; i < 2e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 50000) keep = []; }
+      const old = [];
+      for (let i = 0; i < 3e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 50000) { old.push(keep); keep = []; } if (old.length > 20) old.length = 0; }
       const n = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
       console.log(JSON.stringify({ limit: v8.getHeapStatistics().heap_size_limit, newSpace: n.space_size }));
-    `], { encoding: 'utf8' });
-    const { limit, newSpace } = JSON.parse(out) as { limit: number; newSpace: number };
-    const MB = 1024 * 1024;
-    // the limit is the old generation's plus the young generation's (3 × a semi-space)
-    expect(limit).toBeGreaterThanOrEqual(2000 * MB);
-    expect(limit).toBeLessThan(2048 * MB);
-    expect(newSpace).toBeLessThanOrEqual(16 * MB);
+    `;
+    const run = (flags: string[]): { limit: number; newSpace: number; factors: string[] } => {
+      const out = execFileSync(process.execPath, [...flags, '--trace-gc-verbose', '-e', script], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+      const lines = out.split('\n');
+      const factors = lines.filter((l) => l.includes('[HeapController] Limit:')).map((l) => /\(([0-9.]+)\)\s*$/.exec(l)?.[1] ?? l);
+      return { ...(JSON.parse(lines.find((l) => l.startsWith('{'))!) as { limit: number; newSpace: number }), factors };
+    };
+    const mine = run(FLAGS);
+    const v8s = run([]);
+    expect(mine.newSpace).toBeLessThanOrEqual(16 * 1024 * 1024);
+    // the limit is the old generation's plus the young generation's (3 semi-spaces): only the latter is smaller
+    expect(mine.limit).toBeLessThan(v8s.limit);
+    expect(mine.limit).toBeGreaterThanOrEqual(v8s.limit - 32 * 1024 * 1024);
+    expect(mine.factors.length).toBeGreaterThan(0);
+    expect(new Set(mine.factors)).toEqual(new Set(['2.0']));
   });
 });
