@@ -3,7 +3,7 @@
  * wall time and peak RSS of a pass. Targets: peak RSS < 150 MB at 500 nodes, < 400 MB at 2,000.
  *
  * Run: npx tsx bench/scale-bench.ts [--sizes 500,2000] [--tenants 10] [--fragments 20] [--passes 6] [--strict]
- *   diagnostics: [--tsx] [--gc-report] [--alloc-profile DIR] [--heap-spaces] [--child-output] [--node-flags='--max-old-space-size=256 …']
+ *   diagnostics: [--tsx] [--gc-report] [--alloc-profile DIR] [--heap-snapshot DIR] [--heap-spaces] [--child-output] [--node-flags='--max-old-space-size=256 …']
  *
  * What runs is what a controller pass runs (reconciler/controller/pass.ts reconcilePass, observe mode), unchanged:
  * fetch the repo into the controller's git mirror, pin main and release/1, build the desired state (once per commit,
@@ -63,6 +63,8 @@ const TSX = process.argv.includes('--tsx');
 const GC_REPORT = process.argv.includes('--gc-report');
 /** diagnostics: each child writes a sampled allocation profile (garbage included) to DIR/alloc-<nodes>.heapprofile */
 const ALLOC_DIR = process.argv.includes('--alloc-profile') ? argStr('alloc-profile', '') : '';
+/** diagnostics: each child writes a V8 heap snapshot after its last pass (what is kept) to DIR/heap-<nodes>.heapsnapshot */
+const SNAPSHOT_DIR = process.argv.includes('--heap-snapshot') ? argStr('heap-snapshot', '') : '';
 /** diagnostics: each child prints its V8 heap spaces (committed/used) after each pass and at the RSS peak, on stderr */
 const HEAP_SPACES = process.argv.includes('--heap-spaces');
 /** diagnostics: the children's output (stderr, and stdout but the RESULT line: e.g. --node-flags=--trace-gc) shown as it comes */
@@ -114,6 +116,7 @@ function runChild(entry: string[], nodes: number, repo: { dir: string; commit: s
       ...(GC_REPORT ? ['--gc-report'] : []),
       ...(ALLOC_DIR ? ['--alloc-profile', join(ALLOC_DIR, `alloc-${nodes}.heapprofile`)] : []),
       ...(HEAP_SPACES ? ['--heap-spaces'] : []),
+      ...(SNAPSHOT_DIR ? ['--heap-snapshot', join(SNAPSHOT_DIR, `heap-${nodes}.heapsnapshot`)] : []),
     ];
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
