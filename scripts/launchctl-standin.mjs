@@ -21,7 +21,8 @@
 //                                                          plist file do not apply until re-bootstrap)
 //   /var/run/launchd-standin/services/<label>/status.json  written by the supervisor: pid, state, runs…
 //   /var/run/launchd-standin/services/<label>/answer       written by the supervisor just before each status.json: its
-//                                                          pid, the service's row of `print system` and the whole
+//                                                          pid, the service's row of `print system`, the status.json
+//                                                          and job.json lines it is rendered from, and the whole
 //                                                          `print system/<label>` for that status (launchctl.sh reads it)
 //   /var/run/launchd-standin/disabled.json                 enable/disable overrides
 // Each loaded service has one supervisor process (this script with LAUNCHD_STANDIN_SUPERVISE=<label>)
@@ -289,7 +290,8 @@ function readJson(file) {
 /** @param {string} file @param {unknown} data */
 function writeJsonAtomic(file, data) {
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(data, null, 2) + '\n');
+  // one line: launchctl.sh compares status.json and job.json, byte for byte, with the lines the answer was made from
+  fs.writeFileSync(tmp, JSON.stringify(data) + '\n');
   fs.renameSync(tmp, file);
 }
 
@@ -764,8 +766,16 @@ function wantsRestart(job, code, signal) {
 async function supervise(label) {
   const dir = svcDir(label);
   const statusFile = path.join(dir, 'status.json');
+  /** @type {string} */
+  let jobText;
   /** @type {Job} */
-  const job = readJson(path.join(dir, 'job.json'));
+  let job;
+  try {
+    jobText = fs.readFileSync(path.join(dir, 'job.json'), 'utf8');
+    job = JSON.parse(jobText);
+  } catch {
+    process.exit(1);
+  }
   if (!job) process.exit(1);
   const status = {
     supervisorPid: process.pid,
@@ -778,12 +788,19 @@ async function supervise(label) {
     spawnedAt: /** @type {string | null} */ (null),
   };
   // The answer first, then the status: once bootstrap sees the status, `print` can be answered from the answer
-  // (launchctl.sh); the two are written back to back from the same status.
+  // (launchctl.sh); the two are written back to back from the same status. The answer: the supervisor's pid, the
+  // service's row of `print system`, the status.json line and the job.json line it was rendered from (launchctl.sh
+  // answers only while both files still hold exactly these: not between the answer and its status.json, nor after
+  // anyone rewrote either), then the whole `print system/<label>`. Rendered from the status as read back from its
+  // JSON, as `print` reads it.
   const answerFile = path.join(dir, 'answer');
+  const jobLine = jobText.split('\n')[0];
   const write = () => {
     if (!fs.existsSync(dir)) return;
     const tmp = `${answerFile}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, `${status.supervisorPid}\n${domainRow(label, status)}\n${formatService(job, status)}`);
+    const line = JSON.stringify(status);
+    const s = JSON.parse(line);
+    fs.writeFileSync(tmp, `${s.supervisorPid}\n${domainRow(label, s)}\n${line}\n${jobLine}\n${formatService(job, s)}`);
     fs.renameSync(tmp, answerFile);
     writeJsonAtomic(statusFile, status);
   };

@@ -9,7 +9,7 @@
  * ("not answered by sh"), which tells what sh answered from what it handed on.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,9 +26,12 @@ let root: string;
 let bin: string;
 let shOnly: string;
 
-function run(file: string, args: string[]): Promise<Answer> {
+/** Run file with args; `opts.env` replaces variables (undefined: unset), LAUNCHD_STANDIN_ROOT is the test's root. */
+function run(file: string, args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}): Promise<Answer> {
+  const env: Record<string, string | undefined> = { ...process.env, LAUNCHD_STANDIN_ROOT: root, ...opts.env };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   return new Promise((res) => {
-    execFile(file, args, { env: { ...process.env, LAUNCHD_STANDIN_ROOT: root } }, (err, stdout, stderr) => {
+    execFile(file, args, { env, cwd: opts.cwd }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       res({ stdout, stderr, code });
     });
@@ -198,6 +201,149 @@ describe('launchctl print: the sh front end = the Node stand-in', () => {
     mkdirSync(svc('ai.openclaw.nojob'));
     expect(await same(['print', 'system/ai.openclaw.nojob'], false)).toMatchObject({ code: 113 });
     rmSync(svc('ai.openclaw.nojob'), { recursive: true });
+  });
+
+  it('an answer whose status.json or job.json is not the one it was rendered from goes to the stand-in', async () => {
+    const l = LABELS[0]!;
+    const d = join(root, 'services', l);
+    const keep = (f: string): string => readFileSync(join(d, f), 'utf8');
+    const status = keep('status.json');
+    const job = keep('job.json');
+    const answer = keep('answer');
+    await same(['print', `system/${l}`], true);
+
+    // between the supervisor's answer and its status.json: the first write (no status.json yet), and a later one (the
+    // status.json of the write before): the stand-in prints that status, not the answer's
+    rmSync(join(d, 'status.json'));
+    expect((await same(['print', `system/${l}`], false)).stdout).toContain('\tstate = not running\n');
+    await same(['print', 'system'], false);
+    writeFileSync(join(d, 'status.json'), status);
+    expect((await standin('kickstart', '-k', `system/${l}`)).code).toBe(0);
+    const newer = keep('status.json');
+    writeFileSync(join(d, 'status.json'), status);
+    expect((await same(['print', `system/${l}`], false)).stdout).toContain(`\tpid = ${JSON.parse(status).pid}\n`);
+    await same(['print', 'system'], false);
+    writeFileSync(join(d, 'status.json'), newer);
+    await same(['print', `system/${l}`], true);
+    const answer2 = keep('answer');
+    // status.json the same values, another layout (the stand-in reads it the same: sh cannot tell, so it hands it on)
+    writeFileSync(join(d, 'status.json'), JSON.stringify(JSON.parse(newer), null, 2) + '\n');
+    await same(['print', `system/${l}`], false);
+    writeFileSync(join(d, 'status.json'), newer.trimEnd());
+    await same(['print', `system/${l}`], false);
+    writeFileSync(join(d, 'status.json'), newer);
+
+    // job.json replaced after bootstrap: another program (the stand-in prints it), not JSON, null (not a service)
+    writeFileSync(join(d, 'job.json'), job.replace('/bin/sleep', '/bin/sleepy'));
+    expect((await same(['print', `system/${l}`], false)).stdout).toContain('\tprogram = /bin/sleepy\n');
+    for (const bad of ['null\n', job.slice(0, 40), '']) {
+      writeFileSync(join(d, 'job.json'), bad);
+      expect(await same(['print', `system/${l}`], false)).toMatchObject({ code: 113 });
+      expect((await same(['print', 'system'], false)).stdout).not.toContain(l);
+    }
+    writeFileSync(join(d, 'job.json'), job);
+    await same(['print', 'system'], true);
+
+    // an answer cut short (in its block: its row still answers the domain), empty, or with CRLF line ends
+    const cuts = [answer2.slice(0, answer2.length - 2), answer2.slice(0, answer2.indexOf(' = {')), '', answer2.replace(/\n/g, '\r\n')];
+    for (const [i, cut] of cuts.entries()) {
+      writeFileSync(join(d, 'answer'), cut);
+      await same(['print', `system/${l}`], false);
+      await same(['print', 'system'], i < 2);
+    }
+    writeFileSync(join(d, 'answer'), answer2);
+    await same(['print', `system/${l}`], true);
+    expect(answer).not.toEqual(answer2);
+
+    // a service dir under another name (its supervisor's row names the old one): the stand-in's row names the dir
+    cpSync(d, join(root, 'services', 'ai.openclaw.copy'), { recursive: true });
+    expect((await same(['print', 'system'], false)).stdout).toContain('\tai.openclaw.copy\n');
+    rmSync(join(root, 'services', 'ai.openclaw.copy'), { recursive: true });
+    await same(['print', 'system'], true);
+  });
+
+  it('a supervisor pid that is a zombie whose name holds a newline goes to the stand-in (it sweeps the service)', async () => {
+    // a zombie: a child (a copy of sleep named "z<newline>x) S") its parent, exec'd into sleep, never reaps
+    const exe = join(dir, 'z\nx) S');
+    copyFileSync('/bin/sleep', exe);
+    chmodSync(exe, 0o755);
+    const parent = execFile('/bin/sh', ['-c', '"$0" 0.2 & echo $!; exec sleep 30', exe]);
+    const zombie = await new Promise<number>((res) => parent.stdout!.once('data', (b: Buffer) => res(Number(String(b).trim()))));
+    try {
+      await until('the zombie', async () => / Z /.test(readFileSync(`/proc/${zombie}/stat`, 'utf8')));
+      const from = join(root, 'services', LABELS[0]!);
+      const d = join(root, 'services', 'ai.openclaw.zombie');
+      mkdirSync(d);
+      const status = { ...JSON.parse(readFileSync(join(from, 'status.json'), 'utf8')), supervisorPid: zombie };
+      const job = readFileSync(join(from, 'job.json'), 'utf8');
+      const [, row, , jobLine, ...block] = readFileSync(join(from, 'answer'), 'utf8').split('\n');
+      writeFileSync(join(d, 'job.json'), job);
+      writeFileSync(join(d, 'status.json'), JSON.stringify(status) + '\n');
+      writeFileSync(join(d, 'answer'), [String(zombie), row!.replace(LABELS[0]!, 'ai.openclaw.zombie'), JSON.stringify(status), jobLine, ...block].join('\n'));
+      expect((await sh('print', 'system/ai.openclaw.zombie')).code).toBe(99);
+      expect((await sh('print', 'system')).code).toBe(99);
+      expect(await front('print', 'system/ai.openclaw.zombie')).toMatchObject({ code: 113 });
+      await same(['print', 'system'], true);
+    } finally {
+      parent.kill('SIGKILL');
+      rmSync(exe);
+    }
+  });
+
+  it('answers as the stand-in whatever the caller: no cat in PATH, run as `sh launchctl`, through a symlink', async () => {
+    const l = LABELS[0]!;
+    // PATH without cat (the stand-in has its absolute shebang)
+    const want = await standin('print', `system/${l}`);
+    expect(await run(join(bin, 'launchctl'), ['print', `system/${l}`], { env: { PATH: '/nonexistent' } })).toEqual(want);
+    expect(await run(join(shOnly, 'launchctl'), ['print', `system/${l}`], { env: { PATH: '/nonexistent' } })).toEqual(want);
+    // `sh launchctl` in its own dir ($0 without a slash), launchctl-standin not in PATH
+    for (const shell of ['dash', 'bash']) {
+      for (const args of [['print', 'system'], ['print', 'system/a b'], ['help']]) {
+        expect({ shell, ...(await run(shell, ['launchctl', ...args], { cwd: bin, env: { PATH: '/usr/bin:/bin' } })) }).toEqual({ shell, ...(await standin(...args)) });
+      }
+    }
+    // a symlink to the front end from another dir: the stand-in is beside the file itself
+    const elsewhere = join(dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    symlinkSync(join(bin, 'launchctl'), join(elsewhere, 'launchctl'));
+    symlinkSync('launchctl', join(elsewhere, 'lctl'));
+    for (const args of [['print', 'system'], ['print', `system/${l}`], ['print', 'system/a b'], ['print-disabled', 'system'], ['help']]) {
+      for (const f of ['launchctl', 'lctl']) expect({ f, ...(await run(join(elsewhere, f), args)) }).toEqual({ f, ...(await standin(...args)) });
+    }
+  });
+
+  it('the state dir the stand-in takes: `..` after a symlink in LAUNCHD_STANDIN_ROOT, a symlinked dir above bin', async () => {
+    // LAUNCHD_STANDIN_ROOT=<dir>/lnk/../state, lnk -> <root>/services: the stand-in reads <dir>/state (path.join
+    // takes `..` lexically), the kernel <root>/state
+    symlinkSync(join(root, 'services'), join(dir, 'lnk'));
+    const viaLink = `${join(dir, 'lnk')}/../state`;
+    for (const args of [['print', 'system'], ['print', `system/${LABELS[0]}`]]) {
+      const want = await standin(...args);
+      expect(await run(join(bin, 'launchctl'), args, { env: { LAUNCHD_STANDIN_ROOT: viaLink } })).toEqual(want);
+      expect((await run(join(shOnly, 'launchctl'), args, { env: { LAUNCHD_STANDIN_ROOT: viaLink } })).code).toBe(99);
+    }
+
+    // the default state dir, <bin>/../../../var/run/launchd-standin, under a node root reached through a symlinked
+    // usr/local: the stand-in takes it lexically (<n2>/var/run/...: nothing loaded), the kernel would climb from
+    // the link's target (<n1>/var/run/...: a service)
+    const n1 = join(dir, 'n1');
+    const n2 = join(dir, 'n2');
+    const nbin = join(n1, 'usr', 'local', 'bin');
+    mkdirSync(nbin, { recursive: true });
+    mkdirSync(join(n2, 'usr'), { recursive: true });
+    symlinkSync(join(n1, 'usr', 'local'), join(n2, 'usr', 'local'));
+    installLaunchctl(nbin, process.execPath);
+    const noRoot = { env: { LAUNCHD_STANDIN_ROOT: undefined } };
+    expect((await run(join(nbin, 'launchctl-standin'), ['bootstrap', 'system', plist('ai.openclaw.n1', ['/bin/sleep', '1000'], '\t<key>RunAtLoad</key><true/>\n')], noRoot)).code).toBe(0);
+    try {
+      expect((await run(join(nbin, 'launchctl'), ['print', 'system'], noRoot)).stdout).toContain('\tai.openclaw.n1\n');
+      const n2bin = join(n2, 'usr', 'local', 'bin');
+      for (const args of [['print', 'system'], ['print', 'system/ai.openclaw.n1']]) {
+        expect(await run(join(n2bin, 'launchctl'), args, noRoot)).toEqual(await run(join(n2bin, 'launchctl-standin'), args, noRoot));
+      }
+    } finally {
+      await run(join(nbin, 'launchctl-standin'), ['bootout', 'system/ai.openclaw.n1'], noRoot);
+    }
   });
 
   it('is plain POSIX sh: dash parses it', () => {
