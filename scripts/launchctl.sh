@@ -32,6 +32,9 @@ done
 B=${F%/*}
 S=$B/launchctl-standin
 [ $# -eq 2 ] && [ "$1" = print ] || exec "$S" "$@"
+# an answer sh cannot write (stdout or stderr closed, full, a pipe nobody reads: SIGPIPE ignored, so printf fails
+# instead of killing sh) is the stand-in's to write, as it would, and to fail at, as it would
+trap '' PIPE
 # where the stand-in keeps its state: LAUNCHD_STANDIN_ROOT, else <root>/var/run/launchd-standin (the stand-in derives
 # it the same way from its own path, <root>/usr/local/bin/launchctl-standin). The stand-in takes `..` lexically
 # (path.resolve, path.join), the kernel through symlinks: a `..` in LAUNCHD_STANDIN_ROOT, or a symlink among the three
@@ -103,15 +106,15 @@ case $2 in
       done
       printf 'system = {\n\ttype = system\n\thandle = 0\n\tactive count = %d\n\tservice count = %d\n\n\tservices = {\n%s\t}\n\n\tdisabled services = {\n\t}\n}' "$n" "$n" "$rows"
     ) || exec "$S" "$@"
-    printf '%s\n' "$out"
-    exit 0
+    printf '%s\n' "$out" 2> /dev/null && exit 0
+    exec "$S" "$@"
     ;;
   system/.* | system/*[!A-Za-z0-9._-]*) ;;
   system/?*)
     l=${2#system/}
     if ! [ -e "$D/services/$l" ] && ! [ -L "$D/services/$l" ]; then
-      printf 'Could not find service "%s" in domain for system\n' "$l" >&2
-      exit 113
+      printf 'Could not find service "%s" in domain for system\n' "$l" >&2 2> /dev/null && exit 113
+      exec "$S" "$@"
     fi
     if [ -f "$D/services/$l/answer" ]; then
       # the answer read through one descriptor, so the checks and the block printed are from the same write; the
@@ -129,8 +132,7 @@ case $2 in
       case $blk$x in *'
 }
 ')
-          printf '%s' "$blk"
-          exit 0
+          printf '%s' "$blk" 2> /dev/null && exit 0
           ;;
       esac
     fi

@@ -312,6 +312,20 @@ describe('launchctl print: the sh front end = the Node stand-in', () => {
     }
   });
 
+  it('an answer sh cannot write (stdout full, closed, a pipe nobody reads; stderr full) fails as the stand-in fails', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // the fifo opened for writing while nobody reads it: a read-write descriptor first (so the open does not block),
+    // closed once the write end is open
+    const ways = ['"$0" "$@" > /dev/full', '"$0" "$@" >&-', 'exec 3<> "$FIFO" 4> "$FIFO" 3<&-; "$0" "$@" >&4', '"$0" "$@" 2> /dev/full'];
+    for (const way of ways) {
+      for (const args of [['print', 'system'], ['print', `system/${LABELS[0]}`], ['print', 'system/ai.openclaw.absent']]) {
+        const wrap = (file: string): Promise<Answer> => run('/bin/sh', ['-c', `${way}; echo "rc=$?" >&2`, file, ...args], { env: { FIFO: fifo } });
+        expect({ way, args, ...(await wrap(join(bin, 'launchctl'))) }).toEqual({ way, args, ...(await wrap(join(bin, 'launchctl-standin'))) });
+      }
+    }
+  });
+
   it('the state dir the stand-in takes: `..` after a symlink in LAUNCHD_STANDIN_ROOT, a symlinked dir above bin', async () => {
     // LAUNCHD_STANDIN_ROOT=<dir>/lnk/../state, lnk -> <root>/services: the stand-in reads <dir>/state (path.join
     // takes `..` lexically), the kernel <root>/state
