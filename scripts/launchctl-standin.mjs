@@ -800,7 +800,11 @@ async function supervise(label) {
     const tmp = `${answerFile}.${process.pid}.tmp`;
     const line = JSON.stringify(status);
     const s = JSON.parse(line);
-    fs.writeFileSync(tmp, `${s.supervisorPid}\n${domainRow(label, s)}\n${line}\n${jobLine}\n${formatService(job, s)}`);
+    const row = domainRow(label, s);
+    const block = formatService(job, s);
+    // sh's read drops NUL bytes (a plist string may hold one, &#0;): such an answer names no pid, so sh hands it on
+    const pid = /\0/.test(row + block) ? '-' : String(s.supervisorPid);
+    fs.writeFileSync(tmp, `${pid}\n${row}\n${line}\n${jobLine}\n${block}`);
     fs.renameSync(tmp, answerFile);
     writeJsonAtomic(statusFile, status);
   };

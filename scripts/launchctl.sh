@@ -25,7 +25,7 @@ case $F in
 esac
 n=0
 while [ -L "$F" ] && [ $n -lt 40 ]; do
-  t=$(readlink "$F") && [ -n "$t" ] || break
+  t=$(readlink "$F" 2> /dev/null) && [ -n "$t" ] || break
   case $t in /*) F=$t ;; *) F=${F%/*}/$t ;; esac
   n=$((n + 1))
 done

@@ -255,6 +255,17 @@ describe('launchctl print: the sh front end = the Node stand-in', () => {
     await same(['print', `system/${l}`], true);
     expect(answer).not.toEqual(answer2);
 
+    // a NUL in the block (a plist string with &#0;: sh's read would drop it)
+    const nul = 'ai.openclaw.nul';
+    expect((await standin('bootstrap', 'system', plist(nul, ['/bin/sleep', '1000', 'a&#0;b'], '\t<key>RunAtLoad</key><true/>\n'))).code).toBe(0);
+    try {
+      await until('its answer', async () => (await standin('print', `system/${nul}`)).code === 0);
+      expect((await same(['print', `system/${nul}`], false)).stdout).toContain('\t\ta\0b\n');
+      await same(['print', 'system'], false);
+    } finally {
+      await standin('bootout', `system/${nul}`);
+    }
+
     // a service dir under another name (its supervisor's row names the old one): the stand-in's row names the dir
     cpSync(d, join(root, 'services', 'ai.openclaw.copy'), { recursive: true });
     expect((await same(['print', 'system'], false)).stdout).toContain('\tai.openclaw.copy\n');
