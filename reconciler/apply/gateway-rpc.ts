@@ -14,7 +14,8 @@
  * The client connects as a trusted local backend (`client.id: gateway-client`, `mode: backend`, loopback, the shared
  * gateway token or password — the one handshake the gateway accepts without a paired device identity), asks for
  * `operator.read` only, and reads the secret from the node's secret file itself: the secret is never on a command
- * line, never sent by clawops, and scrubbed from anything the client prints; of the gateway's answers only error
+ * line, never sent by clawops, sent on a connection only once lsof and ps show the other end is the service launchd
+ * runs (or a process it started), and scrubbed from anything the client prints; of the gateway's answers only error
  * codes are printed (a message may quote what it was sent). The file is read only as the wrapper accepts it: a plain
  * name in the tenant's secrets dir, a regular file (no symlink, FIFO or device), not empty, at most 64 KiB.
  */
@@ -56,7 +57,7 @@ export function gatewayAuthOf(cfg: unknown, secretsList: string, varDb: string, 
     const path = prov.path.split('${CLAWOPS_VAR_DB}').join(varDb);
     if (path.includes('${') || !path.startsWith('/')) return { why: `secret provider ${ref.provider} has a path clawops cannot resolve` };
     // only a file of this tenant's own secrets dir (where the wrapper checks them) is read: never ../../etc/shadow,
-    // another tenant's token or a home directory's key (the client sends what it reads to whatever holds the port)
+    // another tenant's token or a home directory's key (the client sends what it reads to the gateway it talks to)
     const dir = `${varDb}/secrets/${tenant}/`;
     const name = path.startsWith(dir) ? path.slice(dir.length) : '';
     if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') return { why: `secret provider ${ref.provider} points outside the tenant's secrets dir` };
@@ -118,17 +119,24 @@ function verdict(p, want) {
 `;
 
 /**
- * node -e GATEWAY_RPC_JS PORT KIND FILE DEADLINE_MS [BEAT] < expectations ([[path, value], …])
+ * node -e GATEWAY_RPC_JS PORT KIND FILE DEADLINE_MS BEAT GWPID < expectations ([[path, value], …])
  * Connects to ws://127.0.0.1:PORT, asks config.get every 50 ms (the real gateway applies a touched file ~300 ms
  * later, its watcher's debounce) until the verdict is '' or the deadline. Prints ONE line: `applied MS` (exit 0) or
- * `pending WHY` (exit 1 not applied in time, 2 refused / cannot ask). Writes BEAT (the dead-man guard's heartbeat)
- * every second while it waits. Its WebSocket is a minimal RFC 6455 client on node:net (text messages, fragments,
+ * `pending WHY` (exit 1 not applied in time, 2 refused / cannot ask). Writes BEAT (the dead-man guard's heartbeat,
+ * '' for none) every second while it waits.
+ *
+ * The secret goes to the gateway only. Before it is sent on a connection, the process at the other end of THAT
+ * connection must be the service launchd runs or one it started: GWPID is a file where the HOT script writes
+ * launchd's pid of the service as soon as launchd has said it (the client starts meanwhile and waits for it, up to
+ * its deadline); lsof names the process holding the connection's other end (both ends are on this node) and ps its
+ * ancestors. A process that took the port while the gateway was down (another tenant's gateway, any local user's
+ * program) gets the upgrade request and nothing else; without lsof or ps the client says so and asks nothing. Its WebSocket is a minimal RFC 6455 client on node:net (text messages, fragments,
  * ping/pong, close; no extensions; a message over 16 MiB ends the connection): Node's
  * global WebSocket loads undici, ~35 ms of CPU a node on top of Node's own ~20 ms start — more than this whole client.
  */
 export const GATEWAY_RPC_JS = String.raw`'use strict';
 const fs = require('node:fs');
-const [port, kind, file, deadlineMs, beat] = process.argv.slice(1);
+const [port, kind, file, deadlineMs, beat, gwPidFile] = process.argv.slice(1);
 const t0 = Date.now();
 let secret = '';
 let finished = false;
@@ -221,7 +229,39 @@ function openWs(onText, onError, onClose) {
   });
   sock.on('error', () => onError());
   sock.on('close', close);
-  return { send: (text) => { if (!closed && up) frame(1, Buffer.from(text)); }, close };
+  return { send: (text) => { if (!closed && up) frame(1, Buffer.from(text)); }, close, sock };
+}
+// launchd's pid of the service, once the HOT script has written it ('' until then)
+function gatewayPid() {
+  try { const m = /^([1-9][0-9]*)\n/.exec(fs.readFileSync(gwPidFile, 'utf8')); return m ? m[1] : ''; } catch { return ''; }
+}
+// why the other end of this connection is not the gateway ('' when it is: the service's pid or one of its descendants)
+function peerWhy(sock, gw) {
+  const cp = require('node:child_process');
+  const run = (cmd, args) => {
+    try { return cp.execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }); } catch (e) { return e && typeof e.stdout === 'string' ? e.stdout : ''; }
+  };
+  const local = String(sock.localPort);
+  // every socket with this connection's client port at either end: ours (local -> PORT) and the peer's (PORT -> local)
+  const peers = new Set();
+  let pid = '';
+  for (const l of run('lsof', ['-nP', '-iTCP:' + local, '-Fpn']).split('\n')) {
+    if (l[0] === 'p') pid = l.slice(1);
+    const m = l[0] === 'n' ? /:([0-9]+)->.*:([0-9]+)$/.exec(l) : null;
+    if (m && m[1] === String(port) && m[2] === local && pid) peers.add(pid);
+  }
+  if (peers.size === 0) return 'cannot tell which process holds port ' + port + ' (lsof found no end of the connection): the secret is not sent';
+  const parent = new Map();
+  for (const l of run('ps', ['-A', '-o', 'pid=', '-o', 'ppid=']).split('\n')) {
+    const f = l.trim().split(/\s+/);
+    if (f.length === 2) parent.set(f[0], f[1]);
+  }
+  for (const p of peers) {
+    let q = p;
+    for (let k = 0; q !== undefined && q !== gw && q !== '0' && q !== '1' && k < 64; k++) q = parent.get(q);
+    if (q !== gw) return 'port ' + port + ' is held by pid ' + p + ', which is not the gateway, pid ' + gw + ', nor a process it started: the secret is not sent';
+  }
+  return '';
 }
 // the secret file as the wrapper accepts it: a regular file (not a symlink, FIFO or device: opened without following
 // or blocking), not empty, small; never read whole when it is not
@@ -276,6 +316,11 @@ function main() {
       try { m = JSON.parse(text); } catch { return; }
       if (m === null || typeof m !== 'object') return;
       if (m.type === 'event' && m.event === 'connect.challenge') {
+        // who is at the other end, before anything is sent on this connection (launchd's pid may still be coming)
+        const gw = gatewayPid();
+        if (!gw) return void setTimeout(() => onText(text), 10);
+        const why = peerWhy(ws.sock, gw);
+        if (why) return done(2, 'pending ' + why);
         const auth = kind === 'token' ? { token: secret } : kind === 'password' ? { password: secret } : undefined;
         req('connect', { minProtocol: 4, maxProtocol: 4, client: { id: 'gateway-client', version: 'clawops', platform: process.platform, mode: 'backend' }, role: 'operator', scopes: ['operator.read'], caps: [], ...(auth ? { auth } : {}) });
         return;

@@ -121,7 +121,8 @@ exit 0
  * values (JSON) — make a running gateway read its config again without a restart and verify it applied it, in ONE
  * command. OpenClaw's watcher holds the inode it resolved at start (an older release's openclaw.json), so every
  * release's openclaw.json of the tenant is touched (content unchanged; only clawops' own real release dirs). Then the
- * gateway is asked over its own WebSocket RPC (CLIENT_JS under the Node OpenClaw runs on, the wrapper's PATH order)
+ * gateway is asked over its own WebSocket RPC (CLIENT_JS under the Node OpenClaw runs on, the wrapper's PATH order;
+ * it sends the secret only to the process launchd's pid names, or one it started, which it learns from $RT/gw)
  * until it shows the new values as its applied revision; when it does and its pid is still the one before, the run
  * record says the process runs the new release (RUNREC: the record's fields after the pid, JSON). Prints
  * `hot-applied PID MS`, `hot-pending PID WHY` or `hot-no-pid`; with URL (and ALLOW_DEGRADED), after `hot-applied`
@@ -146,11 +147,13 @@ beat
 # is killed a few seconds later by a watchdog that also beats for the guard meanwhile: the command always ends in
 # time and falls back to a restart, never hangs until the caller's timeout fails the apply
 : > "$RT/out"
-PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" < "$RT/want" > "$RT/out" 2>/dev/null &
+PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" "$RT/gw" < "$RT/want" > "$RT/out" 2>/dev/null &
 np=$!
 wait $pp 2>/dev/null
 pid=$(cat "$RT/pid" 2>/dev/null)
 case $pid in ''|0|*[!0-9]*) kill -9 $np 2>/dev/null; rec hot-no-pid; exit 0 ;; esac
+# the client sends the secret only to this process or one it started (it waits for this file)
+printf '%s\n' "$pid" > "$RT/gw"
 lim=$(( DEADLINE / 1000 + 5 ))
 ( trap - EXIT; i=0; while [ $i -lt $lim ]; do sleep 1; kill -0 $np 2>/dev/null || exit 0; beat; i=$((i+1)); done; kill -9 $np ) </dev/null >/dev/null 2>&1 &
 wp=$!

@@ -4,14 +4,14 @@
  * Every one must end in either a verified hot apply or `ok: false` with a reason (the caller restarts) — never a hang
  * past the deadline, never a thrown error, never a false "hot", never the secret in anything clawops prints.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { gatewayAuthOf, hotCheckOf } from '../../reconciler/apply/gateway-rpc.js';
+import { GATEWAY_RPC_JS, gatewayAuthOf, hotCheckOf } from '../../reconciler/apply/gateway-rpc.js';
 import { changedPaths } from '../../reconciler/apply/reload-plan.js';
 import { gate, hotReload, reloadUnits } from '../../reconciler/apply/services.js';
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
@@ -90,6 +90,24 @@ async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: n
   const t0 = Date.now();
   const out = await hotReload(t, p, 'acme', { port: opts.port ?? port, ...check }, { releaseId: 'bbbb2222', guardRun: 'run-x' }, opts.verifyMs ?? VERIFY_MS);
   return { out, ms: Date.now() - t0, pid: r.reloads[0]!.newPid };
+}
+
+/**
+ * The RPC client alone, as HOT runs it, against `rpcPort`, told that the gateway's pid is `gwPid` (by default this
+ * process, where the test's own servers live): how the client copes with what a gateway may send. Resolves its one
+ * line and exit code.
+ */
+function clientAlone(rpcPort: number, want: readonly [string, unknown][], gwPid = process.pid, deadlineMs = VERIFY_MS): Promise<{ line: string; code: number | null; ms: number }> {
+  const gw = join(root, 'gw.pid');
+  writeFileSync(gw, `${gwPid}\n`);
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ['-e', GATEWAY_RPC_JS, String(rpcPort), 'token', secretFile(), String(deadlineMs), '', gw], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    c.on('close', (code) => resolve({ line: out.trim(), code, ms: Date.now() - t0 }));
+    c.stdin.end(JSON.stringify(want.map(([path, v]) => [path, v, path.split('.')])));
+  });
 }
 
 /** a TCP server on the loopback standing in for whatever holds the gateway's port */
@@ -294,7 +312,6 @@ describe('hot reload under attack: a real local node', () => {
   }, 60_000);
 
   itWs('a gateway that pings and fragments its messages: the client answers the ping (masked pong), joins the fragments, verifies', async () => {
-    const cfgB = config({ logging: { level: 'warn' } });
     let pong = false;
     const rpc = await hostile((c) => {
       upgrade(c, (text) => {
@@ -313,8 +330,8 @@ describe('hot reload under attack: a real local node', () => {
         c.write(Buffer.concat([Buffer.from([0x01, 10]), ch.subarray(0, 10), Buffer.from([0x80, ch.length - 10]), ch.subarray(10)]));
       });
     });
-    const { out, pid } = await hotAtoB(config(), cfgB, { port: rpc });
-    expect(out).toMatchObject({ ok: true, pid });
+    const r = await clientAlone(rpc, [['logging.level', 'warn']]);
+    expect(r).toMatchObject({ code: 0, line: expect.stringMatching(/^applied \d+$/) });
     expect(pong).toBe(true);
   }, 60_000);
 
@@ -338,23 +355,43 @@ describe('hot reload under attack: a real local node', () => {
       upgrade(c, () => undefined);
       c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
     });
-    let first = true;
+    // the client alone, told the gateway is this process (where these servers run): how it copes with each
     for (const hp of [silent, garbage, midframe, echo, stall]) {
-      const r = first
-        ? await hotAtoB(config(), config({ logging: { level: 'warn' } }), { port: hp })
-        : await (async () => {
-            const check = hotCheckOf({ openclaw: config({ logging: { level: 'warn' } }), files: [] } as never, ['logging.level'], p.varDb, 'acme');
-            if ('why' in check) throw new Error(check.why);
-            const t0 = Date.now();
-            const out = await hotReload(t, p, 'acme', { port: hp, ...check }, { releaseId: 'bbbb2222' }, VERIFY_MS);
-            return { out, ms: Date.now() - t0 };
-          })();
-      first = false;
-      expect(r.out.ok, `port ${hp}`).toBe(false);
+      const r = await clientAlone(hp, [['logging.level', 'warn']]);
+      expect(r.code, `port ${hp}`).not.toBe(0);
+      expect(r.line).toMatch(/^pending /);
       expect(r.ms).toBeLessThan(VERIFY_MS + 5000);
-      expect(r.out.why ?? '').not.toMatch(/s3cr3t|S3CR3T|3cr3/);
+      expect(r.line).not.toMatch(/s3cr3t|S3CR3T|3cr3/);
     }
   }, 120_000);
+
+  itWs('the gateway\'s port held by a process that is not the gateway: the secret is never sent, not hot, the reason names the holder', async () => {
+    // a process that took the port (here: this test process) answers like a gateway and records all it is sent
+    const heard: string[] = [];
+    const taker = await hostile((c) => {
+      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
+      upgrade(c, (text) => heard.push(text));
+    });
+    const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { port: taker });
+    expect(out).toMatchObject({ ok: false, pid });
+    expect(out.why).toBe(`port ${taker} is held by pid ${process.pid}, which is not the gateway, pid ${pid}, nor a process it started: the secret is not sent`);
+    // the upgrade went through, and then nothing: no connect request, no token
+    expect(heard).toEqual([]);
+    // told that this process IS the gateway, the same client sends the connect request
+    const told = await clientAlone(taker, [['logging.level', 'warn']], process.pid, 1500);
+    expect(told.line).toMatch(/^pending /);
+    expect(heard.some((h) => h.includes('"method":"connect"') && h.includes('s3cr3t'))).toBe(true);
+  }, 60_000);
+
+  itWs('a gateway that listens from a process its launchd job started (not exec\'d): still the gateway, verified hot', async () => {
+    const bin = join(root, 'usr/local/bin');
+    execFileSync('mv', [join(bin, 'fake-openclaw-gateway'), join(bin, 'fake-openclaw-gateway-child')]);
+    writeFileSync(join(bin, 'fake-openclaw-gateway'), `#!/bin/sh\n'${join(bin, 'fake-openclaw-gateway-child')}' "$@" &\nwait\n`, { mode: 0o755 });
+    const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out).toMatchObject({ ok: true, pid });
+    // launchd's pid is the sh; the listener is its child
+    expect(execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' })).toMatch(/^\/bin\/sh /);
+  }, 60_000);
 
   it('a SecretRef whose provider path leaves the tenant\'s secrets dir is never read (../../etc/shadow, another tenant, a home dir)', () => {
     for (const path of ['${CLAWOPS_VAR_DB}/secrets/acme/../../../../etc/shadow', '${CLAWOPS_VAR_DB}/secrets/other/token.current', '/Users/alice/.ssh/id_ed25519', '${CLAWOPS_VAR_DB}/secrets/acme/']) {
