@@ -242,13 +242,18 @@ function peerWhy(sock, gw) {
     try { return cp.execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }); } catch (e) { return e && typeof e.stdout === 'string' ? e.stdout : ''; }
   };
   const local = String(sock.localPort);
-  // every socket with this connection's client port at either end: ours (local -> PORT) and the peer's (PORT -> local)
+  // the other end of THIS connection: the socket whose address and port are exactly our peer's and ours (as IPv4 or
+  // v4-mapped IPv6), which no other socket can have. Not merely the two ports: a socket elsewhere with them (a
+  // connection from the client's port to the gateway's port on another address, opened by whoever took 127.0.0.1)
+  // is not this connection, whose own end may be held by no process at all (passed on, in flight) while lsof looks
+  const forms = (a) => [a, '[::ffff:' + a + ']'];
+  const names = new Set();
+  for (const r of forms(sock.remoteAddress)) for (const l of forms(sock.localAddress)) names.add('n' + r + ':' + port + '->' + l + ':' + local);
   const peers = new Set();
   let pid = '';
   for (const l of run('lsof', ['-nP', '-iTCP:' + local, '-Fpn']).split('\n')) {
     if (l[0] === 'p') pid = l.slice(1);
-    const m = l[0] === 'n' ? /:([0-9]+)->.*:([0-9]+)$/.exec(l) : null;
-    if (m && m[1] === String(port) && m[2] === local && pid) peers.add(pid);
+    if (names.has(l) && pid) peers.add(pid);
   }
   if (peers.size === 0) return 'cannot tell which process holds port ' + port + ' (lsof found no end of the connection): the secret is not sent';
   const parent = new Map();

@@ -97,12 +97,12 @@ async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: n
  * process, where the test's own servers live): how the client copes with what a gateway may send. Resolves its one
  * line and exit code.
  */
-function clientAlone(rpcPort: number, want: readonly [string, unknown][], gwPid = process.pid, deadlineMs = VERIFY_MS): Promise<{ line: string; code: number | null; ms: number }> {
+function clientAlone(rpcPort: number, want: readonly [string, unknown][], gwPid = process.pid, deadlineMs = VERIFY_MS, env: NodeJS.ProcessEnv = process.env): Promise<{ line: string; code: number | null; ms: number }> {
   const gw = join(root, 'gw.pid');
   writeFileSync(gw, `${gwPid}\n`);
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, ['-e', GATEWAY_RPC_JS, String(rpcPort), 'token', secretFile(), String(deadlineMs), '', gw], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const c = spawn(process.execPath, ['-e', GATEWAY_RPC_JS, String(rpcPort), 'token', secretFile(), String(deadlineMs), '', gw], { stdio: ['pipe', 'pipe', 'ignore'], env });
     let out = '';
     c.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
     c.on('close', (code) => resolve({ line: out.trim(), code, ms: Date.now() - t0 }));
@@ -154,6 +154,71 @@ function frame(text: string): Buffer {
   const d = Buffer.from(text);
   return Buffer.concat([d.length < 126 ? Buffer.from([0x81, d.length]) : Buffer.from([0x81, 126, d.length >> 8, d.length & 255]), d]);
 }
+
+/**
+ * A port taker that hides its end of the connection from lsof: it completes the upgrade, has its helper open a decoy
+ * connection to the gateway's own listener FROM the client's port (the gateway then holds a socket PORT -> the
+ * client's port, on another address), stops the helper, sends the challenge, hands the connection to the stopped
+ * helper over its IPC channel (SCM_RIGHTS: queued, held by no process) and dies. Once continued (SIGCONT), the helper
+ * gets the connection and prints every frame it was sent (`heard BASE64`). argv: PORT GATEWAY_HOST. Prints
+ * `listening HELPERPID`, then `decoy HELPERPID`.
+ */
+const HIDING_TAKER_JS = String.raw`
+const net = require('node:net'), cp = require('node:child_process'), crypto = require('node:crypto');
+const P = Number(process.argv[1]), GWHOST = process.argv[2];
+const r = cp.spawn(process.execPath, ['-e', ${'`'}
+const net = require('node:net');
+process.on('error', () => {});
+process.on('message', (m, s) => {
+  if (typeof m === 'number') {
+    const d = net.connect({ host: process.argv[1], port: Number(process.argv[2]), localAddress: process.argv[1], localPort: m }, () => process.send('decoy'));
+    d.on('error', () => process.send('decoy-failed'));
+    return;
+  }
+  if (!s) return;
+  let buf = Buffer.alloc(0);
+  s.on('error', () => {});
+  s.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 2) {
+      let n = buf[1] & 127, off = 2;
+      if (n === 126) { if (buf.length < 4) return; n = buf.readUInt16BE(2); off = 4; }
+      if (buf.length < off + 4 + n) return;
+      const k = buf.subarray(off, off + 4), t = Buffer.from(buf.subarray(off + 4, off + 4 + n));
+      for (let i = 0; i < n; i++) t[i] ^= k[i & 3];
+      buf = buf.subarray(off + 4 + n);
+      process.stdout.write('heard ' + t.toString('base64') + '\\n');
+    }
+  });
+  setTimeout(() => process.exit(0), 500);
+});
+process.send('ready');
+${'`'}, GWHOST, String(P)], { stdio: ['ignore', 'inherit', 'ignore', 'ipc'] });
+r.once('message', () => {
+  const srv = net.createServer((c) => {
+    c.on('error', () => {});
+    let head = '';
+    c.on('data', (d) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      c.removeAllListeners('data');
+      c.pause();
+      const key = /sec-websocket-key: *(\S+)/i.exec(head)[1];
+      c.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ' + crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64') + '\r\n\r\n');
+      r.send(c.remotePort);
+      r.once('message', (m) => {
+        process.stdout.write(m + ' ' + r.pid + '\n');
+        process.kill(r.pid, 'SIGSTOP');
+        const ch = Buffer.from(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }));
+        c.write(Buffer.concat([Buffer.from([0x81, ch.length]), ch]));
+        r.send('conn', c);
+        process.kill(process.pid, 'SIGKILL');
+      });
+    });
+  });
+  srv.listen(P, '127.0.0.1', () => process.stdout.write('listening ' + r.pid + '\n'));
+});
+`;
 
 function psArgs(): string {
   return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
@@ -381,6 +446,38 @@ describe('hot reload under attack: a real local node', () => {
     const told = await clientAlone(taker, [['logging.level', 'warn']], process.pid, 1500);
     expect(told.line).toMatch(/^pending /);
     expect(heard.some((h) => h.includes('"method":"connect"') && h.includes('s3cr3t'))).toBe(true);
+  }, 60_000);
+
+  itWs('a port taker that hides its end of the connection (handed to a stopped process: in flight, held by none) and makes the gateway hold a connection from the client\'s port on another address: the secret is never sent', async () => {
+    const P = await freePort();
+    // the gateway listens on the same port on another loopback address (on a Mac: a gateway bound to 0.0.0.0 or a LAN
+    // address, which a more specific 127.0.0.1 bind takes over); the taker has 127.0.0.1
+    const gwHost = process.platform === 'linux' ? '127.0.0.2' : '::1';
+    const g = spawn(process.execPath, ['-e', `require('node:net').createServer((c) => c.on('error', () => {})).listen(${P}, '${gwHost}', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const a = spawn(process.execPath, ['-e', HIDING_TAKER_JS, String(P), gwHost], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    a.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    const ended = new Promise((resolve) => a.stdout.on('close', resolve));
+    let rpid = 0;
+    try {
+      await new Promise((resolve) => g.stdout.once('data', resolve));
+      for (let i = 0; i < 100 && !out.includes('listening'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      const r = await clientAlone(P, [['logging.level', 'warn']], g.pid!, 2000);
+      // the taker did its part: the decoy was up and the connection handed on before the client looked
+      rpid = Number(/decoy (\d+)/.exec(out)?.[1] ?? 0);
+      expect(rpid).toBeGreaterThan(0);
+      process.kill(rpid, 'SIGCONT');
+      await ended;
+      const heard = [...out.matchAll(/heard (\S+)/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8'));
+      expect(heard.join('\n')).not.toContain('s3cr3t');
+      expect(heard).toEqual([]);
+      expect(r.code).toBe(2);
+      expect(r.line).toMatch(/^pending .*the secret is not sent$/);
+    } finally {
+      g.kill('SIGKILL');
+      a.kill('SIGKILL');
+      if (rpid) try { process.kill(rpid, 'SIGKILL'); } catch { /* gone */ }
+    }
   }, 60_000);
 
   itWs('a gateway that listens from a process its launchd job started (not exec\'d): still the gateway, verified hot', async () => {
