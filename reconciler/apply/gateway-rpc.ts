@@ -238,8 +238,11 @@ function gatewayPid() {
 // why the other end of this connection is not the gateway ('' when it is: the service's pid or one of its descendants)
 function peerWhy(sock, gw) {
   const cp = require('node:child_process');
+  // lsof and ps get what is left of the deadline (at most 5 s each): a stalled lsof does not hold the client past it
   const run = (cmd, args) => {
-    try { return cp.execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }); } catch (e) { return e && typeof e.stdout === 'string' ? e.stdout : ''; }
+    const left = Math.min(5000, t0 + (Number(deadlineMs) || 15000) - Date.now());
+    if (left <= 0) return '';
+    try { return cp.execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: left }); } catch (e) { return e && typeof e.stdout === 'string' ? e.stdout : ''; }
   };
   const local = String(sock.localPort);
   // the other end of THIS connection: the socket whose address and port are exactly our peer's and ours (as IPv4 or
@@ -316,16 +319,24 @@ function main() {
     let hello = false;
     const req = (method, params) => ws.send(JSON.stringify({ type: 'req', id: String(++n), method, params }));
     const ask = () => setTimeout(() => { try { req('config.get', {}); } catch {} }, 50);
+    // the other end of this connection: null until named ('' = the gateway, else why not); named once, however many
+    // challenges come (each would cost an lsof), and nothing more is done once the client has its answer
+    let peer = null;
+    let waiting = false;
     const onText = (text) => {
+      if (finished || ws.sock.destroyed) return;
       let m;
       try { m = JSON.parse(text); } catch { return; }
       if (m === null || typeof m !== 'object') return;
       if (m.type === 'event' && m.event === 'connect.challenge') {
         // who is at the other end, before anything is sent on this connection (launchd's pid may still be coming)
-        const gw = gatewayPid();
-        if (!gw) return void setTimeout(() => onText(text), 10);
-        const why = peerWhy(ws.sock, gw);
-        if (why) return done(2, 'pending ' + why);
+        if (peer === null) {
+          if (waiting) return;
+          const gw = gatewayPid();
+          if (!gw) { waiting = true; return void setTimeout(() => { waiting = false; onText(text); }, 10); }
+          peer = peerWhy(ws.sock, gw);
+        }
+        if (peer) return done(2, 'pending ' + peer);
         const auth = kind === 'token' ? { token: secret } : kind === 'password' ? { password: secret } : undefined;
         req('connect', { minProtocol: 4, maxProtocol: 4, client: { id: 'gateway-client', version: 'clawops', platform: process.platform, mode: 'backend' }, role: 'operator', scopes: ['operator.read'], caps: [], ...(auth ? { auth } : {}) });
         return;

@@ -480,6 +480,37 @@ describe('hot reload under attack: a real local node', () => {
     }
   }, 60_000);
 
+  itWs('a port taker that sends the challenge hundreds of times at once: refused at once, not one lsof per challenge past the deadline', async () => {
+    const ch = frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }));
+    const heard: string[] = [];
+    const taker = await hostile((c) => {
+      c.once('upgraded', () => c.write(Buffer.concat(Array.from({ length: 300 }, () => ch))));
+      upgrade(c, (text) => heard.push(text));
+    });
+    const other = spawn('sleep', ['30']);
+    try {
+      const r = await clientAlone(taker, [['logging.level', 'warn']], other.pid!, 2000);
+      expect(r.line).toMatch(/^pending port \d+ is held by pid \d+, which is not the gateway/);
+      expect(r.ms).toBeLessThan(2000);
+      expect(heard).toEqual([]);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  }, 60_000);
+
+  itWs('an lsof that takes longer than the deadline (a stalled file system it stats): the client still ends by its deadline', async () => {
+    const slow = join(root, 'slow-bin');
+    mkdirSync(slow);
+    writeFileSync(join(slow, 'lsof'), '#!/bin/sh\nsleep 4\n', { mode: 0o755 });
+    const taker = await hostile((c) => {
+      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
+      upgrade(c, () => undefined);
+    });
+    const r = await clientAlone(taker, [['logging.level', 'warn']], process.pid, 1500, { ...process.env, PATH: `${slow}:${process.env.PATH ?? ''}` });
+    expect(r.line).toMatch(/^pending /);
+    expect(r.ms).toBeLessThan(1500 + 1000);
+  }, 60_000);
+
   itWs('a gateway that listens from a process its launchd job started (not exec\'d): still the gateway, verified hot', async () => {
     const bin = join(root, 'usr/local/bin');
     execFileSync('mv', [join(bin, 'fake-openclaw-gateway'), join(bin, 'fake-openclaw-gateway-child')]);
