@@ -341,7 +341,9 @@ function main() {
         req('connect', { minProtocol: 4, maxProtocol: 4, client: { id: 'gateway-client', version: 'clawops', platform: process.platform, mode: 'backend' }, role: 'operator', scopes: ['operator.read'], caps: [], ...(auth ? { auth } : {}) });
         return;
       }
-      if (m.type !== 'res') return;
+      // answers count only on a connection whose other end was named the gateway (one that skips the challenge
+      // and says "connected" is not asked anything, nor believed)
+      if (m.type !== 'res' || peer !== '') return;
       const err = codeOf(m.error);
       if (m.id === '1') {
         if (m.ok) { hello = true; req('config.get', {}); return; }

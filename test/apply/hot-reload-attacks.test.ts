@@ -498,6 +498,28 @@ describe('hot reload under attack: a real local node', () => {
     }
   }, 60_000);
 
+  itWs('a port taker that skips the challenge and answers as if connected: its config.get answer is not a verified apply', async () => {
+    const heard: string[] = [];
+    const taker = await hostile((c) => {
+      // no challenge: straight to "connected", then the very config the client waits for, applied
+      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'res', id: '1', ok: true, payload: { type: 'hello-ok' } }))));
+      upgrade(c, (text) => {
+        heard.push(text);
+        const m = JSON.parse(text) as { id: string; method: string };
+        if (m.method === 'config.get') c.write(frame(JSON.stringify({ type: 'res', id: m.id, ok: true, payload: { sourceConfig: { logging: { level: 'warn' } }, appliedConfigHash: 'h', configRevisionHash: 'h' } })));
+      });
+    });
+    const other = spawn('sleep', ['30']);
+    try {
+      const r = await clientAlone(taker, [['logging.level', 'warn']], other.pid!, 1500);
+      expect(r.code).not.toBe(0);
+      expect(r.line).toMatch(/^pending /);
+      expect(heard).toEqual([]);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  }, 60_000);
+
   itWs('an lsof that takes longer than the deadline (a stalled file system it stats): the client still ends by its deadline', async () => {
     const slow = join(root, 'slow-bin');
     mkdirSync(slow);
