@@ -533,6 +533,17 @@ describe('hot reload under attack: a real local node', () => {
     expect(r.ms).toBeLessThan(1500 + 1000);
   }, 60_000);
 
+  itWs('launchd naming pid 1 as the service vouches for nothing: the client refuses before sending the secret', async () => {
+    const heard: string[] = [];
+    const taker = await hostile((c) => {
+      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
+      upgrade(c, (text) => heard.push(text));
+    });
+    const r = await clientAlone(taker, [['logging.level', 'warn']], 1, 1500);
+    expect(r.line).toBe('pending launchd named pid 1 as the service: the secret is not sent');
+    expect(heard).toEqual([]);
+  }, 30_000);
+
   itWs('a gateway that listens from a process its launchd job started (not exec\'d): still the gateway, verified hot', async () => {
     const bin = join(root, 'usr/local/bin');
     execFileSync('mv', [join(bin, 'fake-openclaw-gateway'), join(bin, 'fake-openclaw-gateway-child')]);
