@@ -116,7 +116,7 @@ for n in $nodes; do
   ln -s "$oc/openclaw/openclaw.mjs" "$r/usr/local/bin/openclaw" # the real CLI (#!/usr/bin/env node: the link above)
   ln -s "$here/bin/clawops" "$r/usr/local/bin/clawops"           # the notifier unit runs `clawops notifier serve`
   # launchd for this node: the sh front end and the stand-in behind it (its state under $r/var/run), with a shebang
-  # naming a Node that exists (test/fleet/launchctl.ts installs the same)
+  # naming a Node that exists (test/fleet/node-bin.ts installs the same)
   sed "1s|^#!.*|#!$node24|" scripts/launchctl-standin.mjs > "$r/usr/local/bin/launchctl-standin"
   cp scripts/launchctl.sh "$r/usr/local/bin/launchctl"
   chmod 755 "$r/usr/local/bin/launchctl" "$r/usr/local/bin/launchctl-standin"

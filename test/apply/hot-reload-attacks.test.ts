@@ -16,7 +16,7 @@ import { changedPaths } from '../../reconciler/apply/reload-plan.js';
 import { gate, hotReload, reloadUnits } from '../../reconciler/apply/services.js';
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
 import type { NodePaths } from '../../reconciler/transport/transport.js';
-import { installLaunchctl } from '../fleet/launchctl.js';
+import { installFakeGateway, installLaunchctl } from '../fleet/node-bin.js';
 import { freePort } from '../helpers/ports.js';
 import { alive } from '../../reconciler/controller/node-lock.js';
 
@@ -245,7 +245,7 @@ beforeEach(async () => {
   for (const d of [bin, p.launchDaemons, join(p.etc, 'tenants'), join(p.varDb, 'clawops'), join(p.varDb, 'secrets/acme'), stateDir()]) mkdirSync(d, { recursive: true });
   const node = process.execPath;
   installLaunchctl(bin, node);
-  writeFileSync(join(bin, 'fake-openclaw-gateway'), readFileSync(join(REPO, 'test/fleet/fake-gateway.mjs'), 'utf8').replace(/^#!.*\n/, `#!${node}\n`), { mode: 0o755 });
+  installFakeGateway(bin, node);
   symlinkSync(NODE_WS, join(bin, 'node'));
   writeFileSync(secretFile(), `${SECRET}\n`, { mode: 0o600 });
   port = await freePort();

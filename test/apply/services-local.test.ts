@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { confirmGuard, gate, markPassed, readinessReason, reloadUnits, startGuard, undoTenant } from '../../reconciler/apply/services.js';
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
 import type { NodePaths } from '../../reconciler/transport/transport.js';
-import { installLaunchctl } from '../fleet/launchctl.js';
+import { installFakeGateway, installLaunchctl } from '../fleet/node-bin.js';
 import { freePort } from '../helpers/ports.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -64,7 +64,7 @@ beforeEach(async () => {
   mkdirSync(join(p.varDb, 'clawops'), { recursive: true });
   const node = process.execPath;
   installLaunchctl(bin, node);
-  writeFileSync(join(bin, 'fake-openclaw-gateway'), readFileSync(join(REPO, 'test/fleet/fake-gateway.mjs'), 'utf8').replace(/^#!.*\n/, `#!${node}\n`), { mode: 0o755 });
+  installFakeGateway(bin, node);
   port = await freePort();
 });
 

@@ -11,8 +11,9 @@ import { pino, type Logger } from 'pino';
 import { Controller, type Clock, type ControllerOptions } from '../../reconciler/controller/loop.js';
 import type { NodeStatusRecord, StatusDoc } from '../../reconciler/controller/status.js';
 import { git } from '../helpers/fleet-repo.js';
+import { installFakeGateway, installLaunchctl } from '../fleet/node-bin.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { applyEdits, EXAMPLE, exampleRepo, REPO_ROOT, type Edit } from '../helpers/repo.js';
+import { applyEdits, EXAMPLE, exampleRepo, type Edit } from '../helpers/repo.js';
 import { EXAMPLE_SECRETS, secretValue } from '../helpers/secrets.js';
 
 /** refs as the controller's defaults name them (a bare glob here, to exercise the tag shorthand) */
@@ -228,9 +229,8 @@ export function makeLocalNodes(names: string[], tenants: string[] = ['acme', 'gl
     symlinkSync(cache.node, join(bin, 'node'));
     symlinkSync(cache.mjs, join(bin, 'openclaw'));
     if (opts.services) {
-      for (const [name, src] of [['launchctl', 'scripts/launchctl-standin.mjs'], ['fake-openclaw-gateway', 'test/fleet/fake-gateway.mjs']] as const) {
-        writeFileSync(join(bin, name), readFileSync(join(REPO_ROOT, src), 'utf8').replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
-      }
+      installLaunchctl(bin, process.execPath);
+      installFakeGateway(bin, process.execPath);
     }
     for (const t of tenants) {
       const sd = join(root(n), 'var/db/openclaw/secrets', t);

@@ -33,7 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { installLaunchctl } from './launchctl.js';
+import { installFakeGateway, installLaunchctl } from './node-bin.js';
 
 export interface FleetNodeHandle {
   name: string;
@@ -102,7 +102,6 @@ export const NODE_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const INSTALL_SCRIPT = path.join(REPO_ROOT, 'scripts', 'install-openclaw-cache.sh');
-const FAKE_GATEWAY_SOURCE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fake-gateway.mjs');
 const SSHD = '/usr/sbin/sshd';
 const READY_TIMEOUT_MS = 10_000;
 
@@ -516,9 +515,7 @@ class FleetNode implements FleetNodeHandle {
     // launchctl: the sh front end and the Node stand-in behind it, pinned to a Node that exists inside the node
     installLaunchctl(this.binDir, opts.standinInterpreter);
     // a fast stand-in for `openclaw gateway run` (the secret wrapper execs it when the unit sets CLAWOPS_OPENCLAW)
-    const fake = readFileSync(FAKE_GATEWAY_SOURCE, 'utf8').replace(/^#!.*\n/, `#!${opts.standinInterpreter}\n`);
-    writeFileSync(path.join(this.binDir, 'fake-openclaw-gateway'), fake, { mode: 0o755 });
-    chmodSync(path.join(this.binDir, 'fake-openclaw-gateway'), 0o755);
+    installFakeGateway(this.binDir, opts.standinInterpreter);
     // clawops itself, for the units that run it (the notifier, the probe): this checkout
     symlinkSync(path.join(REPO_ROOT, 'bin', 'clawops'), path.join(this.binDir, 'clawops'));
 

@@ -5,7 +5,7 @@
  *
  * Real services: the stand-in bootstraps real jobs (running, exited with a code, killed by a signal, respawn
  * scheduled, loaded but never run) and each one's supervisor writes the answer the front end reads. Two front ends
- * share the state: one installed as the fleet installs it (test/fleet/launchctl.ts), one whose stand-in only exits 99
+ * share the state: one installed as the fleet installs it (test/fleet/node-bin.ts), one whose stand-in only exits 99
  * ("not answered by sh"), which tells what sh answered from what it handed on.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installLaunchctl, LAUNCHCTL_SH_SOURCE } from './launchctl.js';
+import { installLaunchctl, LAUNCHCTL_SH_SOURCE } from './node-bin.js';
 
 interface Answer {
   stdout: string;

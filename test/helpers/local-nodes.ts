@@ -5,13 +5,13 @@
  * the fast fake gateway the repo's unit runs, and the tenants' secrets provisioned out of band as on a real Mac.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installLaunchctl } from '../fleet/launchctl.js';
+import { installFakeGateway, installLaunchctl } from '../fleet/node-bin.js';
 import { fleetUnitEdits, git, portBlock } from './fleet-repo.js';
 import type { openclawCache } from './openclaw.js';
-import { exampleRepo, REPO_ROOT } from './repo.js';
+import { exampleRepo } from './repo.js';
 
 export const LOCAL_NODES = ['gw-1', 'gw-2'] as const;
 
@@ -34,7 +34,7 @@ export function localNodes(cache: NonNullable<ReturnType<typeof openclawCache>>,
     symlinkSync(cache.node, join(bin, 'node'));
     symlinkSync(cache.mjs, join(bin, 'openclaw'));
     installLaunchctl(bin, process.execPath);
-    writeFileSync(join(bin, 'fake-openclaw-gateway'), readFileSync(join(REPO_ROOT, 'test/fleet/fake-gateway.mjs'), 'utf8').replace(/^#!.*\n/, `#!${process.execPath}\n`), { mode: 0o755 });
+    installFakeGateway(bin, process.execPath);
     for (const t of ['acme', 'globex']) {
       const dir = join(root(n), 'var/db/openclaw/secrets', t);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
