@@ -28,11 +28,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { freePortIn } from '../helpers/ports.js';
 import { installFakeGateway, installLaunchctl } from './node-bin.js';
 
 export interface FleetNodeHandle {
@@ -254,19 +254,6 @@ function childPids(ppid: number): number[] {
   return out;
 }
 
-function tryListen(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', () => resolve(undefined));
-    srv.listen(port, FLEET_HOST, () => {
-      const addr = srv.address();
-      const got = typeof addr === 'object' && addr ? addr.port : undefined;
-      srv.close(() => resolve(got));
-    });
-  });
-}
-
 /**
  * A free loopback port for a node's sshd: below the kernel's ephemeral range (32768+ here), so that outgoing
  * connections (ssh clients, npm) cannot be sitting on a node's port when the node restarts on it, and below every
@@ -276,25 +263,14 @@ function tryListen(port: number): Promise<number | undefined> {
  * two runs in a row: a fake gateway exiting with EADDRINUSE).
  */
 const SSHD_PORTS: [number, number] = [10000, 18700];
-async function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   let low = 32768;
   try {
     low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
   } catch {
     // keep the default
   }
-  const min = SSHD_PORTS[0];
-  const max = Math.min(SSHD_PORTS[1], low);
-  if (max - min > 1000) {
-    for (let i = 0; i < 20; i++) {
-      const candidate = min + Math.floor(Math.random() * (max - min));
-      const got = await tryListen(candidate);
-      if (got !== undefined) return got;
-    }
-  }
-  const any = await tryListen(0);
-  if (any === undefined) throw new Error('could not pick a free port');
-  return any;
+  return freePortIn(SSHD_PORTS[0], Math.min(SSHD_PORTS[1], low), FLEET_HOST);
 }
 
 function readFrom(file: string, offset: number): string {
