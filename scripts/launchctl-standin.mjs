@@ -2,8 +2,8 @@
 // launchctl stand-in for clawops' test fleet and local demo fleets (installed as /usr/local/bin/launchctl-standin on
 // every node, the fleet rewriting the shebang to an absolute Node path, behind scripts/launchctl.sh as
 // /usr/local/bin/launchctl: that sh front end answers the read-only `print` itself from the answers the supervisors
-// below keep, as fast as a native launchctl, and hands everything else to this script). launchd does not exist on Linux, so this
-// accepts the real macOS launchctl syntax for the subset clawops uses and supervises the plist's
+// below keep, as fast as a native launchctl, and hands everything else to this script). launchd does not exist on
+// Linux, so this accepts the real macOS launchctl syntax for the subset clawops uses and supervises the plist's
 // ProgramArguments itself:
 //
 //   launchctl print system/<label>           print-disabled system         print system
@@ -287,12 +287,17 @@ function readJson(file) {
   }
 }
 
+/** @param {string} file @param {string} text */
+function writeAtomic(file, text) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
 /** @param {string} file @param {unknown} data */
 function writeJsonAtomic(file, data) {
-  const tmp = `${file}.${process.pid}.tmp`;
   // one line: launchctl.sh compares status.json and job.json, byte for byte, with the lines the answer was made from
-  fs.writeFileSync(tmp, JSON.stringify(data) + '\n');
-  fs.renameSync(tmp, file);
+  writeAtomic(file, JSON.stringify(data) + '\n');
 }
 
 /** @param {number | undefined | null} pid */
@@ -797,16 +802,15 @@ async function supervise(label) {
   const jobLine = jobText.split('\n')[0];
   const write = () => {
     if (!fs.existsSync(dir)) return;
-    const tmp = `${answerFile}.${process.pid}.tmp`;
     const line = JSON.stringify(status);
     const s = JSON.parse(line);
     const row = domainRow(label, s);
     const block = formatService(job, s);
     // sh's read drops NUL bytes (a plist string may hold one, &#0;): such an answer names no pid, so sh hands it on
     const pid = /\0/.test(row + block) ? '-' : String(s.supervisorPid);
-    fs.writeFileSync(tmp, `${pid}\n${row}\n${line}\n${jobLine}\n${block}`);
-    fs.renameSync(tmp, answerFile);
-    writeJsonAtomic(statusFile, status);
+    writeAtomic(answerFile, `${pid}\n${row}\n${line}\n${jobLine}\n${block}`);
+    // the very line the answer holds
+    writeAtomic(statusFile, `${line}\n`);
   };
   /** @type {import('node:child_process').ChildProcess | null} */
   let child = null;
