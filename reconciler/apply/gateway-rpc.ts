@@ -130,9 +130,11 @@ function verdict(p, want) {
  * launchd's pid of the service as soon as launchd has said it (the client starts meanwhile and waits for it, up to
  * its deadline); lsof names the process holding the connection's other end (both ends are on this node) and ps its
  * ancestors. A process that took the port while the gateway was down (another tenant's gateway, any local user's
- * program) gets the upgrade request and nothing else; without lsof or ps the client says so and asks nothing. Its WebSocket is a minimal RFC 6455 client on node:net (text messages, fragments,
- * ping/pong, close; no extensions; a message over 16 MiB ends the connection): Node's
- * global WebSocket loads undici, ~35 ms of CPU a node on top of Node's own ~20 ms start — more than this whole client.
+ * program) gets the upgrade request and nothing else; without lsof or ps the client says so and asks nothing.
+ *
+ * Its WebSocket is a minimal RFC 6455 client on node:net (text messages, fragments, ping/pong, close; no extensions;
+ * a message over 16 MiB ends the connection): Node's global WebSocket loads undici, ~35 ms of CPU a node on top of
+ * Node's own ~20 ms start — more than this whole client.
  */
 export const GATEWAY_RPC_JS = String.raw`'use strict';
 const fs = require('node:fs');
