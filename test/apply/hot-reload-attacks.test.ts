@@ -220,6 +220,14 @@ r.once('message', () => {
 });
 `;
 
+/** a server on the port that completes the upgrade, sends the gateway's challenge and hands on every text it gets */
+function challenger(onText: (text: string, c: Socket) => void): Promise<number> {
+  return hostile((c) => {
+    c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
+    upgrade(c, (text) => onText(text, c));
+  });
+}
+
 function psArgs(): string {
   return execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
 }
@@ -407,19 +415,13 @@ describe('hot reload under attack: a real local node', () => {
       upgrade(c, () => undefined);
       c.once('upgraded', () => c.end(Buffer.from([0x81, 126, 0x10])));
     });
-    const echo = await hostile((c) => {
-      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
-      upgrade(c, (text) => {
-        const m = JSON.parse(text) as { id: string; params?: { auth?: { token?: string } } };
-        const tok = m.params?.auth?.token ?? '';
-        // a careless error message quoting what it got, raw, JSON-escaped and trimmed
-        c.write(frame(JSON.stringify({ type: 'res', id: m.id, ok: false, error: { code: 'INVALID_REQUEST', message: `bad token ${tok}, ${JSON.stringify(tok)}, ${tok.slice(0, -1)}, ${tok.toUpperCase()} in ${text}` } })));
-      });
+    const echo = await challenger((text, c) => {
+      const m = JSON.parse(text) as { id: string; params?: { auth?: { token?: string } } };
+      const tok = m.params?.auth?.token ?? '';
+      // a careless error message quoting what it got, raw, JSON-escaped and trimmed
+      c.write(frame(JSON.stringify({ type: 'res', id: m.id, ok: false, error: { code: 'INVALID_REQUEST', message: `bad token ${tok}, ${JSON.stringify(tok)}, ${tok.slice(0, -1)}, ${tok.toUpperCase()} in ${text}` } })));
     });
-    const stall = await hostile((c) => {
-      upgrade(c, () => undefined);
-      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
-    });
+    const stall = await challenger(() => undefined);
     // the client alone, told the gateway is this process (where these servers run): how it copes with each
     for (const hp of [silent, garbage, midframe, echo, stall]) {
       const r = await clientAlone(hp, [['logging.level', 'warn']]);
@@ -433,10 +435,7 @@ describe('hot reload under attack: a real local node', () => {
   itWs('the gateway\'s port held by a process that is not the gateway: the secret is never sent, not hot, the reason names the holder', async () => {
     // a process that took the port (here: this test process) answers like a gateway and records all it is sent
     const heard: string[] = [];
-    const taker = await hostile((c) => {
-      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
-      upgrade(c, (text) => heard.push(text));
-    });
+    const taker = await challenger((text) => heard.push(text));
     const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { port: taker });
     expect(out).toMatchObject({ ok: false, pid });
     expect(out.why).toBe(`port ${taker} is held by pid ${process.pid}, which is not the gateway, pid ${pid}, nor a process it started: the secret is not sent`);
@@ -524,10 +523,7 @@ describe('hot reload under attack: a real local node', () => {
     const slow = join(root, 'slow-bin');
     mkdirSync(slow);
     writeFileSync(join(slow, 'lsof'), '#!/bin/sh\nsleep 4\n', { mode: 0o755 });
-    const taker = await hostile((c) => {
-      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
-      upgrade(c, () => undefined);
-    });
+    const taker = await challenger(() => undefined);
     const r = await clientAlone(taker, [['logging.level', 'warn']], process.pid, 1500, { ...process.env, PATH: `${slow}:${process.env.PATH ?? ''}` });
     expect(r.line).toMatch(/^pending /);
     expect(r.ms).toBeLessThan(1500 + 1000);
@@ -535,10 +531,7 @@ describe('hot reload under attack: a real local node', () => {
 
   itWs('launchd naming pid 1 as the service vouches for nothing: the client refuses before sending the secret', async () => {
     const heard: string[] = [];
-    const taker = await hostile((c) => {
-      c.once('upgraded', () => c.write(frame(JSON.stringify({ type: 'event', event: 'connect.challenge', payload: { nonce: 'n' } }))));
-      upgrade(c, (text) => heard.push(text));
-    });
+    const taker = await challenger((text) => heard.push(text));
     const r = await clientAlone(taker, [['logging.level', 'warn']], 1, 1500);
     expect(r.line).toBe('pending launchd named pid 1 as the service: the secret is not sent');
     expect(heard).toEqual([]);
