@@ -5,7 +5,7 @@
  *
  * Run (root; ansible and openssh-server from apt; the OpenClaw cache from scripts/install-openclaw-cache.sh):
  *   npx tsx bench/apply-bench.ts [--runs 1] [--nodes 20] [--tenants 10] [--fragments 20] [--tenant-index 3]
- *     [--initial-concurrency 10] [--concurrency 10] [--place] [--ansible-budget auto|S|0] [--ansible-forks 10] [--no-ansible]
+ *     [--initial-concurrency 10] [--concurrency 10] [--place] [--acct FILE] [--perf FILE] [--ansible-budget auto|S|0] [--ansible-forks 10] [--no-ansible]
  *
  * Time: ~5 minutes on a 2-CPU machine, most of it the initial full apply (each distinct release is validated once
  * per run since issue 12: 10 `openclaw config validate` runs, ~1.2 CPU-s each, plus 200 gateway starts) and Ansible
@@ -43,7 +43,7 @@
  *
  * Exit: 0 when everything ran and checked out, 2 when anything is wrong.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -82,6 +82,8 @@ const INITIAL_CONCURRENCY = argValue('initial-concurrency', 10);
 const APPLY_CONCURRENCY = Math.max(1, argValue('concurrency', 10));
 /** Bring the fleet in sync the way diff-bench does (releases written onto the nodes), not with a real full apply. */
 const PLACE = process.argv.includes('--place');
+const PERF = process.argv.includes('--perf') ? resolve(process.argv[process.argv.indexOf('--perf') + 1] ?? 'apply.perf') : undefined;
+const ACCT = process.argv.includes('--acct') ? resolve(process.argv[process.argv.indexOf('--acct') + 1] ?? 'apply.acct') : undefined;
 const WITH_ANSIBLE = !process.argv.includes('--no-ansible');
 
 const log = (s: string): void => void process.stderr.write(`[apply-bench] ${s}\n`);
@@ -392,7 +394,19 @@ async function bench(): Promise<number> {
     const text = bumpTimeout(repo, target, round);
     desired = checkedDesired(repo, TENANTS, FRAGMENTS);
     const facts = changeFacts(before, desired, tenant);
+    // --acct FILE: BSD process accounting (acct package: accton, then `sa -f FILE` / `lastcomm -f FILE`) of the last
+    // round's apply alone, to count the programs it starts
+    if (ACCT && round === RUNS) spawnSync('sh', ['-c', ': > "$1" && accton "$1"', 'acct', ACCT], { stdio: 'inherit' });
+    // --perf FILE: system-wide CPU samples of the last round's apply (`perf report -i FILE --sort comm`): where the
+    // machine's CPU went, nodes and clawops alike
+    const perf = PERF && round === RUNS ? spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-a', '-g', '-o', PERF], { stdio: 'ignore' }) : undefined;
+    if (perf) await new Promise((r) => setTimeout(r, 500));
     const c = await clawops(applyArgs(repo, fl, ['--concurrency', String(APPLY_CONCURRENCY)]), bytes, () => fl.nodes.flatMap((n) => n.sshdPid() ?? []));
+    if (ACCT && round === RUNS) spawnSync('accton', ['off'], { stdio: 'inherit' });
+    if (perf) {
+      perf.kill('SIGINT');
+      await new Promise((r) => perf.once('exit', r));
+    }
     if (c.r.code !== 0 || !c.json?.ok) throw new Error(`apply (round ${round}) exited ${c.r.code}:\n${(c.r.stdout + c.r.stderr).slice(0, 3000)}`);
     const res = c.json.results;
     const wrong = res.filter((x) => x.outcome !== 'applied' || x.staged.join() !== tenant || x.swapped.length !== 1 || x.swapped[0]!.to !== facts.toId);
