@@ -224,6 +224,9 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   let claims: Claim[] = [];
   /** what each tenant's service runs before its swap: its config and the inputs it read at start (PROMOTE) */
   const running = new Map<string, { config?: unknown; inputs: string[] }>();
+  /** reloads still to come on this node (its last one may mark the guard passed), and whether one did */
+  let reloadsLeft = 0;
+  let passedMarked = false;
   /** extra reload-log records (reloads, automatic rollbacks) written by FINISH after this run's swap records */
   const journal: string[] = [];
   const h0 = healthSettings(desired.settings);
@@ -236,6 +239,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   /** reload the tenant's units from release `id` and wait for it to be ready; the reason when it is not */
   const reloadAndGate = async (tenant: string, id: string): Promise<string | undefined> => {
     emit('reload', 'start', `${tenant}: launchd units of ${id}`);
+    // the node's last reload: a hot one that is ready at once also tells the dead-man guard the gate passed
+    const last = --reloadsLeft === 0;
     // every changed key hot-applies and nothing read at start changed: the gateway's own reload, verified
     const d = desired.tenants.get(tenant);
     const cur = running.get(tenant);
@@ -245,7 +250,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const check = decision.method === 'hot' ? hotCheckOf(d, decision.changed, p.varDb, tenant) : undefined;
       if (check && 'why' in check) emit('reload', 'warn', `${tenant}: not hot (${check.why}); restarting instead`);
       else if (check) {
-        const hot = await hotReload(t, p, tenant, { port: gatewayPort(d) + portOffset, ...check, readiness: { url: readyUrl(tenant), allowDegraded: h0.allow_degraded } }, { releaseId: id, ...(ctx.commit ? { commit: ctx.commit } : {}), ...(ctx.tag ? { tag: ctx.tag } : {}), ...(guard ? { guardRun: ctx.run } : {}) });
+        const hot = await hotReload(t, p, tenant, { port: gatewayPort(d) + portOffset, ...check, readiness: { url: readyUrl(tenant), allowDegraded: h0.allow_degraded } }, { releaseId: id, ...(ctx.commit ? { commit: ctx.commit } : {}), ...(ctx.tag ? { tag: ctx.tag } : {}), ...(guard ? { guardRun: ctx.run, markPassed: last } : {}) });
         if (hot.ok) {
           const u: UnitReload = { label: `ai.openclaw.${tenant}`, method: 'hot', oldPid: hot.pid ?? 0, newPid: hot.pid ?? 0 };
           journal.push(reloadLine(ctx, np.node, tenant, id, u));
@@ -253,6 +258,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
           emit('reload', 'done', `${u.label} hot (${decision.changed.join(', ')}) pid ${u.newPid}, applied after ${hot.ms ?? 0} ms, verified over its RPC`);
           // the gate's first question was asked in the same command: ready then is the gate passed at once
           if (hot.ready) {
+            if (hot.passed) passedMarked = true;
             emit('health', 'done', `${tenant}: ready after 0 s`);
             return undefined;
           }
@@ -548,6 +554,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     }
     // one tenant at a time: swap, reload, health gate; a tenant that does not become ready is put back at once
     let failure: StepError | undefined;
+    reloadsLeft = swaps.filter((sw) => withUnits(sw.tenant)).length + reloadsOnly.length;
     for (const sw of swaps) {
       step = 'swap';
       const base = `${p.etc}/tenants`;
@@ -579,7 +586,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
           // the gate passed (or the failed tenant is back): the guard waits confirm_sec more, and stands down only when
           // a NEW connection confirms (proof this controller can still reach the node)
           // (the mark and the new connection's handshake at once: the confirmation is sent only after both)
-          const [, t2] = await Promise.all([markPassed(t, p, ctx.run).catch(() => undefined), ctx.reconnect?.(np.node)]);
+          // (already marked by the last hot reload when it was ready at once)
+          const [, t2] = await Promise.all([passedMarked ? undefined : markPassed(t, p, ctx.run).catch(() => undefined), ctx.reconnect?.(np.node)]);
           let confirmed: boolean;
           if (t2) {
             try {

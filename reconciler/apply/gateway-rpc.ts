@@ -138,10 +138,11 @@ function verdict(p, want) {
  */
 export const GATEWAY_RPC_JS = String.raw`'use strict';
 const fs = require('node:fs');
-const [port, kind, file, deadlineMs, beat, gwPidFile] = process.argv.slice(1);
+const [port, kind, file, deadlineMs, beat, gwPidFile, afterArg] = process.argv.slice(1);
 const t0 = Date.now();
 let secret = '';
 let finished = false;
+let deadlineTimer;
 function done(code, line) {
   if (finished) return;
   finished = true;
@@ -233,6 +234,80 @@ function openWs(onText, onError, onClose) {
   sock.on('close', close);
   return { send: (text) => { if (!closed && up) frame(1, Buffer.from(text)); }, close, sock };
 }
+// AFTER (optional JSON): what HOT did with a shell program each once the gateway applied the config, done here in the
+// process already running: {"run": {"dir", "tenant", "fields"}, "ready": {"url", "allow"}, "passed": FILE}. The
+// gateway still alive (the same process applied it), its run record written, the health gate's first question, and
+// the dead-man guard told the gate passed (only when the caller says this was the node's last reload). Prints
+// \`applied MS [ready [passed]]\`, or \`pending WHY\` when the gateway is gone or the record cannot be written
+function afterApply(ms) {
+  let after = null;
+  try { after = afterArg ? JSON.parse(afterArg) : null; } catch { after = null; }
+  if (!after || typeof after !== 'object') return done(0, 'applied ' + ms);
+  // applied: what follows has its own bounds (the readiness question 3 s), the deadline no longer makes it pending
+  clearTimeout(deadlineTimer);
+  const gw = gatewayPid();
+  // (EPERM: alive, someone else's; launchd starting it again would have ended this one, and a pid is not reused in seconds)
+  try { process.kill(Number(gw), 0); } catch (e) { if (e && e.code === 'ESRCH') return done(1, 'pending the gateway restarted while applying (pid ' + gw + ' is gone)'); }
+  const r = after.run;
+  if (r && typeof r === 'object') {
+    if (!writeRunRecord(String(r.dir), String(r.tenant), String(r.fields), gw)) return done(1, 'pending applied, but cannot write the run record');
+  }
+  const q = after.ready;
+  if (!q || typeof q !== 'object') return done(0, 'applied ' + ms);
+  readyOnce(String(q.url), q.allow === true, (ok) => {
+    if (!ok) return done(0, 'applied ' + ms);
+    done(0, 'applied ' + ms + ' ready' + (after.passed && markPassed(String(after.passed)) ? ' passed' : ''));
+  });
+}
+// {"pid":PID,FIELDS,"started_epoch":NOW,"hot":true} into DIR/TENANT.json: a fresh file (never one that is there, never
+// through a link) renamed over the old record
+function writeRunRecord(dir, tenant, fields, pid) {
+  if (!/^[A-Za-z0-9._-]+$/.test(tenant) || tenant === '.' || tenant === '..' || !/^[1-9][0-9]*$/.test(pid)) return false;
+  const tmp = dir + '/' + tenant + '.json.hot';
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    try { fs.unlinkSync(tmp); } catch {}
+    fs.writeFileSync(tmp, '{"pid":' + pid + ',' + fields + ',"started_epoch":' + Math.floor(Date.now() / 1000) + ',"hot":true}\n', { flag: 'wx', mode: 0o644 });
+    fs.renameSync(tmp, dir + '/' + tenant + '.json');
+    return true;
+  } catch {
+    try { fs.unlinkSync(tmp); } catch {}
+    return false;
+  }
+}
+// one readiness question (the HOT script asked it with curl): 200, and not "degraded" unless allowed; 3 s at most
+function readyOnce(url, allow, cb) {
+  let settled = false;
+  const fin = (ok) => { if (!settled) { settled = true; clearTimeout(cap); cb(ok); } };
+  const cap = setTimeout(() => { try { req.destroy(); } catch {} fin(false); }, 3000);
+  let req;
+  try {
+    req = require('node:http').get(url, (res) => {
+      let body = '';
+      res.setEncoding('latin1');
+      res.on('data', (d) => { if (body.length < 65536) body += d; });
+      res.on('end', () => fin(res.statusCode === 200 && (allow || !/"status" *: *"degraded"/.test(body))));
+      res.on('error', () => fin(false));
+    });
+    req.on('error', () => fin(false));
+  } catch {
+    fin(false);
+  }
+}
+// the guard's file gets \`passed EPOCH\` (appended, only while the file is there: never created, never through a link)
+function markPassed(g) {
+  const c = fs.constants;
+  let fd;
+  try {
+    fd = fs.openSync(g, c.O_WRONLY | c.O_APPEND | (c.O_NOFOLLOW || 0));
+    fs.writeSync(fd, 'passed\t' + Math.floor(Date.now() / 1000) + '\n');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) try { fs.closeSync(fd); } catch {}
+  }
+}
 // launchd's pid of the service, once the HOT script has written it ('' until then)
 function gatewayPid() {
   try { const m = /^([1-9][0-9]*)\n/.exec(fs.readFileSync(gwPidFile, 'utf8')); return m ? m[1] : ''; } catch { return ''; }
@@ -256,24 +331,38 @@ function peerWhy(sock, gw) {
   const forms = (a) => [a, '[::ffff:' + a + ']'];
   const names = new Set();
   for (const r of forms(sock.remoteAddress)) for (const l of forms(sock.localAddress)) names.add('n' + r + ':' + port + '->' + l + ':' + local);
-  const peers = new Set();
-  let pid = '';
-  for (const l of run('lsof', ['-nP', '-iTCP:' + local, '-Fpn']).split('\n')) {
-    if (l[0] === 'p') pid = l.slice(1);
-    if (names.has(l) && pid) peers.add(pid);
-  }
-  if (peers.size === 0) return 'cannot tell which process holds port ' + port + ' (lsof found no end of the connection): the secret is not sent';
+  // the service's process tree first (ps: every process's parent), then lsof over THAT tree only (-a -p): lsof of
+  // every process on the node cost ~20 ms of CPU where a few pids cost ~1 ms. A socket gets into a second process only
+  // from the one holding it (a fork, fd passing): one the service's tree holds is its own, wherever else it is
   const parent = new Map();
   for (const l of run('ps', ['-A', '-o', 'pid=', '-o', 'ppid=']).split('\n')) {
     const f = l.trim().split(/\s+/);
     if (f.length === 2) parent.set(f[0], f[1]);
   }
-  for (const p of peers) {
+  const inTree = (p) => {
     let q = p;
     for (let k = 0; q !== undefined && q !== gw && q !== '0' && q !== '1' && k < 64; k++) q = parent.get(q);
-    if (q !== gw) return 'port ' + port + ' is held by pid ' + p + ', which is not the gateway, pid ' + gw + ', nor a process it started: the secret is not sent';
-  }
-  return '';
+    return q === gw;
+  };
+  const tree = [...parent.keys()].filter(inTree);
+  if (!tree.includes(gw)) tree.push(gw);
+  const holders = (args) => {
+    const found = new Set();
+    let pid = '';
+    for (const l of run('lsof', args).split('\n')) {
+      if (l[0] === 'p') pid = l.slice(1);
+      if (names.has(l) && pid) found.add(pid);
+    }
+    return found;
+  };
+  if ([...holders(['-nP', '-a', '-p', tree.slice(0, 200).join(','), '-iTCP:' + local, '-Fpn'])].some(inTree)) return '';
+  // not the service's: who is it (for the message; every process, once, only on this path)
+  const peers = holders(['-nP', '-iTCP:' + local, '-Fpn']);
+  if (peers.size === 0) return 'cannot tell which process holds port ' + port + ' (lsof found no end of the connection): the secret is not sent';
+  const other = [...peers].find((x) => !inTree(x));
+  // (a tree of more pids than one lsof was given)
+  if (other === undefined) return '';
+  return 'port ' + port + ' is held by pid ' + other + ', which is not the gateway, pid ' + gw + ', nor a process it started: the secret is not sent';
 }
 // the secret file as the wrapper accepts it: a regular file (not a symlink, FIFO or device: opened without following
 // or blocking), not empty, small; never read whole when it is not
@@ -316,7 +405,7 @@ function main() {
   beatNow();
   setInterval(beatNow, 1000);
   let last = 'no answer from the gateway';
-  setTimeout(() => done(1, 'pending after ' + deadlineMs + ' ms: ' + last), Number(deadlineMs) || 15000);
+  deadlineTimer = setTimeout(() => done(1, 'pending after ' + deadlineMs + ' ms: ' + last), Number(deadlineMs) || 15000);
   let failures = 0;
   const connect = () => {
     let n = 0;
@@ -357,7 +446,7 @@ function main() {
       }
       if (!m.ok) { last = 'config.get failed: ' + err; return ask(); }
       const v = verdict(m.payload, want);
-      if (v === '') return done(0, 'applied ' + (Date.now() - t0));
+      if (v === '') return afterApply(Date.now() - t0);
       last = v;
       ask();
     };

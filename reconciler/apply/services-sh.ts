@@ -6,14 +6,18 @@
  */
 import { NODE_TREE_SH } from '../node-tree-sh.js';
 
-const PRELUDE = String.raw`
+const PRELUDE_NO_RT = String.raw`
 set -u
 PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
 export PATH LC_ALL=C
 b64() { base64 | tr -d '\n'; }
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
-RT=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$RT"' EXIT
 ${NODE_TREE_SH}`;
+/** the scratch dir $RT, removed on exit (two processes: only for scripts that use it) */
+const SCRATCH = String.raw`
+RT=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$RT"' EXIT
+`;
+const PRELUDE = `${PRELUDE_NO_RT}${SCRATCH}`;
 
 /**
  * Shell functions for launchd units. Needs $ETC, $LD (the LaunchDaemons dir), $RT.
@@ -35,7 +39,8 @@ ready_once() {
 }
 svc_pid() {
   launchctl print "system/$1" > "$RT/print" 2>/dev/null || return 0
-  awk -F ' = ' '/^\tpid = / { print $2; exit }' "$RT/print"
+  # the first "<TAB>pid = N" line (the shell's own read: no awk)
+  while IFS= read -r _sp; do case $_sp in "	pid = "*) printf '%s\n' "${"$"}{_sp#"	pid = "}"; return 0 ;; esac; done < "$RT/print"
 }
 svc_runs() {
   launchctl print "system/$1" > "$RT/print" 2>/dev/null || { echo 0; return 0; }
@@ -117,20 +122,22 @@ exit 0
 `}`;
 
 /**
- * HOT: sh -c HOT x ETC TENANT VARDB PORT AUTH_KIND AUTH_FILE DEADLINE_MS BEAT RUNREC CLIENT_JS [URL ALLOW_DEGRADED] ; stdin: the expected
+ * HOT: sh -c HOT x ETC TENANT VARDB PORT AUTH_KIND AUTH_FILE DEADLINE_MS BEAT AFTER CLIENT_JS ; stdin: the expected
  * values (JSON) — make a running gateway read its config again without a restart and verify it applied it, in ONE
  * command. OpenClaw's watcher holds the inode it resolved at start (an older release's openclaw.json), so every
  * release's openclaw.json of the tenant is touched (content unchanged; only clawops' own real release dirs). Then the
  * gateway is asked over its own WebSocket RPC (CLIENT_JS under the Node OpenClaw runs on, the wrapper's PATH order;
  * it sends the secret only to the process launchd's pid names, or one it started, which it learns from $RT/gw)
- * until it shows the new values as its applied revision; when it does and its pid is still the one before, the run
- * record says the process runs the new release (RUNREC: the record's fields after the pid, JSON). Prints
- * `hot-applied PID MS`, `hot-pending PID WHY` or `hot-no-pid`; with URL (and ALLOW_DEGRADED), after `hot-applied`
- * also the health gate's first question: `ready 0` when it answers ready (else the caller runs the gate).
+ * until it shows the new values as its applied revision. AFTER (JSON, gateway-rpc.ts' afterApply) has the client,
+ * once applied, check the process is still the one before, write the run record (the process runs the new release),
+ * ask the health gate's first question and, when told to, mark the dead-man guard passed: each was a program here.
+ * Prints `hot-applied PID MS`, `hot-pending PID WHY` or `hot-no-pid`; after `hot-applied`, `ready 0` when the
+ * readiness question was answered ready (else the caller runs the gate) and `passed` when the guard was marked.
  */
 export const HOT_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
-ETC=$1; t=$2; VARDB=$3; PORT=$4; KIND=$5; FILE=$6; DEADLINE=$7; BEAT=$8; RUNREC=$9; JS=${"$"}{10}; URL=${"$"}{11:-}; ALLOW=${"$"}{12:-0}
-cat > "$RT/want"
+ETC=$1; t=$2; VARDB=$3; PORT=$4; KIND=$5; FILE=$6; DEADLINE=$7; BEAT=$8; AFTER=$9; JS=${"$"}{10}
+# the expectations on stdin go to the client, started in the background (where stdin would be /dev/null)
+exec 3<&0
 # (one touch for all of them: the arguments above are all read)
 set --
 for f in "$ETC/releases/$t"/*/openclaw.json; do
@@ -139,40 +146,37 @@ for f in "$ETC/releases/$t"/*/openclaw.json; do
 done
 [ $# -gt 0 ] && touch "$@"
 # launchd's pid of the service and the RPC client start together (each is a process start; the gateway's watcher
-# debounce runs meanwhile); a service that is not running ends the client unheard
+# debounce runs meanwhile); a service that is not running ends the client unheard. The client beats for the guard.
 svc_pid "ai.openclaw.$t" > "$RT/pid" 2>/dev/null &
 pp=$!
-beat
 # the client ends itself by DEADLINE; a \`node\` that does not (a shim waiting on something, a client stuck in a read)
 # is killed a few seconds later by a watchdog that also beats for the guard meanwhile: the command always ends in
 # time and falls back to a restart, never hangs until the caller's timeout fails the apply
 : > "$RT/out"
-PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" "$RT/gw" < "$RT/want" > "$RT/out" 2>/dev/null &
+PATH="/usr/local/bin:/opt/homebrew/bin:$PATH" node -e "$JS" "$PORT" "$KIND" "$FILE" "$DEADLINE" "$BEAT" "$RT/gw" "$AFTER" <&3 > "$RT/out" 2>/dev/null &
 np=$!
+exec 3<&-
 wait $pp 2>/dev/null
-pid=$(cat "$RT/pid" 2>/dev/null)
+pid=''; read -r pid < "$RT/pid" 2>/dev/null
 case $pid in ''|0|*[!0-9]*) kill -9 $np 2>/dev/null; rec hot-no-pid; exit 0 ;; esac
 # the client sends the secret only to this process or one it started (it waits for this file)
 printf '%s\n' "$pid" > "$RT/gw"
-lim=$(( DEADLINE / 1000 + 5 ))
+lim=$(( DEADLINE / 1000 + 8 ))
 ( trap - EXIT; i=0; while [ $i -lt $lim ]; do sleep 1; kill -0 $np 2>/dev/null || exit 0; beat; i=$((i+1)); done; kill -9 $np ) </dev/null >/dev/null 2>&1 &
 wp=$!
 wait $np 2>/dev/null
 kill $wp 2>/dev/null
-out=$(head -n 1 "$RT/out")
+out=''; read -r out < "$RT/out" 2>/dev/null
 case $out in
   applied\ *)
-    # the same process applied it: still alive (launchd restarting it would have ended it; a pid is not reused in seconds)
-    if ! ps -p "$pid" >/dev/null 2>&1; then rec hot-pending "$pid" "the gateway restarted while applying (pid $pid is gone)"; exit 0; fi
-    d="$VARDB/clawops/run"; { [ -d "$d" ] || mkdir -p "$d"; } &&
-      printf '{"pid":%s,%s,"started_epoch":%s,"hot":true}\n' "$pid" "$RUNREC" "$(date +%s)" > "$d/$t.json.hot" &&
-      mv -f "$d/$t.json.hot" "$d/$t.json" || { rec hot-pending "$pid" "applied, but cannot write the run record"; exit 0; }
-    rec hot-applied "$pid" "${"$"}{out#applied }"
-    # the health gate's first question in the same command: a gateway that kept running is usually ready at once
-    if [ -n "$URL" ] && ready_once "$URL" "$ALLOW"; then rec ready 0; fi ;;
+    set -- $out
+    rec hot-applied "$pid" "$2"
+    [ "${"$"}{3:-}" = ready ] && rec ready 0
+    [ "${"$"}{4:-}" = passed ] && rec passed ;;
   '') rec hot-pending "$pid" "the RPC client printed nothing (no node on PATH, or it did not end within $lim s)" ;;
   *) rec hot-pending "$pid" "$(shown "${"$"}{out#pending }")" ;;
 esac
+exit 0
 `}`;
 
 /**
@@ -253,30 +257,45 @@ exit 0
  * unless the file was removed (confirmed) by then, puts every tenant whose link still points at its new
  * release back on the old one, reloads it and logs a DeadManRollback line. Prints `guard PID`.
  */
-export const GUARD_START_SCRIPT = `${PRELUDE}${String.raw`
+export const GUARD_START_SCRIPT = `${PRELUDE_NO_RT}${String.raw`
 ETC=$1; VARDB=$2; LD=$3; RUN=$4; SECS=$5; CONFIRM=$6; GUARD_BODY=$7
 D="$VARDB/clawops"; G="$D/guard.$RUN"
-mkdir -p "$D" || exit 3
-{ printf 'deadline\t%s\n' "$(( $(date +%s) + SECS ))"; cat; } > "$G.tmp" && mv -f "$G.tmp" "$G" || { echo "cannot write $G" >&2; exit 3; }
+[ -d "$D" ] || mkdir -p "$D" || exit 3
+# (the rows copied by the shell itself: no cat)
+{ printf 'deadline\t%s\n' "$(( $(date +%s) + SECS ))"; while IFS= read -r _gl; do printf '%s\n' "$_gl"; done; } > "$G.tmp" && mv -f "$G.tmp" "$G" || { echo "cannot write $G" >&2; exit 3; }
 nohup sh -c "$GUARD_BODY" clawops-guard "$ETC" "$VARDB" "$LD" "$RUN" "$CONFIRM" </dev/null >/dev/null 2>&1 &
 rec guard "$!"
 `}`;
 
 /** The detached guard itself (run by GUARD_START through `nohup sh -c`). */
-export const GUARD_BODY = `${PRELUDE}${UNITS_SH}${UNDO_SH}${String.raw`
+export const GUARD_BODY = `${PRELUDE_NO_RT}${UNITS_SH}${UNDO_SH}${String.raw`
 trap '' HUP
 ETC=$1; VARDB=$2; LD=$3; RUN=$4; CONFIRM=$5; WAIT_SEC=60
+# (numbers for the shell's arithmetic: digits without a leading zero, which it would read as octal and fail on)
+case $CONFIRM in ''|*[!0-9]*|0?*) CONFIRM=0 ;; esac
 D="$VARDB/clawops"; G="$D/guard.$RUN"; started=$(date +%s)
 # fire when: the gate passed CONFIRM s ago without a confirmation; or the run fell silent (no beat, no pass) for
-# CONFIRM s — it died or lost the node; or the overall deadline passed
+# CONFIRM s — it died or lost the node; or the overall deadline passed. Each second costs a date and a sleep: the
+# beat and the guard's file are read by the shell itself
 while [ -f "$G" ]; do
   now=$(date +%s)
-  b=$(cat "$G.beat" 2>/dev/null); case $b in ''|*[!0-9]*) b=$started ;; esac
-  deadline=$(awk -F '\t' -v c="$CONFIRM" -v b="$b" '$1 == "deadline" { d = $2 } $1 == "passed" { p = $2 + c } END { s = b + c; if (p) s = p; if (d && d < s) s = d; print s + 0 }' "$G" 2>/dev/null)
+  b=''; read -r b 2>/dev/null < "$G.beat"; case $b in ''|*[!0-9]*|0*) b=$started ;; esac
+  # the file's deadline and passed lines, as the awk this was read them (anything but a number counts as 0)
+  d=''; pz=''
+  while IFS='	' read -r _gk _gv _gr; do
+    case $_gk in
+      deadline) case $_gv in ''|*[!0-9]*|0*) d=0 ;; *) d=$_gv ;; esac ;;
+      passed) case $_gv in ''|*[!0-9]*|0*) pz=$CONFIRM ;; *) pz=$((_gv + CONFIRM)) ;; esac ;;
+    esac
+  done 2>/dev/null < "$G"
+  deadline=$((b + CONFIRM))
+  case $pz in ''|0) ;; *) deadline=$pz ;; esac
+  case $d in ''|0) ;; *) [ "$d" -lt "$deadline" ] && deadline=$d ;; esac
   [ "$now" -ge "$deadline" ] && break
   sleep 1
 done
 [ -f "$G" ] || { rm -f "$G.beat"; exit 0; }
+${SCRATCH}
 mv -f "$G" "$G.firing" 2>/dev/null || exit 0
 rm -f "$G.beat"
 awk -F '\t' 'NF == 4 && $1 != "deadline" && $1 != "passed"' "$G.firing" > "$RT/todo"

@@ -153,6 +153,8 @@ export interface HotOutcome {
   ms?: number;
   /** the health gate's first question, asked in the same command, was answered ready (no gate command needed) */
   ready?: boolean;
+  /** and the dead-man guard was marked passed in the same command (markPassed asked for; no PASSED command needed) */
+  passed?: boolean;
 }
 
 /**
@@ -173,18 +175,24 @@ export async function hotReload(
   p: NodePaths,
   tenant: string,
   check: { port: number; auth: Exclude<GatewayAuth, { why: string }>; expect: readonly [string, unknown][]; readiness?: { url: string; allowDegraded: boolean } },
-  record: { releaseId: string; commit?: string; tag?: string; guardRun?: string },
+  record: { releaseId: string; commit?: string; tag?: string; guardRun?: string; markPassed?: boolean },
   verifyMs = HOT_VERIFY_MS,
 ): Promise<HotOutcome> {
   const runRec = JSON.stringify({ release_id: record.releaseId, commit: record.commit ?? '', tag: record.tag ?? '' }).slice(1, -1);
   const kind = check.auth.kind;
   const file = 'file' in check.auth ? check.auth.file : '';
-  const args = [p.etc, tenant, p.varDb, String(check.port), kind, file, String(verifyMs), beatFile(p, record.guardRun), runRec, GATEWAY_RPC_JS, ...(check.readiness ? [check.readiness.url, check.readiness.allowDegraded ? '1' : '0'] : [])];
+  // what the client does once the gateway applied it (gateway-rpc.ts afterApply)
+  const after = {
+    run: { dir: `${p.varDb}/clawops/run`, tenant, fields: runRec },
+    ...(check.readiness ? { ready: { url: check.readiness.url, allow: check.readiness.allowDegraded } } : {}),
+    ...(check.readiness && record.markPassed && record.guardRun ? { passed: `${p.varDb}/clawops/guard.${record.guardRun}` } : {}),
+  };
+  const args = [p.etc, tenant, p.varDb, String(check.port), kind, file, String(verifyMs), beatFile(p, record.guardRun), JSON.stringify(after), GATEWAY_RPC_JS];
   // each expectation with its path's keys: a key may hold dots (the node-side verdict walks the keys, not the string)
   const want = check.expect.map(([path, v]) => [path, v ?? null, pathSegments(path)]);
   const recs = await runScript(t, HOT_SCRIPT, args, JSON.stringify(want), verifyMs + 30_000);
   const applied = recs.find((r) => r[0] === 'hot-applied');
-  if (applied) return { ok: true, pid: Number(applied[1]), ms: Number(applied[2] ?? 0), ready: recs.some((r) => r[0] === 'ready') };
+  if (applied) return { ok: true, pid: Number(applied[1]), ms: Number(applied[2] ?? 0), ready: recs.some((r) => r[0] === 'ready'), passed: recs.some((r) => r[0] === 'passed') };
   const pending = recs.find((r) => r[0] === 'hot-pending');
   if (pending) return { ok: false, pid: Number(pending[1]), why: pending[2] ?? '?' };
   return { ok: false, why: 'the service is not running' };

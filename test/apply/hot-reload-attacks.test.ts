@@ -76,7 +76,7 @@ const secretFile = (): string => join(p.varDb, 'secrets/acme/token.current');
 const stateDir = (): string => join(p.varDb, 'state/acme');
 
 /** Release A running (bootstrapped, ready); release B (cfgB) made current; the hot check of A → B, run for real. */
-async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: number; before?: () => void } = {}) {
+async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: number; before?: () => void; ready?: boolean; markPassed?: boolean } = {}) {
   release('aaaa1111', cfgA);
   point('aaaa1111');
   const r = await reloadUnits(t, p, 'acme', 'aaaa1111');
@@ -88,7 +88,8 @@ async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: n
   const check = hotCheckOf({ openclaw: cfgB, files: [] } as never, changedPaths(cfgA, cfgB), p.varDb, 'acme');
   if ('why' in check) throw new Error(check.why);
   const t0 = Date.now();
-  const out = await hotReload(t, p, 'acme', { port: opts.port ?? port, ...check }, { releaseId: 'bbbb2222', guardRun: 'run-x' }, opts.verifyMs ?? VERIFY_MS);
+  const readiness = opts.ready ? { readiness: { url: `http://127.0.0.1:${port}/readyz`, allowDegraded: false } } : {};
+  const out = await hotReload(t, p, 'acme', { port: opts.port ?? port, ...check, ...readiness }, { releaseId: 'bbbb2222', guardRun: 'run-x', ...(opts.markPassed ? { markPassed: true } : {}) }, opts.verifyMs ?? VERIFY_MS);
   return { out, ms: Date.now() - t0, pid: r.reloads[0]!.newPid };
 }
 
@@ -274,6 +275,59 @@ describe('hot reload under attack: a real local node', () => {
     expect(out).toMatchObject({ ok: true, pid });
     expect(filesWith(root, 's3cr3t')).toEqual([]);
     expect(psArgs()).not.toContain('s3cr3t');
+  }, 60_000);
+
+  // what the HOT script did with a program each (ps, date, mkdir, mv, curl, grep; the PASSED command), the client does
+  // once the gateway applied the config: the run record, the gate's first question, the guard told the gate passed
+  const guardFile = (): string => join(p.varDb, 'clawops/guard.run-x');
+  const runRecord = (): string => join(p.varDb, 'clawops/run/acme.json');
+  itWs('once applied, the same command writes the run record, asks readiness and marks the guard passed, each only as asked', async () => {
+    writeFileSync(guardFile(), 'deadline\t1\n');
+    const before = Math.floor(Date.now() / 1000);
+    const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { ready: true, markPassed: true });
+    expect(out).toMatchObject({ ok: true, pid, ready: true, passed: true });
+    expect(JSON.parse(readFileSync(runRecord(), 'utf8'))).toEqual({ pid, release_id: 'bbbb2222', commit: '', tag: '', started_epoch: expect.any(Number), hot: true });
+    const [, passedLine] = readFileSync(guardFile(), 'utf8').split('\n');
+    expect(passedLine).toMatch(/^passed\t\d+$/);
+    expect(Number(passedLine!.split('\t')[1])).toBeGreaterThanOrEqual(before);
+    // no leftover temp record beside it
+    expect(readdirSync(join(p.varDb, 'clawops/run'))).toEqual(['acme.json']);
+  }, 60_000);
+
+  itWs('not the node\'s last reload, or no readiness question: the guard is not told anything', async () => {
+    writeFileSync(guardFile(), 'deadline\t1\n');
+    const { out } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { ready: true });
+    expect(out).toMatchObject({ ok: true, ready: true, passed: false });
+    expect(readFileSync(guardFile(), 'utf8')).toBe('deadline\t1\n');
+  }, 60_000);
+
+  itWs('the guard\'s file gone (it fired, or was confirmed) is not created, and one replaced by a symlink is not written through', async () => {
+    const { out } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { ready: true, markPassed: true });
+    expect(out).toMatchObject({ ok: true, ready: true, passed: false });
+    expect(existsSync(guardFile())).toBe(false);
+    const victim = join(root, 'victim');
+    writeFileSync(victim, 'keep\n');
+    symlinkSync(victim, guardFile());
+    const again = await hotAtoB(config({ logging: { level: 'warn' } }), config({ logging: { level: 'error' } }), { ready: true, markPassed: true });
+    expect(again.out).toMatchObject({ ok: true, passed: false });
+    expect(readFileSync(victim, 'utf8')).toBe('keep\n');
+  }, 60_000);
+
+  itWs('a temp run record planted as a symlink (to a file elsewhere) is not written through: the record is still written', async () => {
+    const victim = join(root, 'victim');
+    writeFileSync(victim, 'keep\n');
+    mkdirSync(join(p.varDb, 'clawops/run'), { recursive: true });
+    symlinkSync(victim, join(p.varDb, 'clawops/run/acme.json.hot'));
+    const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out).toMatchObject({ ok: true, pid });
+    expect(readFileSync(victim, 'utf8')).toBe('keep\n');
+    expect(JSON.parse(readFileSync(runRecord(), 'utf8'))).toMatchObject({ pid, release_id: 'bbbb2222', hot: true });
+  }, 60_000);
+
+  itWs('a run record that cannot be written (its dir is a file): not hot, and the reason says so (the caller restarts)', async () => {
+    writeFileSync(join(p.varDb, 'clawops/run'), 'not a dir\n');
+    const { out } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out).toMatchObject({ ok: false, why: 'applied, but cannot write the run record' });
   }, 60_000);
 
   itWs('a service that is not running: not hot at once, and the RPC client started beside launchd\'s answer is gone', async () => {
@@ -527,6 +581,16 @@ describe('hot reload under attack: a real local node', () => {
     const r = await clientAlone(taker, [['logging.level', 'warn']], process.pid, 1500, { ...process.env, PATH: `${slow}:${process.env.PATH ?? ''}` });
     expect(r.line).toMatch(/^pending /);
     expect(r.ms).toBeLessThan(1500 + 1000);
+  }, 60_000);
+
+  itWs('the gateway verified costs one lsof, over the service\'s own processes only (lsof of every process cost ~20 ms a node)', async () => {
+    const log = join(root, 'lsof.log');
+    writeFileSync(join(root, 'usr/local/bin/lsof'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec /usr/bin/lsof "$@"\n`, { mode: 0o755 });
+    const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }));
+    expect(out).toMatchObject({ ok: true, pid });
+    const calls = readFileSync(log, 'utf8').trim().split('\n');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatch(new RegExp(`^-nP -a -p ([0-9]+,)*${pid}(,[0-9]+)* -iTCP:[0-9]+ -Fpn$`));
   }, 60_000);
 
   itWs('launchd naming pid 1 as the service vouches for nothing: the client refuses before sending the secret', async () => {
