@@ -19,11 +19,16 @@
  *                       tenants/<T> and tenants/<T>.prev already read, each as `n` (not a symlink) or `l<target>`
  *                       (tabs and newlines in the target as '?'); sets $why instead of printing it. Same verdicts
  *                       and messages as tenant_refusal (test/observe checks both on the same trees).
+ *   tenant_links T      both links of T read in one readlink: sets lk_cur, lk_prev (tenant_refusal_t's form) and
+ *                       lk_cur_id, lk_prev_id (link_id's answers); then \`tenant_refusal_t T "$lk_cur" "$lk_prev"\`
+ *                       is tenant_refusal without a fork
  *   link_id T [.prev]   the release id tenants/<T>[.prev] points at ('' when absent or not clawops' form)
  *   release_ok T ID     releases/<T>/<ID> is a complete release: real dir, manifest a regular file, every file
  *                       the manifest lists present with its hash (needs $SHA and a scratch dir $RT)
  */
 export const NODE_TREE_SH = String.raw`
+NL='
+'
 is_safe() { case $1 in ''|.|..|*[!A-Za-z0-9._-]*) return 1 ;; esac; return 0; }
 is_id() { case $1 in ''|*[!0-9a-f]*) return 1 ;; esac; return 0; }
 real_dir() { [ -d "$1" ] && [ ! -L "$1" ]; }
@@ -50,28 +55,49 @@ tenant_refusal() {
   return 0
 }
 tenant_refusal_t() {
+  # (its own variable names: it runs in the caller's shell, whose loops have their own t, id, l…)
   why=''
-  for p in "$ETC/tenants" "$ETC/releases" "$ETC/releases/$1"; do
-    if [ -L "$p" ]; then why="$p is a symlink ($(shown "$(readlink "$p")")), not a directory clawops owns"; return 0; fi
-    if [ -e "$p" ] && [ ! -d "$p" ]; then why="$p is not a directory"; return 0; fi
+  for _tr_p in "$ETC/tenants" "$ETC/releases" "$ETC/releases/$1"; do
+    if [ -L "$_tr_p" ]; then why="$_tr_p is a symlink ($(shown "$(readlink "$_tr_p")")), not a directory clawops owns"; return 0; fi
+    if [ -e "$_tr_p" ] && [ ! -d "$_tr_p" ]; then why="$_tr_p is not a directory"; return 0; fi
   done
-  for s in '' .prev; do
-    l="$ETC/tenants/$1$s"
-    if [ -z "$s" ]; then lk=$2; else lk=$3; fi
-    case $lk in
+  for _tr_s in '' .prev; do
+    _tr_l="$ETC/tenants/$1$_tr_s"
+    if [ -z "$_tr_s" ]; then _tr_lk=$2; else _tr_lk=$3; fi
+    case $_tr_lk in
       l*)
-        tg=${"$"}{lk#l}
-        case $tg in
-          "../releases/$1/"*) id=${"$"}{tg#"../releases/$1/"} ;;
-          *) why="$l points at $(shown "$tg"), outside releases/$1/"; return 0 ;;
+        _tr_tg=${"$"}{_tr_lk#l}
+        case $_tr_tg in
+          "../releases/$1/"*) _tr_id=${"$"}{_tr_tg#"../releases/$1/"} ;;
+          *) why="$_tr_l points at $(shown "$_tr_tg"), outside releases/$1/"; return 0 ;;
         esac
-        is_id "$id" || { why="$l points at $(shown "$tg"), which is not a release"; return 0; }
-        if [ -L "$ETC/releases/$1/$id" ]; then why="$ETC/releases/$1/$id is a symlink, not a release"; return 0; fi
-        if [ -e "$ETC/releases/$1/$id" ] && [ ! -d "$ETC/releases/$1/$id" ]; then why="$ETC/releases/$1/$id is not a directory"; return 0; fi
+        is_id "$_tr_id" || { why="$_tr_l points at $(shown "$_tr_tg"), which is not a release"; return 0; }
+        if [ -L "$ETC/releases/$1/$_tr_id" ]; then why="$ETC/releases/$1/$_tr_id is a symlink, not a release"; return 0; fi
+        if [ -e "$ETC/releases/$1/$_tr_id" ] && [ ! -d "$ETC/releases/$1/$_tr_id" ]; then why="$ETC/releases/$1/$_tr_id is not a directory"; return 0; fi
         ;;
-      *) if [ -e "$l" ]; then why="$l exists but is not a symlink"; return 0; fi ;;
+      *) if [ -e "$_tr_l" ]; then why="$_tr_l exists but is not a symlink"; return 0; fi ;;
     esac
   done
+  return 0
+}
+# tenant_links T: both links of tenant T read with ONE readlink (a process each was a third of an apply's readlinks):
+# lk_cur / lk_prev are \`n\` (not a symlink) or \`l<target>\` (tenant_refusal_t's form), lk_cur_id / lk_prev_id the
+# release ids they name ('' when absent or not clawops' form, as link_id). Targets whose lines cannot be told apart
+# (one holds a newline) are read one at a time, as link_id reads them.
+tenant_links() {
+  lk_cur=n; lk_prev=n; lk_cur_id=''; lk_prev_id=''
+  _tl_a="$ETC/tenants/$1"; _tl_b="$ETC/tenants/$1.prev"
+  if [ -L "$_tl_a" ] && [ -L "$_tl_b" ]; then
+    _tl_o=$(readlink "$_tl_a" "$_tl_b" 2>/dev/null)
+    case $_tl_o in
+      *"$NL"*"$NL"*|"$NL"*|*"$NL") lk_cur=l$(readlink "$_tl_a"); lk_prev=l$(readlink "$_tl_b") ;;
+      *"$NL"*) lk_cur=l${"$"}{_tl_o%%"$NL"*}; lk_prev=l${"$"}{_tl_o#*"$NL"} ;;
+      *) lk_cur=l$(readlink "$_tl_a"); lk_prev=l$(readlink "$_tl_b") ;;
+    esac
+  elif [ -L "$_tl_a" ]; then lk_cur=l$(readlink "$_tl_a")
+  elif [ -L "$_tl_b" ]; then lk_prev=l$(readlink "$_tl_b"); fi
+  case $lk_cur in "l../releases/$1/"*) lk_cur_id=${"$"}{lk_cur#"l../releases/$1/"}; is_id "$lk_cur_id" || lk_cur_id='' ;; esac
+  case $lk_prev in "l../releases/$1/"*) lk_prev_id=${"$"}{lk_prev#"l../releases/$1/"}; is_id "$lk_prev_id" || lk_prev_id='' ;; esac
   return 0
 }
 link_id() {

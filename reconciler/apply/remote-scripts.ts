@@ -28,7 +28,13 @@ ${NODE_TREE_SH}`;
 /** The node lock's shell side; needs $L (the lock file) and $RUN. */
 const LOCK_SH = String.raw`
 lock_json() { printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\n' "$RUN" "$1" "$2" "$3" "$4" "$(hostname 2>/dev/null || echo '?')"; }
-lock_is_ours() { grep -q "\"run\":\"$RUN\"" "$1" 2>/dev/null; }
+# (the lock is one line of JSON, lock_json's: its first line read by the shell itself, no grep)
+lock_is_ours() {
+  [ -f "$1" ] || return 1
+  _lo=''; IFS= read -r _lo < "$1" 2>/dev/null
+  case $_lo in *"\"run\":\"$RUN\""*) return 0 ;; esac
+  return 1
+}
 # release by rename first: only one process can move the file, so a lock another run just took is never removed
 lock_release() {
   mv "$L" "$L.release.$RUN" 2>/dev/null || return 1
@@ -49,7 +55,7 @@ settle_intent() {
   awk '{ t = $0; i = $0; if (sub(/.*"tenant":"/, "", t) && sub(/".*/, "", t) && sub(/.*"release_id":"/, "", i) && sub(/".*/, "", i)) print t "\t" i "\t" $0 }' "$1" > "$RT/intent" 2>/dev/null
   while IFS='	' read -r t id j; do
     is_safe "$t" && is_id "$id" || continue
-    [ "$(link_id "$t" '')" = "$id" ] || continue
+    tenant_links "$t"; [ "$lk_cur_id" = "$id" ] || continue
     if [ -n "${"$"}{2:-}" ]; then printf '%s\n' "$j" | sed 's/}$/,"recovered_by":"'"$2"'"}/'; else printf '%s\n' "$j"; fi >> "$RT/settle"
     rec recorded "$t" "$id" "${"$"}{2:-}"
   done < "$RT/intent"
@@ -122,7 +128,7 @@ ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6; WANT_SHA=$7; PORT_OFFSET=${"
 NOW=$(date +%s)
 rec now "$NOW"
 D="$VARDB/clawops"; L="$D/node.lock"
-mkdir -p "$D" 2>/dev/null || { echo "cannot create $D" >&2; exit 3; }
+[ -d "$D" ] || mkdir -p "$D" 2>/dev/null || { echo "cannot create $D" >&2; exit 3; }
 T="$L.new.$RUN"
 lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$T" || { rm -f "$T"; echo "cannot write $T (disk full?)" >&2; exit 3; }
 if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
@@ -130,7 +136,8 @@ elif lock_is_ours "$L"; then rm -f "$T"; rec lock acquired
 else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0; fi
 recover_dead_runs || exit 0
 ${OPENCLAW_FACTS_SH}${String.raw`
-df -Pk "$ETC" 2>/dev/null | awk 'NR == 2 { printf "disk\t%s\t%s\n", $4, $2 }'
+# (df's second line read by the shell: no awk)
+df -Pk "$ETC" 2>/dev/null | { read -r _h; read -r _fs _tot _used _avail _rest && rec disk "$_avail" "$_tot"; }
 oc_facts "$D"
 if [ "$dsha" != "$WANT_SHA" ]; then rec gate-mismatch; exit 0; fi
 # the node's gateway port block (nodes.yaml port_offset; read by the secret wrapper at start)
@@ -142,13 +149,14 @@ esac
 # the wanted files stay on the node for PROMOTE (this run's only; older ones were removed above)
 W="$D/want.$RUN"
 cat > "$W" || { rm -f "$W"; echo "cannot write $W (disk full?)" >&2; exit 3; }
-awk -F '\t' '$1 == "F" { print $2 "\t" $3 }' "$W" | sort -u > "$RT/releases"
+awk -F '\t' '$1 == "F" && !(($2 "\t" $3) in seen) { seen[$2 "\t" $3] = 1; print $2 "\t" $3 }' "$W" > "$RT/releases"
 : > "$RT/ok"
 while IFS='	' read -r t id; do
   is_safe "$t" && is_id "$id" || { rec refused "$t" "not a tenant and release id"; continue; }
-  why=$(tenant_refusal "$t")
+  tenant_links "$t"; tenant_refusal_t "$t" "$lk_cur" "$lk_prev"
   if [ -n "$why" ]; then rec refused "$t" "$why"; continue; fi
-  printf '%s\t%s\n' "$t" "$id" >> "$RT/ok"
+  # (the current release's id kept for the pre-fill below: the links are not read twice)
+  printf '%s\t%s\t%s\n' "$t" "$id" "$lk_cur_id" >> "$RT/ok"
   R="$ETC/releases/$t/$id"
   if [ ! -e "$R" ]; then rec need "$t" "$id"; continue; fi
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/sums"
@@ -162,37 +170,32 @@ while IFS='	' read -r t id; do
 done < "$RT/releases"
 # pre-fill staging dirs from the current release: only changed files cross the wire. A copy that fails (a full
 # disk) is reported and the file is sent instead.
-while IFS='	' read -r t id; do
+while IFS='	' read -r t id c; do
   [ -e "$ETC/releases/$t/$id" ] && continue
-  c=$(link_id "$t" ''); [ -n "$c" ] || continue
+  [ -n "$c" ] || continue
   C="$ETC/releases/$t/$c"; real_dir "$C" || continue
   S="$ETC/releases/$t/$id.tmp-$RUN"
   # one hash run over every wanted file of the current release (not one per file: a node's apply is mostly forks);
   # only regular files (never a link) whose bytes are the wanted ones are copied
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/cand"
   (cd "$C" && $SHA -c "$RT/cand" 2>/dev/null) | awk '/: OK$/ { sub(/: OK$/, ""); print }' > "$RT/same"
-  # every directory in one mkdir, then one cp a directory (not a process a file); a directory whose copy fails is
-  # copied again a file at a time, so each file is reported copied (reuse) or not (reuse-failed: it is sent)
-  awk '{ d = $0; if (!sub(/\/[^\/]*$/, "", d)) d = "."; if (!(d in seen)) { seen[d] = 1; print d } }' "$RT/same" > "$RT/subs"
   set --
-  while IFS= read -r d; do set -- "$@" "$S/$d"; done < "$RT/subs"
-  [ $# -gt 0 ] && mkdir -p "$@" 2>/dev/null
-  while IFS= read -r d; do
-    set --
-    while IFS= read -r f; do
-      fd=${"$"}{f%/*}; [ "$fd" = "$f" ] && fd=.
-      [ "$fd" = "$d" ] && [ -f "$C/$f" ] && [ ! -L "$C/$f" ] && set -- "$@" "$f"
-    done < "$RT/same"
-    [ $# -gt 0 ] || continue
-    if (cd "$C" && cp -- "$@" "$S/$d/") 2>/dev/null; then
-      for f in "$@"; do rec reuse "$t" "$f"; done
-      continue
-    fi
+  while IFS= read -r f; do [ -f "$C/$f" ] && [ ! -L "$C/$f" ] && set -- "$@" "./$f"; done < "$RT/same"
+  [ $# -gt 0 ] || continue
+  # every file in one tar pair, the archive in the scratch dir so that both ends' exit codes count (a cp a directory
+  # and a mkdir were 7 processes for a release of 27 files in 6 directories). When that fails (a full disk): a file at
+  # a time, each reported copied (reuse) or not (reuse-failed: it is sent)
+  if mkdir -p "$S" 2>/dev/null && (cd "$C" && tar -cf "$RT/reuse.tar" "$@") 2>/dev/null && (cd "$S" && tar -xmof "$RT/reuse.tar") 2>/dev/null; then
+    for f in "$@"; do rec reuse "$t" "${"$"}{f#./}"; done
+  else
     for f in "$@"; do
+      f=${"$"}{f#./}
+      case $f in */*) mkdir -p "$S/${"$"}{f%/*}" 2>/dev/null ;; esac
       if cp "$C/$f" "$S/$f" 2> "$RT/err"; then rec reuse "$t" "$f"
       else rm -f "$S/$f"; rec reuse-failed "$t" "$f" "$(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; fi
     done
-  done < "$RT/subs"
+  fi
+  rm -f "$RT/reuse.tar"
 done < "$RT/ok"
 `}`;
 
@@ -211,7 +214,8 @@ done < "$RT/ok"
  * Prints: refused TENANT WHY | bad TENANT PATH (staged bytes differ; staging removed) | placed TENANT ID |
  *         repair-failed TENANT ERROR | repaired TENANT ID | valid TENANT ID RC BASE64(output) |
  *         checked TENANT ID RC BASE64(output) (a C line) |
- *         link TENANT current|prev ID COMPLETE(0|1) | curcfg TENANT BASE64(current openclaw.json) |
+ *         link TENANT current|prev ID COMPLETE(0|1; prev: '-' when current is complete, not checked) |
+ *         curcfg TENANT BASE64(current openclaw.json) |
  *         curunit TENANT SHA(gateway plist) SHA(secrets.list) SHA(bin/gateway-run)   ('-' when absent)
  */
 export const PROMOTE_SCRIPT = `${PRELUDE}${LOCK_SH}
@@ -225,7 +229,7 @@ ${String.raw`
 fail=0
 awk -F '\t' '$1 == "S" { print $2 "\t" $3 }' "$W/in" > "$W/staged"
 while IFS='	' read -r t id; do
-  why=$(tenant_refusal "$t")
+  tenant_links "$t"; tenant_refusal_t "$t" "$lk_cur" "$lk_prev"
   if [ -n "$why" ] || ! is_id "$id"; then rec refused "$t" "${"$"}{why:-not a release id}"; fail=1; continue; fi
   R="$ETC/releases/$t/$id"; S="$R.tmp-$RUN"
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W/in" > "$W/sums"
@@ -260,9 +264,9 @@ while IFS='	' read -r t id; do
 done < "$W/staged"
 [ $fail = 0 ] || exit 0
 awk -F '\t' '$1 == "V" || $1 == "C" { print $1 "\t" $2 "\t" $3 }' "$W/in" > "$W/validate"
-# validations run in parallel, at most one per CPU (each is a Node process costing ~1 CPU-second)
-J=$(getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
-case $J in ''|*[!0-9]*|0) J=2 ;; esac
+# validations run in parallel, at most one per CPU (each is a Node process costing ~1 CPU-second); the CPUs are
+# counted at the first one (a node that only checks its secrets runs no getconf)
+J=
 i=0; n=0
 while IFS='	' read -r k t id; do
   i=$((i+1))
@@ -277,6 +281,10 @@ while IFS='	' read -r k t id; do
     continue
   fi
   n=$((n+1))
+  if [ -z "$J" ]; then
+    J=$(getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
+    case $J in ''|*[!0-9]*|0) J=2 ;; esac
+  fi
   if [ -f "$ETC/releases/$t/$id/bin/gateway-run" ]; then
     ( sh "$ETC/releases/$t/$id/bin/gateway-run" "$t" "$ETC" "$VARDB" --validate > "$W/v$i.out" 2>&1; echo $? > "$W/v$i.rc" ) &
   else
@@ -288,21 +296,38 @@ wait
 i=0
 while IFS='	' read -r k t id; do
   i=$((i+1))
-  if [ "$k" = C ]; then rec checked "$t" "$id" "$(cat "$W/v$i.rc")" "$(head -c 65536 "$W/v$i.out" | b64)"
-  else rec valid "$t" "$id" "$(cat "$W/v$i.rc")" "$(head -c 65536 "$W/v$i.out" | b64)"; fi
-  for s in '' .prev; do
-    slot=current; [ -n "$s" ] && slot=prev
-    l=$(link_id "$t" "$s"); [ -n "$l" ] || continue
-    if release_ok "$t" "$l"; then rec link "$t" $slot "$l" 1; else rec link "$t" $slot "$l" 0; fi
-  done
+  rc=''; read -r rc < "$W/v$i.rc" 2>/dev/null
+  # (an empty output, a secret check's usual answer, costs no process)
+  o=''; [ -s "$W/v$i.out" ] && o=$(head -c 65536 "$W/v$i.out" | b64)
+  if [ "$k" = C ]; then rec checked "$t" "$id" "$rc" "$o"; else rec valid "$t" "$id" "$rc" "$o"; fi
+  # both links in one readlink; whether .prev is complete matters only when current is not (planSwap then keeps
+  # .prev and says whether it is complete): '-' = not checked
+  tenant_links "$t"
+  cur_ok=0
+  if [ -n "$lk_cur_id" ]; then release_ok "$t" "$lk_cur_id" && cur_ok=1; rec link "$t" current "$lk_cur_id" $cur_ok; fi
+  if [ -n "$lk_prev_id" ]; then
+    if [ $cur_ok = 1 ]; then rec link "$t" prev "$lk_prev_id" -
+    elif release_ok "$t" "$lk_prev_id"; then rec link "$t" prev "$lk_prev_id" 1
+    else rec link "$t" prev "$lk_prev_id" 0; fi
+  fi
   # what the service runs now, to tell a hot reload from a restart: the current config and its unit's inputs
-  c=$(link_id "$t" '')
+  c=$lk_cur_id
   if [ -n "$c" ] && real_dir "$ETC/releases/$t/$c"; then
     C="$ETC/releases/$t/$c"
     [ -f "$C/openclaw.json" ] && [ ! -L "$C/openclaw.json" ] && rec curcfg "$t" "$(head -c 262144 "$C/openclaw.json" | b64)"
+    # the unit's inputs hashed in one run of the hash tool (regular files only, never through a link); each hash the
+    # first word of its line, matched to its file by the rest of the line
+    set --
+    for f in "launchd/ai.openclaw.$t.plist" secrets.list bin/gateway-run; do [ -f "$C/$f" ] && [ ! -L "$C/$f" ] && set -- "$@" "$C/$f"; done
+    sums=''; [ $# -gt 0 ] && sums=$($SHA "$@" 2>/dev/null)
     u=''; for f in "launchd/ai.openclaw.$t.plist" secrets.list bin/gateway-run; do
-      # the hash is the first word of the hash tool's line (the shell's own expansion: no cut)
-      h=''; if [ -f "$C/$f" ] && [ ! -L "$C/$f" ]; then h=$($SHA "$C/$f" 2>/dev/null); h=${"$"}{h%% *}; h=${"$"}{h#\\}; fi
+      h=''
+      while IFS= read -r _ul; do
+        case $_ul in *"  $C/$f"|*" *$C/$f") h=${"$"}{_ul%% *}; break ;; esac
+      done <<UNIT_SUMS
+$sums
+UNIT_SUMS
+      h=${"$"}{h#\\}
       case $h in *[!0-9a-f]*) h='' ;; esac
       u="$u ${"$"}{h:--}"
     done
@@ -325,18 +350,23 @@ cat > "$RT/in"
 ${String.raw`
 [ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
 # further records (reloads, automatic rollbacks): a log that cannot be written is a failure like any other
-if grep -q '^J	' "$RT/in"; then
-  sed -n 's/^J	//p' "$RT/in" > "$RT/j"
+sed -n 's/^J	//p' "$RT/in" > "$RT/j"
+if [ -s "$RT/j" ]; then
   if [ -L "$D/reload.log" ]; then rec record-failed "$D/reload.log is a symlink; clawops never writes through one"
   else { cat "$RT/j" >> "$D/reload.log"; } 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"; fi
 fi
-awk -F '\t' '$1 == "X" { print $2 }' "$RT/in" | while IFS= read -r t; do
-  is_safe "$t" && [ -z "$(tenant_refusal "$t")" ] || continue
+# (the X and P lines read by the shell itself: no awk)
+while IFS='	' read -r k t _rest; do
+  [ "$k" = X ] || continue
+  is_safe "$t" || continue
+  tenant_links "$t"; tenant_refusal_t "$t" "$lk_cur" "$lk_prev"; [ -z "$why" ] || continue
   rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t"; } && rec removed "$t"
-done
-awk -F '\t' '$1 == "P" { print $2 }' "$RT/in" | while IFS= read -r t; do
-  is_safe "$t" && real_dir "$ETC/releases/$t" && [ -z "$(tenant_refusal "$t")" ] || continue
-  cur=$(link_id "$t" ''); prev=$(link_id "$t" .prev)
+done < "$RT/in"
+while IFS='	' read -r k t _rest; do
+  [ "$k" = P ] || continue
+  is_safe "$t" && real_dir "$ETC/releases/$t" || continue
+  tenant_links "$t"; tenant_refusal_t "$t" "$lk_cur" "$lk_prev"; [ -z "$why" ] || continue
+  cur=$lk_cur_id; prev=$lk_prev_id
   # find lists only real directories with hex names, so its output is line-safe; ls orders them newest first
   find "$ETC/releases/$t" -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' ! -name '*[!0-9a-f]*' -exec ls -1td {} + 2>/dev/null > "$RT/rel"
   n=0
@@ -347,7 +377,7 @@ awk -F '\t' '$1 == "P" { print $2 }' "$RT/in" | while IFS= read -r t; do
     [ "$id" = "$cur" ] || [ "$id" = "$prev" ] && continue
     real_dir "$p" && rm -rf "$p" && rec pruned "$t" "$id"
   done < "$RT/rel"
-done
+done < "$RT/in"
 L="$D/node.lock"
 rm -f "$D/want.$RUN"
 if lock_release; then rec unlocked; else rec lock-lost; fi
