@@ -1,11 +1,12 @@
 import { once } from 'node:events';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { NodeSSH } from 'node-ssh';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FLEET_USER,
+  INOTIFY_INSTANCES,
   defaultOpenclawVersion,
   fleetAvailable,
   openclawCached,
@@ -128,6 +129,17 @@ describe.skipIf(!avail.ok)('test fleet', () => {
     const knownHosts = readFileSync(fleet.knownHostsPath, 'utf8');
     for (const n of fleet.nodes) expect(knownHosts).toContain(`[127.0.0.1]:${n.port} ${n.hostKey}\n`);
     expect(readFileSync(fleet.clientKeyPath, 'utf8')).toContain('OPENSSH PRIVATE KEY');
+  });
+
+  it('leaves room for every gateway of a 200-gateway fleet to watch its config with inotify (root, a writable /proc/sys)', () => {
+    const f = '/proc/sys/fs/inotify/max_user_instances';
+    let writable = false;
+    try {
+      writable = process.getuid?.() === 0 && (statSync(f).mode & 0o200) !== 0 && !readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => / \/proc\/sys proc ro[ ,]/.test(l));
+    } catch {
+      writable = false;
+    }
+    if (writable) expect(Number(readFileSync(f, 'utf8').trim())).toBeGreaterThanOrEqual(INOTIFY_INSTANCES);
   });
 
   it('logs in with the pinned host key and shows each node only its own /etc/openclaw', async () => {

@@ -356,6 +356,23 @@ function ensureUser(): Promise<NodeUser> {
 }
 
 /** Mount points the namespaces bind over; created on the host once, left empty there. */
+/**
+ * The fake gateway watches its config with fs.watch (inotify on Linux), one instance a process,
+ * and Linux allows 128 instances per user by default: a fleet of 20 nodes × 10 tenants runs 200 gateways as one user.
+ * Past the limit the fake gateway polls its config's stat every 100 ms instead, ~70 ms of CPU a second for 200 of
+ * them on the machine the nodes share (where each Mac's gateways are event-driven). The limit is raised when it is
+ * lower and this process may (root, a writable /proc/sys); else the polling stays and works.
+ */
+export const INOTIFY_INSTANCES = 1024;
+function ensureInotifyInstances(): void {
+  const f = '/proc/sys/fs/inotify/max_user_instances';
+  try {
+    if (Number(readFileSync(f, 'utf8').trim()) < INOTIFY_INSTANCES) writeFileSync(f, `${INOTIFY_INSTANCES}\n`);
+  } catch {
+    /* not Linux, not root, or a read-only /proc/sys (a container): the fake gateways poll */
+  }
+}
+
 function ensureHostMountPoints(user: NodeUser): void {
   for (const dir of ['/etc/openclaw', '/var/db/openclaw', '/run/sshd', '/Library/LaunchDaemons', '/run/launchd-standin', user.home]) {
     mkdirSync(dir, { recursive: true });
@@ -806,6 +823,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
 
   const user = await ensureUser();
   ensureHostMountPoints(user);
+  ensureInotifyInstances();
   const standinInterpreter = pickStandinInterpreter(user);
 
   let root: string;
