@@ -1,11 +1,11 @@
 /**
  * Apply a plan across the fleet: notifier nodes before gateways, canary nodes before the rest. A failure in any
  * phase but the last stops the run before the next phase (a broken canary or notifier never reaches the others).
- * Within a phase nodes run in parallel (p-queue); each node has exactly one worker and one connection.
- * The run's nodes share one ValidationMemo: a release is validated by OpenClaw on the first node that deploys it and
- * only checked for each further node's own secret files (issue 12).
+ * Within a phase nodes run in parallel, at most `concurrency` worked on at once (NodeSlots); each node has exactly one
+ * worker and one connection. The run's nodes share one ValidationMemo: a release is validated by OpenClaw on the first
+ * node that deploys it and only checked for each further node's own secret files (issue 12); a node waiting for that
+ * verdict gives its place to the next node meanwhile.
  */
-import PQueue from 'p-queue';
 import type { DesiredState } from '../desired/types.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import type { Transport } from '../transport/transport.js';
@@ -27,6 +27,48 @@ export function phases(nodes: readonly NodePlan[]): Phase[] {
     { name: 'gateways', nodes: nodes.filter((n) => !isNotifier(n) && !n.canary) },
   ];
   return all.filter((p) => p.nodes.length > 0);
+}
+
+/**
+ * At most `limit` nodes worked on at once. A node that has done its part and only waits for the verdict another node
+ * is working on (ValidationMemo.decide) gives its place up meanwhile and, when the verdict is in, gets one back before
+ * any node not started yet: the next nodes lock, stage and check while OpenClaw validates (an apply of 20 nodes at 10
+ * at once no longer spends the validation with 9 nodes idle and 10 not started), and never more than `limit` nodes go
+ * past the verdict to their swaps at once.
+ */
+export class NodeSlots {
+  private free: number;
+  /** FIFO, nodes coming back from a wait before nodes not started */
+  private readonly queue: { back: boolean; go: () => void }[] = [];
+  constructor(limit: number) {
+    this.free = Math.max(1, Math.floor(limit));
+  }
+  /** a place for a node (back: it had one and gave it up to wait) */
+  acquire(back = false): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((go) => {
+      const at = back ? this.queue.findIndex((w) => !w.back) : -1;
+      if (at < 0) this.queue.push({ back, go });
+      else this.queue.splice(at, 0, { back, go });
+    });
+  }
+  release(): void {
+    const next = this.queue.shift();
+    if (next) next.go();
+    else this.free++;
+  }
+  /** wait for `p` without holding a place; the place is taken again before this resolves */
+  async whileWaiting<T>(p: Promise<T>): Promise<T> {
+    this.release();
+    try {
+      return await p;
+    } finally {
+      await this.acquire(true);
+    }
+  }
 }
 
 export interface FleetApplyResult {
@@ -51,20 +93,24 @@ export async function applyFleet(plan: Plan, desired: DesiredState, transports: 
       }
       continue;
     }
-    const queue = new PQueue({ concurrency: Math.max(1, concurrency) });
+    const slots = new NodeSlots(concurrency);
+    const nodeCtx: RunContext = { ...ctx, whileWaiting: (p) => slots.whileWaiting(p) };
     await Promise.all(
-      phase.nodes.map((n) =>
-        queue.add(async () => {
+      phase.nodes.map(async (n) => {
+        await slots.acquire();
+        try {
           if (ctx.signal?.aborted) {
             results.set(n.node, skippedResult(n.node, 'interrupted'));
             return;
           }
           const t = transports.get(n.node);
-          const r = n.blocked || !t ? blockedResult(n) : await applyNode(t, n, desired, ctx);
+          const r = n.blocked || !t ? blockedResult(n) : await applyNode(t, n, desired, nodeCtx);
           if (r.outcome === 'refused' && n.blocked) ctx.onEvent({ node: n.node, step: r.step ?? 'lock', state: 'fail', message: r.message ?? 'refused' });
           results.set(n.node, r);
-        }),
-      ),
+        } finally {
+          slots.release();
+        }
+      }),
     );
     const failed = phase.nodes.filter((n) => ['failed', 'refused'].includes(results.get(n.node)!.outcome));
     if (ctx.signal?.aborted) halted = 'interrupted';

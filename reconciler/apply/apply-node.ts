@@ -53,6 +53,11 @@ export interface RunContext {
    * validates every release it deploys. applyFleet makes one per run when the caller gives none.
    */
   validations?: ValidationMemo;
+  /**
+   * waits for another node's verdict: applyFleet gives this node's place to the next node meanwhile (NodeSlots) and
+   * takes one back before it resolves; without it the node keeps its place
+   */
+  whileWaiting?: <T>(p: Promise<T>) => Promise<T>;
 }
 
 export type NodeOutcome = 'applied' | 'unchanged' | 'refused' | 'failed' | 'skipped';
@@ -485,7 +490,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const by = new Map(checkOnly.flatMap((a) => { const x = decision(a); return x.kind === 'check' ? [[a.tenant, x.verdict.node] as const] : []; }));
     const waiting = checkOnly.filter((a) => decision(a).kind === 'pending');
     if (waiting.length > 0) {
-      const later = await memo.decide(np.node, waiting.map(keyOf), ctx.signal);
+      const deciding = memo.decide(np.node, waiting.map(keyOf), ctx.signal);
+      const later = await (ctx.whileWaiting ? ctx.whileWaiting(deciding) : deciding);
       checkAbort(ctx, np.node, step);
       claims = [...later.values()].flatMap((x) => (x.kind === 'validate' ? [x.claim] : []));
       for (const a of waiting) {

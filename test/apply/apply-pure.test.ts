@@ -1,6 +1,6 @@
 /** Pure parts of apply: phase order, lock records, the version gate. */
 import { describe, expect, it } from 'vitest';
-import { phases } from '../../reconciler/apply/apply-fleet.js';
+import { NodeSlots, phases } from '../../reconciler/apply/apply-fleet.js';
 import { lockOwner } from '../../reconciler/apply/apply-node.js';
 import { describeHolder, isStale, parseHolder, parseRecords, versionMismatches } from '../../reconciler/apply/records.js';
 import type { NodePlan } from '../../reconciler/plan/types.js';
@@ -24,6 +24,85 @@ describe('phases', () => {
   });
   it('drops empty phases', () => {
     expect(phases([np('gw-1', 'gateway')]).map((x) => x.name)).toEqual(['gateways']);
+  });
+});
+
+describe('NodeSlots: at most N nodes worked on; a node waiting for a verdict gives its place up meanwhile', () => {
+  const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+  /** a node's life: take a place, work, maybe wait (without a place), work again, leave; its log lines in order */
+  const run = (slots: NodeSlots, log: string[], name: string, wait?: Promise<void>) =>
+    (async () => {
+      await slots.acquire();
+      try {
+        log.push(`${name} start`);
+        await tick();
+        if (wait) {
+          await slots.whileWaiting(wait);
+          log.push(`${name} back`);
+        }
+        await tick();
+        log.push(`${name} end`);
+      } finally {
+        slots.release();
+      }
+    })();
+
+  it('without waits: the first N start, each next one when one ends', async () => {
+    const slots = new NodeSlots(2);
+    const log: string[] = [];
+    await Promise.all(['a', 'b', 'c', 'd'].map((x) => run(slots, log, x)));
+    expect(log.slice(0, 2).sort()).toEqual(['a start', 'b start']);
+    expect(log.indexOf('c start')).toBeGreaterThan(Math.min(log.indexOf('a end'), log.indexOf('b end')));
+    expect(log.indexOf('d start')).toBeGreaterThan(Math.max(log.indexOf('a end'), log.indexOf('b end')));
+  });
+
+  it('a node waiting for a verdict lets the next nodes run meanwhile (limit 1)', async () => {
+    const slots = new NodeSlots(1);
+    const log: string[] = [];
+    let verdict!: () => void;
+    const pending = new Promise<void>((r) => (verdict = r));
+    const a = run(slots, log, 'a', pending.then(() => void log.push('a wait-over')));
+    await Promise.all(['b', 'c'].map((x) => run(slots, log, x)));
+    verdict();
+    await a;
+    expect(log).toEqual(['a start', 'b start', 'b end', 'c start', 'c end', 'a wait-over', 'a back', 'a end']);
+  });
+
+  it('a node whose verdict came is back only when a place is free: never more than N past their waits', async () => {
+    const slots = new NodeSlots(1);
+    const log: string[] = [];
+    let verdict!: () => void;
+    const pending = new Promise<void>((r) => (verdict = r));
+    let bDone!: () => void;
+    const bHold = new Promise<void>((r) => (bDone = r));
+    const a = run(slots, log, 'a', pending.then(() => void log.push('a wait-over')));
+    const b = (async () => {
+      await slots.acquire();
+      log.push('b start');
+      await bHold;
+      log.push('b end');
+      slots.release();
+    })();
+    await tick(20);
+    verdict();
+    await tick(20);
+    expect(log).toEqual(['a start', 'b start', 'a wait-over']);
+    bDone();
+    await Promise.all([a, b]);
+    expect(log).toEqual(['a start', 'b start', 'a wait-over', 'b end', 'a back', 'a end']);
+  });
+
+  it('nodes coming back from a wait go before nodes not started yet', async () => {
+    const slots = new NodeSlots(1);
+    const order: string[] = [];
+    await slots.acquire();
+    const fresh = slots.acquire().then(() => order.push('fresh'));
+    const back = slots.acquire(true).then(() => order.push('back'));
+    slots.release();
+    await back;
+    slots.release();
+    await fresh;
+    expect(order).toEqual(['back', 'fresh']);
   });
 });
 

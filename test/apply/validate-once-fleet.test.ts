@@ -122,11 +122,11 @@ describe.skipIf(!ready)('apply validates each distinct release once per run (rea
       return super.decideNow(node, keys);
     }
   }
-  const applyWith = async (memo: ValidationMemo, run: string) => {
+  const applyWith = async (memo: ValidationMemo, run: string, concurrency = 10) => {
     const p = await observeAndPlan({ repo, identity: fleet.clientKeyPath }, {}, true);
     const events: ApplyEvent[] = [];
     try {
-      const res = await applyFleet(p.plan, p.desired, p.fleet.transports, { run, actor: 'test', pid: process.pid, lockTtlSec: 60, now: () => new Date(), onEvent: (e) => events.push(e), validations: memo }, 10);
+      const res = await applyFleet(p.plan, p.desired, p.fleet.transports, { run, actor: 'test', pid: process.pid, lockTtlSec: 60, now: () => new Date(), onEvent: (e) => events.push(e), validations: memo }, concurrency);
       return { res, events };
     } finally {
       await Promise.all([...p.fleet.transports.values()].map((t) => t.close()));
@@ -152,6 +152,28 @@ describe.skipIf(!ready)('apply validates each distinct release once per run (rea
       expect(r.swapped).toEqual([]);
       expect(tenantLink(n, 'acme')).toBe(before.get(n.name));
       expect(events.some((e) => e.node === n.name && e.step === 'swap')).toBe(false);
+    }
+  }, 120_000);
+
+  it('a node waiting for the verdict gives its place to the next (concurrency 1): every node locks, stages and checks before the verdict; after it, one node at a time', async () => {
+    expect((await apply()).code).toBe(0);
+    bump('debug');
+    const { res, events } = await applyWith(new ElsewhereMemo(4000, (d) => d.claim.settle({ valid: true, node: 'elsewhere' })), 'test-validate-once-slots', 1);
+    for (const n of NODES) expect(res.results.find((x) => x.node === n)!.outcome, n).toBe('applied');
+    const firstSwap = events.findIndex((e) => e.step === 'swap');
+    expect(firstSwap).toBeGreaterThan(0);
+    // before the verdict (no node swaps without it), each node had its turn: locked, staged, placed and checked
+    for (const n of NODES) expect(events.slice(0, firstSwap).some((e) => e.node === n && e.step === 'stage' && e.state === 'done'), n).toBe(true);
+    // after it, never two nodes past their verdict at once: each node's steps from its validate 'done' to its record
+    // are one run of events no other node's step interrupts (prune may follow record)
+    const spans = NODES.map((n) => {
+      const from = events.findIndex((e) => e.node === n && e.step === 'validate' && e.state === 'done');
+      const to = events.findIndex((e) => e.node === n && e.step === 'record' && e.state === 'done');
+      return { n, from, to };
+    });
+    for (const a of spans) {
+      expect(a.from, a.n).toBeGreaterThan(0);
+      expect(events.slice(a.from, a.to + 1).every((e) => e.node === a.n), a.n).toBe(true);
     }
   }, 120_000);
 
