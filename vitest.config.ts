@@ -7,7 +7,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // fleet tests start real sshd processes; two cores, so keep parallelism modest
     maxWorkers: 2,
-    // installs the real OpenClaw CLI cache once (no-op when present) for fleet nodes and lint --openclaw
-    globalSetup: ['test/fleet/global-setup.ts'],
+    // one temp dir for the run's temp dirs (removed at the end); installs the real OpenClaw CLI cache once (no-op when
+    // present) for fleet nodes and lint --openclaw
+    globalSetup: ['test/helpers/tmp-setup.ts', 'test/fleet/global-setup.ts'],
   },
 });
