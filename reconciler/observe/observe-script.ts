@@ -574,7 +574,8 @@ fi
   # files that differ from the desired release: the old content of clawops' own files (for unified diffs, up to
   # 256 KiB), only the size of anything else
   while IFS='	' read -r t f p whose; do
-    sz=$(wc -c < "$p" 2>/dev/null | tr -d ' '); [ -n "$sz" ] || sz=0
+    # (wc's number without the spaces BSD wc puts before it: the shell's own expansion, no tr)
+    sz=$(wc -c < "$p" 2>/dev/null); sz=${"$"}{sz##* }; [ -n "$sz" ] || sz=0
     if [ "$whose" = ours ]; then [ "$sz" -le 262144 ] && rec content "$t" "$f" "$(b64 < "$p")"; else rec fsize "$t" "$f" "$sz"; fi
   done < "$TMP/diffs"
 
