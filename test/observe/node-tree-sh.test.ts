@@ -19,8 +19,12 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(etc, { recursive: true, force: true }));
 
-/** Both verdicts for tenant `t`: [tenant_refusal, tenant_refusal_t] (the links read as observe reads them). */
-function verdicts(t: string): [string, string] {
+/**
+ * The verdicts for tenant `t`: [tenant_refusal, tenant_refusal_t (the links read as observe reads them),
+ * tenant_refusal_t (the links read by tenant_links, as apply reads them)], and the release ids: [link_id of current
+ * and .prev, tenant_links' lk_cur_id and lk_prev_id].
+ */
+function verdicts(t: string): [string, string, string, string, string] {
   const script = `${NODE_TREE_SH}
 ETC=$1; t=$2; L="$ETC/tenants"
 old=$(tenant_refusal "$t")
@@ -28,15 +32,18 @@ c=n; p=n
 [ -L "$L/$t" ] && c=l$(printf '%s' "$(readlink "$L/$t")" | tr '\\t\\n' '??')
 [ -L "$L/$t.prev" ] && p=l$(printf '%s' "$(readlink "$L/$t.prev")" | tr '\\t\\n' '??')
 tenant_refusal_t "$t" "$c" "$p"
-printf '%s\\n%s' "$old" "$why"`;
+fast=$why
+tenant_links "$t"
+tenant_refusal_t "$t" "$lk_cur" "$lk_prev"
+printf '%s\\n%s\\n%s\\n%s %s\\n%s %s' "$old" "$fast" "$why" "$(link_id "$t" '')" "$(link_id "$t" .prev)" "$lk_cur_id" "$lk_prev_id"`;
   const out = execFileSync('sh', ['-c', script, 'node-tree', etc, t], { encoding: 'utf8' });
-  const [a = '', b = ''] = out.split('\n');
-  return [a, b];
+  const [a = '', b = '', c = '', d = '', e = ''] = out.split('\n');
+  return [a, b, c, d, e];
 }
 
 const link = (target: string, name = 'acme'): void => symlinkSync(target, join(etc, 'tenants', name));
 
-describe('tenant_refusal_t agrees with tenant_refusal', () => {
+describe('tenant_refusal_t (links read by observe, or by tenant_links in one readlink) agrees with tenant_refusal', () => {
   const cases: [string, () => void, RegExp | ''][] = [
     ['clawops own current and prev', () => (link(`../releases/acme/${ID}`), link(`../releases/acme/${ID}`, 'acme.prev')), ''],
     ['no links at all', () => undefined, ''],
@@ -46,6 +53,11 @@ describe('tenant_refusal_t agrees with tenant_refusal', () => {
     ['a target with a newline', () => link(`../releases/acme/ab\ncd`), /points at \.\.\/releases\/acme\/ab\?cd, which is not a release/],
     ['a target with a tab', () => link(`../releases/acme/ab\tcd`), /ab\?cd, which is not a release/],
     ['a prev link out of the tree', () => link('../../x', 'acme.prev'), /acme\.prev points at/],
+    ['both links, current with a newline (read one at a time)', () => (link(`../releases/acme/ab\ncd`), link(`../releases/acme/${ID}`, 'acme.prev')), /acme points at \.\.\/releases\/acme\/ab\?cd, which is not a release/],
+    ['both links, prev with a newline (read one at a time)', () => (link(`../releases/acme/${ID}`), link(`../releases/acme/x\ny`, 'acme.prev')), /acme\.prev points at \.\.\/releases\/acme\/x\?y, which is not a release/],
+    // whatever link_id makes of it (command substitution drops a target's trailing newlines): the same, read both ways
+    ['both links, prev ending in a newline', () => (link(`../releases/acme/${ID}`), link(`../releases/acme/${ID}\n`, 'acme.prev')), /(?:)/],
+    ['both links to different releases', () => (link('../releases/acme/abc'), link(`../releases/acme/${ID}`, 'acme.prev')), ''],
     ['tenants/<t> a file', () => writeFileSync(join(etc, 'tenants', 'acme'), 'x'), /exists but is not a symlink/],
     ['tenants/<t>.prev a directory', () => mkdirSync(join(etc, 'tenants', 'acme.prev')), /acme\.prev exists but is not a symlink/],
     ['the release a symlink', () => (symlinkSync('/tmp', join(etc, 'releases', 'acme', 'abc123')), link('../releases/acme/abc123')), /abc123 is a symlink, not a release/],
@@ -55,8 +67,10 @@ describe('tenant_refusal_t agrees with tenant_refusal', () => {
   for (const [name, setup, want] of cases) {
     it(name, () => {
       setup();
-      const [old, fast] = verdicts('acme');
+      const [old, fast, links, ids, linkIds] = verdicts('acme');
       expect(fast).toBe(old);
+      expect(links).toBe(old);
+      expect(linkIds).toBe(ids);
       if (want === '') expect(old).toBe('');
       else expect(old).toMatch(want);
     });
