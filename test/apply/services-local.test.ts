@@ -3,7 +3,7 @@
  * with the real launchctl stand-in in usr/local/bin (state and job paths inside the node) and the fake gateway.
  * No sshd: fast, and the same scripts the fleet runs.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +139,23 @@ describe('services on a local node (launchctl stand-in, fake gateway)', () => {
     expect(line).toMatchObject({ action: 'DeadManRollback', tenant: 'acme', release_id: 'aaaa1111', prev_release_id: 'bbbb2222', run: 'run-dead' });
     expect(line.detail).toMatch(/ai\.openclaw\.acme pid \d+->\d+/);
     expect(await gate(t, `http://127.0.0.1:${port}/readyz`, 'ai.openclaw.acme', HEALTH)).toMatchObject({ ready: true });
+  }, 60_000);
+
+  it('a guard whose file and beat hold junk (numbers with a leading zero the shell would read as octal) still fires', async () => {
+    release('aaaa1111');
+    release('bbbb2222');
+    point('acme', 'aaaa1111');
+    expect((await reloadUnits(t, p, 'acme', 'aaaa1111')).ok).toBe(true);
+    // a long overall deadline: only the junk "passed" (read as 0: the gate passed long ago) can make it fire soon
+    await startGuard(t, p, 'run-junk', 120, 1, [{ tenant: 'acme', to: 'bbbb2222', from: 'aaaa1111' }]);
+    point('acme', 'bbbb2222');
+    writeFileSync(join(p.varDb, 'clawops/guard.run-junk.beat'), '09\n');
+    appendFileSync(join(p.varDb, 'clawops/guard.run-junk'), 'passed\t08\n');
+    const log = join(p.varDb, 'clawops/reload.log');
+    for (let i = 0; i < 100 && !existsSync(log); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && existsSync(join(p.varDb, 'clawops/guard.run-junk.firing')); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(readlinkSync(join(p.etc, 'tenants/acme'))).toBe('../releases/acme/aaaa1111');
+    expect(JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!)).toMatchObject({ action: 'DeadManRollback', tenant: 'acme', run: 'run-junk' });
   }, 60_000);
 
   it('a confirmed guard stands down: the new release stays, nothing is logged', async () => {
