@@ -195,7 +195,7 @@ while IFS='	' read -r t id c; do
       else rm -f "$S/$f"; rec reuse-failed "$t" "$f" "$(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; fi
     done
   fi
-  rm -f "$RT/reuse.tar"
+  # (the archive stays in the scratch dir until the script ends: the next tenant's tar -cf writes it anew)
 done < "$RT/ok"
 `}`;
 
