@@ -197,7 +197,7 @@ async function checkInSync(repo: string, fleet: Fleet, bytes: WireBytes, what: s
  * before the first node's lock (start-up, repo, connect, observe, plan), the node phase, and per node the medians of
  * lock+gate (BEGIN command), stage (SFTP), validate (verify hashes + `openclaw config validate`), swap, record+prune.
  */
-function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; afterNodes: number; perNode: { median: number; max: number }; steps: [string, number][]; timeline: string; reloads: string } {
+function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; afterNodes: number; perNode: { median: number; max: number }; steps: [string, number][]; timeline: string; reloads: string; validation: string } {
   const ev = c.events;
   const first = Math.min(...ev.filter((e) => e.step === 'lock' && e.state === 'start').map((e) => e.t));
   const last = Math.max(...ev.map((e) => e.t));
@@ -238,9 +238,17 @@ function attribution(c: ClawopsRun): { beforeNodes: number; nodePhase: number; a
   const notHot = ev.filter((e) => e.step === 'reload' && e.state === 'warn').map((e) => e.msg.replace(/^[^:]*: /, ''));
   const why = [...new Set(notHot)].slice(0, 2).join(' | ');
   const reloads = `${done.filter((e) => / hot \(/.test(e.msg)).length} hot, ${done.filter((e) => !/ hot \(/.test(e.msg)).length} restart/bootstrap${notHot.length ? `; not hot: ${why}` : ''}`;
+  // the run's one validation (the node whose PROMOTE ran openclaw) is what every other node waits for before its swap
+  const by = c.json?.results.filter((x) => x.validated?.length).map((x) => x.node) ?? [];
+  const vf = by.map((n) => ({ n, f: per.get(n)?.first ?? {} }));
+  const firstSwap = Math.min(...ev.filter((e) => e.step === 'swap').map((e) => e.t));
+  const validation = vf.length
+    ? `${vf.map(({ n, f }) => `on ${n} ${fmt(((f['validate:start'] ?? first) - first) / 1000)}-${fmt(((f['validate:done'] ?? first) - first) / 1000)} s`).join(', ')} after the first lock; the first swap at ${fmt((firstSwap - first) / 1000)} s, the last node's lock at ${fmt(Math.max(...spansOf.map((x) => x.a)) / 1000)} s`
+    : 'none this run';
   return {
     timeline,
     reloads,
+    validation,
     beforeNodes: (first - c.t0) / 1000,
     nodePhase: (last - first) / 1000,
     afterNodes: (end - last) / 1000,
@@ -531,7 +539,8 @@ async function bench(): Promise<number> {
   out.push(`  all runs (s): ${rounds.map((r) => fmt(r.c.r.seconds)).join(' / ')}; payload a node: ${rounds.map((r) => kb(median(r.payload))).join(' / ')}`);
   out.push(`where clawops' ${fmt(last.c.r.seconds)} s went (last run, from its progress events):`);
   out.push(`  ${fmt(at.beforeNodes)} s before the first node lock (node start-up, repo, ssh connect, observe, plan); ${fmt(at.nodePhase)} s node steps; ${fmt(at.afterNodes)} s after (close, exit)`);
-  out.push(`  a node from its lock to its unlock: median ${fmt(at.perNode.median)} s, slowest ${fmt(at.perNode.max)} s (--concurrency ${APPLY_CONCURRENCY}: ${Math.ceil(NODES / APPLY_CONCURRENCY)} wave(s) of nodes)`);
+  out.push(`  a node from its lock to its unlock: median ${fmt(at.perNode.median)} s, slowest ${fmt(at.perNode.max)} s (--concurrency ${APPLY_CONCURRENCY}; a node waiting for the run's verdict gives its place to the next)`);
+  out.push(`  the run's validation (every other node waits for its verdict before its swap): ${at.validation}`);
   out.push(`  per node (median): ${at.steps.map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
   out.push(`  reloads: ${at.reloads}`);
   const nodesCpu = median(rounds.map((r) => r.c.cpu.nodesMs)) / 1000;
