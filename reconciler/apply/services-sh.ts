@@ -169,10 +169,11 @@ kill $wp 2>/dev/null
 out=''; read -r out < "$RT/out" 2>/dev/null
 case $out in
   applied\ *)
-    set -- $out
-    rec hot-applied "$pid" "$2"
-    [ "${"$"}{3:-}" = ready ] && rec ready 0
-    [ "${"$"}{4:-}" = passed ] && rec passed ;;
+    # \`applied MS [ready [passed]]\` (split by the shell's own expansions: no word splitting, no globbing)
+    rest=${"$"}{out#applied }
+    rec hot-applied "$pid" "${"$"}{rest%% *}"
+    case " $rest " in *" ready "*) rec ready 0 ;; esac
+    case " $rest " in *" passed "*) rec passed ;; esac ;;
   '') rec hot-pending "$pid" "the RPC client printed nothing (no node on PATH, or it did not end within $lim s)" ;;
   *) rec hot-pending "$pid" "$(shown "${"$"}{out#pending }")" ;;
 esac
