@@ -122,40 +122,40 @@ describe('services on a local node (launchctl stand-in, fake gateway)', () => {
     }
   }, 60_000);
 
-  it('the dead-man guard puts the old release back by itself when nobody confirms, and logs DeadManRollback', async () => {
+  /** acme runs aaaa1111; a guard of run `run` (overall `secs`, confirm 1 s) is armed and acme's link moved to bbbb2222 */
+  const guardedSwap = async (run: string, secs: number): Promise<void> => {
     release('aaaa1111');
     release('bbbb2222');
     point('acme', 'aaaa1111');
     expect((await reloadUnits(t, p, 'acme', 'aaaa1111')).ok).toBe(true);
-    await startGuard(t, p, 'run-dead', 2, 1, [{ tenant: 'acme', to: 'bbbb2222', from: 'aaaa1111' }]);
+    await startGuard(t, p, run, secs, 1, [{ tenant: 'acme', to: 'bbbb2222', from: 'aaaa1111' }]);
     point('acme', 'bbbb2222');
-    expect((await reloadUnits(t, p, 'acme', 'bbbb2222')).ok).toBe(true);
-    // no confirm: the guard fires after 2 s
+  };
+  /** the guard of `run` fired and is done: acme is back on aaaa1111; the last reload-log line */
+  const fired = async (run: string): Promise<Record<string, string>> => {
     const log = join(p.varDb, 'clawops/reload.log');
     for (let i = 0; i < 100 && !existsSync(log); i++) await new Promise((r) => setTimeout(r, 100));
-    for (let i = 0; i < 100 && existsSync(join(p.varDb, 'clawops/guard.run-dead.firing')); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && existsSync(join(p.varDb, `clawops/guard.${run}.firing`)); i++) await new Promise((r) => setTimeout(r, 100));
     expect(readlinkSync(join(p.etc, 'tenants/acme'))).toBe('../releases/acme/aaaa1111');
-    const line = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) as Record<string, string>;
+    return JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!) as Record<string, string>;
+  };
+
+  it('the dead-man guard puts the old release back by itself when nobody confirms, and logs DeadManRollback', async () => {
+    await guardedSwap('run-dead', 2);
+    expect((await reloadUnits(t, p, 'acme', 'bbbb2222')).ok).toBe(true);
+    // no confirm: the guard fires after 2 s
+    const line = await fired('run-dead');
     expect(line).toMatchObject({ action: 'DeadManRollback', tenant: 'acme', release_id: 'aaaa1111', prev_release_id: 'bbbb2222', run: 'run-dead' });
     expect(line.detail).toMatch(/ai\.openclaw\.acme pid \d+->\d+/);
     expect(await gate(t, `http://127.0.0.1:${port}/readyz`, 'ai.openclaw.acme', HEALTH)).toMatchObject({ ready: true });
   }, 60_000);
 
   it('a guard whose file and beat hold junk (numbers with a leading zero the shell would read as octal) still fires', async () => {
-    release('aaaa1111');
-    release('bbbb2222');
-    point('acme', 'aaaa1111');
-    expect((await reloadUnits(t, p, 'acme', 'aaaa1111')).ok).toBe(true);
     // a long overall deadline: only the junk "passed" (read as 0: the gate passed long ago) can make it fire soon
-    await startGuard(t, p, 'run-junk', 120, 1, [{ tenant: 'acme', to: 'bbbb2222', from: 'aaaa1111' }]);
-    point('acme', 'bbbb2222');
+    await guardedSwap('run-junk', 120);
     writeFileSync(join(p.varDb, 'clawops/guard.run-junk.beat'), '09\n');
     appendFileSync(join(p.varDb, 'clawops/guard.run-junk'), 'passed\t08\n');
-    const log = join(p.varDb, 'clawops/reload.log');
-    for (let i = 0; i < 100 && !existsSync(log); i++) await new Promise((r) => setTimeout(r, 100));
-    for (let i = 0; i < 100 && existsSync(join(p.varDb, 'clawops/guard.run-junk.firing')); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(readlinkSync(join(p.etc, 'tenants/acme'))).toBe('../releases/acme/aaaa1111');
-    expect(JSON.parse(readFileSync(log, 'utf8').trim().split('\n').pop()!)).toMatchObject({ action: 'DeadManRollback', tenant: 'acme', run: 'run-junk' });
+    expect(await fired('run-junk')).toMatchObject({ action: 'DeadManRollback', tenant: 'acme', run: 'run-junk' });
   }, 60_000);
 
   it('a confirmed guard stands down: the new release stays, nothing is logged', async () => {
