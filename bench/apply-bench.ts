@@ -123,7 +123,8 @@ async function clawops(args: string[], bytes: WireBytes, fleetRoots: () => numbe
   const n0 = fleetCpuMs(fleetRoots());
   const c0 = childCpuMs();
   const t0 = Date.now();
-  const r = await run(CLAWOPS, args, { env: { ...process.env, CLAWOPS_PROGRESS: 'json' } });
+  // CLAWOPS_TIMING: where the time before the first lock went (start-up, desired state, logins, observe, plan)
+  const r = await run(CLAWOPS, args, { env: { ...process.env, CLAWOPS_PROGRESS: 'json', CLAWOPS_TIMING: '1' } });
   const cpu = { nodesMs: fleetCpuMs(fleetRoots()) - n0, clawopsMs: childCpuMs() - c0 };
   const wire = await bytes.since(mark);
   const events: ProgressEvent[] = [];
@@ -539,6 +540,7 @@ async function bench(): Promise<number> {
   out.push(`  all runs (s): ${rounds.map((r) => fmt(r.c.r.seconds)).join(' / ')}; payload a node: ${rounds.map((r) => kb(median(r.payload))).join(' / ')}`);
   out.push(`where clawops' ${fmt(last.c.r.seconds)} s went (last run, from its progress events):`);
   out.push(`  ${fmt(at.beforeNodes)} s before the first node lock (node start-up, repo, ssh connect, observe, plan); ${fmt(at.nodePhase)} s node steps; ${fmt(at.afterNodes)} s after (close, exit)`);
+  for (const l of last.c.r.stderr.split('\n').filter((x) => x.startsWith('timing:'))) out.push(`    ${l.replace(/^timing: /, '')}`);
   out.push(`  a node from its lock to its unlock: median ${fmt(at.perNode.median)} s, slowest ${fmt(at.perNode.max)} s (--concurrency ${APPLY_CONCURRENCY}; a node waiting for the run's verdict gives its place to the next)`);
   out.push(`  the run's validation (every other node waits for its verdict before its swap): ${at.validation}`);
   out.push(`  per node (median): ${at.steps.map(([k, v]) => `${k} ${fmt(v)} s`).join(', ')}`);
