@@ -13,16 +13,16 @@
  *   is_id NAME          a release id (lower-case hex)
  *   real_dir PATH       a directory that is not a symlink
  *   shown STRING        STRING with anything outside a printable safe set replaced by '?', for messages
- *   tenant_refusal T    prints why tenant T's tree is not clawops' to touch (nothing when it is)
  *   tenant_refusal_t T CUR PREV
- *                       tenant_refusal without a fork, for loops over every tenant of a node (observe): the links
- *                       tenants/<T> and tenants/<T>.prev already read, each as `n` (not a symlink) or `l<target>`
- *                       (tabs and newlines in the target as '?'); sets $why instead of printing it. Same verdicts
- *                       and messages as tenant_refusal (test/observe checks both on the same trees).
+ *                       why tenant T's tree is not clawops' to touch, in $why ('' when it is), given its links
+ *                       tenants/<T> and tenants/<T>.prev already read, each as `n` (not a symlink) or `l<target>`;
+ *                       no fork, for loops over every tenant of a node (observe reads the links of all tenants in one
+ *                       readlink, with tabs and newlines in a target as '?': the verdict is the same)
  *   tenant_links T      both links of T read in one readlink: sets lk_cur, lk_prev (tenant_refusal_t's form) and
- *                       lk_cur_id, lk_prev_id (link_id's answers); then \`tenant_refusal_t T "$lk_cur" "$lk_prev"\`
- *                       is tenant_refusal without a fork
- *   link_id T [.prev]   the release id tenants/<T>[.prev] points at ('' when absent or not clawops' form)
+ *                       lk_cur_id, lk_prev_id (the release ids they name, '' when absent or not clawops' form)
+ *   tenant_refusal T    tenant_links and tenant_refusal_t, the verdict printed (nothing when it is clawops'): for a
+ *                       subshell, `$(tenant_refusal T)` (it sets the variables above in the shell it runs in)
+ *   link_id T [.prev]   the release id tenants/<T>[.prev] points at (tenant_links' answer), printed
  *   release_ok T ID     releases/<T>/<ID> is a complete release: real dir, manifest a regular file, every file
  *                       the manifest lists present with its hash (needs $SHA and a scratch dir $RT)
  */
@@ -33,25 +33,10 @@ is_safe() { case $1 in ''|.|..|*[!A-Za-z0-9._-]*) return 1 ;; esac; return 0; }
 is_id() { case $1 in ''|*[!0-9a-f]*) return 1 ;; esac; return 0; }
 real_dir() { [ -d "$1" ] && [ ! -L "$1" ]; }
 shown() { printf '%s' "$1" | tr -c 'A-Za-z0-9._/@:+=,~ -' '?'; }
+# (the rule itself is tenant_refusal_t's; this reads the links and prints its verdict, for callers in a subshell)
 tenant_refusal() {
-  for p in "$ETC/tenants" "$ETC/releases" "$ETC/releases/$1"; do
-    if [ -L "$p" ]; then echo "$p is a symlink ($(shown "$(readlink "$p")")), not a directory clawops owns"; return 0; fi
-    if [ -e "$p" ] && [ ! -d "$p" ]; then echo "$p is not a directory"; return 0; fi
-  done
-  for s in '' .prev; do
-    l="$ETC/tenants/$1$s"
-    if [ -L "$l" ]; then
-      tg=$(readlink "$l")
-      case $tg in
-        "../releases/$1/"*) id=${"$"}{tg#"../releases/$1/"} ;;
-        *) echo "$l points at $(shown "$tg"), outside releases/$1/"; return 0 ;;
-      esac
-      is_id "$id" || { echo "$l points at $(shown "$tg"), which is not a release"; return 0; }
-      if [ -L "$ETC/releases/$1/$id" ]; then echo "$ETC/releases/$1/$id is a symlink, not a release"; return 0; fi
-      if [ -e "$ETC/releases/$1/$id" ] && [ ! -d "$ETC/releases/$1/$id" ]; then echo "$ETC/releases/$1/$id is not a directory"; return 0; fi
-    elif [ -e "$l" ]; then echo "$l exists but is not a symlink"; return 0
-    fi
-  done
+  tenant_links "$1"; tenant_refusal_t "$1" "$lk_cur" "$lk_prev"
+  [ -z "$why" ] || printf '%s\n' "$why"
   return 0
 }
 tenant_refusal_t() {
@@ -101,10 +86,8 @@ tenant_links() {
   return 0
 }
 link_id() {
-  l="$ETC/tenants/$1$2"
-  [ -L "$l" ] || return 0
-  tg=$(readlink "$l")
-  case $tg in "../releases/$1/"*) id=${"$"}{tg#"../releases/$1/"}; is_id "$id" && printf '%s' "$id" ;; esac
+  tenant_links "$1"
+  if [ -z "$2" ]; then printf '%s' "$lk_cur_id"; else printf '%s' "$lk_prev_id"; fi
   return 0
 }
 release_ok() {

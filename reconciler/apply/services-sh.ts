@@ -233,7 +233,8 @@ relink() {
 }
 undo_tenant() {
   t=$1; to=$2; prev=$3
-  [ -z "$(tenant_refusal "$t")" ] || { rec undo-failed "$t" "$(tenant_refusal "$t")"; return 1; }
+  why=$(tenant_refusal "$t")
+  [ -z "$why" ] || { rec undo-failed "$t" "$why"; return 1; }
   if [ -z "$to" ]; then
     unit_remove "$t"; rm -f "$ETC/tenants/$t" && rec unlinked "$t"; return 0
   fi

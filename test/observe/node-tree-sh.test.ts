@@ -1,7 +1,9 @@
 /**
- * node-tree-sh.ts: tenant_refusal_t (observe's fork-free form, given the links already read) gives the same verdict
- * and message as tenant_refusal on the same trees, including the hostile ones (links out of the tree, targets with
- * newlines and tabs, entries that are files where links belong, linked release dirs).
+ * node-tree-sh.ts: tenant_refusal_t gives the same verdict and message whichever way the links were read (observe's,
+ * all tenants in one readlink with tabs and newlines as '?'; tenant_links', both links of one tenant in one readlink,
+ * which tenant_refusal and link_id use) on the same trees, including the hostile ones (links out of the tree, targets
+ * with newlines and tabs, entries that are files where links belong, linked release dirs), and that verdict is the
+ * expected message.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
