@@ -275,7 +275,8 @@ function writeRunRecord(dir, tenant, fields, pid) {
     return false;
   }
 }
-// one readiness question (the HOT script asked it with curl): 200, and not "degraded" unless allowed; 3 s at most
+// one readiness question, as the shell's ready_once (services-sh.ts) asks it for the health gate: 200, and not
+// "degraded" unless allowed; 3 s at most
 function readyOnce(url, allow, cb) {
   let settled = false;
   const fin = (ok) => { if (!settled) { settled = true; clearTimeout(cap); cb(ok); } };

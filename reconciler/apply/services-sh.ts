@@ -32,7 +32,8 @@ const UNITS_SH = String.raw`
 # the run is alive: its dead-man guard (if any) measures silence from the last beat
 beat() { [ -n "${"$"}{BEAT:-}" ] && date +%s > "$BEAT" 2>/dev/null; return 0; }
 # ready_once URL ALLOW_DEGRADED: one readiness question; sets $code, leaves the body in $RT/body; true when ready (the
-# composite probe answers 200 for ok and degraded: degraded passes only when allowed)
+# composite probe answers 200 for ok and degraded: degraded passes only when allowed). The hot path asks the same
+# question from its RPC client (gateway-rpc.ts readyOnce): the two say ready alike
 ready_once() {
   code=$(curl -s -m 5 -o "$RT/body" -w '%{http_code}' "$1" 2>/dev/null) || code=${"$"}{code:-000}
   [ "$code" = 200 ] && { [ "$2" = 1 ] || ! grep -q '"status" *: *"degraded"' "$RT/body"; }

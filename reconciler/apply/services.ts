@@ -91,8 +91,13 @@ export function readinessReason(code: string, body: string): string {
 }
 
 /** The file the reload and gate scripts write while a guarded run works (its guard measures silence from it). */
+/** the dead-man guard's file of run `run` (GUARD_START writes it; PASSED and CONFIRM, as shell, name it the same way) */
+function guardFile(p: NodePaths, run: string): string {
+  return `${p.varDb}/clawops/guard.${run}`;
+}
+
 function beatFile(p: NodePaths, run: string | undefined): string {
-  return run ? `${p.varDb}/clawops/guard.${run}.beat` : '';
+  return run ? `${guardFile(p, run)}.beat` : '';
 }
 
 /** Ask the tenant's readiness route on the node until ready or the deadline. */
@@ -185,7 +190,7 @@ export async function hotReload(
   const after = {
     run: { dir: `${p.varDb}/clawops/run`, tenant, fields: runRec },
     ...(check.readiness ? { ready: { url: check.readiness.url, allow: check.readiness.allowDegraded } } : {}),
-    ...(check.readiness && record.markPassed && record.guardRun ? { passed: `${p.varDb}/clawops/guard.${record.guardRun}` } : {}),
+    ...(check.readiness && record.markPassed && record.guardRun ? { passed: guardFile(p, record.guardRun) } : {}),
   };
   const args = [p.etc, tenant, p.varDb, String(check.port), kind, file, String(verifyMs), beatFile(p, record.guardRun), JSON.stringify(after), GATEWAY_RPC_JS];
   // each expectation with its path's keys: a key may hold dots (the node-side verdict walks the keys, not the string)

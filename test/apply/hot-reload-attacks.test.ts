@@ -6,6 +6,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -31,6 +32,7 @@ let t: LocalTransport;
 let p: NodePaths;
 let port: number;
 let servers: Server[] = [];
+let httpServers: HttpServer[] = [];
 
 type Cfg = Record<string, unknown>;
 function config(extra: Cfg = {}, providerPath = '${CLAWOPS_VAR_DB}/secrets/acme/token.current'): Cfg {
@@ -76,7 +78,7 @@ const secretFile = (): string => join(p.varDb, 'secrets/acme/token.current');
 const stateDir = (): string => join(p.varDb, 'state/acme');
 
 /** Release A running (bootstrapped, ready); release B (cfgB) made current; the hot check of A → B, run for real. */
-async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: number; before?: () => void; ready?: boolean; markPassed?: boolean } = {}) {
+async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: number; before?: () => void; ready?: boolean | { url: string; allowDegraded: boolean }; markPassed?: boolean } = {}) {
   release('aaaa1111', cfgA);
   point('aaaa1111');
   const r = await reloadUnits(t, p, 'acme', 'aaaa1111');
@@ -88,7 +90,7 @@ async function hotAtoB(cfgA: Cfg, cfgB: Cfg, opts: { port?: number; verifyMs?: n
   const check = hotCheckOf({ openclaw: cfgB, files: [] } as never, changedPaths(cfgA, cfgB), p.varDb, 'acme');
   if ('why' in check) throw new Error(check.why);
   const t0 = Date.now();
-  const readiness = opts.ready ? { readiness: { url: `http://127.0.0.1:${port}/readyz`, allowDegraded: false } } : {};
+  const readiness = opts.ready === true ? { readiness: { url: `http://127.0.0.1:${port}/readyz`, allowDegraded: false } } : opts.ready ? { readiness: opts.ready } : {};
   const out = await hotReload(t, p, 'acme', { port: opts.port ?? port, ...check, ...readiness }, { releaseId: 'bbbb2222', guardRun: 'run-x', ...(opts.markPassed ? { markPassed: true } : {}) }, opts.verifyMs ?? VERIFY_MS);
   return { out, ms: Date.now() - t0, pid: r.reloads[0]!.newPid };
 }
@@ -264,6 +266,8 @@ afterEach(async () => {
   await t.exec(`launchctl bootout system/ai.openclaw.acme >/dev/null 2>&1; true`);
   for (const s of servers) s.close();
   servers = [];
+  for (const s of httpServers) s.closeAllConnections(), s.close();
+  httpServers = [];
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -311,6 +315,38 @@ describe('hot reload under attack: a real local node', () => {
     const again = await hotAtoB(config({ logging: { level: 'warn' } }), config({ logging: { level: 'error' } }), { ready: true, markPassed: true });
     expect(again.out).toMatchObject({ ok: true, passed: false });
     expect(readFileSync(victim, 'utf8')).toBe('keep\n');
+  }, 60_000);
+
+  /** an HTTP readiness route answering `status` with `body`, or never answering (`hang`) */
+  const readyz = async (status: number, body: string, hang = false): Promise<string> => {
+    const s = createHttpServer((_req, res) => {
+      if (hang) return void res.write('');
+      res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+    });
+    httpServers.push(s);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+    return `http://127.0.0.1:${(s.address() as { port: number }).port}/readyz`;
+  };
+
+  itWs('the readiness question of the hot path: degraded is ready only when allowed, as the health gate says', async () => {
+    const degraded = await readyz(200, '{"status": "degraded","checks":{}}');
+    writeFileSync(guardFile(), 'deadline\t1\n');
+    const no = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { ready: { url: degraded, allowDegraded: false }, markPassed: true });
+    expect(no.out).toMatchObject({ ok: true, ready: false, passed: false });
+    // not ready at once: the guard is not told, the caller runs the gate
+    expect(readFileSync(guardFile(), 'utf8')).toBe('deadline\t1\n');
+    const yes = await hotAtoB(config({ logging: { level: 'warn' } }), config({ logging: { level: 'error' } }), { ready: { url: degraded, allowDegraded: true } });
+    expect(yes.out).toMatchObject({ ok: true, ready: true });
+    const failing = await hotAtoB(config({ logging: { level: 'error' } }), config({ logging: { level: 'info' } }), { ready: { url: await readyz(503, '{"ready":false}'), allowDegraded: true } });
+    expect(failing.out).toMatchObject({ ok: true, ready: false });
+  }, 60_000);
+
+  itWs('a readiness route that never answers: applied and not ready within its 3 s, the run record written', async () => {
+    const t0 = Date.now();
+    const { out, pid } = await hotAtoB(config(), config({ logging: { level: 'warn' } }), { ready: { url: await readyz(200, '', true), allowDegraded: false } });
+    expect(out).toMatchObject({ ok: true, pid, ready: false });
+    expect(JSON.parse(readFileSync(runRecord(), 'utf8'))).toMatchObject({ pid, release_id: 'bbbb2222', hot: true });
+    expect(Date.now() - t0).toBeLessThan(VERIFY_MS + 8_000);
   }, 60_000);
 
   itWs('a temp run record planted as a symlink (to a file elsewhere) is not written through: the record is still written', async () => {

@@ -355,7 +355,6 @@ function ensureUser(): Promise<NodeUser> {
   return userPromise;
 }
 
-/** Mount points the namespaces bind over; created on the host once, left empty there. */
 /**
  * The fake gateway watches its config with fs.watch (inotify on Linux), one instance a process,
  * and Linux allows 128 instances per user by default: a fleet of 20 nodes × 10 tenants runs 200 gateways as one user.
@@ -373,6 +372,7 @@ function ensureInotifyInstances(): void {
   }
 }
 
+/** Mount points the namespaces bind over; created on the host once, left empty there. */
 function ensureHostMountPoints(user: NodeUser): void {
   for (const dir of ['/etc/openclaw', '/var/db/openclaw', '/run/sshd', '/Library/LaunchDaemons', '/run/launchd-standin', user.home]) {
     mkdirSync(dir, { recursive: true });
