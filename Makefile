@@ -36,6 +36,7 @@ lint: node_modules
 ## bench: timing scripts (not tests); Ansible is the peer of diff and apply when ansible-playbook is installed
 NO_ANSIBLE = $(if $(shell command -v ansible-playbook 2>/dev/null),,--no-ansible)
 bench: build
+	$(NPX) tsx bench/startup-bench.ts
 	$(NPX) tsx bench/desired-bench.ts
 	$(NPX) tsx bench/plan-bench.ts
 	$(NPX) tsx bench/scale-bench.ts

@@ -58,6 +58,7 @@ import { fleetRepo, placeAll } from '../test/helpers/fleet-repo.js';
 import type { Edit } from '../test/helpers/repo.js';
 import { seedSecrets } from '../test/helpers/secrets.js';
 import { closeMasters, runPlaybook, writeAnsibleSetup, writeCopyPlaybook, type AnsibleResult } from './lib/ansible.js';
+import { distFresh } from './lib/dist.js';
 import { checkedDesired, stageReleases, tenantFragments, tenantIdsFor } from './lib/infra-repo.js';
 import { argValue, children, fmt, killGroup, median, pool, run, runBenchMain, shq } from './lib/proc.js';
 import { sshCommand, sshFloor } from './lib/ssh.js';
@@ -110,14 +111,6 @@ async function clawopsInProcess(repo: string, fleet: Fleet): Promise<{ seconds: 
 
 /** How the CLI is started: ./bin/clawops, or node on a private build of the working tree (see the header). */
 let cli: { cmd: string; args: string[]; what: string } = { cmd: join(REPO_ROOT, 'bin', 'clawops'), args: [], what: './bin/clawops' };
-
-/** bin/clawops' own test: dist/ is used while nothing in reconciler/ (or the lock file) is newer than dist/.stamp. */
-function distFresh(): boolean {
-  const stamp = join(REPO_ROOT, 'dist', '.stamp');
-  if (!existsSync(stamp) || !existsSync(join(REPO_ROOT, 'dist', 'reconciler', 'cli.js'))) return false;
-  const r = spawnSync('sh', ['-c', `find reconciler package-lock.json -newer ${shq(stamp)} 2>/dev/null | head -n 1`], { cwd: REPO_ROOT, encoding: 'utf8' });
-  return r.stdout.trim() === '';
-}
 
 /** Compile the working tree to `dir`/dist (as `make build` does, without touching the checkout's dist/). */
 function privateBuild(dir: string): { cmd: string; args: string[]; what: string } {
@@ -268,7 +261,7 @@ async function bench(): Promise<number> {
   if (CLI_JS) {
     cli = { cmd: process.execPath, args: [resolve(CLI_JS)], what: `node ${CLI_JS}` };
   } else if (!IN_PROCESS && !USE_BIN) {
-    log(`compiling the working tree to a private dir (dist/ is ${distFresh() ? 'fresh now, but others edit the checkout' : 'stale'}) …`);
+    log(`compiling the working tree to a private dir (dist/ is ${distFresh(REPO_ROOT) ? 'fresh now, but others edit the checkout' : 'stale'}) …`);
     cli = privateBuild(join(work, 'build'));
   }
   const runClawops = (env?: NodeJS.ProcessEnv, extra: string[] = []): Promise<{ seconds: number; code: number; out: string }> =>
