@@ -43,7 +43,7 @@ bench: build
 	$(NPX) tsx bench/probe-bench.ts
 	$(NPX) tsx bench/notifier-bench.ts
 	$(NPX) tsx bench/diff-bench.ts $(NO_ANSIBLE)
-	$(NPX) tsx bench/apply-bench.ts $(NO_ANSIBLE)
+	$(NPX) tsx bench/apply-bench.ts --runs 3 $(NO_ANSIBLE)
 	$(NPX) tsx bench/controller-bench.ts
 	$(NPX) tsx bench/controller-bench.ts --growth
 
