@@ -20,6 +20,7 @@ import { defaultIo, type CliIo, type SetExit } from './commands/io.js';
 import { lintCommand } from './commands/lint.js';
 import { renderCommand } from './commands/render.js';
 import { ClawopsError, EXIT_ERROR, EXIT_OK, oneLine } from './errors.js';
+import { escapeInline } from './safe-text.js';
 import { notifierCommand } from './notifier/cli.js';
 import { isEntry } from './is-entry.js';
 
@@ -125,10 +126,10 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       return e.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
     }
     if (e instanceof ClawopsError) {
-      io.stderr(`clawops: ${oneLine(e)}\n`);
+      io.stderr(`clawops: ${escapeInline(oneLine(e))}\n`);
       return e.exitCode;
     }
-    io.stderr(`clawops: internal error: ${oneLine(e)}\n`);
+    io.stderr(`clawops: internal error: ${escapeInline(oneLine(e))}\n`);
     return EXIT_ERROR;
   }
 }

@@ -1,4 +1,23 @@
 /** `.clawops/manifest.json` inside every release directory: what clawops wrote there and why. */
+import { createHash } from 'node:crypto';
+
+/** Bumped when rendering changes in a way that changes files for the same repo content (release ids change with it). */
+export const RENDER_VERSION = 'clawops-render/1';
+
+/**
+ * A release's id: the first 16 hex of the sha256 of the render version and every file's sha256 and path, sorted by
+ * path. Pure. Besides naming the release dir, it vouches for a manifest found on a node: a manifest whose file list
+ * does not hash to its directory's name was not written by clawops as it is.
+ */
+export function releaseIdOf(files: readonly { path: string; sha256: string }[]): string {
+  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return createHash('sha256').update(`${RENDER_VERSION}\n${sorted.map((f) => `${f.sha256}  ${f.path}\n`).join('')}`).digest('hex').slice(0, 16);
+}
+
+/** Whether `m`'s file list is exactly the one release `id` was made of (see releaseIdOf). */
+export function manifestVouchesFor(m: ReleaseManifest, id: string): boolean {
+  return m.release_id === id && releaseIdOf(Object.entries(m.files).map(([path, sha256]) => ({ path, sha256: String(sha256) }))) === id;
+}
 
 export const MANIFEST_PATH = '.clawops/manifest.json';
 

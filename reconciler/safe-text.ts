@@ -26,3 +26,11 @@ export function escapeControl(s: string): string {
 export function escapeInline(s: string): string {
   return s.replace(CONTROL_INLINE, visible);
 }
+
+/**
+ * JSON.stringify, with what it leaves raw escaped too: DEL, the C1 controls (U+0080–U+009F) and U+2028/U+2029 as
+ * `\uXXXX`. The same value, still valid JSON, that no terminal (`cat`, `tail -f`, `jq -r` aside) takes as a control.
+ */
+export function safeJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

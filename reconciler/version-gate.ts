@@ -2,6 +2,7 @@
  * Does a node's openclaw match openclaw.lock? One decision for the planner (version skew in a diff) and for apply
  * (the gate before anything is touched). Pure; callers word the result for their audience.
  */
+import { escapeInline } from './safe-text.js';
 import type { Lock } from './desired/types.js';
 
 export interface OpenclawFacts {
@@ -26,7 +27,7 @@ export function lockMismatches(lock: Lock, f: OpenclawFacts): LockMismatch[] {
   // commits match when one is a prefix of the other (the CLI prints a short hash, the lock may hold either)
   const commitMatches = f.commit !== undefined && (lock.openclaw.commit.startsWith(f.commit) || f.commit.startsWith(lock.openclaw.commit));
   if (f.version !== lock.openclaw.version || !commitMatches) {
-    out.push({ reason: 'VersionSkew', found: f.version ? `${f.version} (${f.commit ?? '?'})` : `unparseable "${f.raw}"` });
+    out.push({ reason: 'VersionSkew', found: f.version ? `${f.version} (${f.commit ?? '?'})` : `unparseable "${escapeInline(f.raw)}"` });
   }
   if (f.daemon && f.daemon.sha256 !== lock.daemon.sha256) out.push({ reason: 'DaemonHashMismatch', path: f.daemon.path, sha256: f.daemon.sha256 });
   return out;

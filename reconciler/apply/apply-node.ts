@@ -5,7 +5,7 @@
  */
 import type { DesiredState } from '../desired/types.js';
 import { ClawopsError, oneLine } from '../errors.js';
-import { escapeInline } from '../safe-text.js';
+import { escapeInline, safeJson } from '../safe-text.js';
 import { parseValidateOutput } from '../openclaw-cli.js';
 import type { Action, NodePlan } from '../plan/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
@@ -100,7 +100,8 @@ class StepError extends ClawopsError {
 
 /** One reload-log line (JSON). */
 export function journalLine(ctx: RunContext, node: string, action: 'apply' | 'rollback', tenant: string, to: string, from?: string): string {
-  return JSON.stringify({
+  // (safeJson: no raw DEL/C1 either, whatever the actor or tag hold: the form settle_intent accepts)
+  return safeJson({
     time: ctx.now().toISOString(),
     action,
     node,
@@ -116,7 +117,7 @@ export function journalLine(ctx: RunContext, node: string, action: 'apply' | 'ro
 
 /** One reload-log line for a unit (re)started after a swap: how, and the pids before and after. */
 export function reloadLine(ctx: RunContext, node: string, tenant: string, releaseId: string, u: UnitReload): string {
-  return JSON.stringify({
+  return safeJson({
     time: ctx.now().toISOString(),
     action: 'reload',
     node,
@@ -299,7 +300,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const g = await gate(t, url, `ai.openclaw.${sw.tenant}`, h0);
       back += g.ready ? `, ready again after ${g.seconds ?? 0} s` : `, and that is not ready either: ${g.reason ?? '?'}`;
     }
-    journal.push(JSON.stringify({ ...JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object, reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to }));
+    journal.push(safeJson({ ...JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object, reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to }));
     await quarantine(t, p, sw.tenant, sw.to, JSON.stringify({ time: ctx.now().toISOString(), run: ctx.run, reason: why }));
     result.rolledBack.push({ tenant: sw.tenant, release: sw.to, ...(sw.from ? { to: sw.from } : {}), reason: why });
     emit('health', 'warn', `${sw.tenant}: ${back}; release ${sw.to} quarantined`);

@@ -1,4 +1,5 @@
 /** Parsing what the apply scripts print, and the facts apply decides on. Pure. */
+import { escapeInline } from '../safe-text.js';
 import type { Lock } from '../desired/types.js';
 import { parseVersion } from '../openclaw-cli.js';
 import { describeMismatch, lockMismatches, type OpenclawFacts } from '../version-gate.js';
@@ -47,7 +48,8 @@ export function isStale(h: LockHolder | { invalid: true }, nodeNow: number): boo
 export function describeHolder(h: LockHolder | { invalid: true; raw: string }, nodeNow: number): string {
   if ('invalid' in h) return 'an unreadable lock file (if no apply is running, remove /var/db/openclaw/clawops/node.lock on the node)';
   const age = Math.max(0, nodeNow - h.acquired_epoch);
-  return `${h.owner} (pid ${h.pid} on ${h.host}, run ${h.run}, for ${age} s, expires in ${Math.max(0, h.acquired_epoch + h.ttl_sec - nodeNow)} s)`;
+  // the lock file is the node's: its strings are shown escaped
+  return `${escapeInline(String(h.owner))} (pid ${escapeInline(String(h.pid))} on ${escapeInline(String(h.host))}, run ${escapeInline(String(h.run))}, for ${age} s, expires in ${Math.max(0, h.acquired_epoch + h.ttl_sec - nodeNow)} s)`;
 }
 
 export interface VersionFacts {

@@ -52,7 +52,11 @@ lock_release() {
 const JOURNAL_SH = String.raw`
 settle_intent() {
   : > "$RT/settle"
-  awk '{ t = $0; i = $0; if (sub(/.*"tenant":"/, "", t) && sub(/".*/, "", t) && sub(/.*"release_id":"/, "", i) && sub(/".*/, "", i)) print t "\t" i "\t" $0 }' "$1" > "$RT/intent" 2>/dev/null
+  # only lines in the exact form clawops writes them (journalLine: one JSON object, these keys in this order, strings
+  # JSON-escaped, no raw control or C1 character): a line planted in an intent file is never copied into the log
+  awk '/[\001-\037\177]/ || /\302[\200-\237]/ { next }
+    !/^\{"time":"[0-9T:.Z-]+","action":"(apply|rollback)","node":"([^"\\]|\\.)*","tenant":"[A-Za-z0-9._-]+","release_id":"[0-9a-f]+",("prev_release_id":"[0-9a-f]+",)?("commit":"[0-9a-f]+",)?("tag":"([^"\\]|\\.)*",)?"actor":"([^"\\]|\\.)*","run":"[A-Za-z0-9._-]+"\}$/ { next }
+    { t = $0; i = $0; if (sub(/.*"tenant":"/, "", t) && sub(/".*/, "", t) && sub(/.*"release_id":"/, "", i) && sub(/".*/, "", i)) print t "\t" i "\t" $0 }' "$1" > "$RT/intent" 2>/dev/null
   while IFS='	' read -r t id j; do
     is_safe "$t" && is_id "$id" || continue
     tenant_links "$t"; [ "$lk_cur_id" = "$id" ] || continue

@@ -8,6 +8,7 @@ import { shQuote, type NodePaths, type Transport } from '../transport/transport.
 import { runScript } from './remote.js';
 import { GATEWAY_RPC_JS, type GatewayAuth } from './gateway-rpc.js';
 import { pathSegments } from './reload-plan.js';
+import { looksSecret } from '../plan/redact.js';
 import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
 
 export interface UnitReload {
@@ -67,26 +68,29 @@ export async function installNodeUnit(t: Transport, p: NodePaths, label: string,
 
 /** Summarise a readiness body without echoing anything secret-shaped: status fields and failing check names only. */
 export function readinessReason(code: string, body: string): string {
+  // the body is the gateway's (or whatever answers on its port): only short plain words of it are quoted, and never
+  // one that looks like a secret
+  const word = (x: unknown): string => (typeof x === 'string' && /^[A-Za-z0-9_.:/@+-]{1,64}$/.test(x) && !looksSecret(x) ? x : '?');
   let detail = '';
   try {
     const j = JSON.parse(body) as Record<string, unknown>;
     const bits: string[] = [];
-    if (typeof j.status === 'string') bits.push(`status ${j.status}`);
+    if (typeof j.status === 'string') bits.push(`status ${word(j.status)}`);
     if (j.ready === false) bits.push('ready false');
     for (const k of ['failing', 'reasons']) {
       const v = j[k];
-      if (Array.isArray(v)) bits.push(`${k}: ${v.map((x) => (typeof x === 'string' ? x : typeof x === 'object' && x !== null && 'name' in x ? String((x as { name: unknown }).name) : '?')).join(', ')}`);
+      if (Array.isArray(v)) bits.push(`${k}: ${v.slice(0, 20).map((x) => word(typeof x === 'object' && x !== null && 'name' in x ? (x as { name: unknown }).name : x)).join(', ')}`);
     }
     const checks = j.checks;
     if (checks && typeof checks === 'object') {
-      const bad = Object.entries(checks as Record<string, unknown>).filter(([, v]) => typeof v === 'object' && v !== null && 'status' in v && (v as { status: unknown }).status !== 'ok').map(([k, v]) => `${k} ${String((v as { status: unknown }).status)}`);
+      const bad = Object.entries(checks as Record<string, unknown>).filter(([, v]) => typeof v === 'object' && v !== null && 'status' in v && (v as { status: unknown }).status !== 'ok').slice(0, 20).map(([k, v]) => `${word(k)} ${word((v as { status: unknown }).status)}`);
       if (bad.length > 0) bits.push(`checks: ${bad.join(', ')}`);
     }
     detail = bits.join('; ');
   } catch {
     detail = '';
   }
-  const http = code === '000' ? 'no answer' : `HTTP ${code}`;
+  const http = code === '000' ? 'no answer' : `HTTP ${/^[0-9]{3}$/.test(code) ? code : '?'}`;
   return detail ? `${http} (${detail})` : http;
 }
 

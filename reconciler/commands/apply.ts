@@ -11,6 +11,7 @@ import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { planJson, renderText } from '../report/plan-report.js';
 import { loadInventory, selectNodes } from '../source/load.js';
 import { connectNode } from '../transport/connect.js';
+import { escapeInline, safeJson } from '../safe-text.js';
 import type { CliIo } from './io.js';
 import { addFleetOptions, connectOptions, observeAndPlan, timingReport, type FleetFlags } from './diff.js';
 
@@ -37,19 +38,26 @@ export function progressSink(io: CliIo, tty: boolean): (e: ApplyEvent) => void {
     return (e) => {
       if (e.state === 'start' && e.message === undefined) return;
       const mark = { start: '…', done: 'ok', warn: '!', fail: 'FAILED' }[e.state];
-      io.stderr(`${e.node.padEnd(14)} ${e.step.padEnd(9)} ${mark}${e.message ? `  ${e.message}` : ''}\n`);
+      // messages quote what nodes said (a lock's owner, a version line, a gateway's answer): never raw to a terminal
+      io.stderr(`${escapeInline(e.node).padEnd(14)} ${e.step.padEnd(9)} ${mark}${e.message ? `  ${escapeInline(e.message)}` : ''}\n`);
     };
   }
   const log: Logger = pino({ base: { cmd: 'clawops' }, timestamp: pino.stdTimeFunctions.isoTime }, { write: (s: string) => io.stderr(s) });
   return (e) => {
     const fields = { node: e.node, step: e.step, state: e.state };
-    if (e.state === 'fail') log.error(fields, e.message ?? 'failed');
-    else if (e.state === 'warn') log.warn(fields, e.message ?? 'warning');
-    else log.info(fields, e.message ?? e.state);
+    const msg = e.message === undefined ? undefined : escapeInline(e.message);
+    if (e.state === 'fail') log.error(fields, msg ?? 'failed');
+    else if (e.state === 'warn') log.warn(fields, msg ?? 'warning');
+    else log.info(fields, msg ?? e.state);
   };
 }
 
+/** One node's line of the summary; node strings in it (messages, labels) escaped. */
 function summaryLine(r: NodeApplyResult): string {
+  return escapeInline(summaryText(r));
+}
+
+function summaryText(r: NodeApplyResult): string {
   const name = r.node.padEnd(16);
   switch (r.outcome) {
     case 'applied': {
@@ -117,14 +125,14 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
         // CLAWOPS_TIMING=1: where the time before the first node's lock went (as diff prints it)
         if (process.env.CLAWOPS_TIMING) io.stderr(timingReport({ ...r.marks, reported: performance.now() }, r.fleet.timings));
         if (flags.dryRun) {
-          if (flags.json) io.stdout(`${JSON.stringify(planJson(r.plan, r.meta), null, 2)}\n`);
+          if (flags.json) io.stdout(`${safeJson(planJson(r.plan, r.meta), 2)}\n`);
           setExit(r.plan.inSync ? EXIT_OK : EXIT_CHANGES);
           return;
         }
         // tenants apply leaves alone (not clawops-owned, secrets missing, quarantined): never a silent success
         const blocked = r.plan.nodes.flatMap((n) => n.tenants.filter((t) => t.state === 'Blocked').map((t) => `${n.node}/${t.tenant}`));
         if (actions === 0 && r.plan.nodes.every((n) => !n.blocked)) {
-          if (flags.json) io.stdout(`${JSON.stringify({ ok: blocked.length === 0, results: [], ...(blocked.length ? { blocked } : {}) }, null, 2)}\n`);
+          if (flags.json) io.stdout(`${safeJson({ ok: blocked.length === 0, results: [], ...(blocked.length ? { blocked } : {}) }, 2)}\n`);
           else io.stdout(blocked.length ? `Nothing can be applied: ${blocked.join(', ')} blocked (see above).\n` : 'Nothing to apply.\n');
           setExit(blocked.length ? EXIT_CHANGES : EXIT_OK);
           return;
@@ -154,11 +162,11 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
           process.off('SIGINT', onSigint);
         }
         const ok = res.ok && blocked.length === 0;
-        if (flags.json) io.stdout(`${JSON.stringify({ ok, run: ctx.run, ...(res.halted ? { halted: res.halted } : {}), ...(blocked.length ? { blocked } : {}), results: res.results }, null, 2)}\n`);
+        if (flags.json) io.stdout(`${safeJson({ ok, run: ctx.run, ...(res.halted ? { halted: res.halted } : {}), ...(blocked.length ? { blocked } : {}), results: res.results }, 2)}\n`);
         else {
           io.stdout(`\nApply ${ctx.run}\n`);
           for (const x of res.results) io.stdout(`  ${summaryLine(x)}\n`);
-          if (res.halted) io.stdout(`Stopped before the remaining nodes: ${res.halted}.\n`);
+          if (res.halted) io.stdout(`Stopped before the remaining nodes: ${escapeInline(res.halted)}.\n`);
           if (blocked.length) io.stdout(`Left alone (blocked): ${blocked.join(', ')}.\n`);
           io.stdout(ok ? 'Done.\n' : 'Not everything was applied.\n');
         }

@@ -16,6 +16,7 @@ import { plan, type PlanOptions } from '../plan/plan.js';
 import type { Plan } from '../plan/types.js';
 import { planJson, renderText, type ReportMeta } from '../report/plan-report.js';
 import { loadDesired, selectNodes } from '../source/load.js';
+import { safeJson } from '../safe-text.js';
 import type { CliIo } from './io.js';
 import type { DesiredState } from '../desired/types.js';
 import { isGitUrl, type Source } from '../source/git-source.js';
@@ -240,7 +241,7 @@ export function diffCommand(io: CliIo, setExit: (code: number) => void): Command
     .action(async (flags: FleetFlags & { json?: boolean; prune?: boolean }) => {
       const r = await observeAndPlan(flags, { prune: flags.prune === true }, false);
       try {
-        io.stdout(flags.json ? `${JSON.stringify(planJson(r.plan, r.meta), null, 2)}\n` : renderText(r.plan, r.meta));
+        io.stdout(flags.json ? `${safeJson(planJson(r.plan, r.meta), 2)}\n` : renderText(r.plan, r.meta));
         if (process.env.CLAWOPS_TIMING) io.stderr(timingReport({ ...r.marks, reported: performance.now() }, r.fleet.timings));
         setExit(r.plan.inSync ? EXIT_OK : EXIT_CHANGES);
       } finally {

@@ -3,6 +3,7 @@
  * cannot change the result. Every rule of specs/infra-repo.md is checked here and reported as a Finding.
  */
 import { createHash } from 'node:crypto';
+import { releaseIdOf } from '../release-manifest.js';
 import { escapeInline } from '../safe-text.js';
 import { canonicalJson } from './canonical-json.js';
 import { EMPTY_LOCK, nodeWithDefaults, settingsWithDefaults } from './defaults.js';
@@ -29,7 +30,6 @@ import { parseJsonFile, parseYamlFile, type SourceDoc } from './yaml-doc.js';
 
 export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 /** Bumped when rendering changes, so release ids change with it. */
-export const RENDER_VERSION = 'clawops-render/1';
 const SQLITE = /\.sqlite3?(-wal|-shm|-journal)?$|\.db(-wal|-shm)?$/i;
 /**
  * OpenClaw profiles on one host need base ports at least this far apart: derived ports reach base+110
@@ -399,7 +399,7 @@ function buildTenant(
     files.push({ path, content, sha256: sha256(content) });
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const releaseId = sha256(`${RENDER_VERSION}\n${files.map((f) => `${f.sha256}  ${f.path}\n`).join('')}`).slice(0, 16);
+  const releaseId = releaseIdOf(files);
   const webhookSecrets = Object.values(webhook.endpoints).flatMap((e) => (e.signing_secret ? [e.signing_secret.secret_ref] : []));
   return {
     id,

@@ -281,8 +281,9 @@ walk_tenants() {
 hash_releases() {
   # what is really in every linked release (current and prev): ONE find and ONE hash run for all of them. No -H/-L:
   # nothing is followed (a file under a linked directory is not reached, so it is missing); names outside the safe
-  # set are pruned from the hashing, and those and symlinks of the current releases are listed by the second find,
-  # NUL-separated. The sums are read by report() once stdin has said what is desired.
+  # set are pruned from the hashing, and those, symlinks and files with more than one link (a hard link: clawops never
+  # makes one, so its content may be anything, a secret elsewhere on the node) of the current releases are listed by
+  # the second find, NUL-separated. The sums are read by report() once stdin has said what is desired.
   _hr_s=$1
   set --
   while IFS='	' read -r t slot d; do set -- "$@" "$d"; done < "$TMP/rels$_hr_s"
@@ -291,7 +292,7 @@ hash_releases() {
     find "$@" -name '*[!A-Za-z0-9._-]*' -prune -o -type f -exec $SHA {} + > "$TMP/sums$_hr_s" 2>/dev/null
     set --
     while IFS='	' read -r t d; do set -- "$@" "$d"; done < "$TMP/dirs$_hr_s"
-    [ $# -gt 0 ] && find "$@" \( -name '*[!A-Za-z0-9._-]*' -prune -exec printf 'U%s\0' {} + \) -o \( -type l -exec printf 'L%s\0' {} + \) 2>/dev/null | tr '\t\n\0' '??\n' > "$TMP/odd$_hr_s"
+    [ $# -gt 0 ] && find "$@" \( -name '*[!A-Za-z0-9._-]*' -prune -exec printf 'U%s\0' {} + \) -o \( -type l -exec printf 'L%s\0' {} + \) -o \( -type f -links +1 -exec printf 'H%s\0' {} + \) 2>/dev/null | tr '\t\n\0' '??\n' > "$TMP/odd$_hr_s"
   fi
 }
 report() {
@@ -350,6 +351,8 @@ report() {
       }
       while ((getline line < Y) > 0) {
         k = substr(line, 1, 1); t = owner(substr(line, 2)); if (t == "") continue
+        # a hard-linked file: its hash is reported as any file's, its content never (not clawops' own bytes)
+        if (k == "H") { hl[t SUBSEP rel] = 1; continue }
         no++; ot[no] = t; orl[no] = rel; ok2[no] = k
       }
       while ((getline m < MF) > 0) { split(m, a, "\t"); man[a[1] SUBSEP a[2]] = a[3] }
@@ -396,7 +399,7 @@ report() {
         if (!(t in insync) || (!(k in want) && p != ".clawops/manifest.json")) printf "file\t%s\t%s\t%s\n", t, p, fs[i]
         if (p == ".clawops/manifest.json" || ((k in want) && want[k] == fs[i])) continue
         # clawops own: a path of the desired release, or an unmodified file the current release manifest lists
-        ours = (k in want) || ((k in mfh) && mfh[k] == fs[i])
+        ours = !(k in hl) && ((k in want) || ((k in mfh) && mfh[k] == fs[i]))
         printf "%s\t%s\t%s/%s\t%s\n", t, p, cur[t], p, (ours ? "ours" : "other") > DF
       }
       for (i = 1; i <= no; i++) printf "%s\t%s\t%s\n", (ok2[i] == "L" ? "file" : "unsafe"), ot[i], orl[i] (ok2[i] == "L" ? "\tsymlink" : "")

@@ -1,7 +1,7 @@
 /** Unified diffs of release files, secrets redacted and control characters escaped. Pure. */
 import { createTwoFilesPatch } from 'diff';
 import { escapeControl, escapeInline } from '../safe-text.js';
-import { redactText, secretChanges, type RedactOptions } from './redact.js';
+import { isSecretContent, redactText, secretChanges, type RedactOptions } from './redact.js';
 
 export type UnifiedDiffOptions = RedactOptions;
 
@@ -16,6 +16,8 @@ export function unifiedDiff(label: string, before: Buffer | undefined, after: Bu
   const a = before?.toString('utf8') ?? '';
   const b = after?.toString('utf8') ?? '';
   if (BINARY.test(a) || BINARY.test(b)) return `Binary files a/${escapeInline(label)} and b/${escapeInline(label)} differ\n`;
+  // a file whose whole content is one of the node's secret files (copied or hard-linked there): not a byte of it
+  if (before && isSecretContent(a, opts.fingerprints)) return `${escapeInline(label)}: (the node's content is that of one of its secret files; content not shown)\n`;
   const ra = redactText(a, opts);
   const rb = redactText(b, opts);
   // the ---/+++ names are C-quoted by jsdiff as git does ("a/x\033[2J"); the content is escaped here

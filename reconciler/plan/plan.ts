@@ -5,7 +5,7 @@ import { notifierUnitFor } from '../desired/build-desired.js';
 import { secretEnvVar } from '../desired/render.js';
 import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js';
 import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
-import { isManifest, MANIFEST_PATH } from '../release-manifest.js';
+import { isManifest, manifestVouchesFor, MANIFEST_PATH } from '../release-manifest.js';
 import { describeMismatch, lockMismatches } from '../version-gate.js';
 import { metadataOnly, unifiedDiff, type UnifiedDiffOptions } from './file-diff.js';
 import { STATUS_ORDER, type Action, type FileDiff, type Issue, type NodePlan, type NodeStatus, type Plan, type TenantPlan } from './types.js';
@@ -81,13 +81,19 @@ function fileDiffs(d: TenantDesired, t: TenantObservation | undefined, redact: U
     if (h === f.sha256) continue;
     const old = t?.contents[f.path];
     const change = h === undefined ? 'added' : 'modified';
-    out.push({ tenant: d.id, path: f.path, change, patch: change === 'modified' && !old ? '' : desiredDiff(memo, label(f.path), change === 'added' ? undefined : old, f, redact) });
+    // modified without its old content: what observe would not send (not clawops' own bytes, e.g. a hard link: size
+    // and hash only) or could not (over 256 KiB)
+    const size = t !== undefined && Object.hasOwn(t.sizes, f.path) ? t.sizes[f.path] : undefined;
+    const patch = change === 'modified' && !old ? (size !== undefined ? metadataOnly(label(f.path), size, h ?? '') : '') : desiredDiff(memo, label(f.path), change === 'added' ? undefined : old, f, redact);
+    out.push({ tenant: d.id, path: f.path, change, patch });
   }
   // default deny: a file clawops did not write is shown by name, size and hash, never its content
   for (const path in have) {
     if (!Object.hasOwn(have, path) || want.has(path) || path === MANIFEST_PATH || RUNTIME_ARTEFACTS.has(path)) continue;
-    // clawops wrote it when the current release's manifest lists it with exactly these bytes
-    const mine = t !== undefined && isManifest(t.manifest) && Object.hasOwn(t.manifest.files, path) && t.manifest.files[path] === have[path];
+    // clawops wrote it when the current release's manifest lists it with exactly these bytes, and that manifest is the
+    // one clawops wrote: its file list hashes to the release's id (an entry added on the node does not)
+    const id = t?.current?.releaseId;
+    const mine = t !== undefined && id !== undefined && isManifest(t.manifest) && Object.hasOwn(t.manifest.files, path) && t.manifest.files[path] === have[path] && manifestVouchesFor(t.manifest, id);
     const old = mine ? t.contents[path] : undefined;
     out.push({ tenant: d.id, path, change: 'removed', patch: old ? unifiedDiff(label(path), old, undefined, redact) : metadataOnly(label(path), t?.sizes[path], have[path] ?? '') });
   }
@@ -172,7 +178,9 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   let changed = false;
   let blockedTenants = false;
   // a string whose sha256 matches a secret file on this node is redacted wherever it appears in a diff
-  const fingerprints = Object.values(o.tenants).flatMap((t) => Object.values(t.tokens).flatMap((m) => (m.present && m.fingerprint ? [m.fingerprint] : [])));
+  // every secret file the node reported (tokens and each other referenced secret): its value is redacted wherever a
+  // node's content shows it, whatever file it was copied or linked into
+  const fingerprints = Object.values(o.tenants).flatMap((t) => [...Object.values(t.tokens), ...Object.values(t.secrets)].flatMap((m) => (m.present && m.fingerprint ? [m.fingerprint] : [])));
   for (const id of node.tenants) {
     const d = desired.tenants.get(id);
     if (!d) continue; // lint reports unknown tenants; a plan is only made from a clean repo

@@ -165,16 +165,38 @@ function candidateWords(text: string): Set<string> {
   return out;
 }
 
-function redactFingerprints(text: string, fingerprints: readonly string[]): string {
-  // a short prefix would match ordinary words by chance
-  const fps = fingerprints.map((f) => f.toLowerCase()).filter((f) => /^[0-9a-f]{8,64}$/.test(f));
-  if (fps.length === 0) return text;
-  const hit = (s: string): boolean => {
+/** the usable fingerprints (a short prefix would match ordinary words by chance), lower case */
+function usable(fingerprints: readonly string[]): string[] {
+  return fingerprints.map((f) => f.toLowerCase()).filter((f) => /^[0-9a-f]{8,64}$/.test(f));
+}
+
+function hits(fps: readonly string[]): (s: string) => boolean {
+  return (s) => {
     const h = createHash('sha256').update(s).digest('hex');
     return fps.some((f) => h.startsWith(f));
   };
-  const found = [...candidateWords(text)].filter((w) => hit(w) || hit(`${w}\n`));
-  let out = text;
+}
+
+/**
+ * Whether `text` is, byte for byte, a secret file's whole content (its sha256 starts with one of `fingerprints`): a
+ * copy or a hard link of a secret at a release path. Such a text is never shown, in whatever form the secret is
+ * (several words, CRLF, trailing blanks).
+ */
+export function isSecretContent(text: string, fingerprints: readonly string[] | undefined): boolean {
+  const fps = usable(fingerprints ?? []);
+  return fps.length > 0 && hits(fps)(text);
+}
+
+function redactFingerprints(text: string, fingerprints: readonly string[]): string {
+  const fps = usable(fingerprints);
+  if (fps.length === 0) return text;
+  const hit = hits(fps);
+  // a secret file's content as a whole line of the text (a passphrase of several words, a value with CR or trailing
+  // blanks, a file ending in an empty line): the line goes
+  const lines = text.split('\n').map((l) => (l.length >= MIN_WORD && l.length <= MAX_WORD && [l, `${l}\n`, `${l}\r\n`, `${l}\n\n`, l.trimEnd(), `${l.trimEnd()}\n`].some(hit) ? '(secret)' : l));
+  let out = lines.join('\n');
+  // and as a word anywhere
+  const found = [...candidateWords(out)].filter((w) => hit(w) || hit(`${w}\n`) || hit(`${w}\r\n`));
   for (const w of found.sort((a, b) => b.length - a.length)) out = out.split(w).join('(secret)');
   return out;
 }
