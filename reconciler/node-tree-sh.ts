@@ -25,6 +25,16 @@
  *   link_id T [.prev]   the release id tenants/<T>[.prev] points at (tenant_links' answer), printed
  *   release_ok T ID     releases/<T>/<ID> is a complete release: real dir, manifest a regular file, every file
  *                       the manifest lists present with its hash (needs $SHA and a scratch dir $RT)
+ *   log_refusal FILE    why clawops will not append to FILE (the reload log), in $why ('' when it may): a symlink,
+ *                       anything but a regular file (a FIFO would block the append for good), a file with another
+ *                       hard link (the records would land in that other file too)
+ *   log_append FILE     stdin appended to FILE on lines of its own: a last line a full disk cut short gets its
+ *                       newline first, so no record is ever glued to a broken one
+ *   mount_inside PATH [ROOT]
+ *                       PATH, or a directory below it, is a mount point, or (with ROOT) PATH lies on a volume mounted
+ *                       below ROOT (the node's mount table, read once a script, against physical paths): clawops
+ *                       never rm -rf's through one (it would empty the volume). A bind mount of the same file system
+ *                       (one st_dev, which find -xdev cannot tell) is in the table too
  */
 export const NODE_TREE_SH = String.raw`
 NL='
@@ -89,6 +99,35 @@ link_id() {
   tenant_links "$1"
   if [ -z "$2" ]; then printf '%s' "$lk_cur_id"; else printf '%s' "$lk_prev_id"; fi
   return 0
+}
+log_refusal() {
+  why=''
+  if [ -L "$1" ]; then why="$1 is a symlink; clawops never writes through one"
+  elif [ -e "$1" ] && [ ! -f "$1" ]; then why="$1 is not a regular file"
+  elif [ -e "$1" ] && [ -n "$(find "$1" -links +1 2>/dev/null)" ]; then why="$1 has another hard link; clawops never writes into a file shared with another name"
+  fi
+  return 0
+}
+log_append() {
+  if [ -s "$1" ] && [ -n "$(tail -c 1 "$1" 2>/dev/null)" ]; then printf '
+' >> "$1" || return 1; fi
+  cat >> "$1"
+}
+mount_inside() {
+  [ -n "${"$"}{_mt_read:-}" ] || { _mt=$(mount 2>/dev/null); _mt_read=1; }
+  if [ -d "$1" ]; then _mt_p=$(cd "$1" 2>/dev/null && pwd -P) || return 1
+  else _mt_p=$(cd "${"$"}{1%/*}" 2>/dev/null && pwd -P) || return 1; _mt_p=$_mt_p/${"$"}{1##*/}; fi
+  _mt_r=''; [ -n "${"$"}{2:-}" ] && { _mt_r=$(cd "$2" 2>/dev/null && pwd -P) || return 1; }
+  while IFS= read -r _mt_l; do
+    # "SRC on MOUNTPOINT type T (…)" (Linux) or "SRC on MOUNTPOINT (…)" (macOS)
+    _mt_m=${"$"}{_mt_l#* on }; _mt_m=${"$"}{_mt_m%% type *}; _mt_m=${"$"}{_mt_m%% (*}
+    case $_mt_m in "$_mt_p"|"$_mt_p"/*) return 0 ;; esac
+    # (with ROOT: PATH lies on a volume mounted below ROOT, a file of that volume)
+    if [ -n "$_mt_r" ]; then case $_mt_m in "$_mt_r"/*) case $_mt_p in "$_mt_m"/*) return 0 ;; esac ;; esac; fi
+  done <<MOUNTS
+$_mt
+MOUNTS
+  return 1
 }
 release_ok() {
   R="$ETC/releases/$1/$2"

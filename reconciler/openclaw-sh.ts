@@ -30,8 +30,9 @@ $_osums
 OC_SUMS
   rec daemon "$p" "$dsha"
   key="$dsha:$_opsha"
-  cache="$1/openclaw-version.cache"; line=""
-  if [ -f "$cache" ] && [ ! -L "$cache" ]; then
+  # (no cache dir given: asked every time, kept nowhere)
+  cache=''; [ -n "$1" ] && cache="$1/openclaw-version.cache"; line=""
+  if [ -n "$cache" ] && [ -f "$cache" ] && [ ! -L "$cache" ]; then
     n=0
     while [ $n -lt 64 ] && IFS='	' read -r _ok _ov; do
       n=$((n+1))
@@ -42,7 +43,7 @@ OC_SUMS
   line=$(openclaw --version </dev/null 2>/dev/null); rc=$?
   line=$(printf '%s\n' "$line" | head -n 1)
   rec version "$rc" "$line" 0
-  case $line in OpenClaw*) [ -d "$1" ] && [ -w "$1" ] && printf '%s\t%s\n' "$key" "$line" > "$cache.tmp.$$" && mv -f "$cache.tmp.$$" "$cache" ;; esac
+  case $line in OpenClaw*) [ -n "$cache" ] && [ -d "$1" ] && [ -w "$1" ] && printf '%s\t%s\n' "$key" "$line" > "$cache.tmp.$$" && mv -f "$cache.tmp.$$" "$cache" ;; esac
   return 0
 }
 `;

@@ -27,6 +27,8 @@ ${NODE_TREE_SH}`;
 
 /** The node lock's shell side; needs $L (the lock file) and $RUN. */
 const LOCK_SH = String.raw`
+# the lock's first 4 KiB as base64, only when it is a regular file (a FIFO would block, a link show what is behind it)
+lock_b64() { if [ -f "$L" ] && [ ! -L "$L" ]; then head -c 4096 "$L" 2>/dev/null | b64; fi; }
 lock_json() { printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\n' "$RUN" "$1" "$2" "$3" "$4" "$(hostname 2>/dev/null || echo '?')"; }
 # (the lock is one line of JSON, lock_json's: its first line read by the shell itself, no grep)
 lock_is_ours() {
@@ -63,10 +65,11 @@ settle_intent() {
     if [ -n "${"$"}{2:-}" ]; then printf '%s\n' "$j" | sed 's/}$/,"recovered_by":"'"$2"'"}/'; else printf '%s\n' "$j"; fi >> "$RT/settle"
     rec recorded "$t" "$id" "${"$"}{2:-}"
   done < "$RT/intent"
-  if [ -s "$RT/settle" ] && [ -L "$D/reload.log" ]; then rec record-failed "$D/reload.log is a symlink; clawops never writes through one"; return 1; fi
   if [ -s "$RT/settle" ]; then
+    log_refusal "$D/reload.log"
+    if [ -n "$why" ]; then rec record-failed "$why"; return 1; fi
     # grouped, so a log that cannot even be opened says why too (the shell reports a redirection on its own stderr)
-    if ! { cat "$RT/settle" >> "$D/reload.log"; } 2> "$RT/err"; then
+    if ! { log_append "$D/reload.log" < "$RT/settle"; } 2> "$RT/err"; then
       rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"
       return 1
     fi
@@ -101,7 +104,7 @@ recover_dead_runs() {
       for s in "$rd"/*.tmp-*; do
         n=${"$"}{s##*/}
         # only clawops' own staging dirs: <release id>.tmp-<run>
-        is_safe "$n" && is_id "${"$"}{n%%.tmp-*}" && real_dir "$s" && rm -rf "$s" && rec cleaned "releases/$t/$n"
+        is_safe "$n" && is_id "${"$"}{n%%.tmp-*}" && real_dir "$s" && ! mount_inside "$s" && rm -rf "$s" && rec cleaned "releases/$t/$n"
       done
     done
   fi
@@ -132,12 +135,19 @@ ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6; WANT_SHA=$7; PORT_OFFSET=${"
 NOW=$(date +%s)
 rec now "$NOW"
 D="$VARDB/clawops"; L="$D/node.lock"
+# clawops' own dir, never through a link: what it writes, reads and removes there would be somewhere else
+if [ -L "$D" ] || { [ -e "$D" ] && [ ! -d "$D" ]; }; then echo "$D is not a directory clawops made (a symlink or a file): nothing is done on this node" >&2; exit 3; fi
 [ -d "$D" ] || mkdir -p "$D" 2>/dev/null || { echo "cannot create $D" >&2; exit 3; }
 T="$L.new.$RUN"
 lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$T" || { rm -f "$T"; echo "cannot write $T (disk full?)" >&2; exit 3; }
 if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
 elif lock_is_ours "$L"; then rm -f "$T"; rec lock acquired
-else rm -f "$T"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; exit 0; fi
+else
+  rm -f "$T"
+  # (a lock that is not a regular file, a FIFO, a link, is not read: it would block, or show what is behind it)
+  rec lock held "$(lock_b64)"
+  exit 0
+fi
 recover_dead_runs || exit 0
 ${OPENCLAW_FACTS_SH}${String.raw`
 # (df's second line read by the shell: no awk)
@@ -145,10 +155,13 @@ df -Pk "$ETC" 2>/dev/null | { read -r _h; read -r _fs _tot _used _avail _rest &&
 oc_facts "$D"
 if [ "$dsha" != "$WANT_SHA" ]; then rec gate-mismatch; exit 0; fi
 # the node's gateway port block (nodes.yaml port_offset; read by the secret wrapper at start)
+# (its own name in its own dir: a link or FIFO there is removed, never written through or read)
+PO="$D/port-offset"
+if [ -L "$PO" ] || { [ -e "$PO" ] && [ ! -f "$PO" ] && [ ! -d "$PO" ]; }; then rm -f "$PO"; fi
 case $PORT_OFFSET in
-  ''|0) rm -f "$D/port-offset" ;;
+  ''|0) [ -d "$PO" ] || rm -f "$PO" ;;
   *[!0-9]*) ;;
-  *) [ "$(cat "$D/port-offset" 2>/dev/null)" = "$PORT_OFFSET" ] || printf '%s\n' "$PORT_OFFSET" > "$D/port-offset" ;;
+  *) _po=''; [ -f "$PO" ] && IFS= read -r _po < "$PO"; [ "$_po" = "$PORT_OFFSET" ] || printf '%s\n' "$PORT_OFFSET" > "$PO" ;;
 esac
 # the wanted files stay on the node for PROMOTE (this run's only; older ones were removed above)
 W="$D/want.$RUN"
@@ -181,7 +194,10 @@ while IFS='	' read -r t id c; do
   S="$ETC/releases/$t/$id.tmp-$RUN"
   # one hash run over every wanted file of the current release (not one per file: a node's apply is mostly forks);
   # only regular files (never a link) whose bytes are the wanted ones are copied
-  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/cand"
+  # (only regular files reached without a final link are hashed: a FIFO would block it, a link to /dev/zero never end)
+  awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/cand0"
+  : > "$RT/cand"
+  while IFS= read -r _cl; do _cf=${"$"}{_cl#*  }; [ -f "$C/$_cf" ] && [ ! -L "$C/$_cf" ] && printf '%s\n' "$_cl" >> "$RT/cand"; done < "$RT/cand0"
   (cd "$C" && $SHA -c "$RT/cand" 2>/dev/null) | awk '/: OK$/ { sub(/: OK$/, ""); print }' > "$RT/same"
   set --
   while IFS= read -r f; do [ -f "$C/$f" ] && [ ! -L "$C/$f" ] && set -- "$@" "./$f"; done < "$RT/same"
@@ -255,10 +271,11 @@ while IFS='	' read -r t id; do
     mv -f "$S/$f" "$R/$f" 2>> "$W/err"
   done
   # strays: names outside the safe set go by find itself (NUL-safe), safe ones are compared with the wanted list
-  find "$R" \( -name '*[!A-Za-z0-9._-]*' -prune -exec rm -rf {} + \) 2>> "$W/err"
-  (cd "$R" && find . -name .clawops -prune -o ! -type d -print) | awk -F '\t' -v t="$t" -v id="$id" -v IN="$W/in" '
+  # (-xdev: a volume mounted inside the release is not looked into, so nothing of it is taken for a stray)
+  find "$R" -xdev \( -name '*[!A-Za-z0-9._-]*' -prune -exec rm -rf {} + \) 2>> "$W/err"
+  (cd "$R" && find . -xdev -name .clawops -prune -o ! -type d -print) | awk -F '\t' -v t="$t" -v id="$id" -v IN="$W/in" '
     BEGIN { while ((getline l < IN) > 0) { split(l, a, "\t"); if (a[1] == "F" && a[2] == t && a[3] == id) want["./" a[4]] = 1 } }
-    !($0 in want) && $0 != "./openclaw.json.last-good" { print }' | while IFS= read -r f; do rm -rf "$R/$f" 2>> "$W/err"; done
+    !($0 in want) && $0 != "./openclaw.json.last-good" { print }' | while IFS= read -r f; do mount_inside "$R/$f" "$R" || rm -rf "$R/$f" 2>> "$W/err"; done
   rm -rf "$S"
   if [ -s "$W/err" ]; then rec repair-failed "$t" "$(shown "$(head -c 300 "$W/err" | tr '\n' ' ')")"; fail=1; continue; fi
   # a repair that could not put every byte back (a dir where a file belongs, a full disk) is not a release
@@ -356,14 +373,16 @@ ${String.raw`
 # further records (reloads, automatic rollbacks): a log that cannot be written is a failure like any other
 sed -n 's/^J	//p' "$RT/in" > "$RT/j"
 if [ -s "$RT/j" ]; then
-  if [ -L "$D/reload.log" ]; then rec record-failed "$D/reload.log is a symlink; clawops never writes through one"
-  else { cat "$RT/j" >> "$D/reload.log"; } 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"; fi
+  log_refusal "$D/reload.log"
+  if [ -n "$why" ]; then rec record-failed "$why"
+  else { log_append "$D/reload.log" < "$RT/j"; } 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"; fi
 fi
 # (the X and P lines read by the shell itself: no awk)
 while IFS='	' read -r k t _rest; do
   [ "$k" = X ] || continue
   is_safe "$t" || continue
   tenant_links "$t"; tenant_refusal_t "$t" "$lk_cur" "$lk_prev"; [ -z "$why" ] || continue
+  real_dir "$ETC/releases/$t" && mount_inside "$ETC/releases/$t" && continue
   rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t"; } && rec removed "$t"
 done < "$RT/in"
 while IFS='	' read -r k t _rest; do
@@ -379,7 +398,7 @@ while IFS='	' read -r k t _rest; do
     n=$((n+1))
     [ $n -le "$KEEP" ] && continue
     [ "$id" = "$cur" ] || [ "$id" = "$prev" ] && continue
-    real_dir "$p" && rm -rf "$p" && rec pruned "$t" "$id"
+    real_dir "$p" && ! mount_inside "$p" && rm -rf "$p" && rec pruned "$t" "$id"
   done < "$RT/rel"
 done < "$RT/in"
 L="$D/node.lock"
@@ -397,7 +416,7 @@ ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
 [ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
 rm -f "$D/.intent.$RUN.tmp"
 if real_dir "$ETC/releases"; then
-  for s in "$ETC"/releases/*/*.tmp-"$RUN"; do real_dir "$s" && rm -rf "$s"; done
+  for s in "$ETC"/releases/*/*.tmp-"$RUN"; do real_dir "$s" && ! mount_inside "$s" && rm -rf "$s"; done
 fi
 for e in "$ETC"/tenants/.clawops-"$RUN"-*; do [ -L "$e" ] && rm -f "$e"; done
 rm -f "$D/want.$RUN"
@@ -410,6 +429,7 @@ lock_release && echo unlocked
  */
 export const TAKEOVER_SCRIPT = `${PRELUDE}${LOCK_SH}
 D="$1/clawops"; L="$D/node.lock"; RUN=$2; OWNER=$3; PID=$4; TTL=$5
+if [ -L "$D" ] || [ ! -d "$D" ]; then echo "$D is not a directory clawops made (a symlink or a file): nothing is done on this node" >&2; exit 3; fi
 NOW=$(date +%s)
 E=$(mktemp "$D/stale.XXXXXX"); cat > "$E"
 lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$L.new.$RUN"
@@ -417,9 +437,9 @@ lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$L.new.$RUN"
 # judged stale (not one refreshed meanwhile) and links its own in place (link fails if anyone else got there first)
 if mv "$L" "$L.stale.$RUN" 2>/dev/null; then
   if cmp -s "$E" "$L.stale.$RUN" && ln "$L.new.$RUN" "$L" 2>/dev/null; then rm -f "$L.stale.$RUN"; rec lock taken
-  else ln "$L.stale.$RUN" "$L" 2>/dev/null; rm -f "$L.stale.$RUN"; rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"; fi
+  else ln "$L.stale.$RUN" "$L" 2>/dev/null; rm -f "$L.stale.$RUN"; rec lock held "$(lock_b64)"; fi
 else
-  rec lock held "$(head -c 4096 "$L" 2>/dev/null | b64)"
+  rec lock held "$(lock_b64)"
 fi
 rm -f "$E" "$L.new.$RUN"
 `;

@@ -307,9 +307,14 @@ while IFS='	' read -r g_t g_new g_old g_oldprev; do
   [ "$(link_id "$g_t" '')" = "$g_new" ] || continue
   [ "$g_old" = - ] && g_old=''; [ "$g_oldprev" = - ] && g_oldprev=''
   undo_tenant "$g_t" "$g_old" "$g_oldprev" > "$RT/undo" 2>&1
-  res=$(awk -F '\t' '$1 == "reloaded" { m = m " " $2 " pid " $4 "->" $5 } $1 == "reload-failed" || $1 == "undo-failed" { m = m " FAILED " $2 ": " $3 } END { print m }' "$RT/undo" | tr '"\\' "''")
-  printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}\n' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res" >> "$D/reload.log"
+  # (the detail quotes launchctl's messages: quotes, backslashes and control characters become ' so the record stays one
+  # line of JSON with nothing for a terminal to act on)
+  res=$(awk -F '\t' '$1 == "reloaded" { m = m " " $2 " pid " $4 "->" $5 } $1 == "reload-failed" || $1 == "undo-failed" { m = m " FAILED " $2 ": " $3 } END { gsub(/[\001-\037\177"\\]/, "\047", m); print m }' "$RT/undo")
+  # never through a link, into a FIFO or into a file with another name (log_refusal); the record is lost then, the
+  # undo is not
+  log_refusal "$D/reload.log"
+  [ -z "$why" ] && printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res" | log_append "$D/reload.log"
 done < "$RT/todo"
 rm -f "$G.firing"
 `}`;

@@ -431,7 +431,8 @@ NL='
 # openclaw's version line is cached (oc_facts) in the cache dir, which the walk skips: a kept answer that asked a new
 # openclaw for its version is not undone by its own write (apply keeps its own in clawops/)
 if [ -n "$CACHEABLE" ] && [ ! -e "$C" ] && [ ! -L "$C" ]; then mkdir -m 700 "$C" 2>/dev/null; fi
-if real_dir "$C"; then OCD=$C; else OCD=$D; fi
+# (none when clawops' dir is not a real one: nothing is written through a link)
+if real_dir "$D" && real_dir "$C"; then OCD=$C; elif real_dir "$D"; then OCD=$D; else OCD=''; fi
 
 KEPT_IN=
 unset LIVE DOM

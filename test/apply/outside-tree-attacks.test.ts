@@ -1,0 +1,499 @@
+/**
+ * Does clawops act OUTSIDE the tree it owns on a hostile or messy node (releases/<t>/<id>, tenants/<t>[.prev],
+ * /var/db/openclaw/clawops/…, ai.openclaw.<t>.plist)? The variants an adversarial run (2026-11-29) tried, one test
+ * each, asserting the promise: nothing outside the tree created, changed, removed or followed; a refusal naming the
+ * path; never a hang.
+ *
+ * Fixed (the tests pass): A, O a symlinked VARDB/clawops is refused by BEGIN and TAKEOVER, and observe keeps nothing
+ * there; B, Q clawops/port-offset that is a link or a FIFO is removed (its own name), never written through or read;
+ * F, M, S reload.log that is a link, a FIFO or has another hard link is refused by FINISH, UNLOCK and the dead-man
+ * guard (log_refusal); N, T no rm -rf through a mount point (mount_inside: the node's mount table, bind mounts of the
+ * same file system included; find -xdev for volumes); R node.lock that is not a regular file is not read; V, W the
+ * pre-fill hashes only regular files.
+ *
+ * KNOWN, not fixed yet (skipped, each reproduces its defect when run):
+ *   C     apply-node.ts stage: SFTP mkdirp/writeFile into releases/<t>/<id>.tmp-RUN without checking it is a real dir
+ *   D     remote.ts writeIntent: SFTP writeFile of .intent.RUN.tmp follows a link (open O_CREAT|O_TRUNC)
+ *   G     services-sh.ts unit_reload `mkdir -p "$VARDB/logs/$1"` through a symlinked logs/
+ *   H, H2 services.ts quarantine(): mkdir -p + `> "$d/$3.tmp"` through links
+ *   I     services-sh.ts beat() `date +%s > "$BEAT"` (no -L check)
+ *   J     GUARD_START `> "$G.tmp" && mv -f "$G.tmp" "$G"` (no -L check; the link itself is renamed into place)
+ *   K     install_reload `cp "$u" "$dst.clawops-tmp"` follows a planted link
+ *   L     units/gateway-run-sh.ts: run record written under a symlinked VARDB/clawops/run
+ *   P     gateway-run ok_secret refuses a linked secret FILE but follows a linked secrets/<t> DIR
+ *   U     PASSED_SCRIPT `[ -f "$G" ] && printf … >> "$G"` follows a link (gateway-rpc's markPassed uses O_NOFOLLOW)
+ * C, D, I, J, U (and H2, K) need a process on the node that plants a link under a name it learns from node.lock
+ * during the run; G, H, L and P are a node's static shape.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
+import type { DesiredState } from '../../reconciler/desired/types.js';
+import { chownToNodeUser, fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
+import { commitEdits, desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
+import { applyAfter, treeSnapshot } from '../helpers/node-state.js';
+import { openclawCache } from '../helpers/openclaw.js';
+import { runCli, type CliRun } from '../helpers/repo.js';
+import { seedSecrets } from '../helpers/secrets.js';
+import { connectNode } from '../../reconciler/transport/connect.js';
+import type { Transport } from '../../reconciler/transport/transport.js';
+import { runScript } from '../../reconciler/apply/remote.js';
+import { quarantine } from '../../reconciler/apply/services.js';
+import { GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT } from '../../reconciler/apply/services-sh.js';
+
+const ready = fleetAvailable().ok && openclawCache() !== undefined;
+const ASSIGN = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex', 'initech'] } };
+const TENANTS = ['acme', 'globex', 'initech'];
+const NO_UNITS = { 'launchd/gateway.plist': null };
+const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
+const acmeLevel = (l: string): Record<string, string> => ({ [ACME]: `gateway:\n  port: 18809\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${l}\n` });
+const extra = (t: string, l: string): Record<string, string> => ({ [`tenants/${t}/gateway.d/30-x.yaml`]: `logging:\n  level: ${l}\n` });
+
+interface ApplyJson {
+  ok: boolean;
+  run?: string;
+  blocked?: string[];
+  results: NodeApplyResult[];
+}
+
+describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node scripts)', () => {
+  let fleet: Fleet;
+  let gw: FleetNodeHandle;
+  let repo: string;
+  let desired: DesiredState;
+  const key = (): string => fleet.clientKeyPath;
+  const apply = async (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => {
+    const r = await runCli(['apply', '--repo', repo, '--identity', key(), '--yes', '--json', ...args]);
+    return { ...r, json: r.stdout.trim().startsWith('{') ? (JSON.parse(r.stdout) as ApplyJson) : undefined };
+  };
+  const result = (j: { results: NodeApplyResult[] } | undefined): NodeApplyResult => j!.results.find((r) => r.node === 'gw-1')!;
+  const commit = (edits: Record<string, string | null>, msg = 'change'): void => {
+    commitEdits(repo, edits, msg);
+    desired = desiredOf(repo);
+  };
+  const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
+  const sh = async (cmd: string): Promise<string> => {
+    const r = await gw.exec(cmd);
+    expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
+    return r.stdout;
+  };
+  const important = (...p: string[]): string => join(gw.homeDir, 'important', ...p);
+  const cdir = (...p: string[]): string => join(gw.varDbOpenclaw, 'clawops', ...p);
+
+  beforeAll(async () => {
+    fleet = await startFleet({ names: ['gw-1'], openclaw: true });
+    gw = fleet.node('gw-1');
+  }, 120_000);
+  afterAll(async () => {
+    await fleet?.stop();
+  });
+  beforeEach(async () => {
+    if (!gw.running()) await gw.start();
+    await sh('chmod -R u+w /etc/openclaw /var/db/openclaw /home/clawops 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/logs /var/db/openclaw/secrets/* /home/clawops/important*; mkdir -p /var/db/openclaw/clawops; true');
+    await seedSecrets(gw, TENANTS);
+    repo = fleetRepo(fleet, NO_UNITS, ASSIGN);
+    desired = desiredOf(repo);
+    placeAll(fleet, desired);
+    await sh('mkdir -p /home/clawops/important && echo USERDATA > /home/clawops/important/notes.txt');
+  });
+
+  // ------------------------------------------------------------------------------------------------------------
+  it('A. /var/db/openclaw/clawops itself a symlink to a user dir: apply refuses the node, naming it, and nothing behind the link is written or removed', async () => {
+    await sh([
+      'rm -rf /var/db/openclaw/clawops',
+      'cd /home/clawops/important',
+      // user files that happen to carry clawops\' litter names
+      'echo USERDATA > want.list && echo USERDATA > node.lock.stale.backup && echo USERDATA > node.lock.release.old',
+      'ln -s /home/clawops/important /var/db/openclaw/clawops',
+    ].join(' && '));
+    const before = treeSnapshot(important());
+    commit(acmeLevel('warn'), 'acme warn');
+    const r = await apply();
+    const after = treeSnapshot(important());
+    // the promise: nothing behind the link created, changed or removed (today: want.list, node.lock.stale.backup and
+    // node.lock.release.old are deleted by recover_dead_runs; node.lock, want.RUN, port-offset, reload.log,
+    // openclaw-version.cache… are written there); refused, naming the path
+    expect(after).toEqual(before);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/\/var\/db\/openclaw\/clawops.*symlink/);
+  }, 60_000);
+
+  it('B. clawops/port-offset a symlink to a user file: BEGIN replaces the link, never writes through it', async () => {
+    await sh('echo "USERDATA keep me" > /home/clawops/important/settings.conf && ln -s /home/clawops/important/settings.conf /var/db/openclaw/clawops/port-offset');
+    const before = treeSnapshot(important());
+    commit(acmeLevel('warn'), 'acme warn');
+    await apply();
+    expect(readFileSync(important('settings.conf'), 'utf8')).toBe('USERDATA keep me\n');
+    expect(treeSnapshot(important())).toEqual(before);
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: C. a staging dir releases/<t>/<id>.tmp-<RUN> planted as a symlink once the lock (with its run id) is visible: SFTP writes the release into the user dir', async () => {
+    // a first deploy of initech (nothing to pre-fill from: the staging dir is made by SFTP mkdirp)
+    await sh('rm -rf /etc/openclaw/tenants/initech /etc/openclaw/releases/initech/*');
+    commit(extra('initech', 'warn'), 'initech warn');
+    const run = `probe${Date.now().toString(16)}`;
+    const id = idOf('initech');
+    let before: string[] = [];
+    const res = await applyAfter({ repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
+      run,
+      onEvent: (e) => {
+        if (e.step === 'lock' && e.state === 'done') {
+          // a local process that reads node.lock (it names the run) plants the staging dir's name
+          symlinkSync('/home/clawops/important', join(gw.etcOpenclaw, 'releases', 'initech', `${id}.tmp-${run}`));
+          before = treeSnapshot(important());
+        }
+      },
+    });
+    expect(before.length).toBeGreaterThan(0);
+    const after = treeSnapshot(important());
+    expect(after, JSON.stringify(result(res))).toEqual(before);
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: D. clawops/.intent.<RUN>.tmp planted as a symlink after the lock: the intent is written through it (into a user file)', async () => {
+    commit(acmeLevel('warn'), 'acme warn');
+    const run = `probe${Date.now().toString(16)}`;
+    await sh('echo "USERDATA keep me" > /home/clawops/important/journal.txt');
+    let before: string[] = [];
+    await applyAfter({ repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
+      run,
+      onEvent: (e) => {
+        if (e.step === 'lock' && e.state === 'done') {
+          symlinkSync('/home/clawops/important/journal.txt', cdir(`.intent.${run}.tmp`));
+          before = treeSnapshot(important());
+        }
+      },
+    });
+    expect(readFileSync(important('journal.txt'), 'utf8')).toBe('USERDATA keep me\n');
+    expect(treeSnapshot(important())).toEqual(before);
+  }, 60_000);
+
+  it('--prune of an unassigned tenant whose releases/<t> holds a user dir (diff: "not a release clawops made (left alone)") leaves that dir alone', async () => {
+    await sh('mkdir /etc/openclaw/releases/initech/notes-keep && echo USERDATA > /etc/openclaw/releases/initech/notes-keep/data');
+    commit({ 'nodes.yaml': readFileSync(join(repo, 'nodes.yaml'), 'utf8').replace(/- initech\n/, '') }, 'unassign initech');
+    const d = await runCli(['diff', '--repo', repo, '--identity', key()]);
+    expect(d.stdout).toContain('notes-keep is not a release clawops made (left alone)');
+    await apply('--prune');
+    expect(existsSync(join(gw.etcOpenclaw, 'releases/initech/notes-keep/data'))).toBe(true);
+  }, 60_000);
+
+  it('F. reload.log a hard link to a user file: the record is refused (RecordFailed naming it), never appended into that file', async () => {
+    writeFileSync(important('diary.txt'), 'USERDATA\n');
+    chownToNodeUser(important());
+    linkSync(important('diary.txt'), cdir('reload.log'));
+    commit(acmeLevel('warn'), 'acme warn');
+    const r = await apply();
+    expect(readFileSync(important('diary.txt'), 'utf8'), r.stdout).toBe('USERDATA\n');
+  }, 60_000);
+
+  // ------------------------------------------------------------------------------------------------------------
+  // the node scripts clawops runs after a swap (reload, gate, guard, quarantine, wrapper), run the way apply runs them
+  const withTransport = async <T>(fn: (t: Transport) => Promise<T>): Promise<T> => {
+    const t = await connectNode(desired.nodes.find((n) => n.name === 'gw-1')!, desired.settings, { identityFile: key(), knownHostsFile: fleet.knownHostsPath });
+    try {
+      return await fn(t);
+    } finally {
+      await t.close();
+    }
+  };
+  const P = { etc: '/etc/openclaw', varDb: '/var/db/openclaw', launchDaemons: '/Library/LaunchDaemons' };
+
+  it.skip('KNOWN, not fixed yet: G. /var/db/openclaw/logs a symlink to a user dir: the reload step mkdir -p\'s logs/<tenant> behind it', async () => {
+    await sh('ln -s /home/clawops/important /var/db/openclaw/logs');
+    const before = treeSnapshot(important());
+    await withTransport((t) => runScript(t, RELOAD_SCRIPT, [P.etc, P.launchDaemons, 'acme', idOf('acme'), '1', P.varDb, '']));
+    expect(treeSnapshot(important())).toEqual(before);
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: H. the automatic-rollback quarantine mkdir -p\'s and writes through clawops/quarantine when it is a symlink', async () => {
+    await sh('ln -s /home/clawops/important /var/db/openclaw/clawops/quarantine');
+    const before = treeSnapshot(important());
+    await withTransport((t) => quarantine(t, P, 'acme', idOf('acme'), '{"reason":"probe"}'));
+    expect(treeSnapshot(important())).toEqual(before);
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: H2. quarantine/<t>/<id>.tmp planted as a symlink (the id is the repo\'s release id): the record is written into the user file', async () => {
+    const id = idOf('acme');
+    await sh(`echo "USERDATA keep me" > /home/clawops/important/q.txt && mkdir -p /var/db/openclaw/clawops/quarantine/acme && ln -s /home/clawops/important/q.txt /var/db/openclaw/clawops/quarantine/acme/${id}.tmp`);
+    await withTransport((t) => quarantine(t, P, 'acme', id, '{"reason":"probe"}'));
+    expect(readFileSync(important('q.txt'), 'utf8')).toBe('USERDATA keep me\n');
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: I. the health gate\'s heartbeat (guard.<RUN>.beat) is written through a planted symlink, truncating the user file', async () => {
+    const run = 'probebeat1';
+    await sh(`echo "USERDATA keep me" > /home/clawops/important/beat.txt && ln -s /home/clawops/important/beat.txt /var/db/openclaw/clawops/guard.${run}.beat`);
+    await withTransport((t) => runScript(t, GATE_SCRIPT, ['http://127.0.0.1:1/readyz', '1', '100', '0', 'ai.openclaw.acme', `${P.varDb}/clawops/guard.${run}.beat`], '', 20_000));
+    expect(readFileSync(important('beat.txt'), 'utf8')).toBe('USERDATA keep me\n');
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: J. GUARD_START writes the guard file through a planted guard.<RUN>.tmp symlink (and renames that link into place)', async () => {
+    const run = 'probeguard1';
+    await sh(`echo "USERDATA keep me" > /home/clawops/important/guard.txt && ln -s /home/clawops/important/guard.txt /var/db/openclaw/clawops/guard.${run}.tmp`);
+    try {
+      await withTransport((t) => runScript(t, GUARD_START_SCRIPT, [P.etc, P.varDb, P.launchDaemons, run, '600', '300', GUARD_BODY], `acme\t${idOf('acme')}\t-\t-\n`));
+      expect(readFileSync(important('guard.txt'), 'utf8')).toBe('USERDATA keep me\n');
+    } finally {
+      // stand the guard down (its loop ends when the file is gone)
+      await gw.exec(`rm -f /var/db/openclaw/clawops/guard.${run} /var/db/openclaw/clawops/guard.${run}.tmp`);
+    }
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: K. installing a unit writes through a planted <LaunchDaemons>/<label>.plist.clawops-tmp symlink, and leaves the installed plist a link to the user file', async () => {
+    const label = 'ai.openclaw.clawops.notifier';
+    await sh(`echo "USERDATA keep me" > /home/clawops/important/plist.txt && ln -s /home/clawops/important/plist.txt /Library/LaunchDaemons/${label}.plist.clawops-tmp`);
+    const plist = `<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>Label</key><string>${label}</string><key>ProgramArguments</key><array><string>/bin/sleep</string><string>30</string></array></dict></plist>\n`;
+    try {
+      await withTransport((t) => runScript(t, NODE_UNIT_SCRIPT, [P.launchDaemons, label, '2', P.varDb], plist, 30_000));
+      expect(readFileSync(important('plist.txt'), 'utf8')).toBe('USERDATA keep me\n');
+      expect(lstatSync(join(gw.launchDaemonsDir, `${label}.plist`)).isSymbolicLink()).toBe(false);
+    } finally {
+      await gw.exec(`launchctl bootout system/${label} >/dev/null 2>&1; rm -f /Library/LaunchDaemons/${label}.plist*`);
+    }
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: L. the shipped gateway wrapper writes its run record through a symlinked clawops/run', async () => {
+    // a repo with launchd units: its releases ship bin/gateway-run
+    repo = fleetRepo(fleet, {}, ASSIGN);
+    desired = desiredOf(repo);
+    placeAll(fleet, desired);
+    expect(desired.tenants.get('acme')!.files.some((f) => f.path === 'bin/gateway-run')).toBe(true);
+    await sh('ln -s /home/clawops/important /var/db/openclaw/clawops/run');
+    const before = treeSnapshot(important());
+    // (openclaw replaced by `true`: only the wrapper's own steps run)
+    await sh('CLAWOPS_OPENCLAW=true sh /etc/openclaw/tenants/acme/bin/gateway-run acme /etc/openclaw /var/db/openclaw');
+    expect(treeSnapshot(important())).toEqual(before);
+  }, 60_000);
+
+  it('M. reload.log a FIFO: FINISH refuses it at once (not a regular file), the lock is released, no shell stays blocked', async () => {
+    const cfg = readFileSync(join(repo, 'clawops.yaml'), 'utf8');
+    commit({ 'clawops.yaml': cfg.replace(/command_timeout_ms: \d+/, 'command_timeout_ms: 5000'), ...acmeLevel('warn') }, 'short timeout, acme warn');
+    await sh('mkfifo /var/db/openclaw/clawops/reload.log');
+    try {
+      const t0 = Date.now();
+      const r = await apply();
+      const took = Date.now() - t0;
+      const g = result(r.json);
+      const stuck = (await gw.exec('ps -eo args | grep -c "^sh -c" || true')).stdout.trim();
+      const lock = existsSync(cdir('node.lock'));
+      // the promise: a one-line RecordFailed naming the path at once; no process left blocked; the lock released
+      expect({ took: took < 4000, reason: g.reason, msg: /reload\.log/.test(g.message ?? ''), stuck, lock }, g.message).toEqual({ took: true, reason: 'RecordFailed', msg: true, stuck: '0', lock: false });
+    } finally {
+      await gw.stop();
+      await gw.start();
+    }
+  }, 90_000);
+
+  it('N. an old release dir that is a mount point is never pruned: the mounted user data stays', async () => {
+    const uid = spawnSync('id', ['-u', 'clawops'], { encoding: 'utf8' }).stdout.trim();
+    // six older release dirs (more than releases.keep = 5); the oldest is where someone mounted a volume
+    const old = ['0000000000000001', '0000000000000002', '0000000000000003', '0000000000000004', '0000000000000005', '0000000000000006'];
+    await sh(`cd /etc/openclaw/releases/acme && for d in ${old.join(' ')}; do mkdir $d && echo x > $d/f; done && touch -d 2020-01-01 ${old[0]} && touch -d 2020-01-02 ${old.slice(1).join(' ')}`);
+    await sh('mkdir -p /home/clawops/important/volume && echo USERDATA > /home/clawops/important/volume/precious.db');
+    const m = spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/acme/${old[0]}`], { encoding: 'utf8' });
+    expect(m.status, m.stderr).toBe(0);
+    void uid;
+    try {
+      // (inside the node the mounted volume's root is what releases/acme/<old> shows: dated oldest)
+      await sh(`touch -d 2019-01-01 /etc/openclaw/releases/acme/${old[0]}`);
+      const before = treeSnapshot(important());
+      commit(acmeLevel('warn'), 'acme warn');
+      const r = await apply();
+      expect(treeSnapshot(important()), r.stdout).toEqual(before);
+    } finally {
+      spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'umount', `/etc/openclaw/releases/acme/${old[0]}`]);
+    }
+  }, 60_000);
+
+  it('O. the rollback command, with /var/db/openclaw/clawops a symlink: refused, nothing behind the link touched', async () => {
+    commit(acmeLevel('warn'), 'v2');
+    expect((await apply()).code).toBe(0);
+    await sh('mv /var/db/openclaw/clawops/reload.log /tmp/ 2>/dev/null; rm -rf /var/db/openclaw/clawops && cd /home/clawops/important && echo USERDATA > want.keep && ln -s /home/clawops/important /var/db/openclaw/clawops');
+    const before = treeSnapshot(important());
+    const rb = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
+    expect(treeSnapshot(important()), rb.stderr).toEqual(before);
+    expect(rb.code).not.toBe(0);
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: P. /var/db/openclaw/secrets/<t> a symlink (to another tenant\'s secrets): apply validates and deploys acme with globex\'s secret files instead of refusing', async () => {
+    // a repo with launchd units: the release's wrapper reads the secret files (it refuses a linked secret FILE)
+    repo = fleetRepo(fleet, {}, ASSIGN);
+    desired = desiredOf(repo);
+    placeAll(fleet, desired);
+    await sh('mv /var/db/openclaw/secrets/acme /var/db/openclaw/secrets/acme.orig && ln -s /var/db/openclaw/secrets/globex /var/db/openclaw/secrets/acme');
+    commit(acmeLevel('warn'), 'acme warn');
+    const r = await apply();
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/secrets\/acme.*(symlink|link)/);
+  }, 60_000);
+
+
+  for (const [letter, name, msg] of [
+    ['Q', 'port-offset', 'BEGIN\'s `cat port-offset` blocks (the gateway wrapper\'s too)'],
+    ['R', 'node.lock', 'BEGIN\'s `head -c 4096 node.lock` (lock held) blocks'],
+  ] as const) {
+    it(`${letter}. clawops/${name} a FIFO (${msg} before): the apply neither hangs nor leaves a shell blocked on the node`, async () => {
+      const cfg = readFileSync(join(repo, 'clawops.yaml'), 'utf8');
+      commit({ 'clawops.yaml': cfg.replace(/command_timeout_ms: \d+/, 'command_timeout_ms: 5000'), ...acmeLevel('warn') }, 'short timeout, acme warn');
+      await sh(`mkfifo /var/db/openclaw/clawops/${name}`);
+      try {
+        const t0 = Date.now();
+        const r = await apply();
+        const took = Date.now() - t0;
+        const stuck = (await gw.exec('ps -eo args | grep -c "^sh -c" || true')).stdout.trim();
+        const g = result(r.json);
+        // the promise: prompt, nothing left blocked on the node; node.lock (not clawops' form) is a refusal naming it,
+        // port-offset (clawops' own name) is replaced by a regular file or removed
+        const named = name === 'node.lock' ? (g.message ?? '').includes(name) : !(await gw.exec(`[ -p /var/db/openclaw/clawops/${name} ]`)).code;
+        expect({ prompt: took < 4000, named, stuck }, `${took} ms: ${g.reason}: ${g.message}`).toEqual({ prompt: true, named: name === 'node.lock', stuck: '0' });
+      } finally {
+        await gw.stop();
+        await gw.start();
+      }
+    }, 90_000);
+  }
+
+  it('S. the dead-man guard, firing, never appends its DeadManRollback record through a symlinked reload.log', async () => {
+    const run = 'probeguard2';
+    await sh('echo "USERDATA keep me" > /home/clawops/important/log.txt && ln -s /home/clawops/important/log.txt /var/db/openclaw/clawops/reload.log');
+    // a guard whose run went silent at once (deadline 1 s, confirm 0): it puts acme back (a first deploy: unlinked)
+    await withTransport((t) => runScript(t, GUARD_START_SCRIPT, [P.etc, P.varDb, P.launchDaemons, run, '1', '0', GUARD_BODY], `acme\t${idOf('acme')}\t-\t-\n`));
+    for (let i = 0; i < 50 && existsSync(cdir(`guard.${run}`)) ; i++) await new Promise((ok) => setTimeout(ok, 100));
+    for (let i = 0; i < 50 && existsSync(cdir(`guard.${run}.firing`)); i++) await new Promise((ok) => setTimeout(ok, 100));
+    expect(existsSync(cdir(`guard.${run}`))).toBe(false);
+    expect(readFileSync(important('log.txt'), 'utf8')).toBe('USERDATA keep me\n');
+  }, 60_000);
+
+  it('T. repairing a drifted live release never takes the files of a volume mounted inside it for strays', async () => {
+    const id = idOf('acme');
+    await sh('mkdir -p /home/clawops/important/volume && echo USERDATA > /home/clawops/important/volume/precious.db');
+    await sh(`mkdir /etc/openclaw/releases/acme/${id}/notes && echo edited >> /etc/openclaw/releases/acme/${id}/gateway.d/10-base.yaml`);
+    const m = spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/acme/${id}/notes`], { encoding: 'utf8' });
+    expect(m.status, m.stderr).toBe(0);
+    try {
+      const before = treeSnapshot(important());
+      const r = await apply();
+      expect(treeSnapshot(important()), r.stdout).toEqual(before);
+    } finally {
+      spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'umount', `/etc/openclaw/releases/acme/${id}/notes`]);
+    }
+  }, 60_000);
+
+  it.skip('KNOWN, not fixed yet: U. PASSED appends `passed EPOCH` through a guard.<RUN> that is a symlink (the hot path opens it O_NOFOLLOW; the shell does not)', async () => {
+    const run = 'probepassed1';
+    await sh(`echo "USERDATA keep me" > /home/clawops/important/g.txt && ln -s /home/clawops/important/g.txt /var/db/openclaw/clawops/guard.${run}`);
+    await withTransport((t) => t.exec(`sh -c '${PASSED_SCRIPT.replace(/'/g, `'\\''`)}' clawops /var/db/openclaw ${run}`));
+    expect(readFileSync(important('g.txt'), 'utf8')).toBe('USERDATA keep me\n');
+  }, 60_000);
+
+  // ------------------------------------------------------------------------------------------------------------
+  // variants that hold today
+
+  it('releases/initech a RELATIVE symlink to another tenant\'s releases dir (../releases/acme): initech refused, acme\'s releases untouched', async () => {
+    await sh('rm -rf /etc/openclaw/releases/initech && ln -s acme /etc/openclaw/releases/initech');
+    const before = treeSnapshot(join(gw.etcOpenclaw, 'releases', 'acme'));
+    commit(extra('initech', 'warn'), 'initech warn');
+    const r = await apply();
+    expect(r.code).toBe(1);
+    expect(r.json!.blocked).toEqual(['gw-1/initech']);
+    expect(treeSnapshot(join(gw.etcOpenclaw, 'releases', 'acme'))).toEqual(before);
+  }, 60_000);
+
+  it('node.lock a hard link to a user file: apply is refused (an unreadable lock), the file untouched', async () => {
+    writeFileSync(important('lockish.txt'), 'USERDATA\n');
+    chownToNodeUser(important());
+    linkSync(important('lockish.txt'), cdir('node.lock'));
+    commit(acmeLevel('warn'), 'acme warn');
+    const r = await apply();
+    expect(r.code).not.toBe(0);
+    expect(result(r.json).reason).toBe('NodeLocked');
+    expect(readFileSync(important('lockish.txt'), 'utf8')).toBe('USERDATA\n');
+  }, 60_000);
+
+  it('node.lock a symlink to a user file holding an expired lock: not read (an unreadable lock: refused, naming the file), the user file untouched', async () => {
+    writeFileSync(important('old.lock'), `{"run":"20200101t000000-abcdef","owner":"x","pid":1,"ttl_sec":10,"acquired_epoch":1000,"host":"h"}\n`);
+    chownToNodeUser(important());
+    await sh('ln -s /home/clawops/important/old.lock /var/db/openclaw/clawops/node.lock');
+    const before = treeSnapshot(important());
+    commit(acmeLevel('warn'), 'acme warn');
+    const r = await apply();
+    expect(r.code, r.stdout).toBe(1);
+    expect(r.stdout).toMatch(/unreadable lock file.*node\.lock/);
+    expect(treeSnapshot(important())).toEqual(before);
+    expect(lstatSync(cdir('node.lock')).isSymbolicLink()).toBe(true);
+  }, 60_000);
+
+  it('a dead run\'s intent.* that is a FIFO or a symlink, and want.* that is a directory or a symlink: skipped promptly, nothing behind them touched', async () => {
+    await sh([
+      'echo "USERDATA" > /home/clawops/important/i.txt',
+      'mkfifo /var/db/openclaw/clawops/intent.deadfifo',
+      'ln -s /home/clawops/important/i.txt /var/db/openclaw/clawops/intent.deadlink',
+      'mkdir /var/db/openclaw/clawops/want.deaddir && echo USERDATA > /var/db/openclaw/clawops/want.deaddir/x',
+      'ln -s /home/clawops/important/i.txt /var/db/openclaw/clawops/want.deadlink',
+    ].join(' && '));
+    const before = treeSnapshot(important());
+    commit(acmeLevel('warn'), 'acme warn');
+    const t0 = Date.now();
+    const r = await apply();
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(r.code, r.stdout).toBe(0);
+    expect(treeSnapshot(important())).toEqual(before);
+    expect(readFileSync(cdir('want.deaddir', 'x'), 'utf8')).toBe('USERDATA\n');
+  }, 60_000);
+
+  it('an installed plist that is a symlink to a user file is replaced (rename over the link), never written through', async () => {
+    const label = 'ai.openclaw.clawops.notifier';
+    await sh(`echo "USERDATA keep me" > /home/clawops/important/p.txt && ln -s /home/clawops/important/p.txt /Library/LaunchDaemons/${label}.plist`);
+    const plist = `<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>Label</key><string>${label}</string><key>ProgramArguments</key><array><string>/bin/sleep</string><string>30</string></array></dict></plist>\n`;
+    try {
+      await withTransport((t) => runScript(t, NODE_UNIT_SCRIPT, [P.launchDaemons, label, '2', P.varDb], plist, 30_000));
+      expect(readFileSync(important('p.txt'), 'utf8')).toBe('USERDATA keep me\n');
+      expect(lstatSync(join(gw.launchDaemonsDir, `${label}.plist`)).isSymbolicLink()).toBe(false);
+    } finally {
+      await gw.exec(`launchctl bootout system/${label} >/dev/null 2>&1; rm -f /Library/LaunchDaemons/${label}.plist*`);
+    }
+  }, 60_000);
+
+  for (const [letter, shape, what] of [
+    ['V', (R: string) => `rm ${R}/doctor.json && mkfifo ${R}/doctor.json`, 'a FIFO'],
+    ['W', (R: string) => `rm ${R}/doctor.json && ln -s /dev/zero ${R}/doctor.json`, 'a symlink to /dev/zero'],
+  ] as const) {
+    it(`${letter}. a file of the CURRENT release replaced by ${what}: BEGIN's pre-fill hashes only regular files, so it neither blocks nor reads through the link`, async () => {
+      const cfg = readFileSync(join(repo, 'clawops.yaml'), 'utf8');
+      await sh(shape(`/etc/openclaw/releases/acme/${idOf('acme')}`));
+      commit({ 'clawops.yaml': cfg.replace(/command_timeout_ms: \d+/, 'command_timeout_ms: 5000'), ...acmeLevel('warn') }, 'short timeout, acme warn');
+      try {
+        const t0 = Date.now();
+        const r = await apply();
+        const took = Date.now() - t0;
+        const left = (await gw.exec('ps -eo args | grep -c "^sha256sum" || true')).stdout.trim();
+        const g = result(r.json);
+        // the promise: the damaged file is drift, never hashed through a link nor opened as a pipe; the apply goes on
+        expect({ prompt: took < 4000, code: r.code, left }, `${took} ms: step ${g.step}: ${g.reason}: ${g.message}`).toEqual({ prompt: true, code: 0, left: '0' });
+      } finally {
+        await gw.stop();
+        await gw.start();
+      }
+    }, 90_000);
+  }
+
+  it('litter with odd names (leading dash, glob, space, newline, $(…)) in clawops/ and releases/<t>/: recovery removes only its own safe names, nothing else', async () => {
+    await sh([
+      'cd /var/db/openclaw/clawops',
+      'echo USERDATA > "want.a b" && echo USERDATA > "want.*" && printf USERDATA > "$(printf \'want.x\\ny\')" && echo USERDATA > \'want.$(id)\'',
+      'echo USERDATA > -rf && echo USERDATA > "intent.a b"',
+      'cd /etc/openclaw/releases/acme',
+      'mkdir -- -rf.tmp-x "0123abcd.tmp-a b" \'0123abcd.tmp-$(id)\' "$(printf \'0123abcd.tmp-x\\ny\')" && for d in -rf.tmp-x "0123abcd.tmp-a b" \'0123abcd.tmp-$(id)\'; do echo USERDATA > "./$d/data"; done',
+    ].join(' && '));
+    const beforeC = treeSnapshot(cdir()).filter((l) => !/^"(observe|reload\.log|port-offset|openclaw-version\.cache)/.test(l) && !l.startsWith('"" '));
+    const beforeR = treeSnapshot(join(gw.etcOpenclaw, 'releases', 'acme')).filter((l) => !l.startsWith('"" ') && !l.includes(idOf('acme')));
+    commit(extra('globex', 'warn'), 'globex warn');
+    const r = await apply();
+    // acme, whose releases/ holds what clawops did not make, is left alone (blocked); globex goes on
+    expect(r.json!.blocked).toEqual(['gw-1/acme']);
+    expect(result(r.json).swapped.map((x) => x.tenant)).toEqual(['globex']);
+    const afterC = treeSnapshot(cdir()).filter((l) => !/^"(observe|reload\.log|port-offset|openclaw-version\.cache)/.test(l) && !l.startsWith('"" '));
+    expect(afterC).toEqual(beforeC);
+    expect(treeSnapshot(join(gw.etcOpenclaw, 'releases', 'acme')).filter((l) => !l.startsWith('"" ') && !l.includes(idOf('acme')))).toEqual(beforeR);
+  }, 60_000);
+});
