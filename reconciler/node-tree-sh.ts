@@ -28,8 +28,9 @@
  *   log_refusal FILE    why clawops will not append to FILE (the reload log), in $why ('' when it may): a symlink,
  *                       anything but a regular file (a FIFO would block the append for good), a file with another
  *                       hard link (the records would land in that other file too)
- *   log_append FILE     stdin appended to FILE on lines of its own: a last line a full disk cut short gets its
- *                       newline first, so no record is ever glued to a broken one
+ *   log_append FILE     stdin appended to FILE on lines of its own, whole or not at all: an append a full disk cuts
+ *                       short is truncated away again, and a last line someone else left unended gets its newline
+ *                       first, so no record is ever glued to a broken one
  *   mount_inside PATH [ROOT]
  *                       PATH, or a directory below it, is a mount point, or (with ROOT) PATH lies on a volume mounted
  *                       below ROOT (the node's mount table, read once a script, against physical paths): clawops
@@ -109,9 +110,16 @@ log_refusal() {
   return 0
 }
 log_append() {
-  if [ -s "$1" ] && [ -n "$(tail -c 1 "$1" 2>/dev/null)" ]; then printf '
-' >> "$1" || return 1; fi
-  cat >> "$1"
+  _la_n=0
+  if [ -s "$1" ]; then
+    _la_n=$(wc -c < "$1"); _la_n=${"$"}{_la_n##* }
+    case $_la_n in ''|*[!0-9]*) _la_n=0 ;; esac
+    if [ -n "$(tail -c 1 "$1" 2>/dev/null)" ]; then printf '\n' >> "$1" || return 1; _la_n=$((_la_n + 1)); fi
+  fi
+  cat >> "$1" && return 0
+  # (a full disk mid-append: what was written is taken back, dd truncating at the old end; whole lines or nothing)
+  [ "$_la_n" -gt 0 ] && dd if=/dev/null of="$1" bs=1 seek="$_la_n" 2>/dev/null
+  return 1
 }
 mount_inside() {
   [ -n "${"$"}{_mt_read:-}" ] || { _mt=$(mount 2>/dev/null); _mt_read=1; }

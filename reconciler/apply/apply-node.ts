@@ -289,8 +289,11 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   /** automatic rollback: back to what the tenant ran, reload, gate again; the bad release is quarantined */
   const rollBackTenant = async (sw: SwapPlan, why: string, prevBefore: string | undefined): Promise<StepError> => {
     emit('health', 'fail', why);
-    journal.push(journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
     const undo = await undoTenant(t, p, sw.tenant, sw.from, prevBefore);
+    // the records say what happened: the swap and the swap back when the link was put back (the intent's record of the
+    // swap is dropped then, its link no longer pointing at it); when it was not, the intent records the swap and no
+    // swap back is claimed
+    if (undo.relinked) journal.push(journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
     for (const u of undo.reloads) journal.push(reloadLine(ctx, np.node, sw.tenant, sw.from ?? '', u));
     let back = sw.from ? `rolled back to ${sw.from}` : 'a first deploy: its units were removed';
     if (!undo.ok) back += ` (but: ${undo.error ?? '?'})`;
@@ -300,7 +303,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const g = await gate(t, url, `ai.openclaw.${sw.tenant}`, h0);
       back += g.ready ? `, ready again after ${g.seconds ?? 0} s` : `, and that is not ready either: ${g.reason ?? '?'}`;
     }
-    journal.push(safeJson({ ...JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object, reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to }));
+    if (undo.relinked) journal.push(safeJson({ ...JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object, reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to }));
     await quarantine(t, p, sw.tenant, sw.to, JSON.stringify({ time: ctx.now().toISOString(), run: ctx.run, reason: why }));
     result.rolledBack.push({ tenant: sw.tenant, release: sw.to, ...(sw.from ? { to: sw.from } : {}), reason: why });
     emit('health', 'warn', `${sw.tenant}: ${back}; release ${sw.to} quarantined`);

@@ -55,8 +55,10 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
       const why = await reloadAndGateOne(t, p, tenant, sw.to, facts.url, settings, ctx, journal, emit);
       if (why) {
         const undo = await undoTenant(t, p, tenant, cur.id, prev.id);
+        // put back: both swaps recorded here (the intent's record of the first is dropped, its link no longer pointing
+        // at it); not put back: the intent records the rollback and no swap back is claimed
+        if (undo.relinked) journal.push(journalLine(ctx, t.node, 'rollback', tenant, sw.to, sw.from), journalLine(ctx, t.node, 'rollback', tenant, cur.id, sw.to));
         for (const u of undo.reloads) journal.push(reloadLine(ctx, t.node, tenant, cur.id, u));
-        journal.push(journalLine(ctx, t.node, 'rollback', tenant, cur.id, sw.to));
         failure = new ClawopsError('RolledBack', `${t.node}/${tenant}: ${why}; put back on ${cur.id}${undo.ok ? '' : ` (but: ${undo.error ?? '?'})`}`, 1);
       }
     }

@@ -21,6 +21,8 @@ export interface UnitReload {
 export interface ReloadOutcome {
   ok: boolean;
   reloads: UnitReload[];
+  /** (an undo) the tenant's link was put back (relinked), or a first deploy's link removed (unlinked) */
+  relinked?: boolean;
   /** launchctl's own words when a unit could not be (re)started */
   error?: string;
 }
@@ -53,7 +55,8 @@ export const RELOAD_WAIT_SEC = 30;
 function parseReloads(recs: string[][]): ReloadOutcome {
   const reloads = recs.filter((r) => r[0] === 'reloaded').map((r) => ({ label: r[1]!, method: (r[2] === 'bootstrap' ? 'bootstrap' : 'restart') as UnitReload['method'], oldPid: Number(r[3] ?? 0), newPid: Number(r[4] ?? 0) }));
   const failed = recs.find((r) => r[0] === 'reload-failed' || r[0] === 'undo-failed');
-  return { ok: failed === undefined, reloads, ...(failed ? { error: `${failed[1]}: ${failed[2] ?? ''}` } : {}) };
+  const relinked = recs.some((r) => r[0] === 'relinked' || r[0] === 'unlinked');
+  return { ok: failed === undefined, reloads, ...(relinked ? { relinked } : {}), ...(failed ? { error: `${failed[1]}: ${failed[2] ?? ''}` } : {}) };
 }
 
 /** Install and reload the units of releases/<tenant>/<id> on the node. */
