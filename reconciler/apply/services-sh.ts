@@ -30,7 +30,8 @@ const PRELUDE = `${PRELUDE_NO_RT}${SCRATCH}`;
  */
 const UNITS_SH = String.raw`
 # the run is alive: its dead-man guard (if any) measures silence from the last beat
-beat() { [ -n "${"$"}{BEAT:-}" ] && date +%s > "$BEAT" 2>/dev/null; return 0; }
+# (the heartbeat file is clawops' own name: never written through a link planted there)
+beat() { [ -n "${"$"}{BEAT:-}" ] && [ ! -L "$BEAT" ] && date +%s > "$BEAT" 2>/dev/null; return 0; }
 # ready_once URL ALLOW_DEGRADED: one readiness question; sets $code, leaves the body in $RT/body; true when ready (the
 # composite probe answers 200 for ok and degraded: degraded passes only when allowed). The hot path asks the same
 # question from its RPC client (gateway-rpc.ts readyOnce): the two say ready alike
@@ -54,7 +55,11 @@ svc_facts() {
 }
 unit_reload() {
   R="$ETC/releases/$1/$2"
-  # launchd opens StandardOutPath/StandardErrorPath before the job runs: their directory must exist
+  # launchd opens StandardOutPath/StandardErrorPath before the job runs: their directory must exist, and be a real one
+  # (launchd, as root, would write the gateway's logs wherever a link there points)
+  for _lg in "$VARDB/logs" "$VARDB/logs/$1"; do
+    if [ -L "$_lg" ] || { [ -e "$_lg" ] && [ ! -d "$_lg" ]; }; then rec reload-failed "ai.openclaw.$1" "$_lg is not a directory clawops made (a symlink or a file)"; return 1; fi
+  done
   mkdir -p "$VARDB/logs/$1" 2>/dev/null
   real_dir "$R/launchd" || { rec reload-failed "ai.openclaw.$1" "release $2 has no launchd units"; return 1; }
   for u in "$R/launchd"/*.plist; do
@@ -76,7 +81,9 @@ install_reload() {
   loaded=0; launchctl print "system/$label" >/dev/null 2>&1 && loaded=1
   changed=1; [ -f "$dst" ] && [ ! -L "$dst" ] && cmp -s "$u" "$dst" && changed=0
   if [ $changed = 1 ]; then
-    if ! { cp "$u" "$dst.clawops-tmp" 2> "$RT/err" && mv -f "$dst.clawops-tmp" "$dst" 2> "$RT/err"; }; then
+    # (the temp name is clawops' own: whatever is there, a link planted in LaunchDaemons among it, goes first; cp then
+    # creates a fresh file, never writing through a link)
+    if ! { rm -f "$dst.clawops-tmp" && cp "$u" "$dst.clawops-tmp" 2> "$RT/err" && mv -f "$dst.clawops-tmp" "$dst" 2> "$RT/err"; }; then
       rm -f "$dst.clawops-tmp"; rec reload-failed "$label" "cannot install $dst: $(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; return 1
     fi
   fi
@@ -265,7 +272,12 @@ ETC=$1; VARDB=$2; LD=$3; RUN=$4; SECS=$5; CONFIRM=$6; GUARD_BODY=$7
 D="$VARDB/clawops"; G="$D/guard.$RUN"
 [ -d "$D" ] || mkdir -p "$D" || exit 3
 # (the rows copied by the shell itself: no cat)
+# (a fresh file, O_EXCL: a link planted under the temp name is removed, never written through)
+if [ -L "$D" ]; then echo "$D is a symlink; clawops never works through one" >&2; exit 3; fi
+rm -f "$G.tmp"
+set -C
 { printf 'deadline\t%s\n' "$(( $(date +%s) + SECS ))"; while IFS= read -r _gl; do printf '%s\n' "$_gl"; done; } > "$G.tmp" && mv -f "$G.tmp" "$G" || { echo "cannot write $G" >&2; exit 3; }
+set +C
 nohup sh -c "$GUARD_BODY" clawops-guard "$ETC" "$VARDB" "$LD" "$RUN" "$CONFIRM" </dev/null >/dev/null 2>&1 &
 rec guard "$!"
 `}`;
@@ -329,5 +341,5 @@ if [ -f "$G" ] && rm -f "$G"; then echo confirmed; else echo missing; fi
 /** PASSED: sh -c PASSED x VARDB RUN — the health gate passed: the guard now waits CONFIRM_SEC more for a confirm. */
 export const PASSED_SCRIPT = String.raw`
 G="$1/clawops/guard.$2"
-[ -f "$G" ] && printf 'passed\t%s\n' "$(date +%s)" >> "$G" && echo passed
+[ -f "$G" ] && [ ! -L "$G" ] && printf 'passed\t%s\n' "$(date +%s)" >> "$G" && echo passed
 `;

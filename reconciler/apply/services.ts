@@ -152,7 +152,8 @@ export async function confirmGuard(t: Transport, p: NodePaths, run: string): Pro
 
 /** Mark a release id as quarantined on the node: apply will not make it current again until its content changes. */
 export async function quarantine(t: Transport, p: NodePaths, tenant: string, id: string, record: string): Promise<void> {
-  const script = 'd="$1/clawops/quarantine/$2"; mkdir -p "$d" && printf "%s\\n" "$4" > "$d/$3.tmp" && mv -f "$d/$3.tmp" "$d/$3"';
+  // never through a link: not the dirs (refused), not a temp name planted as a link (removed, then created O_EXCL)
+  const script = 'q="$1/clawops/quarantine"; d="$q/$2"; for x in "$1/clawops" "$q" "$d"; do [ -L "$x" ] && exit 3; done; mkdir -p "$d" && rm -f "$d/$3.tmp" && (set -C; printf "%s\\n" "$4" > "$d/$3.tmp") && mv -f "$d/$3.tmp" "$d/$3"';
   await t.exec(`sh -c ${shQuote(script)} clawops ${shQuote(p.varDb)} ${shQuote(tenant)} ${shQuote(id)} ${shQuote(record)}`, { timeoutMs: 15_000 });
 }
 

@@ -9,21 +9,18 @@
  * F, M, S reload.log that is a link, a FIFO or has another hard link is refused by FINISH, UNLOCK and the dead-man
  * guard (log_refusal); N, T no rm -rf through a mount point (mount_inside: the node's mount table, bind mounts of the
  * same file system included; find -xdev for volumes); R node.lock that is not a regular file is not read; V, W the
- * pre-fill hashes only regular files.
+ * pre-fill hashes only regular files; G a symlinked logs/ fails the reload; H, H2, J, K clawops' temp names (the
+ * quarantine record, the guard file, a plist) are removed and created afresh (O_EXCL), their dirs never links; I, U the
+ * heartbeat and PASSED never write through a link.
  *
  * KNOWN, not fixed yet (skipped, each reproduces its defect when run):
  *   C     apply-node.ts stage: SFTP mkdirp/writeFile into releases/<t>/<id>.tmp-RUN without checking it is a real dir
  *   D     remote.ts writeIntent: SFTP writeFile of .intent.RUN.tmp follows a link (open O_CREAT|O_TRUNC)
- *   G     services-sh.ts unit_reload `mkdir -p "$VARDB/logs/$1"` through a symlinked logs/
- *   H, H2 services.ts quarantine(): mkdir -p + `> "$d/$3.tmp"` through links
- *   I     services-sh.ts beat() `date +%s > "$BEAT"` (no -L check)
- *   J     GUARD_START `> "$G.tmp" && mv -f "$G.tmp" "$G"` (no -L check; the link itself is renamed into place)
- *   K     install_reload `cp "$u" "$dst.clawops-tmp"` follows a planted link
  *   L     units/gateway-run-sh.ts: run record written under a symlinked VARDB/clawops/run
  *   P     gateway-run ok_secret refuses a linked secret FILE but follows a linked secrets/<t> DIR
- *   U     PASSED_SCRIPT `[ -f "$G" ] && printf … >> "$G"` follows a link (gateway-rpc's markPassed uses O_NOFOLLOW)
- * C, D, I, J, U (and H2, K) need a process on the node that plants a link under a name it learns from node.lock
- * during the run; G, H, L and P are a node's static shape.
+ * C and D need a process on the node that plants a link under a name it learns from node.lock during the run (SFTP
+ * has no O_EXCL create here: an lstat first, or a remote command); L and P are the shipped wrapper's, whose change
+ * restarts every gateway once.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -199,35 +196,35 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
   };
   const P = { etc: '/etc/openclaw', varDb: '/var/db/openclaw', launchDaemons: '/Library/LaunchDaemons' };
 
-  it.skip('KNOWN, not fixed yet: G. /var/db/openclaw/logs a symlink to a user dir: the reload step mkdir -p\'s logs/<tenant> behind it', async () => {
+  it('G. /var/db/openclaw/logs a symlink to a user dir: the reload refuses (reload-failed naming it), nothing created behind it', async () => {
     await sh('ln -s /home/clawops/important /var/db/openclaw/logs');
     const before = treeSnapshot(important());
     await withTransport((t) => runScript(t, RELOAD_SCRIPT, [P.etc, P.launchDaemons, 'acme', idOf('acme'), '1', P.varDb, '']));
     expect(treeSnapshot(important())).toEqual(before);
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: H. the automatic-rollback quarantine mkdir -p\'s and writes through clawops/quarantine when it is a symlink', async () => {
+  it('H. clawops/quarantine a symlink: the automatic-rollback quarantine writes nothing behind it', async () => {
     await sh('ln -s /home/clawops/important /var/db/openclaw/clawops/quarantine');
     const before = treeSnapshot(important());
     await withTransport((t) => quarantine(t, P, 'acme', idOf('acme'), '{"reason":"probe"}'));
     expect(treeSnapshot(important())).toEqual(before);
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: H2. quarantine/<t>/<id>.tmp planted as a symlink (the id is the repo\'s release id): the record is written into the user file', async () => {
+  it('H2. quarantine/<t>/<id>.tmp planted as a symlink: removed, the record created fresh (O_EXCL), the user file untouched', async () => {
     const id = idOf('acme');
     await sh(`echo "USERDATA keep me" > /home/clawops/important/q.txt && mkdir -p /var/db/openclaw/clawops/quarantine/acme && ln -s /home/clawops/important/q.txt /var/db/openclaw/clawops/quarantine/acme/${id}.tmp`);
     await withTransport((t) => quarantine(t, P, 'acme', id, '{"reason":"probe"}'));
     expect(readFileSync(important('q.txt'), 'utf8')).toBe('USERDATA keep me\n');
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: I. the health gate\'s heartbeat (guard.<RUN>.beat) is written through a planted symlink, truncating the user file', async () => {
+  it('I. the health gate\'s heartbeat (guard.<RUN>.beat) planted as a symlink: never written through', async () => {
     const run = 'probebeat1';
     await sh(`echo "USERDATA keep me" > /home/clawops/important/beat.txt && ln -s /home/clawops/important/beat.txt /var/db/openclaw/clawops/guard.${run}.beat`);
     await withTransport((t) => runScript(t, GATE_SCRIPT, ['http://127.0.0.1:1/readyz', '1', '100', '0', 'ai.openclaw.acme', `${P.varDb}/clawops/guard.${run}.beat`], '', 20_000));
     expect(readFileSync(important('beat.txt'), 'utf8')).toBe('USERDATA keep me\n');
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: J. GUARD_START writes the guard file through a planted guard.<RUN>.tmp symlink (and renames that link into place)', async () => {
+  it('J. GUARD_START\'s guard.<RUN>.tmp planted as a symlink: removed, the guard file created fresh (O_EXCL)', async () => {
     const run = 'probeguard1';
     await sh(`echo "USERDATA keep me" > /home/clawops/important/guard.txt && ln -s /home/clawops/important/guard.txt /var/db/openclaw/clawops/guard.${run}.tmp`);
     try {
@@ -239,7 +236,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     }
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: K. installing a unit writes through a planted <LaunchDaemons>/<label>.plist.clawops-tmp symlink, and leaves the installed plist a link to the user file', async () => {
+  it('K. a <LaunchDaemons>/<label>.plist.clawops-tmp planted as a symlink: removed before the copy, the user file untouched, the installed plist a real file', async () => {
     const label = 'ai.openclaw.clawops.notifier';
     await sh(`echo "USERDATA keep me" > /home/clawops/important/plist.txt && ln -s /home/clawops/important/plist.txt /Library/LaunchDaemons/${label}.plist.clawops-tmp`);
     const plist = `<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>Label</key><string>${label}</string><key>ProgramArguments</key><array><string>/bin/sleep</string><string>30</string></array></dict></plist>\n`;
@@ -379,7 +376,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     }
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: U. PASSED appends `passed EPOCH` through a guard.<RUN> that is a symlink (the hot path opens it O_NOFOLLOW; the shell does not)', async () => {
+  it('U. PASSED never appends through a guard.<RUN> that is a symlink', async () => {
     const run = 'probepassed1';
     await sh(`echo "USERDATA keep me" > /home/clawops/important/g.txt && ln -s /home/clawops/important/g.txt /var/db/openclaw/clawops/guard.${run}`);
     await withTransport((t) => t.exec(`sh -c '${PASSED_SCRIPT.replace(/'/g, `'\\''`)}' clawops /var/db/openclaw ${run}`));
