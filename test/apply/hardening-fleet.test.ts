@@ -23,6 +23,7 @@ import { openclawCache } from '../helpers/openclaw.js';
 import { layRelease } from '../helpers/release.js';
 import { runCli, type CliRun } from '../helpers/repo.js';
 import { secretValue, seedSecrets } from '../helpers/secrets.js';
+import { NO_UNITS, acmeLevel, applyJson, extraLevel, killNodeNow } from '../helpers/fleet-cli.js';
 
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
 
@@ -31,19 +32,8 @@ const ASSIGN = {
   'gw-2': { role: 'gateway' as const, tenants: ['initech'] },
 };
 const TENANTS = ['acme', 'globex', 'initech'];
-/** no launchd units: no services, reloads, gates or guards (see the header) */
-const NO_UNITS = { 'launchd/gateway.plist': null };
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (l: string): Record<string, string> => ({ [ACME]: `gateway:\n  port: 18809\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${l}\n` });
-const extra = (t: string, l: string): Record<string, string> => ({ [`tenants/${t}/gateway.d/30-x.yaml`]: `logging:\n  level: ${l}\n` });
+const extra = extraLevel;
 
-interface ApplyJson {
-  ok: boolean;
-  run?: string;
-  blocked?: string[];
-  halted?: string;
-  results: NodeApplyResult[];
-}
 interface PlanNodeJson {
   node: string;
   status: string;
@@ -65,10 +55,7 @@ describe.skipIf(!ready)('clawops touches only what it owns (issue 8 hardening)',
   let desired: DesiredState;
   const key = (): string => fleet.clientKeyPath;
 
-  const apply = async (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => {
-    const r = await runCli(['apply', '--repo', repo, '--identity', key(), '--yes', '--json', ...args]);
-    return { ...r, json: r.stdout.trim().startsWith('{') ? (JSON.parse(r.stdout) as ApplyJson) : undefined };
-  };
+  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
   const diff = (...args: string[]): Promise<CliRun> => runCli(['diff', '--repo', repo, '--identity', key(), ...args]);
   const diffJson = async (...args: string[]): Promise<CliRun & { plan: PlanJsonOut; node: (n: string) => PlanNodeJson }> => {
     const r = await diff('--json', ...args);
@@ -745,15 +732,8 @@ describe.skipIf(!ready)('clawops touches only what it owns (issue 8 hardening)',
           killed = e.message;
           // sshd, the sftp session, everything in the node at once; block until the namespace is gone, so not one
           // more request of this run reaches the node
-          const init = gw1.sshdPid()!;
-          (gw1 as unknown as { killNow(): void }).killNow();
-          for (const until = Date.now() + 5000; Date.now() < until; ) {
-            try {
-              process.kill(init, 0);
-            } catch {
-              break;
-            }
-          }
+          // (no pause: killNodeNow runs to its end before returning its promise, in this synchronous callback)
+          void killNodeNow(gw1);
         }
       },
     });

@@ -13,6 +13,7 @@ import { commitEdits, fleetRepo } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { runCli } from '../helpers/repo.js';
 import { secretValue, seedSecrets } from '../helpers/secrets.js';
+import { useOneNodeFleet } from '../helpers/fleet-cli.js';
 
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
 const ASSIGN = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex', 'initech'] } };
@@ -51,12 +52,10 @@ describe.skipIf(!ready)('the node is not trusted to be tidy (issue 8)', () => {
     return r.stdout;
   };
 
-  beforeAll(async () => {
-    fleet = await startFleet({ names: ['gw-1'], openclaw: true });
-    gw = fleet.node('gw-1');
-  }, 120_000);
-  afterAll(async () => {
-    await fleet?.stop();
+  const one = useOneNodeFleet();
+  beforeAll(() => {
+    fleet = one.fleet;
+    gw = one.gw;
   });
   beforeEach(async () => {
     await gw.exec('for f in /Library/LaunchDaemons/*.plist; do [ -f "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; chmod -R u+w /etc/openclaw 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/secrets/* /home/clawops/important; true');

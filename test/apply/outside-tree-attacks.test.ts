@@ -33,6 +33,7 @@ import { commitEdits, desiredOf, fleetRepo, placeAll } from '../helpers/fleet-re
 import { applyAfter, treeSnapshot } from '../helpers/node-state.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { runCli, type CliRun } from '../helpers/repo.js';
+import { useOneNodeFleet, NO_UNITS, acmeLevel, applyJson, extraLevel } from '../helpers/fleet-cli.js';
 import { seedSecrets } from '../helpers/secrets.js';
 import { connectNode } from '../../reconciler/transport/connect.js';
 import type { Transport } from '../../reconciler/transport/transport.js';
@@ -43,17 +44,8 @@ import { GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, NODE_UNIT_SCRIPT, PASSED_S
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
 const ASSIGN = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex', 'initech'] } };
 const TENANTS = ['acme', 'globex', 'initech'];
-const NO_UNITS = { 'launchd/gateway.plist': null };
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
-const acmeLevel = (l: string): Record<string, string> => ({ [ACME]: `gateway:\n  port: 18809\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${l}\n` });
-const extra = (t: string, l: string): Record<string, string> => ({ [`tenants/${t}/gateway.d/30-x.yaml`]: `logging:\n  level: ${l}\n` });
+const extra = extraLevel;
 
-interface ApplyJson {
-  ok: boolean;
-  run?: string;
-  blocked?: string[];
-  results: NodeApplyResult[];
-}
 
 describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node scripts)', () => {
   let fleet: Fleet;
@@ -61,10 +53,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
   let repo: string;
   let desired: DesiredState;
   const key = (): string => fleet.clientKeyPath;
-  const apply = async (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => {
-    const r = await runCli(['apply', '--repo', repo, '--identity', key(), '--yes', '--json', ...args]);
-    return { ...r, json: r.stdout.trim().startsWith('{') ? (JSON.parse(r.stdout) as ApplyJson) : undefined };
-  };
+  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
   const result = (j: { results: NodeApplyResult[] } | undefined): NodeApplyResult => j!.results.find((r) => r.node === 'gw-1')!;
   const commit = (edits: Record<string, string | null>, msg = 'change'): void => {
     commitEdits(repo, edits, msg);
@@ -79,12 +68,10 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
   const important = (...p: string[]): string => join(gw.homeDir, 'important', ...p);
   const cdir = (...p: string[]): string => join(gw.varDbOpenclaw, 'clawops', ...p);
 
-  beforeAll(async () => {
-    fleet = await startFleet({ names: ['gw-1'], openclaw: true });
-    gw = fleet.node('gw-1');
-  }, 120_000);
-  afterAll(async () => {
-    await fleet?.stop();
+  const one = useOneNodeFleet();
+  beforeAll(() => {
+    fleet = one.fleet;
+    gw = one.gw;
   });
   beforeEach(async () => {
     if (!gw.running()) await gw.start();

@@ -16,6 +16,7 @@ import { chownToNodeUser, fleetAvailable, startFleet, type Fleet, type FleetNode
 import { desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { runCli, type CliRun } from '../helpers/repo.js';
+import { CLEAN_NODE, useOneNodeFleet } from '../helpers/fleet-cli.js';
 import { seedSecrets } from '../helpers/secrets.js';
 import { describeHolder, parseHolder } from '../../reconciler/apply/records.js';
 import { readinessReason } from '../../reconciler/apply/services.js';
@@ -147,16 +148,12 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
   };
   const both = async (): Promise<string[]> => [(await diff()).stdout, (await diff('--json')).stdout];
 
-  beforeAll(async () => {
-    fleet = await startFleet({ names: ['gw-1'], openclaw: true });
-    gw1 = fleet.node('gw-1');
-  }, 120_000);
-  afterAll(async () => {
-    await fleet?.stop();
+  const one = useOneNodeFleet(CLEAN_NODE);
+  beforeAll(() => {
+    fleet = one.fleet;
+    gw1 = one.gw;
   });
   beforeEach(async () => {
-    if (!gw1.running()) await gw1.start();
-    await sh('chmod -R u+w /etc/openclaw /var/db/openclaw 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/secrets/*; true');
     await seedSecrets(gw1, ['acme', 'globex']);
     repo = fleetRepo(fleet, NO_UNITS, ASSIGN);
     desired = desiredOf(repo);

@@ -20,7 +20,6 @@ import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from '
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import { rollbackTenant } from '../../reconciler/apply/rollback.js';
 import type { ApplyEvent, NodeApplyResult, RunContext } from '../../reconciler/apply/apply-node.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
@@ -30,15 +29,12 @@ import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '..
 import { commitEdits, desiredOf, fleetRepo, placeAll, portOffsetOf } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { REPO_ROOT, runCli, type CliRun } from '../helpers/repo.js';
+import { applyAfter } from '../helpers/node-state.js';
+import { CLEAN_NODE, useOneNodeFleet, ACME, NO_UNITS, applyJson, killNodeNow, type ApplyJson } from '../helpers/fleet-cli.js';
 import { seedSecrets } from '../helpers/secrets.js';
 
 const ready = fleetAvailable().ok && openclawCache() !== undefined;
 
-interface ApplyJson {
-  ok: boolean;
-  run?: string;
-  results: NodeApplyResult[];
-}
 type Rec = Record<string, unknown>;
 
 const clawopsDir = (n: FleetNodeHandle, ...p: string[]): string => join(n.varDbOpenclaw, 'clawops', ...p);
@@ -71,11 +67,8 @@ async function applyHooked(
   hooks: { onRename?: (from: string, to: string) => Promise<void>; afterRename?: (from: string, to: string) => Promise<void>; onSymlink?: (target: string, path: string) => Promise<void>; onExec?: (command: string) => Promise<void> },
   ctx: Partial<RunContext> = {},
 ): Promise<{ results: NodeApplyResult[]; events: ApplyEvent[]; run: string }> {
-  const r = await observeAndPlan({ repo: opts.repo, identity: opts.identity, node: [opts.node] }, {}, true);
-  const events: ApplyEvent[] = [];
-  const run = ctx.run ?? `probe${Date.now().toString(16)}`;
-  try {
-    const t = r.fleet.transports.get(opts.node) as Transport;
+  const wrap = (transports: ReadonlyMap<string, Transport>): void => {
+    const t = transports.get(opts.node) as Transport;
     const orig = t.files.rename.bind(t.files);
     (t.files as { rename: (a: string, b: string) => Promise<void> }).rename = async (a: string, b: string) => {
       await hooks.onRename?.(a, b);
@@ -92,30 +85,14 @@ async function applyHooked(
       await hooks.onSymlink?.(a, b);
       await origLink(a, b);
     };
-    const res = await applyFleet(r.plan, r.desired, r.fleet.transports, {
-      actor: 'test@probe',
-      pid: process.pid,
-      lockTtlSec: 900,
-      now: () => new Date(),
-      ...(r.source.commit ? { commit: r.source.commit } : {}),
-      ...ctx,
-      run,
-      onEvent: (e) => {
-        events.push(e);
-        ctx.onEvent?.(e);
-      },
-    }, 4);
-    return { results: res.results, events, run };
-  } finally {
-    await Promise.all([...r.fleet.transports.values()].map((t) => t.close().catch(() => undefined)));
-    r.source.cleanup();
-  }
+  };
+  const res = await applyAfter({ repo: opts.repo, identity: opts.identity, nodes: [opts.node], wrap }, async () => undefined, { run: ctx.run ?? `probe${Date.now().toString(16)}`, actor: 'test@probe', ...ctx });
+  return { results: res.results, events: res.events, run: res.run };
 }
 
 // ===================================================================================================================
 // A. no launchd units (no reload, no gate, no guard): the journal alone
 
-const NO_UNITS = { 'launchd/gateway.plist': null };
 const ASSIGN_A = {
   'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] },
 };
@@ -127,26 +104,19 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
   let repo: string;
   let desired: DesiredState;
   const key = (): string => fleet.clientKeyPath;
-  const apply = async (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => {
-    const r = await runCli(['apply', '--repo', repo, '--identity', key(), '--yes', '--json', ...args]);
-    return { ...r, json: r.stdout.trim().startsWith('{') ? (JSON.parse(r.stdout) as ApplyJson) : undefined };
-  };
+  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
   const commit = (edits: Record<string, string | null>, msg = 'change'): void => {
     commitEdits(repo, edits, msg);
     desired = desiredOf(repo);
   };
   const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
 
-  beforeAll(async () => {
-    fleet = await startFleet({ names: ['gw-1'], openclaw: true });
-    gw1 = fleet.node('gw-1');
-  }, 120_000);
-  afterAll(async () => {
-    await fleet?.stop();
+  const one = useOneNodeFleet(CLEAN_NODE);
+  beforeAll(() => {
+    fleet = one.fleet;
+    gw1 = one.gw;
   });
   beforeEach(async () => {
-    if (!gw1.running()) await gw1.start();
-    await sh(gw1, 'chmod -R u+w /etc/openclaw /var/db/openclaw 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/secrets/*; true');
     await seedSecrets(gw1, ['acme', 'globex']);
     repo = fleetRepo(fleet, NO_UNITS, ASSIGN_A);
     desired = desiredOf(repo);
@@ -229,16 +199,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
       afterRename: async (_a, b) => {
         if (b.endsWith('/tenants/acme.prev') && !killed) {
           killed = true;
-          const init = gw1.sshdPid()!;
-          (gw1 as unknown as { killNow(): void }).killNow();
-          for (const until = Date.now() + 5000; Date.now() < until; ) {
-            try {
-              process.kill(init, 0);
-            } catch {
-              break;
-            }
-            await sleep(20);
-          }
+          await killNodeNow(gw1, sleep);
           throw new Error('gw-1: connection lost (node killed)');
         }
       },
@@ -281,16 +242,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
       afterRename: async (_a, b) => {
         if (b.endsWith('/tenants/acme') && !killed) {
           killed = true;
-          const init = gw1.sshdPid()!;
-          (gw1 as unknown as { killNow(): void }).killNow();
-          for (const until = Date.now() + 5000; Date.now() < until; ) {
-            try {
-              process.kill(init, 0);
-            } catch {
-              break;
-            }
-            await sleep(20);
-          }
+          await killNodeNow(gw1, sleep);
           throw new Error('gw-1: connection lost (node killed)');
         }
       },
@@ -341,16 +293,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     const rb = await rollbackHooked(async () => undefined, async (to) => {
       if (!killed && to.endsWith('/tenants/acme')) {
         killed = true;
-        const init = gw1.sshdPid()!;
-        (gw1 as unknown as { killNow(): void }).killNow();
-        for (const until = Date.now() + 5000; Date.now() < until; ) {
-          try {
-            process.kill(init, 0);
-          } catch {
-            break;
-          }
-          await sleep(20);
-        }
+        await killNodeNow(gw1, sleep);
         throw new Error('gw-1: connection lost (node killed)');
       }
     });
@@ -434,7 +377,6 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
 // B. with launchd units: reload, health gate, automatic rollback, dead-man guard
 
 const ASSIGN_B = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme'] } };
-const ACME = 'tenants/acme/gateway.d/20-overrides.yaml';
 const acmeOverrides = (port: number, lvl: string): string => `gateway:\n  port: ${port}\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${lvl}\n`;
 
 describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, automatic rollback, guard)', () => {
@@ -443,20 +385,15 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
   let repo: string;
   let off = 0;
   const key = (): string => fleet.clientKeyPath;
-  const apply = async (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => {
-    const r = await runCli(['apply', '--repo', repo, '--identity', key(), '--yes', '--json', ...args]);
-    return { ...r, json: r.stdout.trim().startsWith('{') ? (JSON.parse(r.stdout) as ApplyJson) : undefined };
-  };
+  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
   const idOf = (): string => desiredOf(repo).tenants.get('acme')!.releaseId;
   const blockPort = (port: number): Server => createServer((s) => s.destroy()).listen(port + off, '127.0.0.1');
 
-  beforeAll(async () => {
-    fleet = await startFleet({ names: ['gw-1'], openclaw: true });
-    gw1 = fleet.node('gw-1');
+  const one = useOneNodeFleet();
+  beforeAll(() => {
+    fleet = one.fleet;
+    gw1 = one.gw;
     off = portOffsetOf(gw1);
-  }, 120_000);
-  afterAll(async () => {
-    await fleet?.stop();
   });
   beforeEach(async () => {
     if (!gw1.running()) await gw1.start();
@@ -627,16 +564,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
           // FINISH (the run's record, prune and unlock) is about to be sent: the node goes away first
           if (!killed && command.includes('KEEP=$4')) {
             killed = true;
-            const init = gw1.sshdPid()!;
-            (gw1 as unknown as { killNow(): void }).killNow();
-            for (const until = Date.now() + 5000; Date.now() < until; ) {
-              try {
-                process.kill(init, 0);
-              } catch {
-                break;
-              }
-              await sleep(20);
-            }
+            await killNodeNow(gw1, sleep);
             throw new Error('gw-1: connection lost (node killed)');
           }
         },
@@ -744,16 +672,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
           // wait for the guard's confirmation (run's own connection) to land first
           for (let i = 0; i < 100 && readdirSync(clawopsDir(gw1)).some((f) => /^guard\.[^.]+$/.test(f)); i++) await sleep(100);
           killed = true;
-            const init = gw1.sshdPid()!;
-            (gw1 as unknown as { killNow(): void }).killNow();
-            for (const until = Date.now() + 5000; Date.now() < until; ) {
-              try {
-                process.kill(init, 0);
-              } catch {
-                break;
-              }
-              await sleep(20);
-            }
+            await killNodeNow(gw1, sleep);
             throw new Error('gw-1: connection lost (node killed)');
         }
       },

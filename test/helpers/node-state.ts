@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { applyFleet, type FleetApplyResult } from '../../reconciler/apply/apply-fleet.js';
 import type { ApplyEvent, RunContext } from '../../reconciler/apply/apply-node.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
+import type { Transport } from '../../reconciler/transport/transport.js';
 
 /**
  * Every entry under `root` (not following links) as one line: path, kind, mode, size, mtime, and the link target or
@@ -41,7 +42,7 @@ export interface RaceResult extends FleetApplyResult {
  * apply that plan. `ctx` overrides parts of the run context (the run id, lockTtlSec, onEvent is chained).
  */
 export async function applyAfter(
-  opts: { repo: string; identity: string; nodes?: string[] },
+  opts: { repo: string; identity: string; nodes?: string[]; wrap?: (transports: ReadonlyMap<string, Transport>) => void },
   between: () => Promise<void>,
   ctx: Partial<RunContext> = {},
 ): Promise<RaceResult> {
@@ -49,6 +50,8 @@ export async function applyAfter(
   const events: ApplyEvent[] = [];
   const run = ctx.run ?? `race${Date.now().toString(16)}`;
   try {
+    // (wrap: the run's own connections, e.g. to act on the node between two of its steps)
+    opts.wrap?.(r.fleet.transports);
     await between();
     const res = await applyFleet(r.plan, r.desired, r.fleet.transports, {
       actor: 'test@race',
