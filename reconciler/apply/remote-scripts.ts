@@ -292,6 +292,12 @@ i=0; n=0
 while IFS='	' read -r k t id; do
   i=$((i+1))
   touch "$ETC/releases/$t/$id" 2>/dev/null
+  # a tenant's secrets dir that is a link (to another tenant's secrets, anywhere): refused in the wrapper's own words
+  # (exit 78, one line) before the wrapper, which checks each secret file but not the dir, reads anything through it
+  if [ -L "$VARDB/secrets/$t" ]; then
+    printf 'clawops-gateway-run: %s: secret dir %s is a symlink, not the tenant'"'"'s own; not starting\n' "$t" "$VARDB/secrets/$t" > "$W/v$i.out"; echo 78 > "$W/v$i.rc"
+    continue
+  fi
   # through the release's own secret wrapper when it has one: the same environment the gateway will get, and the
   # same refusal (exit 78, one line) for a missing, empty or wrongly-moded secret file
   if [ "$k" = C ]; then

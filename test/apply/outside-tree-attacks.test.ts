@@ -11,15 +11,16 @@
  * same file system included; find -xdev for volumes); R node.lock that is not a regular file is not read; V, W the
  * pre-fill hashes only regular files; G a symlinked logs/ fails the reload; H, H2, J, K clawops' temp names (the
  * quarantine record, the guard file, a plist) are removed and created afresh (O_EXCL), their dirs never links; I, U the
- * heartbeat and PASSED never write through a link.
+ * heartbeat and PASSED never write through a link; P a symlinked secrets/<t> is refused by PROMOTE before the wrapper
+ * (which checks each secret file, not the dir) reads through it: no release is deployed on it (a gateway restarted by
+ * launchd still starts through the old wrapper: L and the wrapper's own check wait for a wrapper change).
  *
  * KNOWN, not fixed yet (skipped, each reproduces its defect when run):
  *   C     apply-node.ts stage: SFTP mkdirp/writeFile into releases/<t>/<id>.tmp-RUN without checking it is a real dir
  *   D     remote.ts writeIntent: SFTP writeFile of .intent.RUN.tmp follows a link (open O_CREAT|O_TRUNC)
  *   L     units/gateway-run-sh.ts: run record written under a symlinked VARDB/clawops/run
- *   P     gateway-run ok_secret refuses a linked secret FILE but follows a linked secrets/<t> DIR
  * C and D need a process on the node that plants a link under a name it learns from node.lock during the run (SFTP
- * has no O_EXCL create here: an lstat first, or a remote command); L and P are the shipped wrapper's, whose change
+ * has no O_EXCL create here: an lstat first, or a remote command); L is the shipped wrapper's, whose change
  * restarts every gateway once.
  */
 import { spawnSync } from 'node:child_process';
@@ -299,7 +300,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     expect(rb.code).not.toBe(0);
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: P. /var/db/openclaw/secrets/<t> a symlink (to another tenant\'s secrets): apply validates and deploys acme with globex\'s secret files instead of refusing', async () => {
+  it('P. /var/db/openclaw/secrets/<t> a symlink (to another tenant\'s secrets): apply refuses the tenant before its validation or secret check reads anything through it', async () => {
     // a repo with launchd units: the release's wrapper reads the secret files (it refuses a linked secret FILE)
     repo = fleetRepo(fleet, {}, ASSIGN);
     desired = desiredOf(repo);
