@@ -191,7 +191,7 @@ export class SimTransport implements Transport {
   private kept: { since: number; stdin: string } | undefined;
   readonly files: FileOps;
   constructor(readonly node: string, private readonly tpl: ObserveTemplate, readonly drift: readonly SimDrift[] = [], private readonly clock: () => number = () => Math.floor(Date.now() / 1000)) {
-    this.files = { mkdirp: refuse(node), writeFile: refuse(node), symlink: refuse(node), rename: refuse(node) };
+    this.files = { mkdirp: refuse(node), writeFile: refuse(node), symlink: refuse(node), rename: refuse(node), readSmall: refuse(node) };
   }
 
   paths(c: { etc: string; var_db: string; launch_daemons?: string }): NodePaths {

@@ -11,7 +11,7 @@ import type { Action, NodePlan } from '../plan/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
 import type { NodePaths, Transport } from '../transport/transport.js';
 import { versionMismatches, type VersionFacts } from './records.js';
-import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
+import { lockStillOurs, planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { decideReload } from './reload-plan.js';
 import { hotCheckOf } from './gateway-rpc.js';
 import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, quarantine, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
@@ -568,8 +568,15 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     for (const sw of swaps) {
       step = 'swap';
       const base = `${p.etc}/tenants`;
+      // right before the rename that swaps current, the lock is read again (one SFTP read a swap): a run that stalled
+      // past its lock's TTL and was taken over meanwhile swaps nothing more behind the run that now holds the node
+      const lockStill = async (): Promise<void> => {
+        if (await lockStillOurs(t, p, ctx.run)) return;
+        const done = result.swapped.map((x) => `${x.tenant} → ${x.to}`);
+        throw new StepError('swap', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); ${done.length ? `swapped before that: ${done.join(', ')}; ${sw.tenant} and the rest were not` : 'nothing was swapped'}`);
+      };
       if (sw.prev !== undefined) await pointLink(t, base, `${sw.tenant}.prev`, `../releases/${sw.tenant}/${sw.prev}`, ctx.run);
-      await pointLink(t, base, sw.tenant, `../releases/${sw.tenant}/${sw.to}`, ctx.run);
+      await pointLink(t, base, sw.tenant, `../releases/${sw.tenant}/${sw.to}`, ctx.run, lockStill);
       result.swapped.push({ tenant: sw.tenant, ...(sw.from ? { from: sw.from } : {}), to: sw.to });
       emit('swap', 'done', `${sw.tenant}: ${sw.from ?? '(none)'} → ${sw.to}`);
       if (sw.note) emit('swap', 'warn', `${sw.tenant}: ${sw.note}`);

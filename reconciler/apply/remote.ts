@@ -67,6 +67,15 @@ export async function writeIntent(t: Transport, p: NodePaths, run: string, lines
   await t.files.rename(`${dir}/.intent.${run}.tmp`, `${dir}/intent.${run}`);
 }
 
+/**
+ * Whether the node lock is still run `run`'s, read over SFTP (never through a link, never a FIFO): a run whose lock
+ * expired and was taken over (a run stalled past its TTL) must not swap on behind the run that now holds it.
+ */
+export async function lockStillOurs(t: Transport, p: NodePaths, run: string): Promise<boolean> {
+  const b = await t.files.readSmall(`${p.varDb}/clawops/node.lock`, 4096).catch(() => undefined);
+  return b !== undefined && (b.toString('utf8').split('\n')[0] ?? '').includes(`"run":"${run}"`);
+}
+
 /** A tenant link as the node scripts report it: the release id it points at and whether that release is complete. */
 export interface LinkFact {
   id: string;
@@ -102,9 +111,12 @@ export function planSwap(tenant: string, to: string, links: { current?: LinkFact
  * Point `dir/name` at `target` atomically: a fresh temporary symlink renamed over the old link (rename(2)), so the
  * name resolves at every instant. Never rm-then-ln.
  */
-export async function pointLink(t: Transport, dir: string, name: string, target: string, run: string): Promise<void> {
+export async function pointLink(t: Transport, dir: string, name: string, target: string, run: string, beforeRename?: () => Promise<void>): Promise<void> {
   const tmp = `${dir}/.clawops-${run}-${name}`;
   await t.files.symlink(target, tmp);
+  // (the last moment before the rename that is the swap: e.g. the lock re-checked; a throw leaves the temp link, which
+  // UNLOCK or the next run removes as this run's litter)
+  await beforeRename?.();
   await t.files.rename(tmp, `${dir}/${name}`);
 }
 

@@ -3,7 +3,7 @@
  * Commands run under /bin/sh with the node's paths substituted and `<root>/usr/local/bin` first on PATH.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SshError } from '../errors.js';
 import { openclawEnv } from '../openclaw-cli.js';
@@ -24,6 +24,11 @@ export class LocalTransport implements Transport {
       },
       symlink: (target, p) => symlink(target, p).catch(fail('symlink', p)),
       rename: (from, to) => rename(from, to).catch(fail('rename', to)),
+      readSmall: async (p, max) => {
+        const st = await lstat(p).catch(() => undefined);
+        if (!st || !st.isFile() || st.size > max) return undefined;
+        return readFile(p).catch(() => undefined);
+      },
     };
   }
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { NodeSSH } from 'node-ssh';
-import type { ClientChannel, SFTPWrapper } from 'ssh2';
+import type { ClientChannel, SFTPWrapper, Stats } from 'ssh2';
 import { HostKeyError, IoError, SshError } from '../errors.js';
 import { blobType, fingerprint, hostKeysFor, HostKeyRevokedError, isRevoked, parsePublicKey, readKnownHosts, type PublicKey } from './host-keys.js';
 import { DEFAULT_LAUNCH_DAEMONS, type ExecOptions, type ExecResult, type FileOps, type NodePaths, type Transport, type TransportStats } from './transport.js';
@@ -97,6 +97,12 @@ export class SshTransport implements Transport {
     symlink: (target, p) => this.sftpOp('symlink', p, (s, cb) => s.symlink(target, p, cb)),
     // posix-rename@openssh.com is rename(2); plain SFTP RENAME refuses to replace an existing target
     rename: (from, to) => this.sftpOp('rename', to, (s, cb) => s.ext_openssh_rename(from, to, cb)),
+    readSmall: async (p, max) => {
+      const s = await this.withTimeout(this.sftp(), 'sftp session');
+      const st = await this.withTimeout(new Promise<Stats | undefined>((res) => s.lstat(p, (err, x) => res(err ? undefined : x))), `lstat ${p}`);
+      if (!st || !st.isFile() || st.size > max) return undefined;
+      return this.withTimeout(new Promise<Buffer | undefined>((res) => s.readFile(p, (err, b) => res(err ? undefined : b))), `read ${p}`);
+    },
   };
 
   private constructor(private readonly target: SshTarget, private readonly opts: SshOptions) {

@@ -61,6 +61,11 @@ export interface FileOps {
   /** create a symlink at `path` pointing to `target` (verbatim, usually relative) */
   symlink(target: string, path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  /**
+   * The bytes of `path` when it is a regular file (lstat: never through a link, never a FIFO) of at most `max` bytes;
+   * undefined when it is absent or anything else
+   */
+  readSmall(path: string, max: number): Promise<Buffer | undefined>;
 }
 
 export const DEFAULT_LAUNCH_DAEMONS = '/Library/LaunchDaemons';
