@@ -25,12 +25,17 @@
  *   link_id T [.prev]   the release id tenants/<T>[.prev] points at (tenant_links' answer), printed
  *   release_ok T ID     releases/<T>/<ID> is a complete release: real dir, manifest a regular file, every file
  *                       the manifest lists present with its hash (needs $SHA and a scratch dir $RT)
+ *   not_own_dir PATH    PATH is there (or a link) but is no real directory: a symlink or a file, where clawops would
+ *                       write, read and remove somewhere else
+ *   own_dir DIR         DIR a real directory, made when missing; else says why on stderr and fails (the caller exits)
  *   log_refusal FILE    why clawops will not append to FILE (the reload log), in $why ('' when it may): a symlink,
  *                       anything but a regular file (a FIFO would block the append for good), a file with another
  *                       hard link (the records would land in that other file too)
  *   log_append FILE     stdin appended to FILE on lines of its own, whole or not at all: an append a full disk cuts
  *                       short is truncated away again, and a last line someone else left unended gets its newline
  *                       first, so no record is ever glued to a broken one
+ *   log_records FILE    stdin recorded in FILE: log_refusal, then log_append; false with why in $why (the refusal,
+ *                       or what the write said) when nothing was recorded (needs $RT)
  *   mount_inside PATH [ROOT]
  *                       PATH, or a directory below it, is a mount point, or (with ROOT) PATH lies on a volume mounted
  *                       below ROOT (the node's mount table, read once a script, against physical paths): clawops
@@ -101,6 +106,11 @@ link_id() {
   if [ -z "$2" ]; then printf '%s' "$lk_cur_id"; else printf '%s' "$lk_prev_id"; fi
   return 0
 }
+not_own_dir() { { [ -e "$1" ] || [ -L "$1" ]; } && ! real_dir "$1"; }
+own_dir() {
+  if not_own_dir "$1"; then echo "$1 is not a directory clawops made (a symlink or a file): nothing is done on this node" >&2; return 1; fi
+  [ -d "$1" ] || mkdir -p "$1" 2>/dev/null || { echo "cannot create $1" >&2; return 1; }
+}
 log_refusal() {
   why=''
   if [ -L "$1" ]; then why="$1 is a symlink; clawops never writes through one"
@@ -119,6 +129,13 @@ log_append() {
   cat >> "$1" && return 0
   # (a full disk mid-append: what was written is taken back, dd truncating at the old end; whole lines or nothing)
   [ "$_la_n" -gt 0 ] && dd if=/dev/null of="$1" bs=1 seek="$_la_n" 2>/dev/null
+  return 1
+}
+log_records() {
+  log_refusal "$1"; [ -z "$why" ] || return 1
+  # grouped, so a log that cannot even be opened says why too (the shell reports a redirection on its own stderr)
+  { log_append "$1"; } 2> "$RT/log.err" && return 0
+  why="$1: $(shown "$(head -c 300 "$RT/log.err" | tr '\n' ' ')")"
   return 1
 }
 mount_inside() {

@@ -65,15 +65,7 @@ settle_intent() {
     if [ -n "${"$"}{2:-}" ]; then printf '%s\n' "$j" | sed 's/}$/,"recovered_by":"'"$2"'"}/'; else printf '%s\n' "$j"; fi >> "$RT/settle"
     rec recorded "$t" "$id" "${"$"}{2:-}"
   done < "$RT/intent"
-  if [ -s "$RT/settle" ]; then
-    log_refusal "$D/reload.log"
-    if [ -n "$why" ]; then rec record-failed "$why"; return 1; fi
-    # grouped, so a log that cannot even be opened says why too (the shell reports a redirection on its own stderr)
-    if ! { log_append "$D/reload.log" < "$RT/settle"; } 2> "$RT/err"; then
-      rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"
-      return 1
-    fi
-  fi
+  if [ -s "$RT/settle" ] && ! log_records "$D/reload.log" < "$RT/settle"; then rec record-failed "$why"; return 1; fi
   rm -f "$1"
 }
 # what dead runs left (we hold the lock, so no other run is alive): record their swaps, remove their temp links,
@@ -136,8 +128,7 @@ NOW=$(date +%s)
 rec now "$NOW"
 D="$VARDB/clawops"; L="$D/node.lock"
 # clawops' own dir, never through a link: what it writes, reads and removes there would be somewhere else
-if [ -L "$D" ] || { [ -e "$D" ] && [ ! -d "$D" ]; }; then echo "$D is not a directory clawops made (a symlink or a file): nothing is done on this node" >&2; exit 3; fi
-[ -d "$D" ] || mkdir -p "$D" 2>/dev/null || { echo "cannot create $D" >&2; exit 3; }
+own_dir "$D" || exit 3
 T="$L.new.$RUN"
 lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$T" || { rm -f "$T"; echo "cannot write $T (disk full?)" >&2; exit 3; }
 if ln "$T" "$L" 2>/dev/null; then rm -f "$T"; rec lock acquired
@@ -378,11 +369,7 @@ ${String.raw`
 [ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
 # further records (reloads, automatic rollbacks): a log that cannot be written is a failure like any other
 sed -n 's/^J	//p' "$RT/in" > "$RT/j"
-if [ -s "$RT/j" ]; then
-  log_refusal "$D/reload.log"
-  if [ -n "$why" ]; then rec record-failed "$why"
-  else { log_append "$D/reload.log" < "$RT/j"; } 2> "$RT/err" || rec record-failed "$D/reload.log: $(shown "$(head -c 300 "$RT/err" | tr '\n' ' ')")"; fi
-fi
+[ -s "$RT/j" ] && ! log_records "$D/reload.log" < "$RT/j" && rec record-failed "$why"
 # (the X and P lines read by the shell itself: no awk)
 while IFS='	' read -r k t _rest; do
   [ "$k" = X ] || continue
@@ -435,7 +422,7 @@ lock_release && echo unlocked
  */
 export const TAKEOVER_SCRIPT = `${PRELUDE}${LOCK_SH}
 D="$1/clawops"; L="$D/node.lock"; RUN=$2; OWNER=$3; PID=$4; TTL=$5
-if [ -L "$D" ] || [ ! -d "$D" ]; then echo "$D is not a directory clawops made (a symlink or a file): nothing is done on this node" >&2; exit 3; fi
+own_dir "$D" || exit 3
 NOW=$(date +%s)
 E=$(mktemp "$D/stale.XXXXXX"); cat > "$E"
 lock_json "$OWNER" "$PID" "$TTL" "$NOW" > "$L.new.$RUN"

@@ -73,7 +73,9 @@ export async function writeIntent(t: Transport, p: NodePaths, run: string, lines
  */
 export async function lockStillOurs(t: Transport, p: NodePaths, run: string): Promise<boolean> {
   const b = await t.files.readSmall(`${p.varDb}/clawops/node.lock`, 4096).catch(() => undefined);
-  return b !== undefined && (b.toString('utf8').split('\n')[0] ?? '').includes(`"run":"${run}"`);
+  if (b === undefined) return false;
+  const h = parseHolder(b.toString('base64'));
+  return !('invalid' in h) && h.run === run;
 }
 
 /** A tenant link as the node scripts report it: the release id it points at and whether that release is complete. */

@@ -58,7 +58,7 @@ unit_reload() {
   # launchd opens StandardOutPath/StandardErrorPath before the job runs: their directory must exist, and be a real one
   # (launchd, as root, would write the gateway's logs wherever a link there points)
   for _lg in "$VARDB/logs" "$VARDB/logs/$1"; do
-    if [ -L "$_lg" ] || { [ -e "$_lg" ] && [ ! -d "$_lg" ]; }; then rec reload-failed "ai.openclaw.$1" "$_lg is not a directory clawops made (a symlink or a file)"; return 1; fi
+    if not_own_dir "$_lg"; then rec reload-failed "ai.openclaw.$1" "$_lg is not a directory clawops made (a symlink or a file)"; return 1; fi
   done
   mkdir -p "$VARDB/logs/$1" 2>/dev/null
   real_dir "$R/launchd" || { rec reload-failed "ai.openclaw.$1" "release $2 has no launchd units"; return 1; }
@@ -270,10 +270,9 @@ exit 0
 export const GUARD_START_SCRIPT = `${PRELUDE_NO_RT}${String.raw`
 ETC=$1; VARDB=$2; LD=$3; RUN=$4; SECS=$5; CONFIRM=$6; GUARD_BODY=$7
 D="$VARDB/clawops"; G="$D/guard.$RUN"
-[ -d "$D" ] || mkdir -p "$D" || exit 3
-# (the rows copied by the shell itself: no cat)
-# (a fresh file, O_EXCL: a link planted under the temp name is removed, never written through)
-if [ -L "$D" ]; then echo "$D is a symlink; clawops never works through one" >&2; exit 3; fi
+own_dir "$D" || exit 3
+# (a fresh file, O_EXCL: a link planted under the temp name is removed, never written through; the rows copied by the
+# shell itself: no cat)
 rm -f "$G.tmp"
 set -C
 { printf 'deadline\t%s\n' "$(( $(date +%s) + SECS ))"; while IFS= read -r _gl; do printf '%s\n' "$_gl"; done; } > "$G.tmp" && mv -f "$G.tmp" "$G" || { echo "cannot write $G" >&2; exit 3; }
@@ -322,11 +321,10 @@ while IFS='	' read -r g_t g_new g_old g_oldprev; do
   # (the detail quotes launchctl's messages: quotes, backslashes and control characters become ' so the record stays one
   # line of JSON with nothing for a terminal to act on)
   res=$(awk -F '\t' '$1 == "reloaded" { m = m " " $2 " pid " $4 "->" $5 } $1 == "reload-failed" || $1 == "undo-failed" { m = m " FAILED " $2 ": " $3 } END { gsub(/[\001-\037\177"\\]/, "\047", m); print m }' "$RT/undo")
-  # never through a link, into a FIFO or into a file with another name (log_refusal); the record is lost then, the
+  # never through a link, into a FIFO or into a file with another name (log_records); the record is lost then, the
   # undo is not
-  log_refusal "$D/reload.log"
-  [ -z "$why" ] && printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}\n' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res" | log_append "$D/reload.log"
+  printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res" | log_records "$D/reload.log"
 done < "$RT/todo"
 rm -f "$G.firing"
 `}`;
