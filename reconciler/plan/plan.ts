@@ -87,13 +87,16 @@ function fileDiffs(d: TenantDesired, t: TenantObservation | undefined, redact: U
     const patch = change === 'modified' && !old ? (size !== undefined ? metadataOnly(label(f.path), size, h ?? '') : '') : desiredDiff(memo, label(f.path), change === 'added' ? undefined : old, f, redact);
     out.push({ tenant: d.id, path: f.path, change, patch });
   }
+  // the current release's manifest is the one clawops wrote when its file list hashes to the release's id (an entry
+  // added on the node does not); asked once a tenant, and only when a file it lists is left over
+  const m = t && isManifest(t.manifest) ? t.manifest : undefined;
+  let vouched: boolean | undefined;
+  const vouches = (): boolean => (vouched ??= m !== undefined && t?.current?.releaseId !== undefined && manifestVouchesFor(m, t.current.releaseId));
   // default deny: a file clawops did not write is shown by name, size and hash, never its content
   for (const path in have) {
     if (!Object.hasOwn(have, path) || want.has(path) || path === MANIFEST_PATH || RUNTIME_ARTEFACTS.has(path)) continue;
-    // clawops wrote it when the current release's manifest lists it with exactly these bytes, and that manifest is the
-    // one clawops wrote: its file list hashes to the release's id (an entry added on the node does not)
-    const id = t?.current?.releaseId;
-    const mine = t !== undefined && id !== undefined && isManifest(t.manifest) && Object.hasOwn(t.manifest.files, path) && t.manifest.files[path] === have[path] && manifestVouchesFor(t.manifest, id);
+    // clawops wrote it when that manifest lists it with exactly these bytes
+    const mine = t !== undefined && m !== undefined && Object.hasOwn(m.files, path) && m.files[path] === have[path] && vouches();
     const old = mine ? t.contents[path] : undefined;
     out.push({ tenant: d.id, path, change: 'removed', patch: old ? unifiedDiff(label(path), old, undefined, redact) : metadataOnly(label(path), t?.sizes[path], have[path] ?? '') });
   }
