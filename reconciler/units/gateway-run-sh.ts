@@ -9,11 +9,13 @@
  * 2. For every line of $R/secrets.list (`env VAR name` / `file - name`), $VARDB/secrets/TENANT/name must be a
  *    regular, non-empty file with mode 600 or 400, else ONE line on stderr naming it and exit 78 (EX_CONFIG, which
  *    launchd reports as such). `env` secrets are exported (trailing newline stripped); when token.current is an env
- *    secret and token.next is present and valid, CLAWOPS_SECRET_TOKEN_NEXT is exported too (rotation).
+ *    secret and token.next is present and valid, CLAWOPS_SECRET_TOKEN_NEXT is exported too (rotation). A secrets dir
+ *    VARDB/secrets/TENANT that is a symlink is refused the same way (it would hand the tenant another's secrets).
  * 3. OPENCLAW_CONFIG_PATH = ETC/tenants/TENANT/openclaw.json (the link: a config reload reads the new release),
  *    OPENCLAW_STATE_DIR = VARDB/state/TENANT (0700), CLAWOPS_TENANT / _RELEASE_ID / _COMMIT / _TAG from the manifest.
  * 4. A run record VARDB/clawops/run/TENANT.json {pid, release_id, commit, tag, started_epoch} (write + rename):
- *    observe compares it with launchd's pid to tell a service that still runs an older release (NotReloaded).
+ *    observe compares it with launchd's pid to tell a service that still runs an older release (NotReloaded). Never
+ *    through a link: launchd runs this as root, and a link at clawops/ or clawops/run/ would put its files anywhere.
  * 5. exec ${CLAWOPS_OPENCLAW:-openclaw} --profile TENANT gateway run [--port BASE+OFFSET when
  *    VARDB/clawops/port-offset holds a number: nodes that share one network, e.g. a local fleet].
  * --validate: steps 1-2, then `config validate --json` of $R/openclaw.json with the same environment.
@@ -49,6 +51,8 @@ ok_secret() {
   return 0
 }
 [ -f "$R/secrets.list" ] || die "$R/secrets.list is missing"
+# the tenant's own secrets dir: a link there (to another tenant's secrets, anywhere) is refused, as PROMOTE refuses it
+[ -L "$VARDB/secrets/$T" ] && die "secret dir $VARDB/secrets/$T is a symlink, not the tenant's own"
 exec 3< "$R/secrets.list"
 while IFS=' ' read -r kind var name <&3; do
   case $kind in env|file) ;; *) continue ;; esac
@@ -86,9 +90,15 @@ export OPENCLAW_CONFIG_PATH OPENCLAW_STATE_DIR
 set --
 # gateway.port unset: OpenClaw's default base port
 [ -n "$off" ] && set -- --port $((${"$"}{base:-18789} + off))
-mkdir -p "$VARDB/clawops/run" 2>/dev/null
-printf '{"pid":%s,"release_id":"%s","commit":"%s","tag":"%s","started_epoch":%s}\\n' "$$" "$CLAWOPS_RELEASE_ID" "$CLAWOPS_COMMIT" "$CLAWOPS_TAG" "$(date +%s)" > "$VARDB/clawops/run/$T.json.$$" 2>/dev/null &&
-  mv -f "$VARDB/clawops/run/$T.json.$$" "$VARDB/clawops/run/$T.json" 2>/dev/null
+# the run record: only into clawops' own real dirs (a link there would take it anywhere), its temp created afresh
+# (noclobber: a link planted under the temp name is removed, never written through); a record not written is no
+# reason not to start
+RD="$VARDB/clawops/run"
+if [ ! -L "$VARDB/clawops" ] && [ ! -L "$RD" ] && { [ -d "$RD" ] || mkdir -p "$RD" 2>/dev/null; } && [ ! -L "$RD" ]; then
+  rm -f "$RD/$T.json.$$"
+  (set -C; printf '{"pid":%s,"release_id":"%s","commit":"%s","tag":"%s","started_epoch":%s}\\n' "$$" "$CLAWOPS_RELEASE_ID" "$CLAWOPS_COMMIT" "$CLAWOPS_TAG" "$(date +%s)" > "$RD/$T.json.$$") 2>/dev/null &&
+    mv -f "$RD/$T.json.$$" "$RD/$T.json" 2>/dev/null
+fi
 exec \${CLAWOPS_OPENCLAW:-openclaw} --profile "$T" gateway run "$@"
 `;
 

@@ -302,6 +302,31 @@ describe.each(SHELLS)('bin/gateway-run under $name', ({ argv: sh }) => {
     expect(recorded()).toBeUndefined();
   });
 
+  it('the tenant\'s secrets dir a symlink (to another tenant\'s secrets) → exit 78 naming it, whatever it holds', () => {
+    const other = join(n.varDb, 'secrets', 'globex');
+    renameSync(n.secrets, other);
+    symlinkSync(other, n.secrets);
+    const r = run(sh);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toBe(`clawops-gateway-run: acme: secret dir ${n.varDb}/secrets/acme is a symlink, not the tenant's own; not starting\n`);
+    expectNoSecrets(r);
+    expect(recorded()).toBeUndefined();
+  });
+
+  it('clawops/run or clawops/ itself a symlink: the gateway starts, no run record written behind the link', () => {
+    const away = join(n.root, 'elsewhere');
+    mkdirSync(join(away, 'run'), { recursive: true });
+    mkdirSync(join(n.varDb, 'clawops'), { recursive: true });
+    symlinkSync(join(away, 'run'), join(n.varDb, 'clawops', 'run'));
+    expect(run(sh).code).toBe(0);
+    expect(readdirSync(join(away, 'run'))).toEqual([]);
+    rmSync(join(n.varDb, 'clawops'), { recursive: true });
+    symlinkSync(away, join(n.varDb, 'clawops'));
+    expect(run(sh).code).toBe(0);
+    expect(readdirSync(away)).toEqual(['run']);
+    rmSync(join(n.varDb, 'clawops'));
+  });
+
   it('no secrets directory at all → exit 78 on the first listed secret', () => {
     rmSync(n.secrets, { recursive: true });
     const r = run(sh);
@@ -461,7 +486,7 @@ describe('a macOS-like userland (BSD stat -f, no GNU stat -c)', () => {
   beforeEach(() => {
     mac = mkdtempSync(join(tmpdir(), 'clawops-macbin-'));
     statLog = join(mac, 'stat.log');
-    for (const tool of ['dirname', 'cat', 'sed', 'head', 'mkdir', 'date', 'mv']) symlinkSync(which(tool), join(mac, tool));
+    for (const tool of ['dirname', 'cat', 'sed', 'head', 'mkdir', 'date', 'mv', 'rm']) symlinkSync(which(tool), join(mac, tool));
     const gnuStat = which('stat');
     writeFileSync(
       join(mac, 'stat'),
