@@ -20,7 +20,7 @@ export class LocalTransport implements Transport {
       mkdirp: (p) => mkdir(p, { recursive: true }).then(() => undefined, fail('mkdir', p)),
       writeFile: (p, data, mode) => {
         this.stats.bytesSent += data.length;
-        return writeFile(p, data, { mode: mode ?? 0o644 }).catch(fail('write', p));
+        return writeFile(p, data, { mode: mode ?? 0o644, flag: 'wx' }).catch(fail('write', p));
       },
       symlink: (target, p) => symlink(target, p).catch(fail('symlink', p)),
       rename: (from, to) => rename(from, to).catch(fail('rename', to)),

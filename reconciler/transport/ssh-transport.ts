@@ -92,7 +92,7 @@ export class SshTransport implements Transport {
     writeFile: (p, data, mode) =>
       this.sftpOp('write', p, (s, cb) => {
         this.stats.bytesSent += data.length;
-        s.writeFile(p, data, { mode: mode ?? 0o644 }, cb);
+        s.writeFile(p, data, { mode: mode ?? 0o644, flag: 'wx' }, cb);
       }),
     symlink: (target, p) => this.sftpOp('symlink', p, (s, cb) => s.symlink(target, p, cb)),
     // posix-rename@openssh.com is rename(2); plain SFTP RENAME refuses to replace an existing target

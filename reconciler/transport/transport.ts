@@ -56,7 +56,10 @@ export interface Transport {
 export interface FileOps {
   /** create a directory and its missing parents */
   mkdirp(path: string): Promise<void>;
-  /** create or truncate `path` with `data` */
+  /**
+   * create `path` afresh with `data` (O_CREAT|O_EXCL): fails when anything is there already, a symlink included, so
+   * nothing is ever written through a link planted at the name
+   */
   writeFile(path: string, data: Buffer, mode?: number): Promise<void>;
   /** create a symlink at `path` pointing to `target` (verbatim, usually relative) */
   symlink(target: string, path: string): Promise<void>;

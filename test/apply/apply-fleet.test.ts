@@ -266,7 +266,7 @@ describe.skipIf(!ready)('clawops apply against a real fleet', () => {
       expect(res.outcome).toBe('failed');
       expect(res.step).toBe('stage');
       // the step, the file and the free space, in one line
-      expect(res.message).toMatch(/^gw-2: staging initech release [0-9a-f]{16} failed: write \/etc\/openclaw\/releases\/initech\/[0-9a-f]{16}\.tmp-\S+: .* \(\d+ MiB free under \/etc\/openclaw\); nothing was swapped$/);
+      expect(res.message).toMatch(/^gw-2: staging initech release [0-9a-f]{16} failed: tar into \/etc\/openclaw\/releases\/initech\/[0-9a-f]{16}\.tmp-\S+: .*No space left on device \(\d+ MiB free under \/etc\/openclaw\); nothing was swapped$/);
       const left = await gw2.exec('ls -A /etc/openclaw/releases/initech /etc/openclaw/releases/acme /etc/openclaw/tenants 2>&1');
       expect(left.stdout).not.toMatch(/\.tmp-/);
       expect(left.stdout).not.toMatch(/[0-9a-f]{16}/);
