@@ -11,7 +11,7 @@ import type { Action, NodePlan } from '../plan/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
 import type { NodePaths, Transport } from '../transport/transport.js';
 import { versionMismatches, type VersionFacts } from './records.js';
-import { lockStillOurs, planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
+import { lockStillOurs, planSwap, pointLink, runScript, stageRelease, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { decideReload } from './reload-plan.js';
 import { hotCheckOf } from './gateway-rpc.js';
 import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, quarantine, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
@@ -289,11 +289,14 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
   /** automatic rollback: back to what the tenant ran, reload, gate again; the bad release is quarantined */
   const rollBackTenant = async (sw: SwapPlan, why: string, prevBefore: string | undefined): Promise<StepError> => {
     emit('health', 'fail', why);
-    const undo = await undoTenant(t, p, sw.tenant, sw.from, prevBefore);
-    // the records say what happened: the swap and the swap back when the link was put back (the intent's record of the
-    // swap is dropped then, its link no longer pointing at it); when it was not, the intent records the swap and no
-    // swap back is claimed
-    if (undo.relinked) journal.push(journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
+    const undoRecord = safeJson({ ...(JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object), reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to });
+    // journalled in the intent as it happens: the swap marked done, the undo's record, its mark once relinked; so both
+    // are recorded however this run ends, and no swap back is claimed when the link was not put back
+    const undo = await undoTenant(t, p, sw.tenant, sw.from, prevBefore, { run: ctx.run, record: undoRecord });
+    const noted = undo.noted ?? 0;
+    // what the intent could not take is recorded with this run's other records (the swap's own record no longer
+    // matches its link once put back)
+    if (undo.relinked && noted < 1) journal.push(journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
     for (const u of undo.reloads) journal.push(reloadLine(ctx, np.node, sw.tenant, sw.from ?? '', u));
     let back = sw.from ? `rolled back to ${sw.from}` : 'a first deploy: its units were removed';
     if (!undo.ok) back += ` (but: ${undo.error ?? '?'})`;
@@ -303,7 +306,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const g = await gate(t, url, `ai.openclaw.${sw.tenant}`, h0);
       back += g.ready ? `, ready again after ${g.seconds ?? 0} s` : `, and that is not ready either: ${g.reason ?? '?'}`;
     }
-    if (undo.relinked) journal.push(safeJson({ ...JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object, reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to }));
+    if (undo.relinked && noted < 2) journal.push(undoRecord);
     await quarantine(t, p, sw.tenant, sw.to, JSON.stringify({ time: ctx.now().toISOString(), run: ctx.run, reason: why }));
     result.rolledBack.push({ tenant: sw.tenant, release: sw.to, ...(sw.from ? { to: sw.from } : {}), reason: why });
     emit('health', 'warn', `${sw.tenant}: ${back}; release ${sw.to} quarantined`);
@@ -403,10 +406,10 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       // files the node already copied from its current release (byte-identical) are not sent again
       const files = [...a.files.filter((f) => !onNode.has(`${a.tenant}\0${f.path}`)).map((f) => ({ path: f.path, content: f.content })), { path: MANIFEST_PATH, content: manifestBytes(manifest) }];
       result.reusedFiles += a.files.length - (files.length - 1);
-      const dirs = [...new Set(files.map((f) => f.path.split('/').slice(0, -1).join('/')))].sort();
       try {
-        for (const sub of dirs) await t.files.mkdirp(sub === '' ? dir : `${dir}/${sub}`);
-        await Promise.all(files.map((f) => t.files.writeFile(`${dir}/${f.path}`, f.content, 0o644)));
+        // one tar, extracted by the node inside the staging dir it stands in (never written by path: a link planted at
+        // the dir's name, which node.lock tells, would take the files elsewhere)
+        await stageRelease(t, p, ctx.run, a.tenant, a.releaseId, files);
       } catch (e) {
         throw new StepError('stage', 'StageFailed', `${np.node}: staging ${a.tenant} release ${a.releaseId} failed: ${oneLine(e).replace(`${np.node}: `, '')}${diskNote}; nothing was swapped`);
       }
@@ -639,7 +642,10 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (fin.some((r) => r[0] === 'lock-lost')) emit('record', 'warn', 'the node lock was no longer ours at the end of the run');
     const notRecorded = fin.find((r) => r[0] === 'record-failed');
     if (notRecorded) {
-      const live = result.swapped.map((sw) => `${sw.tenant} now runs ${sw.to}`).join(', ');
+      const live = result.swapped.map((sw) => {
+        const back = result.rolledBack.find((x) => x.tenant === sw.tenant);
+        return back ? `${sw.tenant} to ${sw.to}, then back to ${back.to ?? '(none)'}` : `${sw.tenant} now runs ${sw.to}`;
+      }).join(', ');
       throw new StepError('record', 'RecordFailed', `${np.node}: swapped (${live}) but could not write the reload log: ${notRecorded[1] ?? '?'}; the record stays in intent.${ctx.run} on the node for the next run`);
     }
     result.pruned = fin.filter((r) => r[0] === 'pruned').map((r) => `${r[1]}/${r[2]}`);

@@ -46,22 +46,57 @@ lock_release() {
 `;
 
 /**
+ * A staging dir's shell side; needs $ETC. enter_staging T NAME: cd into releases/T/NAME (a run's staging dir), made
+ * here when missing (mkdir: fails on anything already there, a planted link included) or made earlier by this run,
+ * and check the shell stands in that very directory (pwd -P). Every write after it is relative to the shell's own
+ * directory: a link planted at the name later is never written through. For a subshell.
+ */
+const STAGING_SH = String.raw`
+enter_staging() {
+  _es_r=$(cd "$ETC/releases/$1" 2>/dev/null && pwd -P) || return 1
+  [ -e "$ETC/releases/$1/$2" ] || [ -L "$ETC/releases/$1/$2" ] || mkdir "$ETC/releases/$1/$2" 2>/dev/null || return 1
+  real_dir "$ETC/releases/$1/$2" && cd "$ETC/releases/$1/$2" 2>/dev/null && [ "$(pwd -P)" = "$_es_r/$2" ]
+}
+`;
+
+/**
  * The swap journal's shell side; needs $D (VARDB/clawops), $ETC, $RT.
- * settle_intent FILE [RECOVERED_BY]: append to reload.log the records of FILE whose swap happened (the tenant's
- * link points at the record's release), then remove FILE. Prints `recorded TENANT ID [RUN]`, or
- * `record-failed MESSAGE` and keeps FILE when the log cannot be written (read-only, disk full).
+ * An intent file holds, in the order they were written:
+ *   - records of swaps (journalLine's exact form; an automatic rollback's with its reason, automatic, quarantined):
+ *     written before the swap;
+ *   - `done TENANT ID` marks: the swap to ID happened (written by whoever undoes it later, the run's own rollback or
+ *     the dead-man guard, at the moment the link still points at ID: proof), for the latest such record without one;
+ *   - DeadManRollback records the guard could not append to reload.log (its exact form): facts, recorded as they are.
+ * settle_intent FILE [RECOVERED_BY]: append to reload.log every record whose swap happened (marked done, or the last
+ * record of its tenant with the tenant's link pointing at its release) and the guard's records, then remove FILE.
+ * Prints `recorded TENANT ID [RUN]`, or `record-failed MESSAGE` and keeps FILE when the log cannot be written
+ * (read-only, disk full).
  */
 const JOURNAL_SH = String.raw`
 settle_intent() {
   : > "$RT/settle"
-  # only lines in the exact form clawops writes them (journalLine: one JSON object, these keys in this order, strings
-  # JSON-escaped, no raw control or C1 character): a line planted in an intent file is never copied into the log
+  # only lines in the exact forms clawops writes (one JSON object, these keys in this order, strings JSON-escaped, no
+  # raw control or C1 character; or a done mark): a line planted in an intent file is never copied into the log
   awk '/[\001-\037\177]/ || /\302[\200-\237]/ { next }
-    !/^\{"time":"[0-9T:.Z-]+","action":"(apply|rollback)","node":"([^"\\]|\\.)*","tenant":"[A-Za-z0-9._-]+","release_id":"[0-9a-f]+",("prev_release_id":"[0-9a-f]+",)?("commit":"[0-9a-f]+",)?("tag":"([^"\\]|\\.)*",)?"actor":"([^"\\]|\\.)*","run":"[A-Za-z0-9._-]+"\}$/ { next }
-    { t = $0; i = $0; if (sub(/.*"tenant":"/, "", t) && sub(/".*/, "", t) && sub(/.*"release_id":"/, "", i) && sub(/".*/, "", i)) print t "\t" i "\t" $0 }' "$1" > "$RT/intent" 2>/dev/null
-  while IFS='	' read -r t id j; do
-    is_safe "$t" && is_id "$id" || continue
-    tenant_links "$t"; [ "$lk_cur_id" = "$id" ] || continue
+    /^done [A-Za-z0-9._-]+ [0-9a-f]*$/ { split($0, w, " "); k = w[2] " " w[3]; if (k in pend) { mark[pend[k]] = 1; delete pend[k] } next }
+    { f = "" }
+    /^\{"time":"[0-9T:.Z-]+","action":"DeadManRollback","tenant":"[A-Za-z0-9._-]+","release_id":"[0-9a-f]*","prev_release_id":"[0-9a-f]+","run":"[A-Za-z0-9._-]+","detail":"[^"\\]*"\}$/ { f = "R" }
+    /^\{"time":"[0-9T:.Z-]+","action":"(apply|rollback)","node":"([^"\\]|\\.)*","tenant":"[A-Za-z0-9._-]+","release_id":"[0-9a-f]*",("prev_release_id":"[0-9a-f]+",)?("commit":"[0-9a-f]+",)?("tag":"([^"\\]|\\.)*",)?"actor":"([^"\\]|\\.)*","run":"[A-Za-z0-9._-]+"(,"reason":"[A-Za-z]+","automatic":true,"quarantined":"[0-9a-f]+")?\}$/ { f = "S" }
+    f == "" { next }
+    { t = $0; i = $0; sub(/.*"tenant":"/, "", t); sub(/".*/, "", t); sub(/.*"release_id":"/, "", i); sub(/".*/, "", i)
+      n++; line[n] = $0; kind[n] = f; tn[n] = t; id[n] = i; if (f == "S") { pend[t " " i] = n; last[t] = n } }
+    END { for (k = 1; k <= n; k++) {
+      if (kind[k] == "R") print "R\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t" line[k]
+      else if (k in mark) print "M\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t" line[k]
+      else if (last[tn[k]] == k && id[k] != "") print "L\t" tn[k] "\t" id[k] "\t" line[k] } }' "$1" > "$RT/intent" 2>/dev/null
+  while IFS='	' read -r k t id j; do
+    case $k in
+      # (not marked: the tenant's last record, when its link points at that release)
+      L) is_safe "$t" && is_id "$id" || continue; tenant_links "$t"; [ "$lk_cur_id" = "$id" ] || continue ;;
+      M) is_safe "$t" || continue ;;
+      R) ;;
+      *) continue ;;
+    esac
     if [ -n "${"$"}{2:-}" ]; then printf '%s\n' "$j" | sed 's/}$/,"recovered_by":"'"$2"'"}/'; else printf '%s\n' "$j"; fi >> "$RT/settle"
     rec recorded "$t" "$id" "${"$"}{2:-}"
   done < "$RT/intent"
@@ -122,7 +157,7 @@ recover_dead_runs() {
  *   reuse TENANT PATH | reuse-failed TENANT PATH ERROR       copied (or not) into releases/<t>/<id>.tmp-RUN
  *   gate-mismatch                                            daemon hash differs: nothing else was done
  */
-export const BEGIN_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}
+export const BEGIN_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}${STAGING_SH}
 ETC=$1; VARDB=$2; RUN=$3; OWNER=$4; PID=$5; TTL=$6; WANT_SHA=$7; PORT_OFFSET=${"$"}{8:-}
 NOW=$(date +%s)
 rec now "$NOW"
@@ -182,7 +217,6 @@ while IFS='	' read -r t id c; do
   [ -e "$ETC/releases/$t/$id" ] && continue
   [ -n "$c" ] || continue
   C="$ETC/releases/$t/$c"; real_dir "$C" || continue
-  S="$ETC/releases/$t/$id.tmp-$RUN"
   # one hash run over every wanted file of the current release (not one per file: a node's apply is mostly forks);
   # only regular files (never a link) whose bytes are the wanted ones are copied
   # (only regular files reached without a final link are hashed: a FIFO would block it, a link to /dev/zero never end)
@@ -196,18 +230,40 @@ while IFS='	' read -r t id c; do
   # every file in one tar pair, the archive in the scratch dir so that both ends' exit codes count (a cp a directory
   # and a mkdir were 7 processes for a release of 27 files in 6 directories). When that fails (a full disk): a file at
   # a time, each reported copied (reuse) or not (reuse-failed: it is sent)
-  if mkdir -p "$S" 2>/dev/null && (cd "$C" && tar -cf "$RT/reuse.tar" "$@") 2>/dev/null && (cd "$S" && tar -xmof "$RT/reuse.tar") 2>/dev/null; then
+  # (written inside the staging dir the shell stands in, made here: never through a link planted at its name; a name
+  # already taken is left alone and every file sent, which STAGE then refuses)
+  (enter_staging "$t" "$id.tmp-$RUN") || continue
+  if (cd "$C" && tar -cf "$RT/reuse.tar" "$@") 2>/dev/null && (enter_staging "$t" "$id.tmp-$RUN" && tar -xmof "$RT/reuse.tar") 2>/dev/null; then
     for f in "$@"; do rec reuse "$t" "${"$"}{f#./}"; done
   else
+    (
+    enter_staging "$t" "$id.tmp-$RUN" || exit 0
     for f in "$@"; do
       f=${"$"}{f#./}
-      case $f in */*) mkdir -p "$S/${"$"}{f%/*}" 2>/dev/null ;; esac
-      if cp "$C/$f" "$S/$f" 2> "$RT/err"; then rec reuse "$t" "$f"
-      else rm -f "$S/$f"; rec reuse-failed "$t" "$f" "$(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; fi
+      case $f in */*) mkdir -p "./${"$"}{f%/*}" 2>/dev/null ;; esac
+      if cp "$C/$f" "./$f" 2> "$RT/err"; then rec reuse "$t" "$f"
+      else rm -f "./$f"; rec reuse-failed "$t" "$f" "$(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; fi
     done
+    )
   fi
   # (the archive stays in the scratch dir until the script ends: the next tenant's tar -cf writes it anew)
 done < "$RT/ok"
+`}`;
+
+/**
+ * STAGE: sh -c STAGE x ETC RUN TENANT ID ; stdin: a tar of the release's files that the node does not have (the rest
+ * were copied by BEGIN). Extracted inside releases/TENANT/ID.tmp-RUN, entered by enter_staging (made here, or by
+ * BEGIN's pre-fill): nothing is ever written through a link planted at that name or under it, unlike a write by path.
+ * Exits 3 naming the path when the staging dir is not this run's own, 4 when tar fails (a full disk).
+ */
+export const STAGE_SCRIPT = `${PRELUDE}${STAGING_SH}${String.raw`
+ETC=$1; RUN=$2; t=$3; id=$4
+is_safe "$t" && is_id "$id" && is_safe "$RUN" || { echo "not a tenant and release id: $(shown "$t") $(shown "$id")" >&2; exit 3; }
+own_dir "$ETC/releases" && own_dir "$ETC/releases/$t" || exit 3
+S="$ETC/releases/$t/$id.tmp-$RUN"
+enter_staging "$t" "$id.tmp-$RUN" || { echo "$S is not a staging directory this run made (a symlink, a file, or in the way); nothing staged" >&2; exit 3; }
+# (tar's first complaint only: a full disk repeats it for every file)
+tar -xmof - 2> "$RT/err" || { _e=''; IFS= read -r _e < "$RT/err"; echo "tar into $S: $(shown "$(printf '%s' "$_e" | head -c 200)")" >&2; exit 4; }
 `}`;
 
 /**

@@ -2,10 +2,10 @@
 import { ClawopsError } from '../errors.js';
 import { shQuote, type NodePaths, type Transport } from '../transport/transport.js';
 import { describeHolder, isStale, parseHolder, parseRecords } from './records.js';
-import { BEGIN_SCRIPT, TAKEOVER_SCRIPT, UNLOCK_SCRIPT } from './remote-scripts.js';
+import { BEGIN_SCRIPT, STAGE_SCRIPT, TAKEOVER_SCRIPT, UNLOCK_SCRIPT } from './remote-scripts.js';
 
 /** Run one of remote-scripts.ts with positional args and stdin; its tab records, or RemoteFailed on a non-zero exit. */
-export async function runScript(t: Transport, script: string, args: string[], stdin = '', timeoutMs?: number): Promise<string[][]> {
+export async function runScript(t: Transport, script: string, args: string[], stdin: string | Buffer = '', timeoutMs?: number): Promise<string[][]> {
   const res = await t.exec(`sh -c ${shQuote(script)} clawops ${args.map(shQuote).join(' ')}`, { stdin, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   if (res.code !== 0) throw new ClawopsError('RemoteFailed', `${t.node}: remote step exited ${String(res.code ?? res.signal)}: ${res.stderr.trim().split('\n')[0] ?? ''}`);
   return parseRecords(res.stdout);
@@ -58,11 +58,41 @@ export async function unlockAfterFailure(t: Transport, p: NodePaths, run: string
 }
 
 /**
+ * Send the files of a release the node does not have into its staging dir releases/<tenant>/<id>.tmp-<run>: one tar
+ * over the command's stdin, extracted by STAGE inside the directory the node's shell stands in (never by path, which
+ * a link planted at the name would redirect). Mode 0644, as every release file is staged.
+ */
+export async function stageRelease(t: Transport, p: NodePaths, run: string, tenant: string, id: string, files: readonly { path: string; content: Buffer }[]): Promise<void> {
+  const res = await t.exec(`sh -c ${shQuote(STAGE_SCRIPT)} clawops ${[p.etc, run, tenant, id].map(shQuote).join(' ')}`, { stdin: await tarOf(files) });
+  // (STAGE's own one line: the path and why)
+  if (res.code !== 0) throw new ClawopsError('StageFailed', `${t.node}: ${res.stderr.trim().split('\n')[0] || `STAGE exited ${String(res.code ?? res.signal)}`}`);
+}
+
+/** A ustar archive of `files` (regular files, mode 0644, relative paths as given). */
+export async function tarOf(files: readonly { path: string; content: Buffer }[]): Promise<Buffer> {
+  const { pack } = await import('tar-stream');
+  const tar = pack();
+  const chunks: Buffer[] = [];
+  const ended = new Promise<void>((resolve, reject) => {
+    tar.on('data', (c: unknown) => {
+      if (c instanceof Uint8Array) chunks.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+    });
+    tar.on('end', () => resolve());
+    tar.on('error', reject);
+  });
+  for (const f of files) tar.entry({ name: f.path, type: 'file', mode: 0o644, size: f.content.length, mtime: new Date(0) }, f.content);
+  tar.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+/**
  * The reload-log records of the swaps a run is about to make, written before the first swap (write then rename, so
- * the file is whole or absent). FINISH moves them into reload.log; a dead run's file is recorded by the next run.
+ * the file is whole or absent). Undos add to it as they happen (UNDO, the dead-man guard: done marks, their records). FINISH moves them into reload.log; a dead run's file is recorded by the next run.
  */
 export async function writeIntent(t: Transport, p: NodePaths, run: string, lines: string): Promise<void> {
   const dir = `${p.varDb}/clawops`;
+  // created afresh (O_EXCL): a link or file planted under the temp name fails the write, never receives it
   await t.files.writeFile(`${dir}/.intent.${run}.tmp`, Buffer.from(lines), 0o600);
   await t.files.rename(`${dir}/.intent.${run}.tmp`, `${dir}/intent.${run}`);
 }

@@ -54,10 +54,13 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
     if (facts) {
       const why = await reloadAndGateOne(t, p, tenant, sw.to, facts.url, settings, ctx, journal, emit);
       if (why) {
-        const undo = await undoTenant(t, p, tenant, cur.id, prev.id);
-        // put back: both swaps recorded here (the intent's record of the first is dropped, its link no longer pointing
-        // at it); not put back: the intent records the rollback and no swap back is claimed
-        if (undo.relinked) journal.push(journalLine(ctx, t.node, 'rollback', tenant, sw.to, sw.from), journalLine(ctx, t.node, 'rollback', tenant, cur.id, sw.to));
+        // put back, journalled in the intent as it happens (the rollback marked done, the put-back's record, its mark
+        // once relinked): both swaps recorded however this run ends; not put back: no swap back is claimed
+        const putBack = journalLine(ctx, t.node, 'rollback', tenant, cur.id, sw.to);
+        const undo = await undoTenant(t, p, tenant, cur.id, prev.id, { run: ctx.run, record: putBack });
+        const noted = undo.noted ?? 0;
+        if (undo.relinked && noted < 1) journal.push(journalLine(ctx, t.node, 'rollback', tenant, sw.to, sw.from));
+        if (undo.relinked && noted < 2) journal.push(putBack);
         for (const u of undo.reloads) journal.push(reloadLine(ctx, t.node, tenant, cur.id, u));
         failure = new ClawopsError('RolledBack', `${t.node}/${tenant}: ${why}; put back on ${cur.id}${undo.ok ? '' : ` (but: ${undo.error ?? '?'})`}`, 1);
       }

@@ -227,9 +227,14 @@ exit 0
 `}`;
 
 /**
- * UNDO: sh -c UNDO x ETC LD TENANT TO PREV WAIT_SEC VARDB — put tenant back on release TO (the one it ran): .prev to PREV
- * (or left when empty), current to TO (removed when TO is empty: a first deploy), then its units reloaded from TO.
- * Used by automatic rollback and by the dead-man guard. Prints the reload lines.
+ * UNDO: sh -c UNDO x ETC LD TENANT TO PREV WAIT_SEC VARDB [RUN [RECORD]] — put tenant back on release TO (the one it
+ * ran): .prev to PREV (or left when empty), current to TO (removed when TO is empty: a first deploy), then its units
+ * reloaded from TO. Used by automatic rollback and by the dead-man guard. Prints the reload lines.
+ * With RUN, the undo is journalled in that run's intent file (VARDB/clawops/intent.RUN, only when it is there): first
+ * `done TENANT CUR` (the swap being undone happened: the link points at CUR), then RECORD (the reload-log record of
+ * this undo's own swap) before the relink and `done TENANT TO` after it. So both swaps are recorded from the intent
+ * however the run ends (settle_intent), and a swap back that did not happen is never claimed. Prints `noted N`: 2 the
+ * intent took both, 1 only the mark, 0 nothing (missing, unwritable: the caller records the rest itself).
  */
 const UNDO_SH = String.raw`
 relink() {
@@ -239,23 +244,37 @@ relink() {
   if mv -T "$tmp" "$ETC/tenants/$1" 2>/dev/null || mv -h "$tmp" "$ETC/tenants/$1" 2>/dev/null; then return 0; fi
   rm -f "$tmp"; return 1
 }
+# intent_note LINE: LINE appended to the run's intent file $IJ, only when one is set and there (never made here),
+# never through a link, into a FIFO or a file with another name (log_records)
+intent_note() { [ -n "${"$"}{IJ:-}" ] && [ -f "$IJ" ] && printf '%s\n' "$1" | log_records "$IJ"; }
 undo_tenant() {
-  t=$1; to=$2; prev=$3
+  t=$1; to=$2; prev=$3; _u_rec=${"$"}{4:-}
   why=$(tenant_refusal "$t")
   [ -z "$why" ] || { rec undo-failed "$t" "$why"; return 1; }
+  # the swap undone here happened (its link points at its release): marked before the link moves away from it
+  _u_cur=$(link_id "$t" '')
+  _u_noted=0
+  if [ -n "${"$"}{IJ:-}" ] && [ -n "$_u_cur" ] && intent_note "done $t $_u_cur"; then
+    _u_noted=1
+    [ -n "$_u_rec" ] && intent_note "$_u_rec" && _u_noted=2
+  fi
+  [ -z "${"$"}{IJ:-}" ] || rec noted "$_u_noted"
   if [ -z "$to" ]; then
-    unit_remove "$t"; rm -f "$ETC/tenants/$t" && rec unlinked "$t"; return 0
+    unit_remove "$t"; rm -f "$ETC/tenants/$t" && { rec unlinked "$t"; [ "$_u_noted" != 2 ] || intent_note "done $t " || :; }
+    return 0
   fi
   if [ -n "$prev" ]; then relink "$t.prev" "../releases/$t/$prev" || { rec undo-failed "$t" "cannot point $t.prev back"; return 1; }; fi
   relink "$t" "../releases/$t/$to" || { rec undo-failed "$t" "cannot point $t back at $to"; return 1; }
   rec relinked "$t" "$to"
+  [ "$_u_noted" != 2 ] || intent_note "done $t $to" || :
   unit_reload "$t" "$to"
 }
 `;
 
 export const UNDO_SCRIPT = `${PRELUDE}${UNITS_SH}${UNDO_SH}${String.raw`
 ETC=$1; LD=$2; WAIT_SEC=$6; VARDB=$7
-undo_tenant "$3" "$4" "$5"
+IJ=''; [ -n "${"$"}{8:-}" ] && IJ="$VARDB/clawops/intent.$8"
+undo_tenant "$3" "$4" "$5" "${"$"}{9:-}"
 exit 0
 `}`;
 
@@ -313,6 +332,9 @@ ${SCRATCH}
 mv -f "$G" "$G.firing" 2>/dev/null || exit 0
 rm -f "$G.beat"
 awk -F '\t' 'NF == 4 && $1 != "deadline" && $1 != "passed"' "$G.firing" > "$RT/todo"
+# the run's intent (when it is still there): each swap undone here is marked done in it first, so the run's record of
+# it is kept whatever becomes of the run (settle_intent)
+IJ="$D/intent.$RUN"
 while IFS='	' read -r g_t g_new g_old g_oldprev; do
   is_safe "$g_t" && is_id "$g_new" || continue
   [ "$(link_id "$g_t" '')" = "$g_new" ] || continue
@@ -321,10 +343,14 @@ while IFS='	' read -r g_t g_new g_old g_oldprev; do
   # (the detail quotes launchctl's messages: quotes, backslashes and control characters become ' so the record stays one
   # line of JSON with nothing for a terminal to act on)
   res=$(awk -F '\t' '$1 == "reloaded" { m = m " " $2 " pid " $4 "->" $5 } $1 == "reload-failed" || $1 == "undo-failed" { m = m " FAILED " $2 ": " $3 } END { gsub(/[\001-\037\177"\\]/, "\047", m); print m }' "$RT/undo")
-  # never through a link, into a FIFO or into a file with another name (log_records); the record is lost then, the
-  # undo is not
-  printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}\n' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res" | log_records "$D/reload.log"
+  dmr=$(printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res")
+  # never through a link, into a FIFO or into a file with another name (log_records). A log that cannot take it: the
+  # record waits in the run's intent (made afresh, O_EXCL, when the run already settled it) for the next run, which
+  # reports it meanwhile and records it (settle_intent) like a swap
+  printf '%s\n' "$dmr" | log_records "$D/reload.log" && continue
+  intent_note "$dmr" && continue
+  [ -e "$IJ" ] || [ -L "$IJ" ] || ( set -C; printf '%s\n' "$dmr" > "$IJ" ) 2>/dev/null || :
 done < "$RT/todo"
 rm -f "$G.firing"
 `}`;

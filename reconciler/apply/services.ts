@@ -23,6 +23,11 @@ export interface ReloadOutcome {
   reloads: UnitReload[];
   /** (an undo) the tenant's link was put back (relinked), or a first deploy's link removed (unlinked) */
   relinked?: boolean;
+  /**
+   * (an undo journalled in a run's intent) what the intent took: 2 the mark of the swap undone and the undo's own
+   * record, 1 the mark only, 0 nothing; the caller records the rest itself
+   */
+  noted?: 0 | 1 | 2;
   /** launchctl's own words when a unit could not be (re)started */
   error?: string;
 }
@@ -56,7 +61,9 @@ function parseReloads(recs: string[][]): ReloadOutcome {
   const reloads = recs.filter((r) => r[0] === 'reloaded').map((r) => ({ label: r[1]!, method: (r[2] === 'bootstrap' ? 'bootstrap' : 'restart') as UnitReload['method'], oldPid: Number(r[3] ?? 0), newPid: Number(r[4] ?? 0) }));
   const failed = recs.find((r) => r[0] === 'reload-failed' || r[0] === 'undo-failed');
   const relinked = recs.some((r) => r[0] === 'relinked' || r[0] === 'unlinked');
-  return { ok: failed === undefined, reloads, ...(relinked ? { relinked } : {}), ...(failed ? { error: `${failed[1]}: ${failed[2] ?? ''}` } : {}) };
+  const n = recs.find((r) => r[0] === 'noted')?.[1];
+  const noted = n === '2' ? 2 : n === '1' ? 1 : n === '0' ? 0 : undefined;
+  return { ok: failed === undefined, reloads, ...(relinked ? { relinked } : {}), ...(noted !== undefined ? { noted } : {}), ...(failed ? { error: `${failed[1]}: ${failed[2] ?? ''}` } : {}) };
 }
 
 /** Install and reload the units of releases/<tenant>/<id> on the node. */
@@ -118,9 +125,14 @@ export async function gate(t: Transport, url: string, label: string, health: { d
   return { ready: false, seconds: Number(nr[4] ?? health.deadline_sec), reason: `${url}: ${readinessReason(nr[1] ?? '000', body)}; ${label}: ${nr[3] ?? '?'}` };
 }
 
-/** Put a tenant back on release `to` (empty: a first deploy, units removed and link dropped) and reload it. */
-export async function undoTenant(t: Transport, p: NodePaths, tenant: string, to: string | undefined, prev: string | undefined): Promise<ReloadOutcome> {
-  return parseReloads(await runScript(t, UNDO_SCRIPT, [p.etc, p.launchDaemons, tenant, to ?? '', prev ?? '', String(RELOAD_WAIT_SEC), p.varDb], '', (RELOAD_WAIT_SEC + 30) * 1000));
+/**
+ * Put a tenant back on release `to` (empty: a first deploy, units removed and link dropped) and reload it. With
+ * `journal`, the undo is journalled in that run's intent file: the swap it undoes marked done, then `record` (the
+ * reload-log record of the undo's own swap) and its mark (see UNDO_SCRIPT; `noted` says what the intent took).
+ */
+export async function undoTenant(t: Transport, p: NodePaths, tenant: string, to: string | undefined, prev: string | undefined, journal?: { run: string; record: string }): Promise<ReloadOutcome> {
+  const args = [p.etc, p.launchDaemons, tenant, to ?? '', prev ?? '', String(RELOAD_WAIT_SEC), p.varDb, ...(journal ? [journal.run, journal.record] : [])];
+  return parseReloads(await runScript(t, UNDO_SCRIPT, args, '', (RELOAD_WAIT_SEC + 30) * 1000));
 }
 
 export interface GuardRow {

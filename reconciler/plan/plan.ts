@@ -289,7 +289,12 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   if (held) np.issues.push({ category: 'drift', severity: held.stale ? 'warning' : 'info', reason: held.stale ? 'StaleLock' : 'Locked', node: node.name, message: held.message, difference: held.stale });
   for (const j of o.intents) {
     const r = intentRecord(j);
-    np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, ...(r.tenant ? { tenant: r.tenant } : {}), message: `run ${r.run ?? '?'} swapped to release ${r.release ?? '?'} without recording it (killed?); the next apply records it`, difference: true });
+    // (an intent's done marks say which of its swaps happened: not records of their own)
+    if (!r) continue;
+    const what = r.action === 'DeadManRollback'
+      ? `the dead-man guard of run ${r.run ?? '?'} put it back on release ${r.release || '(none)'} (DeadManRollback) but could not write the reload log`
+      : `run ${r.run ?? '?'} ${r.action === 'rollback' ? 'rolled back' : 'swapped'} to release ${r.release || '(none)'} without recording it (killed, or the reload log unwritable?)`;
+    np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, ...(r.tenant ? { tenant: r.tenant } : {}), message: `${what}; the next apply records it`, difference: true });
   }
   for (const g of o.guards) {
     const left = o.now !== undefined ? g.deadline - o.now : undefined;
@@ -322,10 +327,14 @@ function lockNote(raw: string, now: number | undefined): { stale: boolean; messa
   return { stale: false, message: 'the node lock file is unreadable; if no apply is running, remove it by hand' };
 }
 
-function intentRecord(line: string): { tenant?: string; release?: string; run?: string } {
+/** Pure: one line of an intent file as a record (undefined: a done mark, or not a record at all). */
+function intentRecord(line: string): { tenant?: string; release?: string; run?: string; action?: string } | undefined {
+  if (/^done /.test(line)) return undefined;
   try {
     const j = JSON.parse(line) as Record<string, unknown>;
-    return { ...(typeof j.tenant === 'string' ? { tenant: j.tenant } : {}), ...(typeof j.release_id === 'string' ? { release: j.release_id } : {}), ...(typeof j.run === 'string' ? { run: j.run } : {}) };
+    const str = (k: string): string | undefined => (typeof j[k] === 'string' ? (j[k] as string) : undefined);
+    const [tenant, release, run, action] = [str('tenant'), str('release_id'), str('run'), str('action')];
+    return { ...(tenant !== undefined ? { tenant } : {}), ...(release !== undefined ? { release } : {}), ...(run !== undefined ? { run } : {}), ...(action !== undefined ? { action } : {}) };
   } catch {
     return {};
   }

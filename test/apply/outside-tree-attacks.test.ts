@@ -15,13 +15,11 @@
  * (which checks each secret file, not the dir) reads through it: no release is deployed on it (a gateway restarted by
  * launchd still starts through the old wrapper: L and the wrapper's own check wait for a wrapper change).
  *
- * KNOWN, not fixed yet (skipped, each reproduces its defect when run):
- *   C     apply-node.ts stage: SFTP mkdirp/writeFile into releases/<t>/<id>.tmp-RUN without checking it is a real dir
- *   D     remote.ts writeIntent: SFTP writeFile of .intent.RUN.tmp follows a link (open O_CREAT|O_TRUNC)
- *   L     units/gateway-run-sh.ts: run record written under a symlinked VARDB/clawops/run
- * C and D need a process on the node that plants a link under a name it learns from node.lock during the run (SFTP
- * has no O_EXCL create here: an lstat first, or a remote command); L is the shipped wrapper's, whose change
- * restarts every gateway once.
+ * Fixed later the same day: C a staging dir planted as a link under the name node.lock tells: files are staged by
+ * STAGE, one tar extracted inside the directory the node's shell stands in (enter_staging: made by mkdir, pwd -P
+ * checked), never by an SFTP write by path; D the intent's temp is created afresh (SFTP O_EXCL), never written through
+ * a link; L the shipped wrapper writes its run record only into real dirs, its temp created afresh, and refuses a
+ * symlinked secrets/<t> itself.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -114,7 +112,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     expect(treeSnapshot(important())).toEqual(before);
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: C. a staging dir releases/<t>/<id>.tmp-<RUN> planted as a symlink once the lock (with its run id) is visible: SFTP writes the release into the user dir', async () => {
+  it('C. a staging dir releases/<t>/<id>.tmp-<RUN> planted as a symlink once the lock (with its run id) is visible: STAGE refuses it (enter_staging), nothing is written behind the link', async () => {
     // a first deploy of initech (nothing to pre-fill from: the staging dir is made by SFTP mkdirp)
     await sh('rm -rf /etc/openclaw/tenants/initech /etc/openclaw/releases/initech/*');
     commit(extra('initech', 'warn'), 'initech warn');
@@ -136,7 +134,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     expect(after, JSON.stringify(result(res))).toEqual(before);
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: D. clawops/.intent.<RUN>.tmp planted as a symlink after the lock: the intent is written through it (into a user file)', async () => {
+  it('D. clawops/.intent.<RUN>.tmp planted as a symlink after the lock: the intent is created afresh (O_EXCL), so the write fails and nothing is written through the link', async () => {
     commit(acmeLevel('warn'), 'acme warn');
     const run = `probe${Date.now().toString(16)}`;
     await sh('echo "USERDATA keep me" > /home/clawops/important/journal.txt');
@@ -237,7 +235,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     }
   }, 60_000);
 
-  it.skip('KNOWN, not fixed yet: L. the shipped gateway wrapper writes its run record through a symlinked clawops/run', async () => {
+  it('L. the shipped gateway wrapper never writes its run record through a symlinked clawops/run', async () => {
     // a repo with launchd units: its releases ship bin/gateway-run
     repo = fleetRepo(fleet, {}, ASSIGN);
     desired = desiredOf(repo);

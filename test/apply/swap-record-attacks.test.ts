@@ -11,11 +11,10 @@
  * Fixed too: 1 a run whose lock expired and was taken over while it was still alive reads its lock again right
  * before each swap of current (pointLink's beforeRename), and stops there.
  *
- * KNOWN, not fixed yet (skipped, each reproduces its defect when run): 3, 3b, 4 a swap that happened and was undone later
- * (automatic rollback with the log unwritable or the connection lost, the dead-man guard) is dropped by
- * settle_intent's link test, and the undo records live only in memory; 5 the guard's record is lost when reload.log
- * cannot be written. They need the intent to journal every swap and undo as it happens (a done mark a swap), not the
- * final link state.
+ * Fixed too (the intent journals every swap and undo as it happens): 3, 3b an automatic rollback marks the swap done
+ * in the run's intent and adds its own record there before relinking (UNDO), so both are recorded however the run ends;
+ * 4 the dead-man guard marks the swap it undoes done in the run's intent; 5 a DeadManRollback record the log cannot
+ * take waits in the run's intent, reported by diff (UnrecordedSwap) and recorded by the next run.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -435,7 +434,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
     expect(swaps.filter((s) => s === `rollback ${v1}→${v2}`), swaps.join('\n')).toHaveLength(1);
   }, 120_000);
 
-  it.skip('KNOWN, not fixed yet: 3: apply whose health gate fails (automatic rollback) while reload.log is unwritable: the intent is deleted anyway, the swap and its rollback are never recorded, though RecordFailed says "the record stays in intent.RUN"', async () => {
+  it('3: apply whose health gate fails (automatic rollback) while reload.log is unwritable: RecordFailed, the intent (with the undo journalled in it) kept, and the swap and its rollback recorded once the log is writable', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
     await sh(gw1, 'chmod 0444 /var/db/openclaw/clawops/reload.log');
@@ -499,7 +498,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
     if (left > 0) await sleep(left);
   };
 
-  it.skip('KNOWN, not fixed yet: 4: clawops killed after the swap, the dead-man guard reverts it, then the next apply: the killed run\'s swap (it happened, and was undone) is never recorded', async () => {
+  it('4: clawops killed after the swap, the dead-man guard reverts it (marking the swap done in the run\'s intent), then the next apply records the killed run\'s swap once', async () => {
     withShortConfirm();
     expect((await apply()).code).toBe(0);
     const good = linkId(gw1, 'acme');
@@ -516,7 +515,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
     expect(log.filter((l) => l.run === dead && l.action === 'apply' && l.release_id === v2), JSON.stringify(log, null, 1)).toHaveLength(1);
   }, 120_000);
 
-  it.skip('KNOWN, not fixed yet: 5: the dead-man guard fires while reload.log is unwritable: its DeadManRollback record is lost silently (not kept, never reported, never recorded later)', async () => {
+  it('5: the dead-man guard fires while reload.log is unwritable: its DeadManRollback record waits in the run\'s intent, diff reports it, apply refuses (RecordFailed), and once writable it is recorded once', async () => {
     withShortConfirm();
     expect((await apply()).code).toBe(0);
     const good = linkId(gw1, 'acme');
@@ -555,7 +554,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
     expect(log.filter((l) => l.action === 'DeadManRollback')).toEqual([]);
   }, 120_000);
 
-  it.skip('KNOWN, not fixed yet: 3b: apply whose health gate fails (automatic rollback), then the connection drops before FINISH: the swap and its automatic rollback are never recorded by any later run', async () => {
+  it('3b: apply whose health gate fails (automatic rollback), then the connection drops before FINISH: the next run records the swap and its automatic rollback from the intent', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
     commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
