@@ -409,7 +409,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       try {
         // one tar, extracted by the node inside the staging dir it stands in (never written by path: a link planted at
         // the dir's name, which node.lock tells, would take the files elsewhere)
-        await stageRelease(t, p, ctx.run, a.tenant, a.releaseId, files);
+        await stageRelease(t, p, ctx.run, a.tenant, a.releaseId, files, [...onNode].some((k) => k.startsWith(`${a.tenant}\0`)));
       } catch (e) {
         throw new StepError('stage', 'StageFailed', `${np.node}: staging ${a.tenant} release ${a.releaseId} failed: ${oneLine(e).replace(`${np.node}: `, '')}${diskNote}; nothing was swapped`);
       }

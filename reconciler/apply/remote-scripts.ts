@@ -217,6 +217,9 @@ while IFS='	' read -r t id c; do
   [ -e "$ETC/releases/$t/$id" ] && continue
   [ -n "$c" ] || continue
   C="$ETC/releases/$t/$c"; real_dir "$C" || continue
+  # (a current release with a link anywhere inside, a linked subdir included, is not copied from at all: the files'
+  # own checks below see only their last path component)
+  [ -z "$(find "$C" -type l -print 2>/dev/null)" ] || continue
   # one hash run over every wanted file of the current release (not one per file: a node's apply is mostly forks);
   # only regular files (never a link) whose bytes are the wanted ones are copied
   # (only regular files reached without a final link are hashed: a FIFO would block it, a link to /dev/zero never end)
@@ -251,16 +254,18 @@ done < "$RT/ok"
 `}`;
 
 /**
- * STAGE: sh -c STAGE x ETC RUN TENANT ID ; stdin: a tar of the release's files that the node does not have (the rest
- * were copied by BEGIN). Extracted inside releases/TENANT/ID.tmp-RUN, entered by enter_staging (made here, or by
- * BEGIN's pre-fill): nothing is ever written through a link planted at that name or under it, unlike a write by path.
+ * STAGE: sh -c STAGE x ETC RUN TENANT ID PREFILLED ; stdin: a tar of the release's files that the node does not have
+ * (the rest were copied by BEGIN). Extracted inside releases/TENANT/ID.tmp-RUN, entered by enter_staging: made here
+ * (PREFILLED 0: anything already at the name is refused) or by BEGIN's pre-fill (1). Nothing is ever written through
+ * a link planted at that name or under it (the archive's directory entries replace one), unlike a write by path.
  * Exits 3 naming the path when the staging dir is not this run's own, 4 when tar fails (a full disk).
  */
 export const STAGE_SCRIPT = `${PRELUDE}${STAGING_SH}${String.raw`
-ETC=$1; RUN=$2; t=$3; id=$4
+ETC=$1; RUN=$2; t=$3; id=$4; PREFILLED=${"$"}{5:-0}
 is_safe "$t" && is_id "$id" && is_safe "$RUN" || { echo "not a tenant and release id: $(shown "$t") $(shown "$id")" >&2; exit 3; }
 own_dir "$ETC/releases" && own_dir "$ETC/releases/$t" || exit 3
 S="$ETC/releases/$t/$id.tmp-$RUN"
+if [ "$PREFILLED" != 1 ] && { [ -e "$S" ] || [ -L "$S" ]; }; then echo "$S is not a staging directory this run made (something is already there); nothing staged" >&2; exit 3; fi
 enter_staging "$t" "$id.tmp-$RUN" || { echo "$S is not a staging directory this run made (a symlink, a file, or in the way); nothing staged" >&2; exit 3; }
 # (tar's first complaint only: a full disk repeats it for every file)
 tar -xmof - 2> "$RT/err" || { _e=''; IFS= read -r _e < "$RT/err"; echo "tar into $S: $(shown "$(printf '%s' "$_e" | head -c 200)")" >&2; exit 4; }
@@ -300,8 +305,18 @@ while IFS='	' read -r t id; do
   if [ -n "$why" ] || ! is_id "$id"; then rec refused "$t" "${"$"}{why:-not a release id}"; fail=1; continue; fi
   R="$ETC/releases/$t/$id"; S="$R.tmp-$RUN"
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W/in" > "$W/sums"
-  bad=$(cd "$S" 2>/dev/null && $SHA -c "$W/sums" 2>/dev/null | awk -F ': ' '$NF != "OK" { print $1 }')
-  if ! real_dir "$S"; then bad="(staging dir missing)"; fi
+  # the staging dir holds exactly the release: regular files with one name each and dirs, nothing else (a FIFO would
+  # block the hash, a link be read and promoted with what it points at), and no file the release does not have
+  # (planted after BEGIN's pre-fill): checked before anything is hashed
+  if ! real_dir "$S"; then bad="(staging dir missing)"
+  else
+    bad=$(find "$S" ! -type d \( \( ! -type f -o -links +1 \) -exec printf '(not a regular file) %s\n' {} \; -o -print \) 2>/dev/null | awk -v S="$S/" -v SUMS="$W/sums" '
+      BEGIN { while ((getline l < SUMS) > 0) n++ }
+      /^\(not a regular file\) / { sub(/^\(not a regular file\) /, ""); print substr($0, length(S) + 1) " (not a regular file)"; odd = 1; next }
+      substr($0, length(S) + 1) != ".clawops/manifest.json" { c++ }
+      END { if (!odd && c != n) print "(" c " files where the release has " n ")" }')
+    [ -n "$bad" ] || bad=$(cd "$S" 2>/dev/null && $SHA -c "$W/sums" 2>/dev/null | awk -F ': ' '$NF != "OK" { print $1 }')
+  fi
   if [ -n "$bad" ]; then printf '%s\n' "$bad" | while IFS= read -r f; do rec bad "$t" "$f"; done; real_dir "$S" && rm -rf "$S"; fail=1; continue; fi
   if [ ! -e "$R" ] && [ ! -L "$R" ]; then
     if mv "$S" "$R" 2> "$W/err"; then rec placed "$t" "$id"; else rec repair-failed "$t" "$(shown "$(head -c 300 "$W/err" | tr '\n' ' ')")"; rm -rf "$S"; fail=1; fi
@@ -341,8 +356,9 @@ while IFS='	' read -r k t id; do
   touch "$ETC/releases/$t/$id" 2>/dev/null
   # a tenant's secrets dir that is a link (to another tenant's secrets, anywhere): refused in the wrapper's own words
   # (exit 78, one line) before the wrapper, which checks each secret file but not the dir, reads anything through it
-  if [ -L "$VARDB/secrets/$t" ]; then
-    printf 'clawops-gateway-run: %s: secret dir %s is a symlink, not the tenant'"'"'s own; not starting\n' "$t" "$VARDB/secrets/$t" > "$W/v$i.out"; echo 78 > "$W/v$i.rc"
+  _sd=''; for _d in "$VARDB/secrets" "$VARDB/secrets/$t"; do [ -z "$_sd" ] && [ -L "$_d" ] && _sd=$_d; done
+  if [ -n "$_sd" ]; then
+    printf 'clawops-gateway-run: %s: secret dir %s is a symlink, not the tenant'"'"'s own; not starting\n' "$t" "$_sd" > "$W/v$i.out"; echo 78 > "$W/v$i.rc"
     continue
   fi
   # through the release's own secret wrapper when it has one: the same environment the gateway will get, and the
@@ -465,7 +481,8 @@ ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
 [ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
 rm -f "$D/.intent.$RUN.tmp"
 if real_dir "$ETC/releases"; then
-  for s in "$ETC"/releases/*/*.tmp-"$RUN"; do real_dir "$s" && ! mount_inside "$s" && rm -rf "$s"; done
+  # (releases/<t> itself a real dir too: through a link it would be someone else's dir emptied)
+  for s in "$ETC"/releases/*/*.tmp-"$RUN"; do real_dir "${"$"}{s%/*}" && real_dir "$s" && ! mount_inside "$s" && rm -rf "$s"; done
 fi
 for e in "$ETC"/tenants/.clawops-"$RUN"-*; do [ -L "$e" ] && rm -f "$e"; done
 rm -f "$D/want.$RUN"

@@ -60,15 +60,20 @@ export async function unlockAfterFailure(t: Transport, p: NodePaths, run: string
 /**
  * Send the files of a release the node does not have into its staging dir releases/<tenant>/<id>.tmp-<run>: one tar
  * over the command's stdin, extracted by STAGE inside the directory the node's shell stands in (never by path, which
- * a link planted at the name would redirect). Mode 0644, as every release file is staged.
+ * a link planted at the name would redirect). Mode 0644, as every release file is staged. `prefilled`: BEGIN made the
+ * staging dir (its pre-fill); else STAGE makes it and refuses anything already at the name.
  */
-export async function stageRelease(t: Transport, p: NodePaths, run: string, tenant: string, id: string, files: readonly { path: string; content: Buffer }[]): Promise<void> {
-  const res = await t.exec(`sh -c ${shQuote(STAGE_SCRIPT)} clawops ${[p.etc, run, tenant, id].map(shQuote).join(' ')}`, { stdin: await tarOf(files) });
+export async function stageRelease(t: Transport, p: NodePaths, run: string, tenant: string, id: string, files: readonly { path: string; content: Buffer }[], prefilled: boolean): Promise<void> {
+  const res = await t.exec(`sh -c ${shQuote(STAGE_SCRIPT)} clawops ${[p.etc, run, tenant, id, prefilled ? '1' : '0'].map(shQuote).join(' ')}`, { stdin: await tarOf(files) });
   // (STAGE's own one line: the path and why)
   if (res.code !== 0) throw new ClawopsError('StageFailed', `${t.node}: ${res.stderr.trim().split('\n')[0] || `STAGE exited ${String(res.code ?? res.signal)}`}`);
 }
 
-/** A ustar archive of `files` (regular files, mode 0644, relative paths as given). */
+/**
+ * A ustar archive of `files` (regular files, mode 0644, relative paths as given), each directory on their paths an
+ * entry of its own first (mode 0755): tar then makes each a real directory, replacing a link planted at its name
+ * (GNU tar; bsdtar never extracts through a link), instead of writing the files through it.
+ */
 export async function tarOf(files: readonly { path: string; content: Buffer }[]): Promise<Buffer> {
   const { pack } = await import('tar-stream');
   const tar = pack();
@@ -80,6 +85,12 @@ export async function tarOf(files: readonly { path: string; content: Buffer }[])
     tar.on('end', () => resolve());
     tar.on('error', reject);
   });
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.path.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  for (const d of [...dirs].sort()) tar.entry({ name: `${d}/`, type: 'directory', mode: 0o755, mtime: new Date(0) });
   for (const f of files) tar.entry({ name: f.path, type: 'file', mode: 0o644, size: f.content.length, mtime: new Date(0) }, f.content);
   tar.finalize();
   await ended;

@@ -51,8 +51,9 @@ ok_secret() {
   return 0
 }
 [ -f "$R/secrets.list" ] || die "$R/secrets.list is missing"
-# the tenant's own secrets dir: a link there (to another tenant's secrets, anywhere) is refused, as PROMOTE refuses it
-[ -L "$VARDB/secrets/$T" ] && die "secret dir $VARDB/secrets/$T is a symlink, not the tenant's own"
+# the secrets dirs, the node's and the tenant's own: a link there (to another tenant's secrets, anywhere) is refused,
+# as PROMOTE refuses it
+for d in "$VARDB/secrets" "$VARDB/secrets/$T"; do [ -L "$d" ] && die "secret dir $d is a symlink, not the tenant's own"; done
 exec 3< "$R/secrets.list"
 while IFS=' ' read -r kind var name <&3; do
   case $kind in env|file) ;; *) continue ;; esac
@@ -74,7 +75,8 @@ if [ "$MODE" = --validate ]; then
   OPENCLAW_CONFIG_PATH="$R/openclaw.json"; export OPENCLAW_CONFIG_PATH
   exec \${CLAWOPS_OPENCLAW_CLI:-openclaw} --profile "$T" config validate --json
 fi
-off=$(cat "$VARDB/clawops/port-offset" 2>/dev/null || true)
+# (read by the shell itself, and only from a regular file: a FIFO would block the start for good)
+off=''; [ -f "$VARDB/clawops/port-offset" ] && [ ! -L "$VARDB/clawops/port-offset" ] && { IFS= read -r off < "$VARDB/clawops/port-offset"; } 2>/dev/null
 case $off in ''|*[!0-9]*) off='' ;; esac
 base=$(sed -n 's/^    "port": \\([0-9][0-9]*\\),*$/\\1/p' "$R/openclaw.json" | head -n 1)
 if [ "$MODE" = --config-get ]; then
@@ -96,8 +98,10 @@ set --
 RD="$VARDB/clawops/run"
 if [ ! -L "$VARDB/clawops" ] && [ ! -L "$RD" ] && { [ -d "$RD" ] || mkdir -p "$RD" 2>/dev/null; } && [ ! -L "$RD" ]; then
   rm -f "$RD/$T.json.$$"
+  # (renamed over the record's name itself, never into a directory or a link's target there: mv -T / mv -h)
   (set -C; printf '{"pid":%s,"release_id":"%s","commit":"%s","tag":"%s","started_epoch":%s}\\n' "$$" "$CLAWOPS_RELEASE_ID" "$CLAWOPS_COMMIT" "$CLAWOPS_TAG" "$(date +%s)" > "$RD/$T.json.$$") 2>/dev/null &&
-    mv -f "$RD/$T.json.$$" "$RD/$T.json" 2>/dev/null
+    { [ -d "$RD/$T.json" ] && [ ! -L "$RD/$T.json" ] || mv -fT "$RD/$T.json.$$" "$RD/$T.json" 2>/dev/null || mv -fh "$RD/$T.json.$$" "$RD/$T.json" 2>/dev/null; }
+  rm -f "$RD/$T.json.$$"
 fi
 exec \${CLAWOPS_OPENCLAW:-openclaw} --profile "$T" gateway run "$@"
 `;

@@ -25,8 +25,8 @@ describe('STAGE: a release\'s files extracted inside its staging dir', () => {
   let root: string;
   const etc = (): string => join(root, 'etc');
   const staging = (): string => join(etc(), 'releases/acme', `${ID}.tmp-${RUN}`);
-  const stage = async (files = FILES): Promise<{ code: number | null; stderr: string }> => {
-    const r = spawnSync('sh', ['-c', STAGE_SCRIPT, 'clawops', etc(), RUN, 'acme', ID], { input: await tarOf(files), encoding: 'utf8' });
+  const stage = async (files = FILES, prefilled = false): Promise<{ code: number | null; stderr: string }> => {
+    const r = spawnSync('sh', ['-c', STAGE_SCRIPT, 'clawops', etc(), RUN, 'acme', ID, prefilled ? '1' : '0'], { input: await tarOf(files), encoding: 'utf8' });
     return { code: r.status, stderr: r.stderr };
   };
 
@@ -46,9 +46,27 @@ describe('STAGE: a release\'s files extracted inside its staging dir', () => {
   it('a staging dir the pre-fill made: extracted into, the copied files kept', async () => {
     mkdirSync(staging(), { recursive: true });
     writeFileSync(join(staging(), 'kept.yaml'), 'b: 2\n');
-    expect((await stage()).code).toBe(0);
+    expect((await stage(FILES, true)).code).toBe(0);
     expect(readFileSync(join(staging(), 'kept.yaml'), 'utf8')).toBe('b: 2\n');
     expect(readFileSync(join(staging(), 'openclaw.json'), 'utf8')).toBe('{"gateway":{"port":18789}}\n');
+  });
+
+  it('not pre-filled, yet a real dir at the staging dir\'s name (planted, with a link inside): refused naming it, nothing written behind the link', async () => {
+    mkdirSync(staging(), { recursive: true });
+    symlinkSync(join(root, 'user'), join(staging(), 'deep'));
+    const r = await stage();
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`${staging()} is not a staging directory this run made (something is already there)`);
+    expect(readdirSync(join(root, 'user'))).toEqual(['keep.txt']);
+  });
+
+  it('pre-filled, with a link planted at a directory name of the release: the directory replaces the link, nothing written behind it', async () => {
+    mkdirSync(staging(), { recursive: true });
+    symlinkSync(join(root, 'user'), join(staging(), 'deep'));
+    expect((await stage(FILES, true)).code).toBe(0);
+    expect(readdirSync(join(root, 'user'))).toEqual(['keep.txt']);
+    expect(lstatSync(join(staging(), 'deep')).isDirectory()).toBe(true);
+    for (const f of FILES) expect(readFileSync(join(staging(), f.path)).equals(f.content), f.path).toBe(true);
   });
 
   it('a link planted at the staging dir\'s name: refused naming it, nothing written behind the link', async () => {
