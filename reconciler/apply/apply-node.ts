@@ -10,7 +10,7 @@ import { parseValidateOutput } from '../openclaw-cli.js';
 import type { Action, NodePlan } from '../plan/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
 import type { NodePaths, Transport } from '../transport/transport.js';
-import { versionMismatches, type VersionFacts } from './records.js';
+import { keptNote, versionMismatches, type VersionFacts } from './records.js';
 import { lockStillOurs, planSwap, pointLink, runScript, stageRelease, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { decideReload } from './reload-plan.js';
 import { hotCheckOf } from './gateway-rpc.js';
@@ -292,11 +292,11 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     const undoRecord = safeJson({ ...(JSON.parse(journalLine(ctx, np.node, 'rollback', sw.tenant, sw.from ?? '', sw.to)) as object), reason: 'HealthCheckFailed', automatic: true, quarantined: sw.to });
     // journalled in the intent as it happens: the swap marked done, the undo's record, its mark once relinked; so both
     // are recorded however this run ends, and no swap back is claimed when the link was not put back
-    const undo = await undoTenant(t, p, sw.tenant, sw.from, prevBefore, { run: ctx.run, record: undoRecord });
+    const undo = await undoTenant(t, p, sw.tenant, sw.from, prevBefore, { run: ctx.run, record: undoRecord, from: sw.to });
     const noted = undo.noted ?? 0;
     // what the intent could not take is recorded with this run's other records (the swap's own record no longer
-    // matches its link once put back)
-    if (undo.relinked && noted < 1) journal.push(journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
+    // matches its link once put back); an intent another run already recorded ('gone') had the swap in it
+    if (undo.relinked && noted === 0) journal.push(journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
     for (const u of undo.reloads) journal.push(reloadLine(ctx, np.node, sw.tenant, sw.from ?? '', u));
     let back = sw.from ? `rolled back to ${sw.from}` : 'a first deploy: its units were removed';
     if (!undo.ok) back += ` (but: ${undo.error ?? '?'})`;
@@ -306,7 +306,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       const g = await gate(t, url, `ai.openclaw.${sw.tenant}`, h0);
       back += g.ready ? `, ready again after ${g.seconds ?? 0} s` : `, and that is not ready either: ${g.reason ?? '?'}`;
     }
-    if (undo.relinked && noted < 2) journal.push(undoRecord);
+    if (undo.relinked && noted !== 2) journal.push(undoRecord);
     await quarantine(t, p, sw.tenant, sw.to, JSON.stringify({ time: ctx.now().toISOString(), run: ctx.run, reason: why }));
     result.rolledBack.push({ tenant: sw.tenant, release: sw.to, ...(sw.from ? { to: sw.from } : {}), reason: why });
     emit('health', 'warn', `${sw.tenant}: ${back}; release ${sw.to} quarantined`);
@@ -646,7 +646,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         const back = result.rolledBack.find((x) => x.tenant === sw.tenant);
         return back ? `${sw.tenant} to ${sw.to}, then back to ${back.to ?? '(none)'}` : `${sw.tenant} now runs ${sw.to}`;
       }).join(', ');
-      throw new StepError('record', 'RecordFailed', `${np.node}: swapped (${live}) but could not write the reload log: ${notRecorded[1] ?? '?'}; the record stays in intent.${ctx.run} on the node for the next run`);
+      throw new StepError('record', 'RecordFailed', `${np.node}: swapped (${live}) but could not write the reload log: ${notRecorded[1] ?? '?'}; ${keptNote(fin)}`);
     }
     result.pruned = fin.filter((r) => r[0] === 'pruned').map((r) => `${r[1]}/${r[2]}`);
     result.removed = fin.filter((r) => r[0] === 'removed').map((r) => r[1]!);

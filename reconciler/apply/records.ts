@@ -70,3 +70,14 @@ export function versionMismatches(lock: Lock, f: VersionFacts): string[] {
   };
   return lockMismatches(lock, facts).map((m) => describeMismatch(lock, m, { lockName: 'openclaw.lock', where: 'on the node' }));
 }
+
+/**
+ * Pure: where FINISH says a failure to record left this run's records (its `kept` and `records-lost` lines), for the
+ * RecordFailed message: never "kept" for what is not on the node.
+ */
+export function keptNote(fin: readonly string[][]): string {
+  const kept = fin.filter((r) => r[0] === 'kept').map((r) => r[1] ?? '?');
+  const lost = fin.find((r) => r[0] === 'records-lost');
+  const where = kept.length === 1 ? `the record stays in ${kept[0]!} on the node for the next run` : kept.length > 1 ? `the records stay in ${kept.join(' and ')} on the node for the next run` : 'no record of it could be kept on the node either';
+  return lost ? `${where}; ${lost[1] ?? 'some'} more could not be kept (lost)` : where;
+}

@@ -76,29 +76,36 @@ const JOURNAL_SH = String.raw`
 settle_intent() {
   : > "$RT/settle"
   # only lines in the exact forms clawops writes (one JSON object, these keys in this order, strings JSON-escaped, no
-  # raw control or C1 character; or a done mark): a line planted in an intent file is never copied into the log
-  awk '/[\001-\037\177]/ || /\302[\200-\237]/ { next }
+  # raw control character, no C1, U+2028/2029 or byte that is not UTF-8, no NUL; or a done mark): a line planted in
+  # an intent file is never copied into the log. Unmarked records carry their line number for the second look below
+  tr '\000' '\001' < "$1" 2>/dev/null | awk '/[\001-\037\177]/ || /\302[\200-\237]/ || /\342\200[\250\251]/ { next }
+    /[\200-\377]/ && !/^([\001-\177]|[\302-\337][\200-\277]|[\340-\357][\200-\277][\200-\277]|[\360-\364][\200-\277][\200-\277][\200-\277])*$/ { next }
     /^done [A-Za-z0-9._-]+ [0-9a-f]*$/ { split($0, w, " "); k = w[2] " " w[3]; if (k in pend) { mark[pend[k]] = 1; delete pend[k] } next }
     { f = "" }
     /^\{"time":"[0-9T:.Z-]+","action":"DeadManRollback","tenant":"[A-Za-z0-9._-]+","release_id":"[0-9a-f]*","prev_release_id":"[0-9a-f]+","run":"[A-Za-z0-9._-]+","detail":"[^"\\]*"\}$/ { f = "R" }
+    /^\{"time":"[0-9T:.Z-]+","action":"reload","node":"([^"\\]|\\.)*","tenant":"[A-Za-z0-9._()-]+","release_id":"[0-9a-f]*",("commit":"[0-9a-f]+",)?("tag":"([^"\\]|\\.)*",)?"label":"[A-Za-z0-9._-]+","method":"(bootstrap|restart|hot)","old_pid":[0-9]+,"new_pid":[0-9]+,"actor":"([^"\\]|\\.)*","run":"[A-Za-z0-9._-]+"\}$/ { f = "P" }
     /^\{"time":"[0-9T:.Z-]+","action":"(apply|rollback)","node":"([^"\\]|\\.)*","tenant":"[A-Za-z0-9._-]+","release_id":"[0-9a-f]*",("prev_release_id":"[0-9a-f]+",)?("commit":"[0-9a-f]+",)?("tag":"([^"\\]|\\.)*",)?"actor":"([^"\\]|\\.)*","run":"[A-Za-z0-9._-]+"(,"reason":"[A-Za-z]+","automatic":true,"quarantined":"[0-9a-f]+")?\}$/ { f = "S" }
     f == "" { next }
     { t = $0; i = $0; sub(/.*"tenant":"/, "", t); sub(/".*/, "", t); sub(/.*"release_id":"/, "", i); sub(/".*/, "", i)
-      n++; line[n] = $0; kind[n] = f; tn[n] = t; id[n] = i; if (f == "S") { pend[t " " i] = n; last[t] = n } }
+      n++; line[n] = $0; kind[n] = f; tn[n] = t; id[n] = i; nr[n] = NR; if (f == "S") { pend[t " " i] = n; last[t] = n } }
     END { for (k = 1; k <= n; k++) {
-      if (kind[k] == "R") print "R\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t" line[k]
-      else if (k in mark) print "M\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t" line[k]
-      else if (last[tn[k]] == k && id[k] != "") print "L\t" tn[k] "\t" id[k] "\t" line[k] } }' "$1" > "$RT/intent" 2>/dev/null
-  while IFS='	' read -r k t id j; do
+      if (kind[k] == "R" || kind[k] == "P") print kind[k] "\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t-\t" line[k]
+      else if (k in mark) print "M\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t-\t" line[k]
+      else if (last[tn[k]] == k && id[k] != "") print "L\t" tn[k] "\t" id[k] "\t" nr[k] "\t" line[k] } }' > "$RT/intent" 2>/dev/null
+  while IFS='	' read -r k t id at j; do
     case $k in
-      # (not marked: the tenant's last record, when its link points at that release)
-      L) is_safe "$t" && is_id "$id" || continue; tenant_links "$t"; [ "$lk_cur_id" = "$id" ] || continue ;;
+      # (not marked: the tenant's last record, when its link points at that release; or, the link gone elsewhere,
+      # when a done mark for it came after all: an undo marks before it relinks, so a mark written after the read
+      # above is there to see once the link is seen moved)
+      L) is_safe "$t" && is_id "$id" || continue; tenant_links "$t"
+         [ "$lk_cur_id" = "$id" ] || awk -v m="done $t $id" -v at="$at" 'NR > at && $0 == m { f = 1 } END { exit !f }' "$1" 2>/dev/null || continue ;;
       M) is_safe "$t" || continue ;;
-      R) ;;
+      R|P) ;;
       *) continue ;;
     esac
     if [ -n "${"$"}{2:-}" ]; then printf '%s\n' "$j" | sed 's/}$/,"recovered_by":"'"$2"'"}/'; else printf '%s\n' "$j"; fi >> "$RT/settle"
-    rec recorded "$t" "$id" "${"$"}{2:-}"
+    # (a reload record is no swap: recorded, not reported as one)
+    [ "$k" = P ] || rec recorded "$t" "$id" "${"$"}{2:-}"
   done < "$RT/intent"
   if [ -s "$RT/settle" ] && ! log_records "$D/reload.log" < "$RT/settle"; then rec record-failed "$why"; return 1; fi
   rm -f "$1"
@@ -431,17 +438,33 @@ done < "$W/validate"
  * `X<TAB>tenant` (remove these unassigned tenants, with --prune) and `J<TAB>json` (more reload-log records).
  * Records this run's swaps (settle_intent), removes X tenants, prunes releases beyond the newest KEEP that are
  * neither current nor .prev (real hex-named release dirs only), and releases the node lock if it is still ours.
- * Prints: recorded TENANT ID | record-failed MESSAGE | pruned TENANT ID | removed TENANT | unlocked | lock-lost
+ * Prints: recorded TENANT ID | record-failed MESSAGE | kept INTENT-FILE | records-lost N | pruned TENANT ID |
+ * removed TENANT | unlocked | lock-lost
  */
 export const FINISH_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}
 ETC=$1; VARDB=$2; RUN=$3; KEEP=$4
 D="$VARDB/clawops"
 cat > "$RT/in"
 ${String.raw`
-[ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
-# further records (reloads, automatic rollbacks): a log that cannot be written is a failure like any other
+# (the run's intent, and what its dead-man guard kept in files of its own when the log could not take its records)
+for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && settle_intent "$f"; done
+# further records (reloads, swaps an undo could not journal): a log that cannot be written is a failure like any
+# other, and they wait in an intent file of their own (intent.RUN.f, created afresh), each swap marked done (it
+# happened), for the next run; what cannot even be kept there is said to be lost
 sed -n 's/^J	//p' "$RT/in" > "$RT/j"
-[ -s "$RT/j" ] && ! log_records "$D/reload.log" < "$RT/j" && rec record-failed "$why"
+if [ -s "$RT/j" ] && ! log_records "$D/reload.log" < "$RT/j"; then
+  rec record-failed "$why"
+  awk '{ print } /^\{"time":"[^"]*","action":"(apply|rollback)",/ { t = $0; i = $0; sub(/.*"tenant":"/, "", t); sub(/".*/, "", t); sub(/.*"release_id":"/, "", i); sub(/".*/, "", i); print "done " t " " i }' "$RT/j" > "$RT/jf"
+  # (into the run's intent when it is still there and takes them, the usual case: one file for the next run)
+  if ! { [ -f "$D/intent.$RUN" ] && log_records "$D/intent.$RUN" < "$RT/jf"; }; then
+    rm -f "$D/intent.$RUN.f"
+    if ! ( set -C; cat "$RT/jf" > "$D/intent.$RUN.f" ) 2>/dev/null; then
+      rm -f "$D/intent.$RUN.f"; rec records-lost "$(wc -l < "$RT/j" | tr -d ' ')"
+    fi
+  fi
+fi
+# the intent files of this run still on the node (what a failure to record left for the next run)
+for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && rec kept "${"$"}{f##*/}"; done
 # (the X and P lines read by the shell itself: no awk)
 while IFS='	' read -r k t _rest; do
   [ "$k" = X ] || continue
@@ -478,7 +501,7 @@ if lock_release; then rec unlocked; else rec lock-lost; fi
  */
 export const UNLOCK_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}${String.raw`
 ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
-[ -f "$D/intent.$RUN" ] && settle_intent "$D/intent.$RUN"
+for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && settle_intent "$f"; done
 rm -f "$D/.intent.$RUN.tmp"
 if real_dir "$ETC/releases"; then
   # (releases/<t> itself a real dir too: through a link it would be someone else's dir emptied)

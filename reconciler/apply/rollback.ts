@@ -3,6 +3,7 @@ import type { Settings } from '../desired/types.js';
 import { ClawopsError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
 import { journalLine, lockRequest, reloadLine, type RunContext } from './apply-node.js';
+import { keptNote } from './records.js';
 import { gate, healthSettings, reloadUnits, undoTenant } from './services.js';
 import type { NodePaths } from '../transport/transport.js';
 import { releaseHealth } from './release-health.js';
@@ -57,17 +58,17 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
         // put back, journalled in the intent as it happens (the rollback marked done, the put-back's record, its mark
         // once relinked): both swaps recorded however this run ends; not put back: no swap back is claimed
         const putBack = journalLine(ctx, t.node, 'rollback', tenant, cur.id, sw.to);
-        const undo = await undoTenant(t, p, tenant, cur.id, prev.id, { run: ctx.run, record: putBack });
+        const undo = await undoTenant(t, p, tenant, cur.id, prev.id, { run: ctx.run, record: putBack, from: sw.to });
         const noted = undo.noted ?? 0;
-        if (undo.relinked && noted < 1) journal.push(journalLine(ctx, t.node, 'rollback', tenant, sw.to, sw.from));
-        if (undo.relinked && noted < 2) journal.push(putBack);
+        if (undo.relinked && noted === 0) journal.push(journalLine(ctx, t.node, 'rollback', tenant, sw.to, sw.from));
+        if (undo.relinked && noted !== 2) journal.push(putBack);
         for (const u of undo.reloads) journal.push(reloadLine(ctx, t.node, tenant, cur.id, u));
         failure = new ClawopsError('RolledBack', `${t.node}/${tenant}: ${why}; put back on ${cur.id}${undo.ok ? '' : ` (but: ${undo.error ?? '?'})`}`, 1);
       }
     }
     const fin = await runScript(t, FINISH_SCRIPT, [p.etc, p.varDb, ctx.run, String(settings.releases.keep)], `${journal.map((j) => `J\t${j}`).join('\n')}\n`);
     const notRecorded = fin.find((r) => r[0] === 'record-failed');
-    if (notRecorded) throw new ClawopsError('RecordFailed', `${t.node}/${tenant}: rolled back to ${sw.to} (now running) but could not write the reload log: ${notRecorded[1] ?? '?'}; the record stays in intent.${ctx.run} for the next run`);
+    if (notRecorded) throw new ClawopsError('RecordFailed', `${t.node}/${tenant}: rolled back to ${sw.to}${failure ? ` and put back on ${cur.id}` : ' (now running)'} but could not write the reload log: ${notRecorded[1] ?? '?'}; ${keptNote(fin)}`);
     if (failure) throw failure;
     emit('record', 'done');
     return { node: t.node, tenant, from: cur.id, to: sw.to };

@@ -227,14 +227,17 @@ exit 0
 `}`;
 
 /**
- * UNDO: sh -c UNDO x ETC LD TENANT TO PREV WAIT_SEC VARDB [RUN [RECORD]] — put tenant back on release TO (the one it
- * ran): .prev to PREV (or left when empty), current to TO (removed when TO is empty: a first deploy), then its units
- * reloaded from TO. Used by automatic rollback and by the dead-man guard. Prints the reload lines.
+ * UNDO: sh -c UNDO x ETC LD TENANT TO PREV WAIT_SEC VARDB [RUN [RECORD [FROM]]] — put tenant back on release TO (the
+ * one it ran): .prev to PREV (or left when empty), current to TO (removed when TO is empty: a first deploy), then its
+ * units reloaded from TO. With FROM, only while the link still points at FROM (else `undo-skipped TENANT NOW`: the
+ * other undoer, the run or the dead-man guard, was first). Used by automatic rollback and by the dead-man guard.
+ * Prints the reload lines.
  * With RUN, the undo is journalled in that run's intent file (VARDB/clawops/intent.RUN, only when it is there): first
  * `done TENANT CUR` (the swap being undone happened: the link points at CUR), then RECORD (the reload-log record of
  * this undo's own swap) before the relink and `done TENANT TO` after it. So both swaps are recorded from the intent
  * however the run ends (settle_intent), and a swap back that did not happen is never claimed. Prints `noted N`: 2 the
- * intent took both, 1 only the mark, 0 nothing (missing, unwritable: the caller records the rest itself).
+ * intent took both, 1 only the mark, 0 nothing (unwritable: the caller records the rest itself), `gone` the intent
+ * is no longer there (another run took the lock over and recorded the swap: the caller records only the undo).
  */
 const UNDO_SH = String.raw`
 relink() {
@@ -248,13 +251,19 @@ relink() {
 # never through a link, into a FIFO or a file with another name (log_records)
 intent_note() { [ -n "${"$"}{IJ:-}" ] && [ -f "$IJ" ] && printf '%s\n' "$1" | log_records "$IJ"; }
 undo_tenant() {
-  t=$1; to=$2; prev=$3; _u_rec=${"$"}{4:-}
+  t=$1; to=$2; prev=$3; _u_rec=${"$"}{4:-}; _u_from=${"$"}{5:-}
   why=$(tenant_refusal "$t")
   [ -z "$why" ] || { rec undo-failed "$t" "$why"; return 1; }
-  # the swap undone here happened (its link points at its release): marked before the link moves away from it
+  # the swap undone here happened (its link points at its release): marked before the link moves away from it. With
+  # FROM, only that swap is undone: a link already moved on (the run's own undo and the dead-man guard both at it)
+  # is left to whoever moved it
   _u_cur=$(link_id "$t" '')
+  if [ -n "$_u_from" ] && [ "$_u_cur" != "$_u_from" ]; then rec undo-skipped "$t" "${"$"}{_u_cur:--}"; return 3; fi
   _u_noted=0
-  if [ -n "${"$"}{IJ:-}" ] && [ -n "$_u_cur" ] && intent_note "done $t $_u_cur"; then
+  if [ -n "${"$"}{IJ:-}" ] && [ ! -e "$IJ" ] && [ ! -L "$IJ" ]; then
+    # the run's intent is gone: another run took the lock over and recorded it (the swap, its link still here then)
+    _u_noted=gone
+  elif [ -n "${"$"}{IJ:-}" ] && [ -n "$_u_cur" ] && intent_note "done $t $_u_cur"; then
     _u_noted=1
     [ -n "$_u_rec" ] && intent_note "$_u_rec" && _u_noted=2
   fi
@@ -274,7 +283,7 @@ undo_tenant() {
 export const UNDO_SCRIPT = `${PRELUDE}${UNITS_SH}${UNDO_SH}${String.raw`
 ETC=$1; LD=$2; WAIT_SEC=$6; VARDB=$7
 IJ=''; [ -n "${"$"}{8:-}" ] && IJ="$VARDB/clawops/intent.$8"
-undo_tenant "$3" "$4" "$5" "${"$"}{9:-}"
+undo_tenant "$3" "$4" "$5" "${"$"}{9:-}" "${"$"}{10:-}"
 exit 0
 `}`;
 
@@ -339,18 +348,19 @@ while IFS='	' read -r g_t g_new g_old g_oldprev; do
   is_safe "$g_t" && is_id "$g_new" || continue
   [ "$(link_id "$g_t" '')" = "$g_new" ] || continue
   [ "$g_old" = - ] && g_old=''; [ "$g_oldprev" = - ] && g_oldprev=''
-  undo_tenant "$g_t" "$g_old" "$g_oldprev" > "$RT/undo" 2>&1
+  # (only while the link is still on the new release: the run's own undo may have been first)
+  undo_tenant "$g_t" "$g_old" "$g_oldprev" '' "$g_new" > "$RT/undo" 2>&1
+  [ $? = 3 ] && continue
   # (the detail quotes launchctl's messages: quotes, backslashes and control characters become ' so the record stays one
   # line of JSON with nothing for a terminal to act on)
   res=$(awk -F '\t' '$1 == "reloaded" { m = m " " $2 " pid " $4 "->" $5 } $1 == "reload-failed" || $1 == "undo-failed" { m = m " FAILED " $2 ": " $3 } END { gsub(/[\001-\037\177"\\]/, "\047", m); print m }' "$RT/undo")
   dmr=$(printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res")
   # never through a link, into a FIFO or into a file with another name (log_records). A log that cannot take it: the
-  # record waits in the run's intent (made afresh, O_EXCL, when the run already settled it) for the next run, which
-  # reports it meanwhile and records it (settle_intent) like a swap
+  # record waits in an intent file of its own, intent.RUN.gPID.TENANT, created afresh (O_EXCL; never the run's own
+  # intent, which a settle may be reading right now), for the next run, which reports it meanwhile and records it
   printf '%s\n' "$dmr" | log_records "$D/reload.log" && continue
-  intent_note "$dmr" && continue
-  [ -e "$IJ" ] || [ -L "$IJ" ] || ( set -C; printf '%s\n' "$dmr" > "$IJ" ) 2>/dev/null || :
+  rm -f "$IJ.g$$.$g_t"; ( set -C; printf '%s\n' "$dmr" > "$IJ.g$$.$g_t" ) 2>/dev/null || :
 done < "$RT/todo"
 rm -f "$G.firing"
 `}`;

@@ -25,9 +25,10 @@ export interface ReloadOutcome {
   relinked?: boolean;
   /**
    * (an undo journalled in a run's intent) what the intent took: 2 the mark of the swap undone and the undo's own
-   * record, 1 the mark only, 0 nothing; the caller records the rest itself
+   * record, 1 the mark only, 0 nothing; the caller records the rest itself. 'gone': the intent was no longer there
+   * (a run that took the lock over recorded it, the swap included): the caller records only the undo
    */
-  noted?: 0 | 1 | 2;
+  noted?: 0 | 1 | 2 | 'gone';
   /** launchctl's own words when a unit could not be (re)started */
   error?: string;
 }
@@ -59,10 +60,11 @@ export const RELOAD_WAIT_SEC = 30;
 
 function parseReloads(recs: string[][]): ReloadOutcome {
   const reloads = recs.filter((r) => r[0] === 'reloaded').map((r) => ({ label: r[1]!, method: (r[2] === 'bootstrap' ? 'bootstrap' : 'restart') as UnitReload['method'], oldPid: Number(r[3] ?? 0), newPid: Number(r[4] ?? 0) }));
-  const failed = recs.find((r) => r[0] === 'reload-failed' || r[0] === 'undo-failed');
+  const skipped = recs.find((r) => r[0] === 'undo-skipped');
+  const failed = recs.find((r) => r[0] === 'reload-failed' || r[0] === 'undo-failed') ?? (skipped ? ['undo-skipped', skipped[1] ?? '?', `its link had already moved on to ${skipped[2] ?? '?'} (put back by the dead-man guard?): left as it is`] : undefined);
   const relinked = recs.some((r) => r[0] === 'relinked' || r[0] === 'unlinked');
   const n = recs.find((r) => r[0] === 'noted')?.[1];
-  const noted = n === '2' ? 2 : n === '1' ? 1 : n === '0' ? 0 : undefined;
+  const noted = n === '2' ? 2 : n === '1' ? 1 : n === '0' ? 0 : n === 'gone' ? 'gone' : undefined;
   return { ok: failed === undefined, reloads, ...(relinked ? { relinked } : {}), ...(noted !== undefined ? { noted } : {}), ...(failed ? { error: `${failed[1]}: ${failed[2] ?? ''}` } : {}) };
 }
 
@@ -128,10 +130,11 @@ export async function gate(t: Transport, url: string, label: string, health: { d
 /**
  * Put a tenant back on release `to` (empty: a first deploy, units removed and link dropped) and reload it. With
  * `journal`, the undo is journalled in that run's intent file: the swap it undoes marked done, then `record` (the
- * reload-log record of the undo's own swap) and its mark (see UNDO_SCRIPT; `noted` says what the intent took).
+ * reload-log record of the undo's own swap) and its mark (see UNDO_SCRIPT; `noted` says what the intent took); and
+ * only while the link still points at `from` (the release the run swapped to).
  */
-export async function undoTenant(t: Transport, p: NodePaths, tenant: string, to: string | undefined, prev: string | undefined, journal?: { run: string; record: string }): Promise<ReloadOutcome> {
-  const args = [p.etc, p.launchDaemons, tenant, to ?? '', prev ?? '', String(RELOAD_WAIT_SEC), p.varDb, ...(journal ? [journal.run, journal.record] : [])];
+export async function undoTenant(t: Transport, p: NodePaths, tenant: string, to: string | undefined, prev: string | undefined, journal?: { run: string; record: string; from: string }): Promise<ReloadOutcome> {
+  const args = [p.etc, p.launchDaemons, tenant, to ?? '', prev ?? '', String(RELOAD_WAIT_SEC), p.varDb, ...(journal ? [journal.run, journal.record, journal.from] : [])];
   return parseReloads(await runScript(t, UNDO_SCRIPT, args, '', (RELOAD_WAIT_SEC + 30) * 1000));
 }
 

@@ -278,7 +278,7 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
         if (a === 'templink' || a === 'staging' || a === 'want' || a === 'intent') obs.leftovers.push({ kind: a, name: b });
         break;
       case 'intent':
-        obs.intents.push(...b64(a).toString('utf8').split('\n').filter((l) => l.trim() !== ''));
+        obs.intents.push(b64(a).toString('utf8').split('\n').filter((l) => l.trim() !== ''));
         break;
       case 'release':
         tenant(a).releases.push(b);

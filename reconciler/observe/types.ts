@@ -74,8 +74,11 @@ export interface NodeObservation {
   now?: number;
   /** what killed or failed runs left: temp links, staging dirs, wanted-file lists, unrecorded swap intents */
   leftovers: { kind: 'templink' | 'staging' | 'want' | 'intent'; name: string }[];
-  /** reload-log records of swaps a dead run made without recording them (from its intent file) */
-  intents: string[];
+  /**
+   * what runs left in intent files, one array of lines a file: reload-log records of swaps a dead run made without
+   * recording them, done marks, the dead-man guard's records (plan/intent-records.ts judges them)
+   */
+  intents: string[][];
   /** node-level units installed (label → sha256 of the plist) and their launchd state */
   nodeUnits: Record<string, { sha256: string }>;
   nodeServices: Record<string, LaunchdState>;

@@ -1,6 +1,7 @@
 /**
  * plan(desired, observed) → Plan. Pure: pairs what git says with what each node has and returns data; never I/O.
  */
+import { pendingRecords } from './intent-records.js';
 import { notifierUnitFor } from '../desired/build-desired.js';
 import { secretEnvVar } from '../desired/render.js';
 import type { DesiredState, NodeSpec, TenantDesired } from '../desired/types.js';
@@ -287,20 +288,22 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   // what dead runs left: unrecorded swaps, temp links, staging dirs, lists; a held lock
   const held = o.lock !== undefined ? lockNote(o.lock, o.now) : undefined;
   if (held) np.issues.push({ category: 'drift', severity: held.stale ? 'warning' : 'info', reason: held.stale ? 'StaleLock' : 'Locked', node: node.name, message: held.message, difference: held.stale });
-  for (const j of o.intents) {
-    const r = intentRecord(j);
-    // (an intent's done marks say which of its swaps happened: not records of their own)
-    if (!r) continue;
+  // (only what the next apply will record: a record whose swap never happened is no unrecorded swap; an intent file
+  // with nothing to record is litter, named with the rest)
+  const pending = o.intents.map((lines) => pendingRecords(lines, (t) => o.tenants[t]?.current?.releaseId));
+  const emptyIntents = new Set(o.leftovers.filter((l) => l.kind === 'intent').filter((_, i) => pending[i]?.every((r) => r.action === 'reload') ?? false).map((l) => l.name));
+  for (const r of pending.flat()) {
+    if (r.action === 'reload') continue;
     const what = r.action === 'DeadManRollback'
       ? `the dead-man guard of run ${r.run ?? '?'} put it back on release ${r.release || '(none)'} (DeadManRollback) but could not write the reload log`
       : `run ${r.run ?? '?'} ${r.action === 'rollback' ? 'rolled back' : 'swapped'} to release ${r.release || '(none)'} without recording it (killed, or the reload log unwritable?)`;
-    np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, ...(r.tenant ? { tenant: r.tenant } : {}), message: `${what}; the next apply records it`, difference: true });
+    np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, tenant: r.tenant, message: `${what}; the next apply records it`, difference: true });
   }
   for (const g of o.guards) {
     const left = o.now !== undefined ? g.deadline - o.now : undefined;
     np.issues.push({ category: 'probe', severity: 'info', reason: 'PendingGuard', node: node.name, message: `dead-man guard of run ${g.run} pending for ${g.tenants.join(', ') || '?'}${left !== undefined ? `: reverts in ${Math.max(0, left)} s unless confirmed` : ''}`, difference: false });
   }
-  const litter = o.leftovers.filter((l) => l.kind !== 'intent');
+  const litter = o.leftovers.filter((l) => l.kind !== 'intent' || emptyIntents.has(l.name));
   if (litter.length > 0) np.issues.push({ category: 'drift', severity: 'warning', reason: 'Leftovers', node: node.name, message: `left by a dead run: ${litter.map((l) => l.name).join(', ')}; the next apply removes them`, difference: true });
   if ((o.intents.length > 0 || litter.length > 0 || held?.stale === true) && (held === undefined || held.stale)) np.actions.push({ kind: 'recover' });
 
@@ -327,18 +330,6 @@ function lockNote(raw: string, now: number | undefined): { stale: boolean; messa
   return { stale: false, message: 'the node lock file is unreadable; if no apply is running, remove it by hand' };
 }
 
-/** Pure: one line of an intent file as a record (undefined: a done mark, or not a record at all). */
-function intentRecord(line: string): { tenant?: string; release?: string; run?: string; action?: string } | undefined {
-  if (/^done /.test(line)) return undefined;
-  try {
-    const j = JSON.parse(line) as Record<string, unknown>;
-    const str = (k: string): string | undefined => (typeof j[k] === 'string' ? (j[k] as string) : undefined);
-    const [tenant, release, run, action] = [str('tenant'), str('release_id'), str('run'), str('action')];
-    return { ...(tenant !== undefined ? { tenant } : {}), ...(release !== undefined ? { release } : {}), ...(run !== undefined ? { run } : {}), ...(action !== undefined ? { action } : {}) };
-  } catch {
-    return {};
-  }
-}
 
 /**
  * Plans nodes one at a time against one desired state, sharing what does not depend on the node (the secrets each
