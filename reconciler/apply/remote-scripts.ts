@@ -224,15 +224,18 @@ while IFS='	' read -r t id c; do
   [ -e "$ETC/releases/$t/$id" ] && continue
   [ -n "$c" ] || continue
   C="$ETC/releases/$t/$c"; real_dir "$C" || continue
-  # (a current release with a link anywhere inside, a linked subdir included, is not copied from at all: the files'
-  # own checks below see only their last path component)
-  [ -z "$(find "$C" -type l -print 2>/dev/null)" ] || continue
   # one hash run over every wanted file of the current release (not one per file: a node's apply is mostly forks);
   # only regular files (never a link) whose bytes are the wanted ones are copied
   # (only regular files reached without a final link are hashed: a FIFO would block it, a link to /dev/zero never end)
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/cand0"
   : > "$RT/cand"
-  while IFS= read -r _cl; do _cf=${"$"}{_cl#*  }; [ -f "$C/$_cf" ] && [ ! -L "$C/$_cf" ] && printf '%s\n' "$_cl" >> "$RT/cand"; done < "$RT/cand0"
+  # (nor one under a linked directory of the current release: each directory on its path is looked at, by the shell)
+  while IFS= read -r _cl; do
+    _cf=${"$"}{_cl#*  }; [ -f "$C/$_cf" ] && [ ! -L "$C/$_cf" ] || continue
+    _d=$_cf; _ok=1
+    while case $_d in */*) true ;; *) false ;; esac; do _d=${"$"}{_d%/*}; [ -L "$C/$_d" ] && { _ok=0; break; }; done
+    [ $_ok = 1 ] && printf '%s\n' "$_cl" >> "$RT/cand"
+  done < "$RT/cand0"
   (cd "$C" && $SHA -c "$RT/cand" 2>/dev/null) | awk '/: OK$/ { sub(/: OK$/, ""); print }' > "$RT/same"
   set --
   while IFS= read -r f; do [ -f "$C/$f" ] && [ ! -L "$C/$f" ] && set -- "$@" "./$f"; done < "$RT/same"
