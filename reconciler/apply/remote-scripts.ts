@@ -13,6 +13,7 @@
 
 import { NODE_TREE_SH } from '../node-tree-sh.js';
 import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
+import { JOURNAL_FORMS } from '../journal-forms.js';
 
 /** Helpers every script starts with. */
 const PRELUDE = String.raw`
@@ -30,10 +31,11 @@ const LOCK_SH = String.raw`
 # the lock's first 4 KiB as base64, only when it is a regular file (a FIFO would block, a link show what is behind it)
 lock_b64() { if [ -f "$L" ] && [ ! -L "$L" ]; then head -c 4096 "$L" 2>/dev/null | b64; fi; }
 lock_json() { printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_epoch":%s,"host":"%s"}\n' "$RUN" "$1" "$2" "$3" "$4" "$(hostname 2>/dev/null || echo '?')"; }
-# (the lock is one line of JSON, lock_json's: its first line read by the shell itself, no grep)
+# (the lock is one line of JSON, lock_json's: matched by the shell itself, no grep)
 lock_is_ours() {
   [ -f "$1" ] || return 1
-  _lo=''; IFS= read -r _lo < "$1" 2>/dev/null
+  # (its first 4 KiB only: the shell's own read of a huge file with no newline would never end)
+  _lo=$(head -c 4096 "$1" 2>/dev/null); _lo=${"$"}{_lo%%"$NL"*}
   case $_lo in *"\"run\":\"$RUN\""*) return 0 ;; esac
   return 1
 }
@@ -80,25 +82,29 @@ settle_intent() {
   # an intent file is never copied into the log. Unmarked records carry their line number for the second look below
   tr '\000' '\001' < "$1" 2>/dev/null | awk '/[\001-\037\177]/ || /\302[\200-\237]/ || /\342\200[\250\251]/ { next }
     /[\200-\377]/ && !/^([\001-\177]|[\302-\337][\200-\277]|[\340-\357][\200-\277][\200-\277]|[\360-\364][\200-\277][\200-\277][\200-\277])*$/ { next }
-    /^done [A-Za-z0-9._-]+ [0-9a-f]*$/ { split($0, w, " "); k = w[2] " " w[3]; if (k in pend) { mark[pend[k]] = 1; delete pend[k] } next }
+    /${JOURNAL_FORMS.done}/ { split($0, w, " "); k = w[2] " " w[3]; if (k in pend) { mark[pend[k]] = 1; delete pend[k] } next }
     { f = "" }
-    /^\{"time":"[0-9T:.Z-]+","action":"DeadManRollback","tenant":"[A-Za-z0-9._-]+","release_id":"[0-9a-f]*","prev_release_id":"[0-9a-f]+","run":"[A-Za-z0-9._-]+","detail":"[^"\\]*"\}$/ { f = "R" }
-    /^\{"time":"[0-9T:.Z-]+","action":"reload","node":"([^"\\]|\\.)*","tenant":"[A-Za-z0-9._()-]+","release_id":"[0-9a-f]*",("commit":"[0-9a-f]+",)?("tag":"([^"\\]|\\.)*",)?"label":"[A-Za-z0-9._-]+","method":"(bootstrap|restart|hot)","old_pid":[0-9]+,"new_pid":[0-9]+,"actor":"([^"\\]|\\.)*","run":"[A-Za-z0-9._-]+"\}$/ { f = "P" }
-    /^\{"time":"[0-9T:.Z-]+","action":"(apply|rollback)","node":"([^"\\]|\\.)*","tenant":"[A-Za-z0-9._-]+","release_id":"[0-9a-f]*",("prev_release_id":"[0-9a-f]+",)?("commit":"[0-9a-f]+",)?("tag":"([^"\\]|\\.)*",)?"actor":"([^"\\]|\\.)*","run":"[A-Za-z0-9._-]+"(,"reason":"[A-Za-z]+","automatic":true,"quarantined":"[0-9a-f]+")?\}$/ { f = "S" }
+    /${JOURNAL_FORMS.deadMan}/ { f = "R" }
+    /${JOURNAL_FORMS.reload}/ { f = "P" }
+    /${JOURNAL_FORMS.swap}/ { f = "S" }
     f == "" { next }
     { t = $0; i = $0; sub(/.*"tenant":"/, "", t); sub(/".*/, "", t); sub(/.*"release_id":"/, "", i); sub(/".*/, "", i)
       n++; line[n] = $0; kind[n] = f; tn[n] = t; id[n] = i; nr[n] = NR; if (f == "S") { pend[t " " i] = n; last[t] = n } }
     END { for (k = 1; k <= n; k++) {
       if (kind[k] == "R" || kind[k] == "P") print kind[k] "\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t-\t" line[k]
       else if (k in mark) print "M\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t-\t" line[k]
-      else if (last[tn[k]] == k && id[k] != "") print "L\t" tn[k] "\t" id[k] "\t" nr[k] "\t" line[k] } }' > "$RT/intent" 2>/dev/null
+      else if (last[tn[k]] == k) print "L\t" tn[k] "\t" (id[k] == "" ? "-" : id[k]) "\t" nr[k] "\t" line[k] } }' > "$RT/intent" 2>/dev/null
   while IFS='	' read -r k t id at j; do
     case $k in
       # (not marked: the tenant's last record, when its link points at that release; or, the link gone elsewhere,
       # when a done mark for it came after all: an undo marks before it relinks, so a mark written after the read
       # above is there to see once the link is seen moved)
-      L) is_safe "$t" && is_id "$id" || continue; tenant_links "$t"
-         [ "$lk_cur_id" = "$id" ] || awk -v m="done $t $id" -v at="$at" 'NR > at && $0 == m { f = 1 } END { exit !f }' "$1" 2>/dev/null || continue ;;
+      # (a record to no release, a first deploy undone: when the tenant has no link any more)
+      L) is_safe "$t" || continue; tenant_links "$t"
+         if [ "$id" = - ]; then [ "$lk_cur" = n ] || continue
+         else is_id "$id" || continue
+           [ "$lk_cur_id" = "$id" ] || awk -v m="done $t $id" -v at="$at" 'NR > at && $0 == m { f = 1 } END { exit !f }' "$1" 2>/dev/null || continue
+         fi ;;
       M) is_safe "$t" || continue ;;
       R|P) ;;
       *) continue ;;
@@ -194,7 +200,8 @@ if [ -L "$PO" ] || { [ -e "$PO" ] && [ ! -f "$PO" ] && [ ! -d "$PO" ]; }; then r
 case $PORT_OFFSET in
   ''|0) [ -d "$PO" ] || rm -f "$PO" ;;
   *[!0-9]*) ;;
-  *) _po=''; [ -f "$PO" ] && IFS= read -r _po < "$PO"; [ "$_po" = "$PORT_OFFSET" ] || printf '%s\n' "$PORT_OFFSET" > "$PO" ;;
+  # (its first bytes only: the shell's own read of a huge file with no newline would never end)
+  *) _po=''; [ -f "$PO" ] && _po=$(head -c 32 "$PO" 2>/dev/null); [ "$_po" = "$PORT_OFFSET" ] || printf '%s\n' "$PORT_OFFSET" > "$PO" ;;
 esac
 # the wanted files stay on the node for PROMOTE (this run's only; older ones were removed above)
 W="$D/want.$RUN"
@@ -229,9 +236,12 @@ while IFS='	' read -r t id c; do
   # (only regular files reached without a final link are hashed: a FIFO would block it, a link to /dev/zero never end)
   awk -F '\t' -v t="$t" -v id="$id" '$1 == "F" && $2 == t && $3 == id { print $5 "  " $4 }' "$W" > "$RT/cand0"
   : > "$RT/cand"
-  # (nor one under a linked directory of the current release: each directory on its path is looked at, by the shell)
+  # (nor one under a linked directory of the current release: each directory on its path is looked at, by the shell;
+  # nor one with another name, which tar would carry over as a hard link: it is sent)
+  find "$C" -type f -links +1 > "$RT/multi" 2>/dev/null
   while IFS= read -r _cl; do
     _cf=${"$"}{_cl#*  }; [ -f "$C/$_cf" ] && [ ! -L "$C/$_cf" ] || continue
+    [ -s "$RT/multi" ] && grep -qxF -- "$C/$_cf" "$RT/multi" && continue
     _d=$_cf; _ok=1
     while case $_d in */*) true ;; *) false ;; esac; do _d=${"$"}{_d%/*}; [ -L "$C/$_d" ] && { _ok=0; break; }; done
     [ $_ok = 1 ] && printf '%s\n' "$_cl" >> "$RT/cand"

@@ -241,9 +241,12 @@ exit 0
  */
 const UNDO_SH = String.raw`
 relink() {
-  # $1 link name, $2 target: a fresh symlink renamed over the old one (rename(2): never missing, never dangling)
+  # $1 link name, $2 target: a fresh symlink renamed over the old one (rename(2): never missing, never dangling).
+  # With $3 $4 (TENANT FROM): only while TENANT's link still points at FROM, looked at the last moment before the
+  # rename (3 when it no longer does: someone else moved it)
   tmp="$ETC/tenants/.clawops-undo-$$-$1"
   rm -f "$tmp"; ln -s "$2" "$tmp" || return 1
+  if [ -n "${"$"}{4:-}" ] && [ "$(link_id "$3" '')" != "$4" ]; then rm -f "$tmp"; return 3; fi
   if mv -T "$tmp" "$ETC/tenants/$1" 2>/dev/null || mv -h "$tmp" "$ETC/tenants/$1" 2>/dev/null; then return 0; fi
   rm -f "$tmp"; return 1
 }
@@ -269,11 +272,19 @@ undo_tenant() {
   fi
   [ -z "${"$"}{IJ:-}" ] || rec noted "$_u_noted"
   if [ -z "$to" ]; then
+    if [ -n "$_u_from" ] && [ "$(link_id "$t" '')" != "$_u_from" ]; then rec undo-skipped "$t" "$(link_id "$t" '')"; return 3; fi
     unit_remove "$t"; rm -f "$ETC/tenants/$t" && { rec unlinked "$t"; [ "$_u_noted" != 2 ] || intent_note "done $t " || :; }
     return 0
   fi
-  if [ -n "$prev" ]; then relink "$t.prev" "../releases/$t/$prev" || { rec undo-failed "$t" "cannot point $t.prev back"; return 1; }; fi
-  relink "$t" "../releases/$t/$to" || { rec undo-failed "$t" "cannot point $t back at $to"; return 1; }
+  # (FROM looked at again right before each rename: another run may have swapped the tenant meanwhile)
+  if [ -n "$prev" ]; then
+    relink "$t.prev" "../releases/$t/$prev" "$t" "$_u_from"; _u_rc=$?
+    [ $_u_rc = 3 ] && { rec undo-skipped "$t" "$(link_id "$t" '')"; return 3; }
+    [ $_u_rc = 0 ] || { rec undo-failed "$t" "cannot point $t.prev back"; return 1; }
+  fi
+  relink "$t" "../releases/$t/$to" "$t" "$_u_from"; _u_rc=$?
+  [ $_u_rc = 3 ] && { rec undo-skipped "$t" "$(link_id "$t" '')"; return 3; }
+  [ $_u_rc = 0 ] || { rec undo-failed "$t" "cannot point $t back at $to"; return 1; }
   rec relinked "$t" "$to"
   [ "$_u_noted" != 2 ] || intent_note "done $t $to" || :
   unit_reload "$t" "$to"

@@ -41,7 +41,7 @@
  *                                              tenant in sync, and of a .prev release in clawops' own form, without
  *                                              the entries of its "files" block
  *   unexpected tenant|''  message              something clawops does not own where it acts; left alone
- *   leftover  templink|staging|want|intent  name   what a killed or failed run left behind
+ *   leftover  templink|staging|want|intent|scratch  name   what a killed or failed run left behind
  *   intent    base64                           a pending swap record of a run that did not finish
  *   svc       label  pid  last-exit            an ai.openclaw.* service in `launchctl print system`
  *   launchd-list  exitcode                     `launchctl print system` failed (no service state known)
@@ -519,10 +519,15 @@ fi
   if [ -n "${"$"}{LIVE+x}" ]; then printf '%s\n' "$LIVE"; else oc_facts "$OCD"; disk_rec; fi
   [ -f "$D/node.lock" ] && [ ! -L "$D/node.lock" ] && rec lock "$(head -c 4096 "$D/node.lock" | b64)"
   # what killed or failed runs left behind (clawops' own names are safe; anything else is not ours)
-  for e in "$D"/want.* "$D"/intent.*; do
+  # (and the scratch files of a run killed while it wrote its intent or took the lock: what the next run removes)
+  for e in "$D"/want.* "$D"/intent.* "$D"/.intent.*.tmp "$D"/node.lock.new.* "$D"/node.lock.stale.* "$D"/node.lock.release.*; do
     [ -f "$e" ] && [ ! -L "$e" ] || continue
     n=${"$"}{e##*/}; is_safe "$n" || continue
-    case $n in want.*) rec leftover want "$n" ;; intent.*) rec leftover intent "$n"; rec intent "$(head -c 65536 "$e" | b64)" ;; esac
+    case $n in
+      want.*) rec leftover want "$n" ;;
+      intent.*) rec leftover intent "$n"; rec intent "$(head -c 65536 "$e" | b64)" ;;
+      *) rec leftover scratch "$n" ;;
+    esac
   done
 
   # tenants/: every entry by glob (NUL-safe: no listing is parsed); names outside the safe set are reported only.

@@ -275,10 +275,10 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
         tenant(a).quarantined.push(b);
         break;
       case 'leftover':
-        if (a === 'templink' || a === 'staging' || a === 'want' || a === 'intent') obs.leftovers.push({ kind: a, name: b });
+        if (a === 'templink' || a === 'staging' || a === 'want' || a === 'intent' || a === 'scratch') obs.leftovers.push({ kind: a, name: b });
         break;
       case 'intent':
-        obs.intents.push(b64(a).toString('utf8').split('\n').filter((l) => l.trim() !== ''));
+        obs.intents.push(intentLines(b64(a)));
         break;
       case 'release':
         tenant(a).releases.push(b);
@@ -341,4 +341,22 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
 export function finishObservation(obs: NodeObservation, { services, listFailed }: LaunchdRecords): void {
   for (const label of services.keys()) if (/^ai\.openclaw\.clawops\./.test(label)) obs.nodeServices[label] = serviceState(services.get(label), listFailed);
   for (const t of Object.values(obs.tenants)) t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);
+}
+
+/**
+ * An intent file's lines as text; a line whose bytes are not UTF-8 becomes a NUL (which no journal form admits, as the
+ * node's settle_intent admits no such line): decoding it would hide the bad bytes behind U+FFFD.
+ */
+function intentLines(bytes: Buffer): string[] {
+  const out: string[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const nl = bytes.indexOf(0x0a, at);
+    const end = nl === -1 ? bytes.length : nl;
+    const raw = bytes.subarray(at, end);
+    const text = raw.toString('utf8');
+    if (text.trim() !== '') out.push(Buffer.from(text, 'utf8').equals(raw) ? text : '\u0000');
+    at = end + 1;
+  }
+  return out;
 }

@@ -73,7 +73,7 @@ export interface NodeObservation {
   /** the node's clock (epoch seconds) when observed */
   now?: number;
   /** what killed or failed runs left: temp links, staging dirs, wanted-file lists, unrecorded swap intents */
-  leftovers: { kind: 'templink' | 'staging' | 'want' | 'intent'; name: string }[];
+  leftovers: { kind: 'templink' | 'staging' | 'want' | 'intent' | 'scratch'; name: string }[];
   /**
    * what runs left in intent files, one array of lines a file: reload-log records of swaps a dead run made without
    * recording them, done marks, the dead-man guard's records (plan/intent-records.ts judges them)

@@ -1,10 +1,12 @@
 /**
  * Pure: which records of a left-over intent file the next apply will record (the rule of settle_intent,
  * apply/remote-scripts.ts), so that `clawops diff` reports as unrecorded only swaps that happened: a record marked
- * done, or the tenant's last record when its link points at that release; the dead-man guard's and reload records as
- * they are. A line not in clawops' forms, or a mark, is no record. (The shell keeps the exact byte-level forms; this
- * judges what diff says, never what is written.)
+ * done, or the tenant's last record when its link points at that release (a record to no release: when the tenant
+ * has no link); the dead-man guard's and reload records as they are. Only lines in clawops' exact forms count, the
+ * same forms the shell copies (journal-forms.ts): any other line, a mark included, is no record.
  */
+import { JOURNAL_BAD_CHARS, JOURNAL_FORMS } from '../journal-forms.js';
+
 export interface IntentRecord {
   action: string;
   tenant: string;
@@ -13,8 +15,9 @@ export interface IntentRecord {
   run?: string;
 }
 
+const FORM = { done: new RegExp(JOURNAL_FORMS.done), deadMan: new RegExp(JOURNAL_FORMS.deadMan), reload: new RegExp(JOURNAL_FORMS.reload), swap: new RegExp(JOURNAL_FORMS.swap) };
+
 function parse(line: string): IntentRecord | undefined {
-  if (!line.startsWith('{"time":"')) return undefined;
   try {
     const j = JSON.parse(line) as Record<string, unknown>;
     if (typeof j.action !== 'string' || typeof j.tenant !== 'string' || typeof j.release_id !== 'string') return undefined;
@@ -24,30 +27,35 @@ function parse(line: string): IntentRecord | undefined {
   }
 }
 
-/** The records of one intent file (its lines in order) that settle_intent would record, given the tenants' links. */
+/**
+ * The records of one intent file (its lines in order, as observe decoded them: a line that was not UTF-8 holds
+ * U+FFFD) that settle_intent would record, given the tenants' current links (undefined: no link).
+ */
 export function pendingRecords(lines: readonly string[], linkOf: (tenant: string) => string | undefined): IntentRecord[] {
   const recs: { r: IntentRecord; swap: boolean; marked: boolean }[] = [];
   const open = new Map<string, number>();
   const last = new Map<string, number>();
   for (const line of lines) {
-    const m = /^done ([A-Za-z0-9._-]+) ([0-9a-f]*)$/.exec(line);
-    if (m) {
-      const k = `${m[1]} ${m[2]}`;
-      const i = open.get(k);
+    if (JOURNAL_BAD_CHARS.test(line)) continue;
+    if (FORM.done.test(line)) {
+      const [, tenant = '', id = ''] = line.split(' ');
+      const i = open.get(`${tenant} ${id}`);
       if (i !== undefined) {
         recs[i]!.marked = true;
-        open.delete(k);
+        open.delete(`${tenant} ${id}`);
       }
       continue;
     }
+    const swap = FORM.swap.test(line);
+    if (!swap && !FORM.deadMan.test(line) && !FORM.reload.test(line)) continue;
     const r = parse(line);
     if (!r) continue;
-    const swap = r.action === 'apply' || r.action === 'rollback';
     recs.push({ r, swap, marked: false });
     if (swap) {
       open.set(`${r.tenant} ${r.release}`, recs.length - 1);
       last.set(r.tenant, recs.length - 1);
     }
   }
-  return recs.filter((x, i) => !x.swap || x.marked || (last.get(x.r.tenant) === i && x.r.release !== '' && linkOf(x.r.tenant) === x.r.release)).map((x) => x.r);
+  const stands = (r: IntentRecord): boolean => (r.release === '' ? linkOf(r.tenant) === undefined : linkOf(r.tenant) === r.release);
+  return recs.filter((x, i) => !x.swap || x.marked || (last.get(x.r.tenant) === i && stands(x.r))).map((x) => x.r);
 }

@@ -290,7 +290,8 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   if (held) np.issues.push({ category: 'drift', severity: held.stale ? 'warning' : 'info', reason: held.stale ? 'StaleLock' : 'Locked', node: node.name, message: held.message, difference: held.stale });
   // (only what the next apply will record: a record whose swap never happened is no unrecorded swap; an intent file
   // with nothing to record is litter, named with the rest)
-  const pending = o.intents.map((lines) => pendingRecords(lines, (t) => o.tenants[t]?.current?.releaseId));
+  // (a link to anything but a release counts as a link, to no release id)
+  const pending = o.intents.map((lines) => pendingRecords(lines, (t) => { const c = o.tenants[t]?.current; return c ? (c.releaseId ?? '') : undefined; }));
   const emptyIntents = new Set(o.leftovers.filter((l) => l.kind === 'intent').filter((_, i) => pending[i]?.every((r) => r.action === 'reload') ?? false).map((l) => l.name));
   for (const r of pending.flat()) {
     if (r.action === 'reload') continue;

@@ -75,9 +75,10 @@ if [ "$MODE" = --validate ]; then
   OPENCLAW_CONFIG_PATH="$R/openclaw.json"; export OPENCLAW_CONFIG_PATH
   exec \${CLAWOPS_OPENCLAW_CLI:-openclaw} --profile "$T" config validate --json
 fi
-# (read by the shell itself, and only from a regular file: a FIFO would block the start for good)
-off=''; [ -f "$VARDB/clawops/port-offset" ] && [ ! -L "$VARDB/clawops/port-offset" ] && { IFS= read -r off < "$VARDB/clawops/port-offset"; } 2>/dev/null
-case $off in ''|*[!0-9]*) off='' ;; esac
+# (only from a regular file, its first bytes only: a FIFO or a huge file would block the start for good; a decimal
+# number, leading zeros dropped: the shell's arithmetic would read it as octal)
+off=''; [ -f "$VARDB/clawops/port-offset" ] && [ ! -L "$VARDB/clawops/port-offset" ] && off=$(head -c 32 "$VARDB/clawops/port-offset" 2>/dev/null)
+case $off in ''|*[!0-9]*) off='' ;; *) off=${"$"}{off#"${"$"}{off%%[!0]*}"}; off=${"$"}{off:-0} ;; esac
 base=$(sed -n 's/^    "port": \\([0-9][0-9]*\\),*$/\\1/p' "$R/openclaw.json" | head -n 1)
 if [ "$MODE" = --config-get ]; then
   # what the RUNNING gateway has applied (after a hot reload), asked over its own RPC with the same environment
