@@ -15,16 +15,18 @@ import { NODE_TREE_SH } from '../node-tree-sh.js';
 import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
 import { JOURNAL_FORMS } from '../journal-forms.js';
 
-/** Helpers every script starts with. */
-const PRELUDE = String.raw`
+/** Helpers every script starts with (PRELUDE_NO_RT: without the scratch dir $RT, two programs fewer). */
+const PRELUDE_NO_RT = String.raw`
 set -u
 PATH="$PATH:/usr/local/bin:/opt/homebrew/bin"
 export PATH LC_ALL=C
 if command -v sha256sum >/dev/null 2>&1; then SHA="sha256sum"; else SHA="shasum -a 256"; fi
 b64() { base64 | tr -d '\n'; }
 rec() { printf '%s' "$1"; shift; for f in "$@"; do printf '\t%s' "$f"; done; printf '\n'; }
-RT=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$RT"' EXIT
 ${NODE_TREE_SH}`;
+const PRELUDE = String.raw`${PRELUDE_NO_RT}
+RT=$(mktemp -d 2>/dev/null || mktemp -d -t clawops); trap 'rm -rf "$RT"' EXIT
+`;
 
 /** The node lock's shell side; needs $L (the lock file) and $RUN. */
 const LOCK_SH = String.raw`
@@ -55,9 +57,11 @@ lock_release() {
  */
 const STAGING_SH = String.raw`
 enter_staging() {
-  _es_r=$(cd "$ETC/releases/$1" 2>/dev/null && pwd -P) || return 1
-  [ -e "$ETC/releases/$1/$2" ] || [ -L "$ETC/releases/$1/$2" ] || mkdir "$ETC/releases/$1/$2" 2>/dev/null || return 1
-  real_dir "$ETC/releases/$1/$2" && cd "$ETC/releases/$1/$2" 2>/dev/null && [ "$(pwd -P)" = "$_es_r/$2" ]
+  # (cd -P sets $PWD to the physical path, as pwd -P prints it: no fork)
+  cd -P "$ETC/releases/$1" 2>/dev/null || return 1
+  _es_r=$PWD
+  [ -e "$2" ] || [ -L "$2" ] || mkdir "$2" 2>/dev/null || return 1
+  real_dir "$2" && cd -P "$2" 2>/dev/null && [ "$PWD" = "$_es_r/$2" ]
 }
 `;
 
@@ -255,7 +259,6 @@ while IFS='	' read -r t id c; do
   # a time, each reported copied (reuse) or not (reuse-failed: it is sent)
   # (written inside the staging dir the shell stands in, made here: never through a link planted at its name; a name
   # already taken is left alone and every file sent, which STAGE then refuses)
-  (enter_staging "$t" "$id.tmp-$RUN") || continue
   if (cd "$C" && tar -cf "$RT/reuse.tar" "$@") 2>/dev/null && (enter_staging "$t" "$id.tmp-$RUN" && tar -xmof "$RT/reuse.tar") 2>/dev/null; then
     for f in "$@"; do rec reuse "$t" "${"$"}{f#./}"; done
   else
@@ -280,15 +283,17 @@ done < "$RT/ok"
  * a link planted at that name or under it (the archive's directory entries replace one), unlike a write by path.
  * Exits 3 naming the path when the staging dir is not this run's own, 4 when tar fails (a full disk).
  */
-export const STAGE_SCRIPT = `${PRELUDE}${STAGING_SH}${String.raw`
+export const STAGE_SCRIPT = `${PRELUDE_NO_RT}${STAGING_SH}${String.raw`
 ETC=$1; RUN=$2; t=$3; id=$4; PREFILLED=${"$"}{5:-0}
 is_safe "$t" && is_id "$id" && is_safe "$RUN" || { echo "not a tenant and release id: $(shown "$t") $(shown "$id")" >&2; exit 3; }
 own_dir "$ETC/releases" && own_dir "$ETC/releases/$t" || exit 3
 S="$ETC/releases/$t/$id.tmp-$RUN"
 if [ "$PREFILLED" != 1 ] && { [ -e "$S" ] || [ -L "$S" ]; }; then echo "$S is not a staging directory this run made (something is already there); nothing staged" >&2; exit 3; fi
 enter_staging "$t" "$id.tmp-$RUN" || { echo "$S is not a staging directory this run made (a symlink, a file, or in the way); nothing staged" >&2; exit 3; }
-# (tar's first complaint only: a full disk repeats it for every file)
-tar -xmof - 2> "$RT/err" || { _e=''; IFS= read -r _e < "$RT/err"; echo "tar into $S: $(shown "$(printf '%s' "$_e" | head -c 200)")" >&2; exit 4; }
+# (tar's first complaint only: a full disk repeats it for every file; no scratch file: its words kept by the shell)
+if ! _e=$(tar -xmof - 2>&1 >/dev/null); then
+  _e=${"$"}{_e%%"$NL"*}; echo "tar into $S: $(shown "$_e" | head -c 200)" >&2; exit 4
+fi
 `}`;
 
 /**
