@@ -454,11 +454,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     let pr = await promote(promoteIn, full.length);
     lockLost('stage', pr);
     const refusedNow = pr.filter((r) => r[0] === 'refused');
-    if (refusedNow.length > 0) throw new StepError('stage', 'UnexpectedEntry', `${np.node}: ${refusedNow.map((r) => `${r[1]}: ${r[2]}`).join('; ')}; nothing was swapped`);
+    if (refusedNow.length > 0) throw new StepError('stage', 'UnexpectedEntry', `${np.node}: ${refusedNow.map((r) => escapeInline(`${r[1]}: ${r[2]}`)).join('; ')}; nothing was swapped`);
     const repairFailed = pr.filter((r) => r[0] === 'repair-failed');
-    if (repairFailed.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: could not put release files in place: ${repairFailed.map((r) => `${r[1]}: ${r[2]}`).join('; ')}${diskNote}; nothing was swapped`);
+    if (repairFailed.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: could not put release files in place: ${repairFailed.map((r) => escapeInline(`${r[1]}: ${r[2]}`)).join('; ')}${diskNote}; nothing was swapped`);
     const bad = pr.filter((r) => r[0] === 'bad');
-    if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => `${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`).join(', ')}`);
+    // (names as the node's find printed them: anything planted in a staging dir, so escaped for the terminal)
+    if (bad.length > 0) throw new StepError('stage', 'StageFailed', `${np.node}: staged files do not match what was sent: ${bad.map((r) => escapeInline(`${r[1]}/${(r[2] ?? '').replace(/^\.\//, '')}`)).join(', ')}`);
     stagingDirs.length = 0; // promoted (or repaired) and gone
     /** every verdict of PROMOTE's records first (other nodes wait for them), then this node's failures */
     const verdicts = (recs: string[][]): StepError[] => {

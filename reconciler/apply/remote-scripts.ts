@@ -465,7 +465,7 @@ D="$VARDB/clawops"
 cat > "$RT/in"
 ${String.raw`
 # (the run's intent, and what its dead-man guard kept in files of its own when the log could not take its records)
-for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && settle_intent "$f"; done
+for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && is_safe "${"$"}{f##*/}" && settle_intent "$f"; done
 # further records (reloads, swaps an undo could not journal): a log that cannot be written is a failure like any
 # other, and they wait in an intent file of their own (intent.RUN.f, created afresh), each swap marked done (it
 # happened), for the next run; what cannot even be kept there is said to be lost
@@ -482,7 +482,7 @@ if [ -s "$RT/j" ] && ! log_records "$D/reload.log" < "$RT/j"; then
   fi
 fi
 # the intent files of this run still on the node (what a failure to record left for the next run)
-for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && rec kept "${"$"}{f##*/}"; done
+for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && is_safe "${"$"}{f##*/}" && rec kept "${"$"}{f##*/}"; done
 # (the X and P lines read by the shell itself: no awk)
 while IFS='	' read -r k t _rest; do
   [ "$k" = X ] || continue
@@ -519,7 +519,7 @@ if lock_release; then rec unlocked; else rec lock-lost; fi
  */
 export const UNLOCK_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}${String.raw`
 ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
-for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && settle_intent "$f"; done
+for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && is_safe "${"$"}{f##*/}" && settle_intent "$f"; done
 rm -f "$D/.intent.$RUN.tmp"
 if real_dir "$ETC/releases"; then
   # (releases/<t> itself a real dir too: through a link it would be someone else's dir emptied)

@@ -407,6 +407,20 @@ describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run
     expect(treeSnapshot(important())).toEqual(before);
   }, 60_000);
 
+  it('printing: a file planted in the pre-filled staging dir under a name with terminal escapes and a newline: StageFailed names it escaped, nothing raw reaches the output', async () => {
+    commit(acmeLevel('info'), 'acme info');
+    const run = `probe${Date.now().toString(16)}`;
+    const res = await applyPlanting(run, 'acme', (s) => {
+      // (a link: named by the check, where a stray regular file is only counted)
+      symlinkSync('/etc/hostname', join(s, 'gateway.d', 'x\u001b]0;pwned\u0007\u001b[2Jy\nz.yaml'));
+      chownToNodeUser(s);
+    });
+    const g = only(res);
+    expect(g).toMatchObject({ outcome: 'failed', reason: 'StageFailed' });
+    expect(g.message, g.message).not.toMatch(/[\u0000-\u001f\u007f]/);
+    expect(g.message, g.message).toMatch(/staged files do not match what was sent: acme\/gateway\.d\/x/);
+  }, 60_000);
+
   it('1. releases/<t> swapped mid-run for a link to a user dir holding a dir named <id>.tmp-<run>: STAGE refuses, and the cleanup (UNLOCK) removes nothing behind the link', async () => {
     await sh('rm -rf /etc/openclaw/tenants/initech /etc/openclaw/releases/initech/*');
     commit(extraLevel('initech', 'warn'), 'initech warn');
