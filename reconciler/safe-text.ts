@@ -3,10 +3,11 @@
  * an ESC sequence could clear the screen, retitle the window or hide lines. Every human output escapes them here.
  */
 
-// C0 controls except TAB and LF, DEL, and the C1 range (U+0080–U+009F, e.g. the 8-bit CSI U+009B)
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+// C0 controls except TAB and LF, DEL, the C1 range (U+0080–U+009F, e.g. the 8-bit CSI U+009B), and the Unicode line
+// and paragraph separators U+2028/U+2029 (a terminal or a JSON reader may break a line there)
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
 // LF and TAB too, for text that must stay on one line (a name, a key, an error message)
-const CONTROL_INLINE = /[\u0000-\u001f\u007f-\u009f]/g;
+const CONTROL_INLINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 function visible(c: string): string {
   const code = c.charCodeAt(0);
@@ -14,6 +15,7 @@ function visible(c: string): string {
   if (c === '\t') return '\\t';
   if (c === '\r') return '\\r';
   if (c === '\u001b') return '\\e';
+  if (code > 0xff) return `\\u${code.toString(16).padStart(4, '0')}`;
   return `\\x${code.toString(16).padStart(2, '0')}`;
 }
 

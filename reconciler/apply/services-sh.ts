@@ -362,9 +362,10 @@ while IFS='	' read -r g_t g_new g_old g_oldprev; do
   # (only while the link is still on the new release: the run's own undo may have been first)
   undo_tenant "$g_t" "$g_old" "$g_oldprev" '' "$g_new" > "$RT/undo" 2>&1
   [ $? = 3 ] && continue
-  # (the detail quotes launchctl's messages: quotes, backslashes and control characters become ' so the record stays one
-  # line of JSON with nothing for a terminal to act on)
-  res=$(awk -F '\t' '$1 == "reloaded" { m = m " " $2 " pid " $4 "->" $5 } $1 == "reload-failed" || $1 == "undo-failed" { m = m " FAILED " $2 ": " $3 } END { gsub(/[\001-\037\177"\\]/, "\047", m); print m }' "$RT/undo")
+  # (the detail quotes launchctl's messages: quotes, backslashes and every byte outside printable ASCII (controls, C1,
+  # U+2028, bytes that are not UTF-8; the awk runs under LC_ALL=C) become ' so the record stays one line of JSON in
+  # the form settle_intent copies, with nothing for a terminal to act on)
+  res=$(awk -F '\t' '$1 == "reloaded" { m = m " " $2 " pid " $4 "->" $5 } $1 == "reload-failed" || $1 == "undo-failed" { m = m " FAILED " $2 ": " $3 } END { gsub(/[^ -~]|["\\]/, "\047", m); print m }' "$RT/undo")
   dmr=$(printf '{"time":"%s","action":"DeadManRollback","tenant":"%s","release_id":"%s","prev_release_id":"%s","run":"%s","detail":"%s"}' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$g_t" "$g_old" "$g_new" "$RUN" "$res")
   # never through a link, into a FIFO or into a file with another name (log_records). A log that cannot take it: the
