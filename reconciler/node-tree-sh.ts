@@ -28,6 +28,7 @@
  *   not_own_dir PATH    PATH is there (or a link) but is no real directory: a symlink or a file, where clawops would
  *                       write, read and remove somewhere else
  *   own_dir DIR         DIR a real directory, made when missing; else says why on stderr and fails (the caller exits)
+ *   guard_alive FILE    a dead-man guard file's process runs (0), is gone (1), or is not known (2: no pid in it)
  *   log_refusal FILE    why clawops will not append to FILE (the reload log), in $why ('' when it may): a symlink,
  *                       anything but a regular file (a FIFO would block the append for good), a file with another
  *                       hard link (the records would land in that other file too)
@@ -105,6 +106,15 @@ link_id() {
   tenant_links "$1"
   if [ -z "$2" ]; then printf '%s' "$lk_cur_id"; else printf '%s' "$lk_prev_id"; fi
   return 0
+}
+# guard_alive FILE: a dead-man guard file's process still runs (0), is gone (1), or is not known (2: no pid line, an
+# older clawops wrote it). The file's first 4 KiB only
+guard_alive() {
+  _ga=$(head -c 4096 "$1" 2>/dev/null | sed -n 's/^pid	\([0-9][0-9]*\)$/\1/p')
+  _ga=${"$"}{_ga%%"$NL"*}
+  [ -n "$_ga" ] || return 2
+  kill -0 "$_ga" 2>/dev/null && return 0
+  return 1
 }
 not_own_dir() { { [ -e "$1" ] || [ -L "$1" ]; } && ! real_dir "$1"; }
 own_dir() {

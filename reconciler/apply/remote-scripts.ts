@@ -135,6 +135,23 @@ recover_dead_runs() {
     case $n in *".$RUN"*) continue ;; esac
     rm -f "$f" && rec cleaned "$n"
   done
+  # a dead run's dead-man guard whose process is gone too (a reboot): its pid no longer runs; or, a file without a
+  # pid, well past its deadline (a live guard fires by then, renaming it) or left firing for long. A guard that may
+  # be alive is left alone
+  for g in "$D"/guard.*; do
+    [ -f "$g" ] && [ ! -L "$g" ] || continue
+    n=${"$"}{g##*/}; is_safe "$n" || continue
+    case $n in *.beat) continue ;; *".$RUN"|*".$RUN".*) continue ;; esac
+    guard_alive "$g"; _gr=$?
+    [ $_gr = 0 ] && continue
+    [ $_gr = 1 ] || case $n in
+      *.firing) [ -n "$(find "$g" -mmin +15 2>/dev/null)" ] || continue ;;
+      *) _gd=$(head -c 100 "$g" 2>/dev/null); _gd=${"$"}{_gd%%"$NL"*}; _gd=${"$"}{_gd#deadline	}
+         case $_gd in ''|*[!0-9]*) continue ;; esac
+         [ "$NOW" -gt $((_gd + 60)) ] || continue ;;
+    esac
+    rm -f "$g" "${"$"}{g%.firing}.beat" && rec cleaned "$n"
+  done
   if real_dir "$ETC/tenants"; then
     for e in "$ETC/tenants"/.clawops-*; do
       n=${"$"}{e##*/}
@@ -489,7 +506,8 @@ while IFS='	' read -r k t _rest; do
   is_safe "$t" || continue
   tenant_links "$t"; tenant_refusal_t "$t" "$lk_cur" "$lk_prev"; [ -z "$why" ] || continue
   real_dir "$ETC/releases/$t" && mount_inside "$ETC/releases/$t" && continue
-  rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t"; } && rec removed "$t"
+  # (its gateway's run record too: the service is gone)
+  rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t"; } && { ! real_dir "$D/run" || rm -f "$D/run/$t.json"; } && rec removed "$t"
 done < "$RT/in"
 while IFS='	' read -r k t _rest; do
   [ "$k" = P ] || continue

@@ -317,6 +317,8 @@ set -C
 { printf 'deadline\t%s\n' "$(( $(date +%s) + SECS ))"; while IFS= read -r _gl; do printf '%s\n' "$_gl"; done; } > "$G.tmp" && mv -f "$G.tmp" "$G" || { echo "cannot write $G" >&2; exit 3; }
 set +C
 nohup sh -c "$GUARD_BODY" clawops-guard "$ETC" "$VARDB" "$LD" "$RUN" "$CONFIRM" </dev/null >/dev/null 2>&1 &
+# (its pid in its file: a later run tells a guard that is gone, after a reboot, from one still waiting)
+[ ! -L "$G" ] && printf 'pid\t%s\n' "$!" >> "$G"
 rec guard "$!"
 `}`;
 

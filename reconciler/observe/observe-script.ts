@@ -611,7 +611,9 @@ fi
     n=${"$"}{f##*/}; is_safe "$n" || continue
     # guard.RUN.beat: the heartbeat of a run the guard watches (apply/services-sh.ts), not a guard
     case $n in *.beat) continue ;; esac
-    rec guard "${"$"}{n#guard.}" "$(awk -F '\t' '$1 == "deadline" { d = $2 } $1 == "passed" { p = $2 } END { printf "%s", d + 0 }' "$f")" "$(awk -F '\t' 'NF == 4 { printf "%s%s", (n++ ? "," : ""), $1 }' "$f")"
+    # (and whether its process still runs: 1, 0, or '' when the file names none)
+    guard_alive "$f"; case $? in 0) _ga=1 ;; 1) _ga=0 ;; *) _ga='' ;; esac
+    rec guard "${"$"}{n#guard.}" "$(awk -F '\t' '$1 == "deadline" { d = $2 } $1 == "passed" { p = $2 } END { printf "%s", d + 0 }' "$f")" "$(awk -F '\t' 'NF == 4 { printf "%s%s", (n++ ? "," : ""), $1 }' "$f")" "$_ga"
   done
   if real_dir "$D/quarantine"; then
     for f in "$D/quarantine"/*/*; do

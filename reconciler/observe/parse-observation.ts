@@ -269,7 +269,7 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
         if (/^ai\.openclaw\.clawops\.[a-z0-9-]+$/.test(a)) obs.nodeUnits[a] = { sha256: b };
         break;
       case 'guard':
-        obs.guards.push({ run: a, deadline: Number(b), tenants: c === '' ? [] : c.split(',') });
+        obs.guards.push({ run: a, deadline: Number(b), tenants: c === '' ? [] : c.split(','), ...(r[4] === '1' || r[4] === '0' ? { alive: r[4] === '1' } : {}) });
         break;
       case 'quarantined':
         tenant(a).quarantined.push(b);

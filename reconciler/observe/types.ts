@@ -83,7 +83,7 @@ export interface NodeObservation {
   nodeUnits: Record<string, { sha256: string }>;
   nodeServices: Record<string, LaunchdState>;
   /** dead-man guards waiting on the node: the run, when it fires, which tenants it would put back */
-  guards: { run: string; deadline: number; tenants: string[] }[];
+  guards: { run: string; deadline: number; tenants: string[]; /** its process still runs (absent: not known) */ alive?: boolean }[];
   tenants: Record<string, TenantObservation>;
   errors: string[];
   /** remote commands this observation cost (the contract is exactly one) */

@@ -300,11 +300,14 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
       : `run ${r.run ?? '?'} ${r.action === 'rollback' ? 'rolled back' : 'swapped'} to release ${r.release || '(none)'} without recording it (killed, or the reload log unwritable?)`;
     np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, tenant: r.tenant, message: `${what}; the next apply records it`, difference: true });
   }
-  for (const g of o.guards) {
+  // a guard long past its deadline is gone (a live one fires by then): its file is litter the next apply removes
+  // (or whose process the node says is gone: a reboot)
+  const deadGuards = o.guards.filter((g) => g.alive === false || (g.alive === undefined && o.now !== undefined && g.deadline > 0 && o.now > g.deadline + (g.run.endsWith('.firing') ? 900 : 60)));
+  for (const g of o.guards.filter((x) => !deadGuards.includes(x))) {
     const left = o.now !== undefined ? g.deadline - o.now : undefined;
     np.issues.push({ category: 'probe', severity: 'info', reason: 'PendingGuard', node: node.name, message: `dead-man guard of run ${g.run} pending for ${g.tenants.join(', ') || '?'}${left !== undefined ? `: reverts in ${Math.max(0, left)} s unless confirmed` : ''}`, difference: false });
   }
-  const litter = o.leftovers.filter((l) => l.kind !== 'intent' || emptyIntents.has(l.name));
+  const litter = [...o.leftovers.filter((l) => l.kind !== 'intent' || emptyIntents.has(l.name)), ...deadGuards.map((g) => ({ name: `guard.${g.run}` }))];
   if (litter.length > 0) np.issues.push({ category: 'drift', severity: 'warning', reason: 'Leftovers', node: node.name, message: `left by a dead run: ${litter.map((l) => l.name).join(', ')}; the next apply removes them`, difference: true });
   if ((o.intents.length > 0 || litter.length > 0 || held?.stale === true) && (held === undefined || held.stale)) np.actions.push({ kind: 'recover' });
 
