@@ -582,7 +582,9 @@ for s in '' .prev; do
   slot=current; [ -n "$s" ] && slot=prev
   if [ -L "$ETC/tenants/$t$s" ]; then
     l=$(link_id "$t" "$s")
-    if release_ok "$t" "$l"; then rec link $slot "$l" 1; else rec link $slot "$l" 0; fi
+    # (a release dir that is a mount point, or holds one, is a volume someone mounted, not a release clawops made:
+    # never switched onto)
+    if release_ok "$t" "$l" && ! mount_inside "$ETC/releases/$t/$l"; then rec link $slot "$l" 1; else rec link $slot "$l" 0; fi
   fi
 done
 `}`;

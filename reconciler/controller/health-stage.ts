@@ -149,7 +149,8 @@ export function probeSummary(source: 'probe' | 'gateway', code: number, curlExit
   return { source, status, code, checks, at };
 }
 
-const iso = (v: unknown): string => (typeof v === 'string' && v.length <= 40 && !Number.isNaN(Date.parse(v)) ? v : '');
+// (an ISO-8601 instant in its plain form only: Date.parse alone also takes "2026-11-28 (any text)", a comment to V8)
+const iso = (v: unknown): string => (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)) ? v : '');
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
 const text = (v: unknown, max: number): string => (typeof v === 'string' ? v.replace(/[\u0000-\u001f\u007f]/g, '?').slice(0, max) : '');
 

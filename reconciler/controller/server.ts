@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { oneLine } from '../errors.js';
+import { safeJson } from '../safe-text.js';
 import type { ListenAddress } from '../notifier/listen-address.js';
 import { StatusMetrics } from '../report/status-metrics.js';
 import { DEFAULT_REFRESH_MS, PAGE_HEADERS, renderStatusPage } from '../report/status-page.js';
@@ -70,7 +71,7 @@ export interface ServerHandle {
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {
-  const text = `${JSON.stringify(body)}\n`;
+  const text = `${safeJson(body)}\n`;
   res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
 }
@@ -118,7 +119,7 @@ export function handler(c: ControllerHttp, metrics: StatusMetrics = new StatusMe
       if (path === '/') {
         try {
           const view = metrics.view(c.status());
-          if (wantsJson(req.headers.accept)) return sendText(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store', vary: 'Accept' }, `${JSON.stringify(view)}\n`);
+          if (wantsJson(req.headers.accept)) return sendText(res, 200, { 'content-type': 'application/json', 'cache-control': 'no-store', vary: 'Accept' }, `${safeJson(view)}\n`);
           return sendText(res, 200, { ...PAGE_HEADERS, vary: 'Accept' }, renderStatusPage(view, { refreshMs: refreshMs(req.url ?? '/') }));
         } catch (e) {
           c.log.error({ http: 'page' }, `status page failed: ${oneLine(e)}`);

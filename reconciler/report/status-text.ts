@@ -5,14 +5,15 @@
  * line (escapeInline): nothing it carries can move the cursor or forge a line.
  */
 import { CONTROLLER_STATES } from '../controller/status.js';
-import { escapeInline } from '../safe-text.js';
+import { escapeInline, safeJson } from '../safe-text.js';
 import { durationAgo, revLabel, shortCommit, type NodeView, type StatusView } from './status-model.js';
 
 const e = escapeInline;
 
 /** `2026-11-28 12:00:00Z` */
 function when(iso: string | undefined): string {
-  return iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '?';
+  // (escaped like every other string here: a notifier's dates reach this)
+  return iso ? e(iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')) : '?';
 }
 
 export function summaryLine(v: StatusView): string {
@@ -107,5 +108,6 @@ export function renderStatusText(v: StatusView): string {
 
 /** `--json`: the model itself; its field names are documented in specs/status.md. */
 export function renderStatusJson(v: StatusView): string {
-  return `${JSON.stringify(v, null, 2)}\n`;
+  // (safeJson: C1, DEL and U+2028/2029 that tags, refs and digest tenants may hold are escaped too)
+  return `${safeJson(v, 2)}\n`;
 }
