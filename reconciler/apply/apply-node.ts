@@ -580,7 +580,14 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         throw new StepError('swap', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); ${done.length ? `swapped before that: ${done.join(', ')}; ${sw.tenant} and the rest were not` : 'nothing was swapped'}`);
       };
       if (sw.prev !== undefined) await pointLink(t, base, `${sw.tenant}.prev`, `../releases/${sw.tenant}/${sw.prev}`, ctx.run);
-      await pointLink(t, base, sw.tenant, `../releases/${sw.tenant}/${sw.to}`, ctx.run, lockStill);
+      // current certainly not moved: .prev goes back to the release it named (else that rollback target is lost, .prev
+      // naming what still runs); best effort, the connection may be what failed. Not when the lock is another run's
+      // now: nothing more is touched then
+      await pointLink(t, base, sw.tenant, `../releases/${sw.tenant}/${sw.to}`, ctx.run, lockStill, async (e) => {
+        const before = links.get(sw.tenant)?.prev?.id;
+        const lockLost = e instanceof StepError && e.reason === 'NodeLocked';
+        if (sw.prev !== undefined && before !== undefined && !lockLost) await pointLink(t, base, `${sw.tenant}.prev`, `../releases/${sw.tenant}/${before}`, `${ctx.run}-back`).catch(() => undefined);
+      });
       result.swapped.push({ tenant: sw.tenant, ...(sw.from ? { from: sw.from } : {}), to: sw.to });
       emit('swap', 'done', `${sw.tenant}: ${sw.from ?? '(none)'} → ${sw.to}`);
       if (sw.note) emit('swap', 'warn', `${sw.tenant}: ${sw.note}`);

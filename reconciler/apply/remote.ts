@@ -154,12 +154,19 @@ export function planSwap(tenant: string, to: string, links: { current?: LinkFact
  * Point `dir/name` at `target` atomically: a fresh temporary symlink renamed over the old link (rename(2)), so the
  * name resolves at every instant. Never rm-then-ln.
  */
-export async function pointLink(t: Transport, dir: string, name: string, target: string, run: string, beforeRename?: () => Promise<void>): Promise<void> {
+export async function pointLink(t: Transport, dir: string, name: string, target: string, run: string, beforeRename?: () => Promise<void>, notMoved?: (e: unknown) => Promise<void>): Promise<void> {
   const tmp = `${dir}/.clawops-${run}-${name}`;
-  await t.files.symlink(target, tmp);
-  // (the last moment before the rename that is the swap: e.g. the lock re-checked; a throw leaves the temp link, which
-  // UNLOCK or the next run removes as this run's litter)
-  await beforeRename?.();
+  try {
+    await t.files.symlink(target, tmp);
+    // (the last moment before the rename that is the swap: e.g. the lock re-checked; a throw leaves the temp link,
+    // which UNLOCK or the next run removes as this run's litter)
+    await beforeRename?.();
+  } catch (e) {
+    // (the link certainly did not move: the rename was never asked for. A failed rename is no such certainty: the
+    // node may have done it and lost only the answer)
+    await notMoved?.(e);
+    throw e;
+  }
   await t.files.rename(tmp, `${dir}/${name}`);
 }
 

@@ -45,14 +45,11 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
     await writeIntent(t, p, ctx.run, `${journalLine(ctx, t.node, 'rollback', tenant, sw.to, sw.from)}\n`);
     // .prev first, like apply: if the second rename fails the node still runs what it ran (both links on it)
     if (sw.prev !== undefined) await pointLink(t, base, `${tenant}.prev`, `../releases/${tenant}/${sw.prev}`, ctx.run);
-    try {
-      await pointLink(t, base, tenant, `../releases/${tenant}/${sw.to}`, ctx.run);
-    } catch (e) {
-      // current did not move: .prev goes back where it was (else the release to roll back to would be lost, .prev
-      // naming what still runs); best effort, the connection may be what failed
+    // current certainly not moved: .prev goes back where it was (else the release to roll back to would be lost, .prev
+    // naming what still runs); best effort, the connection may be what failed
+    await pointLink(t, base, tenant, `../releases/${tenant}/${sw.to}`, ctx.run, undefined, async () => {
       if (sw.prev !== undefined) await pointLink(t, base, `${tenant}.prev`, `../releases/${tenant}/${prev.id}`, `${ctx.run}-back`).catch(() => undefined);
-      throw e;
-    }
+    });
     emit('swap', 'done', `${tenant}: ${cur.id} → ${sw.to}`);
     if (sw.note) emit('swap', 'warn', `${tenant}: ${sw.note}`);
     // the service must run what the link now points at, and be ready, like after an apply

@@ -271,7 +271,11 @@ export class SshTransport implements Transport {
 
   /** Fail `p` at once when the connection goes away. */
   private tracked<T>(p: Promise<T>): Promise<T> {
-    if (this.gone) return Promise.reject(new SshError(this.node, this.gone));
+    if (this.gone) {
+      // (p is dropped: its own failure must not surface as an unhandled rejection)
+      p.catch(() => undefined);
+      return Promise.reject(new SshError(this.node, this.gone));
+    }
     let fail: ((e: Error) => void) | undefined;
     const gone = new Promise<never>((_, reject) => {
       fail = reject;

@@ -16,7 +16,7 @@ import type { DesiredState } from '../../reconciler/desired/types.js';
 import type { Transport } from '../../reconciler/transport/transport.js';
 import { chownToNodeUser, fleetAvailable, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
 import { commitEdits, desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
-import { treeSnapshot } from '../helpers/node-state.js';
+import { applyAfter, treeSnapshot } from '../helpers/node-state.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { runCli, type CliRun } from '../helpers/repo.js';
 import { useOneNodeFleet, NO_UNITS, acmeLevel, applyJson } from '../helpers/fleet-cli.js';
@@ -267,6 +267,34 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
     expect(failed).toBe(true);
     expect(err).toBeDefined();
     expect({ links: links(), rollbacks: rollbacks(), lock: existsSync(cdir('node.lock')) }, `${String(err)} (v1 ${v1}, v2 ${v2})`).toEqual({ links: beforeLinks, rollbacks: [], lock: false });
+  }, 60_000);
+
+  it('the same for apply: the move of current fails after .prev was moved: .prev still names the release it named, and no swap is recorded', async () => {
+    const { v1 } = await deployTwo();
+    commit(acmeLevel('error'), 'acme error');
+    const beforeLinks = links();
+    const run = `probe${Date.now().toString(16)}`;
+    let failed = false;
+    const res = await applyAfter({
+      repo,
+      identity: key(),
+      nodes: ['gw-1'],
+      wrap: (ts) => {
+        const t = ts.get('gw-1')!;
+        const origLink = t.files.symlink.bind(t.files);
+        (t.files as { symlink: (a: string, b: string) => Promise<void> }).symlink = async (a: string, b: string) => {
+          // the temp link of current (not .prev's): the SFTP request fails
+          if (b.endsWith(`/.clawops-${run}-acme`)) {
+            failed = true;
+            throw new Error('gw-1: SFTP symlink failed (connection lost)');
+          }
+          await origLink(a, b);
+        };
+      },
+    }, async () => undefined, { run });
+    expect(failed).toBe(true);
+    expect(res.results[0]!.outcome).toBe('failed');
+    expect({ links: links(), applies: reloadLog().filter((l) => l.run === run && l.action === 'apply').length, lock: existsSync(cdir('node.lock')) }, `v1 ${v1}`).toEqual({ links: beforeLinks, applies: 0, lock: false });
   }, 60_000);
 
   it('1/3d. reload.log a symlink to a user file: nothing appended through it, a one-line RecordFailed naming reload.log, and the swap it made kept in its intent for the next run', async () => {
