@@ -306,7 +306,11 @@ describe.skipIf(!avail.ok)('test fleet', () => {
     }
     expect(pidOf(p2)).not.toBe(pid1);
     expect(p2).toContain('\tlast terminating signal = Killed: 9\n');
-    const out = readFileSync(path.join(gw2.varDbOpenclaw, 'clawops', 'job.out'), 'utf8');
+    // (the respawned job writes its lines a moment after its pid shows: wait for them, on a loaded machine too)
+    const outFile = path.join(gw2.varDbOpenclaw, 'clawops', 'job.out');
+    const errFile = path.join(gw2.varDbOpenclaw, 'clawops', 'job.err');
+    for (let i = 0; i < 150 && !(readFileSync(outFile, 'utf8').split('\n').length > 2 && readFileSync(errFile, 'utf8').split('\n').length > 2); i++) await new Promise((r) => setTimeout(r, 20));
+    const out = readFileSync(outFile, 'utf8');
     expect(out).toBe(`hello & welcome from /var/db/openclaw/clawops as ${FLEET_USER}\n`.repeat(2));
     expect(readFileSync(path.join(gw2.varDbOpenclaw, 'clawops', 'job.err'), 'utf8')).toBe('oops\noops\n');
     // bootout by plist path, as `launchctl bootout system /Library/LaunchDaemons/x.plist`
