@@ -28,6 +28,7 @@
  *   not_own_dir PATH    PATH is there (or a link) but is no real directory: a symlink or a file, where clawops would
  *                       write, read and remove somewhere else
  *   own_dir DIR         DIR a real directory, made when missing; else says why on stderr and fails (the caller exits)
+ *   first_line FILE MAX the first line of FILE's first MAX bytes, in $fl (a bounded read: never hangs)
  *   guard_alive FILE    a dead-man guard file's process runs (0), is gone (1), or is not known (2: no pid in it)
  *   log_refusal FILE    why clawops will not append to FILE (the reload log), in $why ('' when it may): a symlink,
  *                       anything but a regular file (a FIFO would block the append for good), a file with another
@@ -107,6 +108,9 @@ link_id() {
   if [ -z "$2" ]; then printf '%s' "$lk_cur_id"; else printf '%s' "$lk_prev_id"; fi
   return 0
 }
+# first_line FILE MAX: the first line of FILE's first MAX bytes, in $fl: never the shell's own read of a whole file,
+# which a FIFO or a huge file with no newline would hang
+first_line() { fl=$(head -c "$2" "$1" 2>/dev/null); fl=${"$"}{fl%%"$NL"*}; }
 # guard_alive FILE: a dead-man guard file's process still runs (0), is gone (1), or is not known (2: no pid line, an
 # older clawops wrote it). The file's first 4 KiB only
 guard_alive() {

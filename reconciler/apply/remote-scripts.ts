@@ -36,9 +36,8 @@ lock_json() { printf '{"run":"%s","owner":"%s","pid":%s,"ttl_sec":%s,"acquired_e
 # (the lock is one line of JSON, lock_json's: matched by the shell itself, no grep)
 lock_is_ours() {
   [ -f "$1" ] || return 1
-  # (its first 4 KiB only: the shell's own read of a huge file with no newline would never end)
-  _lo=$(head -c 4096 "$1" 2>/dev/null); _lo=${"$"}{_lo%%"$NL"*}
-  case $_lo in *"\"run\":\"$RUN\""*) return 0 ;; esac
+  first_line "$1" 4096
+  case $fl in *"\"run\":\"$RUN\""*) return 0 ;; esac
   return 1
 }
 # release by rename first: only one process can move the file, so a lock another run just took is never removed
@@ -120,6 +119,12 @@ settle_intent() {
   if [ -s "$RT/settle" ] && ! log_records "$D/reload.log" < "$RT/settle"; then rec record-failed "$why"; return 1; fi
   rm -f "$1"
 }
+# settle_run_intents: this run's intent files (its intent, and what its dead-man guard kept in files of its own when
+# the log could not take its records), each settled; only regular files with safe names
+settle_run_intents() {
+  for _si in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$_si" ] && [ ! -L "$_si" ] && is_safe "${"$"}{_si##*/}" && settle_intent "$_si"; done
+  return 0
+}
 # what dead runs left (we hold the lock, so no other run is alive): record their swaps, remove their temp links,
 # staging dirs, wanted-file lists and lock scratch files. Only clawops' own names and kinds are touched.
 recover_dead_runs() {
@@ -146,7 +151,7 @@ recover_dead_runs() {
     [ $_gr = 0 ] && continue
     [ $_gr = 1 ] || case $n in
       *.firing) [ -n "$(find "$g" -mmin +15 2>/dev/null)" ] || continue ;;
-      *) _gd=$(head -c 100 "$g" 2>/dev/null); _gd=${"$"}{_gd%%"$NL"*}; _gd=${"$"}{_gd#deadline	}
+      *) first_line "$g" 100; _gd=${"$"}{fl#deadline	}
          case $_gd in ''|*[!0-9]*) continue ;; esac
          [ "$NOW" -gt $((_gd + 60)) ] || continue ;;
     esac
@@ -221,8 +226,7 @@ if [ -L "$PO" ] || { [ -e "$PO" ] && [ ! -f "$PO" ] && [ ! -d "$PO" ]; }; then r
 case $PORT_OFFSET in
   ''|0) [ -d "$PO" ] || rm -f "$PO" ;;
   *[!0-9]*) ;;
-  # (its first bytes only: the shell's own read of a huge file with no newline would never end)
-  *) _po=''; [ -f "$PO" ] && _po=$(head -c 32 "$PO" 2>/dev/null); [ "$_po" = "$PORT_OFFSET" ] || printf '%s\n' "$PORT_OFFSET" > "$PO" ;;
+  *) fl=''; [ -f "$PO" ] && first_line "$PO" 32; [ "$fl" = "$PORT_OFFSET" ] || printf '%s\n' "$PORT_OFFSET" > "$PO" ;;
 esac
 # the wanted files stay on the node for PROMOTE (this run's only; older ones were removed above)
 W="$D/want.$RUN"
@@ -481,8 +485,7 @@ ETC=$1; VARDB=$2; RUN=$3; KEEP=$4
 D="$VARDB/clawops"
 cat > "$RT/in"
 ${String.raw`
-# (the run's intent, and what its dead-man guard kept in files of its own when the log could not take its records)
-for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && is_safe "${"$"}{f##*/}" && settle_intent "$f"; done
+settle_run_intents
 # further records (reloads, swaps an undo could not journal): a log that cannot be written is a failure like any
 # other, and they wait in an intent file of their own (intent.RUN.f, created afresh), each swap marked done (it
 # happened), for the next run; what cannot even be kept there is said to be lost
@@ -537,7 +540,7 @@ if lock_release; then rec unlocked; else rec lock-lost; fi
  */
 export const UNLOCK_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}${String.raw`
 ETC=$1; D="$2/clawops"; RUN=$3; L="$D/node.lock"
-for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && is_safe "${"$"}{f##*/}" && settle_intent "$f"; done
+settle_run_intents
 rm -f "$D/.intent.$RUN.tmp"
 if real_dir "$ETC/releases"; then
   # (releases/<t> itself a real dir too: through a link it would be someone else's dir emptied)
