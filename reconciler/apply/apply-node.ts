@@ -11,7 +11,7 @@ import type { Action, NodePlan } from '../plan/types.js';
 import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
 import type { NodePaths, Transport } from '../transport/transport.js';
 import { keptNote, versionMismatches, type VersionFacts } from './records.js';
-import { lockStillOurs, planSwap, pointLink, runScript, stageRelease, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
+import { lockStillOurs, planSwap, runScript, stageRelease, swapLinks, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { decideReload } from './reload-plan.js';
 import { hotCheckOf } from './gateway-rpc.js';
 import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, quarantine, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
@@ -579,15 +579,8 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         const done = result.swapped.map((x) => `${x.tenant} → ${x.to}`);
         throw new StepError('swap', 'NodeLocked', `${np.node}: the node lock is no longer this run's (expired and taken over?); ${done.length ? `swapped before that: ${done.join(', ')}; ${sw.tenant} and the rest were not` : 'nothing was swapped'}`);
       };
-      if (sw.prev !== undefined) await pointLink(t, base, `${sw.tenant}.prev`, `../releases/${sw.tenant}/${sw.prev}`, ctx.run);
-      // current certainly not moved: .prev goes back to the release it named (else that rollback target is lost, .prev
-      // naming what still runs); best effort, the connection may be what failed. Not when the lock is another run's
-      // now: nothing more is touched then
-      await pointLink(t, base, sw.tenant, `../releases/${sw.tenant}/${sw.to}`, ctx.run, lockStill, async (e) => {
-        const before = links.get(sw.tenant)?.prev?.id;
-        const lockLost = e instanceof StepError && e.reason === 'NodeLocked';
-        if (sw.prev !== undefined && before !== undefined && !lockLost) await pointLink(t, base, `${sw.tenant}.prev`, `../releases/${sw.tenant}/${before}`, `${ctx.run}-back`).catch(() => undefined);
-      });
+      // current certainly not moved: .prev goes back (swapLinks), not when the lock is another run's now
+      await swapLinks(t, base, sw, links.get(sw.tenant)?.prev?.id, ctx.run, lockStill, (e) => !(e instanceof StepError && e.reason === 'NodeLocked'));
       result.swapped.push({ tenant: sw.tenant, ...(sw.from ? { from: sw.from } : {}), to: sw.to });
       emit('swap', 'done', `${sw.tenant}: ${sw.from ?? '(none)'} → ${sw.to}`);
       if (sw.note) emit('swap', 'warn', `${sw.tenant}: ${sw.note}`);

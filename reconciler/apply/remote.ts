@@ -170,6 +170,21 @@ export async function pointLink(t: Transport, dir: string, name: string, target:
   await t.files.rename(tmp, `${dir}/${name}`);
 }
 
+/**
+ * The two renames of a swap in `dir` (the tenants/ dir): `.prev` first, so that if the second rename fails the node
+ * still runs what it ran (both links on it), then current. When current certainly did not move (its rename was never
+ * asked for: `beforeRename` threw, or the temp link could not be made), `.prev` goes back to `prevBefore`, the release
+ * it named (else that rollback target is lost, .prev naming what still runs); best effort, the connection may be what
+ * failed. `putBack(e)` false: leave .prev as it is (e.g. the lock is another run's now: nothing more is touched).
+ */
+export async function swapLinks(t: Transport, dir: string, sw: SwapPlan, prevBefore: string | undefined, run: string, beforeRename?: () => Promise<void>, putBack: (e: unknown) => boolean = () => true): Promise<void> {
+  const rel = (id: string): string => `../releases/${sw.tenant}/${id}`;
+  if (sw.prev !== undefined) await pointLink(t, dir, `${sw.tenant}.prev`, rel(sw.prev), run);
+  await pointLink(t, dir, sw.tenant, rel(sw.to), run, beforeRename, async (e) => {
+    if (sw.prev !== undefined && prevBefore !== undefined && putBack(e)) await pointLink(t, dir, `${sw.tenant}.prev`, rel(prevBefore), `${run}-back`).catch(() => undefined);
+  });
+}
+
 /** The release id a tenant link points at: the last path segment of its target. */
 export function releaseIdOf(target: string): string {
   return target.split('/').filter(Boolean).pop() ?? target;

@@ -7,7 +7,7 @@ import { keptNote } from './records.js';
 import { gate, healthSettings, reloadUnits, undoTenant } from './services.js';
 import type { NodePaths } from '../transport/transport.js';
 import { releaseHealth } from './release-health.js';
-import { planSwap, pointLink, runScript, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact } from './remote.js';
+import { planSwap, runScript, swapLinks, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact } from './remote.js';
 import { FINISH_SCRIPT, LINKS_SCRIPT } from './remote-scripts.js';
 
 export interface RollbackResult {
@@ -43,13 +43,8 @@ export async function rollbackTenant(t: Transport, tenant: string, settings: Set
     if (!sw) throw new ClawopsError('NoPrevRelease', `${t.node}: ${tenant}'s current and .prev are the same release ${cur.id}; nothing to roll back to`);
     const base = `${p.etc}/tenants`;
     await writeIntent(t, p, ctx.run, `${journalLine(ctx, t.node, 'rollback', tenant, sw.to, sw.from)}\n`);
-    // .prev first, like apply: if the second rename fails the node still runs what it ran (both links on it)
-    if (sw.prev !== undefined) await pointLink(t, base, `${tenant}.prev`, `../releases/${tenant}/${sw.prev}`, ctx.run);
-    // current certainly not moved: .prev goes back where it was (else the release to roll back to would be lost, .prev
-    // naming what still runs); best effort, the connection may be what failed
-    await pointLink(t, base, tenant, `../releases/${tenant}/${sw.to}`, ctx.run, undefined, async () => {
-      if (sw.prev !== undefined) await pointLink(t, base, `${tenant}.prev`, `../releases/${tenant}/${prev.id}`, `${ctx.run}-back`).catch(() => undefined);
-    });
+    // .prev first, like apply; put back if current certainly did not move (swapLinks)
+    await swapLinks(t, base, sw, prev.id, ctx.run);
     emit('swap', 'done', `${tenant}: ${cur.id} → ${sw.to}`);
     if (sw.note) emit('swap', 'warn', `${tenant}: ${sw.note}`);
     // the service must run what the link now points at, and be ready, like after an apply
