@@ -520,12 +520,13 @@ fi
   [ -f "$D/node.lock" ] && [ ! -L "$D/node.lock" ] && rec lock "$(head -c 4096 "$D/node.lock" | b64)"
   # what killed or failed runs left behind (clawops' own names are safe; anything else is not ours)
   # (and the scratch files of a run killed while it wrote its intent or took the lock: what the next run removes)
+  # (an intent: its first 64 KiB and one byte more, so that the controller knows when it read only a part)
   for e in "$D"/want.* "$D"/intent.* "$D"/.intent.*.tmp "$D"/node.lock.new.* "$D"/node.lock.stale.* "$D"/node.lock.release.*; do
     [ -f "$e" ] && [ ! -L "$e" ] || continue
     n=${"$"}{e##*/}; is_safe "$n" || continue
     case $n in
       want.*) rec leftover want "$n" ;;
-      intent.*) rec leftover intent "$n"; rec intent "$(head -c 65536 "$e" | b64)" ;;
+      intent.*) rec leftover intent "$n"; rec intent "$(head -c 65537 "$e" | b64)" "$n" ;;
       *) rec leftover scratch "$n" ;;
     esac
   done

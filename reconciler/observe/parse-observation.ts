@@ -277,9 +277,18 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
       case 'leftover':
         if (a === 'templink' || a === 'staging' || a === 'want' || a === 'intent' || a === 'scratch') obs.leftovers.push({ kind: a, name: b });
         break;
-      case 'intent':
-        obs.intents.push(intentLines(b64(a)));
+      case 'intent': {
+        const bytes = b64(a);
+        if (bytes.length <= INTENT_READ) {
+          obs.intents.push(intentLines(bytes));
+          break;
+        }
+        // read in part: whole lines of the first 64 KiB only (the cut one is no line), and the file named
+        const part = bytes.subarray(0, INTENT_READ);
+        obs.intents.push(intentLines(part.subarray(0, part.lastIndexOf(0x0a) + 1)));
+        (obs.intentsCut ??= []).push(b);
         break;
+      }
       case 'release':
         tenant(a).releases.push(b);
         break;
@@ -342,6 +351,9 @@ export function finishObservation(obs: NodeObservation, { services, listFailed }
   for (const label of services.keys()) if (/^ai\.openclaw\.clawops\./.test(label)) obs.nodeServices[label] = serviceState(services.get(label), listFailed);
   for (const t of Object.values(obs.tenants)) t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);
 }
+
+/** how much of one intent file observe reads (observe-script.ts reads one byte more, to tell a file cut short) */
+const INTENT_READ = 65536;
 
 /**
  * An intent file's lines as text; a line whose bytes are not UTF-8 becomes a NUL (which no journal form admits, as the

@@ -187,6 +187,7 @@ function fromBase(node: string, meta: { commands: number; durationMs: number }, 
   obs.errors.push(...base.errors);
   obs.leftovers.push(...base.leftovers);
   obs.intents.push(...base.intents);
+  if (base.intentsCut) obs.intentsCut = [...base.intentsCut];
   obs.guards.push(...base.guards);
   Object.assign(obs.nodeUnits, base.nodeUnits);
   if (base.lock !== undefined) obs.lock = base.lock;

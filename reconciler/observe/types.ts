@@ -79,6 +79,11 @@ export interface NodeObservation {
    * recording them, done marks, the dead-man guard's records (plan/intent-records.ts judges them)
    */
   intents: string[][];
+  /**
+   * intent files larger than what observe reads of one (64 KiB: a hostile or runaway file): their lines in `intents`
+   * are those of the first 64 KiB only (a cut last line dropped); the node's settle reads the whole file
+   */
+  intentsCut?: string[];
   /** node-level units installed (label → sha256 of the plist) and their launchd state */
   nodeUnits: Record<string, { sha256: string }>;
   nodeServices: Record<string, LaunchdState>;

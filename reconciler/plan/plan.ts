@@ -300,6 +300,10 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
       : `run ${r.run ?? '?'} ${r.action === 'rollback' ? 'rolled back' : 'swapped'} to release ${r.release || '(none)'} without recording it (killed, or the reload log unwritable?)`;
     np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, tenant: r.tenant, message: `${what}; the next apply records it`, difference: true });
   }
+  // an intent file larger than observe reads: what it shows above is of its first 64 KiB; the node settles it whole
+  for (const name of o.intentsCut ?? []) {
+    np.issues.push({ category: 'drift', severity: 'warning', reason: 'UnrecordedSwap', node: node.name, message: `${name} is larger than 64 KiB: diff shows the records of its first 64 KiB only; the next apply records the whole file`, difference: true });
+  }
   // a guard long past its deadline is gone (a live one fires by then): its file is litter the next apply removes
   // (or whose process the node says is gone: a reboot)
   const deadGuards = o.guards.filter((g) => g.alive === false || (g.alive === undefined && o.now !== undefined && g.deadline > 0 && o.now > g.deadline + (g.run.endsWith('.firing') ? 900 : 60)));

@@ -160,4 +160,28 @@ describe.skipIf(!cache)('apply over the local transport', () => {
     expect(readlinkSync(join(tenants, 'acme'))).toBe(cur);
     expect(existsSync(join(nodeRoot('gw-1'), 'var/db/openclaw/clawops/node.lock'))).toBe(false);
   }, 60_000);
+  it('an intent file larger than observe reads (64 KiB): diff names it and shows what its first 64 KiB hold, the next apply records the whole file', async () => {
+    expect((await runCli(['apply', '--repo', repo, '--yes'])).code).toBe(0);
+    const d = join(nodeRoot('gw-1'), 'var/db/openclaw/clawops');
+    const id = readlinkSync(join(nodeRoot('gw-1'), 'etc/openclaw/tenants/acme')).split('/').pop()!;
+    const rec = (run: string): string => JSON.stringify({ time: '2026-11-29T00:00:00Z', action: 'apply', node: 'gw-1', tenant: 'acme', release_id: id, actor: 'x', run });
+    // a swap record of a dead run to what runs now, ~70 KiB of lines no journal form admits, then a second record
+    // whose line lies wholly past the first 64 KiB
+    const filler = Array.from({ length: 700 }, (_, i) => `filler ${String(i).padStart(4, '0')} ${'x'.repeat(88)}`);
+    writeFileSync(join(d, 'intent.r20261129t000000-dead01'), [rec('r20261129t000000-dead01'), ...filler, rec('r20261129t000000-dead02'), ''].join('\n'));
+    const diff = await runCli(['diff', '--repo', repo, '--node', 'gw-1']);
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toContain('intent.r20261129t000000-dead01 is larger than 64 KiB: diff shows the records of its first 64 KiB only; the next apply records the whole file');
+    // the first record is seen, the one past 64 KiB is not (diff does not read the whole file)
+    expect(diff.stdout).toContain('run r20261129t000000-dead01 swapped to release');
+    expect(diff.stdout).not.toContain('run r20261129t000000-dead02');
+    const a = await runCli(['apply', '--repo', repo, '--yes', '--node', 'gw-1']);
+    expect(a.code, a.stderr).toBe(0);
+    const runs = readFileSync(join(d, 'reload.log'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { run: string }).run);
+    // settled whole: of two unmarked swaps of acme to what runs, the last one stands (the rule diff applied to the part
+    // it read, where dead01 was the last)
+    expect(runs.filter((r) => r.endsWith('-dead01') || r.endsWith('-dead02'))).toEqual(['r20261129t000000-dead02']);
+    expect(readdirSync(d).filter((f) => f.startsWith('intent.'))).toEqual([]);
+    expect((await runCli(['diff', '--repo', repo, '--node', 'gw-1'])).code).toBe(0);
+  }, 60_000);
 });
