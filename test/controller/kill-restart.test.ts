@@ -2,7 +2,8 @@
  * `clawops controller run` killed with SIGKILL mid-pass, while it applies the canary (right after a tenant's link was
  * swapped, before its reload and health gate), then restarted on the same state dir (issue 10, "Bad input and faults").
  * Local nodes with services (the launchctl stand-in and the fake gateway through the real secret wrapper), so the
- * node's dead-man guard is real: with health.confirm_sec 30 it puts back a swap whose run died. Afterwards:
+ * node's dead-man guard is real: with health.confirm_sec 10 it puts back a swap whose run died (the restarted
+ * controller's first pass, which must still find the guard pending, ends ~0.6 s after the kill here). Afterwards:
  *   - no half-swapped tenant: every tenant link points at a complete release (its manifest is there), and the reload
  *     log agrees with what is current;
  *   - the swap the dead run made is either reverted by the guard (and then applied again cleanly by the restarted
@@ -42,7 +43,7 @@ describe.skipIf(!openclawCache())('controller killed with SIGKILL mid-pass, then
       ],
       secretsFor: TENANTS,
       services: true,
-      clawops: (y) => y.replace('confirm_sec: 60', 'confirm_sec: 30'),
+      clawops: (y) => y.replace('confirm_sec: 60', 'confirm_sec: 10'),
       prefix: 'clawops-ctl-kill-',
     });
     const { nodes: n, origin, stateDir } = lc;
@@ -135,7 +136,7 @@ describe.skipIf(!openclawCache())('controller killed with SIGKILL mid-pass, then
 
     // 3. restarted at once on the same state dir (as the same controller: same user and host), as a supervisor
     //    would: it takes over the dead controller's state dir lock and resumes from the store. The dead run's swap is
-    //    not confirmed and its dead-man guard is still pending (confirm_sec 30): nothing is applied to the canary, and
+    //    not confirmed and its dead-man guard is still pending (confirm_sec 10): nothing is applied to the canary, and
     //    what it runs does not count as evidence, until the guard has put the swap back
     const guardFiles = (): string[] => readdirSync(clawopsDir('gw-1')).filter((f) => f.startsWith('guard.'));
     expect(guardFiles().length).toBeGreaterThan(0);
