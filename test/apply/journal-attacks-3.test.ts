@@ -6,19 +6,16 @@
  * on the one-node fleet.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UNLOCK_SCRIPT } from '../../reconciler/apply/remote-scripts.js';
 import { GUARD_BODY, UNDO_SCRIPT } from '../../reconciler/apply/services-sh.js';
 import { pendingRecords } from '../../reconciler/plan/intent-records.js';
-import { fleetAvailable, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { fleetRepo } from '../helpers/fleet-repo.js';
-import { openclawCache } from '../helpers/openclaw.js';
 import { runCli, type CliRun } from '../helpers/repo.js';
-import { useOneNodeFleet, applyJson, type ApplyJson } from '../helpers/fleet-cli.js';
-import { seedSecrets } from '../helpers/secrets.js';
+import type { ApplyJson } from '../helpers/fleet-cli.js';
+import { fleetReady, linkIdIn, pointTenant, UNITS_RESET, useHostileNode } from '../helpers/hostile-node.js';
 
 // ===================================================================================================================
 // A. local node tree
@@ -39,17 +36,8 @@ describe('journal attacks 3: the node scripts on a local tree', () => {
   const dir = (): string => join(root, 'var/clawops');
   const intentFile = (run = RUN): string => join(dir(), `intent.${run}`);
   const logFile = (): string => join(dir(), 'reload.log');
-  const link = (tenant: string, id: string): void => {
-    rmSync(join(etc(), 'tenants', tenant), { force: true });
-    symlinkSync(`../releases/${tenant}/${id}`, join(etc(), 'tenants', tenant));
-  };
-  const linkOf = (tenant: string): string | undefined => {
-    try {
-      return readlinkSync(join(etc(), 'tenants', tenant)).split('/').pop();
-    } catch {
-      return undefined;
-    }
-  };
+  const link = (tenant: string, id: string): void => pointTenant(etc(), tenant, id);
+  const linkOf = (tenant: string): string | undefined => linkIdIn(etc(), tenant);
   const logBytes = (): Buffer => (existsSync(logFile()) && !statSync(logFile()).isDirectory() ? readFileSync(logFile()) : Buffer.alloc(0));
   const logLines = (): string[] => logBytes().toString('utf8').split('\n').filter(Boolean);
   const unlock = (run = RUN, env: NodeJS.ProcessEnv = process.env): { out: string; err: string } => {
@@ -221,38 +209,23 @@ describe('journal attacks 3: the node scripts on a local tree', () => {
 // ===================================================================================================================
 // B. on the one-node fleet
 
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
+const ready = fleetReady();
 
 describe.skipIf(!ready)('journal attacks 3 on the fleet', () => {
-  let fleet: Fleet;
-  let gw1: FleetNodeHandle;
-  let repo: string;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => applyJson(repo, key(), '--node', 'gw-1', ...args);
-  const clawopsDir = (...p: string[]): string => join(gw1.varDbOpenclaw, 'clawops', ...p);
-
-  const one = useOneNodeFleet();
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw1 = one.gw;
-  });
-  beforeEach(async () => {
-    if (!gw1.running()) await gw1.start();
-    await gw1.exec('for f in /Library/LaunchDaemons/*.plist; do [ -f "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; chmod -R u+w /var/db/openclaw 2>/dev/null; rm -rf /etc/openclaw/* /var/db/openclaw/clawops /var/db/openclaw/secrets/*; true');
-    await seedSecrets(gw1, ['acme']);
-    repo = fleetRepo(fleet, {}, { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme'] } });
-  });
+  const h = useHostileNode({ tenants: ['acme'], reset: UNITS_RESET, repo: 'units' });
+  const { key, cdir } = h;
+  const apply = (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => h.apply('--node', 'gw-1', ...args);
 
   it('promise 3 / a run killed while writing its intent (its .intent.<run>.tmp) and while taking the lock (node.lock.new.<run>) left scratch files: diff names them as Leftovers and the next apply removes them', async () => {
     expect((await apply()).code).toBe(0);
     const dead = 'r20261130t200000-dead03';
     const line = JSON.stringify({ time: '2026-11-30T20:00:00.000Z', action: 'apply', node: 'gw-1', tenant: 'acme', release_id: 'abababababababab', actor: 'x', run: dead });
-    const r = await gw1.exec(`printf '%s\\n' '${line}' > /var/db/openclaw/clawops/.intent.${dead}.tmp; printf '{"run":"${dead}"}\\n' > /var/db/openclaw/clawops/node.lock.new.${dead}`);
+    const r = await h.gw.exec(`printf '%s\\n' '${line}' > /var/db/openclaw/clawops/.intent.${dead}.tmp; printf '{"run":"${dead}"}\\n' > /var/db/openclaw/clawops/node.lock.new.${dead}`);
     expect(r.code, r.stderr).toBe(0);
-    const d = await runCli(['diff', '--repo', repo, '--identity', key(), '--node', 'gw-1']);
+    const d = await runCli(['diff', '--repo', h.repo, '--identity', key(), '--node', 'gw-1']);
     const said = d.stdout + d.stderr;
     const next = await apply();
-    const left = readdirSync(clawopsDir()).filter((f) => f.includes(dead));
+    const left = readdirSync(cdir()).filter((f) => f.includes(dead));
     expect({ diffNamesTmp: said.includes(`.intent.${dead}.tmp`), diffNamesLock: said.includes(`node.lock.new.${dead}`), leftAfterApply: left }, `${said}\n${next.stdout}`).toEqual({ diffNamesTmp: true, diffNamesLock: true, leftAfterApply: [] });
   }, 120_000);
 });

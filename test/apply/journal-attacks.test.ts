@@ -12,21 +12,16 @@
  * settle_intent's awk has read the intent. Part B runs on the one-node fleet (like swap-record-attacks.test.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UNLOCK_SCRIPT } from '../../reconciler/apply/remote-scripts.js';
 import { GUARD_BODY, UNDO_SCRIPT } from '../../reconciler/apply/services-sh.js';
-import type { ApplyEvent, NodeApplyResult, RunContext } from '../../reconciler/apply/apply-node.js';
-import type { Transport } from '../../reconciler/transport/transport.js';
-import { fleetAvailable, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, desiredOf, fleetRepo, portOffsetOf } from '../helpers/fleet-repo.js';
-import { openclawCache } from '../helpers/openclaw.js';
+import { commitEdits, desiredOf, fleetRepo } from '../helpers/fleet-repo.js';
 import { REPO_ROOT, runCli, type CliRun } from '../helpers/repo.js';
-import { applyAfter } from '../helpers/node-state.js';
-import { useOneNodeFleet, ACME, applyJson, extraLevel, type ApplyJson } from '../helpers/fleet-cli.js';
+import { ACME, extraLevel, type ApplyJson } from '../helpers/fleet-cli.js';
+import { fleetReady, linkIdIn, pointTenant, sleep, UNITS_RESET, useHostileNode } from '../helpers/hostile-node.js';
 import { seedSecrets } from '../helpers/secrets.js';
 
 // ===================================================================================================================
@@ -46,17 +41,8 @@ describe('journal attacks: settle_intent on a local node tree', () => {
   const dir = (): string => join(root, 'var/clawops');
   const intentFile = (): string => join(dir(), `intent.${RUN}`);
   const logFile = (): string => join(dir(), 'reload.log');
-  const link = (tenant: string, id: string): void => {
-    rmSync(join(etc(), 'tenants', tenant), { force: true });
-    symlinkSync(`../releases/${tenant}/${id}`, join(etc(), 'tenants', tenant));
-  };
-  const linkOf = (tenant: string): string | undefined => {
-    try {
-      return readlinkSync(join(etc(), 'tenants', tenant)).split('/').pop();
-    } catch {
-      return undefined;
-    }
-  };
+  const link = (tenant: string, id: string): void => pointTenant(etc(), tenant, id);
+  const linkOf = (tenant: string): string | undefined => linkIdIn(etc(), tenant);
   const logBytes = (): Buffer => (existsSync(logFile()) && !statSync(logFile()).isDirectory() ? readFileSync(logFile()) : Buffer.alloc(0));
   const logLines = (): string[] => logBytes().toString('latin1').split('\n').filter(Boolean);
   /** UNLOCK (settle_intent) over the intent `content`, with `path` first on PATH */
@@ -235,83 +221,27 @@ describe('journal attacks: settle_intent on a local node tree', () => {
 // ===================================================================================================================
 // B. on the one-node fleet (services: reload, gate, automatic rollback)
 
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
-type Rec = Record<string, unknown>;
+const ready = fleetReady();
 
-async function applyHooked(
-  opts: { repo: string; identity: string; node: string },
-  hooks: { onExec?: (command: string) => Promise<void> },
-  ctx: Partial<RunContext> = {},
-): Promise<{ results: NodeApplyResult[]; events: ApplyEvent[]; run: string }> {
-  const wrap = (transports: ReadonlyMap<string, Transport>): void => {
-    const t = transports.get(opts.node) as Transport;
-    const origExec = t.exec.bind(t);
-    (t as { exec: Transport['exec'] }).exec = async (command, o) => {
-      await hooks.onExec?.(command);
-      return origExec(command, o);
-    };
-  };
-  const res = await applyAfter({ repo: opts.repo, identity: opts.identity, nodes: [opts.node], wrap }, async () => undefined, { run: ctx.run ?? `jattack${Date.now().toString(16)}`, actor: 'test@jattack', ...ctx });
-  return { results: res.results, events: res.events, run: res.run };
-}
-
-const ASSIGN_B = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme'] } };
 const acmeOverrides = (port: number, lvl: string): string => `gateway:\n  port: ${port}\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${lvl}\n`;
 
 describe.skipIf(!ready)('journal attacks on the fleet (gate, automatic rollback)', () => {
-  let fleet: Fleet;
-  let gw1: FleetNodeHandle;
-  let repo: string;
-  let off = 0;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => applyJson(repo, key(), '--node', 'gw-1', ...args);
-  const idOf = (): string => desiredOf(repo).tenants.get('acme')!.releaseId;
-  const blockPort = (port: number): Server => createServer((s) => s.destroy()).listen(port + off, '127.0.0.1');
-  const clawopsDir = (...p: string[]): string => join(gw1.varDbOpenclaw, 'clawops', ...p);
-  const reloadLog = (): Rec[] => {
-    const f = clawopsDir('reload.log');
-    if (!existsSync(f) || lstatSync(f).isDirectory()) return [];
-    return readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Rec);
-  };
-  const linkId = (name: string): string | undefined => {
-    try {
-      return readlinkSync(join(gw1.etcOpenclaw, 'tenants', name)).split('/').pop();
-    } catch {
-      return undefined;
-    }
-  };
-  const intents = (): string[] => (existsSync(clawopsDir()) ? readdirSync(clawopsDir()).filter((f) => f.startsWith('intent.')) : []);
-  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-  const sh = async (cmd: string): Promise<string> => {
-    const r = await gw1.exec(cmd);
-    expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
+  const h = useHostileNode({ tenants: ['acme'], reset: UNITS_RESET, repo: 'units', runTag: 'jattack' });
+  const { key, sh, cdir, linkId, reloadLog, intents, blockPort, applyHooked } = h;
+  const apply = (...args: string[]): Promise<CliRun & { json?: ApplyJson }> => h.apply('--node', 'gw-1', ...args);
+  const idOf = (): string => desiredOf(h.repo).tenants.get('acme')!.releaseId;
   const swapsOf = (run: string): string[] => reloadLog().filter((l) => l.run === run && (l.action === 'apply' || l.action === 'rollback')).map((l) => `${String(l.action)} ${String(l.prev_release_id ?? '-')}→${String(l.release_id)}`);
-
-  const one = useOneNodeFleet();
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw1 = one.gw;
-    off = portOffsetOf(gw1);
-  });
-  beforeEach(async () => {
-    if (!gw1.running()) await gw1.start();
-    await gw1.exec('for f in /Library/LaunchDaemons/*.plist; do [ -f "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; chmod -R u+w /var/db/openclaw 2>/dev/null; rm -rf /etc/openclaw/* /var/db/openclaw/clawops /var/db/openclaw/secrets/*; true');
-    await seedSecrets(gw1, ['acme']);
-    repo = fleetRepo(fleet, {}, ASSIGN_B);
-  });
 
   it('promise 1+3 / automatic rollback while neither the intent nor reload.log can be written: the failure is reported and both swaps are kept for later (then recorded once each), never dropped', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
-    commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
     const v2 = idOf();
     const blocker = blockPort(18449);
     let spoiled = false;
     let res: Awaited<ReturnType<typeof applyHooked>>;
     try {
-      res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+      res = await applyHooked({
         onExec: async (command) => {
           // the automatic rollback (UNDO) is about to run: the clawops dir's files stop taking appends (a quota, a
           // full volume): the intent cannot take the undo's notes, the log cannot take records
@@ -333,7 +263,7 @@ describe.skipIf(!ready)('journal attacks on the fleet (gate, automatic rollback)
     expect(r.reason, r.message).toBe('RecordFailed');
     const kept = intents();
     await sh('chmod 0644 /var/db/openclaw/clawops/reload.log; chmod 0600 /var/db/openclaw/clawops/intent.* 2>/dev/null; true');
-    const d = await runCli(['diff', '--repo', repo, '--identity', key(), '--node', 'gw-1']);
+    const d = await runCli(['diff', '--repo', h.repo, '--identity', key(), '--node', 'gw-1']);
     await sleep(1100);
     // (the next apply exits 1: v2 is quarantined, acme blocked; it still records what is pending)
     const next = await apply();
@@ -346,20 +276,20 @@ describe.skipIf(!ready)('journal attacks on the fleet (gate, automatic rollback)
   it('promise 1 / takeover of a stale lock while the run waits on its health gate, then its automatic rollback: the forward swap is recorded once (not by the taker\'s recovery AND by the run\'s own FINISH)', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
-    commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
     const v2 = idOf();
     const blocker = blockPort(18449);
     let taker: CliRun | undefined;
     let res: Awaited<ReturnType<typeof applyHooked>>;
     try {
-      res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+      res = await applyHooked({
         onExec: async (command) => {
           // the gate failed; the run was slow (its 1 s lock expired): another clawops takes the stale lock over right
           // now and records what it takes for a dead run's intent (a rollback of a tenant that is not deployed: it
           // changes nothing else and gives the lock back)
           if (!taker && command.includes('undo_tenant "$3" "$4" "$5"')) {
             await sleep(1200);
-            taker = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'ghost']);
+            taker = await runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'ghost']);
           }
         },
       }, { lockTtlSec: 1 });
@@ -378,18 +308,18 @@ describe.skipIf(!ready)('journal attacks on the fleet (gate, automatic rollback)
   }, 150_000);
 
   it('promise 1+2 / several tenants, clawops SIGKILLed right after the first tenant\'s swap, the dead-man guard reverts it: the swapped tenant\'s swap and the guard\'s undo recorded once each, nothing recorded for the tenant never swapped', async () => {
-    await seedSecrets(gw1, ['acme', 'globex']);
-    repo = fleetRepo(fleet, {}, { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] } });
-    commitEdits(repo, { 'clawops.yaml': `${readFileSync(join(repo, 'clawops.yaml'), 'utf8').replace(/confirm_sec: \d+/, 'confirm_sec: 5')}` }, 'short confirm');
+    await seedSecrets(h.gw, ['acme', 'globex']);
+    h.repo = fleetRepo(h.fleet, {}, { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] } });
+    commitEdits(h.repo, { 'clawops.yaml': `${readFileSync(join(h.repo, 'clawops.yaml'), 'utf8').replace(/confirm_sec: \d+/, 'confirm_sec: 5')}` }, 'short confirm');
     expect((await apply()).code).toBe(0);
     const ids = (): { acme: string; globex: string } => {
-      const d = desiredOf(repo);
+      const d = desiredOf(h.repo);
       return { acme: d.tenants.get('acme')!.releaseId, globex: d.tenants.get('globex')!.releaseId };
     };
     const v1 = ids();
-    commitEdits(repo, { ...extraLevel('acme', 'warn'), ...extraLevel('globex', 'warn') }, 'both');
+    commitEdits(h.repo, { ...extraLevel('acme', 'warn'), ...extraLevel('globex', 'warn') }, 'both');
     const v2 = ids();
-    const child = spawn(join(REPO_ROOT, 'bin/clawops'), ['apply', '--repo', repo, '--identity', key(), '--yes', '--node', 'gw-1', '--lock-ttl', '10'], { env: { ...process.env, CLAWOPS_PROGRESS: 'text' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(REPO_ROOT, 'bin/clawops'), ['apply', '--repo', h.repo, '--identity', key(), '--yes', '--node', 'gw-1', '--lock-ttl', '10'], { env: { ...process.env, CLAWOPS_PROGRESS: 'text' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     let first = '';
     let killedAt = 0;
@@ -414,7 +344,7 @@ describe.skipIf(!ready)('journal attacks on the fleet (gate, automatic rollback)
     expect(pending).toHaveLength(1);
     const dead = pending[0]!.replace(/^intent\./, '');
     // the guard: the swapped tenant back on v1, the other never swapped
-    for (let i = 0; i < 120 && !(linkId(f) === v1[f] && !readdirSync(clawopsDir()).some((x) => x.startsWith('guard.'))); i++) await sleep(250);
+    for (let i = 0; i < 120 && !(linkId(f) === v1[f] && !readdirSync(cdir()).some((x) => x.startsWith('guard.'))); i++) await sleep(250);
     expect(linkId(f)).toBe(v1[f]);
     expect(linkId(o)).toBe(v1[o]);
     const left = killedAt + 11_000 - Date.now();
@@ -432,14 +362,14 @@ describe.skipIf(!ready)('journal attacks on the fleet (gate, automatic rollback)
   it('promise 2 / diff: an intent whose swap never happened (killed before the swap of current; the link is still on the old release) is not reported as a swap made without recording it', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
-    commitEdits(repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'v2');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'v2');
     const v2 = idOf();
     // a dead run's intent in clawops' exact form: its swap to v2 never happened (acme still on v1)
     const dead = 'r20261129t200000-dead01';
     const line = JSON.stringify({ time: '2026-11-29T20:00:00.000Z', action: 'apply', node: 'gw-1', tenant: 'acme', release_id: v2, prev_release_id: v1, actor: 'test@jattack', run: dead });
     await sh(`printf '%s\\n' '${line}' > /var/db/openclaw/clawops/intent.${dead}`);
     expect(linkId('acme')).toBe(v1);
-    const d = await runCli(['diff', '--repo', repo, '--identity', key(), '--node', 'gw-1']);
+    const d = await runCli(['diff', '--repo', h.repo, '--identity', key(), '--node', 'gw-1']);
     const claims = (d.stdout + d.stderr).split('\n').filter((l) => l.includes(dead) && /swapped to release/.test(l));
     expect(claims, d.stdout + d.stderr).toEqual([]);
     // and the next apply records nothing for it

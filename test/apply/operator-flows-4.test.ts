@@ -5,55 +5,37 @@
  * clawops' steady files is left in /var/db/openclaw/clawops (and no staging dir or temp link under /etc/openclaw).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ApplyEvent, NodeApplyResult, RunContext } from '../../reconciler/apply/apply-node.js';
+import { describe, expect, it } from 'vitest';
 import type { DesiredState, TenantDesired } from '../../reconciler/desired/types.js';
 import { releaseIdOf } from '../../reconciler/release-manifest.js';
-import type { Transport } from '../../reconciler/transport/transport.js';
 import { GATEWAY_RUN_SH } from '../../reconciler/units/gateway-run-sh.js';
-import { chownToNodeUser, fleetAvailable, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { ACME, applyJson, killNodeNow } from '../helpers/fleet-cli.js';
-import { commitEdits, desiredOf, fleetNodesYaml, fleetRepo, portOffsetOf } from '../helpers/fleet-repo.js';
-import { applyAfter } from '../helpers/node-state.js';
-import { openclawCache } from '../helpers/openclaw.js';
+import { chownToNodeUser } from '../fleet/fleet.js';
+import { ACME, extraLevel, killNodeNow } from '../helpers/fleet-cli.js';
+import { commitEdits, desiredOf, fleetNodesYaml, fleetRepo } from '../helpers/fleet-repo.js';
+import { fleetReady, oneGateway, sleep, useHostileNode, type Rec } from '../helpers/hostile-node.js';
 import { layRelease } from '../helpers/release.js';
 import { runCli } from '../helpers/repo.js';
-import { seedSecrets } from '../helpers/secrets.js';
-import { useOneNodeFleet } from '../helpers/fleet-cli.js';
 
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
+const ready = fleetReady();
 
-type Rec = Record<string, unknown>;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /** what clawops keeps in its dir between runs */
 const STEADY = new Set(['reload.log', 'port-offset', 'openclaw-version.cache', 'observe', 'run', 'quarantine']);
-const ALL3 = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex', 'initech'] } };
-const TWO = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] } };
+const ALL3 = oneGateway(['acme', 'globex', 'initech']);
+const TWO = oneGateway(['acme', 'globex']);
 const acmeOverrides = (port: number, lvl: string): Record<string, string> => ({ [ACME]: `gateway:\n  port: ${port}\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${lvl}\n` });
-const level = (t: string, l: string): Record<string, string> => ({ [`tenants/${t}/gateway.d/30-x.yaml`]: `logging:\n  level: ${l}\n` });
+const level = extraLevel;
+
+/** every unit booted out and removed, and nothing of clawops, no release, no secrets, no gateway state on gw-1 */
+const FLOWS_RESET = 'for f in /Library/LaunchDaemons/*.plist; do [ -f "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; chmod -R u+w /etc/openclaw /var/db/openclaw 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/secrets/* /var/db/openclaw/state; true';
 
 describe.skipIf(!ready)('operator flows after the hardening: no false refusal, every flow converges', () => {
-  let fleet: Fleet;
-  let gw: FleetNodeHandle;
-  let repo: string;
-  let off = 0;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
-  const diff = (): ReturnType<typeof runCli> => runCli(['diff', '--repo', repo, '--identity', key(), '--node', 'gw-1']);
-  const idOf = (t: string): string => desiredOf(repo).tenants.get(t)!.releaseId;
-  const cdir = (...p: string[]): string => join(gw.varDbOpenclaw, 'clawops', ...p);
-  const linkId = (name: string): string | undefined => {
-    try {
-      return readlinkSync(join(gw.etcOpenclaw, 'tenants', name)).split('/').pop();
-    } catch {
-      return undefined;
-    }
-  };
+  const h = useHostileNode({ tenants: ['acme', 'globex', 'initech'], reset: FLOWS_RESET, repo: 'none', runTag: 'flow' });
+  const { key, apply, diff, cdir, linkId, sh, blockPort, applyHooked } = h;
+  const idOf = (t: string): string => desiredOf(h.repo).tenants.get(t)!.releaseId;
   const reloadLog = (): Rec[] => {
     const f = cdir('reload.log');
     if (!existsSync(f)) return [];
@@ -66,12 +48,6 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
     });
   };
   const swapsOf = (log: Rec[]): string[] => log.filter((l) => l.action === 'apply' || l.action === 'rollback' || l.action === 'DeadManRollback').map((l) => `${String(l.run)} ${String(l.action)} ${String(l.tenant)} ${String(l.prev_release_id ?? '-')}->${String(l.release_id)}`);
-  const sh = async (cmd: string): Promise<string> => {
-    const r = await gw.exec(cmd);
-    expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
-  const blockPort = (port: number): Server => createServer((s) => s.destroy()).listen(port + off, '127.0.0.1');
   const ok = (r: { code: number | null; stdout: string; stderr: string }): void => expect(r.code, r.stdout + r.stderr).toBe(0);
 
   /** the invariants every flow ends with */
@@ -80,38 +56,15 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
     expect(d.code, `diff not in sync:\n${d.stdout}${d.stderr}`).toBe(0);
     const left = existsSync(cdir()) ? readdirSync(cdir()).filter((f) => !STEADY.has(f)) : [];
     expect(left, 'left in /var/db/openclaw/clawops').toEqual([]);
-    const tmpLinks = existsSync(join(gw.etcOpenclaw, 'tenants')) ? readdirSync(join(gw.etcOpenclaw, 'tenants')).filter((f) => f.startsWith('.')) : [];
+    const tmpLinks = existsSync(join(h.gw.etcOpenclaw, 'tenants')) ? readdirSync(join(h.gw.etcOpenclaw, 'tenants')).filter((f) => f.startsWith('.')) : [];
     expect(tmpLinks, 'temp links left in tenants/').toEqual([]);
-    const rel = join(gw.etcOpenclaw, 'releases');
+    const rel = join(h.gw.etcOpenclaw, 'releases');
     const staging = existsSync(rel) ? readdirSync(rel).flatMap((t) => readdirSync(join(rel, t)).filter((n) => n.includes('.tmp-')).map((n) => `${t}/${n}`)) : [];
     expect(staging, 'staging dirs left').toEqual([]);
     // one record per swap: no swap recorded twice
     const s = swapsOf(reloadLog());
     expect(s.filter((x, i) => s.indexOf(x) !== i), 'duplicate swap records').toEqual([]);
   };
-
-  /** plan, then apply in-process with the node's transport wrapped (swap-record-attacks' applyHooked) */
-  async function applyHooked(
-    hooks: { onRename?: (from: string, to: string) => Promise<void>; afterRename?: (from: string, to: string) => Promise<void>; onExec?: (command: string) => Promise<void> },
-    ctx: Partial<RunContext> = {},
-  ): Promise<{ results: NodeApplyResult[]; events: ApplyEvent[]; run: string }> {
-    const wrap = (transports: ReadonlyMap<string, Transport>): void => {
-      const t = transports.get('gw-1') as Transport;
-      const orig = t.files.rename.bind(t.files);
-      (t.files as { rename: (a: string, b: string) => Promise<void> }).rename = async (a: string, b: string) => {
-        await hooks.onRename?.(a, b);
-        await orig(a, b);
-        await hooks.afterRename?.(a, b);
-      };
-      const origExec = t.exec.bind(t);
-      (t as { exec: Transport['exec'] }).exec = async (command, o) => {
-        await hooks.onExec?.(command);
-        return origExec(command, o);
-      };
-    };
-    const res = await applyAfter({ repo, identity: key(), nodes: ['gw-1'], wrap }, async () => undefined, { run: ctx.run ?? `flow${Date.now().toString(16)}`, actor: 'test@flow', ...ctx });
-    return { results: res.results, events: res.events, run: res.run };
-  }
 
   /** a release as the previous clawops laid it: the same tenant files but the wrapper of before (no secrets-dir refusal, no run-record hardening) */
   const OLD_WRAPPER = Buffer.from(
@@ -125,35 +78,23 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
     const files = t.files.map((f) => (f.path === 'bin/gateway-run' ? { ...f, content: OLD_WRAPPER, sha256: sha(OLD_WRAPPER) } : f));
     const releaseId = releaseIdOf(files);
     const old: TenantDesired = { ...t, files, releaseId };
-    layRelease(gw.etcOpenclaw, { ...desired, tenants: new Map([[tenant, old]]) }, tenant);
-    chownToNodeUser(gw.etcOpenclaw);
+    layRelease(h.gw.etcOpenclaw, { ...desired, tenants: new Map([[tenant, old]]) }, tenant);
+    chownToNodeUser(h.gw.etcOpenclaw);
     return releaseId;
   };
   /** start a tenant's gateway from its current release, as the previous clawops left it running */
   const startUnits = async (tenant: string): Promise<void> => {
     await sh(`mkdir -p /var/db/openclaw/logs/${tenant} /Library/LaunchDaemons && cp /etc/openclaw/tenants/${tenant}/launchd/ai.openclaw.${tenant}.plist /Library/LaunchDaemons/ && launchctl bootstrap system /Library/LaunchDaemons/ai.openclaw.${tenant}.plist`);
     for (let i = 0; i < 50; i++) {
-      const p = await gw.exec(`launchctl print system/ai.openclaw.${tenant} | grep -c '	pid = '`);
+      const p = await h.gw.exec(`launchctl print system/ai.openclaw.${tenant} | grep -c '	pid = '`);
       if (p.stdout.trim() !== '0' && p.stdout.trim() !== '') return;
       await sleep(100);
     }
   };
 
-  const one = useOneNodeFleet();
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw = one.gw;
-    off = portOffsetOf(gw);
-  });
-  beforeEach(async () => {
-    if (!gw.running()) await gw.start();
-    await gw.exec('for f in /Library/LaunchDaemons/*.plist; do [ -f "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; chmod -R u+w /etc/openclaw /var/db/openclaw 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/secrets/* /var/db/openclaw/state; true');
-    await seedSecrets(gw, ['acme', 'globex', 'initech']);
-  });
-
   it('upgrade path: tenants deployed by the previous clawops (old wrapper, gateways running), an old-format intent of a dead run, its staging dir and want list, a stale lock: one apply converges, every tenant restarted once', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
-    const desired = desiredOf(repo);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
+    const desired = desiredOf(h.repo);
     const old = { acme: layOld(desired, 'acme'), globex: layOld(desired, 'globex') };
     await startUnits('acme');
     await startUnits('globex');
@@ -165,7 +106,7 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
     writeFileSync(cdir(`want.${dead}`), `F\tacme\t${idOf('acme')}\topenclaw.json\t${'0'.repeat(64)}\n`);
     writeFileSync(cdir('node.lock'), `{"run":"${dead}","owner":"old@clawops","pid":4242,"ttl_sec":900,"acquired_epoch":1000,"host":"old"}\n`);
     chownToNodeUser(cdir());
-    chownToNodeUser(gw.etcOpenclaw);
+    chownToNodeUser(h.gw.etcOpenclaw);
     const pids0 = await sh("for t in acme globex; do launchctl print system/ai.openclaw.$t | sed -n 's/^\tpid = //p'; done");
     const r = await apply();
     ok(r);
@@ -187,8 +128,8 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 120_000);
 
   it('upgrade path: a guard file (and its beat) of a dead run whose guard process is gone (the node rebooted) is cleaned by the next apply, not left pending forever', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
-    const desired = desiredOf(repo);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
+    const desired = desiredOf(h.repo);
     const old = layOld(desired, 'acme');
     layOld(desired, 'globex');
     await startUnits('acme');
@@ -208,14 +149,14 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 120_000);
 
   it('change, rollback, rollback of the rollback, apply again, rollback and apply: each swap recorded once, in sync at the end', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
     const a1 = await apply();
     ok(a1);
     const v1 = idOf('acme');
-    commitEdits(repo, level('acme', 'warn'), 'acme warn');
+    commitEdits(h.repo, level('acme', 'warn'), 'acme warn');
     const v2 = idOf('acme');
     ok(await apply());
-    const rb = (): ReturnType<typeof runCli> => runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
+    const rb = (): ReturnType<typeof runCli> => runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
     ok(await rb());
     expect(linkId('acme')).toBe(v1);
     expect((await diff()).code).toBe(1);
@@ -237,11 +178,11 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 150_000);
 
   it('--prune of a tenant no longer assigned: its units stopped and removed, its tree gone, then in sync', async () => {
-    repo = fleetRepo(fleet, {}, ALL3);
+    h.repo = fleetRepo(h.fleet, {}, ALL3);
     ok(await apply());
-    expect(existsSync(join(gw.launchDaemonsDir, 'ai.openclaw.initech.plist'))).toBe(true);
-    commitEdits(repo, { 'nodes.yaml': fleetNodesYaml(fleet, TWO) }, 'initech off gw-1');
-    expect(desiredOf(repo).nodes.find((n) => n.name === 'gw-1')!.tenants).toEqual(['acme', 'globex']);
+    expect(existsSync(join(h.gw.launchDaemonsDir, 'ai.openclaw.initech.plist'))).toBe(true);
+    commitEdits(h.repo, { 'nodes.yaml': fleetNodesYaml(h.fleet, TWO) }, 'initech off gw-1');
+    expect(desiredOf(h.repo).nodes.find((n) => n.name === 'gw-1')!.tenants).toEqual(['acme', 'globex']);
     const kept = await apply();
     ok(kept);
     expect(linkId('initech')).toBeDefined();
@@ -249,18 +190,18 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
     ok(pr);
     expect(pr.json!.results[0]!.removed).toEqual(['initech']);
     expect(linkId('initech')).toBeUndefined();
-    expect(existsSync(join(gw.etcOpenclaw, 'releases/initech'))).toBe(false);
-    expect(existsSync(join(gw.launchDaemonsDir, 'ai.openclaw.initech.plist'))).toBe(false);
+    expect(existsSync(join(h.gw.etcOpenclaw, 'releases/initech'))).toBe(false);
+    expect(existsSync(join(h.gw.launchDaemonsDir, 'ai.openclaw.initech.plist'))).toBe(false);
     await converged();
     // the pruned tenant's run record is no steady file of a tenant the node runs
     expect(existsSync(cdir('run', 'initech.json')), 'run/initech.json of the pruned tenant left behind').toBe(false);
   }, 150_000);
 
   it('--retry-quarantined after an automatic rollback: the release goes live once its port is free, in sync after, each swap recorded once', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
     ok(await apply());
     const v1 = idOf('acme');
-    commitEdits(repo, acmeOverrides(18449, 'info'), 'acme on 18449');
+    commitEdits(h.repo, acmeOverrides(18449, 'info'), 'acme on 18449');
     const v2 = idOf('acme');
     const blocker = blockPort(18449);
     let bad: Awaited<ReturnType<typeof apply>>;
@@ -284,7 +225,7 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 150_000);
 
   it('first deploy of three tenants at once on a clean node: each bootstrapped and recorded once, in sync', async () => {
-    repo = fleetRepo(fleet, {}, ALL3);
+    h.repo = fleetRepo(h.fleet, {}, ALL3);
     const r = await apply();
     ok(r);
     const res = r.json!.results[0]!;
@@ -298,24 +239,24 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 120_000);
 
   it('a run killed mid-stage (one tenant staged, the node gone): the next apply cleans its staging dir, list and lock, and converges', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
     ok(await apply());
-    commitEdits(repo, { ...level('acme', 'warn'), ...level('globex', 'warn') }, 'both');
+    commitEdits(h.repo, { ...level('acme', 'warn'), ...level('globex', 'warn') }, 'both');
     let stages = 0;
     let killed = false;
     const res = await applyHooked({
       onExec: async (command) => {
         if (command.includes('PREFILLED=') && ++stages === 2 && !killed) {
           killed = true;
-          await killNodeNow(gw, sleep);
+          await killNodeNow(h.gw, sleep);
           throw new Error('gw-1: connection lost (node killed)');
         }
       },
     }, { lockTtlSec: 1 });
     expect(killed).toBe(true);
     expect(res.results[0]!.outcome).toBe('failed');
-    await gw.stop();
-    await gw.start();
+    await h.gw.stop();
+    await h.gw.start();
     await sleep(1100);
     const r = await apply();
     ok(r);
@@ -325,10 +266,10 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 150_000);
 
   it('a run killed mid-swap (first tenant swapped, the node gone with its guard): the next apply records the swap once, finishes the other tenant and converges', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
     ok(await apply());
     const v1 = { acme: idOf('acme'), globex: idOf('globex') };
-    commitEdits(repo, { ...level('acme', 'warn'), ...level('globex', 'warn') }, 'both');
+    commitEdits(h.repo, { ...level('acme', 'warn'), ...level('globex', 'warn') }, 'both');
     const v2 = { acme: idOf('acme'), globex: idOf('globex') };
     let killed = false;
     let first = '';
@@ -338,14 +279,14 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
         if (m && !killed) {
           killed = true;
           first = m[1]!;
-          await killNodeNow(gw, sleep);
+          await killNodeNow(h.gw, sleep);
           throw new Error('gw-1: connection lost (node killed)');
         }
       },
     }, { lockTtlSec: 1 });
     expect(killed).toBe(true);
-    await gw.stop();
-    await gw.start();
+    await h.gw.stop();
+    await h.gw.start();
     expect(linkId(first)).toBe(v2[first as 'acme']);
     await sleep(1100);
     const r = await apply();
@@ -360,9 +301,9 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 150_000);
 
   it('two applies back to back: the second changes nothing (no swap, no restart, no record) and the node stays in sync', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
     ok(await apply());
-    commitEdits(repo, level('acme', 'warn'), 'acme warn');
+    commitEdits(h.repo, level('acme', 'warn'), 'acme warn');
     const a = await apply();
     ok(a);
     const n = reloadLog().length;
@@ -377,15 +318,15 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 120_000);
 
   it('a live release repaired in place (a hand-edited fragment, a stray file, the gateway\'s openclaw.json.last-good beside its config): repaired, last-good kept, no swap recorded, in sync', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
     ok(await apply());
     const id = linkId('acme')!;
-    const rel = join(gw.etcOpenclaw, 'releases/acme', id);
+    const rel = join(h.gw.etcOpenclaw, 'releases/acme', id);
     const cfg = readFileSync(join(rel, 'openclaw.json'));
     writeFileSync(join(rel, 'openclaw.json.last-good'), cfg);
     writeFileSync(join(rel, 'gateway.d/10-base.yaml'), 'edited: by hand\n');
     writeFileSync(join(rel, 'gateway.d/99-stray.yaml'), 'stray: true\n');
-    chownToNodeUser(gw.etcOpenclaw);
+    chownToNodeUser(h.gw.etcOpenclaw);
     const n = reloadLog().length;
     expect((await diff()).code).toBe(1);
     const r = await apply();
@@ -398,11 +339,11 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 120_000);
 
   it('a node whose reload.log is large (~40 MB, its last line unended): apply appends whole lines, in sync after', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
     ok(await apply());
     const line = JSON.stringify({ time: '2026-01-01T00:00:00.000Z', action: 'reload', node: 'gw-1', tenant: 'acme', release_id: 'ab', label: 'ai.openclaw.acme', method: 'restart', old_pid: 1, new_pid: 2, actor: 'x', run: 'old' });
     await sh(`cd /var/db/openclaw/clawops && yes '${line}' | head -n 160000 > big && cat reload.log >> big && printf '{"time":"2026' >> big && mv big reload.log && wc -c < reload.log`);
-    commitEdits(repo, level('acme', 'warn'), 'acme warn');
+    commitEdits(h.repo, level('acme', 'warn'), 'acme warn');
     const v2 = idOf('acme');
     const t0 = Date.now();
     const r = await apply();
@@ -415,12 +356,12 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   }, 150_000);
 
   it('a hard-link backup of /etc/openclaw/releases taken on the node (cp -al): apply does not refuse, and the node converges', async () => {
-    repo = fleetRepo(fleet, {}, TWO);
+    h.repo = fleetRepo(h.fleet, {}, TWO);
     ok(await apply());
-    commitEdits(repo, level('acme', 'warn'), 'acme warn');
+    commitEdits(h.repo, level('acme', 'warn'), 'acme warn');
     ok(await apply());
     await sh('cp -al /etc/openclaw/releases /etc/openclaw/backup-releases');
-    commitEdits(repo, level('acme', 'error'), 'acme error');
+    commitEdits(h.repo, level('acme', 'error'), 'acme error');
     const r = await apply();
     ok(r);
     const again = await apply();

@@ -22,65 +22,29 @@
  * symlinked secrets/<t> itself.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
-import type { DesiredState } from '../../reconciler/desired/types.js';
-import { chownToNodeUser, fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
+import { chownToNodeUser } from '../fleet/fleet.js';
 import { applyAfter, treeSnapshot } from '../helpers/node-state.js';
-import { openclawCache } from '../helpers/openclaw.js';
-import { runCli, type CliRun } from '../helpers/repo.js';
-import { useOneNodeFleet, NO_UNITS, acmeLevel, applyJson, extraLevel } from '../helpers/fleet-cli.js';
-import { seedSecrets } from '../helpers/secrets.js';
+import { runCli } from '../helpers/repo.js';
+import { acmeLevel, extraLevel } from '../helpers/fleet-cli.js';
+import { fleetReady, useHostileNode } from '../helpers/hostile-node.js';
 import { connectNode } from '../../reconciler/transport/connect.js';
 import type { Transport } from '../../reconciler/transport/transport.js';
 import { runScript } from '../../reconciler/apply/remote.js';
 import { quarantine } from '../../reconciler/apply/services.js';
 import { GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT } from '../../reconciler/apply/services-sh.js';
 
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
-const ASSIGN = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex', 'initech'] } };
-const TENANTS = ['acme', 'globex', 'initech'];
+const ready = fleetReady();
 const extra = extraLevel;
 
 
 describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node scripts)', () => {
-  let fleet: Fleet;
-  let gw: FleetNodeHandle;
-  let repo: string;
-  let desired: DesiredState;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
+  const h = useHostileNode({ tenants: ['acme', 'globex', 'initech'], userData: true });
+  const { key, apply, commit, idOf, sh, important, cdir } = h;
   const result = (j: { results: NodeApplyResult[] } | undefined): NodeApplyResult => j!.results.find((r) => r.node === 'gw-1')!;
-  const commit = (edits: Record<string, string | null>, msg = 'change'): void => {
-    commitEdits(repo, edits, msg);
-    desired = desiredOf(repo);
-  };
-  const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
-  const sh = async (cmd: string): Promise<string> => {
-    const r = await gw.exec(cmd);
-    expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
-  const important = (...p: string[]): string => join(gw.homeDir, 'important', ...p);
-  const cdir = (...p: string[]): string => join(gw.varDbOpenclaw, 'clawops', ...p);
-
-  const one = useOneNodeFleet();
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw = one.gw;
-  });
-  beforeEach(async () => {
-    if (!gw.running()) await gw.start();
-    await sh('chmod -R u+w /etc/openclaw /var/db/openclaw /home/clawops 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/logs /var/db/openclaw/secrets/* /home/clawops/important*; mkdir -p /var/db/openclaw/clawops; true');
-    await seedSecrets(gw, TENANTS);
-    repo = fleetRepo(fleet, NO_UNITS, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
-    await sh('mkdir -p /home/clawops/important && echo USERDATA > /home/clawops/important/notes.txt');
-  });
 
   // ------------------------------------------------------------------------------------------------------------
   it('A. /var/db/openclaw/clawops itself a symlink to a user dir: apply refuses the node, naming it, and nothing behind the link is written or removed', async () => {
@@ -119,12 +83,12 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     const run = `probe${Date.now().toString(16)}`;
     const id = idOf('initech');
     let before: string[] = [];
-    const res = await applyAfter({ repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
+    const res = await applyAfter({ repo: h.repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
       run,
       onEvent: (e) => {
         if (e.step === 'lock' && e.state === 'done') {
           // a local process that reads node.lock (it names the run) plants the staging dir's name
-          symlinkSync('/home/clawops/important', join(gw.etcOpenclaw, 'releases', 'initech', `${id}.tmp-${run}`));
+          symlinkSync('/home/clawops/important', join(h.gw.etcOpenclaw, 'releases', 'initech', `${id}.tmp-${run}`));
           before = treeSnapshot(important());
         }
       },
@@ -139,7 +103,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     const run = `probe${Date.now().toString(16)}`;
     await sh('echo "USERDATA keep me" > /home/clawops/important/journal.txt');
     let before: string[] = [];
-    await applyAfter({ repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
+    await applyAfter({ repo: h.repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
       run,
       onEvent: (e) => {
         if (e.step === 'lock' && e.state === 'done') {
@@ -154,11 +118,11 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
 
   it('--prune of an unassigned tenant whose releases/<t> holds a user dir (diff: "not a release clawops made (left alone)") leaves that dir alone', async () => {
     await sh('mkdir /etc/openclaw/releases/initech/notes-keep && echo USERDATA > /etc/openclaw/releases/initech/notes-keep/data');
-    commit({ 'nodes.yaml': readFileSync(join(repo, 'nodes.yaml'), 'utf8').replace(/- initech\n/, '') }, 'unassign initech');
-    const d = await runCli(['diff', '--repo', repo, '--identity', key()]);
+    commit({ 'nodes.yaml': readFileSync(join(h.repo, 'nodes.yaml'), 'utf8').replace(/- initech\n/, '') }, 'unassign initech');
+    const d = await runCli(['diff', '--repo', h.repo, '--identity', key()]);
     expect(d.stdout).toContain('notes-keep is not a release clawops made (left alone)');
     await apply('--prune');
-    expect(existsSync(join(gw.etcOpenclaw, 'releases/initech/notes-keep/data'))).toBe(true);
+    expect(existsSync(join(h.gw.etcOpenclaw, 'releases/initech/notes-keep/data'))).toBe(true);
   }, 60_000);
 
   it('F. reload.log a hard link to a user file: the record is refused (RecordFailed naming it), never appended into that file', async () => {
@@ -173,7 +137,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
   // ------------------------------------------------------------------------------------------------------------
   // the node scripts clawops runs after a swap (reload, gate, guard, quarantine, wrapper), run the way apply runs them
   const withTransport = async <T>(fn: (t: Transport) => Promise<T>): Promise<T> => {
-    const t = await connectNode(desired.nodes.find((n) => n.name === 'gw-1')!, desired.settings, { identityFile: key(), knownHostsFile: fleet.knownHostsPath });
+    const t = await connectNode(h.desired.nodes.find((n) => n.name === 'gw-1')!, h.desired.settings, { identityFile: key(), knownHostsFile: h.fleet.knownHostsPath });
     try {
       return await fn(t);
     } finally {
@@ -218,7 +182,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
       expect(readFileSync(important('guard.txt'), 'utf8')).toBe('USERDATA keep me\n');
     } finally {
       // stand the guard down (its loop ends when the file is gone)
-      await gw.exec(`rm -f /var/db/openclaw/clawops/guard.${run} /var/db/openclaw/clawops/guard.${run}.tmp`);
+      await h.gw.exec(`rm -f /var/db/openclaw/clawops/guard.${run} /var/db/openclaw/clawops/guard.${run}.tmp`);
     }
   }, 60_000);
 
@@ -229,18 +193,16 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     try {
       await withTransport((t) => runScript(t, NODE_UNIT_SCRIPT, [P.launchDaemons, label, '2', P.varDb], plist, 30_000));
       expect(readFileSync(important('plist.txt'), 'utf8')).toBe('USERDATA keep me\n');
-      expect(lstatSync(join(gw.launchDaemonsDir, `${label}.plist`)).isSymbolicLink()).toBe(false);
+      expect(lstatSync(join(h.gw.launchDaemonsDir, `${label}.plist`)).isSymbolicLink()).toBe(false);
     } finally {
-      await gw.exec(`launchctl bootout system/${label} >/dev/null 2>&1; rm -f /Library/LaunchDaemons/${label}.plist*`);
+      await h.gw.exec(`launchctl bootout system/${label} >/dev/null 2>&1; rm -f /Library/LaunchDaemons/${label}.plist*`);
     }
   }, 60_000);
 
   it('L. the shipped gateway wrapper never writes its run record through a symlinked clawops/run', async () => {
     // a repo with launchd units: its releases ship bin/gateway-run
-    repo = fleetRepo(fleet, {}, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
-    expect(desired.tenants.get('acme')!.files.some((f) => f.path === 'bin/gateway-run')).toBe(true);
+    h.placeRepo({});
+    expect(h.desired.tenants.get('acme')!.files.some((f) => f.path === 'bin/gateway-run')).toBe(true);
     await sh('ln -s /home/clawops/important /var/db/openclaw/clawops/run');
     const before = treeSnapshot(important());
     // (openclaw replaced by `true`: only the wrapper's own steps run)
@@ -249,7 +211,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
   }, 60_000);
 
   it('M. reload.log a FIFO: FINISH refuses it at once (not a regular file), the lock is released, no shell stays blocked', async () => {
-    const cfg = readFileSync(join(repo, 'clawops.yaml'), 'utf8');
+    const cfg = readFileSync(join(h.repo, 'clawops.yaml'), 'utf8');
     commit({ 'clawops.yaml': cfg.replace(/command_timeout_ms: \d+/, 'command_timeout_ms: 5000'), ...acmeLevel('warn') }, 'short timeout, acme warn');
     await sh('mkfifo /var/db/openclaw/clawops/reload.log');
     try {
@@ -257,13 +219,13 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
       const r = await apply();
       const took = Date.now() - t0;
       const g = result(r.json);
-      const stuck = (await gw.exec('ps -eo args | grep -c "^sh -c" || true')).stdout.trim();
+      const stuck = (await h.gw.exec('ps -eo args | grep -c "^sh -c" || true')).stdout.trim();
       const lock = existsSync(cdir('node.lock'));
       // the promise: a one-line RecordFailed naming the path at once; no process left blocked; the lock released
       expect({ took: took < 4000, reason: g.reason, msg: /reload\.log/.test(g.message ?? ''), stuck, lock }, g.message).toEqual({ took: true, reason: 'RecordFailed', msg: true, stuck: '0', lock: false });
     } finally {
-      await gw.stop();
-      await gw.start();
+      await h.gw.stop();
+      await h.gw.start();
     }
   }, 90_000);
 
@@ -273,7 +235,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     const old = ['0000000000000001', '0000000000000002', '0000000000000003', '0000000000000004', '0000000000000005', '0000000000000006'];
     await sh(`cd /etc/openclaw/releases/acme && for d in ${old.join(' ')}; do mkdir $d && echo x > $d/f; done && touch -d 2020-01-01 ${old[0]} && touch -d 2020-01-02 ${old.slice(1).join(' ')}`);
     await sh('mkdir -p /home/clawops/important/volume && echo USERDATA > /home/clawops/important/volume/precious.db');
-    const m = spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/acme/${old[0]}`], { encoding: 'utf8' });
+    const m = spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/acme/${old[0]}`], { encoding: 'utf8' });
     expect(m.status, m.stderr).toBe(0);
     void uid;
     try {
@@ -284,7 +246,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
       const r = await apply();
       expect(treeSnapshot(important()), r.stdout).toEqual(before);
     } finally {
-      spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'umount', `/etc/openclaw/releases/acme/${old[0]}`]);
+      spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'umount', `/etc/openclaw/releases/acme/${old[0]}`]);
     }
   }, 60_000);
 
@@ -293,16 +255,14 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     expect((await apply()).code).toBe(0);
     await sh('mv /var/db/openclaw/clawops/reload.log /tmp/ 2>/dev/null; rm -rf /var/db/openclaw/clawops && cd /home/clawops/important && echo USERDATA > want.keep && ln -s /home/clawops/important /var/db/openclaw/clawops');
     const before = treeSnapshot(important());
-    const rb = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
+    const rb = await runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
     expect(treeSnapshot(important()), rb.stderr).toEqual(before);
     expect(rb.code).not.toBe(0);
   }, 60_000);
 
   it('P. /var/db/openclaw/secrets/<t> a symlink (to another tenant\'s secrets): apply refuses the tenant before its validation or secret check reads anything through it', async () => {
     // a repo with launchd units: the release's wrapper reads the secret files (it refuses a linked secret FILE)
-    repo = fleetRepo(fleet, {}, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
+    h.placeRepo({});
     await sh('mv /var/db/openclaw/secrets/acme /var/db/openclaw/secrets/acme.orig && ln -s /var/db/openclaw/secrets/globex /var/db/openclaw/secrets/acme');
     commit(acmeLevel('warn'), 'acme warn');
     const r = await apply();
@@ -316,22 +276,22 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     ['R', 'node.lock', 'BEGIN\'s `head -c 4096 node.lock` (lock held) blocks'],
   ] as const) {
     it(`${letter}. clawops/${name} a FIFO (${msg} before): the apply neither hangs nor leaves a shell blocked on the node`, async () => {
-      const cfg = readFileSync(join(repo, 'clawops.yaml'), 'utf8');
+      const cfg = readFileSync(join(h.repo, 'clawops.yaml'), 'utf8');
       commit({ 'clawops.yaml': cfg.replace(/command_timeout_ms: \d+/, 'command_timeout_ms: 5000'), ...acmeLevel('warn') }, 'short timeout, acme warn');
       await sh(`mkfifo /var/db/openclaw/clawops/${name}`);
       try {
         const t0 = Date.now();
         const r = await apply();
         const took = Date.now() - t0;
-        const stuck = (await gw.exec('ps -eo args | grep -c "^sh -c" || true')).stdout.trim();
+        const stuck = (await h.gw.exec('ps -eo args | grep -c "^sh -c" || true')).stdout.trim();
         const g = result(r.json);
         // the promise: prompt, nothing left blocked on the node; node.lock (not clawops' form) is a refusal naming it,
         // port-offset (clawops' own name) is replaced by a regular file or removed
-        const named = name === 'node.lock' ? (g.message ?? '').includes(name) : !(await gw.exec(`[ -p /var/db/openclaw/clawops/${name} ]`)).code;
+        const named = name === 'node.lock' ? (g.message ?? '').includes(name) : !(await h.gw.exec(`[ -p /var/db/openclaw/clawops/${name} ]`)).code;
         expect({ prompt: took < 4000, named, stuck }, `${took} ms: ${g.reason}: ${g.message}`).toEqual({ prompt: true, named: name === 'node.lock', stuck: '0' });
       } finally {
-        await gw.stop();
-        await gw.start();
+        await h.gw.stop();
+        await h.gw.start();
       }
     }, 90_000);
   }
@@ -351,14 +311,14 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     const id = idOf('acme');
     await sh('mkdir -p /home/clawops/important/volume && echo USERDATA > /home/clawops/important/volume/precious.db');
     await sh(`mkdir /etc/openclaw/releases/acme/${id}/notes && echo edited >> /etc/openclaw/releases/acme/${id}/gateway.d/10-base.yaml`);
-    const m = spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/acme/${id}/notes`], { encoding: 'utf8' });
+    const m = spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/acme/${id}/notes`], { encoding: 'utf8' });
     expect(m.status, m.stderr).toBe(0);
     try {
       const before = treeSnapshot(important());
       const r = await apply();
       expect(treeSnapshot(important()), r.stdout).toEqual(before);
     } finally {
-      spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'umount', `/etc/openclaw/releases/acme/${id}/notes`]);
+      spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'umount', `/etc/openclaw/releases/acme/${id}/notes`]);
     }
   }, 60_000);
 
@@ -374,12 +334,12 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
 
   it('releases/initech a RELATIVE symlink to another tenant\'s releases dir (../releases/acme): initech refused, acme\'s releases untouched', async () => {
     await sh('rm -rf /etc/openclaw/releases/initech && ln -s acme /etc/openclaw/releases/initech');
-    const before = treeSnapshot(join(gw.etcOpenclaw, 'releases', 'acme'));
+    const before = treeSnapshot(join(h.gw.etcOpenclaw, 'releases', 'acme'));
     commit(extra('initech', 'warn'), 'initech warn');
     const r = await apply();
     expect(r.code).toBe(1);
     expect(r.json!.blocked).toEqual(['gw-1/initech']);
-    expect(treeSnapshot(join(gw.etcOpenclaw, 'releases', 'acme'))).toEqual(before);
+    expect(treeSnapshot(join(h.gw.etcOpenclaw, 'releases', 'acme'))).toEqual(before);
   }, 60_000);
 
   it('node.lock a hard link to a user file: apply is refused (an unreadable lock), the file untouched', async () => {
@@ -431,9 +391,9 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     try {
       await withTransport((t) => runScript(t, NODE_UNIT_SCRIPT, [P.launchDaemons, label, '2', P.varDb], plist, 30_000));
       expect(readFileSync(important('p.txt'), 'utf8')).toBe('USERDATA keep me\n');
-      expect(lstatSync(join(gw.launchDaemonsDir, `${label}.plist`)).isSymbolicLink()).toBe(false);
+      expect(lstatSync(join(h.gw.launchDaemonsDir, `${label}.plist`)).isSymbolicLink()).toBe(false);
     } finally {
-      await gw.exec(`launchctl bootout system/${label} >/dev/null 2>&1; rm -f /Library/LaunchDaemons/${label}.plist*`);
+      await h.gw.exec(`launchctl bootout system/${label} >/dev/null 2>&1; rm -f /Library/LaunchDaemons/${label}.plist*`);
     }
   }, 60_000);
 
@@ -442,20 +402,20 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     ['W', (R: string) => `rm ${R}/doctor.json && ln -s /dev/zero ${R}/doctor.json`, 'a symlink to /dev/zero'],
   ] as const) {
     it(`${letter}. a file of the CURRENT release replaced by ${what}: BEGIN's pre-fill hashes only regular files, so it neither blocks nor reads through the link`, async () => {
-      const cfg = readFileSync(join(repo, 'clawops.yaml'), 'utf8');
+      const cfg = readFileSync(join(h.repo, 'clawops.yaml'), 'utf8');
       await sh(shape(`/etc/openclaw/releases/acme/${idOf('acme')}`));
       commit({ 'clawops.yaml': cfg.replace(/command_timeout_ms: \d+/, 'command_timeout_ms: 5000'), ...acmeLevel('warn') }, 'short timeout, acme warn');
       try {
         const t0 = Date.now();
         const r = await apply();
         const took = Date.now() - t0;
-        const left = (await gw.exec('ps -eo args | grep -c "^sha256sum" || true')).stdout.trim();
+        const left = (await h.gw.exec('ps -eo args | grep -c "^sha256sum" || true')).stdout.trim();
         const g = result(r.json);
         // the promise: the damaged file is drift, never hashed through a link nor opened as a pipe; the apply goes on
         expect({ prompt: took < 4000, code: r.code, left }, `${took} ms: step ${g.step}: ${g.reason}: ${g.message}`).toEqual({ prompt: true, code: 0, left: '0' });
       } finally {
-        await gw.stop();
-        await gw.start();
+        await h.gw.stop();
+        await h.gw.start();
       }
     }, 90_000);
   }
@@ -469,7 +429,7 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
       'mkdir -- -rf.tmp-x "0123abcd.tmp-a b" \'0123abcd.tmp-$(id)\' "$(printf \'0123abcd.tmp-x\\ny\')" && for d in -rf.tmp-x "0123abcd.tmp-a b" \'0123abcd.tmp-$(id)\'; do echo USERDATA > "./$d/data"; done',
     ].join(' && '));
     const beforeC = treeSnapshot(cdir()).filter((l) => !/^"(observe|reload\.log|port-offset|openclaw-version\.cache)/.test(l) && !l.startsWith('"" '));
-    const beforeR = treeSnapshot(join(gw.etcOpenclaw, 'releases', 'acme')).filter((l) => !l.startsWith('"" ') && !l.includes(idOf('acme')));
+    const beforeR = treeSnapshot(join(h.gw.etcOpenclaw, 'releases', 'acme')).filter((l) => !l.startsWith('"" ') && !l.includes(idOf('acme')));
     commit(extra('globex', 'warn'), 'globex warn');
     const r = await apply();
     // acme, whose releases/ holds what clawops did not make, is left alone (blocked); globex goes on
@@ -477,6 +437,6 @@ describe.skipIf(!ready)('probe: clawops never acts outside its tree (apply, node
     expect(result(r.json).swapped.map((x) => x.tenant)).toEqual(['globex']);
     const afterC = treeSnapshot(cdir()).filter((l) => !/^"(observe|reload\.log|port-offset|openclaw-version\.cache)/.test(l) && !l.startsWith('"" '));
     expect(afterC).toEqual(beforeC);
-    expect(treeSnapshot(join(gw.etcOpenclaw, 'releases', 'acme')).filter((l) => !l.startsWith('"" ') && !l.includes(idOf('acme')))).toEqual(beforeR);
+    expect(treeSnapshot(join(h.gw.etcOpenclaw, 'releases', 'acme')).filter((l) => !l.startsWith('"" ') && !l.includes(idOf('acme')))).toEqual(beforeR);
   }, 60_000);
 });

@@ -11,19 +11,16 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FINISH_SCRIPT, UNLOCK_SCRIPT } from '../../reconciler/apply/remote-scripts.js';
 import { GUARD_BODY } from '../../reconciler/apply/services-sh.js';
 import { keptNote } from '../../reconciler/apply/records.js';
 import { escapeInline } from '../../reconciler/safe-text.js';
 import { JOURNAL_FORMS } from '../../reconciler/journal-forms.js';
-import type { DesiredState } from '../../reconciler/desired/types.js';
-import { chownToNodeUser, fleetAvailable, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { acmeLevel, CLEAN_NODE, NO_UNITS, useOneNodeFleet } from '../helpers/fleet-cli.js';
-import { commitEdits, desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
-import { openclawCache } from '../helpers/openclaw.js';
+import { chownToNodeUser } from '../fleet/fleet.js';
+import { acmeLevel, CLEAN_NODE } from '../helpers/fleet-cli.js';
+import { fleetReady, useHostileNode } from '../helpers/hostile-node.js';
 import { runCli, type CliRun } from '../helpers/repo.js';
-import { seedSecrets } from '../helpers/secrets.js';
 
 /** what no printed text (nor reload.log line) may hold raw: C0 but LF/TAB, DEL, C1, U+2028/2029 */
 const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
@@ -150,19 +147,13 @@ describe('A. the dead-man guard\'s DeadManRollback detail and FINISH\'s kept lin
 // ===================================================================================================================
 // B. the CLI against a one-node fleet
 // ===================================================================================================================
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
-const ASSIGN = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] } };
+const ready = fleetReady();
 
 describe.skipIf(!ready)('B. what apply and diff print on a fleet node', () => {
-  let fleet: Fleet;
-  let gw1: FleetNodeHandle;
-  let repo: string;
-  let desired: DesiredState;
-  const key = (): string => fleet.clientKeyPath;
-  const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
-  const diff = (...args: string[]): Promise<CliRun> => runCli(['diff', '--repo', repo, '--identity', key(), '--node', 'gw-1', ...args]);
-  const apply = (...args: string[]): Promise<CliRun> => runCli(['apply', '--repo', repo, '--identity', key(), '--yes', '--node', 'gw-1', ...args]);
-  const C = (): string => join(gw1.varDbOpenclaw, 'clawops');
+  const h = useHostileNode({ tenants: ['acme', 'globex'], reset: CLEAN_NODE });
+  const { key, idOf, diff, commit } = h;
+  const apply = (...args: string[]): Promise<CliRun> => runCli(['apply', '--repo', h.repo, '--identity', key(), '--yes', '--node', 'gw-1', ...args]);
+  const C = (): string => join(h.gw.varDbOpenclaw, 'clawops');
 
   /** run `f` with CLAWOPS_PROGRESS set to `mode` */
   const withProgress = async <T>(mode: 'text' | 'json', f: () => Promise<T>): Promise<T> => {
@@ -180,7 +171,7 @@ describe.skipIf(!ready)('B. what apply and diff print on a fleet node', () => {
    * moment the run makes it (BEGIN's pre-fill or STAGE); PROMOTE then finds it among the staged files
    */
   const planting = async <T>(name: string, f: () => Promise<T>): Promise<{ out: T; planted: boolean }> => {
-    const relDir = join(gw1.etcOpenclaw, 'releases', 'acme');
+    const relDir = join(h.gw.etcOpenclaw, 'releases', 'acme');
     let planted = false;
     const tryPlant = (): void => {
       if (planted) return;
@@ -207,23 +198,13 @@ describe.skipIf(!ready)('B. what apply and diff print on a fleet node', () => {
     }
   };
 
-  const one = useOneNodeFleet(CLEAN_NODE);
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw1 = one.gw;
-  });
-  beforeEach(async () => {
-    await seedSecrets(gw1, ['acme', 'globex']);
-    repo = fleetRepo(fleet, NO_UNITS, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
+  beforeEach(() => {
     mkdirSync(C(), { recursive: true });
     chownToNodeUser(C());
   });
 
   it('B1. a link planted in the staging dir under a name holding U+2028/U+2029: apply\'s text summary and TTY progress lines name it without the raw separators', async () => {
-    commitEdits(repo, acmeLevel('warn'), 'acme warn');
-    desired = desiredOf(repo);
+    commit(acmeLevel('warn'), 'acme warn');
     const { out: a, planted } = await withProgress('text', () => planting('x\u2028  gw-2             applied    all good\u2029y.yaml', () => apply()));
     expect(planted).toBe(true);
     expect(a.stdout, a.stdout).toContain('staged files do not match what was sent');
@@ -232,8 +213,7 @@ describe.skipIf(!ready)('B. what apply and diff print on a fleet node', () => {
   }, 120_000);
 
   it('B2. the same plant with a name holding C1 (U+009B) and U+2028, `apply --json` with JSON progress: stdout (safeJson) and the pino progress lines on stderr carry nothing raw', async () => {
-    commitEdits(repo, acmeLevel('warn'), 'acme warn');
-    desired = desiredOf(repo);
+    commit(acmeLevel('warn'), 'acme warn');
     const { out: a, planted } = await withProgress('json', () => planting('c1\u009b2J\u2028z.yaml', () => apply('--json')));
     expect(planted).toBe(true);
     const j = JSON.parse(a.stdout) as { results: { reason?: string; message?: string }[] };
@@ -244,8 +224,7 @@ describe.skipIf(!ready)('B. what apply and diff print on a fleet node', () => {
   }, 120_000);
 
   it('B3. reload.log a symlink (to a name holding escapes): RecordFailed names only clawops\' paths and FINISH\'s `kept` file, nothing raw in text or --json', async () => {
-    commitEdits(repo, acmeLevel('warn'), 'acme warn');
-    desired = desiredOf(repo);
+    commit(acmeLevel('warn'), 'acme warn');
     symlinkSync(`/home/clawops/\u001b]0;pwned\u0007log\u2028x`, join(C(), 'reload.log'));
     const a = await withProgress('text', () => apply());
     expect(a.stdout).toMatch(/could not write the reload log/);

@@ -9,15 +9,12 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, linkSync, lstatSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { journalLine, type RunContext } from '../../reconciler/apply/apply-node.js';
-import type { DesiredState } from '../../reconciler/desired/types.js';
-import { chownToNodeUser, fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
-import { openclawCache } from '../helpers/openclaw.js';
+import { chownToNodeUser } from '../fleet/fleet.js';
 import { runCli, type CliRun } from '../helpers/repo.js';
-import { CLEAN_NODE, useOneNodeFleet } from '../helpers/fleet-cli.js';
-import { seedSecrets } from '../helpers/secrets.js';
+import { CLEAN_NODE } from '../helpers/fleet-cli.js';
+import { fleetReady, useHostileNode } from '../helpers/hostile-node.js';
 import { describeHolder, parseHolder } from '../../reconciler/apply/records.js';
 import { readinessReason } from '../../reconciler/apply/services.js';
 import { progressSink } from '../../reconciler/commands/apply.js';
@@ -108,28 +105,14 @@ describe('C1 controls in --json output', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // on the real sshd fleet
 
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
-const ASSIGN = {
-  'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] },
-};
-const NO_UNITS = { 'launchd/gateway.plist': null };
+const ready = fleetReady();
 
 describe.skipIf(!ready)('fleet: what diff/apply print', () => {
-  let fleet: Fleet;
-  let gw1: FleetNodeHandle;
-  let repo: string;
-  let desired: DesiredState;
-  const key = (): string => fleet.clientKeyPath;
-  const diff = (...args: string[]): Promise<CliRun> => runCli(['diff', '--repo', repo, '--identity', key(), '--node', 'gw-1', ...args]);
-  const apply = (...args: string[]): Promise<CliRun> => runCli(['apply', '--repo', repo, '--identity', key(), '--yes', '--node', 'gw-1', ...args]);
-  const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
-  const rel = (t: string, ...p: string[]): string => join(gw1.etcOpenclaw, 'releases', t, idOf(t), ...p);
-  const secret = (t: string, n: string): string => join(gw1.varDbOpenclaw, 'secrets', t, n);
-  const sh = async (cmd: string): Promise<string> => {
-    const r = await gw1.exec(cmd);
-    expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
+  const h = useHostileNode({ tenants: ['acme', 'globex'], reset: CLEAN_NODE });
+  const { key, diff, idOf, sh } = h;
+  const apply = (...args: string[]): Promise<CliRun> => runCli(['apply', '--repo', h.repo, '--identity', key(), '--yes', '--node', 'gw-1', ...args]);
+  const rel = (t: string, ...p: string[]): string => join(h.gw.etcOpenclaw, 'releases', t, idOf(t), ...p);
+  const secret = (t: string, n: string): string => join(h.gw.varDbOpenclaw, 'secrets', t, n);
   /** write a secret file on the node as operators do (0600, the login user's) */
   const putSecret = async (t: string, n: string, content: string): Promise<void> => {
     await sh(`mkdir -p /var/db/openclaw/secrets/${t} && chmod 700 /var/db/openclaw/secrets/${t} && printf '%s' '${Buffer.from(content).toString('base64')}' | base64 -d > /var/db/openclaw/secrets/${t}/${n} && chmod 600 /var/db/openclaw/secrets/${t}/${n}`);
@@ -147,18 +130,6 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
     }
   };
   const both = async (): Promise<string[]> => [(await diff()).stdout, (await diff('--json')).stdout];
-
-  const one = useOneNodeFleet(CLEAN_NODE);
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw1 = one.gw;
-  });
-  beforeEach(async () => {
-    await seedSecrets(gw1, ['acme', 'globex']);
-    repo = fleetRepo(fleet, NO_UNITS, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
-  });
 
   it('token.current (hex + LF) hard-linked at acme/openclaw.json is redacted in diff text and --json', async () => {
     await putSecret('acme', 'token.current', `${HEX}\n`);
@@ -207,14 +178,14 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
       `this is no JSON "tenant":"acme","release_id":"${id}" \x1b[31mRED`,
       `{"tenant":"acme","release_id":"${id}","x":"y"}\r{"time":"2099-01-01T00:00:00Z","action":"rollback","tenant":"acme","release_id":"${id}","actor":"ceo","run":"forged"}`,
     ];
-    mkdirSync(join(gw1.varDbOpenclaw, 'clawops'), { recursive: true });
-    writeFileSync(join(gw1.varDbOpenclaw, 'clawops', 'intent.20200101t000000-deadbe'), `${lines.join('\n')}\n`);
-    chownToNodeUser(join(gw1.varDbOpenclaw, 'clawops'));
+    mkdirSync(join(h.gw.varDbOpenclaw, 'clawops'), { recursive: true });
+    writeFileSync(join(h.gw.varDbOpenclaw, 'clawops', 'intent.20200101t000000-deadbe'), `${lines.join('\n')}\n`);
+    chownToNodeUser(join(h.gw.varDbOpenclaw, 'clawops'));
     const d = await diff();
     expect(d.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
     const a = await apply();
     expect(a.stdout + a.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
-    const f = join(gw1.varDbOpenclaw, 'clawops', 'reload.log');
+    const f = join(h.gw.varDbOpenclaw, 'clawops', 'reload.log');
     const log = existsSync(f) && !lstatSync(f).isDirectory() ? readFileSync(f, 'utf8') : '';
     writeFileSync('/tmp/probe-print/reload.log', log);
     expect(log, JSON.stringify(log)).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
@@ -224,11 +195,11 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
   it('a live node lock whose owner holds ESC sequences: apply\'s text summary prints them raw (the newline after them is cut: no forged line)', async () => {
     // a hand edit so that apply has something to deploy and takes the lock
     writeFileSync(rel('acme', 'doctor.json'), '{"edited": true}\n');
-    mkdirSync(join(gw1.varDbOpenclaw, 'clawops'), { recursive: true });
+    mkdirSync(join(h.gw.varDbOpenclaw, 'clawops'), { recursive: true });
     const owner = 'mallory\u001b]0;pwned\u0007\u001b[2J\n  gw-2             applied    all good\nDone.';
-    writeFileSync(join(gw1.varDbOpenclaw, 'clawops', 'node.lock'), `${JSON.stringify({ run: '20200101t000000-deadbe', owner, pid: 1, ttl_sec: 3600, acquired_epoch: Math.floor(Date.now() / 1000), host: 'h\u001b[31m' })}\n`);
-    chownToNodeUser(join(gw1.varDbOpenclaw, 'clawops'));
-    chownToNodeUser(gw1.etcOpenclaw);
+    writeFileSync(join(h.gw.varDbOpenclaw, 'clawops', 'node.lock'), `${JSON.stringify({ run: '20200101t000000-deadbe', owner, pid: 1, ttl_sec: 3600, acquired_epoch: Math.floor(Date.now() / 1000), host: 'h\u001b[31m' })}\n`);
+    chownToNodeUser(join(h.gw.varDbOpenclaw, 'clawops'));
+    chownToNodeUser(h.gw.etcOpenclaw);
     const d = await diff();
     expect(d.stdout).toContain('locked by');
     expect(d.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
@@ -243,31 +214,31 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
   it('the openclaw version line apply reads from its node-side cache (clawops/openclaw-version.cache) reaches the apply summary raw (ESC sequences)', async () => {
     await sh('mkdir -p /var/db/openclaw/clawops');
     expect((await diff()).code).toBe(0); // observe fills clawops/observe/openclaw-version.cache
-    const oc = ['observe/openclaw-version.cache', 'openclaw-version.cache'].map((f) => join(gw1.varDbOpenclaw, 'clawops', f)).find((f) => existsSync(f))!;
+    const oc = ['observe/openclaw-version.cache', 'openclaw-version.cache'].map((f) => join(h.gw.varDbOpenclaw, 'clawops', f)).find((f) => existsSync(f))!;
     const obsCache = readFileSync(oc, 'utf8');
     const keyOf = obsCache.split('\n')[0]!.split('\t')[0]!;
     expect(keyOf).toMatch(/^[0-9a-f]{64}:/);
     // apply keeps its own cache in clawops/: a line there that observe never sees (diff stays clean for the version)
-    writeFileSync(join(gw1.varDbOpenclaw, 'clawops', 'openclaw-version.cache'), `${keyOf}\tOpenClaw \x1b]0;pwned\x07\x1b[2J\n`);
+    writeFileSync(join(h.gw.varDbOpenclaw, 'clawops', 'openclaw-version.cache'), `${keyOf}\tOpenClaw \x1b]0;pwned\x07\x1b[2J\n`);
     writeFileSync(rel('acme', 'doctor.json'), '{"edited": true}\n');
-    chownToNodeUser(join(gw1.varDbOpenclaw, 'clawops'));
-    chownToNodeUser(gw1.etcOpenclaw);
+    chownToNodeUser(join(h.gw.varDbOpenclaw, 'clawops'));
+    chownToNodeUser(h.gw.etcOpenclaw);
     const a = await apply();
     writeFileSync('/tmp/probe-print/apply-version.out', a.stdout + '\n----\n' + a.stderr);
     expect(a.stdout, JSON.stringify(a.stdout.split('Apply ')[1])).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
   }, 60_000);
 
   it('`clawops rollback` against a node locked by an owner holding ESC sequences prints them raw on stderr (cli.ts: `clawops: ${oneLine(e)}`)', async () => {
-    mkdirSync(join(gw1.varDbOpenclaw, 'clawops'), { recursive: true });
-    writeFileSync(join(gw1.varDbOpenclaw, 'clawops', 'node.lock'), `${JSON.stringify({ run: '20200101t000000-deadbe', owner: 'mallory\u001b]0;pwned\u0007\u001b[2J', pid: 1, ttl_sec: 3600, acquired_epoch: Math.floor(Date.now() / 1000), host: 'h' })}\n`);
-    chownToNodeUser(join(gw1.varDbOpenclaw, 'clawops'));
-    const r = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
+    mkdirSync(join(h.gw.varDbOpenclaw, 'clawops'), { recursive: true });
+    writeFileSync(join(h.gw.varDbOpenclaw, 'clawops', 'node.lock'), `${JSON.stringify({ run: '20200101t000000-deadbe', owner: 'mallory\u001b]0;pwned\u0007\u001b[2J', pid: 1, ttl_sec: 3600, acquired_epoch: Math.floor(Date.now() / 1000), host: 'h' })}\n`);
+    chownToNodeUser(join(h.gw.varDbOpenclaw, 'clawops'));
+    const r = await runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
     expect(r.stderr).toContain('locked by');
     expect(r.stderr, JSON.stringify(r.stderr)).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
   }, 60_000);
 
   it('`clawops status --repo` (text and --json) and `diff` escape node strings: a run record, a guard, a lock and an intent with ESC/CR/LF/C1', async () => {
-    const C = join(gw1.varDbOpenclaw, 'clawops');
+    const C = join(h.gw.varDbOpenclaw, 'clawops');
     mkdirSync(join(C, 'run'), { recursive: true });
     // a run record: pid of the running service (none here) and a release id full of escapes (JSON-escaped in the file)
     writeFileSync(join(C, 'run', 'acme.json'), `${JSON.stringify({ pid: 4242, release_id: 'x\u001b]0;pwned\u0007\r\nforged', commit: '\u009b2J' })}\n`);
@@ -275,7 +246,7 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
     writeFileSync(join(C, 'node.lock'), `${JSON.stringify({ run: 'r\u001b[2J', owner: 'o\u009b31m\r\n', pid: 1, ttl_sec: 3600, acquired_epoch: Math.floor(Date.now() / 1000), host: 'h' })}\n`);
     writeFileSync(join(C, 'intent.20200101t000000-dead02'), '{"tenant":"acme","release_id":"0123456789abcdef","run":"\u001b]0;x\u0007\\r\\n"}\n');
     chownToNodeUser(C);
-    const outs = [await runCli(['status', '--repo', repo, '--identity', key()]), await runCli(['status', '--repo', repo, '--identity', key(), '--json']), await diff()];
+    const outs = [await runCli(['status', '--repo', h.repo, '--identity', key()]), await runCli(['status', '--repo', h.repo, '--identity', key(), '--json']), await diff()];
     for (const o of outs) {
       expect(o.stdout.length).toBeGreaterThan(0);
       expect(o.stdout + o.stderr, JSON.stringify(o.stdout)).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
@@ -291,7 +262,7 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
     const text = readFileSync(m, 'utf8');
     expect(text).toMatch(/^  "files": \{\n/m);
     writeFileSync(m, text.replace(/^  "files": \{\n/m, `  "files": {\n    "gateway.d/99-local.yaml": "${createHash('sha256').update(note).digest('hex')}",\n`));
-    chownToNodeUser(gw1.etcOpenclaw);
+    chownToNodeUser(h.gw.etcOpenclaw);
     for (const out of await both()) {
       expect(out).toContain('99-local.yaml');
       expect(out).not.toContain('blue-kangaroo-42');

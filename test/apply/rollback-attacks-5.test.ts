@@ -9,61 +9,23 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rollbackTenant } from '../../reconciler/apply/rollback.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
-import type { DesiredState } from '../../reconciler/desired/types.js';
 import type { Transport } from '../../reconciler/transport/transport.js';
-import { chownToNodeUser, fleetAvailable, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
+import { chownToNodeUser } from '../fleet/fleet.js';
 import { applyAfter, treeSnapshot } from '../helpers/node-state.js';
-import { openclawCache } from '../helpers/openclaw.js';
 import { runCli, type CliRun } from '../helpers/repo.js';
-import { useOneNodeFleet, NO_UNITS, acmeLevel, applyJson } from '../helpers/fleet-cli.js';
-import { seedSecrets } from '../helpers/secrets.js';
+import { acmeLevel } from '../helpers/fleet-cli.js';
+import { errLines, fleetReady, useHostileNode } from '../helpers/hostile-node.js';
 
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
-const ASSIGN = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] } };
-const TENANTS = ['acme', 'globex'];
-
-type Rec = Record<string, unknown>;
+const ready = fleetReady();
 
 describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', () => {
-  let fleet: Fleet;
-  let gw: FleetNodeHandle;
-  let repo: string;
-  let desired: DesiredState;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
-  const commit = (edits: Record<string, string | null>, msg = 'change'): void => {
-    commitEdits(repo, edits, msg);
-    desired = desiredOf(repo);
-  };
-  const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
-  const sh = async (cmd: string): Promise<string> => {
-    const r = await gw.exec(cmd);
-    expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
-  const important = (...p: string[]): string => join(gw.homeDir, 'important', ...p);
-  const cdir = (...p: string[]): string => join(gw.varDbOpenclaw, 'clawops', ...p);
-  const tenantsDir = (...p: string[]): string => join(gw.etcOpenclaw, 'tenants', ...p);
-  const rollback = (): Promise<CliRun> => runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
-  /** what tenants/ holds: each entry's kind and link target (mtimes aside: a rename over a link changes none of these) */
-  const links = (): string[] =>
-    readdirSync(tenantsDir()).sort().map((n) => {
-      const st = lstatSync(tenantsDir(n));
-      return st.isSymbolicLink() ? `${n} -> ${readlinkSync(tenantsDir(n))}` : `${n} ${st.isDirectory() ? 'dir' : 'file'}`;
-    });
-  const reloadLog = (): Rec[] => {
-    const f = cdir('reload.log');
-    if (!existsSync(f) || !lstatSync(f).isFile()) return [];
-    return readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Rec);
-  };
+  const h = useHostileNode({ tenants: ['acme', 'globex'], userData: true });
+  const { key, apply, commit, idOf, sh, important, cdir, tenantsDir, links, reloadLog, intents } = h;
+  const rollback = (): Promise<CliRun> => runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
   const rollbacks = (): string[] => reloadLog().filter((l) => l.action === 'rollback').map((l) => `${String(l.prev_release_id ?? '-')}→${String(l.release_id)}`);
-  const intents = (): string[] => (existsSync(cdir()) ? readdirSync(cdir()).filter((f) => f.startsWith('intent.')) : []);
-  /** the error lines the CLI printed (not its pino progress lines) */
-  const errLines = (r: CliRun): string[] => r.stderr.split('\n').filter((l) => l.startsWith('clawops:'));
   /** acme on v2, .prev on v1 (one apply of a change) */
   const deployTwo = async (): Promise<{ v1: string; v2: string }> => {
     const v1 = idOf('acme');
@@ -75,22 +37,7 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
     expect(readlinkSync(tenantsDir('acme.prev'))).toBe(`../releases/acme/${v1}`);
     return { v1, v2 };
   };
-  const stuckShells = async (): Promise<string> => (await gw.exec('ps -eo args | grep -c "^sh -c" || true')).stdout.trim();
-
-  const one = useOneNodeFleet();
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw = one.gw;
-  });
-  beforeEach(async () => {
-    if (!gw.running()) await gw.start();
-    await sh('chmod -R u+w /etc/openclaw /var/db/openclaw /home/clawops 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/logs /var/db/openclaw/secrets/* /home/clawops/important*; mkdir -p /var/db/openclaw/clawops; true');
-    await seedSecrets(gw, TENANTS);
-    repo = fleetRepo(fleet, NO_UNITS, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
-    await sh('mkdir -p /home/clawops/important && echo USERDATA > /home/clawops/important/notes.txt');
-  });
+  const stuckShells = (): Promise<string> => h.stuck('sh -c');
 
   // ------------------------------------------------------------------------------------------------------------
   // promise 1 + 2: odd tenant links and release dirs are refused, one line naming the path, nothing changed
@@ -121,13 +68,13 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
     const g = idOf('globex');
     await sh(`ln -sfn ../releases/globex/${g} /etc/openclaw/tenants/acme.prev`);
     const beforeLinks = links();
-    const beforeG = treeSnapshot(join(gw.etcOpenclaw, 'releases', 'globex'));
+    const beforeG = treeSnapshot(join(h.gw.etcOpenclaw, 'releases', 'globex'));
     const rb = await rollback();
     expect({
       code: rb.code !== 0,
       named: errLines(rb).length === 1 && errLines(rb)[0]!.includes('/etc/openclaw/tenants/acme.prev'),
       links: links(),
-      globex: treeSnapshot(join(gw.etcOpenclaw, 'releases', 'globex')),
+      globex: treeSnapshot(join(h.gw.etcOpenclaw, 'releases', 'globex')),
       rollbacks: rollbacks(),
     }, rb.stderr).toEqual({ code: true, named: true, links: beforeLinks, globex: beforeG, rollbacks: [] });
   }, 60_000);
@@ -150,7 +97,7 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
   it('1a. .prev\'s release dir a mount point (a user volume holding a complete copy of the release, bind-mounted there): the rollback does not follow it (the tenant is not put onto the user\'s volume: links as before, no swap recorded), and the volume is untouched', async () => {
     const { v1 } = await deployTwo();
     await sh(`mkdir -p /home/clawops/important/volume && cp -a /etc/openclaw/releases/acme/${v1}/. /home/clawops/important/volume/`);
-    const m = spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/acme/${v1}`], { encoding: 'utf8' });
+    const m = spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/acme/${v1}`], { encoding: 'utf8' });
     expect(m.status, m.stderr).toBe(0);
     let rb: CliRun;
     let after: string[];
@@ -162,7 +109,7 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
       after = treeSnapshot(important());
       afterLinks = links();
     } finally {
-      spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'umount', `/etc/openclaw/releases/acme/${v1}`]);
+      spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'umount', `/etc/openclaw/releases/acme/${v1}`]);
     }
     expect({ user: after, links: afterLinks, rollbacks: rollbacks() }, rb.stdout + rb.stderr).toEqual({ user: before, links: beforeLinks, rollbacks: [] });
   }, 60_000);
@@ -179,7 +126,7 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
       code: rb.code !== 0,
       named: errLines(rb).length === 1 && errLines(rb)[0]!.includes('/etc/openclaw/tenants/acme.prev'),
       stuck: await stuckShells(),
-      fifo: lstatSync(join(gw.etcOpenclaw, 'releases', 'acme', v1, 'openclaw.json')).isFIFO(),
+      fifo: lstatSync(join(h.gw.etcOpenclaw, 'releases', 'acme', v1, 'openclaw.json')).isFIFO(),
       links: links(),
       lock: existsSync(cdir('node.lock')),
     }, rb.stderr).toEqual({ prompt: true, code: true, named: true, stuck: '0', fifo: true, links: beforeLinks, lock: false });
@@ -200,7 +147,7 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
       cur: readlinkSync(tenantsDir('acme')),
       prev: readlinkSync(tenantsDir('acme.prev')),
       rollbacks: rollbacks(),
-      fifo: lstatSync(join(gw.etcOpenclaw, 'releases', 'acme', v2, 'openclaw.json')).isFIFO(),
+      fifo: lstatSync(join(h.gw.etcOpenclaw, 'releases', 'acme', v2, 'openclaw.json')).isFIFO(),
       stuck: await stuckShells(),
       intents: intents(),
     }, rb.stdout + rb.stderr).toEqual({ prompt: true, code: 0, cur: `../releases/acme/${v1}`, prev: `../releases/acme/${v1}`, rollbacks: [`${v2}→${v1}`], fifo: true, stuck: '0', intents: [] });
@@ -215,8 +162,8 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
     ].join(' && '));
   };
   const acmeUnits = async (): Promise<string[]> => {
-    const installed = readdirSync(gw.launchDaemonsDir).filter((f) => f.startsWith('ai.openclaw.acme'));
-    await gw.exec('for f in /Library/LaunchDaemons/ai.openclaw.acme*.plist; do [ -e "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; true');
+    const installed = readdirSync(h.gw.launchDaemonsDir).filter((f) => f.startsWith('ai.openclaw.acme'));
+    await h.gw.exec('for f in /Library/LaunchDaemons/ai.openclaw.acme*.plist; do [ -e "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; true');
     return installed;
   };
 
@@ -242,7 +189,7 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
   it('2/3c. the move of current fails after .prev was moved (the connection drops between the two renames): the links are exactly as before (.prev still names v1), and no swap is recorded', async () => {
     const { v1, v2 } = await deployTwo();
     const beforeLinks = links();
-    const r = await observeAndPlan({ repo, identity: key(), node: ['gw-1'] }, {}, true);
+    const r = await observeAndPlan({ repo: h.repo, identity: key(), node: ['gw-1'] }, {}, true);
     const run = `probe${Date.now().toString(16)}`;
     let err: unknown;
     let failed = false;
@@ -276,7 +223,7 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
     const run = `probe${Date.now().toString(16)}`;
     let failed = false;
     const res = await applyAfter({
-      repo,
+      repo: h.repo,
       identity: key(),
       nodes: ['gw-1'],
       wrap: (ts) => {
@@ -333,8 +280,8 @@ describe.skipIf(!ready)('probe 5: clawops rollback on a hostile or messy node', 
         fifo: lstatSync(cdir('reload.log')).isFIFO(),
       }, rb.stderr).toEqual({ prompt: true, code: true, line: true, stuck: '0', lock: false, fifo: true });
     } finally {
-      await gw.stop();
-      await gw.start();
+      await h.gw.stop();
+      await h.gw.start();
     }
   }, 90_000);
 

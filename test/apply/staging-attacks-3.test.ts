@@ -9,43 +9,14 @@
  * A failing test is a defect found; none is skipped.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BEGIN_SCRIPT, PROMOTE_SCRIPT } from '../../reconciler/apply/remote-scripts.js';
-import { buildDesired } from '../../reconciler/desired/build-desired.js';
-import type { DesiredState } from '../../reconciler/desired/types.js';
-import { MANIFEST_PATH } from '../../reconciler/release-manifest.js';
-import { readTreeSync } from '../../reconciler/source/read-tree.js';
-import { fleetAvailable, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { acmeLevel, applyJson, NO_UNITS, useOneNodeFleet } from '../helpers/fleet-cli.js';
-import { commitEdits, desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
+import { acmeLevel } from '../helpers/fleet-cli.js';
+import { DASH, fleetReady, only, useHostileNode, useWrapperTree } from '../helpers/hostile-node.js';
 import { applyAfter } from '../helpers/node-state.js';
-import { openclawCache } from '../helpers/openclaw.js';
-import { layRelease } from '../helpers/release.js';
-import { EXAMPLE } from '../helpers/repo.js';
-import { seedSecrets } from '../helpers/secrets.js';
-
-const which = (tool: string): string => spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
-const DASH = which('dash') || which('sh');
-
-/** every entry under root (not following links): relative path → kind */
-function walk(root: string): Map<string, { kind: 'file' | 'dir' | 'link' | 'other'; mode: number }> {
-  const out = new Map<string, { kind: 'file' | 'dir' | 'link' | 'other'; mode: number }>();
-  const go = (rel: string): void => {
-    for (const n of readdirSync(rel === '' ? root : join(root, rel))) {
-      const r = rel === '' ? n : `${rel}/${n}`;
-      const st = lstatSync(join(root, r));
-      const kind = st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
-      out.set(r, { kind, mode: st.mode & 0o7777 });
-      if (kind === 'dir') go(r);
-    }
-  };
-  go('');
-  return out;
-}
 
 // ==================================================================================================================
 // the lock's shell side on a local tree: a node.lock that is a regular file, but a huge one with no newline
@@ -88,47 +59,23 @@ describe('the node lock read by the shell: a huge regular file planted at node.l
 // the shipped gateway wrapper, run directly (dash) on a local tree, as launchd runs it: port-offset variants
 // ==================================================================================================================
 describe('bin/gateway-run: the port-offset file read by the shell', () => {
-  const example: DesiredState = buildDesired(readTreeSync(EXAMPLE));
-  let root: string;
-  let etc: string;
-  let varDb: string;
-  let out: string;
-  let fake: string;
-  const script = (): string => join(etc, 'tenants', 'acme', 'bin', 'gateway-run');
-  const po = (): string => join(varDb, 'clawops', 'port-offset');
-
-  beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'clawops-wrapper-attack3-'));
-    etc = join(root, 'etc');
-    varDb = join(root, 'var');
-    layRelease(etc, example, 'acme');
-    mkdirSync(join(varDb, 'secrets', 'acme'), { recursive: true, mode: 0o700 });
-    for (const [n, v] of [['token.current', 'tok_current_value_123456'], ['hooks.token', 'hk_hooks_value_123456']] as const) {
-      writeFileSync(join(varDb, 'secrets', 'acme', n), `${v}\n`);
-      chmodSync(join(varDb, 'secrets', 'acme', n), 0o600);
-    }
-    mkdirSync(join(varDb, 'clawops'), { recursive: true });
-    out = join(root, 'out');
-    mkdirSync(out);
-    fake = join(root, 'openclaw-fake');
-    writeFileSync(fake, '#!/bin/sh\nprintf "%s\\n" "$@" > "$FAKE_OUT/argv"\nexit 0\n', { mode: 0o755 });
-  });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
+  const w = useWrapperTree('clawops-wrapper-attack3-', '#!/bin/sh\nprintf "%s\\n" "$@" > "$FAKE_OUT/argv"\nexit 0\n');
+  const po = (): string => join(w.varDb, 'clawops', 'port-offset');
 
   const run = (): { code: number | null; stderr: string; ms: number; timedOut: boolean } => {
     const t0 = Date.now();
-    const r = spawnSync(DASH, [script(), 'acme', etc, varDb], {
-      env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: root, CLAWOPS_OPENCLAW: fake, CLAWOPS_OPENCLAW_CLI: fake, FAKE_OUT: out },
+    const r = spawnSync(DASH, [w.script(), 'acme', w.etc, w.varDb], {
+      env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: w.root, CLAWOPS_OPENCLAW: w.fake, CLAWOPS_OPENCLAW_CLI: w.fake, FAKE_OUT: w.out },
       encoding: 'utf8',
       timeout: 10_000,
       killSignal: 'SIGKILL',
     });
     return { code: r.status, stderr: r.stderr, ms: Date.now() - t0, timedOut: r.error !== undefined || r.signal !== null };
   };
-  const argv = (): string[] => (existsSync(join(out, 'argv')) ? readFileSync(join(out, 'argv'), 'utf8').trim().split('\n') : []);
+  const argv = (): string[] => (existsSync(join(w.out, 'argv')) ? readFileSync(join(w.out, 'argv'), 'utf8').trim().split('\n') : []);
   /** the base port the wrapper reads from its release's openclaw.json */
   const base = (): number => {
-    const m = /^ {4}"port": (\d+),?$/m.exec(readFileSync(join(etc, 'tenants', 'acme', 'openclaw.json'), 'utf8'));
+    const m = /^ {4}"port": (\d+),?$/m.exec(readFileSync(join(w.etc, 'tenants', 'acme', 'openclaw.json'), 'utf8'));
     return m ? Number(m[1]) : 18789;
   };
 
@@ -160,58 +107,11 @@ describe('bin/gateway-run: the port-offset file read by the shell', () => {
 // ==================================================================================================================
 // a one-node fleet: whole applies
 // ==================================================================================================================
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
-const ASSIGN = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex', 'initech'] } };
-const TENANTS = ['acme', 'globex', 'initech'];
+const ready = fleetReady();
 
 describe.skipIf(!ready)('apply on a fleet node: legitimate flows after the staging hardening', () => {
-  let fleet: Fleet;
-  let gw: FleetNodeHandle;
-  let repo: string;
-  let desired: DesiredState;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
-  const commit = (edits: Record<string, string | null>, msg = 'change'): void => {
-    commitEdits(repo, edits, msg);
-    desired = desiredOf(repo);
-  };
-  const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
-  const sh = async (cmd: string): Promise<string> => {
-    const r = await gw.exec(cmd);
-    expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
-  const rel = (...p: string[]): string => join(gw.etcOpenclaw, 'releases', ...p);
-  const shortTimeout = (): Record<string, string> => ({ 'clawops.yaml': readFileSync(join(repo, 'clawops.yaml'), 'utf8').replace(/command_timeout_ms: \d+/, 'command_timeout_ms: 5000') });
-  const only = (r: { results: NodeApplyResult[] }): NodeApplyResult => r.results.find((x) => x.node === 'gw-1')!;
-  const releaseDiff = (t: string): { extra: string[]; links: string[]; wrong: string[]; missing: string[] } => {
-    const d = desired.tenants.get(t)!;
-    const got = walk(rel(t, d.releaseId));
-    const want = new Map(d.files.map((f) => [f.path, f.content]));
-    const res = { extra: [] as string[], links: [] as string[], wrong: [] as string[], missing: [] as string[] };
-    for (const [p, e] of got) {
-      if (e.kind === 'link') res.links.push(p);
-      if (e.kind === 'dir' || p === MANIFEST_PATH || p === 'openclaw.json.last-good') continue;
-      if (!want.has(p)) res.extra.push(p);
-      else if (e.kind === 'file' && !readFileSync(rel(t, d.releaseId, p)).equals(want.get(p)!)) res.wrong.push(p);
-    }
-    for (const p of want.keys()) if (!got.has(p)) res.missing.push(p);
-    return res;
-  };
-
-  const one = useOneNodeFleet();
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw = one.gw;
-  });
-  beforeEach(async () => {
-    if (!gw.running()) await gw.start();
-    await sh('chmod -R u+w /etc/openclaw /var/db/openclaw /home/clawops 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/logs /var/db/openclaw/secrets/* /home/clawops/important*; mkdir -p /var/db/openclaw/clawops; true');
-    await seedSecrets(gw, TENANTS);
-    repo = fleetRepo(fleet, NO_UNITS, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
-  });
+  const h = useHostileNode({ tenants: ['acme', 'globex', 'initech'] });
+  const { key, apply, commit, idOf, sh, shortTimeout, releaseDiff } = h;
 
   it('4+2. the current release holds two byte-identical fragments as one file with two names (deduplicated by a tool like hardlink(1); still a complete release): the next apply\'s pre-fill does not make the staging dir refuse itself, the apply converges', async () => {
     const same = 'logging:\n  level: info\n';
@@ -234,15 +134,15 @@ describe.skipIf(!ready)('apply on a fleet node: legitimate flows after the stagi
     await sh('truncate -s 8G /var/db/openclaw/clawops/port-offset');
     try {
       const t0 = Date.now();
-      const res = await applyAfter({ repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {});
+      const res = await applyAfter({ repo: h.repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {});
       const took = Date.now() - t0;
       const g = only(res);
       expect({ prompt: took < 10_000, outcome: g.outcome }, `${took} ms: ${g.step}: ${g.reason}: ${g.message}`).toEqual({ prompt: true, outcome: 'applied' });
       expect((await sh(`readlink /etc/openclaw/tenants/acme`)).trim()).toBe(`../releases/acme/${idOf('acme')}`);
     } finally {
       // a shell left reading the file on the node is let go
-      await gw.stop();
-      await gw.start();
+      await h.gw.stop();
+      await h.gw.start();
     }
   }, 120_000);
 });

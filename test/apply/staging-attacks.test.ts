@@ -13,41 +13,16 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NodeApplyResult } from '../../reconciler/apply/apply-node.js';
 import { tarOf } from '../../reconciler/apply/remote.js';
 import { STAGE_SCRIPT } from '../../reconciler/apply/remote-scripts.js';
-import { buildDesired } from '../../reconciler/desired/build-desired.js';
-import type { DesiredState } from '../../reconciler/desired/types.js';
 import { MANIFEST_PATH } from '../../reconciler/release-manifest.js';
-import { readTreeSync } from '../../reconciler/source/read-tree.js';
-import { chownToNodeUser, fleetAvailable, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { acmeLevel, applyJson, extraLevel, NO_UNITS, useOneNodeFleet } from '../helpers/fleet-cli.js';
-import { commitEdits, desiredOf, fleetRepo, placeAll } from '../helpers/fleet-repo.js';
+import { chownToNodeUser } from '../fleet/fleet.js';
+import { acmeLevel, extraLevel } from '../helpers/fleet-cli.js';
+import { DASH, fleetReady, only, useHostileNode, useWrapperTree, walkTree as walk } from '../helpers/hostile-node.js';
 import { applyAfter, treeSnapshot } from '../helpers/node-state.js';
-import { openclawCache } from '../helpers/openclaw.js';
-import { layRelease } from '../helpers/release.js';
-import { EXAMPLE, runCli } from '../helpers/repo.js';
-import { seedSecrets } from '../helpers/secrets.js';
-
-const which = (tool: string): string => spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
-const DASH = which('dash') || which('sh');
-
-/** every entry under root (not following links): relative path → kind */
-function walk(root: string): Map<string, { kind: 'file' | 'dir' | 'link' | 'other'; mode: number }> {
-  const out = new Map<string, { kind: 'file' | 'dir' | 'link' | 'other'; mode: number }>();
-  const go = (rel: string): void => {
-    for (const n of readdirSync(rel === '' ? root : join(root, rel))) {
-      const r = rel === '' ? n : `${rel}/${n}`;
-      const st = lstatSync(join(root, r));
-      const kind = st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
-      out.set(r, { kind, mode: st.mode & 0o7777 });
-      if (kind === 'dir') go(r);
-    }
-  };
-  go('');
-  return out;
-}
+import { runCli } from '../helpers/repo.js';
 
 // ==================================================================================================================
 // STAGE on a local tree, the machine's sh and GNU tar (fast: name and format variants)
@@ -161,54 +136,33 @@ describe('STAGE on a local tree: odd names, planted things at and under the stag
 // the shipped gateway wrapper, run directly (dash) on a local tree, as launchd runs it
 // ==================================================================================================================
 describe('bin/gateway-run: its run record and secrets never through links, never blocking', () => {
-  const example: DesiredState = buildDesired(readTreeSync(EXAMPLE));
-  let root: string;
-  let etc: string;
-  let varDb: string;
-  let out: string;
-  let fake: string;
-  const script = (): string => join(etc, 'tenants', 'acme', 'bin', 'gateway-run');
-  const user = (...p: string[]): string => join(root, 'user', ...p);
+  const w = useWrapperTree('clawops-wrapper-attack-', '#!/bin/sh\nprintf "%s\\n" "$@" > "$FAKE_OUT/argv"\nprintf "%s" "${CLAWOPS_SECRET_HOOKS_TOKEN:-}" > "$FAKE_OUT/hooks"\nexit 0\n');
+  const user = (...p: string[]): string => join(w.root, 'user', ...p);
 
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'clawops-wrapper-attack-'));
-    etc = join(root, 'etc');
-    varDb = join(root, 'var');
-    layRelease(etc, example, 'acme');
-    mkdirSync(join(varDb, 'secrets', 'acme'), { recursive: true, mode: 0o700 });
-    for (const [n, v] of [['token.current', 'tok_current_value_123456'], ['hooks.token', 'hk_hooks_value_123456']] as const) {
-      writeFileSync(join(varDb, 'secrets', 'acme', n), `${v}\n`);
-      chmodSync(join(varDb, 'secrets', 'acme', n), 0o600);
-    }
-    mkdirSync(join(varDb, 'clawops'), { recursive: true });
-    out = join(root, 'out');
-    mkdirSync(out);
-    fake = join(root, 'openclaw-fake');
-    writeFileSync(fake, '#!/bin/sh\nprintf "%s\\n" "$@" > "$FAKE_OUT/argv"\nprintf "%s" "${CLAWOPS_SECRET_HOOKS_TOKEN:-}" > "$FAKE_OUT/hooks"\nexit 0\n', { mode: 0o755 });
     mkdirSync(user());
     writeFileSync(user('keep.txt'), 'USERDATA\n');
   });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   /** sh gateway-run acme ETC VARDB, optionally prefixed by a shell snippet run in the same process first ($$ kept by exec) */
   const run = (pre = ''): { code: number | null; stderr: string; ms: number; timedOut: boolean } => {
     const t0 = Date.now();
-    const r = spawnSync(DASH, ['-c', `${pre}\nexec ${DASH} "$0" "$@"`, script(), 'acme', etc, varDb], {
-      env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: root, CLAWOPS_OPENCLAW: fake, CLAWOPS_OPENCLAW_CLI: fake, FAKE_OUT: out },
+    const r = spawnSync(DASH, ['-c', `${pre}\nexec ${DASH} "$0" "$@"`, w.script(), 'acme', w.etc, w.varDb], {
+      env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin', HOME: w.root, CLAWOPS_OPENCLAW: w.fake, CLAWOPS_OPENCLAW_CLI: w.fake, FAKE_OUT: w.out },
       encoding: 'utf8',
       timeout: 5000,
     });
     return { code: r.status, stderr: r.stderr, ms: Date.now() - t0, timedOut: r.error !== undefined || r.signal !== null };
   };
-  const started = (): boolean => existsSync(join(out, 'argv'));
+  const started = (): boolean => existsSync(join(w.out, 'argv'));
   /** a reader blocked opening a FIFO (a process the wrapper left behind) is let go: O_RDWR never blocks and is a writer */
   const unblock = (fifo: string): void => {
     spawnSync('sh', ['-c', 'exec 3<>"$1"; sleep 0.2', 'sh', fifo], { timeout: 3000 });
   };
 
   it('4. clawops/run/acme.json a symlink to a user dir: the run record (its temp) is never moved behind the link, and the gateway starts', () => {
-    mkdirSync(join(varDb, 'clawops', 'run'));
-    symlinkSync(user(), join(varDb, 'clawops', 'run', 'acme.json'));
+    mkdirSync(join(w.varDb, 'clawops', 'run'));
+    symlinkSync(user(), join(w.varDb, 'clawops', 'run', 'acme.json'));
     const before = treeSnapshot(user());
     const r = run();
     expect({ code: r.code, started: started() }, r.stderr).toEqual({ code: 0, started: true });
@@ -216,7 +170,7 @@ describe('bin/gateway-run: its run record and secrets never through links, never
   });
 
   it('4. clawops/port-offset a FIFO (planted after BEGIN, or met by a launchd restart): the wrapper never blocks, the gateway starts', () => {
-    const fifo = join(varDb, 'clawops', 'port-offset');
+    const fifo = join(w.varDb, 'clawops', 'port-offset');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     try {
       const r = run();
@@ -227,33 +181,33 @@ describe('bin/gateway-run: its run record and secrets never through links, never
   });
 
   it('4. clawops/run/acme.json a FIFO and the temp name acme.json.<pid> a FIFO: nothing blocks, the record replaces the FIFO, the gateway starts', () => {
-    mkdirSync(join(varDb, 'clawops', 'run'));
-    const rec = join(varDb, 'clawops', 'run', 'acme.json');
+    mkdirSync(join(w.varDb, 'clawops', 'run'));
+    const rec = join(w.varDb, 'clawops', 'run', 'acme.json');
     expect(spawnSync('mkfifo', [rec]).status).toBe(0);
     try {
-      const r = run(`mkfifo "${join(varDb, 'clawops', 'run')}/acme.json.$$"`);
+      const r = run(`mkfifo "${join(w.varDb, 'clawops', 'run')}/acme.json.$$"`);
       expect({ prompt: r.ms < 4000, timedOut: r.timedOut, started: started(), code: r.code }, r.stderr).toEqual({ prompt: true, timedOut: false, started: true, code: 0 });
       expect(lstatSync(rec).isFile()).toBe(true);
-      expect(readdirSync(join(varDb, 'clawops', 'run'))).toEqual(['acme.json']);
+      expect(readdirSync(join(w.varDb, 'clawops', 'run'))).toEqual(['acme.json']);
     } finally {
       if (existsSync(rec) && lstatSync(rec).isFIFO()) unblock(rec);
     }
   });
 
   it('4. the temp name clawops/run/acme.json.<pid> a symlink to a user file (the pid known to whoever started it): never written through, the record written', () => {
-    mkdirSync(join(varDb, 'clawops', 'run'));
+    mkdirSync(join(w.varDb, 'clawops', 'run'));
     const before = treeSnapshot(user());
-    const r = run(`ln -s "${user('keep.txt')}" "${join(varDb, 'clawops', 'run')}/acme.json.$$"`);
+    const r = run(`ln -s "${user('keep.txt')}" "${join(w.varDb, 'clawops', 'run')}/acme.json.$$"`);
     expect({ code: r.code, started: started() }, r.stderr).toEqual({ code: 0, started: true });
     expect(treeSnapshot(user())).toEqual(before);
-    expect(lstatSync(join(varDb, 'clawops', 'run', 'acme.json')).isFile()).toBe(true);
+    expect(lstatSync(join(w.varDb, 'clawops', 'run', 'acme.json')).isFile()).toBe(true);
   });
 
   it('4. clawops/run a regular file (the record cannot be written): the gateway still starts, the file untouched', () => {
-    writeFileSync(join(varDb, 'clawops', 'run'), 'USERDATA\n');
+    writeFileSync(join(w.varDb, 'clawops', 'run'), 'USERDATA\n');
     const r = run();
     expect({ code: r.code, started: started(), prompt: r.ms < 4000 }, r.stderr).toEqual({ code: 0, started: true, prompt: true });
-    expect(readFileSync(join(varDb, 'clawops', 'run'), 'utf8')).toBe('USERDATA\n');
+    expect(readFileSync(join(w.varDb, 'clawops', 'run'), 'utf8')).toBe('USERDATA\n');
   });
 
   it('4. VARDB/secrets itself a symlink (to a dir holding another tenant set\'s secrets): refused (exit 78, one line), no secret read through it', () => {
@@ -263,10 +217,10 @@ describe('bin/gateway-run: its run record and secrets never through links, never
       writeFileSync(user('secrets', 'acme', n), 'tok_FOREIGN_secret_value\n');
       chmodSync(user('secrets', 'acme', n), 0o600);
     }
-    rmSync(join(varDb, 'secrets'), { recursive: true });
-    symlinkSync(user('secrets'), join(varDb, 'secrets'));
+    rmSync(join(w.varDb, 'secrets'), { recursive: true });
+    symlinkSync(user('secrets'), join(w.varDb, 'secrets'));
     const r = run();
-    const leaked = existsSync(join(out, 'hooks')) ? readFileSync(join(out, 'hooks'), 'utf8') : '';
+    const leaked = existsSync(join(w.out, 'hooks')) ? readFileSync(join(w.out, 'hooks'), 'utf8') : '';
     expect({ code: r.code, started: started(), leaked }, r.stderr).toEqual({ code: 78, started: false, leaked: '' });
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/secrets.*(symlink|link)/);
@@ -276,67 +230,16 @@ describe('bin/gateway-run: its run record and secrets never through links, never
 // ==================================================================================================================
 // a one-node fleet: whole applies, things planted mid-run once node.lock names the run
 // ==================================================================================================================
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
-const ASSIGN = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex', 'initech'] } };
-const TENANTS = ['acme', 'globex', 'initech'];
+const ready = fleetReady();
 
 describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run', () => {
-  let fleet: Fleet;
-  let gw: FleetNodeHandle;
-  let repo: string;
-  let desired: DesiredState;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
-  const commit = (edits: Record<string, string | null>, msg = 'change'): void => {
-    commitEdits(repo, edits, msg);
-    desired = desiredOf(repo);
-  };
-  const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
-  const sh = async (cmd: string): Promise<string> => {
-    const r = await gw.exec(cmd);
-    expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
-    return r.stdout;
-  };
-  const important = (...p: string[]): string => join(gw.homeDir, 'important', ...p);
-  const rel = (...p: string[]): string => join(gw.etcOpenclaw, 'releases', ...p);
-  const shortTimeout = (): Record<string, string> => ({ 'clawops.yaml': readFileSync(join(repo, 'clawops.yaml'), 'utf8').replace(/command_timeout_ms: \d+/, 'command_timeout_ms: 5000') });
-  const only = (r: { results: NodeApplyResult[] }): NodeApplyResult => r.results.find((x) => x.node === 'gw-1')!;
-  const stuck = async (prog: string): Promise<string> => (await gw.exec(`ps -eo args | grep -c "^${prog}" || true`)).stdout.trim();
-  /** the placed release vs the desired one: extra entries, links, wrong bytes, missing files */
-  const releaseDiff = (t: string): { extra: string[]; links: string[]; wrong: string[]; missing: string[] } => {
-    const d = desired.tenants.get(t)!;
-    const got = walk(rel(t, d.releaseId));
-    const want = new Map(d.files.map((f) => [f.path, f.content]));
-    const res = { extra: [] as string[], links: [] as string[], wrong: [] as string[], missing: [] as string[] };
-    for (const [p, e] of got) {
-      if (e.kind === 'link') res.links.push(p);
-      if (e.kind === 'dir' || p === MANIFEST_PATH || p === 'openclaw.json.last-good') continue;
-      if (!want.has(p)) res.extra.push(p);
-      else if (e.kind === 'file' && !readFileSync(rel(t, d.releaseId, p)).equals(want.get(p)!)) res.wrong.push(p);
-    }
-    for (const p of want.keys()) if (!got.has(p)) res.missing.push(p);
-    return res;
-  };
-
-  const one = useOneNodeFleet();
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw = one.gw;
-  });
-  beforeEach(async () => {
-    if (!gw.running()) await gw.start();
-    await sh('chmod -R u+w /etc/openclaw /var/db/openclaw /home/clawops 2>/dev/null; rm -rf /etc/openclaw/* /etc/openclaw/.[!.]* /var/db/openclaw/clawops /var/db/openclaw/logs /var/db/openclaw/secrets/* /home/clawops/important*; mkdir -p /var/db/openclaw/clawops; true');
-    await seedSecrets(gw, TENANTS);
-    repo = fleetRepo(fleet, NO_UNITS, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
-    await sh('mkdir -p /home/clawops/important && echo USERDATA > /home/clawops/important/notes.txt');
-  });
+  const h = useHostileNode({ tenants: ['acme', 'globex', 'initech'], userData: true });
+  const { key, apply, commit, idOf, sh, important, rel, shortTimeout, stuck, releaseDiff } = h;
 
   /** apply acme's change with run id `run`, `plant(stagingDirOnHost)` called once the lock (and BEGIN's pre-fill) is done */
   const applyPlanting = (run: string, tenant: string, plant: (s: string) => void) => {
     let planted = false;
-    return applyAfter({ repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
+    return applyAfter({ repo: h.repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
       run,
       onEvent: (e) => {
         if (!planted && e.step === 'lock' && e.state === 'done') {
@@ -381,8 +284,8 @@ describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run
       const left = await stuck('sha256sum');
       expect({ prompt: took < 10_000, failed: g.outcome === 'failed', oneLine: !(g.message ?? '').includes('\n'), left }, `${took} ms: step ${g.step}: ${g.reason}: ${g.message}`).toEqual({ prompt: true, failed: true, oneLine: true, left: '0' });
     } finally {
-      await gw.stop();
-      await gw.start();
+      await h.gw.stop();
+      await h.gw.start();
     }
   }, 120_000);
 
@@ -453,14 +356,14 @@ describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run
       });
       const took = Date.now() - t0;
       const g = only(res);
-      expect({ prompt: took < 10_000, reason: g.reason, lock: existsSync(join(gw.varDbOpenclaw, 'clawops', 'node.lock')) }, g.message).toEqual({ prompt: true, reason: 'StageFailed', lock: false });
+      expect({ prompt: took < 10_000, reason: g.reason, lock: existsSync(join(h.gw.varDbOpenclaw, 'clawops', 'node.lock')) }, g.message).toEqual({ prompt: true, reason: 'StageFailed', lock: false });
       expect(g.message).not.toContain('\n');
       expect(g.message).toContain(`/etc/openclaw/releases/initech/${idOf('initech')}.tmp-${run}`);
-      expect(existsSync(join(gw.etcOpenclaw, 'tenants', 'initech'))).toBe(false);
+      expect(existsSync(join(h.gw.etcOpenclaw, 'tenants', 'initech'))).toBe(false);
       // the FIFO is not clawops' (it is no staging dir): the next apply leaves initech alone, naming it
       const next = await apply();
       expect(next.json?.blocked, next.stdout).toEqual(['gw-1/initech']);
-      const d = await runCli(['diff', '--repo', repo, '--identity', key()]);
+      const d = await runCli(['diff', '--repo', h.repo, '--identity', key()]);
       expect(d.stdout + d.stderr).toContain(`releases/initech/${idOf('initech')}.tmp-${run} is not a release clawops made (left alone)`);
       // once it is removed by hand, the apply converges
       await sh(`rm -f /etc/openclaw/releases/initech/${idOf('initech')}.tmp-${run}`);
@@ -468,8 +371,8 @@ describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run
       expect(again.code, again.stdout + again.stderr).toBe(0);
       expect(releaseDiff('initech')).toEqual({ extra: [], links: [], wrong: [], missing: [] });
     } finally {
-      await gw.stop();
-      await gw.start();
+      await h.gw.stop();
+      await h.gw.start();
     }
   }, 120_000);
 
@@ -477,21 +380,21 @@ describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run
     await sh('rm -rf /etc/openclaw/tenants/initech /etc/openclaw/releases/initech/*');
     // a fragment bigger than the volume (a YAML comment)
     commit({ ...extraLevel('initech', 'warn'), 'tenants/initech/gateway.d/40-pad.yaml': `# ${'padding '.repeat(8192)}\nlogging:\n  level: warn\n` }, 'initech padded');
-    const uid = spawnSync('id', ['-u', gw.user], { encoding: 'utf8' }).stdout.trim();
+    const uid = spawnSync('id', ['-u', h.gw.user], { encoding: 'utf8' }).stdout.trim();
     const target = '/etc/openclaw/releases/initech';
-    const m = spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'mount', '-t', 'tmpfs', '-o', `size=16k,mode=755,uid=${uid},gid=${uid}`, 'tmpfs', target], { encoding: 'utf8' });
+    const m = spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'mount', '-t', 'tmpfs', '-o', `size=16k,mode=755,uid=${uid},gid=${uid}`, 'tmpfs', target], { encoding: 'utf8' });
     expect(m.status, m.stderr).toBe(0);
     let g: NodeApplyResult;
     let left = '';
     try {
       const r = await apply();
       g = only(r.json!);
-      left = (await gw.exec(`ls -A ${target}`)).stdout.trim();
+      left = (await h.gw.exec(`ls -A ${target}`)).stdout.trim();
     } finally {
-      const u = spawnSync('nsenter', ['--target', String(gw.sshdPid()), '--mount', '--', 'umount', target], { encoding: 'utf8' });
+      const u = spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'umount', target], { encoding: 'utf8' });
       expect(u.status, u.stderr).toBe(0);
     }
-    expect({ reason: g!.reason, step: g!.step, left, link: existsSync(join(gw.etcOpenclaw, 'tenants', 'initech')), lock: existsSync(join(gw.varDbOpenclaw, 'clawops', 'node.lock')) }, g!.message).toEqual({ reason: 'StageFailed', step: 'stage', left: '', link: false, lock: false });
+    expect({ reason: g!.reason, step: g!.step, left, link: existsSync(join(h.gw.etcOpenclaw, 'tenants', 'initech')), lock: existsSync(join(h.gw.varDbOpenclaw, 'clawops', 'node.lock')) }, g!.message).toEqual({ reason: 'StageFailed', step: 'stage', left: '', link: false, lock: false });
     expect(g!.message).not.toContain('\n');
     expect(g!.message).toMatch(new RegExp(`releases/initech/${idOf('initech')}\\.tmp-`));
     const next = await apply();
@@ -510,12 +413,12 @@ describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run
       let planted = false;
       try {
         const t0 = Date.now();
-        const res = await applyAfter({ repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
+        const res = await applyAfter({ repo: h.repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {
           run,
           onEvent: (e) => {
             if (!planted && e.step === 'lock' && e.state === 'done') {
               planted = true;
-              const p = join(gw.varDbOpenclaw, 'clawops', `.intent.${run}.tmp`);
+              const p = join(h.gw.varDbOpenclaw, 'clawops', `.intent.${run}.tmp`);
               make(p);
               chownToNodeUser(p);
             }
@@ -523,14 +426,14 @@ describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run
         });
         const took = Date.now() - t0;
         const g = only(res);
-        expect({ prompt: took < 10_000, failed: g.outcome === 'failed', oneLine: !(g.message ?? '').includes('\n'), named: (g.message ?? '').includes(`.intent.${run}.tmp`), lock: existsSync(join(gw.varDbOpenclaw, 'clawops', 'node.lock')) }, `${took} ms: ${g.step}: ${g.reason}: ${g.message}`).toEqual({ prompt: true, failed: true, oneLine: true, named: true, lock: false });
+        expect({ prompt: took < 10_000, failed: g.outcome === 'failed', oneLine: !(g.message ?? '').includes('\n'), named: (g.message ?? '').includes(`.intent.${run}.tmp`), lock: existsSync(join(h.gw.varDbOpenclaw, 'clawops', 'node.lock')) }, `${took} ms: ${g.step}: ${g.reason}: ${g.message}`).toEqual({ prompt: true, failed: true, oneLine: true, named: true, lock: false });
         expect((await sh('readlink /etc/openclaw/tenants/acme')).trim()).toBe(old);
         const next = await apply();
         expect(next.code, next.stdout + next.stderr).toBe(0);
         expect((await sh('readlink /etc/openclaw/tenants/acme')).trim()).toBe(`../releases/acme/${idOf('acme')}`);
       } finally {
-        await gw.stop();
-        await gw.start();
+        await h.gw.stop();
+        await h.gw.start();
       }
     }, 120_000);
   }
@@ -539,21 +442,19 @@ describe.skipIf(!ready)('apply on a fleet node: the staging dir attacked mid-run
     const cur = idOf('acme');
     await sh(`cp -r /etc/openclaw/releases/acme/${cur}/gateway.d /home/clawops/important/gd && rm -rf /etc/openclaw/releases/acme/${cur}/gateway.d && ln -s /home/clawops/important/gd /etc/openclaw/releases/acme/${cur}/gateway.d`);
     commit(extraLevel('acme', 'warn'), 'acme warn (a new fragment: gateway.d/10-base.yaml and 20-overrides.yaml unchanged)');
-    const res = await applyAfter({ repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {});
+    const res = await applyAfter({ repo: h.repo, identity: key(), nodes: ['gw-1'] }, async () => undefined, {});
     const g = only(res);
-    const files = desired.tenants.get('acme')!.files;
+    const files = h.desired.tenants.get('acme')!.files;
     // at most every unchanged file outside gateway.d (openclaw.json and the new fragment changed)
     const bound = files.filter((f) => !f.path.startsWith('gateway.d/') && f.path !== 'openclaw.json').length;
     expect(g.reusedFiles, `${g.outcome}: ${g.message}`).toBeLessThanOrEqual(bound);
   }, 60_000);
 
   it('3. a fragment whose name is 250 chars (a path of 260, a pax header) in a release with the wrapper: staged byte for byte (regular files, 0644, bin/gateway-run runs under sh), and the next apply has it (unchanged)', async () => {
-    repo = fleetRepo(fleet, {}, ASSIGN);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
+    h.placeRepo({});
     const long = `tenants/acme/gateway.d/30-${'a'.repeat(242)}.yaml`;
     commit({ [long]: 'logging:\n  level: warn\n' }, 'acme long name');
-    expect(desired.tenants.get('acme')!.files.some((f) => f.path.length > 255)).toBe(true);
+    expect(h.desired.tenants.get('acme')!.files.some((f) => f.path.length > 255)).toBe(true);
     const r = await apply();
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(releaseDiff('acme')).toEqual({ extra: [], links: [], wrong: [], missing: [] });

@@ -17,112 +17,27 @@
  * take waits in the run's intent, reported by diff (UnrecordedSwap) and recorded by the next run.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rollbackTenant } from '../../reconciler/apply/rollback.js';
-import type { ApplyEvent, NodeApplyResult, RunContext } from '../../reconciler/apply/apply-node.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
-import type { DesiredState } from '../../reconciler/desired/types.js';
 import type { Transport } from '../../reconciler/transport/transport.js';
-import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, desiredOf, fleetRepo, placeAll, portOffsetOf } from '../helpers/fleet-repo.js';
-import { openclawCache } from '../helpers/openclaw.js';
+import { commitEdits, desiredOf, portOffsetOf } from '../helpers/fleet-repo.js';
 import { REPO_ROOT, runCli, type CliRun } from '../helpers/repo.js';
-import { applyAfter } from '../helpers/node-state.js';
-import { CLEAN_NODE, useOneNodeFleet, ACME, NO_UNITS, applyJson, killNodeNow, type ApplyJson } from '../helpers/fleet-cli.js';
-import { seedSecrets } from '../helpers/secrets.js';
+import { CLEAN_NODE, ACME, extraLevel, killNodeNow, type ApplyJson } from '../helpers/fleet-cli.js';
+import { fleetReady, sleep, UNITS_RESET, useHostileNode, type Rec } from '../helpers/hostile-node.js';
 
-const ready = fleetAvailable().ok && openclawCache() !== undefined;
-
-type Rec = Record<string, unknown>;
-
-const clawopsDir = (n: FleetNodeHandle, ...p: string[]): string => join(n.varDbOpenclaw, 'clawops', ...p);
-const reloadLog = (n: FleetNodeHandle): Rec[] => {
-  const f = clawopsDir(n, 'reload.log');
-  if (!existsSync(f) || lstatSync(f).isDirectory()) return [];
-  return readFileSync(f, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Rec);
-};
-const linkId = (n: FleetNodeHandle, name: string): string | undefined => {
-  try {
-    return readlinkSync(join(n.etcOpenclaw, 'tenants', name)).split('/').pop();
-  } catch {
-    return undefined;
-  }
-};
-const intents = (n: FleetNodeHandle): string[] => (existsSync(clawopsDir(n)) ? readdirSync(clawopsDir(n)).filter((f) => f.startsWith('intent.')) : []);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const sh = async (n: FleetNodeHandle, cmd: string): Promise<string> => {
-  const r = await n.exec(cmd);
-  expect(r.code, `${cmd}\n${r.stderr}`).toBe(0);
-  return r.stdout;
-};
-
-/**
- * Plan, then apply in-process with the node's transport wrapped: `onRename(from, to)` runs (awaited) before each
- * SFTP rename, `afterRename` after it. The run's own connection is the one wrapped.
- */
-async function applyHooked(
-  opts: { repo: string; identity: string; node: string },
-  hooks: { onRename?: (from: string, to: string) => Promise<void>; afterRename?: (from: string, to: string) => Promise<void>; onSymlink?: (target: string, path: string) => Promise<void>; onExec?: (command: string) => Promise<void> },
-  ctx: Partial<RunContext> = {},
-): Promise<{ results: NodeApplyResult[]; events: ApplyEvent[]; run: string }> {
-  const wrap = (transports: ReadonlyMap<string, Transport>): void => {
-    const t = transports.get(opts.node) as Transport;
-    const orig = t.files.rename.bind(t.files);
-    (t.files as { rename: (a: string, b: string) => Promise<void> }).rename = async (a: string, b: string) => {
-      await hooks.onRename?.(a, b);
-      await orig(a, b);
-      await hooks.afterRename?.(a, b);
-    };
-    const origExec = t.exec.bind(t);
-    (t as { exec: Transport['exec'] }).exec = async (command, o) => {
-      await hooks.onExec?.(command);
-      return origExec(command, o);
-    };
-    const origLink = t.files.symlink.bind(t.files);
-    (t.files as { symlink: (a: string, b: string) => Promise<void> }).symlink = async (a: string, b: string) => {
-      await hooks.onSymlink?.(a, b);
-      await origLink(a, b);
-    };
-  };
-  const res = await applyAfter({ repo: opts.repo, identity: opts.identity, nodes: [opts.node], wrap }, async () => undefined, { run: ctx.run ?? `probe${Date.now().toString(16)}`, actor: 'test@probe', ...ctx });
-  return { results: res.results, events: res.events, run: res.run };
-}
+const ready = fleetReady();
 
 // ===================================================================================================================
 // A. no launchd units (no reload, no gate, no guard): the journal alone
 
-const ASSIGN_A = {
-  'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme', 'globex'] },
-};
-const level = (t: string, l: string): Record<string, string> => ({ [`tenants/${t}/gateway.d/30-x.yaml`]: `logging:\n  level: ${l}\n` });
+const level = extraLevel;
 
 describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no units)', () => {
-  let fleet: Fleet;
-  let gw1: FleetNodeHandle;
-  let repo: string;
-  let desired: DesiredState;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
-  const commit = (edits: Record<string, string | null>, msg = 'change'): void => {
-    commitEdits(repo, edits, msg);
-    desired = desiredOf(repo);
-  };
-  const idOf = (t: string): string => desired.tenants.get(t)!.releaseId;
-
-  const one = useOneNodeFleet(CLEAN_NODE);
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw1 = one.gw;
-  });
-  beforeEach(async () => {
-    await seedSecrets(gw1, ['acme', 'globex']);
-    repo = fleetRepo(fleet, NO_UNITS, ASSIGN_A);
-    desired = desiredOf(repo);
-    placeAll(fleet, desired);
-  });
+  const h = useHostileNode({ tenants: ['acme', 'globex'], reset: CLEAN_NODE });
+  const { key, apply, commit, idOf, sh, linkId, reloadLog, intents, applyHooked } = h;
 
   it('1: a stale-lock takeover while the first run is still alive (between its two tenants\' swaps): the live run stops before its next swap (it checks its lock each swap), and every swap made is recorded once; before: the live run\'s later swap was never recorded', async () => {
     const v1 = { acme: idOf('acme'), globex: idOf('globex') };
@@ -131,7 +46,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     let first: string | undefined;
     let other: string | undefined;
     let rb: CliRun | undefined;
-    const res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+    const res = await applyHooked({
       // before the temp link of the other tenant's first move is made (the taker would remove a temp link as litter)
       onSymlink: async (_a, b) => {
         const m = /\/tenants\/\.clawops-.*-([a-z]+)(\.prev)?$/.exec(b);
@@ -142,7 +57,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
           // the first run is slow here (a long health gate, a paused laptop): its 1 s lock expires, and a rollback
           // of the tenant it already swapped takes the node over
           await sleep(1500);
-          rb = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', first!]);
+          rb = await runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', first!]);
         }
       },
     }, { lockTtlSec: 1 });
@@ -154,12 +69,12 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     expect(res.results[0]).toMatchObject({ outcome: 'failed', step: 'swap', reason: 'NodeLocked' });
     expect(res.results[0]!.message).toMatch(/no longer this run's/);
     expect(res.results[0]!.swapped.map((s) => s.tenant)).toEqual([f]);
-    expect(linkId(gw1, o)).toBe(v1[o]);
-    expect(linkId(gw1, f)).toBe(v1[f]); // the rollback put it back
+    expect(linkId(o)).toBe(v1[o]);
+    expect(linkId(f)).toBe(v1[f]); // the rollback put it back
     // one more run (the design: the next run that takes the lock records what is pending)
     const next = await apply('--node', 'gw-1');
     expect(next.code, next.stdout + next.stderr).toBe(0);
-    const log = reloadLog(gw1);
+    const log = reloadLog();
     // every swap of the first run recorded exactly once: the first tenant's (by the taker, recovered_by) and the other's
     expect(log.filter((l) => l.run === res.run && l.tenant === f && l.release_id === v2[f])).toHaveLength(1);
     // and no record claims the swap it did not make
@@ -172,7 +87,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     let first: string | undefined;
     let other: string | undefined;
     let r2: (CliRun & { json?: ApplyJson }) | undefined;
-    const res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+    const res = await applyHooked({
       onRename: async (_a, b) => {
         const m = /\/tenants\/([a-z]+)(\.prev)?$/.exec(b);
         if (!m) return;
@@ -186,9 +101,9 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     }, { lockTtlSec: 1 });
     expect(r2?.code, r2 ? r2.stdout + r2.stderr : 'no hook').toBe(0);
     const o = other as 'acme' | 'globex';
-    expect(linkId(gw1, o)).toBe(v2[o]);
+    expect(linkId(o)).toBe(v2[o]);
     await apply('--node', 'gw-1');
-    const log = reloadLog(gw1).filter((l) => l.action === 'apply');
+    const log = reloadLog().filter((l) => l.action === 'apply');
     // each release went live once: one record each
     expect(log.filter((l) => l.tenant === 'acme' && l.release_id === v2.acme)).toHaveLength(1);
     expect(log.filter((l) => l.tenant === 'globex' && l.release_id === v2.globex)).toHaveLength(1);
@@ -199,28 +114,28 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     const v1 = idOf('acme');
     commit(level('acme', 'warn'), 'acme');
     let killed = false;
-    const res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+    const res = await applyHooked({
       afterRename: async (_a, b) => {
         if (b.endsWith('/tenants/acme.prev') && !killed) {
           killed = true;
-          await killNodeNow(gw1, sleep);
+          await killNodeNow(h.gw, sleep);
           throw new Error('gw-1: connection lost (node killed)');
         }
       },
     }, { lockTtlSec: 1 });
     expect(killed).toBe(true);
     expect(res.results[0]!.outcome).toBe('failed');
-    await gw1.stop();
-    await gw1.start();
-    expect(linkId(gw1, 'acme')).toBe(v1);
-    expect(intents(gw1)).toEqual([`intent.${res.run}`]);
+    await h.gw.stop();
+    await h.gw.start();
+    expect(linkId('acme')).toBe(v1);
+    expect(intents()).toEqual([`intent.${res.run}`]);
     await sleep(1100);
     const next = await apply('--node', 'gw-1');
     expect(next.code, next.stdout + next.stderr).toBe(0);
-    const log = reloadLog(gw1);
+    const log = reloadLog();
     expect(log.filter((l) => l.run === res.run)).toEqual([]);
     expect(log.filter((l) => l.run === next.json!.run && l.tenant === 'acme')).toHaveLength(1);
-    expect(intents(gw1)).toEqual([]);
+    expect(intents()).toEqual([]);
   }, 90_000);
 
   it('a rollback of a rollback: two records, each naming the right from/to', async () => {
@@ -228,12 +143,12 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     commit(level('acme', 'warn'), 'acme');
     const v2 = idOf('acme');
     expect((await apply('--node', 'gw-1')).code).toBe(0);
-    const rb1 = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
+    const rb1 = await runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
     expect(rb1.code, rb1.stderr).toBe(0);
-    const rb2 = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
+    const rb2 = await runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
     expect(rb2.code, rb2.stderr).toBe(0);
-    expect(linkId(gw1, 'acme')).toBe(v2);
-    const rbs = reloadLog(gw1).filter((l) => l.action === 'rollback');
+    expect(linkId('acme')).toBe(v2);
+    const rbs = reloadLog().filter((l) => l.action === 'rollback');
     expect(rbs.map((l) => [l.release_id, l.prev_release_id])).toEqual([[v1, v2], [v2, v1]]);
   }, 90_000);
 
@@ -242,28 +157,28 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     commit(level('acme', 'warn'), 'acme');
     const v2 = idOf('acme');
     let killed = false;
-    const res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+    const res = await applyHooked({
       afterRename: async (_a, b) => {
         if (b.endsWith('/tenants/acme') && !killed) {
           killed = true;
-          await killNodeNow(gw1, sleep);
+          await killNodeNow(h.gw, sleep);
           throw new Error('gw-1: connection lost (node killed)');
         }
       },
     }, { lockTtlSec: 1 });
     expect(killed).toBe(true);
-    await gw1.stop();
-    await gw1.start();
-    expect(linkId(gw1, 'acme')).toBe(v2);
+    await h.gw.stop();
+    await h.gw.start();
+    expect(linkId('acme')).toBe(v2);
     await sleep(1100);
-    const rb = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
+    const rb = await runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
     expect(rb.code, rb.stdout + rb.stderr).toBe(0);
-    const log = reloadLog(gw1);
+    const log = reloadLog();
     expect(log.filter((l) => l.run === res.run)).toEqual([expect.objectContaining({ action: 'apply', release_id: v2, recovered_by: expect.any(String) })]);
     expect(log.filter((l) => l.action === 'rollback').map((l) => [l.release_id, l.prev_release_id])).toEqual([[v1, v2]]);
   }, 90_000);
   const rollbackHooked = async (hook: (command: string) => Promise<void>, afterRename?: (to: string) => Promise<void>): Promise<{ run: string; err?: unknown }> => {
-    const r = await observeAndPlan({ repo, identity: key(), node: ['gw-1'] }, {}, true);
+    const r = await observeAndPlan({ repo: h.repo, identity: key(), node: ['gw-1'] }, {}, true);
     const run = `probe${Date.now().toString(16)}`;
     let err: unknown;
     try {
@@ -297,21 +212,21 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     const rb = await rollbackHooked(async () => undefined, async (to) => {
       if (!killed && to.endsWith('/tenants/acme')) {
         killed = true;
-        await killNodeNow(gw1, sleep);
+        await killNodeNow(h.gw, sleep);
         throw new Error('gw-1: connection lost (node killed)');
       }
     });
     expect(killed).toBe(true);
     expect(rb.err).toBeDefined();
-    await gw1.stop();
-    await gw1.start();
-    expect(linkId(gw1, 'acme')).toBe(v1);
+    await h.gw.stop();
+    await h.gw.start();
+    expect(linkId('acme')).toBe(v1);
     await sleep(1100);
     // a newer commit: the next apply records the dead rollback, then swaps again
     commit(level('acme', 'error'), 'acme v3');
     const next = await apply('--node', 'gw-1');
     expect(next.code, next.stdout + next.stderr).toBe(0);
-    const log = reloadLog(gw1).filter((l) => l.run === rb.run);
+    const log = reloadLog().filter((l) => l.run === rb.run);
     expect(log).toEqual([expect.objectContaining({ action: 'rollback', release_id: v1, prev_release_id: v2, recovered_by: next.json!.run })]);
   }, 90_000);
 
@@ -320,47 +235,47 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
     commit(level('acme', 'warn'), 'acme');
     const v2 = idOf('acme');
     expect((await apply('--node', 'gw-1')).code).toBe(0);
-    await sh(gw1, 'chmod 0444 /var/db/openclaw/clawops/reload.log');
+    await sh('chmod 0444 /var/db/openclaw/clawops/reload.log');
     const rb = await rollbackHooked(async () => undefined);
     expect(String(rb.err)).toMatch(/could not write the reload log/);
-    expect(linkId(gw1, 'acme')).toBe(v1);
-    expect(intents(gw1)).toEqual([`intent.${rb.run}`]);
-    await sh(gw1, 'chmod 0644 /var/db/openclaw/clawops/reload.log');
+    expect(linkId('acme')).toBe(v1);
+    expect(intents()).toEqual([`intent.${rb.run}`]);
+    await sh('chmod 0644 /var/db/openclaw/clawops/reload.log');
     const next = await apply('--node', 'gw-1');
     expect(next.code, next.stdout + next.stderr).toBe(0);
-    expect(reloadLog(gw1).filter((l) => l.run === rb.run)).toEqual([expect.objectContaining({ action: 'rollback', release_id: v1, prev_release_id: v2, recovered_by: next.json!.run })]);
+    expect(reloadLog().filter((l) => l.run === rb.run)).toEqual([expect.objectContaining({ action: 'rollback', release_id: v1, prev_release_id: v2, recovered_by: next.json!.run })]);
   }, 90_000);
   it('7: a real full disk (tmpfs) under the reload log at FINISH: the cut append is taken back, and the next run appends the swap\'s record as a whole line', async () => {
     commit(level('acme', 'warn'), 'acme');
     const v2 = idOf('acme');
-    await sh(gw1, 'mkdir -p /var/db/openclaw/clawops');
-    const uid = spawnSync('id', ['-u', gw1.user], { encoding: 'utf8' }).stdout.trim();
-    const m = spawnSync('nsenter', ['--target', String(gw1.sshdPid()), '--mount', '--', 'mount', '-t', 'tmpfs', '-o', `size=64k,mode=755,uid=${uid},gid=${uid}`, 'tmpfs', '/var/db/openclaw/clawops'], { encoding: 'utf8' });
+    await sh('mkdir -p /var/db/openclaw/clawops');
+    const uid = spawnSync('id', ['-u', h.gw.user], { encoding: 'utf8' }).stdout.trim();
+    const m = spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'mount', '-t', 'tmpfs', '-o', `size=64k,mode=755,uid=${uid},gid=${uid}`, 'tmpfs', '/var/db/openclaw/clawops'], { encoding: 'utf8' });
     expect(m.status, m.stderr).toBe(0);
-    const readLog = async (): Promise<string> => (await gw1.exec('cat /var/db/openclaw/clawops/reload.log 2>/dev/null')).stdout;
+    const readLog = async (): Promise<string> => (await h.gw.exec('cat /var/db/openclaw/clawops/reload.log 2>/dev/null')).stdout;
     let run = '';
     let next: CliRun & { json?: ApplyJson };
     let logText = '';
     let failMsg = '';
     try {
       // an old, valid log whose last 4 KiB page has 40 bytes left
-      await sh(gw1, `awk 'BEGIN { s = "{\\"action\\":\\"pad\\",\\"x\\":\\""; while (length(s) < 4096 - 40 - 3) s = s "a"; print s "\\"}" }' > /var/db/openclaw/clawops/reload.log && wc -c < /var/db/openclaw/clawops/reload.log`);
-      const res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+      await sh(`awk 'BEGIN { s = "{\\"action\\":\\"pad\\",\\"x\\":\\""; while (length(s) < 4096 - 40 - 3) s = s "a"; print s "\\"}" }' > /var/db/openclaw/clawops/reload.log && wc -c < /var/db/openclaw/clawops/reload.log`);
+      const res = await applyHooked({
         afterRename: async (_a, b) => {
           // the intent is written: the disk fills up (another process's logs)
-          if (/\/intent\.[^/]+$/.test(b)) await gw1.exec('dd if=/dev/zero of=/var/db/openclaw/clawops/filler bs=4k 2>/dev/null; true');
+          if (/\/intent\.[^/]+$/.test(b)) await h.gw.exec('dd if=/dev/zero of=/var/db/openclaw/clawops/filler bs=4k 2>/dev/null; true');
         },
       }, { lockTtlSec: 1 });
       run = res.run;
       failMsg = res.results[0]!.message ?? '';
       expect(res.results[0]!.reason, failMsg).toBe('RecordFailed');
-      expect(linkId(gw1, 'acme')).toBe(v2);
-      await sh(gw1, 'rm -f /var/db/openclaw/clawops/filler');
+      expect(linkId('acme')).toBe(v2);
+      await sh('rm -f /var/db/openclaw/clawops/filler');
       await sleep(1100);
       next = await apply('--node', 'gw-1');
       logText = await readLog();
     } finally {
-      spawnSync('nsenter', ['--target', String(gw1.sshdPid()), '--mount', '--', 'umount', '-l', '/var/db/openclaw/clawops']);
+      spawnSync('nsenter', ['--target', String(h.gw.sshdPid()), '--mount', '--', 'umount', '-l', '/var/db/openclaw/clawops']);
     }
     expect(next!.code, next!.stdout + next!.stderr).toBe(0);
     const lines = logText.split('\n').filter((l) => l !== '');
@@ -380,55 +295,36 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (journal only, no un
 // ===================================================================================================================
 // B. with launchd units: reload, health gate, automatic rollback, dead-man guard
 
-const ASSIGN_B = { 'gw-1': { role: 'gateway' as const, canary: true, tenants: ['acme'] } };
 const acmeOverrides = (port: number, lvl: string): string => `gateway:\n  port: ${port}\n  controlUi:\n    enabled: true\n    basePath: /acme\nlogging:\n  level: ${lvl}\n`;
 
 describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, automatic rollback, guard)', () => {
-  let fleet: Fleet;
-  let gw1: FleetNodeHandle;
-  let repo: string;
-  let off = 0;
-  const key = (): string => fleet.clientKeyPath;
-  const apply = (...args: string[]): ReturnType<typeof applyJson> => applyJson(repo, key(), ...args);
-  const idOf = (): string => desiredOf(repo).tenants.get('acme')!.releaseId;
-  const blockPort = (port: number): Server => createServer((s) => s.destroy()).listen(port + off, '127.0.0.1');
-
-  const one = useOneNodeFleet();
-  beforeAll(() => {
-    fleet = one.fleet;
-    gw1 = one.gw;
-    off = portOffsetOf(gw1);
-  });
-  beforeEach(async () => {
-    if (!gw1.running()) await gw1.start();
-    await gw1.exec('for f in /Library/LaunchDaemons/*.plist; do [ -f "$f" ] || continue; launchctl bootout system "$f" >/dev/null 2>&1; rm -f "$f"; done; chmod -R u+w /var/db/openclaw 2>/dev/null; rm -rf /etc/openclaw/* /var/db/openclaw/clawops /var/db/openclaw/secrets/*; true');
-    await seedSecrets(gw1, ['acme']);
-    repo = fleetRepo(fleet, {}, ASSIGN_B);
-  });
+  const h = useHostileNode({ tenants: ['acme'], reset: UNITS_RESET, repo: 'units' });
+  const { key, apply, sh, cdir, linkId, reloadLog, intents, blockPort, applyHooked } = h;
+  const idOf = (): string => desiredOf(h.repo).tenants.get('acme')!.releaseId;
 
   it('2: `clawops rollback` whose health gate fails (put back at once): the rollback swap and the swap back are both recorded', async () => {
-    commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v1 on 18449');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v1 on 18449');
     const v1 = idOf();
     expect((await apply()).code).toBe(0);
-    commitEdits(repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'v2 on 18809');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'v2 on 18809');
     const v2 = idOf();
     const a2 = await apply();
     expect(a2.code, a2.stdout + a2.stderr).toBe(0);
-    expect(linkId(gw1, 'acme')).toBe(v2);
-    expect(linkId(gw1, 'acme.prev')).toBe(v1);
+    expect(linkId('acme')).toBe(v2);
+    expect(linkId('acme.prev')).toBe(v1);
     const blocker = blockPort(18449);
     let rb: CliRun;
     try {
-      rb = await runCli(['rollback', '--repo', repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
+      rb = await runCli(['rollback', '--repo', h.repo, '--identity', key(), '--node', 'gw-1', '--tenant', 'acme']);
     } finally {
       blocker.close();
     }
     expect(rb.code).not.toBe(0);
     expect(rb.stderr).toMatch(/put back on/);
-    expect(linkId(gw1, 'acme')).toBe(v2);
+    expect(linkId('acme')).toBe(v2);
     // the next run (nothing to do) settles anything pending
     await apply();
-    const swaps = reloadLog(gw1).filter((l) => l.action === 'rollback' || l.action === 'apply').map((l) => `${l.action} ${String(l.prev_release_id ?? '-')}→${String(l.release_id)}`);
+    const swaps = reloadLog().filter((l) => l.action === 'rollback' || l.action === 'apply').map((l) => `${l.action} ${String(l.prev_release_id ?? '-')}→${String(l.release_id)}`);
     // two swaps happened: v2→v1 (the rollback), then v1→v2 (put back)
     expect(swaps.filter((s) => s === `rollback ${v2}→${v1}`), swaps.join('\n')).toHaveLength(1);
     expect(swaps.filter((s) => s === `rollback ${v1}→${v2}`), swaps.join('\n')).toHaveLength(1);
@@ -437,9 +333,9 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
   it('3: apply whose health gate fails (automatic rollback) while reload.log is unwritable: RecordFailed, the intent (with the undo journalled in it) kept, and the swap and its rollback recorded once the log is writable', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
-    await sh(gw1, 'chmod 0444 /var/db/openclaw/clawops/reload.log');
-    const before = reloadLog(gw1).length;
-    commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
+    await sh('chmod 0444 /var/db/openclaw/clawops/reload.log');
+    const before = reloadLog().length;
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
     const v2 = idOf();
     const blocker = blockPort(18449);
     let bad: CliRun & { json?: ApplyJson };
@@ -451,24 +347,24 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
     expect(bad.code).toBe(1);
     const r = bad.json!.results.find((x) => x.node === 'gw-1')!;
     expect(r.swapped.map((s) => s.to)).toEqual([v2]);
-    expect(linkId(gw1, 'acme')).toBe(v1);
-    expect(reloadLog(gw1)).toHaveLength(before);
+    expect(linkId('acme')).toBe(v1);
+    expect(reloadLog()).toHaveLength(before);
     // the failure is reported, and says the record is kept on the node: it must be
     expect(r.message).toMatch(/could not write the reload log/);
     const claimsKept = /the record stays in intent\.(\S+) on the node/.exec(r.message ?? '');
-    if (claimsKept) expect(intents(gw1), `message: ${r.message}`).toContain(`intent.${claimsKept[1]}`);
+    if (claimsKept) expect(intents(), `message: ${r.message}`).toContain(`intent.${claimsKept[1]}`);
     // fixed by hand: the next runs must record what happened
-    await sh(gw1, 'chmod 0644 /var/db/openclaw/clawops/reload.log');
+    await sh('chmod 0644 /var/db/openclaw/clawops/reload.log');
     await apply();
-    const log = reloadLog(gw1).filter((l) => l.run === bad.json!.run);
-    expect(log.filter((l) => l.action === 'apply' && l.release_id === v2), JSON.stringify(reloadLog(gw1), null, 1)).toHaveLength(1);
+    const log = reloadLog().filter((l) => l.run === bad.json!.run);
+    expect(log.filter((l) => l.action === 'apply' && l.release_id === v2), JSON.stringify(reloadLog(), null, 1)).toHaveLength(1);
     expect(log.filter((l) => l.action === 'rollback' && l.release_id === v1)).toHaveLength(1);
   }, 120_000);
 
   /** apply in a child clawops, SIGKILLed right after acme's swap; returns the killed run id (from its intent file) */
   let killedAt = 0;
   const killAfterSwap = async (): Promise<string> => {
-    const child = spawn(join(REPO_ROOT, 'bin/clawops'), ['apply', '--repo', repo, '--identity', key(), '--yes', '--node', 'gw-1', '--lock-ttl', '10'], { env: { ...process.env, CLAWOPS_PROGRESS: 'text' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(REPO_ROOT, 'bin/clawops'), ['apply', '--repo', h.repo, '--identity', key(), '--yes', '--node', 'gw-1', '--lock-ttl', '10'], { env: { ...process.env, CLAWOPS_PROGRESS: 'text' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     await new Promise<void>((resolve) => {
       child.stderr.on('data', (b: Buffer) => {
@@ -482,16 +378,16 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
       child.on('exit', () => resolve());
     });
     expect(err).toMatch(/swap\s+ok\s+acme:/);
-    const i = intents(gw1);
+    const i = intents();
     expect(i).toHaveLength(1);
     return i[0]!.replace(/^intent\./, '');
   };
   const withShortConfirm = (): void => {
-    commitEdits(repo, { 'clawops.yaml': `${readFileSync(join(repo, 'clawops.yaml'), 'utf8').replace(/confirm_sec: \d+/, 'confirm_sec: 5')}` }, 'short confirm');
+    commitEdits(h.repo, { 'clawops.yaml': `${readFileSync(join(h.repo, 'clawops.yaml'), 'utf8').replace(/confirm_sec: \d+/, 'confirm_sec: 5')}` }, 'short confirm');
   };
   const waitGuard = async (good: string | undefined): Promise<void> => {
-    for (let i = 0; i < 120 && !(linkId(gw1, 'acme') === good && !readdirSync(clawopsDir(gw1)).some((f) => f.startsWith('guard.'))); i++) await sleep(250);
-    expect(linkId(gw1, 'acme')).toBe(good);
+    for (let i = 0; i < 120 && !(linkId('acme') === good && !readdirSync(cdir()).some((f) => f.startsWith('guard.'))); i++) await sleep(250);
+    expect(linkId('acme')).toBe(good);
     await sleep(500);
     // the killed run's 10 s lock expires: the next run may take it over
     const left = killedAt + 11_000 - Date.now();
@@ -501,43 +397,43 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
   it('4: clawops killed after the swap, the dead-man guard reverts it (marking the swap done in the run\'s intent), then the next apply records the killed run\'s swap once', async () => {
     withShortConfirm();
     expect((await apply()).code).toBe(0);
-    const good = linkId(gw1, 'acme');
-    commitEdits(repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'acme warn');
+    const good = linkId('acme');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'acme warn');
     const v2 = idOf();
     const dead = await killAfterSwap();
-    expect(linkId(gw1, 'acme')).toBe(v2);
+    expect(linkId('acme')).toBe(v2);
     await waitGuard(good);
-    expect(reloadLog(gw1).filter((l) => l.action === 'DeadManRollback')).toEqual([expect.objectContaining({ run: dead, release_id: good, prev_release_id: v2 })]);
+    expect(reloadLog().filter((l) => l.action === 'DeadManRollback')).toEqual([expect.objectContaining({ run: dead, release_id: good, prev_release_id: v2 })]);
     const next = await apply();
     expect(next.code, next.stdout + next.stderr).toBe(0);
     // the forward swap good → v2 of the dead run happened (the guard's record even names it as what it undid)
-    const log = reloadLog(gw1);
+    const log = reloadLog();
     expect(log.filter((l) => l.run === dead && l.action === 'apply' && l.release_id === v2), JSON.stringify(log, null, 1)).toHaveLength(1);
   }, 120_000);
 
   it('5: the dead-man guard fires while reload.log is unwritable: its DeadManRollback record waits in the run\'s intent, diff reports it, apply refuses (RecordFailed), and once writable it is recorded once', async () => {
     withShortConfirm();
     expect((await apply()).code).toBe(0);
-    const good = linkId(gw1, 'acme');
-    commitEdits(repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'acme warn');
+    const good = linkId('acme');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'acme warn');
     const v2 = idOf();
     const dead = await killAfterSwap();
-    await sh(gw1, 'chmod 0444 /var/db/openclaw/clawops/reload.log');
+    await sh('chmod 0444 /var/db/openclaw/clawops/reload.log');
     await waitGuard(good);
     // the next diff must say something is unrecorded; the next apply must refuse (RecordFailed) like for an intent
-    const d = await runCli(['diff', '--repo', repo, '--identity', key(), '--node', 'gw-1']);
+    const d = await runCli(['diff', '--repo', h.repo, '--identity', key(), '--node', 'gw-1']);
     const a = await apply();
     const reported = /DeadManRollback|reload log|reload\.log|UnrecordedSwap|RecordFailed/i.test(d.stdout + d.stderr + a.stdout + a.stderr);
-    await sh(gw1, 'chmod 0644 /var/db/openclaw/clawops/reload.log');
+    await sh('chmod 0644 /var/db/openclaw/clawops/reload.log');
     await apply();
-    const recorded = reloadLog(gw1).filter((l) => l.action === 'DeadManRollback' && l.run === dead && l.prev_release_id === v2);
+    const recorded = reloadLog().filter((l) => l.action === 'DeadManRollback' && l.run === dead && l.prev_release_id === v2);
     expect({ reported, recorded: recorded.length }).toEqual({ reported: true, recorded: 1 });
   }, 120_000);
 
   it('apply whose health gate fails (automatic rollback), reload.log writable: the swap and its rollback recorded once each', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
-    commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
     const v2 = idOf();
     const blocker = blockPort(18449);
     let bad: CliRun & { json?: ApplyJson };
@@ -548,7 +444,7 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
     }
     expect(bad.code).toBe(1);
     await apply();
-    const log = reloadLog(gw1).filter((l) => l.run === bad.json!.run);
+    const log = reloadLog().filter((l) => l.run === bad.json!.run);
     expect(log.filter((l) => l.action === 'apply' && l.release_id === v2)).toHaveLength(1);
     expect(log.filter((l) => l.action === 'rollback' && l.release_id === v1)).toHaveLength(1);
     expect(log.filter((l) => l.action === 'DeadManRollback')).toEqual([]);
@@ -557,18 +453,18 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
   it('3b: apply whose health gate fails (automatic rollback), then the connection drops before FINISH: the next run records the swap and its automatic rollback from the intent', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
-    commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
     const v2 = idOf();
     const blocker = blockPort(18449);
     let killed = false;
     let res: Awaited<ReturnType<typeof applyHooked>>;
     try {
-      res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+      res = await applyHooked({
         onExec: async (command) => {
           // FINISH (the run's record, prune and unlock) is about to be sent: the node goes away first
           if (!killed && command.includes('KEEP=$4')) {
             killed = true;
-            await killNodeNow(gw1, sleep);
+            await killNodeNow(h.gw, sleep);
             throw new Error('gw-1: connection lost (node killed)');
           }
         },
@@ -579,61 +475,61 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
     expect(killed).toBe(true);
     expect(res.results[0]!.swapped.map((s) => s.to)).toEqual([v2]);
     expect(res.results[0]!.rolledBack.map((x) => x.release)).toEqual([v2]);
-    await gw1.stop();
-    await gw1.start();
-    expect(linkId(gw1, 'acme')).toBe(v1);
-    expect(intents(gw1)).toEqual([`intent.${res.run}`]);
+    await h.gw.stop();
+    await h.gw.start();
+    expect(linkId('acme')).toBe(v1);
+    expect(intents()).toEqual([`intent.${res.run}`]);
     await sleep(1100);
     await apply();
-    const d = await runCli(['diff', '--repo', repo, '--identity', key(), '--node', 'gw-1']);
-    expect(intents(gw1)).toEqual([]);
-    const log = reloadLog(gw1).filter((l) => l.run === res.run);
-    expect({ apply: log.filter((l) => l.action === 'apply' && l.release_id === v2).length, rollback: log.filter((l) => l.action === 'rollback' && l.release_id === v1).length }, JSON.stringify(reloadLog(gw1), null, 1) + d.stdout).toEqual({ apply: 1, rollback: 1 });
+    const d = await runCli(['diff', '--repo', h.repo, '--identity', key(), '--node', 'gw-1']);
+    expect(intents()).toEqual([]);
+    const log = reloadLog().filter((l) => l.run === res.run);
+    expect({ apply: log.filter((l) => l.action === 'apply' && l.release_id === v2).length, rollback: log.filter((l) => l.action === 'rollback' && l.release_id === v1).length }, JSON.stringify(reloadLog(), null, 1) + d.stdout).toEqual({ apply: 1, rollback: 1 });
   }, 120_000);
 
   it('6: an automatic rollback whose relink fails (tenants/ not writable at that moment): no record of a swap back that never happened, the forward swap recorded once', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
-    commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v2 on a taken port');
     const v2 = idOf();
     const blocker = blockPort(18449);
     let spoiled = false;
     let res: Awaited<ReturnType<typeof applyHooked>>;
     try {
-      res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+      res = await applyHooked({
         onExec: async (command) => {
           // the automatic rollback (UNDO) is about to run: its relink cannot write into tenants/ this time
           if (!spoiled && command.includes('undo_tenant "$3" "$4" "$5"')) {
             spoiled = true;
-            await sh(gw1, 'chmod 0555 /etc/openclaw/tenants');
+            await sh('chmod 0555 /etc/openclaw/tenants');
           }
         },
       });
     } finally {
       blocker.close();
-      await sh(gw1, 'chmod 0755 /etc/openclaw/tenants');
+      await sh('chmod 0755 /etc/openclaw/tenants');
     }
     expect(spoiled).toBe(true);
     const r = res.results[0]!;
     expect(r.swapped.map((s) => s.to)).toEqual([v2]);
     // the link was NOT put back: the node still runs v2
-    expect(linkId(gw1, 'acme')).toBe(v2);
+    expect(linkId('acme')).toBe(v2);
     expect(r.message).toMatch(/but: /);
     await apply();
-    const log = reloadLog(gw1).filter((l) => l.run === res.run && (l.action === 'apply' || l.action === 'rollback'));
+    const log = reloadLog().filter((l) => l.run === res.run && (l.action === 'apply' || l.action === 'rollback'));
     // one swap happened (v1 → v2): one record; no record of a swap back to v1
     expect(log.map((l) => `${String(l.action)} ${String(l.prev_release_id ?? '-')}→${String(l.release_id)}`)).toEqual([`apply ${v1}→${v2}`]);
   }, 120_000);
 
   it('6b: `clawops rollback` whose gate fails and whose put-back relink fails: no record claims the put-back swap that never happened', async () => {
-    commitEdits(repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v1 on 18449');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18449, 'info') }, 'v1 on 18449');
     const v1 = idOf();
     expect((await apply()).code).toBe(0);
-    commitEdits(repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'v2 on 18809');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'v2 on 18809');
     const v2 = idOf();
     expect((await apply()).code).toBe(0);
     const blocker = blockPort(18449);
-    const r = await observeAndPlan({ repo, identity: key(), node: ['gw-1'] }, {}, true);
+    const r = await observeAndPlan({ repo: h.repo, identity: key(), node: ['gw-1'] }, {}, true);
     const run = `probe${Date.now().toString(16)}`;
     let spoiled = false;
     let err: unknown;
@@ -643,51 +539,51 @@ describe.skipIf(!ready)('probe: swaps recorded exactly once (services: gate, aut
       (t as { exec: Transport['exec'] }).exec = async (command, o) => {
         if (!spoiled && command.includes('undo_tenant "$3" "$4" "$5"')) {
           spoiled = true;
-          await sh(gw1, 'chmod 0555 /etc/openclaw/tenants');
+          await sh('chmod 0555 /etc/openclaw/tenants');
         }
         return origExec(command, o);
       };
-      await rollbackTenant(t, 'acme', r.desired.settings, { run, actor: 'test@probe', pid: process.pid, lockTtlSec: 900, now: () => new Date(), onEvent: () => undefined }, { portOffset: off }).catch((e: unknown) => {
+      await rollbackTenant(t, 'acme', r.desired.settings, { run, actor: 'test@probe', pid: process.pid, lockTtlSec: 900, now: () => new Date(), onEvent: () => undefined }, { portOffset: portOffsetOf(h.gw) }).catch((e: unknown) => {
         err = e;
       });
     } finally {
       blocker.close();
-      await sh(gw1, 'chmod 0755 /etc/openclaw/tenants');
+      await sh('chmod 0755 /etc/openclaw/tenants');
       await Promise.all([...r.fleet.transports.values()].map((t) => t.close().catch(() => undefined)));
       r.source.cleanup();
     }
     expect(spoiled).toBe(true);
     expect(String(err)).toMatch(/but: /);
     // the put-back failed: the node runs v1 (the rollback's target)
-    expect(linkId(gw1, 'acme')).toBe(v1);
-    const log = reloadLog(gw1).filter((l) => l.run === run && l.action === 'rollback');
+    expect(linkId('acme')).toBe(v1);
+    const log = reloadLog().filter((l) => l.run === run && l.action === 'rollback');
     expect(log.map((l) => `${String(l.prev_release_id ?? '-')}→${String(l.release_id)}`)).toEqual([`${v2}→${v1}`]);
   }, 120_000);
 
   it('the guard is confirmed, then the node goes away before FINISH: the swap stays, the next apply records it once (recovered_by)', async () => {
     expect((await apply()).code).toBe(0);
     const v1 = idOf();
-    commitEdits(repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'acme warn');
+    commitEdits(h.repo, { [ACME]: acmeOverrides(18809, 'warn') }, 'acme warn');
     const v2 = idOf();
     let killed = false;
-    const res = await applyHooked({ repo, identity: key(), node: 'gw-1' }, {
+    const res = await applyHooked({
       onExec: async (command) => {
         if (!killed && command.includes('KEEP=$4')) {
           // wait for the guard's confirmation (run's own connection) to land first
-          for (let i = 0; i < 100 && readdirSync(clawopsDir(gw1)).some((f) => /^guard\.[^.]+$/.test(f)); i++) await sleep(100);
+          for (let i = 0; i < 100 && readdirSync(cdir()).some((f) => /^guard\.[^.]+$/.test(f)); i++) await sleep(100);
           killed = true;
-            await killNodeNow(gw1, sleep);
+            await killNodeNow(h.gw, sleep);
             throw new Error('gw-1: connection lost (node killed)');
         }
       },
     }, { lockTtlSec: 1 });
     expect(killed).toBe(true);
-    await gw1.stop();
-    await gw1.start();
-    expect(linkId(gw1, 'acme')).toBe(v2);
+    await h.gw.stop();
+    await h.gw.start();
+    expect(linkId('acme')).toBe(v2);
     await sleep(1100);
     await apply();
-    const log = reloadLog(gw1).filter((l) => l.run === res.run);
+    const log = reloadLog().filter((l) => l.run === res.run);
     expect(log.filter((l) => l.action === 'apply').map((l) => [l.prev_release_id, l.release_id, typeof l.recovered_by])).toEqual([[v1, v2, 'string']]);
     expect(log.filter((l) => l.action !== 'apply' && l.action !== 'reload')).toEqual([]);
   }, 120_000);
