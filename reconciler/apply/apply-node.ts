@@ -14,7 +14,7 @@ import { keptNote, versionMismatches, type VersionFacts } from './records.js';
 import { lockStillOurs, planSwap, runScript, stageRelease, swapLinks, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
 import { decideReload } from './reload-plan.js';
 import { hotCheckOf } from './gateway-rpc.js';
-import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, quarantine, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
+import { confirmGuard, gate, healthSettings, hotReload, installNodeUnit, markPassed, pruneTenants, quarantine, reloadUnits, RELOAD_WAIT_SEC, startGuard, undoTenant, type UnitReload } from './services.js';
 import { gatewayPort, notifierUnitFor, notifierVars } from '../desired/build-desired.js';
 import { readinessUrl, releaseReadiness } from '../units/readiness.js';
 import { releaseHealth } from './release-health.js';
@@ -621,15 +621,24 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         })()
       : Promise.resolve();
 
+    // tenants --prune could not remove (nothing of them changed), and what FINISH could not remove of the others
+    const pruneRefused: string[] = [];
     const recording = async (): Promise<string[][]> => {
-      // tenants removed with --prune: their services stop and their units go first (launchd must not run a deleted release)
-      for (const x of prunes) {
-        const r = await undoTenant(t, p, x, undefined, undefined);
-        if (!r.ok) emit('prune', 'warn', `${x}: ${r.error ?? 'could not stop its units'}`);
+      // tenants removed with --prune: each checked whole on the node first, journalled, then its services stopped and
+      // units removed (launchd must not run a deleted release) and its links removed; FINISH removes its tree
+      let unlinked: string[] = [];
+      if (prunes.length > 0) {
+        step = 'prune';
+        const pr = await pruneTenants(t, p, ctx.run, prunes.map((x) => ({ tenant: x, record: journalLine(ctx, np.node, 'apply', x, '') })));
+        unlinked = pr.unlinked;
+        for (const r of pr.refused) {
+          emit('prune', 'warn', `${r.tenant}: ${r.why}`);
+          pruneRefused.push(`--prune left ${r.tenant} as it was: ${r.why}`);
+        }
       }
       // 6 + 7. reload log, prune, unlock (one command)
       step = 'record';
-      const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...prunes.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
+      const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...unlinked.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
       return finish(t, p, ctx, desired, finishIn);
     };
     // both over before this node's result: a confirmation still in flight is never cut off by the run's end
@@ -653,7 +662,9 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     result.removed = fin.filter((r) => r[0] === 'removed').map((r) => r[1]!);
     emit('record', 'done');
     if (result.pruned.length > 0 || result.removed.length > 0) emit('prune', 'done', [...result.pruned, ...result.removed.map((x) => `tenant ${x}`)].join(', '));
+    for (const r of fin.filter((x) => x[0] === 'remove-failed')) pruneRefused.push(`--prune removed ${r[1] ?? '?'}'s units and links but not its whole tree: ${r[2] ?? '?'}`);
     if (failure) throw failure;
+    if (pruneRefused.length > 0) throw new StepError('prune', 'UnexpectedEntry', `${np.node}: ${pruneRefused.map((m) => escapeInline(m)).join('; ')}; fix it by hand, then apply --prune again`);
     result.outcome = result.swapped.length > 0 || result.removed.length > 0 || result.staged.length > 0 ? 'applied' : 'unchanged';
     if (result.refusedTenants.length > 0) {
       result.step = 'gate';

@@ -478,7 +478,7 @@ done < "$W/validate"
  * Records this run's swaps (settle_intent), removes X tenants, prunes releases beyond the newest KEEP that are
  * neither current nor .prev (real hex-named release dirs only), and releases the node lock if it is still ours.
  * Prints: recorded TENANT ID | record-failed MESSAGE | kept INTENT-FILE | records-lost N | pruned TENANT ID |
- * removed TENANT | unlocked | lock-lost
+ * removed TENANT | remove-failed TENANT MESSAGE | unlocked | lock-lost
  */
 export const FINISH_SCRIPT = `${PRELUDE}${LOCK_SH}${JOURNAL_SH}
 ETC=$1; VARDB=$2; RUN=$3; KEEP=$4
@@ -507,10 +507,11 @@ for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] &&
 while IFS='	' read -r k t _rest; do
   [ "$k" = X ] || continue
   is_safe "$t" || continue
-  tenant_links "$t"; tenant_refusal_t "$t" "$lk_cur" "$lk_prev"; [ -z "$why" ] || continue
-  real_dir "$ETC/releases/$t" && mount_inside "$ETC/releases/$t" && continue
-  # (its gateway's run record too: the service is gone)
-  rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t"; } && { ! real_dir "$D/run" || rm -f "$D/run/$t.json"; } && rec removed "$t"
+  tenant_links "$t"; tenant_refusal_t "$t" "$lk_cur" "$lk_prev"; [ -n "$why" ] && { rec remove-failed "$t" "$why"; continue; }
+  if real_dir "$ETC/releases/$t" && mount_inside "$ETC/releases/$t"; then rec remove-failed "$t" "$(shown "$_mt_m") is a volume mounted inside $ETC/releases/$t"; continue; fi
+  # (its gateway's run record too: the service is gone). PRUNE checked the tree could go whole; what still cannot is named
+  if rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t" 2> "$RT/rmerr"; } && { ! real_dir "$D/run" || rm -f "$D/run/$t.json"; }; then rec removed "$t"
+  else rec remove-failed "$t" "$ETC/releases/$t not removed whole: $(shown "$(head -c 200 "$RT/rmerr" 2>/dev/null | tr '\n' ' ')")"; fi
 done < "$RT/in"
 while IFS='	' read -r k t _rest; do
   [ "$k" = P ] || continue

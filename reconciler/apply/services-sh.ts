@@ -26,7 +26,7 @@ const PRELUDE = `${PRELUDE_NO_RT}${SCRATCH}`;
  *   unit_reload T ID     install every unit of releases/T/ID into $LD and reload it:
  *                        not loaded → bootstrap; plist changed → bootout + bootstrap; else kickstart -k.
  *                        Prints `reloaded LABEL METHOD OLDPID NEWPID` or `reload-failed LABEL MESSAGE`.
- *   unit_remove T        bootout and remove every unit of tenant T (a first deploy rolled back)
+ *   unit_remove T        bootout and remove tenant T's units (a first deploy rolled back, a tenant pruned)
  */
 const UNITS_SH = String.raw`
 # the run is alive: its dead-man guard (if any) measures silence from the last beat
@@ -75,15 +75,20 @@ unit_reload() {
 # loaded, bootout + bootstrap when the plist changed, kickstart -k otherwise; then wait for a new pid
 install_reload() {
   u=$1; label=$2
+  # LaunchDaemons a real directory (made when missing), never one a link names: launchd runs what is put there as root
+  if not_own_dir "$LD"; then rec reload-failed "$label" "$(shown "$LD") is not a real directory (a symlink or a file): no unit is installed through it"; return 1; fi
   [ -d "$LD" ] || mkdir -p "$LD" 2>/dev/null
   dst="$LD/$label.plist"
+  # a directory at the plist's name is someone's: nothing is moved into it (a link there is replaced, as a file is)
+  if [ -d "$dst" ] && [ ! -L "$dst" ]; then rec reload-failed "$label" "$(shown "$dst") is a directory, not a unit file: nothing is installed"; return 1; fi
   old=$(svc_pid "$label"); runs0=$(svc_runs "$label")
   loaded=0; launchctl print "system/$label" >/dev/null 2>&1 && loaded=1
   changed=1; [ -f "$dst" ] && [ ! -L "$dst" ] && cmp -s "$u" "$dst" && changed=0
   if [ $changed = 1 ]; then
     # (the temp name is clawops' own: whatever is there, a link planted in LaunchDaemons among it, goes first; cp then
     # creates a fresh file, never writing through a link)
-    if ! { rm -f "$dst.clawops-tmp" && cp "$u" "$dst.clawops-tmp" 2> "$RT/err" && mv -f "$dst.clawops-tmp" "$dst" 2> "$RT/err"; }; then
+    # (mv -T / -h: the name itself replaced, a link there included, never a directory behind it entered)
+    if ! { rm -f "$dst.clawops-tmp" && cp "$u" "$dst.clawops-tmp" 2> "$RT/err" && { mv -fT "$dst.clawops-tmp" "$dst" 2> "$RT/err" || mv -fh "$dst.clawops-tmp" "$dst" 2>> "$RT/err"; }; }; then
       rm -f "$dst.clawops-tmp"; rec reload-failed "$label" "cannot install $dst: $(shown "$(head -c 200 "$RT/err" | tr '\n' ' ')")"; return 1
     fi
   fi
@@ -108,13 +113,21 @@ install_reload() {
   if [ -z "$new" ]; then rec reload-failed "$label" "did not reach running within $WAIT_SEC s: $(svc_facts "$label")"; return 1; fi
   rec reloaded "$label" "$method" "${"$"}{old:-0}" "$new"
 }
+# unit_remove T: the units a release of T can hold (render-units.ts: ai.openclaw.T and ai.openclaw.T.probe), no other
+# (an admin's ai.openclaw.T.backup, the node's ai.openclaw.clawops.*): each booted out by label, whether or not its
+# plist is still there, then its plist removed (a link: the link, never what it names). Prints 'removed-unit LABEL',
+# or 'remove-failed LABEL MESSAGE' and fails when a plist cannot go (it would start again at the next boot)
 unit_remove() {
-  for dst in "$LD/ai.openclaw.$1.plist" "$LD/ai.openclaw.$1".*.plist; do
-    [ -f "$dst" ] || continue
-    n=${"$"}{dst##*/}; label=${"$"}{n%.plist}
+  _ur=0
+  for label in "ai.openclaw.$1" "ai.openclaw.$1.probe"; do
+    dst="$LD/$label.plist"
     launchctl bootout "system/$label" >/dev/null 2>&1
-    rm -f "$dst" && rec removed-unit "$label"
+    [ -e "$dst" ] || [ -L "$dst" ] || continue
+    if [ -d "$dst" ] && [ ! -L "$dst" ]; then rec remove-failed "$label" "$(shown "$dst") is a directory, not a unit file: left as it is"; _ur=1; continue; fi
+    if rm -f "$dst" 2>/dev/null && [ ! -e "$dst" ] && [ ! -L "$dst" ]; then rec removed-unit "$label"
+    else rec remove-failed "$label" "cannot remove $(shown "$dst") (LaunchDaemons not writable?): launchd would start it again at the next boot"; _ur=1; fi
   done
+  return $_ur
 }
 `;
 
@@ -227,6 +240,50 @@ exit 0
 `}`;
 
 /**
+ * PRUNE: sh -c PRUNE x ETC LD VARDB RUN ; stdin: `TENANT<TAB>RECORD` a line — the tenants `apply --prune` removes
+ * from this node, RECORD the reload-log record of the tenant going to no release (release_id ""). Each tenant is
+ * checked whole before anything of it is touched: its links and dirs clawops' own (tenant_refusal), no volume mounted
+ * in releases/TENANT, every dir of that tree ours and writable (else rm -rf stops half-way), LaunchDaemons writable
+ * when a unit of it is there. Then RECORD goes into the run's intent (made afresh when the run has none), its units
+ * are booted out and removed (unit_remove), its links removed and the record marked done: however the run ends, the
+ * next settle records the removal once. FINISH removes the tree (X lines) of the tenants printed `unlinked`.
+ * Prints `removed-unit LABEL`, `unlinked TENANT` or `prune-refused TENANT MESSAGE` (nothing of it changed).
+ */
+export const PRUNE_SCRIPT = `${PRELUDE}${UNITS_SH}${String.raw`
+ETC=$1; LD=$2; VARDB=$3; RUN=$4
+IJ="$VARDB/clawops/intent.$RUN"; me=$(id -u)
+# (the list read first, from a file of its own: no command in the loop reads what is left of stdin)
+cat > "$RT/in"; exec < /dev/null
+while IFS='	' read -r t r <&3; do
+  is_safe "$t" || continue
+  why=$(tenant_refusal "$t")
+  R="$ETC/releases/$t"
+  if [ -z "$why" ] && real_dir "$R"; then
+    if mount_inside "$R"; then why="$(shown "$_mt_m") is a volume mounted inside $(shown "$R"): the tenant is not removed through it"
+    else
+      _pb=$(find "$R" -xdev -type d \( ! -user "$me" -o ! -perm -u+wx \) -print 2>/dev/null | head -n 1)
+      [ -z "$_pb" ] || why="$(shown "$_pb") is not writable by $(id -un 2>/dev/null || echo "$me"): the tree of $t cannot be removed whole"
+    fi
+  fi
+  if [ -z "$why" ]; then
+    for _pl in "$LD/ai.openclaw.$t.plist" "$LD/ai.openclaw.$t.probe.plist"; do
+      { [ -e "$_pl" ] || [ -L "$_pl" ]; } && [ ! -w "$LD" ] && why="cannot remove $(shown "$_pl"): $(shown "$LD") is not writable"
+    done
+  fi
+  if [ -n "$why" ]; then rec prune-refused "$t" "$why"; continue; fi
+  # journalled before anything moves, as a swap is (the intent is a regular file of one link, or made afresh: O_EXCL)
+  if [ -e "$IJ" ] || [ -L "$IJ" ]; then printf '%s\n' "$r" | log_records "$IJ" || { rec prune-refused "$t" "cannot journal the removal: $why"; continue; }
+  elif ! ( set -C; printf '%s\n' "$r" > "$IJ" ) 2>/dev/null; then rec prune-refused "$t" "cannot write $(shown "$IJ"): nothing of $t removed"; continue; fi
+  unit_remove "$t" > "$RT/ur"; _pr=$?
+  cat "$RT/ur"
+  if [ $_pr != 0 ]; then rec prune-refused "$t" "$(sed -n 's/^remove-failed	[^	]*	//p' "$RT/ur" | head -n 1)"; continue; fi
+  if rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t"; then printf 'done %s \n' "$t" | log_records "$IJ" || :; rec unlinked "$t"
+  else rec prune-refused "$t" "cannot remove its links in $ETC/tenants"; fi
+done 3< "$RT/in"
+exit 0
+`}`;
+
+/**
  * UNDO: sh -c UNDO x ETC LD TENANT TO PREV WAIT_SEC VARDB [RUN [RECORD [FROM]]] — put tenant back on release TO (the
  * one it ran): .prev to PREV (or left when empty), current to TO (removed when TO is empty: a first deploy), then its
  * units reloaded from TO. With FROM, only while the link still points at FROM (else `undo-skipped TENANT NOW`: the
@@ -273,7 +330,9 @@ undo_tenant() {
   [ -z "${"$"}{IJ:-}" ] || rec noted "$_u_noted"
   if [ -z "$to" ]; then
     if [ -n "$_u_from" ] && [ "$(link_id "$t" '')" != "$_u_from" ]; then rec undo-skipped "$t" "$(link_id "$t" '')"; return 3; fi
-    unit_remove "$t"; rm -f "$ETC/tenants/$t" && { rec unlinked "$t"; [ "$_u_noted" != 2 ] || intent_note "done $t " || :; }
+    # (a unit that cannot go keeps its link: the tenant stays whole, deployed and stopped, and the undo fails naming it)
+    unit_remove "$t" || return 1
+    rm -f "$ETC/tenants/$t" && { rec unlinked "$t"; [ "$_u_noted" != 2 ] || intent_note "done $t " || :; }
     return 0
   fi
   # (FROM looked at again right before each rename: another run may have swapped the tenant meanwhile)

@@ -9,7 +9,7 @@ import { runScript } from './remote.js';
 import { GATEWAY_RPC_JS, type GatewayAuth } from './gateway-rpc.js';
 import { pathSegments } from './reload-plan.js';
 import { looksSecret } from '../plan/redact.js';
-import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
+import { CONFIRM_SCRIPT, GATE_SCRIPT, GUARD_BODY, GUARD_START_SCRIPT, HOT_SCRIPT, NODE_UNIT_SCRIPT, PASSED_SCRIPT, PRUNE_SCRIPT, RELOAD_SCRIPT, UNDO_SCRIPT } from './services-sh.js';
 
 export interface UnitReload {
   label: string;
@@ -61,7 +61,7 @@ export const RELOAD_WAIT_SEC = 30;
 function parseReloads(recs: string[][]): ReloadOutcome {
   const reloads = recs.filter((r) => r[0] === 'reloaded').map((r) => ({ label: r[1]!, method: (r[2] === 'bootstrap' ? 'bootstrap' : 'restart') as UnitReload['method'], oldPid: Number(r[3] ?? 0), newPid: Number(r[4] ?? 0) }));
   const skipped = recs.find((r) => r[0] === 'undo-skipped');
-  const failed = recs.find((r) => r[0] === 'reload-failed' || r[0] === 'undo-failed') ?? (skipped ? ['undo-skipped', skipped[1] ?? '?', `its link had already moved on to ${skipped[2] ?? '?'} (put back by the dead-man guard?): left as it is`] : undefined);
+  const failed = recs.find((r) => r[0] === 'reload-failed' || r[0] === 'undo-failed' || r[0] === 'remove-failed') ?? (skipped ? ['undo-skipped', skipped[1] ?? '?', `its link had already moved on to ${skipped[2] ?? '?'} (put back by the dead-man guard?): left as it is`] : undefined);
   const relinked = recs.some((r) => r[0] === 'relinked' || r[0] === 'unlinked');
   const n = recs.find((r) => r[0] === 'noted')?.[1];
   const noted = n === '2' ? 2 : n === '1' ? 1 : n === '0' ? 0 : n === 'gone' ? 'gone' : undefined;
@@ -136,6 +136,19 @@ export async function gate(t: Transport, url: string, label: string, health: { d
 export async function undoTenant(t: Transport, p: NodePaths, tenant: string, to: string | undefined, prev: string | undefined, journal?: { run: string; record: string; from: string }): Promise<ReloadOutcome> {
   const args = [p.etc, p.launchDaemons, tenant, to ?? '', prev ?? '', String(RELOAD_WAIT_SEC), p.varDb, ...(journal ? [journal.run, journal.record, journal.from] : [])];
   return parseReloads(await runScript(t, UNDO_SCRIPT, args, '', (RELOAD_WAIT_SEC + 30) * 1000));
+}
+
+/**
+ * `apply --prune`'s node half before FINISH (PRUNE_SCRIPT): each tenant checked whole, journalled in the run's intent
+ * (`record`, its reload-log line to no release), its units stopped and removed, its links removed. `unlinked`: FINISH
+ * removes their trees; `refused`: nothing of the tenant was changed, with why (one line, paths shown escaped).
+ */
+export async function pruneTenants(t: Transport, p: NodePaths, run: string, rows: readonly { tenant: string; record: string }[]): Promise<{ unlinked: string[]; refused: { tenant: string; why: string }[] }> {
+  const recs = await runScript(t, PRUNE_SCRIPT, [p.etc, p.launchDaemons, p.varDb, run], rows.map((r) => `${r.tenant}\t${r.record}\n`).join(''), (RELOAD_WAIT_SEC + 30) * 1000);
+  return {
+    unlinked: recs.filter((r) => r[0] === 'unlinked').map((r) => r[1]!),
+    refused: recs.filter((r) => r[0] === 'prune-refused').map((r) => ({ tenant: r[1] ?? '?', why: r[2] || 'refused' })),
+  };
 }
 
 export interface GuardRow {

@@ -189,6 +189,11 @@ export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): D
       findings.push(err(p, 1, 1, `invalid tenant id "${id}": must match ${TENANT_ID.source}`, 'tenant/invalid-id'));
       continue;
     }
+    // the node's own launchd units are ai.openclaw.clawops.* (the notifier): a tenant of that name would share them
+    if (id === 'clawops') {
+      findings.push(err(p, 1, 1, 'tenant id "clawops" is reserved: the node\'s own units are labelled ai.openclaw.clawops.*', 'tenant/invalid-id'));
+      continue;
+    }
     allTenantIds.add(id);
   }
 

@@ -7,8 +7,9 @@
  *
  * 1. R = its own release directory, resolved physically once (the tenant link may move while it runs).
  * 2. For every line of $R/secrets.list (`env VAR name` / `file - name`), $VARDB/secrets/TENANT/name must be a
- *    regular, non-empty file with mode 600 or 400, else ONE line on stderr naming it and exit 78 (EX_CONFIG, which
- *    launchd reports as such). `env` secrets are exported (trailing newline stripped); when token.current is an env
+ *    regular file with mode 600 or 400, readable, of 1 byte to 64 KiB and more than newlines, else ONE line on stderr
+ *    naming it and exit 78 (EX_CONFIG, which launchd reports as such); every file is checked before any is read.
+ *    `env` secrets are then exported (trailing newlines stripped); when token.current is an env
  *    secret and token.next is present and valid, CLAWOPS_SECRET_TOKEN_NEXT is exported too (rotation). A secrets dir
  *    VARDB/secrets/TENANT that is a symlink is refused the same way (it would hand the tenant another's secrets).
  * 3. OPENCLAW_CONFIG_PATH = ETC/tenants/TENANT/openclaw.json (the link: a config reload reads the new release),
@@ -39,31 +40,42 @@ R=$(cd "$(dirname "$0")/.." && pwd -P) || { echo "clawops-gateway-run: $T: canno
 die() { echo "clawops-gateway-run: $T: $*; not starting" >&2; exit 78; }
 # openclaw.json names its secret files under \${CLAWOPS_VAR_DB}: this node's var_db
 CLAWOPS_VAR_DB=$VARDB; export CLAWOPS_VAR_DB
-if stat -c %a / >/dev/null 2>&1; then fmode() { stat -c %a "$1"; }; else fmode() { stat -f %Lp "$1"; }; fi
-# ok_secret NAME: the secret file is usable (prints why not)
+# fstat FILE: its permission bits and size in bytes ("600 42"), BSD stat or GNU stat
+if stat -c %a / >/dev/null 2>&1; then fstat() { stat -c '%a %s' "$1"; }; else fstat() { stat -f '%Lp %z' "$1"; }; fi
+# ok_secret NAME: the secret file is usable (prints why not): a regular file (no link), 0600/0400, 1 byte to 64 KiB
+# (what the hot-reload client reads of it; a value over the kernel's limit for one environment string would make every
+# later command fail), readable, and more than newlines (its value is what is left once they are stripped)
 ok_secret() {
   f="$VARDB/secrets/$T/$1"
   if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "secret file $f is not a regular file"; return 1; fi
   [ -f "$f" ] || { echo "secret file $f is missing"; return 1; }
-  [ -s "$f" ] || { echo "secret file $f is empty"; return 1; }
-  m=$(fmode "$f")
+  st=$(fstat "$f" 2>/dev/null) || { echo "secret file $f cannot be read"; return 1; }
+  m=\${st%% *}; z=\${st#* }
   case $m in 600|400) ;; *) echo "secret file $f has mode 0$m (want 0600 or 0400)"; return 1 ;; esac
+  [ "$z" -gt 0 ] 2>/dev/null || { echo "secret file $f is empty"; return 1; }
+  [ "$z" -le 65536 ] || { echo "secret file $f is $z bytes (at most 65536)"; return 1; }
+  [ -r "$f" ] || { echo "secret file $f cannot be read by $(id -un 2>/dev/null || id -u)"; return 1; }
+  [ -n "$(tr -d '\\n' < "$f" 2>/dev/null | head -c 1)" ] || { echo "secret file $f is empty (only newlines)"; return 1; }
   return 0
 }
 [ -f "$R/secrets.list" ] || die "$R/secrets.list is missing"
 # the secrets dirs, the node's and the tenant's own: a link there (to another tenant's secrets, anywhere) is refused,
 # as PROMOTE refuses it
 for d in "$VARDB/secrets" "$VARDB/secrets/$T"; do [ -L "$d" ] && die "secret dir $d is a symlink, not the tenant's own"; done
+# every secret file checked before any value is read or exported: a refusal names the file at fault, never another
 exec 3< "$R/secrets.list"
 while IFS=' ' read -r kind var name <&3; do
   case $kind in env|file) ;; *) continue ;; esac
   why=$(ok_secret "$name") || die "$why"
-  if [ "$kind" = env ]; then
-    val=$(cat "$VARDB/secrets/$T/$name") || die "cannot read secret file $VARDB/secrets/$T/$name"
-    export "$var=$val"
-    if [ "$name" = token.current ] && ok_secret token.next >/dev/null; then
-      CLAWOPS_SECRET_TOKEN_NEXT=$(cat "$VARDB/secrets/$T/token.next"); export CLAWOPS_SECRET_TOKEN_NEXT
-    fi
+done
+exec 3<&-
+exec 3< "$R/secrets.list"
+while IFS=' ' read -r kind var name <&3; do
+  [ "$kind" = env ] || continue
+  val=$(cat "$VARDB/secrets/$T/$name" 2>/dev/null) || die "cannot read secret file $VARDB/secrets/$T/$name"
+  export "$var=$val"
+  if [ "$name" = token.current ] && ok_secret token.next >/dev/null; then
+    CLAWOPS_SECRET_TOKEN_NEXT=$(cat "$VARDB/secrets/$T/token.next" 2>/dev/null) && export CLAWOPS_SECRET_TOKEN_NEXT
   fi
 done
 exec 3<&-

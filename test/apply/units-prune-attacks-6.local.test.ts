@@ -9,7 +9,7 @@
  *   P3 every unit change made is recorded once, none it did not make;
  *   P4 nothing the node says is printed raw.
  * The fleet half (prune, releases.keep, the secret wrapper over ssh) is units-prune-attacks-6.test.ts.
- * Tests that reproduce a defect are skipped with `// KNOWN: …` (the suite stays green); the rest guard what holds.
+ * Every defect this run reproduced is fixed; its test says what it was (`// fixed (was: …)`); the rest guard what held.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -85,8 +85,8 @@ describe('probe 6: launchd units on a hostile node (local node, launchctl stand-
   // ------------------------------------------------------------------------------------------------------------
   // installing a unit: what sits at <LaunchDaemons>/<label>.plist, or at <LaunchDaemons> itself
 
-  // KNOWN: install_reload's `mv -f TMP DST` moves the new plist INTO a directory a link at DST points at (no -T): a file is created outside the tree
-  it.skip('U1. the installed plist <LaunchDaemons>/ai.openclaw.acme.plist a symlink to a user DIRECTORY: the reload creates nothing behind the link (P1)', async () => {
+  // fixed (was: install_reload's `mv -f TMP DST` moves the new plist INTO a directory a link at DST points at (no -T): a file is created outside the tree)
+  it('U1. the installed plist <LaunchDaemons>/ai.openclaw.acme.plist a symlink to a user DIRECTORY: the reload creates nothing behind the link (P1)', async () => {
     release('acme', 'aaaa1111');
     symlinkSync(important(), join(p.launchDaemons, 'ai.openclaw.acme.plist'));
     const before = treeSnapshot(important());
@@ -95,8 +95,8 @@ describe('probe 6: launchd units on a hostile node (local node, launchctl stand-
     expect(treeSnapshot(important()), JSON.stringify(r)).toEqual(before);
   }, 60_000);
 
-  // KNOWN: the same `mv -f` (no -T): a real directory at <LaunchDaemons>/<label>.plist (someone's) receives clawops' plist temp inside it
-  it.skip('U2. the installed plist a real DIRECTORY holding user files: the reload writes nothing into it (P1)', async () => {
+  // fixed (was: the same `mv -f` (no -T): a real directory at <LaunchDaemons>/<label>.plist (someone's) receives clawops' plist temp inside it)
+  it('U2. the installed plist a real DIRECTORY holding user files: the reload writes nothing into it (P1)', async () => {
     release('acme', 'aaaa1111');
     const d = join(p.launchDaemons, 'ai.openclaw.acme.plist');
     mkdirSync(d);
@@ -106,8 +106,8 @@ describe('probe 6: launchd units on a hostile node (local node, launchctl stand-
     expect(treeSnapshot(d), JSON.stringify(r)).toEqual(before);
   }, 60_000);
 
-  // KNOWN: install_reload / NODE_UNIT take <LaunchDaemons> as they find it (`[ -d "$LD" ]` follows a link): a symlinked LaunchDaemons gets clawops' plists written behind it
-  it.skip('U3. <LaunchDaemons> itself a symlink to a user dir: the reload refuses naming it, nothing is written behind the link (P1)', async () => {
+  // fixed (was: install_reload / NODE_UNIT take <LaunchDaemons> as they find it (`[ -d "$LD" ]` follows a link): a symlinked LaunchDaemons gets clawops' plists written behind it)
+  it('U3. <LaunchDaemons> itself a symlink to a user dir: the reload refuses naming it, nothing is written behind the link (P1)', async () => {
     release('acme', 'aaaa1111');
     rmSync(p.launchDaemons, { recursive: true });
     symlinkSync(important(), p.launchDaemons);
@@ -139,8 +139,8 @@ describe('probe 6: launchd units on a hostile node (local node, launchctl stand-
   // ------------------------------------------------------------------------------------------------------------
   // removing a tenant's units (apply --prune; the automatic rollback of a first deploy): unit_remove
 
-  // KNOWN: unit_remove boots out and deletes every <LaunchDaemons>/ai.openclaw.<t>.*.plist, and tenant "clawops" (a valid id) matches the notifier's ai.openclaw.clawops.notifier
-  it.skip('U6. label collision: removing tenant "clawops" (a valid tenant id) leaves the node\'s notifier unit ai.openclaw.clawops.notifier installed and running (P1)', async () => {
+  // fixed (was: unit_remove boots out and deletes every <LaunchDaemons>/ai.openclaw.<t>.*.plist, and tenant "clawops" (a valid id) matches the notifier's ai.openclaw.clawops.notifier)
+  it('U6. label collision: removing tenant "clawops" (a valid tenant id) leaves the node\'s notifier unit ai.openclaw.clawops.notifier installed and running (P1)', async () => {
     await installNodeUnit(t, p, NOTIFIER_LABEL, Buffer.from(plistOf(NOTIFIER_LABEL)));
     labels.push(NOTIFIER_LABEL);
     expect(await loaded(NOTIFIER_LABEL)).toBe(true);
@@ -156,8 +156,8 @@ describe('probe 6: launchd units on a hostile node (local node, launchctl stand-
     }).toEqual({ ok: true, tenantUnit: false, notifierPlist: true, notifierLoaded: true });
   }, 60_000);
 
-  // KNOWN: unit_remove's glob ai.openclaw.<t>.*.plist takes any unit under the tenant's prefix, also one no release ever ships (only ai.openclaw.<t> and ai.openclaw.<t>.probe are rendered)
-  it.skip('U7. a unit clawops never wrote under the tenant\'s prefix (ai.openclaw.acme.backup, an admin\'s): removing acme leaves it installed and running (P1)', async () => {
+  // fixed (was: unit_remove's glob ai.openclaw.<t>.*.plist takes any unit under the tenant's prefix, also one no release ever ships (only ai.openclaw.<t> and ai.openclaw.<t>.probe are rendered))
+  it('U7. a unit clawops never wrote under the tenant\'s prefix (ai.openclaw.acme.backup, an admin\'s): removing acme leaves it installed and running (P1)', async () => {
     release('acme', 'aaaa1111');
     expect((await reloadUnits(t, p, 'acme', 'aaaa1111')).ok).toBe(true);
     await foreignUnit('ai.openclaw.acme.backup');
@@ -170,8 +170,8 @@ describe('probe 6: launchd units on a hostile node (local node, launchctl stand-
     }).toEqual({ ok: true, acme: false, backup: true, backupLoaded: true });
   }, 60_000);
 
-  // KNOWN: unit_remove prints each removed label raw on a record line (`rec removed-unit "$label"`): a plist name holding a newline forges records, e.g. a `reloaded` one the first-deploy rollback journals into reload.log (or a `reload-failed` one whose text becomes the undo's error)
-  it.skip('U8. a plist name with a newline and tabs under the tenant\'s prefix: removing acme reports no reload it did not make (P3)', async () => {
+  // fixed (was: unit_remove prints each removed label raw on a record line (`rec removed-unit "$label"`): a plist name holding a newline forges records, e.g. a `reloaded` one the first-deploy rollback journals into reload.log (or a `reload-failed` one whose text becomes the undo's error))
+  it('U8. a plist name with a newline and tabs under the tenant\'s prefix: removing acme reports no reload it did not make (P3)', async () => {
     // the name spells a second record line: reloaded <label> bootstrap 1 2
     const odd = 'ai.openclaw.acme.x\nreloaded\tai.openclaw.acme\tbootstrap\t1\t2.plist';
     writeFileSync(join(p.launchDaemons, odd), plistOf('ai.openclaw.acme.x'));
@@ -180,8 +180,8 @@ describe('probe 6: launchd units on a hostile node (local node, launchctl stand-
     expect(r.reloads, JSON.stringify(r)).toEqual([]);
   }, 60_000);
 
-  // KNOWN: unit_remove boots a label out only when its plist file is there (`[ -f "$dst" ] || continue`): a service whose plist was removed by hand keeps running after its tenant is pruned
-  it.skip('U9. acme\'s service runs but its plist was deleted by hand: removing acme stops the service (P2: nothing half-done)', async () => {
+  // fixed (was: unit_remove boots a label out only when its plist file is there (`[ -f "$dst" ] || continue`): a service whose plist was removed by hand keeps running after its tenant is pruned)
+  it('U9. acme\'s service runs but its plist was deleted by hand: removing acme stops the service (P2: nothing half-done)', async () => {
     release('acme', 'aaaa1111');
     expect((await reloadUnits(t, p, 'acme', 'aaaa1111')).ok).toBe(true);
     rmSync(join(p.launchDaemons, 'ai.openclaw.acme.plist'));

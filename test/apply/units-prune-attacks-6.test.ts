@@ -10,7 +10,7 @@
  * a test asks for them; with units, the fake gateway through the real secret wrapper and the launchctl stand-in).
  * The local half (installing and removing units with the launchctl stand-in, no sshd) is
  * units-prune-attacks-6.local.test.ts.
- * Tests that reproduce a defect are skipped with `// KNOWN: …` (the suite stays green); the rest guard what holds.
+ * Every defect this run reproduced is fixed; its test says what it was (`// fixed (was: …)`); the rest guard what held.
  */
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -128,8 +128,8 @@ describe.skipIf(!ready)('probe 6: units, pruning and the secret wrapper on a hos
     expect({ home: treeSnapshot(important()), notes: treeSnapshot(join(gw.etcOpenclaw, 'notes')), globex: treeSnapshot(join(gw.etcOpenclaw, 'releases', 'globex')) }).toEqual(before);
   }, 60_000);
 
-  // KNOWN: --prune stops the tenant's units and removes tenants/<t> (UNDO, apply-node's recording()) BEFORE FINISH looks at releases/<t>; FINISH then skips a tree holding a mount point silently: the tenant is left half-removed, apply exits 0 naming nothing
-  it.skip('R2. --prune of initech while a user volume is mounted inside one of its old releases: the tenant is left whole and the refusal names the mount (P2: nothing half-done, one line naming the path)', async () => {
+  // fixed (was: --prune stops the tenant's units and removes tenants/<t> (UNDO, apply-node's recording()) BEFORE FINISH looks at releases/<t>; FINISH then skips a tree holding a mount point silently: the tenant is left half-removed, apply exits 0 naming nothing)
+  it('R2. --prune of initech while a user volume is mounted inside one of its old releases: the tenant is left whole and the refusal names the mount (P2: nothing half-done, one line naming the path)', async () => {
     const oldId = '0000000000000009';
     await sh(`mkdir -p /etc/openclaw/releases/initech/${oldId}/data /home/clawops/important/volume && echo USERDATA > /home/clawops/important/volume/precious.db`);
     const m = nsenter('mount', '--bind', '/home/clawops/important/volume', `/etc/openclaw/releases/initech/${oldId}/data`);
@@ -154,8 +154,8 @@ describe.skipIf(!ready)('probe 6: units, pruning and the secret wrapper on a hos
     }
   }, 60_000);
 
-  // KNOWN: FINISH's X step (`rm -f links && rm -rf releases/<t> && … && rec removed`) says nothing when the rm -rf fails, after UNDO already removed tenants/<t>: a half-removed tenant, apply exits 0, no line names what could not be removed
-  it.skip('R3. --prune of initech whose old release holds a read-only dir (rm -rf fails): one line names what was not removed, the apply does not exit 0, the tenant is not left half-removed (P2)', async () => {
+  // fixed (was: FINISH's X step (`rm -f links && rm -rf releases/<t> && … && rec removed`) says nothing when the rm -rf fails, after UNDO already removed tenants/<t>: a half-removed tenant, apply exits 0, no line names what could not be removed)
+  it('R3. --prune of initech whose old release holds a read-only dir (rm -rf fails): one line names what was not removed, the apply does not exit 0, the tenant is not left half-removed (P2)', async () => {
     const oldId = '0000000000000009';
     await sh(`mkdir -p /etc/openclaw/releases/initech/${oldId}/ro && echo x > /etc/openclaw/releases/initech/${oldId}/ro/f && chmod 555 /etc/openclaw/releases/initech/${oldId}/ro`);
     unassignInitech();
@@ -182,8 +182,8 @@ describe.skipIf(!ready)('probe 6: units, pruning and the secret wrapper on a hos
   // ------------------------------------------------------------------------------------------------------------
   // 1. launchd units: --prune stops and removes them
 
-  // KNOWN: --prune's UNDO (undoTenant with no target, apply-node's recording()) boots the tenant's units out and removes tenants/<t>, but nothing of it reaches reload.log: no record, unlike the first-deploy rollback that does the same (a `rollback` to release "")
-  it.skip('R5. --prune of initech with units: the unit stopped and removed, its tree gone, and that change recorded once in reload.log (P3)', async () => {
+  // fixed (was: --prune's UNDO (undoTenant with no target, apply-node's recording()) boots the tenant's units out and removes tenants/<t>, but nothing of it reaches reload.log: no record, unlike the first-deploy rollback that does the same (a `rollback` to release ""))
+  it('R5. --prune of initech with units: the unit stopped and removed, its tree gone, and that change recorded once in reload.log (P3)', async () => {
     await deployedWithUnits();
     const n0 = reloadLog().length;
     unassignInitech();
@@ -195,8 +195,8 @@ describe.skipIf(!ready)('probe 6: units, pruning and the secret wrapper on a hos
     expect(added.length, JSON.stringify(reloadLog().slice(n0))).toBe(1);
   }, 90_000);
 
-  // KNOWN: unit_remove ignores a failed `rm -f` of the plist (no record, undo ok), and FINISH then removes the tenant's tree: the unit file stays in LaunchDaemons pointing at a deleted wrapper (launchd starts it at the next boot), apply exits 0 with "removed initech"
-  it.skip('R6. --prune of initech with /Library/LaunchDaemons unwritable: its plist cannot go, so the tenant is not reported removed and the refusal names the plist (P2: nothing half-done)', async () => {
+  // fixed (was: unit_remove ignores a failed `rm -f` of the plist (no record, undo ok), and FINISH then removes the tenant's tree: the unit file stays in LaunchDaemons pointing at a deleted wrapper (launchd starts it at the next boot), apply exits 0 with "removed initech")
+  it('R6. --prune of initech with /Library/LaunchDaemons unwritable: its plist cannot go, so the tenant is not reported removed and the refusal names the plist (P2: nothing half-done)', async () => {
     await deployedWithUnits();
     unassignInitech();
     chmodSync(gw.launchDaemonsDir, 0o555);
@@ -287,24 +287,24 @@ describe.skipIf(!ready)('probe 6: units, pruning and the secret wrapper on a hos
     expect({ code: w.code, lines: w.err.length, named: /\/var\/db\/openclaw\/secrets\/acme/.test(w.err[0] ?? ''), prompt: w.ms < 5000 }, w.out).toEqual({ code: 78, lines: 1, named: true, prompt: true });
   }, 60_000);
 
-  // KNOWN: ok_secret tests `-s` (size > 0) only; a secret file holding just a newline is exported as an EMPTY CLAWOPS_SECRET_HOOKS_TOKEN (the wrapper strips trailing newlines) and the gateway starts with an empty hooks token
-  it.skip('W. hooks.token holding only a newline (an empty value): --check refuses it, exit 78, ONE line naming the file (P2)', async () => {
+  // fixed (was: ok_secret tests `-s` (size > 0) only; a secret file holding just a newline is exported as an EMPTY CLAWOPS_SECRET_HOOKS_TOKEN (the wrapper strips trailing newlines) and the gateway starts with an empty hooks token)
+  it('W. hooks.token holding only a newline (an empty value): --check refuses it, exit 78, ONE line naming the file (P2)', async () => {
     withUnits();
     await sh(`printf '\\n' > ${HOOKS} && chmod 600 ${HOOKS}`);
     const w = await wrapper('--check');
     expect({ code: w.code, lines: w.err.length, named: w.err[0]?.includes(HOOKS) }, w.out).toEqual({ code: 78, lines: 1, named: true });
   }, 60_000);
 
-  // KNOWN: the wrapper exports an env secret of any size; one over the kernel's per-string limit (128 KiB on Linux) makes every later command fail E2BIG: stderr gets the shell's `stat: Argument list too long` and a refusal blaming the NEXT secret (token.current "has mode 0"), hooks.token is never named
-  it.skip('W. hooks.token of 256 KiB (one line): the wrapper refuses with exit 78 and ONE line naming hooks.token, never a shell error or another file (P2)', async () => {
+  // fixed (was: the wrapper exports an env secret of any size; one over the kernel's per-string limit (128 KiB on Linux) makes every later command fail E2BIG: stderr gets the shell's `stat: Argument list too long` and a refusal blaming the NEXT secret (token.current "has mode 0"), hooks.token is never named)
+  it('W. hooks.token of 256 KiB (one line): the wrapper refuses with exit 78 and ONE line naming hooks.token, never a shell error or another file (P2)', async () => {
     withUnits();
     await sh(`head -c 196608 /dev/urandom | base64 -w0 > ${HOOKS} && chmod 600 ${HOOKS}`);
     const w = await wrapper('', 'CLAWOPS_OPENCLAW=/bin/true');
     expect({ code: w.code, lines: w.err.length, named: w.err[0]?.includes(HOOKS) ?? false }, w.out.slice(0, 400)).toEqual({ code: 78, lines: 1, named: true });
   }, 60_000);
 
-  // KNOWN: `val=$(cat "$VARDB/secrets/$T/$name") || die …` lets cat's own error through before the wrapper's line: two lines on stderr
-  it.skip('W. hooks.token mode 0400 owned by root (unreadable by the node user): ONE line naming the file, exit 78 (P2)', async () => {
+  // fixed (was: `val=$(cat "$VARDB/secrets/$T/$name") || die …` lets cat's own error through before the wrapper's line: two lines on stderr)
+  it('W. hooks.token mode 0400 owned by root (unreadable by the node user): ONE line naming the file, exit 78 (P2)', async () => {
     withUnits();
     const f = join(gw.varDbOpenclaw, 'secrets/acme/hooks.token');
     chmodSync(f, 0o400);
@@ -330,8 +330,8 @@ describe.skipIf(!ready)('probe 6: units, pruning and the secret wrapper on a hos
   // ------------------------------------------------------------------------------------------------------------
   // secret files through links: observe
 
-  // KNOWN: observe hashes every token file with `[ -f "$s" ]` (which follows a link) and $SHA (which reads through it): a token.next that is a symlink to a user file is read and fingerprinted, its fingerprint shown by diff
-  it.skip('S1. token.next a symlink to a user file: observe neither reads nor fingerprints the user file (P1: nothing followed)', async () => {
+  // fixed (was: observe hashes every token file with `[ -f "$s" ]` (which follows a link) and $SHA (which reads through it): a token.next that is a symlink to a user file is read and fingerprinted, its fingerprint shown by diff)
+  it('S1. token.next a symlink to a user file: observe neither reads nor fingerprints the user file (P1: nothing followed)', async () => {
     const secretish = 'user-private-content-not-a-token-1234567890\n';
     writeFileSync(important('private.txt'), secretish);
     await sh('chown -R clawops /home/clawops/important 2>/dev/null; ln -s /home/clawops/important/private.txt /var/db/openclaw/secrets/acme/token.next');

@@ -82,6 +82,12 @@ describe('lint: bad input', () => {
     expect(r.lines[0]).toMatch(/^tenants\/Acme_Corp:1:1: error: invalid tenant id "Acme_Corp".*\[tenant\/invalid-id\]$/);
   });
 
+  it('the reserved tenant id "clawops" (the node\'s own units are ai.openclaw.clawops.*)', async () => {
+    const r = await lint({ 'tenants/clawops/gateway.d/10-base.yaml': 'gateway:\n  port: 19000\n' });
+    expect(r.code).toBe(1);
+    expect(r.lines[0]).toMatch(/^tenants\/clawops:1:1: error: tenant id "clawops" is reserved.*\[tenant\/invalid-id\]$/);
+  });
+
   it('a tenant id that is too long', async () => {
     const id = `a${'b'.repeat(40)}`;
     const r = await lint({ [`tenants/${id}/gateway.d/10-base.yaml`]: 'gateway:\n  port: 19000\n' });

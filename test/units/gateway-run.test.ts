@@ -274,6 +274,8 @@ describe.each(SHELLS)('bin/gateway-run under $name', ({ argv: sh }) => {
     { name: 'mode 0640', make: (node: Node) => chmodSync(join(node.secrets, 'hooks.token'), 0o640), problem: 'has mode 0640 (want 0600 or 0400)' },
     { name: 'mode 0700', make: (node: Node) => chmodSync(join(node.secrets, 'hooks.token'), 0o700), problem: 'has mode 0700 (want 0600 or 0400)' },
     { name: 'empty', make: (node: Node) => secret(node, 'hooks.token', ''), problem: 'is empty' },
+    { name: 'only newlines', make: (node: Node) => secret(node, 'hooks.token', '\n\n'), problem: 'is empty (only newlines)' },
+    { name: 'over 64 KiB', make: (node: Node) => secret(node, 'hooks.token', `${'h'.repeat(65537)}`), problem: 'is 65537 bytes (at most 65536)' },
     { name: 'a directory', make: (node: Node) => (rmSync(join(node.secrets, 'hooks.token')), mkdirSync(join(node.secrets, 'hooks.token'), { mode: 0o700 })), problem: 'is not a regular file' },
     {
       name: 'a symlink to a good 0600 file',
@@ -486,17 +488,17 @@ describe('a macOS-like userland (BSD stat -f, no GNU stat -c)', () => {
   beforeEach(() => {
     mac = mkdtempSync(join(tmpdir(), 'clawops-macbin-'));
     statLog = join(mac, 'stat.log');
-    for (const tool of ['dirname', 'cat', 'sed', 'head', 'mkdir', 'date', 'mv', 'rm']) symlinkSync(which(tool), join(mac, tool));
+    for (const tool of ['dirname', 'cat', 'sed', 'head', 'mkdir', 'date', 'mv', 'rm', 'tr', 'id']) symlinkSync(which(tool), join(mac, tool));
     const gnuStat = which('stat');
     writeFileSync(
       join(mac, 'stat'),
-      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${statLog}'\ncase $1 in -f) [ "$2" = %Lp ] || { echo "stat-standin: unexpected format $2" >&2; exit 1; }; shift 2; exec ${gnuStat} -c %a "$@" ;; *) echo "stat: illegal option -- \${1#-}" >&2; echo 'usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file ...]' >&2; exit 1 ;; esac\n`,
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${statLog}'\ncase $1 in -f) [ "$2" = '%Lp %z' ] || { echo "stat-standin: unexpected format $2" >&2; exit 1; }; shift 2; exec ${gnuStat} -c '%a %s' "$@" ;; *) echo "stat: illegal option -- \${1#-}" >&2; echo 'usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file ...]' >&2; exit 1 ;; esac\n`,
       { mode: 0o755 },
     );
   });
   afterEach(() => rmSync(mac, { recursive: true, force: true }));
 
-  it.each(SHELLS)('$name: the same result as with GNU stat, through stat -f %Lp', ({ argv: sh }) => {
+  it.each(SHELLS)('$name: the same result as with GNU stat, through stat -f "%Lp %z"', ({ argv: sh }) => {
     const gnu = run(sh);
     expect(gnu.code).toBe(0);
     const viaGnu = recorded()!;
@@ -510,10 +512,10 @@ describe('a macOS-like userland (BSD stat -f, no GNU stat -c)', () => {
     expect({ ...got.env, PATH: '' }).toEqual({ ...viaGnu.env, PATH: '' });
     expect(got.env.PATH).toBe(`/usr/local/bin:/opt/homebrew/bin:${mac}`);
     expect(JSON.parse(readFileSync(runRecord(), 'utf8'))).toMatchObject({ pid: got.pid, release_id: n.releaseId, commit: COMMIT });
-    // the BSD branch was taken: probed with -c once, then -f %Lp per secret
+    // the BSD branch was taken: probed with -c once, then -f "%Lp %z" (mode and size) per secret
     const calls = readFileSync(statLog, 'utf8').split('\n').filter(Boolean);
     expect(calls[0]).toBe('-c %a /');
-    expect(calls.slice(1)).toEqual([`-f %Lp ${n.varDb}/secrets/acme/hooks.token`, `-f %Lp ${n.varDb}/secrets/acme/token.current`]);
+    expect(calls.slice(1)).toEqual([`-f %Lp %z ${n.varDb}/secrets/acme/hooks.token`, `-f %Lp %z ${n.varDb}/secrets/acme/token.current`]);
   });
 
   it.each(SHELLS)('$name: a 0644 secret is refused with its mode; a 0644 token.next is ignored', ({ argv: sh }) => {
