@@ -92,8 +92,10 @@ export interface NodeApplyResult {
   commands: number;
 }
 
+type StepReason = 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed' | 'Interrupted' | 'UnexpectedEntry' | 'RolledBack' | 'HealthCheckFailed';
+
 class StepError extends ClawopsError {
-  constructor(readonly step: ApplyStep, reason: 'NodeLocked' | 'VersionSkew' | 'StageFailed' | 'InvalidConfig' | 'SwapFailed' | 'RecordFailed' | 'Interrupted' | 'UnexpectedEntry' | 'RolledBack' | 'HealthCheckFailed', message: string, readonly refused = false) {
+  constructor(readonly step: ApplyStep, reason: StepReason, message: string, readonly refused = false) {
     super(reason, message);
   }
 }
@@ -299,7 +301,9 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (undo.relinked && noted === 0) journal.push(journalLine(ctx, np.node, 'apply', sw.tenant, sw.to, sw.from));
     for (const u of undo.reloads) journal.push(reloadLine(ctx, np.node, sw.tenant, sw.from ?? '', u));
     let back = sw.from ? `rolled back to ${sw.from}` : 'a first deploy: its units were removed';
-    if (!undo.ok) back += ` (but: ${undo.error ?? '?'})`;
+    // a first deploy whose units could not be removed keeps its link (the tenant whole, deployed and stopped)
+    if (!undo.ok && !sw.from && !undo.relinked) back = `a first deploy, not undone: ${undo.error ?? '?'}; its link stays on ${sw.to} (its service booted out or not, as said)`;
+    else if (!undo.ok) back += ` (but: ${undo.error ?? '?'})`;
     else if (sw.from) {
       // the old release answers where ITS config says (a port change may be what failed)
       const url = (await releaseHealth(t, p.etc, sw.tenant, sw.from, portOffset))?.url ?? readyUrl(sw.tenant);
@@ -663,8 +667,10 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     emit('record', 'done');
     if (result.pruned.length > 0 || result.removed.length > 0) emit('prune', 'done', [...result.pruned, ...result.removed.map((x) => `tenant ${x}`)].join(', '));
     for (const r of fin.filter((x) => x[0] === 'remove-failed')) pruneRefused.push(`--prune removed ${r[1] ?? '?'}'s units and links but not its whole tree: ${r[2] ?? '?'}`);
-    if (failure) throw failure;
-    if (pruneRefused.length > 0) throw new StepError('prune', 'UnexpectedEntry', `${np.node}: ${pruneRefused.map((m) => escapeInline(m)).join('; ')}; fix it by hand, then apply --prune again`);
+    const pruneNote = pruneRefused.length > 0 ? `${pruneRefused.map((m) => escapeInline(m)).join('; ')}; fix it by hand, then apply --prune again` : '';
+    // (a failure of its own says what --prune could not do too: one line for the node)
+    if (failure) throw pruneNote ? new StepError(failure.step, failure.reason as StepReason, `${failure.message}; ${pruneNote}`) : failure;
+    if (pruneNote) throw new StepError('prune', 'UnexpectedEntry', `${np.node}: ${pruneNote}`);
     result.outcome = result.swapped.length > 0 || result.removed.length > 0 || result.staged.length > 0 ? 'applied' : 'unchanged';
     if (result.refusedTenants.length > 0) {
       result.step = 'gate';

@@ -113,19 +113,34 @@ install_reload() {
   if [ -z "$new" ]; then rec reload-failed "$label" "did not reach running within $WAIT_SEC s: $(svc_facts "$label")"; return 1; fi
   rec reloaded "$label" "$method" "${"$"}{old:-0}" "$new"
 }
+# unit_remove_refusal T: why T's units cannot be removed whole, in $why ('' when they can): LaunchDaemons not a real
+# directory (nothing is removed through a link there), a directory at one of the plists' names, LaunchDaemons not
+# writable while a plist is there. Looked at for both labels before either is touched
+unit_remove_refusal() {
+  why=''
+  if not_own_dir "$LD"; then why="$(shown "$LD") is not a real directory (a symlink or a file): nothing is removed through it"; return 0; fi
+  for _ul in "ai.openclaw.$1" "ai.openclaw.$1.probe"; do
+    _ud="$LD/$_ul.plist"
+    [ -e "$_ud" ] || [ -L "$_ud" ] || continue
+    if [ -d "$_ud" ] && [ ! -L "$_ud" ]; then why="$(shown "$_ud") is a directory, not a unit file"; return 0; fi
+    [ -w "$LD" ] || { why="cannot remove $(shown "$_ud"): $(shown "$LD") is not writable"; return 0; }
+  done
+  return 0
+}
 # unit_remove T: the units a release of T can hold (render-units.ts: ai.openclaw.T and ai.openclaw.T.probe), no other
-# (an admin's ai.openclaw.T.backup, the node's ai.openclaw.clawops.*): each booted out by label, whether or not its
-# plist is still there, then its plist removed (a link: the link, never what it names). Prints 'removed-unit LABEL',
-# or 'remove-failed LABEL MESSAGE' and fails when a plist cannot go (it would start again at the next boot)
+# (an admin's ai.openclaw.T.backup, the node's ai.openclaw.clawops.*): checked whole first (unit_remove_refusal: else
+# nothing is touched), then each booted out by label, whether or not its plist is still there, and its plist removed
+# (a link: the link, never what it names). Prints 'removed-unit LABEL', or 'remove-failed LABEL MESSAGE' and fails
 unit_remove() {
+  unit_remove_refusal "$1"
+  if [ -n "$why" ]; then rec remove-failed "ai.openclaw.$1" "$why: its units are left as they are"; return 1; fi
   _ur=0
   for label in "ai.openclaw.$1" "ai.openclaw.$1.probe"; do
     dst="$LD/$label.plist"
     launchctl bootout "system/$label" >/dev/null 2>&1
     [ -e "$dst" ] || [ -L "$dst" ] || continue
-    if [ -d "$dst" ] && [ ! -L "$dst" ]; then rec remove-failed "$label" "$(shown "$dst") is a directory, not a unit file: left as it is"; _ur=1; continue; fi
     if rm -f "$dst" 2>/dev/null && [ ! -e "$dst" ] && [ ! -L "$dst" ]; then rec removed-unit "$label"
-    else rec remove-failed "$label" "cannot remove $(shown "$dst") (LaunchDaemons not writable?): launchd would start it again at the next boot"; _ur=1; fi
+    else rec remove-failed "$label" "cannot remove $(shown "$dst"): launchd would start it again at the next boot"; _ur=1; fi
   done
   return $_ur
 }
@@ -260,24 +275,29 @@ while IFS='	' read -r t r <&3; do
   R="$ETC/releases/$t"
   if [ -z "$why" ] && real_dir "$R"; then
     if mount_inside "$R"; then why="$(shown "$_mt_m") is a volume mounted inside $(shown "$R"): the tenant is not removed through it"
+    elif [ ! -w "$ETC/releases" ]; then why="$(shown "$ETC/releases") is not writable: the tree of $t cannot be removed"
     else
-      _pb=$(find "$R" -xdev -type d \( ! -user "$me" -o ! -perm -u+wx \) -print 2>/dev/null | head -n 1)
-      [ -z "$_pb" ] || why="$(shown "$_pb") is not writable by $(id -un 2>/dev/null || echo "$me"): the tree of $t cannot be removed whole"
+      # every dir of the tree ours, listable and writable (else rm -rf stops half-way); a dir find cannot read is one
+      _pb=$(find "$R" -xdev -type d \( ! -user "$me" -o ! -perm -u+rwx \) -print 2> "$RT/ferr" | head -n 1)
+      [ -n "$_pb" ] || [ ! -s "$RT/ferr" ] || _pb=$(head -n 1 "$RT/ferr")
+      [ -z "$_pb" ] || why="$(shown "$_pb") is not listable and writable by $(id -un 2>/dev/null || echo "$me"): the tree of $t cannot be removed whole"
     fi
   fi
-  if [ -z "$why" ]; then
-    for _pl in "$LD/ai.openclaw.$t.plist" "$LD/ai.openclaw.$t.probe.plist"; do
-      { [ -e "$_pl" ] || [ -L "$_pl" ]; } && [ ! -w "$LD" ] && why="cannot remove $(shown "$_pl"): $(shown "$LD") is not writable"
-    done
+  if [ -z "$why" ] && { [ -L "$ETC/tenants/$t" ] || [ -L "$ETC/tenants/$t.prev" ]; } && [ ! -w "$ETC/tenants" ]; then
+    why="$(shown "$ETC/tenants") is not writable: the links of $t cannot be removed"
   fi
+  [ -n "$why" ] || unit_remove_refusal "$t"
   if [ -n "$why" ]; then rec prune-refused "$t" "$why"; continue; fi
-  # journalled before anything moves, as a swap is (the intent is a regular file of one link, or made afresh: O_EXCL)
-  if [ -e "$IJ" ] || [ -L "$IJ" ]; then printf '%s\n' "$r" | log_records "$IJ" || { rec prune-refused "$t" "cannot journal the removal: $why"; continue; }
-  elif ! ( set -C; printf '%s\n' "$r" > "$IJ" ) 2>/dev/null; then rec prune-refused "$t" "cannot write $(shown "$IJ"): nothing of $t removed"; continue; fi
+  # journalled before anything moves, as a swap is (the intent is a regular file of one link, or made afresh: O_EXCL);
+  # not when its links are gone already (a removal cut short: that run's intent records it)
+  printf '%s\n' "$r" > "$RT/rec"
+  if [ ! -L "$ETC/tenants/$t" ] && [ ! -L "$ETC/tenants/$t.prev" ]; then :
+  elif [ -e "$IJ" ] || [ -L "$IJ" ]; then log_records "$IJ" < "$RT/rec" || { rec prune-refused "$t" "cannot journal the removal: $why"; continue; }
+  elif ! ( set -C; cat "$RT/rec" > "$IJ" ) 2>/dev/null; then rec prune-refused "$t" "cannot write $(shown "$IJ"): nothing of $t removed"; continue; fi
   unit_remove "$t" > "$RT/ur"; _pr=$?
   cat "$RT/ur"
   if [ $_pr != 0 ]; then rec prune-refused "$t" "$(sed -n 's/^remove-failed	[^	]*	//p' "$RT/ur" | head -n 1)"; continue; fi
-  if rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t"; then printf 'done %s \n' "$t" | log_records "$IJ" || :; rec unlinked "$t"
+  if rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t"; then printf 'done %s \n' "$t" > "$RT/rec"; [ ! -f "$IJ" ] || log_records "$IJ" < "$RT/rec" || :; rec unlinked "$t"
   else rec prune-refused "$t" "cannot remove its links in $ETC/tenants"; fi
 done 3< "$RT/in"
 exit 0

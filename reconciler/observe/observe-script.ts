@@ -551,6 +551,15 @@ fi
     done
   fi
   [ -L "$ETC/releases" ] && rec unexpected '' "$ETC/releases is a symlink ($(shown "$(readlink "$ETC/releases")")), not a directory clawops owns"
+  # and the tenants whose releases/<t> is there without a link (a removal cut short after its links went): walked
+  # like the others, so that what is left of them is seen
+  if real_dir "$ETC/releases"; then
+    for e in "$ETC/releases"/*; do
+      real_dir "$e" || continue
+      n=${"$"}{e##*/}; is_safe "$n" || continue
+      case $_seen in *" $n "*) ;; *) _seen="$_seen$n "; printf '%s\n' "$n" >> "$TMP/tenants" ;; esac
+    done
+  fi
 
   : > "$TMP/dirs"; : > "$TMP/rels"; : > "$TMP/manifests"
   read_links "$TMP/tenants" "$TMP/tl"

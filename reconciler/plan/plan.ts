@@ -209,10 +209,15 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     const referenced = referencedBy(d);
     const secrets = secretProblems(d, t, referenced);
     const quarantined = t !== undefined && t.quarantined.includes(d.releaseId) && t.current?.releaseId !== d.releaseId && opts.retryQuarantined !== true;
-    if (secrets.length > 0 || quarantined) {
+    // the link still on a release that was rolled back automatically: the rollback could not finish (a first deploy
+    // whose units could not be removed); never left silent
+    const stuck = t !== undefined && t.current?.releaseId === d.releaseId && t.quarantined.includes(d.releaseId);
+    if (stuck && opts.retryQuarantined === true) np.actions.push({ kind: 'reload', tenant: id, releaseId: d.releaseId });
+    if (secrets.length > 0 || quarantined || (stuck && opts.retryQuarantined !== true)) {
       tp.state = 'Blocked';
       for (const sp of secrets) np.issues.push({ category: 'token', severity: 'error', reason: sp.reason, node: node.name, tenant: id, file: sp.name, message: sp.message, difference: true });
       if (quarantined) np.issues.push({ category: 'drift', severity: 'error', reason: 'Quarantined', node: node.name, tenant: id, message: `release ${d.releaseId} was rolled back automatically on this node and is quarantined; a new commit (new content) or apply --retry-quarantined tries again`, difference: true });
+      if (stuck && opts.retryQuarantined !== true) np.issues.push({ category: 'drift', severity: 'error', reason: 'Quarantined', node: node.name, tenant: id, message: `its link is still on release ${d.releaseId}, which was rolled back automatically and is quarantined (the rollback could not finish); fix what that failure named, then a new commit or apply --retry-quarantined starts it again`, difference: true });
       blockedTenants = true;
       np.issues.push(...tenantHealthIssues(node.name, d, t, referenced));
       np.tenants.push(tp);
@@ -260,15 +265,17 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
       blockedTenants = true;
       continue;
     }
-    if (!t.current) continue;
-    np.tenants.push({ tenant: id, state: 'Unassigned', ...(t.current.releaseId ? { currentRelease: t.current.releaseId } : {}) });
+    // (no current link but a .prev or release dirs: what a removal cut short after its links went leaves behind)
+    if (!t.current && !t.prev && t.releases.length === 0) continue;
+    const left = t.current ? '' : `; what is left of it (releases/${id}: ${t.releases.length} release dir(s)${t.prev ? ', a .prev link' : ''}) has no current link`;
+    np.tenants.push({ tenant: id, state: 'Unassigned', ...(t.current?.releaseId ? { currentRelease: t.current.releaseId } : {}) });
     np.issues.push({
       category: 'drift',
       severity: 'warning',
       reason: 'Unassigned',
       node: node.name,
       tenant: id,
-      message: opts.prune ? 'no longer assigned to this node; will be pruned' : 'no longer assigned to this node (kept; pass --prune to remove)',
+      message: opts.prune ? `no longer assigned to this node${left}; will be pruned` : `no longer assigned to this node${left} (kept; pass --prune to remove)`,
       difference: true,
     });
     if (opts.prune) np.actions.push({ kind: 'prune', tenant: id });

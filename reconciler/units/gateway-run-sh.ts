@@ -40,12 +40,19 @@ R=$(cd "$(dirname "$0")/.." && pwd -P) || { echo "clawops-gateway-run: $T: canno
 die() { echo "clawops-gateway-run: $T: $*; not starting" >&2; exit 78; }
 # openclaw.json names its secret files under \${CLAWOPS_VAR_DB}: this node's var_db
 CLAWOPS_VAR_DB=$VARDB; export CLAWOPS_VAR_DB
+# unend VALUE: VALUE without its trailing CRs and LFs (a file saved with CRLF), as the hot-reload client reads it
+CR=$(printf '\\r')
+unend() { _v=$1; while :; do case $_v in *"$CR") _v=\${_v%"$CR"} ;; *"
+") _v=\${_v%"
+"} ;; *) break ;; esac; done; printf '%s' "$_v"; }
 # fstat FILE: its permission bits and size in bytes ("600 42"), BSD stat or GNU stat
 if stat -c %a / >/dev/null 2>&1; then fstat() { stat -c '%a %s' "$1"; }; else fstat() { stat -f '%Lp %z' "$1"; }; fi
-# ok_secret NAME: the secret file is usable (prints why not): a regular file (no link), 0600/0400, 1 byte to 64 KiB
+# ok_secret NAME: the secret file is usable (prints its size; else why not, and fails): a regular file (no link), 0600/0400, 1 byte to 64 KiB
 # (what the hot-reload client reads of it; a value over the kernel's limit for one environment string would make every
 # later command fail), readable, and more than newlines (its value is what is left once they are stripped)
 ok_secret() {
+  # (a plain name in the tenant's own secrets dir: never ../another-tenant/…, never a path)
+  case $1 in ''|.|..|*[!A-Za-z0-9._-]*) echo "secrets.list names $(printf '%s' "$1" | tr -c 'A-Za-z0-9._/-' '?'), not a plain file name"; return 1 ;; esac
   f="$VARDB/secrets/$T/$1"
   if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "secret file $f is not a regular file"; return 1; fi
   [ -f "$f" ] || { echo "secret file $f is missing"; return 1; }
@@ -55,27 +62,35 @@ ok_secret() {
   [ "$z" -gt 0 ] 2>/dev/null || { echo "secret file $f is empty"; return 1; }
   [ "$z" -le 65536 ] || { echo "secret file $f is $z bytes (at most 65536)"; return 1; }
   [ -r "$f" ] || { echo "secret file $f cannot be read by $(id -un 2>/dev/null || id -u)"; return 1; }
-  [ -n "$(tr -d '\\n' < "$f" 2>/dev/null | head -c 1)" ] || { echo "secret file $f is empty (only newlines)"; return 1; }
-  return 0
+  [ -n "$(tr -d '\\r\\n' < "$f" 2>/dev/null | head -c 1)" ] || { echo "secret file $f is empty (only newlines)"; return 1; }
+  # (no environment string can hold a NUL: the shell would drop it and start the gateway with another value)
+  nz=$(tr -d '\\000' < "$f" 2>/dev/null | wc -c); [ "\${nz##* }" = "$z" ] || { echo "secret file $f holds a NUL byte"; return 1; }
+  echo "$z"
 }
 [ -f "$R/secrets.list" ] || die "$R/secrets.list is missing"
 # the secrets dirs, the node's and the tenant's own: a link there (to another tenant's secrets, anywhere) is refused,
 # as PROMOTE refuses it
 for d in "$VARDB/secrets" "$VARDB/secrets/$T"; do [ -L "$d" ] && die "secret dir $d is a symlink, not the tenant's own"; done
-# every secret file checked before any value is read or exported: a refusal names the file at fault, never another
+# every secret file checked before any value is read or exported: a refusal names the file at fault, never another.
+# The env values together stay under 512 KiB (the kernel takes ~1 MiB (macOS) to 2 MiB (Linux) for a program's
+# arguments and environment: over it, every command after the exports would fail)
 exec 3< "$R/secrets.list"
+tot=0
 while IFS=' ' read -r kind var name <&3; do
   case $kind in env|file) ;; *) continue ;; esac
   why=$(ok_secret "$name") || die "$why"
+  [ "$kind" = env ] || continue
+  tot=$((tot + why))
+  [ "$tot" -le 524288 ] || die "secret file $VARDB/secrets/$T/$name brings the secrets in the environment to $tot bytes (at most 524288)"
 done
 exec 3<&-
 exec 3< "$R/secrets.list"
 while IFS=' ' read -r kind var name <&3; do
   [ "$kind" = env ] || continue
   val=$(cat "$VARDB/secrets/$T/$name" 2>/dev/null) || die "cannot read secret file $VARDB/secrets/$T/$name"
-  export "$var=$val"
+  export "$var=$(unend "$val")"
   if [ "$name" = token.current ] && ok_secret token.next >/dev/null; then
-    CLAWOPS_SECRET_TOKEN_NEXT=$(cat "$VARDB/secrets/$T/token.next" 2>/dev/null) && export CLAWOPS_SECRET_TOKEN_NEXT
+    nx=$(cat "$VARDB/secrets/$T/token.next" 2>/dev/null) && { CLAWOPS_SECRET_TOKEN_NEXT=$(unend "$nx"); export CLAWOPS_SECRET_TOKEN_NEXT; }
   fi
 done
 exec 3<&-

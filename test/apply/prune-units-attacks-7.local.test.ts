@@ -10,7 +10,7 @@
  *   P4 nothing the node says is printed raw, and secrets never appear in output/logs/errors.
  * (These run as the test host's user, root here: nothing in this file relies on a permission bit.)
  * The fleet half (faults, permissions, the records over ssh) is prune-units-attacks-7.test.ts.
- * Defects this run reproduced are `it.skip` with `// KNOWN: …` (L1, L2, L3, L6 ×3, W3, W4, W6, W7); the rest held.
+ * Every defect this run reproduced (L1, L2, L3, L6 ×3, W3, W4, W6, W7) is fixed; its test says what it was (`// fixed (was: …)`); the rest held.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -87,8 +87,8 @@ describe('probe 7: PRUNE and unit removal on a hostile node (local node, launchc
   // ------------------------------------------------------------------------------------------------------------
   // LaunchDaemons a symlink while REMOVING units (install_reload refuses one since run 6; unit_remove does not look)
 
-  // KNOWN: services-sh.ts unit_remove (run by PRUNE_SCRIPT) never checks $LD is a real dir: rm -f "$LD/ai.openclaw.<t>.plist" removes a user file behind a symlinked LaunchDaemons
-  it.skip('L1. --prune of acme while <LaunchDaemons> is a symlink to a user dir holding a file named ai.openclaw.acme.plist: the user file is neither removed nor followed (P1)', async () => {
+  // fixed (was: services-sh.ts unit_remove (run by PRUNE_SCRIPT) never checks $LD is a real dir: rm -f "$LD/ai.openclaw.<t>.plist" removes a user file behind a symlinked LaunchDaemons)
+  it('L1. --prune of acme while <LaunchDaemons> is a symlink to a user dir holding a file named ai.openclaw.acme.plist: the user file is neither removed nor followed (P1)', async () => {
     release('acme', 'aaaa1111');
     writeFileSync(important('ai.openclaw.acme.plist'), 'USERDATA: my own notes, named like a plist\n');
     rmSync(p.launchDaemons, { recursive: true });
@@ -98,8 +98,8 @@ describe('probe 7: PRUNE and unit removal on a hostile node (local node, launchc
     expect(treeSnapshot(important()), JSON.stringify(r)).toEqual(before);
   }, 60_000);
 
-  // KNOWN: services-sh.ts UNDO_SH undo_tenant, first-deploy path (to empty) -> unit_remove: the same rm through a symlinked LaunchDaemons
-  it.skip('L2. the automatic rollback of a first deploy (undo with no target) while <LaunchDaemons> is a symlink to a user dir: the user file ai.openclaw.acme.probe.plist behind it stays (P1)', async () => {
+  // fixed (was: services-sh.ts UNDO_SH undo_tenant, first-deploy path (to empty) -> unit_remove: the same rm through a symlinked LaunchDaemons)
+  it('L2. the automatic rollback of a first deploy (undo with no target) while <LaunchDaemons> is a symlink to a user dir: the user file ai.openclaw.acme.probe.plist behind it stays (P1)', async () => {
     release('acme', 'aaaa1111');
     writeFileSync(important('ai.openclaw.acme.probe.plist'), 'USERDATA\n');
     rmSync(p.launchDaemons, { recursive: true });
@@ -112,8 +112,8 @@ describe('probe 7: PRUNE and unit removal on a hostile node (local node, launchc
   // ------------------------------------------------------------------------------------------------------------
   // PRUNE's "checked whole, nothing of it changed" when one of the two units cannot go
 
-  // KNOWN: PRUNE_SCRIPT's pre-check does not look for a directory at LD/ai.openclaw.<t>.probe.plist; unit_remove boots out and removes the gateway unit before failing on the probe, and the tenant is reported "left as it was"
-  it.skip('L3. --prune of acme whose gateway unit runs but whose probe plist name is a real directory: refused with nothing of acme changed — the gateway unit still installed and running (P2)', async () => {
+  // fixed (was: PRUNE_SCRIPT's pre-check does not look for a directory at LD/ai.openclaw.<t>.probe.plist; unit_remove boots out and removes the gateway unit before failing on the probe, and the tenant is reported "left as it was")
+  it('L3. --prune of acme whose gateway unit runs but whose probe plist name is a real directory: refused with nothing of acme changed — the gateway unit still installed and running (P2)', async () => {
     release('acme', 'aaaa1111');
     expect((await reloadUnits(t, p, 'acme', 'aaaa1111')).ok).toBe(true);
     mkdirSync(join(p.launchDaemons, 'ai.openclaw.acme.probe.plist'));
@@ -163,8 +163,8 @@ describe('probe 7: PRUNE and unit removal on a hostile node (local node, launchc
     ['a FIFO', (f: string) => execFileSync('mkfifo', [f])],
     ['a directory', (f: string) => mkdirSync(f)],
   ] as const) {
-    // KNOWN: PRUNE_SCRIPT: `printf … | log_records "$IJ" || … "cannot journal the removal: $why"`: log_records runs in the pipeline's subshell, so $why is empty and the refusal names no path
-    it.skip(`L6. intent.<run> ${name} before --prune of acme: refused at once, one line naming the intent, acme untouched, nothing written behind it (P2)`, async () => {
+    // fixed (was: PRUNE_SCRIPT: `printf … | log_records "$IJ" || … "cannot journal the removal: $why"`: log_records runs in the pipeline's subshell, so $why is empty and the refusal names no path)
+    it(`L6. intent.<run> ${name} before --prune of acme: refused at once, one line naming the intent, acme untouched, nothing written behind it (P2)`, async () => {
       release('acme', 'aaaa1111');
       plant(join(p.varDb, 'clawops', `intent.${RUN}`));
       const before = treeSnapshot(important());
@@ -232,8 +232,8 @@ describe('probe 7: the secret wrapper (local tree, dash)', () => {
     expect({ code: r.code, lines: r.stderr.length, named: r.stderr[0]?.includes(sec('hooks.token')) ?? false, started: started(), leak: r.out.includes('hhhhhhhhhhhhhhhh') }, r.out.slice(0, 300)).toEqual({ code: 78, lines: 1, named: true, started: false, leak: false });
   }, 30_000);
 
-  // KNOWN: gateway-run-sh.ts: val=$(cat …) drops NUL bytes silently under dash (bash warns on stderr): the gateway starts with a value the file does not hold
-  it.skip('W3. hooks.token holding a NUL byte (hk_ab\\0cd): the gateway is never started with a value other than the file holds — refused, exit 78, ONE line naming the file (P2)', () => {
+  // fixed (was: gateway-run-sh.ts: val=$(cat …) drops NUL bytes silently under dash (bash warns on stderr): the gateway starts with a value the file does not hold)
+  it('W3. hooks.token holding a NUL byte (hk_ab\\0cd): the gateway is never started with a value other than the file holds — refused, exit 78, ONE line naming the file (P2)', () => {
     put('hooks.token', Buffer.from('hk_ab\0cd_value\n', 'binary'));
     const r = run();
     const got = env('CLAWOPS_SECRET_HOOKS_TOKEN');
@@ -241,8 +241,8 @@ describe('probe 7: the secret wrapper (local tree, dash)', () => {
     expect({ code: r.code, lines: r.stderr.length, named: r.stderr[0]?.includes(sec('hooks.token')) ?? false, exported: got?.toString('binary') ?? null }, r.out).toEqual({ code: 78, lines: 1, named: true, exported: null });
   }, 30_000);
 
-  // KNOWN: gateway-run-sh.ts strips trailing \n only ($(cat …)) where gateway-rpc.ts readSecret strips trailing [\r\n]+: for a CRLF env token the gateway gets "tok\r", the hot-reload client sends "tok"
-  it.skip('W4. an env token.current "tok…\\r\\n" (CRLF): the wrapper exports the value the hot-reload client sends for it (gateway-rpc.ts readSecret strips trailing CR and LF), never one with a stray CR (consistency; outside P1-P4)', () => {
+  // fixed (was: gateway-run-sh.ts strips trailing \n only ($(cat …)) where gateway-rpc.ts readSecret strips trailing [\r\n]+: for a CRLF env token the gateway gets "tok\r", the hot-reload client sends "tok")
+  it('W4. an env token.current "tok…\\r\\n" (CRLF): the wrapper exports the value the hot-reload client sends for it (gateway-rpc.ts readSecret strips trailing CR and LF), never one with a stray CR (consistency; outside P1-P4)', () => {
     // (a config that takes token.current from the environment, as one with the token in a \${VAR} spot does)
     addToList('env CLAWOPS_SECRET_TOKEN_CURRENT token.current');
     put('token.current', 'tok_crlf_value_123\r\n');
@@ -262,16 +262,16 @@ describe('probe 7: the secret wrapper (local tree, dash)', () => {
     }, 30_000);
   }
 
-  // KNOWN: gateway-run-sh.ts ok_secret and the export loop take secrets.list names as paths: "../globex/hooks.token" reads and exports another tenant's secret (gateway-rpc.ts readSecret refuses "..")
-  it.skip('W6. a secrets.list line naming ../globex/hooks.token: another tenant\'s secret is never read or exported — refused, exit 78, ONE line (P1)', () => {
+  // fixed (was: gateway-run-sh.ts ok_secret and the export loop take secrets.list names as paths: "../globex/hooks.token" reads and exports another tenant's secret (gateway-rpc.ts readSecret refuses ".."))
+  it('W6. a secrets.list line naming ../globex/hooks.token: another tenant\'s secret is never read or exported — refused, exit 78, ONE line (P1)', () => {
     put('hooks.token', 'hk_GLOBEX_private_value_987\n', 'globex');
     addToList('env CLAWOPS_SECRET_X ../globex/hooks.token');
     const r = run();
     expect({ code: r.code, exported: env('CLAWOPS_SECRET_X')?.toString() ?? null, lines: r.stderr.length }, r.out).toEqual({ code: 78, exported: null, lines: 1 });
   }, 30_000);
 
-  // KNOWN: gateway-run-sh.ts checks each secret <= 64 KiB but not their total: past ARG_MAX every later program fails E2BIG (raw "head/sed/mkdir: Argument list too long" lines), then a refusal blaming the state dir
-  it.skip('W7. 35 env secrets of 60 000 bytes each (2.1 MB: the first 34 under the 2 MiB the kernel takes for argv + environment, all 35 over): refused before anything runs, exit 78, ONE line of the wrapper\'s, no shell error (P2)', () => {
+  // fixed (was: gateway-run-sh.ts checks each secret <= 64 KiB but not their total: past ARG_MAX every later program fails E2BIG (raw "head/sed/mkdir: Argument list too long" lines), then a refusal blaming the state dir)
+  it('W7. 35 env secrets of 60 000 bytes each (2.1 MB: the first 34 under the 2 MiB the kernel takes for argv + environment, all 35 over): refused before anything runs, exit 78, ONE line of the wrapper\'s, no shell error (P2)', () => {
     // (as many as it takes to pass ARG_MAX by the last one: 35 where it is 2 MiB)
     const n = Math.floor(Number(execFileSync('getconf', ['ARG_MAX'], { encoding: 'utf8' }).trim()) / 60_000) + 1;
     for (let i = 0; i < n; i++) {

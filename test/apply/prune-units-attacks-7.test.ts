@@ -9,7 +9,7 @@
  *   P4 nothing the node says is printed raw, and secrets never appear in output/logs/errors.
  * Set-up as units-prune-attacks-6.test.ts: no launchd units unless a test asks for them (then the fake gateway through
  * the real secret wrapper and the launchctl stand-in); "unassigning" a tenant is a nodes.yaml commit.
- * Defects this run reproduced are `it.skip` with `// KNOWN: …` (A2, A4, B3, E1, E2, E3, U2, U3); the rest held.
+ * Every defect this run reproduced (A2, A4, B3, E1, E2, E3, U2, U3) is fixed; its test says what it was (`// fixed (was: …)`); the rest held.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, watch, writeFileSync } from 'node:fs';
@@ -195,8 +195,8 @@ describe.skipIf(!ready)('probe 7: apply --prune and unit removal under faults, o
     expect(removals('initech').length, JSON.stringify(reloadLog(), null, 1) + r.stdout + r.stderr).toBe(1);
   }, 60_000);
 
-  // KNOWN: plan.ts (unassigned-tenant loop: `if (!t.current) continue`) skips a tenant with no tenants/<t> link: a prune cut off after PRUNE unlinked it leaves releases/<t> that no later `apply --prune` removes or names (exit 0)
-  it.skip('A2. clawops SIGKILLed right after PRUNE unlinked initech: the next apply --prune removes initech\'s tree, or fails naming it — never exit 0 with the tree left behind unnamed (P2: nothing half-done)', async () => {
+  // fixed (was: plan.ts (unassigned-tenant loop: `if (!t.current) continue`) skips a tenant with no tenants/<t> link: a prune cut off after PRUNE unlinked it leaves releases/<t> that no later `apply --prune` removes or names (exit 0))
+  it('A2. clawops SIGKILLed right after PRUNE unlinked initech: the next apply --prune removes initech\'s tree, or fails naming it — never exit 0 with the tree left behind unnamed (P2: nothing half-done)', async () => {
     unassign('acme', 'globex');
     const k = await killAfterUnlink('initech');
     expect(k.killedAt, k.err).toBeGreaterThan(0);
@@ -217,8 +217,8 @@ describe.skipIf(!ready)('probe 7: apply --prune and unit removal under faults, o
     expect({ n: rec.length, recovered: rec.every((x) => typeof x.recovered_by === 'string'), intents: intents() }, JSON.stringify(reloadLog(), null, 1) + r.stdout + r.stderr).toEqual({ n: 1, recovered: true, intents: [] });
   }, 60_000);
 
-  // KNOWN: same root (plan.ts unassigned-tenant loop, `if (!t.current) continue`): diff says InSync and never names the orphaned releases/initech
-  it.skip('A4. after a prune cut off before FINISH (links gone, releases/initech left): `clawops diff` names what is left of initech (P2: says something true)', async () => {
+  // fixed (was: same root (plan.ts unassigned-tenant loop, `if (!t.current) continue`): diff says InSync and never names the orphaned releases/initech)
+  it('A4. after a prune cut off before FINISH (links gone, releases/initech left): `clawops diff` names what is left of initech (P2: says something true)', async () => {
     unassign('acme', 'globex');
     await dropBeforeFinish(`probe7a4${Date.now().toString(16)}`);
     expect({ link: linkOf('initech'), tree: exists(rel('initech')) }).toEqual({ link: undefined, tree: true });
@@ -282,8 +282,8 @@ describe.skipIf(!ready)('probe 7: apply --prune and unit removal under faults, o
     }, JSON.stringify(log, null, 1)).toEqual({ swap: 1, rollback: 1, initech: 1 });
   }, 90_000);
 
-  // KNOWN: apply-node.ts applyNode: `if (failure) throw failure;` runs before the pruneRefused throw, so a --prune refusal in a run whose swap rolled back is missing from the node's failure line (only a progress event carries it)
-  it.skip('B3. (units) acme\'s swap fails its health gate in the same run where --prune refuses initech (a read-only dir): the node\'s one-line failure names initech\'s refusal too (P2)', async () => {
+  // fixed (was: apply-node.ts applyNode: `if (failure) throw failure;` runs before the pruneRefused throw, so a --prune refusal in a run whose swap rolled back is missing from the node's failure line (only a progress event carries it))
+  it('B3. (units) acme\'s swap fails its health gate in the same run where --prune refuses initech (a read-only dir): the node\'s one-line failure names initech\'s refusal too (P2)', async () => {
     await deployedWithUnits();
     await sh(`mkdir -p /etc/openclaw/releases/initech/0000000000000009/ro && chmod 555 /etc/openclaw/releases/initech/0000000000000009/ro`);
     commit({ ...acmeOn(18449), 'nodes.yaml': fleetNodesYaml(fleet, on('acme', 'globex')) }, 'acme on a taken port, initech off');
@@ -316,8 +316,8 @@ describe.skipIf(!ready)('probe 7: apply --prune and unit removal under faults, o
   // ------------------------------------------------------------------------------------------------------------
   // 2. PRUNE's whole-tree checks: what they do not see
 
-  // KNOWN: PRUNE_SCRIPT's whole-tree check (find -type d ! -user me -o ! -perm -u+wx) passes a 0300 dir (not listable); FINISH's rm -rf then fails after the links are gone: half-removed, and `apply --prune again` cannot see it
-  it.skip('E1. --prune of initech whose old release holds a dir of mode 0300 (writable, searchable, not listable) with a file in it: initech removed whole, or refused with nothing changed — never links gone and the tree left (P2)', async () => {
+  // fixed (was: PRUNE_SCRIPT's whole-tree check (find -type d ! -user me -o ! -perm -u+wx) passes a 0300 dir (not listable); FINISH's rm -rf then fails after the links are gone: half-removed, and `apply --prune again` cannot see it)
+  it('E1. --prune of initech whose old release holds a dir of mode 0300 (writable, searchable, not listable) with a file in it: initech removed whole, or refused with nothing changed — never links gone and the tree left (P2)', async () => {
     await sh('d=/etc/openclaw/releases/initech/0000000000000009/wx && mkdir -p $d && echo x > $d/f && chmod 300 $d');
     unassign('acme', 'globex');
     const linkBefore = linkOf('initech');
@@ -327,8 +327,8 @@ describe.skipIf(!ready)('probe 7: apply --prune and unit removal under faults, o
     expect({ removedWhole, asItWas }, r.stdout + r.stderr).not.toEqual({ removedWhole: false, asItWas: false });
   }, 60_000);
 
-  // KNOWN: PRUNE_SCRIPT never checks that $ETC/releases (which releases/<t> is unlinked from) is writable: FINISH's rm -rf empties the tree, fails on releases/initech itself, links already gone
-  it.skip('E2. --prune of initech while /etc/openclaw/releases itself is not writable (releases/initech cannot be unlinked from it): removed whole, or refused with nothing changed (P2)', async () => {
+  // fixed (was: PRUNE_SCRIPT never checks that $ETC/releases (which releases/<t> is unlinked from) is writable: FINISH's rm -rf empties the tree, fails on releases/initech itself, links already gone)
+  it('E2. --prune of initech while /etc/openclaw/releases itself is not writable (releases/initech cannot be unlinked from it): removed whole, or refused with nothing changed (P2)', async () => {
     unassign('acme', 'globex');
     const linkBefore = linkOf('initech');
     chmodSync(join(gw.etcOpenclaw, 'releases'), 0o555);
@@ -357,8 +357,8 @@ describe.skipIf(!ready)('probe 7: apply --prune and unit removal under faults, o
     expect({ code: r.code, link: linkOf('initech') === linkBefore, named: (g.message ?? '').includes('/etc/openclaw/releases/initech'), oneLine: !(g.message ?? '').includes('\n') }, g.message).toEqual({ code: 1, link: true, named: true, oneLine: true });
   }, 60_000);
 
-  // KNOWN: PRUNE_SCRIPT runs unit_remove before `rm -f` of the links and never checks tenants/ is writable first: initech's unit is booted out and its plist removed, then the refusal says "left initech as it was"
-  it.skip('E3. (units) --prune of initech while /etc/openclaw/tenants is not writable (its links cannot go): if refused "as it was", its service still runs and its plist is still installed (P2)', async () => {
+  // fixed (was: PRUNE_SCRIPT runs unit_remove before `rm -f` of the links and never checks tenants/ is writable first: initech's unit is booted out and its plist removed, then the refusal says "left initech as it was")
+  it('E3. (units) --prune of initech while /etc/openclaw/tenants is not writable (its links cannot go): if refused "as it was", its service still runs and its plist is still installed (P2)', async () => {
     await deployedWithUnits();
     unassign('acme', 'globex');
     chmodSync(join(gw.etcOpenclaw, 'tenants'), 0o555);
@@ -466,15 +466,15 @@ describe.skipIf(!ready)('probe 7: apply --prune and unit removal under faults, o
     expect({ link: linkOf('acme') !== undefined, records: log.map((l) => `${String(l.action)} ${String(l.release_id)}`) }, JSON.stringify(log, null, 1)).toEqual({ link: true, records: [`apply ${idOf('acme')}`] });
   }, 120_000);
 
-  // KNOWN: apply-node.ts rollBackTenant: a first deploy whose undo failed says "a first deploy: its units were removed (but: cannot remove …plist)" while the plist stays installed and the link is kept
-  it.skip('U2. (units) the same failed first deploy: its one-line failure names the plist it could not remove and does not say the units were removed (P2)', async () => {
+  // fixed (was: apply-node.ts rollBackTenant: a first deploy whose undo failed says "a first deploy: its units were removed (but: cannot remove …plist)" while the plist stays installed and the link is kept)
+  it('U2. (units) the same failed first deploy: its one-line failure names the plist it could not remove and does not say the units were removed (P2)', async () => {
     const g = await firstDeployUndoFails();
     const plist = existsSync(join(gw.launchDaemonsDir, 'ai.openclaw.acme.plist'));
     expect({ plist, oneLine: !(g.message ?? '').includes('\n'), named: (g.message ?? '').includes('/Library/LaunchDaemons/ai.openclaw.acme.plist'), claimsRemoved: /its units were removed/.test(g.message ?? '') }, g.message).toEqual({ plist: true, oneLine: true, named: true, claimsRemoved: false });
   }, 120_000);
 
-  // KNOWN: after a first deploy's failed undo (link kept on the quarantined release, plist installed, service booted out) the next apply plans nothing for gw-1 and exits 0 with results []
-  it.skip('U3. (units) the same failed first deploy, LaunchDaemons writable again: the next apply finishes the undo or fails naming acme — never exit 0 reporting nothing while the quarantined release stays current with its unit installed (P2: nothing half-done)', async () => {
+  // fixed (was: after a first deploy's failed undo (link kept on the quarantined release, plist installed, service booted out) the next apply plans nothing for gw-1 and exits 0 with results [])
+  it('U3. (units) the same failed first deploy, LaunchDaemons writable again: the next apply finishes the undo or fails naming acme — never exit 0 reporting nothing while the quarantined release stays current with its unit installed (P2: nothing half-done)', async () => {
     await firstDeployUndoFails();
     const nx = await apply();
     const halfDone = linkOf('acme') === `../releases/acme/${idOf('acme')}` && existsSync(join(gw.launchDaemonsDir, 'ai.openclaw.acme.plist'));

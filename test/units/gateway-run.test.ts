@@ -488,7 +488,7 @@ describe('a macOS-like userland (BSD stat -f, no GNU stat -c)', () => {
   beforeEach(() => {
     mac = mkdtempSync(join(tmpdir(), 'clawops-macbin-'));
     statLog = join(mac, 'stat.log');
-    for (const tool of ['dirname', 'cat', 'sed', 'head', 'mkdir', 'date', 'mv', 'rm', 'tr', 'id']) symlinkSync(which(tool), join(mac, tool));
+    for (const tool of ['dirname', 'cat', 'sed', 'head', 'mkdir', 'date', 'mv', 'rm', 'tr', 'id', 'wc']) symlinkSync(which(tool), join(mac, tool));
     const gnuStat = which('stat');
     writeFileSync(
       join(mac, 'stat'),
