@@ -595,13 +595,18 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       break;
     }
     // services that run an older release than their link (NotReloaded): reload and gate, nothing to swap
+    const reloadedOk: { tenant: string; id: string }[] = [];
     for (const a of failure ? [] : reloadsOnly) {
       const why = await reloadAndGate(a.tenant, a.releaseId);
       if (why !== undefined) {
         failure = new StepError('health', 'HealthCheckFailed', `${np.node}: ${why} (its link was already current: nothing to roll back to)`);
         break;
       }
+      reloadedOk.push({ tenant: a.tenant, id: a.releaseId });
     }
+    // releases now live and past their gate are no longer quarantined (one that --retry-quarantined made live);
+    // never a tenant put back (its failed release stays quarantined, also when the undo could not finish)
+    const live = [...result.swapped.map((x) => ({ tenant: x.tenant, id: x.to })), ...reloadedOk].filter((x) => !result.rolledBack.some((r) => r.tenant === x.tenant));
     // the guard's confirmation (a new connection) and this node's prunes, record and unlock (the run's own connection)
     // at once: neither needs the other. The guard only ever reverts a tenant whose link still points at this run's
     // release, lock or no lock, and a confirmation that fails leaves it to do so whatever FINISH did meanwhile
@@ -642,7 +647,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       }
       // 6 + 7. reload log, prune, unlock (one command)
       step = 'record';
-      const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...unlinked.map((x) => `X\t${x}`), ...journal.map((j) => `J\t${j}`)].join('\n');
+      const finishIn = [...deploys.map((a) => `P\t${a.tenant}`), ...unlinked.map((x) => `X\t${x}`), ...live.map((x) => `Q\t${x.tenant}\t${x.id}`), ...journal.map((j) => `J\t${j}`)].join('\n');
       return finish(t, p, ctx, desired, finishIn);
     };
     // both over before this node's result: a confirmation still in flight is never cut off by the run's end

@@ -474,7 +474,8 @@ done < "$W/validate"
 
 /**
  * FINISH: sh -c FINISH x ETC VARDB RUN KEEP ; stdin: `P<TAB>tenant` (prune these tenants' old releases),
- * `X<TAB>tenant` (remove these unassigned tenants, with --prune) and `J<TAB>json` (more reload-log records).
+ * `X<TAB>tenant` (remove these unassigned tenants, with --prune), `Q<TAB>tenant<TAB>id` (releases live and past their
+ * gate: their quarantine record, if any, removed) and `J<TAB>json` (more reload-log records).
  * Records this run's swaps (settle_intent), removes X tenants, prunes releases beyond the newest KEEP that are
  * neither current nor .prev (real hex-named release dirs only), and releases the node lock if it is still ours.
  * Prints: recorded TENANT ID | record-failed MESSAGE | kept INTENT-FILE | records-lost N | pruned TENANT ID |
@@ -512,6 +513,12 @@ while IFS='	' read -r k t _rest; do
   # (its gateway's run record too: the service is gone). PRUNE checked the tree could go whole; what still cannot is named
   if rm -f "$ETC/tenants/$t.prev" "$ETC/tenants/$t" && { ! real_dir "$ETC/releases/$t" || rm -rf "$ETC/releases/$t" 2> "$RT/rmerr"; } && { ! real_dir "$D/run" || rm -f "$D/run/$t.json"; }; then rec removed "$t"
   else rec remove-failed "$t" "$ETC/releases/$t not removed whole: $(shown "$(head -c 200 "$RT/rmerr" 2>/dev/null | tr '\n' ' ')")"; fi
+done < "$RT/in"
+# (Q: a release live and past its gate is no longer quarantined; only clawops' own real dirs and files)
+while IFS='	' read -r k t id _rest; do
+  [ "$k" = Q ] && is_safe "$t" && is_id "$id" || continue
+  q="$D/quarantine/$t/$id"
+  real_dir "$D/quarantine" && real_dir "$D/quarantine/$t" && [ -f "$q" ] && [ ! -L "$q" ] && rm -f "$q" && rec unquarantined "$t" "$id"
 done < "$RT/in"
 while IFS='	' read -r k t _rest; do
   [ "$k" = P ] || continue

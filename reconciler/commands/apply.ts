@@ -131,8 +131,11 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
         }
         // tenants apply leaves alone (not clawops-owned, secrets missing, quarantined): never a silent success
         const blocked = r.plan.nodes.flatMap((n) => n.tenants.filter((t) => t.state === 'Blocked').map((t) => `${n.node}/${t.tenant}`));
+        // (and why, for --json: the plan's errors about each blocked tenant)
+        const refusals = r.plan.nodes.flatMap((n) => n.tenants.filter((t) => t.state === 'Blocked').flatMap((t) => n.issues.filter((i) => i.tenant === t.tenant && i.severity === 'error').map((i) => ({ node: n.node, tenant: t.tenant, reason: i.reason, message: i.message }))));
+        const blockedJson = blocked.length ? { blocked, refusals } : {};
         if (actions === 0 && r.plan.nodes.every((n) => !n.blocked)) {
-          if (flags.json) io.stdout(`${safeJson({ ok: blocked.length === 0, results: [], ...(blocked.length ? { blocked } : {}) }, 2)}\n`);
+          if (flags.json) io.stdout(`${safeJson({ ok: blocked.length === 0, results: [], ...blockedJson }, 2)}\n`);
           else io.stdout(blocked.length ? `Nothing can be applied: ${blocked.join(', ')} blocked (see above).\n` : 'Nothing to apply.\n');
           setExit(blocked.length ? EXIT_CHANGES : EXIT_OK);
           return;
@@ -162,7 +165,7 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
           process.off('SIGINT', onSigint);
         }
         const ok = res.ok && blocked.length === 0;
-        if (flags.json) io.stdout(`${safeJson({ ok, run: ctx.run, ...(res.halted ? { halted: res.halted } : {}), ...(blocked.length ? { blocked } : {}), results: res.results }, 2)}\n`);
+        if (flags.json) io.stdout(`${safeJson({ ok, run: ctx.run, ...(res.halted ? { halted: res.halted } : {}), ...blockedJson, results: res.results }, 2)}\n`);
         else {
           io.stdout(`\nApply ${ctx.run}\n`);
           for (const x of res.results) io.stdout(`  ${summaryLine(x)}\n`);

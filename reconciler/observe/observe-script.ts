@@ -46,8 +46,8 @@
  *   svc       label  pid  last-exit            an ai.openclaw.* service in `launchctl print system`
  *   launchd-list  exitcode                     `launchctl print system` failed (no service state known)
  *   token     tenant  name  mode  mtime  fp    secrets/<t>/<name> metadata; fp = first 12 hex of its sha256
- *   token     tenant  name  missing|link     (token.current, token.next and every other referenced secret; link:
- *                                             the file or the tenant's secrets dir a symlink, never followed)
+ *   token     tenant  name  missing|link|dirlink  (token.current, token.next and every other referenced secret;
+ *                                             link/dirlink: the file / the tenant's secrets dir a symlink, never followed)
  *   nodeunit  label  sha256                    a node-level unit installed in LD (the notifier)
  *   run       tenant  json                     the gateway wrapper's record: pid, release_id, commit, tag
  *   guard     run  deadline-epoch  tenants     a pending dead-man guard
@@ -643,7 +643,8 @@ fi
     s="$VARDB/secrets/$t/$name"
     # a secret file or tenant secrets dir that is a link is never followed (the wrapper refuses it): reported as one
     # (and the answer is not kept: what a link names is outside the roots whose changes the cache notices)
-    if [ -L "$s" ] || [ -L "$VARDB/secrets/$t" ]; then CACHEABLE=; rec token "$t" "$name" link
+    if [ -L "$VARDB/secrets/$t" ]; then CACHEABLE=; rec token "$t" "$name" dirlink
+    elif [ -L "$s" ]; then CACHEABLE=; rec token "$t" "$name" link
     elif [ -f "$s" ]; then set -- "$@" "$s"; else rec token "$t" "$name" missing; fi
   done < "$TMP/secrets.u"
   : > "$TMP/tstat"; : > "$TMP/tsha"

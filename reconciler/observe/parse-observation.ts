@@ -316,7 +316,7 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
         break;
       case 'token': {
         // token records come for every name under tenants/; a stray file there is reported once, by the script
-        const meta: TokenMeta = c === 'missing' ? { present: false } : c === 'link' ? { present: false, link: true } : { present: true, mode: c, mtime: Number(d), fingerprint: e };
+        const meta: TokenMeta = c === 'missing' ? { present: false } : c === 'link' || c === 'dirlink' ? { present: false, link: c === 'link' ? 'file' : 'dir' } : { present: true, mode: c, mtime: Number(d), fingerprint: e };
         if (b === 'token.current' || b === 'token.next') tenant(a, false).tokens[b] = meta;
         else if (b !== '__proto__') tenant(a, false).secrets[b] = meta;
         break;

@@ -15,8 +15,8 @@ export interface LaunchdState {
 
 export interface TokenMeta {
   present: boolean;
-  /** the file (or the tenant's secrets dir) is a symlink: never followed, and the wrapper refuses it */
-  link?: boolean;
+  /** the file ('file') or the tenant's secrets dir ('dir') is a symlink: never followed, and the wrapper refuses it */
+  link?: 'file' | 'dir';
   /** octal permission bits, e.g. "600" */
   mode?: string;
   mtime?: number;

@@ -129,7 +129,7 @@ export function secretProblems(d: TenantDesired, t: TenantObservation | undefine
   const out: { name: string; reason: 'SecretMissing' | 'SecretMode'; message: string }[] = [];
   for (const name of referenced) {
     const m = name === 'token.current' || name === 'token.next' ? t.tokens[name] : Object.hasOwn(t.secrets, name) ? t.secrets[name] : undefined;
-    if (m?.link) out.push({ name, reason: 'SecretMode', message: `secret file ${name} is a symlink (or its tenant's secrets dir is): never followed; the gateway would not start until it is a regular file (apply refuses ${d.id})` });
+    if (m?.link) out.push({ name, reason: 'SecretMode', message: `${m.link === 'dir' ? `the secrets dir secrets/${d.id} is a symlink` : `secret file secrets/${d.id}/${name} is a symlink`}: never followed; the gateway would not start until it is a regular file in a real dir (apply refuses ${d.id})` });
     else if (!m || !m.present) out.push({ name, reason: 'SecretMissing', message: `secret file ${name} is missing on the node; the gateway would not start (apply refuses ${d.id} until it is provisioned)` });
     else if (m.mode !== '600' && m.mode !== '400') out.push({ name, reason: 'SecretMode', message: `secret file ${name} has mode ${m.mode ?? '?'}; the gateway would not start until it is 0600 or 0400 (apply refuses ${d.id})` });
   }
@@ -149,7 +149,7 @@ function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation
   const next = t.tokens['token.next'];
   for (const [name, m] of [['token.current', cur], ['token.next', next]] as const) {
     if (referenced.includes(name)) continue; // a referenced secret is checked by secretProblems (it blocks apply)
-    if (m.link) issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${name} is a symlink (or the tenant's secrets dir is): never followed, and the gateway wrapper does not use it; expected a regular file, 0600` });
+    if (m.link) issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${m.link === 'dir' ? `the secrets dir secrets/${d.id} is a symlink` : `${name} is a symlink`}: never followed, and the gateway wrapper does not use it; expected a regular file, 0600` });
     else if (m.present && m.mode !== '600' && m.mode !== '400') issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${name} has mode ${m.mode ?? '?'}; expected 0600` });
   }
   if (next.present) {
@@ -210,7 +210,8 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     const secrets = secretProblems(d, t, referenced);
     const quarantined = t !== undefined && t.quarantined.includes(d.releaseId) && t.current?.releaseId !== d.releaseId && opts.retryQuarantined !== true;
     // the link still on a release that was rolled back automatically: the rollback could not finish (a first deploy
-    // whose units could not be removed); never left silent
+    // whose units could not be removed); never left silent. (A release made live again, by --retry-quarantined or a
+    // repaired node, loses its quarantine record once past its gate: FINISH's Q lines)
     const stuck = t !== undefined && t.current?.releaseId === d.releaseId && t.quarantined.includes(d.releaseId);
     if (stuck && opts.retryQuarantined === true) np.actions.push({ kind: 'reload', tenant: id, releaseId: d.releaseId });
     if (secrets.length > 0 || quarantined || (stuck && opts.retryQuarantined !== true)) {

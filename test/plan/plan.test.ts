@@ -511,18 +511,23 @@ describe('plan: tenants the repo no longer assigns', () => {
     expect(n.issues[0]!.message).toBe('no longer assigned to this node; will be pruned');
   });
 
-  it('a leftover tenant with only a .prev link or no link is not reported', () => {
-    const obs = desired.nodes.map((n) => {
+  it('a leftover tenant without a current link: what is left of it (a .prev, release dirs) is named and pruned with --prune; nothing left, nothing said', () => {
+    const obsWith = (left: boolean): ReturnType<typeof ok>[] => desired.nodes.map((n) => {
       const o = nodeObservation(desired, n.name, n.tenants);
       if (n.name === 'gw-1') {
         const { current: _c, ...rest } = deployedTenant(tenantOf(desired, 'initech'));
-        o.tenants.initech = { ...rest, prev: { target: '../releases/initech/x', releaseId: 'x' } };
+        o.tenants.initech = left ? { ...rest, prev: { target: '../releases/initech/x', releaseId: 'x' } } : { ...rest, releases: [] };
       }
       return ok(o);
     });
-    const p = plan(desired, obs, desired.nodes, { prune: true });
-    expect(p.inSync).toBe(true);
-    expect(node(p, 'gw-1').actions).toEqual([]);
+    // (a removal cut short after its links went leaves releases/<t>: never silent)
+    const p = plan(desired, obsWith(true), desired.nodes, { prune: true });
+    expect(p.inSync).toBe(false);
+    expect(node(p, 'gw-1').actions).toEqual([{ kind: 'prune', tenant: 'initech' }]);
+    expect(node(p, 'gw-1').issues.find((i) => i.tenant === 'initech')?.message).toMatch(/^no longer assigned to this node; what is left of it \(releases\/initech: \d+ release dir\(s\), a \.prev link\) has no current link; will be pruned$/);
+    const none = plan(desired, obsWith(false), desired.nodes, { prune: true });
+    expect(none.inSync).toBe(true);
+    expect(node(none, 'gw-1').actions).toEqual([]);
   });
 
   it('a tenant on the notifier node (assigned nothing) is Unassigned there', () => {
@@ -532,6 +537,27 @@ describe('plan: tenants the repo no longer assigns', () => {
       return ok(o);
     });
     expect(node(plan(desired, obs), 'notifier-1').tenants).toEqual([expect.objectContaining({ tenant: 'acme', state: 'Unassigned' })]);
+  });
+});
+
+describe('plan: a tenant whose link is still on a quarantined release', () => {
+  const obs = (): ReturnType<typeof ok>[] => desired.nodes.map((n) => {
+    const o = nodeObservation(desired, n.name, n.tenants);
+    const acme = o.tenants.acme;
+    if (n.name === 'gw-1' && acme) acme.quarantined = [tenantOf(desired, 'acme').releaseId];
+    return ok(o);
+  });
+  it('is Blocked (Quarantined), never silent: an automatic rollback that could not finish', () => {
+    const p = plan(desired, obs(), desired.nodes);
+    expect(p.inSync).toBe(false);
+    const n = node(p, 'gw-1');
+    expect(n.tenants.find((x) => x.tenant === 'acme')?.state).toBe('Blocked');
+    expect(n.issues.find((i) => i.tenant === 'acme' && i.reason === 'Quarantined')?.message).toMatch(/^its link is still on release [0-9a-f]{16}, which was rolled back automatically and is quarantined/);
+    expect(n.actions).toEqual([]);
+  });
+  it('with --retry-quarantined: reloaded (and gated) as it is', () => {
+    const n = node(plan(desired, obs(), desired.nodes, { retryQuarantined: true }), 'gw-1');
+    expect(n.actions).toEqual([{ kind: 'reload', tenant: 'acme', releaseId: tenantOf(desired, 'acme').releaseId }]);
   });
 });
 
