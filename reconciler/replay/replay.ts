@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DesiredState, NodeSpec, WebhookEndpoint } from '../desired/types.js';
-import { SshError, UsageError } from '../errors.js';
+import { oneLine, SshError, UsageError } from '../errors.js';
 import { parseFailureLine, type WebhookFailure } from '../notifier/failure-line.js';
 import { shQuote, type NodePaths, type Transport } from '../transport/transport.js';
 import { FIXTURE_NAME, type Fixture, type FixtureSource } from './fixtures.js';
@@ -311,7 +311,8 @@ async function deliver(
   const timeoutMs = typeof pl.ep.timeout_ms === 'number' && pl.ep.timeout_ms > 0 ? Math.min(pl.ep.timeout_ms, 300_000) : 10_000;
   const secretFile = `${p.varDb}/secrets/${pl.tenant}/${secret.name}`;
   const args = [url.href, fx.method, secret.auth === 'hmac-sha256' ? 'hmac' : 'bearer', secretFile, secret.name, (timeoutMs / 1000).toFixed(3), ...headers];
-  const r = await runScript(t, DELIVER_SCRIPT, args, { stdin: fx.body, timeoutMs: timeoutMs + 15_000 });
+  // (a node that does not answer in time, e.g. an openssl that hangs, fails this delivery alone: the others go on)
+  const r = await runScript(t, DELIVER_SCRIPT, args, { stdin: fx.body, timeoutMs: timeoutMs + 15_000 }).catch((e: unknown) => ({ code: -1, stdout: `error\t${oneLine(e).replace(/[\t\n]/g, ' ')}\n`, stderr: '' }));
   const line = r.stdout.split('\n').find((l) => l.startsWith('result\t') || l.startsWith('error\t'));
   if (!line) return fail(`the replay script printed nothing (exit ${String(r.code)}): ${r.stderr.trim().split('\n')[0] ?? ''}`.trim(), 'error', 'node');
   const f = line.split('\t');

@@ -1,5 +1,5 @@
 /** `clawops replay` output: one line per fixture for people, the report as JSON for machines. */
-import { escapeInline } from '../safe-text.js';
+import { escapeInline, safeJson } from '../safe-text.js';
 import type { ReplayReport, ReplayResult } from './replay.js';
 
 const MARK: Record<ReplayResult['outcome'], string> = { matched: 'ok', mismatch: 'FAILED', error: 'ERROR', skipped: 'skipped' };
@@ -35,5 +35,5 @@ export function renderReplayText(rep: ReplayReport): string {
 }
 
 export function replayJson(rep: ReplayReport): string {
-  return `${JSON.stringify(rep, null, 2)}\n`;
+  return `${safeJson(rep, 2)}\n`;
 }

@@ -23,9 +23,15 @@ ETC=$1; shift
 for t in "$@"; do
   l="$ETC/tenants/$t"
   id=''
-  if [ -L "$l" ]; then id=$(readlink "$l" 2>/dev/null); id=${"$"}{id##*/}; fi
-  if [ ! -d "$l" ]; then rec missing "$t" "$id" 'no current release'; continue; fi
-  f="$l/webhook.json"
+  # only a link of clawops' own form (../releases/<t>/<hex id>) to a real release dir; the file read there, not
+  # through the link: a link pointing anywhere else is never followed
+  if [ ! -L "$l" ]; then rec missing "$t" '' 'no current release'; continue; fi
+  id=$(readlink "$l" 2>/dev/null)
+  case $id in "../releases/$t/"*) id=${"$"}{id#"../releases/$t/"} ;; *) id='' ;; esac
+  case $id in ''|*[!0-9a-f]*) rec missing "$t" '' 'no current release (its link does not point at one of its releases)'; continue ;; esac
+  R="$ETC/releases/$t/$id"
+  if [ -L "$ETC/releases" ] || [ -L "$ETC/releases/$t" ] || [ -L "$R" ] || [ ! -d "$R" ]; then rec missing "$t" "$id" 'no current release (not a real release dir)'; continue; fi
+  f="$R/webhook.json"
   if [ -L "$f" ] || [ ! -f "$f" ]; then rec missing "$t" "$id" 'webhook.json missing from the current release'; continue; fi
   rec wh "$t" "$id" "$(head -c 1048576 "$f" | base64 | tr -d '\n')"
 done
@@ -48,8 +54,13 @@ command -v curl >/dev/null 2>&1 || { rec error 'curl not found on the node'; exi
 : > "$RT/h"
 hexof() { od -An -v -tx1 | tr -d ' \n'; }
 if [ "$auth" != none ]; then
+  # never through a link (the file or the tenant's secrets dir: another tenant's secret, a file anywhere), never
+  # more than 64 KiB (read with a bound, as the gateway wrapper accepts it)
+  if [ -L "$sf" ] || [ -L "${"$"}{sf%/*}" ]; then rec error "secret $sname: a symlink (the file or its secrets dir) on the node, never followed"; exit 0; fi
   if [ ! -f "$sf" ] || [ ! -r "$sf" ]; then rec error "secret $sname: missing or unreadable on the node"; exit 0; fi
-  key=$(cat "$sf" 2>/dev/null) || { rec error "secret $sname: cannot read"; exit 0; }
+  n=$(head -c 65537 "$sf" 2>/dev/null | wc -c); n=${"$"}{n##* }
+  [ "${"$"}{n:-0}" -le 65536 ] || { rec error "secret $sname: larger than 64 KiB on the node"; exit 0; }
+  key=$(head -c 65536 "$sf" 2>/dev/null) || { rec error "secret $sname: cannot read"; exit 0; }
   [ -n "$key" ] || { rec error "secret $sname: empty"; exit 0; }
   case $key in *"$(printf '\r')"*|*'
 '*) rec error "secret $sname: contains a line break"; exit 0;; esac
@@ -95,6 +106,8 @@ rec result "${"$"}{1:-000}" "$rc" "${"$"}{2:-0}" "$started" "$(sed 's/^curl: ([0
  */
 export const NOTIFY_SCRIPT = String.raw`${PRELUDE}
 s=$1
+# clawops' own socket in its own real dir: never one a link there names
+if [ -L "$s" ] || [ -L "${"$"}{s%/*}" ]; then rec error "the notifier socket $(printf '%s' "$s" | tr -c 'A-Za-z0-9._/-' '?') is reached through a symlink: nothing sent"; exit 0; fi
 if [ ! -S "$s" ]; then rec nosocket; exit 0; fi
 RT=$(mktemp -d 2>/dev/null || mktemp -d -t clawops) || { rec error 'mktemp failed on the node'; exit 0; }
 trap 'rm -rf "$RT"' EXIT

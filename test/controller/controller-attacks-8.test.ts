@@ -61,8 +61,8 @@ describe('the controller host\'s state dir, planted (adversarial run 8)', () => 
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
 
-  // KNOWN: readStateFile (reconciler/notifier/persist.ts) does readFile() on whatever status.json is: a FIFO blocks `clawops status` (and a starting controller) forever
-  it.skip('P2 `clawops status --state-dir` with status.json a FIFO: one line, non-zero, no hang', async () => {
+  // fixed (was: readStateFile (reconciler/notifier/persist.ts) does readFile() on whatever status.json is: a FIFO blocks `clawops status` (and a starting controller) forever)
+  it('P2 `clawops status --state-dir` with status.json a FIFO: one line, non-zero, no hang', async () => {
     const d = tmp('co-c8-fifo-');
     expect(spawnSync('mkfifo', [join(d, 'status.json')]).status).toBe(0);
     const r = await runBin(['status', '--state-dir', d], 10_000);
@@ -96,8 +96,8 @@ describe('the controller host\'s state dir, planted (adversarial run 8)', () => 
     expect(readFileSync(file, 'utf8')).toBe(text);
   }, 60_000);
 
-  // KNOWN: readStatus/readStateFile (reconciler/controller/store.ts, notifier/persist.ts) read status.json through a symlink: the controller resumes from a file outside its state dir
-  it.skip('P1 a starting controller does not resume from a status.json that is a symlink to a file outside its state dir', async () => {
+  // fixed (was: readStatus/readStateFile (reconciler/controller/store.ts, notifier/persist.ts) read status.json through a symlink: the controller resumes from a file outside its state dir)
+  it('P1 a starting controller does not resume from a status.json that is a symlink to a file outside its state dir', async () => {
     lc = localController({ nodes: [{ name: 'gw-1', canary: true, tenants: ['acme'] }], prefix: 'co-c8-ctl-' });
     const outside = join(tmp('co-c8-outside-'), 'another-controllers-status.json');
     const foreign = statusDoc(4242);

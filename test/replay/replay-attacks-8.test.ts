@@ -92,8 +92,8 @@ describe('replay on a hostile node (adversarial run 8)', () => {
 
   // ---------------------------------------------------------------- P1: secrets reached through links
 
-  // KNOWN: DELIVER_SCRIPT reads the secret with `[ -f "$sf" ]` + `cat`, following a symlinked secrets/<t> dir: globex's endpoint gets acme's bearer token
-  it.skip('P1 a symlinked secrets/<t> (another tenant\'s secrets) is not read through: no delivery carries the other tenant\'s token', async () => {
+  // fixed (was: DELIVER_SCRIPT reads the secret with `[ -f "$sf" ]` + `cat`, following a symlinked secrets/<t> dir: globex's endpoint gets acme's bearer token)
+  it('P1 a symlinked secrets/<t> (another tenant\'s secrets) is not read through: no delivery carries the other tenant\'s token', async () => {
     setup();
     routeAsRecorded(rcv, NODE);
     rmSync(secrets('globex'), { recursive: true, force: true });
@@ -106,8 +106,8 @@ describe('replay on a hostile node (adversarial run 8)', () => {
     expect(rep.results[0]!.message).toContain('token.current');
   });
 
-  // KNOWN: DELIVER_SCRIPT follows a secret file that is a symlink to a file outside /var/db/openclaw/secrets and sends its content as the bearer token
-  it.skip('P1 a secret file that is a symlink to a file outside the secrets tree is not read: nothing is sent with its content', async () => {
+  // fixed (was: DELIVER_SCRIPT follows a secret file that is a symlink to a file outside /var/db/openclaw/secrets and sends its content as the bearer token)
+  it('P1 a secret file that is a symlink to a file outside the secrets tree is not read: nothing is sent with its content', async () => {
     setup();
     routeAsRecorded(rcv, NODE);
     const foreign = join(outside, 'someone-elses-credential');
@@ -152,8 +152,8 @@ describe('replay on a hostile node (adversarial run 8)', () => {
     expect(rcv.received).toEqual([]);
   });
 
-  // KNOWN: DELIVER_SCRIPT reads the whole secret (`key=$(cat "$sf")`, no bound): a 64 MiB secret file holds the delivery until the command times out and replayNode throws instead of a per-fixture error
-  it.skip('P2 a huge secret file (64 MiB, one line) is refused as an error result naming the secret, quickly', async () => {
+  // fixed (was: DELIVER_SCRIPT reads the whole secret (`key=$(cat "$sf")`, no bound): a 64 MiB secret file holds the delivery until the command times out and replayNode throws instead of a per-fixture error)
+  it('P2 a huge secret file (64 MiB, one line) is refused as an error result naming the secret, quickly', async () => {
     setup();
     routeAsRecorded(rcv, NODE);
     writeFileSync(join(secrets('acme'), 'webhook.crm'), Buffer.alloc(64 * 1024 * 1024, 0x61));
@@ -180,8 +180,8 @@ describe('replay on a hostile node (adversarial run 8)', () => {
 
   // ---------------------------------------------------------------- P1: the release link pointing elsewhere
 
-  // KNOWN: READ_WEBHOOKS_SCRIPT follows tenants/<t> wherever it points (only `[ -d ]`), so a link to a directory outside /etc/openclaw/releases is read and its endpoints get deliveries
-  it.skip('P1 tenants/<t> linking to a directory outside releases/ is not read: no delivery, an error result', async () => {
+  // fixed (was: READ_WEBHOOKS_SCRIPT follows tenants/<t> wherever it points (only `[ -d ]`), so a link to a directory outside /etc/openclaw/releases is read and its endpoints get deliveries)
+  it('P1 tenants/<t> linking to a directory outside releases/ is not read: no delivery, an error result', async () => {
     setup();
     routeAsRecorded(rcv, NODE);
     const etc = join(root, 'etc/openclaw');
@@ -198,8 +198,8 @@ describe('replay on a hostile node (adversarial run 8)', () => {
 
   // ---------------------------------------------------------------- P1: the notifier socket
 
-  // KNOWN: NOTIFY_SCRIPT's `[ -S "$s" ]` and perl's connect follow a notifier.sock that is a symlink to a socket outside the tree, and write the failure lines there
-  it.skip('P1 a notifier.sock that is a symlink to a socket outside the tree gets no failure lines', async () => {
+  // fixed (was: NOTIFY_SCRIPT's `[ -S "$s" ]` and perl's connect follow a notifier.sock that is a symlink to a socket outside the tree, and write the failure lines there)
+  it('P1 a notifier.sock that is a symlink to a socket outside the tree gets no failure lines', async () => {
     setup();
     routeAsRecorded(rcv, NODE, 'current', { acme: 500 });
     const foreignSock = join(outside, 'foreign.sock');
@@ -213,8 +213,8 @@ describe('replay on a hostile node (adversarial run 8)', () => {
     expect(rep.notifier.error).toBeDefined();
   });
 
-  // KNOWN: NOTIFY_SCRIPT writes to VARDB/clawops/notifier.sock through a symlinked clawops dir (specs/on-node-layout.md: clawops' own dir must be a real directory)
-  it.skip('P1 a clawops dir that is a symlink to a directory outside the tree: no failure line is written through it', async () => {
+  // fixed (was: NOTIFY_SCRIPT writes to VARDB/clawops/notifier.sock through a symlinked clawops dir (specs/on-node-layout.md: clawops' own dir must be a real directory))
+  it('P1 a clawops dir that is a symlink to a directory outside the tree: no failure line is written through it', async () => {
     setup();
     routeAsRecorded(rcv, NODE, 'current', { acme: 500 });
     const dir = join(outside, 'elsewhere');
@@ -245,8 +245,8 @@ describe('replay on a hostile node (adversarial run 8)', () => {
 
   // ---------------------------------------------------------------- the node's programs
 
-  // KNOWN: a hanging openssl (or curl shim) makes runScript time out; deliver() does not catch the SshError, so replayNode throws and the other tenants' fixtures are never delivered
-  it.skip('P2 an openssl that hangs on the node is one error result (inconclusive node) and the other fixtures are still delivered', async () => {
+  // fixed (was: a hanging openssl (or curl shim) makes runScript time out; deliver() does not catch the SshError, so replayNode throws and the other tenants' fixtures are never delivered)
+  it('P2 an openssl that hangs on the node is one error result (inconclusive node) and the other fixtures are still delivered', async () => {
     setup({
       'tenants/acme/webhook.d/10-base.yaml': null,
       'tenants/acme/webhook.d/15-crm.yaml': `endpoints:\n  crm:\n    url: ${rcv.url(ACME_PATH)}\n    events: [agent.completed]\n    timeout_ms: 300\n    signing_secret: { secret_ref: webhook.crm }\n    fixture: ${ACME_FIXTURE}\n`,
@@ -263,8 +263,8 @@ describe('replay on a hostile node (adversarial run 8)', () => {
     expect(rcv.received.map((x) => x.path)).toEqual([GLOBEX_PATH]);
   }, 60_000);
 
-  // KNOWN: replayJson (and the controller's status.json) use JSON.stringify, which leaves C1 controls (U+009B CSI) raw; curl's error text from the node reaches `message` unescaped
-  it.skip('P4 curl\'s error words holding C1 controls (CSI) are not printed raw, in the text or the --json report', async () => {
+  // fixed (was: replayJson (and the controller's status.json) use JSON.stringify, which leaves C1 controls (U+009B CSI) raw; curl's error text from the node reaches `message` unescaped)
+  it('P4 curl\'s error words holding C1 controls (CSI) are not printed raw, in the text or the --json report', async () => {
     setup();
     routeAsRecorded(rcv, NODE);
     // a curl that fails with exit 7 and a message holding ESC and the 8-bit CSI (U+009B as UTF-8)

@@ -118,7 +118,7 @@ describe('clawops status --state-dir', () => {
     ['missing', async () => join(tmpdir(), 'clawops-no-such-state-dir'), /^clawops: --state-dir \S+clawops-no-such-state-dir: no such directory\n$/],
     ['a file, not a dir', async () => { const f = join(mkdtempSync(join(tmpdir(), 'clawops-status-')), 'f'); writeFileSync(f, ''); return f; }, /^clawops: --state-dir \S+\/f: not a directory\n$/],
     ['without status.json', async () => stateDir(undefined), /^clawops: --state-dir \S+: no \S+status\.json \(has a controller run with this state dir\?\)\n$/],
-    ['status.json unreadable (a directory)', async () => { const d = await stateDir(undefined); mkdirSync(join(d, 'status.json')); return d; }, /^clawops: --state-dir \S+: cannot read \S+status\.json: EISDIR/],
+    ['status.json unreadable (a directory)', async () => { const d = await stateDir(undefined); mkdirSync(join(d, 'status.json')); return d; }, /^clawops: --state-dir \S+: cannot read \S+status\.json: not a regular file; never read\n$/],
     ['status.json not JSON', async () => stateDir('{"schemaVersion": 1, '), /^clawops: --state-dir \S+: cannot read \S+status\.json: not valid JSON\n$/],
     ['a newer schema', async () => stateDir(JSON.stringify({ ...allSynced(), schemaVersion: 99 })), /^clawops: \S+status\.json: written by a newer clawops \(status schema 99, this one reads up to 2\); upgrade clawops or use another --state-dir\n$/],
     ['an older schema it cannot read', async () => stateDir(JSON.stringify({ ...allSynced(), schemaVersion: 0 })), /^clawops: \S+status\.json: status schema 0 is too old to read; move it away/],
