@@ -34,5 +34,14 @@ export function escapeInline(s: string): string {
  * `\uXXXX`. The same value, still valid JSON, that no terminal (`cat`, `tail -f`, `jq -r` aside) takes as a control.
  */
 export function safeJson(value: unknown, space?: number): string {
-  return JSON.stringify(value, null, space).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeJsonRaw(JSON.stringify(value, null, space));
+}
+
+/**
+ * DEL, the C1 controls and U+2028/2029 of a JSON text as \uXXXX escapes: JSON.stringify leaves them raw (U+009B is an
+ * 8-bit CSI to a terminal), and they can stand only inside JSON strings, where the escape means the same. Also a
+ * pino logger's streamWrite hook, so that every log line is escaped alike.
+ */
+export function escapeJsonRaw(json: string): string {
+  return json.replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

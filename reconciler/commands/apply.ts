@@ -11,7 +11,7 @@ import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { planJson, renderText } from '../report/plan-report.js';
 import { loadInventory, selectNodes } from '../source/load.js';
 import { connectNode } from '../transport/connect.js';
-import { escapeInline, safeJson } from '../safe-text.js';
+import { escapeInline, escapeJsonRaw, safeJson } from '../safe-text.js';
 import type { CliIo } from './io.js';
 import { addFleetOptions, connectOptions, observeAndPlan, timingReport, type FleetFlags } from './diff.js';
 
@@ -42,7 +42,7 @@ export function progressSink(io: CliIo, tty: boolean): (e: ApplyEvent) => void {
       io.stderr(`${escapeInline(e.node).padEnd(14)} ${e.step.padEnd(9)} ${mark}${e.message ? `  ${escapeInline(e.message)}` : ''}\n`);
     };
   }
-  const log: Logger = pino({ base: { cmd: 'clawops' }, timestamp: pino.stdTimeFunctions.isoTime }, { write: (s: string) => io.stderr(s) });
+  const log: Logger = pino({ base: { cmd: 'clawops' }, timestamp: pino.stdTimeFunctions.isoTime, hooks: { streamWrite: escapeJsonRaw } }, { write: (s: string) => io.stderr(s) });
   return (e) => {
     const fields = { node: e.node, step: e.step, state: e.state };
     const msg = e.message === undefined ? undefined : escapeInline(e.message);

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { GitError, UsageError } from '../errors.js';
 import { gitReason, hardenedGit, isGitUrl, redactUrl } from '../source/git-source.js';
 import { refChanges, type RefChange, type RefInfo } from './gating.js';
+import { MAX_FILE_BYTES } from '../desired/snapshot.js';
 
 export interface FetchResult {
   refs: RefInfo[];
@@ -76,14 +77,22 @@ export class GitMirror {
 
   /** Branches and tags with their (peeled) commits and dates. */
   async refs(): Promise<RefInfo[]> {
-    const out = await hardenedGit(this.dir).raw(['for-each-ref', '--format=%(refname)%09%(objectname)%09%(*objectname)%09%(creatordate:unix)', 'refs/heads', 'refs/tags']);
-    return out
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => {
-        const [name, obj, peeled, date] = l.split('\t');
-        return { name: name!, commit: peeled || obj!, date: Number(date) || 0 };
-      });
+    const git = hardenedGit(this.dir);
+    const out = await git.raw(['for-each-ref', '--format=%(refname)%09%(objectname)%09%(objecttype)%09%(*objectname)%09%(*objecttype)%09%(creatordate:unix)', 'refs/heads', 'refs/tags']);
+    const refs: RefInfo[] = [];
+    for (const l of out.split('\n')) {
+      if (l === '') continue;
+      const [name, obj, type, peeled, peeledType, date] = l.split('\t');
+      let commit: string | undefined = type === 'commit' ? obj : peeledType === 'commit' ? peeled : undefined;
+      // a tag of a tag (peeled once, still a tag): peeled to the end; a ref that ends at no commit (a tree, a blob)
+      // is no ref the controller follows
+      if (commit === undefined && type === 'tag' && peeledType === 'tag') {
+        commit = (await git.raw(['rev-parse', '--verify', '--quiet', `${name!}^{commit}`]).catch(() => '')).trim() || undefined;
+      }
+      if (commit === undefined || !/^[0-9a-f]{40,64}$/.test(commit)) continue;
+      refs.push({ name: name!, commit, date: Number(date) || 0 });
+    }
+    return refs;
   }
 
   async isAncestor(a: string, b: string): Promise<boolean> {
@@ -102,8 +111,12 @@ export class GitMirror {
     let text: string | undefined;
     let known = true;
     try {
+      // at most MAX_FILE_BYTES, as lint reads a file: a bigger one (a compressible blob of GBs) is never buffered
+      const size = Number((await hardenedGit(this.dir).raw(['cat-file', '-s', key])).trim());
+      if (size > MAX_FILE_BYTES) throw new GitError(`${path} at ${commit.slice(0, 12)} is ${size} bytes, more than ${MAX_FILE_BYTES}: not read`);
       text = await hardenedGit(this.dir).raw(['show', key]);
     } catch (e) {
+      if (e instanceof GitError) throw e;
       text = undefined;
       // only "the commit has no such path" is a fact about the commit; anything else (a broken mirror) is asked again
       known = /does not exist in|exists on disk, but not in/.test(gitReason(e));

@@ -26,6 +26,14 @@ const MAX_FIXTURES = 10_000;
  */
 export function readFixtureSet(repoDir: string): FixtureSet {
   const set: FixtureSet = new Map();
+  // fixtures/ and fixtures/webhooks/ real directories of the checkout: never a link (to a directory of this host)
+  for (const d of ['fixtures', FIXTURE_DIR]) {
+    try {
+      if (!lstatSync(join(repoDir, d)).isDirectory()) return set;
+    } catch {
+      return set;
+    }
+  }
   const walk = (rel: string): void => {
     let names: string[];
     try {

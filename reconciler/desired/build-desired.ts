@@ -223,8 +223,14 @@ export function buildDesired(snapshot: RepoSnapshot, opts: BuildOptions = {}): D
 function loadFixtures(entries: [string, SnapshotEntry][], findings: Finding[]): Set<string> {
   const names = new Set<string>();
   for (const [p, e] of entries) {
-    if (!p.startsWith('fixtures/webhooks/')) continue;
-    if (e.type === 'dir') continue;
+    // (fixtures/ and fixtures/webhooks/ themselves too: a committed link there would have the controller walk a
+    // directory of its host)
+    if (p !== 'fixtures' && p !== 'fixtures/webhooks' && !p.startsWith('fixtures/webhooks/')) continue;
+    if (e.type === 'symlink') {
+      findings.push(err(p, 1, 1, `is a symlink (to ${e.target}); commit the ${p.endsWith('.json') ? 'file' : 'directory'} itself`, 'layout/symlink'));
+      continue;
+    }
+    if (e.type === 'dir' || p === 'fixtures' || p === 'fixtures/webhooks') continue;
     const rel = p.slice('fixtures/webhooks/'.length);
     if (!rel.endsWith('.json')) {
       findings.push(err(p, 1, 1, 'fixtures/webhooks/ holds only recorded deliveries (*.json)', 'layout/unexpected-file'));

@@ -8,7 +8,7 @@
  *
  * Credentials in URLs (`https://user:token@host/…`) never reach an error message or a log.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
@@ -155,6 +155,10 @@ export async function openSource(repo: string, ref?: string): Promise<Source> {
     const commit = await resolveRef(g, want);
     if (!commit) throw new GitError(`${origin}: unknown ref "${want}" (no such branch, tag or commit)`);
     try {
+      // the commit's own bytes, whatever its .gitattributes ask (eol=crlf, ident, filter=, working-tree-encoding):
+      // $GIT_DIR/info/attributes outranks every .gitattributes of the tree, and git runs no filter it unsets
+      mkdirSync(join(dir, '.git', 'info'), { recursive: true });
+      writeFileSync(join(dir, '.git', 'info', 'attributes'), '* -text !eol -ident -filter -working-tree-encoding\n');
       await g.raw(['checkout', '--quiet', '--detach', commit]);
     } catch (e) {
       throw new GitError(`${origin}: cannot check out ${want}: ${gitReason(e)}`);

@@ -4,7 +4,8 @@
  * at the commit read (P1), hang or blow up (P2: one line, non-zero exit, bounded time and memory), ship bytes the
  * commit does not hold (P3), or print raw control characters (P4).
  *
- * Real git repos in temp dirs, made with the git CLI. Tests that reproduce a defect are `it.skip` with `// KNOWN:`.
+ * Real git repos in temp dirs, made with the git CLI. Every defect this run reproduced is fixed; its test says what it
+ * was (`// fixed (was: …)`).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,8 @@ import { ValidationError } from '../../reconciler/errors.js';
 import { loadDesired } from '../../reconciler/source/load.js';
 import { exampleRepo, REPO_ROOT, runCli, type Edit } from '../helpers/repo.js';
 import { makeOrigin, newController } from '../controller/helpers.js';
+import { createLogger } from '../../reconciler/notifier/logger.js';
+import { readFixtureSet } from '../../reconciler/controller/replay-stage.js';
 
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com', GIT_CONFIG_NOSYSTEM: '1' };
 const git = (dir: string, ...args: string[]): string => execFileSync('git', args, { cwd: dir, env: GIT_ENV, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).trim();
@@ -140,8 +143,8 @@ describe('variant 1: symlinks committed in the repo', () => {
     expect(lint.stdout).not.toContain(SECRET);
   }, 20_000);
 
-  // KNOWN: diff/apply's early ssh logins (commands/diff.ts startEarlyLogins) read nodes.yaml with readFileSync, following a committed symlink out of the repo, and ssh to the hosts the outside file names before lint refuses the symlink
-  it.skip('P1: `diff --repo <dir>` with nodes.yaml symlinked to a file outside the repo neither reads it nor connects to the hosts it names', async () => {
+  // fixed (was: diff/apply's early ssh logins (commands/diff.ts startEarlyLogins) read nodes.yaml with readFileSync, following a committed symlink out of the repo, and ssh to the hosts the outside file names before lint refuses the symlink)
+  it('P1: `diff --repo <dir>` with nodes.yaml symlinked to a file outside the repo neither reads it nor connects to the hosts it names', async () => {
     const l = await listener();
     try {
       const outside = join(scratch, 'outside-nodes.yaml');
@@ -157,8 +160,8 @@ describe('variant 1: symlinks committed in the repo', () => {
     }
   }, 20_000);
 
-  // KNOWN: startEarlyLogins (commands/diff.ts) readFileSync()s nodes.yaml through a committed symlink: one to a FIFO (or /dev/stdin, a tty) on the host blocks the whole process forever, before lint's layout/symlink refusal
-  it.skip('P2: `diff --repo <dir>` with nodes.yaml symlinked to a FIFO on the host refuses in one line, exit 2, without hanging', async () => {
+  // fixed (was: startEarlyLogins (commands/diff.ts) readFileSync()s nodes.yaml through a committed symlink: one to a FIFO (or /dev/stdin, a tty) on the host blocks the whole process forever, before lint's layout/symlink refusal)
+  it('P2: `diff --repo <dir>` with nodes.yaml symlinked to a FIFO on the host refuses in one line, exit 2, without hanging', async () => {
     const fifo = join(scratch, 'host-fifo');
     execFileSync('mkfifo', [fifo]);
     const dir = linkIn(exampleRepo(), { 'nodes.yaml': fifo });
@@ -180,8 +183,8 @@ describe('variant 1: symlinks committed in the repo', () => {
     expect(stderr).toMatch(/nodes\.yaml/);
   }, 20_000);
 
-  // KNOWN: the controller's readFixtureSet (controller/replay-stage.ts) readdirSync()s fixtures/webhooks through a committed symlink (lint does not refuse a symlinked fixtures/ or fixtures/webhooks dir: build-desired.ts loadFixtures only looks below it) and walks the host directory it points to
-  it.skip('P1: the controller does not list a host directory through a committed fixtures/webhooks symlink', async () => {
+  // fixed (was: the controller's readFixtureSet (controller/replay-stage.ts) readdirSync()s fixtures/webhooks through a committed symlink (lint does not refuse a symlinked fixtures/ or fixtures/webhooks dir: build-desired.ts loadFixtures only looks below it) and walks the host directory it points to)
+  it('P1: the controller does not list a host directory through a committed fixtures/webhooks symlink', async () => {
     const outside = join(scratch, 'outside-fixtures');
     mkdirSync(join(outside, 'deeper'), { recursive: true });
     writeFileSync(join(outside, 'id_ed25519.json'), '{}');
@@ -193,15 +196,18 @@ describe('variant 1: symlinks committed in the repo', () => {
       (d) => linkIn(d, { 'fixtures/webhooks': outside }),
     );
     const built = await new DesiredCache(() => dir).get(commit);
-    expect('error' in built ? built.error.message : '').toBe(''); // the commit builds: the symlinked dir passed lint
+    // refused by lint (layout/symlink naming fixtures/webhooks), or built with no fixture of the host's: never walked
+    if ('error' in built) expect(built.error.message).toMatch(/fixtures\/webhooks:1:1: error: is a symlink .*\[layout\/symlink\]/);
     const names = 'fixtures' in built ? [...built.fixtures.keys()] : [];
     expect(names).toEqual([]); // names of host files (id_ed25519.json, deeper/prod-db.json) mean the host dir was walked
+    // and the controller's own walk of a checkout never follows the link either
+    expect([...readFixtureSet(dir).keys()]).toEqual([]);
   }, 30_000);
 });
 
 describe('variant 2: git features that run code or change bytes', () => {
-  // KNOWN: openSource (source/git-source.ts) materialises --ref / the controller's commits with `git checkout`, which applies the commit's own .gitattributes (eol=crlf, ident, working-tree-encoding): the release ships bytes the commit does not hold
-  it.skip('P3: with --ref, a fragment ships exactly the bytes of its blob even when the commit\'s .gitattributes ask for eol=crlf / ident', async () => {
+  // fixed (was: openSource (source/git-source.ts) materialises --ref / the controller's commits with `git checkout`, which applies the commit's own .gitattributes (eol=crlf, ident, working-tree-encoding): the release ships bytes the commit does not hold)
+  it('P3: with --ref, a fragment ships exactly the bytes of its blob even when the commit\'s .gitattributes ask for eol=crlf / ident', async () => {
     const base = readFileSync(join(REPO_ROOT, 'tenants-example/tenants/acme/gateway.d/10-base.yaml'), 'utf8');
     const { dir, commit } = committedRepo({
       '.gitattributes': 'tenants/** text eol=crlf ident\n',
@@ -255,8 +261,8 @@ describe('variant 2: git features that run code or change bytes', () => {
 });
 
 describe('variant 3: size and shape', () => {
-  // KNOWN: startEarlyLogins (commands/diff.ts) reads and parses nodes.yaml whole, with no size limit, and ssh's to the nodes it names: the 1 MiB "refused unread" rule (layout/too-large) is bypassed on diff/apply
-  it.skip('P2: diff/apply do not read (or act on) a nodes.yaml over the 1 MiB limit', async () => {
+  // fixed (was: startEarlyLogins (commands/diff.ts) reads and parses nodes.yaml whole, with no size limit, and ssh's to the nodes it names: the 1 MiB "refused unread" rule (layout/too-large) is bypassed on diff/apply)
+  it('P2: diff/apply do not read (or act on) a nodes.yaml over the 1 MiB limit', async () => {
     const l = await listener();
     try {
       const node = (i: number): string => `  - name: n${i}\n    host: 127.0.0.1\n    port: ${l.port}\n    user: x\n    host_key: ${hostKey()}\n    tenants: [acme]\n`;
@@ -287,8 +293,8 @@ describe('variant 3: size and shape', () => {
     expect(r.stdout).toMatch(/^tenants\/acme\/gateway\.d\/31-deep\.yaml:\d+:\d+: error: .*\[yaml-limit\]$/m);
   }, 20_000);
 
-  // KNOWN: GitMirror.refs (controller/git-mirror.ts) peels a tag once (%(*objectname)): a tag of a tag records the inner tag object as the ref's "commit" (and a tag of a tree or blob records that object); the controller pins, builds, reports and stamps releases with a non-commit
-  it.skip('P3: the mirror records the commit a nested annotated tag finally names, and no non-commit as a commit', async () => {
+  // fixed (was: GitMirror.refs (controller/git-mirror.ts) peels a tag once (%(*objectname)): a tag of a tag records the inner tag object as the ref's "commit" (and a tag of a tree or blob records that object); the controller pins, builds, reports and stamps releases with a non-commit)
+  it('P3: the mirror records the commit a nested annotated tag finally names, and no non-commit as a commit', async () => {
     const { dir, commit } = committedRepo();
     git(dir, 'tag', '-a', '-m', 'inner', 'release/inner');
     git(dir, '-c', 'advice.nestedTag=false', 'tag', '-a', '-m', 'outer', 'release/outer', 'release/inner');
@@ -314,8 +320,8 @@ describe('variant 3: size and shape', () => {
     }
   }, 30_000);
 
-  // KNOWN: GitMirror.show (controller/git-mirror.ts) `git show`s clawops.yaml of the default branch whole, each pass it is not cached: a compressible 1 GB blob is ~1 MB pushed and GBs in the controller; the 1 MiB limit is not applied
-  it.skip('P2: the controller reads at most 1 MiB of clawops.yaml at a commit (a bigger one is refused, not buffered whole)', async () => {
+  // fixed (was: GitMirror.show (controller/git-mirror.ts) `git show`s clawops.yaml of the default branch whole, each pass it is not cached: a compressible 1 GB blob is ~1 MB pushed and GBs in the controller; the 1 MiB limit is not applied)
+  it('P2: the controller reads at most 1 MiB of clawops.yaml at a commit (a bigger one is refused, not buffered whole)', async () => {
     const big = `# ${'x'.repeat(1022)}\n`.repeat(24 * 1024); // 24 MiB of comment: compresses to ~25 KB in git
     const { dir, commit } = committedRepo({ 'clawops.yaml': `apiVersion: clawops/v1\n${big}` });
     const m = new GitMirror(dir, join(mkdtempSync(join(scratch, 'mirror-')), 'repo.git'));
@@ -327,8 +333,9 @@ describe('variant 3: size and shape', () => {
     } catch (e) {
       err = e;
     }
-    expect(err ?? (text ?? '').length).not.toBeGreaterThan(MAX_FILE_BYTES);
-    if (err === undefined) expect(text?.length ?? 0).toBeLessThanOrEqual(MAX_FILE_BYTES);
+    // refused in one line naming the file, or read within the bound
+    if (err !== undefined) expect(String((err as Error).message)).toMatch(/^clawops\.yaml at [0-9a-f]{12} is \d+ bytes, more than 1048576: not read$/);
+    else expect(text?.length ?? 0).toBeLessThanOrEqual(MAX_FILE_BYTES);
   }, 30_000);
 });
 
@@ -357,18 +364,22 @@ describe('variant 4: printing', () => {
 });
 
 describe('variant 4b: the controller', () => {
-  // KNOWN: the controller's pino log (controller/pass.ts pinCommits 'pin' line, the fetch's ref changes) carries ref names raw: git allows bytes >= 0x80 in a tag name, so a pushed tag with U+009B (8-bit CSI) or U+2028 reaches the log/terminal unescaped (pino's JSON.stringify leaves C1 and U+2028 raw; safeJson is not used)
-  it.skip('P4: a pushed tag whose name holds a C1 CSI (U+009B) is never written raw to the controller\'s log', async () => {
+  // fixed (was: the controller's pino log (controller/pass.ts pinCommits 'pin' line, the fetch's ref changes) carries ref names raw: git allows bytes >= 0x80 in a tag name, so a pushed tag with U+009B (8-bit CSI) or U+2028 reaches the log/terminal unescaped (pino's JSON.stringify leaves C1 and U+2028 raw; safeJson is not used))
+  it('P4: a pushed tag whose name holds a C1 CSI (U+009B) is never written raw to the controller\'s log', async () => {
     const origin = makeOrigin({ 'nodes.yaml': 'nodes: []\n' });
     origin.tag('release/x\u009b2J', origin.head(), { date: '2026-11-01T00:00:00Z' });
-    const { c, log } = newController({ repo: origin.bare, stateDir: mkdtempSync(join(scratch, 'ctl-')) });
+    // the controller's own logger (commands/controller.ts: createLogger), writing where the test can read it
+    const out: string[] = [];
+    const logger = createLogger('clawops-controller', { write: (l: string) => void out.push(l) }, 'debug');
+    const { c } = newController({ repo: origin.bare, stateDir: mkdtempSync(join(scratch, 'ctl-')), logger });
     await c.start();
     try {
       await c.runPass();
     } finally {
       await c.close();
     }
-    expect(log.text()).toContain('release/x'); // the tag was logged
-    expect(/[\u0080-\u009f\u2028\u2029]/.test(log.text())).toBe(false);
+    const text = out.join('');
+    expect(text).toContain('release/x'); // the tag was logged
+    expect(/[\u0080-\u009f\u2028\u2029]/.test(text)).toBe(false);
   }, 30_000);
 });
