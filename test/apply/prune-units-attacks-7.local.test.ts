@@ -13,15 +13,14 @@
  * Every defect this run reproduced (L1, L2, L3, L6 ×3, W3, W4, W6, W7) is fixed; its test says what it was (`// fixed (was: …)`); the rest held.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installNodeUnit, pruneTenants, reloadUnits, undoTenant } from '../../reconciler/apply/services.js';
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
 import type { NodePaths } from '../../reconciler/transport/transport.js';
 import { NOTIFIER_LABEL } from '../../reconciler/units/render-units.js';
-import { installLaunchctl } from '../fleet/node-bin.js';
+import { dropUnitsNode, plistOf, unitsNode } from '../helpers/units-node.js';
 import { DASH, useWrapperTree } from '../helpers/hostile-node.js';
 import { treeSnapshot } from '../helpers/node-state.js';
 
@@ -31,16 +30,6 @@ let p: NodePaths;
 /** labels a test loaded: booted out after it */
 let labels: string[] = [];
 const RUN = 'probe7local';
-
-const plistOf = (label: string, tag = 'one'): string => `<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0"><dict>
-  <key>Label</key><string>${label}</string>
-  <key>ProgramArguments</key><array><string>/bin/sh</string><string>-c</string><string>exec sleep 300</string><string>${tag}</string></array>
-  <key>RunAtLoad</key><true/>
-  <key>KeepAlive</key><true/>
-</dict></plist>
-`;
 
 /** releases/<tenant>/<id> with its gateway unit (and its probe unit when asked), tenants/<tenant> pointing at it */
 function release(tenant: string, id: string, probe = false): void {
@@ -65,23 +54,12 @@ const prune = (tenant: string): ReturnType<typeof pruneTenants> => pruneTenants(
 
 describe('probe 7: PRUNE and unit removal on a hostile node (local node, launchctl stand-in)', () => {
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'clawops-prune7-'));
-    t = new LocalTransport('local-1', root, 60_000);
-    p = t.paths({ etc: '/etc/openclaw', var_db: '/var/db/openclaw' });
-    const bin = join(root, 'usr/local/bin');
-    mkdirSync(bin, { recursive: true });
-    mkdirSync(p.launchDaemons, { recursive: true });
-    mkdirSync(join(p.etc, 'tenants'), { recursive: true });
-    mkdirSync(join(p.varDb, 'clawops'), { recursive: true });
-    installLaunchctl(bin, process.execPath);
-    mkdirSync(important(), { recursive: true });
-    writeFileSync(important('notes.txt'), 'USERDATA\n');
+    ({ root, t, p } = unitsNode('clawops-prune7-'));
     labels = [];
   });
 
   afterEach(async () => {
-    for (const l of new Set(labels)) await t.exec(`launchctl bootout system/${l} >/dev/null 2>&1; true`);
-    rmSync(root, { recursive: true, force: true });
+    await dropUnitsNode({ root, t, p }, labels);
   });
 
   // ------------------------------------------------------------------------------------------------------------

@@ -12,15 +12,14 @@
  * Every defect this run reproduced is fixed; its test says what it was (`// fixed (was: …)`); the rest guard what held.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installNodeUnit, reloadUnits, undoTenant } from '../../reconciler/apply/services.js';
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
 import type { NodePaths } from '../../reconciler/transport/transport.js';
 import { NOTIFIER_LABEL } from '../../reconciler/units/render-units.js';
-import { installLaunchctl } from '../fleet/node-bin.js';
+import { dropUnitsNode, plistOf, unitsNode } from '../helpers/units-node.js';
 import { treeSnapshot } from '../helpers/node-state.js';
 
 let root: string;
@@ -28,16 +27,6 @@ let t: LocalTransport;
 let p: NodePaths;
 /** labels a test loaded: booted out after it */
 let labels: string[] = [];
-
-const plistOf = (label: string, tag = 'one'): string => `<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0"><dict>
-  <key>Label</key><string>${label}</string>
-  <key>ProgramArguments</key><array><string>/bin/sh</string><string>-c</string><string>exec sleep 300</string><string>${tag}</string></array>
-  <key>RunAtLoad</key><true/>
-  <key>KeepAlive</key><true/>
-</dict></plist>
-`;
 
 /** releases/<tenant>/<id> with its gateway unit (a sleep: these tests are about the unit files, not the gateway) */
 function release(tenant: string, id: string): void {
@@ -62,23 +51,12 @@ const loaded = async (label: string): Promise<boolean> => (await t.exec(`launchc
 const important = (...x: string[]): string => join(root, 'home', 'important', ...x);
 
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'clawops-units6-'));
-  t = new LocalTransport('local-1', root, 60_000);
-  p = t.paths({ etc: '/etc/openclaw', var_db: '/var/db/openclaw' });
-  const bin = join(root, 'usr/local/bin');
-  mkdirSync(bin, { recursive: true });
-  mkdirSync(p.launchDaemons, { recursive: true });
-  mkdirSync(join(p.etc, 'tenants'), { recursive: true });
-  mkdirSync(join(p.varDb, 'clawops'), { recursive: true });
-  installLaunchctl(bin, process.execPath);
-  mkdirSync(important(), { recursive: true });
-  writeFileSync(important('notes.txt'), 'USERDATA\n');
+  ({ root, t, p } = unitsNode('clawops-units6-'));
   labels = [];
 });
 
 afterEach(async () => {
-  for (const l of new Set(labels)) await t.exec(`launchctl bootout system/${l} >/dev/null 2>&1; true`);
-  rmSync(root, { recursive: true, force: true });
+  await dropUnitsNode({ root, t, p }, labels);
 });
 
 describe('probe 6: launchd units on a hostile node (local node, launchctl stand-in)', () => {
