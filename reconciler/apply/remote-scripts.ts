@@ -119,12 +119,14 @@ settle_intent() {
   if [ -s "$RT/settle" ] && ! log_records "$D/reload.log" < "$RT/settle"; then rec record-failed "$why"; return 1; fi
   rm -f "$1"
 }
-# settle_run_intents: this run's intent files (its intent, and what its dead-man guard kept in files of its own when
-# the log could not take its records), each settled; only regular files with safe names
-settle_run_intents() {
-  for _si in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$_si" ] && [ ! -L "$_si" ] && is_safe "${"$"}{_si##*/}" && settle_intent "$_si"; done
+# run_intents CMD: CMD FILE for each of this run's intent files (its intent, and what its dead-man guard kept in files
+# of its own when the log could not take its records); only regular files with safe names
+run_intents() {
+  for _si in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$_si" ] && [ ! -L "$_si" ] && is_safe "${"$"}{_si##*/}" && "$@" "$_si"; done
   return 0
 }
+# settle_run_intents: each of this run's intent files settled
+settle_run_intents() { run_intents settle_intent; }
 # what dead runs left (we hold the lock, so no other run is alive): record their swaps, remove their temp links,
 # staging dirs, wanted-file lists and lock scratch files. Only clawops' own names and kinds are touched.
 recover_dead_runs() {
@@ -503,7 +505,8 @@ if [ -s "$RT/j" ] && ! log_records "$D/reload.log" < "$RT/j"; then
   fi
 fi
 # the intent files of this run still on the node (what a failure to record left for the next run)
-for f in "$D/intent.$RUN" "$D/intent.$RUN".*; do [ -f "$f" ] && [ ! -L "$f" ] && is_safe "${"$"}{f##*/}" && rec kept "${"$"}{f##*/}"; done
+kept_rec() { rec kept "${"$"}{1##*/}"; }
+run_intents kept_rec
 # (the X and P lines read by the shell itself: no awk)
 while IFS='	' read -r k t _rest; do
   [ "$k" = X ] || continue

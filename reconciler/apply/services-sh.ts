@@ -75,12 +75,12 @@ unit_reload() {
 # loaded, bootout + bootstrap when the plist changed, kickstart -k otherwise; then wait for a new pid
 install_reload() {
   u=$1; label=$2
-  # LaunchDaemons a real directory (made when missing), never one a link names: launchd runs what is put there as root
-  if not_own_dir "$LD"; then rec reload-failed "$label" "$(shown "$LD") is not a real directory (a symlink or a file): no unit is installed through it"; return 1; fi
+  # (LaunchDaemons a real directory, made when missing; no directory at the plist's name: plist_refusal. A link at
+  # the plist's name is replaced, as a file is)
+  plist_refusal "$label"
+  if [ -n "$why" ]; then rec reload-failed "$label" "$why: nothing is installed"; return 1; fi
   [ -d "$LD" ] || mkdir -p "$LD" 2>/dev/null
   dst="$LD/$label.plist"
-  # a directory at the plist's name is someone's: nothing is moved into it (a link there is replaced, as a file is)
-  if [ -d "$dst" ] && [ ! -L "$dst" ]; then rec reload-failed "$label" "$(shown "$dst") is a directory, not a unit file: nothing is installed"; return 1; fi
   old=$(svc_pid "$label"); runs0=$(svc_runs "$label")
   loaded=0; launchctl print "system/$label" >/dev/null 2>&1 && loaded=1
   changed=1; [ -f "$dst" ] && [ ! -L "$dst" ] && cmp -s "$u" "$dst" && changed=0
@@ -113,17 +113,22 @@ install_reload() {
   if [ -z "$new" ]; then rec reload-failed "$label" "did not reach running within $WAIT_SEC s: $(svc_facts "$label")"; return 1; fi
   rec reloaded "$label" "$method" "${"$"}{old:-0}" "$new"
 }
-# unit_remove_refusal T: why T's units cannot be removed whole, in $why ('' when they can): LaunchDaemons not a real
-# directory (nothing is removed through a link there), a directory at one of the plists' names, LaunchDaemons not
-# writable while a plist is there. Looked at for both labels before either is touched
-unit_remove_refusal() {
+# plist_refusal LABEL: why $LD/LABEL.plist may not be written or removed, in $why ('' when it may): LaunchDaemons not
+# a real directory (launchd runs what is put there as root: nothing goes through a link), or a directory at the
+# plist's name (someone's: nothing is moved into it or removed)
+plist_refusal() {
   why=''
-  if not_own_dir "$LD"; then why="$(shown "$LD") is not a real directory (a symlink or a file): nothing is removed through it"; return 0; fi
+  if not_own_dir "$LD"; then why="$(shown "$LD") is not a real directory (a symlink or a file)"; return 0; fi
+  if [ -d "$LD/$1.plist" ] && [ ! -L "$LD/$1.plist" ]; then why="$(shown "$LD/$1.plist") is a directory, not a unit file"; fi
+  return 0
+}
+# unit_remove_refusal T: why T's units cannot be removed whole, in $why ('' when they can): plist_refusal for either
+# label, or LaunchDaemons not writable while a plist is there. Looked at for both labels before either is touched
+unit_remove_refusal() {
   for _ul in "ai.openclaw.$1" "ai.openclaw.$1.probe"; do
+    plist_refusal "$_ul"; [ -z "$why" ] || return 0
     _ud="$LD/$_ul.plist"
-    [ -e "$_ud" ] || [ -L "$_ud" ] || continue
-    if [ -d "$_ud" ] && [ ! -L "$_ud" ]; then why="$(shown "$_ud") is a directory, not a unit file"; return 0; fi
-    [ -w "$LD" ] || { why="cannot remove $(shown "$_ud"): $(shown "$LD") is not writable"; return 0; }
+    { [ -e "$_ud" ] || [ -L "$_ud" ]; } && [ ! -w "$LD" ] && { why="cannot remove $(shown "$_ud"): $(shown "$LD") is not writable"; return 0; }
   done
   return 0
 }
