@@ -21,6 +21,7 @@
  */
 import type { TenantDesired } from '../desired/types.js';
 import { expectedValues } from './reload-plan.js';
+import { SECRET_MAX_BYTES } from '../units/gateway-run-sh.js';
 
 /** Where the gateway's shared secret is on the node, or why clawops cannot tell (then: restart, not hot). */
 export type GatewayAuth = { kind: 'token' | 'password'; file: string } | { kind: 'none' } | { why: string };
@@ -376,7 +377,7 @@ function readSecret() {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) return 'is not a regular file';
     if (st.size === 0) return 'is empty';
-    if (st.size > 65536) return 'is too large (' + st.size + ' bytes)';
+    if (st.size > ${SECRET_MAX_BYTES}) return 'is too large (' + st.size + ' bytes)';
     const b = Buffer.alloc(st.size);
     let n = 0;
     while (n < b.length) { const r = fs.readSync(fd, b, n, b.length - n, null); if (r <= 0) break; n += r; }

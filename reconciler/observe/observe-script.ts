@@ -70,6 +70,9 @@ import { createHash } from 'node:crypto';
 import { NODE_TREE_SH } from '../node-tree-sh.js';
 import { OPENCLAW_FACTS_SH } from '../openclaw-sh.js';
 
+/** how much of one intent file observe reads (the script reads one byte more, to tell a file cut short) */
+export const INTENT_READ_BYTES = 65536;
+
 /**
  * Comment lines (shell and awk alike: a line whose first non-blank character is #) are for readers here, not for the
  * node: dropped from what every observe sends (~35 % of the bytes; the shell's parse of the rest is well under 1 ms).
@@ -527,7 +530,7 @@ fi
     n=${"$"}{e##*/}; is_safe "$n" || continue
     case $n in
       want.*) rec leftover want "$n" ;;
-      intent.*) rec leftover intent "$n"; rec intent "$(head -c 65537 "$e" | b64)" "$n" ;;
+      intent.*) rec leftover intent "$n"; rec intent "$(head -c ${INTENT_READ_BYTES + 1} "$e" | b64)" "$n" ;;
       *) rec leftover scratch "$n" ;;
     esac
   done

@@ -3,6 +3,7 @@ import { TENANT_ID } from '../desired/build-desired.js';
 import { parseVersion } from '../openclaw-cli.js';
 import { MANIFEST_PATH, parseManifest } from '../release-manifest.js';
 import type { LaunchdState, NodeObservation, TenantObservation, TokenMeta } from './types.js';
+import { INTENT_READ_BYTES } from './observe-script.js';
 
 /**
  * Hashes repeat across nodes (the same releases everywhere) and across passes: one copy of each per process instead
@@ -279,12 +280,12 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
         break;
       case 'intent': {
         const bytes = b64(a);
-        if (bytes.length <= INTENT_READ) {
+        if (bytes.length <= INTENT_READ_BYTES) {
           obs.intents.push(intentLines(bytes));
           break;
         }
         // read in part: whole lines of the first 64 KiB only (the cut one is no line), and the file named
-        const part = bytes.subarray(0, INTENT_READ);
+        const part = bytes.subarray(0, INTENT_READ_BYTES);
         obs.intents.push(intentLines(part.subarray(0, part.lastIndexOf(0x0a) + 1)));
         (obs.intentsCut ??= []).push(b);
         break;
@@ -351,9 +352,6 @@ export function finishObservation(obs: NodeObservation, { services, listFailed }
   for (const label of services.keys()) if (/^ai\.openclaw\.clawops\./.test(label)) obs.nodeServices[label] = serviceState(services.get(label), listFailed);
   for (const t of Object.values(obs.tenants)) t.launchd = serviceState(services.get(`ai.openclaw.${t.tenant}`), listFailed);
 }
-
-/** how much of one intent file observe reads (observe-script.ts reads one byte more, to tell a file cut short) */
-const INTENT_READ = 65536;
 
 /**
  * An intent file's lines as text; a line whose bytes are not UTF-8 becomes a NUL (which no journal form admits, as the

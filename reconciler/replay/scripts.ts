@@ -4,6 +4,7 @@
  * variable and used only by shell builtins and files in a 0700 temp dir: it is never on a command line (where `ps`
  * on a shared Mac would show it), never printed, and never sent back to clawops.
  */
+import { SECRET_MAX_BYTES } from '../units/gateway-run-sh.js';
 
 const PRELUDE = String.raw`
 set -u
@@ -58,9 +59,9 @@ if [ "$auth" != none ]; then
   # more than 64 KiB (read with a bound, as the gateway wrapper accepts it)
   if [ -L "$sf" ] || [ -L "${"$"}{sf%/*}" ]; then rec error "secret $sname: a symlink (the file or its secrets dir) on the node, never followed"; exit 0; fi
   if [ ! -f "$sf" ] || [ ! -r "$sf" ]; then rec error "secret $sname: missing or unreadable on the node"; exit 0; fi
-  n=$(head -c 65537 "$sf" 2>/dev/null | wc -c); n=${"$"}{n##* }
-  [ "${"$"}{n:-0}" -le 65536 ] || { rec error "secret $sname: larger than 64 KiB on the node"; exit 0; }
-  key=$(head -c 65536 "$sf" 2>/dev/null) || { rec error "secret $sname: cannot read"; exit 0; }
+  n=$(head -c ${SECRET_MAX_BYTES + 1} "$sf" 2>/dev/null | wc -c); n=${"$"}{n##* }
+  [ "${"$"}{n:-0}" -le ${SECRET_MAX_BYTES} ] || { rec error "secret $sname: larger than 64 KiB on the node"; exit 0; }
+  key=$(head -c ${SECRET_MAX_BYTES} "$sf" 2>/dev/null) || { rec error "secret $sname: cannot read"; exit 0; }
   [ -n "$key" ] || { rec error "secret $sname: empty"; exit 0; }
   case $key in *"$(printf '\r')"*|*'
 '*) rec error "secret $sname: contains a line break"; exit 0;; esac

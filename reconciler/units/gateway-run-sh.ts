@@ -30,6 +30,12 @@
  *   the wrapper's bytes, and with them every release id, do not change.
  * Portable POSIX sh (dash, macOS bash-as-sh; BSD stat -f with a GNU stat -c branch). Prints no secret, ever.
  */
+/**
+ * The most a secret file may hold (64 KiB), wherever clawops reads one: the wrapper refuses a bigger one, the
+ * hot-reload client (apply/gateway-rpc.ts) and replay (replay/scripts.ts) read no more.
+ */
+export const SECRET_MAX_BYTES = 65536;
+
 export const GATEWAY_RUN_SH = `#!/bin/sh
 # clawops gateway wrapper (generated; see reconciler/units/gateway-run-sh.ts)
 set -u
@@ -60,7 +66,7 @@ ok_secret() {
   m=\${st%% *}; z=\${st#* }
   case $m in 600|400) ;; *) echo "secret file $f has mode 0$m (want 0600 or 0400)"; return 1 ;; esac
   [ "$z" -gt 0 ] 2>/dev/null || { echo "secret file $f is empty"; return 1; }
-  [ "$z" -le 65536 ] || { echo "secret file $f is $z bytes (at most 65536)"; return 1; }
+  [ "$z" -le ${SECRET_MAX_BYTES} ] || { echo "secret file $f is $z bytes (at most ${SECRET_MAX_BYTES})"; return 1; }
   [ -r "$f" ] || { echo "secret file $f cannot be read by $(id -un 2>/dev/null || id -u)"; return 1; }
   [ -n "$(tr -d '\\r\\n' < "$f" 2>/dev/null | head -c 1)" ] || { echo "secret file $f is empty (only newlines)"; return 1; }
   # (no environment string can hold a NUL: the shell would drop it and start the gateway with another value)
