@@ -2,7 +2,8 @@
 import { requireReadable } from './flag-files.js';
 import { Command, Option } from 'commander';
 import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
-import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readRegularFile } from '../bounded-read.js';
 import { MAX_FILE_BYTES } from '../desired/snapshot.js';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -137,14 +138,9 @@ export function startEarlyLogins(flags: FleetFlags): Map<string, EarlyLogin> {
     // read as the repo's own lint reads it: a regular file of the tree (never through a committed symlink, never a
     // FIFO), at most 1 MiB; anything else starts no login here (lint then says what is wrong)
     const read = (f: string): unknown => {
-      const fd = openSync(join(flags.repo, f), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      try {
-        const st = fstatSync(fd);
-        if (!st.isFile() || st.size > MAX_FILE_BYTES) throw new Error(`${f}: not read`);
-        return parseYaml(readFileSync(fd, 'utf8'));
-      } finally {
-        closeSync(fd);
-      }
+      const bytes = readRegularFile(join(flags.repo, f), MAX_FILE_BYTES);
+      if (bytes === undefined) throw new Error(`${f}: missing`);
+      return parseYaml(bytes.toString('utf8'));
     };
     const settings = settingsWithDefaults((read('clawops.yaml') ?? {}) as Parameters<typeof settingsWithDefaults>[0]);
     const raw = (read('nodes.yaml') as { nodes?: unknown } | null)?.nodes;

@@ -4,9 +4,10 @@
  * shutdown.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, openSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { FileRefused, readRegularFile } from '../bounded-read.js';
 import { IoError } from '../errors.js';
 
 /**
@@ -55,29 +56,23 @@ export async function writeFileAtomic(file: string, content: string | Iterable<s
   }
 }
 
-/** The parsed state file, or undefined when there is none yet. Throws IoError when it exists but is not JSON. */
 /** the most a state file (status.json, the notifier's state) is read of: more is not one clawops wrote */
 const MAX_STATE_BYTES = 256 * 1024 * 1024;
 
+/** The parsed state file, or undefined when there is none yet. Throws IoError when it exists but is not JSON. */
 export async function readStateFile(file: string): Promise<unknown> {
-  let text: string;
-  // never through a link (O_NOFOLLOW), never a FIFO or device (O_NONBLOCK, then a regular file or nothing), bounded
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
+  // never through a link, never a FIFO or device, bounded (readRegularFile)
+  let bytes: Buffer | undefined;
   try {
-    fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const st = await fh.stat();
-    if (!st.isFile()) throw new IoError(`state ${file}: not a regular file; never read`);
-    if (st.size > MAX_STATE_BYTES) throw new IoError(`state ${file}: ${st.size} bytes, more than a state file holds (${MAX_STATE_BYTES})`);
-    text = await fh.readFile('utf8');
+    bytes = readRegularFile(file, MAX_STATE_BYTES);
   } catch (e) {
-    if (e instanceof IoError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP' || code === 'EMLINK') throw new IoError(`state ${file}: a symlink; never read through one`);
-    throw new IoError(`state ${file}: ${(e as Error).message}`);
-  } finally {
-    await fh?.close().catch(() => undefined);
+    if (!(e instanceof FileRefused)) throw new IoError(`state ${file}: ${(e as Error).message}`);
+    throw new IoError(
+      e.why === 'symlink' ? `state ${file}: a symlink; never read through one` : e.why === 'not-regular' ? `state ${file}: not a regular file; never read` : `state ${file}: ${e.size ?? '?'} bytes, more than a state file holds (${MAX_STATE_BYTES})`,
+    );
   }
+  if (bytes === undefined) return undefined;
+  const text = bytes.toString('utf8');
   try {
     return JSON.parse(text) as unknown;
   } catch {
