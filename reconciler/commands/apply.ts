@@ -130,9 +130,10 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
           return;
         }
         // tenants apply leaves alone (not clawops-owned, secrets missing, quarantined): never a silent success
-        const blocked = r.plan.nodes.flatMap((n) => n.tenants.filter((t) => t.state === 'Blocked').map((t) => `${n.node}/${t.tenant}`));
+        const blockedTenants = r.plan.nodes.flatMap((n) => n.tenants.filter((t) => t.state === 'Blocked').map((t) => ({ n, tenant: t.tenant })));
+        const blocked = blockedTenants.map(({ n, tenant }) => `${n.node}/${tenant}`);
         // (and why, for --json: the plan's errors about each blocked tenant)
-        const refusals = r.plan.nodes.flatMap((n) => n.tenants.filter((t) => t.state === 'Blocked').flatMap((t) => n.issues.filter((i) => i.tenant === t.tenant && i.severity === 'error').map((i) => ({ node: n.node, tenant: t.tenant, reason: i.reason, message: i.message }))));
+        const refusals = blockedTenants.flatMap(({ n, tenant }) => n.issues.filter((i) => i.tenant === tenant && i.severity === 'error').map((i) => ({ node: n.node, tenant, reason: i.reason, message: i.message })));
         const blockedJson = blocked.length ? { blocked, refusals } : {};
         if (actions === 0 && r.plan.nodes.every((n) => !n.blocked)) {
           if (flags.json) io.stdout(`${safeJson({ ok: blocked.length === 0, results: [], ...blockedJson }, 2)}\n`);

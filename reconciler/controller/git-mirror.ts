@@ -112,9 +112,10 @@ export class GitMirror {
     let known = true;
     try {
       // at most MAX_FILE_BYTES, as lint reads a file: a bigger one (a compressible blob of GBs) is never buffered
-      const size = Number((await hardenedGit(this.dir).raw(['cat-file', '-s', key])).trim());
+      const git = hardenedGit(this.dir);
+      const size = Number((await git.raw(['cat-file', '-s', key])).trim());
       if (size > MAX_FILE_BYTES) throw new GitError(`${path} at ${commit.slice(0, 12)} is ${size} bytes, more than ${MAX_FILE_BYTES}: not read`);
-      text = await hardenedGit(this.dir).raw(['show', key]);
+      text = await git.raw(['show', key]);
     } catch (e) {
       if (e instanceof GitError) throw e;
       text = undefined;

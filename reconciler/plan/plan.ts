@@ -129,11 +129,16 @@ export function secretProblems(d: TenantDesired, t: TenantObservation | undefine
   const out: { name: string; reason: 'SecretMissing' | 'SecretMode'; message: string }[] = [];
   for (const name of referenced) {
     const m = name === 'token.current' || name === 'token.next' ? t.tokens[name] : Object.hasOwn(t.secrets, name) ? t.secrets[name] : undefined;
-    if (m?.link) out.push({ name, reason: 'SecretMode', message: `${m.link === 'dir' ? `the secrets dir secrets/${d.id} is a symlink` : `secret file secrets/${d.id}/${name} is a symlink`}: never followed; the gateway would not start until it is a regular file in a real dir (apply refuses ${d.id})` });
+    if (m?.link) out.push({ name, reason: 'SecretMode', message: `${linkedSecret(d.id, `secret file secrets/${d.id}/${name}`, m.link)}: never followed; the gateway would not start until it is a regular file in a real dir (apply refuses ${d.id})` });
     else if (!m || !m.present) out.push({ name, reason: 'SecretMissing', message: `secret file ${name} is missing on the node; the gateway would not start (apply refuses ${d.id} until it is provisioned)` });
     else if (m.mode !== '600' && m.mode !== '400') out.push({ name, reason: 'SecretMode', message: `secret file ${name} has mode ${m.mode ?? '?'}; the gateway would not start until it is 0600 or 0400 (apply refuses ${d.id})` });
   }
   return out;
+}
+
+/** which link a secret is reached through: the tenant's secrets dir, or the file (named as `file`) */
+function linkedSecret(tenant: string, file: string, link: 'file' | 'dir'): string {
+  return link === 'dir' ? `the secrets dir secrets/${tenant} is a symlink` : `${file} is a symlink`;
 }
 
 /** `referenced`: gatewaySecrets(d), computed once per plan (it serialises the tenant's whole openclaw.json). */
@@ -149,7 +154,7 @@ function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation
   const next = t.tokens['token.next'];
   for (const [name, m] of [['token.current', cur], ['token.next', next]] as const) {
     if (referenced.includes(name)) continue; // a referenced secret is checked by secretProblems (it blocks apply)
-    if (m.link) issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${m.link === 'dir' ? `the secrets dir secrets/${d.id} is a symlink` : `${name} is a symlink`}: never followed, and the gateway wrapper does not use it; expected a regular file, 0600` });
+    if (m.link) issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${linkedSecret(d.id, name, m.link)}: never followed, and the gateway wrapper does not use it; expected a regular file, 0600` });
     else if (m.present && m.mode !== '600' && m.mode !== '400') issues.push({ ...tok, severity: 'warning', reason: 'TokenMode', file: name, message: `${name} has mode ${m.mode ?? '?'}; expected 0600` });
   }
   if (next.present) {
@@ -214,11 +219,12 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     // repaired node, loses its quarantine record once past its gate: FINISH's Q lines)
     const stuck = t !== undefined && t.current?.releaseId === d.releaseId && t.quarantined.includes(d.releaseId);
     if (stuck && opts.retryQuarantined === true) np.actions.push({ kind: 'reload', tenant: id, releaseId: d.releaseId });
-    if (secrets.length > 0 || quarantined || (stuck && opts.retryQuarantined !== true)) {
+    const stuckBlocked = stuck && opts.retryQuarantined !== true;
+    if (secrets.length > 0 || quarantined || stuckBlocked) {
       tp.state = 'Blocked';
       for (const sp of secrets) np.issues.push({ category: 'token', severity: 'error', reason: sp.reason, node: node.name, tenant: id, file: sp.name, message: sp.message, difference: true });
       if (quarantined) np.issues.push({ category: 'drift', severity: 'error', reason: 'Quarantined', node: node.name, tenant: id, message: `release ${d.releaseId} was rolled back automatically on this node and is quarantined; a new commit (new content) or apply --retry-quarantined tries again`, difference: true });
-      if (stuck && opts.retryQuarantined !== true) np.issues.push({ category: 'drift', severity: 'error', reason: 'Quarantined', node: node.name, tenant: id, message: `its link is still on release ${d.releaseId}, which was rolled back automatically and is quarantined (the rollback could not finish); fix what that failure named, then a new commit or apply --retry-quarantined starts it again`, difference: true });
+      if (stuckBlocked) np.issues.push({ category: 'drift', severity: 'error', reason: 'Quarantined', node: node.name, tenant: id, message: `its link is still on release ${d.releaseId}, which was rolled back automatically and is quarantined (the rollback could not finish); fix what that failure named, then a new commit or apply --retry-quarantined starts it again`, difference: true });
       blockedTenants = true;
       np.issues.push(...tenantHealthIssues(node.name, d, t, referenced));
       np.tenants.push(tp);
