@@ -13,7 +13,7 @@ import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
 import type { ApplyEvent, NodeApplyResult } from '../../reconciler/apply/apply-node.js';
 import { observeAndPlan } from '../../reconciler/commands/diff.js';
 import { fleetAvailable, startFleet, type Fleet, type FleetNodeHandle } from '../fleet/fleet.js';
-import { commitEdits, fleetRepo, fleetUnitEdits, portOffsetOf } from '../helpers/fleet-repo.js';
+import { commitEdits, FLEET_NOTIFIER_PORT, fleetRepo, fleetUnitEdits, portOffsetOf } from '../helpers/fleet-repo.js';
 import { openclawCache } from '../helpers/openclaw.js';
 import { REPO_ROOT, runCli } from '../helpers/repo.js';
 import { applyJson, nodeResult, tenantLink } from '../helpers/fleet-apply.js';
@@ -256,7 +256,7 @@ describe.skipIf(!ready)('services on a real fleet: reload, health gate, rollback
     if (r.code !== 0) console.log('NOTIFIER LOG', (await nf.exec('cat /var/db/openclaw/logs/notifier.log; ls -la /var/db/openclaw/clawops')).stdout);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(result(r.json, 'notifier-1').reloads).toEqual([expect.objectContaining({ tenant: '(node)', label: 'ai.openclaw.clawops.notifier', method: 'bootstrap' })]);
-    const port = 9099 + portOffsetOf(nf);
+    const port = FLEET_NOTIFIER_PORT + portOffsetOf(nf);
     expect((await nf.exec(`curl -s -m 3 http://127.0.0.1:${port}/healthz`)).stdout).toContain('"ok":true');
     expect((await runCli(['diff', '--repo', repo, '--identity', fleet.clientKeyPath, '--node', 'notifier-1'])).code).toBe(0);
     // the template changes (a throttle): installed and bootstrapped again

@@ -4,7 +4,6 @@
  * No sshd: fast, and the same scripts the fleet runs.
  */
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +11,7 @@ import { confirmGuard, gate, markPassed, readinessReason, reloadUnits, startGuar
 import { LocalTransport } from '../../reconciler/transport/local-transport.js';
 import type { NodePaths } from '../../reconciler/transport/transport.js';
 import { installFakeGateway, installLaunchctl } from '../fleet/node-bin.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, holdPort } from '../helpers/ports.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const HEALTH = { deadline_sec: 5, poll_ms: 100, allow_degraded: false };
@@ -102,8 +101,8 @@ describe('services on a local node (launchctl stand-in, fake gateway)', () => {
     release('aaaa1111');
     point('acme', 'aaaa1111');
     expect((await reloadUnits(t, p, 'acme', 'aaaa1111')).ok).toBe(true);
-    const taken = await freePort();
-    const blocker: Server = createServer((s) => s.destroy()).listen(taken, '127.0.0.1');
+    // (held as it is picked: a port only free when asked could be another test file's by the time it is listened on)
+    const { server: blocker, port: taken } = await holdPort((s) => s.destroy());
     try {
       release('bbbb2222', { port: taken });
       point('acme.prev', 'aaaa1111');

@@ -110,13 +110,21 @@ export function fleetNodesYaml(fleet: Fleet, assignment = EXAMPLE_ASSIGNMENT): s
  * ~40 MB) instead of the real one (30-50 s, ~1 GB); the real gateway is proven by the tests that pass REAL_GATEWAY.
  * No probe unit: the health gate asks the gateway's own /readyz.
  */
+/**
+ * The fleet notifier's base listen port (tenants-example's 9099 moved): with a node's port_offset (1000-11800) it
+ * lands at 19699-30499, above the fleet's sshd ports (10000-18700, which another test file's nodes may hold
+ * meanwhile) and 90 below its own node's gateway block, clear of every other block's gateways and probes.
+ */
+export const FLEET_NOTIFIER_PORT = 18699;
+
 export function fleetUnitEdits(opts: { realGateway?: boolean; readyMs?: number; notifier?: boolean } = {}): Record<string, Edit> {
   const env = opts.realGateway
     ? ''
     : `  <key>EnvironmentVariables</key>\n  <dict>\n    <key>CLAWOPS_OPENCLAW</key>\n    <string>/usr/local/bin/fake-openclaw-gateway</string>\n    <key>CLAWOPS_FAKE_READY_MS</key>\n    <string>${opts.readyMs ?? 200}</string>\n  </dict>\n`;
   const tpl = readFileSync(join(EXAMPLE, 'launchd/gateway.plist'), 'utf8').replace('  <key>ThrottleInterval</key>\n  <integer>10</integer>\n', `  <key>ThrottleInterval</key>\n  <integer>2</integer>\n${env}`);
   // the fake gateway is ready in well under a second: a short deadline keeps failing gates short in tests
-  const settings = `${readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8')}health:\n  deadline_sec: ${opts.realGateway ? 150 : 15}\n  confirm_sec: 60\n  poll_ms: 200\n`;
+  const example = readFileSync(join(EXAMPLE, 'clawops.yaml'), 'utf8');
+  const settings = `${opts.notifier ? example.replace('listen: 127.0.0.1:9099', `listen: 127.0.0.1:${FLEET_NOTIFIER_PORT}`) : example}health:\n  deadline_sec: ${opts.realGateway ? 150 : 15}\n  confirm_sec: 60\n  poll_ms: 200\n`;
   // the notifier unit (a real `clawops notifier serve`) only where a test asks for it
   return { 'launchd/gateway.plist': tpl, 'launchd/probe.plist': null, 'clawops.yaml': settings, 'launchd/notifier.plist': opts.notifier ? readFileSync(join(EXAMPLE, 'launchd/notifier.plist'), 'utf8') : null };
 }

@@ -7,7 +7,7 @@
  *     (32768+), where the kernel's pick landed before: on a port another test's gateway could be told to use.
  *   - freePortIn: any other range (the fleet's sshd ports).
  */
-import { createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 
 // ends 200 below the sshd ports: a gateway derives ports up to its own + 110, a probe listens on + 115
 const RANGE: [number, number] = [2000, 9800];
@@ -39,4 +39,21 @@ export async function freePortIn(min: number, max: number, host = '127.0.0.1'): 
 
 export function freePort(): Promise<number> {
   return freePortIn(RANGE[0], RANGE[1]);
+}
+
+/**
+ * A loopback port of freePort's range held by a listener of the test's own (`onConnection` for each connection): no
+ * window between picking the port and listening on it, where a test file running meanwhile could take it.
+ */
+export async function holdPort(onConnection: (s: Socket) => void): Promise<{ server: Server; port: number }> {
+  for (let i = 0; i < 20; i++) {
+    const port = RANGE[0] + Math.floor(Math.random() * (RANGE[1] - RANGE[0]));
+    const server = createServer(onConnection);
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (ok) return { server, port };
+  }
+  throw new Error('could not hold a free port');
 }
