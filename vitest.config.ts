@@ -11,5 +11,7 @@ export default defineConfig({
     // one temp dir for the run's temp dirs (removed at the end); installs the real OpenClaw CLI cache once (no-op when
     // present) for fleet nodes and lint --openclaw
     globalSetup: ['test/helpers/tmp-setup.ts', 'test/fleet/global-setup.ts'],
+    // each test file: its own verdict store for the CLI's applies (test/helpers/file-env.ts)
+    setupFiles: ['test/helpers/file-env.ts'],
   },
 });

@@ -19,7 +19,7 @@ import { gatewayPort, notifierUnitFor, notifierVars } from '../desired/build-des
 import { readinessUrl, releaseReadiness } from '../units/readiness.js';
 import { releaseHealth } from './release-health.js';
 import { FINISH_SCRIPT, PROMOTE_SCRIPT } from './remote-scripts.js';
-import { ValidationMemo, verdictKey, type Claim, type Decision, type Pending, type ReleaseVerdict } from './validation-memo.js';
+import { ValidationMemo, validatedBy, verdictKey, type Claim, type Decision, type Pending, type ReleaseVerdict } from './validation-memo.js';
 
 /** extra time the PROMOTE command gets per release it validates */
 export const VALIDATE_ALLOWANCE_MS = 20_000;
@@ -423,11 +423,12 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (toStage.length > 0) emit('stage', 'done', `sent ${toStage.reduce((n, a) => n + a.files.length + 1, 0) - result.reusedFiles} files (${t.stats.bytesSent - before.bytes} bytes), ${result.reusedFiles} unchanged files copied on the node; ${result.reused.length} release(s) already there`);
 
     // 3b + 4. verify staged bytes, rename into place, validate every release about to go live (one command); a
-    // release another node of this run already validated (same bytes, same OpenClaw build) gets this node's own
-    // checks only (its secret files), one that another node found invalid is refused here too
+    // release another node of this run (or an earlier run, kept in the verdict store) already found valid (same bytes,
+    // same OpenClaw build) gets this node's own checks only (its secret files), one that another node of this run
+    // found invalid is refused here too
     step = 'validate';
     checkAbort(ctx, np.node, step);
-    emit('validate', 'start', `verify ${deploys.map((a) => a.tenant).join(', ')}; \`openclaw config validate\` each release no other node of this run has validated, else this node's secret check`);
+    emit('validate', 'start', `verify ${deploys.map((a) => a.tenant).join(', ')}; \`openclaw config validate\` each release not yet found valid with this build (by another node of this run, or an earlier run), else this node's secret check`);
     const build = `${facts.daemonSha ?? '-'} ${facts.line}`;
     const keyOf = (a: { tenant: string; releaseId: string }): string => verdictKey(build, a.tenant, a.releaseId);
     // without waiting: a release another node is validating right now ('pending') gets this node's own part (verify,
@@ -499,7 +500,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     if (failures[0]) throw failures[0];
     // this node's claims are all settled now: wait for the verdicts other nodes were working on meanwhile. One whose
     // validation ended without a verdict (given back) is validated here, on the release this node just placed
-    const by = new Map(checkOnly.flatMap((a) => { const x = decision(a); return x.kind === 'check' ? [[a.tenant, x.verdict.node] as const] : []; }));
+    const by = new Map(checkOnly.flatMap((a) => { const x = decision(a); return x.kind === 'check' ? [[a.tenant, validatedBy(x.verdict)] as const] : []; }));
     const waiting = checkOnly.filter((a) => decision(a).kind === 'pending');
     if (waiting.length > 0) {
       const deciding = memo.decide(np.node, waiting.map(keyOf), ctx.signal);
@@ -509,7 +510,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       for (const a of waiting) {
         const x = later.get(keyOf(a))!;
         if (x.kind === 'refuse') throw refuse(a, x.verdict);
-        if (x.kind === 'check') by.set(a.tenant, x.verdict.node);
+        if (x.kind === 'check') by.set(a.tenant, validatedBy(x.verdict));
       }
       const again = waiting.filter((a) => later.get(keyOf(a))!.kind === 'validate');
       if (again.length > 0) {
@@ -522,8 +523,11 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
       }
     }
     const validatedHere = result.validated?.length ?? 0;
-    const elsewhere = [...new Set(by.values())];
-    emit('validate', 'done', `${deploys.length} release(s) valid${by.size > 0 ? ` (${validatedHere} validated here; ${[...by.keys()].join(', ')} validated on ${elsewhere.join(', ')} this run, secrets checked here)` : ''}`);
+    // the tenants each validator found valid: `acme, globex validated on gw-1 this run, initech on gw-2 in run R`
+    const groups = new Map<string, string[]>();
+    for (const [tenant, label] of by) groups.set(label, [...(groups.get(label) ?? []), tenant]);
+    const elsewhere = [...groups].map(([label, ts], i) => `${ts.join(', ')} ${i === 0 ? 'validated ' : ''}on ${label}`).join(', ');
+    emit('validate', 'done', `${deploys.length} release(s) valid${by.size > 0 ? ` (${validatedHere} validated here; ${elsewhere}, secrets checked here)` : ''}`);
 
     // 5. swap: .prev first, then current, each a rename(2) of a fresh temporary symlink over the old one
     step = 'swap';

@@ -12,15 +12,25 @@
  *
  * A claim that ends without a verdict about the release (the node's own secret check refused, its connection dropped,
  * the lock was lost) is given back, and the next node that needs the release validates it.
+ *
+ * With a VerdictStore (verdict-cache.ts) valid verdicts outlive the run: a release an earlier run found valid with the
+ * same build is a 'check' at once (its `earlier` says which run), and each valid verdict of this run is kept.
  */
+import type { VerdictStore } from './verdict-cache.js';
 
 /** What one full validation said about a release: valid, or refused with the reason (one line, no secrets). */
-export type ReleaseVerdict = { valid: true; node: string } | { valid: false; node: string; why: string };
+export type ReleaseVerdict = { valid: true; node: string; earlier?: string } | { valid: false; node: string; why: string };
 
 /** Identity of a verdict: the OpenClaw build (the daemon's sha256 the node reported), tenant and release id. */
 export function verdictKey(build: string, tenant: string, releaseId: string): string {
   return `${build}\t${tenant}\t${releaseId}`;
 }
+
+/** a key whose build is known (the daemon's sha256 first): only such verdicts are kept across runs */
+export const keepable = (key: string): boolean => /^[0-9a-f]{64} /.test(key);
+
+/** who found a valid release valid, for a message: `gw-1 this run` or `gw-1 in run R` */
+export const validatedBy = (v: Extract<ReleaseVerdict, { valid: true }>): string => (v.earlier ? `${v.node} in run ${v.earlier}` : `${v.node} this run`);
 
 interface Entry {
   verdict?: ReleaseVerdict;
@@ -53,6 +63,24 @@ export class ValidationMemo {
   private readonly entries = new Map<string, Entry>();
   /** full validations started (claims taken), for tests and reports */
   claims = 0;
+  /** verdicts taken from the store (earlier runs) */
+  kept = 0;
+
+  /** `keep`: the store valid verdicts are read from and kept in, and this run's id (recorded with each) */
+  constructor(private readonly keep?: { store: VerdictStore; run: string }) {}
+
+  /** the entry for `key`, or one made from an earlier run's valid verdict (settled: a 'check') */
+  private entry(key: string): Entry | undefined {
+    const e = this.entries.get(key);
+    if (e || !this.keep || !keepable(key)) return e;
+    const kept = this.keep.store.get(key);
+    if (!kept) return undefined;
+    const verdict: ReleaseVerdict = { valid: true, node: kept.node, earlier: kept.run };
+    const made: Entry = { verdict, done: Promise.resolve(verdict), settle: () => undefined, owner: kept.node };
+    this.entries.set(key, made);
+    this.kept++;
+    return made;
+  }
 
   /**
    * For each key a node needs: reuse a verdict, or claim the validation. Waits while another node holds a claim on a
@@ -61,7 +89,7 @@ export class ValidationMemo {
    */
   async decide(node: string, keys: readonly string[], signal?: AbortSignal): Promise<Map<string, Decision>> {
     for (;;) {
-      const pending = [...new Set(keys)].map((k) => this.entries.get(k)).filter((e): e is Entry => e !== undefined && e.verdict === undefined);
+      const pending = [...new Set(keys)].map((k) => this.entry(k)).filter((e): e is Entry => e !== undefined && e.verdict === undefined);
       if (pending.length === 0) break;
       await Promise.race([Promise.all(pending.map((e) => e.done)), ...(signal ? [aborted(signal)] : [])]);
       // interrupted while waiting: nothing claimed (the node stops before validating)
@@ -70,7 +98,7 @@ export class ValidationMemo {
     const out = new Map<string, Decision>();
     for (const key of keys) {
       if (out.has(key)) continue;
-      const e = this.entries.get(key);
+      const e = this.entry(key);
       if (e?.verdict?.valid === true) out.set(key, { kind: 'check', key, verdict: e.verdict });
       else if (e?.verdict?.valid === false) out.set(key, { kind: 'refuse', key, verdict: e.verdict });
       else out.set(key, { kind: 'validate', key, claim: this.claim(key, node) });
@@ -87,7 +115,7 @@ export class ValidationMemo {
     const out = new Map<string, Decision | Pending>();
     for (const key of keys) {
       if (out.has(key)) continue;
-      const e = this.entries.get(key);
+      const e = this.entry(key);
       if (e?.verdict?.valid === true) out.set(key, { kind: 'check', key, verdict: e.verdict });
       else if (e?.verdict?.valid === false) out.set(key, { kind: 'refuse', key, verdict: e.verdict });
       else if (e) out.set(key, { kind: 'pending', key, node: e.owner, verdict: e.done });
@@ -110,6 +138,7 @@ export class ValidationMemo {
         open = false;
         entry.verdict = verdict;
         entry.settle(verdict);
+        if (verdict.valid && this.keep && keepable(key)) this.keep.store.put(key, { node: verdict.node, run: this.keep.run, at: new Date().toISOString() });
       },
       giveBack: () => {
         if (!open) return;

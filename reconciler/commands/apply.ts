@@ -7,6 +7,8 @@ import { pino, type Logger } from 'pino';
 import { applyFleet } from '../apply/apply-fleet.js';
 import type { ApplyEvent, NodeApplyResult, RunContext } from '../apply/apply-node.js';
 import { rollbackTenant } from '../apply/rollback.js';
+import { ValidationMemo } from '../apply/validation-memo.js';
+import { defaultVerdictDir, dirVerdictStore } from '../apply/verdict-cache.js';
 import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { planJson, renderText } from '../report/plan-report.js';
 import { loadInventory, selectNodes } from '../source/load.js';
@@ -92,6 +94,7 @@ interface ApplyFlags extends FleetFlags {
   prune?: boolean;
   retryQuarantined?: boolean;
   lockTtl?: string;
+  revalidate?: boolean;
 }
 
 function context(io: CliIo, flags: { lockTtl?: string }, extra: { commit?: string; tag?: string }): RunContext {
@@ -117,6 +120,7 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--retry-quarantined', 'apply releases a node rolled back automatically (quarantined) once more')
     .option('--json', 'machine-readable result on stdout')
     .option('--lock-ttl <sec>', `node lock expiry (default ${DEFAULT_LOCK_TTL_SEC})`)
+    .option('--revalidate', 'run `openclaw config validate` on every release, also those an earlier run found valid')
     .action(async (flags: ApplyFlags) => {
       const r = await observeAndPlan(flags, { prune: flags.prune === true, retryQuarantined: flags.retryQuarantined === true }, !flags.dryRun);
       try {
@@ -161,7 +165,9 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
           // the dead-man guard is confirmed over a NEW connection: proof this run can still reach the node
           const co = connectOptions(flags, r.source);
           const reconnect = async (name: string) => connectNode(r.nodes.find((n) => n.name === name)!, r.desired.settings, co);
-          res = await applyFleet(r.plan, r.desired, r.fleet.transports, { ...ctx, signal: abort.signal, reconnect }, r.concurrency);
+          // valid verdicts of earlier runs (same release bytes, same OpenClaw build) spare their validation
+          const validations = new ValidationMemo({ store: dirVerdictStore(defaultVerdictDir(), { read: flags.revalidate !== true }), run: ctx.run });
+          res = await applyFleet(r.plan, r.desired, r.fleet.transports, { ...ctx, signal: abort.signal, reconnect, validations }, r.concurrency);
         } finally {
           process.off('SIGINT', onSigint);
         }

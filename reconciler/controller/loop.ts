@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { dirVerdictStore, type VerdictStore } from '../apply/verdict-cache.js';
 import { isGitUrl } from '../source/git-source.js';
 import { oneLine } from '../errors.js';
 import { ConnectionPool } from './connections.js';
@@ -85,6 +86,8 @@ export class Controller {
   private loopAlive = false;
   private passListeners: ((s: PassSummary) => void)[] = [];
   passes = 0;
+  /** valid `openclaw config validate` verdicts, kept across passes and restarts */
+  private readonly verdicts: VerdictStore;
 
   constructor(private readonly opts: ControllerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -94,6 +97,7 @@ export class Controller {
     const localBase = !isGitUrl(opts.repo) ? resolve(opts.repo) : resolve(opts.stateDir);
     this.pool = new ConnectionPool({ ...(opts.identityFile ? { identityFile: opts.identityFile } : {}), ...(opts.knownHostsFile ? { knownHostsFile: opts.knownHostsFile } : {}), localBase });
     this.cache = new DesiredCache(() => this.mirror.dir);
+    this.verdicts = dirVerdictStore(join(opts.stateDir, 'verdicts'));
   }
 
   /** Take the state dir (lock), read the stored status (refusing one it cannot read), check the mirror. */
@@ -226,6 +230,7 @@ export class Controller {
           ...(this.opts.concurrency ? { concurrency: this.opts.concurrency } : {}),
           ...(this.opts.nodes ? { only: this.opts.nodes } : {}),
           persist: () => writeStatus(this.opts.stateDir, this.doc),
+          verdicts: this.verdicts,
         },
         this.doc,
         id,

@@ -10,6 +10,8 @@
  */
 import type { Logger } from 'pino';
 import { applyFleet } from '../apply/apply-fleet.js';
+import { ValidationMemo } from '../apply/validation-memo.js';
+import type { VerdictStore } from '../apply/verdict-cache.js';
 import type { NodeApplyResult, RunContext } from '../apply/apply-node.js';
 import type { DesiredState, NodeSpec } from '../desired/types.js';
 import { ClawopsError, oneLine, ValidationError } from '../errors.js';
@@ -50,6 +52,9 @@ export interface PassDeps {
   only?: readonly string[];
   /** write the status store now (the loop's writeStatus): evidence an apply invalidates is put on disk first */
   persist?: () => Promise<void>;
+  /** valid verdicts kept across passes and restarts (STATE_DIR/verdicts): the fan-out does not validate again what
+   * the canary's apply found valid */
+  verdicts?: VerdictStore;
 }
 
 /** A commit built: its desired state and its recorded fixtures (read from the checkout before it goes away). */
@@ -301,6 +306,7 @@ async function reconcileGroup(
         else d.log.info(fields, e.message ?? e.state);
       },
       reconnect: (node) => d.pool.fresh(spec.get(node)!, group.desired.settings),
+      ...(d.verdicts ? { validations: new ValidationMemo({ store: d.verdicts, run: passId }) } : {}),
     };
     // an apply to a canary ends its run of green passes: on disk BEFORE the apply, so a controller killed during it
     // does not come back counting green passes from before an apply it never recorded

@@ -5,7 +5,8 @@
  * `node` (which openclaw's `#!/usr/bin/env node` finds first on PATH) is a script that logs such runs and then execs
  * the real Node; the version gate hashes openclaw's entry point, which is untouched.
  */
-import { readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { applyFleet } from '../../reconciler/apply/apply-fleet.js';
@@ -58,6 +59,8 @@ describe.skipIf(!ready)('apply validates each distinct release once per run (rea
       expect(r.code).toBe(0);
     }
     repo = fleetRepo(fleet, {}, ASSIGNMENT);
+    // each test its own verdict store: the releases of one test are not found valid already by an earlier one
+    process.env.XDG_CACHE_HOME = mkdtempSync(join(tmpdir(), 'xdg-cache-'));
   });
 
   it('three nodes get the same releases: openclaw validates each once, the other nodes only check their secrets', async () => {
@@ -79,6 +82,34 @@ describe.skipIf(!ready)('apply validates each distinct release once per run (rea
     const again = await apply();
     expect(again.code).toBe(0);
     expect(await allValidations()).toEqual([]);
+  }, 120_000);
+
+  it('a release an earlier run found valid is not validated again by the next run (other nodes, same build); --revalidate does', async () => {
+    // the first run reaches gw-1 only: it validates both releases there and keeps the verdicts
+    const first = await apply('--node', 'gw-1');
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(await allValidations()).toEqual(TENANTS);
+    expect(nodeResult(first.json, 'gw-1').validated?.sort()).toEqual(TENANTS);
+    const store = join(process.env.XDG_CACHE_HOME!, 'clawops', 'verdicts');
+    expect(readdirSync(store).filter((f) => f.endsWith('.json'))).toHaveLength(TENANTS.length);
+    // the next run (gw-2, gw-3): no `openclaw config validate` anywhere, every node checks its own secrets
+    await Promise.all(fleet.nodes.map((n) => n.exec(`rm -f ${CALLS}`)));
+    const next = await apply('--node', 'gw-2', '--node', 'gw-3');
+    expect(next.code, next.stdout + next.stderr).toBe(0);
+    expect(await allValidations()).toEqual([]);
+    for (const n of ['gw-2', 'gw-3']) {
+      expect(nodeResult(next.json, n).validated).toEqual([]);
+      expect(nodeResult(next.json, n).checked?.sort()).toEqual(TENANTS);
+      expect(nodeResult(next.json, n).swapped.map((x) => x.tenant).sort()).toEqual(TENANTS);
+    }
+    expect(next.stderr).toContain(`validated on gw-1 in run ${String(first.json!.run)}, secrets checked here`);
+    // (each node's own check ran: `checked`; a node refusing it although the release was found valid: the last test)
+    const gw3 = fleet.node('gw-3');
+    // --revalidate: openclaw runs again (once a release), and the verdicts are kept anew
+    await gw3.exec('rm -rf /etc/openclaw/* /var/db/openclaw/clawops/*');
+    const again = await apply('--node', 'gw-3', '--revalidate');
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(await allValidations()).toEqual(TENANTS);
   }, 120_000);
 
   it('an invalid release is refused on every node with one validation run, the same one-line error naming node, tenant and release', async () => {

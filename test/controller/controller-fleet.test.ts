@@ -77,6 +77,14 @@ describe.skipIf(!ready)('controller on a real sshd fleet', () => {
     expect(summary(s)).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Progressing:Applied', 'gw-3': 'Progressing:Applied' });
     expect(await current(gw2, 'acme')).toBe(await current(gw1, 'acme'));
     expect(await current(gw3, 'acme')).toBe(await current(gw1, 'acme'));
+    // the fan-out does not validate again what the canary's apply found valid (the verdicts kept in STATE_DIR/verdicts):
+    // gw-2 and gw-3 only check their own secrets
+    const fanout = log.lines().filter((l) => l.step === 'validate' && l.state === 'done' && (l.node === 'gw-2' || l.node === 'gw-3'));
+    expect(fanout.map((l) => l.node).sort()).toEqual(['gw-2', 'gw-3']);
+    for (const l of fanout) {
+      expect(String(l.msg)).toMatch(/^\d release\(s\) valid \(0 validated here; (acme|globex) validated on gw-1 in run \S+(, (acme|globex) on gw-1 in run \S+)?, secrets checked here\)$/);
+      expect(String(l.msg)).toContain(l.node === 'gw-3' ? '1 release(s)' : '2 release(s)');
+    }
     await c.runPass();
     s = c.status();
     expect(summary(s)).toEqual({ 'gw-1': 'Synced:Synced', 'gw-2': 'Synced:Synced', 'gw-3': 'Synced:Synced' });

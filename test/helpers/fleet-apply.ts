@@ -6,6 +6,7 @@ import type { FleetNodeHandle } from '../fleet/fleet.js';
 import { runCli, type CliRun } from './repo.js';
 
 export interface ApplyJson {
+  run?: string;
   ok: boolean;
   halted?: string;
   blocked?: string[];

@@ -4,7 +4,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { buildDesired } from '../../reconciler/desired/build-desired.js';
@@ -21,7 +20,8 @@ export const EXAMPLE_ASSIGNMENT: Record<string, { role: 'gateway' | 'notifier'; 
   'gw-2': { role: 'gateway', tenants: ['acme', 'globex', 'initech'] },
 };
 
-const BLOCKS = join(tmpdir(), 'clawops-port-blocks');
+// machine-wide (not under the run's TMPDIR): two vitest runs at once (a helper's file beside the suite) share the slots
+const BLOCKS = '/tmp/clawops-port-blocks';
 const SLOT_SPAN = 400;
 /** offsets 1000..11800: clear of the controller tests' windows (12000 and up) */
 const SLOTS = 28;
