@@ -12,7 +12,8 @@ export interface OpenclawVersion {
 }
 
 export function parseVersion(stdout: string): OpenclawVersion | undefined {
-  const m = /OpenClaw\s+(\S+)\s+\(([0-9a-f]+)\)/.exec(stdout);
+  // (a version word and commit of sane length: a node's openclaw may print anything)
+  const m = /OpenClaw\s+(\S{1,64})\s+\(([0-9a-f]{1,64})\)/.exec(stdout);
   return m ? { version: m[1]!, commit: m[2]! } : undefined;
 }
 

@@ -41,7 +41,8 @@ OC_SUMS
   fi
   if [ -n "$line" ]; then rec version 0 "$line" 1; return 0; fi
   line=$(openclaw --version </dev/null 2>/dev/null); rc=$?
-  line=$(printf '%s\n' "$line" | head -n 1)
+  # (its first line, at most 512 bytes: what a node's openclaw prints goes into status lines)
+  line=$(printf '%s\n' "$line" | awk 'NR == 1 { print substr($0, 1, 512); exit }')
   rec version "$rc" "$line" 0
   case $line in OpenClaw*) [ -n "$cache" ] && [ -d "$1" ] && [ -w "$1" ] && printf '%s\t%s\n' "$key" "$line" > "$cache.tmp.$$" && mv -f "$cache.tmp.$$" "$cache" ;; esac
   return 0

@@ -41,12 +41,29 @@ export function parseManifest(text: string): ReleaseManifest | { invalid: string
   } catch {
     return { invalid: 'not JSON' };
   }
-  const m = v as Partial<ReleaseManifest>;
-  if (m === null || typeof m !== 'object' || m.schema !== 1 || typeof m.release_id !== 'string' || typeof m.files !== 'object' || m.files === null) {
+  const m = v as Record<string, unknown> | null;
+  if (m === null || typeof m !== 'object' || m.schema !== 1 || typeof m.release_id !== 'string' || typeof m.files !== 'object' || m.files === null || Array.isArray(m.files)) {
     return { invalid: 'not a clawops release manifest' };
   }
-  return m as ReleaseManifest;
+  // a node's file: what it says about the release's origin is kept only in the shapes clawops writes (a commit id, a
+  // git ref name's length), so a number, an object or a megabyte of text never reaches a status line
+  const bounded = (x: unknown, max: number): string | undefined => (typeof x === 'string' && x.length <= max ? x : undefined);
+  const commit = typeof m.commit === 'string' && /^[0-9a-f]{7,64}$/.test(m.commit) ? m.commit : undefined;
+  const tag = bounded(m.tag, MAX_REF_NAME);
+  return {
+    schema: 1,
+    tenant: bounded(m.tenant, 256) ?? '',
+    release_id: m.release_id,
+    ...(commit ? { commit } : {}),
+    ...(tag ? { tag } : {}),
+    files: m.files as Record<string, string>,
+    created_at: bounded(m.created_at, 64) ?? '',
+    actor: bounded(m.actor, 256) ?? '',
+  };
 }
+
+/** the longest tag name a manifest may carry (git allows longer refs; no release tag comes near) */
+export const MAX_REF_NAME = 255;
 
 export function isManifest(m: ReleaseManifest | { invalid: string } | undefined): m is ReleaseManifest {
   return m !== undefined && !('invalid' in m);

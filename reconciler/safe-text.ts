@@ -3,11 +3,17 @@
  * an ESC sequence could clear the screen, retitle the window or hide lines. Every human output escapes them here.
  */
 
-// C0 controls except TAB and LF, DEL, the C1 range (U+0080–U+009F, e.g. the 8-bit CSI U+009B), and the Unicode line
-// and paragraph separators U+2028/U+2029 (a terminal or a JSON reader may break a line there)
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+// C0 controls except TAB and LF, DEL, the C1 range (U+0080–U+009F, e.g. the 8-bit CSI U+009B), the Unicode line
+// and paragraph separators U+2028/U+2029 (a terminal or a JSON reader may break a line there), and the invisible
+// format characters that change what text around them looks like: bidi marks, embeddings, overrides and isolates
+// (U+061C, U+200E/F, U+202A–202E, U+2066–2069: "Trojan Source" reordering), zero-width and invisible characters
+// (U+200B–200D, U+2060–2064, U+206A–206F, U+FEFF) that make two different names look the same
+const INVISIBLE = '\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff';
+const CONTROL = new RegExp(`[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE}]`, 'g');
 // LF and TAB too, for text that must stay on one line (a name, a key, an error message)
-const CONTROL_INLINE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const CONTROL_INLINE = new RegExp(`[\u0000-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE}]`, 'g');
+// what JSON.stringify leaves raw of those (it escapes C0 itself)
+const JSON_RAW = new RegExp(`[\u007f-\u009f\u2028\u2029${INVISIBLE}]`, 'g');
 
 function visible(c: string): string {
   const code = c.charCodeAt(0);
@@ -38,10 +44,11 @@ export function safeJson(value: unknown, space?: number): string {
 }
 
 /**
- * DEL, the C1 controls and U+2028/2029 of a JSON text as \uXXXX escapes: JSON.stringify leaves them raw (U+009B is an
- * 8-bit CSI to a terminal), and they can stand only inside JSON strings, where the escape means the same. Also a
- * pino logger's streamWrite hook, so that every log line is escaped alike.
+ * DEL, the C1 controls, U+2028/2029 and the invisible format characters of a JSON text as \uXXXX escapes:
+ * JSON.stringify leaves them raw (U+009B is an 8-bit CSI to a terminal, U+202E reorders a line), and they can stand
+ * only inside JSON strings, where the escape means the same. Also a pino logger's streamWrite hook, so that every log
+ * line is escaped alike.
  */
 export function escapeJsonRaw(json: string): string {
-  return json.replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return json.replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

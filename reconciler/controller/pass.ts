@@ -17,7 +17,7 @@ import type { DesiredState, NodeSpec } from '../desired/types.js';
 import { ClawopsError, oneLine, ValidationError } from '../errors.js';
 import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
 import { isManifest } from '../release-manifest.js';
-import { combinePlans, planner } from '../plan/plan.js';
+import { combinePlans, guardTenants, planner } from '../plan/plan.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import type { FixtureSet } from '../replay/fixtures.js';
 import { loadDesired } from '../source/load.js';
@@ -260,9 +260,10 @@ async function reconcileGroup(
       lockRun = undefined;
     }
     const dead = deadOwnLock(obs.lock, d.actor, { pid: process.pid, run: passId });
-    const orphans = obs.guards.filter((g) => g.run !== passId && (lockRun !== g.run || dead?.run === g.run));
+    // (a guard whose process the node says is gone, after a reboot, puts nothing back: litter apply's recover removes)
+    const orphans = obs.guards.filter((g) => g.alive !== false && g.run !== passId && (lockRun !== g.run || dead?.run === g.run));
     if (orphans.length === 0) continue;
-    const message = `waiting for the dead-man guard of ${orphans.map((g) => `run ${g.run} (${g.tenants.join(', ') || '?'})`).join(', ')} to put back what its run swapped and never confirmed; applying after it`;
+    const message = `waiting for the dead-man guard of ${orphans.slice(0, 3).map((g) => `run ${g.run} (${guardTenants(g)})`).join(', ')}${orphans.length > 3 ? ` and ${orphans.length - 3} more` : ''} to put back what its run swapped and never confirmed; applying after it`;
     waiting.set(name, { reason: 'WaitingForGuard', message });
     if (d.mode === 'auto') d.log.warn({ stage: 'apply', node: name, reason: 'WaitingForGuard', runs: orphans.map((g) => g.run) }, `${name}: ${message}`);
   }

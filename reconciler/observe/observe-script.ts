@@ -320,6 +320,8 @@ report() {
     function readman(m,   l, f, o) {
       nl = 0; canon = 1; f = 0; o = 0; fe = 0
       while ((getline l < m) > 0) {
+        # a line past 64 KiB is cut (the manifest then no longer parses: not clawops' own as it is), never sent whole
+        if (length(l) > 65536) { l = substr(l, 1, 65536); canon = 0 }
         ml[++nl] = l; if (nl > 4096) canon = 0
         if (index(l, "\\")) canon = 0
         if (l == "  \"files\": {" && !o) { o = 1; f = 1; bo = nl; continue }
@@ -627,7 +629,8 @@ fi
     case $n in *.beat) continue ;; esac
     # (and whether its process still runs: 1, 0, or '' when the file names none)
     guard_alive "$f"; case $? in 0) _ga=1 ;; 1) _ga=0 ;; *) _ga='' ;; esac
-    rec guard "${"$"}{n#guard.}" "$(awk -F '\t' '$1 == "deadline" { d = $2 } $1 == "passed" { p = $2 } END { printf "%s", d + 0 }' "$f")" "$(awk -F '\t' 'NF == 4 { printf "%s%s", (n++ ? "," : ""), $1 }' "$f")" "$_ga"
+    # (its first 64 KiB: clawops writes a few lines; a deadline awk reads as a number, else 0: unknown)
+    rec guard "${"$"}{n#guard.}" "$(head -c 65536 "$f" | awk -F '\t' '$1 == "deadline" && $2 ~ /^[0-9]+$/ && length($2) < 16 { d = $2 } END { printf "%d", d + 0 }')" "$(head -c 65536 "$f" | awk -F '\t' 'NF == 4 { printf "%s%s", (n++ ? "," : ""), $1 }')" "$_ga"
   done
   if real_dir "$D/quarantine"; then
     for f in "$D/quarantine"/*/*; do

@@ -26,9 +26,17 @@ const b64 = (s: string | undefined): Buffer => Buffer.from(s ?? '', 'base64');
  * macOS format: `system/<label> = {` then tab-indented `key = value` lines,
  * nested `name = {` … `}` blocks. Exit 113 means the service is not loaded.
  */
+/**
+ * A map keyed by names a node chose (file names, secret names, launchctl keys): no prototype, so a file named
+ * `__proto__` is a key like any other instead of hitting Object.prototype's setter and vanishing.
+ */
+export function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 export function parseLaunchctlPrint(text: string, exitCode: number): LaunchdState {
-  const fields: Record<string, string> = {};
-  const environment: Record<string, string> = {};
+  const fields = dict<string>();
+  const environment = dict<string>();
   if (exitCode !== 0) return { loaded: false, fields, environment, exitCode };
   let depth = 0;
   let block = '';
@@ -80,14 +88,14 @@ function emptyTenant(tenant: string): TenantObservation {
   return {
     tenant,
     releases: [],
-    files: {},
-    contents: {},
-    launchd: { loaded: false, fields: {}, environment: {}, exitCode: -1 },
+    files: dict(),
+    contents: dict(),
+    launchd: { loaded: false, fields: dict(), environment: dict(), exitCode: -1 },
     tokens: { 'token.current': { present: false }, 'token.next': { present: false } },
     unsafeNames: [],
-    sizes: {},
+    sizes: dict(),
     unexpected: [],
-    secrets: {},
+    secrets: dict(),
     quarantined: [],
   };
 }
@@ -138,7 +146,7 @@ function scanDesiredFiles(stdin: string, tenant: string): Readonly<Record<string
   const key = parts.length === 1 ? parts[0]! : parts.join('\n');
   const have = DESIRED.get(key);
   if (have) return have;
-  const files: Record<string, string> = {};
+  const files = dict<string>();
   for (const line of key.split('\n')) {
     const [, , path = '', sha = ''] = line.split('\t');
     files[path] = intern(copy(sha));
@@ -219,7 +227,7 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
     switch (kind) {
       case 'version': {
         const v = parseVersion(b);
-        obs.openclaw = { found: a !== '127', exitCode: Number(a), raw: b, cached: c === '1' };
+        obs.openclaw = { found: a !== '127', exitCode: Number(a), raw: b.slice(0, 512), cached: c === '1' };
         if (v) Object.assign(obs.openclaw, v);
         break;
       }
@@ -270,7 +278,8 @@ export function collectRecords(obs: NodeObservation, records: readonly string[][
         if (/^ai\.openclaw\.clawops\.[a-z0-9-]+$/.test(a)) obs.nodeUnits[a] = { sha256: b };
         break;
       case 'guard':
-        obs.guards.push({ run: a, deadline: Number(b), tenants: c === '' ? [] : c.split(','), ...(r[4] === '1' || r[4] === '0' ? { alive: r[4] === '1' } : {}) });
+        // (a deadline that is no whole number of seconds is 0: unknown; only names a tenant can have, each once)
+        obs.guards.push({ run: a, deadline: /^[0-9]{1,15}$/.test(b) ? Number(b) : 0, tenants: c === '' ? [] : [...new Set(c.split(',').filter((x) => TENANT_ID.test(x)))], ...(r[4] === '1' || r[4] === '0' ? { alive: r[4] === '1' } : {}) });
         break;
       case 'quarantined':
         tenant(a).quarantined.push(b);

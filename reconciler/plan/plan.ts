@@ -324,8 +324,8 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
   // (or whose process the node says is gone: a reboot)
   const deadGuards = o.guards.filter((g) => g.alive === false || (g.alive === undefined && o.now !== undefined && g.deadline > 0 && o.now > g.deadline + (g.run.endsWith('.firing') ? 900 : 60)));
   for (const g of o.guards.filter((x) => !deadGuards.includes(x))) {
-    const left = o.now !== undefined ? g.deadline - o.now : undefined;
-    np.issues.push({ category: 'probe', severity: 'info', reason: 'PendingGuard', node: node.name, message: `dead-man guard of run ${g.run} pending for ${g.tenants.join(', ') || '?'}${left !== undefined ? `: reverts in ${Math.max(0, left)} s unless confirmed` : ''}`, difference: false });
+    const left = o.now !== undefined && g.deadline > 0 ? g.deadline - o.now : undefined;
+    np.issues.push({ category: 'probe', severity: 'info', reason: 'PendingGuard', node: node.name, message: `dead-man guard of run ${g.run} pending for ${guardTenants(g)}${left !== undefined ? `: reverts in ${Math.max(0, left)} s unless confirmed` : ''}`, difference: false });
   }
   const litter = [...o.leftovers.filter((l) => l.kind !== 'intent' || emptyIntents.has(l.name)), ...deadGuards.map((g) => ({ name: `guard.${g.run}` }))];
   if (litter.length > 0) np.issues.push({ category: 'drift', severity: 'warning', reason: 'Leftovers', node: node.name, message: `left by a dead run: ${litter.map((l) => l.name).join(', ')}; the next apply removes them`, difference: true });
@@ -384,4 +384,11 @@ export function plan(desired: DesiredState, observed: readonly ObserveResult[], 
   const byNode = new Map(observed.map((r) => [r.node, r]));
   const planOne = planner(desired, opts);
   return combinePlans(nodes.map((n) => planOne(n, byNode.get(n.name))), opts.revision);
+}
+
+/** The tenants a dead-man guard would put back, for one line: the first five, then how many more (a node's file). */
+export function guardTenants(g: { tenants: readonly string[] }): string {
+  if (g.tenants.length === 0) return '?';
+  const more = g.tenants.length - 5;
+  return `${g.tenants.slice(0, 5).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
 }

@@ -200,7 +200,8 @@ export interface ViewOptions {
   openclaw?: string;
 }
 
-export const shortCommit = (c: string | undefined): string => (c ?? '').slice(0, 7);
+// (a status store written before manifests were checked may hold a node's non-string "commit": never a crash)
+export const shortCommit = (c: string | undefined): string => (typeof c === 'string' ? c.slice(0, 7) : '');
 const short = shortCommit;
 /** `release/2 3f2a9c1` */
 export const revLabel = (r: { commit?: string; tag?: string } | undefined): string => (r ? [r.tag, short(r.commit)].filter((x) => x).join(' ') : '');

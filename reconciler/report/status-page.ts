@@ -91,8 +91,17 @@ const SCRIPT = String.raw`
   'use strict';
   var STATES = __STATES__;
   var TRIAGE = __TRIAGE__;
+  // invisible format characters a node's text may carry (bidi overrides and isolates, zero-width ones: they reorder or
+  // hide what is around them) shown as \uXXXX, as the text views do (safe-text.ts), in every string of the model
+  var INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g;
+  function visible(x) {
+    if (typeof x === 'string') return x.replace(INVISIBLE, function (c) { return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4); });
+    if (Array.isArray(x)) return x.map(visible);
+    if (x && typeof x === 'object') { var o = {}; Object.keys(x).forEach(function (k) { Object.defineProperty(o, visible(k), { value: visible(x[k]), enumerable: true, writable: true, configurable: true }); }); return o; }
+    return x;
+  }
   var boot = JSON.parse(document.getElementById('clawops-data').textContent);
-  var view = boot.view;
+  var view = visible(boot.view);
   var refreshMs = boot.refreshMs;
   var receivedAt = Date.now();
   var lastKey = '';
@@ -362,13 +371,13 @@ const SCRIPT = String.raw`
       })
       .then(function (v) {
         if (!v || v.kind !== 'clawops.status') throw new Error('not a status');
-        view = v;
+        view = visible(v);
         receivedAt = Date.now();
         failing = null;
         var key = keyOf(v);
         if (key !== lastKey) {
           lastKey = key;
-          render(v);
+          render(view);
         }
         document.body.setAttribute('data-generated', v.generatedAt);
       })

@@ -147,6 +147,23 @@ describe.skipIf(!existsSync(CHROMIUM))('the status page in headless Chromium', (
     expect(problems).toEqual([]);
   });
 
+  it('shows bidi overrides and zero-width characters of a node\'s text as visible \\u escapes (served and polled)', async () => {
+    doc.nodes['gw-2']!.message = `release/2 gated: \u202eevil\u202c \u2066x\u2069 \u200bz`;
+    await page.goto(url());
+    const reason = page.locator('#nodes-body tr[data-node="gw-2"] td[data-label="Reason"]');
+    await reason.waitFor();
+    expect(await reason.innerText()).toContain('release/2 gated: \\u202eevil\\u202c \\u2066x\\u2069 \\u200bz');
+    const later = structuredClone(doc);
+    later.nodes['gw-2']!.message = `release/3 gated: \ufeff\u202dlater`;
+    later.lastPass = { ...later.lastPass!, id: 'r-bidi' };
+    later.nodes['gw-2']!.lastPass = 'r-bidi';
+    doc = stored(later);
+    await page.waitForFunction(() => (document.querySelector('#nodes-body tr[data-node="gw-2"] td[data-label="Reason"]')?.textContent ?? '').includes('release/3'), undefined, { timeout: 15_000 });
+    expect(await reason.innerText()).toContain('release/3 gated: \\ufeff\\u202dlater');
+    expect(await page.evaluate(() => /[\u202a-\u202e\u2066-\u2069\u200b\ufeff]/.test(document.body.innerText))).toBe(false);
+    expect(problems).toEqual([]);
+  });
+
   it("shows each tenant's readiness answer in the probe column and the notifier digest rows in their own section, as text", async () => {
     const now = new Date().toISOString();
     doc.nodes['gw-2']!.tenants['acme']!.probe = { source: 'probe', status: 'degraded', code: 200, checks: ['doctor:yellow'], at: now };
