@@ -48,8 +48,21 @@ export function redactUrl(s: string): string {
 }
 
 const GIT_TIMEOUT_MS = 120_000;
-/** editors, pagers and config redirections a clone never needs (simple-git refuses to pass them on) */
-const NOT_FOR_GIT = /^(EDITOR|VISUAL|PAGER|PREFIX|GIT_(EDITOR|SEQUENCE_EDITOR|PAGER|EXTERNAL_DIFF|EXEC_PATH|TEMPLATE_DIR|PROXY_COMMAND|CONFIG.*))$/i;
+/**
+ * editors, pagers and config redirections a clone never needs (simple-git refuses to pass them on), and where a repo
+ * is (`git rev-parse --local-env-vars`: what git exports to every hook it runs, so an apply started from a hook would
+ * read, check out and detach ANOTHER repo than the one it was given)
+ */
+const NOT_FOR_GIT = /^(EDITOR|VISUAL|PAGER|PREFIX|GIT_(EDITOR|SEQUENCE_EDITOR|PAGER|EXTERNAL_DIFF|EXEC_PATH|TEMPLATE_DIR|PROXY_COMMAND|CONFIG.*|DIR|WORK_TREE|IMPLICIT_WORK_TREE|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|COMMON_DIR|GRAFT_FILE|SHALLOW_FILE|NO_REPLACE_OBJECTS|REPLACE_REF_BASE|PREFIX|NAMESPACE|QUARANTINE_PATH|INTERNAL_SUPER_PREFIX))$/i;
+
+/**
+ * config every git clawops runs gets on top of the operator's (as `-c` would, above the global file): no hook and no
+ * fsmonitor program named by ~/.gitconfig runs inside clawops' own clones, mirror or checks
+ */
+const OWN_CONFIG: [string, string][] = [
+  ['core.hooksPath', '/dev/null'],
+  ['core.fsmonitor', 'false'],
+];
 
 /**
  * The environment every git clawops runs gets (source/ and the controller's mirror alike): the operator's own
@@ -59,6 +72,11 @@ const NOT_FOR_GIT = /^(EDITOR|VISUAL|PAGER|PREFIX|GIT_(EDITOR|SEQUENCE_EDITOR|PA
 export function hardenedGitEnv(from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(from)) if (v !== undefined && !NOT_FOR_GIT.test(k)) env[k] = v;
+  env.GIT_CONFIG_COUNT = String(OWN_CONFIG.length);
+  for (const [i, [k, v]] of OWN_CONFIG.entries()) {
+    env[`GIT_CONFIG_KEY_${i}`] = k;
+    env[`GIT_CONFIG_VALUE_${i}`] = v;
+  }
   env.GIT_TERMINAL_PROMPT = '0';
   env.GIT_ASKPASS = 'true';
   env.GIT_SSH_COMMAND ??= 'ssh -o BatchMode=yes';
@@ -71,7 +89,8 @@ export function hardenedGit(baseDir: string): SimpleGit {
   const env = hardenedGitEnv();
   // simple-git strips GIT_* variables unless allowed; the operator's own must work
   const allowEnvironment = Object.keys(env).filter((k) => k.toLowerCase().startsWith('git_'));
-  return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment, unsafe: { allowUnsafeAskPass: true, allowUnsafeSshCommand: true } }).env(env);
+  // (the GIT_CONFIG_COUNT entries, their core.hooksPath and core.fsmonitor, are clawops' own, OWN_CONFIG: the operator's are stripped)
+  return simpleGit({ baseDir, timeout: { block: GIT_TIMEOUT_MS }, allowEnvironment, unsafe: { allowUnsafeAskPass: true, allowUnsafeSshCommand: true, allowUnsafeConfigEnvCount: true, allowUnsafeHooksPath: true, allowUnsafeFsMonitor: true } }).env(env);
 }
 
 /** The first line git printed that says what went wrong, credentials redacted. */
@@ -126,7 +145,13 @@ export async function openSource(repo: string, ref?: string): Promise<Source> {
     // the caller builds the desired state meanwhile); the tag is asked of HEAD, the commit is HEAD's
     const g = hardenedGit(repo);
     const [inWorkTree, commit, tags, status] = await Promise.all([
-      g.revparse(['--is-inside-work-tree']).then((s) => s.trim() === 'true', () => false),
+      // not a repo at all: a plain directory; any other refusal (a checkout of another user, "dubious ownership";
+      // a broken .git) is the operator's to fix, never a tree read as clean and commit-less
+      g.revparse(['--is-inside-work-tree']).then((s) => s.trim() === 'true', (e: unknown) => {
+        const why = gitReason(e);
+        if (/not a git repository/i.test(why)) return false;
+        throw new GitError(`${origin}: git refuses to read this checkout: ${why}${/dubious ownership/i.test(why) ? ' (run as its owner, or add it to git\'s safe.directory)' : ''}`);
+      }),
       g.revparse(['--verify', '--quiet', 'HEAD^{commit}']).then((s) => s.trim(), () => ''),
       g.raw(['tag', '--points-at', 'HEAD', '--sort=-creatordate', '--format=%(objectname) %(*objectname) %(refname:strip=2)']).catch(() => ''),
       g.raw(['status', '--porcelain', '--untracked-files=normal', '--', '.']).catch(() => ''),
