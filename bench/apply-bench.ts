@@ -133,13 +133,16 @@ interface ClawopsRun {
   wire: WireCount;
 }
 
+const BENCH_CACHE = mkdtempSync(join(tmpdir(), 'clawops-apply-bench-cache-'));
+
 async function clawops(args: string[], bytes: WireBytes, fleetRoots: () => number[] = () => []): Promise<ClawopsRun> {
   const mark = bytes.mark();
   const n0 = fleetCpuMs(fleetRoots());
   const c0 = childCpuMs();
   const t0 = Date.now();
   // CLAWOPS_TIMING: where the time before the first lock went (start-up, desired state, logins, observe, plan)
-  const r = await run(CLAWOPS, args, { env: { ...process.env, CLAWOPS_PROGRESS: 'json', CLAWOPS_TIMING: '1' } });
+  // (its own verdict store: a release an earlier bench run found valid is never taken as validated here)
+  const r = await run(CLAWOPS, args, { env: { ...process.env, CLAWOPS_PROGRESS: 'json', CLAWOPS_TIMING: '1', XDG_CACHE_HOME: BENCH_CACHE } });
   const cpu = { nodesMs: fleetCpuMs(fleetRoots()) - n0, clawopsMs: childCpuMs() - c0 };
   const wire = await bytes.since(mark);
   const events: ProgressEvent[] = [];
