@@ -48,7 +48,7 @@ export function parseManifest(text: string): ReleaseManifest | { invalid: string
   // a node's file: what it says about the release's origin is kept only in the shapes clawops writes (a commit id, a
   // git ref name's length), so a number, an object or a megabyte of text never reaches a status line
   const bounded = (x: unknown, max: number): string | undefined => (typeof x === 'string' && x.length <= max ? x : undefined);
-  const commit = typeof m.commit === 'string' && /^[0-9a-f]{7,64}$/.test(m.commit) ? m.commit : undefined;
+  const commit = typeof m.commit === 'string' && /^[0-9a-f]{4,64}$/.test(m.commit) ? m.commit : undefined;
   const tag = bounded(m.tag, MAX_REF_NAME);
   return {
     schema: 1,

@@ -22,6 +22,9 @@ const isPlain = (v: object): boolean => {
   return p === Object.prototype || p === null;
 };
 
+/** an empty object of `v`'s kind: plain, or without a prototype (parse-observation.ts dict) */
+const emptyLike = (v: object): Record<string, unknown> => (Object.getPrototypeOf(v) === null ? (Object.create(null) as Record<string, unknown>) : {});
+
 /**
  * A value deep-equal to `next`: `prev` itself when all of it is deep-equal (plain objects with the same keys in the
  * same order, arrays with the same elements, Buffers with the same bytes, equal primitives), else `also` when that is,
@@ -49,15 +52,15 @@ export function share<T>(prev: T | undefined, next: T, also?: T, own?: ReadonlyS
     if (!Object.hasOwn(n, k)) continue;
     const v = shareValue(child(p, k), child(a, k), n[k], own);
     if (out === undefined && (i >= m || kp[i] !== k || v !== p[k])) {
-      out = {};
+      out = emptyLike(n);
       for (let j = 0; j < i; j++) put(out, kp[j]!, p[kp[j]!]);
     }
     if (out !== undefined) put(out, k, v);
     i++;
   }
   if (out === undefined) {
-    if (i === m) return prev as T;
-    out = {};
+    if (i === m && Object.getPrototypeOf(p) === Object.getPrototypeOf(n)) return prev as T;
+    out = emptyLike(n);
     for (let j = 0; j < i; j++) put(out, kp[j]!, p[kp[j]!]);
   }
   // another node's value when it is deep-equal and last pass's is not (as shareValue)
@@ -99,7 +102,8 @@ function same(a: unknown, b: unknown): boolean {
     for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
     return true;
   }
-  if (!isPlain(a) || !isPlain(b)) return false;
+  // (and of one kind: a map without a prototype, keyed by names a node chose, stays one)
+  if (!isPlain(a) || !isPlain(b) || Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false;
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
   // the same own keys in the same order (a record shared is serialised exactly as the new one would have been)
@@ -136,7 +140,7 @@ function shareValue(prev: unknown, also: unknown, next: unknown, own: ReadonlySe
   const p = asObject(prev);
   const a = asObject(also);
   const n = next as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
+  const out = emptyLike(n);
   for (const k in n) {
     if (!Object.hasOwn(n, k)) continue;
     put(out, k, shareValue(child(p, k), child(a, k), n[k], own));

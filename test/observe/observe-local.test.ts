@@ -102,7 +102,8 @@ describe('observe through the local transport', () => {
     expect(first.openclaw.cached).toBe(false);
     expect(node.openclawRuns()).toBe(1);
     const cache = readFileSync(join(node.varDb, 'clawops/observe/openclaw-version.cache'), 'utf8');
-    expect(cache).toMatch(new RegExp(`^${first.daemon!.sha256}:[0-9a-f]{64}\tOpenClaw 2026\\.9\\.6 \\(eb377ac\\)\n$`));
+    // (keyed by the entry point's, package.json's and dist/build-info.json's hashes; this package has no build-info.json)
+    expect(cache).toMatch(new RegExp(`^${first.daemon!.sha256}:[0-9a-f]{64}:([0-9a-f]{64})?\tOpenClaw 2026\\.9\\.6 \\(eb377ac\\)\n$`));
     const second = await observe();
     expect(second.openclaw).toEqual({ ...first.openclaw, cached: true });
     expect(node.openclawRuns()).toBe(1);
