@@ -350,7 +350,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     step = 'gate';
     const v = recs.find((r) => r[0] === 'version');
     const d = recs.find((r) => r[0] === 'daemon');
-    const facts: VersionFacts = { exitCode: Number(v?.[1] ?? 127), line: v?.[2] ?? '', ...(d ? { daemonPath: d[1]!, daemonSha: d[2]! } : {}) };
+    const facts: VersionFacts = { exitCode: Number(v?.[1] ?? 127), line: (v?.[2] ?? '').slice(0, 512), ...(d ? { daemonPath: d[1]!, daemonSha: d[2]! } : {}) };
     const skew = versionMismatches(desired.lock, facts);
     if (skew.length === 0 && recs.some((r) => r[0] === 'gate-mismatch')) skew.push('daemon hash does not match openclaw.lock');
     if (skew.length > 0) throw new StepError('gate', 'VersionSkew', `${np.node}: ${skew.join('; ')}`, true);
@@ -429,7 +429,9 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     step = 'validate';
     checkAbort(ctx, np.node, step);
     emit('validate', 'start', `verify ${deploys.map((a) => a.tenant).join(', ')}; \`openclaw config validate\` each release not yet found valid with this build (by another node of this run, or an earlier run), else this node's secret check`);
-    const build = `${facts.daemonSha ?? '-'} ${facts.line}`;
+    // the build that judges: the entry point's and dist/build-info.json's hashes (a rebuild behind the same launcher
+    // has a new build id) and the version line
+    const build = `${facts.daemonSha ?? '-'} ${d?.[3] || '-'} ${facts.line}`;
     const keyOf = (a: { tenant: string; releaseId: string }): string => verdictKey(build, a.tenant, a.releaseId);
     // without waiting: a release another node is validating right now ('pending') gets this node's own part (verify,
     // place, its secret check) meanwhile; its verdict is awaited after, before anything is swapped

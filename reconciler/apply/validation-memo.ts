@@ -26,8 +26,8 @@ export function verdictKey(build: string, tenant: string, releaseId: string): st
   return `${build}\t${tenant}\t${releaseId}`;
 }
 
-/** a key whose build is known (the daemon's sha256 first): only such verdicts are kept across runs */
-export const keepable = (key: string): boolean => /^[0-9a-f]{64} /.test(key);
+/** a key whose build is known (the entry point's sha256, then dist/build-info.json's): only such verdicts are kept across runs */
+export const keepable = (key: string): boolean => /^[0-9a-f]{64} [0-9a-f]{64} /.test(key);
 
 /** who found a valid release valid, for a message: `gw-1 this run` or `gw-1 in run R` */
 export const validatedBy = (v: Extract<ReleaseVerdict, { valid: true }>): string => (v.earlier ? `${v.node} in run ${v.earlier}` : `${v.node} this run`);

@@ -55,17 +55,16 @@ function ownPrivate(mode: number, uid: number): boolean {
 
 /** A store in `dir` (made 0700 when missing). `read: false` keeps new verdicts but uses none (--revalidate). */
 export function dirVerdictStore(dir: string, opts: { read?: boolean } = {}): VerdictStore {
-  let usable: boolean | undefined;
+  // checked at every use, never once for the store's life (the controller's lasts for months): a dir made
+  // group-writable or swapped for a link since is no store from then on
   const dirOk = (): boolean => {
-    if (usable !== undefined) return usable;
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const st = lstatSync(dir);
-      usable = st.isDirectory() && ownPrivate(st.mode, st.uid);
+      return st.isDirectory() && ownPrivate(st.mode, st.uid);
     } catch {
-      usable = false;
+      return false;
     }
-    return usable;
   };
   return {
     get(key) {

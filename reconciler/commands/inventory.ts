@@ -1,6 +1,7 @@
 /** `clawops inventory`: what each node should run (no node is contacted). Cheap to import; the work is loaded when it runs. */
 import { Command } from 'commander';
 import { ClawopsError, EXIT_OK } from '../errors.js';
+import { safeJson } from '../safe-text.js';
 import type { CliIo, SetExit } from './io.js';
 
 export interface InventoryFlags {
@@ -28,7 +29,7 @@ export async function runInventory(io: CliIo, repo: string, opts: InventoryFlags
       return { tenant: t, release: d.releaseId, files: d.files.length, port: gatewayPort(d) };
     }),
   }));
-  if (opts.json) io.stdout(`${JSON.stringify({ openclaw: state.lock.openclaw, nodes: rows }, null, 2)}\n`);
+  if (opts.json) io.stdout(`${safeJson({ openclaw: state.lock.openclaw, nodes: rows }, 2)}\n`);
   else {
     io.stdout(`openclaw ${state.lock.openclaw.version} (${state.lock.openclaw.commit}) on every node\n`);
     for (const r of rows) {

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import type { Finding } from '../desired/types.js';
 import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
+import { safeJson } from '../safe-text.js';
 import type { CliIo, SetExit } from './io.js';
 
 export interface LintFlags {
@@ -39,7 +40,7 @@ export async function runLint(io: CliIo, repo: string, opts: LintFlags): Promise
   }
   const errors = findings.filter((f) => f.severity === 'error').length;
   if (opts.json) {
-    io.stdout(`${JSON.stringify({ ok: errors === 0, errors, warnings: findings.length - errors, tenants: [...state.tenants.keys()], findings }, null, 2)}\n`);
+    io.stdout(`${safeJson({ ok: errors === 0, errors, warnings: findings.length - errors, tenants: [...state.tenants.keys()], findings }, 2)}\n`);
   } else {
     for (const f of findings) io.stdout(`${formatFinding(f)}\n`);
     const summary = errors === 0 ? `ok: ${state.tenants.size} tenant(s), ${state.nodes.length} node(s)` : `${errors} error(s)`;

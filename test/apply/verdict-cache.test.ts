@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { ValidationMemo, validatedBy, verdictKey, type Decision, type Pending } from '../../reconciler/apply/validation-memo.js';
 import { defaultVerdictDir, dirVerdictStore } from '../../reconciler/apply/verdict-cache.js';
 
-const SHA = 'a'.repeat(64);
+// a build: the entry point's sha256, dist/build-info.json's, the version line
+const SHA = `${'a'.repeat(64)} ${'b'.repeat(64)}`;
 const K1 = verdictKey(`${SHA} OpenClaw 2026.9.6`, 'acme', '0123456789abcdef');
 const K2 = verdictKey(`${SHA} OpenClaw 2026.9.6`, 'globex', 'fedcba9876543210');
 const fresh = (): string => join(mkdtempSync(join(tmpdir(), 'verdicts-')), 'verdicts');
@@ -46,14 +47,17 @@ describe('verdicts kept across runs', () => {
 
   it('keeps no invalid verdict, no verdict of an unknown build, nothing without a store; --revalidate reads none but keeps new ones', () => {
     const dir = fresh();
-    const unknown = verdictKey('- OpenClaw 2026.9.6', 'acme', '0123456789abcdef');
+    const unknown = verdictKey('- - OpenClaw 2026.9.6', 'acme', '0123456789abcdef');
+    // (an entry point known, its build id not: no dist/build-info.json)
+    const noBuildId = verdictKey(`${'a'.repeat(64)} - OpenClaw 2026.9.6`, 'acme', '0123456789abcdef');
     const run1 = new ValidationMemo({ store: dirVerdictStore(dir), run: 'run-1' });
-    const a = run1.decideNow('gw-1', [K1, unknown]);
+    const a = run1.decideNow('gw-1', [K1, unknown, noBuildId]);
     settle(a, K1, { valid: false, node: 'gw-1', why: 'logging.level: bad' });
     settle(a, unknown, { valid: true, node: 'gw-1' });
+    settle(a, noBuildId, { valid: true, node: 'gw-1' });
     expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
     const run2 = new ValidationMemo({ store: dirVerdictStore(dir), run: 'run-2' });
-    expect(kinds(run2.decideNow('gw-1', [K1, unknown]))).toEqual(['validate', 'validate']);
+    expect(kinds(run2.decideNow('gw-1', [K1, unknown, noBuildId]))).toEqual(['validate', 'validate', 'validate']);
 
     const b = new ValidationMemo({ store: dirVerdictStore(dir), run: 'run-3' }).decideNow('gw-1', [K2]);
     settle(b, K2, { valid: true, node: 'gw-1' });

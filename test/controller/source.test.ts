@@ -18,8 +18,16 @@ import { ACME, acmeLevel, makeOrigin, newController, node } from './helpers.js';
 
 describe('the git mirror', () => {
   it('runs git with the hardened environment source/ uses: no prompt, and git config from the environment is not let in', async () => {
-    const env = hardenedGitEnv({ PATH: '/usr/bin', EDITOR: 'vim', GIT_CONFIG_COUNT: '1', GIT_SSH_COMMAND: 'ssh -i /k', GIT_SSL_CAINFO: '/ca.pem' });
-    expect(env).toEqual({ PATH: '/usr/bin', GIT_SSH_COMMAND: 'ssh -i /k', GIT_SSL_CAINFO: '/ca.pem', GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' });
+    // (HOME of its own, no system config: nothing of the machine's git config is carried over)
+    const home = mkdtempSync(join(tmpdir(), 'clawops-home-'));
+    const env = hardenedGitEnv({ PATH: '/usr/bin', HOME: home, EDITOR: 'vim', GIT_CONFIG_COUNT: '1', GIT_SSH_COMMAND: 'ssh -i /k', GIT_SSL_CAINFO: '/ca.pem', SSH_ASKPASS: '/usr/libexec/ssh-askpass' });
+    const own = { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_ALLOW_PROTOCOL: 'file:git:http:https:ssh' };
+    const carried = Object.fromEntries(Object.entries(env).filter(([k]) => /^GIT_CONFIG_(COUNT|KEY_|VALUE_)/.test(k)));
+    expect(Object.fromEntries(Object.entries(env).filter(([k]) => !(k in carried)))).toEqual({ PATH: '/usr/bin', HOME: home, GIT_SSH_COMMAND: 'ssh -i /k', GIT_SSL_CAINFO: '/ca.pem', GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C', ...own });
+    // the config every git of clawops gets: the operator's GIT_CONFIG_COUNT replaced by clawops' own entries, last
+    const n = Number(carried.GIT_CONFIG_COUNT);
+    const entries = Array.from({ length: n }, (_, i) => [carried[`GIT_CONFIG_KEY_${i}`], carried[`GIT_CONFIG_VALUE_${i}`]]);
+    expect(entries.slice(-2)).toEqual([['core.hooksPath', '/dev/null'], ['core.fsmonitor', 'false']]);
     // a config injected through the environment would send the mirror's fetch elsewhere; the mirror never sees it
     const origin = makeOrigin({});
     const saved = { ...process.env };
