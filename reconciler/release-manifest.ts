@@ -10,8 +10,16 @@ export const RENDER_VERSION = 'clawops-render/1';
  * does not hash to its directory's name was not written by clawops as it is.
  */
 export function releaseIdOf(files: readonly { path: string; sha256: string }[]): string {
+  return releaseDigestOf(files).slice(0, 16);
+}
+
+/**
+ * The whole sha256 the release id is the first 16 hex of: where a verdict about the bytes outlives the run (the
+ * verdict store), 64 bits are not enough (a repo author could make two releases with one id in ~2^32 tries).
+ */
+export function releaseDigestOf(files: readonly { path: string; sha256: string }[]): string {
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return createHash('sha256').update(`${RENDER_VERSION}\n${sorted.map((f) => `${f.sha256}  ${f.path}\n`).join('')}`).digest('hex').slice(0, 16);
+  return createHash('sha256').update(`${RENDER_VERSION}\n${sorted.map((f) => `${f.sha256}  ${f.path}\n`).join('')}`).digest('hex');
 }
 
 /** Whether `m`'s file list is exactly the one release `id` was made of (see releaseIdOf). */

@@ -8,7 +8,7 @@ import { ClawopsError, oneLine } from '../errors.js';
 import { escapeInline, safeJson } from '../safe-text.js';
 import { parseValidateOutput } from '../openclaw-cli.js';
 import type { Action, NodePlan } from '../plan/types.js';
-import { buildManifest, manifestBytes, MANIFEST_PATH } from '../release-manifest.js';
+import { buildManifest, manifestBytes, MANIFEST_PATH, releaseDigestOf } from '../release-manifest.js';
 import type { NodePaths, Transport } from '../transport/transport.js';
 import { keptNote, versionMismatches, type VersionFacts } from './records.js';
 import { lockStillOurs, planSwap, runScript, stageRelease, swapLinks, takeNodeLock, unlockAfterFailure, writeIntent, type LinkFact, type SwapPlan } from './remote.js';
@@ -432,7 +432,16 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     // the build that judges: the entry point's and dist/build-info.json's hashes (a rebuild behind the same launcher
     // has a new build id) and the version line
     const build = `${facts.daemonSha ?? '-'} ${d?.[3] || '-'} ${facts.line}`;
-    const keyOf = (a: { tenant: string; releaseId: string }): string => verdictKey(build, a.tenant, a.releaseId);
+    // (keyed by the release's whole digest, not its 16-hex id: a kept verdict outlives the run)
+    const digests = new Map<string, string>();
+    const digestOf = (tenant: string, id: string): string => {
+      const d = desired.tenants.get(tenant);
+      if (!d || d.releaseId !== id) return id;
+      let x = digests.get(tenant);
+      if (x === undefined) digests.set(tenant, (x = releaseDigestOf(d.files)));
+      return x;
+    };
+    const keyOf = (a: { tenant: string; releaseId: string }): string => verdictKey(build, a.tenant, digestOf(a.tenant, a.releaseId));
     // without waiting: a release another node is validating right now ('pending') gets this node's own part (verify,
     // place, its secret check) meanwhile; its verdict is awaited after, before anything is swapped
     const memo = ctx.validations ?? new ValidationMemo();
@@ -475,7 +484,7 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
         const [kind, tenant = '', id = '', rc = ''] = r;
         (kind === 'valid' ? result.validated : result.checked)?.push(tenant);
         const out = Buffer.from(r[4] ?? '', 'base64').toString('utf8');
-        const claim = claims.find((c) => c.key === verdictKey(build, tenant, id));
+        const claim = claims.find((c) => c.key === verdictKey(build, tenant, digestOf(tenant, id)));
         // exit 78: this node's own secret files (the wrapper's one line); openclaw did not run, so no verdict
         if (rc === '78') {
           claim?.giveBack();

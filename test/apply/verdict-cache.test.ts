@@ -129,3 +129,19 @@ describe('verdicts kept across runs', () => {
     expect(defaultVerdictDir({})).toMatch(/\/\.cache\/clawops\/verdicts$/);
   });
 });
+
+describe('the key a kept verdict is filed under', () => {
+  it("is the release's whole digest, whose first 16 hex are its id", async () => {
+    const { buildDesired } = await import('../../reconciler/desired/build-desired.js');
+    const { readTreeSync } = await import('../../reconciler/source/read-tree.js');
+    const { releaseDigestOf } = await import('../../reconciler/release-manifest.js');
+    const { EXAMPLE } = await import('../helpers/repo.js');
+    const d = buildDesired(readTreeSync(EXAMPLE));
+    expect(d.tenants.size).toBeGreaterThan(0);
+    for (const t of d.tenants.values()) {
+      const digest = releaseDigestOf(t.files);
+      expect(digest).toMatch(/^[0-9a-f]{64}$/);
+      expect(digest.slice(0, 16)).toBe(t.releaseId);
+    }
+  });
+});
