@@ -108,7 +108,15 @@ function sendText(res: ServerResponse, code: number, headers: Record<string, str
   res.end(text);
 }
 
+/** webhook bodies read at once before their signature is checked (each up to MAX_HOOK_BODY): beyond, 503 */
+const MAX_HOOK_READS = 8;
+/** connections the server holds at once (the page's polls, Prometheus, webhooks, on-call's curl) */
+const MAX_CONNECTIONS = 256;
+
 export function handler(c: ControllerHttp, metrics: StatusMetrics = new StatusMetrics(clockOf(c))): (req: IncomingMessage, res: ServerResponse) => void {
+  // unsigned bodies being read now: each is buffered whole before its signature can be checked, so their number is
+  // what bounds the memory strangers can make the controller hold
+  let reading = 0;
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/' || path === '/metrics') {
@@ -137,12 +145,17 @@ export function handler(c: ControllerHttp, metrics: StatusMetrics = new StatusMe
         );
       return;
     }
-    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+    if ((path === '/healthz' || path === '/status') && req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return send(res, 405, { error: 'GET only' });
+    }
+    // (HEAD: the same answer, its body left out by node:http)
+    if (path === '/healthz') {
       const ok = c.alive();
       const s = c.status();
       return send(res, ok ? 200 : 503, { ok, ...(s.lastPass ? { lastPass: { id: s.lastPass.id, outcome: s.lastPass.outcome, finishedAt: s.lastPass.finishedAt } } : {}) });
     }
-    if (path === '/status' && req.method === 'GET') return send(res, 200, c.status());
+    if (path === '/status') return send(res, 200, c.status());
     if (path === '/hooks/git') {
       if (req.method !== 'POST') {
         res.setHeader('allow', 'POST');
@@ -153,7 +166,22 @@ export function handler(c: ControllerHttp, metrics: StatusMetrics = new StatusMe
         return send(res, 404, { error: 'the git webhook is not configured (--webhook-secret-file)' });
       }
       const secret = c.secret;
-      readBody(req, MAX_HOOK_BODY).then(
+      if (reading >= MAX_HOOK_READS) {
+        c.log.warn({ http: 'hook', remote: req.socket.remoteAddress }, `webhook refused: ${MAX_HOOK_READS} bodies being read already`);
+        res.setHeader('connection', 'close');
+        res.setHeader('retry-after', '5');
+        send(res, 503, { error: 'busy: try again' });
+        req.destroy();
+        return;
+      }
+      reading++;
+      let counted = true;
+      const done = (): void => {
+        if (counted) reading--;
+        counted = false;
+      };
+      req.once('close', done);
+      readBody(req, MAX_HOOK_BODY).finally(done).then(
         (body) => {
           if (body === 'too-large') {
             c.log.warn({ http: 'hook', remote: req.socket.remoteAddress }, `webhook refused: body over ${MAX_HOOK_BODY} bytes`);
@@ -195,6 +223,7 @@ export async function startServer(listen: ListenAddress, c: ControllerHttp): Pro
   const timer = unsubscribe ? undefined : setInterval(look, 1000);
   timer?.unref();
   const server = createServer(handler(c, metrics));
+  server.maxConnections = MAX_CONNECTIONS;
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {

@@ -108,6 +108,24 @@ function errCode(e: unknown): string {
   return typeof code === 'string' ? code : 'network error';
 }
 
+/** read at most `max` bytes of a response body, then let the rest go (the connection is closed, not drained) */
+async function drain(res: Response, max: number): Promise<void> {
+  const body = res.body;
+  if (!body) return;
+  const reader = body.getReader();
+  let n = 0;
+  try {
+    while (n <= max) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      n += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    /* a body cut off: the status is what counts */
+  }
+}
+
 /** POST {text} to a Slack-compatible incoming webhook. Errors name the failure, never the URL. */
 export async function postSlack(url: string, text: string, timeoutMs: number): Promise<void> {
   let res: Response;
@@ -122,7 +140,8 @@ export async function postSlack(url: string, text: string, timeoutMs: number): P
   } catch (e) {
     throw new BroadcastError(`slack webhook: ${errCode(e)}`);
   }
-  await res.arrayBuffer().catch(() => undefined);
+  // (its answer: a few bytes at most are wanted; a webhook answering 48 MB is read no further than 64 KiB)
+  await drain(res, 64 * 1024);
   if (!res.ok) throw new BroadcastError(`slack webhook: HTTP ${res.status}`);
 }
 
@@ -144,26 +163,48 @@ export interface Mailer {
 }
 
 export function createMailer(cfg: SmtpConfig): Mailer {
-  const transport = nodemailer.createTransport({
-    host: cfg.host,
-    port: cfg.port,
-    secure: cfg.secure,
-    ...(cfg.user !== undefined ? { auth: { user: cfg.user, pass: cfg.password ?? '' } } : {}),
-    connectionTimeout: cfg.timeoutMs,
-    greetingTimeout: cfg.timeoutMs,
-    socketTimeout: cfg.timeoutMs,
-    disableFileAccess: true,
-    disableUrlAccess: true,
-    logger: false,
-  });
+  // a pool of one connection: its close() ends a connection in flight (a plain SMTP transport's does not), so a send
+  // past its deadline is cut off, and so is one in flight when the service stops
+  const make = (): ReturnType<typeof nodemailer.createTransport> =>
+    nodemailer.createTransport({
+      pool: true,
+      maxConnections: 1,
+      host: cfg.host,
+      port: cfg.port,
+      secure: cfg.secure,
+      ...(cfg.user !== undefined ? { auth: { user: cfg.user, pass: cfg.password ?? '' } } : {}),
+      connectionTimeout: cfg.timeoutMs,
+      greetingTimeout: cfg.timeoutMs,
+      socketTimeout: cfg.timeoutMs,
+      disableFileAccess: true,
+      disableUrlAccess: true,
+      logger: false,
+    });
+  let transport = make();
+  // the whole send, not each read: a server that trickles a line every 150 ms never trips the socket's idle timeout
+  const deadlineMs = cfg.timeoutMs * 3;
   return {
     async send(subject, text) {
+      let timer: NodeJS.Timeout | undefined;
+      const t = transport;
       try {
-        await transport.sendMail({ from: cfg.from, to: cfg.to, subject, text });
+        await Promise.race([
+          t.sendMail({ from: cfg.from, to: cfg.to, subject, text }),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              // this transport is given up (its connection ended); the next send gets a new one
+              if (transport === t) transport = make();
+              t.close();
+              reject(Object.assign(new Error(`no answer within ${deadlineMs} ms`), { code: 'ETIMEDOUT' }));
+            }, deadlineMs);
+          }),
+        ]);
       } catch (e) {
         const err = e as { code?: unknown; message?: unknown };
         const msg = typeof err.message === 'string' ? (err.message.split('\n')[0] ?? '') : 'failed';
         throw new BroadcastError(redact(`smtp: ${typeof err.code === 'string' ? `${err.code}: ` : ''}${msg}`, [cfg.password]));
+      } finally {
+        clearTimeout(timer);
       }
     },
     close() {

@@ -311,9 +311,12 @@ export class FailureDigest {
 }
 
 const FAMILY_SET = new Set<string>(Object.keys(FAMILY_RANK));
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+/** a count: a whole number ≥ 0 a counter can reach */
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** a time in ms a Date can hold (±8.64e15: `new Date(1e300).toISOString()` throws, and the service would never start) */
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= 8.64e15;
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isCounts = (v: unknown): v is { at: number; n: number }[] => Array.isArray(v) && v.every((x) => isObj(x) && isNum(x.at) && isNum(x.n));
+const isCounts = (v: unknown): v is { at: number; n: number }[] => Array.isArray(v) && v.every((x) => isObj(x) && isTime(x.at) && isCount(x.n));
 
 function isPersistedDigest(v: unknown): v is PersistedDigest {
   if (!isObj(v) || v.format !== 'clawops-webhook-digest/v1' || !Array.isArray(v.entries)) return false;
@@ -326,6 +329,6 @@ function isPersistedDigest(v: unknown): v is PersistedDigest {
       typeof e.family === 'string' &&
       FAMILY_SET.has(e.family) &&
       Array.isArray(e.slots) &&
-      e.slots.every((s) => isObj(s) && isNum(s.at) && isNum(s.count) && isNum(s.first) && isNum(s.last) && isObj(s.statuses) && Object.values(s.statuses).every(isNum)),
+      e.slots.every((s) => isObj(s) && isTime(s.at) && isCount(s.count) && isTime(s.first) && isTime(s.last) && isObj(s.statuses) && Object.values(s.statuses).every(isCount)),
   );
 }

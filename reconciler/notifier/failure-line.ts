@@ -26,7 +26,9 @@ export function parseFailureLine(line: string): ParsedLine {
     return { ok: false, error: 'not JSON' };
   }
   const errors = validateValue('webhook-failure', value);
-  if (errors.length > 0) return { ok: false, error: errors.join('; ') };
+  // (where and what kind of wrong, never a name or value the line brought: `unknown key "authorization: Bearer …"`
+  // would put a client's text, a token among it, into the log)
+  if (errors.length > 0) return { ok: false, error: errors.slice(0, 3).map((e) => e.replace(/ "[^"]*"/g, '').replace(/"[^"]*"/g, '…').slice(0, 120)).join('; ') };
   const failure = value as WebhookFailure;
   const origin = endpointOrigin(failure.endpoint);
   if (origin === undefined) return { ok: false, error: '/endpoint: not a valid URL' };

@@ -60,7 +60,13 @@ export async function startDigestServer(opts: DigestServerOptions): Promise<Http
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const head = req.method === 'HEAD';
     if (req.method !== 'GET' && !head) return send(res, 405, { error: 'method not allowed' }, false);
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // (a request target no URL parser takes, `GET http://[`: a client's mistake, never the service's end)
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return send(res, 400, { error: 'bad request target' }, head);
+    }
     if (url.pathname === '/healthz') return send(res, 200, { ok: true, status: 'live' }, head);
     if (url.pathname !== DIGEST_PATH) return send(res, 404, { error: 'not found' }, head);
     const tenant = url.searchParams.get('tenant') ?? undefined;

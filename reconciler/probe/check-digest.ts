@@ -26,10 +26,20 @@ export function digestQueryUrl(digestUrl: string, tenant: string, limit = 50): s
   return u.toString();
 }
 
-function isRow(v: unknown): v is DigestRow {
-  if (typeof v !== 'object' || v === null) return false;
+/**
+ * A digest row as the notifier writes it, rebuilt from its known fields (nothing else rides along into /readyz), its
+ * strings cut: undefined when it is not one
+ */
+function rowOf(v: unknown): DigestRow | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
   const r = v as Record<string, unknown>;
-  return typeof r.tenant === 'string' && typeof r.endpoint === 'string' && typeof r.family === 'string' && typeof r.count === 'number';
+  if (typeof r.tenant !== 'string' || typeof r.endpoint !== 'string' || typeof r.family !== 'string' || typeof r.count !== 'number' || !Number.isFinite(r.count)) return undefined;
+  const cut = (x: unknown, n: number): string => (typeof x === 'string' ? x.slice(0, n) : '');
+  const statuses: Record<string, number> = {};
+  if (typeof r.statuses === 'object' && r.statuses !== null && !Array.isArray(r.statuses)) {
+    for (const [k, n] of Object.entries(r.statuses as Record<string, unknown>).slice(0, 20)) if (typeof n === 'number' && Number.isFinite(n) && k !== '__proto__') statuses[k.slice(0, 16)] = n;
+  }
+  return { tenant: cut(r.tenant, 64), endpoint: cut(r.endpoint, 256), family: cut(r.family, 32) as DigestRow['family'], count: r.count, statuses, first_seen: cut(r.first_seen, 40), last_seen: cut(r.last_seen, 40) };
 }
 
 export async function checkDigest(digestUrl: string, tenant: string, timeoutMs: number, previous: DigestFetch, now: () => number = Date.now): Promise<DigestFetch> {
@@ -50,7 +60,7 @@ export async function checkDigest(digestUrl: string, tenant: string, timeoutMs: 
       fetched_at_ms: now(),
       age_sec_at_fetch: b.age_sec,
       window_sec: typeof b.window_sec === 'number' ? b.window_sec : null,
-      rows: b.top.filter(isRow).filter((r) => r.tenant === tenant),
+      rows: (b.top as unknown[]).slice(0, 1000).map(rowOf).filter((r): r is DigestRow => r !== undefined && r.tenant === tenant),
       error: null,
     };
   } catch (e) {

@@ -19,7 +19,9 @@ export const GATEWAY_PENDING: GatewayResult = { state: 'pending', checked_at: nu
 /** Pure: classify one answer. */
 export function classifyGateway(status: number, body: unknown, checkedAt: string): GatewayResult {
   const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const failing = Array.isArray(b.failing) ? b.failing.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).slice(0, 20) : [];
+  // (at most 20 entries of at most 120 characters: what a gateway says goes into /readyz and the log)
+  const cut = (x: string): string => (x.length > 120 ? `${x.slice(0, 119)}…` : x);
+  const failing = Array.isArray(b.failing) ? b.failing.slice(0, 20).map((x) => cut(typeof x === 'string' ? x : String(JSON.stringify(x)))) : [];
   if (status === 200 && b.ready === true) return { state: 'ready', checked_at: checkedAt, http_status: status, failing, reason: null };
   const why = status === 503 ? 'not ready (HTTP 503, starting or unhealthy)' : status === 200 ? 'answered 200 without "ready": true' : `answered HTTP ${status}`;
   return { state: 'not_ready', checked_at: checkedAt, http_status: status, failing, reason: `${why}${failing.length ? `; failing: ${failing.join(', ')}` : ''}` };

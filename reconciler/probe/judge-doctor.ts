@@ -36,9 +36,12 @@ function at(sev: Severity, threshold: Severity): boolean {
   return SEVERITY_ORDER[sev] >= SEVERITY_ORDER[threshold];
 }
 
+const MAX_CHECK_ID = 80;
+
 function line(f: JudgedFinding): string {
   const msg = f.message.length > MAX_MESSAGE ? `${f.message.slice(0, MAX_MESSAGE - 1)}…` : f.message;
-  return `doctor: ${f.required ? 'required check ' : ''}${f.checkId} (${f.severity})${msg ? `: ${msg}` : ''}`;
+  const id = f.checkId.length > MAX_CHECK_ID ? `${f.checkId.slice(0, MAX_CHECK_ID - 1)}…` : f.checkId;
+  return `doctor: ${f.required ? 'required check ' : ''}${id} (${f.severity})${msg ? `: ${msg}` : ''}`;
 }
 
 export function judgeDoctor(report: DoctorReport, policy: Pick<DoctorPolicy['doctor'], 'required_checks' | 'ignored_checks' | 'warn_on' | 'fail_on'>): DoctorJudgement {

@@ -5,7 +5,8 @@
  * The file is re-read when the `tenants/<tenant>` link moves or the file changes, so a release swap changes the
  * probe's judgement without a restart; a bad new policy keeps the last good one (and says so in /readyz).
  */
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import { FileRefused, readRegularFile } from '../bounded-read.js';
 import { settingsWithDefaults } from '../desired/defaults.js';
 import { renderDoctorPolicy } from '../desired/render.js';
 import { validateValue } from '../desired/schema.js';
@@ -35,11 +36,18 @@ export function parseDoctorPolicy(value: unknown, tenant: string, file: string):
   return policy;
 }
 
+/** the largest policy file read (a rendered doctor.json is a few KB) */
+const MAX_POLICY_BYTES = 1024 * 1024;
+
 export function loadDoctorPolicy(file: string, tenant: string): DoctorPolicy {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // never a FIFO or a device (a read that never ends would stop the whole probe: /healthz too), nor a link at the end
+    const b = readRegularFile(file, MAX_POLICY_BYTES);
+    if (b === undefined) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    text = b.toString('utf8');
   } catch (e) {
+    if (e instanceof FileRefused) throw new IoError(`policy ${e.message}`);
     throw new IoError(`policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   let value: unknown;

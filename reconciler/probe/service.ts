@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { oneLine } from '../errors.js';
+import { safeJson } from '../safe-text.js';
 import type { ListenAddress } from '../notifier/listen-address.js';
 import { listenHttp, type HttpHandle } from '../notifier/server.js';
 import { checkDigest, DIGEST_PENDING, type DigestFetch } from './check-digest.js';
@@ -93,7 +94,8 @@ export async function startProbe(opts: ProbeOptions): Promise<ProbeHandle> {
       else log.warn(fields, 'readiness changed');
     }
     current = next;
-    body = `${JSON.stringify(next)}\n`;
+    // (escaped as the controller's answers are: bidi, C1 and U+2028 from what doctor or a gateway said)
+    body = `${safeJson(next)}\n`;
     code = HTTP_STATUS[next.status];
   };
   recompute();
