@@ -336,8 +336,9 @@ describe('a checkout git cannot read; what a clone writes; MAX_TREE_BYTES on eve
     const mirror = new GitMirror(dir, join(mkdtempSync(join(scratch, 'state-')), 'repo.git'));
     await mirror.fetch();
     const before = readdirSync(scratch).filter((x) => x.startsWith('clawops-src-')).length;
-    for (const [what, p] of [['in place', loadDesired(dir)], ['--ref', loadDesired(dir, 'main')], ['controller build', loadDesired(mirror.dir, commit)]] as const) {
-      const e = await caught(p);
+    // (each started only when awaited: a refusal that comes before its turn would be an unhandled rejection)
+    for (const [what, p] of [['in place', () => loadDesired(dir)], ['--ref', () => loadDesired(dir, 'main')], ['controller build', () => loadDesired(mirror.dir, commit)]] as const) {
+      const e = await caught(p());
       // (in place: the files read; a clone: the commit's files, listed before anything is written)
       expect(e?.message, what).toMatch(/(add up to more than 256 MiB \(at tenants\/acme\/blobs\/b\d+\); refusing the tree|the files of \S+ add up to \d+ MiB, more than 256 MiB; refusing to check it out)$/);
       expect(e!.message.split('\n'), what).toHaveLength(1);
