@@ -174,7 +174,8 @@ function emptyResult(node: string): NodeApplyResult {
  * What one full validation (a `valid` record of PROMOTE, wrapper or plain openclaw) says about the release, for every
  * node of the run. Not for exit 78 (the node's own secret check refused: openclaw never ran). `undefined` when
  * openclaw printed no JSON verdict (it crashed, was killed, is broken on that node): the failure is that node's, and
- * the next node that needs the release validates it again. Pure.
+ * the next node that needs the release validates it again. Pure. (A change to what it calls valid bumps
+ * JUDGE_VERSION, validation-memo.ts: verdicts kept by the verdict store are keyed by it.)
  */
 export function judge(node: string, desired: DesiredState, tenant: string, releaseId: string, output: string, exitCode: number): ReleaseVerdict | undefined {
   if (!hasJsonVerdict(output)) return undefined;

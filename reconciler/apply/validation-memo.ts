@@ -23,8 +23,15 @@ export type ReleaseVerdict = { valid: true; node: string; earlier?: string } | {
 
 /** Identity of a verdict: the OpenClaw build (the daemon's sha256 the node reported), tenant and release id. */
 export function verdictKey(build: string, tenant: string, releaseId: string): string {
-  return `${build}\t${tenant}\t${releaseId}`;
+  return `${build}\t${tenant}\t${releaseId}\t${JUDGE_VERSION}`;
 }
+
+/**
+ * How clawops reads a validation's output (apply-node.ts judge: which exit codes, JSON and warnings make a release
+ * valid). Part of every key: bump it whenever judge() would call something valid it did not before, or the other
+ * way round, so that no verdict kept by an older clawops outlives the upgrade.
+ */
+export const JUDGE_VERSION = 'judge/1';
 
 /** a key whose build is known (the entry point's sha256, then dist/build-info.json's): only such verdicts are kept across runs */
 export const keepable = (key: string): boolean => /^[0-9a-f]{64} [0-9a-f]{64} /.test(key);

@@ -145,3 +145,17 @@ describe('the key a kept verdict is filed under', () => {
     }
   });
 });
+
+describe('a kept verdict and the clawops that judged it', () => {
+  it('names the judge version in its key: a verdict kept under another judge is not taken', async () => {
+    const { JUDGE_VERSION } = await import('../../reconciler/apply/validation-memo.js');
+    expect(K1.endsWith(`\t${JUDGE_VERSION}`)).toBe(true);
+    const dir = fresh();
+    // a verdict an older clawops kept: the same build, tenant and release, another judge
+    const older = K1.replace(/\t[^\t]+$/, '\tjudge/0');
+    const a = new ValidationMemo({ store: dirVerdictStore(dir), run: 'old' }).decideNow('gw-1', [older]);
+    settle(a, older, { valid: true, node: 'gw-1' });
+    expect(kinds(new ValidationMemo({ store: dirVerdictStore(dir), run: 'old-2' }).decideNow('gw-1', [older]))).toEqual(['check']);
+    expect(kinds(new ValidationMemo({ store: dirVerdictStore(dir), run: 'new' }).decideNow('gw-1', [K1]))).toEqual(['validate']);
+  });
+});
