@@ -1,13 +1,16 @@
 /**
- * Shared by the adversarial run 10 files (test/report/status-node-attacks-10.test.ts and
- * test/source/repo-variants-attacks-10.test.ts): one local node (transport `local`: a directory stands for the Mac's
+ * Shared by the adversarial run 10 and 11 files (test/report/status-node-attacks-10.test.ts,
+ * test/source/repo-variants-attacks-10.test.ts, test/source/source-attacks-11.test.ts): one local node (transport `local`: a directory stands for the Mac's
  * /, with the real openclaw CLI and acme's secrets) and a committed infra repo deploying acme to it, so that
  * `clawops status --repo` / `clawops diff --repo` observe a node whose files the test plants; and the character
  * classes the views must never print raw.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { exampleRepo, type Edit } from './repo.js';
 import { makeLocalNodes, makeOrigin, type LocalNodes, type Origin } from '../controller/helpers.js';
 
 /** C0 (LF aside), DEL, C1, U+2028/2029: what a terminal acts on (safe-text.ts escapes these) */
@@ -61,4 +64,33 @@ export async function withHome<T>(home: string, fn: () => Promise<T>): Promise<T
     if (saved === undefined) delete process.env.HOME;
     else process.env.HOME = saved;
   }
+}
+
+/**
+ * A scratch TMPDIR for a test file's block (clawops' temp clones land there and go with it): call at describe level or
+ * top level; returns the dir's getter.
+ */
+export function useScratchTmp(prefix: string): () => string {
+  let scratch = '';
+  let savedTmp: string | undefined;
+  beforeAll(() => {
+    savedTmp = process.env.TMPDIR;
+    scratch = mkdtempSync(join(tmpdir(), prefix));
+    process.env.TMPDIR = scratch;
+  });
+  afterAll(() => {
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  return () => scratch;
+}
+
+/** tenants-example with edits, committed on main */
+export function committed(edits: Record<string, Edit> = {}): { dir: string; commit: string } {
+  const dir = exampleRepo(edits);
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', 'init');
+  return { dir, commit: git(dir, 'rev-parse', 'HEAD') };
 }

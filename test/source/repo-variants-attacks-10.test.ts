@@ -10,43 +10,23 @@
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GitMirror } from '../../reconciler/controller/git-mirror.js';
 import { MAX_FILE_BYTES } from '../../reconciler/desired/snapshot.js';
 import { openSource } from '../../reconciler/source/git-source.js';
 import { loadDesired } from '../../reconciler/source/load.js';
 import { readTreeSync } from '../../reconciler/source/read-tree.js';
-import { BIDI_ZW, git, oneLocalNode, rawLines, withHome } from '../helpers/attack10.js';
+import { BIDI_ZW, committed, git, oneLocalNode, rawLines, useScratchTmp, withHome } from '../helpers/attack10.js';
 import { openclawCache } from '../helpers/openclaw.js';
-import { exampleRepo, runCli, type Edit } from '../helpers/repo.js';
+import { exampleRepo, runCli } from '../helpers/repo.js';
 
-let scratch: string;
-let savedTmp: string | undefined;
-beforeAll(() => {
-  savedTmp = process.env.TMPDIR;
-  scratch = mkdtempSync(join(tmpdir(), 'clawops-att10-'));
-  process.env.TMPDIR = scratch; // clawops' temp clones land here (and go with it)
-});
-afterAll(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
-  rmSync(scratch, { recursive: true, force: true });
-});
-
-/** tenants-example with edits, committed on main */
-function committed(edits: Record<string, Edit> = {}): { dir: string; commit: string } {
-  const dir = exampleRepo(edits);
-  git(dir, 'init', '-q', '-b', 'main');
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'init');
-  return { dir, commit: git(dir, 'rev-parse', 'HEAD') };
-}
+// clawops' temp clones land in a scratch TMPDIR of this file's (and go with it)
+const scratchDir = useScratchTmp('clawops-att10-');
 
 /** a HOME of its own with this .gitconfig; a marker file hooks and filters append to */
 function home(gitconfig: (h: string, marker: string) => string): { home: string; marker: string; fired: () => string } {
-  const h = mkdtempSync(join(scratch, 'home-'));
+  const h = mkdtempSync(join(scratchDir(), 'home-'));
   const marker = join(h, 'MARKER');
   writeFileSync(join(h, '.gitconfig'), gitconfig(h, marker));
   return { home: h, marker, fired: () => (existsSync(marker) ? readFileSync(marker, 'utf8') : '') };
@@ -81,7 +61,7 @@ describe("the operator's git environment: global config, exported GIT_DIR (adver
     await withHome(h.home, async () => {
       const l = await loadDesired(dir, 'main');
       l.source.cleanup();
-      const mirror = new GitMirror(dir, join(mkdtempSync(join(scratch, 'state-')), 'mirror'));
+      const mirror = new GitMirror(dir, join(mkdtempSync(join(scratchDir(), 'state-')), 'mirror'));
       await mirror.fetch();
       writeFileSync(join(dir, 'tenants/acme/gateway.d/20-overrides.yaml'), `${readFileSync(join(dir, 'tenants/acme/gateway.d/20-overrides.yaml'), 'utf8')}# next\n`);
       git(dir, 'commit', '-qam', 'next');
@@ -142,7 +122,7 @@ describe("the operator's git environment: global config, exported GIT_DIR (adver
 
   it('holds: git submodules (gitlinks) at a tenant and at a fragment path are refused by name in one line, and nothing is fetched from the .gitmodules URL even with a global submodule.recurse', async () => {
     // a repo elsewhere on the host holding a valid tenant tree: what a hostile .gitmodules would like clawops to read
-    const secret = mkdtempSync(join(scratch, 'secret-'));
+    const secret = mkdtempSync(join(scratchDir(), 'secret-'));
     mkdirSync(join(secret, 'gateway.d'));
     writeFileSync(join(secret, 'gateway.d/10-base.yaml'), 'gateway:\n  port: 18789\n# HOST-SECRET-att10\n');
     git(secret, 'init', '-q', '-b', 'main');
@@ -221,14 +201,14 @@ describe('repo shapes (adversarial run 10)', () => {
     git(dir, 'commit', '-qam', 'c2');
     const c2 = git(dir, 'rev-parse', 'HEAD');
     const c1 = git(dir, 'rev-parse', 'HEAD~1');
-    const wt = join(mkdtempSync(join(scratch, 'wt-')), 'wt');
+    const wt = join(mkdtempSync(join(scratchDir(), 'wt-')), 'wt');
     git(dir, 'worktree', 'add', '-q', '--detach', wt, c1);
     expect((await openSource(wt)).commit).toBe(c1);
     const fromWt = await openSource(wt, 'main');
     expect(fromWt.commit).toBe(c2);
     fromWt.cleanup();
-    const shallow = join(mkdtempSync(join(scratch, 'sh-')), 'sh');
-    git(scratch, 'clone', '-q', '--depth', '1', `file://${dir}`, shallow);
+    const shallow = join(mkdtempSync(join(scratchDir(), 'sh-')), 'sh');
+    git(scratchDir(), 'clone', '-q', '--depth', '1', `file://${dir}`, shallow);
     const fromShallow = await openSource(shallow, 'main');
     expect(fromShallow.commit).toBe(c2);
     fromShallow.cleanup();

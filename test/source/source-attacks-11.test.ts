@@ -8,39 +8,19 @@
  * and repo file names. Real git repos in temp dirs; no sshd, no controller process.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GitMirror } from '../../reconciler/controller/git-mirror.js';
 import { MAX_FILE_BYTES } from '../../reconciler/desired/snapshot.js';
 import { openSource, type Source } from '../../reconciler/source/git-source.js';
 import { loadDesired } from '../../reconciler/source/load.js';
 import { MAX_TREE_BYTES } from '../../reconciler/source/read-tree.js';
-import { BIDI_ZW, git } from '../helpers/attack10.js';
-import { exampleRepo, runCli, type Edit } from '../helpers/repo.js';
+import { BIDI_ZW, committed, git, useScratchTmp } from '../helpers/attack10.js';
+import { exampleRepo, runCli } from '../helpers/repo.js';
 
-let scratch: string;
-let savedTmp: string | undefined;
-beforeAll(() => {
-  savedTmp = process.env.TMPDIR;
-  scratch = mkdtempSync(join(tmpdir(), 'clawops-att11-'));
-  process.env.TMPDIR = scratch; // clawops' temp clones land here (and go with it)
-});
-afterAll(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
-  rmSync(scratch, { recursive: true, force: true });
-});
-
-/** tenants-example with edits, committed on main */
-function committed(edits: Record<string, Edit> = {}): { dir: string; commit: string } {
-  const dir = exampleRepo(edits);
-  git(dir, 'init', '-q', '-b', 'main');
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'init');
-  return { dir, commit: git(dir, 'rev-parse', 'HEAD') };
-}
+// clawops' temp clones land in a scratch TMPDIR of this file's (and go with it)
+const scratchDir = useScratchTmp('clawops-att11-');
 
 /** one more commit on main */
 function commitMore(dir: string): string {
@@ -66,7 +46,7 @@ interface Home {
 
 /** a HOME (and XDG_CONFIG_HOME) of its own whose ~/.gitconfig is `gitconfig(home)`; a marker programs append to */
 function home(gitconfig: (h: Home) => string): Home {
-  const dir = mkdtempSync(join(scratch, 'home-'));
+  const dir = mkdtempSync(join(scratchDir(), 'home-'));
   const marker = join(dir, 'MARKER');
   const h: Home = {
     home: dir,
@@ -110,7 +90,7 @@ async function caught(p: Promise<unknown>): Promise<Error | undefined> {
 
 /** the controller's mirror of `repo`: cloned, then fetched after one more commit; a file shown, HEAD asked */
 async function mirrorPasses(repo: string, dir?: string): Promise<GitMirror> {
-  const m = new GitMirror(repo, join(mkdtempSync(join(scratch, 'state-')), 'repo.git'));
+  const m = new GitMirror(repo, join(mkdtempSync(join(scratchDir(), 'state-')), 'repo.git'));
   await m.fetch();
   if (dir) commitMore(dir);
   await m.fetch();
@@ -144,7 +124,7 @@ describe("programs the operator's global git config names, inside clawops' own g
     const h = home((x) => `[core]\n\tgitProxy = ${x.prog('gitProxy')}\n`);
     await inHome(h, async () => {
       expect(await caught(openSource('git://127.0.0.1:9/infra.git', 'main'))).toBeDefined();
-      expect(await caught(new GitMirror('git://127.0.0.1:9/infra.git', join(mkdtempSync(join(scratch, 'state-')), 'repo.git')).fetch())).toBeDefined();
+      expect(await caught(new GitMirror('git://127.0.0.1:9/infra.git', join(mkdtempSync(join(scratchDir(), 'state-')), 'repo.git')).fetch())).toBeDefined();
     });
     expect(h.fired()).toBe('');
   }, 30_000);
@@ -154,7 +134,7 @@ describe("programs the operator's global git config names, inside clawops' own g
     const h = home((x) => `[protocol "ext"]\n\tallow = always\n[url "ext::${x.prog('ext')} "]\n\tinsteadOf = https://infra.example.invalid/\n`);
     await inHome(h, async () => {
       expect(await caught(openSource('https://infra.example.invalid/infra.git', 'main'))).toBeDefined();
-      expect(await caught(new GitMirror('https://infra.example.invalid/infra.git', join(mkdtempSync(join(scratch, 'state-')), 'repo.git')).fetch())).toBeDefined();
+      expect(await caught(new GitMirror('https://infra.example.invalid/infra.git', join(mkdtempSync(join(scratchDir(), 'state-')), 'repo.git')).fetch())).toBeDefined();
     });
     expect(h.fired()).toBe('');
   }, 30_000);
@@ -162,8 +142,8 @@ describe("programs the operator's global git config names, inside clawops' own g
   // fixed (was: hardenedGit (git-source.ts) leaves `core.alternateRefsCommand` of ~/.gitconfig in force: a mirror of a repo made with `git clone --shared/--reference` (its objects/info/alternates is copied into the controller's mirror) runs that program on every GitMirror.fetch (reconciler/controller/git-mirror.ts); clone the mirror with --no-local (no alternates copied) and/or pin core.alternateRefsCommand= in OWN_CONFIG)
   it('core.alternateRefsCommand never runs for the mirror of a repo that borrows objects (alternates)', async () => {
     const { dir: upstream } = committed();
-    const shared = join(mkdtempSync(join(scratch, 'shared-')), 'infra');
-    git(scratch, 'clone', '-q', '--shared', upstream, shared);
+    const shared = join(mkdtempSync(join(scratchDir(), 'shared-')), 'infra');
+    git(scratchDir(), 'clone', '-q', '--shared', upstream, shared);
     const h = home((x) => `[core]\n\talternateRefsCommand = ${x.prog('alternateRefsCommand', 'git --git-dir="$1" for-each-ref --format="%(objectname)"')}\n`);
     await inHome(h, () => mirrorPasses(shared, shared));
     expect(h.fired()).toBe('');
@@ -194,7 +174,7 @@ describe("programs the operator's global git config names, inside clawops' own g
       s.cleanup();
       const f = await openSource(`file://${dir}`, 'main');
       f.cleanup();
-      const m = new GitMirror(dir, join(mkdtempSync(join(scratch, 'state-')), 'repo.git'));
+      const m = new GitMirror(dir, join(mkdtempSync(join(scratchDir(), 'state-')), 'repo.git'));
       await m.fetch();
       return { ref: s.commit, file: f.commit, mirror: await m.head() };
     });
@@ -272,7 +252,7 @@ describe("programs the operator's global git config names, inside clawops' own g
         const inPlace = await openSource(dir);
         const ref = await openSource(dir, 'main');
         ref.cleanup();
-        const m = new GitMirror(dir, join(mkdtempSync(join(scratch, 'state-')), 'repo.git'));
+        const m = new GitMirror(dir, join(mkdtempSync(join(scratchDir(), 'state-')), 'repo.git'));
         await m.fetch();
         return { inPlace: inPlace.commit, ref: ref.commit, mirror: await m.head() };
       },
@@ -333,9 +313,9 @@ describe('a checkout git cannot read; what a clone writes; MAX_TREE_BYTES on eve
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'blobs');
     const commit = git(dir, 'rev-parse', 'HEAD');
-    const mirror = new GitMirror(dir, join(mkdtempSync(join(scratch, 'state-')), 'repo.git'));
+    const mirror = new GitMirror(dir, join(mkdtempSync(join(scratchDir(), 'state-')), 'repo.git'));
     await mirror.fetch();
-    const before = readdirSync(scratch).filter((x) => x.startsWith('clawops-src-')).length;
+    const before = readdirSync(scratchDir()).filter((x) => x.startsWith('clawops-src-')).length;
     // (each started only when awaited: a refusal that comes before its turn would be an unhandled rejection)
     for (const [what, p] of [['in place', () => loadDesired(dir)], ['--ref', () => loadDesired(dir, 'main')], ['controller build', () => loadDesired(mirror.dir, commit)]] as const) {
       const e = await caught(p());
@@ -344,7 +324,7 @@ describe('a checkout git cannot read; what a clone writes; MAX_TREE_BYTES on eve
       expect(e!.message.split('\n'), what).toHaveLength(1);
     }
     // the refused clones are removed
-    expect(readdirSync(scratch).filter((x) => x.startsWith('clawops-src-')).length).toBe(before);
+    expect(readdirSync(scratchDir()).filter((x) => x.startsWith('clawops-src-')).length).toBe(before);
   }, 60_000);
 
   it('holds: what is no longer read still counts where only names matter: a SQLite file under docs/ is refused by lint, in place and through --ref', async () => {
