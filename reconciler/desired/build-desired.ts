@@ -450,6 +450,39 @@ function checkFragmentPaths(kind: Kind, doc: SourceDoc, fixtures: Set<string>): 
       }
     }
   }
+  if (kind === 'gateway') out.push(...openclawDirectives(doc));
+  return out;
+}
+
+/**
+ * What OpenClaw itself acts on inside its config, refused in a gateway fragment (a repo's text must not steer it):
+ * an `$include` key (OpenClaw reads the file it names, and quotes its keys in refusals) and a `${VAR}` in a string
+ * (OpenClaw substitutes it from its own environment, the operator's for `lint --openclaw`, the wrapper's on a node,
+ * before it validates, and some refusals quote the value). clawops renders the only `${…}` a config needs: a
+ * `{secret_ref: …}` becomes `${CLAWOPS_SECRET_…}`. Names and values are not quoted back.
+ */
+function openclawDirectives(doc: SourceDoc): Finding[] {
+  const out: Finding[] = [];
+  const walk = (v: unknown, path: (string | number)[]): void => {
+    if (out.length >= 20) return;
+    if (Array.isArray(v)) return v.forEach((x, i) => walk(x, [...path, i]));
+    if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        if (k === '$include') {
+          const pos = doc.locate([...path, k]);
+          out.push(err(doc.file, pos.line, pos.col, `${[...path, k].join('.')}: OpenClaw's $include is not allowed in a fragment (it would read a file outside the release); put the settings in a fragment`, 'fragment/include'));
+          continue;
+        }
+        walk(x, [...path, k]);
+      }
+      return;
+    }
+    if (typeof v === 'string' && /\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(v)) {
+      const pos = doc.locate(path);
+      out.push(err(doc.file, pos.line, pos.col, `${path.join('.') || '(value)'}: a \${VAR} in a fragment is substituted by OpenClaw from its environment; reference a secret with {secret_ref: name} (value not shown)`, 'fragment/env-placeholder'));
+    }
+  };
+  walk(doc.value, []);
   return out;
 }
 

@@ -11,8 +11,14 @@ export async function lintWithOpenclaw(tenant: TenantDesired, openclawBin: strin
     const configPath = join(dir, RENDERED_FILES.gateway);
     const file = tenant.files.find((f) => f.path === RENDERED_FILES.gateway);
     await writeFile(configPath, file ? file.content : '{}\n');
-    // HOME in a temp dir keeps the validator away from the operator's own ~/.openclaw-<profile>.
-    const env = { ...process.env, HOME: dir, OPENCLAW_CONFIG_PATH: configPath };
+    // Nothing of the operator's environment but PATH (to find openclaw's node) and TMPDIR: OpenClaw substitutes
+    // `${VAR}` from its environment before it validates, and some of its refusals quote the value (`Unknown agent id
+    // "<value>"`), so a fragment naming ${AWS_SECRET_ACCESS_KEY} would print the operator's key; OPENCLAW_STATE_DIR,
+    // OPENCLAW_HOME and OPENCLAW_INCLUDE_ROOTS would point it at the operator's own profile (its .env of provider
+    // keys) or let an $include read outside the release; NODE_OPTIONS could load code. HOME and the state dir are the
+    // temp dir's.
+    const env: NodeJS.ProcessEnv = { HOME: dir, OPENCLAW_STATE_DIR: join(dir, 'state'), OPENCLAW_CONFIG_PATH: configPath };
+    for (const k of ['PATH', 'TMPDIR'] as const) if (process.env[k] !== undefined) env[k] = process.env[k];
     const run = await runOpenclaw(openclawBin, validateArgs(tenant.id), { env, timeoutMs: 60_000 });
     const where = `tenants/${tenant.id}/gateway.d`;
     if (run.timedOut) return [finding(where, 1, 1, 'error', 'openclaw config validate timed out after 60 s', 'openclaw/validate')];

@@ -19,7 +19,8 @@
  *    through a link: launchd runs this as root, and a link at clawops/ or clawops/run/ would put its files anywhere.
  * 5. exec ${CLAWOPS_OPENCLAW:-openclaw} --profile TENANT gateway run [--port BASE+OFFSET when
  *    VARDB/clawops/port-offset holds a number: nodes that share one network, e.g. a local fleet].
- * --validate: steps 1-2, then `config validate --json` of $R/openclaw.json with the same environment.
+ * --validate: steps 1-2, then `config validate --json` of $R/openclaw.json with the same environment (and the state dir
+ *   the gateway will have), its output scrubbed of the tenant's secret values, its exit code kept.
  * --check: steps 1-2 only, exit 0 (silent) or 78 (one line): this node's part of validation when another node of the
  *   same run already ran `config validate` on this release (issue 12). Every `${VAR}` the rendered config names is
  *   either CLAWOPS_VAR_DB (always exported) or a CLAWOPS_SECRET_* listed in secrets.list, so a node whose secret
@@ -105,8 +106,17 @@ mf() { sed -n "s/^  \\"$1\\": \\"\\\\([^\\"]*\\\\)\\",*$/\\\\1/p" "$R/.clawops/m
 CLAWOPS_TENANT=$T; CLAWOPS_RELEASE_ID=$(mf release_id); CLAWOPS_COMMIT=$(mf commit); CLAWOPS_TAG=$(mf tag)
 export CLAWOPS_TENANT CLAWOPS_RELEASE_ID CLAWOPS_COMMIT CLAWOPS_TAG
 if [ "$MODE" = --validate ]; then
-  OPENCLAW_CONFIG_PATH="$R/openclaw.json"; export OPENCLAW_CONFIG_PATH
-  exec \${CLAWOPS_OPENCLAW_CLI:-openclaw} --profile "$T" config validate --json
+  # the state dir the gateway will have (its .env too), read only; what openclaw prints is scrubbed of this tenant's
+  # secret values (raw and JSON-escaped): some refusals quote the value they refuse (Unknown agent id '…'), and a
+  # secret_ref put where an agent id goes would hand the token to apply's one-line refusal
+  OPENCLAW_CONFIG_PATH="$R/openclaw.json"; OPENCLAW_STATE_DIR="$VARDB/state/$T"; export OPENCLAW_CONFIG_PATH OPENCLAW_STATE_DIR
+  exec 4>&1
+  rc=$( { { \${CLAWOPS_OPENCLAW_CLI:-openclaw} --profile "$T" config validate --json 2>&1; echo $? >&3; } | awk '
+    function jesc(v,  o, i, c) { o = ""; for (i = 1; i <= length(v); i++) { c = substr(v, i, 1); if (c == "\\\\" || c == "\\"") o = o "\\\\" c; else o = o c } return o }
+    BEGIN { for (k in ENVIRON) if (k ~ /^CLAWOPS_SECRET_/ && length(ENVIRON[k]) >= 4) { s[++n] = ENVIRON[k]; e = jesc(ENVIRON[k]); if (e != s[n]) s[++n] = e } }
+    { l = $0; for (i = 1; i <= n; i++) { o = ""; while ((p = index(l, s[i])) > 0) { o = o substr(l, 1, p - 1) "***"; l = substr(l, p + length(s[i])) } l = o l } print l }' >&4; } 3>&1 )
+  exec 4>&-
+  exit "\${rc:-1}"
 fi
 # (only from a regular file, its first bytes only: a FIFO or a huge file would block the start for good; a decimal
 # number, leading zeros dropped: the shell's arithmetic would read it as octal)

@@ -157,11 +157,12 @@ describe('lint: bad input', () => {
     expect(r.all).not.toContain('s3cr3tT0kenValue');
   });
 
-  it('hex digests, URLs and ${VAR} placeholders are not secrets', async () => {
+  it('hex digests, URLs and ${VAR} placeholders are not secrets (a ${VAR} is refused for what OpenClaw does with it)', async () => {
     const r = await lint({
       [`${ACME_GW}/30-ok.yaml`]: 'agents:\n  note: 4dd36d2ed0cb154456c4a09a951a2e8f2508a5dd6ff2fe0688d4e1c8f773fcb5\n  url: https://example.com/a/very/long/path/segment/ABCdef123456\n  mirror: https://deploy:${GIT_PASSWORD}@git.example.com/x.git\n  user: https://deploy@git.example.com/x.git\n',
     });
-    expect(r.code).toBe(0);
+    // not a secret/literal: the one finding is that OpenClaw would substitute it from its environment
+    expect(r.lines).toEqual([`${ACME_GW}/30-ok.yaml:4:11: error: agents.mirror: a \${VAR} in a fragment is substituted by OpenClaw from its environment; reference a secret with {secret_ref: name} (value not shown) [fragment/env-placeholder]`]);
   });
 
   it('an empty kind dir', async () => {
