@@ -108,8 +108,13 @@ function sendText(res: ServerResponse, code: number, headers: Record<string, str
   res.end(text);
 }
 
-/** webhook bodies read at once before their signature is checked (each up to MAX_HOOK_BODY): beyond, 503 */
+/**
+ * large webhook bodies read at once before their signature is checked (each up to MAX_HOOK_BODY): beyond, 503. A body
+ * that says it is small (Content-Length ≤ SMALL_HOOK_BODY, a push's usual size) takes no slot: idle half-sent large
+ * requests cannot shut out a signed push, and small ones hold at most SMALL_HOOK_BODY × the connections
+ */
 const MAX_HOOK_READS = 8;
+const SMALL_HOOK_BODY = 64 * 1024;
 /** connections the server holds at once (the page's polls, Prometheus, webhooks, on-call's curl) */
 const MAX_CONNECTIONS = 256;
 
@@ -166,7 +171,9 @@ export function handler(c: ControllerHttp, metrics: StatusMetrics = new StatusMe
         return send(res, 404, { error: 'the git webhook is not configured (--webhook-secret-file)' });
       }
       const secret = c.secret;
-      if (reading >= MAX_HOOK_READS) {
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      const small = Number.isFinite(declared) && declared <= SMALL_HOOK_BODY;
+      if (!small && reading >= MAX_HOOK_READS) {
         c.log.warn({ http: 'hook', remote: req.socket.remoteAddress }, `webhook refused: ${MAX_HOOK_READS} bodies being read already`);
         res.setHeader('connection', 'close');
         res.setHeader('retry-after', '5');
@@ -174,8 +181,8 @@ export function handler(c: ControllerHttp, metrics: StatusMetrics = new StatusMe
         req.destroy();
         return;
       }
-      reading++;
-      let counted = true;
+      if (!small) reading++;
+      let counted = !small;
       const done = (): void => {
         if (counted) reading--;
         counted = false;

@@ -7,7 +7,7 @@
  *
  * 1. R = its own release directory, resolved physically once (the tenant link may move while it runs).
  * 2. For every line of $R/secrets.list (`env VAR name` / `file - name`), $VARDB/secrets/TENANT/name must be a
- *    regular file with mode 600 or 400, readable, of 1 byte to 64 KiB and more than newlines, else ONE line on stderr
+ *    regular file with mode 600 or 400, readable, of 1 byte to 64 KiB, at least 4 bytes besides newlines, UTF-8 text, else ONE line on stderr
  *    naming it and exit 78 (EX_CONFIG, which launchd reports as such); every file is checked before any is read.
  *    `env` secrets are then exported (trailing newlines stripped); when token.current is an env
  *    secret and token.next is present and valid, CLAWOPS_SECRET_TOKEN_NEXT is exported too (rotation). A secrets dir
@@ -69,7 +69,14 @@ ok_secret() {
   [ "$z" -gt 0 ] 2>/dev/null || { echo "secret file $f is empty"; return 1; }
   [ "$z" -le ${SECRET_MAX_BYTES} ] || { echo "secret file $f is $z bytes (at most ${SECRET_MAX_BYTES})"; return 1; }
   [ -r "$f" ] || { echo "secret file $f cannot be read by $(id -un 2>/dev/null || id -u)"; return 1; }
-  [ -n "$(tr -d '\\r\\n' < "$f" 2>/dev/null | head -c 1)" ] || { echo "secret file $f is empty (only newlines)"; return 1; }
+  # (at least 4 bytes besides newlines: a shorter value is no secret, and --validate could not keep it out of what
+  # openclaw prints without mangling everything else)
+  n4=$(tr -d '\\r\\n' < "$f" 2>/dev/null | head -c 4 | wc -c); n4=\${n4##* }
+  [ "$n4" -gt 0 ] 2>/dev/null || { echo "secret file $f is empty (only newlines)"; return 1; }
+  [ "$n4" -ge 4 ] || { echo "secret file $f holds fewer than 4 bytes"; return 1; }
+  # (UTF-8 text: OpenClaw (Node) reads its environment and files as UTF-8, so other bytes would reach it changed, and
+  # --validate's scrub would miss them in what it prints)
+  if command -v iconv >/dev/null 2>&1; then iconv -f UTF-8 -t UTF-8 < "$f" >/dev/null 2>&1 || { echo "secret file $f is not UTF-8 text"; return 1; }; fi
   # (no environment string can hold a NUL: the shell would drop it and start the gateway with another value)
   nz=$(tr -d '\\000' < "$f" 2>/dev/null | wc -c); [ "\${nz##* }" = "$z" ] || { echo "secret file $f holds a NUL byte"; return 1; }
   echo "$z"
@@ -112,9 +119,19 @@ if [ "$MODE" = --validate ]; then
   OPENCLAW_CONFIG_PATH="$R/openclaw.json"; OPENCLAW_STATE_DIR="$VARDB/state/$T"; export OPENCLAW_CONFIG_PATH OPENCLAW_STATE_DIR
   exec 4>&1
   rc=$( { { \${CLAWOPS_OPENCLAW_CLI:-openclaw} --profile "$T" config validate --json 2>&1; echo $? >&3; } | awk '
-    function jesc(v,  o, i, c) { o = ""; for (i = 1; i <= length(v); i++) { c = substr(v, i, 1); if (c == "\\\\" || c == "\\"") o = o "\\\\" c; else o = o c } return o }
-    BEGIN { for (k in ENVIRON) if (k ~ /^CLAWOPS_SECRET_/ && length(ENVIRON[k]) >= 4) { s[++n] = ENVIRON[k]; e = jesc(ENVIRON[k]); if (e != s[n]) s[++n] = e } }
-    { l = $0; for (i = 1; i <= n; i++) { o = ""; while ((p = index(l, s[i])) > 0) { o = o substr(l, 1, p - 1) "***"; l = substr(l, p + length(s[i])) } l = o l } print l }' >&4; } 3>&1 )
+    # each value as JSON.stringify writes it (what openclaw --json prints): \\\\ \\" \\b \\f \\n \\r \\t, other controls \\u00xx
+    function jesc(v,  o, i, c) { o = ""; for (i = 1; i <= length(v); i++) { c = substr(v, i, 1); if (c == "\\\\" || c == "\\"") o = o "\\\\" c; else if (c in esc) o = o esc[c]; else o = o c } return o }
+    function add(v) { if (!(v in seen)) { seen[v] = 1; s[++n] = v } }
+    BEGIN {
+      for (i = 1; i < 32; i++) esc[sprintf("%c", i)] = sprintf("\\\\u%04x", i)
+      esc["\\b"] = "\\\\b"; esc["\\f"] = "\\\\f"; esc["\\n"] = "\\\\n"; esc["\\r"] = "\\\\r"; esc["\\t"] = "\\\\t"
+      for (k in ENVIRON) if (k ~ /^CLAWOPS_SECRET_/ && length(ENVIRON[k]) >= 4) { add(ENVIRON[k]); add(jesc(ENVIRON[k])) }
+      # the longest first: a secret holding another is scrubbed whole, never around the shorter one
+      for (i = 2; i <= n; i++) { v = s[i]; for (j = i - 1; j >= 1 && length(s[j]) < length(v); j--) s[j + 1] = s[j]; s[j + 1] = v }
+      # the whole output as one record (a secret with a newline spans lines), \\001 aside
+      RS = "\\001"; ORS = ""
+    }
+    { l = $0; for (i = 1; i <= n; i++) { o = ""; while ((p = index(l, s[i])) > 0) { o = o substr(l, 1, p - 1) "***"; l = substr(l, p + length(s[i])) } l = o l } if (NR > 1) printf "%c", 1; print l }' >&4; } 3>&1 )
   exec 4>&-
   exit "\${rc:-1}"
 fi
