@@ -73,9 +73,9 @@ export interface RunResult {
 }
 
 /** Run the openclaw binary on this machine (lint --openclaw, the probe). Never through a shell. */
-export function runOpenclaw(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runOpenclaw(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: openclawEnv(opts.env ?? process.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(bin, args, { env: openclawEnv(opts.env ?? process.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) });
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -19,7 +19,8 @@ export async function lintWithOpenclaw(tenant: TenantDesired, openclawBin: strin
     // temp dir's.
     const env: NodeJS.ProcessEnv = { HOME: dir, OPENCLAW_STATE_DIR: join(dir, 'state'), OPENCLAW_CONFIG_PATH: configPath };
     for (const k of ['PATH', 'TMPDIR'] as const) if (process.env[k] !== undefined) env[k] = process.env[k];
-    const run = await runOpenclaw(openclawBin, validateArgs(tenant.id), { env, timeoutMs: 60_000 });
+    // (in the temp dir: OpenClaw loads a .env from its working directory, which is the operator's, often the repo)
+    const run = await runOpenclaw(openclawBin, validateArgs(tenant.id), { env, timeoutMs: 60_000, cwd: dir });
     const where = `tenants/${tenant.id}/gateway.d`;
     if (run.timedOut) return [finding(where, 1, 1, 'error', 'openclaw config validate timed out after 60 s', 'openclaw/validate')];
     const result = parseValidateOutput(run.stdout, run.code);
