@@ -71,7 +71,7 @@ describe('notifier HTTP face: request targets a URL parser chokes on (adversaria
     expect(r.status).toBeLessThan(500);
     await sleep(300);
     expect(proc.alive(), `the notifier died: ${proc.stderr().slice(-600)}`).toBe(true);
-    const h = await getWithin(`http://127.0.0.1:${port}/healthz`, 2000);
+    const h = await getWithin(`http://127.0.0.1:${port}/healthz`, 10_000);
     expect(h?.status).toBe(200);
   }, 30_000);
 });
@@ -219,7 +219,7 @@ describe('notifier socket and state file: links and planted files (adversarial r
     );
     expect(started instanceof Error ? started.message : 'started').toBe('started');
     if (started instanceof Error) return;
-    const h = await getWithin(`${started.n.http.url}/v1/webhook-digest`, 2000);
+    const h = await getWithin(`${started.n.http.url}/v1/webhook-digest`, 10_000);
     expect(h?.status).toBe(200);
     for (const r of started.n.snapshot().top) expect(Number.isFinite(Date.parse(r.last_seen))).toBe(true);
   });
