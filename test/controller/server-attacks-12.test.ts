@@ -9,31 +9,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { signBody, startServer, type ServerHandle } from '../../reconciler/controller/server.js';
-import { rawHttp, sleep } from '../helpers/attack12.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { signBody } from '../../reconciler/controller/server.js';
+import { rawHttp, sleep, useHookServer } from '../helpers/attack12.js';
 import { freePort } from '../helpers/ports.js';
 import { REPO_ROOT } from '../helpers/repo.js';
-import { pageFleetStatus, silentLog } from '../status/fixtures.js';
 
 const SECRET = 'hook-secret-0123456789abcdef';
 
 describe('controller HTTP: methods, targets, Host and query games (adversarial run 12)', () => {
-  let server: ServerHandle;
-  let port: number;
-  const triggers: string[] = [];
-  beforeAll(async () => {
-    const doc = pageFleetStatus();
-    server = await startServer({ host: '127.0.0.1', port: await freePort() }, { status: () => doc, alive: () => true, trigger: (r) => triggers.push(r), secret: Buffer.from(SECRET), log: silentLog() });
-    port = server.address.port;
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
-  afterEach(() => {
-    triggers.length = 0;
-  });
-  const req = (s: string, ms = 3000): ReturnType<typeof rawHttp> => rawHttp(port, s, ms);
+  const { port, triggers } = useHookServer(SECRET);
+  const req = (s: string, ms = 3000): ReturnType<typeof rawHttp> => rawHttp(port(), s, ms);
 
   // fixed (was: /status and /healthz answer only GET: `HEAD /status` is a 404 "not found" (RFC 9110: a server supporting GET must support HEAD) and POST/PUT/DELETE on /status or /healthz are 404 instead of 405 with Allow (as / and /metrics do): handler() in reconciler/controller/server.ts falls through to the 404; it should answer HEAD like GET (no body) and other methods 405 with `Allow: GET, HEAD`)
   it('HEAD /status is answered like GET; POST /status and DELETE /healthz are 405 with Allow', async () => {
@@ -62,7 +48,7 @@ describe('controller HTTP: methods, targets, Host and query games (adversarial r
     ]);
     expect(odd.map((a) => a.status)).toEqual([404, 404, 404, 404, 431]);
     expect(triggers).toEqual([]);
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+    const ok = await fetch(`http://127.0.0.1:${port()}/healthz`, { signal: AbortSignal.timeout(1000) });
     expect(ok.status).toBe(200);
   });
 

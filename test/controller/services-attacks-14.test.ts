@@ -3,41 +3,29 @@
  * at once, 503 beyond; the count given back on the request's close or the body's end).
  */
 import { connect, type Socket } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { signBody, startServer, type ServerHandle } from '../../reconciler/controller/server.js';
-import { rawHttp, sleep } from '../helpers/attack12.js';
-import { freePort } from '../helpers/ports.js';
-import { pageFleetStatus, silentLog } from '../status/fixtures.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { signBody } from '../../reconciler/controller/server.js';
+import { rawHttp, sleep, useHookServer } from '../helpers/attack12.js';
 
 const SECRET = 'hook-secret-a14-0123456789abcdef';
 const BODY = '{"ref":"refs/heads/main"}';
 
 describe('controller webhook read bound (attacks 14)', () => {
-  let server: ServerHandle;
-  let port: number;
-  const triggers: string[] = [];
+  const hook = useHookServer(SECRET);
+  const { triggers } = hook;
   const sockets: Socket[] = [];
-  beforeAll(async () => {
-    const doc = pageFleetStatus();
-    server = await startServer({ host: '127.0.0.1', port: await freePort() }, { status: () => doc, alive: () => true, trigger: (r) => triggers.push(r), secret: Buffer.from(SECRET), log: silentLog() });
-    port = server.address.port;
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
   afterEach(async () => {
     for (const s of sockets.splice(0)) s.destroy();
-    triggers.length = 0;
     await sleep(100);
   });
 
   const signed = (): Promise<{ status: number }> =>
-    rawHttp(port, `POST /hooks/git HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: ${signBody(SECRET, BODY)}\r\nContent-Length: ${BODY.length}\r\nConnection: close\r\n\r\n${BODY}`, 3000);
+    rawHttp(hook.port(), `POST /hooks/git HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: ${signBody(SECRET, BODY)}\r\nContent-Length: ${BODY.length}\r\nConnection: close\r\n\r\n${BODY}`, 3000);
 
   /** a client that sends the headers and part of the body, then `what` */
   const partial = (declared: number): Promise<Socket> =>
     new Promise((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
+      const s = connect(hook.port(), '127.0.0.1', () => {
         s.write(`POST /hooks/git HTTP/1.1\r\nHost: x\r\nContent-Length: ${declared}\r\n\r\n${'x'.repeat(100)}`);
         resolve(s);
       });
@@ -52,8 +40,8 @@ describe('controller webhook read bound (attacks 14)', () => {
       for (const s of held) s.destroy();
     }
     await Promise.all([
-      ...Array.from({ length: 8 }, () => rawHttp(port, `POST /hooks/git HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`, 2000)),
-      ...Array.from({ length: 8 }, () => rawHttp(port, `POST /hooks/git HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(2 * 1024 * 1024).toString(16)}\r\n${'y'.repeat(1024 * 1024 + 10)}`, 2000)),
+      ...Array.from({ length: 8 }, () => rawHttp(hook.port(), `POST /hooks/git HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`, 2000)),
+      ...Array.from({ length: 8 }, () => rawHttp(hook.port(), `POST /hooks/git HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(2 * 1024 * 1024).toString(16)}\r\n${'y'.repeat(1024 * 1024 + 10)}`, 2000)),
     ]);
     await sleep(200);
     const r = await signed();
@@ -63,7 +51,7 @@ describe('controller webhook read bound (attacks 14)', () => {
 
   it('holds: keep-alive requests (several webhooks on one connection) give their slot back', async () => {
     const one = `POST /hooks/git HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: ${signBody(SECRET, BODY)}\r\nContent-Length: ${BODY.length}\r\n\r\n${BODY}`;
-    const r = await rawHttp(port, one.repeat(12) + `GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 3000);
+    const r = await rawHttp(hook.port(), one.repeat(12) + `GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 3000);
     expect((r.text.match(/HTTP\/1\.1 202/g) ?? []).length).toBe(12);
     expect((await signed()).status).toBe(202);
   });

@@ -1,11 +1,16 @@
 /**
  * Shared by the adversarial run 12 files (test/notifier/notifier-attacks-12.test.ts, test/probe/probe-attacks-12.test.ts,
- * test/controller/server-attacks-12.test.ts): raw bytes to an HTTP port (for request shapes no client library sends),
+ * test/controller/server-attacks-12.test.ts, test/controller/services-attacks-14.test.ts): the controller's server with
+ * a webhook secret, raw bytes to an HTTP port (for request shapes no client library sends),
  * a long-running `bin/clawops` child that is always killed, and small waits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startServer, type ServerHandle } from '../../reconciler/controller/server.js';
+import { pageFleetStatus, silentLog } from '../status/fixtures.js';
+import { freePort } from './ports.js';
 import { REPO_ROOT } from './repo.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -119,4 +124,24 @@ export async function untilListening(c: Child, ms = 20_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`not listening after ${ms} ms: ${c.stderr().slice(-2000)}`);
     await sleep(25);
   }
+}
+
+/**
+ * The controller's HTTP server on a free loopback port for a describe block, with the git webhook's secret `secret`:
+ * its port, and the pass triggers it asked for (emptied after each test).
+ */
+export function useHookServer(secret: string): { port: () => number; triggers: string[] } {
+  let server: ServerHandle | undefined;
+  const triggers: string[] = [];
+  beforeAll(async () => {
+    const doc = pageFleetStatus();
+    server = await startServer({ host: '127.0.0.1', port: await freePort() }, { status: () => doc, alive: () => true, trigger: (r) => triggers.push(r), secret: Buffer.from(secret), log: silentLog() });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  afterEach(() => {
+    triggers.length = 0;
+  });
+  return { port: () => server!.address.port, triggers };
 }
