@@ -8,12 +8,13 @@
 // format characters that change what text around them looks like: bidi marks, embeddings, overrides and isolates
 // (U+061C, U+200E/F, U+202A–202E, U+2066–2069: "Trojan Source" reordering), zero-width and invisible characters
 // (U+200B–200D, U+2060–2064, U+206A–206F, U+FEFF) that make two different names look the same
-const INVISIBLE = '\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff';
-const CONTROL = new RegExp(`[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE}]`, 'g');
+// (as regex source, \uXXXX escapes: the status page's script builds the same class from it)
+export const INVISIBLE_CLASS = String.raw`\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff`;
+const CONTROL = new RegExp(String.raw`[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]`, 'g');
 // LF and TAB too, for text that must stay on one line (a name, a key, an error message)
-const CONTROL_INLINE = new RegExp(`[\u0000-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE}]`, 'g');
+const CONTROL_INLINE = new RegExp(String.raw`[\u0000-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]`, 'g');
 // what JSON.stringify leaves raw of those (it escapes C0 itself)
-const JSON_RAW = new RegExp(`[\u007f-\u009f\u2028\u2029${INVISIBLE}]`, 'g');
+const JSON_RAW = new RegExp(String.raw`[\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]`, 'g');
 
 function visible(c: string): string {
   const code = c.charCodeAt(0);
@@ -51,4 +52,9 @@ export function safeJson(value: unknown, space?: number): string {
  */
 export function escapeJsonRaw(json: string): string {
   return json.replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `s` cut to at most `max` characters, its last one an ellipsis when it was longer (node text in a bounded line). */
+export function clip(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }

@@ -4,6 +4,7 @@
  */
 import type { GatewayState } from './state.js';
 import { getJson } from './http-get.js';
+import { clip } from '../safe-text.js';
 
 export interface GatewayResult {
   state: GatewayState;
@@ -20,8 +21,7 @@ export const GATEWAY_PENDING: GatewayResult = { state: 'pending', checked_at: nu
 export function classifyGateway(status: number, body: unknown, checkedAt: string): GatewayResult {
   const b = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
   // (at most 20 entries of at most 120 characters: what a gateway says goes into /readyz and the log)
-  const cut = (x: string): string => (x.length > 120 ? `${x.slice(0, 119)}…` : x);
-  const failing = Array.isArray(b.failing) ? b.failing.slice(0, 20).map((x) => cut(typeof x === 'string' ? x : String(JSON.stringify(x)))) : [];
+  const failing = Array.isArray(b.failing) ? b.failing.slice(0, 20).map((x) => clip(typeof x === 'string' ? x : String(JSON.stringify(x)), 120)) : [];
   if (status === 200 && b.ready === true) return { state: 'ready', checked_at: checkedAt, http_status: status, failing, reason: null };
   const why = status === 503 ? 'not ready (HTTP 503, starting or unhealthy)' : status === 200 ? 'answered 200 without "ready": true' : `answered HTTP ${status}`;
   return { state: 'not_ready', checked_at: checkedAt, http_status: status, failing, reason: `${why}${failing.length ? `; failing: ${failing.join(', ')}` : ''}` };

@@ -10,6 +10,7 @@
  */
 import { SEVERITY_ORDER, type DoctorPolicy, type Severity } from '../desired/types.js';
 import type { DoctorReport } from './openclaw-doctor.js';
+import { clip } from '../safe-text.js';
 
 export type DoctorVerdict = 'green' | 'yellow' | 'red';
 
@@ -39,8 +40,8 @@ function at(sev: Severity, threshold: Severity): boolean {
 const MAX_CHECK_ID = 80;
 
 function line(f: JudgedFinding): string {
-  const msg = f.message.length > MAX_MESSAGE ? `${f.message.slice(0, MAX_MESSAGE - 1)}…` : f.message;
-  const id = f.checkId.length > MAX_CHECK_ID ? `${f.checkId.slice(0, MAX_CHECK_ID - 1)}…` : f.checkId;
+  const msg = clip(f.message, MAX_MESSAGE);
+  const id = clip(f.checkId, MAX_CHECK_ID);
   return `doctor: ${f.required ? 'required check ' : ''}${id} (${f.severity})${msg ? `: ${msg}` : ''}`;
 }
 

@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CONTROLLER_STATES } from '../controller/status.js';
+import { INVISIBLE_CLASS } from '../safe-text.js';
 import { TRIAGE_TITLES, type StatusView } from './status-model.js';
 
 export const DEFAULT_REFRESH_MS = 5000;
@@ -92,8 +93,9 @@ const SCRIPT = String.raw`
   var STATES = __STATES__;
   var TRIAGE = __TRIAGE__;
   // invisible format characters a node's text may carry (bidi overrides and isolates, zero-width ones: they reorder or
-  // hide what is around them) shown as \uXXXX, as the text views do (safe-text.ts), in every string of the model
-  var INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]/g;
+  // hide what is around them) shown as \uXXXX, as the text views do (safe-text.ts' INVISIBLE_CLASS), in every string
+  // of the model
+  var INVISIBLE = new RegExp('[' + __INVISIBLE__ + ']', 'g');
   function visible(x) {
     if (typeof x === 'string') return x.replace(INVISIBLE, function (c) { return '\\u' + ('000' + c.charCodeAt(0).toString(16)).slice(-4); });
     if (Array.isArray(x)) return x.map(visible);
@@ -397,7 +399,8 @@ const SCRIPT = String.raw`
 })();
 `
   .replace('__STATES__', JSON.stringify(CONTROLLER_STATES))
-  .replace('__TRIAGE__', JSON.stringify(TRIAGE_TITLES));
+  .replace('__TRIAGE__', JSON.stringify(TRIAGE_TITLES))
+  .replace('__INVISIBLE__', JSON.stringify(INVISIBLE_CLASS));
 
 const sha256 = (s: string): string => `'sha256-${createHash('sha256').update(s, 'utf8').digest('base64')}'`;
 
