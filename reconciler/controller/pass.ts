@@ -17,7 +17,7 @@ import type { DesiredState, NodeSpec } from '../desired/types.js';
 import { ClawopsError, oneLine, ValidationError } from '../errors.js';
 import type { NodeObservation, ObserveResult, TenantObservation } from '../observe/types.js';
 import { isManifest } from '../release-manifest.js';
-import { combinePlans, guardTenants, planner } from '../plan/plan.js';
+import { combinePlans, guardTenants, planner, someOf } from '../plan/plan.js';
 import type { NodePlan, Plan } from '../plan/types.js';
 import type { FixtureSet } from '../replay/fixtures.js';
 import { loadDesired } from '../source/load.js';
@@ -263,7 +263,7 @@ async function reconcileGroup(
     // (a guard whose process the node says is gone, after a reboot, puts nothing back: litter apply's recover removes)
     const orphans = obs.guards.filter((g) => g.alive !== false && g.run !== passId && (lockRun !== g.run || dead?.run === g.run));
     if (orphans.length === 0) continue;
-    const message = `waiting for the dead-man guard of ${orphans.slice(0, 3).map((g) => `run ${g.run} (${guardTenants(g)})`).join(', ')}${orphans.length > 3 ? ` and ${orphans.length - 3} more` : ''} to put back what its run swapped and never confirmed; applying after it`;
+    const message = `waiting for the dead-man guard of ${someOf(orphans.map((g) => `run ${g.run} (${guardTenants(g)})`), 3)} to put back what its run swapped and never confirmed; applying after it`;
     waiting.set(name, { reason: 'WaitingForGuard', message });
     if (d.mode === 'auto') d.log.warn({ stage: 'apply', node: name, reason: 'WaitingForGuard', runs: orphans.map((g) => g.run) }, `${name}: ${message}`);
   }

@@ -386,9 +386,13 @@ export function plan(desired: DesiredState, observed: readonly ObserveResult[], 
   return combinePlans(nodes.map((n) => planOne(n, byNode.get(n.name))), opts.revision);
 }
 
+/** `a, b, c and N more`: the first `n` of a list (from a node's file: any length) for one line */
+export function someOf(items: readonly string[], n: number): string {
+  const more = items.length - n;
+  return `${items.slice(0, n).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+}
+
 /** The tenants a dead-man guard would put back, for one line: the first five, then how many more (a node's file). */
 export function guardTenants(g: { tenants: readonly string[] }): string {
-  if (g.tenants.length === 0) return '?';
-  const more = g.tenants.length - 5;
-  return `${g.tenants.slice(0, 5).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+  return g.tenants.length === 0 ? '?' : someOf(g.tenants, 5);
 }
