@@ -629,8 +629,10 @@ fi
     case $n in *.beat) continue ;; esac
     # (and whether its process still runs: 1, 0, or '' when the file names none)
     guard_alive "$f"; case $? in 0) _ga=1 ;; 1) _ga=0 ;; *) _ga='' ;; esac
-    # (its first 64 KiB: clawops writes a few lines; a deadline awk reads as a number, else 0: unknown)
-    rec guard "${"$"}{n#guard.}" "$(head -c 65536 "$f" | awk -F '\t' '$1 == "deadline" && $2 ~ /^[0-9]+$/ && length($2) < 16 { d = $2 } END { printf "%d", d + 0 }')" "$(head -c 65536 "$f" | awk -F '\t' 'NF == 4 { printf "%s%s", (n++ ? "," : ""), $1 }')" "$_ga"
+    # (its first 64 KiB, read once: clawops writes a few lines; the deadline digits, else 0: unknown; the tenants of
+    # its 4-field rows)
+    _g=$(head -c 65536 "$f" | awk -F '\t' '$1 == "deadline" && $2 ~ /^[0-9]+$/ && length($2) < 16 { d = $2 } NF == 4 { t = t (n++ ? "," : "") $1 } END { printf "%d\t%s", d + 0, t }')
+    rec guard "${"$"}{n#guard.}" "${"$"}{_g%%	*}" "${"$"}{_g#*	}" "$_ga"
   done
   if real_dir "$D/quarantine"; then
     for f in "$D/quarantine"/*/*; do
