@@ -436,10 +436,10 @@ export async function applyNode(t: Transport, np: NodePlan, desired: DesiredStat
     // (keyed by the release's whole digest, not its 16-hex id: a kept verdict outlives the run)
     const digests = new Map<string, string>();
     const digestOf = (tenant: string, id: string): string => {
-      const d = desired.tenants.get(tenant);
-      if (!d || d.releaseId !== id) return id;
+      const td = desired.tenants.get(tenant);
+      if (!td || td.releaseId !== id) return id;
       let x = digests.get(tenant);
-      if (x === undefined) digests.set(tenant, (x = releaseDigestOf(d.files)));
+      if (x === undefined) digests.set(tenant, (x = releaseDigestOf(td.files)));
       return x;
     };
     const keyOf = (a: { tenant: string; releaseId: string }): string => verdictKey(build, a.tenant, digestOf(a.tenant, a.releaseId));

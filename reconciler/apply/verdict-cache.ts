@@ -1,12 +1,15 @@
 /**
  * Valid verdicts kept across runs (issue 12): a release's `openclaw config validate` verdict depends only on its bytes
- * (the release id hashes every file) and the OpenClaw build that judged it (the daemon's sha256 and version line the
- * node reported), so a release one run found valid need not be validated again by the next run (the fan-out after
- * its canary, a re-apply after a network blip, the same release on a node added later). Per-node checks (the
- * wrapper's secret check, the staged bytes) still run on every node; only the one openclaw run is saved.
+ * (the release's whole sha256 over every file) and the OpenClaw build that judged it (the sha256 of the entry point
+ * and of dist/build-info.json, and the version line, as the node reported them), and on how clawops reads a
+ * validation (JUDGE_VERSION): the key (validation-memo.ts verdictKey) names all of them. So a release one run found
+ * valid need not be validated again by the next run (the fan-out after its canary, a re-apply after a network blip,
+ * the same release on a node added later). Per-node checks (the wrapper's secret check, the staged bytes) still run
+ * on every node; only the one openclaw run is saved.
  *
  * Only VALID verdicts are kept: an invalid release is validated again (its message comes from the validator, and a
- * refusal costs nothing to repeat). A verdict of an unknown build (no daemon sha256) is never kept.
+ * refusal costs nothing to repeat). A verdict of an unknown build (either hash missing: validation-memo.ts keepable)
+ * is never kept.
  *
  * One small file a verdict, named by the sha256 of its key, in a directory of the user running clawops (the CLI:
  * $XDG_CACHE_HOME/clawops/verdicts, else ~/.cache/clawops/verdicts; the controller: STATE_DIR/verdicts). A file

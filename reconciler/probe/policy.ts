@@ -40,16 +40,16 @@ export function parseDoctorPolicy(value: unknown, tenant: string, file: string):
 const MAX_POLICY_BYTES = 1024 * 1024;
 
 export function loadDoctorPolicy(file: string, tenant: string): DoctorPolicy {
-  let text: string;
+  let bytes: Buffer | undefined;
   try {
     // never a FIFO or a device (a read that never ends would stop the whole probe: /healthz too), nor a link at the end
-    const b = readRegularFile(file, MAX_POLICY_BYTES);
-    if (b === undefined) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
-    text = b.toString('utf8');
+    bytes = readRegularFile(file, MAX_POLICY_BYTES);
   } catch (e) {
     if (e instanceof FileRefused) throw new IoError(`policy ${e.message}`);
     throw new IoError(`policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  if (bytes === undefined) throw new IoError(`policy ${file}: ENOENT`);
+  const text = bytes.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -104,7 +104,7 @@ export function carriedGitConfig(env: Record<string, string>): [string, string][
     const v = nl < 0 ? 'true' : kv.slice(nl + 1);
     if ((scope !== 'system' && scope !== 'global') || !CARRIED.test(k)) continue;
     // a rewrite only to a place git reaches by itself (ext::/fd:: are refused by GIT_ALLOW_PROTOCOL anyway)
-    if (/^url\./i.test(k) && /^url\.(ext|fd)::/i.test(k)) continue;
+    if (/^url\.(ext|fd)::/i.test(k)) continue;
     entries.push([k, v]);
   }
   carried = { key, entries };

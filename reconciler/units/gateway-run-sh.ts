@@ -36,6 +36,11 @@
  * hot-reload client (apply/gateway-rpc.ts) and replay (replay/scripts.ts) read no more.
  */
 export const SECRET_MAX_BYTES = 65536;
+/**
+ * The least a secret file must hold besides newlines (4 bytes): --validate scrubs every value at least this long
+ * from what openclaw prints, so no shorter one may be exported (scrubbing one would mangle everything else).
+ */
+export const SECRET_MIN_BYTES = 4;
 
 export const GATEWAY_RUN_SH = `#!/bin/sh
 # clawops gateway wrapper (generated; see reconciler/units/gateway-run-sh.ts)
@@ -71,9 +76,9 @@ ok_secret() {
   [ -r "$f" ] || { echo "secret file $f cannot be read by $(id -un 2>/dev/null || id -u)"; return 1; }
   # (at least 4 bytes besides newlines: a shorter value is no secret, and --validate could not keep it out of what
   # openclaw prints without mangling everything else)
-  n4=$(tr -d '\\r\\n' < "$f" 2>/dev/null | head -c 4 | wc -c); n4=\${n4##* }
+  n4=$(tr -d '\\r\\n' < "$f" 2>/dev/null | head -c ${SECRET_MIN_BYTES} | wc -c); n4=\${n4##* }
   [ "$n4" -gt 0 ] 2>/dev/null || { echo "secret file $f is empty (only newlines)"; return 1; }
-  [ "$n4" -ge 4 ] || { echo "secret file $f holds fewer than 4 bytes"; return 1; }
+  [ "$n4" -ge ${SECRET_MIN_BYTES} ] || { echo "secret file $f holds fewer than ${SECRET_MIN_BYTES} bytes"; return 1; }
   # (UTF-8 text: OpenClaw (Node) reads its environment and files as UTF-8, so other bytes would reach it changed, and
   # --validate's scrub would miss them in what it prints)
   if command -v iconv >/dev/null 2>&1; then iconv -f UTF-8 -t UTF-8 < "$f" >/dev/null 2>&1 || { echo "secret file $f is not UTF-8 text"; return 1; }; fi
@@ -125,7 +130,7 @@ if [ "$MODE" = --validate ]; then
     BEGIN {
       for (i = 1; i < 32; i++) esc[sprintf("%c", i)] = sprintf("\\\\u%04x", i)
       esc["\\b"] = "\\\\b"; esc["\\f"] = "\\\\f"; esc["\\n"] = "\\\\n"; esc["\\r"] = "\\\\r"; esc["\\t"] = "\\\\t"
-      for (k in ENVIRON) if (k ~ /^CLAWOPS_SECRET_/ && length(ENVIRON[k]) >= 4) { add(ENVIRON[k]); add(jesc(ENVIRON[k])) }
+      for (k in ENVIRON) if (k ~ /^CLAWOPS_SECRET_/ && length(ENVIRON[k]) >= ${SECRET_MIN_BYTES}) { add(ENVIRON[k]); add(jesc(ENVIRON[k])) }
       # the longest first: a secret holding another is scrubbed whole, never around the shorter one
       for (i = 2; i <= n; i++) { v = s[i]; for (j = i - 1; j >= 1 && length(s[j]) < length(v); j--) s[j + 1] = s[j]; s[j + 1] = v }
       # the whole output as one record (a secret with a newline spans lines), \\001 aside
