@@ -16,8 +16,8 @@ export async function lintWithOpenclaw(tenant: TenantDesired, openclawBin: strin
     // "<value>"`), so a fragment naming ${AWS_SECRET_ACCESS_KEY} would print the operator's key; OPENCLAW_STATE_DIR,
     // OPENCLAW_HOME and OPENCLAW_INCLUDE_ROOTS would point it at the operator's own profile (its .env of provider
     // keys) or let an $include read outside the release; NODE_OPTIONS could load code. HOME and the state dir are the
-    // temp dir's.
-    const env: NodeJS.ProcessEnv = { HOME: dir, OPENCLAW_STATE_DIR: join(dir, 'state'), OPENCLAW_CONFIG_PATH: configPath };
+    // temp dir's. OPENCLAW_NO_RESPAWN: one Node start, not two (the second only hides Node's experimental warnings).
+    const env: NodeJS.ProcessEnv = { HOME: dir, OPENCLAW_STATE_DIR: join(dir, 'state'), OPENCLAW_CONFIG_PATH: configPath, OPENCLAW_NO_RESPAWN: '1' };
     for (const k of ['PATH', 'TMPDIR'] as const) if (process.env[k] !== undefined) env[k] = process.env[k];
     // (in the temp dir: OpenClaw loads a .env from its working directory, which is the operator's, often the repo)
     const run = await runOpenclaw(openclawBin, validateArgs(tenant.id), { env, timeoutMs: 60_000, cwd: dir });

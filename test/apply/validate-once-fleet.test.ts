@@ -46,7 +46,8 @@ describe.skipIf(!ready)('apply validates each distinct release once per run (rea
       const link = join(n.binDir, 'node');
       const real = readlinkSync(link);
       rmSync(link);
-      writeFileSync(link, `#!/bin/sh\ncase " $* " in *" config validate "*) echo "$*" >> ${CALLS} ;; esac\nexec ${real} "$@"\n`, { mode: 0o755 });
+      // (with OPENCLAW_NO_RESPAWN as the node set it: without it the CLI starts Node a second time)
+      writeFileSync(link, `#!/bin/sh\ncase " $* " in *" config validate "*) echo "$* NO_RESPAWN=\${OPENCLAW_NO_RESPAWN:-}" >> ${CALLS} ;; esac\nexec ${real} "$@"\n`, { mode: 0o755 });
     }
   }, 120_000);
   afterAll(async () => {
@@ -68,8 +69,11 @@ describe.skipIf(!ready)('apply validates each distinct release once per run (rea
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.json!.ok).toBe(true);
     for (const n of NODES) expect(nodeResult(r.json, n).swapped.map((s) => s.tenant).sort()).toEqual(TENANTS);
-    // on the nodes: one `openclaw config validate` per distinct release in the whole run
+    // on the nodes: one `openclaw config validate` per distinct release in the whole run, each one Node start
     expect(await allValidations()).toEqual(TENANTS);
+    const lines = (await Promise.all(fleet.nodes.map((n) => n.exec(`cat ${CALLS}`)))).flatMap((x) => x.stdout.split('\n').filter(Boolean));
+    expect(lines).toHaveLength(TENANTS.length);
+    for (const l of lines) expect(l).toMatch(/ NO_RESPAWN=1$/);
     // and the apply result says which node did which
     for (const t of TENANTS) {
       const by = r.json!.results.filter((x) => x.validated?.includes(t)).map((x) => x.node);

@@ -50,7 +50,9 @@ describe('lint --openclaw: what openclaw gets of the operator', () => {
     expect(cwd).not.toBe(process.cwd());
     expect(cwd).toMatch(/clawops-validate-acme-/);
     const names = env.map((l) => l.split('=')[0]).filter((k) => k !== 'PWD' && k !== 'SHLVL' && k !== '_');
-    expect(names.sort()).toEqual(['HOME', 'OPENCLAW_CONFIG_PATH', 'OPENCLAW_STATE_DIR', 'PATH', ...(process.env.TMPDIR ? ['TMPDIR'] : [])].sort());
+    expect(names.sort()).toEqual(['HOME', 'OPENCLAW_CONFIG_PATH', 'OPENCLAW_NO_RESPAWN', 'OPENCLAW_STATE_DIR', 'PATH', ...(process.env.TMPDIR ? ['TMPDIR'] : [])].sort());
+    // one Node start, not two (the CLI's respawn only hides Node's experimental warnings)
+    expect(env).toContain('OPENCLAW_NO_RESPAWN=1');
     expect(env.find((l) => l.startsWith('OPENCLAW_STATE_DIR='))).toMatch(/clawops-validate-acme-.*\/state$/);
   });
 });
