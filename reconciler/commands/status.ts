@@ -58,9 +58,34 @@ export async function fetchStatus(base: string, timeoutMs: number): Promise<Stat
     throw new IoError(`--controller ${base}: unreachable (${why})`);
   }
   if (res.status !== 200) throw new IoError(`--controller ${base}: ${url.href} answered HTTP ${res.status} (is it a clawops controller's --listen?)`);
+  const { MAX_STATE_BYTES } = await import('../notifier/persist.js');
+  const tooLarge = (n: number | string): IoError => new IoError(`--controller ${base}: ${url.href} answered ${n} bytes, more than a status may hold (${MAX_STATE_BYTES}); never read`);
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > MAX_STATE_BYTES) {
+    void res.body?.cancel().catch(() => undefined);
+    throw tooLarge(declared);
+  }
+  // the body read under the same bound and deadline: a listener that trickles or sends without end is cut off
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for await (const c of res.body ?? []) {
+      size += c.byteLength;
+      if (size > MAX_STATE_BYTES) {
+        void res.body?.cancel().catch(() => undefined);
+        throw tooLarge(`over ${MAX_STATE_BYTES}`);
+      }
+      chunks.push(c);
+    }
+  } catch (e) {
+    if (e instanceof IoError) throw e;
+    const err = e as Error;
+    const why = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer in ${timeoutMs / 1000} s (the status was still coming)` : `the answer broke off (${err.message})`;
+    throw new IoError(`--controller ${base}: ${url.href}: ${why}`);
+  }
   let raw: unknown;
   try {
-    raw = await res.json();
+    raw = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw new IoError(`--controller ${base}: ${url.href} did not answer JSON (is it a clawops controller's --listen?)`);
   }

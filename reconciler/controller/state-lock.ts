@@ -5,8 +5,9 @@
  * (one rename wins), checked to still be the stale one, then replaced.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { closeSync, fsyncSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname, uptime } from 'node:os';
+import { FileRefused, readRegularFile } from '../bounded-read.js';
 import { join } from 'node:path';
 import { ClawopsError, EXIT_ERROR } from '../errors.js';
 
@@ -51,18 +52,33 @@ function parseRecord(text: string): LockRecord | undefined {
   return undefined;
 }
 
+/**
+ * The lock file's text, undefined when there is none. Read by the state files' rule (bounded-read.ts): a lock that is
+ * a FIFO, a device, a symlink or large is not read (it would block, or show what is behind it) and is no lock of a
+ * controller's: it reads as garbage, which is taken over like a stale lock.
+ */
 function readText(file: string): string | undefined {
   try {
-    return readFileSync(file, 'utf8');
+    return readRegularFile(file, 4096)?.toString('utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    // (a directory is no garbage to move aside: someone made it; said, and left alone)
+    if (e instanceof FileRefused && e.why === 'not-regular' && lstatSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new StateDirLockedError(`${file} is a directory, not a controller's lock: remove it`);
+    }
+    if (e instanceof FileRefused) return `\0refused: ${e.why}`;
     throw e;
   }
 }
 
+/** When this host booted, less a minute of clock slack (ms since the epoch). */
+function bootedAt(now: Date): number {
+  return now.getTime() - uptime() * 1000 - 60_000;
+}
+
 export function acquireStateLock(stateDir: string, opts: { pid?: number; now?: () => Date; alive?: (pid: number) => boolean } = {}): StateLock {
   const file = join(stateDir, LOCK_FILE);
-  const record: LockRecord = { pid: opts.pid ?? process.pid, host: hostname(), started: (opts.now ?? (() => new Date()))().toISOString() };
+  const now = (opts.now ?? (() => new Date()))();
+  const record: LockRecord = { pid: opts.pid ?? process.pid, host: hostname(), started: now.toISOString() };
   const alive = opts.alive ?? pidAlive;
   const text = `${JSON.stringify(record)}\n`;
   const tmp = join(stateDir, `.${LOCK_FILE}.${record.pid}.${randomBytes(4).toString('hex')}`);
@@ -84,8 +100,10 @@ export function acquireStateLock(stateDir: string, opts: { pid?: number; now?: (
       const held = readText(file);
       if (held === undefined) continue; // released between our link and our read
       const holder = parseRecord(held);
-      // our own pid in the file is a previous life of this pid (a container's pid 1 restarted): stale
-      if (holder && (holder.host !== record.host || (holder.pid !== record.pid && alive(holder.pid)))) {
+      // our own pid in the file is a previous life of this pid (a container's pid 1 restarted): stale; so is a lock
+      // taken before this host booted, whatever process has its pid now
+      const beforeBoot = holder !== undefined && Date.parse(holder.started) < bootedAt(now);
+      if (holder && (holder.host !== record.host || (holder.pid !== record.pid && !beforeBoot && alive(holder.pid)))) {
         const where = holder.host !== record.host ? ` on ${holder.host}` : '';
         throw new StateDirLockedError(`state dir ${stateDir} is in use by controller pid ${holder.pid}${where} (since ${holder.started || '?'}; lock ${file})`, holder);
       }
@@ -117,7 +135,7 @@ export function acquireStateLock(stateDir: string, opts: { pid?: number; now?: (
 /** Remove the lock only while it is still ours. */
 function releaseLock(file: string, text: string): void {
   try {
-    if (readFileSync(file, 'utf8') === text) unlinkSync(file);
+    if (readText(file) === text) unlinkSync(file);
   } catch {
     /* already gone */
   }
@@ -127,5 +145,5 @@ function releaseLock(file: string, text: string): void {
 export function lockHolder(stateDir: string): LockRecord | undefined {
   const text = readText(join(stateDir, LOCK_FILE));
   const r = text !== undefined ? parseRecord(text) : undefined;
-  return r && r.host === hostname() && pidAlive(r.pid) ? r : undefined;
+  return r && r.host === hostname() && !(Date.parse(r.started) < bootedAt(new Date())) && pidAlive(r.pid) ? r : undefined;
 }

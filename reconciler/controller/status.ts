@@ -459,7 +459,7 @@ export function recordPass(doc: StatusDoc, opts: { count?: boolean } = {}): bool
   const nodes: PassNodeChange[] = [];
   for (const n of Object.values(doc.nodes).sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))) {
     if (n.lastPass !== p.id) continue;
-    const before = k.seen[n.node];
+    const before = own(k.seen, n.node);
     const moved = before ? before.state !== n.state : changedIn(n.lastTransition);
     const did = count ? applyResult(n, p, before) : {};
     if (!moved && !did.apply) continue;
@@ -476,8 +476,8 @@ export function recordPass(doc: StatusDoc, opts: { count?: boolean } = {}): bool
     const r = passResult(p.outcome);
     k.passes[r] = (k.passes[r] ?? 0) + 1;
     for (const c of nodes) {
-      if (c.apply) (k.applies[c.node] ??= {})[c.apply] = ((k.applies[c.node] ??= {})[c.apply] ?? 0) + 1;
-      if (c.rollback) (k.rollbacks[c.node] ??= {})[c.rollback] = ((k.rollbacks[c.node] ??= {})[c.rollback] ?? 0) + 1;
+      if (c.apply) bump(k.applies, c.node, c.apply);
+      if (c.rollback) bump(k.rollbacks, c.node, c.rollback);
     }
     if (doc.source?.reason === 'SourceUnavailable' && doc.source.lastError?.reason === 'SourceUnavailable' && changedIn(doc.source.lastError.time)) k.fetchErrors++;
   }
@@ -486,6 +486,20 @@ export function recordPass(doc: StatusDoc, opts: { count?: boolean } = {}): bool
   for (const name of Object.keys(k.lastSynced)) if (!Object.hasOwn(doc.nodes, name)) delete k.lastSynced[name];
   k.seen = Object.fromEntries(Object.values(doc.nodes).map((n) => [n.node, { state: n.state, applyFailures: applyFailures(n), drifted: drifted(n) }]));
   return true;
+}
+
+/**
+ * o[key] when key is o's own (a node named `constructor`, valid in nodes.yaml, is not Object's constructor); the
+ * store's maps are plain objects, as JSON.parse makes them
+ */
+export function own<T>(o: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(o, key) ? o[key] : undefined;
+}
+
+/** counts[node][what] += 1, on the node's own entry */
+function bump<K extends string>(counts: Record<string, Partial<Record<K, number>>>, node: string, what: K): void {
+  const c: Partial<Record<K, number>> = own(counts, node) ?? (counts[node] = {});
+  c[what] = (own(c as Record<string, number>, what) ?? 0) + 1;
 }
 
 /** Token files as observe saw them → what the store keeps: presence, mode, mtime, and whether next differs (never a fingerprint). */

@@ -9,6 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IoError } from '../errors.js';
+import { validateValue } from '../desired/schema.js';
+import { escapeInline } from '../safe-text.js';
 import { readStateFile, writeFileAtomic } from '../notifier/persist.js';
 import { emptyCounters, recordPass, STATUS_SCHEMA_VERSION, type CommitEvidence, type StatusDoc } from './status.js';
 
@@ -51,11 +53,13 @@ export function parseStatus(file: string, raw: unknown): StatusDoc | undefined {
   doc.nodes ??= {};
   doc.commits ??= {};
   doc.passes ??= 0;
-  if (!Array.isArray(doc.history) || doc.counters === null || typeof doc.counters !== 'object') {
-    // schema 1 (or a hand-edited 2): counting starts now; its last pass is history without counts
+  const migrate = !Array.isArray(doc.history) || doc.counters === null || typeof doc.counters !== 'object';
+  if (migrate) {
+    // schema 1 (or a hand-edited 2): counting starts now; its last pass is history without counts (recordPass below,
+    // once the records are known to have their types)
     doc.history = [];
-    doc.counters = emptyCounters(doc.lastPass?.finishedAt ?? doc.controller?.startedAt ?? new Date(0).toISOString());
-    recordPass(doc, { count: false });
+    const since = doc.lastPass?.finishedAt ?? doc.controller?.startedAt;
+    doc.counters = emptyCounters(typeof since === 'string' ? since : new Date(0).toISOString());
   }
   const k = doc.counters;
   k.passes ??= {};
@@ -64,6 +68,14 @@ export function parseStatus(file: string, raw: unknown): StatusDoc | undefined {
   k.fetchErrors ??= 0;
   k.lastSynced ??= {};
   k.seen ??= {};
+  // every record the views and counters read has its type (a null node, a history entry without nodes, a count that
+  // is a string): refused here in one line naming the file, never a view's crash or a counter that throws later
+  const wrong = validateValue('controller-status', doc);
+  if (wrong.length > 0) {
+    const more = wrong.length > 1 ? ` (and ${wrong.length - 1} more)` : '';
+    throw new StoreVersionError(`${file}: ${escapeInline(wrong[0]!.slice(0, 200))}${more} (hand-edited, or written by another build?); fix it or move the file away (the controller rebuilds status, but forgets failed commits)`);
+  }
+  if (migrate) recordPass(doc, { count: false });
   return doc;
 }
 

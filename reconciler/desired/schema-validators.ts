@@ -1333,6 +1333,3447 @@ return errors === 0;
 }
 validate20.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
+export const controllerStatus = validate22;
+const schema36 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/controller-status.schema.json","title":"status.json: the controller's status store (reconciler/controller/status.ts StatusDoc), as the views read it","description":"Checked when the store is read (state dir, --controller, the controller's own start), after the migration defaults of store.ts parseStatus. Types only where a wrong one would crash a view or corrupt a counter: fields a newer clawops adds are allowed, state words are any string (a view shows an unknown one as not green), times are strings (a view that cannot parse one says so).","type":"object","required":["schemaVersion","nodes","commits","history","counters"],"properties":{"schemaVersion":{"type":"integer"},"controller":{"type":"object","properties":{"pid":{"type":"number"},"startedAt":{"type":"string"},"mode":{"type":"string"},"repo":{"type":"string"}}},"source":{"type":"object","properties":{"origin":{"type":"string"},"lastFetch":{"type":"string"},"reason":{"type":"string"},"lastError":{"$ref":"#/$defs/error"},"failures":{"$ref":"#/$defs/count"},"canary":{"$ref":"#/$defs/refPin"},"fleet":{"$ref":"#/$defs/refPin"}}},"lastPass":{"$ref":"#/$defs/pass"},"passes":{"$ref":"#/$defs/count"},"state":{"type":"string"},"nodes":{"type":"object","additionalProperties":{"$ref":"#/$defs/node"}},"commits":{"type":"object","additionalProperties":{"$ref":"#/$defs/commit"}},"fleetCommit":{"type":"object","required":["commit"],"properties":{"commit":{"type":"string"},"tag":{"type":"string"},"since":{"type":"string"}}},"history":{"type":"array","items":{"$ref":"#/$defs/historyEntry"}},"counters":{"type":"object","properties":{"since":{"type":"string"},"passes":{"$ref":"#/$defs/counts"},"applies":{"type":"object","additionalProperties":{"$ref":"#/$defs/counts"}},"rollbacks":{"type":"object","additionalProperties":{"$ref":"#/$defs/counts"}},"fetchErrors":{"$ref":"#/$defs/count"},"lastSynced":{"type":"object","additionalProperties":{"type":"string"}},"seen":{"type":"object","additionalProperties":{"type":"object","properties":{"state":{"type":"string"},"applyFailures":{"$ref":"#/$defs/count"},"drifted":{"type":"boolean"}}}}}}},"$defs":{"count":{"type":"integer","minimum":0},"counts":{"type":"object","additionalProperties":{"$ref":"#/$defs/count"}},"strings":{"type":"array","items":{"type":"string"}},"error":{"type":"object","properties":{"time":{"type":"string"},"reason":{"type":"string"},"message":{"type":"string"},"node":{"type":"string"}}},"refPin":{"type":"object","properties":{"spec":{"type":"string"},"ref":{"type":"string"},"commit":{"type":"string"},"tag":{"type":"string"},"error":{"type":"string"}}},"pass":{"type":"object","required":["id"],"properties":{"id":{"type":"string"},"startedAt":{"type":"string"},"finishedAt":{"type":"string"},"outcome":{"type":"string"},"message":{"type":"string"},"durationMs":{"type":"number","minimum":0}}},"historyEntry":{"type":"object","allOf":[{"$ref":"#/$defs/pass"}],"required":["nodes","verdicts"],"properties":{"nodes":{"type":"array","items":{"type":"object","required":["node","to"],"properties":{"node":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"},"reason":{"type":"string"},"message":{"type":"string"},"apply":{"type":"string"},"rollback":{"type":"string"}}}},"fannedOut":{"type":"object","required":["commit"],"properties":{"commit":{"type":"string"},"tag":{"type":"string"}}},"verdicts":{"type":"array","items":{"type":"object","required":["commit","verdict"],"properties":{"commit":{"type":"string"},"tag":{"type":"string"},"verdict":{"type":"string"}}}},"baseline":{"type":"boolean"}}},"node":{"type":"object","required":["state"],"properties":{"node":{"type":"string"},"role":{"type":"string"},"canary":{"type":"boolean"},"follows":{"type":"string"},"state":{"type":"string"},"reason":{"type":"string"},"message":{"type":"string"},"sync":{"type":"object","properties":{"status":{"type":"string"},"target":{"type":"object","properties":{"ref":{"type":"string"},"commit":{"type":"string"},"tag":{"type":"string"}}},"running":{"type":"array","items":{"type":"object","properties":{"commit":{"type":"string"},"tag":{"type":"string"}}}},"differences":{"$ref":"#/$defs/count"}}},"health":{"$ref":"#/$defs/health"},"openclaw":{"type":"string"},"suspended":{"type":"boolean"},"backoff":{"type":"object","properties":{"failures":{"$ref":"#/$defs/count"},"until":{"type":"string"},"kind":{"type":"string"}}},"lastTransition":{"type":"string"},"lastError":{"$ref":"#/$defs/error"},"lastPass":{"type":"string"},"tenants":{"type":"object","additionalProperties":{"$ref":"#/$defs/tenant"}},"webhookDigest":{"$ref":"#/$defs/digest"}}},"health":{"type":"object","properties":{"status":{"type":"string"},"service":{"type":"string"},"pid":{"type":"number"},"message":{"type":"string"}}},"tokenPresence":{"type":"object","properties":{"present":{"type":"boolean"},"mode":{"type":"string"},"mtime":{"type":"string"}}},"tenant":{"type":"object","properties":{"tenant":{"type":"string"},"state":{"type":"string"},"reason":{"type":"string"},"message":{"type":"string"},"sync":{"type":"object","properties":{"state":{"type":"string"},"desiredRelease":{"type":"string"},"currentRelease":{"type":"string"},"commit":{"type":"string"},"tag":{"type":"string"}}},"health":{"$ref":"#/$defs/health"},"lastTransition":{"type":"string"},"lastError":{"$ref":"#/$defs/error"},"tokens":{"type":"object","properties":{"overlap":{"type":"string"},"current":{"$ref":"#/$defs/tokenPresence"},"next":{"$ref":"#/$defs/tokenPresence"}}},"probe":{"type":"object","properties":{"source":{"type":"string"},"status":{"type":"string"},"code":{"type":"number"},"checks":{"$ref":"#/$defs/strings"},"error":{"type":"string"},"at":{"type":"string"}}}}},"digest":{"type":"object","properties":{"at":{"type":"string"},"error":{"type":"string"},"errorAt":{"type":"string"},"windowSec":{"type":"number"},"total":{"$ref":"#/$defs/count"},"dropped":{"$ref":"#/$defs/count"},"overflow":{"$ref":"#/$defs/count"},"keys":{"$ref":"#/$defs/count"},"rows":{"type":"array","items":{"type":"object","properties":{"tenant":{"type":"string"},"endpoint":{"type":"string"},"family":{"type":"string"},"count":{"$ref":"#/$defs/count"},"statuses":{"$ref":"#/$defs/counts"},"firstSeen":{"type":"string"},"lastSeen":{"type":"string"}}}}}},"canary":{"type":"object","properties":{"running":{"type":"boolean"},"healthGate":{"type":"string"},"greenPasses":{"$ref":"#/$defs/count"},"health":{"type":"string"},"lastPass":{"type":"string"},"note":{"type":"string"}}},"commit":{"type":"object","properties":{"commit":{"type":"string"},"tag":{"type":"string"},"firstSeen":{"type":"string"},"verdict":{"type":"string"},"verdictAt":{"type":"string"},"failure":{"$ref":"#/$defs/error"},"canaries":{"type":"object","additionalProperties":{"$ref":"#/$defs/canary"}},"greenRequired":{"$ref":"#/$defs/count"},"replay":{"type":"string"},"replayDetail":{"type":"object","properties":{"fixtures":{"$ref":"#/$defs/strings"},"required":{"$ref":"#/$defs/strings"},"canaries":{"type":"object","additionalProperties":{"type":"object","properties":{"run":{"type":"string"},"pass":{"type":"string"},"at":{"type":"string"},"tenants":{"$ref":"#/$defs/strings"},"ok":{"type":"boolean"},"deliveries":{"type":"array","items":{"type":"object"}},"notifier":{"type":"string"}}}},"message":{"type":"string"},"lastError":{"$ref":"#/$defs/error"},"tries":{"type":"object","additionalProperties":{"type":"object"}}}}}}}};
+const schema37 = {"type":"object","properties":{"time":{"type":"string"},"reason":{"type":"string"},"message":{"type":"string"},"node":{"type":"string"}}};
+const schema38 = {"type":"integer","minimum":0};
+const schema39 = {"type":"object","properties":{"spec":{"type":"string"},"ref":{"type":"string"},"commit":{"type":"string"},"tag":{"type":"string"},"error":{"type":"string"}}};
+const schema41 = {"type":"object","required":["id"],"properties":{"id":{"type":"string"},"startedAt":{"type":"string"},"finishedAt":{"type":"string"},"outcome":{"type":"string"},"message":{"type":"string"},"durationMs":{"type":"number","minimum":0}}};
+const schema43 = {"type":"object","required":["state"],"properties":{"node":{"type":"string"},"role":{"type":"string"},"canary":{"type":"boolean"},"follows":{"type":"string"},"state":{"type":"string"},"reason":{"type":"string"},"message":{"type":"string"},"sync":{"type":"object","properties":{"status":{"type":"string"},"target":{"type":"object","properties":{"ref":{"type":"string"},"commit":{"type":"string"},"tag":{"type":"string"}}},"running":{"type":"array","items":{"type":"object","properties":{"commit":{"type":"string"},"tag":{"type":"string"}}}},"differences":{"$ref":"#/$defs/count"}}},"health":{"$ref":"#/$defs/health"},"openclaw":{"type":"string"},"suspended":{"type":"boolean"},"backoff":{"type":"object","properties":{"failures":{"$ref":"#/$defs/count"},"until":{"type":"string"},"kind":{"type":"string"}}},"lastTransition":{"type":"string"},"lastError":{"$ref":"#/$defs/error"},"lastPass":{"type":"string"},"tenants":{"type":"object","additionalProperties":{"$ref":"#/$defs/tenant"}},"webhookDigest":{"$ref":"#/$defs/digest"}}};
+const schema45 = {"type":"object","properties":{"status":{"type":"string"},"service":{"type":"string"},"pid":{"type":"number"},"message":{"type":"string"}}};
+const schema48 = {"type":"object","properties":{"tenant":{"type":"string"},"state":{"type":"string"},"reason":{"type":"string"},"message":{"type":"string"},"sync":{"type":"object","properties":{"state":{"type":"string"},"desiredRelease":{"type":"string"},"currentRelease":{"type":"string"},"commit":{"type":"string"},"tag":{"type":"string"}}},"health":{"$ref":"#/$defs/health"},"lastTransition":{"type":"string"},"lastError":{"$ref":"#/$defs/error"},"tokens":{"type":"object","properties":{"overlap":{"type":"string"},"current":{"$ref":"#/$defs/tokenPresence"},"next":{"$ref":"#/$defs/tokenPresence"}}},"probe":{"type":"object","properties":{"source":{"type":"string"},"status":{"type":"string"},"code":{"type":"number"},"checks":{"$ref":"#/$defs/strings"},"error":{"type":"string"},"at":{"type":"string"}}}}};
+const schema51 = {"type":"object","properties":{"present":{"type":"boolean"},"mode":{"type":"string"},"mtime":{"type":"string"}}};
+const schema53 = {"type":"array","items":{"type":"string"}};
+
+function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate24.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.tenant !== undefined){
+if(typeof data.tenant !== "string"){
+const err0 = {instancePath:instancePath+"/tenant",schemaPath:"#/properties/tenant/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.state !== undefined){
+if(typeof data.state !== "string"){
+const err1 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.reason !== undefined){
+if(typeof data.reason !== "string"){
+const err2 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.message !== undefined){
+if(typeof data.message !== "string"){
+const err3 = {instancePath:instancePath+"/message",schemaPath:"#/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.sync !== undefined){
+let data4 = data.sync;
+if(data4 && typeof data4 == "object" && !Array.isArray(data4)){
+if(data4.state !== undefined){
+if(typeof data4.state !== "string"){
+const err4 = {instancePath:instancePath+"/sync/state",schemaPath:"#/properties/sync/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data4.desiredRelease !== undefined){
+if(typeof data4.desiredRelease !== "string"){
+const err5 = {instancePath:instancePath+"/sync/desiredRelease",schemaPath:"#/properties/sync/properties/desiredRelease/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data4.currentRelease !== undefined){
+if(typeof data4.currentRelease !== "string"){
+const err6 = {instancePath:instancePath+"/sync/currentRelease",schemaPath:"#/properties/sync/properties/currentRelease/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data4.commit !== undefined){
+if(typeof data4.commit !== "string"){
+const err7 = {instancePath:instancePath+"/sync/commit",schemaPath:"#/properties/sync/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data4.tag !== undefined){
+if(typeof data4.tag !== "string"){
+const err8 = {instancePath:instancePath+"/sync/tag",schemaPath:"#/properties/sync/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+}
+else {
+const err9 = {instancePath:instancePath+"/sync",schemaPath:"#/properties/sync/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+if(data.health !== undefined){
+let data10 = data.health;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+if(data10.status !== undefined){
+if(typeof data10.status !== "string"){
+const err10 = {instancePath:instancePath+"/health/status",schemaPath:"#/$defs/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+if(data10.service !== undefined){
+if(typeof data10.service !== "string"){
+const err11 = {instancePath:instancePath+"/health/service",schemaPath:"#/$defs/health/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+if(data10.pid !== undefined){
+let data13 = data10.pid;
+if(!((typeof data13 == "number") && (isFinite(data13)))){
+const err12 = {instancePath:instancePath+"/health/pid",schemaPath:"#/$defs/health/properties/pid/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data10.message !== undefined){
+if(typeof data10.message !== "string"){
+const err13 = {instancePath:instancePath+"/health/message",schemaPath:"#/$defs/health/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+}
+else {
+const err14 = {instancePath:instancePath+"/health",schemaPath:"#/$defs/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data.lastTransition !== undefined){
+if(typeof data.lastTransition !== "string"){
+const err15 = {instancePath:instancePath+"/lastTransition",schemaPath:"#/properties/lastTransition/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data.lastError !== undefined){
+let data16 = data.lastError;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.time !== undefined){
+if(typeof data16.time !== "string"){
+const err16 = {instancePath:instancePath+"/lastError/time",schemaPath:"#/$defs/error/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+if(data16.reason !== undefined){
+if(typeof data16.reason !== "string"){
+const err17 = {instancePath:instancePath+"/lastError/reason",schemaPath:"#/$defs/error/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+if(data16.message !== undefined){
+if(typeof data16.message !== "string"){
+const err18 = {instancePath:instancePath+"/lastError/message",schemaPath:"#/$defs/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data16.node !== undefined){
+if(typeof data16.node !== "string"){
+const err19 = {instancePath:instancePath+"/lastError/node",schemaPath:"#/$defs/error/properties/node/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+}
+else {
+const err20 = {instancePath:instancePath+"/lastError",schemaPath:"#/$defs/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+if(data.tokens !== undefined){
+let data21 = data.tokens;
+if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
+if(data21.overlap !== undefined){
+if(typeof data21.overlap !== "string"){
+const err21 = {instancePath:instancePath+"/tokens/overlap",schemaPath:"#/properties/tokens/properties/overlap/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data21.current !== undefined){
+let data23 = data21.current;
+if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
+if(data23.present !== undefined){
+if(typeof data23.present !== "boolean"){
+const err22 = {instancePath:instancePath+"/tokens/current/present",schemaPath:"#/$defs/tokenPresence/properties/present/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data23.mode !== undefined){
+if(typeof data23.mode !== "string"){
+const err23 = {instancePath:instancePath+"/tokens/current/mode",schemaPath:"#/$defs/tokenPresence/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data23.mtime !== undefined){
+if(typeof data23.mtime !== "string"){
+const err24 = {instancePath:instancePath+"/tokens/current/mtime",schemaPath:"#/$defs/tokenPresence/properties/mtime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/tokens/current",schemaPath:"#/$defs/tokenPresence/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data21.next !== undefined){
+let data27 = data21.next;
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+if(data27.present !== undefined){
+if(typeof data27.present !== "boolean"){
+const err26 = {instancePath:instancePath+"/tokens/next/present",schemaPath:"#/$defs/tokenPresence/properties/present/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data27.mode !== undefined){
+if(typeof data27.mode !== "string"){
+const err27 = {instancePath:instancePath+"/tokens/next/mode",schemaPath:"#/$defs/tokenPresence/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data27.mtime !== undefined){
+if(typeof data27.mtime !== "string"){
+const err28 = {instancePath:instancePath+"/tokens/next/mtime",schemaPath:"#/$defs/tokenPresence/properties/mtime/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+}
+else {
+const err29 = {instancePath:instancePath+"/tokens/next",schemaPath:"#/$defs/tokenPresence/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+}
+else {
+const err30 = {instancePath:instancePath+"/tokens",schemaPath:"#/properties/tokens/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+if(data.probe !== undefined){
+let data31 = data.probe;
+if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
+if(data31.source !== undefined){
+if(typeof data31.source !== "string"){
+const err31 = {instancePath:instancePath+"/probe/source",schemaPath:"#/properties/probe/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+if(data31.status !== undefined){
+if(typeof data31.status !== "string"){
+const err32 = {instancePath:instancePath+"/probe/status",schemaPath:"#/properties/probe/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data31.code !== undefined){
+let data34 = data31.code;
+if(!((typeof data34 == "number") && (isFinite(data34)))){
+const err33 = {instancePath:instancePath+"/probe/code",schemaPath:"#/properties/probe/properties/code/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data31.checks !== undefined){
+let data35 = data31.checks;
+if(Array.isArray(data35)){
+const len0 = data35.length;
+for(let i0=0; i0<len0; i0++){
+if(typeof data35[i0] !== "string"){
+const err34 = {instancePath:instancePath+"/probe/checks/" + i0,schemaPath:"#/$defs/strings/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+}
+else {
+const err35 = {instancePath:instancePath+"/probe/checks",schemaPath:"#/$defs/strings/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+if(data31.error !== undefined){
+if(typeof data31.error !== "string"){
+const err36 = {instancePath:instancePath+"/probe/error",schemaPath:"#/properties/probe/properties/error/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+if(data31.at !== undefined){
+if(typeof data31.at !== "string"){
+const err37 = {instancePath:instancePath+"/probe/at",schemaPath:"#/properties/probe/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/probe",schemaPath:"#/properties/probe/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+}
+else {
+const err39 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+validate24.errors = vErrors;
+return errors === 0;
+}
+validate24.evaluated = {"props":{"tenant":true,"state":true,"reason":true,"message":true,"sync":true,"health":true,"lastTransition":true,"lastError":true,"tokens":true,"probe":true},"dynamicProps":false,"dynamicItems":false};
+
+const schema54 = {"type":"object","properties":{"at":{"type":"string"},"error":{"type":"string"},"errorAt":{"type":"string"},"windowSec":{"type":"number"},"total":{"$ref":"#/$defs/count"},"dropped":{"$ref":"#/$defs/count"},"overflow":{"$ref":"#/$defs/count"},"keys":{"$ref":"#/$defs/count"},"rows":{"type":"array","items":{"type":"object","properties":{"tenant":{"type":"string"},"endpoint":{"type":"string"},"family":{"type":"string"},"count":{"$ref":"#/$defs/count"},"statuses":{"$ref":"#/$defs/counts"},"firstSeen":{"type":"string"},"lastSeen":{"type":"string"}}}}}};
+const schema60 = {"type":"object","additionalProperties":{"$ref":"#/$defs/count"}};
+
+function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate27.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+let data0 = data[key0];
+if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
+const err0 = {instancePath:instancePath+"/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if((typeof data0 == "number") && (isFinite(data0))){
+if(data0 < 0 || isNaN(data0)){
+const err1 = {instancePath:instancePath+"/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err2 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+validate27.errors = vErrors;
+return errors === 0;
+}
+validate27.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+
+function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate26.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.at !== undefined){
+if(typeof data.at !== "string"){
+const err0 = {instancePath:instancePath+"/at",schemaPath:"#/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.error !== undefined){
+if(typeof data.error !== "string"){
+const err1 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.errorAt !== undefined){
+if(typeof data.errorAt !== "string"){
+const err2 = {instancePath:instancePath+"/errorAt",schemaPath:"#/properties/errorAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.windowSec !== undefined){
+let data3 = data.windowSec;
+if(!((typeof data3 == "number") && (isFinite(data3)))){
+const err3 = {instancePath:instancePath+"/windowSec",schemaPath:"#/properties/windowSec/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.total !== undefined){
+let data4 = data.total;
+if(!(((typeof data4 == "number") && (!(data4 % 1) && !isNaN(data4))) && (isFinite(data4)))){
+const err4 = {instancePath:instancePath+"/total",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if((typeof data4 == "number") && (isFinite(data4))){
+if(data4 < 0 || isNaN(data4)){
+const err5 = {instancePath:instancePath+"/total",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+}
+if(data.dropped !== undefined){
+let data5 = data.dropped;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err6 = {instancePath:instancePath+"/dropped",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 0 || isNaN(data5)){
+const err7 = {instancePath:instancePath+"/dropped",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+}
+if(data.overflow !== undefined){
+let data6 = data.overflow;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err8 = {instancePath:instancePath+"/overflow",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 0 || isNaN(data6)){
+const err9 = {instancePath:instancePath+"/overflow",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+}
+if(data.keys !== undefined){
+let data7 = data.keys;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err10 = {instancePath:instancePath+"/keys",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 0 || isNaN(data7)){
+const err11 = {instancePath:instancePath+"/keys",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+if(data.rows !== undefined){
+let data8 = data.rows;
+if(Array.isArray(data8)){
+const len0 = data8.length;
+for(let i0=0; i0<len0; i0++){
+let data9 = data8[i0];
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+if(data9.tenant !== undefined){
+if(typeof data9.tenant !== "string"){
+const err12 = {instancePath:instancePath+"/rows/" + i0+"/tenant",schemaPath:"#/properties/rows/items/properties/tenant/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data9.endpoint !== undefined){
+if(typeof data9.endpoint !== "string"){
+const err13 = {instancePath:instancePath+"/rows/" + i0+"/endpoint",schemaPath:"#/properties/rows/items/properties/endpoint/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data9.family !== undefined){
+if(typeof data9.family !== "string"){
+const err14 = {instancePath:instancePath+"/rows/" + i0+"/family",schemaPath:"#/properties/rows/items/properties/family/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data9.count !== undefined){
+let data13 = data9.count;
+if(!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))){
+const err15 = {instancePath:instancePath+"/rows/" + i0+"/count",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if((typeof data13 == "number") && (isFinite(data13))){
+if(data13 < 0 || isNaN(data13)){
+const err16 = {instancePath:instancePath+"/rows/" + i0+"/count",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+}
+if(data9.statuses !== undefined){
+if(!(validate27(data9.statuses, {instancePath:instancePath+"/rows/" + i0+"/statuses",parentData:data9,parentDataProperty:"statuses",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+errors = vErrors.length;
+}
+}
+if(data9.firstSeen !== undefined){
+if(typeof data9.firstSeen !== "string"){
+const err17 = {instancePath:instancePath+"/rows/" + i0+"/firstSeen",schemaPath:"#/properties/rows/items/properties/firstSeen/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+if(data9.lastSeen !== undefined){
+if(typeof data9.lastSeen !== "string"){
+const err18 = {instancePath:instancePath+"/rows/" + i0+"/lastSeen",schemaPath:"#/properties/rows/items/properties/lastSeen/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+}
+else {
+const err19 = {instancePath:instancePath+"/rows/" + i0,schemaPath:"#/properties/rows/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+}
+else {
+const err20 = {instancePath:instancePath+"/rows",schemaPath:"#/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+else {
+const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+validate26.errors = vErrors;
+return errors === 0;
+}
+validate26.evaluated = {"props":{"at":true,"error":true,"errorAt":true,"windowSec":true,"total":true,"dropped":true,"overflow":true,"keys":true,"rows":true},"dynamicProps":false,"dynamicItems":false};
+
+
+function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate23.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.state === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "state"},message:"must have required property '"+"state"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.node !== undefined){
+if(typeof data.node !== "string"){
+const err1 = {instancePath:instancePath+"/node",schemaPath:"#/properties/node/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.role !== undefined){
+if(typeof data.role !== "string"){
+const err2 = {instancePath:instancePath+"/role",schemaPath:"#/properties/role/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.canary !== undefined){
+if(typeof data.canary !== "boolean"){
+const err3 = {instancePath:instancePath+"/canary",schemaPath:"#/properties/canary/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.follows !== undefined){
+if(typeof data.follows !== "string"){
+const err4 = {instancePath:instancePath+"/follows",schemaPath:"#/properties/follows/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.state !== undefined){
+if(typeof data.state !== "string"){
+const err5 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.reason !== undefined){
+if(typeof data.reason !== "string"){
+const err6 = {instancePath:instancePath+"/reason",schemaPath:"#/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data.message !== undefined){
+if(typeof data.message !== "string"){
+const err7 = {instancePath:instancePath+"/message",schemaPath:"#/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data.sync !== undefined){
+let data7 = data.sync;
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+if(data7.status !== undefined){
+if(typeof data7.status !== "string"){
+const err8 = {instancePath:instancePath+"/sync/status",schemaPath:"#/properties/sync/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data7.target !== undefined){
+let data9 = data7.target;
+if(data9 && typeof data9 == "object" && !Array.isArray(data9)){
+if(data9.ref !== undefined){
+if(typeof data9.ref !== "string"){
+const err9 = {instancePath:instancePath+"/sync/target/ref",schemaPath:"#/properties/sync/properties/target/properties/ref/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+if(data9.commit !== undefined){
+if(typeof data9.commit !== "string"){
+const err10 = {instancePath:instancePath+"/sync/target/commit",schemaPath:"#/properties/sync/properties/target/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+if(data9.tag !== undefined){
+if(typeof data9.tag !== "string"){
+const err11 = {instancePath:instancePath+"/sync/target/tag",schemaPath:"#/properties/sync/properties/target/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/sync/target",schemaPath:"#/properties/sync/properties/target/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data7.running !== undefined){
+let data13 = data7.running;
+if(Array.isArray(data13)){
+const len0 = data13.length;
+for(let i0=0; i0<len0; i0++){
+let data14 = data13[i0];
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.commit !== undefined){
+if(typeof data14.commit !== "string"){
+const err13 = {instancePath:instancePath+"/sync/running/" + i0+"/commit",schemaPath:"#/properties/sync/properties/running/items/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data14.tag !== undefined){
+if(typeof data14.tag !== "string"){
+const err14 = {instancePath:instancePath+"/sync/running/" + i0+"/tag",schemaPath:"#/properties/sync/properties/running/items/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+}
+else {
+const err15 = {instancePath:instancePath+"/sync/running/" + i0,schemaPath:"#/properties/sync/properties/running/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/sync/running",schemaPath:"#/properties/sync/properties/running/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+if(data7.differences !== undefined){
+let data17 = data7.differences;
+if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
+const err17 = {instancePath:instancePath+"/sync/differences",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if((typeof data17 == "number") && (isFinite(data17))){
+if(data17 < 0 || isNaN(data17)){
+const err18 = {instancePath:instancePath+"/sync/differences",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err19 = {instancePath:instancePath+"/sync",schemaPath:"#/properties/sync/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+if(data.health !== undefined){
+let data18 = data.health;
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+if(data18.status !== undefined){
+if(typeof data18.status !== "string"){
+const err20 = {instancePath:instancePath+"/health/status",schemaPath:"#/$defs/health/properties/status/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+if(data18.service !== undefined){
+if(typeof data18.service !== "string"){
+const err21 = {instancePath:instancePath+"/health/service",schemaPath:"#/$defs/health/properties/service/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data18.pid !== undefined){
+let data21 = data18.pid;
+if(!((typeof data21 == "number") && (isFinite(data21)))){
+const err22 = {instancePath:instancePath+"/health/pid",schemaPath:"#/$defs/health/properties/pid/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data18.message !== undefined){
+if(typeof data18.message !== "string"){
+const err23 = {instancePath:instancePath+"/health/message",schemaPath:"#/$defs/health/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+}
+else {
+const err24 = {instancePath:instancePath+"/health",schemaPath:"#/$defs/health/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data.openclaw !== undefined){
+if(typeof data.openclaw !== "string"){
+const err25 = {instancePath:instancePath+"/openclaw",schemaPath:"#/properties/openclaw/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data.suspended !== undefined){
+if(typeof data.suspended !== "boolean"){
+const err26 = {instancePath:instancePath+"/suspended",schemaPath:"#/properties/suspended/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data.backoff !== undefined){
+let data25 = data.backoff;
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+if(data25.failures !== undefined){
+let data26 = data25.failures;
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+const err27 = {instancePath:instancePath+"/backoff/failures",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 < 0 || isNaN(data26)){
+const err28 = {instancePath:instancePath+"/backoff/failures",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+}
+if(data25.until !== undefined){
+if(typeof data25.until !== "string"){
+const err29 = {instancePath:instancePath+"/backoff/until",schemaPath:"#/properties/backoff/properties/until/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data25.kind !== undefined){
+if(typeof data25.kind !== "string"){
+const err30 = {instancePath:instancePath+"/backoff/kind",schemaPath:"#/properties/backoff/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/backoff",schemaPath:"#/properties/backoff/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+if(data.lastTransition !== undefined){
+if(typeof data.lastTransition !== "string"){
+const err32 = {instancePath:instancePath+"/lastTransition",schemaPath:"#/properties/lastTransition/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data.lastError !== undefined){
+let data30 = data.lastError;
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+if(data30.time !== undefined){
+if(typeof data30.time !== "string"){
+const err33 = {instancePath:instancePath+"/lastError/time",schemaPath:"#/$defs/error/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data30.reason !== undefined){
+if(typeof data30.reason !== "string"){
+const err34 = {instancePath:instancePath+"/lastError/reason",schemaPath:"#/$defs/error/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data30.message !== undefined){
+if(typeof data30.message !== "string"){
+const err35 = {instancePath:instancePath+"/lastError/message",schemaPath:"#/$defs/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+if(data30.node !== undefined){
+if(typeof data30.node !== "string"){
+const err36 = {instancePath:instancePath+"/lastError/node",schemaPath:"#/$defs/error/properties/node/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/lastError",schemaPath:"#/$defs/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+if(data.lastPass !== undefined){
+if(typeof data.lastPass !== "string"){
+const err38 = {instancePath:instancePath+"/lastPass",schemaPath:"#/properties/lastPass/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+if(data.tenants !== undefined){
+let data36 = data.tenants;
+if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
+for(const key0 in data36){
+if(!(validate24(data36[key0], {instancePath:instancePath+"/tenants/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data36,parentDataProperty:key0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate24.errors : vErrors.concat(validate24.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/tenants",schemaPath:"#/properties/tenants/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data.webhookDigest !== undefined){
+if(!(validate26(data.webhookDigest, {instancePath:instancePath+"/webhookDigest",parentData:data,parentDataProperty:"webhookDigest",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate26.errors : vErrors.concat(validate26.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err40 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+validate23.errors = vErrors;
+return errors === 0;
+}
+validate23.evaluated = {"props":{"node":true,"role":true,"canary":true,"follows":true,"state":true,"reason":true,"message":true,"sync":true,"health":true,"openclaw":true,"suspended":true,"backoff":true,"lastTransition":true,"lastError":true,"lastPass":true,"tenants":true,"webhookDigest":true},"dynamicProps":false,"dynamicItems":false};
+
+const schema62 = {"type":"object","properties":{"commit":{"type":"string"},"tag":{"type":"string"},"firstSeen":{"type":"string"},"verdict":{"type":"string"},"verdictAt":{"type":"string"},"failure":{"$ref":"#/$defs/error"},"canaries":{"type":"object","additionalProperties":{"$ref":"#/$defs/canary"}},"greenRequired":{"$ref":"#/$defs/count"},"replay":{"type":"string"},"replayDetail":{"type":"object","properties":{"fixtures":{"$ref":"#/$defs/strings"},"required":{"$ref":"#/$defs/strings"},"canaries":{"type":"object","additionalProperties":{"type":"object","properties":{"run":{"type":"string"},"pass":{"type":"string"},"at":{"type":"string"},"tenants":{"$ref":"#/$defs/strings"},"ok":{"type":"boolean"},"deliveries":{"type":"array","items":{"type":"object"}},"notifier":{"type":"string"}}}},"message":{"type":"string"},"lastError":{"$ref":"#/$defs/error"},"tries":{"type":"object","additionalProperties":{"type":"object"}}}}}};
+const schema64 = {"type":"object","properties":{"running":{"type":"boolean"},"healthGate":{"type":"string"},"greenPasses":{"$ref":"#/$defs/count"},"health":{"type":"string"},"lastPass":{"type":"string"},"note":{"type":"string"}}};
+
+function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate32.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.running !== undefined){
+if(typeof data.running !== "boolean"){
+const err0 = {instancePath:instancePath+"/running",schemaPath:"#/properties/running/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.healthGate !== undefined){
+if(typeof data.healthGate !== "string"){
+const err1 = {instancePath:instancePath+"/healthGate",schemaPath:"#/properties/healthGate/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.greenPasses !== undefined){
+let data2 = data.greenPasses;
+if(!(((typeof data2 == "number") && (!(data2 % 1) && !isNaN(data2))) && (isFinite(data2)))){
+const err2 = {instancePath:instancePath+"/greenPasses",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if((typeof data2 == "number") && (isFinite(data2))){
+if(data2 < 0 || isNaN(data2)){
+const err3 = {instancePath:instancePath+"/greenPasses",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+}
+if(data.health !== undefined){
+if(typeof data.health !== "string"){
+const err4 = {instancePath:instancePath+"/health",schemaPath:"#/properties/health/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.lastPass !== undefined){
+if(typeof data.lastPass !== "string"){
+const err5 = {instancePath:instancePath+"/lastPass",schemaPath:"#/properties/lastPass/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.note !== undefined){
+if(typeof data.note !== "string"){
+const err6 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+}
+else {
+const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+validate32.errors = vErrors;
+return errors === 0;
+}
+validate32.evaluated = {"props":{"running":true,"healthGate":true,"greenPasses":true,"health":true,"lastPass":true,"note":true},"dynamicProps":false,"dynamicItems":false};
+
+
+function validate31(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate31.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.commit !== undefined){
+if(typeof data.commit !== "string"){
+const err0 = {instancePath:instancePath+"/commit",schemaPath:"#/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.tag !== undefined){
+if(typeof data.tag !== "string"){
+const err1 = {instancePath:instancePath+"/tag",schemaPath:"#/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.firstSeen !== undefined){
+if(typeof data.firstSeen !== "string"){
+const err2 = {instancePath:instancePath+"/firstSeen",schemaPath:"#/properties/firstSeen/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.verdict !== undefined){
+if(typeof data.verdict !== "string"){
+const err3 = {instancePath:instancePath+"/verdict",schemaPath:"#/properties/verdict/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.verdictAt !== undefined){
+if(typeof data.verdictAt !== "string"){
+const err4 = {instancePath:instancePath+"/verdictAt",schemaPath:"#/properties/verdictAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.failure !== undefined){
+let data5 = data.failure;
+if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+if(data5.time !== undefined){
+if(typeof data5.time !== "string"){
+const err5 = {instancePath:instancePath+"/failure/time",schemaPath:"#/$defs/error/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data5.reason !== undefined){
+if(typeof data5.reason !== "string"){
+const err6 = {instancePath:instancePath+"/failure/reason",schemaPath:"#/$defs/error/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data5.message !== undefined){
+if(typeof data5.message !== "string"){
+const err7 = {instancePath:instancePath+"/failure/message",schemaPath:"#/$defs/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data5.node !== undefined){
+if(typeof data5.node !== "string"){
+const err8 = {instancePath:instancePath+"/failure/node",schemaPath:"#/$defs/error/properties/node/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+}
+else {
+const err9 = {instancePath:instancePath+"/failure",schemaPath:"#/$defs/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+if(data.canaries !== undefined){
+let data10 = data.canaries;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+for(const key0 in data10){
+if(!(validate32(data10[key0], {instancePath:instancePath+"/canaries/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data10,parentDataProperty:key0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate32.errors : vErrors.concat(validate32.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err10 = {instancePath:instancePath+"/canaries",schemaPath:"#/properties/canaries/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+if(data.greenRequired !== undefined){
+let data12 = data.greenRequired;
+if(!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))){
+const err11 = {instancePath:instancePath+"/greenRequired",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+if((typeof data12 == "number") && (isFinite(data12))){
+if(data12 < 0 || isNaN(data12)){
+const err12 = {instancePath:instancePath+"/greenRequired",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+}
+if(data.replay !== undefined){
+if(typeof data.replay !== "string"){
+const err13 = {instancePath:instancePath+"/replay",schemaPath:"#/properties/replay/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data.replayDetail !== undefined){
+let data14 = data.replayDetail;
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.fixtures !== undefined){
+let data15 = data14.fixtures;
+if(Array.isArray(data15)){
+const len0 = data15.length;
+for(let i0=0; i0<len0; i0++){
+if(typeof data15[i0] !== "string"){
+const err14 = {instancePath:instancePath+"/replayDetail/fixtures/" + i0,schemaPath:"#/$defs/strings/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+}
+else {
+const err15 = {instancePath:instancePath+"/replayDetail/fixtures",schemaPath:"#/$defs/strings/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data14.required !== undefined){
+let data17 = data14.required;
+if(Array.isArray(data17)){
+const len1 = data17.length;
+for(let i1=0; i1<len1; i1++){
+if(typeof data17[i1] !== "string"){
+const err16 = {instancePath:instancePath+"/replayDetail/required/" + i1,schemaPath:"#/$defs/strings/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+}
+else {
+const err17 = {instancePath:instancePath+"/replayDetail/required",schemaPath:"#/$defs/strings/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+if(data14.canaries !== undefined){
+let data19 = data14.canaries;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+for(const key1 in data19){
+let data20 = data19[key1];
+if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
+if(data20.run !== undefined){
+if(typeof data20.run !== "string"){
+const err18 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/run",schemaPath:"#/properties/replayDetail/properties/canaries/additionalProperties/properties/run/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data20.pass !== undefined){
+if(typeof data20.pass !== "string"){
+const err19 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/pass",schemaPath:"#/properties/replayDetail/properties/canaries/additionalProperties/properties/pass/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+if(data20.at !== undefined){
+if(typeof data20.at !== "string"){
+const err20 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/at",schemaPath:"#/properties/replayDetail/properties/canaries/additionalProperties/properties/at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+if(data20.tenants !== undefined){
+let data24 = data20.tenants;
+if(Array.isArray(data24)){
+const len2 = data24.length;
+for(let i2=0; i2<len2; i2++){
+if(typeof data24[i2] !== "string"){
+const err21 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/tenants/" + i2,schemaPath:"#/$defs/strings/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+}
+else {
+const err22 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/tenants",schemaPath:"#/$defs/strings/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data20.ok !== undefined){
+if(typeof data20.ok !== "boolean"){
+const err23 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/ok",schemaPath:"#/properties/replayDetail/properties/canaries/additionalProperties/properties/ok/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data20.deliveries !== undefined){
+let data27 = data20.deliveries;
+if(Array.isArray(data27)){
+const len3 = data27.length;
+for(let i3=0; i3<len3; i3++){
+let data28 = data27[i3];
+if(!(data28 && typeof data28 == "object" && !Array.isArray(data28))){
+const err24 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/deliveries/" + i3,schemaPath:"#/properties/replayDetail/properties/canaries/additionalProperties/properties/deliveries/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/deliveries",schemaPath:"#/properties/replayDetail/properties/canaries/additionalProperties/properties/deliveries/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data20.notifier !== undefined){
+if(typeof data20.notifier !== "string"){
+const err26 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1")+"/notifier",schemaPath:"#/properties/replayDetail/properties/canaries/additionalProperties/properties/notifier/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/replayDetail/canaries/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/replayDetail/properties/canaries/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath:instancePath+"/replayDetail/canaries",schemaPath:"#/properties/replayDetail/properties/canaries/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+if(data14.message !== undefined){
+if(typeof data14.message !== "string"){
+const err29 = {instancePath:instancePath+"/replayDetail/message",schemaPath:"#/properties/replayDetail/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data14.lastError !== undefined){
+let data31 = data14.lastError;
+if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
+if(data31.time !== undefined){
+if(typeof data31.time !== "string"){
+const err30 = {instancePath:instancePath+"/replayDetail/lastError/time",schemaPath:"#/$defs/error/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+if(data31.reason !== undefined){
+if(typeof data31.reason !== "string"){
+const err31 = {instancePath:instancePath+"/replayDetail/lastError/reason",schemaPath:"#/$defs/error/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+if(data31.message !== undefined){
+if(typeof data31.message !== "string"){
+const err32 = {instancePath:instancePath+"/replayDetail/lastError/message",schemaPath:"#/$defs/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data31.node !== undefined){
+if(typeof data31.node !== "string"){
+const err33 = {instancePath:instancePath+"/replayDetail/lastError/node",schemaPath:"#/$defs/error/properties/node/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+}
+else {
+const err34 = {instancePath:instancePath+"/replayDetail/lastError",schemaPath:"#/$defs/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data14.tries !== undefined){
+let data36 = data14.tries;
+if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
+for(const key2 in data36){
+let data37 = data36[key2];
+if(!(data37 && typeof data37 == "object" && !Array.isArray(data37))){
+const err35 = {instancePath:instancePath+"/replayDetail/tries/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/replayDetail/properties/tries/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/replayDetail/tries",schemaPath:"#/properties/replayDetail/properties/tries/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/replayDetail",schemaPath:"#/properties/replayDetail/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+validate31.errors = vErrors;
+return errors === 0;
+}
+validate31.evaluated = {"props":{"commit":true,"tag":true,"firstSeen":true,"verdict":true,"verdictAt":true,"failure":true,"canaries":true,"greenRequired":true,"replay":true,"replayDetail":true},"dynamicProps":false,"dynamicItems":false};
+
+const schema71 = {"type":"object","allOf":[{"$ref":"#/$defs/pass"}],"required":["nodes","verdicts"],"properties":{"nodes":{"type":"array","items":{"type":"object","required":["node","to"],"properties":{"node":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"},"reason":{"type":"string"},"message":{"type":"string"},"apply":{"type":"string"},"rollback":{"type":"string"}}}},"fannedOut":{"type":"object","required":["commit"],"properties":{"commit":{"type":"string"},"tag":{"type":"string"}}},"verdicts":{"type":"array","items":{"type":"object","required":["commit","verdict"],"properties":{"commit":{"type":"string"},"tag":{"type":"string"},"verdict":{"type":"string"}}}},"baseline":{"type":"boolean"}}};
+
+function validate35(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate35.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/$defs/pass/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.id !== undefined){
+if(typeof data.id !== "string"){
+const err1 = {instancePath:instancePath+"/id",schemaPath:"#/$defs/pass/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.startedAt !== undefined){
+if(typeof data.startedAt !== "string"){
+const err2 = {instancePath:instancePath+"/startedAt",schemaPath:"#/$defs/pass/properties/startedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.finishedAt !== undefined){
+if(typeof data.finishedAt !== "string"){
+const err3 = {instancePath:instancePath+"/finishedAt",schemaPath:"#/$defs/pass/properties/finishedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.outcome !== undefined){
+if(typeof data.outcome !== "string"){
+const err4 = {instancePath:instancePath+"/outcome",schemaPath:"#/$defs/pass/properties/outcome/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.message !== undefined){
+if(typeof data.message !== "string"){
+const err5 = {instancePath:instancePath+"/message",schemaPath:"#/$defs/pass/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.durationMs !== undefined){
+let data5 = data.durationMs;
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 0 || isNaN(data5)){
+const err6 = {instancePath:instancePath+"/durationMs",schemaPath:"#/$defs/pass/properties/durationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+else {
+const err7 = {instancePath:instancePath+"/durationMs",schemaPath:"#/$defs/pass/properties/durationMs/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+}
+else {
+const err8 = {instancePath,schemaPath:"#/$defs/pass/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.nodes === undefined){
+const err9 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "nodes"},message:"must have required property '"+"nodes"+"'"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+if(data.verdicts === undefined){
+const err10 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "verdicts"},message:"must have required property '"+"verdicts"+"'"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+if(data.nodes !== undefined){
+let data6 = data.nodes;
+if(Array.isArray(data6)){
+const len0 = data6.length;
+for(let i0=0; i0<len0; i0++){
+let data7 = data6[i0];
+if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
+if(data7.node === undefined){
+const err11 = {instancePath:instancePath+"/nodes/" + i0,schemaPath:"#/properties/nodes/items/required",keyword:"required",params:{missingProperty: "node"},message:"must have required property '"+"node"+"'"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+if(data7.to === undefined){
+const err12 = {instancePath:instancePath+"/nodes/" + i0,schemaPath:"#/properties/nodes/items/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+if(data7.node !== undefined){
+if(typeof data7.node !== "string"){
+const err13 = {instancePath:instancePath+"/nodes/" + i0+"/node",schemaPath:"#/properties/nodes/items/properties/node/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data7.from !== undefined){
+if(typeof data7.from !== "string"){
+const err14 = {instancePath:instancePath+"/nodes/" + i0+"/from",schemaPath:"#/properties/nodes/items/properties/from/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data7.to !== undefined){
+if(typeof data7.to !== "string"){
+const err15 = {instancePath:instancePath+"/nodes/" + i0+"/to",schemaPath:"#/properties/nodes/items/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data7.reason !== undefined){
+if(typeof data7.reason !== "string"){
+const err16 = {instancePath:instancePath+"/nodes/" + i0+"/reason",schemaPath:"#/properties/nodes/items/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+if(data7.message !== undefined){
+if(typeof data7.message !== "string"){
+const err17 = {instancePath:instancePath+"/nodes/" + i0+"/message",schemaPath:"#/properties/nodes/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+if(data7.apply !== undefined){
+if(typeof data7.apply !== "string"){
+const err18 = {instancePath:instancePath+"/nodes/" + i0+"/apply",schemaPath:"#/properties/nodes/items/properties/apply/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data7.rollback !== undefined){
+if(typeof data7.rollback !== "string"){
+const err19 = {instancePath:instancePath+"/nodes/" + i0+"/rollback",schemaPath:"#/properties/nodes/items/properties/rollback/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+}
+else {
+const err20 = {instancePath:instancePath+"/nodes/" + i0,schemaPath:"#/properties/nodes/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/nodes",schemaPath:"#/properties/nodes/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data.fannedOut !== undefined){
+let data15 = data.fannedOut;
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.commit === undefined){
+const err22 = {instancePath:instancePath+"/fannedOut",schemaPath:"#/properties/fannedOut/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+if(data15.commit !== undefined){
+if(typeof data15.commit !== "string"){
+const err23 = {instancePath:instancePath+"/fannedOut/commit",schemaPath:"#/properties/fannedOut/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data15.tag !== undefined){
+if(typeof data15.tag !== "string"){
+const err24 = {instancePath:instancePath+"/fannedOut/tag",schemaPath:"#/properties/fannedOut/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/fannedOut",schemaPath:"#/properties/fannedOut/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+if(data.verdicts !== undefined){
+let data18 = data.verdicts;
+if(Array.isArray(data18)){
+const len1 = data18.length;
+for(let i1=0; i1<len1; i1++){
+let data19 = data18[i1];
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.commit === undefined){
+const err26 = {instancePath:instancePath+"/verdicts/" + i1,schemaPath:"#/properties/verdicts/items/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+if(data19.verdict === undefined){
+const err27 = {instancePath:instancePath+"/verdicts/" + i1,schemaPath:"#/properties/verdicts/items/required",keyword:"required",params:{missingProperty: "verdict"},message:"must have required property '"+"verdict"+"'"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+if(data19.commit !== undefined){
+if(typeof data19.commit !== "string"){
+const err28 = {instancePath:instancePath+"/verdicts/" + i1+"/commit",schemaPath:"#/properties/verdicts/items/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+if(data19.tag !== undefined){
+if(typeof data19.tag !== "string"){
+const err29 = {instancePath:instancePath+"/verdicts/" + i1+"/tag",schemaPath:"#/properties/verdicts/items/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data19.verdict !== undefined){
+if(typeof data19.verdict !== "string"){
+const err30 = {instancePath:instancePath+"/verdicts/" + i1+"/verdict",schemaPath:"#/properties/verdicts/items/properties/verdict/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/verdicts/" + i1,schemaPath:"#/properties/verdicts/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+}
+else {
+const err32 = {instancePath:instancePath+"/verdicts",schemaPath:"#/properties/verdicts/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data.baseline !== undefined){
+if(typeof data.baseline !== "boolean"){
+const err33 = {instancePath:instancePath+"/baseline",schemaPath:"#/properties/baseline/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+}
+else {
+const err34 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+validate35.errors = vErrors;
+return errors === 0;
+}
+validate35.evaluated = {"props":{"nodes":true,"fannedOut":true,"verdicts":true,"baseline":true,"id":true,"startedAt":true,"finishedAt":true,"outcome":true,"message":true,"durationMs":true},"dynamicProps":false,"dynamicItems":false};
+
+
+function validate22(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+/*# sourceURL="https://clawops.dev/schemas/controller-status.schema.json" */;
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate22.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.schemaVersion === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "schemaVersion"},message:"must have required property '"+"schemaVersion"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.nodes === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "nodes"},message:"must have required property '"+"nodes"+"'"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(data.commits === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "commits"},message:"must have required property '"+"commits"+"'"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(data.history === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "history"},message:"must have required property '"+"history"+"'"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+if(data.counters === undefined){
+const err4 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "counters"},message:"must have required property '"+"counters"+"'"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+if(data.schemaVersion !== undefined){
+let data0 = data.schemaVersion;
+if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
+const err5 = {instancePath:instancePath+"/schemaVersion",schemaPath:"#/properties/schemaVersion/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.controller !== undefined){
+let data1 = data.controller;
+if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
+if(data1.pid !== undefined){
+let data2 = data1.pid;
+if(!((typeof data2 == "number") && (isFinite(data2)))){
+const err6 = {instancePath:instancePath+"/controller/pid",schemaPath:"#/properties/controller/properties/pid/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data1.startedAt !== undefined){
+if(typeof data1.startedAt !== "string"){
+const err7 = {instancePath:instancePath+"/controller/startedAt",schemaPath:"#/properties/controller/properties/startedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data1.mode !== undefined){
+if(typeof data1.mode !== "string"){
+const err8 = {instancePath:instancePath+"/controller/mode",schemaPath:"#/properties/controller/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data1.repo !== undefined){
+if(typeof data1.repo !== "string"){
+const err9 = {instancePath:instancePath+"/controller/repo",schemaPath:"#/properties/controller/properties/repo/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+}
+else {
+const err10 = {instancePath:instancePath+"/controller",schemaPath:"#/properties/controller/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+if(data.source !== undefined){
+let data6 = data.source;
+if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
+if(data6.origin !== undefined){
+if(typeof data6.origin !== "string"){
+const err11 = {instancePath:instancePath+"/source/origin",schemaPath:"#/properties/source/properties/origin/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+if(data6.lastFetch !== undefined){
+if(typeof data6.lastFetch !== "string"){
+const err12 = {instancePath:instancePath+"/source/lastFetch",schemaPath:"#/properties/source/properties/lastFetch/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data6.reason !== undefined){
+if(typeof data6.reason !== "string"){
+const err13 = {instancePath:instancePath+"/source/reason",schemaPath:"#/properties/source/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+if(data6.lastError !== undefined){
+let data10 = data6.lastError;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+if(data10.time !== undefined){
+if(typeof data10.time !== "string"){
+const err14 = {instancePath:instancePath+"/source/lastError/time",schemaPath:"#/$defs/error/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data10.reason !== undefined){
+if(typeof data10.reason !== "string"){
+const err15 = {instancePath:instancePath+"/source/lastError/reason",schemaPath:"#/$defs/error/properties/reason/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data10.message !== undefined){
+if(typeof data10.message !== "string"){
+const err16 = {instancePath:instancePath+"/source/lastError/message",schemaPath:"#/$defs/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+if(data10.node !== undefined){
+if(typeof data10.node !== "string"){
+const err17 = {instancePath:instancePath+"/source/lastError/node",schemaPath:"#/$defs/error/properties/node/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+}
+else {
+const err18 = {instancePath:instancePath+"/source/lastError",schemaPath:"#/$defs/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+if(data6.failures !== undefined){
+let data15 = data6.failures;
+if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
+const err19 = {instancePath:instancePath+"/source/failures",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+if((typeof data15 == "number") && (isFinite(data15))){
+if(data15 < 0 || isNaN(data15)){
+const err20 = {instancePath:instancePath+"/source/failures",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+}
+if(data6.canary !== undefined){
+let data16 = data6.canary;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.spec !== undefined){
+if(typeof data16.spec !== "string"){
+const err21 = {instancePath:instancePath+"/source/canary/spec",schemaPath:"#/$defs/refPin/properties/spec/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data16.ref !== undefined){
+if(typeof data16.ref !== "string"){
+const err22 = {instancePath:instancePath+"/source/canary/ref",schemaPath:"#/$defs/refPin/properties/ref/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+if(data16.commit !== undefined){
+if(typeof data16.commit !== "string"){
+const err23 = {instancePath:instancePath+"/source/canary/commit",schemaPath:"#/$defs/refPin/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data16.tag !== undefined){
+if(typeof data16.tag !== "string"){
+const err24 = {instancePath:instancePath+"/source/canary/tag",schemaPath:"#/$defs/refPin/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data16.error !== undefined){
+if(typeof data16.error !== "string"){
+const err25 = {instancePath:instancePath+"/source/canary/error",schemaPath:"#/$defs/refPin/properties/error/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/source/canary",schemaPath:"#/$defs/refPin/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data6.fleet !== undefined){
+let data22 = data6.fleet;
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.spec !== undefined){
+if(typeof data22.spec !== "string"){
+const err27 = {instancePath:instancePath+"/source/fleet/spec",schemaPath:"#/$defs/refPin/properties/spec/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data22.ref !== undefined){
+if(typeof data22.ref !== "string"){
+const err28 = {instancePath:instancePath+"/source/fleet/ref",schemaPath:"#/$defs/refPin/properties/ref/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+if(data22.commit !== undefined){
+if(typeof data22.commit !== "string"){
+const err29 = {instancePath:instancePath+"/source/fleet/commit",schemaPath:"#/$defs/refPin/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+}
+if(data22.tag !== undefined){
+if(typeof data22.tag !== "string"){
+const err30 = {instancePath:instancePath+"/source/fleet/tag",schemaPath:"#/$defs/refPin/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+if(data22.error !== undefined){
+if(typeof data22.error !== "string"){
+const err31 = {instancePath:instancePath+"/source/fleet/error",schemaPath:"#/$defs/refPin/properties/error/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+}
+else {
+const err32 = {instancePath:instancePath+"/source/fleet",schemaPath:"#/$defs/refPin/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+}
+else {
+const err33 = {instancePath:instancePath+"/source",schemaPath:"#/properties/source/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data.lastPass !== undefined){
+let data28 = data.lastPass;
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.id === undefined){
+const err34 = {instancePath:instancePath+"/lastPass",schemaPath:"#/$defs/pass/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+if(data28.id !== undefined){
+if(typeof data28.id !== "string"){
+const err35 = {instancePath:instancePath+"/lastPass/id",schemaPath:"#/$defs/pass/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+if(data28.startedAt !== undefined){
+if(typeof data28.startedAt !== "string"){
+const err36 = {instancePath:instancePath+"/lastPass/startedAt",schemaPath:"#/$defs/pass/properties/startedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+if(data28.finishedAt !== undefined){
+if(typeof data28.finishedAt !== "string"){
+const err37 = {instancePath:instancePath+"/lastPass/finishedAt",schemaPath:"#/$defs/pass/properties/finishedAt/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+if(data28.outcome !== undefined){
+if(typeof data28.outcome !== "string"){
+const err38 = {instancePath:instancePath+"/lastPass/outcome",schemaPath:"#/$defs/pass/properties/outcome/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+if(data28.message !== undefined){
+if(typeof data28.message !== "string"){
+const err39 = {instancePath:instancePath+"/lastPass/message",schemaPath:"#/$defs/pass/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data28.durationMs !== undefined){
+let data34 = data28.durationMs;
+if((typeof data34 == "number") && (isFinite(data34))){
+if(data34 < 0 || isNaN(data34)){
+const err40 = {instancePath:instancePath+"/lastPass/durationMs",schemaPath:"#/$defs/pass/properties/durationMs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+else {
+const err41 = {instancePath:instancePath+"/lastPass/durationMs",schemaPath:"#/$defs/pass/properties/durationMs/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+}
+else {
+const err42 = {instancePath:instancePath+"/lastPass",schemaPath:"#/$defs/pass/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+if(data.passes !== undefined){
+let data35 = data.passes;
+if(!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))){
+const err43 = {instancePath:instancePath+"/passes",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+if((typeof data35 == "number") && (isFinite(data35))){
+if(data35 < 0 || isNaN(data35)){
+const err44 = {instancePath:instancePath+"/passes",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+}
+if(data.state !== undefined){
+if(typeof data.state !== "string"){
+const err45 = {instancePath:instancePath+"/state",schemaPath:"#/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(data.nodes !== undefined){
+let data37 = data.nodes;
+if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
+for(const key0 in data37){
+if(!(validate23(data37[key0], {instancePath:instancePath+"/nodes/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data37,parentDataProperty:key0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate23.errors : vErrors.concat(validate23.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err46 = {instancePath:instancePath+"/nodes",schemaPath:"#/properties/nodes/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+if(data.commits !== undefined){
+let data39 = data.commits;
+if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
+for(const key1 in data39){
+if(!(validate31(data39[key1], {instancePath:instancePath+"/commits/" + key1.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data39,parentDataProperty:key1,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate31.errors : vErrors.concat(validate31.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err47 = {instancePath:instancePath+"/commits",schemaPath:"#/properties/commits/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(data.fleetCommit !== undefined){
+let data41 = data.fleetCommit;
+if(data41 && typeof data41 == "object" && !Array.isArray(data41)){
+if(data41.commit === undefined){
+const err48 = {instancePath:instancePath+"/fleetCommit",schemaPath:"#/properties/fleetCommit/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+if(data41.commit !== undefined){
+if(typeof data41.commit !== "string"){
+const err49 = {instancePath:instancePath+"/fleetCommit/commit",schemaPath:"#/properties/fleetCommit/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+if(data41.tag !== undefined){
+if(typeof data41.tag !== "string"){
+const err50 = {instancePath:instancePath+"/fleetCommit/tag",schemaPath:"#/properties/fleetCommit/properties/tag/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+if(data41.since !== undefined){
+if(typeof data41.since !== "string"){
+const err51 = {instancePath:instancePath+"/fleetCommit/since",schemaPath:"#/properties/fleetCommit/properties/since/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+}
+}
+else {
+const err52 = {instancePath:instancePath+"/fleetCommit",schemaPath:"#/properties/fleetCommit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+}
+if(data.history !== undefined){
+let data45 = data.history;
+if(Array.isArray(data45)){
+const len0 = data45.length;
+for(let i0=0; i0<len0; i0++){
+if(!(validate35(data45[i0], {instancePath:instancePath+"/history/" + i0,parentData:data45,parentDataProperty:i0,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate35.errors : vErrors.concat(validate35.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err53 = {instancePath:instancePath+"/history",schemaPath:"#/properties/history/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+if(data.counters !== undefined){
+let data47 = data.counters;
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+if(data47.since !== undefined){
+if(typeof data47.since !== "string"){
+const err54 = {instancePath:instancePath+"/counters/since",schemaPath:"#/properties/counters/properties/since/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+if(data47.passes !== undefined){
+if(!(validate27(data47.passes, {instancePath:instancePath+"/counters/passes",parentData:data47,parentDataProperty:"passes",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+errors = vErrors.length;
+}
+}
+if(data47.applies !== undefined){
+let data50 = data47.applies;
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+for(const key2 in data50){
+if(!(validate27(data50[key2], {instancePath:instancePath+"/counters/applies/" + key2.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data50,parentDataProperty:key2,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/counters/applies",schemaPath:"#/properties/counters/properties/applies/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+if(data47.rollbacks !== undefined){
+let data52 = data47.rollbacks;
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+for(const key3 in data52){
+if(!(validate27(data52[key3], {instancePath:instancePath+"/counters/rollbacks/" + key3.replace(/~/g, "~0").replace(/\//g, "~1"),parentData:data52,parentDataProperty:key3,rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate27.errors : vErrors.concat(validate27.errors);
+errors = vErrors.length;
+}
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/counters/rollbacks",schemaPath:"#/properties/counters/properties/rollbacks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+if(data47.fetchErrors !== undefined){
+let data54 = data47.fetchErrors;
+if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
+const err57 = {instancePath:instancePath+"/counters/fetchErrors",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
+}
+errors++;
+}
+if((typeof data54 == "number") && (isFinite(data54))){
+if(data54 < 0 || isNaN(data54)){
+const err58 = {instancePath:instancePath+"/counters/fetchErrors",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+}
+if(data47.lastSynced !== undefined){
+let data55 = data47.lastSynced;
+if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
+for(const key4 in data55){
+if(typeof data55[key4] !== "string"){
+const err59 = {instancePath:instancePath+"/counters/lastSynced/" + key4.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/counters/properties/lastSynced/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/counters/lastSynced",schemaPath:"#/properties/counters/properties/lastSynced/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+if(data47.seen !== undefined){
+let data57 = data47.seen;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+for(const key5 in data57){
+let data58 = data57[key5];
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.state !== undefined){
+if(typeof data58.state !== "string"){
+const err61 = {instancePath:instancePath+"/counters/seen/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/state",schemaPath:"#/properties/counters/properties/seen/additionalProperties/properties/state/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+if(data58.applyFailures !== undefined){
+let data60 = data58.applyFailures;
+if(!(((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60))) && (isFinite(data60)))){
+const err62 = {instancePath:instancePath+"/counters/seen/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/applyFailures",schemaPath:"#/$defs/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+if((typeof data60 == "number") && (isFinite(data60))){
+if(data60 < 0 || isNaN(data60)){
+const err63 = {instancePath:instancePath+"/counters/seen/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/applyFailures",schemaPath:"#/$defs/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+}
+}
+if(data58.drifted !== undefined){
+if(typeof data58.drifted !== "boolean"){
+const err64 = {instancePath:instancePath+"/counters/seen/" + key5.replace(/~/g, "~0").replace(/\//g, "~1")+"/drifted",schemaPath:"#/properties/counters/properties/seen/additionalProperties/properties/drifted/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+}
+}
+else {
+const err65 = {instancePath:instancePath+"/counters/seen/" + key5.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/counters/properties/seen/additionalProperties/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+}
+}
+else {
+const err66 = {instancePath:instancePath+"/counters/seen",schemaPath:"#/properties/counters/properties/seen/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+}
+}
+else {
+const err67 = {instancePath:instancePath+"/counters",schemaPath:"#/properties/counters/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+}
+else {
+const err68 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+validate22.errors = vErrors;
+return errors === 0;
+}
+validate22.evaluated = {"props":{"schemaVersion":true,"controller":true,"source":true,"lastPass":true,"passes":true,"state":true,"nodes":true,"commits":true,"fleetCommit":true,"history":true,"counters":true},"dynamicProps":false,"dynamicItems":false};
+
 export const defs = validate21;
 const schema32 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/defs.schema.json","title":"shared definitions","$defs":{"tenantId":{"type":"string","pattern":"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"},"secretRef":{"type":"object","description":"A reference to a secret file under /var/db/openclaw/secrets/<tenant>/; the value never lives in git.","properties":{"secret_ref":{"type":"string","pattern":"^[a-z][a-z0-9_-]*(\\.[a-z0-9_-]+)*$"}},"required":["secret_ref"],"additionalProperties":false},"secretOrString":{"oneOf":[{"$ref":"#/$defs/secretRef"},{"type":"string"}]},"port":{"type":"integer","minimum":1,"maximum":65535},"relativePath":{"type":"string","minLength":1,"description":"A path relative to its base; '..' segments and absolute paths are refused by lint (path-traversal)."},"severity":{"enum":["info","warning","error"]}}};
 
@@ -1343,19 +4784,19 @@ return true;
 }
 validate21.evaluated = {"dynamicProps":false,"dynamicItems":false};
 
-export const doctorFragment = validate22;
-const schema36 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/doctor-fragment.schema.json","title":"tenants/<t>/doctor.d/NN-*.yaml: health invariants the probe judges `openclaw doctor --json` by","type":"object","additionalProperties":false,"properties":{"doctor":{"type":"object","additionalProperties":false,"properties":{"required_checks":{"type":"array","uniqueItems":true,"description":"checkIds that must not report a finding at or above fail_on; a missing required check is a failure too when `strict_required` is set","items":{"type":"string","minLength":1}},"ignored_checks":{"type":"array","uniqueItems":true,"items":{"type":"string","minLength":1}},"warn_on":{"$ref":"defs.schema.json#/$defs/severity"},"fail_on":{"$ref":"defs.schema.json#/$defs/severity"},"interval_sec":{"type":"integer","minimum":1},"timeout_sec":{"type":"integer","minimum":1}}},"maintenance_windows":{"type":"object","description":"named windows (a map, so fragments can add or override one by name)","additionalProperties":{"type":"object","additionalProperties":false,"required":["days","start","end"],"properties":{"days":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["mon","tue","wed","thu","fri","sat","sun"]}},"start":{"type":"string","pattern":"^([01][0-9]|2[0-3]):[0-5][0-9]$"},"end":{"type":"string","pattern":"^([01][0-9]|2[0-4]):[0-5][0-9]$"},"tz":{"type":"string","minLength":1}}}},"disk":{"type":"object","additionalProperties":false,"properties":{"path":{"type":"string","pattern":"^/"},"warn_free_pct":{"type":"number","minimum":0,"maximum":100},"critical_free_pct":{"type":"number","minimum":0,"maximum":100}}},"queue":{"type":"object","additionalProperties":false,"properties":{"paths":{"type":"array","description":"files relative to the profile state dir (~/.openclaw-<tenant>), e.g. the SQLite WAL","items":{"$ref":"defs.schema.json#/$defs/relativePath"}},"warn_bytes":{"type":"integer","minimum":0},"critical_bytes":{"type":"integer","minimum":0}}},"digest":{"type":"object","additionalProperties":false,"properties":{"slo_sec":{"type":"integer","minimum":1},"timeout_ms":{"type":"integer","minimum":1}}}}};
-const schema37 = {"enum":["info","warning","error"]};
-const schema39 = {"type":"string","minLength":1,"description":"A path relative to its base; '..' segments and absolute paths are refused by lint (path-traversal)."};
+export const doctorFragment = validate40;
+const schema75 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/doctor-fragment.schema.json","title":"tenants/<t>/doctor.d/NN-*.yaml: health invariants the probe judges `openclaw doctor --json` by","type":"object","additionalProperties":false,"properties":{"doctor":{"type":"object","additionalProperties":false,"properties":{"required_checks":{"type":"array","uniqueItems":true,"description":"checkIds that must not report a finding at or above fail_on; a missing required check is a failure too when `strict_required` is set","items":{"type":"string","minLength":1}},"ignored_checks":{"type":"array","uniqueItems":true,"items":{"type":"string","minLength":1}},"warn_on":{"$ref":"defs.schema.json#/$defs/severity"},"fail_on":{"$ref":"defs.schema.json#/$defs/severity"},"interval_sec":{"type":"integer","minimum":1},"timeout_sec":{"type":"integer","minimum":1}}},"maintenance_windows":{"type":"object","description":"named windows (a map, so fragments can add or override one by name)","additionalProperties":{"type":"object","additionalProperties":false,"required":["days","start","end"],"properties":{"days":{"type":"array","minItems":1,"uniqueItems":true,"items":{"enum":["mon","tue","wed","thu","fri","sat","sun"]}},"start":{"type":"string","pattern":"^([01][0-9]|2[0-3]):[0-5][0-9]$"},"end":{"type":"string","pattern":"^([01][0-9]|2[0-4]):[0-5][0-9]$"},"tz":{"type":"string","minLength":1}}}},"disk":{"type":"object","additionalProperties":false,"properties":{"path":{"type":"string","pattern":"^/"},"warn_free_pct":{"type":"number","minimum":0,"maximum":100},"critical_free_pct":{"type":"number","minimum":0,"maximum":100}}},"queue":{"type":"object","additionalProperties":false,"properties":{"paths":{"type":"array","description":"files relative to the profile state dir (~/.openclaw-<tenant>), e.g. the SQLite WAL","items":{"$ref":"defs.schema.json#/$defs/relativePath"}},"warn_bytes":{"type":"integer","minimum":0},"critical_bytes":{"type":"integer","minimum":0}}},"digest":{"type":"object","additionalProperties":false,"properties":{"slo_sec":{"type":"integer","minimum":1},"timeout_ms":{"type":"integer","minimum":1}}}}};
+const schema76 = {"enum":["info","warning","error"]};
+const schema78 = {"type":"string","minLength":1,"description":"A path relative to its base; '..' segments and absolute paths are refused by lint (path-traversal)."};
 const func0 = require("ajv/dist/runtime/equal").default;
 const pattern12 = new RegExp("^([01][0-9]|2[0-3]):[0-5][0-9]$", "u");
 const pattern13 = new RegExp("^([01][0-9]|2[0-4]):[0-5][0-9]$", "u");
 
-function validate22(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://clawops.dev/schemas/doctor-fragment.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate22.evaluated;
+const evaluated0 = validate40.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -1523,7 +4964,7 @@ errors++;
 if(data0.warn_on !== undefined){
 let data5 = data0.warn_on;
 if(!(((data5 === "info") || (data5 === "warning")) || (data5 === "error"))){
-const err10 = {instancePath:instancePath+"/doctor/warn_on",schemaPath:"defs.schema.json#/$defs/severity/enum",keyword:"enum",params:{allowedValues: schema37.enum},message:"must be equal to one of the allowed values"};
+const err10 = {instancePath:instancePath+"/doctor/warn_on",schemaPath:"defs.schema.json#/$defs/severity/enum",keyword:"enum",params:{allowedValues: schema76.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -1536,7 +4977,7 @@ errors++;
 if(data0.fail_on !== undefined){
 let data6 = data0.fail_on;
 if(!(((data6 === "info") || (data6 === "warning")) || (data6 === "error"))){
-const err11 = {instancePath:instancePath+"/doctor/fail_on",schemaPath:"defs.schema.json#/$defs/severity/enum",keyword:"enum",params:{allowedValues: schema37.enum},message:"must be equal to one of the allowed values"};
+const err11 = {instancePath:instancePath+"/doctor/fail_on",schemaPath:"defs.schema.json#/$defs/severity/enum",keyword:"enum",params:{allowedValues: schema76.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -1673,7 +5114,7 @@ const len2 = data11.length;
 for(let i4=0; i4<len2; i4++){
 let data12 = data11[i4];
 if(!(((((((data12 === "mon") || (data12 === "tue")) || (data12 === "wed")) || (data12 === "thu")) || (data12 === "fri")) || (data12 === "sat")) || (data12 === "sun"))){
-const err22 = {instancePath:instancePath+"/maintenance_windows/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/days/" + i4,schemaPath:"#/properties/maintenance_windows/additionalProperties/properties/days/items/enum",keyword:"enum",params:{allowedValues: schema36.properties.maintenance_windows.additionalProperties.properties.days.items.enum},message:"must be equal to one of the allowed values"};
+const err22 = {instancePath:instancePath+"/maintenance_windows/" + key2.replace(/~/g, "~0").replace(/\//g, "~1")+"/days/" + i4,schemaPath:"#/properties/maintenance_windows/additionalProperties/properties/days/items/enum",keyword:"enum",params:{allowedValues: schema75.properties.maintenance_windows.additionalProperties.properties.days.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -2142,20 +5583,20 @@ vErrors.push(err58);
 }
 errors++;
 }
-validate22.errors = vErrors;
+validate40.errors = vErrors;
 return errors === 0;
 }
-validate22.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate40.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const gatewayFragment = validate23;
-const schema40 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/gateway-fragment.schema.json","title":"tenants/<t>/gateway.d/NN-*.yaml: a slice of the profile's openclaw.json","description":"Keys are OpenClaw config keys (docs: gateway/configuration-reference). Secrets are {secret_ref: name}; clawops renders them as a file SecretRef where OpenClaw supports one, else as ${VAR} substitution. `secrets` is owned by clawops and may not be set.","type":"object","additionalProperties":false,"properties":{"gateway":{"type":"object","additionalProperties":false,"properties":{"mode":{"enum":["local","remote"]},"port":{"$ref":"defs.schema.json#/$defs/port"},"bind":{"enum":["auto","loopback","lan","tailnet","custom"]},"customBindHost":{"type":"string"},"publicOrigin":{"type":"string","pattern":"^https?://"},"auth":{"type":"object","additionalProperties":false,"properties":{"mode":{"enum":["none","token","password","trusted-proxy"]},"token":{"$ref":"defs.schema.json#/$defs/secretRef"},"password":{"$ref":"defs.schema.json#/$defs/secretRef"},"allowTailscale":{"type":"boolean"},"rateLimit":{"type":"object","additionalProperties":false,"properties":{"maxAttempts":{"type":"integer","minimum":1},"windowMs":{"type":"integer","minimum":1},"lockoutMs":{"type":"integer","minimum":0},"exemptLoopback":{"type":"boolean"}}}}},"controlUi":{"type":"object","additionalProperties":false,"properties":{"enabled":{"type":"boolean"},"basePath":{"type":"string","pattern":"^/"},"allowedOrigins":{"type":"array","items":{"type":"string"}}}},"tailscale":{"type":"object","additionalProperties":false,"properties":{"mode":{"enum":["off","serve","funnel"]}}}}},"hooks":{"type":"object","additionalProperties":false,"properties":{"enabled":{"type":"boolean"},"token":{"$ref":"defs.schema.json#/$defs/secretRef"},"path":{"type":"string","pattern":"^/."},"allowedAgentIds":{"type":"array","items":{"type":"string"}},"defaultSessionKey":{"type":"string"},"allowRequestSessionKey":{"type":"boolean"},"allowedSessionKeyPrefixes":{"type":"array","items":{"type":"string"}},"presets":{"type":"array","items":{"type":"string"}},"mappings":{"type":"array","items":{"type":"object"}}}},"agents":{"type":"object"},"models":{"type":"object"},"logging":{"type":"object"},"session":{"type":"object"},"tools":{"type":"object"},"cron":{"type":"object"}}};
+export const gatewayFragment = validate41;
+const schema79 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/gateway-fragment.schema.json","title":"tenants/<t>/gateway.d/NN-*.yaml: a slice of the profile's openclaw.json","description":"Keys are OpenClaw config keys (docs: gateway/configuration-reference). Secrets are {secret_ref: name}; clawops renders them as a file SecretRef where OpenClaw supports one, else as ${VAR} substitution. `secrets` is owned by clawops and may not be set.","type":"object","additionalProperties":false,"properties":{"gateway":{"type":"object","additionalProperties":false,"properties":{"mode":{"enum":["local","remote"]},"port":{"$ref":"defs.schema.json#/$defs/port"},"bind":{"enum":["auto","loopback","lan","tailnet","custom"]},"customBindHost":{"type":"string"},"publicOrigin":{"type":"string","pattern":"^https?://"},"auth":{"type":"object","additionalProperties":false,"properties":{"mode":{"enum":["none","token","password","trusted-proxy"]},"token":{"$ref":"defs.schema.json#/$defs/secretRef"},"password":{"$ref":"defs.schema.json#/$defs/secretRef"},"allowTailscale":{"type":"boolean"},"rateLimit":{"type":"object","additionalProperties":false,"properties":{"maxAttempts":{"type":"integer","minimum":1},"windowMs":{"type":"integer","minimum":1},"lockoutMs":{"type":"integer","minimum":0},"exemptLoopback":{"type":"boolean"}}}}},"controlUi":{"type":"object","additionalProperties":false,"properties":{"enabled":{"type":"boolean"},"basePath":{"type":"string","pattern":"^/"},"allowedOrigins":{"type":"array","items":{"type":"string"}}}},"tailscale":{"type":"object","additionalProperties":false,"properties":{"mode":{"enum":["off","serve","funnel"]}}}}},"hooks":{"type":"object","additionalProperties":false,"properties":{"enabled":{"type":"boolean"},"token":{"$ref":"defs.schema.json#/$defs/secretRef"},"path":{"type":"string","pattern":"^/."},"allowedAgentIds":{"type":"array","items":{"type":"string"}},"defaultSessionKey":{"type":"string"},"allowRequestSessionKey":{"type":"boolean"},"allowedSessionKeyPrefixes":{"type":"array","items":{"type":"string"}},"presets":{"type":"array","items":{"type":"string"}},"mappings":{"type":"array","items":{"type":"object"}}}},"agents":{"type":"object"},"models":{"type":"object"},"logging":{"type":"object"},"session":{"type":"object"},"tools":{"type":"object"},"cron":{"type":"object"}}};
 const pattern20 = new RegExp("^/.", "u");
 
-function validate23(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://clawops.dev/schemas/gateway-fragment.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate23.evaluated;
+const evaluated0 = validate41.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -2193,7 +5634,7 @@ errors++;
 if(data0.mode !== undefined){
 let data1 = data0.mode;
 if(!((data1 === "local") || (data1 === "remote"))){
-const err2 = {instancePath:instancePath+"/gateway/mode",schemaPath:"#/properties/gateway/properties/mode/enum",keyword:"enum",params:{allowedValues: schema40.properties.gateway.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err2 = {instancePath:instancePath+"/gateway/mode",schemaPath:"#/properties/gateway/properties/mode/enum",keyword:"enum",params:{allowedValues: schema79.properties.gateway.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2241,7 +5682,7 @@ errors++;
 if(data0.bind !== undefined){
 let data3 = data0.bind;
 if(!(((((data3 === "auto") || (data3 === "loopback")) || (data3 === "lan")) || (data3 === "tailnet")) || (data3 === "custom"))){
-const err6 = {instancePath:instancePath+"/gateway/bind",schemaPath:"#/properties/gateway/properties/bind/enum",keyword:"enum",params:{allowedValues: schema40.properties.gateway.properties.bind.enum},message:"must be equal to one of the allowed values"};
+const err6 = {instancePath:instancePath+"/gateway/bind",schemaPath:"#/properties/gateway/properties/bind/enum",keyword:"enum",params:{allowedValues: schema79.properties.gateway.properties.bind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -2306,7 +5747,7 @@ errors++;
 if(data6.mode !== undefined){
 let data7 = data6.mode;
 if(!((((data7 === "none") || (data7 === "token")) || (data7 === "password")) || (data7 === "trusted-proxy"))){
-const err11 = {instancePath:instancePath+"/gateway/auth/mode",schemaPath:"#/properties/gateway/properties/auth/properties/mode/enum",keyword:"enum",params:{allowedValues: schema40.properties.gateway.properties.auth.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err11 = {instancePath:instancePath+"/gateway/auth/mode",schemaPath:"#/properties/gateway/properties/auth/properties/mode/enum",keyword:"enum",params:{allowedValues: schema79.properties.gateway.properties.auth.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -2688,7 +6129,7 @@ errors++;
 if(data23.mode !== undefined){
 let data24 = data23.mode;
 if(!(((data24 === "off") || (data24 === "serve")) || (data24 === "funnel"))){
-const err41 = {instancePath:instancePath+"/gateway/tailscale/mode",schemaPath:"#/properties/gateway/properties/tailscale/properties/mode/enum",keyword:"enum",params:{allowedValues: schema40.properties.gateway.properties.tailscale.properties.mode.enum},message:"must be equal to one of the allowed values"};
+const err41 = {instancePath:instancePath+"/gateway/tailscale/mode",schemaPath:"#/properties/gateway/properties/tailscale/properties/mode/enum",keyword:"enum",params:{allowedValues: schema79.properties.gateway.properties.tailscale.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -2726,7 +6167,7 @@ if(data.hooks !== undefined){
 let data25 = data.hooks;
 if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
 for(const key8 in data25){
-if(!(func1.call(schema40.properties.hooks.properties, key8))){
+if(!(func1.call(schema79.properties.hooks.properties, key8))){
 const err44 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err44];
@@ -3074,22 +6515,22 @@ vErrors.push(err70);
 }
 errors++;
 }
-validate23.errors = vErrors;
+validate41.errors = vErrors;
 return errors === 0;
 }
-validate23.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate41.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const lock = validate24;
-const schema45 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/lock.schema.json","title":"openclaw.lock: the version pin every node must match","type":"object","additionalProperties":false,"required":["openclaw","daemon","swift_runtime","companion_agent"],"properties":{"openclaw":{"type":"object","additionalProperties":false,"required":["version","commit"],"properties":{"version":{"type":"string","pattern":"^[0-9]{4}\\.[0-9]+\\.[0-9]+([.-][0-9A-Za-z.-]+)?$"},"commit":{"type":"string","pattern":"^[0-9a-f]{7,40}$"}}},"daemon":{"type":"object","additionalProperties":false,"required":["sha256"],"properties":{"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"swift_runtime":{"type":"object","additionalProperties":false,"required":["build"],"properties":{"build":{"type":"string","minLength":1}}},"companion_agent":{"type":"object","additionalProperties":false,"required":["version"],"properties":{"version":{"type":"string","minLength":1}}}}};
+export const lock = validate42;
+const schema84 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/lock.schema.json","title":"openclaw.lock: the version pin every node must match","type":"object","additionalProperties":false,"required":["openclaw","daemon","swift_runtime","companion_agent"],"properties":{"openclaw":{"type":"object","additionalProperties":false,"required":["version","commit"],"properties":{"version":{"type":"string","pattern":"^[0-9]{4}\\.[0-9]+\\.[0-9]+([.-][0-9A-Za-z.-]+)?$"},"commit":{"type":"string","pattern":"^[0-9a-f]{7,40}$"}}},"daemon":{"type":"object","additionalProperties":false,"required":["sha256"],"properties":{"sha256":{"type":"string","pattern":"^[0-9a-f]{64}$"}}},"swift_runtime":{"type":"object","additionalProperties":false,"required":["build"],"properties":{"build":{"type":"string","minLength":1}}},"companion_agent":{"type":"object","additionalProperties":false,"required":["version"],"properties":{"version":{"type":"string","minLength":1}}}}};
 const pattern21 = new RegExp("^[0-9]{4}\\.[0-9]+\\.[0-9]+([.-][0-9A-Za-z.-]+)?$", "u");
 const pattern22 = new RegExp("^[0-9a-f]{7,40}$", "u");
 const pattern23 = new RegExp("^[0-9a-f]{64}$", "u");
 
-function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate42(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://clawops.dev/schemas/lock.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate24.evaluated;
+const evaluated0 = validate42.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3443,24 +6884,24 @@ vErrors.push(err28);
 }
 errors++;
 }
-validate24.errors = vErrors;
+validate42.errors = vErrors;
 return errors === 0;
 }
-validate24.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate42.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const nodes = validate25;
-const schema46 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/nodes.schema.json","title":"nodes.yaml: the fleet inventory","type":"object","additionalProperties":false,"required":["nodes"],"properties":{"nodes":{"type":"array","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name","host","role"],"properties":{"name":{"type":"string","pattern":"^[a-z0-9](?:[a-z0-9.-]{0,62}[a-z0-9])?$"},"host":{"type":"string","minLength":1},"port":{"$ref":"defs.schema.json#/$defs/port"},"user":{"type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"host_key":{"type":"string","pattern":"^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}( .*)?$"},"role":{"enum":["gateway","notifier"]},"canary":{"type":"boolean"},"transport":{"enum":["ssh","local"]},"root":{"type":"string","description":"transport local: the directory that stands for this node's /"},"tenants":{"type":"array","items":{"$ref":"defs.schema.json#/$defs/tenantId"},"uniqueItems":true},"port_offset":{"type":"integer","minimum":0,"maximum":40000,"description":"added to every gateway's base port on this node at run time; distinct port blocks for nodes that share one network (a local fleet)"}}}}}};
-const schema48 = {"type":"string","pattern":"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"};
+export const nodes = validate43;
+const schema85 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/nodes.schema.json","title":"nodes.yaml: the fleet inventory","type":"object","additionalProperties":false,"required":["nodes"],"properties":{"nodes":{"type":"array","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name","host","role"],"properties":{"name":{"type":"string","pattern":"^[a-z0-9](?:[a-z0-9.-]{0,62}[a-z0-9])?$"},"host":{"type":"string","minLength":1},"port":{"$ref":"defs.schema.json#/$defs/port"},"user":{"type":"string","pattern":"^[a-z_][a-z0-9_-]{0,31}$"},"host_key":{"type":"string","pattern":"^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}( .*)?$"},"role":{"enum":["gateway","notifier"]},"canary":{"type":"boolean"},"transport":{"enum":["ssh","local"]},"root":{"type":"string","description":"transport local: the directory that stands for this node's /"},"tenants":{"type":"array","items":{"$ref":"defs.schema.json#/$defs/tenantId"},"uniqueItems":true},"port_offset":{"type":"integer","minimum":0,"maximum":40000,"description":"added to every gateway's base port on this node at run time; distinct port blocks for nodes that share one network (a local fleet)"}}}}}};
+const schema87 = {"type":"string","pattern":"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$"};
 const pattern24 = new RegExp("^[a-z0-9](?:[a-z0-9.-]{0,62}[a-z0-9])?$", "u");
 const pattern25 = new RegExp("^[a-z_][a-z0-9_-]{0,31}$", "u");
 const pattern26 = new RegExp("^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/]+={0,3}( .*)?$", "u");
 const pattern27 = new RegExp("^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$", "u");
 
-function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate43(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://clawops.dev/schemas/nodes.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate25.evaluated;
+const evaluated0 = validate43.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3538,7 +6979,7 @@ vErrors.push(err5);
 errors++;
 }
 for(const key1 in data1){
-if(!(func1.call(schema46.properties.nodes.items.properties, key1))){
+if(!(func1.call(schema85.properties.nodes.items.properties, key1))){
 const err6 = {instancePath:instancePath+"/nodes/" + i0,schemaPath:"#/properties/nodes/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err6];
@@ -3687,7 +7128,7 @@ errors++;
 if(data1.role !== undefined){
 let data7 = data1.role;
 if(!((data7 === "gateway") || (data7 === "notifier"))){
-const err18 = {instancePath:instancePath+"/nodes/" + i0+"/role",schemaPath:"#/properties/nodes/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema46.properties.nodes.items.properties.role.enum},message:"must be equal to one of the allowed values"};
+const err18 = {instancePath:instancePath+"/nodes/" + i0+"/role",schemaPath:"#/properties/nodes/items/properties/role/enum",keyword:"enum",params:{allowedValues: schema85.properties.nodes.items.properties.role.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -3712,7 +7153,7 @@ errors++;
 if(data1.transport !== undefined){
 let data9 = data1.transport;
 if(!((data9 === "ssh") || (data9 === "local"))){
-const err20 = {instancePath:instancePath+"/nodes/" + i0+"/transport",schemaPath:"#/properties/nodes/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema46.properties.nodes.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
+const err20 = {instancePath:instancePath+"/nodes/" + i0+"/transport",schemaPath:"#/properties/nodes/items/properties/transport/enum",keyword:"enum",params:{allowedValues: schema85.properties.nodes.items.properties.transport.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -3865,20 +7306,20 @@ vErrors.push(err31);
 }
 errors++;
 }
-validate25.errors = vErrors;
+validate43.errors = vErrors;
 return errors === 0;
 }
-validate25.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate43.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const webhookFailure = validate26;
-const schema49 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/webhook-failure.schema.json","title":"one NDJSON line a gateway sends the notifier when a webhook delivery fails","type":"object","additionalProperties":false,"required":["tenant","endpoint","status","time","delivery_id"],"properties":{"tenant":{"$ref":"defs.schema.json#/$defs/tenantId"},"endpoint":{"type":"string","pattern":"^https?://","maxLength":2048},"status":{"oneOf":[{"type":"integer","minimum":100,"maximum":599},{"enum":["timeout","network"]}]},"time":{"type":"string","format":"date-time"},"delivery_id":{"type":"string","minLength":1,"maxLength":200}}};
+export const webhookFailure = validate44;
+const schema88 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/webhook-failure.schema.json","title":"one NDJSON line a gateway sends the notifier when a webhook delivery fails","type":"object","additionalProperties":false,"required":["tenant","endpoint","status","time","delivery_id"],"properties":{"tenant":{"$ref":"defs.schema.json#/$defs/tenantId"},"endpoint":{"type":"string","pattern":"^https?://","maxLength":2048},"status":{"oneOf":[{"type":"integer","minimum":100,"maximum":599},{"enum":["timeout","network"]}]},"time":{"type":"string","format":"date-time"},"delivery_id":{"type":"string","minLength":1,"maxLength":200}}};
 const formats0 = formats["date-time"];
 
-function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://clawops.dev/schemas/webhook-failure.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate26.evaluated;
+const evaluated0 = validate44.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4053,7 +7494,7 @@ passing0 = 0;
 }
 const _errs11 = errors;
 if(!((data2 === "timeout") || (data2 === "network"))){
-const err14 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/oneOf/1/enum",keyword:"enum",params:{allowedValues: schema49.properties.status.oneOf[1].enum},message:"must be equal to one of the allowed values"};
+const err14 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/oneOf/1/enum",keyword:"enum",params:{allowedValues: schema88.properties.status.oneOf[1].enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -4166,21 +7607,21 @@ vErrors.push(err21);
 }
 errors++;
 }
-validate26.errors = vErrors;
+validate44.errors = vErrors;
 return errors === 0;
 }
-validate26.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate44.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-export const webhookFragment = validate27;
-const schema51 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/webhook-fragment.schema.json","title":"tenants/<t>/webhook.d/NN-*.yaml: outbound webhook endpoints and retry budgets","type":"object","additionalProperties":false,"properties":{"endpoints":{"type":"object","description":"keyed by endpoint name, so a later fragment can change one endpoint's budget","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"url":{"type":"string","pattern":"^https?://[^\\s]+$"},"events":{"type":"array","items":{"type":"string","minLength":1}},"enabled":{"type":"boolean"},"canary":{"type":"boolean"},"timeout_ms":{"type":"integer","minimum":1},"signing_secret":{"$ref":"defs.schema.json#/$defs/secretRef"},"fixture":{"$ref":"defs.schema.json#/$defs/relativePath"},"retry":{"type":"object","additionalProperties":false,"properties":{"max_attempts":{"type":"integer","minimum":0,"maximum":100},"backoff_ms":{"type":"integer","minimum":0},"max_backoff_ms":{"type":"integer","minimum":0},"budget_per_hour":{"type":"integer","minimum":0}}}}}}}};
+export const webhookFragment = validate45;
+const schema90 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://clawops.dev/schemas/webhook-fragment.schema.json","title":"tenants/<t>/webhook.d/NN-*.yaml: outbound webhook endpoints and retry budgets","type":"object","additionalProperties":false,"properties":{"endpoints":{"type":"object","description":"keyed by endpoint name, so a later fragment can change one endpoint's budget","propertyNames":{"pattern":"^[a-z0-9][a-z0-9_-]{0,62}$"},"additionalProperties":{"type":"object","additionalProperties":false,"properties":{"url":{"type":"string","pattern":"^https?://[^\\s]+$"},"events":{"type":"array","items":{"type":"string","minLength":1}},"enabled":{"type":"boolean"},"canary":{"type":"boolean"},"timeout_ms":{"type":"integer","minimum":1},"signing_secret":{"$ref":"defs.schema.json#/$defs/secretRef"},"fixture":{"$ref":"defs.schema.json#/$defs/relativePath"},"retry":{"type":"object","additionalProperties":false,"properties":{"max_attempts":{"type":"integer","minimum":0,"maximum":100},"backoff_ms":{"type":"integer","minimum":0},"max_backoff_ms":{"type":"integer","minimum":0},"budget_per_hour":{"type":"integer","minimum":0}}}}}}}};
 const pattern30 = new RegExp("^[a-z0-9][a-z0-9_-]{0,62}$", "u");
 const pattern31 = new RegExp("^https?://[^\\s]+$", "u");
 
-function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate45(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://clawops.dev/schemas/webhook-fragment.schema.json" */;
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate27.evaluated;
+const evaluated0 = validate45.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4618,7 +8059,7 @@ vErrors.push(err33);
 }
 errors++;
 }
-validate27.errors = vErrors;
+validate45.errors = vErrors;
 return errors === 0;
 }
-validate27.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};

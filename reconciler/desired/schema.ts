@@ -15,7 +15,8 @@ export type SchemaName =
   | 'gateway-fragment'
   | 'doctor-fragment'
   | 'webhook-fragment'
-  | 'webhook-failure';
+  | 'webhook-failure'
+  | 'controller-status';
 
 /** An ajv validate function as the standalone code exports it: errors of the last call on `.errors`. */
 export interface ValidateFunction {
@@ -31,6 +32,7 @@ const VALIDATORS: Record<SchemaName, ValidateFunction> = {
   'doctor-fragment': generated.doctorFragment,
   'webhook-fragment': generated.webhookFragment,
   'webhook-failure': generated.webhookFailure,
+  'controller-status': generated.controllerStatus,
 };
 
 export function validator(name: SchemaName): ValidateFunction {

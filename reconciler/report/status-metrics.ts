@@ -11,7 +11,7 @@
  * fleet candidate's commit id. Never an error message, a tenant's text or a secret.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { APPLY_RESULTS, CONTROLLER_STATES, ROLLBACK_RESULTS, type StatusDoc } from '../controller/status.js';
+import { APPLY_RESULTS, CONTROLLER_STATES, own, ROLLBACK_RESULTS, type StatusDoc } from '../controller/status.js';
 import { newPasses, type PassWatch } from './status-history.js';
 import { buildStatusView, type StatusView } from './status-model.js';
 
@@ -75,17 +75,21 @@ export class StatusMetrics {
     const k = doc.counters;
     for (const c of [this.passes, this.applies, this.rollbacks, this.fetchErrors]) c.reset();
     this.passes.inc({ result: 'ok' }, 0);
-    for (const [result, n] of Object.entries(k?.passes ?? {})) this.passes.inc({ result }, n);
-    this.fetchErrors.inc(k?.fetchErrors ?? 0);
+    // (a value that is not a count, in a store another build or a hand wrote, is left out: prom-client would throw,
+    // and every scrape answer 500)
+    for (const [result, n] of Object.entries(k?.passes ?? {})) this.passes.inc({ result }, count(n) ?? 0);
+    this.fetchErrors.inc(count(k?.fetchErrors) ?? 0);
     const nodes = new Set([...Object.keys(doc.nodes), ...Object.keys(k?.applies ?? {}), ...Object.keys(k?.rollbacks ?? {})]);
     for (const node of nodes) {
-      for (const result of APPLY_RESULTS) this.applies.inc({ node, result }, k?.applies[node]?.[result] ?? 0);
-      for (const result of ROLLBACK_RESULTS) this.rollbacks.inc({ node, result }, k?.rollbacks[node]?.[result] ?? 0);
+      const a = k ? own(k.applies, node) : undefined;
+      const r = k ? own(k.rollbacks, node) : undefined;
+      for (const result of APPLY_RESULTS) this.applies.inc({ node, result }, count(a?.[result]) ?? 0);
+      for (const result of ROLLBACK_RESULTS) this.rollbacks.inc({ node, result }, count(r?.[result]) ?? 0);
     }
   }
 
   private setGauges(v: StatusView): void {
-    for (const s of CONTROLLER_STATES) this.nodes.set({ state: s }, v.summary.counts[s]);
+    for (const s of CONTROLLER_STATES) this.nodes.set({ state: s }, v.summary.counts[s] ?? 0);
     this.nodeState.reset();
     for (const n of v.nodes) this.nodeState.set({ node: n.node, state: n.state }, 1);
     this.tenantsDrifted.set(v.nodes.reduce((k, n) => k + n.tenants.filter((t) => t.sync === 'Drifted').length, 0));
@@ -98,7 +102,7 @@ export class StatusMetrics {
       const sum = new Map<string, number>();
       for (const r of v.webhookFailures.rows.filter((x) => x.node === n.node)) {
         const tenant = known.has(r.tenant) ? r.tenant : 'other';
-        sum.set(tenant, (sum.get(tenant) ?? 0) + r.count);
+        sum.set(tenant, (sum.get(tenant) ?? 0) + (count(r.count) ?? 0));
       }
       for (const t of known) if (!sum.has(t)) sum.set(t, 0);
       for (const [tenant, c] of sum) this.webhookFailures.set({ node: n.node, tenant }, c);
@@ -106,8 +110,12 @@ export class StatusMetrics {
     this.probe.reset();
     for (const n of v.nodes) for (const t of n.tenants) if (t.probe) this.probe.set({ node: n.node, tenant: t.tenant, status: t.probe.status }, 1);
     this.lastSync.reset();
-    for (const n of v.nodes) if (n.lastSyncedAt) this.lastSync.set({ node: n.node }, Date.parse(n.lastSyncedAt) / 1000);
-    if (v.lastPass?.finishedAt) this.lastPass.set(Date.parse(v.lastPass.finishedAt) / 1000);
+    for (const n of v.nodes) {
+      const t = seconds(n.lastSyncedAt);
+      if (t !== undefined) this.lastSync.set({ node: n.node }, t);
+    }
+    const last = seconds(v.lastPass?.finishedAt);
+    if (last !== undefined) this.lastPass.set(last);
     this.sourceUp.set(v.source.reason === 'SourceUnavailable' ? 0 : 1);
     // only the current fleet candidate: a commit that stops being the candidate leaves no series behind
     for (const g of [this.green, this.canaryRunning, this.healthGateFailed, this.replayOk, this.candidate]) g.reset();
@@ -115,12 +123,24 @@ export class StatusMetrics {
     this.gateOpen.set(gate?.open ? 1 : 0);
     if (!gate) return;
     this.candidate.set({ commit: gate.commit.slice(0, 40), verdict: gate.verdict }, 1);
-    if (gate.required !== undefined) this.greenRequired.set(gate.required);
+    const required = count(gate.required);
+    if (required !== undefined) this.greenRequired.set(required);
     for (const c of gate.canaries) {
-      this.green.set({ node: c.node }, c.greenPasses);
+      this.green.set({ node: c.node }, count(c.greenPasses) ?? 0);
       this.canaryRunning.set({ node: c.node }, c.running ? 1 : 0);
       this.healthGateFailed.set({ node: c.node }, c.healthGate === 'failed' ? 1 : 0);
     }
     for (const r of gate.replay?.canaries ?? []) this.replayOk.set({ node: r.node }, r.ok ? 1 : 0);
   }
+}
+
+/** A count as the store should hold it (a finite number, not negative), else undefined. */
+function count(x: unknown): number | undefined {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0 ? x : undefined;
+}
+
+/** An ISO time in Unix seconds, else undefined (never NaN in the text). */
+function seconds(iso: string | undefined): number | undefined {
+  const t = iso === undefined ? NaN : Date.parse(iso);
+  return Number.isFinite(t) ? t / 1000 : undefined;
 }

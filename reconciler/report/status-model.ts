@@ -8,7 +8,7 @@
  * (unreachable, directory drift, version skew, probe, token overlap, then rollout: apply, gating, config), the order
  * `clawops diff` uses for its findings. specs/status.md documents the JSON field names.
  */
-import { CONTROLLER_STATES, isWorse, MAX_DIGEST_ROWS, type ApplyResult, type ControllerState, type HealthStatus, type NodeStatusRecord, type PassHistoryEntry, type PassNodeChange, type ProbeSummary, type RollbackResult, type StatusDoc, type TenantTokens, type WebhookDigestSummary, type WebhookFailureRow } from '../controller/status.js';
+import { CONTROLLER_STATES, isWorse, MAX_DIGEST_ROWS, MAX_PASS_HISTORY, own, type ApplyResult, type ControllerState, type HealthStatus, type NodeStatusRecord, type PassHistoryEntry, type PassNodeChange, type ProbeSummary, type RollbackResult, type StatusDoc, type TenantTokens, type WebhookDigestSummary, type WebhookFailureRow } from '../controller/status.js';
 import { CATEGORIES, CATEGORY_TITLES, type Category } from '../plan/types.js';
 
 /** The version of this JSON shape (`clawops status --json`, `GET /` as JSON); bumped on incompatible changes. */
@@ -435,6 +435,9 @@ export function nextStep(n: NodeStatusRecord, ctx: NextContext): string {
       return 'the next pass applies it';
     case 'Suspended':
       return `clawops controller resume --node ${node} when it may be applied to again`;
+    default:
+      // a state word of another build (a newer controller's): shown, never green, sorted worst
+      return `${node} is in state ${String(n.state)}, which this clawops does not know (written by a newer controller?): upgrade clawops to read it`;
   }
 }
 
@@ -548,18 +551,42 @@ export function historyView(h: PassHistoryEntry): PassView {
   return passView(h, changes, h.nodes);
 }
 
-/** How old the status may be before it is stale: three intervals, at least 5 min; a pass in flight gets an hour more. */
-export function isStale(doc: StatusDoc, now: Date): boolean {
+/** How far ahead of this clock a store's time may be before the views say so (two hosts' clocks, a little skew). */
+export const FUTURE_SKEW_MS = 5 * 60_000;
+
+/** When the status was last written: the last pass's end (or start), else the controller's start. */
+function statusTime(doc: StatusDoc): string | undefined {
   const p = doc.lastPass;
-  const at = p?.finishedAt ?? p?.startedAt ?? doc.controller?.startedAt;
-  if (!at) return false;
-  const limit = Math.max(3 * (doc.controller?.intervalSec ?? 60), 300) * 1000 + (p && !p.finishedAt ? 3_600_000 : 0);
-  return now.getTime() - Date.parse(at) > limit;
+  return p?.finishedAt ?? p?.startedAt ?? doc.controller?.startedAt;
 }
 
-/** `42 s`, `5 min`, `3 h`, `2 d` */
+/**
+ * How old the status may be before it is stale: three intervals, at least 5 min; a pass in flight gets an hour more.
+ * A time that does not parse is stale (nothing says the status is fresh), and an interval that is not a positive
+ * number counts as the default 60 s.
+ */
+export function isStale(doc: StatusDoc, now: Date): boolean {
+  const p = doc.lastPass;
+  const at = statusTime(doc);
+  if (!at) return false;
+  const iv = doc.controller?.intervalSec;
+  const interval = typeof iv === 'number' && Number.isFinite(iv) && iv > 0 ? iv : 60;
+  const limit = Math.max(3 * interval, 300) * 1000 + (p && !p.finishedAt ? 3_600_000 : 0);
+  const t = Date.parse(at);
+  return !Number.isFinite(t) || now.getTime() - t > limit;
+}
+
+/** The status is dated ahead of this clock (beyond FUTURE_SKEW_MS): a clock was wrong; staleness cannot be told. */
+export function isFromFuture(doc: StatusDoc, now: Date): boolean {
+  const at = statusTime(doc);
+  return at !== undefined && Date.parse(at) - now.getTime() > FUTURE_SKEW_MS;
+}
+
+/** `42 s`, `5 min`, `3 h`, `2 d`; `?` for a time that does not parse */
 export function durationAgo(iso: string, now: Date): string {
-  const s = Math.max(0, Math.round((now.getTime() - Date.parse(iso)) / 1000));
+  const t = Date.parse(iso);
+  if (!Number.isFinite(t)) return '?';
+  const s = Math.max(0, Math.round((now.getTime() - t) / 1000));
   return s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 172_800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86_400)} d`;
 }
 
@@ -572,9 +599,9 @@ export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
   const lastSynced = (n: NodeStatusRecord): string | undefined => {
     if (n.state === 'Synced') {
       const p = doc.lastPass;
-      return p?.finishedAt && n.lastPass === p.id ? p.finishedAt : (synced[n.node] ?? n.lastTransition);
+      return p?.finishedAt && n.lastPass === p.id ? p.finishedAt : (own(synced, n.node) ?? n.lastTransition);
     }
-    return synced[n.node];
+    return own(synced, n.node);
   };
   const records = Object.values(doc.nodes).filter((n) => !opts.nodes || opts.nodes.includes(n.node));
   // digest rows per tenant come from every notifier node of the store (a gateway node's tenants are counted elsewhere)
@@ -589,7 +616,8 @@ export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
   const nodes = records.map((n) => nodeView(n, opts.notes?.get(n.node) ?? [], ctx, lastSynced(n), perTenant)).sort(compareNodes);
 
   const counts = Object.fromEntries(CONTROLLER_STATES.map((s) => [s, 0])) as Record<ControllerState, number>;
-  for (const n of nodes) counts[n.state]++;
+  // (a state word of another build is counted under its own name)
+  for (const n of nodes) counts[n.state] = (own(counts, n.state) ?? 0) + 1;
   const worst = nodes[0]?.state ?? 'Synced';
   const triage = TRIAGE_ORDER.map((category) => ({ category, title: TRIAGE_TITLES[category], nodes: nodes.filter((n) => n.triage === category).map((n) => n.node) })).filter((g) => g.nodes.length > 0);
 
@@ -600,7 +628,10 @@ export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
   if (src?.reason === 'SourceUnavailable') problems.push(`source ${src.origin}: fetch failing${src.failures ? ` (${src.failures} in a row)` : ''}${src.lastError ? `: ${src.lastError.message}` : ''}`);
   const lp = doc.lastPass;
   if (lp && lp.outcome !== 'ok' && lp.outcome !== 'Running') problems.push(`last pass ${lp.id}: ${lp.outcome}${lp.message ? `: ${lp.message}` : ''}`);
-  if (stale) problems.push(`status is ${durationAgo(lp?.finishedAt ?? lp?.startedAt ?? doc.controller.startedAt, opts.now)} old (last pass ${lp ? `${lp.id} ${lp.finishedAt ? `finished ${lp.finishedAt}` : `started ${lp.startedAt}`}` : 'none'}): is the controller running?`);
+  const when = `last pass ${lp ? `${lp.id} ${lp.finishedAt ? `finished ${lp.finishedAt}` : `started ${lp.startedAt}`}` : 'none'}`;
+  const future = opts.from.kind !== 'observe' && isFromFuture(doc, opts.now);
+  if (future) problems.push(`status is dated ahead of this clock (${when}): a clock is wrong, so whether the controller still runs cannot be told`);
+  else if (stale) problems.push(`status is ${durationAgo(statusTime(doc) ?? '', opts.now)} old (${when}): is the controller running?`);
   const healthy = nodes.every((n) => n.state === 'Synced' && (n.health.status === 'ok' || n.health.status === 'unknown'));
 
   const pin = (p: StatusDoc['source']['canary'] | undefined): StatusView['source']['canary'] => ({
@@ -611,7 +642,8 @@ export function buildStatusView(doc: StatusDoc, opts: ViewOptions): StatusView {
     ...(p?.error ? { error: p.error } : {}),
   });
   // the store's history, newest first; a pass in flight (or one not recorded yet) leads
-  const passes = (doc.history ?? []).map(historyView);
+  // (at most what the store keeps: a history grown by hand or by another build is not carried whole into every view)
+  const passes = (doc.history ?? []).slice(0, MAX_PASS_HISTORY).map(historyView);
   if (lp && !passes.some((p) => p.id === lp.id)) passes.unshift(passView(lp, lp.finishedAt ? passChanges(doc, lp) : null));
   return {
     kind: 'clawops.status',

@@ -137,7 +137,8 @@ describe('the status store', () => {
 
   it('a writer killed with SIGKILL mid-stream leaves the old or the new file, never half of one', async () => {
     const d = dir();
-    const big = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`gw-${i}`, { note: 'x'.repeat(200) }]));
+    // (each node with its state: a store's records are checked when it is read, round 15)
+    const big = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`gw-${i}`, { state: 'Synced', note: 'x'.repeat(200) }]));
     const script = `
       import { writeStatus } from ${JSON.stringify(join(REPO_ROOT, 'reconciler/controller/store.ts'))};
       const big = ${JSON.stringify(big)};
