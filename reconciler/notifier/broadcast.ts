@@ -53,6 +53,17 @@ export function decideBroadcast(
   return { send: true, reason: quiet ? 'cleared' : 'changed' };
 }
 
+/**
+ * The channel's times no later than now: a state saved under a clock that ran ahead (or a clock stepped back since)
+ * would otherwise read as "sent moments ago" until the clock caught up, and keep the channel silent that long.
+ */
+export function clampChannel(state: ChannelState, nowMs: number): ChannelState {
+  const c = (x: number | null): number | null => (x !== null && x > nowMs ? nowMs : x);
+  const sent = c(state.last_sent_at);
+  const tried = c(state.last_attempt_at);
+  return sent === state.last_sent_at && tried === state.last_attempt_at ? state : { ...state, last_sent_at: sent, last_attempt_at: tried };
+}
+
 /** The channel's state after an attempt. */
 export function afterAttempt(state: ChannelState, fingerprint: string, nowMs: number, ok: boolean): ChannelState {
   return ok ? { last_sent_at: nowMs, last_fingerprint: fingerprint, last_attempt_at: nowMs } : { ...state, last_attempt_at: nowMs };
@@ -126,15 +137,19 @@ async function drain(res: Response, max: number): Promise<void> {
   }
 }
 
-/** POST {text} to a Slack-compatible incoming webhook. Errors name the failure, never the URL. */
-export async function postSlack(url: string, text: string, timeoutMs: number): Promise<void> {
+/**
+ * POST {text} to a Slack-compatible incoming webhook. Errors name the failure, never the URL. `stop` cuts the post off
+ * (the service stopping) as its deadline does.
+ */
+export async function postSlack(url: string, text: string, timeoutMs: number, stop?: AbortSignal): Promise<void> {
   let res: Response;
   try {
+    const deadline = AbortSignal.timeout(timeoutMs);
     res = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ text }),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: stop ? AbortSignal.any([deadline, stop]) : deadline,
       redirect: 'error',
     });
   } catch (e) {
@@ -159,11 +174,13 @@ export interface SmtpConfig {
 
 export interface Mailer {
   send(subject: string, text: string): Promise<void>;
+  /** ends every connection, a delivery in flight too (its send fails): the service stops */
   close(): void;
 }
 
 export function createMailer(cfg: SmtpConfig): Mailer {
-  // a pool of one connection: its close() ends a connection in flight (a plain SMTP transport's does not), so a send
+  // a pool of one connection, whose close({ force: true }) ends a connection in the middle of a delivery (a plain
+  // close() lets it finish, and a server that answers late would still get the mail the retry sends again): a send
   // past its deadline is cut off, and so is one in flight when the service stops
   const make = (): ReturnType<typeof nodemailer.createTransport> =>
     nodemailer.createTransport({
@@ -194,7 +211,7 @@ export function createMailer(cfg: SmtpConfig): Mailer {
             timer = setTimeout(() => {
               // this transport is given up (its connection ended); the next send gets a new one
               if (transport === t) transport = make();
-              t.close();
+              t.close({ force: true });
               reject(Object.assign(new Error(`no answer within ${deadlineMs} ms`), { code: 'ETIMEDOUT' }));
             }, deadlineMs);
           }),
@@ -208,7 +225,7 @@ export function createMailer(cfg: SmtpConfig): Mailer {
       }
     },
     close() {
-      transport.close();
+      transport.close({ force: true });
     },
   };
 }

@@ -118,12 +118,23 @@ export interface PersistedDigest {
   overflow: { at: number; n: number }[];
 }
 
+/** into: the counts of `from` added (its first/last and statuses too) */
+function mergeSlot(into: Slot, from: Slot): void {
+  into.count += from.count;
+  into.first = Math.min(into.first, from.first);
+  into.last = Math.max(into.last, from.last);
+  for (const [k, v] of from.statuses) into.statuses.set(k, (into.statuses.get(k) ?? 0) + v);
+}
+
 class SlotCounter {
   slots: { idx: number; n: number }[] = [];
   add(idx: number, n: number): void {
+    // a clock stepped back: the slots ahead of now become now's (else they would outlive the window by the step)
+    let ahead = 0;
+    while (this.slots.length > 0 && this.slots[this.slots.length - 1]!.idx > idx) ahead += this.slots.pop()!.n;
     const last = this.slots[this.slots.length - 1];
-    if (last && last.idx >= idx) last.n += n;
-    else this.slots.push({ idx, n });
+    if (last && last.idx === idx) last.n += n + ahead;
+    else this.slots.push({ idx, n: n + ahead });
   }
   prune(minIdx: number): void {
     while (this.slots.length > 0 && this.slots[0]!.idx < minIdx) this.slots.shift();
@@ -186,8 +197,13 @@ export class FailureDigest {
       this.entries.set(key, entry);
     }
     const t = Number.isFinite(ev.timeMs) ? ev.timeMs : nowMs;
+    // a clock stepped back: the entry's slots ahead of now become now's slot (else they, and this event, would stay in
+    // the digest until the clock caught up)
+    while (entry.slots.length > 1 && entry.slots[entry.slots.length - 1]!.idx > idx && entry.slots[entry.slots.length - 2]!.idx >= idx) {
+      mergeSlot(entry.slots[entry.slots.length - 2]!, entry.slots.pop()!);
+    }
     let slot = entry.slots[entry.slots.length - 1];
-    // `>=`: if the clock stepped back, keep adding to the newest slot rather than break the ascending order
+    if (slot && slot.idx > idx) slot.idx = idx;
     if (!slot || slot.idx < idx) {
       slot = { idx, count: 0, first: t, last: t, statuses: new Map() };
       entry.slots.push(slot);
@@ -274,7 +290,8 @@ export class FailureDigest {
       if (d.entries.size >= d.maxKeys) break;
       const entry: Entry = { tenant: pe.tenant, endpoint: pe.endpoint, family: pe.family, slots: [] };
       for (const ps of [...pe.slots].sort((a, b) => a.at - b.at)) {
-        const idx = d.slotIndex(ps.at);
+        // (a slot saved under a clock that ran ahead is now's: it expires one window from now, like any other)
+        const idx = d.slotIndex(Math.min(ps.at, nowMs));
         let slot = entry.slots[entry.slots.length - 1];
         if (!slot || slot.idx < idx) {
           slot = { idx, count: 0, first: ps.first, last: ps.last, statuses: new Map() };
@@ -287,8 +304,8 @@ export class FailureDigest {
       }
       if (entry.slots.length > 0) d.entries.set(`${entry.tenant}\u0000${entry.endpoint}\u0000${entry.family}`, entry);
     }
-    for (const x of [...data.dropped].sort((a, b) => a.at - b.at)) d.droppedCounter.add(d.slotIndex(x.at), x.n);
-    for (const x of [...data.overflow].sort((a, b) => a.at - b.at)) d.overflowCounter.add(d.slotIndex(x.at), x.n);
+    for (const x of [...data.dropped].sort((a, b) => a.at - b.at)) d.droppedCounter.add(d.slotIndex(Math.min(x.at, nowMs)), x.n);
+    for (const x of [...data.overflow].sort((a, b) => a.at - b.at)) d.overflowCounter.add(d.slotIndex(Math.min(x.at, nowMs)), x.n);
     d.advance(nowMs);
     return d;
   }

@@ -3,12 +3,13 @@
  * One tick (default 1 s) recomputes the snapshot when the digest changed or its window advanced, decides the
  * broadcasts and marks the state dirty; everything else reacts to I/O.
  */
-import { rename } from 'node:fs/promises';
+import { lstat, rename } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { oneLine } from '../errors.js';
+import { IoError, oneLine } from '../errors.js';
 import {
   afterAttempt,
   createMailer,
+  clampChannel,
   decideBroadcast,
   digestFingerprint,
   formatSummary,
@@ -120,10 +121,13 @@ async function loadState(opts: NotifierOptions, nowMs: number): Promise<{ digest
     opts.logger.info({ state: opts.stateFile, keys: digest.size(nowMs), saved_at: st.saved_at }, 'digest restored');
     return { digest, broadcast };
   } catch (e) {
-    // a bad state file must not keep the notifier down; keep it for a human and start empty
-    const aside = `${opts.stateFile}.corrupt`;
-    await rename(opts.stateFile, aside).catch(() => undefined);
-    opts.logger.warn({ state: opts.stateFile, moved_to: aside, err: oneLine(e) }, 'saved digest unreadable; starting empty');
+    // a bad state file must not keep the notifier down; keep it for a human (never over an earlier one) and start
+    // empty. One that cannot be moved aside would fail every save: the notifier does not start, saying so.
+    const file = opts.stateFile;
+    const moveTo = async (to: string): Promise<string | undefined> => ((await lstat(to).then(() => true, () => false)) ? undefined : rename(file, to).then(() => to, () => undefined));
+    const aside = (await moveTo(`${file}.corrupt`)) ?? (await moveTo(`${file}.corrupt.${Date.now()}`));
+    if (aside === undefined) throw new IoError(`--state ${file}: unreadable (${oneLine(e)}) and cannot be moved aside; move it away by hand`);
+    opts.logger.warn({ state: file, moved_to: aside, err: oneLine(e) }, 'saved digest unreadable; starting empty');
     return fresh;
   }
 }
@@ -193,9 +197,11 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
 
   const mailer: Mailer | undefined = opts.smtp ? createMailer({ ...opts.smtp, timeoutMs: opts.smtp.timeoutMs ?? sendTimeoutMs }) : undefined;
   const senders: Partial<Record<ChannelName, (subject: string, text: string) => Promise<void>>> = {};
+  // the service stopping cuts every send off (each is recorded as a failed attempt, and saved), never waits it out
+  const stopping = new AbortController();
   if (opts.slackUrl) {
     const url = opts.slackUrl;
-    senders.slack = (_subject, text) => postSlack(url, text, sendTimeoutMs);
+    senders.slack = (_subject, text) => postSlack(url, text, sendTimeoutMs, stopping.signal);
   }
   if (mailer) senders.email = (subject, text) => mailer.send(subject, text);
   const inFlight = new Map<ChannelName, Promise<void>>();
@@ -205,6 +211,7 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
     for (const name of Object.keys(senders) as ChannelName[]) {
       const sender = senders[name];
       if (!sender || inFlight.has(name)) continue;
+      channels[name] = clampChannel(channels[name], t);
       const decision = decideBroadcast(channels[name], fingerprint, quiet, t, { windowMs: digest.windowSec * 1000, retryMs });
       if (!decision.send) continue;
       const { subject, text } = formatSummary(snapshot);
@@ -275,8 +282,9 @@ export async function startNotifier(opts: NotifierOptions): Promise<NotifierHand
         clearInterval(timer);
         await ingest.close();
         await http.close();
-        await Promise.allSettled([...inFlight.values()]);
+        stopping.abort();
         mailer?.close();
+        await Promise.allSettled([...inFlight.values()]);
         if (saver) {
           saver.markDirty();
           await saver.close();
