@@ -187,7 +187,6 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
     expect(a.stdout + a.stderr).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
     const f = join(h.gw.varDbOpenclaw, 'clawops', 'reload.log');
     const log = existsSync(f) && !lstatSync(f).isDirectory() ? readFileSync(f, 'utf8') : '';
-    writeFileSync('/tmp/probe-print/reload.log', log);
     expect(log, JSON.stringify(log)).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
     for (const l of log.split('\n').filter((x) => x !== '')) expect(() => JSON.parse(l), JSON.stringify(l)).not.toThrow();
   }, 60_000);
@@ -204,7 +203,6 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
     expect(d.stdout).toContain('locked by');
     expect(d.stdout).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
     const a = await apply();
-    writeFileSync('/tmp/probe-print/apply-locked.out', a.stdout);
     expect(a.stdout).toContain('locked by');
     expect(a.stdout, JSON.stringify(a.stdout)).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
     // the owner's newline is escaped: no line of the output is one the owner forged
@@ -224,7 +222,6 @@ describe.skipIf(!ready)('fleet: what diff/apply print', () => {
     chownToNodeUser(join(h.gw.varDbOpenclaw, 'clawops'));
     chownToNodeUser(h.gw.etcOpenclaw);
     const a = await apply();
-    writeFileSync('/tmp/probe-print/apply-version.out', a.stdout + '\n----\n' + a.stderr);
     expect(a.stdout, JSON.stringify(a.stdout.split('Apply ')[1])).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
   }, 60_000);
 
