@@ -10,9 +10,9 @@ import { EMPTY_LOCK, nodeWithDefaults, settingsWithDefaults } from './defaults.j
 import { fragmentOrder, mergeFragments, type Fragment } from './merge-fragments.js';
 import { GATEWAY_RUN_SH, secretsList } from '../units/gateway-run-sh.js';
 import { NOTIFIER_LABEL, PROBE_PORT_OFFSET, renderUnit, UNIT_TEMPLATES, unitLabel, type NotifierVars, type UnitKind } from '../units/render-units.js';
-import { renderDoctorPolicy, renderOpenclawConfig, renderWebhookPolicy, secretEnvVar } from './render.js';
+import { isSecretRef, renderDoctorPolicy, renderOpenclawConfig, renderWebhookPolicy, secretEnvVar } from './render.js';
 import { validateDoc, type SchemaName } from './schema.js';
-import { scanForSecrets } from './secret-scan.js';
+import { scanComments, scanForSecrets } from './secret-scan.js';
 import { MAX_FILE_BYTES, type RepoSnapshot, type SnapshotEntry } from './snapshot.js';
 import {
   KINDS,
@@ -26,7 +26,7 @@ import {
   type Settings,
   type TenantDesired,
 } from './types.js';
-import { parseJsonFile, parseYamlFile, type SourceDoc } from './yaml-doc.js';
+import { normaliseText, parseJsonFile, parseYamlFile, type SourceDoc } from './yaml-doc.js';
 
 export const TENANT_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 /** Bumped when rendering changes, so release ids change with it. */
@@ -124,11 +124,16 @@ function loadDoc(
   }
   const doc = parsed.doc;
   if (opts.scan) {
-    for (const hit of scanForSecrets(doc.value)) {
+    const hits = scanForSecrets(doc.value);
+    for (const hit of hits) {
       const pos = doc.locate(hit.path);
       const where = hit.path.length > 0 ? `${hit.path.join('.')}: ` : '';
       findings.push(err(path, pos.line, pos.col, `${where}${hit.why} (value not shown)`, 'secret/literal'));
     }
+    const inComments = scanComments(normaliseText(entry.content));
+    for (const c of inComments) findings.push(err(path, c.line, 1, `${c.why} (the file ships to every node; value not shown)`, 'secret/literal'));
+    // (a file with a secret in it is refused here: the schema's messages quote keys, and a key may be the secret)
+    if (hits.length + inComments.length > 0) return undefined;
   }
   if (schema) {
     if (doc.value === null || typeof doc.value !== 'object' || Array.isArray(doc.value)) {
@@ -324,6 +329,8 @@ function buildTenant(
     }
     const frags: Fragment[] = [];
     const kids = children(index, p);
+    // names one file on a case-insensitive file system (macOS: the operator's checkout, every node's release dir)
+    const folded = new Map<string, string>();
     if (kids.length === 0) findings.push(err(p, 1, 1, `${name} is empty; delete it or add a fragment`, 'layout/empty-kind'));
     for (const [fp, fe] of kids) {
       const fname = baseName(fp);
@@ -336,6 +343,12 @@ function buildTenant(
         continue;
       }
       if (/\.sqlite|\.db(-|$)/i.test(fname)) continue; // reported repo-wide
+      const other = folded.get(fname.toLowerCase());
+      if (other !== undefined) {
+        findings.push(err(fp, 1, 1, `"${fname}" and "${other}" differ only in case: on macOS (every node, most checkouts) they are one file; rename one`, 'layout/case-collision'));
+        continue;
+      }
+      folded.set(fname.toLowerCase(), fname);
       const order = fragmentOrder(fname);
       if (order === undefined) {
         findings.push(err(fp, 1, 1, `"${fname}" has no numeric prefix: name fragments NN-name.yaml (e.g. 10-base.yaml)`, 'layout/unnumbered'));
@@ -367,6 +380,7 @@ function buildTenant(
   const dr = merged.get('doctor')!;
   const wh = merged.get('webhook')!;
 
+  findings.push(...secretRefFindings(gw.value, gw.provenance, dir));
   const rendered = renderOpenclawConfig(gw.value, id, settings);
   const doctor = renderDoctorPolicy(dr.value, id, settings);
   const webhook = renderWebhookPolicy(wh.value, id);
@@ -483,6 +497,41 @@ function openclawDirectives(doc: SourceDoc): Finding[] {
     }
   };
   walk(doc.value, []);
+  return out;
+}
+
+/** A secret's name as clawops writes it into secrets.list and a node's secrets dir (defs.schema.json secretRef). */
+const SECRET_NAME = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
+
+/**
+ * Every `{secret_ref: name}` of a tenant's merged gateway config, wherever it stands (the schema checks names only
+ * where it knows the key): a name secrets.list and the node cannot take as is (`../x`, a newline that would add a line
+ * of its own, uppercase) and two names that become one CLAWOPS_SECRET_ variable (`hooks.token`, `hooks_token`: the
+ * wrapper would export it twice, the last file winning) are errors at the fragment that set them. Names not quoted
+ * back beyond the pattern's.
+ */
+function secretRefFindings(merged: Record<string, unknown>, provenance: Record<string, { file: string; line: number; col: number }>, dir: string): Finding[] {
+  const out: Finding[] = [];
+  const byVar = new Map<string, string>();
+  const walk = (v: unknown, path: string[]): void => {
+    if (Array.isArray(v)) return v.forEach((x, i) => walk(x, [...path, String(i)]));
+    if (v === null || typeof v !== 'object') return;
+    if (isSecretRef(v)) {
+      const at = provenance[[...path, 'secret_ref'].join('.')] ?? provenance[path.join('.')] ?? { file: dir, line: 1, col: 1 };
+      const name = v.secret_ref;
+      if (!SECRET_NAME.test(name) || name.length > 128) {
+        out.push(err(at.file, at.line, at.col, `${path.join('.')}: secret_ref names a secret file: lowercase letters, digits, '.', '_' and '-' only, starting with a letter (name not shown)`, 'secret/ref-name'));
+        return;
+      }
+      const envVar = secretEnvVar(name);
+      const other = byVar.get(envVar);
+      if (other !== undefined && other !== name) out.push(err(at.file, at.line, at.col, `${path.join('.')}: secrets "${other}" and "${name}" both become ${envVar}: rename one`, 'secret/ref-name'));
+      else byVar.set(envVar, name);
+      return;
+    }
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, [...path, k]);
+  };
+  walk(merged, []);
   return out;
 }
 

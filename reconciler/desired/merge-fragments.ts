@@ -11,8 +11,8 @@ export interface Fragment {
   file: string;
   /** file name, e.g. `10-base.yaml` */
   name: string;
-  /** the numeric prefix */
-  order: number;
+  /** the numeric prefix (a bigint: `99999999999999999999-` and `100000000000000000000-` are different numbers) */
+  order: bigint;
   doc: SourceDoc;
 }
 
@@ -25,14 +25,14 @@ export interface MergeResult {
 
 export const FRAGMENT_NAME = /^(\d+)-[A-Za-z0-9][A-Za-z0-9._-]*\.ya?ml$/;
 
-export function fragmentOrder(name: string): number | undefined {
+export function fragmentOrder(name: string): bigint | undefined {
   const m = FRAGMENT_NAME.exec(name);
-  return m ? Number(m[1]) : undefined;
+  return m ? BigInt(m[1]!) : undefined;
 }
 
 /** Deterministic sort: number, then name in byte order (never locale order). */
-export function sortFragments<T extends { order: number; name: string }>(frags: readonly T[]): T[] {
-  return [...frags].sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+export function sortFragments<T extends { order: bigint; name: string }>(frags: readonly T[]): T[] {
+  return [...frags].sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {

@@ -190,9 +190,22 @@ function walk(value: unknown, path: (string | number)[], hits: SecretHit[]): voi
   if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       const here = [...path, k];
+      // a token pasted as a key ships as surely as one given as a value (and is never quoted back: the path stops here)
+      if (!isPlaceholder(k) && (matchSecretPattern(k) !== undefined || k.split(/[\s"'=:,;]+/).some(looksHighEntropy))) {
+        hits.push({ path, why: 'a key looks like a secret' });
+        continue;
+      }
       if ((typeof v === 'string' || typeof v === 'number') && holdsSecret(k, String(v))) {
         hits.push({ path: here, why: `key "${k}" holds a literal value; use {secret_ref: …}` });
         continue;
+      }
+      // (a list under a secret-named key: each literal in it is as much that key's value)
+      if (Array.isArray(v) && secretKeyRule(k) !== undefined) {
+        const literal = v.findIndex((x) => (typeof x === 'string' || typeof x === 'number') && holdsSecret(k, String(x)));
+        if (literal >= 0) {
+          hits.push({ path: [...here, literal], why: `key "${k}" holds a literal value in its list; use {secret_ref: …}` });
+          continue;
+        }
       }
       walk(v, here, hits);
     }
@@ -207,4 +220,20 @@ function walk(value: unknown, path: (string | number)[], hits: SecretHit[]): voi
     // scan each whitespace-separated word, so a secret inside a longer string is still caught
     if (value.split(/[\s"'=:,;]+/).some(looksHighEntropy)) hits.push({ path, why: 'value looks like a high-entropy secret' });
   }
+}
+
+/**
+ * Secrets in a YAML file's comments: the parsed value never holds them, but a fragment ships byte for byte in every
+ * release, on every node. Each comment's words are tested as values are (patterns, high entropy). 1-based lines.
+ */
+export function scanComments(text: string): { line: number; why: string }[] {
+  const out: { line: number; why: string }[] = [];
+  text.split('\n').forEach((l, i) => {
+    // a comment: `#` at the start of the line or after white space (a `#` inside a word, e.g. a URL's fragment, is not)
+    const at = l.search(/(^|\s)#/);
+    if (at < 0) return;
+    const comment = l.slice(l.indexOf('#', at) + 1);
+    if (matchSecretPattern(comment) !== undefined || comment.split(/[\s"'=:,;]+/).some(looksHighEntropy)) out.push({ line: i + 1, why: 'a comment looks like it holds a secret' });
+  });
+  return out;
 }

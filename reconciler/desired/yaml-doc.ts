@@ -16,6 +16,7 @@ import {
   type Document,
   type Node,
 } from 'yaml';
+import { isUtf8 } from 'node:buffer';
 import { escapeInline } from '../safe-text.js';
 import { MAX_FILE_BYTES } from './snapshot.js';
 import type { Finding } from './types.js';
@@ -68,6 +69,8 @@ export function parseYamlFile(file: string, bytes: Buffer): Parsed {
   const lineCounter = new LineCounter();
   const limit = (pos: Position, message: string): Parsed => ({ findings: [{ file, line: pos.line, col: pos.col, severity: 'error', message, rule: 'yaml-limit' }] });
   if (bytes.length > YAML_LIMITS.maxBytes) return limit({ line: 1, col: 1 }, `is ${bytes.length} bytes, over the ${YAML_LIMITS.maxBytes}-byte limit`);
+  // (decoding would turn a bad byte into U+FFFD: the value rendered would not be the one git holds and review saw)
+  if (!isUtf8(bytes)) return { findings: [{ file, line: 1, col: 1, severity: 'error', message: 'is not valid UTF-8 text', rule: 'yaml-syntax' }] };
   let text = '';
   let doc: Document | undefined;
   try {
@@ -104,6 +107,8 @@ export function parseYamlFile(file: string, bytes: Buffer): Parsed {
     }
     const over = checkExpansion(composedDoc, aliases.targets);
     if (over) return limit(at(over.node), over.message);
+    const odd = checkValues(composedDoc);
+    if (odd.length > 0) return { findings: odd.map((o) => ({ file, ...at(o.node), severity: 'error' as const, message: o.message, rule: o.rule })) };
     const locate: SourceDoc['locate'] = (path, opts) => locateIn(composedDoc, lineCounter, path, opts?.key === true);
     const again = (f: string): SourceDoc => ({ file: f, value: composedDoc.toJS({ maxAliasCount: YAML_LIMITS.maxAliasCount }) ?? {}, locate });
     return { doc: again(file), again };
@@ -231,6 +236,59 @@ function checkExpansion(doc: Document, targets: Map<Alias, Node>): { node: Node;
     for (const kid of childrenOf(node)) work.push({ node: kid, depth: depth + 1, via });
   }
   return undefined;
+}
+
+/** Tags a value may carry: the YAML 1.2 core schema's own, which change nothing. */
+const CORE_TAGS = new Set(['str', 'int', 'float', 'bool', 'null', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`));
+const INTEGER_SOURCE = /^[-+]?(0|[1-9][0-9]*|0x[0-9a-fA-F]+|0o[0-7]+)$/;
+
+/**
+ * What YAML can say that JSON (openclaw.json) cannot, or says otherwise than it reads: each is an error, never a
+ * silent change of the value (specs/infra-repo.md, "YAML"). A %YAML directive other than 1.2 (1.1 reads `yes` as
+ * true, `0777` as 511), a tag (`!!binary` renders as a byte map, `!!set` as {}), a merge key `<<` (a literal key in
+ * 1.2), a map or list as a key, `__proto__` as a key (dropped by any JS object), two keys that are one JSON key (`1`
+ * and "1"), an integer past 2^53 (rounded) and .nan/.inf (null in JSON).
+ */
+function checkValues(doc: Document): { node: Node | undefined; message: string; rule: string }[] {
+  const out: { node: Node | undefined; message: string; rule: string }[] = [];
+  const y = doc.directives?.yaml;
+  if (y?.explicit && y.version !== '1.2') out.push({ node: undefined, message: `%YAML ${y.version} is not read: fragments are YAML 1.2 (remove the directive)`, rule: 'yaml-syntax' });
+  const work: Node[] = isNode(doc.contents) ? [doc.contents] : [];
+  while (work.length > 0 && out.length < 20) {
+    const node = work.pop()!;
+    if (isAlias(node)) continue;
+    if (node.tag !== undefined && !CORE_TAGS.has(node.tag)) {
+      out.push({ node, message: `tag ${escapeInline(node.tag.replace(/^tag:yaml\.org,2002:/, '!!'))} is not allowed: plain YAML 1.2 values only (a tagged value renders as something other than it reads)`, rule: 'yaml-syntax' });
+      continue;
+    }
+    if (isScalar(node) && typeof node.value === 'number') {
+      const src = typeof node.source === 'string' ? node.source : String(node.value);
+      if (!Number.isFinite(node.value)) out.push({ node, message: `${escapeInline(src)} has no JSON form (it would render as null)`, rule: 'yaml-syntax' });
+      else if (!Number.isSafeInteger(node.value) && INTEGER_SOURCE.test(src)) {
+        out.push({ node, message: `integer ${escapeInline(src.slice(0, 40))} is beyond 2^53 and would be rounded: quote it`, rule: 'yaml-syntax' });
+      }
+    }
+    if (isMap(node)) {
+      const seen = new Map<string, string>();
+      for (const pair of node.items) {
+        const k = pair.key;
+        if (isCollection(k)) {
+          out.push({ node: k, message: 'a map or list used as a key has no JSON form', rule: 'yaml-syntax' });
+          continue;
+        }
+        if (!isScalar(k)) continue;
+        const name = k.value === null || k.value === undefined ? '' : String(k.value);
+        const shown = escapeInline(typeof k.source === 'string' ? k.source : name);
+        if (k.type === 'PLAIN' && name === '<<') out.push({ node: k, message: 'merge key << is not read in YAML 1.2 (it would render as a literal "<<" key): write the keys out', rule: 'yaml-syntax' });
+        else if (name === '__proto__') out.push({ node: k, message: 'key __proto__ is not allowed (a JavaScript object drops it)', rule: 'yaml-syntax' });
+        const before = seen.get(name);
+        if (before !== undefined) out.push({ node: k, message: `keys ${before} and ${shown} of one map are the same JSON key "${escapeInline(name)}"`, rule: 'duplicate-key' });
+        else seen.set(name, shown);
+      }
+    }
+    for (const kid of childrenOf(node).reverse()) work.push(kid);
+  }
+  return out;
 }
 
 function firstAlias(doc: Document): Node | undefined {

@@ -5,7 +5,7 @@ import { parseYamlFile } from '../../reconciler/desired/yaml-doc.js';
 function frag(name: string, yaml: string): Fragment {
   const parsed = parseYamlFile(`d/${name}`, Buffer.from(yaml));
   if ('findings' in parsed) throw new Error(parsed.findings[0]!.message);
-  return { file: `d/${name}`, name, order: Number(name.split('-')[0]), doc: parsed.doc };
+  return { file: `d/${name}`, name, order: BigInt(name.split('-')[0]!), doc: parsed.doc };
 }
 
 describe('merge-fragments', () => {
@@ -36,7 +36,7 @@ describe('merge-fragments', () => {
 
   it('byte order, not locale order, for names', () => {
     const names = ['10-b.yaml', '10-B.yaml', '10-a.yaml', '2-z.yaml'];
-    expect(sortFragments(names.map((name) => ({ name, order: Number(name.split('-')[0]) }))).map((x) => x.name)).toEqual(['2-z.yaml', '10-B.yaml', '10-a.yaml', '10-b.yaml']);
+    expect(sortFragments(names.map((name) => ({ name, order: BigInt(name.split('-')[0]!) }))).map((x) => x.name)).toEqual(['2-z.yaml', '10-B.yaml', '10-a.yaml', '10-b.yaml']);
   });
 
   it('leafPaths treats lists and empty maps as leaves', () => {

@@ -10,7 +10,7 @@ import { parseYamlFile } from '../../reconciler/desired/yaml-doc.js';
 function frag(name: string, yaml: string): Fragment {
   const parsed = parseYamlFile(`d/${name}`, Buffer.from(yaml));
   if ('findings' in parsed) throw new Error(`${parsed.findings[0]!.message}\n${yaml}`);
-  return { file: `d/${name}`, name, order: Number(name.split('-')[0]), doc: parsed.doc };
+  return { file: `d/${name}`, name, order: BigInt(name.split('-')[0]!), doc: parsed.doc };
 }
 
 /** The scan the merge did before: every provenance key checked for every leaf of every fragment. */
