@@ -331,6 +331,8 @@ async function bench(): Promise<number> {
     out.push(`  launchctl print system alone: ${ms(prof.launchctlMs)} ms, ${ms(prof.launchctlCpuMs)} ms CPU (the fleet's sh front end answers print from the stand-in's kept answers, as fast as a native one)`);
     out.push(`  a full observe traced (bash xtrace, ${ms(prof.tracedMs)} ms in all), time charged to each command up to the next trace line (ms, count):`);
     out.push(`    ${prof.byCommand.map(([k, t, n]) => `${k} ${ms(t)} (${n})`).join(', ')}`);
+    out.push(`  a kept observe traced (${ms(prof.keptTracedMs)} ms in all), the same way:`);
+    out.push(`    ${prof.keptByCommand.map(([k, t, n]) => `${k} ${ms(t)} (${n})`).join(', ')}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
   log(`total ${fmt((performance.now() - tStart) / 1000)} s`);

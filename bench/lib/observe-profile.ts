@@ -36,6 +36,9 @@ export interface ObserveProfile {
   /** traced time by command word, ms, largest first */
   byCommand: [string, number, number][];
   tracedMs: number;
+  /** the same for an observe answering from the kept answer */
+  keptByCommand: [string, number, number][];
+  keptTracedMs: number;
 }
 
 async function timed(t: Transport, cmd: string, stdin: string | undefined, runs: number): Promise<{ ms: number; out: string; err: string }> {
@@ -83,16 +86,20 @@ export async function profileObserve(desired: DesiredState, spec: NodeSpec, iden
     const launchctlCpuMs = await cpuOf(`${path}launchctl print system`, undefined);
 
     // xtrace: every command with a timestamp; charged the time up to the next trace line
-    const traced = await timed(t, `${path}bash -c ${shQuote(`PS4='+\${EPOCHREALTIME} '; set -x\n${OBSERVE_SCRIPT}`)} ${args} verify 2>&1 >/dev/null`, stdin, 1);
-    const lines = traced.out.split('\n').map((l) => /^(\++)(\d+\.\d+) (.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
-    const evs = lines.map((m) => ({ ts: Number(m[2]) * 1000, cmd: (m[3] ?? '').trim().split(/\s+/)[0]?.replace(/^[A-Z_]+=.*/, 'assign') ?? '?' })).sort((a, b) => a.ts - b.ts);
-    const by = new Map<string, [number, number]>();
-    for (let i = 0; i + 1 < evs.length; i++) {
-      const e = evs[i]!;
-      const have = by.get(e.cmd) ?? [0, 0];
-      by.set(e.cmd, [have[0] + (evs[i + 1]!.ts - e.ts), have[1] + 1]);
-    }
-    const tracedMs = evs.length > 1 ? evs[evs.length - 1]!.ts - evs[0]!.ts : 0;
+    const trace = async (extra: string): Promise<{ by: [string, number, number][]; ms: number }> => {
+      const traced = await timed(t, `${path}bash -c ${shQuote(`PS4='+\${EPOCHREALTIME} '; set -x\n${OBSERVE_SCRIPT}`)} ${args}${extra} 2>&1 >/dev/null`, stdin, 1);
+      const lines = traced.out.split('\n').map((l) => /^(\++)(\d+\.\d+) (.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
+      const evs = lines.map((m) => ({ ts: Number(m[2]) * 1000, cmd: (m[3] ?? '').trim().split(/\s+/)[0]?.replace(/^[A-Z_]+=.*/, 'assign') ?? '?' })).sort((a, b) => a.ts - b.ts);
+      const by = new Map<string, [number, number]>();
+      for (let i = 0; i + 1 < evs.length; i++) {
+        const e = evs[i]!;
+        const have = by.get(e.cmd) ?? [0, 0];
+        by.set(e.cmd, [have[0] + (evs[i + 1]!.ts - e.ts), have[1] + 1]);
+      }
+      return { by: [...by].map(([k, [ms, n]]) => [k, ms, n] as [string, number, number]).sort((a, b) => b[1] - a[1]).slice(0, 12), ms: evs.length > 1 ? evs[evs.length - 1]!.ts - evs[0]!.ts : 0 };
+    };
+    const fullTrace = await trace(' verify');
+    const keptTrace = await trace('');
 
     // strace: programs started by one observe. Successful execs only (-z): a shell looks a program up by trying each
     // PATH directory in turn, and every failed try is an execve too (on the bench host 73 calls for 44 programs)
@@ -121,8 +128,10 @@ export async function profileObserve(desired: DesiredState, spec: NodeSpec, iden
       execs,
       fullExecs: fullSt.execs,
       topExecs,
-      byCommand: [...by].map(([k, [ms, n]]) => [k, ms, n] as [string, number, number]).sort((a, b) => b[1] - a[1]).slice(0, 12),
-      tracedMs,
+      byCommand: fullTrace.by,
+      tracedMs: fullTrace.ms,
+      keptByCommand: keptTrace.by,
+      keptTracedMs: keptTrace.ms,
     };
   } finally {
     await t.close();
