@@ -85,7 +85,9 @@ const lazyTerms = new WeakMap<Command, string>();
 export function buildProgram(io: CliIo, setExit: SetExit): Command {
   const program = new Command('clawops')
     .description('GitOps reconciler for fleets of Macs running OpenClaw gateways')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    // commander's own errors keep the contract: ONE line, `clawops: …`, escaped (argv may hold anything), its "(Did you
+    // mean …?)" folded in
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: (str, write) => write(`clawops: ${usageLine(str)}\n`) })
     .exitOverride()
     .showHelpAfterError(false)
     .option('-V, --version', 'print the version and the commit it was built from');
@@ -111,10 +113,24 @@ export function buildProgram(io: CliIo, setExit: SetExit): Command {
   return program;
 }
 
+/** A commander message as one escaped line, without its `error: ` prefix. */
+function usageLine(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  return escapeInline(lines.join(' ').replace(/^error: /, ''));
+}
+
 /** Run the CLI; resolves to the exit code. Never throws, never calls process.exit. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
   let code = EXIT_OK;
   const program = buildProgram(io, (c) => (code = c));
+  // a command name that is none (`clawops aply --help`, `clawops help aply`): commander would answer the program's
+  // --help before it looked the name up
+  const known = new Set(program.commands.map((c) => c.name()));
+  const named = argv[0] === 'help' ? argv[1] : argv[0];
+  if (named !== undefined && !named.startsWith('-') && !known.has(named) && (argv[0] === 'help' || argv.includes('--help') || argv.includes('-h'))) {
+    io.stderr(`clawops: unknown command '${escapeInline(named)}'\n`);
+    return EXIT_ERROR;
+  }
   // `help <cmd> [sub]` is `<cmd> [sub] --help`: commander's help command would print a lazy stub's own help
   const args = argv[0] === 'help' && argv.length > 1 ? [...argv.slice(1), '--help'] : argv;
   try {
@@ -126,7 +142,8 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
       return e.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
     }
     if (e instanceof ClawopsError) {
-      io.stderr(`clawops: ${escapeInline(oneLine(e))}\n`);
+      // (escaped whole: a value the operator gave may hold a newline, and the message goes on after it)
+      io.stderr(`clawops: ${escapeInline(e.message)}\n`);
       return e.exitCode;
     }
     io.stderr(`clawops: internal error: ${escapeInline(oneLine(e))}\n`);
@@ -183,6 +200,14 @@ function gitCommit(root: string): string | undefined {
 }
 
 if (isEntry(import.meta.url)) {
+  // a reader that went away (`clawops lint --json | head`): end quietly as a program killed by SIGPIPE does (141), never
+  // a stack trace and an exit 1 that would read as "findings"
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(141);
+      throw e;
+    });
+  }
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -58,3 +58,17 @@ export function escapeJsonRaw(json: string): string {
 export function clip(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
+
+/**
+ * Credentials in a URL replaced wherever one stands in `s`: `https://user:secret@host/x` → `https://user:***@host/x`;
+ * a bare `https://token@host` (a token-like user) loses the token too.
+ */
+export function redactUrl(s: string): string {
+  // the userinfo runs to the last `@` before the path: a password may itself contain `@`
+  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/?#\s'"]*)@/gi, (_m, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    const user = colon < 0 ? userinfo : userinfo.slice(0, colon);
+    const looksLikeToken = user.length >= 20 || user.includes('@') || /^(gh[pousr]_|glpat-|x-access-token)/.test(user);
+    return looksLikeToken ? `${scheme}***@` : `${scheme}${user}:***@`;
+  });
+}

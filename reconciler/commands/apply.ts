@@ -14,6 +14,7 @@ import { planJson, renderText } from '../report/plan-report.js';
 import { loadInventory, selectNodes } from '../source/load.js';
 import { connectNode } from '../transport/connect.js';
 import { escapeInline, escapeJsonRaw, safeJson } from '../safe-text.js';
+import { once } from './options.js';
 import type { CliIo } from './io.js';
 import { addFleetOptions, connectOptions, observeAndPlan, timingReport, type FleetFlags } from './diff.js';
 
@@ -97,9 +98,15 @@ interface ApplyFlags extends FleetFlags {
   revalidate?: boolean;
 }
 
-function context(io: CliIo, flags: { lockTtl?: string }, extra: { commit?: string; tag?: string }): RunContext {
+/** --lock-ttl in seconds; checked first thing in the action, before any node is observed. */
+function lockTtlSec(flags: { lockTtl?: string }): number {
   const ttl = flags.lockTtl === undefined ? DEFAULT_LOCK_TTL_SEC : Number(flags.lockTtl);
   if (!Number.isInteger(ttl) || ttl < 10) throw new UsageError(`--lock-ttl ${flags.lockTtl}: want whole seconds ≥ 10`);
+  return ttl;
+}
+
+function context(io: CliIo, flags: { lockTtl?: string }, extra: { commit?: string; tag?: string }): RunContext {
+  const ttl = lockTtlSec(flags);
   return {
     run: newRunId(),
     actor: actor(),
@@ -122,6 +129,7 @@ export function applyCommand(io: CliIo, setExit: (code: number) => void): Comman
     .option('--lock-ttl <sec>', `node lock expiry (default ${DEFAULT_LOCK_TTL_SEC})`)
     .option('--revalidate', 'run `openclaw config validate` on every release, also those an earlier run found valid')
     .action(async (flags: ApplyFlags) => {
+      lockTtlSec(flags);
       const r = await observeAndPlan(flags, { prune: flags.prune === true, retryQuarantined: flags.retryQuarantined === true }, !flags.dryRun);
       try {
         const actions = r.plan.nodes.reduce((n, x) => n + x.actions.length, 0);
@@ -194,12 +202,13 @@ export function rollbackCommand(io: CliIo, setExit: (code: number) => void): Com
   cmd
     .option('--repo <path|url>', 'infra repo, for the inventory (default: the current directory)', '.')
     .option('--ref <ref>', 'branch, tag or commit of the repo')
-    .requiredOption('--node <name>', 'the node')
-    .requiredOption('--tenant <id>', 'the tenant')
+    .requiredOption('--node <name>', 'the node', once)
+    .requiredOption('--tenant <id>', 'the tenant', once)
     .option('--identity <file>', 'ssh private key')
     .option('--known-hosts <file>', 'known_hosts for nodes without a pinned host_key')
     .option('--lock-ttl <sec>', `node lock expiry (default ${DEFAULT_LOCK_TTL_SEC})`)
     .action(async (flags: FleetFlags & { node: string; tenant: string; lockTtl?: string }) => {
+      lockTtlSec(flags);
       const { source, desired } = await loadInventory(flags.repo, flags.ref);
       try {
         const [node] = selectNodes(desired, [flags.node]);

@@ -6,7 +6,7 @@
  * flight has stopped at a node step boundary; exit 2 on a start-up error, as one line. suspend/resume persist in
  * the state dir (suspend.json) and are picked up by a running controller at its next pass.
  */
-import { requireReadable } from './flag-files.js';
+import { requireIdentity, requireReadable } from './flag-files.js';
 import { Command, Option } from 'commander';
 import { IoError, UsageError } from '../errors.js';
 import { inheritProgramSettings, readSecretFile } from '../notifier/cli.js';
@@ -131,6 +131,7 @@ export function runOptions(flags: ControllerRunFlags): {
   if (flags.webhookSecretFile !== undefined && listen === undefined) throw new UsageError('--webhook-secret-file needs --listen');
   const secret = flags.webhookSecretFile !== undefined ? Buffer.from(readSecretFile('--webhook-secret-file', flags.webhookSecretFile)) : undefined;
   requireReadable([['--identity', flags.identity], ['--known-hosts', flags.knownHosts]]);
+  requireIdentity('--identity', flags.identity);
   const n = flags.concurrency !== undefined ? Number(flags.concurrency) : undefined;
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new UsageError(`--concurrency ${flags.concurrency}: want a whole number ≥ 1`);
   return {

@@ -1,5 +1,5 @@
 /** `clawops diff`: observe every selected node in one remote command each, plan, and report. Changes nothing. */
-import { requireReadable } from './flag-files.js';
+import { requireIdentity, requireReadable } from './flag-files.js';
 import { Command, Option } from 'commander';
 import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
@@ -48,6 +48,7 @@ export function connectOptions(flags: FleetFlags, source: Source): { identityFil
   const n = flags.concurrency !== undefined ? Number(flags.concurrency) : undefined;
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new UsageError(`--concurrency ${flags.concurrency}: want a whole number ≥ 1`);
   requireReadable([['--identity', flags.identity], ['--known-hosts', flags.knownHosts]]);
+  requireIdentity('--identity', flags.identity);
   return {
     ...(flags.identity ? { identityFile: flags.identity } : {}),
     ...(flags.knownHosts ? { knownHostsFile: flags.knownHosts } : {}),

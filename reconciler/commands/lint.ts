@@ -2,10 +2,12 @@
  * `clawops lint`: schemas, layout, merge conflicts, literal secrets, inventory; with --openclaw also the real
  * `openclaw config validate`. The definition is cheap to import; the work (yaml, ajv…) is loaded when it runs.
  */
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import type { Finding } from '../desired/types.js';
 import { EXIT_CHANGES, EXIT_OK, UsageError } from '../errors.js';
 import { safeJson } from '../safe-text.js';
+import { once } from './options.js';
 import type { CliIo, SetExit } from './io.js';
 
 export interface LintFlags {
@@ -18,7 +20,7 @@ export function lintCommand(io: CliIo, setExit: SetExit): Command {
   return new Command('lint')
     .description('validate an infra repo: schemas, layout, merge conflicts, secrets, inventory')
     .argument('<repo>', 'path to the infra repo checkout')
-    .option('--tenant <id>', 'only this tenant (repo-level files are always checked)')
+    .option('--tenant <id>', 'only this tenant (repo-level files are always checked)', once)
     .option('--json', 'machine-readable findings')
     .option('--openclaw [bin]', 'also run `openclaw config validate` on each rendered config (default: openclaw on PATH)')
     .action(async (repo: string, opts: LintFlags) => setExit(await runLint(io, repo, opts)));
@@ -35,8 +37,18 @@ export async function runLint(io: CliIo, repo: string, opts: LintFlags): Promise
   const findings: Finding[] = [...state.findings];
   if (opts.openclaw !== undefined && opts.openclaw !== false) {
     const { lintWithOpenclaw } = await import('../desired/lint-openclaw.js');
-    const bin = typeof opts.openclaw === 'string' ? opts.openclaw : 'openclaw';
-    for (const t of state.tenants.values()) findings.push(...(await lintWithOpenclaw(t, bin)));
+    // a path (not a name looked up on PATH) is the operator's, from where clawops started: openclaw runs in a temp dir
+    const given = typeof opts.openclaw === 'string' ? opts.openclaw : 'openclaw';
+    const bin = given.includes('/') ? resolve(given) : given;
+    for (const t of state.tenants.values()) {
+      try {
+        findings.push(...(await lintWithOpenclaw(t, bin)));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR' || code === 'EISDIR') throw new UsageError(`--openclaw ${given}: cannot run it (${code})`);
+        throw e;
+      }
+    }
   }
   const errors = findings.filter((f) => f.severity === 'error').length;
   if (opts.json) {

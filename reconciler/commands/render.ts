@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { KINDS, RENDERED_FILES, type Kind } from '../desired/types.js';
 import { ClawopsError, EXIT_OK, UsageError } from '../errors.js';
+import { once } from './options.js';
 import type { CliIo, SetExit } from './io.js';
 
 export interface RenderFlags {
@@ -13,7 +14,7 @@ export function renderCommand(io: CliIo, setExit: SetExit): Command {
   return new Command('render')
     .description("print a tenant's rendered document (openclaw.json by default)")
     .argument('<repo>', 'path to the infra repo checkout')
-    .requiredOption('--tenant <id>', 'tenant to render')
+    .requiredOption('--tenant <id>', 'tenant to render', once)
     .addOption(new Option('--kind <kind>', 'which document').choices([...KINDS]).default('gateway'))
     .action(async (repo: string, opts: RenderFlags) => setExit(await runRender(io, repo, opts)));
 }

@@ -12,6 +12,7 @@
 import { Command, Option } from 'commander';
 import { stat } from 'node:fs/promises';
 import { EXIT_CHANGES, EXIT_OK, IoError, oneLine, UsageError } from '../errors.js';
+import { redactUrl } from '../safe-text.js';
 import type { CliIo, SetExit } from './io.js';
 import type { StatusDoc } from '../controller/status.js';
 import type { NoteView, StatusView } from '../report/status-model.js';
@@ -34,12 +35,15 @@ export const STATUS_DESCRIPTION = 'the fleet worst first, in triage order, with 
 /** `http://host:port[/prefix]` → the URL of its /status. */
 export function statusUrl(base: string): URL {
   let u: URL;
+  // (every message shows the value with its credentials replaced: the password of a URL is never printed)
+  const shown = redactUrl(base);
   try {
     u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(base) ? base : `http://${base}`);
   } catch {
-    throw new UsageError(`--controller ${base}: not a URL (want http://host:port)`);
+    throw new UsageError(`--controller ${shown}: not a URL (want http://host:port)`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--controller ${base}: want an http:// or https:// URL`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--controller ${shown}: want an http:// or https:// URL`);
+  if (u.username !== '' || u.password !== '') throw new UsageError(`--controller ${shown}: credentials in the URL are not sent (the controller's /status takes none)`);
   if (!u.pathname.endsWith('/status')) u.pathname = `${u.pathname.replace(/\/+$/, '')}/status`;
   u.search = '';
   u.hash = '';
@@ -47,15 +51,16 @@ export function statusUrl(base: string): URL {
 }
 
 /** GET <controller>/status, checked as the store is (a newer schema is refused, an older one migrated). */
-export async function fetchStatus(base: string, timeoutMs: number): Promise<StatusDoc> {
-  const url = statusUrl(base);
+export async function fetchStatus(given: string, timeoutMs: number): Promise<StatusDoc> {
+  const url = statusUrl(given);
+  const base = redactUrl(given);
   let res: Response;
   try {
     res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs), redirect: 'error' });
   } catch (e) {
     const err = e as Error & { cause?: { code?: string; message?: string } };
     const why = err.name === 'TimeoutError' ? `no answer in ${timeoutMs / 1000} s` : (err.cause?.code ?? err.cause?.message ?? err.message);
-    throw new IoError(`--controller ${base}: unreachable (${why})`);
+    throw new IoError(`--controller ${base}: unreachable (${redactUrl(why)})`);
   }
   if (res.status !== 200) throw new IoError(`--controller ${base}: ${url.href} answered HTTP ${res.status} (is it a clawops controller's --listen?)`);
   const { MAX_STATE_BYTES } = await import('../notifier/persist.js');

@@ -55,7 +55,8 @@ function smtpAddress(v: string): ListenAddress {
   try {
     return parseListen(v);
   } catch {
-    throw new UsageError(`--smtp "${v}": expected host or host:port`);
+    // (never echoed: a nodemailer-style smtp://user:password@host puts the password in the value)
+    throw new UsageError(/[@/]/.test(v) ? '--smtp (value not shown: a URL may hold a password): expected host or host:port; credentials go in --smtp-user and --smtp-password-file' : `--smtp "${v}": expected host or host:port`);
   }
 }
 
@@ -92,8 +93,10 @@ export function notifierOptionsFromFlags(flags: NotifierServeFlags, logger: Logg
       opts.smtp.user = flags.smtpUser;
       if (flags.smtpPasswordFile !== undefined) opts.smtp.password = readSecretFile('--smtp-password-file', flags.smtpPasswordFile);
     } else if (flags.smtpPasswordFile !== undefined) throw new UsageError('--smtp-password-file needs --smtp-user');
-  } else if (flags.mailFrom !== undefined || mailTo.length > 0 || flags.smtpUser !== undefined) {
-    throw new UsageError('--mail-from/--mail-to/--smtp-user need --smtp');
+  } else {
+    // (each names the flag: one given without --smtp would leave a notifier that runs and never mails)
+    const lone = ([['--mail-from', flags.mailFrom !== undefined], ['--mail-to', mailTo.length > 0], ['--smtp-user', flags.smtpUser !== undefined], ['--smtp-password-file', flags.smtpPasswordFile !== undefined], ['--smtp-secure', flags.smtpSecure === true]] as const).find(([, given]) => given);
+    if (lone) throw new UsageError(`${lone[0]} needs --smtp (mail goes out only through an SMTP server)`);
   }
   return opts;
 }

@@ -13,7 +13,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
-import { GitError, IoError } from '../errors.js';
+import { GitError, IoError, UsageError } from '../errors.js';
+import { redactUrl } from '../safe-text.js';
 import { MAX_TREE_BYTES } from './read-tree.js';
 
 export interface Source {
@@ -38,16 +39,8 @@ export function isGitUrl(repo: string): boolean {
   return URL_LIKE.test(repo);
 }
 
-/** `https://user:secret@host/x` → `https://user:***@host/x`; a bare `https://token@host` loses the token too. */
-export function redactUrl(s: string): string {
-  // the userinfo runs to the last `@` before the path: a password may itself contain `@`
-  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/?#\s'"]*)@/gi, (_m, scheme: string, userinfo: string) => {
-    const colon = userinfo.indexOf(':');
-    const user = colon < 0 ? userinfo : userinfo.slice(0, colon);
-    const looksLikeToken = user.length >= 20 || user.includes('@') || /^(gh[pousr]_|glpat-|x-access-token)/.test(user);
-    return looksLikeToken ? `${scheme}***@` : `${scheme}${user}:***@`;
-  });
-}
+// (redactUrl lives in safe-text.ts, beside the other text rules; re-exported for git-source's callers)
+export { redactUrl };
 
 const GIT_TIMEOUT_MS = 120_000;
 /**
@@ -176,6 +169,21 @@ async function describe(g: SimpleGit): Promise<{ commit?: string; tag?: string }
 
 async function resolveRef(g: SimpleGit, ref: string): Promise<string | undefined> {
   if (ref.startsWith('-')) return undefined;
+  const commitOf = async (spelling: string): Promise<string | undefined> => {
+    try {
+      const c = (await g.raw(['rev-parse', '--verify', '--quiet', '--end-of-options', `${spelling}^{commit}`])).trim();
+      return /^[0-9a-f]{40,64}$/.test(c) ? c : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  // a plain name that is a tag and a branch of different commits: git would take the tag, silently; the operator says
+  if (!ref.startsWith('refs/') && !/^[0-9a-f]{7,64}$/.test(ref)) {
+    const [tag, branch] = await Promise.all([commitOf(`refs/tags/${ref}`), commitOf(`refs/remotes/origin/${ref}`).then(async (c) => c ?? (await commitOf(`refs/heads/${ref}`)))]);
+    if (tag !== undefined && branch !== undefined && tag !== branch) {
+      throw new UsageError(`--ref ${ref}: ambiguous: a tag (${tag.slice(0, 12)}) and a branch (${branch.slice(0, 12)}) of that name; say refs/tags/${ref} or refs/heads/${ref}`);
+    }
+  }
   const candidates = [ref, `origin/${ref}`, `refs/tags/${ref}`];
   // a clone has only its default branch locally: refs/heads/<b> of the source is refs/remotes/origin/<b> here
   if (ref.startsWith('refs/heads/')) candidates.push(`refs/remotes/origin/${ref.slice('refs/heads/'.length)}`);

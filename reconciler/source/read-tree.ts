@@ -3,7 +3,7 @@
  * Synchronous on purpose: a 1,000-tenant repo is ~24k small files, and sync reads of small files are several
  * times faster than a promise per file (measured on 24k files: 0.6 s vs 3.5 s); nothing else runs while we wait for them.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { IoError } from '../errors.js';
 import { escapeInline } from '../safe-text.js';
@@ -23,7 +23,9 @@ export function readTreeSync(root: string, maxBytes = MAX_TREE_BYTES): RepoSnaps
   const entries = new Map<string, SnapshotEntry>();
   let isDir = false;
   try {
-    isDir = lstatSync(root).isDirectory();
+    // (the root itself through a link: `~/infra` linked to the checkout is the operator's own; links inside the tree
+    // stay refused)
+    isDir = statSync(root).isDirectory();
   } catch (e) {
     throw new IoError(`${root}: cannot read repo (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }

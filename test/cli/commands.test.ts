@@ -58,7 +58,7 @@ describe('lazy subcommands', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^clawops: --node nope1, nope2: not in nodes\.yaml/);
     r = await runCli(['diff', '--repo', EXAMPLE, '--bogus']);
-    expect(r).toMatchObject({ code: 2, stderr: "error: unknown option '--bogus'\n", stdout: '' });
+    expect(r).toMatchObject({ code: 2, stderr: "clawops: unknown option '--bogus'\n", stdout: '' });
     r = await runCli(['rollback', '--repo', EXAMPLE]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/required option/);

@@ -124,7 +124,8 @@ describe('clawops notifier serve (real process)', () => {
       [[...base, '--slack-url', 'ftp://hooks.example/SECRETPATH123'], /--slack-url: not an http\(s\) URL/],
       [[...base, '--slack-url-file', join(dir, 'missing')], /--slack-url-file .*missing: ENOENT/],
       [[...base, '--smtp', '127.0.0.1:2525'], /--smtp needs --mail-from and --mail-to/],
-      [[...base, '--mail-to', 'a@b'], /need --smtp/],
+      // (the message names the flag given without --smtp, round 16)
+      [[...base, '--mail-to', 'a@b'], /--mail-to needs --smtp/],
       [['notifier', 'serve', '--socket', join(dir, 'no-such-dir', 'n.sock'), '--listen', '127.0.0.1:0', '--no-state'], /socket .*n\.sock/],
     ];
     // a few as real processes (process exit code), all through main() (same code path, no process start-up)
