@@ -6,6 +6,9 @@
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 
+/** The most a state file may hold (the controller's status.json, the notifier's state), read from disk or a listener. */
+export const MAX_STATE_BYTES = 256 * 1024 * 1024;
+
 /** A file that breaks the rule: why, and its size when it is too large. */
 export class FileRefused extends Error {
   constructor(readonly file: string, readonly why: 'symlink' | 'not-regular' | 'too-large', readonly size?: number) {

@@ -12,6 +12,7 @@
 import { Command, Option } from 'commander';
 import { stat } from 'node:fs/promises';
 import { EXIT_CHANGES, EXIT_OK, IoError, oneLine, UsageError } from '../errors.js';
+import { MAX_STATE_BYTES } from '../bounded-read.js';
 import { redactUrl } from '../safe-text.js';
 import type { CliIo, SetExit } from './io.js';
 import type { StatusDoc } from '../controller/status.js';
@@ -63,7 +64,6 @@ export async function fetchStatus(given: string, timeoutMs: number): Promise<Sta
     throw new IoError(`--controller ${base}: unreachable (${redactUrl(why)})`);
   }
   if (res.status !== 200) throw new IoError(`--controller ${base}: ${url.href} answered HTTP ${res.status} (is it a clawops controller's --listen?)`);
-  const { MAX_STATE_BYTES } = await import('../notifier/persist.js');
   const tooLarge = (n: number | string): IoError => new IoError(`--controller ${base}: ${url.href} answered ${n} bytes, more than a status may hold (${MAX_STATE_BYTES}); never read`);
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > MAX_STATE_BYTES) {

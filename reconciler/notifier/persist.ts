@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { FileRefused, readRegularFile } from '../bounded-read.js';
+import { FileRefused, MAX_STATE_BYTES, readRegularFile } from '../bounded-read.js';
 import { IoError } from '../errors.js';
 
 /**
@@ -57,8 +57,7 @@ export async function writeFileAtomic(file: string, content: string | Iterable<s
 }
 
 /** the most a state file (status.json, the notifier's state) is read of: more is not one clawops wrote */
-/** The most a state file may hold (the controller's status.json, the notifier's state), read from disk or a listener. */
-export const MAX_STATE_BYTES = 256 * 1024 * 1024;
+
 
 /** The parsed state file, or undefined when there is none yet. Throws IoError when it exists but is not JSON. */
 export async function readStateFile(file: string): Promise<unknown> {
