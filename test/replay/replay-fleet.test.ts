@@ -175,7 +175,7 @@ describe.skipIf(!ready)('clawops replay from a real fleet node', () => {
     oneLine(await runCli(['replay', '--repo', repo, '--node', 'gw-9', '--identity', key()]), /^clawops: --node gw-9: not in nodes\.yaml \(known: gw-1\)$/);
     oneLine(await replay('--tenant', 'initech'), /^clawops: --tenant initech: not a tenant of node gw-1 \(it runs: acme, globex\)$/);
     oneLine(await runCli(['replay', '--repo', join(repo, 'nope'), '--node', 'gw-1']), /^clawops: .*nope.*/);
-    oneLine(await replay('--secret', 'later'), /^error: option '--secret <which>' argument 'later' is invalid/);
+    oneLine(await replay('--secret', 'later'), /^clawops: option '--secret <which>' argument 'later' is invalid/);
     await gw1.stop();
     try {
       oneLine(await replay(), /^clawops: gw-1: /);

@@ -488,17 +488,18 @@ describe('a macOS-like userland (BSD stat -f, no GNU stat -c)', () => {
   beforeEach(() => {
     mac = mkdtempSync(join(tmpdir(), 'clawops-macbin-'));
     statLog = join(mac, 'stat.log');
-    for (const tool of ['dirname', 'cat', 'sed', 'head', 'mkdir', 'date', 'mv', 'rm', 'tr', 'id', 'wc']) symlinkSync(which(tool), join(mac, tool));
+    // (awk: the wrapper reads the manifest with it; macOS has one)
+    for (const tool of ['dirname', 'cat', 'sed', 'head', 'mkdir', 'date', 'mv', 'rm', 'tr', 'id', 'wc', 'awk']) symlinkSync(which(tool), join(mac, tool));
     const gnuStat = which('stat');
     writeFileSync(
       join(mac, 'stat'),
-      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${statLog}'\ncase $1 in -f) [ "$2" = '%Lp %z' ] || { echo "stat-standin: unexpected format $2" >&2; exit 1; }; shift 2; exec ${gnuStat} -c '%a %s' "$@" ;; *) echo "stat: illegal option -- \${1#-}" >&2; echo 'usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file ...]' >&2; exit 1 ;; esac\n`,
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${statLog}'\ncase $1 in -f) [ "$2" = '%Lp %z %l' ] || { echo "stat-standin: unexpected format $2" >&2; exit 1; }; shift 2; exec ${gnuStat} -c '%a %s %h' "$@" ;; *) echo "stat: illegal option -- \${1#-}" >&2; echo 'usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file ...]' >&2; exit 1 ;; esac\n`,
       { mode: 0o755 },
     );
   });
   afterEach(() => rmSync(mac, { recursive: true, force: true }));
 
-  it.each(SHELLS)('$name: the same result as with GNU stat, through stat -f "%Lp %z"', ({ argv: sh }) => {
+  it.each(SHELLS)('$name: the same result as with GNU stat, through stat -f "%Lp %z %l" (mode, size, links)', ({ argv: sh }) => {
     const gnu = run(sh);
     expect(gnu.code).toBe(0);
     const viaGnu = recorded()!;
@@ -512,10 +513,11 @@ describe('a macOS-like userland (BSD stat -f, no GNU stat -c)', () => {
     expect({ ...got.env, PATH: '' }).toEqual({ ...viaGnu.env, PATH: '' });
     expect(got.env.PATH).toBe(`/usr/local/bin:/opt/homebrew/bin:${mac}`);
     expect(JSON.parse(readFileSync(runRecord(), 'utf8'))).toMatchObject({ pid: got.pid, release_id: n.releaseId, commit: COMMIT });
-    // the BSD branch was taken: probed with -c once, then -f "%Lp %z" (mode and size) per secret
+    // the BSD branch was taken: probed with -c once, then -f "%Lp %z %l" (mode, size, links) for the secrets dir the
+    // shell stands in and per secret, by its name there
     const calls = readFileSync(statLog, 'utf8').split('\n').filter(Boolean);
     expect(calls[0]).toBe('-c %a /');
-    expect(calls.slice(1)).toEqual([`-f %Lp %z ${n.varDb}/secrets/acme/hooks.token`, `-f %Lp %z ${n.varDb}/secrets/acme/token.current`]);
+    expect(calls.slice(1)).toEqual(['-f %Lp %z %l .', '-f %Lp %z %l ./hooks.token', '-f %Lp %z %l ./token.current']);
   });
 
   it.each(SHELLS)('$name: a 0644 secret is refused with its mode; a 0644 token.next is ignored', ({ argv: sh }) => {
