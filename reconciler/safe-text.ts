@@ -7,16 +7,23 @@
 // and paragraph separators U+2028/U+2029 (a terminal or a JSON reader may break a line there), and the invisible
 // format characters that change what text around them looks like: bidi marks, embeddings, overrides and isolates
 // (U+061C, U+200E/F, U+202A–202E, U+2066–2069: "Trojan Source" reordering), zero-width and invisible characters
-// (U+200B–200D, U+2060–2064, U+206A–206F, U+FEFF) that make two different names look the same
+// (U+200B–200D, U+2060–2064, U+206A–206F, U+FEFF) that make two different names look the same, the soft hyphen
+// U+00AD, the combining grapheme joiner U+034F and the blank fillers (Hangul U+115F, U+1160, U+3164, U+FFA0, Khmer
+// U+17B4/17B5, Mongolian U+180E)
 // (as regex source, \uXXXX escapes: the status page's script builds the same class from it)
-export const INVISIBLE_CLASS = String.raw`\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff`;
-const CONTROL = new RegExp(String.raw`[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]`, 'g');
+export const INVISIBLE_CLASS = String.raw`\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0`;
+// the tag characters U+E0000–E007F (invisible text a terminal does not show) and the variation selectors supplement
+// U+E0100–E01EF: outside the BMP, so matched as their UTF-16 pairs (no 'u' flag) and escaped a code unit at a time
+export const INVISIBLE_ASTRAL = String.raw`\udb40[\udc00-\udc7f\udd00-\uddef]`;
+const CONTROL = new RegExp(String.raw`[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]|${INVISIBLE_ASTRAL}`, 'g');
 // LF and TAB too, for text that must stay on one line (a name, a key, an error message)
-const CONTROL_INLINE = new RegExp(String.raw`[\u0000-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]`, 'g');
+const CONTROL_INLINE = new RegExp(String.raw`[\u0000-\u001f\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]|${INVISIBLE_ASTRAL}`, 'g');
 // what JSON.stringify leaves raw of those (it escapes C0 itself)
-const JSON_RAW = new RegExp(String.raw`[\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]`, 'g');
+const JSON_RAW = new RegExp(String.raw`[\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]|${INVISIBLE_ASTRAL}`, 'g');
 
 function visible(c: string): string {
+  // (a surrogate pair: each code unit, \udb40\udc41)
+  if (c.length > 1) return [...c].length === 1 ? Array.from({ length: c.length }, (_x, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('') : c;
   const code = c.charCodeAt(0);
   if (c === '\n') return '\\n';
   if (c === '\t') return '\\t';
@@ -51,7 +58,7 @@ export function safeJson(value: unknown, space?: number): string {
  * line is escaped alike.
  */
 export function escapeJsonRaw(json: string): string {
-  return json.replace(JSON_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return json.replace(JSON_RAW, (c) => Array.from({ length: c.length }, (_x, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
 }
 
 /** `s` cut to at most `max` characters, its last one an ellipsis when it was longer (node text in a bounded line). */

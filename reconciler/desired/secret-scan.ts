@@ -106,8 +106,11 @@ export const SECRET_PATTERNS: readonly SecretPattern[] = [
   re('an AWS access key id', /(^|[^A-Za-z0-9])(AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])/),
   re('a Google API key', /(^|[^A-Za-z0-9])AIza[0-9A-Za-z_-]{35}/),
   re('a JSON web token', /(^|[^A-Za-z0-9])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/),
-  // a password in a URL's userinfo (https://user:pass@host), unless it is a ${VAR} placeholder
-  re('a URL with a password in it', /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:(?!\$\{[A-Z0-9_]+\}@)[^/\s@]+@/i),
+  // a password in a URL's userinfo (https://user:pass@host), unless it is a ${VAR} placeholder. The scheme starts a word
+  // and is short, the userinfo bounded: unanchored, a 256 KiB run of letters took the engine minutes (quadratic)
+  re('a URL with a password in it', /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}:\/\/[^/\s:@]{0,256}:(?!\$\{[A-Z0-9_]+\}@)[^/\s@]{1,256}@/i),
+  // a bare token as the userinfo (https://<token>@github.com/…), as redactUrl (safe-text.ts) hides it: 20 characters or more
+  re('a URL with a token in it', /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}:\/\/[A-Za-z0-9._~-]{20,256}@/i),
   { why: 'a URL with a secret query parameter', test: hasSecretQueryParam },
   // incoming-webhook URLs are bearer credentials: whoever has the path can post
   re('a Slack incoming-webhook URL', /hooks\.slack\.com\/(services|workflows|triggers)\/[A-Za-z0-9/_-]{8,}/i),

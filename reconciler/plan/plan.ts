@@ -9,6 +9,7 @@ import type { NodeObservation, ObserveResult, TenantObservation } from '../obser
 import { isManifest, manifestVouchesFor, MANIFEST_PATH } from '../release-manifest.js';
 import { describeMismatch, lockMismatches } from '../version-gate.js';
 import { metadataOnly, unifiedDiff, type UnifiedDiffOptions } from './file-diff.js';
+import { redactNodeText } from './redact.js';
 import { STATUS_ORDER, type Action, type FileDiff, type Issue, type NodePlan, type NodeStatus, type Plan, type TenantPlan } from './types.js';
 
 export interface PlanOptions {
@@ -163,7 +164,8 @@ function tenantHealthIssues(node: string, d: TenantDesired, t: TenantObservation
       ...tok,
       severity: same ? 'warning' : 'info',
       reason: same ? 'TokenNotRotated' : 'TokenOverlap',
-      message: same ? 'token.next equals token.current (fingerprint ' + (next.fingerprint ?? '?') + '): nothing to rotate' : `rotation in progress: token.next ${next.fingerprint ?? '?'} staged beside token.current ${cur.fingerprint ?? '(missing)'}`,
+      // (never the fingerprints: 48 bits of a short secret's sha256 give it back in a few thousand guesses)
+      message: same ? 'token.next equals token.current: nothing to rotate' : `rotation in progress: token.next staged beside token.current${cur.fingerprint === undefined ? ' (missing)' : ''}`,
     });
   }
   return issues;
@@ -336,6 +338,19 @@ function planNode(node: NodeSpec, result: ObserveResult | undefined, desired: De
     np.blocked = true;
   } else if (drifted || blockedTenants || o.errors.length > 0) np.status = 'Drifted';
   else if (changed || np.actions.length > 0) np.status = 'OutOfSync';
+  // what a node sent that reaches a message or a file name (a version line, an error, an exit code, a file it added):
+  // a secret's shape, a token, or a node secret's value never printed, whatever else the message says
+  for (const i of np.issues) {
+    i.message = redactNodeText(i.message, fingerprints);
+    if (i.file !== undefined) i.file = redactNodeText(i.file, fingerprints);
+  }
+  for (const f of np.diffs) {
+    const path = redactNodeText(f.path, fingerprints);
+    if (path !== f.path) {
+      f.patch = f.patch.split(f.path).join(path);
+      f.path = path;
+    }
+  }
   return np;
 }
 

@@ -32,7 +32,9 @@ export interface RedactedText {
 /** `key: value`, `"key": value,`, `key=value`, `export KEY=value`, `- key: value` */
 const KEY_VALUE = /^(\s*(?:-\s*|export\s+)?["']?)([A-Za-z0-9_.-]+)(["']?\s*[:=]\s*)(.*?)(,?)\s*$/;
 /** `key: value` pairs inside one line: YAML flow maps (`{ token: x }`) and compact JSON (`{"token":"x"}`). */
-const INLINE_PAIR = /(["']?)([A-Za-z0-9_.-]+)\1(\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s,{}[\]"'][^,{}[\]]*?)(?=\s*[,}\]]|\s*$)/g;
+const INLINE_PAIR = /(["']?)((?<=["'])[^"'\n]{1,128}(?=["'])|[A-Za-z0-9_.-]+)\1(\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s,{}[\]"'][^,{}[\]]*?)(?=\s*[,}\]]|\s*$)/g;
+/** `"key with blanks": value` (JSON, YAML): a quoted key KEY_VALUE does not take */
+const QUOTED_KEY = /^(\s*(?:-\s*)?)(["'])([^"'\n]{1,128})\2(\s*:\s*)(.*?)(,?)\s*$/;
 /** a YAML block scalar indicator (`token: |`): the value is on the following, more indented lines */
 const BLOCK_SCALAR = /^[|>][-+0-9]*$/;
 const PEM_BEGIN = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----/;
@@ -113,6 +115,17 @@ export function redactText(text: string, opts: RedactOptions = {}): RedactedText
       }
       return line;
     }
+    // a quoted key with a blank in it (`"db password": "hunter2"`), which KEY_VALUE's key does not take: its rule as any
+    const sq = QUOTED_KEY.exec(line);
+    if (!m && sq && keyHoldsSecret(sq[3]!, sq[5]!)) {
+      record(sq[3]!, sq[5]!);
+      return `${sq[1]}${sq[2]}${sq[3]}${sq[2]}${sq[4]}(secret)${sq[6]}`;
+    }
+    // a token pasted as a key (`ghp_…: true`, `"sk-…": 1`): the whole line goes, the key with it
+    if (m && looksSecret(m[2]!)) {
+      record('(key)', line);
+      return `${line.slice(0, indent)}(secret)`;
+    }
     if (m) {
       const key = m[2]!;
       const value = m[4]!;
@@ -129,6 +142,10 @@ export function redactText(text: string, opts: RedactOptions = {}): RedactedText
     const out = !/[{[]/.test(line)
       ? line
       : line.replace(INLINE_PAIR, (all, q: string, key: string, sep: string, v: string) => {
+          if (looksSecret(key)) {
+            record('(key)', all);
+            return '(secret)';
+          }
           if (!keyHoldsSecret(key, v) && !looksSecret(v)) return all;
           record(key, v);
           return `${q}${key}${q}${sep}(secret)`;
@@ -160,6 +177,12 @@ function candidateWords(text: string): Set<string> {
     for (const mid of coarse.split(/[:&?#@]+|=+(?=[^=])/)) {
       add(mid);
       if (mid.includes('/')) for (const fine of mid.split('/')) add(fine);
+      // and every run of the pieces of a longer word a secret may stand in (`SECRET.old`, `SECRET-rotated`, `x_SECRET`),
+      // the secret itself holding separators or not
+      if (/[._-]/.test(mid)) {
+        const pieces = mid.split(/([._-]+)/).slice(0, 25);
+        for (let i = 0; i < pieces.length; i += 2) for (let j = i; j < pieces.length; j += 2) add(pieces.slice(i, j + 1).join(''));
+      }
     }
   }
   return out;
@@ -193,7 +216,20 @@ function redactFingerprints(text: string, fingerprints: readonly string[]): stri
   const hit = hits(fps);
   // a secret file's content as a whole line of the text (a passphrase of several words, a value with CR or trailing
   // blanks, a file ending in an empty line): the line goes
-  const lines = text.split('\n').map((l) => (l.length >= MIN_WORD && l.length <= MAX_WORD && [l, `${l}\n`, `${l}\r\n`, `${l}\n\n`, l.trimEnd(), `${l.trimEnd()}\n`].some(hit) ? '(secret)' : l));
+  const lines = text.split('\n').map((l) => {
+    if (l.length < MIN_WORD || l.length > MAX_WORD) return l;
+    const t = l.trim();
+    if ([l, `${l}\n`, `${l}\r\n`, `${l}\n\n`, l.trimEnd(), `${l.trimEnd()}\n`, t, `${t}\n`].some(hit)) return `${l.slice(0, l.length - l.trimStart().length)}(secret)`;
+    // a passphrase of a few words inside the line (a list item, a value, a comment): every run of 2 to 6 words
+    const words = t.split(/\s+/);
+    for (let i = 0; i < words.length; i++) {
+      for (let j = i + 2; j <= Math.min(words.length, i + 6); j++) {
+        const run = words.slice(i, j).join(' ').replace(/^["'(#-]+|["'),;:.]+$/g, '');
+        if (run.length >= MIN_WORD && (hit(run) || hit(`${run}\n`))) return l.split(run).join('(secret)');
+      }
+    }
+    return l;
+  });
   let out = lines.join('\n');
   // and as a word anywhere
   const found = [...candidateWords(out)].filter((w) => hit(w) || hit(`${w}\n`) || hit(`${w}\r\n`));
@@ -213,4 +249,18 @@ export function secretChanges(before: RedactedText, after: RedactedText): string
     out.push(a === undefined ? `+ ${name}: (secret added)` : b === undefined ? `- ${name}: (secret removed)` : `~ ${name}: (secret changed)`);
   }
   return out;
+}
+
+/**
+ * A line a node sent (a message, a file name): each word that has a secret's shape or looks like a random token, and
+ * every node secret's value (by its fingerprint), becomes `(secret)`; what is left is the node's text. Not the key rules
+ * of redactText: a message is prose (`token.current has mode 644`), not a config.
+ */
+export function redactNodeText(s: string, fingerprints: readonly string[] = []): string {
+  let out = s
+    .split(/(\s+)/)
+    .map((w) => (/\S/.test(w) && looksSecret(w.replace(/^["'(]+|["'),;:.]+$/g, '')) ? w.replace(/[^"'(),;:.\s][\s\S]*[^"'(),;:.\s]|[^"'(),;:.\s]/, '(secret)') : w))
+    .join('');
+  if (matchSecretPattern(out)) out = '(message not shown: it looks like it holds a secret)';
+  return fingerprints.length > 0 ? redactFingerprints(out, fingerprints) : out;
 }

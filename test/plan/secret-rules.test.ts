@@ -21,6 +21,7 @@ const SHAPES: [string, string][] = [
   ['a Google API key', 'AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q'],
   ['a JSON web token', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMifQ.sig'],
   ['a URL with a password in it', 'https://deploy:pa55w0rd-x@git.example.com/x.git'],
+  ['a URL with a token in it', 'https://0123456789abcdef0123456789abcdef01234567@github.com/acme/infra.git'],
   ['a URL with a secret query parameter', 'https://hooks.example.internal/in?sig=0123456789abcdef'],
   ['a Slack incoming-webhook URL', 'https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/cccccccccccccccc'],
   ['a Discord webhook URL', 'https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuv'],
