@@ -177,11 +177,14 @@ function candidateWords(text: string): Set<string> {
     for (const mid of coarse.split(/[:&?#@]+|=+(?=[^=])/)) {
       add(mid);
       if (mid.includes('/')) for (const fine of mid.split('/')) add(fine);
-      // and every run of the pieces of a longer word a secret may stand in (`SECRET.old`, `SECRET-rotated`, `x_SECRET`),
-      // the secret itself holding separators or not
+      // and the word cut at each separator, from either end: a secret a longer word starts or ends with (`SECRET.old`,
+      // `SECRET-rotated`, `x_SECRET`), the secret itself holding separators or not
       if (/[._-]/.test(mid)) {
-        const pieces = mid.split(/([._-]+)/).slice(0, 25);
-        for (let i = 0; i < pieces.length; i += 2) for (let j = i; j < pieces.length; j += 2) add(pieces.slice(i, j + 1).join(''));
+        const pieces = mid.split(/([._-]+)/).slice(0, 41);
+        for (let j = 0; j < pieces.length - 1; j += 2) {
+          add(pieces.slice(0, j + 1).join(''));
+          add(pieces.slice(j + 2).join(''));
+        }
       }
     }
   }
@@ -210,7 +213,7 @@ export function isSecretContent(text: string, fingerprints: readonly string[] | 
   return fps.length > 0 && hits(fps)(text);
 }
 
-function redactFingerprints(text: string, fingerprints: readonly string[]): string {
+function redactFingerprints(text: string, fingerprints: readonly string[], runs = true): string {
   const fps = usable(fingerprints);
   if (fps.length === 0) return text;
   const hit = hits(fps);
@@ -221,7 +224,7 @@ function redactFingerprints(text: string, fingerprints: readonly string[]): stri
     const t = l.trim();
     if ([l, `${l}\n`, `${l}\r\n`, `${l}\n\n`, l.trimEnd(), `${l.trimEnd()}\n`, t, `${t}\n`].some(hit)) return `${l.slice(0, l.length - l.trimStart().length)}(secret)`;
     // a passphrase of a few words inside the line (a list item, a value, a comment): every run of 2 to 6 words
-    const words = t.split(/\s+/);
+    const words = runs ? t.split(/\s+/) : [];
     for (let i = 0; i < words.length; i++) {
       for (let j = i + 2; j <= Math.min(words.length, i + 6); j++) {
         const run = words.slice(i, j).join(' ').replace(/^["'(#-]+|["'),;:.]+$/g, '');
@@ -257,10 +260,24 @@ export function secretChanges(before: RedactedText, after: RedactedText): string
  * of redactText: a message is prose (`token.current has mode 644`), not a config.
  */
 export function redactNodeText(s: string, fingerprints: readonly string[] = []): string {
+  // (the same messages come back every controller pass: kept, bounded)
+  const key = `${fingerprints.join(',')}\u0000${s}`;
+  const known = nodeTextMemo.get(key);
+  if (known !== undefined) return known;
+  const out = redactNodeTextNow(s, fingerprints);
+  if (nodeTextMemo.size >= 20_000) nodeTextMemo.clear();
+  nodeTextMemo.set(key, out);
+  return out;
+}
+
+const nodeTextMemo = new Map<string, string>();
+
+function redactNodeTextNow(s: string, fingerprints: readonly string[]): string {
   let out = s
     .split(/(\s+)/)
     .map((w) => (/\S/.test(w) && looksSecret(w.replace(/^["'(]+|["'),;:.]+$/g, '')) ? w.replace(/[^"'(),;:.\s][\s\S]*[^"'(),;:.\s]|[^"'(),;:.\s]/, '(secret)') : w))
     .join('');
   if (matchSecretPattern(out)) out = '(message not shown: it looks like it holds a secret)';
-  return fingerprints.length > 0 ? redactFingerprints(out, fingerprints) : out;
+  // (a message's words and whole line; the runs of words a diff line is searched for are left to diffs)
+  return fingerprints.length > 0 ? redactFingerprints(out, fingerprints, false) : out;
 }
