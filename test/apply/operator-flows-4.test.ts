@@ -69,7 +69,7 @@ describe.skipIf(!ready)('operator flows after the hardening: no false refusal, e
   /** a release as the previous clawops laid it: the same tenant files but the wrapper of before (no secrets-dir refusal, no run-record hardening) */
   const OLD_WRAPPER = Buffer.from(
     GATEWAY_RUN_SH.split('\n')
-      .filter((l) => !l.startsWith('for d in "$VARDB/secrets" "$VARDB/secrets/$T"'))
+      .filter((l) => !l.startsWith('for d in "$VARDB/secrets" "$SD"'))
       .join('\n'),
   );
   const layOld = (desired: DesiredState, tenant: string): string => {
