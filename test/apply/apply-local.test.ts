@@ -144,7 +144,7 @@ describe.skipIf(!cache)('apply over the local transport', () => {
       else process.env.CLAWOPS_ACTOR = before;
     }
     const d = await runCli(['diff', '--repo', repo, '--json']);
-    expect(d.code, d.stderr).toBe(0);
+    expect(d.code, d.stderr + d.stdout).toBe(0);
     const log = readFileSync(join(nodeRoot('gw-1'), 'var/db/openclaw/clawops/reload.log'), 'utf8');
     expect(JSON.parse(log.split('\n')[0]!)).toMatchObject({ actor: 'CORP\\alice "ops"' });
   }, 60_000);
