@@ -21,15 +21,21 @@ const CONTROL_INLINE = new RegExp(String.raw`[\u0000-\u001f\u007f-\u009f\u2028\u
 // what JSON.stringify leaves raw of those (it escapes C0 itself)
 const JSON_RAW = new RegExp(String.raw`[\u007f-\u009f\u2028\u2029${INVISIBLE_CLASS}]|${INVISIBLE_ASTRAL}`, 'g');
 
+/** `\uXXXX` for each UTF-16 code unit of `c` (a surrogate pair: \udb40\udc41) */
+function unitEscapes(c: string): string {
+  let out = '';
+  for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+  return out;
+}
+
 function visible(c: string): string {
-  // (a surrogate pair: each code unit, \udb40\udc41)
-  if (c.length > 1) return [...c].length === 1 ? Array.from({ length: c.length }, (_x, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('') : c;
+  if (c.length > 1) return unitEscapes(c);
   const code = c.charCodeAt(0);
   if (c === '\n') return '\\n';
   if (c === '\t') return '\\t';
   if (c === '\r') return '\\r';
   if (c === '\u001b') return '\\e';
-  if (code > 0xff) return `\\u${code.toString(16).padStart(4, '0')}`;
+  if (code > 0xff) return unitEscapes(c);
   return `\\x${code.toString(16).padStart(2, '0')}`;
 }
 
@@ -58,7 +64,7 @@ export function safeJson(value: unknown, space?: number): string {
  * line is escaped alike.
  */
 export function escapeJsonRaw(json: string): string {
-  return json.replace(JSON_RAW, (c) => Array.from({ length: c.length }, (_x, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''));
+  return json.replace(JSON_RAW, unitEscapes);
 }
 
 /** `s` cut to at most `max` characters, its last one an ellipsis when it was longer (node text in a bounded line). */

@@ -130,8 +130,8 @@ export function runOptions(flags: ControllerRunFlags): {
   const listen = flags.listen !== undefined ? parseListen(flags.listen) : undefined;
   if (flags.webhookSecretFile !== undefined && listen === undefined) throw new UsageError('--webhook-secret-file needs --listen');
   const secret = flags.webhookSecretFile !== undefined ? Buffer.from(readSecretFile('--webhook-secret-file', flags.webhookSecretFile)) : undefined;
-  requireReadable([['--identity', flags.identity], ['--known-hosts', flags.knownHosts]]);
   requireIdentity('--identity', flags.identity);
+  requireReadable([['--known-hosts', flags.knownHosts]]);
   const n = flags.concurrency !== undefined ? Number(flags.concurrency) : undefined;
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new UsageError(`--concurrency ${flags.concurrency}: want a whole number ≥ 1`);
   return {

@@ -47,8 +47,8 @@ export function addFleetOptions(cmd: Command): Command {
 export function connectOptions(flags: FleetFlags, source: Source): { identityFile?: string; knownHostsFile?: string; localBase: string; concurrency?: number } {
   const n = flags.concurrency !== undefined ? Number(flags.concurrency) : undefined;
   if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new UsageError(`--concurrency ${flags.concurrency}: want a whole number ≥ 1`);
-  requireReadable([['--identity', flags.identity], ['--known-hosts', flags.knownHosts]]);
   requireIdentity('--identity', flags.identity);
+  requireReadable([['--known-hosts', flags.knownHosts]]);
   return {
     ...(flags.identity ? { identityFile: flags.identity } : {}),
     ...(flags.knownHosts ? { knownHostsFile: flags.knownHosts } : {}),

@@ -24,8 +24,9 @@ export function requireIdentity(flag: string, file: string | undefined): void {
   requireReadable([[flag, file]]);
   let text: string;
   try {
-    if (!statSync(file).isFile()) throw new UsageError(`${flag} ${file}: not a file`);
-    if (statSync(file).size > 64 * 1024) throw new UsageError(`${flag} ${file}: ${statSync(file).size} bytes, too large for an ssh key`);
+    const st = statSync(file);
+    if (!st.isFile()) throw new UsageError(`${flag} ${file}: not a file`);
+    if (st.size > 64 * 1024) throw new UsageError(`${flag} ${file}: ${st.size} bytes, too large for an ssh key`);
     text = readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof UsageError) throw e;

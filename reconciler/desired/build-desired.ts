@@ -500,8 +500,8 @@ function openclawDirectives(doc: SourceDoc): Finding[] {
   return out;
 }
 
-/** A secret's name as clawops writes it into secrets.list and a node's secrets dir (defs.schema.json secretRef). */
-const SECRET_NAME = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
+/** A secret's name as clawops writes it into secrets.list and a node's secrets dir: defs.schema.json's secretRef pattern (a test holds them equal). */
+export const SECRET_NAME = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
 
 /**
  * Every `{secret_ref: name}` of a tenant's merged gateway config, wherever it stands (the schema checks names only

@@ -179,6 +179,14 @@ export function looksLikeToken(word: string): boolean {
   return classSwitches(w) >= 0.35 && entropy(w) >= 3.8;
 }
 
+/** what separates the words of a value, a key or a comment that are each tested for high entropy */
+const VALUE_WORD_BREAK = /[\s"'=:,;]+/;
+
+/** A key or a comment with a secret's shape, or a high-entropy word in it: the value rules, for text that is no value. */
+function looksSecretText(s: string): boolean {
+  return matchSecretPattern(s) !== undefined || s.split(VALUE_WORD_BREAK).some(looksHighEntropy);
+}
+
 export function scanForSecrets(value: unknown, path: (string | number)[] = []): SecretHit[] {
   const hits: SecretHit[] = [];
   walk(value, path, hits);
@@ -194,7 +202,7 @@ function walk(value: unknown, path: (string | number)[], hits: SecretHit[]): voi
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       const here = [...path, k];
       // a token pasted as a key ships as surely as one given as a value (and is never quoted back: the path stops here)
-      if (!isPlaceholder(k) && (matchSecretPattern(k) !== undefined || k.split(/[\s"'=:,;]+/).some(looksHighEntropy))) {
+      if (!isPlaceholder(k) && looksSecretText(k)) {
         hits.push({ path, why: 'a key looks like a secret' });
         continue;
       }
@@ -221,7 +229,7 @@ function walk(value: unknown, path: (string | number)[], hits: SecretHit[]): voi
       return;
     }
     // scan each whitespace-separated word, so a secret inside a longer string is still caught
-    if (value.split(/[\s"'=:,;]+/).some(looksHighEntropy)) hits.push({ path, why: 'value looks like a high-entropy secret' });
+    if (value.split(VALUE_WORD_BREAK).some(looksHighEntropy)) hits.push({ path, why: 'value looks like a high-entropy secret' });
   }
 }
 
@@ -236,7 +244,7 @@ export function scanComments(text: string): { line: number; why: string }[] {
     const at = l.search(/(^|\s)#/);
     if (at < 0) return;
     const comment = l.slice(l.indexOf('#', at) + 1);
-    if (matchSecretPattern(comment) !== undefined || comment.split(/[\s"'=:,;]+/).some(looksHighEntropy)) out.push({ line: i + 1, why: 'a comment looks like it holds a secret' });
+    if (looksSecretText(comment)) out.push({ line: i + 1, why: 'a comment looks like it holds a secret' });
   });
   return out;
 }

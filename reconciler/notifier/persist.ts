@@ -56,9 +56,6 @@ export async function writeFileAtomic(file: string, content: string | Iterable<s
   }
 }
 
-/** the most a state file (status.json, the notifier's state) is read of: more is not one clawops wrote */
-
-
 /** The parsed state file, or undefined when there is none yet. Throws IoError when it exists but is not JSON. */
 export async function readStateFile(file: string): Promise<unknown> {
   // never through a link, never a FIFO or device, bounded (readRegularFile)

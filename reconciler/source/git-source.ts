@@ -188,12 +188,8 @@ async function resolveRef(g: SimpleGit, ref: string): Promise<string | undefined
   // a clone has only its default branch locally: refs/heads/<b> of the source is refs/remotes/origin/<b> here
   if (ref.startsWith('refs/heads/')) candidates.push(`refs/remotes/origin/${ref.slice('refs/heads/'.length)}`);
   for (const candidate of candidates) {
-    try {
-      const c = (await g.raw(['rev-parse', '--verify', '--quiet', '--end-of-options', `${candidate}^{commit}`])).trim();
-      if (/^[0-9a-f]{40,64}$/.test(c)) return c;
-    } catch {
-      /* try the next spelling */
-    }
+    const c = await commitOf(candidate);
+    if (c !== undefined) return c;
   }
   return undefined;
 }

@@ -13,6 +13,7 @@ import { exportName, generateValidators, OUTPUT, SCHEMA_DIR } from '../../reconc
 import { formats } from '../../reconciler/desired/schema-formats.js';
 import { validateValue, validator, type SchemaName } from '../../reconciler/desired/schema.js';
 import * as generated from '../../reconciler/desired/schema-validators.js';
+import { SECRET_NAME } from '../../reconciler/desired/build-desired.js';
 
 const SCHEMA_FILES = readdirSync(SCHEMA_DIR)
   .filter((f) => f.endsWith('.schema.json'))
@@ -75,5 +76,12 @@ describe('generated schema validators', () => {
     const line = { tenant: 'acme', endpoint: 'https://x.example/', status: 500, delivery_id: 'd-1' };
     expect(validateValue('webhook-failure', { ...line, time: '2026-11-29T08:00:00Z' })).toEqual([]);
     expect(validateValue('webhook-failure', { ...line, time: 'yesterday' })).toEqual(['/time: must match format "date-time"']);
+  });
+});
+
+describe('a secret name is one rule', () => {
+  it("build-desired's SECRET_NAME (every secret_ref of a merged config) is defs.schema.json's secretRef pattern", () => {
+    const defs = JSON.parse(readFileSync(join(SCHEMA_DIR, 'defs.schema.json'), 'utf8')) as { $defs: { secretRef: { properties: { secret_ref: { pattern: string } } } } };
+    expect(SECRET_NAME.source).toBe(defs.$defs.secretRef.properties.secret_ref.pattern);
   });
 });
